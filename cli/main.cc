@@ -1,0 +1,47 @@
+// The `bosun` executable: argument parsing and dispatch to the verbs.
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/verbs.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"bosun — a GitOps cluster in one binary.\n"
+               "A Git repository of Kubernetes manifests is the desired state; bosun validates it,\n"
+               "applies it, runs it, and records every revision as the cluster's changelog."};
+  app.name("bosun");
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every verb");
+
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "Log level: debug, info, warn, error")->capture_default_str();
+
+  int exit_code = 0;
+  CLI::App* version = app.add_subcommand("version", "Print bosun's version");
+  version->callback([&] {
+    std::printf("bosun %s (%s)\n", BOSUN_VERSION, BOSUN_GIT_DESCRIBE);
+  });
+  bosun::cli::AddValidate(app, &exit_code);
+
+  app.parse_complete_callback([&] {
+    bosun::log::Level l;
+    if (!bosun::log::ParseLevel(log_level, &l)) throw CLI::ValidationError("--log-level", "unknown level " + log_level);
+    bosun::log::SetLevel(l);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and a hint to use --help
+    return 2;
+  }
+  return exit_code;
+}

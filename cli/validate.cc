@@ -1,0 +1,159 @@
+// `bosun validate PATH…`: the check a team runs on every pull request.
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/verbs.h"
+#include "core/kinds.h"
+#include "core/manifests.h"
+
+namespace bosun::cli {
+namespace {
+
+struct ValidateOptions {
+  std::vector<std::string> paths;
+  bool summary = false;
+  bool quiet = false;
+  bool no_warnings = false;
+  std::string output = "text";
+};
+
+void PrintSummaryTable(const DesiredSet& set) {
+  // Objects by namespace and kind, in apply order within a namespace.
+  struct Group {
+    int order;
+    std::vector<std::string> names;
+  };
+  std::map<std::string, std::map<std::string, Group>> by_ns;
+  const KindRegistry& reg = KindRegistry::Builtin();
+  for (const Manifest& m : set.objects) {
+    const KindInfo* info = reg.Find(m.object.gvk());
+    std::string ns = "(cluster)";
+    if (info == nullptr || info->namespaced) {
+      ns = m.object.namespace_().empty() ? "default" : m.object.namespace_();
+    }
+    Group& g = by_ns[ns][m.object.kind()];
+    g.order = ApplyOrder(m.object.gvk());
+    g.names.push_back(m.object.name());
+  }
+  size_t w_ns = 9, w_kind = 4;
+  for (auto& [ns, kinds] : by_ns) {
+    w_ns = std::max(w_ns, ns.size());
+    for (auto& [kind, g] : kinds) w_kind = std::max(w_kind, kind.size());
+  }
+  std::printf("%-*s  %-*s  %5s  %s\n", static_cast<int>(w_ns), "NAMESPACE", static_cast<int>(w_kind), "KIND", "COUNT",
+              "NAMES");
+  for (auto& [ns, kinds] : by_ns) {
+    std::vector<std::pair<std::string, Group*>> sorted;
+    for (auto& [kind, g] : kinds) sorted.emplace_back(kind, &g);
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const auto& a, const auto& b) { return a.second->order < b.second->order; });
+    for (auto& [kind, g] : sorted) {
+      std::string names;
+      for (size_t i = 0; i < g->names.size(); ++i) {
+        if (i == 8) {
+          names += ", … (" + std::to_string(g->names.size() - 8) + " more)";
+          break;
+        }
+        if (i) names += ", ";
+        names += g->names[i];
+      }
+      std::printf("%-*s  %-*s  %5zu  %s\n", static_cast<int>(w_ns), ns.c_str(), static_cast<int>(w_kind), kind.c_str(),
+                  g->names.size(), names.c_str());
+    }
+  }
+}
+
+void PrintJson(const DesiredSet& set, bool no_warnings) {
+  nlohmann::json out;
+  out["files"] = set.files;
+  out["errors"] = set.errors();
+  out["warnings"] = set.warnings();
+  out["valid"] = set.ok();
+  auto& objs = out["objects"] = nlohmann::json::array();
+  for (const Manifest& m : set.objects) {
+    objs.push_back({{"apiVersion", m.object.api_version()},
+                    {"kind", m.object.kind()},
+                    {"namespace", m.object.namespace_()},
+                    {"name", m.object.name()},
+                    {"file", m.file},
+                    {"line", m.start.line}});
+  }
+  auto& diags = out["diagnostics"] = nlohmann::json::array();
+  for (const Diagnostic& d : set.diagnostics) {
+    if (no_warnings && d.severity == Severity::kWarning) continue;
+    diags.push_back({{"severity", d.severity == Severity::kError ? "error" : "warning"},
+                     {"file", d.file},
+                     {"line", d.pos.line},
+                     {"column", d.pos.column},
+                     {"field", d.field},
+                     {"message", d.message}});
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+}
+
+int RunValidate(const ValidateOptions& opt) {
+  auto start = std::chrono::steady_clock::now();
+  auto files = FindManifestFiles(opt.paths);
+  if (!files) {
+    std::fprintf(stderr, "bosun validate: %s\n", files.error().message().c_str());
+    return 2;
+  }
+  if (files->empty()) {
+    std::fprintf(stderr, "bosun validate: no *.yaml, *.yml or *.json files under %s\n", opt.paths[0].c_str());
+    return 1;
+  }
+  DesiredSet set = LoadDesiredSet(*files);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+
+  if (opt.output == "json") {
+    PrintJson(set, opt.no_warnings);
+    return set.ok() ? 0 : 1;
+  }
+  std::string text;
+  for (const Diagnostic& d : set.diagnostics) {
+    if (opt.no_warnings && d.severity == Severity::kWarning) continue;
+    text += d.ToString();
+    text += '\n';
+  }
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  if (opt.summary && set.ok()) {
+    if (!text.empty()) std::printf("\n");
+    PrintSummaryTable(set);
+    std::printf("\n");
+  }
+  if (!opt.quiet || !set.ok()) {
+    size_t e = set.errors(), w = opt.no_warnings ? 0 : set.warnings();
+    std::printf("%s: %zu file%s, %zu object%s, %zu error%s, %zu warning%s (%lld ms)\n",
+                set.ok() ? "valid" : "INVALID", set.files, set.files == 1 ? "" : "s", set.objects.size(),
+                set.objects.size() == 1 ? "" : "s", e, e == 1 ? "" : "s", w, w == 1 ? "" : "s",
+                static_cast<long long>(ms));
+  }
+  return set.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+void AddValidate(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<ValidateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "validate",
+      "Check manifests without a cluster: loads every *.yaml, *.yml and *.json under the paths\n"
+      "(recursively, skipping dot-folders), validates each object by Kubernetes' rules and prints\n"
+      "every problem as FILE:LINE:COL: FIELD: MESSAGE. Exits 0 when valid, 1 on any error.");
+  cmd->add_option("paths", opt->paths, "Files or directories to check")->required();
+  cmd->add_flag("-s,--summary", opt->summary, "Print the objects found, by namespace and kind");
+  cmd->add_flag("-q,--quiet", opt->quiet, "Print only problems (no summary line when valid)");
+  cmd->add_flag("--no-warnings", opt->no_warnings, "Do not print warnings");
+  cmd->add_option("-o,--output", opt->output, "Output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->callback([opt, exit_code] { *exit_code = RunValidate(*opt); });
+}
+
+}  // namespace bosun::cli

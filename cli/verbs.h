@@ -1,0 +1,14 @@
+// cli/verbs.h — each verb of the `bosun` command registers itself on the app.
+//
+// A verb adds a subcommand with its own --help and sets *exit_code when it
+// runs: 0 success, 1 the operation found problems (invalid manifests), 2 a usage
+// error or an unexpected failure.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace bosun::cli {
+
+void AddValidate(CLI::App& app, int* exit_code);
+
+}  // namespace bosun::cli

@@ -1,0 +1,58 @@
+#include "core/clock.h"
+
+#include <ctime>
+#include <thread>
+
+namespace bosun {
+
+Clock& Clock::System() {
+  static SystemClock clock;
+  return clock;
+}
+
+void SystemClock::Sleep(std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); }
+
+FakeClock::FakeClock() : FakeClock(std::chrono::system_clock::from_time_t(1767225600)) {}
+
+FakeClock::FakeClock(WallTime start) : wall_(start), mono_(MonoTime{}) {}
+
+WallTime FakeClock::Now() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return wall_;
+}
+
+MonoTime FakeClock::Monotonic() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return mono_;
+}
+
+void FakeClock::Advance(std::chrono::nanoseconds d) {
+  std::lock_guard<std::mutex> l(mu_);
+  wall_ += std::chrono::duration_cast<WallTime::duration>(d);
+  mono_ += d;
+}
+
+namespace {
+std::string Format(WallTime t, bool millis) {
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
+  std::time_t tt = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[40];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out(buf, n);
+  if (millis) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(ms));
+    out += frac;
+  }
+  out += 'Z';
+  return out;
+}
+}  // namespace
+
+std::string FormatRfc3339(WallTime t) { return Format(t, false); }
+std::string FormatRfc3339Millis(WallTime t) { return Format(t, true); }
+
+}  // namespace bosun

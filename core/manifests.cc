@@ -1,0 +1,198 @@
+#include "core/manifests.h"
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <system_error>
+#include <thread>
+
+#include "core/kinds.h"
+
+namespace bosun {
+namespace fs = std::filesystem;
+
+std::string Diagnostic::ToString() const {
+  std::string out = file;
+  if (pos.known()) out += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+  out += ": ";
+  if (severity == Severity::kWarning) out += "warning: ";
+  if (!field.empty()) out += field + ": ";
+  out += message;
+  return out;
+}
+
+size_t DesiredSet::errors() const {
+  return static_cast<size_t>(std::count_if(diagnostics.begin(), diagnostics.end(),
+                                           [](const Diagnostic& d) { return d.severity == Severity::kError; }));
+}
+
+size_t DesiredSet::warnings() const { return diagnostics.size() - errors(); }
+
+bool IsManifestFile(const std::string& path) {
+  auto ends = [&](const char* s) {
+    size_t n = std::char_traits<char>::length(s);
+    return path.size() > n && path.compare(path.size() - n, n, s) == 0;
+  };
+  return ends(".yaml") || ends(".yml") || ends(".json");
+}
+
+Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const auto& root : paths) {
+    std::error_code ec;
+    fs::file_status st = fs::status(root, ec);
+    if (ec || !fs::exists(st)) return Error(Code::kNotFound, root + ": no such file or directory");
+    if (!fs::is_directory(st)) {
+      out.push_back(root);
+      continue;
+    }
+    fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
+    if (ec) return Error(Code::kIo, root + ": " + ec.message());
+    for (; it != end; it.increment(ec)) {
+      if (ec) return Error(Code::kIo, it->path().string() + ": " + ec.message());
+      const fs::path& p = it->path();
+      std::string name = p.filename().string();
+      if (!name.empty() && name[0] == '.') {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file(ec) && IsManifestFile(name)) out.push_back(p.string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+namespace {
+
+struct FileResult {
+  std::vector<Manifest> objects;
+  std::vector<Diagnostic> diagnostics;
+  size_t bytes = 0;
+};
+
+Diagnostic FromLoadError(const std::string& file, const Error& e) {
+  // LoadYaml's messages start with "FILE:LINE:COL: "; split them back apart so
+  // diagnostics sort by position.
+  Diagnostic d;
+  d.file = file;
+  std::string msg = e.message();
+  if (msg.rfind(file + ":", 0) == 0) {
+    std::string rest = msg.substr(file.size() + 1);
+    int line = 0, col = 0, used = 0;
+    if (std::sscanf(rest.c_str(), "%d:%d: %n", &line, &col, &used) == 2 && used > 0) {
+      d.pos = SourcePos{line, col};
+      rest = rest.substr(static_cast<size_t>(used));
+    } else if (rest.rfind(" ", 0) == 0) {
+      rest = rest.substr(1);
+    }
+    msg = rest;
+  }
+  d.message = msg;
+  return d;
+}
+
+void ValidateDocs(const std::string& file, std::vector<Document>& docs, FileResult* out) {
+  for (Document& doc : docs) {
+    Manifest m;
+    m.object = Object(std::move(doc.value));
+    m.file = file;
+    m.index = doc.index;
+    m.start = doc.start;
+    m.positions = doc.positions;
+    for (FieldError& fe : ValidateObject(m.object)) {
+      Diagnostic d;
+      d.severity = fe.severity;
+      d.file = file;
+      d.pos = m.positions->Find(fe.path);
+      if (!d.pos.known()) d.pos = m.start;
+      d.field = fe.path.str();
+      d.message = std::move(fe.message);
+      out->diagnostics.push_back(std::move(d));
+    }
+    out->objects.push_back(std::move(m));
+  }
+}
+
+template <typename LoadOne>
+DesiredSet LoadAll(size_t n, LoadOne load_one) {
+  std::vector<FileResult> results(n);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < n; i = next++) load_one(i, &results[i]);
+  };
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), n);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+
+  DesiredSet set;
+  set.files = n;
+  for (auto& r : results) {
+    set.bytes += r.bytes;
+    std::move(r.objects.begin(), r.objects.end(), std::back_inserter(set.objects));
+    std::move(r.diagnostics.begin(), r.diagnostics.end(), std::back_inserter(set.diagnostics));
+  }
+
+  // The same object defined twice would make the result depend on file order.
+  std::map<std::string, const Manifest*> seen;
+  const KindRegistry& reg = KindRegistry::Builtin();
+  for (const Manifest& m : set.objects) {
+    const KindInfo* info = reg.Find(m.object.gvk());
+    if (info == nullptr || m.object.name().empty()) continue;
+    std::string ns = info->namespaced ? m.object.namespace_() : "";
+    if (info->namespaced && ns.empty()) ns = "default";
+    std::string id = info->gvk.kind + " " + (ns.empty() ? "" : ns + "/") + m.object.name();
+    auto [it, inserted] = seen.emplace(id, &m);
+    if (!inserted) {
+      Diagnostic d;
+      d.file = m.file;
+      d.pos = m.positions->Find(FieldPath("metadata.name"));
+      d.field = "metadata.name";
+      d.message = "duplicate object: " + id + " is also defined at " + it->second->file + ":" +
+                  std::to_string(it->second->positions->Find(FieldPath("metadata.name")).line);
+      set.diagnostics.push_back(std::move(d));
+    }
+  }
+  std::stable_sort(set.diagnostics.begin(), set.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if (a.file != b.file) return a.file < b.file;
+    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+    return a.pos.column < b.pos.column;
+  });
+  return set;
+}
+
+}  // namespace
+
+DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits) {
+  return LoadAll(files.size(), [&](size_t i, FileResult* out) {
+    const std::string& file = files[i];
+    std::error_code ec;
+    auto size = fs::file_size(file, ec);
+    if (!ec) out->bytes = size;
+    auto docs = LoadYamlFile(file, limits);
+    if (!docs) {
+      out->diagnostics.push_back(FromLoadError(file, docs.error()));
+      return;
+    }
+    ValidateDocs(file, *docs, out);
+  });
+}
+
+DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits& limits) {
+  return LoadAll(files.size(), [&](size_t i, FileResult* out) {
+    const SourceFile& f = files[i];
+    out->bytes = f.content.size();
+    auto docs = LoadYaml(f.content, f.name, limits);
+    if (!docs) {
+      out->diagnostics.push_back(FromLoadError(f.name, docs.error()));
+      return;
+    }
+    ValidateDocs(f.name, *docs, out);
+  });
+}
+
+}  // namespace bosun

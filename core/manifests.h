@@ -1,0 +1,76 @@
+// core/manifests.h — a desired set: every manifest under some paths, loaded
+// and validated, with every problem located as FILE:LINE:COL: FIELD: MESSAGE.
+//
+// This is what `bosun validate` runs and what the sync controller will run on
+// each Git revision before it writes anything: the set is usable only when it
+// has no errors (warnings are reported but do not block).
+//
+// Loading runs on a small pool of threads (one per core); the result does not
+// depend on the order files were read in: objects and diagnostics are sorted by
+// file and position.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/field_path.h"
+#include "core/object.h"
+#include "core/result.h"
+#include "core/validation.h"
+#include "core/yaml.h"
+
+namespace bosun {
+
+struct Diagnostic {
+  Severity severity = Severity::kError;
+  std::string file;
+  SourcePos pos;
+  std::string field;  // empty for file-level problems (syntax errors)
+  std::string message;
+
+  // "web/deploy.yaml:14:9: spec.template.spec.containers[0].image: required",
+  // with "warning: " after the location for warnings.
+  std::string ToString() const;
+};
+
+struct Manifest {
+  Object object;
+  std::string file;  // as shown in messages (the path under the given root)
+  int index = 0;     // document index within the file
+  SourcePos start;
+  std::shared_ptr<const SourceMap> positions;
+};
+
+struct DesiredSet {
+  std::vector<Manifest> objects;
+  std::vector<Diagnostic> diagnostics;
+  size_t files = 0;
+  size_t bytes = 0;
+
+  size_t errors() const;
+  size_t warnings() const;
+  bool ok() const { return errors() == 0; }
+};
+
+// A file's name (for messages) and its content: the input from Git, where
+// there are no files on disk.
+struct SourceFile {
+  std::string name;
+  std::string content;
+};
+
+// True for *.yaml, *.yml and *.json.
+bool IsManifestFile(const std::string& path);
+
+// Every manifest file under `paths` (files are taken as given; directories are
+// walked recursively, skipping entries whose name starts with '.'), sorted.
+// Fails when a path does not exist or cannot be read.
+Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string>& paths);
+
+// Loads and validates files from disk.
+DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits = {});
+// Loads and validates files already in memory.
+DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits& limits = {});
+
+}  // namespace bosun

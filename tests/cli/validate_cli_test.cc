@@ -1,0 +1,103 @@
+// `bosun validate` as a user runs it: the real binary on real files.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+struct Outcome {
+  int exit_code;
+  std::string out;
+};
+
+Outcome Bosun(const std::string& args) {
+  std::string cmd = std::string(BOSUN_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  return {WEXITSTATUS(status), out};
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/bosun-cli-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  void Write(const std::string& rel, const std::string& text) {
+    fs::create_directories((path_ / rel).parent_path());
+    std::ofstream(path_ / rel) << text;
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+TEST(ValidateCli, ExamplesRepoIsValidAndSummarised) {
+  Outcome r = Bosun("validate --summary " BOSUN_SOURCE_DIR "/examples-repo");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("Deployment"));
+  EXPECT_THAT(r.out, HasSubstr("(cluster)"));
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("(.|\n)*valid: 5 files, 5 objects, 0 errors(.|\n)*"));
+}
+
+TEST(ValidateCli, BrokenManifestsExitOneWithEveryErrorLocated) {
+  TempDir d;
+  d.Write("apps/web.yaml",
+          "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: "
+          "web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: "
+          "web\n          ports: [{containerPort: 80}]\n");
+  d.Write("apps/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+  d.Write("apps/notes.txt", "not a manifest: [");
+  d.Write(".git/config.yaml", "this: [is not checked");
+  Outcome r = Bosun("validate " + d.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(d.path() + "/apps/web.yaml:13:11: spec.template.spec.containers[0].image: required"));
+  EXPECT_THAT(r.out, HasSubstr(d.path() + "/apps/cm.yaml:4:9: metadata.name: "));
+  EXPECT_THAT(r.out, HasSubstr("INVALID: 2 files, 2 objects, 2 errors"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr(".git")));
+}
+
+TEST(ValidateCli, JsonOutputForMachines) {
+  TempDir d;
+  d.Write("a.json", R"({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 1}})");
+  Outcome r = Bosun("validate -o json " + d.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("\"field\": \"data.k\""));
+  EXPECT_THAT(r.out, HasSubstr("\"line\": 1"));
+  EXPECT_THAT(r.out, HasSubstr("\"valid\": false"));
+}
+
+TEST(ValidateCli, MissingPathIsAUsageError) {
+  Outcome r = Bosun("validate /nonexistent/bosun/path");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("/nonexistent/bosun/path: no such file or directory"));
+  EXPECT_EQ(Bosun("validate").exit_code, 2);
+  EXPECT_EQ(Bosun("no-such-verb").exit_code, 2);
+}
+
+TEST(Cli, HelpOnEveryVerbAndVersion) {
+  for (const char* v : {"", "validate ", "version "}) {
+    Outcome r = Bosun(std::string(v) + "--help");
+    EXPECT_EQ(r.exit_code, 0) << v;
+    EXPECT_THAT(r.out, HasSubstr("Usage:")) << v;
+  }
+  Outcome r = Bosun("version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, ::testing::StartsWith("bosun 0.1.0"));
+}
+
+}  // namespace

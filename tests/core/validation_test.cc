@@ -1,0 +1,405 @@
+// Validation as a user meets it: through LoadDesiredSet, with file:line:col and
+// the field path in every message.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/manifests.h"
+
+namespace bosun {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// Errors (not warnings) for one file's text, formatted as the CLI prints them.
+std::vector<std::string> Errors(const std::string& yaml, const std::string& file = "app.yaml") {
+  DesiredSet set = LoadDesiredSet(std::vector<SourceFile>{{file, yaml}});
+  std::vector<std::string> out;
+  for (const auto& d : set.diagnostics)
+    if (d.severity == Severity::kError) out.push_back(d.ToString());
+  return out;
+}
+
+std::vector<std::string> Warnings(const std::string& yaml) {
+  DesiredSet set = LoadDesiredSet(std::vector<SourceFile>{{"app.yaml", yaml}});
+  std::vector<std::string> out;
+  for (const auto& d : set.diagnostics)
+    if (d.severity == Severity::kWarning) out.push_back(d.ToString());
+  return out;
+}
+
+const char* kGoodDeployment = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels:
+    app.kubernetes.io/name: web
+  annotations:
+    example.com/owner: "team-a"
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: web
+    matchExpressions:
+      - {key: tier, operator: In, values: [frontend]}
+  strategy:
+    rollingUpdate:
+      maxSurge: 25%
+      maxUnavailable: 0
+  template:
+    metadata:
+      labels:
+        app: web
+        tier: frontend
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.25
+          args: ["--port", "8080"]
+          ports:
+            - name: http
+              containerPort: 8080
+          env:
+            - name: MODE
+              value: production
+            - name: LEVEL
+              valueFrom:
+                configMapKeyRef: {name: web-config, key: level}
+            - name: PASSWORD
+              valueFrom:
+                secretKeyRef: {name: web-secret, key: password}
+          envFrom:
+            - configMapRef: {name: web-config}
+          resources:
+            requests: {cpu: 100m, memory: 64Mi}
+            limits: {cpu: 1, memory: 128Mi}
+          readinessProbe:
+            httpGet: {path: /healthz, port: http}
+          livenessProbe:
+            tcpSocket: {port: 8080}
+            failureThreshold: 3
+          volumeMounts:
+            - {name: data, mountPath: /data}
+      volumes:
+        - name: data
+          emptyDir: {}
+)";
+
+TEST(Validation, OrdinaryManifestsAreValid) {
+  EXPECT_THAT(Errors(kGoodDeployment), IsEmpty());
+  EXPECT_THAT(Errors(R"(apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports:
+    - {name: http, port: 80, targetPort: http}
+    - {name: metrics, port: 9090, targetPort: 9090}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config, namespace: shop}
+data:
+  level: debug
+  app.properties: |
+    a=b
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, namespace: shop}
+spec:
+  backoffLimit: 4
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers:
+        - {name: m, image: busybox, command: [sh, -c, "echo hi"]}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+)"),
+              IsEmpty());
+}
+
+TEST(Validation, MissingImageNamesFileLineColumnAndField) {
+  EXPECT_THAT(Errors(R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+spec:
+  containers:
+    - name: app
+      ports:
+        - containerPort: 80
+)",
+                     "apps/pod.yaml"),
+              ElementsAre("apps/pod.yaml:7:7: spec.containers[0].image: required"));
+}
+
+TEST(Validation, EveryErrorOfAFileIsReported) {
+  auto errs = Errors(R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: Web_App
+spec:
+  replicas: "3"
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: other}
+    spec:
+      containers:
+        - name: web
+          image: nginx
+          ports:
+            - containerPort: 70000
+)");
+  EXPECT_THAT(errs, ElementsAre(HasSubstr("app.yaml:4:9: metadata.name: "),
+                                HasSubstr("app.yaml:6:13: spec.replicas: must be a number, not a string"),
+                                HasSubstr("app.yaml:11:15: spec.template.metadata.labels: selector does not match"),
+                                HasSubstr("app.yaml:17:30: spec.template.spec.containers[0].ports[0].containerPort: "
+                                          "must be between 1 and 65535, got 70000")));
+}
+
+struct Case {
+  const char* name;
+  const char* yaml;
+  const char* want;  // a substring of the single expected error
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+class RuleTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(RuleTest, FailsWithTheRightMessage) {
+  auto errs = Errors(GetParam().yaml);
+  ASSERT_EQ(errs.size(), 1u) << ::testing::PrintToString(errs);
+  EXPECT_THAT(errs[0], HasSubstr(GetParam().want));
+}
+
+#define POD(spec) "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n" spec
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, RuleTest,
+    ::testing::Values(
+        Case{"NoApiVersion", "kind: Pod\nmetadata: {name: p}\n", "apiVersion: required"},
+        Case{"UnknownKind", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x}\n",
+             "kind: unknown kind \"Ingress\" in \"networking.k8s.io/v1\""},
+        Case{"WrongApiVersion", "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: x}\n",
+             "apiVersion: Deployment is served as \"apps/v1\", not \"extensions/v1beta1\""},
+        Case{"NoName", "apiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: a}\n", "metadata.name: required"},
+        Case{"UppercaseName", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Web}\n",
+             "metadata.name: a lowercase RFC 1123 subdomain"},
+        Case{"NamespaceNameIsALabel", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a.b}\n",
+             "metadata.name: must not contain dots"},
+        Case{"BadNamespace", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: Prod}\n",
+             "metadata.namespace:"},
+        Case{"BadLabelKey", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {\"-x\": z}}\n",
+             "metadata.labels.-x: invalid label key"},
+        Case{"BadLabelValue", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {x: \"a b\"}}\n",
+             "metadata.labels.x: invalid label value \"a b\""},
+        Case{"NumericLabelValue", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {version: 1.0}}\n",
+             "metadata.labels.version: must be a string, not a number (quote it: \"1\")"},
+        Case{"ConfigMapKey", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {\"a b\": x}\n",
+             "data[a b]: invalid key \"a b\""},
+        Case{"SecretNotBase64", "apiVersion: v1\nkind: Secret\nmetadata: {name: a}\ndata: {password: hunter2!}\n",
+             "data.password: must be base64-encoded"},
+        Case{"NoContainers", POD("  containers: []\n"), "spec.containers: required: at least one container"},
+        Case{"ContainerName", POD("  containers: [{name: Web, image: x}]\n"), "spec.containers[0].name:"},
+        Case{"DuplicateContainer", POD("  containers: [{name: a, image: x}, {name: a, image: z}]\n"),
+             "spec.containers[1].name: duplicate container name \"a\""},
+        Case{
+            "PullPolicy", POD("  containers: [{name: a, image: x, imagePullPolicy: Sometimes}]\n"),
+            "imagePullPolicy: unsupported value \"Sometimes\": must be one of \"Always\", \"IfNotPresent\", \"Never\""},
+        Case{"PortName", POD("  containers: [{name: a, image: x, ports: [{containerPort: 80, name: http_port}]}]\n"),
+             "spec.containers[0].ports[0].name:"},
+        Case{"PortProtocol", POD("  containers: [{name: a, image: x, ports: [{containerPort: 80, protocol: HTTP}]}]\n"),
+             "ports[0].protocol: unsupported value \"HTTP\""},
+        Case{"DuplicateHostPort",
+             POD("  containers: [{name: a, image: x, ports: [{containerPort: 80, hostPort: 8080}, {containerPort: 81, "
+                 "hostPort: 8080}]}]\n"),
+             "ports[1].hostPort: duplicate host port 8080/TCP"},
+        Case{"EnvName", POD("  containers: [{name: a, image: x, env: [{name: \"1=x\", value: z}]}]\n"),
+             "spec.containers[0].env[0].name:"},
+        Case{"EnvNumber", POD("  containers: [{name: a, image: x, env: [{name: PORT, value: 8080}]}]\n"),
+             "env[0].value: must be a string, not a number (quote it: \"8080\")"},
+        Case{"EnvValueAndFrom",
+             POD("  containers: [{name: a, image: x, env: [{name: A, value: b, valueFrom: {fieldRef: {fieldPath: "
+                 "metadata.name}}}]}]\n"),
+             "env[0].valueFrom: may not be specified when value is not empty"},
+        Case{"EnvFromNothing", POD("  containers: [{name: a, image: x, env: [{name: A, valueFrom: {}}]}]\n"),
+             "env[0].valueFrom: must specify one of configMapKeyRef"},
+        Case{"BadQuantity", POD("  containers: [{name: a, image: x, resources: {limits: {memory: 12x}}}]\n"),
+             "resources.limits.memory: "},
+        Case{"NegativeQuantity", POD("  containers: [{name: a, image: x, resources: {requests: {cpu: -1}}}]\n"),
+             "resources.requests.cpu: must be greater than or equal to 0"},
+        Case{
+            "RequestOverLimit",
+            POD("  containers: [{name: a, image: x, resources: {requests: {memory: 1Gi}, limits: {memory: 512Mi}}}]\n"),
+            "resources.requests.memory: must be less than or equal to the memory limit of 512Mi"},
+        Case{"UnknownResource", POD("  containers: [{name: a, image: x, resources: {limits: {gpu: 1}}}]\n"),
+             "resources.limits.gpu: unknown resource \"gpu\""},
+        Case{"ProbeNoHandler", POD("  containers: [{name: a, image: x, livenessProbe: {periodSeconds: 5}}]\n"),
+             "livenessProbe: must specify a handler"},
+        Case{"ProbeTwoHandlers",
+             POD("  containers: [{name: a, image: x, readinessProbe: {tcpSocket: {port: 1}, exec: {command: [x]}}}]\n"),
+             "readinessProbe: may not specify more than one handler"},
+        Case{"ProbePort", POD("  containers: [{name: a, image: x, readinessProbe: {httpGet: {port: 0}}}]\n"),
+             "readinessProbe.httpGet.port: must be between 1 and 65535, got 0"},
+        Case{"ProbeNoPort", POD("  containers: [{name: a, image: x, readinessProbe: {httpGet: {path: /}}}]\n"),
+             "readinessProbe.httpGet.port: required"},
+        Case{"LivenessSuccess",
+             POD("  containers: [{name: a, image: x, livenessProbe: {exec: {command: [x]}, successThreshold: 2}}]\n"),
+             "livenessProbe.successThreshold: must be 1"},
+        Case{"MountUnknownVolume",
+             POD("  containers: [{name: a, image: x, volumeMounts: [{name: data, mountPath: /d}]}]\n"),
+             "volumeMounts[0].name: no volume named \"data\""},
+        Case{"MountRelative",
+             POD("  volumes: [{name: d, emptyDir: {}}]\n  containers: [{name: a, image: x, volumeMounts: [{name: d, "
+                 "mountPath: d}]}]\n"),
+             "volumeMounts[0].mountPath: must be an absolute path"},
+        Case{"VolumeNoSource", POD("  volumes: [{name: d}]\n  containers: [{name: a, image: x}]\n"),
+             "spec.volumes[0]: must specify a volume type"},
+        Case{"RestartPolicy", POD("  restartPolicy: Sometimes\n  containers: [{name: a, image: x}]\n"),
+             "spec.restartPolicy: unsupported value"},
+        Case{"Toleration", POD("  tolerations: [{operator: Equal, value: x}]\n  containers: [{name: a, image: x}]\n"),
+             "spec.tolerations[0].operator: must be \"Exists\" when key is empty"},
+        Case{"DeploymentNoSelector",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    metadata: {labels: "
+             "{a: b}}\n    spec: {containers: [{name: a, image: x}]}\n",
+             "spec.selector: required"},
+        Case{"DeploymentEmptySelector",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {}\n  template:\n    "
+             "metadata: {labels: {a: b}}\n    spec: {containers: [{name: a, image: x}]}\n",
+             "spec.selector: empty selector is invalid"},
+        Case{"SelectorOperator",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchExpressions: [{key: "
+             "a, operator: Foo}]}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: a, "
+             "image: x}]}\n",
+             "spec.selector.matchExpressions[0].operator: unsupported value \"Foo\""},
+        Case{"DeploymentNegativeReplicas",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: -1\n  selector: "
+             "{matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: a, "
+             "image: x}]}\n",
+             "spec.replicas: must be greater than or equal to 0, got -1"},
+        Case{"DeploymentFractionalReplicas",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: 1.5\n  selector: "
+             "{matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: a, "
+             "image: x}]}\n",
+             "spec.replicas: must be a whole number, not 1.5"},
+        Case{"DeploymentRestartNever",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n  "
+             "template:\n    metadata: {labels: {a: b}}\n    spec: {restartPolicy: Never, containers: [{name: a, "
+             "image: x}]}\n",
+             "spec.template.spec.restartPolicy: unsupported value \"Never\""},
+        Case{"SurgeAndUnavailableZero",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  strategy: {rollingUpdate: "
+             "{maxSurge: 0, maxUnavailable: 0%}}\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: "
+             "{labels: {a: b}}\n    spec: {containers: [{name: a, image: x}]}\n",
+             "rollingUpdate.maxUnavailable: may not be 0 when maxSurge is 0"},
+        Case{"BadPercent",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  strategy: {rollingUpdate: "
+             "{maxSurge: lots}}\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    "
+             "spec: {containers: [{name: a, image: x}]}\n",
+             "rollingUpdate.maxSurge: must be a number or a percentage such as \"25%\", got \"lots\""},
+        Case{"RecreateWithRollingUpdate",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  strategy: {type: Recreate, "
+             "rollingUpdate: {maxSurge: 1}}\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: "
+             "{a: b}}\n    spec: {containers: [{name: a, image: x}]}\n",
+             "spec.strategy.rollingUpdate: may not be specified when strategy type is \"Recreate\""},
+        Case{"ProgressDeadline",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  minReadySeconds: 30\n  "
+             "progressDeadlineSeconds: 10\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: "
+             "b}}\n    spec: {containers: [{name: a, image: x}]}\n",
+             "spec.progressDeadlineSeconds: must be greater than minReadySeconds (30)"},
+        Case{"JobRestartPolicyMissing",
+             "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec: {containers: "
+             "[{name: a, image: x}]}\n",
+             "spec.template.spec.restartPolicy: required: a Job's pods need restartPolicy"},
+        Case{"JobRestartAlways",
+             "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec: {restartPolicy: "
+             "Always, containers: [{name: a, image: x}]}\n",
+             "unsupported value \"Always\": a Job's pods need"},
+        Case{"JobBackoff",
+             "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  backoffLimit: -2\n  template:\n    spec: "
+             "{restartPolicy: Never, containers: [{name: a, image: x}]}\n",
+             "spec.backoffLimit: must be greater than or equal to 0"},
+        Case{"ServiceNoPorts", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {a: b}}\n",
+             "spec.ports: required"},
+        Case{"ServicePortRange", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 0}]}\n",
+             "spec.ports[0].port: must be between 1 and 65535, got 0"},
+        Case{"ServicePortNames",
+             "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{name: a, port: 1}, {port: 2}]}\n",
+             "spec.ports[1].name: required when a Service has more than one port"},
+        Case{"ServiceTargetPortName",
+             "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 1, targetPort: averyverylongname}]}\n",
+             "spec.ports[0].targetPort: must be no more than 15 characters"},
+        Case{"ServiceNodePortOnClusterIP",
+             "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 1, nodePort: 30001}]}\n",
+             "spec.ports[0].nodePort: may not be used when type is \"ClusterIP\""},
+        Case{"ServiceName", "apiVersion: v1\nkind: Service\nmetadata: {name: web.api}\nspec: {ports: [{port: 1}]}\n",
+             "metadata.name: a DNS-1035 label"},
+        Case{"ServiceNameStartsWithALetter",
+             "apiVersion: v1\nkind: Service\nmetadata: {name: 1web}\nspec: {ports: [{port: 1}]}\n",
+             "metadata.name: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+             "alphabetic character"},
+        Case{"SyncConfigVerify",
+             "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: s}\nspec: {verify: some}\n",
+             "spec.verify: unsupported value \"some\""},
+        Case{"SyncConfigInterval",
+             "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: s}\nspec: {interval: soon}\n",
+             "spec.interval:"},
+        Case{"SealedSecretEmpty",
+             "apiVersion: bosun.dev/v1\nkind: SealedSecret\nmetadata: {name: s}\nspec: {encryptedData: {}}\n",
+             "spec.encryptedData: required"},
+        Case{"RevisionFromGit", "apiVersion: bosun.dev/v1\nkind: Revision\nmetadata: {name: r}\n",
+             "Revision records are written by bosun itself"},
+        Case{"NotAMap", "- a\n- b\n", "a manifest must be a map"}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+TEST(Validation, WarnsAboutUnknownFieldsWithASuggestion) {
+  auto w = Warnings(POD("  containers: [{name: a, image: x, imagePullPolcy: Always}]\n"));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_THAT(w[0], HasSubstr("warning: spec.containers[0].imagePullPolcy: unknown field \"imagePullPolcy\" "
+                              "(did you mean \"imagePullPolicy\"?)"));
+  EXPECT_THAT(Errors(POD("  containers: [{name: a, image: x, imagePullPolcy: Always}]\n")), IsEmpty());
+}
+
+TEST(Validation, PlainSecretIsAWarningAndValuesNeverAppearInMessages) {
+  const char* yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: 'hunter2!!'}\n";
+  auto w = Warnings(yaml);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_THAT(w[0], HasSubstr("seal it with `bosun seal`"));
+  for (const auto& e : Errors(yaml)) EXPECT_THAT(e, ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(Validation, DuplicateObjectsAcrossFilesAreRefused) {
+  DesiredSet set = LoadDesiredSet(std::vector<SourceFile>{
+      {"a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"},
+      {"b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\n"},
+      {"c.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: other}\n"},
+  });
+  ASSERT_EQ(set.errors(), 1u);
+  EXPECT_EQ(set.diagnostics[0].ToString(),
+            "b.yaml:4:9: metadata.name: duplicate object: ConfigMap default/c is also defined at a.yaml:3");
+}
+
+TEST(Validation, SyntaxErrorsAreLocatedAndOtherFilesStillChecked) {
+  DesiredSet set = LoadDesiredSet(std::vector<SourceFile>{
+      {"bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c\n"},
+      {"good.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n"},
+  });
+  ASSERT_EQ(set.errors(), 1u);
+  EXPECT_EQ(set.diagnostics[0].file, "bad.yaml");
+  EXPECT_TRUE(set.diagnostics[0].pos.known());
+  EXPECT_EQ(set.objects.size(), 1u);
+  EXPECT_EQ(set.objects[0].object.name(), "d");
+}
+
+}  // namespace
+}  // namespace bosun
