@@ -24,6 +24,11 @@ int main(int argc, char** argv) {
     std::printf("bosun %s (%s)\n", BOSUN_VERSION, BOSUN_GIT_DESCRIBE);
   });
   bosun::cli::AddValidate(app, &exit_code);
+  bosun::cli::AddGet(app, &exit_code);
+  bosun::cli::AddApply(app, &exit_code);
+  bosun::cli::AddDelete(app, &exit_code);
+  bosun::cli::AddMembers(app, &exit_code);
+  bosun::cli::AddServer(app, &exit_code);
 
   app.parse_complete_callback([&] {
     bosun::log::Level l;

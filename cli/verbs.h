@@ -10,5 +10,10 @@
 namespace bosun::cli {
 
 void AddValidate(CLI::App& app, int* exit_code);
+void AddGet(CLI::App& app, int* exit_code);
+void AddApply(CLI::App& app, int* exit_code);
+void AddDelete(CLI::App& app, int* exit_code);
+void AddMembers(CLI::App& app, int* exit_code);
+void AddServer(CLI::App& app, int* exit_code);
 
 }  // namespace bosun::cli

@@ -1,0 +1,166 @@
+#include "cli/client_flags.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "core/clock.h"
+
+namespace bosun::cli {
+namespace {
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    part = Trim(part);
+    if (!part.empty()) out.push_back(part);
+  }
+  return out;
+}
+
+// Columns in UTF-8 text (kubectl pads by characters, not bytes).
+size_t DisplayWidth(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+void AddClientFlags(CLI::App* cmd, ClientFlags* flags) {
+  cmd->add_option("--server", flags->server, "API server URL(s), comma-separated")
+      ->envname("BOSUN_SERVER")
+      ->capture_default_str();
+  cmd->add_option("--token-file", flags->token_file, "File holding the bearer token (written by `bosun up`)")
+      ->envname("BOSUN_TOKEN_FILE")
+      ->capture_default_str();
+}
+
+Result<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Error(Code::kIo, "cannot read the token file " + path + ": " + std::strerror(errno) +
+                                " (point --token-file or BOSUN_TOKEN_FILE at the admin.token `bosun up` wrote)");
+  }
+  std::string line;
+  std::getline(in, line);
+  std::string token = Trim(line);
+  if (token.empty()) return Error(Code::kInvalid, "the token file " + path + " holds no token");
+  return token;
+}
+
+Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags) {
+  state::ClientOptions options;
+  options.servers = SplitComma(flags.server);
+  if (options.servers.empty()) return Error(Code::kInvalid, "--server is empty");
+  auto token = ReadTokenFile(flags.token_file);
+  if (!token) return token.error();
+  options.token = std::move(*token);
+  return state::Client::Create(options);
+}
+
+Result<const KindInfo*> ResolveKind(const std::string& name) {
+  const KindRegistry& reg = KindRegistry::Builtin();
+  if (const KindInfo* k = reg.FindResource(name)) return k;
+  std::string known;
+  for (const KindInfo& k : reg.all()) {
+    if (!known.empty()) known += ", ";
+    known += k.QualifiedResource();
+    if (!k.short_names.empty()) known += " (" + k.short_names[0] + ")";
+  }
+  return Error(Code::kInvalid, "bosun has no resource type \"" + name + "\"; it knows " + known);
+}
+
+std::string ObjectRef(const KindInfo& kind, const std::string& name) {
+  std::string ref = kind.singular;
+  if (!kind.gvk.group.empty()) ref += "." + kind.gvk.group;
+  return ref + "/" + name;
+}
+
+int Fail(const char* verb, const std::string& message) {
+  std::fprintf(stderr, "bosun %s: %s\n", verb, message.c_str());
+  return 1;
+}
+
+void TablePrinter::Fit(const std::vector<std::vector<std::string>>& rows) {
+  if (widths_.size() < header_.size()) widths_.resize(header_.size(), 0);
+  for (size_t i = 0; i < header_.size(); ++i) widths_[i] = std::max(widths_[i], DisplayWidth(header_[i]));
+  for (const auto& row : rows) {
+    if (widths_.size() < row.size()) widths_.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths_[i] = std::max(widths_[i], DisplayWidth(row[i]));
+  }
+}
+
+void TablePrinter::PrintHeader() {
+  PrintRow(header_);
+}
+
+void TablePrinter::PrintRow(const std::vector<std::string>& row) {
+  Fit({row});
+  Print(row);
+}
+
+void TablePrinter::Print(const std::vector<std::string>& cells) {
+  std::string line;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    line += cells[i];
+    if (i + 1 < cells.size()) line.append(widths_[i] - DisplayWidth(cells[i]) + 3, ' ');
+  }
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+std::string Age(const std::string& ts) {
+  std::tm tm{};
+  if (ts.empty() || strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return "<unknown>";
+  auto created = std::chrono::system_clock::from_time_t(timegm(&tm));
+  auto d = Clock::System().Now() - created;
+  long long secs = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  // k8s.io/apimachinery/pkg/util/duration.HumanDuration.
+  if (secs < -1) return "<invalid>";
+  if (secs < 0) return "0s";
+  char buf[32];
+  long long mins = secs / 60, hours = secs / 3600;
+  if (secs < 120) {
+    std::snprintf(buf, sizeof buf, "%llds", secs);
+  } else if (mins < 10) {
+    long long s = secs % 60;
+    s == 0 ? std::snprintf(buf, sizeof buf, "%lldm", mins) : std::snprintf(buf, sizeof buf, "%lldm%llds", mins, s);
+  } else if (mins < 180) {
+    std::snprintf(buf, sizeof buf, "%lldm", mins);
+  } else if (hours < 8) {
+    long long m = mins % 60;
+    m == 0 ? std::snprintf(buf, sizeof buf, "%lldh", hours) : std::snprintf(buf, sizeof buf, "%lldh%lldm", hours, m);
+  } else if (hours < 48) {
+    std::snprintf(buf, sizeof buf, "%lldh", hours);
+  } else if (hours < 24 * 8) {
+    long long h = hours % 24;
+    h == 0 ? std::snprintf(buf, sizeof buf, "%lldd", hours / 24)
+           : std::snprintf(buf, sizeof buf, "%lldd%lldh", hours / 24, h);
+  } else if (hours < 24 * 365 * 2) {
+    std::snprintf(buf, sizeof buf, "%lldd", hours / 24);
+  } else if (hours < 24 * 365 * 8) {
+    long long dy = (hours / 24) % 365;
+    dy == 0 ? std::snprintf(buf, sizeof buf, "%lldy", hours / 24 / 365)
+            : std::snprintf(buf, sizeof buf, "%lldy%lldd", hours / 24 / 365, dy);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldy", hours / 24 / 365);
+  }
+  return buf;
+}
+
+}  // namespace bosun::cli

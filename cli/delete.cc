@@ -1,0 +1,114 @@
+// `bosun delete KIND NAME` and `bosun delete -f FILE|DIR`.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/client_flags.h"
+#include "cli/verbs.h"
+#include "core/kinds.h"
+#include "core/manifests.h"
+#include "state/client.h"
+
+namespace bosun::cli {
+namespace {
+
+struct DeleteOptions {
+  std::vector<std::string> args;  // KIND NAME
+  std::vector<std::string> files;
+  std::string ns;
+  bool ignore_not_found = false;
+  ClientFlags client;
+};
+
+struct Target {
+  const KindInfo* kind;
+  std::string ns;
+  std::string name;
+  std::string where;  // "file:line: " for objects from manifests
+};
+
+// Prints `deployment.apps "web" deleted` or the error; returns whether it
+// counts as a failure.
+bool DeleteOne(state::Client& client, const Target& t, bool ignore_not_found) {
+  auto r = client.Delete(*t.kind, t.ns, t.name);
+  if (r) {
+    std::string what = t.kind->singular + (t.kind->gvk.group.empty() ? "" : "." + t.kind->gvk.group);
+    std::printf("%s \"%s\" deleted\n", what.c_str(), t.name.c_str());
+    std::fflush(stdout);
+    return false;
+  }
+  if (r.error().code() == Code::kNotFound && ignore_not_found) return false;
+  std::fprintf(stderr, "bosun delete: %s%s\n", t.where.c_str(), r.error().message().c_str());
+  return true;
+}
+
+int RunDelete(const DeleteOptions& opt) {
+  if (!opt.files.empty() && !opt.args.empty()) {
+    std::fprintf(stderr, "bosun delete: give either KIND NAME or -f FILE, not both\n");
+    return 2;
+  }
+  if (opt.files.empty() && opt.args.size() != 2) {
+    std::fprintf(stderr, "bosun delete: give KIND NAME (e.g. `bosun delete deploy web`) or -f FILE\n");
+    return 2;
+  }
+  std::string default_ns = opt.ns.empty() ? "default" : opt.ns;
+  std::vector<Target> targets;
+  if (opt.files.empty()) {
+    auto kind = ResolveKind(opt.args[0]);
+    if (!kind) return Fail("delete", kind.error().message());
+    targets.push_back({*kind, (*kind)->namespaced ? default_ns : "", opt.args[1], ""});
+  } else {
+    auto files = FindManifestFiles(opt.files);
+    if (!files) return Fail("delete", files.error().message());
+    if (files->empty()) return Fail("delete", "no *.yaml, *.yml or *.json files in " + opt.files[0]);
+    DesiredSet set = LoadDesiredSet(*files);
+    if (!set.ok()) {
+      for (const Diagnostic& d : set.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+      return Fail("delete", "the manifests have errors; nothing was deleted");
+    }
+    int problems = 0;
+    for (const Manifest& m : set.objects) {
+      std::string where = m.file + ":" + std::to_string(m.start.line) + ": ";
+      const KindInfo* kind = KindRegistry::Builtin().Find(m.object.gvk());
+      if (kind == nullptr || m.object.name().empty()) {
+        std::fprintf(stderr, "bosun delete: %s%s\n", where.c_str(),
+                     kind == nullptr ? ("bosun does not know kind \"" + m.object.kind() + "\"").c_str()
+                                     : "an object without metadata.name cannot be deleted by manifest");
+        ++problems;
+        continue;
+      }
+      std::string ns = m.object.namespace_().empty() ? default_ns : m.object.namespace_();
+      targets.push_back({kind, kind->namespaced ? ns : "", m.object.name(), where});
+    }
+    if (problems > 0) return Fail("delete", "nothing was deleted");
+    // Dependents first: the reverse of the order apply creates them in.
+    std::stable_sort(targets.begin(), targets.end(), [](const Target& a, const Target& b) {
+      return ApplyOrder(a.kind->gvk) > ApplyOrder(b.kind->gvk);
+    });
+  }
+  auto client = MakeClient(opt.client);
+  if (!client) return Fail("delete", client.error().message());
+  int failures = 0;
+  for (const Target& t : targets) failures += DeleteOne(**client, t, opt.ignore_not_found) ? 1 : 0;
+  return failures > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+void AddDelete(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<DeleteOptions>();
+  CLI::App* cmd =
+      app.add_subcommand("delete",
+                         "Delete objects: `bosun delete KIND NAME [-n NS]`, or every object of manifests with\n"
+                         "`bosun delete -f FILE|DIR` (dependents first).");
+  cmd->add_option("args", opt->args, "KIND NAME (e.g. deploy web)");
+  cmd->add_option("-f,--filename", opt->files, "Manifest files or directories (repeatable)");
+  cmd->add_option("-n,--namespace", opt->ns, "Namespace (default: default)");
+  cmd->add_flag("--ignore-not-found", opt->ignore_not_found, "Objects already gone are not an error");
+  AddClientFlags(cmd, &opt->client);
+  cmd->callback([opt, exit_code] { *exit_code = RunDelete(*opt); });
+}
+
+}  // namespace bosun::cli

@@ -1,0 +1,367 @@
+// `bosun get KIND [NAME]`: objects from the cluster, as kubectl shows them.
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "cli/client_flags.h"
+#include "cli/verbs.h"
+#include "core/kinds.h"
+#include "core/yaml_emit.h"
+#include "state/client.h"
+
+namespace bosun::cli {
+namespace {
+
+struct GetOptions {
+  std::string kind;
+  std::string name;
+  std::string ns;
+  bool all_namespaces = false;
+  std::string output;
+  std::string selector;
+  bool watch = false;
+  ClientFlags client;
+};
+
+const Json& F(const Json& j, const char* key) {
+  return Object::Field(j, key);
+}
+
+std::string Str(const Json& j, const std::string& fallback = "<none>") {
+  if (j.is_string() && !j.get<std::string>().empty()) return j.get<std::string>();
+  if (j.is_number()) return j.dump();
+  return fallback;
+}
+
+int64_t Int(const Json& j, int64_t fallback = 0) {
+  return j.is_number_integer() ? j.get<int64_t>() : fallback;
+}
+
+std::string Labels(const Object& o) {
+  std::string out;
+  for (const auto& [k, v] : o.labels()) out += (out.empty() ? "" : ",") + k + "=" + v;
+  return out.empty() ? "<none>" : out;
+}
+
+std::string PodStatus(const Object& o) {
+  if (o.deletion_timestamp()) return "Terminating";
+  std::string reason = Str(F(o.status(), "phase"), "Pending");
+  if (F(o.status(), "reason").is_string()) reason = F(o.status(), "reason").get<std::string>();
+  const Json& statuses = F(o.status(), "containerStatuses");
+  if (statuses.is_array()) {
+    for (const Json& cs : statuses) {
+      const Json& state = F(cs, "state");
+      const Json& waiting = F(F(state, "waiting"), "reason");
+      const Json& terminated = F(F(state, "terminated"), "reason");
+      if (waiting.is_string() && !waiting.get<std::string>().empty()) {
+        reason = waiting.get<std::string>();
+      } else if (terminated.is_string() && !terminated.get<std::string>().empty()) {
+        reason = terminated.get<std::string>();
+      }
+    }
+  }
+  return reason;
+}
+
+std::string ServicePorts(const Object& o) {
+  const Json& ports = F(o.spec(), "ports");
+  std::string out;
+  if (ports.is_array()) {
+    for (const Json& p : ports) {
+      std::string s = Str(F(p, "port"), "?");
+      if (F(p, "nodePort").is_number()) s += ":" + F(p, "nodePort").dump();
+      s += "/" + Str(F(p, "protocol"), "TCP");
+      out += (out.empty() ? "" : ",") + s;
+    }
+  }
+  return out.empty() ? "<none>" : out;
+}
+
+std::string NodeStatus(const Object& o) {
+  std::string s = "Unknown";
+  const Json& conds = F(o.status(), "conditions");
+  if (conds.is_array()) {
+    for (const Json& c : conds) {
+      if (Str(F(c, "type"), "") == "Ready") s = Str(F(c, "status"), "") == "True" ? "Ready" : "NotReady";
+    }
+  }
+  if (F(o.spec(), "unschedulable") == Json(true)) s += ",SchedulingDisabled";
+  return s;
+}
+
+std::string NodeInternalIp(const Object& o) {
+  const Json& addrs = F(o.status(), "addresses");
+  if (addrs.is_array()) {
+    for (const Json& a : addrs) {
+      if (Str(F(a, "type"), "") == "InternalIP") return Str(F(a, "address"));
+    }
+  }
+  return "<none>";
+}
+
+// The columns of a kind between NAME and AGE (and after AGE with -o wide).
+struct Columns {
+  std::vector<std::string> middle;
+  std::vector<std::string> wide;
+};
+
+Columns ColumnsFor(const KindInfo& kind) {
+  const std::string& k = kind.gvk.kind;
+  if (k == "Pod") return {{"READY", "STATUS", "RESTARTS"}, {"IP", "NODE", "LABELS"}};
+  if (k == "Deployment") return {{"READY", "UP-TO-DATE", "AVAILABLE"}, {"CONTAINERS", "IMAGES", "LABELS"}};
+  if (k == "Service") return {{"TYPE", "CLUSTER-IP", "PORT(S)"}, {"SELECTOR", "LABELS"}};
+  if (k == "Namespace") return {{"STATUS"}, {"LABELS"}};
+  if (k == "Node") return {{"STATUS"}, {"INTERNAL-IP", "LABELS"}};
+  return {{}, {"LABELS"}};
+}
+
+std::vector<std::string> Row(const KindInfo& kind, const Object& o, bool wide, bool with_ns) {
+  std::vector<std::string> r;
+  if (with_ns) r.push_back(o.namespace_());
+  r.push_back(o.name());
+  const std::string& k = kind.gvk.kind;
+  std::vector<std::string> extra;
+  if (k == "Pod") {
+    const Json& containers = F(o.spec(), "containers");
+    const Json& statuses = F(o.status(), "containerStatuses");
+    int64_t ready = 0, restarts = 0;
+    if (statuses.is_array()) {
+      for (const Json& cs : statuses) {
+        if (F(cs, "ready") == Json(true)) ++ready;
+        restarts += Int(F(cs, "restartCount"));
+      }
+    }
+    size_t total = containers.is_array() ? containers.size() : 0;
+    r.push_back(std::to_string(ready) + "/" + std::to_string(total));
+    r.push_back(PodStatus(o));
+    r.push_back(std::to_string(restarts));
+    extra = {Str(F(o.status(), "podIP")), Str(F(o.spec(), "nodeName"))};
+  } else if (k == "Deployment") {
+    r.push_back(std::to_string(Int(F(o.status(), "readyReplicas"))) + "/" +
+                std::to_string(Int(F(o.spec(), "replicas"), 1)));
+    r.push_back(std::to_string(Int(F(o.status(), "updatedReplicas"))));
+    r.push_back(std::to_string(Int(F(o.status(), "availableReplicas"))));
+    std::string names, images;
+    const Json& cs = F(F(F(o.spec(), "template"), "spec"), "containers");
+    if (cs.is_array()) {
+      for (const Json& c : cs) {
+        names += (names.empty() ? "" : ",") + Str(F(c, "name"), "");
+        images += (images.empty() ? "" : ",") + Str(F(c, "image"), "");
+      }
+    }
+    extra = {names.empty() ? "<none>" : names, images.empty() ? "<none>" : images};
+  } else if (k == "Service") {
+    r.push_back(Str(F(o.spec(), "type"), "ClusterIP"));
+    r.push_back(Str(F(o.spec(), "clusterIP")));
+    r.push_back(ServicePorts(o));
+    std::string sel;
+    const Json& s = F(o.spec(), "selector");
+    if (s.is_object()) {
+      for (auto it = s.begin(); it != s.end(); ++it) sel += (sel.empty() ? "" : ",") + it.key() + "=" + Str(*it, "");
+    }
+    extra = {sel.empty() ? "<none>" : sel};
+  } else if (k == "Namespace") {
+    r.push_back(Str(F(o.status(), "phase"), "Active"));
+  } else if (k == "Node") {
+    r.push_back(NodeStatus(o));
+    extra = {NodeInternalIp(o)};
+  }
+  r.push_back(Age(o.creation_timestamp()));
+  if (wide) {
+    for (auto& e : extra) r.push_back(std::move(e));
+    r.push_back(Labels(o));
+  }
+  return r;
+}
+
+std::vector<std::string> Header(const KindInfo& kind, bool wide, bool with_ns) {
+  std::vector<std::string> h;
+  if (with_ns) h.push_back("NAMESPACE");
+  h.push_back("NAME");
+  Columns c = ColumnsFor(kind);
+  for (auto& m : c.middle) h.push_back(m);
+  h.push_back("AGE");
+  if (wide) {
+    for (auto& w : c.wide) h.push_back(w);
+  }
+  return h;
+}
+
+Json AsList(const std::vector<Object>& items) {
+  Json list = {{"apiVersion", "v1"}, {"kind", "List"}, {"metadata", {{"resourceVersion", ""}}}};
+  list["items"] = Json::array();
+  for (const Object& o : items) list["items"].push_back(o.json());
+  return list;
+}
+
+void PrintText(const std::string& s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+std::string Json4(const Json& j) {
+  return j.dump(4, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+// Prints one object in a non-table format (-o name|json|yaml).
+void PrintObject(const KindInfo& kind, const Object& o, const std::string& output) {
+  if (output == "name") {
+    PrintText(ObjectRef(kind, o.name()) + "\n");
+  } else if (output == "json") {
+    PrintText(Json4(o.json()));
+  } else {
+    PrintText(EmitYaml(o.json()));
+  }
+}
+
+std::string NoneFound(const KindInfo& kind, const GetOptions& opt) {
+  if (opt.all_namespaces || !kind.namespaced) return "No resources found";
+  return "No resources found in " + opt.ns + " namespace.";
+}
+
+// -w: the current objects, then a line per change, until Ctrl-C.
+int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt, bool with_ns) {
+  // Ctrl-C ends the wait below; every thread started from here on inherits
+  // the mask, so the signal comes only to sigwait.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  bool wide = opt.output == "wide";
+  bool table = opt.output.empty() || wide;
+  std::vector<std::string> header = Header(kind, wide, with_ns);
+  header.insert(header.begin(), "EVENT");
+  TablePrinter printer(header);
+  std::mutex mu;
+  bool initial = true;
+  bool printed_header = false;
+  std::vector<std::vector<std::string>> first_rows;
+  auto on_event = [&](const state::WatchEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!opt.name.empty() && e.object.name() != opt.name && e.type != state::WatchEvent::Type::kBookmark) return;
+    if (e.type == state::WatchEvent::Type::kBookmark) {
+      // The end of the initial list: print it with columns fitted to it.
+      if (initial && e.object.annotation(state::kInitialEventsEndAnnotation)) {
+        initial = false;
+        if (table && !first_rows.empty()) {
+          printer.Fit(first_rows);
+          printer.PrintHeader();
+          printed_header = true;
+          for (const auto& r : first_rows) printer.PrintRow(r);
+        }
+        first_rows.clear();
+      }
+      return;
+    }
+    if (!table) {
+      if (opt.output == "yaml") PrintText("---\n");
+      PrintObject(kind, e.object, opt.output);
+      return;
+    }
+    std::vector<std::string> row = Row(kind, e.object, wide, with_ns);
+    row.insert(row.begin(), state::WatchEventTypeName(e.type));
+    if (initial) {
+      first_rows.push_back(std::move(row));
+      return;
+    }
+    if (!printed_header) {
+      printer.Fit({row});
+      printer.PrintHeader();
+      printed_header = true;
+    }
+    printer.PrintRow(row);
+  };
+  std::string ns = opt.all_namespaces ? "" : opt.ns;
+  auto watch = client.Watch(kind, ns, opt.selector, "", on_event);
+  if (!watch) return Fail("get", watch.error().message());
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  (*watch)->Stop();
+  return 0;
+}
+
+int RunGet(const GetOptions& opt) {
+  auto kind = ResolveKind(opt.kind);
+  if (!kind) return Fail("get", kind.error().message());
+  const KindInfo& k = **kind;
+  if (!opt.name.empty() && opt.all_namespaces) {
+    std::fprintf(stderr, "bosun get: a NAME cannot be looked up across all namespaces; drop -A or give -n\n");
+    return 2;
+  }
+  if (!opt.name.empty() && !opt.selector.empty()) {
+    std::fprintf(stderr, "bosun get: give either a NAME or a label selector (-l), not both\n");
+    return 2;
+  }
+  auto client = MakeClient(opt.client);
+  if (!client) return Fail("get", client.error().message());
+  bool with_ns = opt.all_namespaces && k.namespaced;
+  if (opt.watch) return RunWatch(k, **client, opt, with_ns);
+
+  std::vector<Object> items;
+  if (!opt.name.empty()) {
+    auto o = (*client)->Get(k, opt.ns, opt.name);
+    if (!o) return Fail("get", o.error().message());
+    items.push_back(std::move(*o));
+  } else {
+    std::string cont;
+    do {
+      auto page = (*client)->List(k, opt.all_namespaces ? "" : opt.ns, opt.selector, 500, cont);
+      if (!page) return Fail("get", page.error().message());
+      for (Object& o : page->items) items.push_back(std::move(o));
+      cont = page->continue_token;
+    } while (!cont.empty());
+  }
+
+  if (opt.output == "json" || opt.output == "yaml") {
+    Json doc = opt.name.empty() ? AsList(items) : items[0].json();
+    PrintText(opt.output == "json" ? Json4(doc) : EmitYaml(doc));
+    return 0;
+  }
+  if (items.empty()) {
+    std::fprintf(stderr, "%s\n", NoneFound(k, opt).c_str());
+    return 0;
+  }
+  if (opt.output == "name") {
+    for (const Object& o : items) PrintObject(k, o, "name");
+    return 0;
+  }
+  bool wide = opt.output == "wide";
+  std::vector<std::vector<std::string>> rows;
+  for (const Object& o : items) rows.push_back(Row(k, o, wide, with_ns));
+  TablePrinter printer(Header(k, wide, with_ns));
+  printer.Fit(rows);
+  printer.PrintHeader();
+  for (const auto& r : rows) printer.PrintRow(r);
+  return 0;
+}
+
+}  // namespace
+
+void AddGet(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<GetOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "get",
+      "Show objects from the cluster: `bosun get pods`, `bosun get deploy web -o yaml`, `bosun get svc -A`.\n"
+      "KIND is a resource name, singular, short name or kind (po, deploy, svc, cm, ns, ...).\n"
+      "With -w, prints the objects and then a line per change until Ctrl-C.");
+  cmd->add_option("kind", opt->kind, "What to show: pods, deployments, services, ...")->required();
+  cmd->add_option("name", opt->name, "One object's name (default: all)");
+  cmd->add_option("-n,--namespace", opt->ns, "Namespace")->capture_default_str()->default_val("default");
+  cmd->add_flag("-A,--all-namespaces", opt->all_namespaces, "Objects of every namespace");
+  cmd->add_option("-o,--output", opt->output, "Output format: yaml, json, wide or name (default: a table)")
+      ->check(CLI::IsMember({"", "yaml", "json", "wide", "name"}));
+  cmd->add_option("-l,--selector", opt->selector, "Label selector, e.g. app=web,tier!=db");
+  cmd->add_flag("-w,--watch", opt->watch, "After listing, print a line per change until Ctrl-C");
+  AddClientFlags(cmd, &opt->client);
+  cmd->callback([opt, exit_code] { *exit_code = RunGet(*opt); });
+}
+
+}  // namespace bosun::cli

@@ -1,0 +1,235 @@
+// state/api_internal.h — the pieces of the API server shared by its files:
+//   api_server.cc   listening, routing, authentication, the small endpoints
+//   api_objects.cc  get, list, create, update, patch, delete (+ /status)
+//   api_watch.cc    watch streams and their timer
+//   api_proxy.cc    forwarding to the leader
+//   api_status.cc   Status errors, the value codec, small helpers
+// Private to the state component.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cpprest/http_client.h>
+#include <cpprest/http_listener.h>
+
+#include "core/kinds.h"
+#include "core/object.h"
+#include "core/validation.h"
+#include "state/api_server.h"
+
+namespace bosun::state::api_internal {
+
+using QueryMap = std::map<std::string, std::string>;
+
+// ---- Status errors (api_status.cc) ----
+
+// A Kubernetes Status object with its HTTP code.
+struct ApiError {
+  int code = 500;
+  std::string reason;   // "NotFound", "Conflict", ...
+  std::string message;  // for a person
+  Json details = Json::object();
+  Json ToJson() const;
+};
+
+ApiError NotFound(const KindInfo& kind, const std::string& name);
+ApiError PathNotFound(const std::string& path);
+ApiError AlreadyExists(const KindInfo& kind, const std::string& name);
+// "Operation cannot be fulfilled on <resource> "<name>": <why>"
+ApiError Conflict(const KindInfo& kind, const std::string& name, const std::string& why);
+// Conflict with Kubernetes' stale-resourceVersion wording.
+ApiError Modified(const KindInfo& kind, const std::string& name);
+ApiError Invalid(const KindInfo& kind, const std::string& name, const std::vector<FieldError>& errors);
+ApiError BadRequest(const std::string& message);
+ApiError Unauthorized(const std::string& message);
+ApiError MethodNotAllowed(const std::string& method, const std::string& path);
+ApiError TooLarge(size_t limit);
+ApiError UnsupportedMediaType(const std::string& content_type);
+ApiError Expired(const std::string& message);
+ApiError Unavailable(const std::string& message, const std::optional<std::string>& leader);
+ApiError Internal(const std::string& message);
+// Maps a bosun error code (core/result.h) to its Status. `kind` may be null.
+ApiError FromError(const Error& e, const KindInfo* kind, const std::string& name);
+
+// ---- small helpers (api_status.cc) ----
+
+std::string NewUid();  // random UUID v4
+std::string RandomSuffix(size_t n);  // for generateName: [bcdfghjklmnpqrstvwxz2456789]{n}
+std::string PercentDecode(std::string_view s, bool plus_is_space);
+QueryMap ParseQuery(std::string_view raw_query);
+std::vector<std::string> SplitPath(std::string_view decoded_path);
+std::optional<int64_t> ParseInt(std::string_view s);
+// Compact JSON that never throws (invalid UTF-8 is replaced).
+std::string Dump(const Json& j);
+std::string Base64UrlEncode(std::string_view in);
+std::optional<std::string> Base64UrlDecode(std::string_view in);
+
+// ---- one request ----
+
+class Core;
+
+// What a collection or object path names.
+struct Target {
+  const KindInfo* kind = nullptr;
+  std::string ns;      // the path's namespace; "" for cluster-scoped kinds and all-namespace paths
+  std::string name;    // "" for a collection
+  bool status = false; // the /status subresource
+
+  std::string Key() const { return StoreKey(*kind, ns, name); }
+  // The store prefix of the collection (ends in '/').
+  std::string Prefix() const;
+};
+
+// One HTTP request being served. Shared by the callbacks that serve it; its
+// lifetime is the server's count of requests in flight (Stop waits for it).
+class Call {
+ public:
+  Call(std::shared_ptr<Core> core, web::http::http_request req, std::string path, QueryMap query);
+  ~Call();
+
+  Core& core() { return *core_; }
+  web::http::http_request& raw() { return req_; }
+  const std::string& method() const { return method_; }
+  const std::string& path() const { return path_; }
+  const std::vector<std::string>& segments() const { return segments_; }
+  const QueryMap& query() const { return query_; }
+  std::string Query(const std::string& key) const;
+  bool Has(const std::string& key) const { return query_.count(key) != 0; }
+  std::string Header(const std::string& name) const;
+  const std::string& body() const { return body_; }
+  void set_body(std::string b) { body_ = std::move(b); }
+  const User& user() const { return user_; }
+  void set_user(User u) { user_ = std::move(u); }
+
+  void Reply(int code, const Json& body);
+  void ReplyError(const ApiError& e);
+  void ReplyText(int code, const std::string& content_type, std::string body,
+                 const std::map<std::string, std::string>& headers = {});
+  // Sends a prepared response (a proxied one, a stream). Returns cpprest's
+  // task that completes when the response is written (or fails).
+  pplx::task<void> ReplyResponse(web::http::http_response response, int code_for_log);
+  bool replied() const { return replied_.load(); }
+
+ private:
+  void Logged(int code);
+
+  std::shared_ptr<Core> core_;
+  web::http::http_request req_;
+  std::string method_;
+  std::string path_;
+  std::vector<std::string> segments_;
+  QueryMap query_;
+  std::string body_;
+  User user_;
+  MonoTime start_;
+  std::atomic<bool> replied_{false};
+};
+using CallPtr = std::shared_ptr<Call>;
+
+class WatchStream;
+
+struct ExtraRoute {
+  std::string prefix;
+  bool open = false;
+  Handler handler;
+};
+
+// The server's state; shared with every callback so none outlives what it
+// touches.
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(const ApiServerOptions& options, StateService* service, TokenAuthenticator* auth);
+  ~Core();
+
+  // api_server.cc
+  Status Listen();
+  void Stop();
+  std::string url() const { return url_; }
+  void AddRoute(ExtraRoute r);
+  void Handle(web::http::http_request req);
+  bool stopped() const { return stopped_.load(); }
+  const ApiServerOptions& options() const { return options_; }
+  StateService& service() { return *service_; }
+  Clock& clock() { return *options_.clock; }
+
+  // api_objects.cc: the verbs.
+  void Get(const CallPtr& call, const Target& t);
+  void List(const CallPtr& call, const Target& t);
+  void Create(const CallPtr& call, const Target& t);
+  void Update(const CallPtr& call, const Target& t);
+  void Patch(const CallPtr& call, const Target& t);
+  void Delete(const CallPtr& call, const Target& t);
+
+  // api_watch.cc
+  void Watch(const CallPtr& call, const Target& t);
+  // Stops the watch timer and ends every open watch (Stop).
+  void EndWatches();
+
+  // api_proxy.cc: forwards the call to the leader and relays its answer.
+  void Forward(const CallPtr& call, const std::string& leader_url);
+
+  // Stored bytes ↔ object (with resourceVersion from the key's mod_revision).
+  Result<Json> DecodeKv(const KindInfo& kind, const KeyValue& kv) const;
+  Result<std::string> EncodeObject(const KindInfo& kind, const std::string& key, Json object) const;
+
+  // Runs `fn` on cpprest's thread pool (never on the caller's thread), so
+  // store reads do not run on the service's callback thread (Raft's loop).
+  void Post(std::function<void()> fn);
+  // ReadBarrier, then `fn` on the thread pool; replies the barrier's error.
+  void AfterBarrier(const CallPtr& call, ReadConsistency c, std::function<void()> fn);
+
+  // In-flight accounting (Call's constructor and destructor).
+  void Enter();
+  void Leave();
+
+ private:
+  friend class WatchStream;
+  void Route(const CallPtr& call);
+  void ServeApi(const CallPtr& call);
+  void Dispatch(const CallPtr& call, const Target& t);
+  void ServeMembers(const CallPtr& call);
+  bool ServeExtension(const CallPtr& call, bool authenticated);
+  void TimerLoop();
+  void AddWatch(std::shared_ptr<WatchStream> w);
+
+  ApiServerOptions options_;
+  StateService* service_;
+  TokenAuthenticator* auth_;
+  const ValueCodec* codec_;
+  std::string url_;
+  std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
+
+  std::atomic<bool> stopped_{false};
+  std::mutex stop_mu_;  // serialises Stop
+
+  std::mutex routes_mu_;
+  std::vector<ExtraRoute> routes_;  // guarded by routes_mu_
+
+  std::mutex inflight_mu_;
+  std::condition_variable inflight_cv_;
+  int inflight_ = 0;  // guarded by inflight_mu_
+
+  std::mutex clients_mu_;
+  std::map<std::string, std::shared_ptr<web::http::client::http_client>> clients_;  // by leader URL
+
+  std::mutex watches_mu_;
+  std::condition_variable timer_cv_;
+  bool timer_stop_ = false;                             // guarded by watches_mu_
+  std::vector<std::shared_ptr<WatchStream>> watches_;  // guarded by watches_mu_
+  std::thread timer_;
+
+ public:
+  std::shared_ptr<web::http::client::http_client> ClientFor(const std::string& url);
+};
+
+}  // namespace bosun::state::api_internal

@@ -1,0 +1,332 @@
+// Watch streams (docs/API.md "Watch"): a 200 response whose body is a
+// producer/consumer buffer that cpprestsdk sends as chunks while we write one
+// JSON event per line into it. The store's watch callback converts and
+// writes; a timer thread sends BOOKMARKs, ends watches at their timeout and
+// releases the store watches of streams that ended.
+//
+// How a stream ends:
+//  * timeoutSeconds (or the server's default) passes — the timer closes it;
+//  * the store reports an error: compaction gives an ERROR 410 event first;
+//  * the client goes away — cpprestsdk notices when it next writes (an event
+//    or a bookmark), fails the reply task, and we close it;
+//  * Stop() closes every stream.
+// Closing the buffer makes cpprestsdk send the last chunk. The store watch
+// handle is destroyed on the timer thread, never on the store's notifier
+// thread (a handle must not be destroyed from its own callback).
+#include <cpprest/producerconsumerstream.h>
+
+#include "core/log.h"
+#include "core/selector.h"
+#include "state/api_internal.h"
+
+namespace bosun::state::api_internal {
+namespace {
+
+constexpr const char* kComponent = "api";
+// A client that reads slower than events arrive is cut off when this much is
+// waiting for it (it re-lists or re-watches), rather than growing the server
+// without bound.
+constexpr size_t kMaxBuffered = 16u << 20;
+constexpr auto kTick = std::chrono::milliseconds(100);
+
+// "/registry/<g>/<resource>/<ns>/<name>" or ".../<name>" → namespace, name.
+void NamesFromKey(const KindInfo& kind, const std::string& key, std::string* ns, std::string* name) {
+  std::vector<std::string> parts = SplitPath(key);
+  if (!parts.empty()) *name = parts.back();
+  if (kind.namespaced && parts.size() >= 2) *ns = parts[parts.size() - 2];
+}
+
+}  // namespace
+
+class WatchStream {
+ public:
+  WatchStream(Core* core, Target t, Selector selector, std::string path, std::string user, MonoTime now,
+              std::chrono::seconds timeout)
+      : core_(core),
+        t_(std::move(t)),
+        selector_(std::move(selector)),
+        path_(std::move(path)),
+        user_(std::move(user)),
+        started_(now),
+        deadline_(now + timeout),
+        next_bookmark_(now + core->options().bookmark_interval) {}
+
+  concurrency::streams::producer_consumer_buffer<uint8_t>& buffer() { return buf_; }
+
+  void set_last_revision(int64_t r) {
+    std::lock_guard l(mu_);
+    last_rev_ = r;
+  }
+
+  void set_handle(std::unique_ptr<WatchHandle> h) {
+    std::lock_guard l(mu_);
+    handle_ = std::move(h);
+  }
+
+  // Writes pre-rendered lines (the initial ADDED events).
+  void WriteLines(const std::string& lines) {
+    std::lock_guard l(mu_);
+    WriteLocked(lines);
+  }
+
+  // The store's callback: converts a batch into lines, or ends the stream.
+  void OnBatch(Result<std::vector<Event>> batch) {
+    std::lock_guard l(mu_);
+    if (done_) return;
+    if (!batch) {
+      const Error& e = batch.error();
+      if (e.code() == Code::kCompacted) {
+        ApiError err = Expired("too old resource version: " + std::to_string(last_rev_) + " (" + e.message() + ")");
+        WriteLocked(Dump({{"type", "ERROR"}, {"object", err.ToJson()}}) + "\n");
+      } else if (e.code() != Code::kUnavailable) {
+        WriteLocked(Dump({{"type", "ERROR"}, {"object", Internal("the watch failed").ToJson()}}) + "\n");
+        log::Warn(kComponent, "watch failed", {{"path", path_}, {"error", e.message()}});
+      }
+      // kUnavailable (the store was restored or closed): end quietly; the
+      // client re-watches from its last resourceVersion.
+      return EndLocked(CodeName(e.code()));
+    }
+    std::string lines;
+    for (const Event& ev : *batch) {
+      last_rev_ = ev.kv.mod_revision;
+      AppendEvent(ev, &lines);
+    }
+    WriteLocked(lines);
+  }
+
+  // Timer: bookmark or timeout. Returns true when the stream has ended.
+  bool Tick(MonoTime now) {
+    std::lock_guard l(mu_);
+    if (done_) return true;
+    if (now >= deadline_) {
+      EndLocked("timeout");
+      return true;
+    }
+    if (now >= next_bookmark_) {
+      next_bookmark_ = now + core_->options().bookmark_interval;
+      Json bookmark = {{"kind", t_.kind->gvk.kind},
+                       {"apiVersion", t_.kind->gvk.ApiVersion()},
+                       {"metadata", {{"resourceVersion", std::to_string(last_rev_)}}}};
+      WriteLocked(Dump({{"type", "BOOKMARK"}, {"object", bookmark}}) + "\n");
+    }
+    return done_;
+  }
+
+  void End(const std::string& reason) {
+    std::lock_guard l(mu_);
+    EndLocked(reason);
+  }
+
+  std::unique_ptr<WatchHandle> TakeHandle() {
+    std::lock_guard l(mu_);
+    return std::move(handle_);
+  }
+
+ private:
+  void AppendEvent(const Event& ev, std::string* out) {
+    const KindInfo& kind = *t_.kind;
+    std::optional<Json> cur, prev;
+    auto decode = [&](const KeyValue& kv) -> std::optional<Json> {
+      auto j = core_->DecodeKv(kind, kv);
+      if (!j) return std::nullopt;  // logged by DecodeKv; the event is skipped
+      return std::move(*j);
+    };
+    const bool all = selector_.Empty();
+    if (ev.type == Event::Type::kPut) {
+      cur = decode(ev.kv);
+      if (!cur) return;
+    }
+    // With no selector a put needs only whether there was a previous value.
+    if (ev.prev && (ev.type == Event::Type::kDelete || !all)) prev = decode(*ev.prev);
+    auto matches = [&](const std::optional<Json>& j) { return j && (all || selector_.Matches(Object(*j).labels())); };
+    const bool had = ev.prev.has_value() && (all || matches(prev));
+    const bool has = matches(cur);
+    const char* type = nullptr;
+    Json object;
+    if (ev.type == Event::Type::kPut && has) {
+      type = had ? "MODIFIED" : "ADDED";
+      object = std::move(*cur);
+    } else if (had) {
+      // Deleted, or no longer selected: the last state that was selected,
+      // at this event's revision (as Kubernetes' watch cache sends it).
+      type = "DELETED";
+      if (prev) {
+        object = std::move(*prev);
+      } else {
+        std::string ns, name;
+        NamesFromKey(kind, ev.kv.key, &ns, &name);
+        object = Object(kind.gvk, ns, name).json();
+      }
+      object["metadata"]["resourceVersion"] = std::to_string(ev.kv.mod_revision);
+    }
+    if (type == nullptr) return;
+    ++events_;
+    *out += Dump({{"type", type}, {"object", std::move(object)}});
+    *out += '\n';
+  }
+
+  void WriteLocked(const std::string& data) {
+    if (done_ || data.empty()) return;
+    if (buf_.in_avail() > kMaxBuffered) {
+      log::Warn(kComponent, "watch client too slow; ending its watch", {{"path", path_}, {"user", user_}});
+      return EndLocked("client too slow");
+    }
+    try {
+      buf_.putn_nocopy(reinterpret_cast<const uint8_t*>(data.data()), data.size()).wait();
+      buf_.sync().wait();  // lets the sender take a partial chunk now
+    } catch (const std::exception& e) {
+      EndLocked(std::string("write failed: ") + e.what());
+    }
+  }
+
+  void EndLocked(const std::string& reason) {
+    if (done_) return;
+    done_ = true;
+    try {
+      buf_.close(std::ios_base::out).wait();
+    } catch (const std::exception&) {
+    }
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(core_->clock().Monotonic() - started_).count();
+    log::Debug(kComponent, "watch ended",
+               {{"path", path_}, {"user", user_}, {"reason", reason}, {"events", std::to_string(events_)},
+                {"rev", std::to_string(last_rev_)}, {"seconds", std::to_string(secs)}});
+  }
+
+  Core* core_;
+  const Target t_;
+  const Selector selector_;
+  const std::string path_;
+  const std::string user_;
+  const MonoTime started_;
+
+  std::mutex mu_;
+  concurrency::streams::producer_consumer_buffer<uint8_t> buf_;
+  std::unique_ptr<WatchHandle> handle_;  // guarded by mu_; released by the timer
+  bool done_ = false;                    // guarded by mu_
+  int64_t last_rev_ = 0;                 // guarded by mu_: every event up to it was sent
+  MonoTime deadline_;                    // guarded by mu_
+  MonoTime next_bookmark_;               // guarded by mu_
+  uint64_t events_ = 0;                  // guarded by mu_
+};
+
+void Core::Watch(const CallPtr& call, const Target& t) {
+  auto selector = Selector::Parse(call->Query("labelSelector"));
+  if (!selector) return call->ReplyError(BadRequest("labelSelector: " + selector.error().message()));
+  std::string rv_text = call->Query("resourceVersion");
+  int64_t rv = 0;
+  if (!rv_text.empty()) {
+    auto v = ParseInt(rv_text);
+    if (!v) return call->ReplyError(BadRequest("resourceVersion must be a non-negative integer, not \"" + rv_text + "\""));
+    rv = *v;
+  }
+  std::chrono::seconds timeout = options_.default_watch_timeout;
+  if (std::string ts = call->Query("timeoutSeconds"); !ts.empty()) {
+    auto v = ParseInt(ts);
+    if (!v) return call->ReplyError(BadRequest("timeoutSeconds must be a non-negative integer, not \"" + ts + "\""));
+    if (*v > 0) timeout = std::chrono::seconds(*v);
+  }
+
+  Store& store = service_->store();
+  const std::string prefix = t.Prefix();
+  auto w = std::make_shared<WatchStream>(this, t, *selector, call->path(), call->user().name, clock().Monotonic(),
+                                         timeout);
+  // resourceVersion 0 or absent: the current objects first, as ADDED.
+  int64_t from = rv + 1;
+  if (rv == 0) {
+    auto list = store.Range(prefix);
+    if (!list) return call->ReplyError(FromError(list.error(), t.kind, ""));
+    std::string lines;
+    for (const KeyValue& kv : list->kvs) {
+      auto obj = DecodeKv(*t.kind, kv);
+      if (!obj) return call->ReplyError(Internal("cannot read a stored object"));
+      if (!selector->Matches(Object(*obj).labels())) continue;
+      lines += Dump({{"type", "ADDED"}, {"object", std::move(*obj)}});
+      lines += '\n';
+    }
+    w->WriteLines(lines);
+    from = list->revision + 1;
+  }
+  w->set_last_revision(from - 1);
+
+  std::weak_ptr<WatchStream> weak = w;
+  auto handle = store.Watch(prefix, from, [weak](Result<std::vector<Event>> batch) {
+    if (auto s = weak.lock()) s->OnBatch(std::move(batch));
+  });
+  if (handle) {
+    w->set_handle(std::move(*handle));
+    AddWatch(w);
+  } else if (handle.error().code() == Code::kCompacted) {
+    // Still a 200 stream, as Kubernetes does it: one ERROR event, then the end.
+    ApiError err = Expired("too old resource version: " + std::to_string(rv) + " (" + handle.error().message() + ")");
+    w->WriteLines(Dump({{"type", "ERROR"}, {"object", err.ToJson()}}) + "\n");
+    w->End("expired");
+  } else {
+    return call->ReplyError(FromError(handle.error(), t.kind, ""));
+  }
+
+  web::http::http_response resp(web::http::status_codes::OK);
+  resp.headers().add("Cache-Control", "no-cache");
+  resp.set_body(concurrency::streams::istream(w->buffer()), "application/json");
+  call->ReplyResponse(std::move(resp), 200).then([weak](pplx::task<void> sent) {
+    std::string reason = "response complete";
+    try {
+      sent.get();
+    } catch (const std::exception& e) {
+      reason = std::string("client gone: ") + e.what();
+    }
+    if (auto s = weak.lock()) s->End(reason);
+  });
+}
+
+void Core::AddWatch(std::shared_ptr<WatchStream> w) {
+  {
+    std::lock_guard l(watches_mu_);
+    if (!timer_stop_) {
+      watches_.push_back(std::move(w));
+      return;
+    }
+  }
+  // Stopping: end it at once (we are on a request thread, not the store's).
+  w->End("server stopping");
+  w->TakeHandle().reset();
+}
+
+void Core::TimerLoop() {
+  std::unique_lock l(watches_mu_);
+  while (!timer_stop_) {
+    timer_cv_.wait_for(l, kTick);
+    if (timer_stop_) break;
+    std::vector<std::shared_ptr<WatchStream>> list = watches_;
+    l.unlock();
+    MonoTime now = clock().Monotonic();
+    std::vector<std::shared_ptr<WatchStream>> ended;
+    for (const auto& w : list) {
+      if (w->Tick(now)) ended.push_back(w);
+    }
+    // Destroying a handle waits for a running callback of it: no lock held.
+    for (const auto& w : ended) w->TakeHandle().reset();
+    l.lock();
+    if (!ended.empty()) {
+      std::erase_if(watches_, [&](const std::shared_ptr<WatchStream>& w) {
+        return std::find(ended.begin(), ended.end(), w) != ended.end();
+      });
+    }
+  }
+}
+
+void Core::EndWatches() {
+  std::vector<std::shared_ptr<WatchStream>> list;
+  {
+    std::lock_guard l(watches_mu_);
+    timer_stop_ = true;
+    list.swap(watches_);
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  for (const auto& w : list) {
+    w->End("server stopping");
+    w->TakeHandle().reset();
+  }
+}
+
+}  // namespace bosun::state::api_internal

@@ -1,0 +1,76 @@
+// state/replicated_service.h — the product's StateService: a RocksDB Store
+// replicated by a Replicator (Raft).
+//
+// It owns the store and the replicator. The store is the replicator's state
+// machine: every committed command is a Txn (EncodeTxn) applied with its Raft
+// index, so replay after a crash is idempotent; snapshots are RocksDB
+// checkpoints packed into one buffer. The store does not fsync its own writes
+// (the Raft log is the durable record; after a crash the tail is replayed).
+//
+// Each member's API URL is kept in the replicated store under
+// /bosun/members/<id>, so any member can tell a client where the leader is.
+//
+// Thread-safety: as StateService.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "state/replicator.h"
+#include "state/service.h"
+#include "state/store.h"
+
+namespace bosun::state {
+
+struct ReplicatedServiceOptions {
+  std::string data_dir;      // store in <data_dir>/store, Raft in <data_dir>/raft
+  ReplicatorOptions raft;    // raft.dir is set from data_dir when empty
+  std::string api_url;       // this member's API URL, published to the others
+  // API URLs of the bootstrap peers by id (from `--peers`), used until the
+  // replicated registry has them.
+  std::map<uint64_t, std::string> peer_api_urls;
+};
+
+class ReplicatedService final : public StateService, private StateMachine {
+ public:
+  static Result<std::unique_ptr<ReplicatedService>> Start(const ReplicatedServiceOptions& options);
+  ~ReplicatedService() override;
+
+  void Write(Txn txn, std::function<void(Result<TxnResult>)> done) override;
+  void ReadBarrier(ReadConsistency c, std::function<void(Status)> done) override;
+  Store& store() override { return *store_; }
+  bool IsLeader() const override;
+  std::optional<std::string> LeaderApiUrl() const override;
+  std::vector<MemberInfo> Members() const override;
+
+  Replicator& replicator() { return *replicator_; }
+  // Publishes this member's API URL in the registry (retried by the caller
+  // until a leader exists).
+  Status PublishSelf();
+  void Stop();
+
+ private:
+  explicit ReplicatedService(ReplicatedServiceOptions options);
+
+  // StateMachine
+  Result<std::string> Apply(uint64_t index, std::string_view command) override;
+  uint64_t AppliedIndex() const override;
+  Result<std::string> TakeSnapshot() override;
+  Status RestoreSnapshot(std::string_view snapshot) override;
+
+  std::string ApiUrlOf(uint64_t id) const;
+
+  ReplicatedServiceOptions options_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Replicator> replicator_;
+};
+
+// Packs a directory of regular files (a RocksDB checkpoint) into one buffer
+// and back. The format is private to snapshots: a magic, then per file its
+// name, size and bytes.
+Result<std::string> PackDirectory(const std::string& dir);
+Status UnpackDirectory(std::string_view packed, const std::string& dir);
+
+}  // namespace bosun::state

@@ -1,0 +1,170 @@
+// state/replicator_fsm.cc — the raft_fsm callbacks that drive the
+// StateMachine: apply, snapshot (fsm version 3) and restore.
+#include <cstdint>
+#include <cstring>
+
+#include "core/log.h"
+#include "state/replicator_internal.h"
+
+namespace bosun::state::internal {
+namespace {
+const char* kComponent = "replicator";
+}  // namespace
+
+bool FrameCommand(std::string_view command, raft_buffer* out) {
+  if (command.size() > UINT32_MAX - 2 * kEntryHeaderSize) return false;
+  size_t padded = (command.size() + 7) / 8 * 8;
+  size_t len = kEntryHeaderSize + padded;
+  auto* p = static_cast<uint8_t*>(raft_malloc(len));
+  if (p == nullptr) return false;
+  std::memset(p, 0, len);
+  const auto n = static_cast<uint32_t>(command.size());
+  p[0] = static_cast<uint8_t>(n);
+  p[1] = static_cast<uint8_t>(n >> 8);
+  p[2] = static_cast<uint8_t>(n >> 16);
+  p[3] = static_cast<uint8_t>(n >> 24);
+  p[4] = kEntryFormat;
+  if (!command.empty()) std::memcpy(p + kEntryHeaderSize, command.data(), command.size());
+  out->base = p;
+  out->len = len;
+  return true;
+}
+
+std::optional<std::string_view> UnframeCommand(const raft_buffer& buf) {
+  if (buf.len < kEntryHeaderSize || buf.len % 8 != 0) return std::nullopt;
+  const auto* p = static_cast<const uint8_t*>(buf.base);
+  uint32_t n = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+  if (p[4] != kEntryFormat || n > buf.len - kEntryHeaderSize) return std::nullopt;
+  return std::string_view(reinterpret_cast<const char*>(p + kEntryHeaderSize), n);
+}
+
+void ReplicatorImpl::InitFsm() {
+  fsm_.version = 3;
+  fsm_.data = this;
+  fsm_.apply = &ReplicatorImpl::FsmApply;
+  fsm_.snapshot = &ReplicatorImpl::FsmSnapshot;
+  fsm_.restore = &ReplicatorImpl::FsmRestore;
+  // With snapshot_finalize set, libraft leaves the snapshot buffers to us.
+  fsm_.snapshot_finalize = &ReplicatorImpl::FsmSnapshotFinalize;
+  // libraft runs snapshot_async on a libuv worker thread (uv_queue_work), so
+  // it is set only when the state machine allows that; libraft requires it
+  // to be NULL otherwise.
+  fsm_.snapshot_async = sm_->SnapshotsConcurrentWithApply() ? &ReplicatorImpl::FsmSnapshotAsync : nullptr;
+}
+
+// libraft 0.15 does not pass the entry's index to apply. It applies entries
+// one by one in replicationApply() and sets last_applied to the entry's index
+// only after apply returns (barrier and configuration entries advance it
+// without calling apply), so the entry being applied is last_applied + 1.
+// Pinned by tests/state/raft_fixture_test.cc.
+int ReplicatorImpl::FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
+  auto* self = static_cast<ReplicatorImpl*>(fsm->data);
+  *result = nullptr;
+  if (self->fatal_) return RAFT_IOERR;
+  const raft_index index = raft_last_applied(&self->raft_) + 1;
+  std::optional<std::string_view> command = UnframeCommand(*buf);
+  if (!command) {
+    self->FailFatally("entry " + std::to_string(index) + " is not a bosun command (" + std::to_string(buf->len) +
+                      " bytes, bad header)");
+    return RAFT_MALFORMED;
+  }
+  Result<std::string> applied = self->sm_->Apply(index, *command);
+  if (!applied) {
+    self->FailFatally("applying entry " + std::to_string(index) + ": " + applied.error().message());
+    return RAFT_IOERR;
+  }
+  self->last_applied_.store(index);
+  // The proposer's request (only on the member that proposed it, while it
+  // is still leader) gets the result; raft_apply's callback runs right after
+  // this returns and reads it from the request.
+  auto it = self->proposals_.find(index);
+  if (it != self->proposals_.end()) {
+    it->second->result = std::move(*applied);
+    *result = &it->second->result;
+  }
+  return 0;
+}
+
+int ReplicatorImpl::TakeSnapshotInto(raft_buffer* bufs[], unsigned* n_bufs) {
+  Result<std::string> data = sm_->TakeSnapshot();
+  if (!data) {
+    // libraft asks again at every apply while the threshold is passed; wait
+    // for another threshold's worth of entries instead.
+    const uint64_t retry_at = snapshot_index_ + options_.snapshot_threshold;
+    snapshot_retry_at_.store(retry_at);
+    log::Error(kComponent, "snapshot failed",
+               {{"id", std::to_string(options_.id)},
+                {"index", std::to_string(snapshot_index_)},
+                {"retry_at", std::to_string(retry_at)},
+                {"error", data.error().message()}});
+    return RAFT_IOERR;
+  }
+  auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
+  if (out == nullptr) return RAFT_NOMEM;
+  // libraft only reads the buffer until snapshot_finalize, and takes one
+  // snapshot at a time, so it can point into our string without a copy.
+  snapshot_data_ = std::move(*data);
+  out->base = snapshot_data_.data();
+  out->len = snapshot_data_.size();
+  *bufs = out;
+  *n_bufs = 1;
+  snapshots_taken_.fetch_add(1);
+  return 0;
+}
+
+int ReplicatorImpl::FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+  auto* self = static_cast<ReplicatorImpl*>(fsm->data);
+  *bufs = nullptr;
+  *n_bufs = 0;
+  // Any error but RAFT_BUSY from here makes a follower's libraft 0.15 give
+  // up (its AppendEntries handler fails and it turns unavailable); BUSY
+  // means "try at the next threshold".
+  if (self->fatal_) return RAFT_BUSY;
+  const raft_index index = raft_last_applied(&self->raft_);
+  if (index < self->snapshot_retry_at_.load()) return RAFT_BUSY;
+  self->snapshot_index_ = index;                       // read by the worker: libraft runs one snapshot at a time
+  if (self->fsm_.snapshot_async != nullptr) return 0;  // FsmSnapshotAsync does the work
+  return self->TakeSnapshotInto(bufs, n_bufs) == 0 ? 0 : RAFT_BUSY;
+}
+
+int ReplicatorImpl::FsmSnapshotAsync(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+  // On a libuv worker thread: only the state machine (which opted in) and
+  // snapshot_data_ (owned by this snapshot until finalize) are touched.
+  return static_cast<ReplicatorImpl*>(fsm->data)->TakeSnapshotInto(bufs, n_bufs);
+}
+
+int ReplicatorImpl::FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+  auto* self = static_cast<ReplicatorImpl*>(fsm->data);
+  if (*bufs != nullptr) raft_free(*bufs);
+  *bufs = nullptr;
+  *n_bufs = 0;
+  std::string().swap(self->snapshot_data_);
+  return 0;
+}
+
+int ReplicatorImpl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
+  auto* self = static_cast<ReplicatorImpl*>(fsm->data);
+  Status st = self->sm_->RestoreSnapshot(std::string_view(static_cast<const char*>(buf->base), buf->len));
+  if (!st) {
+    // libraft keeps (and frees) the buffer when restore fails: at start the
+    // member then fails to start; a snapshot sent by the leader is refused
+    // and sent again.
+    log::Error(kComponent, "restoring a snapshot failed",
+               {{"id", std::to_string(self->options_.id)}, {"error", st.error().message()}});
+    return RAFT_IOERR;
+  }
+  raft_free(buf->base);  // on success the buffer is ours
+  return 0;
+}
+
+void ReplicatorImpl::FailFatally(const std::string& why) {
+  if (fatal_) return;
+  fatal_ = why;
+  log::Error(kComponent, "state machine failed; stopping this member",
+             {{"id", std::to_string(options_.id)}, {"error", why}});
+  // Never raft_close from inside a raft callback: this queues it for the
+  // next loop turn.
+  RequestClose();
+}
+
+}  // namespace bosun::state::internal

@@ -1,0 +1,530 @@
+// The API server's verbs against a real server on loopback, a LocalService and
+// a real RocksDB store, through cpprestsdk's HTTP client (docs/API.md).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/state/api_test_support.h"
+
+namespace bosun::state::apitest {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kCms = "/api/v1/namespaces/default/configmaps";
+constexpr const char* kDeploys = "/apis/apps/v1/namespaces/default/deployments";
+
+std::string Cm(const std::string& name) { return std::string(kCms) + "/" + name; }
+std::string Dep(const std::string& name) { return std::string(kDeploys) + "/" + name; }
+
+TEST(ApiAuth, RefusesMissingAndWrongTokensButServesHealthOpenly) {
+  Member m;
+  Resp none = m.client().Do("GET", kCms, std::nullopt, "application/json", std::string());
+  EXPECT_EQ(none.code, 401);
+  EXPECT_EQ(none.json["kind"], "Status");
+  EXPECT_EQ(none.json["reason"], "Unauthorized");
+  EXPECT_EQ(none.json["code"], 401);
+  EXPECT_EQ(m.client().Do("GET", kCms, std::nullopt, "application/json", std::string("bosun_wrong")).code, 401);
+  Resp basic = m.client().Do("GET", kCms, std::nullopt, "application/json", std::string(), {{"Authorization", "Basic Zm9v"}});
+  EXPECT_EQ(basic.code, 401);
+  // Even unknown paths need a token first.
+  EXPECT_EQ(m.client().Do("GET", "/nowhere", std::nullopt, "application/json", std::string()).code, 401);
+
+  Resp health = m.client().Do("GET", "/healthz", std::nullopt, "application/json", std::string());
+  EXPECT_EQ(health.code, 200);
+  EXPECT_EQ(health.text, "ok\n");
+  EXPECT_EQ(m.client().Do("GET", "/readyz", std::nullopt, "application/json", std::string()).code, 200);
+  EXPECT_EQ(m.client().Get(kCms).code, 200);
+}
+
+TEST(ApiAuth, NeverLogsTheToken) {
+  LogCapture logs;
+  Member m;
+  EXPECT_EQ(m.client().Post(kCms, ConfigMap("a")).code, 201);
+  EXPECT_EQ(m.client().Get(Cm("a")).code, 200);
+  EXPECT_EQ(m.client().Get(Cm("missing")).code, 404);
+  ASSERT_TRUE(logs.Contains("path=/api/v1/namespaces/default/configmaps/a"));
+  for (const auto& line : logs.lines()) EXPECT_THAT(line, ::testing::Not(HasSubstr(m.token()))) << line;
+}
+
+TEST(ApiObjects, NamespacedKindEveryVerb) {
+  Member m;
+  Client& c = m.client();
+  // create
+  Resp created = c.Post(kCms, ConfigMap("app-config", {{"app", "web"}}));
+  ASSERT_EQ(created.code, 201) << created.text;
+  const Json& obj = created.json;
+  EXPECT_EQ(obj["metadata"]["namespace"], "default");
+  EXPECT_EQ(obj["metadata"]["generation"], 1);
+  std::string uid = obj["metadata"]["uid"];
+  EXPECT_THAT(uid, ::testing::MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+  EXPECT_THAT(obj["metadata"]["creationTimestamp"].get<std::string>(),
+              ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"));
+  EXPECT_EQ(Rv(obj), std::to_string(m.store().revision()));
+  // The stored value has no resourceVersion (it is the key's mod_revision).
+  auto kv = m.store().Get("/registry/core/configmaps/default/app-config");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(kv->value.find("resourceVersion"), std::string::npos) << kv->value;
+
+  // get
+  Resp got = c.Get(Cm("app-config"));
+  ASSERT_EQ(got.code, 200);
+  EXPECT_EQ(got.json, obj);
+  EXPECT_THAT(got.content_type, HasSubstr("application/json"));
+  EXPECT_EQ(c.Get(Cm("app-config") + "?resourceVersion=0").json, obj);
+
+  // list, and list across namespaces
+  Resp list = c.Get(kCms);
+  ASSERT_EQ(list.code, 200);
+  EXPECT_EQ(list.json["kind"], "ConfigMapList");
+  EXPECT_EQ(list.json["apiVersion"], "v1");
+  ASSERT_EQ(list.json["items"].size(), 1u);
+  EXPECT_EQ(list.json["metadata"]["resourceVersion"], Rv(obj));
+  EXPECT_FALSE(list.json["metadata"].contains("continue"));
+  ASSERT_EQ(c.Post("/api/v1/namespaces/other/configmaps", ConfigMap("x")).code, 201);
+  EXPECT_EQ(c.Get("/api/v1/configmaps").json["items"].size(), 2u);
+  EXPECT_EQ(c.Get(kCms).json["items"].size(), 1u);
+
+  // update
+  Json changed = got.json;
+  changed["data"]["key"] = "v2";
+  Resp updated = c.Put(Cm("app-config"), changed);
+  ASSERT_EQ(updated.code, 200) << updated.text;
+  EXPECT_EQ(updated.json["data"]["key"], "v2");
+  EXPECT_EQ(updated.json["metadata"]["uid"], uid);
+  EXPECT_GT(std::stoll(Rv(updated.json)), std::stoll(Rv(obj)));
+  // An update that changes nothing writes nothing.
+  Resp same = c.Put(Cm("app-config"), updated.json);
+  EXPECT_EQ(same.code, 200);
+  EXPECT_EQ(Rv(same.json), Rv(updated.json));
+
+  // patch
+  Resp patched = c.Patch(Cm("app-config"), {{"data", {{"other", "x"}}}});
+  ASSERT_EQ(patched.code, 200) << patched.text;
+  EXPECT_EQ(patched.json["data"], Json({{"key", "v2"}, {"other", "x"}}));
+
+  // delete
+  Resp deleted = c.Delete(Cm("app-config"));
+  ASSERT_EQ(deleted.code, 200) << deleted.text;
+  EXPECT_EQ(deleted.json["metadata"]["name"], "app-config");
+  EXPECT_EQ(Rv(deleted.json), std::to_string(m.store().revision()));
+  Resp gone = c.Get(Cm("app-config"));
+  EXPECT_EQ(gone.code, 404);
+  EXPECT_EQ(gone.json["reason"], "NotFound");
+  EXPECT_EQ(gone.json["message"], "configmaps \"app-config\" not found");
+  EXPECT_EQ(gone.json["details"]["name"], "app-config");
+  EXPECT_EQ(c.Delete(Cm("app-config")).code, 404);
+}
+
+TEST(ApiObjects, ClusterScopedKindEveryVerb) {
+  Member m;
+  Client& c = m.client();
+  Json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team-a"}, {"namespace", "junk"}}}};
+  Resp created = c.Post("/api/v1/namespaces", ns);
+  ASSERT_EQ(created.code, 201) << created.text;
+  EXPECT_FALSE(created.json["metadata"].contains("namespace"));
+  EXPECT_TRUE(m.store().Get("/registry/core/namespaces/team-a").ok());
+  EXPECT_EQ(c.Get("/api/v1/namespaces/team-a").code, 200);
+  EXPECT_EQ(c.Get("/api/v1/namespaces").json["items"].size(), 1u);
+
+  Json updated = created.json;
+  updated["metadata"]["labels"] = {{"team", "a"}};
+  Resp put = c.Put("/api/v1/namespaces/team-a", updated);
+  ASSERT_EQ(put.code, 200) << put.text;
+  EXPECT_EQ(put.json["metadata"]["labels"]["team"], "a");
+  // Namespace has a status subresource: /api/v1/namespaces/{name}/status.
+  Resp st = c.Put("/api/v1/namespaces/team-a/status", {{"status", {{"phase", "Active"}}}});
+  ASSERT_EQ(st.code, 200) << st.text;
+  EXPECT_EQ(st.json["status"]["phase"], "Active");
+  Resp patched = c.Patch("/api/v1/namespaces/team-a", {{"metadata", {{"annotations", {{"a", "b"}}}}}});
+  ASSERT_EQ(patched.code, 200) << patched.text;
+  EXPECT_EQ(patched.json["status"]["phase"], "Active");
+
+  Json rev = {{"apiVersion", "bosun.dev/v1"}, {"kind", "Revision"}, {"metadata", {{"name", "r-0001"}}},
+              {"spec", {{"commit", "abc"}}}};
+  ASSERT_EQ(c.Post("/apis/bosun.dev/v1/revisions", rev).code, 201);
+  EXPECT_EQ(c.Get("/apis/bosun.dev/v1/revisions/r-0001").json["spec"]["commit"], "abc");
+
+  EXPECT_EQ(c.Delete("/api/v1/namespaces/team-a").code, 200);
+  EXPECT_EQ(c.Get("/api/v1/namespaces/team-a").code, 404);
+  // A cluster-scoped kind has no namespaced path.
+  EXPECT_EQ(c.Get("/api/v1/namespaces/default/nodes").code, 404);
+}
+
+TEST(ApiObjects, PathsMethodsAndBodiesThatAreRefused) {
+  Member m;
+  Client& c = m.client();
+  EXPECT_EQ(c.Get("/api/v1/namespaces/default/widgets").code, 404);
+  EXPECT_EQ(c.Get("/apis/apps/v2/namespaces/default/deployments").code, 404);
+  EXPECT_EQ(c.Get("/api/v1/pods/web").code, 404);  // a namespaced object needs its namespace
+  EXPECT_EQ(c.Get(Cm("a") + "/status").code, 404);  // ConfigMaps have no status subresource
+  EXPECT_EQ(c.Get("/other").code, 404);
+
+  Resp post_obj = c.Post(Cm("a"), ConfigMap("a"));
+  EXPECT_EQ(post_obj.code, 405);
+  EXPECT_EQ(post_obj.json["reason"], "MethodNotAllowed");
+  EXPECT_EQ(c.Delete(kCms).code, 405);
+  EXPECT_EQ(c.Post("/api/v1/configmaps", ConfigMap("a")).code, 405);
+  EXPECT_EQ(c.Do("POST", "/healthz", std::string("{}")).code, 405);
+
+  Resp bad_json = c.Do("POST", kCms, std::string("{not json"));
+  EXPECT_EQ(bad_json.code, 400);
+  EXPECT_EQ(bad_json.json["reason"], "BadRequest");
+  EXPECT_EQ(c.Do("POST", kCms, std::string("[1,2]")).code, 400);
+  Json wrong_kind = ConfigMap("a");
+  wrong_kind["kind"] = "Secret";
+  EXPECT_EQ(c.Post(kCms, wrong_kind).code, 400);
+  Json other_ns = ConfigMap("a");
+  other_ns["metadata"]["namespace"] = "other";
+  EXPECT_THAT(c.Post(kCms, other_ns).json["message"].get<std::string>(), HasSubstr("does not match the namespace"));
+  ASSERT_EQ(c.Post(kCms, ConfigMap("a")).code, 201);
+  EXPECT_EQ(c.Put(Cm("a"), ConfigMap("b")).code, 400);  // name differs from the URL's
+  EXPECT_EQ(c.Put(Cm("absent"), ConfigMap("absent")).code, 404);
+
+  Resp bad_sel = c.Get(std::string(kCms) + "?labelSelector=app%3D%3D%3D");
+  EXPECT_EQ(bad_sel.code, 400);
+  EXPECT_THAT(bad_sel.json["message"].get<std::string>(), HasSubstr("labelSelector"));
+  EXPECT_EQ(c.Get(std::string(kCms) + "?limit=abc").code, 400);
+  EXPECT_EQ(c.Get(std::string(kCms) + "?continue=garbage!").code, 400);
+
+  std::string big = ConfigMap("big", {}, std::string(300 * 1024, 'x')).dump();
+  Resp too_large = c.Do("POST", kCms, big);
+  EXPECT_EQ(too_large.code, 413);
+  EXPECT_EQ(too_large.json["reason"], "RequestEntityTooLarge");
+  EXPECT_EQ(c.Get(Cm("big")).code, 404);
+}
+
+TEST(ApiObjects, OptimisticConcurrency) {
+  Member m;
+  Client& c = m.client();
+  Resp first = c.Post(kCms, ConfigMap("a"));
+  ASSERT_EQ(first.code, 201);
+  Resp again = c.Post(kCms, ConfigMap("a"));
+  EXPECT_EQ(again.code, 409);
+  EXPECT_EQ(again.json["reason"], "AlreadyExists");
+  EXPECT_EQ(again.json["message"], "configmaps \"a\" already exists");
+
+  Json v1 = first.json;
+  Json next = v1;
+  next["data"]["key"] = "second";
+  ASSERT_EQ(c.Put(Cm("a"), next).code, 200);
+  Json stale = v1;  // still carries the first resourceVersion
+  stale["data"]["key"] = "third";
+  Resp conflict = c.Put(Cm("a"), stale);
+  EXPECT_EQ(conflict.code, 409);
+  EXPECT_EQ(conflict.json["reason"], "Conflict");
+  EXPECT_EQ(conflict.json["message"],
+            "Operation cannot be fulfilled on configmaps \"a\": the object has been modified; please apply your "
+            "changes to the latest version and try again");
+  EXPECT_EQ(c.Get(Cm("a")).json["data"]["key"], "second");
+  // Without a resourceVersion an update is unconditional.
+  stale["metadata"].erase("resourceVersion");
+  EXPECT_EQ(c.Put(Cm("a"), stale).code, 200);
+  // A patch that names a stale resourceVersion is refused too.
+  Resp stale_patch = c.Patch(Cm("a"), {{"metadata", {{"resourceVersion", Rv(v1)}}}, {"data", {{"k", "v"}}}});
+  EXPECT_EQ(stale_patch.code, 409);
+
+  // Delete preconditions.
+  std::string rv = Rv(c.Get(Cm("a")).json);
+  Resp pre = c.Delete(Cm("a"), Json{{"preconditions", {{"resourceVersion", Rv(v1)}}}});
+  EXPECT_EQ(pre.code, 409);
+  EXPECT_EQ(pre.json["reason"], "Conflict");
+  Resp uid = c.Delete(Cm("a"), Json{{"preconditions", {{"uid", "not-the-uid"}}}});
+  EXPECT_EQ(uid.code, 409);
+  EXPECT_EQ(c.Delete(Cm("a"), Json{{"preconditions", {{"resourceVersion", rv}}}}).code, 200);
+}
+
+// A LocalService whose next writes each lose a race: just before each, another
+// writer changes the same key.
+class RacingService final : public StateService {
+ public:
+  explicit RacingService(std::unique_ptr<Store> store) : local_(std::move(store)) {}
+  void Write(Txn txn, std::function<void(Result<TxnResult>)> done) override {
+    if (races > 0 && !txn.ops.empty()) {
+      int n = --races;
+      if (auto kv = local_.store().Get(txn.ops[0].key); kv.ok()) {
+        Json j = Json::parse(kv->value);
+        j["data"]["racer" + std::to_string(n)] = "x";
+        Txn other;
+        other.ops.push_back({Op::Kind::kPut, kv->key, j.dump()});
+        EXPECT_TRUE(local_.store().Apply(other, 0).ok());
+      }
+    }
+    local_.Write(std::move(txn), std::move(done));
+  }
+  void ReadBarrier(ReadConsistency c, std::function<void(Status)> done) override { local_.ReadBarrier(c, done); }
+  Store& store() override { return local_.store(); }
+  bool IsLeader() const override { return true; }
+  std::optional<std::string> LeaderApiUrl() const override { return std::nullopt; }
+  std::vector<MemberInfo> Members() const override { return local_.Members(); }
+
+  std::atomic<int> races{0};
+
+ private:
+  LocalService local_;
+};
+
+TEST(ApiObjects, LostRacesAreRetriedUnlessTheClientPinnedAVersion) {
+  TempDir dir;
+  RacingService service(OpenStore(dir.Sub("store")));
+  Member m(Member::Defaults(), &service);
+  Client& c = m.client();
+  Resp created = c.Post(kCms, ConfigMap("a"));
+  ASSERT_EQ(created.code, 201);
+
+  // A patch is re-read and re-applied on top of the other writer's change.
+  service.races = 2;
+  Resp patched = c.Patch(Cm("a"), {{"data", {{"mine", "1"}}}});
+  ASSERT_EQ(patched.code, 200) << patched.text;
+  EXPECT_EQ(patched.json["data"], Json({{"key", "v"}, {"mine", "1"}, {"racer0", "x"}, {"racer1", "x"}}));
+  EXPECT_EQ(c.Get(Cm("a")).json, patched.json);
+
+  // An update naming its resourceVersion is the client's conflict.
+  service.races = 1;
+  Json pinned = patched.json;
+  pinned["data"]["pinned"] = "1";
+  EXPECT_EQ(c.Put(Cm("a"), pinned).code, 409);
+  service.races = 1;
+  Json loose = c.Get(Cm("a")).json;
+  loose["metadata"].erase("resourceVersion");
+  loose["data"]["loose"] = "1";
+  EXPECT_EQ(c.Put(Cm("a"), loose).code, 200);
+
+  // Bounded: a key that keeps changing gives up with 409.
+  service.races = 100;
+  EXPECT_EQ(c.Patch(Cm("a"), {{"data", {{"again", "1"}}}}).code, 409);
+  EXPECT_EQ(service.races.load(), 95);
+  service.races = 1;
+  Resp deleted = c.Delete(Cm("a"));
+  ASSERT_EQ(deleted.code, 200);
+  EXPECT_TRUE(deleted.json["data"].contains("racer0"));  // the state it deleted
+}
+
+TEST(ApiObjects, InvalidObjectsGet422WithCauses) {
+  Member m;
+  Json d = Deployment("web");
+  d["spec"]["template"]["spec"]["containers"][0].erase("image");
+  d["spec"]["template"]["metadata"]["labels"]["app"] = "other";
+  Resp r = m.client().Post(kDeploys, d);
+  ASSERT_EQ(r.code, 422) << r.text;
+  EXPECT_EQ(r.json["reason"], "Invalid");
+  EXPECT_EQ(r.json["details"]["name"], "web");
+  EXPECT_EQ(r.json["details"]["kind"], "Deployment");
+  std::vector<std::string> fields;
+  for (const auto& cause : r.json["details"]["causes"]) fields.push_back(cause["field"]);
+  EXPECT_THAT(fields, ::testing::Contains("spec.template.spec.containers[0].image"));
+  EXPECT_THAT(r.json["message"].get<std::string>(), HasSubstr("Deployment.apps \"web\" is invalid"));
+  EXPECT_EQ(m.client().Get(Dep("web")).code, 404);
+
+  // Update and patch are validated too.
+  ASSERT_EQ(m.client().Post(kDeploys, Deployment("web")).code, 201);
+  Resp bad_patch = m.client().Patch(Dep("web"), {{"spec", {{"replicas", -1}}}});
+  EXPECT_EQ(bad_patch.code, 422) << bad_patch.text;
+  Json nameless = ConfigMap("");
+  nameless["metadata"].erase("name");
+  EXPECT_EQ(m.client().Post(kCms, nameless).code, 422);
+}
+
+TEST(ApiObjects, GenerateName) {
+  Member m;
+  Json cm = ConfigMap("");
+  cm["metadata"].erase("name");
+  cm["metadata"]["generateName"] = "job-";
+  Resp r = m.client().Post(kCms, cm);
+  ASSERT_EQ(r.code, 201) << r.text;
+  std::string name = r.json["metadata"]["name"];
+  EXPECT_THAT(name, ::testing::MatchesRegex("job-[a-z0-9]{5}"));
+  EXPECT_EQ(m.client().Get(Cm(name)).code, 200);
+}
+
+TEST(ApiObjects, GenerationCountsSpecChangesOnly) {
+  Member m;
+  Client& c = m.client();
+  Resp d = c.Post(kDeploys, Deployment("web"));
+  ASSERT_EQ(d.code, 201) << d.text;
+  EXPECT_EQ(d.json["metadata"]["generation"], 1);
+  Resp labels = c.Patch(Dep("web"), {{"metadata", {{"labels", {{"tier", "front"}}}}}});
+  EXPECT_EQ(labels.json["metadata"]["generation"], 1);
+  Resp scaled = c.Patch(Dep("web"), {{"spec", {{"replicas", 3}}}});
+  EXPECT_EQ(scaled.json["metadata"]["generation"], 2);
+  // The client cannot set generation.
+  Json forged = scaled.json;
+  forged["metadata"]["generation"] = 42;
+  EXPECT_EQ(c.Put(Dep("web"), forged).json["metadata"]["generation"], 2);
+
+  // Kinds without spec: anything but metadata and status counts.
+  ASSERT_EQ(c.Post(kCms, ConfigMap("a")).code, 201);
+  EXPECT_EQ(c.Patch(Cm("a"), {{"metadata", {{"labels", {{"x", "y"}}}}}}).json["metadata"]["generation"], 1);
+  EXPECT_EQ(c.Patch(Cm("a"), {{"data", {{"key", "new"}}}}).json["metadata"]["generation"], 2);
+}
+
+TEST(ApiObjects, StatusSubresource) {
+  Member m;
+  Client& c = m.client();
+  ASSERT_EQ(c.Post(kDeploys, Deployment("web")).code, 201);
+  // /status changes status only: the spec in the body is ignored, and the
+  // generation stays.
+  Json body = Deployment("web", 7);
+  body["status"] = {{"replicas", 1}, {"readyReplicas", 1}};
+  Resp st = c.Put(Dep("web") + "/status", body);
+  ASSERT_EQ(st.code, 200) << st.text;
+  EXPECT_EQ(st.json["status"]["readyReplicas"], 1);
+  EXPECT_EQ(st.json["spec"]["replicas"], 1);
+  EXPECT_EQ(st.json["metadata"]["generation"], 1);
+  EXPECT_EQ(c.Get(Dep("web") + "/status").json["status"]["readyReplicas"], 1);
+
+  // The main resource keeps the stored status whatever the body says.
+  Json main = st.json;
+  main["status"] = {{"replicas", 99}};
+  main["spec"]["replicas"] = 2;
+  Resp put = c.Put(Dep("web"), main);
+  ASSERT_EQ(put.code, 200) << put.text;
+  EXPECT_EQ(put.json["status"], Json({{"replicas", 1}, {"readyReplicas", 1}}));
+  EXPECT_EQ(put.json["spec"]["replicas"], 2);
+  EXPECT_EQ(put.json["metadata"]["generation"], 2);
+  Resp patch_main = c.Patch(Dep("web"), {{"status", {{"replicas", 5}}}});
+  EXPECT_EQ(patch_main.json["status"]["replicas"], 1);
+
+  // Patching /status merges into status only.
+  Resp ps = c.Patch(Dep("web") + "/status", {{"status", {{"readyReplicas", 2}}}, {"spec", {{"replicas", 9}}}});
+  ASSERT_EQ(ps.code, 200) << ps.text;
+  EXPECT_EQ(ps.json["status"], Json({{"replicas", 1}, {"readyReplicas", 2}}));
+  EXPECT_EQ(ps.json["spec"]["replicas"], 2);
+  // A stale resourceVersion on /status is a conflict as well.
+  Json stale = st.json;
+  stale["status"]["replicas"] = 0;
+  EXPECT_EQ(c.Put(Dep("web") + "/status", stale).code, 409);
+  EXPECT_EQ(c.Delete(Dep("web") + "/status").code, 405);
+}
+
+TEST(ApiObjects, MergePatchAndJsonPatch) {
+  Member m;
+  Client& c = m.client();
+  ASSERT_EQ(c.Post(kCms, ConfigMap("a", {{"app", "web"}, {"tier", "db"}})).code, 201);
+  // RFC 7386: null removes.
+  Resp merge = c.Patch(Cm("a"), {{"metadata", {{"labels", {{"tier", nullptr}}}}}, {"data", {{"new", "1"}}}});
+  ASSERT_EQ(merge.code, 200) << merge.text;
+  EXPECT_EQ(merge.json["metadata"]["labels"], Json({{"app", "web"}}));
+  EXPECT_EQ(merge.json["data"], Json({{"key", "v"}, {"new", "1"}}));
+  Resp strategic = c.Patch(Cm("a"), {{"data", {{"s", "2"}}}}, "application/strategic-merge-patch+json");
+  EXPECT_EQ(strategic.json["data"]["s"], "2");
+
+  // RFC 6902.
+  Json ops = Json::array({{{"op", "replace"}, {"path", "/data/key"}, {"value", "replaced"}},
+                          {{"op", "remove"}, {"path", "/data/new"}},
+                          {{"op", "add"}, {"path", "/metadata/labels/added"}, {"value", "yes"}}});
+  Resp json_patch = c.Patch(Cm("a"), ops, "application/json-patch+json");
+  ASSERT_EQ(json_patch.code, 200) << json_patch.text;
+  EXPECT_EQ(json_patch.json["data"], Json({{"key", "replaced"}, {"s", "2"}}));
+  EXPECT_EQ(json_patch.json["metadata"]["labels"]["added"], "yes");
+
+  Json failing = Json::array({{{"op", "test"}, {"path", "/data/key"}, {"value", "other"}}});
+  EXPECT_EQ(c.Patch(Cm("a"), failing, "application/json-patch+json").code, 422);
+  EXPECT_EQ(c.Patch(Cm("a"), {{"op", "add"}}, "application/json-patch+json").code, 400);
+  EXPECT_EQ(c.Patch(Cm("a"), {{"data", {}}}, "text/plain").code, 415);
+  EXPECT_EQ(c.Patch(Cm("missing"), {{"data", {}}}).code, 404);
+  // Renaming through a patch is refused.
+  EXPECT_EQ(c.Patch(Cm("a"), {{"metadata", {{"name", "b"}}}}).code, 400);
+}
+
+TEST(ApiObjects, ListWithSelectorAndPages) {
+  Member m;
+  Client& c = m.client();
+  for (int i = 0; i < 7; ++i) {
+    std::string app = i % 2 == 0 ? "web" : "db";
+    ASSERT_EQ(c.Post(kCms, ConfigMap("cm-" + std::to_string(i), {{"app", app}})).code, 201);
+  }
+  Resp web = c.Get(std::string(kCms) + "?labelSelector=app%3Dweb");
+  ASSERT_EQ(web.code, 200);
+  EXPECT_EQ(web.json["items"].size(), 4u);
+  Resp set = c.Get(std::string(kCms) + "?labelSelector=app+in+(web,db),app!=db");
+  EXPECT_EQ(set.json["items"].size(), 4u) << set.text;
+
+  // Pages of 3 read one snapshot: a write between pages does not show.
+  std::vector<std::string> names;
+  std::string path = std::string(kCms) + "?limit=3";
+  Resp page = c.Get(path);
+  ASSERT_EQ(page.code, 200);
+  std::string rv = page.json["metadata"]["resourceVersion"];
+  std::string first_token = page.json["metadata"]["continue"];
+  ASSERT_EQ(c.Post(kCms, ConfigMap("cm-late")).code, 201);
+  int pages = 0;
+  while (true) {
+    ++pages;
+    ASSERT_LE(page.json["items"].size(), 3u);
+    EXPECT_EQ(page.json["metadata"]["resourceVersion"], rv);
+    for (const auto& item : page.json["items"]) names.push_back(item["metadata"]["name"]);
+    if (!page.json["metadata"].contains("continue")) break;
+    page = c.Get(path + "&continue=" + page.json["metadata"]["continue"].get<std::string>());
+    ASSERT_EQ(page.code, 200) << page.text;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names, (std::vector<std::string>{"cm-0", "cm-1", "cm-2", "cm-3", "cm-4", "cm-5", "cm-6"}));
+
+  // limit counts selected items.
+  Resp two_web = c.Get(std::string(kCms) + "?labelSelector=app%3Dweb&limit=2");
+  ASSERT_EQ(two_web.json["items"].size(), 2u);
+  EXPECT_EQ(two_web.json["items"][1]["metadata"]["name"], "cm-2");
+  Resp rest = c.Get(std::string(kCms) + "?labelSelector=app%3Dweb&limit=2&continue=" +
+                    two_web.json["metadata"]["continue"].get<std::string>());
+  ASSERT_EQ(rest.json["items"].size(), 2u);
+  EXPECT_EQ(rest.json["items"][0]["metadata"]["name"], "cm-4");
+
+  // A continue token whose snapshot was compacted away: 410.
+  ASSERT_TRUE(m.store().Compact(m.store().revision()).ok());
+  Resp old = c.Get(path + "&continue=" + first_token);
+  EXPECT_EQ(old.code, 410);
+  EXPECT_EQ(old.json["reason"], "Expired");
+}
+
+TEST(ApiServerMisc, MembersVersionRoutesAndStop) {
+  Member m;
+  Resp members = m.client().Get("/bosun/v1/members");
+  ASSERT_EQ(members.code, 200);
+  ASSERT_EQ(members.json["items"].size(), 1u);
+  EXPECT_EQ(members.json["items"][0]["isLeader"], true);
+  EXPECT_EQ(members.json["items"][0]["apiUrl"], m.url());
+  EXPECT_TRUE(m.client().Get("/version").json.contains("gitVersion"));
+
+  m.server().AddRoute("/hooks", /*open=*/true, [](const HttpRequest& req, Responder respond) {
+    HttpResponse r;
+    r.status = 202;
+    r.content_type = "text/plain";
+    r.body = req.method + " " + req.path + " " + req.body + " " + req.headers.at("x-signature");
+    respond(r);
+  });
+  m.server().AddRoute("/private", /*open=*/false, [](const HttpRequest& req, Responder respond) {
+    respond(HttpResponse{200, "text/plain", {}, req.user ? req.user->name : "nobody"});
+  });
+  Resp hook = m.client().Do("POST", "/hooks/github", std::string("payload"), "text/plain", std::string(),
+                            {{"X-Signature", "sig"}});
+  EXPECT_EQ(hook.code, 202);
+  EXPECT_EQ(hook.text, "POST /hooks/github payload sig");
+  EXPECT_EQ(m.client().Do("GET", "/private", std::nullopt, "application/json", std::string()).code, 401);
+  EXPECT_EQ(m.client().Get("/private/x").text, "tester");
+  EXPECT_EQ(m.client().Get("/privateer").code, 404);
+
+  m.server().Stop();
+  m.server().Stop();  // idempotent
+}
+
+TEST(ApiServerMisc, StartRefusesBadArguments) {
+  TokenAuthenticator auth;
+  ApiServerOptions o;
+  EXPECT_FALSE(ApiServer::Start(o, nullptr, &auth).ok());
+  TempDir dir;
+  LocalService service(OpenStore(dir.Sub("s")));
+  o.listen = "ftp://127.0.0.1:0";
+  EXPECT_EQ(ApiServer::Start(o, &service, &auth).error().code(), Code::kInvalid);
+  // Two servers on one fixed port: the second cannot bind.
+  o.listen = "http://127.0.0.1:0";
+  auto first = ApiServer::Start(o, &service, &auth);
+  ASSERT_TRUE(first.ok());
+  o.listen = (*first)->url();
+  auto second = ApiServer::Start(o, &service, &auth);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code(), Code::kIo);
+  EXPECT_EQ(Client((*first)->url(), "").Get("/healthz").code, 200);  // the first still serves
+}
+
+}  // namespace
+}  // namespace bosun::state::apitest
