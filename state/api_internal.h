@@ -63,7 +63,7 @@ ApiError FromError(const Error& e, const KindInfo* kind, const std::string& name
 
 // ---- small helpers (api_status.cc) ----
 
-std::string NewUid();  // random UUID v4
+std::string NewUid();                // random UUID v4
 std::string RandomSuffix(size_t n);  // for generateName: [bcdfghjklmnpqrstvwxz2456789]{n}
 std::string PercentDecode(std::string_view s, bool plus_is_space);
 QueryMap ParseQuery(std::string_view raw_query);
@@ -81,9 +81,9 @@ class Core;
 // What a collection or object path names.
 struct Target {
   const KindInfo* kind = nullptr;
-  std::string ns;      // the path's namespace; "" for cluster-scoped kinds and all-namespace paths
-  std::string name;    // "" for a collection
-  bool status = false; // the /status subresource
+  std::string ns;       // the path's namespace; "" for cluster-scoped kinds and all-namespace paths
+  std::string name;     // "" for a collection
+  bool status = false;  // the /status subresource
 
   std::string Key() const { return StoreKey(*kind, ns, name); }
   // The store prefix of the collection (ends in '/').
@@ -224,7 +224,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::mutex watches_mu_;
   std::condition_variable timer_cv_;
-  bool timer_stop_ = false;                             // guarded by watches_mu_
+  bool timer_stop_ = false;                            // guarded by watches_mu_
   std::vector<std::shared_ptr<WatchStream>> watches_;  // guarded by watches_mu_
   std::thread timer_;
 

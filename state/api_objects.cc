@@ -156,7 +156,8 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
   std::string uid = MetaString(next, "uid");
   std::string cur_uid = MetaString(cur.object, "uid");
   if (!uid.empty() && uid != cur_uid) {
-    return Conflict(kind, t.name, "Precondition failed: UID in precondition: " + uid + ", UID in object meta: " + cur_uid);
+    return Conflict(kind, t.name,
+                    "Precondition failed: UID in precondition: " + uid + ", UID in object meta: " + cur_uid);
   }
   Json before = cur.object;
   Meta(before).erase("resourceVersion");
@@ -260,7 +261,8 @@ void CreateAttempt(Core& core, const CallPtr& call, Target t, Json obj, std::str
       if (!generate.empty() && left > 1) {
         // Not on the service's callback thread (Raft's loop): validation
         // and encoding run again.
-        return core.Post([&core, call, t, obj, generate, left] { CreateAttempt(core, call, t, obj, generate, left - 1); });
+        return core.Post(
+            [&core, call, t, obj, generate, left] { CreateAttempt(core, call, t, obj, generate, left - 1); });
       }
       return call->ReplyError(AlreadyExists(*t.kind, t.name));
     }
@@ -402,8 +404,7 @@ void Core::Create(const CallPtr& call, const Target& t) {
   meta["generation"] = 1;
 
   bool generated = MetaString(obj, "name").empty();
-  CreateAttempt(*this, call, t, std::move(obj), generated ? generate : "",
-                generated ? kGenerateNameAttempts : 1);
+  CreateAttempt(*this, call, t, std::move(obj), generated ? generate : "", generated ? kGenerateNameAttempts : 1);
 }
 
 void Core::Update(const CallPtr& call, const Target& t) {
@@ -411,8 +412,9 @@ void Core::Update(const CallPtr& call, const Target& t) {
   if (auto e = ParseBody(call, &body)) return call->ReplyError(*e);
   if (auto e = CheckTypeMeta(body, *t.kind)) return call->ReplyError(*e);
   bool pinned = !MetaString(body, "resourceVersion").empty();
-  ReadModifyWrite(*this, call, t, [t, body, pinned](const Stored& cur) { return ComputeUpdate(t, cur, body, pinned); },
-                  kWriteAttempts);
+  ReadModifyWrite(
+      *this, call, t, [t, body, pinned](const Stored& cur) { return ComputeUpdate(t, cur, body, pinned); },
+      kWriteAttempts);
 }
 
 void Core::Patch(const CallPtr& call, const Target& t) {

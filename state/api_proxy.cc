@@ -20,8 +20,9 @@ std::string Lower(std::string s) {
 
 // Hop-by-hop headers and those the client sets itself.
 bool Skip(const std::string& name) {
-  static const char* kSkip[] = {"host",    "content-length", "connection",          "keep-alive", "transfer-encoding",
-                                "upgrade", "te",             "proxy-authorization", "trailer"};
+  static const char* kSkip[] = {"host",       "content-length",      "connection",
+                                "keep-alive", "transfer-encoding",   "upgrade",
+                                "te",         "proxy-authorization", "trailer"};
   std::string n = Lower(name);
   return std::any_of(std::begin(kSkip), std::end(kSkip), [&](const char* s) { return n == s; });
 }
@@ -44,8 +45,8 @@ void Core::Forward(const CallPtr& call, const std::string& leader_url) {
   try {
     client = ClientFor(leader_url);
   } catch (const std::exception& e) {
-    return call->ReplyError(Unavailable("the leader's API URL " + leader_url + " is not usable: " + e.what(),
-                                        leader_url));
+    return call->ReplyError(
+        Unavailable("the leader's API URL " + leader_url + " is not usable: " + e.what(), leader_url));
   }
   web::http::http_request out(call->method());
   try {
@@ -61,7 +62,8 @@ void Core::Forward(const CallPtr& call, const std::string& leader_url) {
     std::string ct = call->Header("Content-Type");
     out.set_body(call->body(), ct.empty() ? std::string("application/json") : ct);
   }
-  log::Debug("api", "forwarding to the leader", {{"method", call->method()}, {"path", call->path()}, {"leader", leader_url}});
+  log::Debug("api", "forwarding to the leader",
+             {{"method", call->method()}, {"path", call->path()}, {"leader", leader_url}});
   client->request(out)
       .then([call](web::http::http_response resp) {
         return resp.extract_vector().then([call, resp](std::vector<unsigned char> body) {

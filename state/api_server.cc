@@ -3,15 +3,15 @@
 // watches in api_watch.cc, forwarding in api_proxy.cc.
 #include "state/api_server.h"
 
+#include <algorithm>
+#include <cctype>
+#include <set>
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cctype>
-#include <set>
 
 #include "core/log.h"
 #include "state/api_internal.h"
@@ -111,8 +111,11 @@ std::string Call::Header(const std::string& name) const {
 
 void Call::Logged(int code) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(core_->clock().Monotonic() - start_).count();
-  log::Fields f = {{"method", method_}, {"path", path_}, {"code", std::to_string(code)},
-                   {"user", user_.name},  {"ms", std::to_string(ms)}};
+  log::Fields f = {{"method", method_},
+                   {"path", path_},
+                   {"code", std::to_string(code)},
+                   {"user", user_.name},
+                   {"ms", std::to_string(ms)}};
   if (code >= 500) {
     log::Warn(kComponent, "request failed", f);
   } else {
@@ -141,7 +144,9 @@ void Call::ReplyText(int code, const std::string& content_type, std::string body
   ReplyResponse(std::move(resp), code);
 }
 
-void Call::Reply(int code, const Json& body) { ReplyText(code, "application/json", Dump(body)); }
+void Call::Reply(int code, const Json& body) {
+  ReplyText(code, "application/json", Dump(body));
+}
 
 void Call::ReplyError(const ApiError& e) {
   std::map<std::string, std::string> headers;
@@ -340,7 +345,9 @@ bool Core::ServeExtension(const CallPtr& call, bool authenticated) {
   req.body = call->body();
   for (const auto& [k, v] : call->raw().headers()) req.headers[Lower(k)] = v;
   if (!chosen.open) req.user = call->user();
-  Responder respond = [call](HttpResponse r) { call->ReplyText(r.status, r.content_type, std::move(r.body), r.headers); };
+  Responder respond = [call](HttpResponse r) {
+    call->ReplyText(r.status, r.content_type, std::move(r.body), r.headers);
+  };
   try {
     chosen.handler(req, std::move(respond));
   } catch (const std::exception& e) {
@@ -444,8 +451,8 @@ void Core::ServeApi(const CallPtr& call) {
     auto leader = service_->LeaderApiUrl();
     if (!leader) return call->ReplyError(Unavailable("no leader is known; try again shortly", std::nullopt));
     if (!call->Header(kForwardedHeader).empty()) {
-      return call->ReplyError(Unavailable("this member does not lead (forwarded request); the leader is " + *leader,
-                                          leader));
+      return call->ReplyError(
+          Unavailable("this member does not lead (forwarded request); the leader is " + *leader, leader));
     }
     return Forward(call, *leader);
   }
@@ -473,7 +480,9 @@ void Core::Dispatch(const CallPtr& call, const Target& t) {
 
 ApiServer::ApiServer(std::shared_ptr<api_internal::Core> core) : core_(std::move(core)) {}
 
-ApiServer::~ApiServer() { Stop(); }
+ApiServer::~ApiServer() {
+  Stop();
+}
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& options, StateService* service,
                                                     TokenAuthenticator* auth) {
@@ -484,9 +493,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& opti
   return std::unique_ptr<ApiServer>(new ApiServer(std::move(core)));
 }
 
-std::string ApiServer::url() const { return core_->url(); }
+std::string ApiServer::url() const {
+  return core_->url();
+}
 
-void ApiServer::Stop() { core_->Stop(); }
+void ApiServer::Stop() {
+  core_->Stop();
+}
 
 void ApiServer::AddRoute(std::string path_prefix, bool open, Handler handler) {
   core_->AddRoute(api_internal::ExtraRoute{std::move(path_prefix), open, std::move(handler)});

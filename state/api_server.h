@@ -90,12 +90,12 @@ struct ApiServerOptions {
 
 // A request to a path added with AddRoute, in bosun's own types.
 struct HttpRequest {
-  std::string method;                         // "POST"
-  std::string path;                           // percent-decoded: "/hooks/github"
-  std::map<std::string, std::string> query;   // percent-decoded
-  std::map<std::string, std::string> headers; // names in lower case
-  std::string body;                           // raw bytes, at most max_body_bytes
-  std::optional<User> user;                   // set unless the route is open
+  std::string method;                          // "POST"
+  std::string path;                            // percent-decoded: "/hooks/github"
+  std::map<std::string, std::string> query;    // percent-decoded
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;                            // raw bytes, at most max_body_bytes
+  std::optional<User> user;                    // set unless the route is open
 };
 
 struct HttpResponse {

@@ -13,7 +13,8 @@ Result<std::string> JsonValueCodec::Encode(const KindInfo&, const std::string&, 
 
 Result<Json> JsonValueCodec::Decode(const KindInfo&, const std::string& key, std::string_view bytes) const {
   Json j = Json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Error(Code::kInternal, "stored value of " + key + " is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Error(Code::kInternal, "stored value of " + key + " is not a JSON object");
   return j;
 }
 
@@ -42,7 +43,9 @@ Json Details(const KindInfo& kind, const std::string& name) {
   return d;
 }
 
-std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string Quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
 
 std::mt19937_64& Rng() {
   thread_local std::mt19937_64 rng([] {
@@ -56,8 +59,9 @@ std::mt19937_64& Rng() {
 }  // namespace
 
 Json ApiError::ToJson() const {
-  Json j = {{"kind", "Status"},  {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Failure"},
-            {"message", message}, {"reason", reason},  {"code", code}};
+  Json j = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", Json::object()},
+            {"status", "Failure"}, {"message", message}, {"reason", reason},
+            {"code", code}};
   if (!details.empty()) j["details"] = details;
   return j;
 }
@@ -102,9 +106,13 @@ ApiError Invalid(const KindInfo& kind, const std::string& name, const std::vecto
   return Make(422, "Invalid", what + " " + Quoted(name) + " is invalid: " + list, details);
 }
 
-ApiError BadRequest(const std::string& message) { return Make(400, "BadRequest", message); }
+ApiError BadRequest(const std::string& message) {
+  return Make(400, "BadRequest", message);
+}
 
-ApiError Unauthorized(const std::string& message) { return Make(401, "Unauthorized", message); }
+ApiError Unauthorized(const std::string& message) {
+  return Make(401, "Unauthorized", message);
+}
 
 ApiError MethodNotAllowed(const std::string& method, const std::string& path) {
   return Make(405, "MethodNotAllowed", "the server does not allow method " + method + " on " + path);
@@ -121,7 +129,9 @@ ApiError UnsupportedMediaType(const std::string& content_type) {
                   "\" is not supported; use application/merge-patch+json or application/json-patch+json");
 }
 
-ApiError Expired(const std::string& message) { return Make(410, "Expired", message); }
+ApiError Expired(const std::string& message) {
+  return Make(410, "Expired", message);
+}
 
 ApiError Unavailable(const std::string& message, const std::optional<std::string>& leader) {
   Json d = Json::object();
@@ -129,7 +139,9 @@ ApiError Unavailable(const std::string& message, const std::optional<std::string
   return Make(503, "ServiceUnavailable", message, d);
 }
 
-ApiError Internal(const std::string& message) { return Make(500, "InternalError", message); }
+ApiError Internal(const std::string& message) {
+  return Make(500, "InternalError", message);
+}
 
 ApiError FromError(const Error& e, const KindInfo* kind, const std::string& name) {
   switch (e.code()) {
@@ -245,7 +257,9 @@ std::optional<int64_t> ParseInt(std::string_view s) {
   return v;
 }
 
-std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string Dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 std::string Base64UrlEncode(std::string_view in) {
   static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -188,8 +188,12 @@ class WatchStream {
     }
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(core_->clock().Monotonic() - started_).count();
     log::Debug(kComponent, "watch ended",
-               {{"path", path_}, {"user", user_}, {"reason", reason}, {"events", std::to_string(events_)},
-                {"rev", std::to_string(last_rev_)}, {"seconds", std::to_string(secs)}});
+               {{"path", path_},
+                {"user", user_},
+                {"reason", reason},
+                {"events", std::to_string(events_)},
+                {"rev", std::to_string(last_rev_)},
+                {"seconds", std::to_string(secs)}});
   }
 
   Core* core_;
@@ -216,7 +220,8 @@ void Core::Watch(const CallPtr& call, const Target& t) {
   int64_t rv = 0;
   if (!rv_text.empty()) {
     auto v = ParseInt(rv_text);
-    if (!v) return call->ReplyError(BadRequest("resourceVersion must be a non-negative integer, not \"" + rv_text + "\""));
+    if (!v)
+      return call->ReplyError(BadRequest("resourceVersion must be a non-negative integer, not \"" + rv_text + "\""));
     rv = *v;
   }
   std::chrono::seconds timeout = options_.default_watch_timeout;
@@ -228,8 +233,8 @@ void Core::Watch(const CallPtr& call, const Target& t) {
 
   Store& store = service_->store();
   const std::string prefix = t.Prefix();
-  auto w = std::make_shared<WatchStream>(this, t, *selector, call->path(), call->user().name, clock().Monotonic(),
-                                         timeout);
+  auto w =
+      std::make_shared<WatchStream>(this, t, *selector, call->path(), call->user().name, clock().Monotonic(), timeout);
   // resourceVersion 0 or absent: the current objects first, as ADDED.
   int64_t from = rv + 1;
   if (rv == 0) {

@@ -1,15 +1,15 @@
 #include "state/auth.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "crypto/tokens.h"
 
@@ -104,7 +104,8 @@ Status TokenAuthenticator::Load(const std::string& path) {
     fields >> hash >> user >> groups;
     std::string where = path + ":" + std::to_string(n) + ": ";
     if (!IsHexHash(hash)) {
-      return Error(Code::kInvalid, where + "the first field must be a token hash (64 hex digits: the BLAKE2b-256 hash of the token)");
+      return Error(Code::kInvalid,
+                   where + "the first field must be a token hash (64 hex digits: the BLAKE2b-256 hash of the token)");
     }
     if (user.empty()) return Error(Code::kInvalid, where + "missing user name after the hash");
     std::string rest;
@@ -158,7 +159,8 @@ Result<std::string> EnsureToken(const std::string& tokens_path, const std::strin
         break;
       }
     }
-    if (token.empty()) return Error(Code::kInvalid, token_path + ": the file holds no token; delete it to make a new one");
+    if (token.empty())
+      return Error(Code::kInvalid, token_path + ": the file holds no token; delete it to make a new one");
   } else if (existing.error().code() != Code::kNotFound) {
     return existing.error();
   } else {

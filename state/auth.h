@@ -71,8 +71,8 @@ class TokenAuthenticator {
 //    mode 0600 if absent).
 // Returns the token. kIo when a file cannot be read or written; kInvalid when
 // `token_path` exists but holds no token. `groups` is comma-separated.
-Result<std::string> EnsureToken(const std::string& tokens_path, const std::string& token_path,
-                                const std::string& user, const std::string& groups);
+Result<std::string> EnsureToken(const std::string& tokens_path, const std::string& token_path, const std::string& user,
+                                const std::string& groups);
 
 // EnsureToken for the cluster admin: user "admin", group "system:masters".
 Result<std::string> EnsureAdminToken(const std::string& tokens_path, const std::string& token_path);

@@ -295,7 +295,8 @@ Result<Answer> Client::Impl::Exchange(const std::string& method, const std::stri
       const Json& leader = Object::Field(Object::Field(st, "details"), "leader");
       if (leader.is_string() && !leader.get<std::string>().empty()) {
         std::string l = TrimSlash(leader.get<std::string>());
-        if (!tried.count(l)) order.insert(order.begin() + static_cast<std::ptrdiff_t>(i) + 1, l);
+        if (!tried.count(l) && web::uri::validate(l))
+          order.insert(order.begin() + static_cast<std::ptrdiff_t>(i) + 1, l);
       }
       continue;
     }

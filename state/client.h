@@ -152,13 +152,16 @@ class Client {
   // It reconnects from the last resourceVersion it delivered (BOOKMARKs
   // advance it) on any disconnect, with back-off. On 410 Expired it lists
   // again and delivers a synthetic diff against what it delivered before:
-  // ADDED for new objects, MODIFIED for changed ones, DELETED (with the last
-  // known state) for vanished ones, so the consumer never skips or repeats a
-  // change. The diff is exact when the watch started from "" (it then knows
-  // every object the consumer has seen); started from "N" it knows only the
-  // objects whose changes it delivered, so objects that existed before N,
-  // never changed, and vanished during the gap go unreported — consumers that
-  // need the guarantee start from "".
+  // ADDED for new objects, MODIFIED for changed ones, DELETED (the last
+  // known state, at the list's resourceVersion) for vanished ones, so the
+  // consumer never skips or repeats a change. To do that the watch keeps the
+  // last state of every object it delivered. The diff is exact when the
+  // watch started from "" (it then knows every object the consumer has seen);
+  // started from "N" it knows only the objects whose changes it delivered, so
+  // objects that existed before N, never changed, and vanished during the gap
+  // go unreported — consumers that need the guarantee start from "".
+  // Events that repeat one already delivered (an older resourceVersion, or
+  // the same object at the same resourceVersion) are dropped.
   //
   // `on_event` runs on the watch's own thread, one event at a time, in
   // revision order; it should not block for long (the stream waits).

@@ -1,17 +1,18 @@
 // Bearer tokens: the tokens file and the first-start token helper.
-#include <sys/stat.h>
-
 #include <fstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "tests/state/api_test_support.h"
 
 namespace bosun::state::apitest {
 namespace {
 
-void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -34,8 +35,8 @@ TEST(ApiTokens, LoadsTheTokensFileAndAuthenticates) {
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->groups, (std::vector<std::string>{"system:nodes", "bosun:workers"}));
 
-  for (const std::string& bad : std::vector<std::string>{"", "Bearer", "Bearer ", "Basic " + admin, admin,
-                                                        "Bearer " + admin + "x"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "Bearer", "Bearer ", "Basic " + admin, admin, "Bearer " + admin + "x"}) {
     auto r = auth.Authenticate(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code(), Code::kUnauthorized);

@@ -10,7 +10,9 @@ namespace bosun::state::apitest {
 namespace {
 
 constexpr const char* kCms = "/api/v1/namespaces/default/configmaps";
-std::string Cm(const std::string& name) { return std::string(kCms) + "/" + name; }
+std::string Cm(const std::string& name) {
+  return std::string(kCms) + "/" + name;
+}
 
 // A member that does not lead: its own store (which the test writes to
 // directly, standing in for replication), and whatever leader it is told.
@@ -44,9 +46,7 @@ class FollowerService final : public StateService {
 
 struct TwoMembers {
   TwoMembers()
-      : follower_service(OpenStore(dir.Sub("follower"))),
-        leader(),
-        follower(Member::Defaults(), &follower_service) {
+      : follower_service(OpenStore(dir.Sub("follower"))), leader(), follower(Member::Defaults(), &follower_service) {
     follower_service.set_leader(leader.url());
     // The same token works on both members, as with a shared tokens file.
     follower.auth().Add(crypto::HashToken(leader.token()), User{"tester", {}});
@@ -72,11 +72,11 @@ TEST(ApiProxy, FollowerForwardsWritesAndLinearizableReads) {
   EXPECT_EQ(again.code, 409);
   EXPECT_EQ(again.json["reason"], "AlreadyExists");
 
-  EXPECT_EQ(c.Get(Cm("a")).json, created.json);  // linearizable: the leader's
+  EXPECT_EQ(c.Get(Cm("a")).json, created.json);                // linearizable: the leader's
   EXPECT_EQ(c.Get(Cm("a") + "?resourceVersion=0").code, 404);  // the follower's own, lagging
   EXPECT_EQ(c.Patch(Cm("a"), {{"data", {{"key", "2"}}}}).json["data"]["key"], "2");
-  Resp patched_json = c.Patch(Cm("a"), Json::array({{{"op", "remove"}, {"path", "/data/key"}}}),
-                              "application/json-patch+json");
+  Resp patched_json =
+      c.Patch(Cm("a"), Json::array({{{"op", "remove"}, {"path", "/data/key"}}}), "application/json-patch+json");
   EXPECT_EQ(patched_json.code, 200) << patched_json.text;
   EXPECT_EQ(c.Get(kCms).json["items"].size(), 1u);
   EXPECT_EQ(c.Delete(Cm("a")).code, 200);

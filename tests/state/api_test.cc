@@ -13,8 +13,12 @@ using ::testing::HasSubstr;
 constexpr const char* kCms = "/api/v1/namespaces/default/configmaps";
 constexpr const char* kDeploys = "/apis/apps/v1/namespaces/default/deployments";
 
-std::string Cm(const std::string& name) { return std::string(kCms) + "/" + name; }
-std::string Dep(const std::string& name) { return std::string(kDeploys) + "/" + name; }
+std::string Cm(const std::string& name) {
+  return std::string(kCms) + "/" + name;
+}
+std::string Dep(const std::string& name) {
+  return std::string(kDeploys) + "/" + name;
+}
 
 TEST(ApiAuth, RefusesMissingAndWrongTokensButServesHealthOpenly) {
   Member m;
@@ -24,7 +28,8 @@ TEST(ApiAuth, RefusesMissingAndWrongTokensButServesHealthOpenly) {
   EXPECT_EQ(none.json["reason"], "Unauthorized");
   EXPECT_EQ(none.json["code"], 401);
   EXPECT_EQ(m.client().Do("GET", kCms, std::nullopt, "application/json", std::string("bosun_wrong")).code, 401);
-  Resp basic = m.client().Do("GET", kCms, std::nullopt, "application/json", std::string(), {{"Authorization", "Basic Zm9v"}});
+  Resp basic =
+      m.client().Do("GET", kCms, std::nullopt, "application/json", std::string(), {{"Authorization", "Basic Zm9v"}});
   EXPECT_EQ(basic.code, 401);
   // Even unknown paths need a token first.
   EXPECT_EQ(m.client().Do("GET", "/nowhere", std::nullopt, "application/json", std::string()).code, 401);
@@ -139,7 +144,9 @@ TEST(ApiObjects, ClusterScopedKindEveryVerb) {
   ASSERT_EQ(patched.code, 200) << patched.text;
   EXPECT_EQ(patched.json["status"]["phase"], "Active");
 
-  Json rev = {{"apiVersion", "bosun.dev/v1"}, {"kind", "Revision"}, {"metadata", {{"name", "r-0001"}}},
+  Json rev = {{"apiVersion", "bosun.dev/v1"},
+              {"kind", "Revision"},
+              {"metadata", {{"name", "r-0001"}}},
               {"spec", {{"commit", "abc"}}}};
   ASSERT_EQ(c.Post("/apis/bosun.dev/v1/revisions", rev).code, 201);
   EXPECT_EQ(c.Get("/apis/bosun.dev/v1/revisions/r-0001").json["spec"]["commit"], "abc");
@@ -155,7 +162,7 @@ TEST(ApiObjects, PathsMethodsAndBodiesThatAreRefused) {
   Client& c = m.client();
   EXPECT_EQ(c.Get("/api/v1/namespaces/default/widgets").code, 404);
   EXPECT_EQ(c.Get("/apis/apps/v2/namespaces/default/deployments").code, 404);
-  EXPECT_EQ(c.Get("/api/v1/pods/web").code, 404);  // a namespaced object needs its namespace
+  EXPECT_EQ(c.Get("/api/v1/pods/web").code, 404);   // a namespaced object needs its namespace
   EXPECT_EQ(c.Get(Cm("a") + "/status").code, 404);  // ConfigMaps have no status subresource
   EXPECT_EQ(c.Get("/other").code, 404);
 

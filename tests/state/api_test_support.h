@@ -4,14 +4,6 @@
 // arrives (so a test can tell "streamed" from "sent at the end").
 #pragma once
 
-#include <arpa/inet.h>
-#include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -20,8 +12,15 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <cpprest/http_client.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "crypto/tokens.h"
@@ -326,22 +325,23 @@ class Member {
 
 inline Json ConfigMap(const std::string& name, const std::map<std::string, std::string>& labels = {},
                       const std::string& value = "v") {
-  Json j = {{"apiVersion", "v1"},
-            {"kind", "ConfigMap"},
-            {"metadata", {{"name", name}}},
-            {"data", {{"key", value}}}};
+  Json j = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", name}}}, {"data", {{"key", value}}}};
   if (!labels.empty()) j["metadata"]["labels"] = labels;
   return j;
 }
 
 inline Json Deployment(const std::string& name, int replicas = 1) {
   return Json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment",
-    "metadata":{"name":")" + name + R"(","labels":{"app":"web"}},
-    "spec":{"replicas":)" + std::to_string(replicas) + R"(,"selector":{"matchLabels":{"app":"web"}},
+    "metadata":{"name":")" +
+                     name + R"(","labels":{"app":"web"}},
+    "spec":{"replicas":)" +
+                     std::to_string(replicas) + R"(,"selector":{"matchLabels":{"app":"web"}},
       "template":{"metadata":{"labels":{"app":"web"}},
         "spec":{"containers":[{"name":"web","image":"nginx:1.25"}]}}}})");
 }
 
-inline std::string Rv(const Json& obj) { return obj["metadata"]["resourceVersion"].get<std::string>(); }
+inline std::string Rv(const Json& obj) {
+  return obj["metadata"]["resourceVersion"].get<std::string>();
+}
 
 }  // namespace bosun::state::apitest

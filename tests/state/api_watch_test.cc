@@ -9,10 +9,16 @@ namespace bosun::state::apitest {
 namespace {
 
 constexpr const char* kCms = "/api/v1/namespaces/default/configmaps";
-std::string Cm(const std::string& name) { return std::string(kCms) + "/" + name; }
+std::string Cm(const std::string& name) {
+  return std::string(kCms) + "/" + name;
+}
 
-std::string Type(const std::optional<Json>& e) { return e ? e->value("type", "") : "<none>"; }
-std::string Name(const std::optional<Json>& e) { return e ? (*e)["object"]["metadata"].value("name", "") : "<none>"; }
+std::string Type(const std::optional<Json>& e) {
+  return e ? e->value("type", "") : "<none>";
+}
+std::string Name(const std::optional<Json>& e) {
+  return e ? (*e)["object"]["metadata"].value("name", "") : "<none>";
+}
 
 TEST(ApiWatch, StreamsEventsAsTheyHappen) {
   Member m;
