@@ -12,48 +12,23 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include "tests/test_support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-struct Outcome {
-  int exit_code;
-  std::string out;
-};
+using bosun::test::Outcome;
+using bosun::test::TempDir;
 
 // Runs bosun in an environment without BOSUN_SERVER and BOSUN_TOKEN_FILE (the
 // defaults must not come from the developer's shell), plus `env`.
 Outcome Bosun(const std::string& args, const std::string& env = "") {
-  std::string cmd =
-      "env -u BOSUN_SERVER -u BOSUN_TOKEN_FILE " + env + " " + std::string(BOSUN_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {WEXITSTATUS(status), out};
+  return bosun::test::RunCommand("env -u BOSUN_SERVER -u BOSUN_TOKEN_FILE " + env + " " + std::string(BOSUN_BINARY) +
+                                 " " + args);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/bosun-cli-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string Write(const std::string& rel, const std::string& text) {
-    fs::create_directories((path_ / rel).parent_path());
-    std::ofstream(path_ / rel) << text;
-    return (path_ / rel).string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 // Nothing listens on port 1 of the loopback address.
 constexpr const char* kDeadServer = "http://127.0.0.1:1";

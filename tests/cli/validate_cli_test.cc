@@ -8,43 +8,16 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/test_support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using bosun::test::Outcome;
+using bosun::test::TempDir;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-};
-
-Outcome Bosun(const std::string& args) {
-  std::string cmd = std::string(BOSUN_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/bosun-cli-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  void Write(const std::string& rel, const std::string& text) {
-    fs::create_directories((path_ / rel).parent_path());
-    std::ofstream(path_ / rel) << text;
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+Outcome Bosun(const std::string& args) { return bosun::test::RunCommand(std::string(BOSUN_BINARY) + " " + args); }
 
 TEST(ValidateCli, ExamplesRepoIsValidAndSummarised) {
   Outcome r = Bosun("validate --summary " BOSUN_SOURCE_DIR "/examples-repo");

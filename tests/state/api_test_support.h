@@ -28,30 +28,16 @@
 #include "state/auth.h"
 #include "state/service.h"
 #include "state/store.h"
+#include "tests/test_support.h"
 
 namespace bosun::state::apitest {
 
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-class TempDir {
+class TempDir : public bosun::test::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = "/tmp/bosun-api-test-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  TempDir() : bosun::test::TempDir("bosun-api-test") {}
 };
 
 inline std::unique_ptr<Store> OpenStore(const std::string& dir) {

@@ -469,7 +469,7 @@ TEST(ReplicatorTest, StartRefusesBadOptionsAndReportsAnAddressInUse) {
   ReplicatorOptions o;
   o.id = 0;
   o.address = "127.0.0.1:" + std::to_string(FreePort());
-  o.dir = (tmp.path() / "m").string();
+  o.dir = tmp.Sub("m");
   auto r = Replicator::Start(o, &fsm);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), Code::kInvalid);

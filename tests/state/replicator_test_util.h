@@ -28,31 +28,17 @@
 #include "state/replicator.h"
 #include "state/replicator_internal.h"
 
+#include "tests/test_support.h"
+
 namespace bosun::state::replicator_test {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-// A folder under the system temp dir, removed with everything in it when the
-// test ends, passed or failed.
-class TempDir {
+// A folder under /tmp, removed with everything in it when the test ends.
+class TempDir : public bosun::test::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "bosun-replicator-XXXXXX").string();
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : bosun::test::TempDir("bosun-replicator") {}
 };
 
 // A port that was free a moment ago: bind port 0 and read what the kernel
@@ -311,7 +297,7 @@ class Cluster {
       Node n;
       n.id = static_cast<uint64_t>(i + 1);
       n.address = "127.0.0.1:" + std::to_string(FreePort());
-      n.dir = tmp_.path() / ("member-" + std::to_string(n.id));
+      n.dir = fs::path(tmp_.path()) / ("member-" + std::to_string(n.id));
       n.fsm = std::make_unique<MemoryFsm>(concurrent_snapshots_);
       nodes_.push_back(std::move(n));
     }

@@ -14,28 +14,14 @@
 #include <stdlib.h>
 
 #include "state/store.h"
+#include "tests/test_support.h"
 
 namespace bosun::state::testing {
 
 // A fresh directory under /tmp, removed with everything in it at scope exit.
-class TempDir {
+class TempDir : public bosun::test::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = "/tmp/bosun-store-test-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  TempDir() : bosun::test::TempDir("bosun-store-test") {}
 };
 
 inline StoreOptions Fast() {
