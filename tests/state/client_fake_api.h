@@ -32,6 +32,7 @@
 #include "core/kinds.h"
 #include "core/object.h"
 #include "core/selector.h"
+#include "tests/test_support.h"
 
 namespace bosun::state::fake {
 
@@ -39,19 +40,7 @@ namespace http = web::http;
 
 inline constexpr const char* kToken = "test-token";
 
-inline int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
+using bosun::test::FreePort;
 
 inline const KindInfo& Kind(const char* resource) {
   return *KindRegistry::Builtin().FindResource(resource);

@@ -41,29 +41,7 @@ class TempDir : public bosun::test::TempDir {
   TempDir() : bosun::test::TempDir("bosun-replicator") {}
 };
 
-// A port that was free a moment ago: bind port 0 and read what the kernel
-// chose. Ports handed out once are not handed out again in this process.
-inline int FreePort() {
-  static std::mutex mu;
-  static std::set<int> given;
-  std::lock_guard<std::mutex> lock(mu);
-  for (int attempt = 0; attempt < 50; attempt++) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    int port = -1;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    close(fd);
-    if (port > 0 && given.insert(port).second) return port;
-  }
-  throw std::runtime_error("no free port");
-}
+using bosun::test::FreePort;
 
 inline bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
