@@ -66,6 +66,7 @@ const KindRegistry& KindRegistry::Builtin() {
         K("bosun.dev", "Policy", "policies", false, {"pol"}, false),
         K("bosun.dev", "SyncConfig", "syncconfigs", false, {"sync"}, true),
         K("bosun.dev", "Revision", "revisions", false, {"rev"}, true),
+        K("bosun.dev", "GitRepository", "gitrepositories", false, {"repo", "gitrepo"}, true),
     };
     return reg;
   }();

@@ -511,7 +511,7 @@ std::vector<FieldError> ValidateObject(const Object& obj) {
     } else {
       std::string known;
       for (const auto& k : reg.all()) {
-        if (k.gvk.kind == "Revision" || k.gvk.kind == "Event" || k.gvk.kind == "Lease" || k.gvk.kind == "Node") continue;
+        if (k.gvk.kind == "Revision" || k.gvk.kind == "GitRepository" || k.gvk.kind == "Event" || k.gvk.kind == "Lease" || k.gvk.kind == "Node") continue;
         if (!known.empty()) known += ", ";
         known += k.gvk.kind;
       }
@@ -522,6 +522,12 @@ std::vector<FieldError> ValidateObject(const Object& obj) {
   }
   if (gvk.kind == "Revision") {
     c.Error(FieldPath("kind"), "Revision records are written by bosun itself and cannot be applied from a repository");
+    return out;
+  }
+  if (gvk.kind == "GitRepository") {
+    c.Error(FieldPath("kind"),
+            "the GitRepository is written by bosun from its server flags (--repo, --branch, --path) and cannot be "
+            "applied from a repository");
     return out;
   }
   if (gvk.kind != "Namespace") {

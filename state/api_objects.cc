@@ -104,8 +104,8 @@ std::optional<ApiError> CheckName(Json& obj, const Target& t) {
 // Errors only; warnings (unknown fields, plain Secrets) do not refuse a write.
 std::vector<FieldError> Validate(const Json& obj, const KindInfo& kind) {
   std::vector<FieldError> errors;
-  if (kind.gvk.kind == "Revision") {
-    // ValidateObject refuses Revisions outright, since a repository must not
+  if (kind.gvk.kind == "Revision" || kind.gvk.kind == "GitRepository") {
+    // ValidateObject refuses these outright, since a repository must not
     // carry them; through the API bosun itself writes them, so check only
     // what the store key needs.
     std::string name = MetaString(obj, "name");

@@ -359,6 +359,8 @@ INSTANTIATE_TEST_SUITE_P(
              "spec.encryptedData: required"},
         Case{"RevisionFromGit", "apiVersion: bosun.dev/v1\nkind: Revision\nmetadata: {name: r}\n",
              "Revision records are written by bosun itself"},
+        Case{"GitRepositoryFromGit", "apiVersion: bosun.dev/v1\nkind: GitRepository\nmetadata: {name: r}\n",
+             "written by bosun from its server flags"},
         Case{"NotAMap", "- a\n- b\n", "a manifest must be a map"}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 

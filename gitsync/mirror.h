@@ -1,0 +1,165 @@
+// gitsync/mirror.h — a local mirror of the Git repository bosun follows
+// (libgit2; DESIGN.md §4). The only place in bosun that includes git2.h.
+//
+// A Mirror is a bare repository under the data dir that fetches from one
+// remote: a local path, file://, http(s):// or ssh:// (key auth). Credentials
+// come from files named in RemoteOptions, never from the command line or the
+// URL, and appear in no message. Manifests are read straight from the object
+// database at a commit (no working checkout), and a new commit's changes are
+// found by a tree diff so only changed files are read again.
+//
+// What is followed: a branch ("main" or "refs/heads/main"), a tag
+// ("refs/tags/v1.2"), or a fixed commit (40 hex digits). Fetch returns the
+// commit the followed ref points at after fetching; a branch that was
+// rewritten (force-pushed) simply points somewhere new, and the caller can
+// tell with IsAncestor. When the remote is down, slow or gone, Fetch fails
+// with a message for a person ("cannot fetch https://host/repo.git: ...") and
+// the mirror keeps what it had: Head() still answers with the last good
+// commit.
+//
+// Thread-safety: every method may be called from any thread; calls are
+// serialized on one mutex (libgit2 repositories are not thread-safe).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/manifests.h"
+#include "core/result.h"
+
+namespace bosun::gitsync {
+
+struct RemoteOptions {
+  // A local path (absolute or relative), file://…, http://…, https://… or
+  // ssh://… / user@host:path. Must not carry a password.
+  std::string url;
+  // What to follow: a branch name, "refs/heads/X", "refs/tags/X", or a
+  // 40-hex commit id. Default: "main".
+  std::string ref = "main";
+  // HTTP(S) basic auth: the user name, and a file holding the password or
+  // token (first line, trailing newline ignored). Both optional.
+  std::string username;
+  std::string password_file;
+  // SSH: a private key file (OpenSSH or PEM), its optional passphrase file,
+  // and an optional known_hosts file (when given, the host key must be
+  // listed; when not, any host key is accepted and a warning is logged once).
+  std::string ssh_key_file;
+  std::string ssh_passphrase_file;
+  std::string ssh_known_hosts_file;
+  // A fetch that makes no progress for this long is abandoned.
+  std::chrono::seconds timeout{60};
+};
+
+struct FetchProgress {
+  uint64_t received_objects = 0;
+  uint64_t total_objects = 0;
+  uint64_t received_bytes = 0;
+};
+using ProgressFn = std::function<void(const FetchProgress&)>;
+
+struct Person {
+  std::string name;
+  std::string email;
+  int64_t time = 0;        // seconds since the epoch
+  int offset_minutes = 0;  // the author's time zone
+};
+
+struct CommitInfo {
+  std::string id;    // 40 hex
+  std::string tree;  // 40 hex
+  std::vector<std::string> parents;
+  Person author;
+  Person committer;
+  std::string message;  // the whole message
+  std::string summary;  // its first line
+  // The raw signature (the gpgsig header: "-----BEGIN SSH SIGNATURE-----…"
+  // or a PGP block) and the payload it signs (the commit object without
+  // that header). Both empty for an unsigned commit.
+  std::string signature;
+  std::string signed_payload;
+};
+
+// A manifest file of a tree: its path from the repository root, the blob id
+// (to skip re-parsing files that did not change), and its content.
+struct TreeFile {
+  std::string path;
+  std::string blob;
+  std::string content;
+};
+
+struct FileChange {
+  enum class Type { kAdded, kModified, kDeleted };
+  Type type;
+  std::string path;  // from the repository root (for a rename: the new path; the
+                     // old one comes as a separate kDeleted)
+  std::string blob;  // the new blob; empty for kDeleted
+};
+
+class Mirror {
+ public:
+  // Opens (or creates) the bare mirror in `dir` for `options.url`. Does not
+  // contact the remote. A dir that mirrors another URL is re-pointed at the
+  // new one. Fails with kInvalid for an empty URL, a URL with a password in
+  // it, or an unreadable credentials file; kIo when the dir cannot be made.
+  static Result<std::unique_ptr<Mirror>> Open(const std::string& dir, const RemoteOptions& options);
+  ~Mirror();
+  Mirror(const Mirror&) = delete;
+  Mirror& operator=(const Mirror&) = delete;
+
+  const RemoteOptions& options() const;
+
+  // Fetches the followed ref and returns the commit it points at. A fixed
+  // commit id is fetched only when it is not already present. Errors:
+  // kUnavailable (remote unreachable, timed out), kNotFound (the branch or
+  // tag does not exist on the remote — e.g. it was deleted), kUnauthorized
+  // (credentials refused), kInvalid (not a Git repository).
+  Result<std::string> Fetch(const ProgressFn& progress = {});
+
+  // The commit of the followed ref as of the last successful Fetch, without
+  // touching the network; kNotFound before the first one.
+  Result<std::string> Head() const;
+
+  // Resolves any revision expression libgit2 understands (a commit id or a
+  // unique prefix of one, "HEAD~1", a branch) to a commit id.
+  Result<std::string> Resolve(const std::string& spec) const;
+
+  Result<CommitInfo> Commit(const std::string& id) const;
+
+  // Every manifest file (core/manifests.h IsManifestFile) under `path`
+  // ("" or "." = the whole tree; a directory, or one file) at `commit`,
+  // sorted by path. Other files (binaries, READMEs) are ignored. Large files
+  // are returned as they are: the loader's size limit reports them.
+  Result<std::vector<TreeFile>> ReadTree(const std::string& commit, const std::string& path) const;
+
+  // The manifest files under `path` that differ between two commits (either
+  // may be "" for the empty tree), sorted by path.
+  Result<std::vector<FileChange>> Diff(const std::string& from, const std::string& to,
+                                       const std::string& path) const;
+
+  // A blob's content.
+  Result<std::string> ReadBlob(const std::string& blob) const;
+
+  // True when `ancestor` is `commit` or one of its ancestors. A followed
+  // branch whose new head does not descend from the old one was rewritten.
+  Result<bool> IsAncestor(const std::string& ancestor, const std::string& commit) const;
+
+  // The commits reachable from `to` but not from `from` (the "from..to"
+  // range), oldest first; `from` may be "" (all of `to`'s history).
+  Result<std::vector<std::string>> CommitsBetween(const std::string& from, const std::string& to) const;
+
+  struct Impl;
+
+ private:
+  explicit Mirror(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The files of ReadTree as the desired-set loader takes them.
+std::vector<SourceFile> ToSourceFiles(const std::vector<TreeFile>& files);
+
+}  // namespace bosun::gitsync
