@@ -71,6 +71,25 @@ struct WatchEvent {
   Object object;
 };
 
+// One write of a Client::Batch.
+struct BatchOp {
+  enum class Type { kCreate, kUpdate, kDelete };
+  Type type = Type::kCreate;
+  // kCreate / kUpdate: the object (kind from its apiVersion/kind; for kUpdate
+  // metadata.resourceVersion, when set, is a precondition).
+  Object object;
+  // kDelete: what to delete, and an optional resourceVersion precondition.
+  const KindInfo* kind = nullptr;
+  std::string ns;
+  std::string name;
+  std::string precondition_rv;
+};
+
+struct BatchResult {
+  std::string resource_version;  // the transaction's revision
+  std::vector<Object> items;     // one per op, in order
+};
+
 const char* WatchEventTypeName(WatchEvent::Type t);  // "ADDED", "MODIFIED", ...
 
 // The annotation on the BOOKMARK that follows a watch's initial ADDED events.
@@ -141,6 +160,13 @@ class Client {
   // only if the object is still at that resourceVersion (else kConflict).
   Result<Object> Delete(const KindInfo& kind, const std::string& ns, const std::string& name,
                         const std::string& precondition_rv = "");
+
+  // Several writes in one store transaction (POST /bosun/v1/batch,
+  // docs/GITOPS.md): all of them happen, or none. Returns the objects as
+  // stored (for kDelete the deleted object) in the order given, and the
+  // revision of the transaction. Errors as for the single writes, the
+  // message naming the operation ("operations[3]: ...").
+  Result<BatchResult> Batch(const std::vector<BatchOp>& ops);
 
   // Watches objects of a kind in `ns` ("" = every namespace) matching
   // `label_selector`, from `resource_version`:

@@ -1,0 +1,335 @@
+// reconciler/plan.cc — desired vs live, and the plan that makes live desired.
+#include "reconciler/plan.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "core/field_path.h"
+#include "core/kinds.h"
+
+namespace bosun::reconciler {
+namespace {
+
+// What a diff may show of a value: Secrets' values never leave the store.
+bool Redacted(const GroupVersionKind& gvk, const std::string& top) {
+  if (gvk.group.empty() && gvk.kind == "Secret") return top == "data" || top == "stringData";
+  if (gvk.group == "bosun.dev" && gvk.kind == "SealedSecret") return top == "spec";
+  return false;
+}
+
+void Add(std::vector<FieldChange>* out, const FieldPath& path, FieldChange::Op op, const Json* from, const Json* to,
+         bool redact) {
+  FieldChange c;
+  c.field = path.str();
+  c.op = op;
+  c.redacted = redact;
+  if (!redact) {
+    if (from != nullptr) c.from = *from;
+    if (to != nullptr) c.to = *to;
+  }
+  out->push_back(std::move(c));
+}
+
+// A recursive diff of two values: maps key by key, lists index by index, and
+// anything else as one change. For a redacted subtree the leaves are named
+// (so a person sees which key of a Secret changed) but not shown.
+void DiffValues(const Json& from, const Json& to, const FieldPath& path, bool redact, std::vector<FieldChange>* out) {
+  if (from.is_object() && to.is_object()) {
+    for (auto it = from.begin(); it != from.end(); ++it) {
+      auto other = to.find(it.key());
+      if (other == to.end()) {
+        Add(out, path.Child(it.key()), FieldChange::Op::kRemoved, &it.value(), nullptr, redact);
+      } else {
+        DiffValues(it.value(), *other, path.Child(it.key()), redact, out);
+      }
+    }
+    for (auto it = to.begin(); it != to.end(); ++it) {
+      if (!from.contains(it.key())) Add(out, path.Child(it.key()), FieldChange::Op::kAdded, nullptr, &it.value(), redact);
+    }
+    return;
+  }
+  if (from.is_array() && to.is_array()) {
+    size_t common = std::min(from.size(), to.size());
+    for (size_t i = 0; i < common; ++i) DiffValues(from[i], to[i], path.Index(i), redact, out);
+    for (size_t i = common; i < from.size(); ++i) {
+      Add(out, path.Index(i), FieldChange::Op::kRemoved, &from[i], nullptr, redact);
+    }
+    for (size_t i = common; i < to.size(); ++i) Add(out, path.Index(i), FieldChange::Op::kAdded, nullptr, &to[i], redact);
+    return;
+  }
+  // Numbers compare by value whatever their JSON type (3 vs 3.0).
+  if (from.is_number() && to.is_number() && from.get<double>() == to.get<double>()) return;
+  if (from != to) Add(out, path, FieldChange::Op::kChanged, &from, &to, redact);
+}
+
+const Json& MetaMap(const Object& o, const char* field) {
+  return Object::Field(Object::Field(o.json(), "metadata"), field);
+}
+
+// The keys of labels/annotations the previous apply set.
+std::set<std::string> AppliedKeys(const Object& live, const char* field) {
+  std::set<std::string> keys;
+  auto raw = live.annotation(kAppliedKeysAnnotation);
+  if (!raw) return keys;
+  Json j = Json::parse(*raw, nullptr, false);
+  if (!j.is_object()) return keys;
+  const Json& list = Object::Field(j, field);
+  if (!list.is_array()) return keys;
+  for (const auto& k : list) {
+    if (k.is_string()) keys.insert(k.get<std::string>());
+  }
+  return keys;
+}
+
+bool IgnoredAnnotation(const std::string& key) { return key == kRevisionAnnotation || key == kAppliedKeysAnnotation; }
+
+void DiffMetaMap(const Object& desired, const Object& live, const char* field, std::vector<FieldChange>* out) {
+  const Json& want = MetaMap(desired, field);
+  const Json& have = MetaMap(live, field);
+  FieldPath base = FieldPath("metadata").Child(field);
+  bool annotations = std::string(field) == "annotations";
+  if (want.is_object()) {
+    for (auto it = want.begin(); it != want.end(); ++it) {
+      if (annotations && IgnoredAnnotation(it.key())) continue;
+      const Json* cur = have.is_object() && have.contains(it.key()) ? &have[it.key()] : nullptr;
+      if (cur == nullptr) {
+        Add(out, base.Child(it.key()), FieldChange::Op::kAdded, nullptr, &it.value(), false);
+      } else if (*cur != it.value()) {
+        Add(out, base.Child(it.key()), FieldChange::Op::kChanged, cur, &it.value(), false);
+      }
+    }
+  }
+  // Keys the repository set last time and no longer wants are removed.
+  for (const auto& key : AppliedKeys(live, field)) {
+    if (annotations && IgnoredAnnotation(key)) continue;
+    if (want.is_object() && want.contains(key)) continue;
+    if (have.is_object() && have.contains(key)) {
+      Add(out, base.Child(key), FieldChange::Op::kRemoved, &have[key], nullptr, false);
+    }
+  }
+}
+
+std::string Identity(const std::string& group, const std::string& kind, const std::string& ns, const std::string& name) {
+  return group + "\x1f" + kind + "\x1f" + ns + "\x1f" + name;
+}
+
+std::vector<std::string> MapKeys(const Json& m) {
+  std::vector<std::string> keys;
+  if (m.is_object()) {
+    for (auto it = m.begin(); it != m.end(); ++it) keys.push_back(it.key());
+  }
+  return keys;
+}
+
+// The desired object as bosun writes it: namespace defaulted, marks added.
+Object Marked(const Manifest& m, const KindInfo& kind, const std::string& ns, const PlanOptions& options) {
+  Object o = m.object;
+  if (kind.namespaced) o.set_namespace(ns);
+  Json applied = {{"labels", MapKeys(MetaMap(m.object, "labels"))},
+                  {"annotations", MapKeys(MetaMap(m.object, "annotations"))}};
+  o.set_label(kManagedByLabel, kManagedByValue);
+  o.set_annotation(kSourcePathAnnotation, m.file);
+  o.set_annotation(kRevisionAnnotation, options.revision);
+  o.set_annotation(kAppliedKeysAnnotation, applied.dump());
+  return o;
+}
+
+// For an update: the marked desired object, keeping what other writers put
+// in the live metadata (labels/annotations the repository never set) and
+// the live resourceVersion as the precondition.
+Object ForUpdate(Object desired, const Object& live) {
+  for (const char* field : {"labels", "annotations"}) {
+    const Json& have = MetaMap(live, field);
+    if (!have.is_object()) continue;
+    std::set<std::string> applied = AppliedKeys(live, field);
+    Json& want = desired.json()["metadata"][field];
+    if (!want.is_object()) want = Json::object();
+    for (auto it = have.begin(); it != have.end(); ++it) {
+      if (want.contains(it.key()) || applied.count(it.key()) != 0) continue;
+      want[it.key()] = it.value();
+    }
+  }
+  desired.set_resource_version(live.resource_version());
+  return desired;
+}
+
+}  // namespace
+
+const char* FieldChangeOpName(FieldChange::Op op) {
+  switch (op) {
+    case FieldChange::Op::kAdded:
+      return "added";
+    case FieldChange::Op::kRemoved:
+      return "removed";
+    case FieldChange::Op::kChanged:
+      return "changed";
+  }
+  return "changed";
+}
+
+Json FieldChangeToJson(const FieldChange& c) {
+  Json j = {{"field", c.field}, {"op", FieldChangeOpName(c.op)}};
+  if (!c.redacted) {
+    if (c.op != FieldChange::Op::kAdded) j["from"] = c.from;
+    if (c.op != FieldChange::Op::kRemoved) j["to"] = c.to;
+  }
+  return j;
+}
+
+const char* ActionName(PlannedChange::Action a) {
+  switch (a) {
+    case PlannedChange::Action::kCreate:
+      return "created";
+    case PlannedChange::Action::kUpdate:
+      return "updated";
+    case PlannedChange::Action::kDelete:
+      return "deleted";
+    case PlannedChange::Action::kUnchanged:
+      return "unchanged";
+  }
+  return "unchanged";
+}
+
+const std::vector<const KindInfo*>& ManageableKinds() {
+  static const std::vector<const KindInfo*> kinds = [] {
+    std::vector<const KindInfo*> out;
+    for (const auto& k : KindRegistry::Builtin().all()) {
+      const std::string& n = k.gvk.kind;
+      if (n == "Revision" || n == "GitRepository" || n == "Event" || n == "Lease" || n == "Node") continue;
+      out.push_back(&k);
+    }
+    return out;
+  }();
+  return kinds;
+}
+
+std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& live) {
+  std::vector<FieldChange> out;
+  GroupVersionKind gvk = desired.gvk();
+  DiffMetaMap(desired, live, "labels", &out);
+  DiffMetaMap(desired, live, "annotations", &out);
+  // Everything but metadata and status, in full: a field someone added by
+  // hand (spec.paused) is drift as much as one they changed.
+  const Json& want = desired.json();
+  const Json& have = live.json();
+  std::set<std::string> keys;
+  for (const Json* j : {&want, &have}) {
+    if (!j->is_object()) continue;
+    for (auto it = j->begin(); it != j->end(); ++it) keys.insert(it.key());
+  }
+  for (const auto& key : keys) {
+    if (key == "metadata" || key == "status") continue;
+    const Json& w = Object::Field(want, key.c_str());
+    const Json& h = Object::Field(have, key.c_str());
+    bool redact = Redacted(gvk, key);
+    if (!want.contains(key)) {
+      Add(&out, FieldPath(key), FieldChange::Op::kRemoved, &h, nullptr, redact);
+    } else if (!have.contains(key)) {
+      Add(&out, FieldPath(key), FieldChange::Op::kAdded, nullptr, &w, redact);
+    } else {
+      DiffValues(h, w, FieldPath(key), redact, &out);
+    }
+  }
+  return out;
+}
+
+Plan PlanSync(const std::vector<Manifest>& desired, const std::vector<Object>& live, const PlanOptions& options) {
+  const KindRegistry& reg = KindRegistry::Builtin();
+  std::map<std::string, const Object*> live_by_id;
+  for (const auto& o : live) {
+    GroupVersionKind gvk = o.gvk();
+    live_by_id[Identity(gvk.group, gvk.kind, o.namespace_(), o.name())] = &o;
+  }
+
+  Plan plan;
+  std::vector<PlannedChange> writes;
+  std::set<std::string> wanted;
+  for (const auto& m : desired) {
+    GroupVersionKind gvk = m.object.gvk();
+    const KindInfo* kind = reg.Find(gvk);
+    if (kind == nullptr) continue;  // validation refuses unknown kinds before a plan is made
+    std::string ns = kind->namespaced ? (m.object.namespace_().empty() ? "default" : m.object.namespace_()) : "";
+    std::string id = Identity(gvk.group, gvk.kind, ns, m.object.name());
+    if (!wanted.insert(id).second) continue;  // a duplicate: validation reports it
+    PlannedChange c;
+    c.kind = kind;
+    c.ns = ns;
+    c.name = m.object.name();
+    c.path = m.file;
+    Object marked = Marked(m, *kind, ns, options);
+    auto it = live_by_id.find(id);
+    if (it == live_by_id.end()) {
+      c.action = PlannedChange::Action::kCreate;
+      c.object = std::move(marked);
+      ++plan.created;
+    } else {
+      c.diff = DiffDesiredLive(marked, *it->second);
+      if (c.diff.empty()) {
+        c.action = PlannedChange::Action::kUnchanged;
+        c.object = *it->second;
+        ++plan.unchanged;
+      } else {
+        c.action = PlannedChange::Action::kUpdate;
+        c.object = ForUpdate(std::move(marked), *it->second);
+        ++plan.updated;
+      }
+    }
+    writes.push_back(std::move(c));
+  }
+  std::stable_sort(writes.begin(), writes.end(), [](const PlannedChange& a, const PlannedChange& b) {
+    return ApplyOrder(a.kind->gvk) < ApplyOrder(b.kind->gvk);
+  });
+
+  std::vector<PlannedChange> deletes;
+  if (options.prune) {
+    for (const auto& o : live) {
+      if (o.label(kManagedByLabel) != std::optional<std::string>(kManagedByValue)) continue;
+      GroupVersionKind gvk = o.gvk();
+      if (wanted.count(Identity(gvk.group, gvk.kind, o.namespace_(), o.name())) != 0) continue;
+      const KindInfo* kind = reg.Find(gvk);
+      if (kind == nullptr) continue;
+      PlannedChange c;
+      c.action = PlannedChange::Action::kDelete;
+      c.kind = kind;
+      c.ns = kind->namespaced ? o.namespace_() : "";
+      c.name = o.name();
+      c.path = o.annotation(kSourcePathAnnotation).value_or("");
+      c.object = o;
+      deletes.push_back(std::move(c));
+      ++plan.deleted;
+    }
+    // Dependents go first: Services before workloads before Namespaces.
+    std::stable_sort(deletes.begin(), deletes.end(), [](const PlannedChange& a, const PlannedChange& b) {
+      int oa = ApplyOrder(a.kind->gvk), ob = ApplyOrder(b.kind->gvk);
+      if (oa != ob) return oa > ob;
+      return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
+    });
+  }
+  plan.changes = std::move(writes);
+  for (auto& d : deletes) plan.changes.push_back(std::move(d));
+  return plan;
+}
+
+Result<std::vector<Object>> ListLive(state::Client& client, const std::vector<Manifest>& desired) {
+  const KindRegistry& reg = KindRegistry::Builtin();
+  std::set<const KindInfo*> full;
+  for (const auto& m : desired) {
+    if (const KindInfo* k = reg.Find(m.object.gvk())) full.insert(k);
+  }
+  std::set<const KindInfo*> kinds(full.begin(), full.end());
+  for (const KindInfo* k : ManageableKinds()) kinds.insert(k);
+  std::vector<Object> out;
+  std::string managed = std::string(kManagedByLabel) + "=" + kManagedByValue;
+  // In registry order, so the result does not depend on pointer values.
+  for (const auto& k : reg.all()) {
+    if (kinds.count(&k) == 0) continue;
+    auto list = client.List(k, "", full.count(&k) != 0 ? "" : managed);
+    if (!list) return list.error().Wrap("listing " + k.QualifiedResource());
+    for (auto& o : list->items) out.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace bosun::reconciler

@@ -1,0 +1,90 @@
+// reconciler/plan.h — what applying a desired set would change: the sync
+// controller applies a plan, `bosun diff` prints one, drift detection is a
+// plan of one object. Pure functions (no I/O); docs/GITOPS.md "Desired vs
+// live" defines when an object is unchanged.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/manifests.h"
+#include "core/object.h"
+#include "core/result.h"
+#include "state/client.h"
+
+namespace bosun::reconciler {
+
+inline constexpr const char* kManagedByLabel = "bosun.dev/managed-by";
+inline constexpr const char* kManagedByValue = "bosun";
+inline constexpr const char* kSourcePathAnnotation = "bosun.dev/source-path";
+inline constexpr const char* kRevisionAnnotation = "bosun.dev/revision";
+// The label and annotation keys the repository set on the object at the last
+// apply, as JSON {"labels":[…],"annotations":[…]}: a key that leaves the
+// manifest is removed from the live object, while keys other writers added
+// (controllers, people) are kept and never count as drift.
+inline constexpr const char* kAppliedKeysAnnotation = "bosun.dev/applied-keys";
+
+// The kinds a repository may hold and bosun may manage: every registered kind
+// except the records bosun writes itself (Revision, GitRepository) and those
+// only the system writes (Event, Lease, Node).
+const std::vector<const KindInfo*>& ManageableKinds();
+
+struct FieldChange {
+  enum class Op { kAdded, kRemoved, kChanged };
+  std::string field;  // "spec.template.spec.containers[0].image", "metadata.labels.app"
+  Op op = Op::kChanged;
+  Json from;  // null for kAdded, and when redacted
+  Json to;    // null for kRemoved, and when redacted
+  bool redacted = false;  // a Secret's value: shown as "changed", never its content
+};
+const char* FieldChangeOpName(FieldChange::Op op);  // "added", "removed", "changed"
+// {"field","op","from","to"} as docs/GITOPS.md shows it (no from/to when redacted).
+Json FieldChangeToJson(const FieldChange& c);
+
+// The differences between the live object and the desired one, by the rules
+// of docs/GITOPS.md (metadata other than labels/annotations and status are
+// ignored; only desired label/annotation keys count, plus keys the last apply
+// set (kAppliedKeysAnnotation on `live`) that are no longer desired;
+// bosun.dev/revision and bosun.dev/applied-keys are ignored). Empty: in sync.
+// Values of Secrets (data, stringData) and SealedSecrets (spec.encryptedData)
+// are redacted.
+std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& live);
+
+struct PlannedChange {
+  enum class Action { kCreate, kUpdate, kDelete, kUnchanged };
+  Action action = Action::kUnchanged;
+  const KindInfo* kind = nullptr;
+  std::string ns;    // "" for cluster-scoped kinds
+  std::string name;
+  std::string path;  // the manifest's file (from the repository root); for kDelete the live object's source-path
+  // kCreate / kUpdate: the object to write — the desired object with bosun's
+  // marks, and for kUpdate the live metadata.resourceVersion (precondition),
+  // uid and creationTimestamp; kDelete: the live object.
+  Object object;
+  std::vector<FieldChange> diff;  // kUpdate: live → desired
+};
+const char* ActionName(PlannedChange::Action a);  // "created", "updated", "deleted", "unchanged"
+
+struct Plan {
+  std::vector<PlannedChange> changes;  // in apply order: creates/updates by ApplyOrder, then deletes in reverse order
+  int created = 0, updated = 0, deleted = 0, unchanged = 0;
+  bool empty() const { return created + updated + deleted == 0; }
+};
+
+struct PlanOptions {
+  std::string revision;  // the commit: value of bosun.dev/revision on created/updated objects
+  bool prune = true;     // delete managed objects that are no longer desired
+};
+
+// `live` holds, for every kind of the desired set and every kind with managed
+// objects, the live objects (managed or not — an unmanaged object with a
+// desired name is adopted by an update). Only objects carrying the managed-by
+// label are ever deleted. Namespaced desired objects without a namespace go
+// to "default".
+Plan PlanSync(const std::vector<Manifest>& desired, const std::vector<Object>& live, const PlanOptions& options);
+
+// Lists what PlanSync needs through the API: every object of the desired
+// set's kinds, and every managed object of the other kinds.
+Result<std::vector<Object>> ListLive(state::Client& client, const std::vector<Manifest>& desired);
+
+}  // namespace bosun::reconciler

@@ -1,0 +1,228 @@
+// What applying a desired set would change: reconciler/plan.h.
+#include "reconciler/plan.h"
+
+#include <gtest/gtest.h>
+
+#include "core/manifests.h"
+
+namespace bosun::reconciler {
+namespace {
+
+std::vector<Manifest> Load(const std::vector<SourceFile>& files) {
+  DesiredSet set = LoadDesiredSet(files);
+  for (const auto& d : set.diagnostics) {
+    if (d.severity == Severity::kError) ADD_FAILURE() << d.ToString();
+  }
+  return set.objects;
+}
+
+const char* kDeploy = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+  annotations: {team: storefront}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: registry.local/web:1.0
+)";
+
+const char* kNamespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+const char* kService = R"(apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+)";
+const char* kSecret = R"(apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: shop}
+stringData: {password: hunter2}
+)";
+
+// What the server would hold after applying a planned write.
+Object Stored(const PlannedChange& c, const std::string& rv = "7") {
+  Object o = c.object;
+  o.set_resource_version(rv);
+  o.set_uid("u-" + c.name);
+  o.set_creation_timestamp("2026-11-21T00:00:00Z");
+  o.set_generation(1);
+  return o;
+}
+
+std::vector<Object> ApplyAll(const Plan& plan) {
+  std::vector<Object> live;
+  for (const auto& c : plan.changes) {
+    if (c.action == PlannedChange::Action::kCreate || c.action == PlannedChange::Action::kUpdate ||
+        c.action == PlannedChange::Action::kUnchanged) {
+      live.push_back(Stored(c));
+    }
+  }
+  return live;
+}
+
+TEST(PlanSync, FirstSyncCreatesEverythingInDependencyOrderWithMarks) {
+  auto desired = Load({{"shop/svc.yaml", kService}, {"shop/deploy.yaml", kDeploy}, {"shop/ns.yaml", kNamespace}});
+  Plan plan = PlanSync(desired, {}, {.revision = "abc123", .prune = true});
+  ASSERT_EQ(plan.changes.size(), 3u);
+  EXPECT_EQ(plan.created, 3);
+  EXPECT_EQ(plan.changes[0].kind->gvk.kind, "Namespace");
+  EXPECT_EQ(plan.changes[1].kind->gvk.kind, "Deployment");
+  EXPECT_EQ(plan.changes[2].kind->gvk.kind, "Service");
+  const Object& d = plan.changes[1].object;
+  EXPECT_EQ(d.label(kManagedByLabel), std::optional<std::string>("bosun"));
+  EXPECT_EQ(d.annotation(kSourcePathAnnotation), std::optional<std::string>("shop/deploy.yaml"));
+  EXPECT_EQ(d.annotation(kRevisionAnnotation), std::optional<std::string>("abc123"));
+  EXPECT_EQ(plan.changes[0].ns, "");
+  EXPECT_EQ(plan.changes[1].ns, "shop");
+}
+
+TEST(PlanSync, NamespacedObjectWithoutNamespaceGoesToDefault) {
+  auto desired = Load({{"cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n"}});
+  Plan plan = PlanSync(desired, {}, {.revision = "r1"});
+  ASSERT_EQ(plan.changes.size(), 1u);
+  EXPECT_EQ(plan.changes[0].ns, "default");
+  EXPECT_EQ(plan.changes[0].object.namespace_(), "default");
+}
+
+TEST(PlanSync, NothingChangedIsUnchangedEvenAtANewRevision) {
+  auto desired = Load({{"ns.yaml", kNamespace}, {"deploy.yaml", kDeploy}});
+  auto live = ApplyAll(PlanSync(desired, {}, {.revision = "r1"}));
+  Plan again = PlanSync(desired, live, {.revision = "r2"});
+  EXPECT_TRUE(again.empty());
+  EXPECT_EQ(again.unchanged, 2);
+}
+
+TEST(PlanSync, ChangedFieldIsAnUpdateWithAFieldDiffAndThePrecondition) {
+  auto v1 = Load({{"deploy.yaml", kDeploy}});
+  auto live = ApplyAll(PlanSync(v1, {}, {.revision = "r1"}));
+  std::string changed = kDeploy;
+  changed.replace(changed.find("replicas: 3"), 11, "replicas: 5");
+  changed.replace(changed.find("web:1.0"), 7, "web:1.1");
+  Plan plan = PlanSync(Load({{"deploy.yaml", changed}}), live, {.revision = "r2"});
+  ASSERT_EQ(plan.updated, 1);
+  const PlannedChange& c = plan.changes[0];
+  EXPECT_EQ(c.action, PlannedChange::Action::kUpdate);
+  EXPECT_EQ(c.object.resource_version(), "7");
+  EXPECT_EQ(c.object.annotation(kRevisionAnnotation), std::optional<std::string>("r2"));
+  ASSERT_EQ(c.diff.size(), 2u);
+  EXPECT_EQ(FieldChangeToJson(c.diff[0]),
+            Json::parse(R"({"field":"spec.replicas","op":"changed","from":3,"to":5})"));
+  EXPECT_EQ(c.diff[1].field, "spec.template.spec.containers[0].image");
+  EXPECT_EQ(c.diff[1].to, "registry.local/web:1.1");
+}
+
+TEST(PlanSync, PruneDeletesOnlyManagedObjectsAndDependentsFirst) {
+  auto all = Load({{"ns.yaml", kNamespace}, {"deploy.yaml", kDeploy}, {"svc.yaml", kService}});
+  auto live = ApplyAll(PlanSync(all, {}, {.revision = "r1"}));
+  Object hand(GroupVersionKind{"", "v1", "ConfigMap"}, "shop", "by-hand");
+  live.push_back(hand);
+  Plan plan = PlanSync({}, live, {.revision = "r2", .prune = true});
+  ASSERT_EQ(plan.deleted, 3);
+  EXPECT_EQ(plan.changes[0].kind->gvk.kind, "Service");
+  EXPECT_EQ(plan.changes[1].kind->gvk.kind, "Deployment");
+  EXPECT_EQ(plan.changes[2].kind->gvk.kind, "Namespace");
+  EXPECT_EQ(plan.changes[1].path, "deploy.yaml");
+  Plan keep = PlanSync({}, live, {.revision = "r2", .prune = false});
+  EXPECT_TRUE(keep.empty());
+}
+
+TEST(PlanSync, UnmanagedObjectWithADesiredNameIsAdopted) {
+  auto desired = Load({{"ns.yaml", kNamespace}});
+  Object existing(GroupVersionKind{"", "v1", "Namespace"}, "", "shop");
+  existing.set_resource_version("3");
+  Plan plan = PlanSync(desired, {existing}, {.revision = "r1"});
+  ASSERT_EQ(plan.updated, 1);
+  EXPECT_EQ(plan.changes[0].diff[0].field, "metadata.labels[bosun.dev/managed-by]");
+  EXPECT_EQ(plan.changes[0].object.resource_version(), "3");
+}
+
+TEST(DiffDesiredLive, ServerFieldsStatusAndOtherWritersAnnotationsAreNotDrift) {
+  auto desired = Load({{"deploy.yaml", kDeploy}});
+  Plan plan = PlanSync(desired, {}, {.revision = "r1"});
+  Object live = Stored(plan.changes[0]);
+  live.json()["status"] = {{"replicas", 3}};
+  live.set_annotation("deployment.kubernetes.io/revision", "4");
+  live.set_generation(9);
+  EXPECT_TRUE(DiffDesiredLive(plan.changes[0].object, live).empty());
+}
+
+TEST(DiffDesiredLive, HandEditsAreDrift) {
+  auto desired = Load({{"deploy.yaml", kDeploy}});
+  Plan plan = PlanSync(desired, {}, {.revision = "r1"});
+  const Object& want = plan.changes[0].object;
+  Object live = Stored(plan.changes[0]);
+  live.json()["spec"]["replicas"] = 10;
+  live.json()["spec"]["paused"] = true;
+  live.set_label("app", "other");
+  auto diff = DiffDesiredLive(want, live);
+  ASSERT_EQ(diff.size(), 3u);
+  EXPECT_EQ(diff[0].field, "metadata.labels.app");
+  EXPECT_EQ(diff[1].field, "spec.paused");
+  EXPECT_EQ(diff[1].op, FieldChange::Op::kRemoved);  // applying removes it
+  EXPECT_EQ(diff[2].field, "spec.replicas");
+}
+
+TEST(PlanSync, AnnotationLeavingTheManifestIsRemovedButOthersAreKept) {
+  auto v1 = Load({{"deploy.yaml", kDeploy}});
+  auto live = ApplyAll(PlanSync(v1, {}, {.revision = "r1"}));
+  live[0].set_annotation("deployment.kubernetes.io/revision", "2");
+  std::string v2 = kDeploy;
+  v2.replace(v2.find("  annotations: {team: storefront}\n"), 34, "");
+  Plan plan = PlanSync(Load({{"deploy.yaml", v2}}), live, {.revision = "r2"});
+  ASSERT_EQ(plan.updated, 1);
+  ASSERT_EQ(plan.changes[0].diff.size(), 1u);
+  EXPECT_EQ(plan.changes[0].diff[0].field, "metadata.annotations.team");
+  EXPECT_EQ(plan.changes[0].diff[0].op, FieldChange::Op::kRemoved);
+  const Object& written = plan.changes[0].object;
+  EXPECT_FALSE(written.annotation("team").has_value());
+  EXPECT_EQ(written.annotation("deployment.kubernetes.io/revision"), std::optional<std::string>("2"));
+  // And once written, it is in sync.
+  Object after = written;
+  EXPECT_TRUE(DiffDesiredLive(PlanSync(Load({{"deploy.yaml", v2}}), {}, {.revision = "r2"}).changes[0].object, after)
+                  .empty());
+}
+
+TEST(DiffDesiredLive, SecretValuesAreNeverShown) {
+  auto v1 = Load({{"secret.yaml", kSecret}});
+  auto live = ApplyAll(PlanSync(v1, {}, {.revision = "r1"}));
+  std::string v2 = kSecret;
+  v2.replace(v2.find("hunter2"), 7, "correct-horse");
+  Plan plan = PlanSync(Load({{"secret.yaml", v2}}), live, {.revision = "r2"});
+  ASSERT_EQ(plan.updated, 1);
+  ASSERT_EQ(plan.changes[0].diff.size(), 1u);
+  const FieldChange& c = plan.changes[0].diff[0];
+  EXPECT_EQ(c.field, "stringData.password");
+  EXPECT_TRUE(c.redacted);
+  std::string shown = FieldChangeToJson(c).dump();
+  EXPECT_EQ(shown.find("hunter2"), std::string::npos);
+  EXPECT_EQ(shown.find("correct-horse"), std::string::npos);
+  EXPECT_EQ(FieldChangeToJson(c), Json::parse(R"({"field":"stringData.password","op":"changed"})"));
+}
+
+TEST(DiffDesiredLive, NumbersCompareByValue) {
+  Object want(Json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"x":{"n":3}})"));
+  Object have(Json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"x":{"n":3.0}})"));
+  EXPECT_TRUE(DiffDesiredLive(want, have).empty());
+}
+
+TEST(ManageableKinds, ExcludesBosunsOwnRecords) {
+  for (const KindInfo* k : ManageableKinds()) {
+    EXPECT_NE(k->gvk.kind, "Revision");
+    EXPECT_NE(k->gvk.kind, "GitRepository");
+  }
+  bool deployments = false;
+  for (const KindInfo* k : ManageableKinds()) deployments |= k->gvk.kind == "Deployment";
+  EXPECT_TRUE(deployments);
+}
+
+}  // namespace
+}  // namespace bosun::reconciler
