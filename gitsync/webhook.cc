@@ -1,0 +1,296 @@
+#include "gitsync/webhook.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+#include "crypto/hmac.h"
+#include "crypto/tokens.h"
+
+namespace bosun::gitsync {
+namespace {
+
+using nlohmann::json;
+
+constexpr double kUnverifiedFactor = 10;
+// Refills are sums of fractions of a token; this keeps 0.8 + 0.2 a whole one.
+constexpr double kEpsilon = 1e-9;
+
+enum class Provider { kUnknown, kGithub, kGitea, kGitlab, kGeneric };
+
+Provider ParseProvider(const std::string& name) {
+  if (name == "github") return Provider::kGithub;
+  if (name == "gitea") return Provider::kGitea;
+  if (name == "gitlab") return Provider::kGitlab;
+  if (name == "generic") return Provider::kGeneric;
+  return Provider::kUnknown;
+}
+
+bool IsHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+}
+
+// A commit id: SHA-1 (40) or SHA-256 (64) hex digits.
+bool IsCommitId(std::string_view s) {
+  return (s.size() == 40 || s.size() == 64) && IsHex(s);
+}
+
+bool IsZeroCommit(std::string_view s) {
+  return s.find_first_not_of('0') == std::string_view::npos;
+}
+
+// "main" → "refs/heads/main"; a full ref stays as it is.
+std::string FullRef(const std::string& ref) {
+  return ref.rfind("refs/", 0) == 0 ? ref : "refs/heads/" + ref;
+}
+
+// Headers arrive with lower-case names; a caller that forgot still works.
+const std::string* FindHeader(const WebhookRequest& r, std::string_view name) {
+  auto it = r.headers.find(std::string(name));
+  if (it != r.headers.end()) return &it->second;
+  for (const auto& [key, value] : r.headers) {
+    if (key.size() == name.size() && std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      return &value;
+    }
+  }
+  return nullptr;
+}
+
+WebhookAnswer Answer(int status, bool triggered, const std::string& message) {
+  WebhookAnswer a;
+  a.status = status;
+  a.trigger = triggered;
+  json body = {{"triggered", triggered}, {"message", message}};
+  // Provider names come from the URL and may be any bytes: replace what is
+  // not UTF-8 rather than throw.
+  a.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  a.headers["Content-Type"] = "application/json";
+  return a;
+}
+
+WebhookAnswer TooMany(int retry_after, const std::string& what) {
+  WebhookAnswer a = Answer(429, false, "rate limited: " + what + "; retry after " + std::to_string(retry_after) + "s");
+  a.headers["Retry-After"] = std::to_string(retry_after);
+  return a;
+}
+
+int SecondsUntilOne(double tokens, double rate) {
+  double wait = (1 - tokens) / rate;
+  return std::max(1, static_cast<int>(std::ceil(wait)));
+}
+
+// Reads an optional string field; false when it is there but not a string.
+bool OptionalString(const json& j, const char* key, std::string* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  if (!it->is_string()) return false;
+  *out = it->get<std::string>();
+  return true;
+}
+
+}  // namespace
+
+WebhookReceiver::WebhookReceiver(WebhookOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : &Clock::System()),
+      limited_(options_.per_second > 0),
+      burst_(std::max(1, options_.burst)) {
+  if (IsCommitId(options_.ref)) {
+    fixed_commit_ = options_.ref;
+  } else {
+    followed_ = FullRef(options_.ref);
+  }
+  tokens_ = burst_;
+  forged_tokens_ = burst_ * kUnverifiedFactor;
+  last_ = clock_->Monotonic();
+}
+
+WebhookReceiver::~WebhookReceiver() {
+  crypto::Wipe(options_.secret);
+}
+
+void WebhookReceiver::RefillLocked() {
+  MonoTime now = clock_->Monotonic();
+  if (now <= last_) return;
+  double seconds = std::chrono::duration<double>(now - last_).count();
+  last_ = now;
+  tokens_ = std::min(burst_, tokens_ + seconds * options_.per_second);
+  forged_tokens_ =
+      std::min(burst_ * kUnverifiedFactor, forged_tokens_ + seconds * options_.per_second * kUnverifiedFactor);
+}
+
+bool WebhookReceiver::TakeUnverified(int* retry_after) {
+  if (!limited_) return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  RefillLocked();
+  if (forged_tokens_ >= 1 - kEpsilon) {
+    forged_tokens_ = std::max(0.0, forged_tokens_ - 1);
+    return true;
+  }
+  *retry_after = SecondsUntilOne(forged_tokens_, options_.per_second * kUnverifiedFactor);
+  return false;
+}
+
+bool WebhookReceiver::TakeVerified(int* retry_after) {
+  if (!limited_) return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  RefillLocked();
+  if (tokens_ >= 1 - kEpsilon) {
+    tokens_ = std::max(0.0, tokens_ - 1);
+    return true;
+  }
+  *retry_after = SecondsUntilOne(tokens_, options_.per_second);
+  return false;
+}
+
+void WebhookReceiver::ChargeUnverified() {
+  if (!limited_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  RefillLocked();
+  forged_tokens_ = std::max(0.0, forged_tokens_ - 1);
+}
+
+void WebhookReceiver::RefundUnverified() {
+  if (!limited_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  forged_tokens_ = std::min(burst_ * kUnverifiedFactor, forged_tokens_ + 1);
+}
+
+WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
+  if (request.method != "POST") {
+    WebhookAnswer a = Answer(405, false, "method " + request.method.substr(0, 16) + " not allowed: webhooks are POST");
+    a.headers["Allow"] = "POST";
+    return a;
+  }
+  const Provider provider = ParseProvider(request.provider);
+  if (provider == Provider::kUnknown) {
+    return Answer(
+        404, false,
+        "unknown webhook provider \"" + request.provider.substr(0, 64) + "\"; known: github, gitea, gitlab, generic");
+  }
+  if (request.body.size() > options_.max_body_bytes) {
+    ChargeUnverified();
+    return Answer(413, false,
+                  "payload of " + std::to_string(request.body.size()) + " bytes is over the limit of " +
+                      std::to_string(options_.max_body_bytes) + " bytes");
+  }
+
+  // Verification. The unverified bucket is checked first so that a flood of
+  // forgeries is refused without computing its HMACs.
+  int retry_after = 0;
+  if (!TakeUnverified(&retry_after)) return TooMany(retry_after, "too many unverified webhook requests");
+  const bool gitlab = provider == Provider::kGitlab;
+  const char* signature_name =
+      provider == Provider::kGeneric ? "signature (X-Bosun-Signature-256)" : "signature (X-Hub-Signature-256)";
+  const char* header = gitlab                           ? "x-gitlab-token"
+                       : provider == Provider::kGeneric ? "x-bosun-signature-256"
+                                                        : "x-hub-signature-256";
+  const std::string* credential = FindHeader(request, header);
+  bool verified = false;
+  if (!options_.secret.empty() && credential != nullptr) {
+    verified = gitlab ? crypto::ConstantTimeEquals(options_.secret, *credential)
+                      : crypto::VerifySignatureHeader(options_.secret, request.body, *credential);
+  }
+  if (!verified) {
+    // One message for a missing header, a wrong one and no secret at all, so
+    // a caller learns nothing about which; the log says which for the admin.
+    log::Debug("gitsync", "webhook refused",
+               {{"provider", request.provider},
+                {"reason", options_.secret.empty() ? "no secret configured"
+                           : credential == nullptr ? "missing header"
+                                                   : "wrong signature"}});
+    return Answer(401, false,
+                  std::string("missing or invalid ") + (gitlab ? "token (X-Gitlab-Token)" : signature_name));
+  }
+  RefundUnverified();
+  if (!TakeVerified(&retry_after)) return TooMany(retry_after, "too many webhook requests");
+
+  // The payload.
+  json payload;
+  std::string_view body = request.body;
+  if (provider == Provider::kGeneric && body.find_first_not_of(" \t\r\n") == std::string_view::npos) body = "{}";
+  try {
+    payload = json::parse(body);
+  } catch (const json::parse_error& e) {
+    return Answer(400, false, "payload is not valid JSON (error at byte " + std::to_string(e.byte) + ")");
+  }
+  if (!payload.is_object()) return Answer(400, false, "payload is not a JSON object");
+
+  // The event.
+  bool push = false;
+  std::string event = "push";
+  if (provider != Provider::kGeneric) {
+    const std::string* value = nullptr;
+    const char* name = nullptr;
+    switch (provider) {
+      case Provider::kGithub:
+        name = "X-GitHub-Event";
+        value = FindHeader(request, "x-github-event");
+        break;
+      case Provider::kGitea:
+        name = "X-Gitea-Event";
+        value = FindHeader(request, "x-gitea-event");
+        if (value == nullptr) value = FindHeader(request, "x-github-event");
+        break;
+      default:
+        name = "X-Gitlab-Event";
+        value = FindHeader(request, "x-gitlab-event");
+        break;
+    }
+    if (value == nullptr || value->empty()) return Answer(400, false, std::string("missing ") + name + " header");
+    event = *value;
+  }
+  if (gitlab) {
+    push = event == "Push Hook" || event == "Tag Push Hook";
+  } else {
+    if (event == "ping") return Answer(200, false, "pong");
+    push = event == "push";
+  }
+  if (!push) return Answer(202, false, "ignored: event \"" + event.substr(0, 64) + "\" is not a push");
+
+  // The ref and the commit.
+  std::string ref;
+  if (!OptionalString(payload, "ref", &ref)) return Answer(400, false, "\"ref\" is not a string");
+  if (ref.empty()) {
+    if (provider != Provider::kGeneric) return Answer(400, false, "push payload has no \"ref\"");
+    ref = followed_.empty() ? fixed_commit_ : followed_;
+  }
+  std::string after;
+  if (gitlab && !OptionalString(payload, "checkout_sha", &after)) {
+    return Answer(400, false, "\"checkout_sha\" is not a string");
+  }
+  if (after.empty() && !OptionalString(payload, "after", &after))
+    return Answer(400, false, "\"after\" is not a string");
+  if (!after.empty() && !IsCommitId(after)) return Answer(400, false, "\"after\" is not a commit id");
+  const bool deleted = !after.empty() && IsZeroCommit(after);
+  if (deleted) after.clear();
+
+  WebhookAnswer answer;
+  if (!fixed_commit_.empty()) {
+    answer = Answer(202, false, "ignored: following the fixed commit " + fixed_commit_ + ", which no push moves");
+    answer.ref = ref;
+  } else {
+    std::string full = FullRef(ref);
+    if (full != followed_) {
+      answer = Answer(202, false, "ignored: ref " + full + " is not followed");
+    } else {
+      answer = Answer(202, true,
+                      deleted ? "fetch triggered: " + full + " was deleted"
+                              : "fetch triggered for " + full + (after.empty() ? "" : " at " + after));
+    }
+    answer.ref = full;
+  }
+  answer.after = after;
+  log::Info("gitsync", answer.trigger ? "webhook push: fetch triggered" : "webhook push ignored",
+            {{"provider", request.provider}, {"ref", answer.ref}, {"rev", after}});
+  return answer;
+}
+
+}  // namespace bosun::gitsync
