@@ -321,6 +321,7 @@ class BosunCluster : public Cluster {
         argv.push_back("--peers");
         argv.push_back(peers);
       }
+      argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
       auto child = ChildProcess::Start(argv, options_.dir / (n + ".log"));
       if (!child) return child.error();
       members_.push_back(std::move(*child));

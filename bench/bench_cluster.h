@@ -70,6 +70,8 @@ struct ClusterOptions {
   bool keep = false;                          // leave dir (data and logs) behind
   const std::atomic<bool>* cancel = nullptr;  // aborts waits for readiness
   std::chrono::seconds ready_timeout{60};
+  // More arguments for every member (bosun: after `server …`).
+  std::vector<std::string> extra_args;
 };
 
 class Cluster {

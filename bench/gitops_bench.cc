@@ -1,0 +1,427 @@
+// bench_gitops — from a Git commit to objects in bosun's store, against the
+// git CLI doing the same transfer.
+//
+//   bench_gitops [--bosun PATH] [--files N] [--webhook-runs N] [--dir DIR] [--keep]
+//
+// It makes a repository of N manifests (default 10,000 ConfigMaps of ~1 KiB in
+// 20 namespaces) with the git CLI, as a bare "remote" under DIR, and starts
+// one `bosun server` following it (--repo file://…/remote.git, polling
+// disabled for the run: every sync is triggered by a signed webhook, as a
+// Git host would send it). Then:
+//
+//   full sync     the branch appears on the remote (pushed while the server
+//                 waits for it) → webhook → the server fetches all of it,
+//                 validates it and writes every object; timed from the
+//                 webhook to GitRepository status.liveRevision = the commit.
+//                 Baseline: `git clone file://…/remote.git` (fetch + checkout).
+//   one-file      a commit changing one manifest → webhook → applied. Also
+//                 split by the Revision record's phase timings: fetch, and
+//                 what comes after the fetch (read + validate + apply).
+//                 Baseline: `git fetch` of that commit into a clone.
+//   no-op resync  `bosun sync` (sync-requested-at annotation) with nothing
+//                 new → handled. Baseline: `git fetch` with nothing new.
+//   webhook       on a small repository (5 manifests): commit + push, then
+//                 webhook → applied, median and max of --webhook-runs runs.
+//
+// Progress goes to stderr; the figures to stdout. Everything it starts is
+// stopped, and DIR removed, at the end (unless --keep).
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <unistd.h>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_cluster.h"
+#include "bench/bench_http.h"
+#include "crypto/hmac.h"
+
+#ifndef BOSUN_BENCH_BOSUN_BINARY
+#define BOSUN_BENCH_BOSUN_BINARY "bosun"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+using bosun::Code;
+using bosun::Error;
+using bosun::Result;
+using bosun::Status;
+using bosun::bench::Cluster;
+using bosun::bench::ClusterOptions;
+using bosun::bench::Endpoint;
+using bosun::bench::HttpOnce;
+using Json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+const char* kSecret = "bench-webhook-secret";
+
+double Ms(SteadyClock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Runs a shell command (git), output to a log file; fails with the log's tail.
+Status Sh(const std::string& cmd, const fs::path& log) {
+  std::string full = "(" + cmd + ") >>" + log.string() + " 2>&1";
+  int rc = std::system(full.c_str());
+  if (rc != 0) return Error(Code::kIo, "`" + cmd + "` failed (status " + std::to_string(rc) + "), see " + log.string());
+  return Status();
+}
+
+Result<double> TimedSh(const std::string& cmd, const fs::path& log) {
+  auto t0 = SteadyClock::now();
+  if (Status s = Sh(cmd, log); !s) return s.error();
+  return Ms(SteadyClock::now() - t0);
+}
+
+void WriteFile(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+std::string ConfigMap(int i, int namespaces, const std::string& version) {
+  std::string ns = "team-" + std::to_string(i % namespaces);
+  std::string text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-" + std::to_string(i) +
+                     "\n  namespace: " + ns + "\n  labels: {app: bench, shard: \"" + std::to_string(i % 7) +
+                     "\"}\ndata:\n  version: \"" + version + "\"\n";
+  // ~1 KiB per manifest: a few config entries.
+  for (int k = 0; k < 8; ++k) {
+    text += "  key" + std::to_string(k) + ": \"";
+    text += std::string(100, static_cast<char>('a' + (i + k) % 26));
+    text += "\"\n";
+  }
+  return text;
+}
+
+// A work tree with `files` manifests and `namespaces` Namespaces, committed.
+Status MakeRepo(const fs::path& work, int files, int namespaces, const fs::path& log) {
+  fs::create_directories(work);
+  if (Status s = Sh("git -C " + work.string() + " init -q -b main", log); !s) return s;
+  for (int n = 0; n < namespaces; ++n) {
+    WriteFile(work / "namespaces" / ("team-" + std::to_string(n) + ".yaml"),
+              "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-" + std::to_string(n) + "\n");
+  }
+  for (int i = 0; i < files; ++i) {
+    WriteFile(work / "apps" / ("team-" + std::to_string(i % namespaces)) / ("cm-" + std::to_string(i) + ".yaml"),
+              ConfigMap(i, namespaces, "1"));
+  }
+  return Sh("cd " + work.string() +
+                " && git add -A && git -c user.name=bench -c user.email=bench@example.com commit -q -m 'all of it'",
+            log);
+}
+
+Status CommitOne(const fs::path& work, int i, int namespaces, const std::string& version, const fs::path& log) {
+  WriteFile(work / "apps" / ("team-" + std::to_string(i % namespaces)) / ("cm-" + std::to_string(i) + ".yaml"),
+            ConfigMap(i, namespaces, version));
+  return Sh("cd " + work.string() + " && git -c user.name=bench -c user.email=bench@example.com commit -q -am 'v" +
+                version + "'",
+            log);
+}
+
+std::string Head(const fs::path& work) {
+  std::string cmd = "git -C " + work.string() + " rev-parse HEAD";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return "";
+  char buf[128] = {};
+  std::string out = fgets(buf, sizeof buf, p) ? buf : "";
+  pclose(p);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+class Server {
+ public:
+  Server(const Cluster& c) : ep_(c.leader()), token_(c.token()) {}
+
+  Result<Json> Repository() {
+    auto r = HttpOnce(ep_, "GET", "/apis/bosun.dev/v1/gitrepositories/default", {}, token_, 5s);
+    if (!r) return r.error();
+    if (r->status != 200) return Error(Code::kUnavailable, "GitRepository: " + std::to_string(r->status) + " " + r->body);
+    return Json::parse(r->body, nullptr, false);
+  }
+
+  Status Webhook(const std::string& after) {
+    Json body = {{"ref", "refs/heads/main"}, {"after", after}};
+    std::string text = body.dump();
+    return Post("/hooks/generic", text, "X-Bosun-Signature-256: " + bosun::crypto::SignatureHeader(kSecret, text));
+  }
+
+  Status RequestSync(const std::string& stamp) {
+    Json patch = {{"metadata", {{"annotations", {{"bosun.dev/sync-requested-at", stamp}}}}}};
+    return Patch("/apis/bosun.dev/v1/gitrepositories/default", patch.dump());
+  }
+
+  // Polls the GitRepository until `done(status)`; the time it took.
+  Result<double> WaitFor(SteadyClock::time_point since, const std::function<bool(const Json&)>& done,
+                         std::chrono::seconds limit = 600s) {
+    while (SteadyClock::now() - since < limit) {
+      auto repo = Repository();
+      if (repo && repo->is_object() && done((*repo)["status"])) return Ms(SteadyClock::now() - since);
+      std::this_thread::sleep_for(2ms);
+    }
+    return Error(Code::kTimeout, "the server did not get there within " + std::to_string(limit.count()) + " s");
+  }
+
+  Result<Json> RevisionOf(const std::string& commit) {
+    auto r = HttpOnce(ep_, "GET", "/apis/bosun.dev/v1/revisions?labelSelector=bosun.dev/commit%3D" + commit, {},
+                      token_, 10s);
+    if (!r) return r.error();
+    Json list = Json::parse(r->body, nullptr, false);
+    if (!list.is_object() || !list["items"].is_array() || list["items"].empty()) {
+      return Error(Code::kNotFound, "no Revision record for " + commit);
+    }
+    return list["items"].back();
+  }
+
+ private:
+  Status Post(const std::string& path, const std::string& body, const std::string& header);
+  Status Patch(const std::string& path, const std::string& body);
+
+  Endpoint ep_;
+  std::string token_;
+};
+
+// The two requests with headers HttpConnection cannot add (a webhook
+// signature, a merge-patch content type) are sent by curl, which scripts/setup
+// installs.
+
+Status Curl(const std::string& args) {
+  std::string cmd = "curl -sS -o /dev/null -w '%{http_code}' " + args;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return Error(Code::kIo, "cannot run curl");
+  char buf[16] = {};
+  std::string code = fgets(buf, sizeof buf, p) ? buf : "";
+  pclose(p);
+  if (code.empty() || code[0] != '2') return Error(Code::kIo, "curl " + args + " answered " + code);
+  return Status();
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+Status Server::Post(const std::string& path, const std::string& body, const std::string& header) {
+  return Curl("-X POST -H 'Content-Type: application/json' -H " + Quote(header) + " --data-binary " + Quote(body) +
+              " http://" + ep_.host + ":" + std::to_string(ep_.port) + path);
+}
+
+Status Server::Patch(const std::string& path, const std::string& body) {
+  return Curl("-X PATCH -H 'Content-Type: application/merge-patch+json' -H " +
+              Quote("Authorization: Bearer " + token_) + " --data-binary " + Quote(body) + " http://" + ep_.host + ":" +
+              std::to_string(ep_.port) + path);
+}
+
+namespace {
+
+double PhaseMs(const Json& revision, const std::string& name) {
+  const Json& phases = revision["status"]["phases"];
+  if (!phases.is_array()) return -1;
+  for (const auto& p : phases) {
+    if (p.value("name", "") == name) return p.value("durationMs", -1.0);
+  }
+  return -1;
+}
+
+struct Args {
+  std::string bosun = BOSUN_BENCH_BOSUN_BINARY;
+  int files = 10000;
+  int webhook_runs = 20;
+  fs::path dir;
+  bool keep = false;
+};
+
+void Row(const char* what, double bosun_ms, const char* baseline, double base_ms) {
+  std::printf("  %-34s %10.1f ms   %-26s %10.1f ms   %6.2fx\n", what, bosun_ms, baseline, base_ms,
+              base_ms > 0 ? bosun_ms / base_ms : 0.0);
+}
+
+std::string Stamp(int i) { return "2026-01-01T00:00:" + std::string(i < 10 ? "0" : "") + std::to_string(i) + ".000Z"; }
+
+Status Run(const Args& a) {
+  fs::path log = a.dir / "git.log";
+  fs::create_directories(a.dir);
+  const int namespaces = 20;
+
+  // --- big repository
+  std::fprintf(stderr, "generating %d manifests with git …\n", a.files);
+  fs::path work = a.dir / "work", remote = a.dir / "remote.git";
+  if (Status s = MakeRepo(work, a.files, namespaces, log); !s) return s;
+  // The remote starts with another branch only: the server waits for main.
+  if (Status s = Sh("git init -q --bare " + remote.string() + " && git -C " + work.string() + " push -q " +
+                        remote.string() + " main:seed",
+                    log);
+      !s) {
+    return s;
+  }
+  std::string url = "file://" + fs::absolute(remote).string();
+  WriteFile(a.dir / "webhook.secret", kSecret);
+
+  ClusterOptions co;
+  co.binary = a.bosun;
+  co.dir = a.dir / "bosun";
+  co.keep = a.keep;
+  co.extra_args = {"--repo", url, "--branch", "main", "--fetch-interval", "1h", "--webhook-secret-file",
+                   (a.dir / "webhook.secret").string()};
+  std::fprintf(stderr, "starting bosun server --repo %s …\n", url.c_str());
+  auto cluster = bosun::bench::StartBosun(co);
+  if (!cluster) return cluster.error();
+  Server server(**cluster);
+  // The controller has made the GitRepository (and failed to find main).
+  if (auto w = server.WaitFor(SteadyClock::now(), [](const Json& st) { return st.is_object(); }, 60s); !w) {
+    return w.error().Wrap("waiting for the GitRepository");
+  }
+
+  std::fprintf(stderr, "full sync …\n");
+  if (Status s = Sh("git -C " + work.string() + " push -q " + remote.string() + " main", log); !s) return s;
+  std::string head = Head(work);
+  auto t0 = SteadyClock::now();
+  if (Status s = server.Webhook(head); !s) return s;
+  auto full = server.WaitFor(t0, [&](const Json& st) { return st.value("liveRevision", "") == head; });
+  if (!full) return full.error().Wrap("full sync");
+  auto full_rev = server.RevisionOf(head);
+
+  auto clone = TimedSh("git clone -q " + url + " " + (a.dir / "clone").string(), log);
+  if (!clone) return clone.error();
+
+  std::fprintf(stderr, "one-file commits …\n");
+  std::vector<double> one, one_after_fetch, one_fetch;
+  for (int run = 0; run < 5; ++run) {
+    if (Status s = CommitOne(work, 17 + run, namespaces, "2." + std::to_string(run), log); !s) return s;
+    if (Status s = Sh("git -C " + work.string() + " push -q " + remote.string() + " main", log); !s) return s;
+    std::string h = Head(work);
+    auto t = SteadyClock::now();
+    if (Status s = server.Webhook(h); !s) return s;
+    auto w = server.WaitFor(t, [&](const Json& st) { return st.value("liveRevision", "") == h; });
+    if (!w) return w.error().Wrap("one-file commit");
+    one.push_back(*w);
+    if (auto rev = server.RevisionOf(h)) {
+      one_fetch.push_back(PhaseMs(*rev, "Fetched"));
+      one_after_fetch.push_back(PhaseMs(*rev, "Validated") + PhaseMs(*rev, "Applied"));
+    }
+  }
+  auto git_fetch = TimedSh("git -C " + (a.dir / "clone").string() + " fetch -q origin", log);
+  if (!git_fetch) return git_fetch.error();
+
+  std::fprintf(stderr, "no-op resync …\n");
+  std::vector<double> noop;
+  for (int run = 0; run < 5; ++run) {
+    std::string stamp = Stamp(run);
+    auto t = SteadyClock::now();
+    if (Status s = server.RequestSync(stamp); !s) return s;
+    auto w = server.WaitFor(t, [&](const Json& st) { return st.value("lastHandledSyncRequest", "") == stamp; });
+    if (!w) return w.error().Wrap("no-op resync");
+    noop.push_back(*w);
+  }
+  auto git_noop = TimedSh("git -C " + (a.dir / "clone").string() + " fetch -q origin", log);
+  if (!git_noop) return git_noop.error();
+  cluster->reset();
+
+  // --- small repository, webhook latency
+  std::fprintf(stderr, "webhook latency on a small repository (%d runs) …\n", a.webhook_runs);
+  fs::path swork = a.dir / "small", sremote = a.dir / "small.git";
+  if (Status s = MakeRepo(swork, 5, 1, log); !s) return s;
+  if (Status s = Sh("git init -q --bare " + sremote.string() + " && git -C " + swork.string() + " push -q " +
+                        sremote.string() + " main",
+                    log);
+      !s) {
+    return s;
+  }
+  co.dir = a.dir / "bosun-small";
+  co.extra_args[1] = "file://" + fs::absolute(sremote).string();
+  auto small = bosun::bench::StartBosun(co);
+  if (!small) return small.error();
+  Server ss(**small);
+  std::string shead = Head(swork);
+  if (auto w = ss.WaitFor(SteadyClock::now(), [&](const Json& st) { return st.value("liveRevision", "") == shead; },
+                          60s);
+      !w) {
+    return w.error().Wrap("small repository first sync");
+  }
+  std::vector<double> hook;
+  for (int run = 0; run < a.webhook_runs; ++run) {
+    if (Status s = CommitOne(swork, run % 5, 1, "3." + std::to_string(run), log); !s) return s;
+    if (Status s = Sh("git -C " + swork.string() + " push -q " + sremote.string() + " main", log); !s) return s;
+    std::string h = Head(swork);
+    auto t = SteadyClock::now();
+    if (Status s = ss.Webhook(h); !s) return s;
+    auto w = ss.WaitFor(t, [&](const Json& st) { return st.value("liveRevision", "") == h; }, 30s);
+    if (!w) return w.error().Wrap("webhook run " + std::to_string(run));
+    hook.push_back(*w);
+  }
+  small->reset();
+
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return -1.0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  auto max = [](const std::vector<double>& v) { return v.empty() ? -1.0 : *std::max_element(v.begin(), v.end()); };
+
+  double load = -1;
+  getloadavg(&load, 1);
+  std::printf("bench_gitops: %d manifests (%d namespaces), file:// remote, one bosun server, load average %.1f\n",
+              a.files, namespaces, load);
+  std::printf("  %-34s %13s   %-26s %13s   %7s\n", "bosun", "", "baseline (git CLI)", "", "ratio");
+  Row("full sync: webhook → applied", *full, "git clone", *clone);
+  if (full_rev) {
+    std::printf("    its Revision record: fetch %.1f ms, validate %.1f ms, apply %.1f ms\n",
+                PhaseMs(*full_rev, "Fetched"), PhaseMs(*full_rev, "Validated"), PhaseMs(*full_rev, "Applied"));
+  }
+  Row("one-file commit: webhook → applied", median(one), "git fetch (one commit)", *git_fetch);
+  std::printf("    after the fetch (read+validate+apply): median %.1f ms, max %.1f ms (target < 100 ms); fetch median "
+              "%.1f ms\n",
+              median(one_after_fetch), max(one_after_fetch), median(one_fetch));
+  Row("no-op resync (bosun sync)", median(noop), "git fetch (nothing new)", *git_noop);
+  std::printf("  webhook → applied, 5-manifest repository, %d runs: median %.1f ms, max %.1f ms (target < 1000 ms)\n",
+              a.webhook_runs, median(hook), max(hook));
+  return Status();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  a.dir = fs::temp_directory_path() / ("bench-gitops-" + std::to_string(::getpid()));
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_gitops: %s needs a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--bosun") a.bosun = next();
+    else if (arg == "--files") a.files = std::stoi(next());
+    else if (arg == "--webhook-runs") a.webhook_runs = std::stoi(next());
+    else if (arg == "--dir") a.dir = next();
+    else if (arg == "--keep") a.keep = true;
+    else {
+      std::fprintf(stderr, "usage: bench_gitops [--bosun PATH] [--files N] [--webhook-runs N] [--dir DIR] [--keep]\n");
+      return 2;
+    }
+  }
+  Status s = Run(a);
+  if (!a.keep) {
+    std::error_code ec;
+    fs::remove_all(a.dir, ec);
+  }
+  if (!s) {
+    std::fprintf(stderr, "bench_gitops: %s\n", s.error().message().c_str());
+    return 1;
+  }
+  return 0;
+}
