@@ -1,5 +1,5 @@
 // gitsync/mirror.h — a local mirror of the Git repository bosun follows
-// (libgit2; DESIGN.md §4). The only place in bosun that includes git2.h.
+// (libgit2; DESIGN.md §4). Only gitsync's .cc files include git2.h.
 //
 // A Mirror is a bare repository under the data dir that fetches from one
 // remote: a local path, file://, http(s):// or ssh:// (key auth). Credentials
@@ -13,9 +13,12 @@
 // commit the followed ref points at after fetching; a branch that was
 // rewritten (force-pushed) simply points somewhere new, and the caller can
 // tell with IsAncestor. When the remote is down, slow or gone, Fetch fails
-// with a message for a person ("cannot fetch https://host/repo.git: ...") and
-// the mirror keeps what it had: Head() still answers with the last good
-// commit.
+// with a message for a person ("cannot fetch https://host/repo.git (branch
+// main): ...") and the mirror keeps what it had: Head() still answers with
+// the last good commit, and every commit it ever fetched stays readable.
+//
+// Only the followed ref is fetched (not every branch); see README.md for
+// what that costs and why, and for how the timeout works.
 //
 // Thread-safety: every method may be called from any thread; calls are
 // serialized on one mutex (libgit2 repositories are not thread-safe).
@@ -47,11 +50,15 @@ struct RemoteOptions {
   std::string password_file;
   // SSH: a private key file (OpenSSH or PEM), its optional passphrase file,
   // and an optional known_hosts file (when given, the host key must be
-  // listed; when not, any host key is accepted and a warning is logged once).
+  // listed; when not, any host key is accepted and a warning is logged once
+  // per Mirror). The user is the URL's (ssh://git@host/…), else `username`,
+  // else "git".
   std::string ssh_key_file;
   std::string ssh_passphrase_file;
   std::string ssh_known_hosts_file;
-  // A fetch that makes no progress for this long is abandoned.
+  // A fetch that makes no progress for this long is abandoned: no byte in
+  // either direction and no progress report from libgit2. Also the connect
+  // timeout. A remote that trickles data slowly but steadily is not cut off.
   std::chrono::seconds timeout{60};
 };
 
@@ -103,9 +110,14 @@ struct FileChange {
 class Mirror {
  public:
   // Opens (or creates) the bare mirror in `dir` for `options.url`. Does not
-  // contact the remote. A dir that mirrors another URL is re-pointed at the
-  // new one. Fails with kInvalid for an empty URL, a URL with a password in
-  // it, or an unreadable credentials file; kIo when the dir cannot be made.
+  // contact the remote. A local path is made absolute. A dir that mirrors
+  // another URL is re-pointed at the new one; after a change of URL or ref,
+  // Head() is kNotFound until the next Fetch (objects already fetched stay).
+  // Fails with kInvalid for an empty URL, a URL with a password in it, an
+  // invalid ref, or an unreadable credentials file; kIo when the dir cannot
+  // be made.
+  // One Mirror per `dir` at a time: two Mirrors (or processes) fetching
+  // into one dir are not coordinated.
   static Result<std::unique_ptr<Mirror>> Open(const std::string& dir, const RemoteOptions& options);
   ~Mirror();
   Mirror(const Mirror&) = delete;
@@ -113,11 +125,18 @@ class Mirror {
 
   const RemoteOptions& options() const;
 
-  // Fetches the followed ref and returns the commit it points at. A fixed
-  // commit id is fetched only when it is not already present. Errors:
-  // kUnavailable (remote unreachable, timed out), kNotFound (the branch or
-  // tag does not exist on the remote — e.g. it was deleted), kUnauthorized
-  // (credentials refused), kInvalid (not a Git repository).
+  // Fetches the followed ref and returns the commit it points at (an
+  // annotated tag is peeled to its commit). A fixed commit id is fetched only
+  // when it is not already present, then without any network access. Blocks
+  // for the transfer; `progress` is called on this thread as objects arrive.
+  // Errors, each "cannot fetch URL (branch X): reason":
+  // kUnavailable (remote unreachable, refused, timed out, a network error),
+  // kNotFound (the branch or tag does not exist on the remote — e.g. it was
+  // deleted — or no branch or tag holds the fixed commit), kUnauthorized
+  // (credentials missing or refused, SSH host key not in known_hosts, TLS
+  // certificate not trusted), kInvalid (not a Git repository; a tag that
+  // points at no commit), kIo (the mirror's own directory cannot be
+  // written). On any error the mirror and Head() are as they were.
   Result<std::string> Fetch(const ProgressFn& progress = {});
 
   // The commit of the followed ref as of the last successful Fetch, without
@@ -125,31 +144,44 @@ class Mirror {
   Result<std::string> Head() const;
 
   // Resolves any revision expression libgit2 understands (a commit id or a
-  // unique prefix of one, "HEAD~1", a branch) to a commit id.
+  // unique prefix of one, "main~1", a fetched branch or tag) to a commit id.
+  // kNotFound when it names nothing in the mirror, kInvalid when it is
+  // ambiguous or names something that is not a commit.
   Result<std::string> Resolve(const std::string& spec) const;
 
+  // A commit's metadata and raw signature; `id` as for Resolve. kNotFound
+  // when the mirror does not have it.
   Result<CommitInfo> Commit(const std::string& id) const;
 
   // Every manifest file (core/manifests.h IsManifestFile) under `path`
-  // ("" or "." = the whole tree; a directory, or one file) at `commit`,
-  // sorted by path. Other files (binaries, READMEs) are ignored. Large files
+  // ("" or "." = the whole tree; a directory, or one file; a leading "./"
+  // and trailing "/" are ignored) at `commit`, sorted by path. Other files
+  // (binaries, READMEs), symlinks and submodules are ignored. Large files
   // are returned as they are: the loader's size limit reports them.
+  // kNotFound when `path` does not exist at that commit (or the commit is
+  // unknown), kInvalid for a path with "..". No checkout: blobs are read
+  // from the object database.
   Result<std::vector<TreeFile>> ReadTree(const std::string& commit, const std::string& path) const;
 
   // The manifest files under `path` that differ between two commits (either
-  // may be "" for the empty tree), sorted by path.
-  Result<std::vector<FileChange>> Diff(const std::string& from, const std::string& to,
-                                       const std::string& path) const;
+  // may be "" for the empty tree), sorted by path. No rename detection: a
+  // renamed file is a kDeleted of the old path and a kAdded of the new one.
+  // A change of mode alone (chmod +x) is no change.
+  Result<std::vector<FileChange>> Diff(const std::string& from, const std::string& to, const std::string& path) const;
 
-  // A blob's content.
+  // A blob's content. kInvalid for an id that is not 40 hex, kNotFound when
+  // the mirror does not have it.
   Result<std::string> ReadBlob(const std::string& blob) const;
 
   // True when `ancestor` is `commit` or one of its ancestors. A followed
   // branch whose new head does not descend from the old one was rewritten.
+  // Errors as for Resolve.
   Result<bool> IsAncestor(const std::string& ancestor, const std::string& commit) const;
 
   // The commits reachable from `to` but not from `from` (the "from..to"
-  // range), oldest first; `from` may be "" (all of `to`'s history).
+  // range), oldest first (topological: every commit after its parents);
+  // `from` may be "" (all of `to`'s history). After a force-push (from =
+  // the old head), the new head's commits that the old one does not share.
   Result<std::vector<std::string>> CommitsBetween(const std::string& from, const std::string& to) const;
 
   struct Impl;

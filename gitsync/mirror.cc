@@ -1,0 +1,342 @@
+// gitsync/mirror.cc — opening a mirror, and reading commits and history from
+// it. Fetching is in mirror_fetch.cc, trees and diffs in mirror_tree.cc.
+#include "gitsync/mirror.h"
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+
+#include "gitsync/mirror_internal.h"
+
+namespace bosun::gitsync {
+
+void InitLibgit2() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    git_libgit2_init();
+    RegisterWatchedStream();
+  });
+}
+
+std::string LastGitMessage() {
+  const git_error* e = git_error_last();
+  if (e == nullptr || e->message == nullptr || e->message[0] == '\0') return "unknown libgit2 error";
+  return e->message;
+}
+
+std::string OidHex(const git_oid& oid) {
+  char buf[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(buf, sizeof buf, &oid);
+  return buf;
+}
+
+namespace {
+
+bool IsHex40(const std::string& s) {
+  if (s.size() != GIT_OID_HEXSZ) return false;
+  for (char c : s) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+Result<git_oid> ParseOid(const std::string& hex, const char* what) {
+  git_oid oid;
+  if (!IsHex40(hex) || git_oid_fromstr(&oid, hex.c_str()) != 0) {
+    return Error(Code::kInvalid, std::string(what) + " \"" + hex + "\" is not a 40-hex object id");
+  }
+  return oid;
+}
+
+// The URL rules of RemoteOptions: no password in it; a local path is made
+// absolute so the mirror does not depend on the working directory.
+Result<std::string> CheckUrl(const std::string& url) {
+  if (url.empty()) return Error(Code::kInvalid, "no repository URL given");
+  size_t scheme_end = url.find("://");
+  std::string userinfo;
+  if (scheme_end != std::string::npos) {
+    std::string scheme = url.substr(0, scheme_end);
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme != "file" && scheme != "http" && scheme != "https" && scheme != "ssh" && scheme != "git" &&
+        scheme != "ssh+git" && scheme != "git+ssh") {
+      return Error(Code::kInvalid, "repository URL scheme \"" + scheme +
+                                       "\" is not supported (use a path, file://, http(s)://, ssh:// or git://)");
+    }
+    std::string authority = url.substr(scheme_end + 3);
+    authority = authority.substr(0, authority.find('/'));
+    size_t at = authority.rfind('@');
+    if (at != std::string::npos) userinfo = authority.substr(0, at);
+  } else {
+    // scp-like "user@host:path" (the colon comes before any slash), else a
+    // local path.
+    size_t at = url.find('@');
+    size_t slash = url.find('/');
+    bool has_user = at != std::string::npos && (slash == std::string::npos || at < slash);
+    std::string rest = has_user ? url.substr(at + 1) : url;
+    size_t colon = rest.find(':');
+    size_t rest_slash = rest.find('/');
+    bool scp_like = colon != std::string::npos && colon > 1 && (rest_slash == std::string::npos || colon < rest_slash);
+    if (!scp_like) return std::filesystem::absolute(url).lexically_normal().string();
+    if (has_user) userinfo = url.substr(0, at);
+  }
+  if (userinfo.find(':') != std::string::npos) {
+    // Not even the URL goes into this message: it holds the secret.
+    return Error(Code::kInvalid,
+                 "the repository URL carries a password; give the user name and a password file instead "
+                 "(--repo-username, --repo-password-file)");
+  }
+  return url;
+}
+
+Status CheckReadable(const std::string& path, const char* flag) {
+  if (path.empty()) return Ok();
+  std::ifstream in(path);
+  if (!in) return Error(Code::kInvalid, std::string("cannot read ") + flag + " " + path + ": " + strerror(errno));
+  return Ok();
+}
+
+}  // namespace
+
+Result<Followed> ParseFollowed(const std::string& ref) {
+  Followed f;
+  if (ref.empty()) return Error(Code::kInvalid, "no ref to follow given (a branch, refs/tags/X, or a commit id)");
+  if (IsHex40(ref)) {
+    f.kind = Followed::Kind::kCommit;
+    f.commit = ref;
+    for (char& c : f.commit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    f.label = "commit " + f.commit;
+    return f;
+  }
+  if (ref.starts_with("refs/heads/")) {
+    f.kind = Followed::Kind::kBranch;
+    f.refname = ref;
+    f.label = "branch " + ref.substr(11);
+  } else if (ref.starts_with("refs/tags/")) {
+    f.kind = Followed::Kind::kTag;
+    f.refname = ref;
+    f.label = "tag " + ref.substr(10);
+  } else if (ref.starts_with("refs/")) {
+    f.kind = Followed::Kind::kRef;
+    f.refname = ref;
+    f.label = "ref " + ref;
+  } else {
+    f.kind = Followed::Kind::kBranch;
+    f.refname = "refs/heads/" + ref;
+    f.label = "branch " + ref;
+  }
+  int valid = 0;
+  if (git_reference_name_is_valid(&valid, f.refname.c_str()) != 0 || !valid) {
+    return Error(Code::kInvalid, "\"" + ref + "\" is not a valid branch, tag or ref name");
+  }
+  return f;
+}
+
+Mirror::Mirror(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Mirror::~Mirror() = default;
+
+const RemoteOptions& Mirror::options() const {
+  return impl_->options;
+}
+
+Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& dir, const RemoteOptions& options) {
+  InitLibgit2();
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->options = options;
+  auto url = CheckUrl(options.url);
+  if (!url) return url.error();
+  impl->fetch_url = *url;
+  auto followed = ParseFollowed(options.ref);
+  if (!followed) return followed.error();
+  impl->followed = *followed;
+  if (options.timeout.count() <= 0) return Error(Code::kInvalid, "the fetch timeout must be positive");
+  for (auto [path, flag] : {std::pair{options.password_file, "--repo-password-file"},
+                            std::pair{options.ssh_key_file, "--repo-ssh-key-file"},
+                            std::pair{options.ssh_passphrase_file, "the SSH key's passphrase file"},
+                            std::pair{options.ssh_known_hosts_file, "--repo-known-hosts-file"}}) {
+    if (auto st = CheckReadable(path, flag); !st) return st.error();
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error(Code::kIo, "cannot create the mirror directory " + dir + ": " + ec.message());
+  git_repository* raw = nullptr;
+  if (git_repository_open_bare(&raw, dir.c_str()) != 0 && git_repository_init(&raw, dir.c_str(), 1) != 0) {
+    return Error(Code::kIo, "cannot create a bare repository in " + dir + ": " + LastGitMessage());
+  }
+  impl->repo.reset(raw);
+
+  // The remote is stored as "origin" so a person can inspect the mirror
+  // with git; the URL never carries credentials (checked above).
+  bool moved = false;
+  git_remote* remote = nullptr;
+  int rc = git_remote_lookup(&remote, raw, "origin");
+  if (rc == GIT_ENOTFOUND) {
+    rc = git_remote_create(&remote, raw, "origin", impl->fetch_url.c_str());
+  } else if (rc == 0 && impl->fetch_url != git_remote_url(remote)) {
+    rc = git_remote_set_url(raw, "origin", impl->fetch_url.c_str());
+    moved = true;
+  }
+  RemotePtr remote_owner(remote);
+  if (rc != 0) return Error(Code::kIo, "cannot record the remote in " + dir + ": " + LastGitMessage());
+
+  // The last good commit belongs to one URL and one followed ref: after a
+  // change of either, Head() knows nothing until the next Fetch.
+  git_config* config_raw = nullptr;
+  if (git_repository_config(&config_raw, raw) != 0) {
+    return Error(Code::kIo, "cannot read the configuration of " + dir + ": " + LastGitMessage());
+  }
+  ConfigPtr config(config_raw);
+  GitBuf followed_before;
+  bool same_ref = git_config_get_string_buf(&followed_before.buf, config.get(), "bosun.followed") == 0 &&
+                  followed_before.str() == options.ref;
+  if (moved || !same_ref) {
+    git_reference* head = nullptr;
+    if (git_reference_lookup(&head, raw, kHeadRef) == 0) {
+      git_reference_delete(head);
+      git_reference_free(head);
+    }
+    if (git_config_set_string(config.get(), "bosun.followed", options.ref.c_str()) != 0) {
+      return Error(Code::kIo, "cannot write the configuration of " + dir + ": " + LastGitMessage());
+    }
+  }
+  return std::unique_ptr<Mirror>(new Mirror(std::move(impl)));
+}
+
+Result<std::string> Mirror::Head() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  git_oid oid;
+  if (git_reference_name_to_id(&oid, impl_->repo.get(), kHeadRef) != 0) {
+    return Error(Code::kNotFound,
+                 "no fetch of " + impl_->options.url + " (" + impl_->followed.label + ") has succeeded yet");
+  }
+  return OidHex(oid);
+}
+
+Result<CommitPtr> Mirror::Impl::LookupCommit(const std::string& spec) const {
+  if (spec.empty()) return Error(Code::kInvalid, "no commit given");
+  git_object* raw = nullptr;
+  int rc = git_revparse_single(&raw, repo.get(), spec.c_str());
+  ObjectPtr obj(raw);
+  if (rc == GIT_ENOTFOUND) return Error(Code::kNotFound, "no commit \"" + spec + "\" in the mirror of " + options.url);
+  if (rc == GIT_EAMBIGUOUS) return Error(Code::kInvalid, "\"" + spec + "\" names more than one object");
+  if (rc != 0) return Error(Code::kInvalid, "cannot resolve \"" + spec + "\": " + LastGitMessage());
+  git_object* peeled = nullptr;
+  if (git_object_peel(&peeled, obj.get(), GIT_OBJECT_COMMIT) != 0) {
+    return Error(Code::kInvalid, "\"" + spec + "\" is not a commit");
+  }
+  return CommitPtr(reinterpret_cast<git_commit*>(peeled));
+}
+
+Result<std::string> Mirror::Resolve(const std::string& spec) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto commit = impl_->LookupCommit(spec);
+  if (!commit) return commit.error();
+  return OidHex(*git_commit_id(commit->get()));
+}
+
+namespace {
+
+Person ToPerson(const git_signature* sig) {
+  Person p;
+  if (sig == nullptr) return p;
+  p.name = sig->name != nullptr ? sig->name : "";
+  p.email = sig->email != nullptr ? sig->email : "";
+  p.time = sig->when.time;
+  p.offset_minutes = sig->when.offset;
+  return p;
+}
+
+}  // namespace
+
+Result<CommitInfo> Mirror::Commit(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto commit = impl_->LookupCommit(id);
+  if (!commit) return commit.error();
+  git_commit* c = commit->get();
+  CommitInfo info;
+  git_oid oid = *git_commit_id(c);
+  info.id = OidHex(oid);
+  info.tree = OidHex(*git_commit_tree_id(c));
+  for (unsigned i = 0; i < git_commit_parentcount(c); i++) info.parents.push_back(OidHex(*git_commit_parent_id(c, i)));
+  info.author = ToPerson(git_commit_author(c));
+  info.committer = ToPerson(git_commit_committer(c));
+  const char* message = git_commit_message(c);
+  info.message = message != nullptr ? message : "";
+  const char* summary = git_commit_summary(c);
+  info.summary = summary != nullptr ? summary : "";
+  GitBuf signature, payload;
+  int rc = git_commit_extract_signature(&signature.buf, &payload.buf, impl_->repo.get(), &oid, nullptr);
+  if (rc == 0) {
+    info.signature = signature.str();
+    info.signed_payload = payload.str();
+  } else if (rc != GIT_ENOTFOUND) {
+    return Error(Code::kIo, "cannot read the signature of commit " + info.id + ": " + LastGitMessage());
+  }
+  return info;
+}
+
+Result<std::string> Mirror::ReadBlob(const std::string& blob) const {
+  auto oid = ParseOid(blob, "blob");
+  if (!oid) return oid.error();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  git_blob* raw = nullptr;
+  int rc = git_blob_lookup(&raw, impl_->repo.get(), &*oid);
+  BlobPtr b(raw);
+  if (rc == GIT_ENOTFOUND) return Error(Code::kNotFound, "no blob " + blob + " in the mirror of " + impl_->options.url);
+  if (rc != 0) return Error(Code::kIo, "cannot read blob " + blob + ": " + LastGitMessage());
+  return std::string(static_cast<const char*>(git_blob_rawcontent(b.get())),
+                     static_cast<size_t>(git_blob_rawsize(b.get())));
+}
+
+Result<bool> Mirror::IsAncestor(const std::string& ancestor, const std::string& commit) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto a = impl_->LookupCommit(ancestor);
+  if (!a) return a.error();
+  auto c = impl_->LookupCommit(commit);
+  if (!c) return c.error();
+  const git_oid* a_id = git_commit_id(a->get());
+  const git_oid* c_id = git_commit_id(c->get());
+  if (git_oid_equal(a_id, c_id)) return true;
+  int rc = git_graph_descendant_of(impl_->repo.get(), c_id, a_id);
+  if (rc < 0) return Error(Code::kIo, "cannot walk the history of " + commit + ": " + LastGitMessage());
+  return rc == 1;
+}
+
+Result<std::vector<std::string>> Mirror::CommitsBetween(const std::string& from, const std::string& to) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto to_commit = impl_->LookupCommit(to);
+  if (!to_commit) return to_commit.error();
+  git_revwalk* raw = nullptr;
+  if (git_revwalk_new(&raw, impl_->repo.get()) != 0) {
+    return Error(Code::kIo, "cannot walk the history of " + to + ": " + LastGitMessage());
+  }
+  RevwalkPtr walk(raw);
+  // Topological and reversed: every commit after its parents, oldest first.
+  git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+  if (git_revwalk_push(walk.get(), git_commit_id(to_commit->get())) != 0) {
+    return Error(Code::kIo, "cannot walk the history of " + to + ": " + LastGitMessage());
+  }
+  if (!from.empty()) {
+    auto from_commit = impl_->LookupCommit(from);
+    if (!from_commit) return from_commit.error();
+    if (git_revwalk_hide(walk.get(), git_commit_id(from_commit->get())) != 0) {
+      return Error(Code::kIo, "cannot walk the history of " + from + ": " + LastGitMessage());
+    }
+  }
+  std::vector<std::string> out;
+  git_oid oid;
+  int rc;
+  while ((rc = git_revwalk_next(&oid, walk.get())) == 0) out.push_back(OidHex(oid));
+  if (rc != GIT_ITEROVER) return Error(Code::kIo, "cannot walk the history of " + to + ": " + LastGitMessage());
+  return out;
+}
+
+std::vector<SourceFile> ToSourceFiles(const std::vector<TreeFile>& files) {
+  std::vector<SourceFile> out;
+  out.reserve(files.size());
+  for (const TreeFile& f : files) out.push_back(SourceFile{f.path, f.content});
+  return out;
+}
+
+}  // namespace bosun::gitsync

@@ -1,0 +1,449 @@
+// gitsync/mirror_fetch.cc — Mirror::Fetch: one connection to the remote,
+// its list of refs, a download of only what the followed ref needs, and an
+// error a person can act on when any of it fails.
+//
+// Only the followed ref is fetched ("+refs/heads/main:refs/heads/main"), not
+// every branch: a GitOps repository's feature branches are none of the
+// cluster's business, and fetching them would slow every poll. The "+"
+// makes a force-pushed branch move. A fixed commit that is not yet present
+// is looked for on every branch and tag, since libgit2 1.5 cannot ask a
+// server for a commit by id.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "core/log.h"
+#include "crypto/tokens.h"
+#include "gitsync/mirror.h"
+#include "gitsync/mirror_internal.h"
+
+namespace bosun::gitsync {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Fetches that last longer than this report their progress in the log.
+constexpr std::chrono::seconds kLogEvery{5};
+
+// What the callbacks of one Fetch share. The secrets are read from their
+// files at each fetch (a rotated token works without a restart) and wiped
+// when it ends.
+struct FetchContext {
+  Mirror::Impl* impl = nullptr;
+  TransferWatch* watch = nullptr;
+  const ProgressFn* progress = nullptr;
+  std::string password;
+  std::string passphrase;
+  std::string known_hosts;
+  int ssh_port = 22;
+
+  int userpass_attempts = 0;
+  int key_attempts = 0;
+  int username_attempts = 0;
+  // Set by a callback that refused to go on; the reason is ours, clearer than
+  // what libgit2 says after it.
+  Code refused_code = Code::kOk;
+  std::string refused_reason;
+
+  SteadyClock::time_point started = SteadyClock::now();
+  SteadyClock::time_point last_log = SteadyClock::now();
+  FetchProgress last;
+
+  ~FetchContext() {
+    crypto::Wipe(password);
+    crypto::Wipe(passphrase);
+  }
+
+  int Refuse(Code code, const std::string& reason, int rc) {
+    refused_code = code;
+    refused_reason = reason;
+    git_error_set_str(GIT_ERROR_CALLBACK, reason.c_str());
+    return rc;
+  }
+};
+
+Status ReadSecretFile(const std::string& path, const char* what, std::string* out) {
+  if (path.empty()) return Ok();
+  std::ifstream in(path);
+  if (!in) return Error(Code::kInvalid, std::string("cannot read ") + what + " " + path + ": " + strerror(errno));
+  std::getline(in, *out);
+  while (!out->empty() && (out->back() == '\r' || out->back() == '\n')) out->pop_back();
+  return Ok();
+}
+
+Status ReadWholeFile(const std::string& path, const char* what, std::string* out) {
+  if (path.empty()) return Ok();
+  std::ifstream in(path);
+  if (!in) return Error(Code::kInvalid, std::string("cannot read ") + what + " " + path + ": " + strerror(errno));
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return Ok();
+}
+
+// The port of an ssh:// URL (22 for scp-like URLs and when none is given):
+// known_hosts names non-standard ports as "[host]:port".
+int SshPort(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return 22;
+  std::string authority = url.substr(scheme + 3);
+  authority = authority.substr(0, authority.find('/'));
+  authority = authority.substr(authority.rfind('@') == std::string::npos ? 0 : authority.rfind('@') + 1);
+  size_t colon = authority.rfind(':');
+  if (colon == std::string::npos || authority.ends_with("]")) return 22;
+  return std::atoi(authority.c_str() + colon + 1);
+}
+
+std::string Base64(const unsigned char* data, size_t len) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < len; i++) {
+    acc = (acc << 8) | data[i];
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(acc >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 63]);
+  return out;  // unpadded, as ssh-keygen -l prints fingerprints
+}
+
+int OnCredentials(git_credential** out, const char* url, const char* user_from_url, unsigned int allowed,
+                  void* payload) {
+  (void)url;
+  auto* ctx = static_cast<FetchContext*>(payload);
+  ctx->watch->Touch();
+  const RemoteOptions& o = ctx->impl->options;
+  std::string user = user_from_url != nullptr && user_from_url[0] != '\0' ? user_from_url
+                     : !o.username.empty()                                ? o.username
+                                                                          : "git";
+  if ((allowed & GIT_CREDENTIAL_SSH_KEY) != 0 && !o.ssh_key_file.empty()) {
+    if (ctx->key_attempts++ > 0) {
+      return ctx->Refuse(Code::kUnauthorized, "the server refused the SSH key " + o.ssh_key_file + " for user " + user,
+                         GIT_EAUTH);
+    }
+    return git_credential_ssh_key_new(out, user.c_str(), nullptr, o.ssh_key_file.c_str(),
+                                      ctx->passphrase.empty() ? nullptr : ctx->passphrase.c_str());
+  }
+  if ((allowed & GIT_CREDENTIAL_USERNAME) != 0) {
+    if (ctx->username_attempts++ > 0) {
+      return ctx->Refuse(Code::kUnauthorized, "the server refused user " + user, GIT_EAUTH);
+    }
+    return git_credential_username_new(out, user.c_str());
+  }
+  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) != 0 && (!o.password_file.empty() || !o.username.empty())) {
+    if (ctx->userpass_attempts++ > 0) {
+      return ctx->Refuse(Code::kUnauthorized, "the server refused the user name and password of user " + user,
+                         GIT_EAUTH);
+    }
+    return git_credential_userpass_plaintext_new(out, user.c_str(), ctx->password.c_str());
+  }
+  std::string hint = (allowed & GIT_CREDENTIAL_SSH_KEY) != 0              ? " (--repo-ssh-key-file)"
+                     : (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) != 0 ? " (--repo-username, --repo-password-file)"
+                                                                          : "";
+  return ctx->Refuse(Code::kUnauthorized, "the remote asks for credentials and none are configured" + hint, GIT_EAUTH);
+}
+
+int OnCertificate(git_cert* cert, int valid, const char* host, void* payload) {
+  auto* ctx = static_cast<FetchContext*>(payload);
+  ctx->watch->Touch();
+  // TLS: libgit2's verification against the system's CAs decides.
+  if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2) return GIT_PASSTHROUGH;
+  auto* key = reinterpret_cast<git_cert_hostkey*>(cert);
+  std::string fingerprint = (key->type & GIT_CERT_SSH_SHA256) != 0
+                                ? "SHA256:" + Base64(key->hash_sha256, sizeof key->hash_sha256)
+                                : "(no SHA-256 fingerprint)";
+  const RemoteOptions& o = ctx->impl->options;
+  if (o.ssh_known_hosts_file.empty()) {
+    if (!valid && !ctx->impl->warned_host_key) {
+      ctx->impl->warned_host_key = true;
+      log::Warn("gitsync", "accepting the SSH host key without checking it: no known_hosts file is configured",
+                {{"url", o.url}, {"host", host}, {"fingerprint", fingerprint}});
+    }
+    return 0;
+  }
+  if ((key->type & GIT_CERT_SSH_RAW) == 0) {
+    return ctx->Refuse(Code::kUnauthorized, "libgit2 gave no host key of " + std::string(host) + " to check",
+                       GIT_ECERTIFICATE);
+  }
+  switch (MatchKnownHost(ctx->known_hosts, host, ctx->ssh_port, std::string(key->hostkey, key->hostkey_len))) {
+    case HostKeyMatch::kKnown:
+      return 0;
+    case HostKeyMatch::kRevoked:
+      return ctx->Refuse(
+          Code::kUnauthorized,
+          "the host key of " + std::string(host) + " (" + fingerprint + ") is revoked in " + o.ssh_known_hosts_file,
+          GIT_ECERTIFICATE);
+    case HostKeyMatch::kMismatch:
+      return ctx->Refuse(Code::kUnauthorized,
+                         "the host key " + std::string(host) + " offered (" + fingerprint +
+                             ") is not among its keys in " + o.ssh_known_hosts_file +
+                             " (list every key type of the server, as ssh-keyscan prints them; otherwise this may "
+                             "be a man-in-the-middle)",
+                         GIT_ECERTIFICATE);
+    case HostKeyMatch::kUnknown:
+      break;
+  }
+  return ctx->Refuse(Code::kUnauthorized,
+                     "host " + std::string(host) + " (" + fingerprint + ") is not in " + o.ssh_known_hosts_file,
+                     GIT_ECERTIFICATE);
+}
+
+std::string MiB(uint64_t bytes) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+int OnTransferProgress(const git_indexer_progress* stats, void* payload) {
+  auto* ctx = static_cast<FetchContext*>(payload);
+  ctx->watch->Touch();
+  ctx->last = FetchProgress{stats->received_objects, stats->total_objects, stats->received_bytes};
+  if (ctx->progress != nullptr && *ctx->progress) {
+    // An exception must not unwind through libgit2's C frames.
+    try {
+      (*ctx->progress)(ctx->last);
+    } catch (...) {
+      return ctx->Refuse(Code::kInternal, "the progress callback threw an exception", -1);
+    }
+  }
+  auto now = SteadyClock::now();
+  if (now - ctx->last_log >= kLogEvery) {
+    ctx->last_log = now;
+    log::Info("gitsync", "fetching",
+              {{"url", ctx->impl->options.url},
+               {"ref", ctx->impl->options.ref},
+               {"objects", std::to_string(stats->received_objects) + "/" + std::to_string(stats->total_objects)},
+               {"received", MiB(stats->received_bytes)}});
+  }
+  return ctx->watch->expired() ? -1 : 0;
+}
+
+// A local remote (a path, file://) builds its pack in this process before
+// any object "arrives"; building is progress too.
+int OnPackProgress(int stage, uint32_t current, uint32_t total, void* payload) {
+  (void)stage;
+  (void)current;
+  (void)total;
+  auto* ctx = static_cast<FetchContext*>(payload);
+  ctx->watch->Touch();
+  return ctx->watch->expired() ? -1 : 0;
+}
+
+int OnSideband(const char* text, int len, void* payload) {
+  auto* ctx = static_cast<FetchContext*>(payload);
+  ctx->watch->Touch();
+  if (log::GetLevel() > log::Level::kDebug) return ctx->watch->expired() ? -1 : 0;
+  std::string line(text, static_cast<size_t>(len));
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  log::Debug("gitsync", "remote says", {{"url", ctx->impl->options.url}, {"text", line}});
+  return ctx->watch->expired() ? -1 : 0;
+}
+
+bool Contains(const std::string& s, const char* needle) {
+  return s.find(needle) != std::string::npos;
+}
+
+// Turns a failed libgit2 call into the code the contract promises, keeping
+// libgit2's reason (or ours, when a callback stopped it).
+Error Classify(const Mirror::Impl& m, const FetchContext& ctx, int rc) {
+  std::string prefix = "cannot fetch " + m.options.url + " (" + m.followed.label + "): ";
+  if (ctx.watch->expired()) {
+    return Error(Code::kUnavailable, prefix + "no progress for " + std::to_string(m.options.timeout.count()) +
+                                         "s, gave up (the remote is slow or stalled)");
+  }
+  if (ctx.refused_code != Code::kOk) return Error(ctx.refused_code, prefix + ctx.refused_reason);
+  std::string reason = LastGitMessage();
+  const git_error* e = git_error_last();
+  int klass = e != nullptr ? e->klass : GIT_ERROR_NONE;
+  if (rc == GIT_EAUTH || Contains(reason, "401") || Contains(reason, "403") ||
+      Contains(reason, "authentication replays") || Contains(reason, "authentication required")) {
+    return Error(Code::kUnauthorized, prefix + reason);
+  }
+  if (rc == GIT_ECERTIFICATE) return Error(Code::kUnauthorized, prefix + reason);
+  if (Contains(reason, "404") || Contains(reason, "could not find repository") ||
+      Contains(reason, "not a git repository") || klass == GIT_ERROR_REPOSITORY) {
+    return Error(Code::kInvalid, prefix + "not a Git repository: " + reason);
+  }
+  return Error(Code::kUnavailable, prefix + reason);
+}
+
+}  // namespace
+
+Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
+  InitLibgit2();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Impl& m = *impl_;
+  git_repository* repo = m.repo.get();
+  std::string prefix = "cannot fetch " + m.options.url + " (" + m.followed.label + "): ";
+  git_oid old_head;
+  bool had_head = git_reference_name_to_id(&old_head, repo, kHeadRef) == 0;
+
+  auto set_head = [&](const git_oid& commit) -> Result<std::string> {
+    git_reference* ref = nullptr;
+    if (git_reference_create(&ref, repo, kHeadRef, &commit, 1, "bosun: fetch") != 0) {
+      return Error(Code::kIo, prefix + "cannot record the fetched commit: " + LastGitMessage());
+    }
+    git_reference_free(ref);
+    std::string id = OidHex(commit);
+    if (!had_head || !git_oid_equal(&old_head, &commit)) {
+      log::Info("gitsync", "fetched a new commit", {{"url", m.options.url}, {"ref", m.options.ref}, {"rev", id}});
+    }
+    return id;
+  };
+  // The commit a ref's target stands for: annotated tags are peeled.
+  auto peel = [&](const git_oid& target) -> Result<git_oid> {
+    git_object* obj = nullptr;
+    if (git_object_lookup(&obj, repo, &target, GIT_OBJECT_ANY) != 0) {
+      return Error(Code::kIo, prefix + "the fetched object " + OidHex(target) + " is missing: " + LastGitMessage());
+    }
+    ObjectPtr owner(obj);
+    git_object* commit = nullptr;
+    if (git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) != 0) {
+      return Error(Code::kInvalid, prefix + "it points at " + git_object_type2string(git_object_type(obj)) + " " +
+                                       OidHex(target) + ", not at a commit");
+    }
+    git_oid id = *git_object_id(commit);
+    git_object_free(commit);
+    return id;
+  };
+
+  git_oid fixed;
+  if (m.followed.kind == Followed::Kind::kCommit) {
+    git_oid_fromstr(&fixed, m.followed.commit.c_str());
+    git_object* obj = nullptr;
+    if (git_object_lookup(&obj, repo, &fixed, GIT_OBJECT_COMMIT) == 0) {
+      git_object_free(obj);
+      return set_head(fixed);  // a commit never changes: no network
+    }
+  }
+
+  FetchContext ctx;
+  ctx.impl = &m;
+  ctx.progress = &progress;
+  ctx.ssh_port = SshPort(m.fetch_url);
+  for (auto st : {ReadSecretFile(m.options.password_file, "--repo-password-file", &ctx.password),
+                  ReadSecretFile(m.options.ssh_passphrase_file, "the SSH key's passphrase file", &ctx.passphrase),
+                  ReadWholeFile(m.options.ssh_known_hosts_file, "--repo-known-hosts-file", &ctx.known_hosts)}) {
+    if (!st) return Error(st.error().code(), prefix + st.error().message());
+  }
+  TransferWatch watch(std::chrono::duration_cast<std::chrono::milliseconds>(m.options.timeout));
+  TransferWatch::Scope scope(&watch);
+  ctx.watch = &watch;
+
+  git_remote* raw_remote = nullptr;
+  if (git_remote_lookup(&raw_remote, repo, "origin") != 0) {
+    return Error(Code::kIo, prefix + "the mirror has no remote: " + LastGitMessage());
+  }
+  RemotePtr remote(raw_remote);
+  git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
+  callbacks.credentials = OnCredentials;
+  callbacks.certificate_check = OnCertificate;
+  callbacks.transfer_progress = OnTransferProgress;
+  callbacks.sideband_progress = OnSideband;
+  callbacks.pack_progress = OnPackProgress;
+  callbacks.payload = &ctx;
+  git_proxy_options proxy = GIT_PROXY_OPTIONS_INIT;
+  proxy.type = GIT_PROXY_AUTO;  // http.proxy and the *_proxy variables, as git does
+
+  // libgit2 says "unsupported URL protocol" for a local path that does not
+  // exist; say what is wrong instead.
+  std::string local = m.fetch_url.starts_with("file://") ? m.fetch_url.substr(7) : m.fetch_url;
+  if (local.starts_with("/") && !std::filesystem::exists(local)) {
+    return Error(Code::kInvalid, prefix + "not a Git repository: " + local + " does not exist");
+  }
+  git_error_clear();
+  if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, &proxy, nullptr); rc != 0) {
+    return Classify(m, ctx, rc);
+  }
+
+  // The remote's refs come with the connection; a missing followed ref is
+  // known before anything is downloaded.
+  git_oid target{};
+  if (m.followed.kind != Followed::Kind::kCommit) {
+    const git_remote_head** heads = nullptr;
+    size_t count = 0;
+    if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0) return Classify(m, ctx, rc);
+    bool found = false;
+    for (size_t i = 0; i < count && !found; i++) {
+      if (m.followed.refname == heads[i]->name) {
+        target = heads[i]->oid;
+        found = true;
+      }
+    }
+    if (!found) {
+      git_remote_disconnect(remote.get());
+      return Error(Code::kNotFound, prefix + "the remote has no " + m.followed.label + " (deleted or renamed?)" +
+                                        (had_head ? "; keeping the last fetched commit" : ""));
+    }
+  }
+
+  // A target we already hold (nothing new, or a branch reset to an old
+  // commit) needs no download.
+  bool download = true;
+  if (m.followed.kind != Followed::Kind::kCommit) {
+    git_odb* odb = nullptr;
+    if (git_repository_odb(&odb, repo) == 0) {
+      download = git_odb_exists(odb, &target) == 0;
+      git_odb_free(odb);
+    }
+  }
+  if (download) {
+    std::string heads_spec = "+refs/heads/*:refs/heads/*";
+    std::string tags_spec = "+refs/tags/*:refs/tags/*";
+    std::string one_spec = "+" + m.followed.refname + ":" + m.followed.refname;
+    char* specs_all[] = {heads_spec.data(), tags_spec.data()};
+    char* specs_one[] = {one_spec.data()};
+    git_strarray specs{};
+    if (m.followed.kind == Followed::Kind::kCommit) {
+      specs = {specs_all, 2};
+    } else {
+      specs = {specs_one, 1};
+    }
+    git_fetch_options fetch = GIT_FETCH_OPTIONS_INIT;
+    fetch.callbacks = callbacks;
+    fetch.proxy_opts = proxy;
+    fetch.prune = GIT_FETCH_NO_PRUNE;
+    fetch.update_fetchhead = 0;
+    fetch.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+    if (int rc = git_remote_download(remote.get(), &specs, &fetch); rc != 0) return Classify(m, ctx, rc);
+    if (m.followed.kind == Followed::Kind::kCommit) {
+      if (int rc = git_remote_update_tips(remote.get(), &callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "bosun: fetch");
+          rc != 0) {
+        return Classify(m, ctx, rc);
+      }
+    }
+    auto elapsed = SteadyClock::now() - ctx.started;
+    if (elapsed >= kLogEvery) {
+      log::Info("gitsync", "fetch done",
+                {{"url", m.options.url},
+                 {"ref", m.options.ref},
+                 {"objects", std::to_string(ctx.last.received_objects)},
+                 {"received", MiB(ctx.last.received_bytes)},
+                 {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count())}});
+    }
+  }
+  git_remote_disconnect(remote.get());
+
+  if (m.followed.kind == Followed::Kind::kCommit) {
+    git_object* obj = nullptr;
+    if (git_object_lookup(&obj, repo, &fixed, GIT_OBJECT_COMMIT) != 0) {
+      return Error(Code::kNotFound, prefix + "no branch or tag of the remote contains that commit");
+    }
+    git_object_free(obj);
+    return set_head(fixed);
+  }
+  // The local copy of the followed ref moves wherever the remote's went,
+  // forward or not (a force-push): the remote is the truth.
+  git_reference* ref = nullptr;
+  if (git_reference_create(&ref, repo, m.followed.refname.c_str(), &target, 1, "bosun: fetch") != 0) {
+    return Error(Code::kIo, prefix + "cannot update " + m.followed.refname + ": " + LastGitMessage());
+  }
+  git_reference_free(ref);
+  auto commit = peel(target);
+  if (!commit) return commit.error();
+  return set_head(*commit);
+}
+
+}  // namespace bosun::gitsync

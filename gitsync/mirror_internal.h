@@ -1,0 +1,156 @@
+// gitsync/mirror_internal.h — what the mirror_*.cc files share: the Impl,
+// owning handles for libgit2 objects, error conversion, the network stream
+// with its no-progress watchdog, and known_hosts matching. Private to gitsync.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <git2.h>
+
+#include "core/result.h"
+#include "gitsync/mirror.h"
+
+namespace bosun::gitsync {
+
+// libgit2 objects owned by a unique_ptr, freed with their own free function.
+template <typename T, void (*Free)(T*)>
+struct GitFree {
+  void operator()(T* p) const { Free(p); }
+};
+template <typename T, void (*Free)(T*)>
+using GitPtr = std::unique_ptr<T, GitFree<T, Free>>;
+
+using RepoPtr = GitPtr<git_repository, git_repository_free>;
+using ObjectPtr = GitPtr<git_object, git_object_free>;
+using CommitPtr = GitPtr<git_commit, git_commit_free>;
+using TreePtr = GitPtr<git_tree, git_tree_free>;
+using TreeEntryPtr = GitPtr<git_tree_entry, git_tree_entry_free>;
+using BlobPtr = GitPtr<git_blob, git_blob_free>;
+using RefPtr = GitPtr<git_reference, git_reference_free>;
+using RemotePtr = GitPtr<git_remote, git_remote_free>;
+using DiffPtr = GitPtr<git_diff, git_diff_free>;
+using RevwalkPtr = GitPtr<git_revwalk, git_revwalk_free>;
+using ConfigPtr = GitPtr<git_config, git_config_free>;
+
+// A git_buf that frees itself.
+struct GitBuf {
+  git_buf buf = GIT_BUF_INIT;
+  GitBuf() = default;
+  GitBuf(const GitBuf&) = delete;
+  GitBuf& operator=(const GitBuf&) = delete;
+  ~GitBuf() { git_buf_dispose(&buf); }
+  std::string str() const { return buf.ptr ? std::string(buf.ptr, buf.size) : std::string(); }
+};
+
+// Initialises libgit2 and registers bosun's socket stream, once per process
+// (thread-safe). Every entry point of Mirror calls it.
+void InitLibgit2();
+
+// libgit2's reason for the last failure on this thread ("unknown libgit2
+// error" when it left none).
+std::string LastGitMessage();
+
+std::string OidHex(const git_oid& oid);
+
+// What a Mirror follows, parsed from RemoteOptions::ref.
+struct Followed {
+  enum class Kind { kBranch, kTag, kRef, kCommit };
+  Kind kind = Kind::kBranch;
+  std::string refname;  // "refs/heads/main", "refs/tags/v1"; empty for kCommit
+  std::string commit;   // 40 hex, for kCommit
+  // For messages: "branch main", "tag v1", "ref refs/pull/1/head", "commit 1a2b…".
+  std::string label;
+};
+Result<Followed> ParseFollowed(const std::string& ref);
+
+struct Mirror::Impl {
+  std::string dir;
+  RemoteOptions options;
+  std::string fetch_url;  // options.url with a local path made absolute
+  Followed followed;
+  mutable std::mutex mu;
+  RepoPtr repo;
+  bool warned_host_key = false;  // under mu
+
+  // Reads a revision expression to a commit (under mu).
+  Result<CommitPtr> LookupCommit(const std::string& spec) const;
+};
+
+// The ref that holds the last good commit of the followed ref. It survives a
+// deleted branch and a restart, and keeps that commit's objects reachable.
+inline constexpr const char* kHeadRef = "refs/bosun/head";
+
+// ---------------------------------------------------------------------------
+// Network watchdog (mirror_stream.cc).
+//
+// libgit2 1.5 has no network timeout: a remote that accepts the connection
+// and then says nothing blocks a fetch forever. bosun registers its own
+// GIT_STREAM_STANDARD stream (libgit2 builds its TLS stream and its SSH
+// session on top of it), which connects with a deadline and counts bytes.
+// While a Fetch runs, a TransferWatch is installed on its thread: every byte
+// through the stream and every progress callback counts as progress, and
+// when none comes for `timeout` a watchdog thread shuts the watch's sockets
+// down, which ends any blocked read at once (ours, the TLS stream's, or
+// libssh2's).
+class TransferWatch {
+ public:
+  explicit TransferWatch(std::chrono::milliseconds timeout);
+  ~TransferWatch();  // stops the watchdog
+  TransferWatch(const TransferWatch&) = delete;
+  TransferWatch& operator=(const TransferWatch&) = delete;
+
+  // Installs this watch as the current thread's while it lives.
+  class Scope {
+   public:
+    explicit Scope(TransferWatch* watch);
+    ~Scope();
+
+   private:
+    TransferWatch* previous_;
+  };
+  static TransferWatch* Current();
+
+  void Touch();
+  bool expired() const { return expired_.load(); }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  // Sockets of the streams opened under this watch.
+  void AddSocket(int fd);
+  void RemoveSocket(int fd);
+
+ private:
+  void Run();
+
+  const std::chrono::milliseconds timeout_;
+  std::atomic<int64_t> last_progress_ns_;
+  std::atomic<bool> expired_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::set<int> sockets_;
+  std::thread thread_;
+};
+
+// Registers the stream with libgit2 (called by InitLibgit2).
+void RegisterWatchedStream();
+
+// ---------------------------------------------------------------------------
+// known_hosts (mirror_known_hosts.cc).
+
+enum class HostKeyMatch { kKnown, kUnknown, kRevoked, kMismatch };
+
+// Looks `host` (and `port`, 22 when default) up in an OpenSSH known_hosts
+// text: plain, [host]:port, comma lists, wildcards and hashed (|1|…) names.
+// kKnown when a line for the host lists exactly `key` (the raw key blob),
+// kMismatch when lines for the host list only other keys, kUnknown when no
+// line names the host, kRevoked when a @revoked line lists the key.
+HostKeyMatch MatchKnownHost(const std::string& known_hosts, const std::string& host, int port, const std::string& key);
+
+}  // namespace bosun::gitsync

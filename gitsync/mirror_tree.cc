@@ -1,0 +1,191 @@
+// gitsync/mirror_tree.cc — reading the manifests of a commit straight from
+// the object database (no checkout), and the tree diff that tells which of
+// them a new commit changed.
+#include <algorithm>
+
+#include "gitsync/mirror.h"
+#include "gitsync/mirror_internal.h"
+
+namespace bosun::gitsync {
+namespace {
+
+// "", ".", "/" and "./" mean the whole tree; otherwise the path without a
+// leading "./" or "/" and without trailing slashes. ".." is refused: paths
+// are inside the repository.
+Result<std::string> NormalizePath(const std::string& path) {
+  std::string p = path;
+  while (p.starts_with("./")) p.erase(0, 2);
+  while (p.starts_with("/")) p.erase(0, 1);
+  while (p.ends_with("/")) p.pop_back();
+  if (p == ".") p.clear();
+  for (size_t start = 0; start <= p.size();) {
+    size_t end = p.find('/', start);
+    if (end == std::string::npos) end = p.size();
+    if (p.compare(start, end - start, "..") == 0) {
+      return Error(Code::kInvalid, "path \"" + path + "\" leaves the repository");
+    }
+    start = end + 1;
+  }
+  return p;
+}
+
+bool Under(const std::string& file, const std::string& prefix) {
+  return prefix.empty() || file == prefix || (file.starts_with(prefix) && file[prefix.size()] == '/');
+}
+
+// Regular files only: a symlink named x.yaml points at a path, not at YAML,
+// and a submodule's entry is a commit of another repository.
+bool IsFile(git_filemode_t mode) {
+  return mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE;
+}
+
+struct WalkState {
+  std::string root;  // "dir/" prefix of the walked tree, "" for the whole tree
+  std::vector<std::pair<std::string, git_oid>> files;
+};
+
+int CollectEntry(const char* dir, const git_tree_entry* entry, void* payload) {
+  auto* state = static_cast<WalkState*>(payload);
+  if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB || !IsFile(git_tree_entry_filemode(entry))) return 0;
+  std::string path = state->root + dir + git_tree_entry_name(entry);
+  if (IsManifestFile(path)) state->files.emplace_back(std::move(path), *git_tree_entry_id(entry));
+  return 0;
+}
+
+Result<TreePtr> TreeOf(const Mirror::Impl& impl, const std::string& commit) {
+  if (commit.empty()) return TreePtr();  // the empty tree
+  auto c = impl.LookupCommit(commit);
+  if (!c) return c.error();
+  git_tree* tree = nullptr;
+  if (git_commit_tree(&tree, c->get()) != 0) {
+    return Error(Code::kIo, "cannot read the tree of commit " + commit + ": " + LastGitMessage());
+  }
+  return TreePtr(tree);
+}
+
+}  // namespace
+
+Result<std::vector<TreeFile>> Mirror::ReadTree(const std::string& commit, const std::string& path) const {
+  auto prefix = NormalizePath(path);
+  if (!prefix) return prefix.error();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  git_repository* repo = impl_->repo.get();
+  auto root = TreeOf(*impl_, commit);
+  if (!root) return root.error();
+  if (!*root) return Error(Code::kInvalid, "no commit given");
+
+  WalkState state;
+  TreePtr subtree;
+  git_tree* walked = root->get();
+  if (!prefix->empty()) {
+    git_tree_entry* raw = nullptr;
+    if (git_tree_entry_bypath(&raw, root->get(), prefix->c_str()) != 0) {
+      return Error(Code::kNotFound, "path \"" + *prefix + "\" does not exist at commit " + commit);
+    }
+    TreeEntryPtr entry(raw);
+    if (git_tree_entry_type(entry.get()) == GIT_OBJECT_BLOB) {
+      // One file: it is read when it is a manifest, like any file of a folder.
+      if (IsFile(git_tree_entry_filemode(entry.get())) && IsManifestFile(*prefix)) {
+        state.files.emplace_back(*prefix, *git_tree_entry_id(entry.get()));
+      }
+      walked = nullptr;
+    } else if (git_tree_entry_type(entry.get()) == GIT_OBJECT_TREE) {
+      git_object* obj = nullptr;
+      if (git_tree_entry_to_object(&obj, repo, entry.get()) != 0) {
+        return Error(Code::kIo, "cannot read folder \"" + *prefix + "\": " + LastGitMessage());
+      }
+      subtree.reset(reinterpret_cast<git_tree*>(obj));
+      walked = subtree.get();
+      state.root = *prefix + "/";
+    } else {
+      walked = nullptr;  // a submodule: nothing of ours in it
+    }
+  }
+  if (walked != nullptr && git_tree_walk(walked, GIT_TREEWALK_PRE, CollectEntry, &state) != 0) {
+    return Error(Code::kIo, "cannot walk the tree of commit " + commit + ": " + LastGitMessage());
+  }
+  std::sort(state.files.begin(), state.files.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  std::vector<TreeFile> out;
+  out.reserve(state.files.size());
+  for (auto& [file, oid] : state.files) {
+    git_blob* raw = nullptr;
+    if (git_blob_lookup(&raw, repo, &oid) != 0) {
+      return Error(Code::kIo, "cannot read " + file + " at commit " + commit + ": " + LastGitMessage());
+    }
+    BlobPtr blob(raw);
+    out.push_back(TreeFile{std::move(file), OidHex(oid),
+                           std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                                       static_cast<size_t>(git_blob_rawsize(blob.get())))});
+  }
+  return out;
+}
+
+Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std::string& to,
+                                             const std::string& path) const {
+  auto prefix = NormalizePath(path);
+  if (!prefix) return prefix.error();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto old_tree = TreeOf(*impl_, from);
+  if (!old_tree) return old_tree.error();
+  auto new_tree = TreeOf(*impl_, to);
+  if (!new_tree) return new_tree.error();
+
+  git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+  // Literal paths, not patterns: a folder named "a*" means that folder. The
+  // pathspec lets libgit2 skip other folders; Under() below is the rule.
+  opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
+  char* spec = prefix->data();
+  if (!prefix->empty()) {
+    opts.pathspec.strings = &spec;
+    opts.pathspec.count = 1;
+  }
+  git_diff* raw = nullptr;
+  if (git_diff_tree_to_tree(&raw, impl_->repo.get(), old_tree->get(), new_tree->get(), &opts) != 0) {
+    return Error(Code::kIo, "cannot compare " + (from.empty() ? std::string("the empty tree") : from) + " with " +
+                                (to.empty() ? std::string("the empty tree") : to) + ": " + LastGitMessage());
+  }
+  DiffPtr diff(raw);
+
+  // No rename detection: a renamed file is a deletion of the old path and an
+  // addition of the new one, which is what the desired set needs (the
+  // objects of the old path go, those of the new one come).
+  std::vector<FileChange> out;
+  auto add = [&](FileChange::Type type, const git_diff_file& file) {
+    std::string p = file.path;
+    if (!Under(p, *prefix) || !IsManifestFile(p)) return;
+    out.push_back(FileChange{type, std::move(p), type == FileChange::Type::kDeleted ? "" : OidHex(file.id)});
+  };
+  for (size_t i = 0; i < git_diff_num_deltas(diff.get()); i++) {
+    const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
+    bool old_file = IsFile(static_cast<git_filemode_t>(d->old_file.mode));
+    bool new_file = IsFile(static_cast<git_filemode_t>(d->new_file.mode));
+    switch (d->status) {
+      case GIT_DELTA_ADDED:
+        if (new_file) add(FileChange::Type::kAdded, d->new_file);
+        break;
+      case GIT_DELTA_DELETED:
+        if (old_file) add(FileChange::Type::kDeleted, d->old_file);
+        break;
+      case GIT_DELTA_MODIFIED:
+      case GIT_DELTA_TYPECHANGE:
+        // A file that became a symlink (or the reverse) is, for the desired
+        // set, a file that went away (or came).
+        if (old_file && new_file) {
+          // A mode change alone (chmod +x) changes nothing a manifest says.
+          if (!git_oid_equal(&d->old_file.id, &d->new_file.id)) add(FileChange::Type::kModified, d->new_file);
+        } else if (new_file) {
+          add(FileChange::Type::kAdded, d->new_file);
+        } else if (old_file) {
+          add(FileChange::Type::kDeleted, d->old_file);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const FileChange& a, const FileChange& b) { return a.path < b.path; });
+  return out;
+}
+
+}  // namespace bosun::gitsync

@@ -1,0 +1,490 @@
+// tests/gitsync/mirror_remote_test.cc — Mirror over the network, against
+// servers on 127.0.0.1: smart HTTP (`git http-backend` behind a small CGI
+// server in Python), with and without basic auth; a remote that is down, one
+// that never answers and one that stalls halfway through a pack; and ssh://
+// against a real sshd run from a temporary folder with its own config; HTTPS
+// with a certificate of the test's own.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <git2.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "core/log.h"
+#include "gitsync/mirror.h"
+#include "tests/gitsync/mirror_fixture.h"
+
+namespace bosun::gitsync {
+namespace {
+
+using test::GitRepos;
+using test::RunCommand;
+using test::TempDir;
+using Clock = std::chrono::steady_clock;
+
+// A CGI gateway for `git http-backend`, over TLS when TLS_CERT and TLS_KEY
+// name a certificate and its key. AUTH=user:password requires basic auth; while the file STALL_FLAG names exists, every
+// pack stops after its first bytes and the connection stays open, silent.
+constexpr const char* kHttpServer = R"PY(
+import base64, os, subprocess, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+port, root = int(sys.argv[1]), sys.argv[2]
+auth = os.environ.get("AUTH")
+stall_flag = os.environ.get("STALL_FLAG")
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def handle_git(self):
+        if auth and self.headers.get("Authorization") != "Basic " + base64.b64encode(auth.encode()).decode():
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        body = b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        elif self.headers.get("Content-Length"):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+        env = dict(os.environ, GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path,
+                   QUERY_STRING=query, REQUEST_METHOD=self.command,
+                   CONTENT_TYPE=self.headers.get("Content-Type", ""), CONTENT_LENGTH=str(len(body)),
+                   REMOTE_ADDR="127.0.0.1", GIT_HTTP_MAX_REQUEST_BUFFER="100M")
+        if self.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.split(b"\r\n"):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if stall_flag and os.path.exists(stall_flag) and self.command == "POST":
+            self.wfile.write(payload[:64])
+            self.wfile.flush()
+            time.sleep(120)
+            return
+        self.wfile.write(payload)
+
+    do_GET = handle_git
+    do_POST = handle_git
+
+ThreadingHTTPServer.daemon_threads = True
+server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+if os.environ.get("TLS_CERT"):
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.environ["TLS_CERT"], os.environ["TLS_KEY"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+)PY";
+
+// Waits until something listens on the port (the server starts in the
+// background); false after ~10 s.
+bool WaitForPort(int port) {
+  for (int i = 0; i < 200; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (up) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// A process started in the background by a shell command line, killed (with
+// its process group) when the test ends, passed or failed.
+class Background {
+ public:
+  explicit Background(const std::string& command) {
+    auto o = RunCommand("setsid sh -c '" + command + "' > /dev/null 2>&1 < /dev/null & echo $!");
+    pid_ = std::atoi(o.out.c_str());
+  }
+  ~Background() {
+    if (pid_ > 0) {
+      kill(-pid_, SIGKILL);
+      kill(pid_, SIGKILL);
+    }
+  }
+  int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+};
+
+class HttpServer {
+ public:
+  // Serves the bare repositories in `root` on a free loopback port.
+  HttpServer(const TempDir& tmp, const std::string& root, const std::string& env = "")
+      : port_(bosun::test::FreePort()) {
+    std::string script = tmp.Write("http_server.py", kHttpServer);
+    server_ = std::make_unique<Background>(env + " exec python3 " + script + " " + std::to_string(port_) + " " + root);
+    up_ = WaitForPort(port_);
+  }
+  bool up() const { return up_; }
+  std::string Url(const std::string& repo, const std::string& scheme = "http") const {
+    return scheme + "://127.0.0.1:" + std::to_string(port_) + "/" + repo;
+  }
+
+ private:
+  int port_;
+  std::unique_ptr<Background> server_;
+  bool up_ = false;
+};
+
+RemoteOptions Follow(const std::string& url, std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  RemoteOptions o;
+  o.url = url;
+  o.timeout = timeout;
+  return o;
+}
+
+TEST(MirrorHttp, FollowsNewCommitsAndForcePushes) {
+  GitRepos repos;
+  std::string first = repos.CommitAndPush({{"web.yaml", "kind: ConfigMap\n"}}, "first");
+  HttpServer server(repos.tmp(), repos.tmp().path());
+  ASSERT_TRUE(server.up());
+  auto m = Mirror::Open(repos.MirrorDir(), Follow(server.Url("remote.git")));
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  std::vector<FetchProgress> progress;
+  auto head = (*m)->Fetch([&](const FetchProgress& p) { progress.push_back(p); });
+  ASSERT_TRUE(head.ok()) << head.error().message();
+  EXPECT_EQ(*head, first);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back().received_objects, progress.back().total_objects);
+  EXPECT_GT(progress.back().received_bytes, 0u);
+
+  std::string second = repos.CommitAndPush({{"web.yaml", "kind: ConfigMap\ndata: {}\n"}}, "second");
+  EXPECT_EQ((*m)->Fetch().value_or(""), second);
+  repos.Git("reset -q --hard " + first);
+  std::string rewritten = repos.CommitAndPush({{"other.yaml", "kind: Service\n"}}, "rewritten");
+  EXPECT_EQ((*m)->Fetch().value_or(""), rewritten);
+  EXPECT_FALSE((*m)->IsAncestor(second, rewritten).value_or(true));
+  EXPECT_EQ((*m)->ReadTree(rewritten, "").value_or({}).size(), 2u);
+}
+
+TEST(MirrorHttp, MissingRepositoryIsInvalid) {
+  GitRepos repos;
+  HttpServer server(repos.tmp(), repos.tmp().path());
+  ASSERT_TRUE(server.up());
+  auto m = Mirror::Open(repos.MirrorDir(), Follow(server.Url("nothing.git")));
+  ASSERT_TRUE(m.ok());
+  auto r = (*m)->Fetch();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kInvalid) << r.error().message();
+}
+
+TEST(MirrorHttp, BasicAuthWithAPasswordFile) {
+  GitRepos repos;
+  std::string id = repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+  HttpServer server(repos.tmp(), repos.tmp().path(), "AUTH=deploy:s3cret-token");
+  ASSERT_TRUE(server.up());
+
+  auto none = Mirror::Open(repos.MirrorDir("none"), Follow(server.Url("remote.git")));
+  ASSERT_TRUE(none.ok());
+  auto refused = (*none)->Fetch();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::kUnauthorized) << refused.error().message();
+  EXPECT_NE(refused.error().message().find("--repo-password-file"), std::string::npos) << refused.error().message();
+
+  RemoteOptions wrong = Follow(server.Url("remote.git"));
+  wrong.username = "deploy";
+  wrong.password_file = repos.tmp().Write("wrong.pw", "not-the-token\n");
+  auto w = Mirror::Open(repos.MirrorDir("wrong"), wrong);
+  ASSERT_TRUE(w.ok()) << w.error().message();
+  auto start = Clock::now();
+  auto denied = (*w)->Fetch();
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code(), Code::kUnauthorized) << denied.error().message();
+  EXPECT_EQ(denied.error().message().find("not-the-token"), std::string::npos);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // refused once, not retried in a loop
+
+  RemoteOptions right = wrong;
+  right.password_file = repos.tmp().Write("right.pw", "s3cret-token\n");
+  auto r = Mirror::Open(repos.MirrorDir("right"), right);
+  ASSERT_TRUE(r.ok());
+  auto head = (*r)->Fetch();
+  ASSERT_TRUE(head.ok()) << head.error().message();
+  EXPECT_EQ(*head, id);
+  // The password goes nowhere else: not into the mirror's configuration.
+  auto config = RunCommand("cat " + repos.MirrorDir("right") + "/config");
+  EXPECT_EQ(config.out.find("s3cret"), std::string::npos) << config.out;
+
+  // A rotated token is read at the next fetch, without reopening.
+  repos.tmp().Write("right.pw", "rotated\n");
+  EXPECT_EQ((*r)->Fetch().error().code(), Code::kUnauthorized);
+}
+
+// HTTPS: libgit2's TLS stream (mbedTLS in Debian's build) runs over bosun's
+// socket stream. A certificate nobody vouches for is refused; once its CA is
+// trusted, the same server works.
+TEST(MirrorHttp, HttpsVerifiesTheCertificate) {
+  if (RunCommand("command -v openssl").exit_code != 0) GTEST_SKIP() << "openssl is not installed";
+  GitRepos repos;
+  std::string id = repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+  std::string cert = repos.tmp().Sub("cert.pem"), key = repos.tmp().Sub("key.pem");
+  auto made = RunCommand(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext "
+      "subjectAltName=DNS:127.0.0.1,IP:127.0.0.1 -keyout " +
+      key + " -out " + cert);
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  HttpServer server(repos.tmp(), repos.tmp().path(), "TLS_CERT=" + cert + " TLS_KEY=" + key);
+  ASSERT_TRUE(server.up());
+
+  auto m = Mirror::Open(repos.MirrorDir(), Follow(server.Url("remote.git", "https")));
+  ASSERT_TRUE(m.ok());
+  auto untrusted = (*m)->Fetch();
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.error().code(), Code::kUnauthorized) << untrusted.error().message();
+  EXPECT_NE(untrusted.error().message().find("certificate"), std::string::npos) << untrusted.error().message();
+
+  ASSERT_EQ(git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, cert.c_str(), nullptr), 0);
+  auto trusted = (*m)->Fetch();
+  // Back to the system's CAs for whatever runs next in this process.
+  git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, nullptr, "/etc/ssl/certs");
+  ASSERT_TRUE(trusted.ok()) << trusted.error().message();
+  EXPECT_EQ(*trusted, id);
+}
+
+TEST(MirrorNetwork, UnreachableRemoteFailsFast) {
+  GitRepos repos;
+  int port = bosun::test::FreePort();  // nothing listens there
+  auto m = Mirror::Open(repos.MirrorDir(), Follow("http://127.0.0.1:" + std::to_string(port) + "/repo.git"));
+  ASSERT_TRUE(m.ok());
+  auto start = Clock::now();
+  auto r = (*m)->Fetch();
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_TRUE(r.error().message().starts_with("cannot fetch http://127.0.0.1:" + std::to_string(port) +
+                                              "/repo.git (branch main): "))
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("refused"), std::string::npos) << r.error().message();
+}
+
+// Accepts connections and never answers: the remote is up but stuck.
+class SilentServer {
+ public:
+  SilentServer() : port_(bosun::test::FreePort()) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(fd_, 8), 0);
+  }
+  ~SilentServer() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  int fd_;
+};
+
+TEST(MirrorNetwork, SilentRemoteTimesOut) {
+  GitRepos repos;
+  SilentServer silent;  // the kernel completes the handshake; nobody reads
+  auto m = Mirror::Open(repos.MirrorDir(), Follow("http://127.0.0.1:" + std::to_string(silent.port()) + "/repo.git",
+                                                  std::chrono::seconds(2)));
+  ASSERT_TRUE(m.ok());
+  auto start = Clock::now();
+  auto r = (*m)->Fetch();
+  auto took = Clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_NE(r.error().message().find("no progress for 2s"), std::string::npos) << r.error().message();
+  EXPECT_GE(took, std::chrono::milliseconds(1900));
+  EXPECT_LT(took, std::chrono::seconds(10));
+}
+
+// libssh2 reads the socket itself; the watchdog's shutdown must end its wait
+// for the server's greeting too.
+TEST(MirrorNetwork, SilentSshServerTimesOut) {
+  GitRepos repos;
+  SilentServer silent;
+  auto m = Mirror::Open(repos.MirrorDir(), Follow("ssh://git@127.0.0.1:" + std::to_string(silent.port()) + "/repo.git",
+                                                  std::chrono::seconds(2)));
+  ASSERT_TRUE(m.ok());
+  auto start = Clock::now();
+  auto r = (*m)->Fetch();
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_NE(r.error().message().find("no progress for 2s"), std::string::npos) << r.error().message();
+}
+
+TEST(MirrorNetwork, StallInTheMiddleOfAPackTimesOutAndKeepsTheHead) {
+  GitRepos repos;
+  std::string id = repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+  std::string flag = repos.tmp().Sub("stall");
+  HttpServer server(repos.tmp(), repos.tmp().path(), "STALL_FLAG=" + flag);
+  ASSERT_TRUE(server.up());
+  auto m = Mirror::Open(repos.MirrorDir(), Follow(server.Url("remote.git"), std::chrono::seconds(2)));
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ((*m)->Fetch().value_or(""), id);
+
+  for (int i = 0; i < 50; i++) {
+    repos.tmp().Write("work/bulk/f" + std::to_string(i) + ".yaml", std::string(2000, 'a' + i % 26) + "\n");
+  }
+  std::string more = repos.CommitAndPush({}, "more");
+  repos.tmp().Write("stall", "");
+  auto start = Clock::now();
+  auto r = (*m)->Fetch();
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_NE(r.error().message().find("no progress for 2s"), std::string::npos) << r.error().message();
+  EXPECT_EQ((*m)->Head().value_or(""), id);
+
+  // The remote recovers: so does the mirror, with nothing to repair.
+  std::filesystem::remove(flag);
+  EXPECT_EQ((*m)->Fetch().value_or(""), more);
+}
+
+// ---------------------------------------------------------------------------
+// ssh:// against a real sshd: its own config, host key and authorized_keys
+// in the test's folder, on a free loopback port. sshd insists on its
+// privilege-separation folder /run/sshd (which its service would create); the
+// test creates it when missing, and changes nothing else on the machine.
+
+class SshServer {
+ public:
+  explicit SshServer(const TempDir& tmp) : tmp_(tmp), port_(bosun::test::FreePort()) {
+    if (RunCommand("test -x /usr/sbin/sshd && command -v ssh-keygen").exit_code != 0) return;
+    for (const char* key : {"host_key", "client_key", "other_key"}) {
+      if (RunCommand("ssh-keygen -q -t ed25519 -N '' -C bosun-test -f " + tmp.Sub(key)).exit_code != 0) return;
+    }
+    RunCommand("cp " + tmp.Sub("client_key.pub") + " " + tmp.Sub("authorized_keys"));
+    std::string config =
+        tmp.Write("sshd_config", "Port " + std::to_string(port_) +
+                                     "\nListenAddress 127.0.0.1\n"
+                                     "HostKey " +
+                                     tmp.Sub("host_key") + "\nAuthorizedKeysFile " + tmp.Sub("authorized_keys") +
+                                     "\nPidFile none\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+                                     "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+                                     "PubkeyAuthentication yes\nLogLevel ERROR\n");
+    RunCommand("mkdir -p /run/sshd && chmod 755 /run/sshd");
+    server_ = std::make_unique<Background>("exec /usr/sbin/sshd -D -e -f " + config);
+    up_ = WaitForPort(port_);
+  }
+  bool up() const { return up_; }
+  std::string Url(const std::string& path) const {
+    return "ssh://" + User() + "@127.0.0.1:" + std::to_string(port_) + path;
+  }
+  // A known_hosts line for the server's host key.
+  std::string KnownHostsLine(const std::string& key_file = "host_key.pub") const {
+    auto pub = RunCommand("cut -d' ' -f1,2 " + tmp_.Sub(key_file));
+    return "[127.0.0.1]:" + std::to_string(port_) + " " + test::Trim(pub.out) + "\n";
+  }
+
+ private:
+  static std::string User() {
+    auto o = RunCommand("id -un");
+    return test::Trim(o.out);
+  }
+  const TempDir& tmp_;
+  int port_;
+  std::unique_ptr<Background> server_;
+  bool up_ = false;
+};
+
+TEST(MirrorSsh, KeyAuthAndKnownHosts) {
+  GitRepos repos;
+  SshServer sshd(repos.tmp());
+  if (!sshd.up()) GTEST_SKIP() << "no sshd (openssh-server) to test ssh:// against";
+  std::string id = repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+
+  RemoteOptions o = Follow(sshd.Url(repos.remote()));
+  o.ssh_key_file = repos.tmp().Sub("client_key");
+  o.ssh_known_hosts_file = repos.tmp().Write("known_hosts", "# comment\n" + sshd.KnownHostsLine());
+  auto m = Mirror::Open(repos.MirrorDir(), o);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  auto head = (*m)->Fetch();
+  ASSERT_TRUE(head.ok()) << head.error().message();
+  EXPECT_EQ(*head, id);
+  std::string next = repos.CommitAndPush({{"b.yaml", "b: 1\n"}}, "two");
+  EXPECT_EQ((*m)->Fetch().value_or(""), next);
+
+  // Hashed names, as `ssh-keygen -H` and `ssh-keyscan -H` write them.
+  RemoteOptions hashed = o;
+  hashed.ssh_known_hosts_file = repos.tmp().Write("known_hosts_hashed", sshd.KnownHostsLine());
+  ASSERT_EQ(RunCommand("ssh-keygen -H -f " + hashed.ssh_known_hosts_file).exit_code, 0);
+  ASSERT_EQ(RunCommand("grep -c '^|1|' " + hashed.ssh_known_hosts_file).out, "1\n");
+  auto h = Mirror::Open(repos.MirrorDir("hashed"), hashed);
+  EXPECT_EQ((*h)->Fetch().value_or(""), next);
+
+  // A key protected by a passphrase, given in a file of its own.
+  ASSERT_EQ(RunCommand("ssh-keygen -q -t ed25519 -N 'open sesame' -f " + repos.tmp().Sub("locked_key") + " && cat " +
+                       repos.tmp().Sub("locked_key.pub") + " >> " + repos.tmp().Sub("authorized_keys"))
+                .exit_code,
+            0);
+  RemoteOptions locked = o;
+  locked.ssh_key_file = repos.tmp().Sub("locked_key");
+  locked.ssh_passphrase_file = repos.tmp().Write("passphrase", "open sesame\n");
+  auto l = Mirror::Open(repos.MirrorDir("locked"), locked);
+  auto unlocked = (*l)->Fetch();
+  EXPECT_TRUE(unlocked.ok()) << unlocked.error().message();
+
+  // The server offers a key that known_hosts does not list for it.
+  RemoteOptions mitm = o;
+  mitm.ssh_known_hosts_file = repos.tmp().Write("known_hosts_other", sshd.KnownHostsLine("other_key.pub"));
+  auto x = Mirror::Open(repos.MirrorDir("mitm"), mitm);
+  auto refused = (*x)->Fetch();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::kUnauthorized);
+  EXPECT_NE(refused.error().message().find("SHA256:"), std::string::npos) << refused.error().message();
+
+  // A key the server does not accept.
+  RemoteOptions stranger = o;
+  stranger.ssh_key_file = repos.tmp().Sub("other_key");
+  auto s = Mirror::Open(repos.MirrorDir("stranger"), stranger);
+  auto denied = (*s)->Fetch();
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code(), Code::kUnauthorized) << denied.error().message();
+
+  // No known_hosts: accepted, with one warning in the log.
+  std::vector<std::string> warnings;
+  std::mutex mu;
+  log::SetSink([&](const log::Record& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (r.level == log::Level::kWarn) warnings.emplace_back(r.message);
+  });
+  RemoteOptions trusting = o;
+  trusting.ssh_known_hosts_file.clear();
+  auto t = Mirror::Open(repos.MirrorDir("trusting"), trusting);
+  EXPECT_EQ((*t)->Fetch().value_or(""), next);
+  EXPECT_EQ((*t)->Fetch().value_or(""), next);
+  log::SetSink(nullptr);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("without checking"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bosun::gitsync
