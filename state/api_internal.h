@@ -4,6 +4,7 @@
 //   api_watch.cc    watch streams and their timer
 //   api_proxy.cc    forwarding to the leader
 //   api_status.cc   Status errors, the value codec, small helpers
+//   api_batch.cc    POST /bosun/v1/batch: several writes in one transaction
 // Private to the state component.
 #pragma once
 
@@ -17,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <cpprest/http_client.h>
@@ -136,6 +138,57 @@ class Call {
 };
 using CallPtr = std::shared_ptr<Call>;
 
+// ---- writes: the rules shared by the single verbs and the batch (api_objects.cc) ----
+
+// POST here writes several objects in one transaction (api_batch.cc).
+inline constexpr const char* kBatchPath = "/bosun/v1/batch";
+// Its body limit: a GitOps sync of a whole repository is one batch, so it is
+// larger than the ordinary limit (ApiServerOptions::max_body_bytes).
+inline constexpr size_t kMaxBatchBodyBytes = size_t{64} << 20;
+
+// An object as the store holds it.
+struct Stored {
+  Json object;  // with metadata.resourceVersion
+  int64_t revision = 0;
+};
+
+// What a write does to the current object.
+struct Change {
+  enum class Kind { kPut, kDelete, kNoop } kind = Kind::kPut;
+  Json object;  // kPut: the new object, without resourceVersion
+  // The client pinned a resourceVersion (or uid): a lost race is its 409,
+  // not something to retry.
+  bool pinned = false;
+};
+using Mutation = std::variant<Change, ApiError>;
+
+// obj["metadata"], made an object if it is not one.
+Json& Meta(Json& obj);
+// metadata.<field> if it is a string, else "".
+std::string MetaString(const Json& obj, const char* field);
+// apiVersion and kind must name `kind`; absent ones are filled in.
+std::optional<ApiError> CheckTypeMeta(Json& obj, const KindInfo& kind);
+// The object's namespace must be t.ns (filled in when empty); a
+// cluster-scoped object has none.
+std::optional<ApiError> CheckNamespace(Json& obj, const Target& t);
+// Validation errors (warnings do not refuse a write).
+std::vector<FieldError> Validate(const Json& obj, const KindInfo& kind);
+// The server-set fields of a new object: uid, creationTimestamp, generation
+// 1, no resourceVersion. Fails with 422 when it has neither name nor
+// generateName.
+std::optional<ApiError> PrepareCreate(Json& obj, const KindInfo& kind, Clock& clock);
+// The new object for an update (PUT) or a patch result: server-set fields
+// from the stored object, status or everything-but-status per the path,
+// generation bumped when spec changed, validated. `pinned` says the client
+// named a resourceVersion; a stale one gives 409.
+Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinned);
+// A delete of `cur`, or 409 when a precondition (resourceVersion, uid; each
+// optional) does not hold.
+Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t> rv, const std::string& uid);
+// A failed StateService::Write as the client should see it (503 with the
+// leader when this member cannot write).
+ApiError WriteError(Core& core, const Error& e, const Target& t);
+
 class WatchStream;
 
 struct ExtraRoute {
@@ -170,6 +223,9 @@ class Core : public std::enable_shared_from_this<Core> {
   void Patch(const CallPtr& call, const Target& t);
   void Delete(const CallPtr& call, const Target& t);
 
+  // api_batch.cc: POST /bosun/v1/batch (docs/API.md "Batch").
+  void Batch(const CallPtr& call);
+
   // api_watch.cc
   void Watch(const CallPtr& call, const Target& t);
   // Stops the watch timer and ends every open watch (Stop).
@@ -180,7 +236,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // Stored bytes ↔ object (with resourceVersion from the key's mod_revision).
   Result<Json> DecodeKv(const KindInfo& kind, const KeyValue& kv) const;
-  Result<std::string> EncodeObject(const KindInfo& kind, const std::string& key, Json object) const;
+  Result<std::string> EncodeObject(const KindInfo& kind, const std::string& key, const Json& object) const;
 
   // Runs `fn` on cpprest's thread pool (never on the caller's thread), so
   // store reads do not run on the service's callback thread (Raft's loop).
@@ -198,6 +254,9 @@ class Core : public std::enable_shared_from_this<Core> {
   void ServeApi(const CallPtr& call);
   void Dispatch(const CallPtr& call, const Target& t);
   void ServeMembers(const CallPtr& call);
+  // A member that does not lead forwards a write to the leader (or answers
+  // 503 when it knows none): true when the call was answered so.
+  bool ForwardUnlessLeader(const CallPtr& call);
   bool ServeExtension(const CallPtr& call, bool authenticated);
   void TimerLoop();
   void AddWatch(std::shared_ptr<WatchStream> w);

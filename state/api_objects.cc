@@ -3,7 +3,9 @@
 // precondition on the key's mod_revision; an update or patch reads the
 // current object, computes the new one and writes it only if nobody wrote in
 // between, retrying a few times when the client did not pin a
-// resourceVersion itself.
+// resourceVersion itself. The rules of one write (type checks, server-set
+// fields, generation, validation) are declared in api_internal.h because the
+// batch (api_batch.cc) applies the same ones to each of its operations.
 #include <cctype>
 #include <variant>
 
@@ -19,20 +21,6 @@ namespace {
 constexpr int kWriteAttempts = 5;
 constexpr int kGenerateNameAttempts = 5;
 
-struct Stored {
-  Json object;  // with metadata.resourceVersion
-  int64_t revision = 0;
-};
-
-// What a read-modify-write does with the current object.
-struct Change {
-  enum class Kind { kPut, kDelete, kNoop } kind = Kind::kPut;
-  Json object;  // kPut: the new object, without resourceVersion
-  // The client pinned a resourceVersion (or uid): a lost race is its 409,
-  // not something to retry.
-  bool pinned = false;
-};
-using Mutation = std::variant<Change, ApiError>;
 using Mutator = std::function<Mutation(const Stored&)>;
 
 std::optional<ApiError> ParseBody(const CallPtr& call, Json* out) {
@@ -40,6 +28,8 @@ std::optional<ApiError> ParseBody(const CallPtr& call, Json* out) {
   if (out->is_discarded()) return BadRequest("the request body is not valid JSON");
   return std::nullopt;
 }
+
+}  // namespace
 
 Json& Meta(Json& obj) {
   Json& m = obj["metadata"];
@@ -52,7 +42,6 @@ std::string MetaString(const Json& obj, const char* field) {
   return v.is_string() ? v.get<std::string>() : std::string();
 }
 
-// apiVersion and kind must name the path's kind; absent ones are filled in.
 std::optional<ApiError> CheckTypeMeta(Json& obj, const KindInfo& kind) {
   if (!obj.is_object()) return BadRequest("the object must be a JSON object");
   const Json& meta = Object::Field(obj, "metadata");
@@ -73,8 +62,6 @@ std::optional<ApiError> CheckTypeMeta(Json& obj, const KindInfo& kind) {
   return std::nullopt;
 }
 
-// The object's namespace must be the path's (filled in when empty); a
-// cluster-scoped object has none.
 std::optional<ApiError> CheckNamespace(Json& obj, const Target& t) {
   Json& meta = Meta(obj);
   if (!t.kind->namespaced) {
@@ -91,6 +78,8 @@ std::optional<ApiError> CheckNamespace(Json& obj, const Target& t) {
   return std::nullopt;
 }
 
+namespace {
+
 std::optional<ApiError> CheckName(Json& obj, const Target& t) {
   std::string name = MetaString(obj, "name");
   if (name.empty()) {
@@ -100,6 +89,8 @@ std::optional<ApiError> CheckName(Json& obj, const Target& t) {
   }
   return std::nullopt;
 }
+
+}  // namespace
 
 // Errors only; warnings (unknown fields, plain Secrets) do not refuse a write.
 std::vector<FieldError> Validate(const Json& obj, const KindInfo& kind) {
@@ -120,18 +111,23 @@ std::vector<FieldError> Validate(const Json& obj, const KindInfo& kind) {
   return errors;
 }
 
+namespace {
+
 // Kubernetes' rule: generation counts changes of spec, or for kinds without
 // spec of anything but metadata and status.
 bool GenerationChanged(const Json& before, const Json& after) {
   if (before.contains("spec") || after.contains("spec")) {
     return Object::Field(before, "spec") != Object::Field(after, "spec");
   }
-  Json a = before, b = after;
-  for (Json* j : {&a, &b}) {
-    j->erase("metadata");
-    j->erase("status");
+  // Field by field, without copying the objects: a batch compares thousands.
+  auto counts = [](const std::string& field) { return field != "metadata" && field != "status"; };
+  for (const auto& [field, value] : before.items()) {
+    if (counts(field) && (!after.contains(field) || after[field] != value)) return true;
   }
-  return a != b;
+  for (const auto& [field, value] : after.items()) {
+    if (counts(field) && !before.contains(field)) return true;
+  }
+  return false;
 }
 
 std::optional<int64_t> ParseRevision(const std::string& s, std::optional<ApiError>* err, const char* what) {
@@ -141,9 +137,20 @@ std::optional<int64_t> ParseRevision(const std::string& s, std::optional<ApiErro
   return v;
 }
 
-// The new object for an update (PUT) or a patch result: server-set fields
-// from the stored object, status or everything-but-status per the path,
-// validated. `pinned` says the client named a resourceVersion.
+}  // namespace
+
+std::optional<ApiError> PrepareCreate(Json& obj, const KindInfo& kind, Clock& clock) {
+  if (MetaString(obj, "name").empty() && MetaString(obj, "generateName").empty()) {
+    return Invalid(kind, "", {{Severity::kError, FieldPath("metadata.name"), "name or generateName is required"}});
+  }
+  Json& meta = Meta(obj);
+  meta.erase("resourceVersion");
+  meta["uid"] = NewUid();
+  meta["creationTimestamp"] = FormatRfc3339(clock.Now());
+  meta["generation"] = 1;
+  return std::nullopt;
+}
+
 Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinned) {
   const KindInfo& kind = *t.kind;
   if (auto e = CheckTypeMeta(next, kind)) return *e;
@@ -202,6 +209,22 @@ ApiError WriteError(Core& core, const Error& e, const Target& t) {
   if (e.code() == Code::kUnavailable) return Unavailable(e.message(), core.service().LeaderApiUrl());
   return FromError(e, t.kind, t.name);
 }
+
+Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t> rv, const std::string& uid) {
+  if (rv && *rv != cur.revision) {
+    return Conflict(*t.kind, t.name,
+                    "Precondition failed: ResourceVersion in precondition: " + std::to_string(*rv) +
+                        ", ResourceVersion in object meta: " + std::to_string(cur.revision));
+  }
+  std::string cur_uid = MetaString(cur.object, "uid");
+  if (!uid.empty() && uid != cur_uid) {
+    return Conflict(*t.kind, t.name,
+                    "Precondition failed: UID in precondition: " + uid + ", UID in object meta: " + cur_uid);
+  }
+  return Change{Change::Kind::kDelete, Json(), rv.has_value() || !uid.empty()};
+}
+
+namespace {
 
 void ReadModifyWrite(Core& core, const CallPtr& call, const Target& t, Mutator mutate, int attempts) {
   core.AfterBarrier(call, ReadConsistency::kLinearizable, [&core, call, t, mutate, attempts] {
@@ -308,9 +331,16 @@ Result<Json> Core::DecodeKv(const KindInfo& kind, const KeyValue& kv) const {
   return obj;
 }
 
-Result<std::string> Core::EncodeObject(const KindInfo& kind, const std::string& key, Json object) const {
-  if (object.contains("metadata") && object["metadata"].is_object()) object["metadata"].erase("resourceVersion");
-  auto bytes = codec_->Encode(kind, key, object);
+Result<std::string> Core::EncodeObject(const KindInfo& kind, const std::string& key, const Json& object) const {
+  // A copy only when there is a resourceVersion to leave out: a batch
+  // encodes thousands of objects that have none.
+  auto without_rv = [&]() -> Result<std::string> {
+    Json copy = object;
+    copy["metadata"].erase("resourceVersion");
+    return codec_->Encode(kind, key, copy);
+  };
+  const Json& meta = Object::Field(object, "metadata");
+  auto bytes = meta.is_object() && meta.contains("resourceVersion") ? without_rv() : codec_->Encode(kind, key, object);
   if (!bytes) log::Warn("api", "cannot encode a value", {{"key", key}, {"error", bytes.error().message()}});
   return bytes;
 }
@@ -392,16 +422,8 @@ void Core::Create(const CallPtr& call, const Target& t) {
   if (auto e = ParseBody(call, &obj)) return call->ReplyError(*e);
   if (auto e = CheckTypeMeta(obj, *t.kind)) return call->ReplyError(*e);
   if (auto e = CheckNamespace(obj, t)) return call->ReplyError(*e);
-  Json& meta = Meta(obj);
   std::string generate = MetaString(obj, "generateName");
-  if (MetaString(obj, "name").empty() && generate.empty()) {
-    return call->ReplyError(
-        Invalid(*t.kind, "", {{Severity::kError, FieldPath("metadata.name"), "name or generateName is required"}}));
-  }
-  meta.erase("resourceVersion");
-  meta["uid"] = NewUid();
-  meta["creationTimestamp"] = FormatRfc3339(clock().Now());
-  meta["generation"] = 1;
+  if (auto e = PrepareCreate(obj, *t.kind, clock())) return call->ReplyError(*e);
 
   bool generated = MetaString(obj, "name").empty();
   CreateAttempt(*this, call, t, std::move(obj), generated ? generate : "", generated ? kGenerateNameAttempts : 1);
@@ -465,19 +487,7 @@ void Core::Delete(const CallPtr& call, const Target& t) {
     if (err) return call->ReplyError(*err);
     if (puid.is_string()) uid = puid.get<std::string>();
   }
-  auto mutate = [t, rv, uid](const Stored& cur) -> Mutation {
-    if (rv && *rv != cur.revision) {
-      return Conflict(*t.kind, t.name,
-                      "Precondition failed: ResourceVersion in precondition: " + std::to_string(*rv) +
-                          ", ResourceVersion in object meta: " + std::to_string(cur.revision));
-    }
-    std::string cur_uid = MetaString(cur.object, "uid");
-    if (!uid.empty() && uid != cur_uid) {
-      return Conflict(*t.kind, t.name,
-                      "Precondition failed: UID in precondition: " + uid + ", UID in object meta: " + cur_uid);
-    }
-    return Change{Change::Kind::kDelete, Json(), rv.has_value() || !uid.empty()};
-  };
+  auto mutate = [t, rv, uid](const Stored& cur) { return DeleteChange(t, cur, rv, uid); };
   ReadModifyWrite(*this, call, t, mutate, kWriteAttempts);
 }
 

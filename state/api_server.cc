@@ -308,7 +308,16 @@ void Core::Handle(http_request req) {
   }
   auto call = std::make_shared<Call>(shared_from_this(), req, path, ParseQuery(raw_query));
   if (stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
-  const size_t limit = options_.max_body_bytes;
+  size_t limit = options_.max_body_bytes;
+  if (path == kBatchPath) {
+    limit = std::max(limit, kMaxBatchBodyBytes);
+    // So large a body is read only for a caller we know. The body is left
+    // unread, so the connection is not reused (as for a 413).
+    if (auto user = auth_->Authenticate(call->Header("Authorization")); !user) {
+      return call->ReplyText(401, "application/json", Dump(Unauthorized(user.error().message()).ToJson()),
+                             {{"Connection", "close"}});
+    }
+  }
   std::string length = call->Header("Content-Length");
   if (auto n = ParseInt(length); n && static_cast<uint64_t>(*n) > limit) return call->ReplyError(TooLarge(limit));
   req.extract_vector().then([call, limit](pplx::task<std::vector<unsigned char>> t) {
@@ -380,6 +389,12 @@ void Core::Route(const CallPtr& call) {
     if (call->method() != "GET") return call->ReplyError(MethodNotAllowed(call->method(), path));
     return ServeMembers(call);
   }
+  if (path == kBatchPath) {
+    if (call->method() != "POST") return call->ReplyError(MethodNotAllowed(call->method(), path));
+    // A write: only the leader applies it.
+    if (ForwardUnlessLeader(call)) return;
+    return Batch(call);
+  }
   if (!segs.empty() && (segs[0] == "api" || segs[0] == "apis")) return ServeApi(call);
   call->ReplyError(PathNotFound(path));
 }
@@ -447,17 +462,22 @@ void Core::ServeApi(const CallPtr& call) {
   const bool get = call->method() == "GET";
   const bool watch = get && t.name.empty() && (call->Query("watch") == "true" || call->Query("watch") == "1");
   const bool local = watch || (get && call->Query("resourceVersion") == "0");
-  if (!local && !service_->IsLeader()) {
-    auto leader = service_->LeaderApiUrl();
-    if (!leader) return call->ReplyError(Unavailable("no leader is known; try again shortly", std::nullopt));
-    if (!call->Header(kForwardedHeader).empty()) {
-      return call->ReplyError(
-          Unavailable("this member does not lead (forwarded request); the leader is " + *leader, leader));
-    }
-    return Forward(call, *leader);
-  }
+  if (!local && ForwardUnlessLeader(call)) return;
   if (watch) return Watch(call, t);
   Dispatch(call, t);
+}
+
+bool Core::ForwardUnlessLeader(const CallPtr& call) {
+  if (service_->IsLeader()) return false;
+  auto leader = service_->LeaderApiUrl();
+  if (!leader) {
+    call->ReplyError(Unavailable("no leader is known; try again shortly", std::nullopt));
+  } else if (!call->Header(kForwardedHeader).empty()) {
+    call->ReplyError(Unavailable("this member does not lead (forwarded request); the leader is " + *leader, leader));
+  } else {
+    Forward(call, *leader);
+  }
+  return true;
 }
 
 void Core::Dispatch(const CallPtr& call, const Target& t) {

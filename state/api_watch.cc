@@ -86,10 +86,22 @@ class WatchStream {
       // client re-watches from its last resourceVersion.
       return EndLocked(CodeName(e.code()));
     }
-    std::string lines;
+    // The store hands over whole revisions, and the lines of one callback
+    // are written at once under mu_, so a BOOKMARK (Tick, also under mu_)
+    // never falls between two events of one revision. The network can still
+    // cut a stream there: every event followed by another of its revision
+    // says so ("revisionContinues"), so a client that lost the rest resumes
+    // from the revision before (docs/API.md "Watch").
+    std::vector<std::pair<int64_t, Json>> events;
     for (const Event& ev : *batch) {
       last_rev_ = ev.kv.mod_revision;
-      AppendEvent(ev, &lines);
+      if (auto e = MakeEvent(ev)) events.emplace_back(ev.kv.mod_revision, std::move(*e));
+    }
+    std::string lines;
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (i + 1 < events.size() && events[i + 1].first == events[i].first) events[i].second["revisionContinues"] = true;
+      lines += Dump(events[i].second);
+      lines += '\n';
     }
     WriteLocked(lines);
   }
@@ -123,7 +135,9 @@ class WatchStream {
   }
 
  private:
-  void AppendEvent(const Event& ev, std::string* out) {
+  // The watch event for a store event, or nothing when this watch does not
+  // see it (selector, undecodable value).
+  std::optional<Json> MakeEvent(const Event& ev) {
     const KindInfo& kind = *t_.kind;
     std::optional<Json> cur, prev;
     auto decode = [&](const KeyValue& kv) -> std::optional<Json> {
@@ -134,7 +148,7 @@ class WatchStream {
     const bool all = selector_.Empty();
     if (ev.type == Event::Type::kPut) {
       cur = decode(ev.kv);
-      if (!cur) return;
+      if (!cur) return std::nullopt;
     }
     // With no selector a put needs only whether there was a previous value.
     if (ev.prev && (ev.type == Event::Type::kDelete || !all)) prev = decode(*ev.prev);
@@ -159,10 +173,9 @@ class WatchStream {
       }
       object["metadata"]["resourceVersion"] = std::to_string(ev.kv.mod_revision);
     }
-    if (type == nullptr) return;
+    if (type == nullptr) return std::nullopt;
     ++events_;
-    *out += Dump({{"type", type}, {"object", std::move(object)}});
-    *out += '\n';
+    return Json{{"type", type}, {"object", std::move(object)}};
   }
 
   void WriteLocked(const std::string& data) {

@@ -1,11 +1,19 @@
 // Client::Watch: a watch stream that survives disconnects. It resumes from
 // the last resourceVersion it delivered, and after 410 Expired re-lists and
 // delivers the difference, so its consumer sees every change exactly once.
+//
+// One revision may change many objects (a batch, POST /bosun/v1/batch), so a
+// stream may break after some of a revision's events and before the rest.
+// The server marks each event that another of its revision follows
+// ("revisionContinues"); after a break there the watch resumes from the
+// revision before, and drops the events of that revision it already
+// delivered.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "core/log.h"
@@ -73,7 +81,12 @@ struct Watch::State {
   mutable std::mutex mu;
   std::condition_variable cv;
   bool stop = false;  // guarded by mu
-  std::string rv;     // guarded by mu
+  std::string rv;     // guarded by mu: the revision of the last event delivered
+  // False while the events of revision `rv` may not all have been delivered
+  // (the last one said more of its revision follow): a reconnect then
+  // resumes from rv - 1. Guarded by mu.
+  bool rv_complete = true;
+  std::set<std::string> at_rv;  // guarded by mu: objects delivered at revision `rv`, by namespace/name
   std::atomic<int> reconnects{0};
   std::atomic<int> relists{0};
 
@@ -95,13 +108,45 @@ struct Watch::State {
     std::lock_guard<std::mutex> lock(mu);
     return rv;
   }
-  void AdvanceRv(const std::string& to) {
+  // Everything up to `to` was delivered (a BOOKMARK, a list).
+  void CompleteRv(const std::string& to) {
     std::lock_guard<std::mutex> lock(mu);
-    if (Later(to, rv)) rv = to;
+    if (Later(to, rv)) {
+      rv = to;
+      at_rv.clear();
+    }
+    if (!Later(rv, to)) rv_complete = true;
   }
   void SetRv(const std::string& to) {
     std::lock_guard<std::mutex> lock(mu);
     rv = to;
+    rv_complete = true;
+    at_rv.clear();
+  }
+  // An event of object `key` at revision `erv` was delivered; `continues`:
+  // the server said more events of that revision follow.
+  void EventRv(const std::string& key, const std::string& erv, bool continues) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (Later(erv, rv)) {
+      rv = erv;
+      at_rv.clear();
+      rv_complete = !continues;
+    } else if (erv != rv) {
+      return;  // an older state (a re-list's diff): says nothing of `rv`
+    } else if (!rv_complete) {
+      rv_complete = !continues;
+    }
+    at_rv.insert(key);
+  }
+  // Where a reconnect resumes: after `rv` if all of it was delivered, else
+  // after the revision before it, so the rest of `rv` comes again. (From
+  // revision 1 that is "0", which the server answers with the current
+  // objects: a consumer then gets their latest states, never fewer objects.)
+  std::string ResumeFrom() const {
+    std::lock_guard<std::mutex> lock(mu);
+    auto r = ParseRv(rv);
+    if (rv_complete || !r || *r <= 0) return rv;
+    return std::to_string(*r - 1);
   }
   // Waits `d` or until stopped. Returns false when stopped.
   bool Sleep(std::chrono::milliseconds d) {
@@ -113,7 +158,7 @@ struct Watch::State {
 
   Result<Stream> Open() {
     std::string target = kind.Path(PercentEncode(ns)) + "?watch=true&allowWatchBookmarks=true";
-    std::string from = Rv();
+    std::string from = ResumeFrom();
     if (!from.empty()) target += "&resourceVersion=" + PercentEncode(from);
     if (!selector.empty()) target += "&labelSelector=" + PercentEncode(selector);
     pplx::cancellation_token token = pplx::cancellation_token::none();
@@ -128,10 +173,10 @@ struct Watch::State {
 
   // Hands an event to the consumer, keeping `known` and the resourceVersion
   // up to date. Returns false when the watch was stopped.
-  bool Deliver(WatchEvent e) {
+  bool Deliver(WatchEvent e, bool continues = false) {
     if (Stopped()) return false;
     if (e.type == WatchEvent::Type::kBookmark) {
-      AdvanceRv(e.object.resource_version());
+      CompleteRv(e.object.resource_version());
     } else {
       std::string key = KeyOf(e.object);
       if (e.type == WatchEvent::Type::kDeleted) {
@@ -139,20 +184,30 @@ struct Watch::State {
       } else {
         known[key] = e.object;
       }
-      AdvanceRv(e.object.resource_version());
+      EventRv(key, e.object.resource_version(), continues);
     }
     on_event(e);
     return !Stopped();
   }
 
   // True when an event from the stream repeats one already delivered: the
-  // server resent history from before our resourceVersion, or the same state
-  // of the same object.
-  bool Repeats(const WatchEvent& e) {
+  // server resent history from before our resourceVersion, the part of a
+  // revision delivered before a reconnect, or the same state of the same
+  // object.
+  bool Repeats(const WatchEvent& e, bool continues) {
     const std::string erv = e.object.resource_version();
     std::string cur = Rv();
     if (Later(cur, erv) && ParseRv(erv)) return true;
-    auto it = known.find(KeyOf(e.object));
+    const std::string key = KeyOf(e.object);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (erv == rv && at_rv.count(key)) {
+        // The last of the revision, delivered before: the revision is whole.
+        if (!continues) rv_complete = true;
+        return true;
+      }
+    }
+    auto it = known.find(key);
     if (e.type == WatchEvent::Type::kDeleted) return it == known.end() && known_complete;
     return it != known.end() && it->second.resource_version() == erv && !erv.empty();
   }
@@ -226,9 +281,11 @@ struct Watch::State {
     }
     if (e.object.api_version().empty()) e.object.json()["apiVersion"] = kind.gvk.ApiVersion();
     if (e.object.kind().empty()) e.object.json()["kind"] = kind.gvk.kind;
-    if (e.type != WatchEvent::Type::kBookmark && Repeats(e)) return std::nullopt;
+    const Json& more = Object::Field(j, "revisionContinues");
+    const bool continues = more.is_boolean() && more.get<bool>();
+    if (e.type != WatchEvent::Type::kBookmark && Repeats(e, continues)) return std::nullopt;
     *delivered = true;
-    if (!Deliver(std::move(e))) return End::kStopped;
+    if (!Deliver(std::move(e), continues)) return End::kStopped;
     return std::nullopt;
   }
 

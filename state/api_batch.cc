@@ -1,0 +1,291 @@
+// POST /bosun/v1/batch (docs/API.md "Batch", docs/GITOPS.md "The batch
+// endpoint"): creates, updates and deletes of any kinds applied in ONE store
+// transaction, so a GitOps sync lands whole or not at all.
+//
+// Each operation follows the rules of its single verb (api_objects.cc, shared
+// through api_internal.h): the same type checks, server-set fields,
+// generation and validation. The batch reads every object it touches after a
+// linearizable barrier, computes every new value, and writes them all in one
+// Txn whose preconditions pin what it read: a create needs the key absent, an
+// update or delete needs the key still at the revision read. If someone else
+// wrote one of those keys in between, the whole batch is computed again (a few
+// times), unless the operation named a resourceVersion itself: then the race
+// is the client's 409, as for single writes.
+//
+// Errors name the operation: "operations[3]: <the single verb's message>",
+// and 422 causes carry "operations[3].<field>".
+#include <map>
+#include <memory>
+
+#include "core/log.h"
+#include "state/api_internal.h"
+
+namespace bosun::state::api_internal {
+namespace {
+
+constexpr int kBatchAttempts = 5;
+
+// One operation as the request gave it.
+struct BatchOp {
+  enum class Type { kCreate, kUpdate, kDelete } type = Type::kCreate;
+  Target t;                   // kind, namespace, name (never status)
+  Json object;                // create, update: the object (create: with its server-set fields)
+  std::optional<int64_t> rv;  // delete: the resourceVersion precondition
+  bool pinned = false;        // the client named the resourceVersion
+};
+
+// The request, shared by the attempts.
+struct BatchRequest {
+  CallPtr call;
+  std::vector<BatchOp> ops;
+  std::map<std::string, size_t> by_key;  // store key → operation index
+};
+
+// One attempt's plan, kept until the transaction's answer.
+struct Plan {
+  // Per operation. kNoop and kDelete hold the current object, an update's
+  // kPut the new one; a create's object stays in its BatchOp (it is the same
+  // in every attempt, and is not copied).
+  std::vector<Change> changes;
+};
+
+std::string Where(size_t i) {
+  return "operations[" + std::to_string(i) + "]";
+}
+
+// The error of operation i: its message prefixed, its causes located.
+ApiError At(size_t i, ApiError e) {
+  const std::string where = Where(i);
+  e.message = where + ": " + e.message;
+  if (e.details.is_object() && e.details.contains("causes") && e.details["causes"].is_array()) {
+    for (Json& cause : e.details["causes"]) {
+      if (!cause.is_object()) continue;
+      std::string field = cause.value("field", "");
+      cause["field"] = field.empty() ? where : where + "." + field;
+    }
+  }
+  return e;
+}
+
+// An update or delete of an object that does not exist. A single write says
+// 404; in a batch it is a failed precondition of the transaction, 409.
+ApiError Missing(const KindInfo& kind, const std::string& name) {
+  ApiError e = NotFound(kind, name);
+  e.code = 409;
+  e.reason = "Conflict";
+  return e;
+}
+
+std::string StringField(const Json& j, const char* field) {
+  const Json& v = Object::Field(j, field);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+const KindInfo* FindKind(const std::string& api_version, const std::string& kind, std::optional<ApiError>* err) {
+  if (api_version.empty() || kind.empty()) {
+    *err = BadRequest("apiVersion and kind are required");
+    return nullptr;
+  }
+  const KindInfo* k = KindRegistry::Builtin().Find(GroupVersionKind::From(api_version, kind));
+  if (k == nullptr)
+    *err = BadRequest("bosun does not know kind \"" + kind + "\" of apiVersion \"" + api_version + "\"");
+  return k;
+}
+
+// Parses operation `j` (index i). Errors are not yet located (At does that).
+std::variant<BatchOp, ApiError> ParseOp(Json& j, Clock& clock) {
+  if (!j.is_object()) return BadRequest("an operation must be a JSON object");
+  const std::string op = StringField(j, "op");
+  BatchOp out;
+  std::optional<ApiError> err;
+  if (op == "delete") {
+    out.type = BatchOp::Type::kDelete;
+    out.t.kind = FindKind(StringField(j, "apiVersion"), StringField(j, "kind"), &err);
+    if (err) return *err;
+    out.t.name = StringField(j, "name");
+    if (out.t.name.empty()) return BadRequest("a delete needs a name");
+    if (out.t.kind->namespaced) {
+      out.t.ns = StringField(j, "namespace");
+      if (out.t.ns.empty()) out.t.ns = "default";
+    }
+    if (std::string rv = StringField(j, "resourceVersion"); !rv.empty()) {
+      out.rv = ParseInt(rv);
+      if (!out.rv) return BadRequest("resourceVersion must be a non-negative integer, not \"" + rv + "\"");
+      out.pinned = true;
+    }
+    return out;
+  }
+  if (op != "create" && op != "update") return BadRequest("op must be \"create\", \"update\" or \"delete\"");
+  out.type = op == "create" ? BatchOp::Type::kCreate : BatchOp::Type::kUpdate;
+  Json& obj = j["object"];
+  if (!obj.is_object()) return BadRequest("a " + op + " needs an \"object\" that is a JSON object");
+  out.t.kind = FindKind(StringField(obj, "apiVersion"), StringField(obj, "kind"), &err);
+  if (err) return *err;
+  const KindInfo& kind = *out.t.kind;
+  if (auto e = CheckTypeMeta(obj, kind)) return *e;
+  if (kind.namespaced) {
+    out.t.ns = MetaString(obj, "namespace");
+    if (out.t.ns.empty()) out.t.ns = "default";
+  }
+  if (auto e = CheckNamespace(obj, out.t)) return *e;
+  if (out.type == BatchOp::Type::kCreate) {
+    if (auto e = PrepareCreate(obj, kind, clock)) return *e;
+    // generateName: one random name; if it is taken the batch fails with
+    // 409 AlreadyExists and the client may send it again.
+    if (MetaString(obj, "name").empty()) Meta(obj)["name"] = MetaString(obj, "generateName") + RandomSuffix(5);
+  } else {
+    if (MetaString(obj, "name").empty()) {
+      return Invalid(kind, "", {{Severity::kError, FieldPath("metadata.name"), "required for an update"}});
+    }
+    out.pinned = !MetaString(obj, "resourceVersion").empty();
+  }
+  out.t.name = MetaString(obj, "name");
+  out.object = std::move(obj);
+  return out;
+}
+
+// Parses the body; on error replies and returns null.
+std::shared_ptr<BatchRequest> ParseRequest(const CallPtr& call, Clock& clock) {
+  Json body = Json::parse(call->body(), nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    call->ReplyError(BadRequest("the request body is not valid JSON"));
+    return nullptr;
+  }
+  Json* list = body.is_object() && body.contains("operations") ? &body["operations"] : nullptr;
+  if (list == nullptr || !list->is_array()) {
+    call->ReplyError(BadRequest("the request body must be {\"operations\":[…]}"));
+    return nullptr;
+  }
+  auto req = std::make_shared<BatchRequest>();
+  req->call = call;
+  req->ops.reserve(list->size());
+  for (size_t i = 0; i < list->size(); ++i) {
+    auto op = ParseOp((*list)[i], clock);
+    if (auto* e = std::get_if<ApiError>(&op)) {
+      call->ReplyError(At(i, std::move(*e)));
+      return nullptr;
+    }
+    BatchOp& parsed = req->ops.emplace_back(std::get<BatchOp>(std::move(op)));
+    // One transaction writes a key once; two operations on one object would
+    // need an order inside the transaction that the store does not have.
+    auto [it, added] = req->by_key.emplace(parsed.t.Key(), i);
+    if (!added) {
+      call->ReplyError(
+          At(i, BadRequest(parsed.t.kind->QualifiedResource() + " \"" + parsed.t.name + "\" is also written by " +
+                           Where(it->second) + "; a batch writes each object once")));
+      return nullptr;
+    }
+  }
+  return req;
+}
+
+// Plans operation i against the current store: adds its precondition and
+// write to `txn` and its change to `plan`.
+std::optional<ApiError> PlanOp(Core& core, const BatchOp& op, Txn* txn, Plan* plan) {
+  const KindInfo& kind = *op.t.kind;
+  const std::string key = op.t.Key();
+  if (op.type == BatchOp::Type::kCreate) {
+    // Not read first: the transaction's precondition finds a taken name
+    // (Finish answers 409 AlreadyExists for it).
+    auto errors = Validate(op.object, kind);
+    if (!errors.empty()) return Invalid(kind, op.t.name, errors);
+    auto bytes = core.EncodeObject(kind, key, op.object);
+    if (!bytes) return Internal("cannot encode the object for the store");
+    txn->preconditions.push_back({key, Precondition::Kind::kMustNotExist, 0});
+    txn->ops.push_back({Op::Kind::kPut, key, std::move(*bytes)});
+    plan->changes.push_back(Change{Change::Kind::kPut, Json(), false});
+    return std::nullopt;
+  }
+  auto kv = core.service().store().Get(key);
+  if (!kv && kv.error().code() != Code::kNotFound) return FromError(kv.error(), &kind, op.t.name);
+  if (!kv) return Missing(kind, op.t.name);
+  auto obj = core.DecodeKv(kind, *kv);
+  if (!obj) return Internal("cannot read the stored object");
+  Stored cur{std::move(*obj), kv->mod_revision};
+  Mutation m = op.type == BatchOp::Type::kUpdate ? ComputeUpdate(op.t, cur, op.object, op.pinned)
+                                                 : DeleteChange(op.t, cur, op.rv, "");
+  if (auto* e = std::get_if<ApiError>(&m)) return *e;
+  Change change = std::get<Change>(std::move(m));
+  // Noop and delete answer with the current object.
+  if (change.kind != Change::Kind::kPut) change.object = std::move(cur.object);
+  txn->preconditions.push_back({key, Precondition::Kind::kModRevisionEquals, cur.revision});
+  if (change.kind == Change::Kind::kPut) {
+    auto bytes = core.EncodeObject(kind, key, change.object);
+    if (!bytes) return Internal("cannot encode the object for the store");
+    txn->ops.push_back({Op::Kind::kPut, key, std::move(*bytes)});
+  } else if (change.kind == Change::Kind::kDelete) {
+    txn->ops.push_back({Op::Kind::kDelete, key, ""});
+  }
+  plan->changes.push_back(std::move(change));
+  return std::nullopt;
+}
+
+// The answer; the request's objects are moved into it.
+void ReplyItems(BatchRequest& req, Plan& plan, int64_t revision) {
+  const std::string rv = std::to_string(revision);
+  Json items = Json::array();
+  for (size_t i = 0; i < plan.changes.size(); ++i) {
+    Change& c = plan.changes[i];
+    Json& obj = req.ops[i].type == BatchOp::Type::kCreate ? req.ops[i].object : c.object;
+    // A noop keeps the object's own resourceVersion; puts and deletes
+    // happened at the transaction's.
+    if (c.kind != Change::Kind::kNoop) Meta(obj)["resourceVersion"] = rv;
+    items.push_back(std::move(obj));
+  }
+  Json answer = {{"apiVersion", "bosun.dev/v1"}, {"kind", "BatchResult"}, {"resourceVersion", rv}};
+  answer["items"] = std::move(items);
+  req.call->Reply(200, answer);
+}
+
+void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts);
+
+// The transaction's answer, on the thread pool (a large answer is not built
+// on the service's callback thread, which is Raft's loop).
+void Finish(Core& core, const std::shared_ptr<BatchRequest>& req, Plan& plan, Result<TxnResult>& r, int attempts) {
+  const CallPtr& call = req->call;
+  if (!r) return call->ReplyError(WriteError(core, r.error(), Target{}));
+  if (r->succeeded) return ReplyItems(*req, plan, r->revision);
+  auto it = req->by_key.find(r->failed_key);
+  if (it == req->by_key.end()) return call->ReplyError(Internal("the batch failed on a key it did not write"));
+  const size_t i = it->second;
+  const BatchOp& op = req->ops[i];
+  const KindInfo& kind = *op.t.kind;
+  if (op.type == BatchOp::Type::kCreate) return call->ReplyError(At(i, AlreadyExists(kind, op.t.name)));
+  if (!r->current) return call->ReplyError(At(i, Missing(kind, op.t.name)));
+  if (op.pinned || attempts <= 1 || core.stopped()) return call->ReplyError(At(i, Modified(kind, op.t.name)));
+  // Someone wrote an object this batch read, and the client did not pin
+  // it: compute the batch again from the new state.
+  Attempt(core, req, attempts - 1);
+}
+
+void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts) {
+  const CallPtr& call = req->call;
+  auto plan = std::make_shared<Plan>();
+  plan->changes.reserve(req->ops.size());
+  Txn txn;
+  txn.preconditions.reserve(req->ops.size());
+  txn.ops.reserve(req->ops.size());
+  const int64_t read_revision = core.service().store().revision();
+  for (size_t i = 0; i < req->ops.size(); ++i) {
+    if (auto e = PlanOp(core, req->ops[i], &txn, plan.get())) return call->ReplyError(At(i, std::move(*e)));
+  }
+  // Only noop updates (or nothing at all): nothing to write, as a single
+  // update that changes nothing.
+  if (txn.ops.empty()) return ReplyItems(*req, *plan, read_revision);
+  if (core.stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
+  core.service().Write(std::move(txn), [&core, req, plan, attempts](Result<TxnResult> r) {
+    auto result = std::make_shared<Result<TxnResult>>(std::move(r));
+    core.Post([&core, req, plan, result, attempts] { Finish(core, req, *plan, *result, attempts); });
+  });
+}
+
+}  // namespace
+
+void Core::Batch(const CallPtr& call) {
+  auto req = ParseRequest(call, clock());
+  if (!req) return;
+  log::Debug("api", "batch", {{"operations", std::to_string(req->ops.size())}, {"user", call->user().name}});
+  AfterBarrier(call, ReadConsistency::kLinearizable, [this, req] { Attempt(*this, req, kBatchAttempts); });
+}
+
+}  // namespace bosun::state::api_internal
