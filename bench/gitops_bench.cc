@@ -165,7 +165,9 @@ class Server {
                          std::chrono::seconds limit = 600s) {
     while (SteadyClock::now() - since < limit) {
       auto repo = Repository();
-      if (repo && repo->is_object() && done((*repo)["status"])) return Ms(SteadyClock::now() - since);
+      if (repo && repo->is_object() && (*repo)["status"].is_object() && done((*repo)["status"])) {
+        return Ms(SteadyClock::now() - since);
+      }
       std::this_thread::sleep_for(2ms);
     }
     return Error(Code::kTimeout, "the server did not get there within " + std::to_string(limit.count()) + " s");
