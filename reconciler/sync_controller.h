@@ -9,19 +9,32 @@
 // says changed are read and parsed again), validates all of it, and only then
 // applies it in one batch transaction (creates and updates in ApplyOrder,
 // prunes managed objects that left the repository when SyncConfig.prune), with
-// the Revision record's move to Applied in the same transaction. A revision
-// with any invalid manifest is Refused with every error, and nothing of it is
-// written. While a revision is live the controller watches the managed objects
-// and records drift; with SyncConfig.selfHeal it puts them back.
+// the Revision record's move to Applied in the same transaction (the record
+// is written in phase Validated just before; the batch carries the
+// bosun.dev/applied-at annotation on it, and its status follows at once). A
+// revision with any invalid manifest is Refused with every error, and nothing
+// of it is written. First-parent commits between the live one and the head
+// are recorded as Skipped. While a revision is live the controller watches the
+// managed objects and records drift; with SyncConfig.selfHeal it puts them
+// back.
+//
+// The live objects come from a cache fed by one watch per kind of managed
+// object (reconciler/informer.h), so a sync compares only the objects of
+// changed files (and any that changed live) instead of listing everything.
 //
 // Restarts and leader changes: everything the controller knows is in the
 // store (GitRepository status, Revision records, the marks on objects), so a
-// new leader's controller carries on where the old one stopped, and a
-// revision is applied exactly once.
+// new leader's controller carries on where the old one stopped: a record
+// left in Validated is resumed (its batch did not commit) or finished (it
+// did), never duplicated, so a revision is applied exactly once.
+//
+// Thread-safety: every method may be called from any thread; one pass runs
+// at a time (SyncOnce waits for the loop's).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,14 +52,23 @@ struct SyncOptions {
   std::string path;
   // Polling interval (SyncConfig.spec.interval in the repo overrides it).
   std::chrono::milliseconds interval{60000};
-  // History: keep at most this many Revision records (0 = all) and at most
-  // this many bytes of them (oldest removed first).
+  // History: keep at most this many Revision records (0 = all; a
+  // SyncConfig's revisionHistoryLimit overrides it, 0 there too meaning
+  // all) and at most this many bytes of them (oldest removed first; the live
+  // record is never removed).
   size_t history_limit = 0;
   size_t history_max_bytes = 256u << 20;
   // Defaults for what a repository's SyncConfig does not say.
   bool prune = true;
   bool self_heal = true;
+  // Timestamps in records and status (intervals and waits use real time).
   Clock* clock = &Clock::System();
+  // How long the start of the managed-object watches may take.
+  std::chrono::milliseconds watch_start_timeout{30000};
+  // Tests only: called after a revision's record is written (phase
+  // Validated) and before its batch; an error ends the pass right there, as
+  // a crash would, and the next pass (or the next leader) resumes the record.
+  std::function<Status(const std::string& record_name)> before_apply;
 };
 
 enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup };
@@ -60,16 +82,26 @@ class SyncController {
 
   // Starts the loop (its first pass is a SyncTrigger::kStartup sync).
   void Start();
-  // Stops the loop and the drift watches; returns when no work is running.
-  // A sync in the middle of its batch write either committed or did not;
-  // either way the next leader finds a consistent store.
+  // Stops the loop and the watches; returns when no work of the controller
+  // is running, without waiting for a fetch in progress (that one finishes
+  // on its own thread, bounded by the mirror's time-out, and is joined when
+  // the controller is destroyed). A request to the API in progress is
+  // waited for (bounded by the client's time-out). A sync in the middle of
+  // its batch write either committed or did not; either way the next leader
+  // finds a consistent store. Start may be called again afterwards.
   void Stop();
   // Asks for a fetch and sync now (coalesced with one already pending).
   void Trigger(SyncTrigger why);
 
   // One fetch-and-sync pass on the caller's thread (for tests and `bosun
-  // sync` in-process). Returns the name of the Revision record written, or
-  // "" when the followed commit was already live.
+  // sync` in-process); it starts the watches it needs (Stop or the
+  // destructor ends them). Returns the name of the Revision record written
+  // (applied, refused or failed: a refusal is an outcome, not an error), or
+  // "" when there was nothing to do (the followed commit is live, or was
+  // already refused; one whose apply failed is retried only by kManual).
+  // Errors: the API or the mirror could not be used (no commit fetched yet,
+  // the store unreachable, an apply whose outcome is not known yet); the next
+  // pass carries on.
   Result<std::string> SyncOnce(SyncTrigger why);
 
   struct Impl;

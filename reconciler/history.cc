@@ -1,0 +1,352 @@
+#include "reconciler/history.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+
+namespace bosun::reconciler {
+namespace {
+
+bool IsHex(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+// The run of hex digits at `pos` (7 to 40 of them), lower-cased; "" when
+// there is none.
+std::string HexAt(const std::string& s, size_t pos) {
+  size_t end = pos;
+  while (end < s.size() && IsHex(s[end]) && end - pos < 40) ++end;
+  if (end - pos < 7) return "";
+  if (end < s.size() && std::isalnum(static_cast<unsigned char>(s[end]))) return "";
+  std::string out = s.substr(pos, end - pos);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Rfc3339(int64_t seconds) {
+  return FormatRfc3339(WallTime(std::chrono::seconds(seconds)));
+}
+
+Json PersonJson(const gitsync::Person& p) {
+  return {{"name", p.name}, {"email", p.email}, {"time", Rfc3339(p.time)}};
+}
+
+Json& Status(Object& record) {
+  Json& st = record.json()["status"];
+  if (!st.is_object()) st = Json::object();
+  return st;
+}
+
+size_t DumpSize(const Json& j) {
+  return j.dump().size();
+}
+
+std::string DriftKey(const Json& e) {
+  return e.value("apiVersion", "") + "/" + e.value("kind", "") + "/" + e.value("namespace", "") + "/" +
+         e.value("name", "");
+}
+
+}  // namespace
+
+bool IsAppliedPhase(const std::string& p) {
+  return p == phase::kApplied || p == "Progressing" || p == "Healthy" || p == "Degraded" || p == phase::kReverted;
+}
+
+std::string RevisionName(int64_t sequence) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%08lld", static_cast<long long>(sequence));
+  return buf;
+}
+
+std::string ShortSha(const std::string& commit) {
+  return commit.substr(0, 7);
+}
+
+std::string RedactUrl(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t host = scheme + 3;
+  size_t end = url.find_first_of("/?#", host);
+  if (end == std::string::npos) end = url.size();
+  size_t at = url.rfind('@', end);
+  if (at == std::string::npos || at < host) return url;
+  return url.substr(0, host) + url.substr(at + 1);
+}
+
+std::string ParseReverts(const std::string& message) {
+  // Trailers: "Bosun-Reverts: <sha>" at the start of a line.
+  const std::string trailer = "Bosun-Reverts:";
+  for (size_t pos = 0; pos < message.size();) {
+    size_t eol = message.find('\n', pos);
+    if (eol == std::string::npos) eol = message.size();
+    std::string line = message.substr(pos, eol - pos);
+    if (line.size() > trailer.size() && line.compare(0, trailer.size(), trailer) == 0) {
+      size_t v = trailer.size();
+      while (v < line.size() && (line[v] == ' ' || line[v] == '\t')) ++v;
+      std::string sha = HexAt(line, v);
+      if (!sha.empty()) return sha;
+    }
+    pos = eol + 1;
+  }
+  const std::string phrase = "This reverts commit ";
+  size_t p = message.find(phrase);
+  if (p != std::string::npos) return HexAt(message, p + phrase.size());
+  return "";
+}
+
+Object NewRevisionRecord(int64_t sequence, const gitsync::CommitInfo& commit, const std::string& trigger,
+                         const RecordSource& source, const std::string& reverts) {
+  Object rec(GroupVersionKind{"bosun.dev", "v1", "Revision"}, "", RevisionName(sequence));
+  rec.set_label(kCommitLabel, commit.id);
+  rec.set_label(kSequenceLabel, std::to_string(sequence));
+  Json spec = {
+      {"sequence", sequence},
+      {"commit", commit.id},
+      {"parents", commit.parents},
+      {"author", PersonJson(commit.author)},
+      {"committer", PersonJson(commit.committer)},
+      {"message", commit.message},
+      // Verification arrives with the crypto issue: until then a signature is
+      // reported as present but unverified.
+      {"signature", {{"signed", !commit.signature.empty()}, {"status", "unverified"}, {"key", ""}}},
+      {"trigger", trigger},
+      {"source", {{"url", source.url}, {"ref", source.ref}, {"path", source.path}}},
+  };
+  if (!reverts.empty()) spec["reverts"] = reverts;
+  rec.json()["spec"] = std::move(spec);
+  rec.json()["status"] = Json::object();
+  return rec;
+}
+
+void AddPhase(Object& record, const std::string& name, WallTime started, std::chrono::milliseconds duration) {
+  Json& st = Status(record);
+  if (!st["phases"].is_array()) st["phases"] = Json::array();
+  st["phases"].push_back(
+      {{"name", name}, {"startedAt", FormatRfc3339Millis(started)}, {"durationMs", duration.count()}});
+}
+
+void SetPhase(Object& record, const std::string& p, const std::string& reason, const std::string& message) {
+  Json& st = Status(record);
+  st["phase"] = p;
+  st["reason"] = reason;
+  st["message"] = message;
+}
+
+void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t max_bytes) {
+  Json& st = Status(record);
+  st["changes"] = {{"created", plan.created},
+                   {"updated", plan.updated},
+                   {"deleted", plan.deleted},
+                   {"unchanged", plan.unchanged + extra_unchanged}};
+  st["objects"] = Json::array();
+  st["truncated"] = false;
+  size_t used = DumpSize(record.json());
+  bool truncated = false;
+  Json& objects = st["objects"];
+  for (const PlannedChange& c : plan.changes) {
+    if (c.action == PlannedChange::Action::kUnchanged) continue;
+    Json e = {{"action", ActionName(c.action)},
+              {"apiVersion", c.kind != nullptr ? c.kind->gvk.ApiVersion() : c.object.api_version()},
+              {"kind", c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()},
+              {"namespace", c.ns},
+              {"name", c.name},
+              {"path", c.path}};
+    size_t bare = DumpSize(e) + 1;
+    if (!c.diff.empty()) {
+      Json diff = Json::array();
+      for (const FieldChange& f : c.diff) diff.push_back(FieldChangeToJson(f));
+      Json with = e;
+      with["diff"] = std::move(diff);
+      size_t n = DumpSize(with) + 1;
+      if (used + n <= max_bytes) {
+        objects.push_back(std::move(with));
+        used += n;
+        continue;
+      }
+      truncated = true;
+    }
+    if (used + bare > max_bytes) {
+      truncated = true;
+      continue;
+    }
+    objects.push_back(std::move(e));
+    used += bare;
+  }
+  st["truncated"] = truncated;
+}
+
+void SetDiagnostics(Object& record, const std::vector<Diagnostic>& diagnostics, size_t max_bytes) {
+  Json& st = Status(record);
+  st["errors"] = Json::array();
+  st["warnings"] = Json::array();
+  size_t used = DumpSize(record.json());
+  // Room for the "... and N more" line.
+  const size_t tail = 96;
+  size_t dropped_errors = 0, dropped_warnings = 0;
+  // Errors first: they are why a revision is refused, and every one counts.
+  for (int pass = 0; pass < 2; ++pass) {
+    const Severity want = pass == 0 ? Severity::kError : Severity::kWarning;
+    Json& list = st[pass == 0 ? "errors" : "warnings"];
+    size_t& dropped = pass == 0 ? dropped_errors : dropped_warnings;
+    for (const Diagnostic& d : diagnostics) {
+      if (d.severity != want) continue;
+      std::string s = d.ToString();
+      size_t n = s.size() + 4;
+      if (dropped > 0 || used + n + tail > max_bytes) {
+        ++dropped;
+        continue;
+      }
+      used += n;
+      list.push_back(std::move(s));
+    }
+    if (dropped > 0) {
+      list.push_back("... and " + std::to_string(dropped) + " more " + (pass == 0 ? "errors" : "warnings") +
+                     " (the record is limited to " + std::to_string(max_bytes / 1024) + " KiB)");
+      used += tail;
+    }
+  }
+  if (dropped_errors + dropped_warnings > 0) st["truncated"] = true;
+}
+
+void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
+  Json& st = Status(record);
+  if (!st["drift"].is_array()) st["drift"] = Json::array();
+  Json& drift = st["drift"];
+  Json e = {{"apiVersion", entry.kind != nullptr ? entry.kind->gvk.ApiVersion() : ""},
+            {"kind", entry.kind != nullptr ? entry.kind->gvk.kind : ""},
+            {"namespace", entry.ns},
+            {"name", entry.name},
+            {"detectedAt", FormatRfc3339(entry.detected_at)},
+            {"fields", entry.fields},
+            {"healed", entry.healed}};
+  if (entry.deleted) e["deleted"] = true;
+  if (entry.healed) e["healedAt"] = FormatRfc3339(entry.healed_at);
+  if (!entry.error.empty()) e["error"] = entry.error;
+
+  // An unhealed entry of the same object is the same drift, seen again.
+  const std::string key = DriftKey(e);
+  for (auto it = drift.rbegin(); it != drift.rend(); ++it) {
+    if (DriftKey(*it) != key) continue;
+    if (!it->value("healed", false)) {
+      std::set<std::string> fields;
+      for (const auto& f : (*it)["fields"]) fields.insert(f.get<std::string>());
+      for (const auto& f : entry.fields) fields.insert(f);
+      e["fields"] = std::vector<std::string>(fields.begin(), fields.end());
+      e["detectedAt"] = (*it)["detectedAt"];
+      if (it->value("deleted", false)) e["deleted"] = true;
+      *it = std::move(e);
+      return;
+    }
+    break;
+  }
+  drift.push_back(std::move(e));
+  size_t dropped = 0;
+  while (drift.size() > kMaxDriftEntries) {
+    drift.erase(drift.begin());
+    ++dropped;
+  }
+  while (drift.size() > 1 && DumpSize(record.json()) > max_bytes) {
+    drift.erase(drift.begin());
+    ++dropped;
+  }
+  if (dropped > 0) st["driftDropped"] = st.value("driftDropped", 0) + static_cast<int64_t>(dropped);
+}
+
+RecordInfo InfoOf(const Object& record) {
+  RecordInfo info;
+  info.name = record.name();
+  const Json& spec = record.spec();
+  info.sequence = spec.is_object() && spec.contains("sequence") && spec["sequence"].is_number_integer()
+                      ? spec["sequence"].get<int64_t>()
+                      : 0;
+  if (info.sequence == 0) {
+    // Fall back on the name (records are named by their sequence).
+    info.sequence = std::atoll(info.name.c_str());
+  }
+  info.commit = spec.is_object() ? spec.value("commit", "") : "";
+  const Json& st = record.status();
+  info.phase = st.is_object() ? st.value("phase", "") : "";
+  info.resource_version = record.resource_version();
+  info.bytes = DumpSize(record.json());
+  info.applied_marker = record.annotation(kAppliedAtAnnotation).has_value();
+  return info;
+}
+
+void RevisionIndex::Put(const Object& record) {
+  Put(InfoOf(record));
+}
+
+void RevisionIndex::Put(const RecordInfo& info) {
+  by_seq_[info.sequence] = info;
+}
+
+void RevisionIndex::Remove(const std::string& name) {
+  for (auto it = by_seq_.begin(); it != by_seq_.end(); ++it) {
+    if (it->second.name == name) {
+      by_seq_.erase(it);
+      return;
+    }
+  }
+}
+
+int64_t RevisionIndex::NextSequence() const {
+  return by_seq_.empty() ? 1 : by_seq_.rbegin()->first + 1;
+}
+
+const RecordInfo* RevisionIndex::Live() const {
+  for (auto it = by_seq_.rbegin(); it != by_seq_.rend(); ++it) {
+    const RecordInfo& r = it->second;
+    if (IsAppliedPhase(r.phase) || r.applied_marker) return &r;
+  }
+  return nullptr;
+}
+
+const RecordInfo* RevisionIndex::LastAttempt() const {
+  for (auto it = by_seq_.rbegin(); it != by_seq_.rend(); ++it) {
+    if (it->second.phase != phase::kSkipped) return &it->second;
+  }
+  return nullptr;
+}
+
+std::vector<RecordInfo> RevisionIndex::Pending() const {
+  std::vector<RecordInfo> out;
+  for (const auto& [seq, r] : by_seq_) {
+    if (r.phase == phase::kValidated && !r.applied_marker) out.push_back(r);
+  }
+  return out;
+}
+
+bool RevisionIndex::HasCommit(const std::string& commit) const {
+  for (const auto& [seq, r] : by_seq_) {
+    if (r.commit == commit) return true;
+  }
+  return false;
+}
+
+const RecordInfo* RevisionIndex::NewestOf(const std::string& commit) const {
+  if (commit.empty()) return nullptr;
+  for (auto it = by_seq_.rbegin(); it != by_seq_.rend(); ++it) {
+    if (it->second.commit.compare(0, commit.size(), commit) == 0) return &it->second;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> RevisionIndex::OverLimit(size_t max_count, size_t max_bytes,
+                                                  const std::set<std::string>& keep) const {
+  size_t count = by_seq_.size();
+  size_t bytes = 0;
+  for (const auto& [seq, r] : by_seq_) bytes += r.bytes;
+  std::vector<std::string> out;
+  for (const auto& [seq, r] : by_seq_) {
+    bool over = (max_count > 0 && count > max_count) || (max_bytes > 0 && bytes > max_bytes);
+    if (!over) break;
+    if (keep.count(r.name) > 0) continue;
+    out.push_back(r.name);
+    --count;
+    bytes -= r.bytes;
+  }
+  return out;
+}
+
+}  // namespace bosun::reconciler

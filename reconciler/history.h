@@ -1,0 +1,167 @@
+// reconciler/history.h — the Revision records of docs/GITOPS.md: the
+// cluster's changelog, one record per commit the sync controller acted on.
+//
+// This file holds what a record looks like and how it is kept, as plain
+// functions over Objects with no I/O: naming (zero-padded sequence numbers),
+// the spec built from a commit, the status pieces (phases, changes with
+// field-level diffs, errors, drift), the 512 KiB size cap, the `reverts`
+// link parsed from a commit message, and RevisionIndex, the controller's
+// in-memory summary of the records in the store (which one is live, which
+// is pending, which the history limit removes).
+//
+// Thread-safety: functions are pure; a RevisionIndex is a value with no
+// locking of its own (the controller guards it).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/manifests.h"
+#include "core/object.h"
+#include "gitsync/mirror.h"
+#include "reconciler/plan.h"
+
+namespace bosun::reconciler {
+
+inline constexpr const char* kCommitLabel = "bosun.dev/commit";
+inline constexpr const char* kSequenceLabel = "bosun.dev/sequence";
+// Set on a record in the same transaction as the objects of its apply (the
+// batch's "update" keeps a record's status the way a plain PUT does, so the
+// annotation is what proves the apply committed even when the status write
+// that follows it did not happen).
+inline constexpr const char* kAppliedAtAnnotation = "bosun.dev/applied-at";
+
+// A record stays under this many bytes of JSON; objects, diffs, errors and
+// drift entries are cut (status.truncated) to fit.
+inline constexpr size_t kMaxRecordBytes = 512 * 1024;
+// Room left in a new record for what is added while it is live (drift
+// entries, links set by other controllers).
+inline constexpr size_t kRecordReserveBytes = 48 * 1024;
+// At most this many drift entries are kept in one record (newest kept).
+inline constexpr size_t kMaxDriftEntries = 200;
+
+namespace phase {
+inline constexpr const char* kValidated = "Validated";
+inline constexpr const char* kApplied = "Applied";
+inline constexpr const char* kRefused = "Refused";
+inline constexpr const char* kSkipped = "Skipped";
+inline constexpr const char* kFailed = "Failed";
+inline constexpr const char* kReverted = "Reverted";
+}  // namespace phase
+
+// Applied and every phase after it (Progressing, Healthy, Degraded,
+// Reverted): the record's objects reached the store.
+bool IsAppliedPhase(const std::string& phase);
+
+// "00000042".
+std::string RevisionName(int64_t sequence);
+// The first 7 characters of a commit id, as `git log --oneline` shows it.
+std::string ShortSha(const std::string& commit);
+// A URL with any "user:password@" removed, for spec.source and the
+// GitRepository (credentials never reach the store).
+std::string RedactUrl(const std::string& url);
+
+// The commit a message says it reverts: a "Bosun-Reverts: <sha>" trailer
+// wins over git revert's "This reverts commit <sha>."; "" when neither.
+std::string ParseReverts(const std::string& message);
+
+struct RecordSource {
+  std::string url;  // redacted
+  std::string ref;
+  std::string path;
+};
+
+// A new record: metadata (name, the commit and sequence labels) and spec
+// from the commit (author, committer, message, signature presence, trigger,
+// source, reverts). Its status is empty.
+Object NewRevisionRecord(int64_t sequence, const gitsync::CommitInfo& commit, const std::string& trigger,
+                         const RecordSource& source, const std::string& reverts);
+
+// Appends {name, startedAt, durationMs} to status.phases.
+void AddPhase(Object& record, const std::string& name, WallTime started, std::chrono::milliseconds duration);
+
+// Sets status.phase, reason and message.
+void SetPhase(Object& record, const std::string& phase, const std::string& reason, const std::string& message);
+
+// Writes status.changes (exact counts) and status.objects (one entry per
+// created / updated / deleted object, with its diff) so the whole record
+// stays under `max_bytes`: diffs go first, then entries; status.truncated
+// says whether anything was cut.
+void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t max_bytes);
+
+// Writes status.errors (every error, as Diagnostic::ToString) and
+// status.warnings, cut the same way when a repository has so many that the
+// record would pass `max_bytes` (the last entry then says how many more).
+void SetDiagnostics(Object& record, const std::vector<Diagnostic>& diagnostics, size_t max_bytes);
+
+struct DriftEntry {
+  const KindInfo* kind = nullptr;
+  std::string ns;
+  std::string name;
+  WallTime detected_at;
+  std::vector<std::string> fields;  // field paths that differ; empty when deleted
+  bool deleted = false;             // the managed object was deleted (or lost bosun's label)
+  bool healed = false;
+  WallTime healed_at;
+  std::string error;  // why healing failed, when it did
+};
+
+// Adds a drift entry to status.drift. An unhealed entry for the same object
+// is merged (fields united, healing applied) rather than repeated; past
+// kMaxDriftEntries or the size cap the oldest entries are dropped and
+// status.driftDropped counts them.
+void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes = kMaxRecordBytes);
+
+// What the controller needs to know about one record.
+struct RecordInfo {
+  std::string name;
+  int64_t sequence = 0;
+  std::string commit;
+  std::string phase;
+  std::string resource_version;
+  size_t bytes = 0;             // JSON size
+  bool applied_marker = false;  // carries kAppliedAtAnnotation
+};
+RecordInfo InfoOf(const Object& record);
+
+// The records in the store, by sequence.
+class RevisionIndex {
+ public:
+  void Clear() { by_seq_.clear(); }
+  // Adds a record or replaces the one of the same sequence.
+  void Put(const Object& record);
+  void Put(const RecordInfo& info);
+  void Remove(const std::string& name);
+
+  int64_t NextSequence() const;
+  size_t size() const { return by_seq_.size(); }
+  // The live record: the newest one whose objects are in the store (an
+  // applied phase, or Validated with the applied marker). nullptr when none.
+  const RecordInfo* Live() const;
+  // The newest record that is not Skipped (the last attempt).
+  const RecordInfo* LastAttempt() const;
+  // Records in Validated without the applied marker: started, not applied.
+  std::vector<RecordInfo> Pending() const;
+  // True when some record names this commit.
+  bool HasCommit(const std::string& commit) const;
+  // The newest record of a commit (a full id or a unique prefix), nullptr
+  // when none.
+  const RecordInfo* NewestOf(const std::string& commit) const;
+  // The records the history limit removes, oldest first: while more than
+  // `max_count` records (0: no count limit) or more than `max_bytes` bytes
+  // remain. Records named in `keep` are never chosen.
+  std::vector<std::string> OverLimit(size_t max_count, size_t max_bytes, const std::set<std::string>& keep) const;
+
+  const std::map<int64_t, RecordInfo>& records() const { return by_seq_; }
+
+ private:
+  std::map<int64_t, RecordInfo> by_seq_;
+};
+
+}  // namespace bosun::reconciler

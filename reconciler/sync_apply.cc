@@ -1,0 +1,294 @@
+// Applying a valid desired set: the plan against the informer's cache (only
+// the objects that can have changed are compared), then ONE batch with every
+// write and the record's move to Applied, so both commit together or not at
+// all.
+#include <unordered_set>
+
+#include "core/log.h"
+#include "reconciler/sync_internal.h"
+
+namespace bosun::reconciler {
+namespace {
+
+using Ms = std::chrono::milliseconds;
+
+// Above this many objects of one kind missing from the cache, one List of
+// the kind is cheaper than a Get each.
+constexpr size_t kListThreshold = 16;
+
+bool Transient(Code c) {
+  return c == Code::kUnavailable || c == Code::kTimeout || c == Code::kIo || c == Code::kInternal;
+}
+
+std::string Describe(const PlannedChange& c) {
+  std::string kind = c.kind != nullptr ? c.kind->gvk.kind : c.object.kind();
+  return kind + " " + (c.ns.empty() ? c.name : c.ns + "/" + c.name);
+}
+
+std::string Summary(const Plan& p, int extra_unchanged) {
+  int unchanged = p.unchanged + extra_unchanged;
+  if (p.empty()) return "no object changed (" + std::to_string(unchanged) + " unchanged)";
+  return std::to_string(p.created) + " created, " + std::to_string(p.updated) + " updated, " +
+         std::to_string(p.deleted) + " deleted, " + std::to_string(unchanged) + " unchanged";
+}
+
+}  // namespace
+
+Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
+    const DesiredSnapshot& snapshot, const SyncSettings& settings, const std::string& revision,
+    std::unordered_map<std::string, std::optional<Object>>* extra) {
+  // Which desired objects can differ from what is live.
+  std::unordered_set<std::string> keys;
+  if (all_dirty || !live) {
+    keys.reserve(snapshot.by_key.size());
+    for (const auto& [key, m] : snapshot.by_key) keys.insert(key);
+  } else {
+    for (const auto& [path, file] : snapshot.files) {
+      auto lf = live->files.find(path);
+      if (lf != live->files.end() && (lf->second == file || lf->second->blob == file->blob)) continue;
+      for (const Manifest& m : file->objects) {
+        std::string key = ManifestKey(m);
+        if (!key.empty() && snapshot.Find(key) == &m) keys.insert(std::move(key));
+      }
+    }
+    auto consider = [&](const std::string& key) {
+      if (snapshot.Find(key) != nullptr) keys.insert(key);
+    };
+    for (const auto& k : dirty) consider(k);
+    for (const auto& k : QueuedDrift()) consider(k);
+    for (const auto& [k, v] : *extra) consider(k);
+  }
+
+  Planned out;
+  std::vector<Manifest> desired;
+  std::vector<Object> live_objects;
+  desired.reserve(keys.size());
+  std::map<const KindInfo*, std::vector<std::pair<std::string, const Manifest*>>> missing;
+  for (const std::string& key : keys) {
+    const Manifest* m = snapshot.Find(key);
+    desired.push_back(*m);
+    if (auto e = extra->find(key); e != extra->end()) {
+      if (e->second) live_objects.push_back(*e->second);
+      continue;
+    }
+    if (auto o = informer->Get(key)) {
+      live_objects.push_back(std::move(*o));
+      continue;
+    }
+    // New, or there but not managed (yet): an unmanaged object of a desired
+    // name is adopted, so it must be read.
+    missing[ManifestKind(*m)].push_back({key, m});
+  }
+  for (const auto& [kind, list] : missing) {
+    if (list.size() > kListThreshold) {
+      std::unordered_map<std::string, Object> found;
+      std::string cont;
+      do {
+        auto page = client->List(*kind, "", "", 1000, cont);
+        if (!page) return page.error().Wrap("cannot list " + kind->QualifiedResource());
+        for (Object& o : page->items) found.emplace(Informer::KeyOf(*kind, o), std::move(o));
+        cont = page->continue_token;
+      } while (!cont.empty());
+      for (const auto& [key, m] : list) {
+        auto it = found.find(key);
+        if (it == found.end()) {
+          (*extra)[key] = std::nullopt;
+        } else {
+          live_objects.push_back(it->second);
+          (*extra)[key] = std::move(it->second);
+        }
+      }
+      continue;
+    }
+    for (const auto& [key, m] : list) {
+      std::string ns = kind->namespaced ? m->object.namespace_() : "";
+      if (kind->namespaced && ns.empty()) ns = "default";
+      auto got = client->Get(*kind, ns, m->object.name());
+      if (!got && got.error().code() == Code::kNotFound) {
+        (*extra)[key] = std::nullopt;
+      } else if (!got) {
+        return got.error();
+      } else {
+        live_objects.push_back(*got);
+        (*extra)[key] = std::move(*got);
+      }
+    }
+  }
+  if (settings.prune) {
+    informer->ForEach([&](const std::string& key, const KindInfo&, const Object& o) {
+      if (snapshot.Find(key) != nullptr) return;
+      auto e = extra->find(key);
+      if (e == extra->end()) {
+        live_objects.push_back(o);
+      } else if (e->second) {
+        live_objects.push_back(*e->second);
+      }
+    });
+  }
+  PlanOptions po;
+  po.revision = revision;
+  po.prune = settings.prune;
+  out.plan = PlanSync(desired, live_objects, po);
+  out.extra_unchanged = static_cast<int>(snapshot.by_key.size() - desired.size());
+  return out;
+}
+
+Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
+                                                std::shared_ptr<const DesiredSnapshot> snapshot,
+                                                const SyncSettings& settings) {
+  const std::string rev = ShortSha(ctx.head);
+  const std::string name = record.name();
+  StepTiming applied;
+  applied.started = clock->Now();
+  const MonoTime t0 = clock->Monotonic();
+  std::unordered_map<std::string, std::optional<Object>> extra;
+
+  std::unique_lock<std::mutex> lock(state_mu);
+  Planned planned;
+  std::vector<state::BatchOp> ops;
+  std::vector<const PlannedChange*> op_changes;  // ops[i] applies op_changes[i]; the record is last
+  Object rec;
+  Result<state::BatchResult> result = Error(Code::kInternal, "not applied");
+  for (int attempt = 0;; ++attempt) {
+    auto p = PlanFor(*snapshot, settings, ctx.head, &extra);
+    if (!p) return p.error().Wrap("cannot read the live objects for revision " + rev);
+    planned = std::move(*p);
+    ops.clear();
+    op_changes.clear();
+    for (const PlannedChange& c : planned.plan.changes) {
+      state::BatchOp op;
+      switch (c.action) {
+        case PlannedChange::Action::kUnchanged:
+          continue;
+        case PlannedChange::Action::kCreate:
+          op.type = state::BatchOp::Type::kCreate;
+          op.object = c.object;
+          break;
+        case PlannedChange::Action::kUpdate:
+          op.type = state::BatchOp::Type::kUpdate;
+          op.object = c.object;
+          break;
+        case PlannedChange::Action::kDelete:
+          op.type = state::BatchOp::Type::kDelete;
+          op.kind = c.kind;
+          op.ns = c.ns;
+          op.name = c.name;
+          op.precondition_rv = c.object.resource_version();
+          break;
+      }
+      ops.push_back(std::move(op));
+      op_changes.push_back(&c);
+    }
+    rec = record;
+    rec.set_annotation(kAppliedAtAnnotation, FormatRfc3339(clock->Now()));
+    SetPhase(rec, phase::kApplied, planned.plan.empty() ? "NoChanges" : "Applied",
+             Summary(planned.plan, planned.extra_unchanged));
+    SetChanges(rec, planned.plan, planned.extra_unchanged, kMaxRecordBytes - kRecordReserveBytes);
+    rec.json()["status"]["appliedAt"] = FormatRfc3339(clock->Now());
+    applied.duration = std::chrono::duration_cast<Ms>(clock->Monotonic() - t0);
+    Object with_phase = rec;
+    AddPhase(with_phase, "Applied", applied.started, applied.duration);
+    state::BatchOp rec_op;
+    rec_op.type = state::BatchOp::Type::kUpdate;
+    rec_op.object = std::move(with_phase);
+    ops.push_back(std::move(rec_op));
+
+    result = client->Batch(ops);
+    if (result) break;
+    const Code code = result.error().code();
+    if ((code == Code::kConflict || code == Code::kAlreadyExists || code == Code::kNotFound) && attempt < 2) {
+      // Someone wrote one of the objects since the cache saw it: read them
+      // again, and plan again.
+      log::Info(kSyncComponent, "batch conflict; planning again",
+                {{"rev", rev}, {"revision", name}, {"error", result.error().message()}});
+      for (const PlannedChange* c : op_changes) {
+        if (c->kind == nullptr) continue;
+        auto got = client->Get(*c->kind, c->ns, c->name);
+        std::string key = Informer::Key(*c->kind, c->ns, c->name);
+        if (got) {
+          informer->Store(*c->kind, *got);
+          extra[key] = std::move(*got);
+        } else if (got.error().code() == Code::kNotFound) {
+          informer->Forget(*c->kind, c->ns, c->name, "");
+          extra[key] = std::nullopt;
+        } else {
+          return got.error();
+        }
+      }
+      auto fresh = client->Get(*revision_kind, "", name);
+      if (!fresh) return fresh.error().Wrap("cannot read Revision " + name);
+      record = std::move(*fresh);
+      continue;
+    }
+    if (Transient(code)) {
+      // The batch may or may not have committed: the next pass reads the
+      // record to know, and drift checks wait until then.
+      uncertain = true;
+      return result.error().Wrap("revision " + rev + ": the apply's outcome is not known yet");
+    }
+    lock.unlock();
+    if (Status s = MarkFailed(ctx, name, result.error().message()); !s) return s.error();
+    return name;
+  }
+
+  const Ms since_fetch = std::chrono::duration_cast<Ms>(clock->Monotonic() - ctx.fetch_done);
+  // Committed: the cache learns our writes (so their watch events are not
+  // taken for drift), and the snapshot becomes the live one.
+  Object stored = result->items.back();
+  for (size_t i = 0; i + 1 < ops.size() && i < result->items.size(); ++i) {
+    const PlannedChange& c = *op_changes[i];
+    if (c.kind == nullptr) continue;
+    if (ops[i].type == state::BatchOp::Type::kDelete) {
+      informer->Forget(*c.kind, c.ns, c.name, result->resource_version);
+    } else {
+      informer->Store(*c.kind, result->items[i]);
+    }
+  }
+  live = snapshot;
+  live_record = name;
+  live_settings = settings;
+  dirty.clear();
+  all_dirty = false;
+  index.Put(stored);
+  lock.unlock();
+
+  applied.duration = std::chrono::duration_cast<Ms>(clock->Monotonic() - t0);
+  if (!stored.status().is_object() || stored.status().value("phase", "") != phase::kApplied) {
+    // The batch's update kept the record's old status (as a plain update
+    // does for a kind with a /status subresource): write it now. The marker
+    // annotation, committed with the objects, already says it is applied.
+    rec.json()["metadata"]["resourceVersion"] = stored.resource_version();
+    rec.json()["metadata"]["annotations"] = stored.json()["metadata"]["annotations"];
+    AddPhase(rec, "Applied", applied.started, applied.duration);
+    auto w = UpdateRecordStatus(rec);
+    if (!w)
+      log::Warn(kSyncComponent, "cannot write the record's status",
+                {{"revision", name}, {"error", w.error().message()}});
+  }
+
+  for (const PlannedChange& c : planned.plan.changes) {
+    if (c.action == PlannedChange::Action::kUnchanged) continue;
+    log::Info(kSyncComponent, ActionName(c.action), {{"rev", rev}, {"object", Describe(c)}, {"path", c.path}});
+  }
+  log::Info(kSyncComponent, planned.plan.empty() ? "applied: no changes" : "applied",
+            {{"rev", rev},
+             {"revision", name},
+             {"trigger", TriggerName(ctx.why)},
+             {"changes", Summary(planned.plan, planned.extra_unchanged)},
+             {"applyMs", std::to_string(applied.duration.count())},
+             {"sinceFetchMs", std::to_string(since_fetch.count())}});
+  SetRepositoryStatus([&](Json& st) {
+    st["liveRevision"] = ctx.head;
+    st["liveRevisionName"] = name;
+    st["lastSyncTime"] = FormatRfc3339(clock->Now());
+    st["lastSyncError"] = "";
+    st["syncConfig"] = SettingsJson(settings);
+  });
+  MarkRequestHandled(ctx.request);
+  WriteRepositoryStatus();
+  LinkRevert(ctx);
+  EnforceHistoryLimit(settings, name);
+  return name;
+}
+
+}  // namespace bosun::reconciler

@@ -1,0 +1,227 @@
+// The incremental desired-set loader: see sync_desired_internal.h.
+#include <algorithm>
+
+#include "core/duration.h"
+#include "core/log.h"
+#include "reconciler/informer.h"
+#include "reconciler/sync_desired_internal.h"
+
+namespace bosun::reconciler {
+namespace {
+
+constexpr const char* kDuplicatePrefix = "duplicate object: ";
+
+bool IsDuplicateDiagnostic(const Diagnostic& d) {
+  return d.field == "metadata.name" && d.message.rfind(kDuplicatePrefix, 0) == 0;
+}
+
+// Parses `sources` together (LoadDesiredSet runs them on its thread pool)
+// and splits the result back into one DesiredFile per source.
+std::vector<std::shared_ptr<DesiredFile>> ParseFiles(const std::vector<SourceFile>& sources,
+                                                     const std::vector<std::string>& blobs, const LoadLimits& limits) {
+  std::vector<std::shared_ptr<DesiredFile>> out;
+  if (sources.empty()) return out;
+  DesiredSet set = LoadDesiredSet(sources, limits);
+  std::map<std::string, std::shared_ptr<DesiredFile>> by_name;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    auto f = std::make_shared<DesiredFile>();
+    f->path = sources[i].name;
+    f->blob = blobs[i];
+    f->bytes = sources[i].content.size();
+    by_name[f->path] = f;
+    out.push_back(f);
+  }
+  for (Manifest& m : set.objects) {
+    auto it = by_name.find(m.file);
+    if (it == by_name.end()) continue;
+    DesiredFile& f = *it->second;
+    f.kinds.push_back(ManifestKind(m));
+    f.keys.push_back(ManifestKey(m));
+    f.objects.push_back(std::move(m));
+  }
+  for (Diagnostic& d : set.diagnostics) {
+    if (IsDuplicateDiagnostic(d)) continue;  // redone over the whole set
+    auto it = by_name.find(d.file);
+    if (it != by_name.end()) it->second->diagnostics.push_back(std::move(d));
+  }
+  return out;
+}
+
+// Fills the index, the merged diagnostics (with the duplicate check of
+// core/manifests.cc over every file) and the totals.
+void Finish(DesiredSnapshot* s) {
+  std::vector<Diagnostic> duplicates;
+  size_t n = 0;
+  for (const auto& [path, file] : s->files) n += file->objects.size();
+  s->by_key.reserve(n);
+  for (const auto& [path, file] : s->files) {
+    s->bytes += file->bytes;
+    s->objects += file->objects.size();
+    s->diagnostics.insert(s->diagnostics.end(), file->diagnostics.begin(), file->diagnostics.end());
+    for (size_t i = 0; i < file->objects.size(); ++i) {
+      const Manifest& m = file->objects[i];
+      const KindInfo* info = file->kinds[i];
+      if (info == nullptr || file->keys[i].empty()) continue;
+      if (s->sync_config == nullptr && info->gvk.kind == "SyncConfig" && info->gvk.group == "bosun.dev") {
+        s->sync_config = &m;
+      }
+      auto [it, inserted] = s->by_key.emplace(file->keys[i], &m);
+      if (inserted) continue;
+      // The check of core/manifests.cc, over every file of the commit.
+      const Manifest& first = *it->second;
+      std::string ns = info->namespaced ? m.object.namespace_() : "";
+      if (info->namespaced && ns.empty()) ns = "default";
+      std::string id = info->gvk.kind + " " + (ns.empty() ? "" : ns + "/") + m.object.name();
+      Diagnostic d;
+      d.file = m.file;
+      d.pos = m.positions ? m.positions->Find(FieldPath("metadata.name")) : SourcePos{};
+      d.field = "metadata.name";
+      int line = first.positions ? first.positions->Find(FieldPath("metadata.name")).line : 0;
+      d.message = kDuplicatePrefix + id + " is also defined at " + first.file + ":" + std::to_string(line);
+      duplicates.push_back(std::move(d));
+    }
+  }
+  s->diagnostics.insert(s->diagnostics.end(), duplicates.begin(), duplicates.end());
+  std::stable_sort(s->diagnostics.begin(), s->diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if (a.file != b.file) return a.file < b.file;
+    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+    return a.pos.column < b.pos.column;
+  });
+  for (const Diagnostic& d : s->diagnostics) {
+    if (d.severity == Severity::kError) {
+      ++s->errors;
+    } else {
+      ++s->warnings;
+    }
+  }
+}
+
+}  // namespace
+
+const Manifest* DesiredSnapshot::Find(const std::string& key) const {
+  auto it = by_key.find(key);
+  return it == by_key.end() ? nullptr : it->second;
+}
+
+const KindInfo* ManifestKind(const Manifest& m) {
+  return KindRegistry::Builtin().Find(m.object.gvk());
+}
+
+std::string ManifestKey(const Manifest& m) {
+  const KindInfo* info = ManifestKind(m);
+  if (info == nullptr || m.object.name().empty()) return "";
+  return Informer::KeyOf(*info, m.object);
+}
+
+DesiredLoader::DesiredLoader(gitsync::Mirror* mirror, std::string path, LoadLimits limits)
+    : mirror_(mirror), path_(std::move(path)), limits_(limits) {}
+
+Result<std::shared_ptr<const DesiredSnapshot>> DesiredLoader::LoadFull(const std::string& commit, LoadStats* stats) {
+  auto tree = mirror_->ReadTree(commit, path_);
+  auto snap = std::make_shared<DesiredSnapshot>();
+  snap->commit = commit;
+  if (!tree) {
+    if (tree.error().code() == Code::kNotFound && !path_.empty() && mirror_->Commit(commit).ok()) {
+      snap->path_error = tree.error().message();
+      last_ = snap;
+      return std::shared_ptr<const DesiredSnapshot>(snap);
+    }
+    return tree.error();
+  }
+  std::vector<std::string> blobs;
+  blobs.reserve(tree->size());
+  for (const auto& f : *tree) blobs.push_back(f.blob);
+  for (auto& f : ParseFiles(gitsync::ToSourceFiles(*tree), blobs, limits_)) snap->files[f->path] = std::move(f);
+  Finish(snap.get());
+  if (stats != nullptr) {
+    stats->incremental = false;
+    stats->files_read = tree->size();
+    stats->files_total = snap->files.size();
+  }
+  last_ = snap;
+  return std::shared_ptr<const DesiredSnapshot>(snap);
+}
+
+Result<std::shared_ptr<const DesiredSnapshot>> DesiredLoader::Load(const std::string& commit, LoadStats* stats) {
+  if (last_ && last_->commit == commit) {
+    if (stats != nullptr) *stats = LoadStats{true, 0, last_->files.size()};
+    return last_;
+  }
+  if (!last_ || !last_->path_error.empty()) return LoadFull(commit, stats);
+  auto changes = mirror_->Diff(last_->commit, commit, path_);
+  if (!changes) {
+    log::Warn("sync", "tree diff failed; reading the whole tree",
+              {{"rev", commit.substr(0, 7)}, {"error", changes.error().message()}});
+    return LoadFull(commit, stats);
+  }
+  auto snap = std::make_shared<DesiredSnapshot>();
+  snap->commit = commit;
+  snap->files = last_->files;
+  std::vector<SourceFile> sources;
+  std::vector<std::string> blobs;
+  for (const gitsync::FileChange& c : *changes) {
+    if (c.type == gitsync::FileChange::Type::kDeleted) {
+      snap->files.erase(c.path);
+      continue;
+    }
+    auto it = snap->files.find(c.path);
+    if (it != snap->files.end() && it->second->blob == c.blob) continue;
+    auto content = mirror_->ReadBlob(c.blob);
+    if (!content) return content.error().Wrap(c.path);
+    sources.push_back(SourceFile{c.path, std::move(*content)});
+    blobs.push_back(c.blob);
+  }
+  // Every file gone may mean the followed path itself is gone: a full read
+  // tells (and refuses such a commit rather than pruning everything).
+  if (snap->files.empty() && sources.empty() && !path_.empty()) return LoadFull(commit, stats);
+  for (auto& f : ParseFiles(sources, blobs, limits_)) snap->files[f->path] = std::move(f);
+  Finish(snap.get());
+  if (stats != nullptr) {
+    stats->incremental = true;
+    stats->files_read = sources.size();
+    stats->files_total = snap->files.size();
+  }
+  last_ = snap;
+  return std::shared_ptr<const DesiredSnapshot>(snap);
+}
+
+SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& options) {
+  SyncSettings s;
+  s.prune = options.prune;
+  s.self_heal = options.self_heal;
+  s.interval = options.interval;
+  s.history_limit = options.history_limit;
+  s.from = "server defaults";
+  const Manifest* m = snapshot != nullptr ? snapshot->sync_config : nullptr;
+  if (m == nullptr) return s;
+  s.from = "SyncConfig " + m->object.name() + " (" + m->file + ")";
+  const Json& spec = m->object.spec();
+  if (!spec.is_object()) return s;
+  if (spec.contains("prune") && spec["prune"].is_boolean()) s.prune = spec["prune"].get<bool>();
+  if (spec.contains("selfHeal") && spec["selfHeal"].is_boolean()) s.self_heal = spec["selfHeal"].get<bool>();
+  if (spec.contains("autoRevert") && spec["autoRevert"].is_boolean()) s.auto_revert = spec["autoRevert"].get<bool>();
+  if (spec.contains("verify") && spec["verify"].is_string()) s.verify = spec["verify"].get<std::string>();
+  if (spec.contains("interval") && spec["interval"].is_string()) {
+    auto d = ParseDuration(spec["interval"].get<std::string>());
+    if (d && d->count() > 0) {
+      s.interval = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(*d));
+    }
+  }
+  if (spec.contains("revisionHistoryLimit") && spec["revisionHistoryLimit"].is_number_integer()) {
+    int64_t n = spec["revisionHistoryLimit"].get<int64_t>();
+    if (n >= 0) s.history_limit = static_cast<size_t>(n);
+  }
+  return s;
+}
+
+Json SettingsJson(const SyncSettings& s) {
+  return {{"prune", s.prune},
+          {"selfHeal", s.self_heal},
+          {"autoRevert", s.auto_revert},
+          {"verify", s.verify},
+          {"interval", FormatDuration(s.interval)},
+          {"revisionHistoryLimit", s.history_limit},
+          {"from", s.from}};
+}
+
+}  // namespace bosun::reconciler

@@ -1,0 +1,171 @@
+// reconciler/sync_internal.h — the sync controller's insides, shared by its
+// files: sync_controller.cc (the loop, Start/Stop, an interruptible fetch),
+// sync_pass.cc (one fetch-and-sync pass: what to do with the head commit),
+// sync_apply.cc (the plan against the informer's cache and the one batch),
+// sync_records.cc (writing Revision records: created, refused, skipped,
+// failed, the history limit), sync_drift.cc (drift detection and healing),
+// sync_repository.cc (the GitRepository object and its sync requests).
+//
+// Locks, in the order they may be taken: pass_mu (one pass at a time) →
+// state_mu (the plan/apply section and the drift worker: live snapshot,
+// dirty keys, the record index) → repo_mu / drift_mu / loop_mu (leaves).
+// No lock is held while calling Informer::Stop or Watch::Stop.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/kinds.h"
+#include "reconciler/history.h"
+#include "reconciler/informer.h"
+#include "reconciler/plan.h"
+#include "reconciler/sync_controller.h"
+#include "reconciler/sync_desired_internal.h"
+
+namespace bosun::reconciler {
+
+inline constexpr const char* kSyncComponent = "sync";
+inline constexpr const char* kSyncRequestedAnnotation = "bosun.dev/sync-requested-at";
+inline constexpr const char* kRepositoryName = "default";
+
+// Wall-clock start and monotonic duration of one step.
+struct StepTiming {
+  WallTime started;
+  std::chrono::milliseconds duration{0};
+};
+
+// What a pass knows about the commit it works on.
+struct PassContext {
+  SyncTrigger why = SyncTrigger::kPoll;
+  std::string head;
+  gitsync::CommitInfo commit;
+  std::string live_commit;  // "" when nothing is live
+  StepTiming fetched;
+  MonoTime fetch_done{};  // when the fetch returned
+  StepTiming validated;
+  std::string request;  // the sync-requested-at value this pass answers ("" for none)
+};
+
+struct SyncController::Impl {
+  explicit Impl(SyncOptions options);
+  ~Impl();
+
+  SyncOptions opt;
+  gitsync::Mirror* mirror;
+  state::Client* client;
+  Clock* clock;
+  RecordSource source;
+  const KindInfo* revision_kind;
+  const KindInfo* repo_kind;
+  std::vector<const KindInfo*> appliable_kinds;  // every kind a repository may hold
+
+  // ---- the loop (sync_controller.cc)
+  std::mutex loop_mu;
+  std::condition_variable loop_cv;
+  std::optional<SyncTrigger> pending_trigger;  // guarded by loop_mu
+  std::vector<std::thread> abandoned_fetches;  // guarded by loop_mu; joined by ~Impl
+  std::thread loop_thread;
+  std::atomic<bool> stopping{false};
+  void Loop();
+  void Trigger(SyncTrigger why);
+  // Mirror::Fetch on its own thread, so Stop need not wait for the network.
+  Result<std::string> Fetch();
+  std::chrono::milliseconds Interval();
+
+  // ---- one pass (sync_pass.cc)
+  std::mutex pass_mu;
+  bool setup_done = false;  // guarded by pass_mu
+  Result<std::string> Pass(SyncTrigger why);
+  Status Setup();
+  Status LoadIndex();
+  // Brings records left in Validated up to date: applied ones are finished,
+  // ones of another commit than `head` are Skipped.
+  Status ResolvePending(const std::string& head);
+  void EnsureLiveSnapshot();
+
+  // ---- guarded by state_mu
+  std::mutex state_mu;
+  RevisionIndex index;
+  std::unique_ptr<DesiredLoader> loader;
+  std::shared_ptr<const DesiredSnapshot> live;  // the live revision's desired set
+  std::string live_record;                      // its Revision record
+  SyncSettings live_settings;
+  std::unordered_set<std::string> dirty;  // desired keys whose live object may differ
+  bool all_dirty = true;                  // nothing verified yet: plan everything
+  bool uncertain = false;                 // a batch's outcome is unknown until the next pass
+  std::unique_ptr<Informer> informer;
+
+  // ---- apply (sync_apply.cc)
+  struct Planned {
+    Plan plan;
+    int extra_unchanged = 0;  // desired objects left out of the plan as known in sync
+  };
+  // The plan of `snapshot` against the live objects: the objects of files
+  // that changed since the live revision and the dirty ones, and with prune
+  // every managed object no longer desired. `extra` holds objects read from
+  // the API this pass (nullopt: known absent); it is filled as needed.
+  Result<Planned> PlanFor(const DesiredSnapshot& snapshot, const SyncSettings& settings, const std::string& revision,
+                          std::unordered_map<std::string, std::optional<Object>>* extra);
+  Result<std::string> Apply(PassContext& ctx, Object record, std::shared_ptr<const DesiredSnapshot> snapshot,
+                            const SyncSettings& settings);
+
+  // ---- records (sync_records.cc)
+  Result<Object> CreateRecord(Object record);
+  Result<std::string> WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot);
+  void RecordSkipped(PassContext& ctx);
+  Status MarkFailed(PassContext& ctx, const std::string& name, const std::string& message);
+  Result<Object> UpdateRecordStatus(const Object& record);
+  void LinkRevert(const PassContext& ctx);
+  void EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written);
+  Object NewRecord(const PassContext& ctx, int64_t sequence) const;
+
+  // ---- the GitRepository (sync_repository.cc)
+  std::mutex repo_mu;
+  Json repo_status = Json::object();  // guarded by repo_mu
+  std::string requested;              // guarded by repo_mu: the newest sync-requested-at seen
+  std::string last_handled;           // guarded by repo_mu
+  bool repo_ready = false;            // guarded by pass_mu
+  state::WatchPtr repo_watch;         // guarded by pass_mu
+  Status EnsureRepository();
+  void StartRepositoryWatch();
+  void OnRepositoryEvent(const state::WatchEvent& ev);
+  void SetRepositoryStatus(const std::function<void(Json& status)>& change);
+  void WriteRepositoryStatus();
+  std::string CurrentRequest();
+  void MarkRequestHandled(const std::string& request);
+
+  // ---- drift (sync_drift.cc)
+  struct HealBackoff {
+    MonoTime last_heal{};
+    std::chrono::milliseconds delay{0};
+  };
+  std::mutex drift_mu;
+  std::condition_variable drift_cv;
+  std::set<std::string> drift_queue;              // guarded by drift_mu
+  std::map<std::string, MonoTime> drift_delayed;  // guarded by drift_mu: re-check at
+  bool drift_stop = false;                        // guarded by drift_mu
+  std::thread drift_thread;
+  std::unordered_map<std::string, HealBackoff> heal_backoff;  // drift thread only
+  void StartDrift();
+  void StopDrift();
+  void EnqueueDrift(const std::string& key);
+  std::vector<std::string> QueuedDrift();
+  void DriftLoop();
+  // Checks one key against the live revision (state_mu held); a drift is
+  // appended to `found` with the record it belongs to.
+  void CheckDrift(const std::string& key, std::vector<std::pair<std::string, DriftEntry>>* found,
+                  std::vector<std::string>* retry);
+  void FlushDrift(const std::vector<std::pair<std::string, DriftEntry>>& found);
+};
+
+}  // namespace bosun::reconciler

@@ -1,0 +1,277 @@
+// One fetch-and-sync pass: fetch, decide what the head commit needs (nothing,
+// a refusal, an apply, or the resumption of an apply a crash interrupted),
+// load and validate its desired set, and hand it to Apply.
+#include "core/log.h"
+#include "reconciler/sync_internal.h"
+
+namespace bosun::reconciler {
+namespace {
+
+using Ms = std::chrono::milliseconds;
+
+Ms Since(MonoTime t, const Clock& c) {
+  return std::chrono::duration_cast<Ms>(c.Monotonic() - t);
+}
+
+}  // namespace
+
+Status SyncController::Impl::LoadIndex() {
+  RevisionIndex fresh;
+  std::string cont;
+  do {
+    auto page = client->List(*revision_kind, "", "", 100, cont);
+    if (!page) return page.error().Wrap("cannot list the Revision records");
+    for (const Object& r : page->items) fresh.Put(r);
+    cont = page->continue_token;
+  } while (!cont.empty());
+  std::lock_guard<std::mutex> lock(state_mu);
+  index = std::move(fresh);
+  return Ok();
+}
+
+Status SyncController::Impl::Setup() {
+  if (!repo_ready) {
+    if (Status s = EnsureRepository(); !s) return s;
+    repo_ready = true;
+  }
+  if (!setup_done) {
+    if (Status s = LoadIndex(); !s) return s;
+    setup_done = true;
+  }
+  Informer* inf = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    if (!informer) {
+      std::string selector = std::string(kManagedByLabel) + "=" + kManagedByValue;
+      informer = std::make_unique<Informer>(client, appliable_kinds, selector,
+                                            [this](const std::string& key) { EnqueueDrift(key); });
+    }
+    inf = informer.get();
+  }
+  // Not under state_mu: the watches' first events go through EnqueueDrift.
+  if (Status s = inf->Start(opt.watch_start_timeout, &stopping); !s) return s;
+  StartDrift();
+  StartRepositoryWatch();
+  return Ok();
+}
+
+Status SyncController::Impl::ResolvePending(const std::string& head) {
+  std::vector<RecordInfo> todo;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    for (const auto& [seq, r] : index.records()) {
+      if (r.phase == phase::kValidated) todo.push_back(r);
+    }
+  }
+  // Newest first: of several records of the head (there should be one), the
+  // newest is resumed and the others are skipped.
+  bool kept = false;
+  for (auto it = todo.rbegin(); it != todo.rend(); ++it) {
+    auto rec = client->Get(*revision_kind, "", it->name);
+    if (!rec && rec.error().code() == Code::kNotFound) {
+      std::lock_guard<std::mutex> lock(state_mu);
+      index.Remove(it->name);
+      continue;
+    }
+    if (!rec) return rec.error().Wrap("cannot read Revision " + it->name);
+    RecordInfo info = InfoOf(*rec);
+    Object next = *rec;
+    std::string what;
+    if (info.phase != phase::kValidated) {
+      // Finished meanwhile (the batch carried its status).
+    } else if (info.applied_marker) {
+      // The batch committed (objects and the marker together) but the status
+      // write after it did not happen: finish it, apply nothing again.
+      SetPhase(next, phase::kApplied, "Applied", "applied; the record was completed after a restart");
+      next.json()["status"]["appliedAt"] = next.annotation(kAppliedAtAnnotation).value_or("");
+      what = "finished an applied revision's record";
+    } else if (info.commit != head || kept) {
+      SetPhase(next, phase::kSkipped, "Superseded",
+               "superseded by " + ShortSha(head) + " before it was applied (interrupted by a restart)");
+      what = "skipped a revision left unapplied";
+    } else {
+      kept = true;
+    }
+    if (!what.empty()) {
+      auto w = UpdateRecordStatus(next);
+      if (!w) return w.error().Wrap("cannot update Revision " + it->name);
+      next = std::move(*w);
+      log::Info(kSyncComponent, what, {{"rev", ShortSha(info.commit)}, {"revision", info.name}});
+    }
+    std::lock_guard<std::mutex> lock(state_mu);
+    index.Put(next);
+  }
+  std::lock_guard<std::mutex> lock(state_mu);
+  uncertain = false;
+  return Ok();
+}
+
+void SyncController::Impl::EnsureLiveSnapshot() {
+  std::string commit, name;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    const RecordInfo* l = index.Live();
+    if (l == nullptr) {
+      live.reset();
+      live_record.clear();
+      return;
+    }
+    if (live && live->commit == l->commit) {
+      live_record = l->name;
+      return;
+    }
+    commit = l->commit;
+    name = l->name;
+  }
+  auto snap = loader->Load(commit);
+  std::vector<std::string> keys;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    if (!snap || !(*snap)->ok()) {
+      log::Warn(kSyncComponent, "cannot read the live revision's manifests; drift is not checked until the next apply",
+                {{"rev", ShortSha(commit)}, {"error", snap ? (*snap)->path_error : snap.error().message()}});
+      live.reset();
+      live_record = name;
+      all_dirty = true;
+      return;
+    }
+    live = *snap;
+    live_record = name;
+    live_settings = SettingsFor(live.get(), opt);
+    all_dirty = true;
+    for (const auto& [key, m] : live->by_key) keys.push_back(key);
+  }
+  // Every object is checked once against the revision now known live: drift
+  // that happened while no controller was watching is found too.
+  if (informer) informer->ForEach([&](const std::string& key, const KindInfo&, const Object&) { keys.push_back(key); });
+  for (const auto& k : keys) EnqueueDrift(k);
+}
+
+Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
+  std::lock_guard<std::mutex> pass_lock(pass_mu);
+  if (stopping.load()) return Error(Code::kUnavailable, "the sync controller is stopping");
+  PassContext ctx;
+  ctx.why = why;
+  ctx.request = CurrentRequest();
+  if (Status s = Setup(); !s) return s.error();
+
+  // Fetch.
+  ctx.fetched.started = clock->Now();
+  MonoTime t0 = clock->Monotonic();
+  auto fetched = Fetch();
+  if (stopping.load()) return Error(Code::kUnavailable, "the sync controller is stopping");
+  ctx.fetch_done = clock->Monotonic();
+  ctx.fetched.duration = std::chrono::duration_cast<Ms>(ctx.fetch_done - t0);
+  std::string fetch_error = fetched ? "" : fetched.error().message();
+  if (fetched) {
+    ctx.head = *fetched;
+  } else {
+    log::Warn(kSyncComponent, "fetch failed", {{"repo", source.url}, {"error", fetch_error}});
+    auto h = mirror->Head();
+    if (h) ctx.head = *h;
+  }
+  SetRepositoryStatus([&](Json& st) {
+    st["lastFetchTime"] = FormatRfc3339(clock->Now());
+    st["lastFetchError"] = fetch_error;
+    if (!ctx.head.empty()) st["head"] = ctx.head;
+  });
+  if (ctx.head.empty()) {
+    WriteRepositoryStatus();
+    return fetched.error();
+  }
+
+  // What is live, and what a previous pass left half done.
+  if (Status s = ResolvePending(ctx.head); !s) return s.error();
+  EnsureLiveSnapshot();
+  std::optional<RecordInfo> pending, last;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    if (const RecordInfo* l = index.Live()) ctx.live_commit = l->commit;
+    for (const RecordInfo& r : index.Pending()) {
+      if (r.commit == ctx.head) pending = r;
+    }
+    if (const RecordInfo* a = index.LastAttempt()) last = *a;
+  }
+  const std::string rev = ShortSha(ctx.head);
+  if (!pending) {
+    std::string why_not;
+    if (ctx.head == ctx.live_commit) {
+      why_not = "already live";
+    } else if (last && last->commit == ctx.head && last->phase == phase::kRefused) {
+      why_not = "already refused (revision " + last->name + ")";
+    } else if (last && last->commit == ctx.head && last->phase == phase::kFailed && why != SyncTrigger::kManual) {
+      why_not = "its apply failed (revision " + last->name + "); `bosun sync` retries it";
+    }
+    if (!why_not.empty()) {
+      log::Debug(kSyncComponent, "nothing to do", {{"rev", rev}, {"reason", why_not}, {"trigger", TriggerName(why)}});
+      std::string live_name;
+      Json settings;
+      {
+        std::lock_guard<std::mutex> lock(state_mu);
+        if (const RecordInfo* l = index.Live()) live_name = l->name;
+        settings = SettingsJson(live_settings);
+      }
+      SetRepositoryStatus([&](Json& st) {
+        if (!ctx.live_commit.empty()) {
+          st["liveRevision"] = ctx.live_commit;
+          st["liveRevisionName"] = live_name;
+        }
+        st["syncConfig"] = settings;
+      });
+      MarkRequestHandled(ctx.request);
+      WriteRepositoryStatus();
+      return std::string();
+    }
+  }
+
+  // Load and validate (only the files changed since the last load are read).
+  ctx.validated.started = clock->Now();
+  MonoTime t1 = clock->Monotonic();
+  LoadStats stats;
+  auto snapshot = loader->Load(ctx.head, &stats);
+  if (!snapshot) return snapshot.error().Wrap("cannot read commit " + rev);
+  auto commit = mirror->Commit(ctx.head);
+  if (!commit) return commit.error().Wrap("cannot read commit " + rev);
+  ctx.commit = std::move(*commit);
+  ctx.validated.duration = Since(t1, *clock);
+  log::Info(kSyncComponent, "loaded",
+            {{"rev", rev},
+             {"trigger", TriggerName(why)},
+             {"files", std::to_string(stats.files_total)},
+             {"reread", std::to_string(stats.files_read)},
+             {"objects", std::to_string((*snapshot)->objects)},
+             {"errors", std::to_string((*snapshot)->errors)}});
+  SyncSettings settings = SettingsFor(snapshot->get(), opt);
+  if (!pending) RecordSkipped(ctx);
+  if (!(*snapshot)->ok()) return WriteRefused(ctx, **snapshot);
+
+  Object record;
+  if (pending) {
+    auto r = client->Get(*revision_kind, "", pending->name);
+    if (!r) return r.error().Wrap("cannot read Revision " + pending->name);
+    record = std::move(*r);
+    log::Info(kSyncComponent, "resuming an interrupted apply", {{"rev", rev}, {"revision", pending->name}});
+  } else {
+    int64_t seq;
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      seq = index.NextSequence();
+    }
+    Object fresh = NewRecord(ctx, seq);
+    AddPhase(fresh, "Fetched", ctx.fetched.started, ctx.fetched.duration);
+    AddPhase(fresh, "Validated", ctx.validated.started, ctx.validated.duration);
+    SetPhase(fresh, phase::kValidated, "Validated",
+             std::to_string((*snapshot)->objects) + " objects in " + std::to_string((*snapshot)->files.size()) +
+                 " files are valid; applying");
+    SetDiagnostics(fresh, (*snapshot)->diagnostics, kMaxRecordBytes - kRecordReserveBytes);
+    auto created = CreateRecord(std::move(fresh));
+    if (!created) return created.error();
+    record = std::move(*created);
+  }
+  if (opt.before_apply) {
+    if (Status s = opt.before_apply(record.name()); !s) return s.error();
+  }
+  return Apply(ctx, std::move(record), *snapshot, settings);
+}
+
+}  // namespace bosun::reconciler

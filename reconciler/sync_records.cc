@@ -1,0 +1,270 @@
+// Writing Revision records (docs/GITOPS.md): new ones (Validated, Refused,
+// Skipped), status changes (Failed, links), and the history limit.
+#include <algorithm>
+#include <set>
+
+#include "core/log.h"
+#include "reconciler/sync_internal.h"
+
+namespace bosun::reconciler {
+namespace {
+
+// Intermediate commits recorded as Skipped in one pass, at most.
+constexpr size_t kMaxSkippedRecords = 50;
+// How far back the first-parent walk goes looking for them.
+constexpr size_t kMaxFirstParentWalk = 10000;
+
+}  // namespace
+
+Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence) const {
+  std::string reverts = ParseReverts(ctx.commit.message);
+  if (!reverts.empty() && reverts.size() < 40) {
+    if (auto full = mirror->Resolve(reverts)) reverts = *full;
+  }
+  return NewRevisionRecord(sequence, ctx.commit, TriggerName(ctx.why), source, reverts);
+}
+
+Result<Object> SyncController::Impl::CreateRecord(Object record) {
+  for (int attempt = 0;; ++attempt) {
+    auto created = client->Create(record);
+    if (created) {
+      std::lock_guard<std::mutex> lock(state_mu);
+      index.Put(*created);
+      return created;
+    }
+    if (created.error().code() != Code::kAlreadyExists || attempt >= 2) {
+      return created.error().Wrap("cannot write Revision " + record.name());
+    }
+    // Someone else (a previous leader) took the sequence number: read the
+    // records again and take the next free one.
+    if (Status s = LoadIndex(); !s) return s.error();
+    int64_t seq;
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      seq = index.NextSequence();
+    }
+    record.set_name(RevisionName(seq));
+    record.set_label(kSequenceLabel, std::to_string(seq));
+    record.json()["spec"]["sequence"] = seq;
+  }
+}
+
+Result<Object> SyncController::Impl::UpdateRecordStatus(const Object& record) {
+  auto r = client->UpdateStatus(record);
+  if (r) {
+    std::lock_guard<std::mutex> lock(state_mu);
+    index.Put(*r);
+  }
+  return r;
+}
+
+Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot) {
+  const std::string rev = ShortSha(ctx.head);
+  int64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    seq = index.NextSequence();
+  }
+  Object rec = NewRecord(ctx, seq);
+  AddPhase(rec, "Fetched", ctx.fetched.started, ctx.fetched.duration);
+  AddPhase(rec, "Validated", ctx.validated.started, ctx.validated.duration);
+  std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
+  std::string message;
+  if (!snapshot.path_error.empty()) {
+    Diagnostic d;
+    d.file = source.path;
+    d.message = snapshot.path_error;
+    SetPhase(rec, phase::kRefused, "PathNotFound", snapshot.path_error + "; " + stays);
+    SetDiagnostics(rec, {d}, kMaxRecordBytes - kRecordReserveBytes);
+    message = "revision " + rev + " refused: " + snapshot.path_error;
+  } else {
+    std::set<std::string> files;
+    for (const Diagnostic& d : snapshot.diagnostics) {
+      if (d.severity == Severity::kError) files.insert(d.file);
+    }
+    std::string what = std::to_string(files.size()) + " invalid manifest" + (files.size() == 1 ? "" : "s") + " (" +
+                       std::to_string(snapshot.errors) + " error" + (snapshot.errors == 1 ? "" : "s") + ")";
+    SetPhase(rec, phase::kRefused, "InvalidManifests", what + "; nothing of it was applied, " + stays);
+    SetDiagnostics(rec, snapshot.diagnostics, kMaxRecordBytes - kRecordReserveBytes);
+    message = "revision " + rev + " refused: " + what + "; " + stays;
+  }
+  auto created = CreateRecord(std::move(rec));
+  if (!created) return created.error();
+  log::Warn(kSyncComponent, "refused", {{"rev", rev}, {"revision", created->name()}, {"reason", message}});
+  for (const Diagnostic& d : snapshot.diagnostics) {
+    if (d.severity != Severity::kError) continue;
+    log::Info(kSyncComponent, "invalid manifest", {{"rev", rev}, {"error", d.ToString()}});
+  }
+  SetRepositoryStatus([&](Json& st) {
+    st["lastSyncTime"] = FormatRfc3339(clock->Now());
+    st["lastSyncError"] = message;
+  });
+  MarkRequestHandled(ctx.request);
+  WriteRepositoryStatus();
+  SyncSettings settings;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    settings = live_settings;
+  }
+  EnforceHistoryLimit(settings, created->name());
+  return created->name();
+}
+
+void SyncController::Impl::RecordSkipped(PassContext& ctx) {
+  if (ctx.live_commit.empty() || ctx.live_commit == ctx.head) return;
+  auto descends = mirror->IsAncestor(ctx.live_commit, ctx.head);
+  if (!descends || !*descends) return;  // a rewritten branch: nothing in between
+  auto range = mirror->CommitsBetween(ctx.live_commit, ctx.head);
+  if (!range) {
+    log::Warn(kSyncComponent, "cannot list the commits since the live one", {{"error", range.error().message()}});
+    return;
+  }
+  std::set<std::string> in_range(range->begin(), range->end());
+  // The first-parent chain from the head back to the live commit: the
+  // commits the branch itself went through (a merged branch's own commits
+  // are not revisions of the followed branch).
+  std::vector<gitsync::CommitInfo> chain;  // newest first
+  const std::vector<std::string>* parents = &ctx.commit.parents;
+  for (size_t walked = 0; walked < kMaxFirstParentWalk; ++walked) {
+    if (parents->empty()) break;
+    const std::string p = parents->front();
+    if (p == ctx.live_commit || in_range.count(p) == 0) break;
+    auto c = mirror->Commit(p);
+    if (!c) break;
+    chain.push_back(std::move(*c));
+    parents = &chain.back().parents;
+  }
+  std::vector<gitsync::CommitInfo> todo;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    for (auto& c : chain) {
+      if (!index.HasCommit(c.id)) todo.push_back(std::move(c));
+    }
+  }
+  if (todo.empty()) return;
+  size_t more = todo.size() > kMaxSkippedRecords ? todo.size() - kMaxSkippedRecords : 0;
+  todo.resize(std::min(todo.size(), kMaxSkippedRecords));
+  std::reverse(todo.begin(), todo.end());  // oldest first: sequence numbers follow history
+  int64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    seq = index.NextSequence();
+  }
+  std::vector<state::BatchOp> ops;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    PassContext skipped = ctx;
+    skipped.commit = todo[i];
+    Object rec = NewRecord(skipped, seq + static_cast<int64_t>(i));
+    std::string msg = "superseded by " + ShortSha(ctx.head) + " before it was applied";
+    if (i == 0 && more > 0) {
+      msg += "; " + std::to_string(more) + " older first-parent commit" + (more == 1 ? "" : "s") + " since " +
+             ShortSha(ctx.live_commit) + " were skipped without a record";
+    }
+    SetPhase(rec, phase::kSkipped, "Superseded", msg);
+    state::BatchOp op;
+    op.type = state::BatchOp::Type::kCreate;
+    op.object = std::move(rec);
+    ops.push_back(std::move(op));
+  }
+  auto r = client->Batch(ops);
+  if (!r) {
+    log::Warn(kSyncComponent, "cannot record the skipped commits",
+              {{"rev", ShortSha(ctx.head)}, {"error", r.error().message()}});
+    if (r.error().code() == Code::kAlreadyExists || r.error().code() == Code::kConflict) (void)LoadIndex();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(state_mu);
+  for (const Object& item : r->items) {
+    index.Put(item);
+    log::Info(kSyncComponent, "skipped",
+              {{"rev", ShortSha(item.spec().value("commit", ""))},
+               {"revision", item.name()},
+               {"supersededBy", ShortSha(ctx.head)}});
+  }
+  if (more > 0) {
+    log::Info(kSyncComponent, "more commits skipped without a record",
+              {{"rev", ShortSha(ctx.head)}, {"count", std::to_string(more)}});
+  }
+}
+
+Status SyncController::Impl::MarkFailed(PassContext& ctx, const std::string& name, const std::string& message) {
+  auto cur = client->Get(*revision_kind, "", name);
+  if (!cur) return cur.error();
+  Object rec = std::move(*cur);
+  SetPhase(rec, phase::kFailed, "ApplyFailed", message);
+  auto w = UpdateRecordStatus(rec);
+  std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
+  log::Warn(kSyncComponent, "apply failed", {{"rev", ShortSha(ctx.head)}, {"revision", name}, {"error", message}});
+  SetRepositoryStatus([&](Json& st) {
+    st["lastSyncTime"] = FormatRfc3339(clock->Now());
+    st["lastSyncError"] = "revision " + ShortSha(ctx.head) + " failed to apply: " + message + "; " + stays;
+  });
+  MarkRequestHandled(ctx.request);
+  WriteRepositoryStatus();
+  if (!w) return w.error();
+  return Ok();
+}
+
+void SyncController::Impl::LinkRevert(const PassContext& ctx) {
+  std::string reverts = ParseReverts(ctx.commit.message);
+  if (reverts.empty()) return;
+  std::optional<RecordInfo> target;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    for (auto it = index.records().rbegin(); it != index.records().rend(); ++it) {
+      const RecordInfo& r = it->second;
+      if (r.commit.compare(0, reverts.size(), reverts) == 0 && IsAppliedPhase(r.phase)) {
+        target = r;
+        break;
+      }
+    }
+  }
+  if (!target) return;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto cur = client->Get(*revision_kind, "", target->name);
+    if (!cur) break;
+    Object rec = std::move(*cur);
+    rec.json()["status"]["revertedBy"] = ctx.head;
+    rec.json()["status"]["phase"] = phase::kReverted;
+    auto w = UpdateRecordStatus(rec);
+    if (w) {
+      log::Info(kSyncComponent, "linked a revert",
+                {{"rev", ShortSha(ctx.head)}, {"reverted", ShortSha(target->commit)}, {"revision", target->name}});
+      return;
+    }
+    if (w.error().code() != Code::kConflict) break;
+  }
+  log::Warn(kSyncComponent, "cannot mark the reverted revision", {{"revision", target->name}});
+}
+
+void SyncController::Impl::EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written) {
+  std::vector<std::string> victims;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    std::set<std::string> keep = {just_written};
+    if (const RecordInfo* l = index.Live()) keep.insert(l->name);
+    for (const RecordInfo& p : index.Pending()) keep.insert(p.name);
+    victims = index.OverLimit(settings.history_limit, opt.history_max_bytes, keep);
+  }
+  if (victims.empty()) return;
+  std::vector<state::BatchOp> ops;
+  for (const std::string& name : victims) {
+    state::BatchOp op;
+    op.type = state::BatchOp::Type::kDelete;
+    op.kind = revision_kind;
+    op.name = name;
+    ops.push_back(std::move(op));
+  }
+  auto r = client->Batch(ops);
+  if (!r) {
+    log::Warn(kSyncComponent, "cannot remove old Revision records", {{"error", r.error().message()}});
+    if (r.error().code() == Code::kNotFound) (void)LoadIndex();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(state_mu);
+  for (const std::string& name : victims) index.Remove(name);
+  log::Info(kSyncComponent, "history limit: removed old records",
+            {{"count", std::to_string(victims.size())}, {"oldest", victims.front()}, {"newest", victims.back()}});
+}
+
+}  // namespace bosun::reconciler

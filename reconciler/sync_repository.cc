@@ -1,0 +1,122 @@
+// The GitRepository "default" (docs/GITOPS.md): its spec from the server's
+// flags, its status from each pass, and the sync requests `bosun sync` makes
+// through its bosun.dev/sync-requested-at annotation.
+#include "core/duration.h"
+#include "core/log.h"
+#include "reconciler/sync_internal.h"
+
+namespace bosun::reconciler {
+
+Status SyncController::Impl::EnsureRepository() {
+  Json spec = {
+      {"url", source.url}, {"ref", source.ref}, {"path", source.path}, {"interval", FormatDuration(opt.interval)}};
+  Object obj;
+  for (int attempt = 0;; ++attempt) {
+    auto cur = client->Get(*repo_kind, "", kRepositoryName);
+    if (!cur && cur.error().code() != Code::kNotFound) return cur.error().Wrap("cannot read the GitRepository");
+    Result<Object> wrote = Error(Code::kInternal, "");
+    if (!cur) {
+      Object fresh(repo_kind->gvk, "", kRepositoryName);
+      fresh.json()["spec"] = spec;
+      wrote = client->Create(fresh);
+      if (wrote) log::Info(kSyncComponent, "created the GitRepository", {{"repo", source.url}, {"ref", source.ref}});
+    } else if (cur->spec() != spec) {
+      Object next = *cur;
+      next.json()["spec"] = spec;
+      wrote = client->Update(next);
+    } else {
+      obj = std::move(*cur);
+      break;
+    }
+    if (wrote) {
+      obj = std::move(*wrote);
+      break;
+    }
+    Code c = wrote.error().code();
+    if (attempt >= 3 || (c != Code::kAlreadyExists && c != Code::kConflict && c != Code::kNotFound)) {
+      return wrote.error().Wrap("cannot write the GitRepository");
+    }
+  }
+  std::lock_guard<std::mutex> lock(repo_mu);
+  // What this controller wrote wins; the rest (a previous leader's status)
+  // is carried on.
+  if (obj.status().is_object()) {
+    for (auto it = obj.status().begin(); it != obj.status().end(); ++it) {
+      if (!repo_status.contains(it.key())) repo_status[it.key()] = it.value();
+    }
+  }
+  if (last_handled.empty()) last_handled = repo_status.value("lastHandledSyncRequest", "");
+  std::string req = obj.annotation(kSyncRequestedAnnotation).value_or("");
+  if (!req.empty() && req != last_handled && req != requested) {
+    requested = req;
+    Trigger(SyncTrigger::kManual);
+  }
+  return Ok();
+}
+
+void SyncController::Impl::StartRepositoryWatch() {
+  if (repo_watch) return;
+  auto w = client->Watch(*repo_kind, "", "", "", [this](const state::WatchEvent& ev) { OnRepositoryEvent(ev); });
+  if (!w) {
+    log::Warn(kSyncComponent, "cannot watch the GitRepository for sync requests; polling only",
+              {{"error", w.error().message()}});
+    return;
+  }
+  repo_watch = std::move(*w);
+}
+
+void SyncController::Impl::OnRepositoryEvent(const state::WatchEvent& ev) {
+  if (ev.type == state::WatchEvent::Type::kBookmark || ev.object.name() != kRepositoryName) return;
+  if (ev.type == state::WatchEvent::Type::kDeleted) {
+    // Written again by the next pass.
+    log::Warn(kSyncComponent, "the GitRepository was deleted; it is written again on the next sync");
+    Trigger(SyncTrigger::kPoll);
+    return;
+  }
+  std::string req = ev.object.annotation(kSyncRequestedAnnotation).value_or("");
+  bool trigger = false;
+  {
+    std::lock_guard<std::mutex> lock(repo_mu);
+    if (!req.empty() && req != last_handled && req != requested) {
+      requested = req;
+      trigger = true;
+    }
+  }
+  if (trigger) {
+    log::Info(kSyncComponent, "sync requested", {{"requestedAt", req}});
+    Trigger(SyncTrigger::kManual);
+  }
+}
+
+std::string SyncController::Impl::CurrentRequest() {
+  std::lock_guard<std::mutex> lock(repo_mu);
+  return requested != last_handled ? requested : "";
+}
+
+void SyncController::Impl::MarkRequestHandled(const std::string& request) {
+  if (request.empty()) return;
+  std::lock_guard<std::mutex> lock(repo_mu);
+  last_handled = request;
+  repo_status["lastHandledSyncRequest"] = request;
+}
+
+void SyncController::Impl::SetRepositoryStatus(const std::function<void(Json& status)>& change) {
+  std::lock_guard<std::mutex> lock(repo_mu);
+  change(repo_status);
+}
+
+void SyncController::Impl::WriteRepositoryStatus() {
+  Object obj(repo_kind->gvk, "", kRepositoryName);
+  {
+    std::lock_guard<std::mutex> lock(repo_mu);
+    obj.json()["status"] = repo_status;
+  }
+  auto r = client->UpdateStatus(obj);
+  if (!r && r.error().code() == Code::kNotFound) {
+    // Deleted by hand: put it back, then its status.
+    if (EnsureRepository()) r = client->UpdateStatus(obj);
+  }
+  if (!r) log::Warn(kSyncComponent, "cannot write the GitRepository status", {{"error", r.error().message()}});
+}
+
+}  // namespace bosun::reconciler

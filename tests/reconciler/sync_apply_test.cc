@@ -1,0 +1,214 @@
+// The sync controller applying revisions: a real Git repository (git CLI), a
+// real mirror, a real API server over a real store.
+#include <gmock/gmock.h>
+
+#include "reconciler/history.h"
+#include "reconciler/plan.h"
+#include "tests/reconciler/sync_test_support.h"
+
+namespace bosun::reconciler::synctest {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class SyncApplyTest : public SyncFixture {
+ protected:
+  std::string Shop() {
+    return repo_.Commit({{"shop/ns.yaml", NamespaceYaml("shop")},
+                         {"shop/svc.yaml", ServiceYaml("web", "shop")},
+                         {"shop/deploy.yaml", DeploymentYaml("web", "shop", 2)},
+                         {"shop/config.yaml", ConfigMapYaml("web-config", "shop", "blue")}},
+                        "shop: first version");
+  }
+};
+
+TEST_F(SyncApplyTest, FirstSyncCreatesEverythingInDependencyOrderAndRecordsIt) {
+  std::string c1 = Shop();
+  MakeController();
+  EXPECT_EQ(Sync(SyncTrigger::kStartup), "00000001");
+
+  for (auto [res, ns, name] :
+       std::vector<std::tuple<const char*, std::string, std::string>>{{"namespaces", "", "shop"},
+                                                                      {"configmaps", "shop", "web-config"},
+                                                                      {"deployments", "shop", "web"},
+                                                                      {"services", "shop", "web"}}) {
+    auto o = Live(res, ns, name);
+    ASSERT_TRUE(o) << res << " " << name;
+    EXPECT_EQ(o->label(kManagedByLabel).value_or(""), "bosun");
+    EXPECT_EQ(o->annotation(kRevisionAnnotation).value_or(""), c1);
+    EXPECT_THAT(o->annotation(kSourcePathAnnotation).value_or(""), HasSubstr("shop/"));
+  }
+
+  Object rec = Record("00000001");
+  EXPECT_EQ(rec.label(kCommitLabel).value_or(""), c1);
+  EXPECT_EQ(rec.label(kSequenceLabel).value_or(""), "1");
+  const Json& spec = rec.spec();
+  EXPECT_EQ(spec["sequence"], 1);
+  EXPECT_EQ(spec["commit"], c1);
+  EXPECT_EQ(spec["trigger"], "startup");
+  EXPECT_EQ(spec["author"]["name"], "Ada Author");
+  EXPECT_EQ(spec["committer"]["email"], "cy@example.com");
+  EXPECT_EQ(spec["message"], "shop: first version\n");
+  EXPECT_EQ(spec["signature"]["signed"], false);
+  EXPECT_EQ(spec["source"]["url"], repo_.dir());
+  EXPECT_EQ(spec["parents"].size(), 0u);
+  const Json& st = rec.status();
+  EXPECT_EQ(st["phase"], "Applied");
+  EXPECT_EQ(st["reason"], "Applied");
+  EXPECT_EQ(st["changes"], Json({{"created", 4}, {"updated", 0}, {"deleted", 0}, {"unchanged", 0}}));
+  std::vector<std::string> order;
+  for (const auto& o : st["objects"]) {
+    EXPECT_EQ(o["action"], "created");
+    order.push_back(o["kind"].get<std::string>());
+  }
+  EXPECT_THAT(order, ElementsAre("Namespace", "ConfigMap", "Deployment", "Service"));
+  std::vector<std::string> phases;
+  for (const auto& p : st["phases"]) phases.push_back(p["name"].get<std::string>());
+  EXPECT_THAT(phases, ElementsAre("Fetched", "Validated", "Applied"));
+  EXPECT_TRUE(st.contains("appliedAt"));
+  EXPECT_EQ(st["truncated"], false);
+
+  Object repo = Repository();
+  EXPECT_EQ(repo.spec()["url"], repo_.dir());
+  EXPECT_EQ(repo.spec()["ref"], "main");
+  EXPECT_EQ(repo.status()["head"], c1);
+  EXPECT_EQ(repo.status()["liveRevision"], c1);
+  EXPECT_EQ(repo.status()["liveRevisionName"], "00000001");
+  EXPECT_EQ(repo.status()["lastSyncError"], "");
+  EXPECT_EQ(repo.status()["lastFetchError"], "");
+
+  // The same commit again: nothing to do, no second record.
+  EXPECT_EQ(Sync(), "");
+  EXPECT_EQ(Records().size(), 1u);
+}
+
+TEST_F(SyncApplyTest, AOneFileCommitUpdatesOneObjectWithAFieldDiff) {
+  std::string c1 = Shop();
+  MakeController();
+  Sync();
+  std::string c2 = repo_.Commit({{"shop/deploy.yaml", DeploymentYaml("web", "shop", 3)}}, "web: 3 replicas");
+  EXPECT_EQ(Sync(), "00000002");
+
+  Object rec = Record("00000002");
+  const Json& st = rec.status();
+  EXPECT_EQ(st["phase"], "Applied");
+  EXPECT_EQ(st["changes"], Json({{"created", 0}, {"updated", 1}, {"deleted", 0}, {"unchanged", 3}}));
+  ASSERT_EQ(st["objects"].size(), 1u);
+  const Json& o = st["objects"][0];
+  EXPECT_EQ(o["action"], "updated");
+  EXPECT_EQ(o["kind"], "Deployment");
+  EXPECT_EQ(o["namespace"], "shop");
+  EXPECT_EQ(o["path"], "shop/deploy.yaml");
+  ASSERT_EQ(o["diff"].size(), 1u) << o.dump();
+  EXPECT_EQ(o["diff"][0], Json({{"field", "spec.replicas"}, {"op", "changed"}, {"from", 2}, {"to", 3}}));
+  EXPECT_EQ(rec.spec()["parents"], Json::array({c1}));
+
+  auto d = Live("deployments", "shop", "web");
+  EXPECT_EQ(d->spec()["replicas"], 3);
+  EXPECT_EQ(d->annotation(kRevisionAnnotation).value_or(""), c2);
+  // Objects the commit left alone keep the commit that last changed them.
+  EXPECT_EQ(Live("services", "shop", "web")->annotation(kRevisionAnnotation).value_or(""), c1);
+  EXPECT_EQ(Repository().status()["liveRevisionName"], "00000002");
+}
+
+TEST_F(SyncApplyTest, AnObjectRemovedFromTheRepositoryIsPruned) {
+  Shop();
+  MakeController();
+  Sync();
+  repo_.Commit({{"shop/svc.yaml", std::nullopt}}, "drop the service");
+  EXPECT_EQ(Sync(), "00000002");
+  EXPECT_FALSE(Live("services", "shop", "web"));
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["changes"]["deleted"], 1);
+  ASSERT_EQ(st["objects"].size(), 1u);
+  EXPECT_EQ(st["objects"][0]["action"], "deleted");
+  EXPECT_EQ(st["objects"][0]["path"], "shop/svc.yaml");
+}
+
+TEST_F(SyncApplyTest, WithPruneOffInTheRepositorysSyncConfigNothingIsDeleted) {
+  Shop();
+  repo_.Commit({{"shop/sync.yaml", SyncConfigYaml("  prune: false\n")}}, "no pruning");
+  MakeController();
+  Sync();
+  repo_.Commit({{"shop/svc.yaml", std::nullopt}}, "drop the service");
+  EXPECT_EQ(Sync(), "00000002");
+  EXPECT_TRUE(Live("services", "shop", "web"));
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["changes"]["deleted"], 0);
+  EXPECT_EQ(st["reason"], "NoChanges");
+  EXPECT_EQ(Repository().status()["syncConfig"]["prune"], false);
+}
+
+TEST_F(SyncApplyTest, ACommitThatChangesNoManifestIsRecordedAsNoChanges) {
+  Shop();
+  MakeController();
+  Sync();
+  std::string c2 = repo_.Commit({{"README.md", std::string("hello\n")}}, "docs only");
+  EXPECT_EQ(Sync(), "00000002");
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Applied");
+  EXPECT_EQ(st["reason"], "NoChanges");
+  EXPECT_EQ(st["changes"], Json({{"created", 0}, {"updated", 0}, {"deleted", 0}, {"unchanged", 4}}));
+  EXPECT_EQ(Repository().status()["liveRevision"], c2);
+}
+
+TEST_F(SyncApplyTest, AnUnmanagedObjectOfADesiredNameIsAdopted) {
+  Object cm(GroupVersionKind{"", "v1", "ConfigMap"}, "shop", "web-config");
+  cm.json()["data"] = {{"key", "hand-made"}};
+  ASSERT_TRUE(api_.client().Create(cm).ok());
+  Shop();
+  MakeController();
+  Sync();
+  auto live = Live("configmaps", "shop", "web-config");
+  EXPECT_EQ(live->json()["data"]["key"], "blue");
+  EXPECT_EQ(live->label(kManagedByLabel).value_or(""), "bosun");
+  const Json st = Record("00000001").status();
+  EXPECT_EQ(st["changes"]["updated"], 1);
+  EXPECT_EQ(st["changes"]["created"], 3);
+}
+
+TEST_F(SyncApplyTest, SecretValuesNeverReachTheRecord) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"secret.yaml", SecretYaml("db", "shop", "hunter2-first")}});
+  MakeController();
+  Sync();
+  repo_.Commit({{"secret.yaml", SecretYaml("db", "shop", "hunter2-second")}}, "rotate");
+  EXPECT_EQ(Sync(), "00000002");
+  Object rec = Record("00000002");
+  const Json& o = rec.status()["objects"][0];
+  EXPECT_EQ(o["kind"], "Secret");
+  ASSERT_GE(o["diff"].size(), 1u);
+  for (const auto& d : o["diff"]) {
+    EXPECT_FALSE(d.contains("from")) << d.dump();
+    EXPECT_FALSE(d.contains("to")) << d.dump();
+  }
+  for (const Object& r : Records()) {
+    EXPECT_THAT(r.json().dump(), Not(HasSubstr("hunter2"))) << r.name();
+  }
+}
+
+TEST_F(SyncApplyTest, TheFollowedPathLimitsWhatIsApplied) {
+  repo_.Commit({{"deploy/ns.yaml", NamespaceYaml("shop")}, {"other/ns.yaml", NamespaceYaml("elsewhere")}});
+  MakeController([](SyncOptions& o) { o.path = "deploy"; });
+  Sync();
+  EXPECT_TRUE(Live("namespaces", "", "shop"));
+  EXPECT_FALSE(Live("namespaces", "", "elsewhere"));
+  EXPECT_EQ(Record("00000001").spec()["source"]["path"], "deploy");
+  EXPECT_EQ(Repository().spec()["path"], "deploy");
+}
+
+TEST_F(SyncApplyTest, AFollowedPathThatDisappearsIsRefusedInsteadOfPruningEverything) {
+  repo_.Commit({{"deploy/ns.yaml", NamespaceYaml("shop")}});
+  MakeController([](SyncOptions& o) { o.path = "deploy"; });
+  Sync();
+  repo_.Commit({{"deploy/ns.yaml", std::nullopt}, {"moved/ns.yaml", NamespaceYaml("shop")}}, "move it");
+  EXPECT_EQ(Sync(), "00000002");
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Refused");
+  EXPECT_EQ(st["reason"], "PathNotFound");
+  EXPECT_TRUE(Live("namespaces", "", "shop"));
+}
+
+}  // namespace
+}  // namespace bosun::reconciler::synctest

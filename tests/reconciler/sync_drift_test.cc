@@ -1,0 +1,111 @@
+// Drift: managed objects changed through the API while a revision is live
+// are recorded in its record and, with selfHeal, put back.
+#include <gmock/gmock.h>
+
+#include "reconciler/history.h"
+#include "reconciler/plan.h"
+#include "tests/reconciler/sync_test_support.h"
+
+namespace bosun::reconciler::synctest {
+namespace {
+
+using ::testing::ElementsAre;
+
+class SyncDriftTest : public SyncFixture {
+ protected:
+  void SetUpRepo(const std::string& sync_config = "") {
+    std::map<std::string, std::optional<std::string>> files = {
+        {"ns.yaml", NamespaceYaml("shop")},
+        {"web.yaml", DeploymentYaml("web", "shop", 2)},
+        {"cm.yaml", ConfigMapYaml("web-config", "shop", "blue")}};
+    if (!sync_config.empty()) files["sync.yaml"] = SyncConfigYaml(sync_config);
+    repo_.Commit(files, "first");
+    MakeController();
+    ASSERT_EQ(Sync(), "00000001");
+  }
+  Json Drift(const std::string& record = "00000001") {
+    const Json st = Record(record).status();
+    return st.contains("drift") ? st["drift"] : Json::array();
+  }
+  void ScaleByHand(int replicas) {
+    auto d = Live("deployments", "shop", "web");
+    ASSERT_TRUE(d);
+    d->json()["spec"]["replicas"] = replicas;
+    auto w = api_.client().Update(*d);
+    ASSERT_TRUE(w.ok()) << w.error().message();
+  }
+};
+
+TEST_F(SyncDriftTest, AChangedObjectIsRecordedAndPutBackWithSelfHeal) {
+  SetUpRepo();
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1 && Drift()[0].value("healed", false); })) << Drift().dump();
+  Json e = Drift()[0];
+  EXPECT_EQ(e["kind"], "Deployment");
+  EXPECT_EQ(e["apiVersion"], "apps/v1");
+  EXPECT_EQ(e["namespace"], "shop");
+  EXPECT_EQ(e["name"], "web");
+  EXPECT_EQ(e["fields"], Json::array({"spec.replicas"}));
+  EXPECT_TRUE(e.contains("detectedAt"));
+  EXPECT_TRUE(e.contains("healedAt"));
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 2);
+  // The heal itself is not drift.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(Drift().size(), 1u);
+}
+
+TEST_F(SyncDriftTest, ADeletedManagedObjectIsRecreated) {
+  SetUpRepo();
+  ASSERT_TRUE(api_.client().Delete(Kind("configmaps"), "shop", "web-config").ok());
+  ASSERT_TRUE(Eventually([&] { return Live("configmaps", "shop", "web-config").has_value(); }));
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1; }));
+  EXPECT_EQ(Drift()[0]["deleted"], true);
+  EXPECT_EQ(Drift()[0]["healed"], true);
+  EXPECT_EQ(Live("configmaps", "shop", "web-config")->json()["data"]["key"], "blue");
+}
+
+TEST_F(SyncDriftTest, WithSelfHealOffDriftIsOnlyRecorded) {
+  SetUpRepo("  selfHeal: false\n");
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1; })) << Drift().dump();
+  EXPECT_EQ(Drift()[0]["healed"], false);
+  EXPECT_EQ(Drift()[0]["fields"], Json::array({"spec.replicas"}));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 7);
+  // The same drift seen again is one entry, not two.
+  ScaleByHand(8);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(Drift().size(), 1u) << Drift().dump();
+
+  // The next revision applies its desired state over the drifted object.
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("web-config", "shop", "green")}}, "green");
+  EXPECT_EQ(Sync(), "00000002");
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 2);
+  EXPECT_EQ(Record("00000002").status()["changes"]["updated"], 2);
+}
+
+TEST_F(SyncDriftTest, OurOwnWritesAndOtherWritersAnnotationsAreNotDrift) {
+  SetUpRepo();
+  repo_.Commit({{"web.yaml", DeploymentYaml("web", "shop", 4)}, {"cm.yaml", std::nullopt}}, "scale, drop config");
+  EXPECT_EQ(Sync(), "00000002");
+  auto d = Live("deployments", "shop", "web");
+  d->set_annotation("deployment.kubernetes.io/revision", "3");
+  d->json()["status"] = {{"replicas", 4}};
+  ASSERT_TRUE(api_.client().Update(*d).ok());
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_EQ(Drift("00000001").size(), 0u) << Drift("00000001").dump();
+  EXPECT_EQ(Drift("00000002").size(), 0u) << Drift("00000002").dump();
+}
+
+TEST_F(SyncDriftTest, DriftThatHappenedWhileNoControllerRanIsFoundAtStart) {
+  SetUpRepo();
+  ctl_.reset();
+  ScaleByHand(9);
+  MakeController();
+  EXPECT_EQ(Sync(), "");  // the head is live: no record
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1 && Drift()[0].value("healed", false); })) << Drift().dump();
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 2);
+}
+
+}  // namespace
+}  // namespace bosun::reconciler::synctest

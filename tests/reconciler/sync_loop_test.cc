@@ -1,0 +1,87 @@
+// The sync controller's loop: triggers (webhook, the GitRepository's
+// sync-requested-at annotation, the interval) and a prompt Stop.
+#include <gmock/gmock.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "reconciler/history.h"
+#include "tests/reconciler/sync_test_support.h"
+
+namespace bosun::reconciler::synctest {
+namespace {
+
+class SyncLoopTest : public SyncFixture {
+ protected:
+  size_t RecordCount() { return Records().size(); }
+};
+
+TEST_F(SyncLoopTest, StartSyncsAndATriggerSyncsAgain) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController();
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 1; }));
+  EXPECT_EQ(Record("00000001").spec()["trigger"], "startup");
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "1")}});
+  ctl_->Trigger(SyncTrigger::kWebhook);
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 2; }));
+  EXPECT_EQ(Record("00000002").spec()["trigger"], "webhook");
+  EXPECT_TRUE(Live("configmaps", "shop", "a"));
+  ctl_->Stop();
+}
+
+TEST_F(SyncLoopTest, ASyncRequestAnnotationTriggersAManualSync) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController();
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 1; }));
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "1")}});
+  Json patch = {{"metadata", {{"annotations", {{"bosun.dev/sync-requested-at", "2026-11-21T10:00:00Z"}}}}}};
+  ASSERT_TRUE(api_.client().Patch(Kind("gitrepositories"), "", "default", patch).ok());
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 2; }));
+  EXPECT_EQ(Record("00000002").spec()["trigger"], "manual");
+  ASSERT_TRUE(
+      Eventually([&] { return Repository().status().value("lastHandledSyncRequest", "") == "2026-11-21T10:00:00Z"; }));
+  ctl_->Stop();
+}
+
+TEST_F(SyncLoopTest, TheIntervalPolls) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController([](SyncOptions& o) { o.interval = std::chrono::milliseconds(200); });
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 1; }));
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "1")}});
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 2; }));
+  EXPECT_EQ(Record("00000002").spec()["trigger"], "poll");
+  ctl_->Stop();
+}
+
+TEST_F(SyncLoopTest, StopReturnsPromptlyInTheMiddleOfAFetch) {
+  // A remote that accepts connections and never answers.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  gitsync::RemoteOptions ro;
+  ro.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/repo.git";
+  ro.timeout = std::chrono::seconds(3);
+  auto m = gitsync::Mirror::Open(tmp_.Sub("stalled-mirror"), ro);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  mirror_ = std::move(*m);
+  MakeController();
+  ctl_->Start();
+  std::this_thread::sleep_for(500ms);  // the first pass is fetching now
+  auto t0 = std::chrono::steady_clock::now();
+  ctl_->Stop();
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 1s);
+  ctl_.reset();  // waits for the abandoned fetch (bounded by its time-out)
+  close(fd);
+}
+
+}  // namespace
+}  // namespace bosun::reconciler::synctest

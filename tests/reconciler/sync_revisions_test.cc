@@ -1,0 +1,235 @@
+// The sync controller's records across revisions: refused ones, skipped
+// ones, an apply interrupted between its record and its batch, the history
+// limit, and revert links.
+#include <gmock/gmock.h>
+
+#include "reconciler/history.h"
+#include "reconciler/plan.h"
+#include "tests/reconciler/sync_test_support.h"
+
+namespace bosun::reconciler::synctest {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class SyncRevisionsTest : public SyncFixture {
+ protected:
+  std::vector<std::string> Phases() {
+    std::vector<std::string> out;
+    for (const Object& r : Records()) out.push_back(r.name() + ":" + r.status().value("phase", ""));
+    return out;
+  }
+};
+
+TEST_F(SyncRevisionsTest, AnInvalidRevisionIsRefusedWholeWithEveryErrorAndALaterFixApplies) {
+  std::string c1 = repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"web.yaml", DeploymentYaml("web", "shop", 1)}});
+  MakeController();
+  Sync();
+
+  // One valid change (a new ConfigMap) and two broken files: nothing of it
+  // may be applied.
+  std::string bad = DeploymentYaml("web", "shop", 5);
+  bad.replace(bad.find("        image: nginx:1.25\n"), std::string("        image: nginx:1.25\n").size(), "");
+  std::string c2 = repo_.Commit({{"web.yaml", bad},
+                                 {"cm.yaml", ConfigMapYaml("new", "shop", "x")},
+                                 {"broken.yaml", std::string("apiVersion: v1\nkind: ConfigMap\nmetadata: [\n")}},
+                                "break things");
+  EXPECT_EQ(Sync(), "00000002");
+  Object rec = Record("00000002");
+  const Json& st = rec.status();
+  EXPECT_EQ(st["phase"], "Refused");
+  EXPECT_EQ(st["reason"], "InvalidManifests");
+  ASSERT_EQ(st["errors"].size(), 2u) << st["errors"].dump();
+  EXPECT_THAT(st["errors"][0].get<std::string>(), HasSubstr("broken.yaml:"));
+  EXPECT_THAT(st["errors"][1].get<std::string>(),
+              HasSubstr("web.yaml:17:9: spec.template.spec.containers[0].image: required"));
+  EXPECT_FALSE(st.contains("objects") && !st["objects"].empty());
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr(c1.substr(0, 7) + " stays live"));
+
+  EXPECT_FALSE(Live("configmaps", "shop", "new"));
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 1);
+  Object repo = Repository();
+  EXPECT_EQ(repo.status()["liveRevision"], c1);
+  EXPECT_EQ(repo.status()["head"], c2);
+  EXPECT_THAT(repo.status()["lastSyncError"].get<std::string>(),
+              HasSubstr("revision " + c2.substr(0, 7) + " refused: 2 invalid manifests"));
+
+  // Polling the same refused commit writes nothing more.
+  EXPECT_EQ(Sync(), "");
+  EXPECT_EQ(Records().size(), 2u);
+
+  // The fix applies the whole of it.
+  std::string c3 = repo_.Commit({{"web.yaml", DeploymentYaml("web", "shop", 5)}, {"broken.yaml", std::nullopt}}, "fix");
+  EXPECT_EQ(Sync(), "00000003");
+  EXPECT_EQ(Record("00000003").status()["phase"], "Applied");
+  EXPECT_EQ(Record("00000003").status()["changes"]["created"], 1);
+  EXPECT_EQ(Record("00000003").status()["changes"]["updated"], 1);
+  EXPECT_TRUE(Live("configmaps", "shop", "new"));
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 5);
+  EXPECT_EQ(Repository().status()["lastSyncError"], "");
+  EXPECT_EQ(Repository().status()["liveRevision"], c3);
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Applied", "00000002:Refused", "00000003:Applied"));
+}
+
+TEST_F(SyncRevisionsTest, AnObjectDefinedTwiceAcrossFilesIsRefusedEvenWhenOnlyOneFileChanged) {
+  repo_.Commit({{"a.yaml", ConfigMapYaml("x", "default", "1")}});
+  MakeController();
+  Sync();
+  repo_.Commit({{"b.yaml", ConfigMapYaml("x", "default", "2")}}, "duplicate");
+  EXPECT_EQ(Sync(), "00000002");
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Refused");
+  ASSERT_EQ(st["errors"].size(), 1u);
+  EXPECT_THAT(
+      st["errors"][0].get<std::string>(),
+      HasSubstr("b.yaml:4:9: metadata.name: duplicate object: ConfigMap default/x is also defined at a.yaml:4"));
+}
+
+TEST_F(SyncRevisionsTest, IntermediateFirstParentCommitsAreRecordedAsSkipped) {
+  std::string c1 = repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController();
+  Sync();
+  std::string c2 = repo_.Commit({{"a.yaml", ConfigMapYaml("a", "shop", "1")}}, "two");
+  std::string c3 = repo_.Commit({{"b.yaml", ConfigMapYaml("b", "shop", "1")}}, "three");
+  std::string c4 = repo_.Commit({{"c.yaml", ConfigMapYaml("c", "shop", "1")}}, "four");
+  EXPECT_EQ(Sync(SyncTrigger::kWebhook), "00000004");
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Applied", "00000002:Skipped", "00000003:Skipped", "00000004:Applied"));
+  Object s2 = Record("00000002");
+  EXPECT_EQ(s2.spec()["commit"], c2);
+  EXPECT_EQ(s2.status()["reason"], "Superseded");
+  EXPECT_THAT(s2.status()["message"].get<std::string>(), HasSubstr(c4.substr(0, 7)));
+  EXPECT_EQ(Record("00000003").spec()["commit"], c3);
+  EXPECT_EQ(Record("00000004").spec()["trigger"], "webhook");
+  EXPECT_EQ(Record("00000004").status()["changes"]["created"], 3);
+}
+
+TEST_F(SyncRevisionsTest, SkippedRecordsAreCappedWithOneMessageSayingHowManyMore) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController();
+  Sync();
+  for (int i = 0; i < 54; ++i) repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "shop", std::to_string(i))}});
+  std::string head = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "shop", "last")}}, "last");
+  std::string name = Sync();
+  EXPECT_EQ(name, "00000052");
+  auto records = Records();
+  ASSERT_EQ(records.size(), 52u);
+  int skipped = 0;
+  for (const Object& r : records) skipped += r.status()["phase"] == "Skipped" ? 1 : 0;
+  EXPECT_EQ(skipped, 50);
+  EXPECT_THAT(Record("00000002").status()["message"].get<std::string>(),
+              HasSubstr("4 older first-parent commits since"));
+  EXPECT_EQ(Record("00000052").spec()["commit"], head);
+}
+
+TEST_F(SyncRevisionsTest, AnApplyInterruptedAfterItsRecordIsResumedOnceByTheNextController) {
+  std::string c1 = repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"cm.yaml", ConfigMapYaml("a", "shop", "1")}});
+  // The first controller "crashes" between the record and the batch.
+  MakeController([](SyncOptions& o) {
+    o.before_apply = [](const std::string&) { return Status(Error(Code::kUnavailable, "simulated crash")); };
+  });
+  auto r = ctl_->SyncOnce(SyncTrigger::kStartup);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Validated"));
+  EXPECT_FALSE(Live("namespaces", "", "shop"));
+  ctl_.reset();
+
+  // A new controller (a restart, or the next leader) finishes that record.
+  MakeController();
+  EXPECT_EQ(Sync(SyncTrigger::kStartup), "00000001");
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Applied"));
+  EXPECT_TRUE(Live("namespaces", "", "shop"));
+  EXPECT_EQ(Record("00000001").spec()["commit"], c1);
+  EXPECT_EQ(Record("00000001").status()["changes"]["created"], 2);
+  std::vector<std::string> phases;
+  Object done = Record("00000001");
+  for (const auto& p : done.status()["phases"]) phases.push_back(p["name"].get<std::string>());
+  EXPECT_THAT(phases, ElementsAre("Fetched", "Validated", "Applied"));
+  EXPECT_EQ(Sync(), "");
+  EXPECT_EQ(Records().size(), 1u);
+}
+
+TEST_F(SyncRevisionsTest, ARecordLeftInValidatedForAnOlderCommitIsSkipped) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController([](SyncOptions& o) {
+    o.before_apply = [](const std::string&) { return Status(Error(Code::kUnavailable, "simulated crash")); };
+  });
+  ASSERT_FALSE(ctl_->SyncOnce(SyncTrigger::kStartup).ok());
+  ctl_.reset();
+  std::string c2 = repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "1")}}, "more");
+  MakeController();
+  EXPECT_EQ(Sync(), "00000002");
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Skipped", "00000002:Applied"));
+  EXPECT_EQ(Record("00000001").status()["reason"], "Superseded");
+  EXPECT_TRUE(Live("configmaps", "shop", "a"));
+}
+
+TEST_F(SyncRevisionsTest, TheHistoryLimitRemovesTheOldestRecords) {
+  MakeController([](SyncOptions& o) { o.history_limit = 3; });
+  for (int i = 1; i <= 5; ++i) {
+    repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", std::to_string(i))}});
+    EXPECT_EQ(Sync(), RevisionName(i));
+  }
+  std::vector<std::string> names;
+  for (const Object& r : Records()) names.push_back(r.name());
+  EXPECT_THAT(names, ElementsAre("00000003", "00000004", "00000005"));
+}
+
+TEST_F(SyncRevisionsTest, TheRepositorysRevisionHistoryLimitWins) {
+  MakeController([](SyncOptions& o) { o.history_limit = 10; });
+  repo_.Commit({{"sync.yaml", SyncConfigYaml("  revisionHistoryLimit: 2\n")}});
+  Sync();
+  for (int i = 2; i <= 4; ++i) {
+    repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", std::to_string(i))}});
+    Sync();
+  }
+  EXPECT_EQ(Records().size(), 2u);
+}
+
+TEST_F(SyncRevisionsTest, TheHistoryByteLimitRemovesTheOldestRecords) {
+  MakeController([](SyncOptions& o) { o.history_max_bytes = 6000; });
+  for (int i = 1; i <= 6; ++i) {
+    repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", std::to_string(i))}});
+    Sync();
+  }
+  auto records = Records();
+  size_t bytes = 0;
+  for (const Object& r : records) bytes += r.json().dump().size();
+  EXPECT_LT(records.size(), 6u);
+  EXPECT_GE(records.size(), 1u);
+  EXPECT_EQ(records.back().name(), "00000006");
+  EXPECT_LE(bytes, 6000u + 2000u);  // resourceVersion/managed fields differ a little
+}
+
+TEST_F(SyncRevisionsTest, ARevertCommitLinksBothRecords) {
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "good")}});
+  MakeController();
+  Sync();
+  std::string bad = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "bad")}}, "make it bad");
+  Sync();
+  repo_.Git("revert --no-edit HEAD");
+  std::string revert = repo_.Head();
+  EXPECT_EQ(Sync(), "00000003");
+  Object r3 = Record("00000003");
+  EXPECT_EQ(r3.spec()["reverts"], bad);
+  Object r2 = Record("00000002");
+  EXPECT_EQ(r2.status()["revertedBy"], revert);
+  EXPECT_EQ(r2.status()["phase"], "Reverted");
+  EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "good");
+}
+
+TEST_F(SyncRevisionsTest, ABosunRevertsTrailerIsTheLink) {
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "good")}});
+  MakeController();
+  Sync();
+  std::string bad = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "bad")}}, "bad");
+  Sync();
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "good")}},
+               "Revert \"bad\"\n\nBosun-Reverts: " + bad + "\nBosun-Reason: Degraded\n");
+  Sync();
+  EXPECT_EQ(Record("00000003").spec()["reverts"], bad);
+}
+
+}  // namespace
+}  // namespace bosun::reconciler::synctest
