@@ -13,11 +13,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "core/kinds.h"
+#include "state/client.h"
 #include "tests/test_support.h"
 
 namespace {
@@ -252,4 +256,85 @@ TEST_F(ClusterTest, AWipedMemberCatchesUp) {
   EXPECT_THAT(log.str(), ::testing::HasSubstr("snapshot restored"));
 }
 
+}  // namespace
+
+namespace {
+namespace watch_failover {
+
+using bosun::state::Client;
+using bosun::state::ClientOptions;
+using bosun::state::WatchEvent;
+
+// A watch through the client library, opened on the leader, keeps delivering
+// when that leader is killed: it moves to a surviving member and resumes from
+// its last resourceVersion, so every acknowledged create arrives, and none
+// twice.
+TEST_F(ClusterTest, AWatchDeliversEveryWriteOnceThroughTheLossOfItsMember) {
+  int leader = Leader();
+  ASSERT_GE(leader, 0);
+  ClientOptions o;
+  o.servers.push_back(members_[static_cast<size_t>(leader)]->url());
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) != leader) o.servers.push_back(members_[i]->url());
+  }
+  o.token = token_;
+  o.timeout = 3s;
+  o.watch_idle_timeout = 5s;
+  o.watch_backoff_min = 100ms;
+  o.watch_backoff_max = 1s;
+  auto client = Client::Create(o);
+  ASSERT_TRUE(client.ok()) << client.error().message();
+  std::mutex mu;
+  std::map<std::string, int> added;
+  const bosun::KindInfo* cm = bosun::KindRegistry::Builtin().FindKind("ConfigMap");
+  auto watch = (*client)->Watch(*cm, "default", "", "", [&](const WatchEvent& e) {
+    if (e.type != WatchEvent::Type::kAdded) return;
+    std::lock_guard<std::mutex> lock(mu);
+    ++added[e.object.name()];
+  });
+  ASSERT_TRUE(watch.ok()) << watch.error().message();
+
+  std::set<std::string> acked;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    int n = 0;
+    while (!stop) {
+      std::string name = "w-" + std::to_string(n++);
+      for (auto& m : members_) {
+        if (!m->running()) continue;
+        auto r = Http(m->url(), "POST", "/api/v1/namespaces/default/configmaps", token_, ConfigMap(name), 3s);
+        if (r.status == 201) {
+          acked.insert(name);
+          break;
+        }
+        if (r.status == 409) break;
+      }
+    }
+  });
+  std::this_thread::sleep_for(2s);
+  members_[static_cast<size_t>(leader)]->Kill(SIGKILL);
+  ASSERT_GE(Leader(20s), 0) << "no new leader";
+  std::this_thread::sleep_for(2s);
+  stop = true;
+  writer.join();
+  ASSERT_GT(acked.size(), 10u);
+
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  size_t missing = acked.size();
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      missing = 0;
+      for (const auto& name : acked) missing += added.count(name) == 0 ? 1 : 0;
+    }
+    if (missing == 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(missing, 0u) << "acknowledged creates the watch never delivered";
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [name, count] : added) EXPECT_EQ(count, 1) << name << " delivered " << count << " times";
+  EXPECT_GE((*watch)->reconnects(), 1) << "the watch never had to move";
+}
+
+}  // namespace watch_failover
 }  // namespace
