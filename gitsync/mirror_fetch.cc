@@ -8,9 +8,17 @@
 // makes a force-pushed branch move. A fixed commit that is not yet present
 // is looked for on every branch and tag, since libgit2 1.5 cannot ask a
 // server for a commit by id.
+//
+// A local remote (a path, file://) is connected to and listed by libgit2 as
+// any other, but its objects are copied by mirror_local.cc rather than by
+// libgit2's local transport, which is ten times slower than git on a large
+// first fetch.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "core/log.h"
 #include "crypto/tokens.h"
@@ -349,9 +357,9 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
 
   // libgit2 says "unsupported URL protocol" for a local path that does not
   // exist; say what is wrong instead.
-  std::string local = m.fetch_url.starts_with("file://") ? m.fetch_url.substr(7) : m.fetch_url;
-  if (local.starts_with("/") && !std::filesystem::exists(local)) {
-    return Error(Code::kInvalid, prefix + "not a Git repository: " + local + " does not exist");
+  std::optional<std::string> local_path = LocalRemotePath(m.fetch_url);
+  if (local_path && !std::filesystem::exists(*local_path)) {
+    return Error(Code::kInvalid, prefix + "not a Git repository: " + *local_path + " does not exist");
   }
   git_error_clear();
   if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, &proxy, nullptr); rc != 0) {
@@ -389,7 +397,34 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
       git_odb_free(odb);
     }
   }
-  if (download) {
+  if (download && local_path) {
+    // What the forcing refspecs would fetch: the followed ref, or (for a
+    // fixed commit) every branch and tag.
+    std::vector<git_oid> wants;
+    std::vector<std::pair<std::string, git_oid>> tips;
+    if (m.followed.kind == Followed::Kind::kCommit) {
+      const git_remote_head** heads = nullptr;
+      size_t count = 0;
+      if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0) return Classify(m, ctx, rc);
+      for (size_t i = 0; i < count; i++) {
+        std::string name = heads[i]->name;
+        if ((!name.starts_with("refs/heads/") && !name.starts_with("refs/tags/")) || name.ends_with("^{}")) continue;
+        tips.emplace_back(name, heads[i]->oid);
+        wants.push_back(heads[i]->oid);
+      }
+    } else {
+      wants.push_back(target);
+    }
+    git_error_clear();
+    if (int rc = FetchFromLocal(repo, *local_path, wants, callbacks); rc != 0) return Classify(m, ctx, rc);
+    for (const auto& [name, oid] : tips) {
+      git_reference* ref = nullptr;
+      if (git_reference_create(&ref, repo, name.c_str(), &oid, 1, "bosun: fetch") != 0) {
+        return Error(Code::kIo, prefix + "cannot update " + name + ": " + LastGitMessage());
+      }
+      git_reference_free(ref);
+    }
+  } else if (download) {
     std::string heads_spec = "+refs/heads/*:refs/heads/*";
     std::string tags_spec = "+refs/tags/*:refs/tags/*";
     std::string one_spec = "+" + m.followed.refname + ":" + m.followed.refname;
@@ -414,6 +449,8 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
         return Classify(m, ctx, rc);
       }
     }
+  }
+  if (download) {
     auto elapsed = SteadyClock::now() - ctx.started;
     if (elapsed >= kLogEvery) {
       log::Info("gitsync", "fetch done",
