@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
   bosun::cli::AddDelete(app, &exit_code);
   bosun::cli::AddMembers(app, &exit_code);
   bosun::cli::AddServer(app, &exit_code);
+  bosun::cli::AddStatus(app, &exit_code);
+  bosun::cli::AddSync(app, &exit_code);
+  bosun::cli::AddHistory(app, &exit_code);
+  bosun::cli::AddDiff(app, &exit_code);
 
   app.parse_complete_callback([&] {
     bosun::log::Level l;

@@ -1,4 +1,5 @@
-// `bosun server`: one control-plane member — a state replica and its API.
+// `bosun server`: one control-plane member — a state replica and its API, and
+// with --repo the GitOps sync (cli/server_gitops.h).
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -11,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/server_gitops.h"
 #include "cli/verbs.h"
 #include "core/log.h"
 #include "state/api_server.h"
@@ -33,6 +35,7 @@ struct ServerOptions {
   int bookmark_seconds = 10;
   unsigned snapshot_threshold = 8192;
   unsigned snapshot_trailing = 2048;
+  GitOpsFlags gitops;
 };
 
 // "1=127.0.0.1:7001,2=127.0.0.1:7002" → members.
@@ -121,6 +124,14 @@ int RunServer(const ServerOptions& opt) {
     return 2;
   }
 
+  // The --repo flags are checked (and the mirror opened) before the member
+  // starts, so a bad flag costs nothing.
+  auto gitops = GitOps::Prepare(opt.gitops, opt.data);
+  if (!gitops) {
+    std::fprintf(stderr, "bosun server: %s\n", gitops.error().message().c_str());
+    return 2;
+  }
+
   state::ReplicatedServiceOptions so;
   so.data_dir = opt.data;
   so.api_url = "http://" + opt.listen;
@@ -203,6 +214,7 @@ int RunServer(const ServerOptions& opt) {
   std::printf("bosun server: member %llu\n  API:        %s\n  raft:       %s\n  data:       %s\n  admin token: %s\n",
               static_cast<unsigned long long>(opt.id), (*api)->url().c_str(), opt.raft_listen.c_str(),
               opt.data.c_str(), admin_path.c_str());
+  if (*gitops) std::printf("  repo:       %s\n", (*gitops)->Describe().c_str());
   std::fflush(stdout);
 
   if (!opt.join.empty()) {
@@ -211,6 +223,15 @@ int RunServer(const ServerOptions& opt) {
       (*api)->Stop();
       svc->Stop();
       return 1;
+    }
+  }
+
+  if (*gitops) {
+    if (auto st = (*gitops)->Start(svc, api->get(), (*api)->url(), *token); !st) {
+      std::fprintf(stderr, "bosun server: %s\n", st.error().message().c_str());
+      (*api)->Stop();
+      svc->Stop();
+      return 2;
     }
   }
 
@@ -230,6 +251,8 @@ int RunServer(const ServerOptions& opt) {
   sigwait(&signals, &sig);
   log::Info("server", "stopping", {{"signal", std::to_string(sig)}});
   stopping = true;
+  // The sync controller is a client of this API: it stops first.
+  if (*gitops) (*gitops)->Stop();
   (*api)->Stop();
   svc->Stop();
   publisher.join();
@@ -247,7 +270,11 @@ void AddServer(CLI::App& app, int* exit_code) {
       "or two. Example, three members on one machine:\n"
       "  bosun server --id 1 --data d1 --listen 127.0.0.1:6441 --raft-listen 127.0.0.1:7001 \\\n"
       "               --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --admin-token-file admin.token\n"
-      "  (and the same with --id 2 / 3, their own --data, --listen and --raft-listen)");
+      "  (and the same with --id 2 / 3, their own --data, --listen and --raft-listen)\n"
+      "With --repo, the cluster follows a Git repository: every member keeps a mirror in DATA/git and the\n"
+      "leader syncs the followed ref into the store, recording each revision (`bosun history`):\n"
+      "  bosun server --data d --repo https://git.example.com/shop.git --branch main --path deploy/ \\\n"
+      "               --webhook-secret-file hook.secret");
   cmd->add_option("--id", opt->id, "This member's id (a number > 0, unique in the cluster)")->capture_default_str();
   cmd->add_option("--data", opt->data, "Data folder (store, Raft log, tokens)")->required();
   cmd->add_option("--listen", opt->listen, "HOST:PORT for the HTTP API")->capture_default_str();
@@ -267,6 +294,7 @@ void AddServer(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--snapshot-trailing", opt->snapshot_trailing, "Raft log entries kept after a snapshot")
       ->capture_default_str();
+  AddGitOpsFlags(cmd, &opt->gitops);
   cmd->callback([opt, exit_code] { *exit_code = RunServer(*opt); });
 }
 

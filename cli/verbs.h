@@ -2,7 +2,8 @@
 //
 // A verb adds a subcommand with its own --help and sets *exit_code when it
 // runs: 0 success, 1 the operation found problems (invalid manifests), 2 a usage
-// error or an unexpected failure.
+// error or an unexpected failure. `bosun diff` differs: 0 nothing would change,
+// 2 something would, 1 it could not tell (invalid manifests, no server).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -15,5 +16,9 @@ void AddApply(CLI::App& app, int* exit_code);
 void AddDelete(CLI::App& app, int* exit_code);
 void AddMembers(CLI::App& app, int* exit_code);
 void AddServer(CLI::App& app, int* exit_code);
+void AddHistory(CLI::App& app, int* exit_code);
+void AddDiff(CLI::App& app, int* exit_code);
+void AddSync(CLI::App& app, int* exit_code);
+void AddStatus(CLI::App& app, int* exit_code);
 
 }  // namespace bosun::cli

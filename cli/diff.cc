@@ -1,0 +1,261 @@
+// `bosun diff`: what syncing a set of manifests would change in the cluster —
+// the pull-request preview. It loads the desired set (a folder on disk, a
+// revision of a local Git repository, or the work tree), validates it as the
+// sync controller would, lists the live objects through the API and prints
+// the plan the controller would apply (reconciler/plan.h, prune on).
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/client_flags.h"
+#include "cli/gitops.h"
+#include "cli/verbs.h"
+#include "core/manifests.h"
+#include "gitsync/local_repo.h"
+#include "reconciler/plan.h"
+
+namespace bosun::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DiffOptions {
+  std::string revision;
+  std::string path;
+  std::string repo = ".";
+  std::string subpath;
+  bool subpath_given = false;
+  std::string output;
+  ClientFlags client;
+};
+
+// Exit codes, as diff(1) has them the other way round: 0 nothing would
+// change, 2 something would, 1 the comparison could not be made.
+constexpr int kNoChanges = 0;
+constexpr int kError = 1;
+constexpr int kChanges = 2;
+
+int Failed(const std::string& message) {
+  std::fprintf(stderr, "bosun diff: %s\n", message.c_str());
+  return kError;
+}
+
+// What was loaded and where it came from, for the summary line.
+struct Loaded {
+  DesiredSet set;
+  std::string source;    // "revision 1a2b3c4 (\"Add web\")", "deploy/ on disk"
+  std::string revision;  // the commit, for bosun.dev/revision ("" on disk)
+};
+
+// Names files by their path from `root`, the way the sync controller names
+// them (from the repository root), so the source-path marks compare equal.
+void RenameFromRoot(DesiredSet* set, const fs::path& root) {
+  auto rel = [&](const std::string& file) {
+    std::error_code ec;
+    fs::path abs = fs::weakly_canonical(fs::absolute(file, ec), ec);
+    if (ec) return file;
+    fs::path r = abs.lexically_relative(root);
+    if (r.empty() || r.native().rfind("..", 0) == 0) return file;
+    return r.generic_string();
+  };
+  for (Manifest& m : set->objects) m.file = rel(m.file);
+  for (Diagnostic& d : set->diagnostics) {
+    if (!d.file.empty()) d.file = rel(d.file);
+  }
+}
+
+Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root) {
+  auto files = FindManifestFiles({dir});
+  if (!files) return files.error();
+  if (files->empty())
+    std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s\n", dir.c_str());
+  DesiredSet set = LoadDesiredSet(*files);
+  RenameFromRoot(&set, root);
+  return set;
+}
+
+// The root that source paths are relative to for a folder on disk: the Git
+// work tree holding it, else the folder itself.
+fs::path RootFor(const std::string& dir) {
+  std::error_code ec;
+  auto repo = gitsync::LocalRepo::Open(dir);
+  if (repo && !(*repo)->workdir().empty()) return fs::weakly_canonical((*repo)->workdir(), ec);
+  fs::path p = fs::weakly_canonical(fs::absolute(dir, ec), ec);
+  if (fs::is_regular_file(p, ec)) p = p.parent_path();
+  return p;
+}
+
+Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath) {
+  Loaded out;
+  if (!opt.path.empty()) {
+    auto set = LoadFromDisk(opt.path, RootFor(opt.path));
+    if (!set) return set.error();
+    out.set = std::move(*set);
+    out.source = opt.path + " on disk";
+    return out;
+  }
+  auto repo = gitsync::LocalRepo::Open(opt.repo);
+  if (!repo && repo.error().code() == Code::kNotFound) {
+    return Error(Code::kNotFound,
+                 repo.error().message() + " (run bosun diff in a clone, point --repo at one, or give --path DIR)");
+  }
+  if (!repo) return repo.error();
+  if (opt.revision.empty()) {
+    if ((*repo)->workdir().empty()) {
+      return Error(Code::kInvalid, opt.repo + " is a bare repository: give --revision REV (or --path DIR)");
+    }
+    fs::path dir = fs::path((*repo)->workdir()) / subpath;
+    std::error_code ec;
+    if (!subpath.empty() && !fs::exists(dir, ec)) {
+      return Error(Code::kNotFound, "the work tree has no " + subpath + " (give --subpath, or --path DIR)");
+    }
+    auto set = LoadFromDisk(dir.string(), fs::weakly_canonical((*repo)->workdir(), ec));
+    if (!set) return set.error();
+    out.set = std::move(*set);
+    out.source = "the work tree " + (subpath.empty() ? (*repo)->workdir() : subpath);
+    return out;
+  }
+  auto commit = (*repo)->Resolve(opt.revision);
+  if (!commit) return commit.error();
+  auto files = (*repo)->ReadTree(*commit, subpath);
+  if (!files) return files.error();
+  if (files->empty()) {
+    std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s at %s\n",
+                 subpath.empty() ? "the repository root" : subpath.c_str(), ShortSha(*commit).c_str());
+  }
+  out.set = LoadDesiredSet(gitsync::ToSourceFiles(*files));
+  out.revision = *commit;
+  out.source = "revision " + ShortSha(*commit);
+  if (auto info = (*repo)->Commit(*commit)) out.source += " (\"" + info->summary + "\")";
+  if (!subpath.empty()) out.source += ", " + subpath;
+  return out;
+}
+
+std::string Ref(const reconciler::PlannedChange& c) {
+  return c.kind->gvk.kind + " " + (c.ns.empty() ? "" : c.ns + "/") + c.name;
+}
+
+Json ChangeJson(const reconciler::PlannedChange& c) {
+  Json j = {{"action", reconciler::ActionName(c.action)},
+            {"apiVersion", c.kind->gvk.ApiVersion()},
+            {"kind", c.kind->gvk.kind},
+            {"namespace", c.ns},
+            {"name", c.name},
+            {"path", c.path}};
+  if (c.action == reconciler::PlannedChange::Action::kUpdate) {
+    j["diff"] = Json::array();
+    for (const auto& f : c.diff) {
+      Json d = reconciler::FieldChangeToJson(f);
+      if (IsSecretField(c.kind->gvk.kind, f.field)) {
+        d.erase("from");
+        d.erase("to");
+      }
+      j["diff"].push_back(std::move(d));
+    }
+  }
+  return j;
+}
+
+int RunDiff(DiffOptions opt) {
+  if (!opt.revision.empty() && !opt.path.empty()) {
+    return Failed("give --revision REV (a commit of the repository) or --path DIR (files on disk), not both");
+  }
+  if (!opt.path.empty() && opt.subpath_given) {
+    return Failed("--subpath is for --revision and the work tree; with --path, point --path at the folder itself");
+  }
+  auto client = MakeClient(opt.client);
+  if (!client) return Failed(client.error().message());
+
+  // The folder the server follows, unless told: a pull request changes the
+  // same folder the cluster syncs.
+  std::string subpath = opt.subpath;
+  if (opt.path.empty() && !opt.subpath_given) {
+    auto repo = GetGitRepository(**client);
+    if (repo) {
+      const Json& p = Object::Field(repo->spec(), "path");
+      if (p.is_string()) subpath = p.get<std::string>();
+    } else if (repo.error().code() != Code::kNotFound) {
+      return Failed(repo.error().message());
+    }
+  }
+  while (subpath.rfind("./", 0) == 0) subpath.erase(0, 2);
+  while (!subpath.empty() && subpath.back() == '/') subpath.pop_back();
+  if (subpath == ".") subpath.clear();
+
+  auto loaded = Load(opt, subpath);
+  if (!loaded) return Failed(loaded.error().message());
+  const DesiredSet& set = loaded->set;
+  for (const Diagnostic& d : set.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+  if (!set.ok()) {
+    size_t e = set.errors();
+    return Failed(std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source +
+                  ": bosun would refuse this revision and change nothing");
+  }
+
+  auto live = reconciler::ListLive(**client, set.objects);
+  if (!live) return Failed(live.error().message());
+  reconciler::PlanOptions po;
+  po.revision = loaded->revision;
+  po.prune = true;
+  reconciler::Plan plan = reconciler::PlanSync(set.objects, *live, po);
+
+  if (opt.output == "json") {
+    Json out = {{"source", loaded->source}, {"revision", loaded->revision}, {"created", plan.created},
+                {"updated", plan.updated},  {"deleted", plan.deleted},      {"unchanged", plan.unchanged},
+                {"changes", Json::array()}};
+    for (const auto& c : plan.changes) {
+      if (c.action != reconciler::PlannedChange::Action::kUnchanged) out["changes"].push_back(ChangeJson(c));
+    }
+    std::printf("%s\n", out.dump(4, ' ', false, Json::error_handler_t::replace).c_str());
+    return plan.empty() ? kNoChanges : kChanges;
+  }
+
+  for (const auto& c : plan.changes) {
+    using A = reconciler::PlannedChange::Action;
+    if (c.action == A::kUnchanged) continue;
+    const char* mark = c.action == A::kCreate ? "+" : c.action == A::kDelete ? "-" : "~";
+    std::string where = c.path.empty() ? "" : " (" + c.path + ")";
+    std::printf("%s %s%s\n", mark, Ref(c).c_str(), where.c_str());
+    if (c.action != A::kUpdate) continue;
+    for (const auto& f : c.diff) {
+      std::printf("    %s\n", FormatFieldChange(c.kind->gvk.kind, reconciler::FieldChangeToJson(f)).c_str());
+    }
+  }
+  if (plan.empty()) {
+    std::printf("No changes: the cluster matches %s (%d objects).\n", loaded->source.c_str(), plan.unchanged);
+    return kNoChanges;
+  }
+  std::printf("\n%d to create, %d to update, %d to delete, %d unchanged (%s).\n", plan.created, plan.updated,
+              plan.deleted, plan.unchanged, loaded->source.c_str());
+  return kChanges;
+}
+
+}  // namespace
+
+void AddDiff(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<DiffOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "diff",
+      "What syncing these manifests would change in the cluster: `+` created, `~` updated (with each\n"
+      "field: `~ spec.replicas: 3 → 5`), `-` deleted (managed objects no longer in the repository).\n"
+      "The manifests are validated first, as the sync does. Secret values are never shown.\n"
+      "Sources: --path DIR (files on disk), --revision REV (a commit of the local repository --repo),\n"
+      "or by default the work tree of --repo; --subpath defaults to the folder the server follows.\n"
+      "Exit status: 0 nothing would change, 2 something would, 1 error (invalid manifests, no server).\n"
+      "In CI, for a pull request: bosun diff --revision HEAD --server URL --token-file FILE");
+  cmd->add_option("--revision", opt->revision, "A revision of the local repository: HEAD, a branch, a tag, a commit");
+  cmd->add_option("--path", opt->path, "A folder (or file) of manifests on disk instead of a Git revision");
+  cmd->add_option("--repo", opt->repo, "The local Git repository (any folder inside its work tree)")
+      ->capture_default_str();
+  cmd->add_option("--subpath", opt->subpath,
+                  "The folder of the repository holding the manifests (default: the one the server follows)")
+      ->each([opt](const std::string&) { opt->subpath_given = true; });
+  cmd->add_option("-o,--output", opt->output, "Output format: json (default: text)")
+      ->check(CLI::IsMember({"", "json"}));
+  AddClientFlags(cmd, &opt->client);
+  cmd->callback([opt, exit_code] { *exit_code = RunDiff(*opt); });
+}
+
+}  // namespace bosun::cli

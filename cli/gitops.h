@@ -1,0 +1,67 @@
+// cli/gitops.h — what the GitOps verbs (history, diff, sync, status) and the
+// server wiring share: the GitRepository and Revision kinds of
+// docs/GITOPS.md, finding a Revision record by what a person types, and
+// printing field diffs without ever showing a Secret's value.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/kinds.h"
+#include "core/object.h"
+#include "core/result.h"
+#include "state/client.h"
+
+namespace bosun::cli {
+
+// The annotation `bosun sync` (and a webhook on a follower) sets on the
+// GitRepository to ask the leader for a fetch and sync.
+inline constexpr const char* kSyncRequestedAtAnnotation = "bosun.dev/sync-requested-at";
+// The one GitRepository a server follows.
+inline constexpr const char* kGitRepositoryName = "default";
+
+const KindInfo& GitRepositoryKind();
+const KindInfo& RevisionKind();
+
+// The GitRepository "default", or kNotFound with a message saying that the
+// server follows no repository and how to make it follow one.
+Result<Object> GetGitRepository(state::Client& client);
+
+// "3m ago" (kubectl's AGE format), "" for an empty timestamp.
+std::string Ago(const std::string& rfc3339);
+// The first 7 characters of a commit id ("" stays "").
+std::string ShortSha(const std::string& sha);
+// A record's sequence number (spec.sequence, else its name), as text.
+std::string SequenceOf(const Object& revision);
+// "Applied", "Refused (InvalidManifests)": the phase, and the reason when it
+// says more than the phase.
+std::string OutcomeOf(const Object& revision);
+
+// The Revision record a person means by `rev`: a sequence number ("42"), a
+// record name ("00000042"), or a commit id or a prefix of one (at least 4 hex
+// digits). kNotFound ("no revision … in the history; `bosun history` lists
+// them"), kInvalid when a prefix matches several commits (naming them).
+Result<Object> FindRevision(state::Client& client, const std::string& rev);
+
+// Every Revision record, newest (highest sequence) first.
+Result<std::vector<Object>> ListRevisions(state::Client& client);
+
+// Removes from/to of any diff entry of a Secret's data or stringData (or a
+// SealedSecret's encryptedData) in a Revision record, so nothing bosun prints
+// can show a secret value even if a record held one.
+void ScrubSecretValues(Json* revision);
+
+// True when `field` ("data.password") of an object of `kind` holds a secret
+// value.
+bool IsSecretField(const std::string& kind, const std::string& field);
+
+// A diff entry ({"field","op","from","to"}, as docs/GITOPS.md and
+// reconciler::FieldChangeToJson write it) as one line for a person:
+// "~ spec.replicas: 3 → 5", "+ metadata.labels.tier: \"web\"",
+// "- spec.paused: true", "~ data.password (changed, value hidden)".
+std::string FormatFieldChange(const std::string& kind, const Json& change);
+
+// A JSON value compact on one line, cut at about `max` characters with "…".
+std::string ShortValue(const Json& value, size_t max = 120);
+
+}  // namespace bosun::cli

@@ -1,0 +1,309 @@
+// `bosun history` and `bosun history show REV`: the cluster's changelog, one
+// Revision record per commit bosun acted on (docs/GITOPS.md).
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/client_flags.h"
+#include "cli/gitops.h"
+#include "cli/verbs.h"
+#include "core/yaml_emit.h"
+
+namespace bosun::cli {
+namespace {
+
+struct HistoryOptions {
+  int limit = 20;
+  std::string output;
+  std::string rev;
+  ClientFlags client;
+};
+
+const Json& F(const Json& j, const char* key) {
+  return Object::Field(j, key);
+}
+
+std::string Str(const Json& j, const std::string& fallback = "") {
+  if (j.is_string()) return j.get<std::string>().empty() ? fallback : j.get<std::string>();
+  if (j.is_number()) return j.dump();
+  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
+  return fallback;
+}
+
+void Print(const std::string& s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+}
+
+std::string Json4(const Json& j) {
+  return j.dump(4, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+// "+2 ~1 -0", or "-" for a record that changed nothing (refused, skipped).
+std::string Changes(const Object& r) {
+  const Json& c = F(r.status(), "changes");
+  if (!c.is_object()) return "-";
+  auto n = [&](const char* k) { return F(c, k).is_number_integer() ? F(c, k).get<int64_t>() : 0; };
+  return "+" + std::to_string(n("created")) + " ~" + std::to_string(n("updated")) + " -" + std::to_string(n("deleted"));
+}
+
+std::string Subject(const Object& r) {
+  std::string m = Str(F(r.spec(), "message"));
+  std::string first = m.substr(0, m.find('\n'));
+  if (first.size() > 60) first = first.substr(0, 57) + "...";
+  return first;
+}
+
+// "Deployment shop/web", "Namespace shop".
+std::string ObjectName(const Json& o) {
+  std::string ns = Str(F(o, "namespace"));
+  return Str(F(o, "kind"), "?") + " " + (ns.empty() ? "" : ns + "/") + Str(F(o, "name"), "?");
+}
+
+std::string PersonLine(const Json& p) {
+  if (!p.is_object()) return "";
+  std::string s = Str(F(p, "name"), "(unknown)");
+  std::string email = Str(F(p, "email"));
+  if (!email.empty()) s += " <" + email + ">";
+  std::string when = Str(F(p, "time"));
+  if (!when.empty()) s += ", " + when + " (" + Ago(when) + ")";
+  return s;
+}
+
+std::string SignatureLine(const Json& sig) {
+  if (!sig.is_object()) return "unknown";
+  if (F(sig, "signed") != Json(true)) return "not signed";
+  std::string s = "signed, " + Str(F(sig, "status"), "unverified");
+  std::string key = Str(F(sig, "key"));
+  if (!key.empty()) s += ", key " + key;
+  return s;
+}
+
+void Line(const char* label, const std::string& value) {
+  if (value.empty()) return;
+  std::printf("%-13s%s\n", label, value.c_str());
+}
+
+void PrintList(const char* title, const Json& items) {
+  if (!items.is_array() || items.empty()) return;
+  std::printf("\n%s (%zu):\n", title, items.size());
+  for (const Json& e : items) std::printf("  %s\n", Str(e, e.dump()).c_str());
+}
+
+// The whole record, for a person.
+void PrintRecord(const Object& r) {
+  const Json& spec = r.spec();
+  const Json& st = r.status();
+  std::printf("Revision %s (%s)\n", SequenceOf(r).c_str(), r.name().c_str());
+  std::string commit = Str(F(spec, "commit"), "(unknown)");
+  const Json& parents = F(spec, "parents");
+  if (parents.is_array() && !parents.empty()) {
+    std::string ps;
+    for (const Json& p : parents) ps += (ps.empty() ? "" : ", ") + ShortSha(Str(p));
+    commit += "  (parent " + ps + ")";
+  }
+  Line("Commit:", commit);
+  Line("Author:", PersonLine(F(spec, "author")));
+  Line("Committer:", PersonLine(F(spec, "committer")));
+  Line("Signature:", SignatureLine(F(spec, "signature")));
+  Line("Trigger:", Str(F(spec, "trigger")));
+  const Json& source = F(spec, "source");
+  if (source.is_object()) {
+    std::string s = Str(F(source, "url"));
+    if (!Str(F(source, "ref")).empty()) s += " @ " + Str(F(source, "ref"));
+    if (!Str(F(source, "path")).empty()) s += ", path " + Str(F(source, "path"));
+    Line("Source:", s);
+  }
+  Line("Outcome:", OutcomeOf(r));
+  Line("Message:", Str(F(st, "message")));
+  std::string applied = Str(F(st, "appliedAt"));
+  if (!applied.empty()) Line("Applied at:", applied + " (" + Ago(applied) + ")");
+  Line("Reverts:", Str(F(spec, "reverts")));
+  Line("Reverted by:", Str(F(st, "revertedBy")));
+  Line("Recorded:",
+       r.creation_timestamp().empty() ? "" : r.creation_timestamp() + " (" + Ago(r.creation_timestamp()) + ")");
+
+  std::string message = Str(F(spec, "message"));
+  if (!message.empty()) {
+    std::printf("\n");
+    size_t start = 0;
+    while (start <= message.size()) {
+      size_t end = message.find('\n', start);
+      std::string line = message.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (end == std::string::npos && line.empty()) break;
+      std::printf("    %s\n", line.c_str());
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  }
+
+  const Json& phases = F(st, "phases");
+  if (phases.is_array() && !phases.empty()) {
+    std::printf("\nPhases:\n");
+    TablePrinter t({"", "", ""});
+    std::vector<std::vector<std::string>> rows;
+    for (const Json& p : phases) {
+      std::string ms = F(p, "durationMs").is_number() ? F(p, "durationMs").dump() + " ms" : "";
+      rows.push_back({"  " + Str(F(p, "name"), "?"), Str(F(p, "startedAt")), ms});
+    }
+    t.Fit(rows);
+    for (const auto& row : rows) t.PrintRow(row);
+  }
+
+  PrintList("Errors", F(st, "errors"));
+  PrintList("Warnings", F(st, "warnings"));
+
+  const Json& changes = F(st, "changes");
+  const Json& objects = F(st, "objects");
+  if (changes.is_object() || (objects.is_array() && !objects.empty())) {
+    std::string unchanged = Str(F(changes, "unchanged"));
+    std::printf("\nChanges (%s%s):\n", Changes(r).c_str(),
+                unchanged.empty() ? "" : (", " + unchanged + " unchanged").c_str());
+    if (!objects.is_array() || objects.empty()) std::printf("  none\n");
+    if (objects.is_array()) {
+      for (const Json& o : objects) {
+        std::string action = Str(F(o, "action"));
+        const char* mark = action == "created" ? "+" : action == "deleted" ? "-" : "~";
+        std::string path = Str(F(o, "path"));
+        std::printf("  %s %s%s\n", mark, ObjectName(o).c_str(), path.empty() ? "" : (" (" + path + ")").c_str());
+        const Json& diff = F(o, "diff");
+        if (!diff.is_array()) continue;
+        std::string kind = Str(F(o, "kind"));
+        for (const Json& d : diff) std::printf("      %s\n", FormatFieldChange(kind, d).c_str());
+      }
+    }
+    if (F(st, "truncated") == Json(true)) {
+      std::printf("  (the record was cut to stay under 512 KiB: some objects or field changes are not listed)\n");
+    }
+  }
+
+  const Json& drift = F(st, "drift");
+  if (drift.is_array() && !drift.empty()) {
+    std::printf("\nDrift (%zu):\n", drift.size());
+    for (const Json& d : drift) {
+      std::string fields;
+      if (F(d, "fields").is_array()) {
+        for (const Json& f : F(d, "fields")) fields += (fields.empty() ? "" : ", ") + Str(f);
+      }
+      std::string line = ObjectName(d);
+      if (!fields.empty()) line += ": " + fields;
+      std::string detected = Str(F(d, "detectedAt"));
+      line += F(d, "deleted") == Json(true) ? " — deleted by hand" : " — changed by hand";
+      if (!detected.empty()) line += ", detected " + Ago(detected);
+      std::string error = Str(F(d, "error"));
+      if (F(d, "healed") == Json(true)) {
+        std::string healed = Str(F(d, "healedAt"));
+        line += healed.empty() ? ", put back" : ", put back " + Ago(healed);
+      } else if (!error.empty()) {
+        line += ", could not be put back: " + error;
+      } else {
+        line += ", not put back";
+      }
+      std::printf("  %s\n", line.c_str());
+    }
+    std::string dropped = Str(F(st, "driftDropped"));
+    if (!dropped.empty() && dropped != "0") std::printf("  (%s more not recorded)\n", dropped.c_str());
+  }
+  std::fflush(stdout);
+}
+
+int RunShow(const HistoryOptions& opt) {
+  auto client = MakeClient(opt.client);
+  if (!client) return Fail("history show", client.error().message());
+  auto rec = FindRevision(**client, opt.rev);
+  if (!rec) return Fail("history show", rec.error().message());
+  Json doc = rec->json();
+  ScrubSecretValues(&doc);
+  if (opt.output == "json") {
+    Print(Json4(doc));
+  } else if (opt.output == "yaml") {
+    Print(EmitYaml(doc));
+  } else {
+    PrintRecord(Object(doc));
+  }
+  return 0;
+}
+
+int RunHistory(const HistoryOptions& opt) {
+  if (opt.limit < 0) {
+    std::fprintf(stderr, "bosun history: -n must be 0 (all) or more\n");
+    return 2;
+  }
+  auto client = MakeClient(opt.client);
+  if (!client) return Fail("history", client.error().message());
+  auto records = ListRevisions(**client);
+  if (!records) return Fail("history", records.error().message());
+  if (opt.limit > 0 && records->size() > static_cast<size_t>(opt.limit))
+    records->resize(static_cast<size_t>(opt.limit));
+
+  if (opt.output == "json" || opt.output == "yaml") {
+    Json list = {{"apiVersion", "v1"}, {"kind", "List"}, {"metadata", {{"resourceVersion", ""}}}};
+    list["items"] = Json::array();
+    for (const Object& r : *records) {
+      Json doc = r.json();
+      ScrubSecretValues(&doc);
+      list["items"].push_back(std::move(doc));
+    }
+    Print(opt.output == "json" ? Json4(list) : EmitYaml(list));
+    return 0;
+  }
+  if (records->empty()) {
+    std::fprintf(stderr,
+                 "No revisions yet: bosun records one for each commit it acts on (`bosun status` shows the "
+                 "repository it follows).\n");
+    return 0;
+  }
+  bool wide = opt.output == "wide";
+  std::vector<std::string> header = {"REVISION", "COMMIT", "AUTHOR", "WHEN", "TRIGGER", "CHANGES", "OUTCOME"};
+  if (wide) header.push_back("SUBJECT");
+  std::vector<std::vector<std::string>> rows;
+  for (const Object& r : *records) {
+    std::vector<std::string> row = {SequenceOf(r),
+                                    ShortSha(Str(F(r.spec(), "commit"), "-")),
+                                    Str(F(F(r.spec(), "author"), "name"), "-"),
+                                    r.creation_timestamp().empty() ? "-" : Ago(r.creation_timestamp()),
+                                    Str(F(r.spec(), "trigger"), "-"),
+                                    Changes(r),
+                                    OutcomeOf(r)};
+    if (wide) row.push_back(Subject(r));
+    rows.push_back(std::move(row));
+  }
+  TablePrinter printer(header);
+  printer.Fit(rows);
+  printer.PrintHeader();
+  for (const auto& row : rows) printer.PrintRow(row);
+  return 0;
+}
+
+}  // namespace
+
+void AddHistory(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<HistoryOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "history",
+      "The cluster's changelog: one record per commit bosun acted on (applied, refused or skipped),\n"
+      "newest first, with who wrote it, what triggered the sync, what changed (+created ~updated -deleted)\n"
+      "and how it ended. `bosun history show REV` prints one record in full.");
+  cmd->add_option("-n,--limit", opt->limit, "How many records, newest first (0: all)")->capture_default_str();
+  cmd->add_option("-o,--output", opt->output, "Output format: json, yaml, or wide (adds the commit subject)")
+      ->check(CLI::IsMember({"", "json", "yaml", "wide"}));
+  AddClientFlags(cmd, &opt->client);
+
+  CLI::App* show = cmd->add_subcommand(
+      "show",
+      "One revision in full: commit, author, committer, message, signature, trigger, the phases with their\n"
+      "timings, the outcome with every error, each object change with its field diff (Secret values are\n"
+      "never shown), drift found while it was live, and links (reverts / reverted by).\n"
+      "REV is a sequence number (42), a record name (00000042) or a commit id or prefix (1a2b3c4).");
+  show->add_option("rev", opt->rev, "The revision: sequence number, record name, or commit id (prefix)")->required();
+  show->add_option("-o,--output", opt->output, "Output format: json or yaml (default: text)")
+      ->check(CLI::IsMember({"", "json", "yaml"}));
+  AddClientFlags(show, &opt->client);
+  show->callback([opt, exit_code] { *exit_code = RunShow(*opt); });
+  cmd->callback([cmd, show, opt, exit_code] {
+    if (cmd->got_subcommand(show)) return;
+    *exit_code = RunHistory(*opt);
+  });
+}
+
+}  // namespace bosun::cli

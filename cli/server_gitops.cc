@@ -1,0 +1,373 @@
+#include "cli/server_gitops.h"
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "cli/gitops.h"
+#include "core/clock.h"
+#include "core/duration.h"
+#include "core/log.h"
+#include "core/quantity.h"
+#include "gitsync/mirror.h"
+#include "gitsync/webhook.h"
+#include "reconciler/sync_controller.h"
+#include "state/client.h"
+
+namespace bosun::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr auto kLeaderPoll = 250ms;
+// A follower retries forwarding a webhook's sync request this many times
+// (one poll apart) while no leader answers.
+constexpr int kForwardAttempts = 40;
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+// Checks that a credentials file can be read; the message names the flag, the
+// file and why, never its content.
+Status CheckReadable(const char* flag, const std::string& file) {
+  if (file.empty()) return Ok();
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    return Error(Code::kInvalid, std::string(flag) + " " + file + ": cannot read it: no such file");
+  }
+  if (fs::is_directory(file, ec)) {
+    return Error(Code::kInvalid, std::string(flag) + " " + file + ": is a folder, not a file");
+  }
+  std::ifstream in(file);
+  if (!in) {
+    return Error(Code::kInvalid, std::string(flag) + " " + file + ": cannot read it: " + std::strerror(errno));
+  }
+  return Ok();
+}
+
+// True when the URL's user part carries a password ("https://u:p@host/…").
+bool UrlHasPassword(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return false;
+  size_t start = scheme + 3;
+  size_t end = url.find_first_of("/?#", start);
+  std::string authority = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  size_t at = authority.rfind('@');
+  if (at == std::string::npos) return false;
+  return authority.substr(0, at).find(':') != std::string::npos;
+}
+
+}  // namespace
+
+void AddGitOpsFlags(CLI::App* cmd, GitOpsFlags* f) {
+  const char* group = "GitOps (docs/GITOPS.md)";
+  cmd->add_option("--repo", f->repo,
+                  "The Git repository to follow: a local path, file://, http(s):// or ssh:// URL (never with a "
+                  "password in it; see --repo-password-file)")
+      ->group(group);
+  cmd->add_option("--branch", f->branch, "The branch to follow (same as --ref BRANCH; default main)")->group(group);
+  cmd->add_option("--ref", f->ref, "What to follow: a branch, refs/tags/TAG, or a 40-hex commit id")->group(group);
+  cmd->add_option("--path", f->path, "The folder of the repository holding the manifests (default: all of it)")
+      ->group(group);
+  cmd->add_option("--fetch-interval", f->fetch_interval, "How often to poll the repository (webhooks sync at once)")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--repo-username", f->username, "User name for HTTP(S) basic auth")->group(group);
+  cmd->add_option("--repo-password-file", f->password_file, "File holding the HTTP(S) password or token")->group(group);
+  cmd->add_option("--repo-ssh-key-file", f->ssh_key_file, "Private SSH key file for ssh:// repositories")->group(group);
+  cmd->add_option("--repo-known-hosts-file", f->known_hosts_file,
+                  "known_hosts file the SSH host key must be listed in (without it any host key is accepted)")
+      ->group(group);
+  cmd->add_option("--webhook-secret-file", f->webhook_secret_file,
+                  "File holding the shared secret of push webhooks (POST /hooks/github|gitea|gitlab|generic); "
+                  "without it webhooks are refused")
+      ->group(group);
+  cmd->add_option("--history-limit", f->history_limit, "Keep at most this many revision records (0: no limit)")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--history-max-bytes", f->history_max_bytes,
+                  "Keep at most this much of revision records, oldest removed first (e.g. 256Mi)")
+      ->capture_default_str()
+      ->group(group);
+}
+
+struct GitOps::Impl {
+  GitOpsFlags flags;
+  gitsync::RemoteOptions remote;
+  std::chrono::milliseconds interval{60000};
+  size_t history_max_bytes = 0;
+  std::string webhook_secret;
+  std::unique_ptr<gitsync::Mirror> mirror;
+
+  state::ReplicatedService* service = nullptr;
+  std::unique_ptr<state::Client> client;
+  std::thread loop;
+
+  // Shared with the webhook route (which may outlive Stop until the API
+  // server stops): guarded by mu.
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stopping = false;
+    bool forward_request = false;                      // a webhook on a member without a controller
+    reconciler::SyncController* controller = nullptr;  // owned by the loop thread
+  };
+  std::shared_ptr<Shared> shared = std::make_shared<Shared>();
+
+  void Loop();
+  void ForwardSyncRequest(int* attempts_left);
+};
+
+GitOps::GitOps(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GitOps::~GitOps() {
+  Stop();
+}
+
+Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std::string& data_dir) {
+  if (f.repo.empty()) {
+    struct {
+      const char* flag;
+      bool set;
+    } const needs_repo[] = {{"--branch", !f.branch.empty()},
+                            {"--ref", !f.ref.empty()},
+                            {"--path", !f.path.empty()},
+                            {"--repo-username", !f.username.empty()},
+                            {"--repo-password-file", !f.password_file.empty()},
+                            {"--repo-ssh-key-file", !f.ssh_key_file.empty()},
+                            {"--repo-known-hosts-file", !f.known_hosts_file.empty()},
+                            {"--webhook-secret-file", !f.webhook_secret_file.empty()},
+                            {"--history-limit", f.history_limit != 0}};
+    for (const auto& n : needs_repo) {
+      if (n.set) return Error(Code::kInvalid, std::string(n.flag) + " needs --repo (the repository to follow)");
+    }
+    return std::unique_ptr<GitOps>();
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->flags = f;
+  if (!f.branch.empty() && !f.ref.empty()) {
+    return Error(Code::kInvalid, "give --branch or --ref, not both (--branch main is --ref main)");
+  }
+  if (UrlHasPassword(f.repo)) {
+    return Error(Code::kInvalid,
+                 "--repo: the URL carries a password; give the URL without it, the user with --repo-username and "
+                 "the password in a file with --repo-password-file");
+  }
+  impl->remote.url = f.repo;
+  // A local path is recorded absolute: the GitRepository shows it to people
+  // and tools that do not share the server's working directory.
+  std::error_code ec;
+  if (f.repo.find("://") == std::string::npos && fs::exists(f.repo, ec)) {
+    fs::path abs = fs::absolute(f.repo, ec);
+    if (!ec) {
+      fs::path canonical = fs::weakly_canonical(abs, ec);
+      impl->remote.url = (ec ? abs : canonical).string();
+    }
+  }
+  impl->remote.ref = !f.ref.empty() ? f.ref : !f.branch.empty() ? f.branch : "main";
+  impl->remote.username = f.username;
+  impl->remote.password_file = f.password_file;
+  impl->remote.ssh_key_file = f.ssh_key_file;
+  impl->remote.ssh_known_hosts_file = f.known_hosts_file;
+  if (!f.password_file.empty() && f.username.empty() && f.repo.find('@') == std::string::npos) {
+    log::Warn("server", "--repo-password-file without --repo-username: the password is sent with an empty user name");
+  }
+
+  auto interval = ParseDuration(f.fetch_interval);
+  if (!interval) return Error(Code::kInvalid, "--fetch-interval: " + interval.error().message());
+  if (*interval < std::chrono::seconds(1)) {
+    return Error(Code::kInvalid, "--fetch-interval " + f.fetch_interval + ": must be at least 1s (e.g. 30s, 1m, 5m)");
+  }
+  impl->interval = std::chrono::duration_cast<std::chrono::milliseconds>(*interval);
+
+  auto max_bytes = Quantity::Parse(f.history_max_bytes);
+  if (!max_bytes) return Error(Code::kInvalid, "--history-max-bytes: " + max_bytes.error().message());
+  if (max_bytes->Value() <= 0) {
+    return Error(Code::kInvalid, "--history-max-bytes " + f.history_max_bytes + ": must be more than 0 (e.g. 256Mi)");
+  }
+  impl->history_max_bytes = static_cast<size_t>(max_bytes->Value());
+
+  for (const auto& [flag, file] : {std::pair<const char*, std::string>{"--repo-password-file", f.password_file},
+                                   {"--repo-ssh-key-file", f.ssh_key_file},
+                                   {"--repo-known-hosts-file", f.known_hosts_file},
+                                   {"--webhook-secret-file", f.webhook_secret_file}}) {
+    if (auto st = CheckReadable(flag, file); !st) return st.error();
+  }
+  if (!f.webhook_secret_file.empty()) {
+    std::ifstream in(f.webhook_secret_file);
+    std::string line;
+    std::getline(in, line);
+    impl->webhook_secret = Trim(line);
+    if (impl->webhook_secret.empty()) {
+      return Error(Code::kInvalid, "--webhook-secret-file " + f.webhook_secret_file +
+                                       ": holds no secret (write one line, e.g. `openssl rand -hex 32 > FILE`)");
+    }
+  }
+
+  auto mirror = gitsync::Mirror::Open(data_dir + "/git", impl->remote);
+  if (!mirror) return mirror.error().Wrap("--repo");
+  impl->mirror = std::move(*mirror);
+  return std::unique_ptr<GitOps>(new GitOps(std::move(impl)));
+}
+
+std::string GitOps::Describe() const {
+  std::string s = impl_->remote.url + " (ref " + impl_->remote.ref;
+  if (!impl_->flags.path.empty()) s += ", path " + impl_->flags.path;
+  s += ", fetch every " + FormatDuration(impl_->interval) + ")";
+  if (impl_->webhook_secret.empty()) s += ", webhooks off (no --webhook-secret-file)";
+  return s;
+}
+
+Status GitOps::Start(state::ReplicatedService* service, state::ApiServer* api, const std::string& api_url,
+                     const std::string& admin_token) {
+  state::ClientOptions co;
+  co.servers = {api_url};
+  co.token = admin_token;
+  auto client = state::Client::Create(co);
+  if (!client) return client.error();
+  impl_->client = std::move(*client);
+  impl_->service = service;
+
+  gitsync::WebhookOptions wo;
+  wo.secret = impl_->webhook_secret;
+  wo.ref = impl_->remote.ref;
+  auto receiver = std::make_shared<gitsync::WebhookReceiver>(wo);
+  std::weak_ptr<Impl::Shared> weak = impl_->shared;
+  api->AddRoute("/hooks", true, [receiver, weak](const state::HttpRequest& req, state::Responder reply) {
+    auto shared = weak.lock();
+    if (!shared) {
+      return reply({503, "application/json", {}, R"({"triggered":false,"message":"the server is stopping"})"});
+    }
+    gitsync::WebhookRequest wr;
+    std::string path = req.path;
+    while (!path.empty() && path.back() == '/') path.pop_back();
+    size_t slash = path.rfind('/');
+    wr.provider =
+        path.size() > std::string("/hooks").size() && slash != std::string::npos ? path.substr(slash + 1) : "";
+    wr.method = req.method;
+    wr.headers = req.headers;
+    wr.body = req.body;
+    gitsync::WebhookAnswer answer = receiver->Handle(wr);
+    if (answer.trigger) {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      if (shared->stopping) {
+        answer.status = 503;
+        answer.body = R"({"triggered":false,"message":"the server is stopping"})";
+      } else if (shared->controller != nullptr) {
+        shared->controller->Trigger(reconciler::SyncTrigger::kWebhook);
+        log::Debug("server", "webhook: sync triggered",
+                   {{"provider", wr.provider}, {"ref", answer.ref}, {"rev", answer.after}});
+      } else {
+        shared->forward_request = true;
+        shared->cv.notify_all();
+        log::Info("server", "webhook: asking the leader to sync",
+                  {{"provider", wr.provider}, {"ref", answer.ref}, {"rev", answer.after}});
+      }
+    }
+    reply({answer.status, "application/json", answer.headers, answer.body});
+  });
+
+  impl_->loop = std::thread([impl = impl_.get()] { impl->Loop(); });
+  return Ok();
+}
+
+void GitOps::Impl::ForwardSyncRequest(int* attempts_left) {
+  std::string now = FormatRfc3339Millis(Clock::System().Now());
+  Json patch = {{"metadata", {{"annotations", {{kSyncRequestedAtAnnotation, now}}}}}};
+  auto r = client->Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
+  if (r) {
+    log::Info("server", "sync requested from the leader", {{"requestedAt", now}});
+    *attempts_left = 0;
+    return;
+  }
+  if (r.error().code() == Code::kNotFound) {
+    // The leader has not written the GitRepository yet; its first sync
+    // fetches anyway.
+    log::Info("server", "no GitRepository yet: the leader's first sync will fetch");
+    *attempts_left = 0;
+    return;
+  }
+  if (--*attempts_left <= 0) {
+    log::Warn("server", "could not ask the leader to sync", {{"error", r.error().message()}});
+  }
+}
+
+void GitOps::Impl::Loop() {
+  std::unique_ptr<reconciler::SyncController> controller;
+  int forward_attempts = 0;
+  auto stop_controller = [&](const char* why) {
+    if (!controller) return;
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      shared->controller = nullptr;
+    }
+    controller->Stop();
+    controller.reset();
+    log::Info("server", "sync controller stopped", {{"why", why}});
+  };
+  for (;;) {
+    bool leader = service->IsLeader();
+    if (leader && !controller) {
+      reconciler::SyncOptions so;
+      so.mirror = mirror.get();
+      so.client = client.get();
+      so.path = flags.path;
+      so.interval = interval;
+      so.history_limit = flags.history_limit;
+      so.history_max_bytes = history_max_bytes;
+      auto c = reconciler::SyncController::Create(so);
+      if (!c) {
+        log::Error("server", "cannot start the sync controller", {{"error", c.error().message()}});
+      } else {
+        controller = std::move(*c);
+        controller->Start();
+        std::lock_guard<std::mutex> lock(shared->mu);
+        shared->controller = controller.get();
+        log::Info("server", "leading: sync controller started", {{"repo", remote.url}, {"ref", remote.ref}});
+      }
+    } else if (!leader && controller) {
+      stop_controller("no longer the leader");
+    }
+
+    bool forward = false;
+    {
+      std::unique_lock<std::mutex> lock(shared->mu);
+      shared->cv.wait_for(lock, kLeaderPoll, [&] { return shared->stopping || shared->forward_request; });
+      if (shared->stopping) break;
+      if (shared->forward_request) {
+        shared->forward_request = false;
+        forward_attempts = kForwardAttempts;
+      }
+      forward = forward_attempts > 0;
+    }
+    if (!forward) continue;
+    if (controller) {
+      controller->Trigger(reconciler::SyncTrigger::kWebhook);
+      forward_attempts = 0;
+    } else {
+      ForwardSyncRequest(&forward_attempts);
+    }
+  }
+  stop_controller("the server is stopping");
+}
+
+void GitOps::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->shared->mu);
+    impl_->shared->stopping = true;
+    impl_->shared->cv.notify_all();
+  }
+  if (impl_->loop.joinable()) impl_->loop.join();
+}
+
+}  // namespace bosun::cli

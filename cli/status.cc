@@ -1,0 +1,126 @@
+// `bosun status`: the repository the cluster follows and where its sync
+// stands — head, live revision, last fetch and last sync (the GitRepository
+// "default" of docs/GITOPS.md, and the Revision record of the live commit).
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cli/client_flags.h"
+#include "cli/gitops.h"
+#include "cli/verbs.h"
+#include "core/yaml_emit.h"
+
+namespace bosun::cli {
+namespace {
+
+struct StatusOptions {
+  std::string output;
+  ClientFlags client;
+};
+
+std::string S(const Json& j, const char* key) {
+  const Json& v = Object::Field(j, key);
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number() || v.is_boolean()) return v.dump();
+  return "";
+}
+
+void Line(const char* label, const std::string& value) {
+  std::printf("%-15s%s\n", label, value.c_str());
+}
+
+// "2m ago (2026-11-21T10:00:00Z)", or "never".
+std::string When(const std::string& ts) {
+  return ts.empty() ? "never" : Ago(ts) + " (" + ts + ")";
+}
+
+int RunStatus(const StatusOptions& opt) {
+  auto client = MakeClient(opt.client);
+  if (!client) return Fail("status", client.error().message());
+  auto repo = GetGitRepository(**client);
+  if (!repo) return Fail("status", repo.error().message());
+  const Json& spec = repo->spec();
+  const Json& st = repo->status();
+
+  std::optional<Object> live_record;
+  std::string live_name = S(st, "liveRevisionName");
+  if (!live_name.empty()) {
+    auto rec = (*client)->Get(RevisionKind(), "", live_name);
+    if (rec) {
+      live_record = std::move(*rec);
+    } else if (rec.error().code() != Code::kNotFound) {
+      return Fail("status", rec.error().message());
+    }
+  }
+
+  if (opt.output == "json" || opt.output == "yaml") {
+    Json live = nullptr;
+    if (live_record) {
+      live = live_record->json();
+      ScrubSecretValues(&live);
+    }
+    Json doc = {{"repository", repo->json()}, {"liveRevision", live}};
+    std::string text =
+        opt.output == "json" ? doc.dump(4, ' ', false, Json::error_handler_t::replace) + "\n" : EmitYaml(doc);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
+
+  std::string path = S(spec, "path");
+  Line("Repository:", S(spec, "url"));
+  Line("Following:", S(spec, "ref").empty() ? "(default branch)" : S(spec, "ref"));
+  Line("Path:", path.empty() ? "(the whole repository)" : path);
+  if (!S(spec, "interval").empty()) Line("Poll interval:", S(spec, "interval"));
+
+  std::string head = S(st, "head");
+  std::string live = S(st, "liveRevision");
+  Line("Head:", head.empty() ? "(not fetched yet)" : head);
+  if (live.empty()) {
+    Line("Live:", "nothing applied yet");
+  } else {
+    std::string l = live;
+    if (live_record) {
+      l += "  revision " + SequenceOf(*live_record) + ", " + OutcomeOf(*live_record);
+    } else if (!live_name.empty()) {
+      l += "  (record " + live_name + " no longer in the history)";
+    }
+    Line("Live:", l);
+  }
+  if (!head.empty() && !live.empty() && head != live) {
+    Line("", "head " + ShortSha(head) + " is not live (`bosun history` shows why)");
+  }
+  std::string fetch_error = S(st, "lastFetchError");
+  Line("Last fetch:", When(S(st, "lastFetchTime")) + (fetch_error.empty() ? "" : ", failed: " + fetch_error));
+  std::string sync_error = S(st, "lastSyncError");
+  Line("Last sync:", When(S(st, "lastSyncTime")) + (sync_error.empty() ? "" : ", failed: " + sync_error));
+  std::string requested = repo->annotation(kSyncRequestedAtAnnotation).value_or("");
+  std::string handled = S(st, "lastHandledSyncRequest");
+  if (!requested.empty() && requested != handled) Line("Sync requested:", When(requested) + ", not handled yet");
+  const Json& cfg = Object::Field(st, "syncConfig");
+  if (cfg.is_object() && !cfg.empty()) {
+    std::string c;
+    for (auto it = cfg.begin(); it != cfg.end(); ++it) {
+      c += (c.empty() ? "" : ", ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+    }
+    Line("Sync config:", c);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddStatus(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<StatusOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "status",
+      "The Git repository the cluster follows and where its sync stands: the followed ref and path,\n"
+      "the head commit, the live revision (with its history record and outcome), the last fetch and\n"
+      "the last sync with their errors.");
+  cmd->add_option("-o,--output", opt->output, "Output format: json or yaml (default: text)")
+      ->check(CLI::IsMember({"", "json", "yaml"}));
+  AddClientFlags(cmd, &opt->client);
+  cmd->callback([opt, exit_code] { *exit_code = RunStatus(*opt); });
+}
+
+}  // namespace bosun::cli

@@ -1,0 +1,196 @@
+// `bosun sync`: asks the cluster to fetch its repository and apply the
+// followed commit now, and (by default) waits for the outcome. The request is
+// the GitRepository's bosun.dev/sync-requested-at annotation; the leader's
+// sync controller answers it by setting status.lastHandledSyncRequest to the
+// same value (docs/GITOPS.md).
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/client_flags.h"
+#include "cli/gitops.h"
+#include "cli/verbs.h"
+#include "core/clock.h"
+#include "core/duration.h"
+
+namespace bosun::cli {
+namespace {
+
+struct SyncOptions {
+  bool wait = true;
+  std::string timeout = "60s";
+  ClientFlags client;
+};
+
+std::string StatusStr(const Object& repo, const char* key) {
+  const Json& v = Object::Field(repo.status(), key);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+bool IsSequenceName(const std::string& s) {
+  return s.size() == 8 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::string NameOf(int64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%08lld", static_cast<long long>(seq));
+  return buf;
+}
+
+// The newest Revision record's sequence number (0 when there is none).
+// Records are numbered without gaps above the live one, so this probes
+// upwards from it by name rather than listing the whole history.
+Result<int64_t> NewestSequence(state::Client& client, const Object& repo) {
+  std::string live = StatusStr(repo, "liveRevisionName");
+  int64_t seq = 0;
+  if (IsSequenceName(live)) {
+    seq = std::stoll(live);
+  } else {
+    auto all = ListRevisions(client);
+    if (!all) return all.error();
+    if (all->empty()) return int64_t{0};
+    return std::stoll(SequenceOf(all->front()));
+  }
+  for (;;) {
+    auto next = client.Get(RevisionKind(), "", NameOf(seq + 1));
+    if (!next && next.error().code() == Code::kNotFound) return seq;
+    if (!next) return next.error();
+    ++seq;
+  }
+}
+
+std::string Summary(const Object& rec) {
+  const Json& m = Object::Field(rec.spec(), "message");
+  std::string s = m.is_string() ? m.get<std::string>() : "";
+  return s.substr(0, s.find('\n'));
+}
+
+std::string Describe(const Object& rec) {
+  const Json& commit = Object::Field(rec.spec(), "commit");
+  std::string out = "revision " + SequenceOf(rec) + " (" +
+                    ShortSha(commit.is_string() ? commit.get<std::string>() : "") + " \"" + Summary(rec) +
+                    "\"): " + OutcomeOf(rec);
+  const Json& msg = Object::Field(rec.status(), "message");
+  if (msg.is_string() && !msg.get<std::string>().empty()) out += " — " + msg.get<std::string>();
+  return out;
+}
+
+bool RecordFailed(const Object& rec) {
+  const Json& phase = Object::Field(rec.status(), "phase");
+  std::string p = phase.is_string() ? phase.get<std::string>() : "";
+  return p == "Refused" || p == "Failed" || p == "Degraded";
+}
+
+int RunSync(const SyncOptions& opt) {
+  auto timeout = ParseDuration(opt.timeout);
+  if (!timeout) return Fail("sync", "--timeout: " + timeout.error().message());
+  if (timeout->count() <= 0) return Fail("sync", "--timeout must be more than 0 (e.g. 60s, 5m)");
+  auto client = MakeClient(opt.client);
+  if (!client) return Fail("sync", client.error().message());
+  state::Client& c = **client;
+
+  auto repo = GetGitRepository(c);
+  if (!repo) return Fail("sync", repo.error().message());
+  std::optional<int64_t> before;
+  if (opt.wait) {
+    auto newest = NewestSequence(c, *repo);
+    if (!newest) return Fail("sync", newest.error().message());
+    before = *newest;
+  }
+
+  std::string requested = FormatRfc3339Millis(Clock::System().Now());
+  Json patch = {{"metadata", {{"annotations", {{kSyncRequestedAtAnnotation, requested}}}}}};
+  auto patched = c.Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
+  if (!patched) return Fail("sync", "asking for a sync: " + patched.error().message());
+  if (!opt.wait) {
+    std::printf("sync requested at %s; `bosun status` and `bosun history` show how it ends\n", requested.c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "sync requested at %s; waiting for the leader to fetch and apply (up to %s)...\n",
+               requested.c_str(), FormatDuration(*timeout).c_str());
+
+  auto deadline = std::chrono::steady_clock::now() + *timeout;
+  Object now;
+  for (;;) {
+    auto cur = c.Get(GitRepositoryKind(), "", kGitRepositoryName);
+    if (cur) {
+      // A later request (someone else's sync) handled after ours covers ours:
+      // the timestamps have one format, so they order as strings.
+      std::string handled = StatusStr(*cur, "lastHandledSyncRequest");
+      if (!handled.empty() && handled.size() == requested.size() && handled >= requested) {
+        now = std::move(*cur);
+        break;
+      }
+    } else if (cur.error().code() != Code::kUnavailable && cur.error().code() != Code::kTimeout) {
+      return Fail("sync", cur.error().message());
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Fail("sync", "no answer to the sync request within " + FormatDuration(*timeout) +
+                              ": the leader may be busy with a long fetch or down; `bosun status` shows the last "
+                              "fetch and sync, `bosun members` the leader (or wait longer with --timeout)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+
+  // The records written since the request (in order), then the outcome.
+  std::vector<Object> made;
+  for (int64_t seq = *before + 1;; ++seq) {
+    auto rec = c.Get(RevisionKind(), "", NameOf(seq));
+    if (!rec) break;
+    made.push_back(std::move(*rec));
+  }
+  int code = 0;
+  bool record_failed = false;
+  for (const Object& rec : made) {
+    std::printf("%s\n", Describe(rec).c_str());
+    if (&rec == &made.back() && RecordFailed(rec)) record_failed = true;
+  }
+  if (record_failed) code = 1;
+  std::string fetch_error = StatusStr(now, "lastFetchError");
+  std::string sync_error = StatusStr(now, "lastSyncError");
+  std::string live = StatusStr(now, "liveRevision");
+  std::string live_name = StatusStr(now, "liveRevisionName");
+  if (!fetch_error.empty()) {
+    std::printf("fetch failed: %s\n", fetch_error.c_str());
+    code = 1;
+  }
+  // A refused or failed record already said why; otherwise say it here.
+  if (!sync_error.empty() && !record_failed) {
+    std::printf("sync failed: %s\n", sync_error.c_str());
+    code = 1;
+  }
+  if (live.empty()) {
+    std::printf("nothing is live yet\n");
+  } else if (made.empty() && code == 0) {
+    std::printf("already up to date: %s is live (revision %s)\n", ShortSha(live).c_str(),
+                IsSequenceName(live_name) ? std::to_string(std::stoll(live_name)).c_str() : live_name.c_str());
+  } else {
+    std::printf("live: %s (revision %s)\n", ShortSha(live).c_str(),
+                IsSequenceName(live_name) ? std::to_string(std::stoll(live_name)).c_str() : live_name.c_str());
+  }
+  if (code != 0 && !made.empty()) {
+    std::printf("see `bosun history show %s` for every error\n", SequenceOf(made.back()).c_str());
+  }
+  return code;
+}
+
+}  // namespace
+
+void AddSync(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<SyncOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "sync",
+      "Fetch the repository and apply the followed commit now, instead of at the next poll. By default\n"
+      "waits for the leader to handle the request and prints the outcome: the revision records it\n"
+      "made and what is live. Exit status 1 when the sync failed or the revision was refused.");
+  cmd->add_flag("--wait,!--no-wait", opt->wait, "Wait for the outcome (default) or only ask for the sync");
+  cmd->add_option("--timeout", opt->timeout, "How long to wait for the outcome")->capture_default_str();
+  AddClientFlags(cmd, &opt->client);
+  cmd->callback([opt, exit_code] { *exit_code = RunSync(*opt); });
+}
+
+}  // namespace bosun::cli

@@ -1,0 +1,1012 @@
+// `bosun history|diff|sync|status` and `bosun server --repo` as a user runs
+// them: the real binary against a real `bosun server` on loopback.
+//
+// Two kinds of tests: the verbs against records written through the API by
+// the test itself (every field of a Revision, formatting, secrets never
+// shown, exit codes), and the whole loop with a real Git repository made by
+// the test that the server follows (status, history, sync, webhook, diff of a
+// work tree against what the controller applied).
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using bosun::test::Outcome;
+using bosun::test::TempDir;
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::chrono_literals;
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// Runs bosun without the developer's BOSUN_SERVER / BOSUN_TOKEN_FILE.
+Outcome Bosun(const std::string& args) {
+  return bosun::test::RunCommand("env -u BOSUN_SERVER -u BOSUN_TOKEN_FILE " + std::string(BOSUN_BINARY) + " " + args);
+}
+
+// Only what bosun prints on stdout (for output parsed as JSON: warnings go to
+// stderr).
+Outcome BosunStdout(const std::string& args) {
+  return bosun::test::RunCommand("{ env -u BOSUN_SERVER -u BOSUN_TOKEN_FILE " + std::string(BOSUN_BINARY) + " " + args +
+                                 " 2>/dev/null; }");
+}
+
+// Runs a shell command in `dir`, failing the test when it fails.
+std::string Sh(const std::string& dir, const std::string& cmd) {
+  Outcome r = bosun::test::RunCommand("cd " + Quote(dir) + " && " + cmd);
+  EXPECT_EQ(r.exit_code, 0) << cmd << ":\n" << r.out;
+  return r.out;
+}
+
+// A Git repository made by the test, with a fixed author.
+class GitRepo {
+ public:
+  explicit GitRepo(std::string dir) : dir_(std::move(dir)) {
+    fs::create_directories(dir_);
+    Sh(dir_,
+       "git init -q -b main . && git config user.name 'Ada Lovelace' && git config user.email ada@example.com "
+       "&& git config commit.gpgsign false");
+  }
+  void Write(const std::string& rel, const std::string& text) {
+    fs::path p = fs::path(dir_) / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+  void Remove(const std::string& rel) { fs::remove(fs::path(dir_) / rel); }
+  // Commits everything; returns the new commit id.
+  std::string Commit(const std::string& message) {
+    Sh(dir_, "git add -A && git commit -q --allow-empty -m " + Quote(message));
+    return Head();
+  }
+  std::string Head() {
+    std::string out = Sh(dir_, "git rev-parse HEAD");
+    return out.substr(0, 40);
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+// One `bosun server` member on loopback, started with extra flags.
+class Server {
+ public:
+  // Ports 0: free ones. The admin token is DATA/admin.token unless `extra`
+  // names an --admin-token-file (then pass it as `token_file`).
+  Server(std::string data, const std::string& extra, int api_port = 0, int raft_port = 0, std::string token_file = "")
+      : data_(std::move(data)), token_file_(std::move(token_file)) {
+    if (token_file_.empty()) token_file_ = data_ + "/admin.token";
+    api_ = "127.0.0.1:" + std::to_string(api_port > 0 ? api_port : bosun::test::FreePort());
+    std::string raft = "127.0.0.1:" + std::to_string(raft_port > 0 ? raft_port : bosun::test::FreePort());
+    log_ = data_ + ".log";
+    std::string cmd = "exec " + std::string(BOSUN_BINARY) + " server --data " + Quote(data_) + " --listen " + api_ +
+                      " --raft-listen " + raft + " " + extra + " >" + Quote(log_) + " 2>&1";
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Server() { Stop(); }
+
+  // Waits until the API answers /readyz (a leader exists).
+  bool WaitReady() {
+    for (int i = 0; i < 300; ++i) {
+      Outcome r = bosun::test::RunCommand("curl -s -o /dev/null -w '%{http_code}' " + url() + "/readyz");
+      if (r.out == "200" && fs::exists(token_file())) {
+        std::ifstream(token_file()) >> token_;
+        return true;
+      }
+      int st;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+  void Stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int st;
+      for (int i = 0; i < 100 && waitpid(pid_, &st, WNOHANG) == 0; ++i) std::this_thread::sleep_for(100ms);
+      if (waitpid(pid_, &st, WNOHANG) == 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &st, 0);
+      }
+      pid_ = -1;
+    }
+  }
+  std::string Log() const {
+    std::ifstream in(log_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  std::string url() const { return "http://" + api_; }
+  std::string token_file() const { return token_file_; }
+  bool running() const { return pid_ > 0; }
+  void Kill() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      int st;
+      waitpid(pid_, &st, 0);
+      pid_ = -1;
+    }
+  }
+  const std::string& token() const { return token_; }
+  std::string flags() const { return " --server " + url() + " --token-file " + Quote(token_file()); }
+
+  // An HTTP request to the API with the admin token; returns the status code
+  // and the body.
+  std::pair<int, json> Http(const std::string& method, const std::string& path, const json& body = nullptr,
+                            const std::string& content_type = "application/json") const {
+    std::string file = data_ + ".body";
+    std::string cmd = "curl -s -w '\\n%{http_code}' -X " + method + " -H " + Quote("Authorization: Bearer " + token_) +
+                      " " + url() + path;
+    if (!body.is_null()) {
+      std::ofstream(file) << body.dump();
+      cmd += " -H " + Quote("Content-Type: " + content_type) + " --data-binary @" + Quote(file);
+    }
+    Outcome r = bosun::test::RunCommand(cmd);
+    size_t nl = r.out.rfind('\n');
+    int code = nl == std::string::npos ? 0 : std::atoi(r.out.c_str() + nl + 1);
+    json j = json::parse(r.out.substr(0, nl == std::string::npos ? 0 : nl), nullptr, false);
+    return {code, j};
+  }
+
+  // Creates a cluster-scoped bosun.dev object with its status (written
+  // through /status too, as the API keeps status out of main-resource writes).
+  void CreateWithStatus(const std::string& resource, const json& object) const {
+    std::string base = "/apis/bosun.dev/v1/" + resource;
+    auto created = Http("POST", base, object);
+    ASSERT_EQ(created.first, 201) << created.second.dump();
+    json with_status = created.second;
+    with_status["status"] = object["status"];
+    auto st = Http("PUT", base + "/" + object["metadata"]["name"].get<std::string>() + "/status", with_status);
+    ASSERT_EQ(st.first, 200) << st.second.dump();
+  }
+
+ private:
+  std::string data_, token_file_, api_, log_, token_;
+  pid_t pid_ = -1;
+};
+
+// ---------------------------------------------------------------------------
+// Flags and help: no server needed.
+
+TEST(GitOpsCli, EveryVerbHasHelp) {
+  for (const char* verb : {"history", "history show", "diff", "sync", "status"}) {
+    Outcome r = Bosun(std::string(verb) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << verb << ": " << r.out;
+    EXPECT_THAT(r.out, HasSubstr("--server")) << verb;
+    EXPECT_THAT(r.out, HasSubstr("--token-file")) << verb;
+  }
+  Outcome server = Bosun("server --help");
+  for (const char* flag : {"--repo", "--branch", "--ref", "--path", "--fetch-interval", "--repo-username",
+                           "--repo-password-file", "--repo-ssh-key-file", "--repo-known-hosts-file",
+                           "--webhook-secret-file", "--history-limit", "--history-max-bytes"}) {
+    EXPECT_THAT(server.out, HasSubstr(flag));
+  }
+}
+
+TEST(GitOpsCli, ServerRefusesBadRepoFlagsClearly) {
+  TempDir d;
+  auto server = [&](const std::string& flags) {
+    return Bosun("server --data " + d.Sub("data") + " --listen 127.0.0.1:1 --raft-listen 127.0.0.1:1 " + flags);
+  };
+  Outcome both = server("--repo " + d.path() + " --branch main --ref refs/tags/v1");
+  EXPECT_EQ(both.exit_code, 2) << both.out;
+  EXPECT_THAT(both.out, HasSubstr("give --branch or --ref, not both"));
+
+  Outcome orphan = server("--branch main");
+  EXPECT_EQ(orphan.exit_code, 2) << orphan.out;
+  EXPECT_THAT(orphan.out, HasSubstr("--branch needs --repo"));
+
+  Outcome missing = server("--repo " + d.path() + " --repo-password-file " + d.Sub("nope.txt"));
+  EXPECT_EQ(missing.exit_code, 2) << missing.out;
+  EXPECT_THAT(missing.out, HasSubstr("--repo-password-file " + d.Sub("nope.txt") + ": cannot read it: no such file"));
+
+  fs::create_directories(d.Sub("folder"));
+  Outcome folder = server("--repo " + d.path() + " --repo-ssh-key-file " + d.Sub("folder"));
+  EXPECT_EQ(folder.exit_code, 2) << folder.out;
+  EXPECT_THAT(folder.out, HasSubstr("--repo-ssh-key-file " + d.Sub("folder") + ": is a folder"));
+
+  std::string empty = d.Write("empty.secret", "\n");
+  Outcome no_secret = server("--repo " + d.path() + " --webhook-secret-file " + empty);
+  EXPECT_EQ(no_secret.exit_code, 2) << no_secret.out;
+  EXPECT_THAT(no_secret.out, HasSubstr("holds no secret"));
+
+  Outcome password_url = server("--repo https://ada:hunter2-pw@git.example.com/shop.git");
+  EXPECT_EQ(password_url.exit_code, 2) << password_url.out;
+  EXPECT_THAT(password_url.out, HasSubstr("--repo-password-file"));
+  EXPECT_THAT(password_url.out, Not(HasSubstr("hunter2-pw")));
+
+  Outcome interval = server("--repo " + d.path() + " --fetch-interval 10ms");
+  EXPECT_EQ(interval.exit_code, 2) << interval.out;
+  EXPECT_THAT(interval.out, HasSubstr("--fetch-interval 10ms: must be at least 1s"));
+
+  Outcome bytes = server("--repo " + d.path() + " --history-max-bytes lots");
+  EXPECT_EQ(bytes.exit_code, 2) << bytes.out;
+  EXPECT_THAT(bytes.out, HasSubstr("--history-max-bytes"));
+}
+
+TEST(GitOpsCli, ServerNeverPrintsACredentialFilesContent) {
+  TempDir d;
+  std::string pw = d.Write("pw.txt", "hunter2-pw\n");
+  // A bad interval after a good password file: the error is about the interval only.
+  Outcome r = Bosun("server --data " + d.Sub("data") + " --repo " + d.path() + " --repo-password-file " + pw +
+                    " --fetch-interval soon");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--fetch-interval"));
+  EXPECT_THAT(r.out, Not(HasSubstr("hunter2-pw")));
+}
+
+// ---------------------------------------------------------------------------
+// Against a server that follows no repository.
+
+class GitOpsVerbs : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<Server>(dir_.Sub("data"), "");
+    ASSERT_TRUE(server_->WaitReady()) << server_->Log();
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- server log ----\n" << server_->Log() << "\n";
+    server_->Stop();
+  }
+  Outcome Run(const std::string& args) { return Bosun(args + server_->flags()); }
+  Outcome Out(const std::string& args) { return BosunStdout(args + server_->flags()); }
+
+  static json Revision(int seq, const std::string& commit, const std::string& phase, const std::string& reason) {
+    char name[16];
+    std::snprintf(name, sizeof name, "%08d", seq);
+    return {
+        {"apiVersion", "bosun.dev/v1"},
+        {"kind", "Revision"},
+        {"metadata",
+         {{"name", name}, {"labels", {{"bosun.dev/commit", commit}, {"bosun.dev/sequence", std::to_string(seq)}}}}},
+        {"spec",
+         {{"sequence", seq},
+          {"commit", commit},
+          {"parents", json::array({std::string(40, '0')})},
+          {"author", {{"name", "Ada Lovelace"}, {"email", "ada@example.com"}, {"time", "2026-01-01T10:00:00Z"}}},
+          {"committer", {{"name", "Grace Hopper"}, {"email", "grace@example.com"}, {"time", "2026-01-01T10:05:00Z"}}},
+          {"message", "Scale the web tier\n\nBlack Friday is coming."},
+          {"signature", {{"signed", false}, {"status", "unverified"}, {"key", ""}}},
+          {"trigger", "webhook"},
+          {"source", {{"url", "https://git.example.com/shop.git"}, {"ref", "main"}, {"path", "deploy/"}}}}},
+        {"status", {{"phase", phase}, {"reason", reason}}}};
+  }
+
+  // Four records: an apply, a refusal, an update with field diffs, a skip.
+  void WriteHistory() {
+    json r1 = Revision(1, "1111111" + std::string(33, 'a'), "Applied", "Applied");
+    r1["spec"]["trigger"] = "startup";
+    r1["status"]["message"] = "applied 2 objects";
+    r1["status"]["changes"] = {{"created", 2}, {"updated", 0}, {"deleted", 0}, {"unchanged", 0}};
+    r1["status"]["objects"] = json::array({{{"action", "created"},
+                                            {"apiVersion", "apps/v1"},
+                                            {"kind", "Deployment"},
+                                            {"namespace", "shop"},
+                                            {"name", "web"},
+                                            {"path", "deploy/web/deploy.yaml"}},
+                                           {{"action", "created"},
+                                            {"apiVersion", "v1"},
+                                            {"kind", "Secret"},
+                                            {"namespace", "shop"},
+                                            {"name", "creds"},
+                                            {"path", "deploy/web/secret.yaml"}}});
+    server_->CreateWithStatus("revisions", r1);
+
+    json r2 = Revision(2, "2222222" + std::string(33, 'b'), "Refused", "InvalidManifests");
+    r2["status"]["message"] = "2 invalid manifests; nothing was applied";
+    r2["status"]["errors"] = {"deploy/web/deploy.yaml:14:9: spec.template.spec.containers[0].image: required",
+                              "deploy/web/svc.yaml:8:11: spec.ports[0].port: must be between 1 and 65535"};
+    server_->CreateWithStatus("revisions", r2);
+
+    json r3 = Revision(3, "abcd333" + std::string(33, 'c'), "Applied", "Applied");
+    r3["spec"]["reverts"] = "2222222" + std::string(33, 'b');
+    r3["status"]["message"] = "applied 2 objects";
+    r3["status"]["phases"] = {{{"name", "Fetched"}, {"startedAt", "2026-01-01T10:06:00Z"}, {"durationMs", 41}},
+                              {{"name", "Validated"}, {"startedAt", "2026-01-01T10:06:01Z"}, {"durationMs", 7}},
+                              {{"name", "Applied"}, {"startedAt", "2026-01-01T10:06:01Z"}, {"durationMs", 19}}};
+    r3["status"]["changes"] = {{"created", 0}, {"updated", 2}, {"deleted", 1}, {"unchanged", 4}};
+    r3["status"]["objects"] = json::array(
+        {{{"action", "updated"},
+          {"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"namespace", "shop"},
+          {"name", "web"},
+          {"path", "deploy/web/deploy.yaml"},
+          {"diff",
+           {{{"field", "spec.replicas"}, {"op", "changed"}, {"from", 3}, {"to", 5}},
+            {{"field", "metadata.labels.tier"}, {"op", "added"}, {"to", "frontend"}},
+            {{"field", "spec.paused"}, {"op", "removed"}, {"from", true}}}}},
+         // A record that (wrongly) holds a Secret's values: they must not be shown anyway.
+         {{"action", "updated"},
+          {"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"namespace", "shop"},
+          {"name", "creds"},
+          {"path", "deploy/web/secret.yaml"},
+          {"diff",
+           {{{"field", "data.password"}, {"op", "changed"}, {"from", "b2xkLXNlY3JldA=="}, {"to", "bmV3LXNlY3JldA=="}},
+            {{"field", "stringData.token"}, {"op", "added"}, {"to", "tok-very-secret"}}}}},
+         {{"action", "deleted"},
+          {"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"namespace", "shop"},
+          {"name", "old"},
+          {"path", "deploy/old.yaml"}}});
+    r3["status"]["drift"] = {{{"apiVersion", "apps/v1"},
+                              {"kind", "Deployment"},
+                              {"namespace", "shop"},
+                              {"name", "web"},
+                              {"detectedAt", "2026-01-01T11:00:00Z"},
+                              {"fields", {"spec.replicas"}},
+                              {"healed", true},
+                              {"healedAt", "2026-01-01T11:00:01Z"}},
+                             {{"apiVersion", "v1"},
+                              {"kind", "ConfigMap"},
+                              {"namespace", "shop"},
+                              {"name", "settings"},
+                              {"detectedAt", "2026-01-01T12:00:00Z"},
+                              {"deleted", true},
+                              {"healed", false},
+                              {"error", "namespace shop is terminating"}}};
+    r3["status"]["driftDropped"] = 3;
+    r3["status"]["appliedAt"] = "2026-01-01T10:06:01Z";
+    r3["status"]["revertedBy"] = "5555555" + std::string(33, 'e');
+    server_->CreateWithStatus("revisions", r3);
+
+    json r4 = Revision(4, "abcd444" + std::string(33, 'd'), "Skipped", "Superseded");
+    server_->CreateWithStatus("revisions", r4);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(GitOpsVerbs, HistoryListsNewestFirstWithChangesAndOutcome) {
+  Outcome empty = Run("history");
+  EXPECT_EQ(empty.exit_code, 0) << empty.out;
+  EXPECT_THAT(empty.out, HasSubstr("No revisions yet"));
+
+  WriteHistory();
+  Outcome r = Run("history");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::vector<std::string> lines;
+  std::stringstream ss(r.out);
+  for (std::string l; std::getline(ss, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 5u) << r.out;
+  EXPECT_THAT(lines[0], ::testing::MatchesRegex("REVISION +COMMIT +AUTHOR +WHEN +TRIGGER +CHANGES +OUTCOME"));
+  EXPECT_THAT(lines[1],
+              ::testing::MatchesRegex("4 +abcd444 +Ada Lovelace +[0-9]+s ago +webhook +- +Skipped \\(Superseded\\)"));
+  EXPECT_THAT(lines[2], ::testing::MatchesRegex("3 +abcd333 +Ada Lovelace +.* ago +webhook +\\+0 ~2 -1 +Applied"));
+  EXPECT_THAT(lines[3], ::testing::MatchesRegex("2 +2222222 +.* +Refused \\(InvalidManifests\\)"));
+  EXPECT_THAT(lines[4], ::testing::MatchesRegex("1 +1111111 +.* +startup +\\+2 ~0 -0 +Applied"));
+
+  Outcome two = Run("history -n 2");
+  EXPECT_EQ(std::count(two.out.begin(), two.out.end(), '\n'), 3) << two.out;
+
+  Outcome wide = Run("history -o wide");
+  EXPECT_THAT(wide.out, HasSubstr("SUBJECT"));
+  EXPECT_THAT(wide.out, HasSubstr("Scale the web tier"));
+
+  Outcome j = Out("history -o json");
+  ASSERT_EQ(j.exit_code, 0) << j.out;
+  json list = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(list.is_object()) << j.out;
+  ASSERT_EQ(list["items"].size(), 4u);
+  EXPECT_EQ(list["items"][0]["spec"]["sequence"], 4);
+  EXPECT_EQ(list["items"][3]["spec"]["sequence"], 1);
+  EXPECT_THAT(j.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
+  EXPECT_THAT(j.out, Not(HasSubstr("tok-very-secret")));
+  Outcome y = Run("history -o yaml -n 1");
+  EXPECT_EQ(y.exit_code, 0) << y.out;
+  EXPECT_THAT(y.out, HasSubstr("kind: List"));
+}
+
+TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
+  WriteHistory();
+  Outcome r = Run("history show 3");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* want : {"Revision 3 (00000003)",
+                           "abcd333cccc",
+                           "(parent 0000000)",
+                           "Ada Lovelace <ada@example.com>, 2026-01-01T10:00:00Z",
+                           "Grace Hopper <grace@example.com>",
+                           "Signature:   not signed",
+                           "Trigger:     webhook",
+                           "https://git.example.com/shop.git @ main, path deploy/",
+                           "Outcome:     Applied",
+                           "applied 2 objects",
+                           "    Scale the web tier\n    \n    Black Friday is coming.",
+                           "Fetched",
+                           "41 ms",
+                           "Validated",
+                           "7 ms",
+                           "Changes (+0 ~2 -1, 4 unchanged):",
+                           "~ Deployment shop/web (deploy/web/deploy.yaml)",
+                           "~ spec.replicas: 3 → 5",
+                           "+ metadata.labels.tier: \"frontend\"",
+                           "- spec.paused: true",
+                           "~ Secret shop/creds (deploy/web/secret.yaml)",
+                           "~ data.password (changed, value hidden)",
+                           "+ stringData.token (added, value hidden)",
+                           "- ConfigMap shop/old (deploy/old.yaml)",
+                           "Drift (2):",
+                           "ConfigMap shop/settings — deleted by hand, detected",
+                           "could not be put back: namespace shop is terminating",
+                           "(3 more not recorded)",
+                           "Deployment shop/web: spec.replicas — changed by hand, detected",
+                           "put back",
+                           "Reverts:     2222222bbbb",
+                           "Reverted by: 5555555eeee"}) {
+    EXPECT_THAT(r.out, HasSubstr(want));
+  }
+  for (const char* secret : {"b2xkLXNlY3JldA==", "bmV3LXNlY3JldA==", "tok-very-secret", "old-secret", "new-secret"}) {
+    EXPECT_THAT(r.out, Not(HasSubstr(secret)));
+  }
+
+  // The same record by name and by commit prefix; JSON and YAML scrubbed too.
+  // ("N ago" may tick between the runs.)
+  auto timeless = [](const std::string& s) { return std::regex_replace(s, std::regex("[0-9a-z]+ ago"), "ago"); };
+  EXPECT_EQ(timeless(Run("history show 00000003").out), timeless(r.out));
+  EXPECT_EQ(timeless(Run("history show abcd333").out), timeless(r.out));
+  Outcome j = Out("history show 3 -o json");
+  ASSERT_EQ(j.exit_code, 0) << j.out;
+  json rec = json::parse(j.out, nullptr, false);
+  EXPECT_EQ(rec["metadata"]["name"], "00000003");
+  const json& secret_diff = rec["status"]["objects"][1]["diff"][0];
+  EXPECT_EQ(secret_diff["field"], "data.password");
+  EXPECT_FALSE(secret_diff.contains("from"));
+  EXPECT_FALSE(secret_diff.contains("to"));
+  EXPECT_EQ(rec["status"]["objects"][0]["diff"][0]["to"], 5);
+  Outcome y = Run("history show 3 -o yaml");
+  EXPECT_EQ(y.exit_code, 0) << y.out;
+  EXPECT_THAT(y.out, HasSubstr("name: \"00000003\""));
+  EXPECT_THAT(y.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
+
+  Outcome refused = Run("history show 2");
+  ASSERT_EQ(refused.exit_code, 0) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr("Outcome:     Refused (InvalidManifests)"));
+  EXPECT_THAT(refused.out,
+              HasSubstr("Errors (2):\n  deploy/web/deploy.yaml:14:9: spec.template.spec.containers[0].image: "
+                        "required\n  deploy/web/svc.yaml:8:11: "));
+}
+
+TEST_F(GitOpsVerbs, HistoryShowExplainsUnknownAndAmbiguousRevisions) {
+  WriteHistory();
+  Outcome none = Run("history show 99");
+  EXPECT_EQ(none.exit_code, 1) << none.out;
+  EXPECT_THAT(none.out, HasSubstr("bosun history show: no revision \"99\" in the history"));
+  EXPECT_THAT(none.out, HasSubstr("`bosun history` lists them"));
+  Outcome ambiguous = Run("history show abcd");
+  EXPECT_EQ(ambiguous.exit_code, 1) << ambiguous.out;
+  EXPECT_THAT(ambiguous.out, HasSubstr("\"abcd\" matches 2 commits (abcd333, abcd444): give more digits"));
+  Outcome full = Run("history show " + std::string("2222222") + std::string(33, 'b'));
+  EXPECT_EQ(full.exit_code, 0) << full.out;
+  EXPECT_THAT(full.out, HasSubstr("Revision 2 (00000002)"));
+  Outcome usage = Bosun("history show");
+  EXPECT_EQ(usage.exit_code, 2) << usage.out;
+}
+
+TEST_F(GitOpsVerbs, StatusAndSyncSayWhenNoRepositoryIsFollowed) {
+  for (const char* verb : {"status", "sync", "sync --no-wait"}) {
+    Outcome r = Run(verb);
+    EXPECT_EQ(r.exit_code, 1) << verb << ": " << r.out;
+    EXPECT_THAT(r.out, HasSubstr("this cluster follows no Git repository")) << verb;
+    EXPECT_THAT(r.out, HasSubstr("--repo")) << verb;
+  }
+}
+
+TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
+  WriteHistory();
+  json repo = {
+      {"apiVersion", "bosun.dev/v1"},
+      {"kind", "GitRepository"},
+      {"metadata", {{"name", "default"}}},
+      {"spec",
+       {{"url", "https://git.example.com/shop.git"}, {"ref", "main"}, {"path", "deploy/"}, {"interval", "1m0s"}}},
+      {"status",
+       {{"head", "abcd444" + std::string(33, 'd')},
+        {"liveRevision", "abcd333" + std::string(33, 'c')},
+        {"liveRevisionName", "00000003"},
+        {"lastFetchTime", "2026-01-01T10:06:00Z"},
+        {"lastFetchError", "cannot fetch https://git.example.com/shop.git: connection refused"},
+        {"lastSyncTime", "2026-01-01T10:06:01Z"},
+        {"lastSyncError", ""}}}};
+  server_->CreateWithStatus("gitrepositories", repo);
+  Outcome r = Run("status");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* want :
+       {"Repository:    https://git.example.com/shop.git", "Following:     main", "Path:          deploy/",
+        "Head:          abcd444dddd", "Live:          abcd333cccc", "revision 3, Applied", "head abcd444 is not live",
+        "Last fetch:    ", " ago (2026-01-01T10:06:00Z), failed: cannot fetch", "Last sync:     "}) {
+    EXPECT_THAT(r.out, HasSubstr(want));
+  }
+  Outcome j = Out("status -o json");
+  ASSERT_EQ(j.exit_code, 0) << j.out;
+  json doc = json::parse(j.out, nullptr, false);
+  EXPECT_EQ(doc["repository"]["spec"]["url"], "https://git.example.com/shop.git");
+  EXPECT_EQ(doc["liveRevision"]["spec"]["sequence"], 3);
+  EXPECT_THAT(j.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
+
+  // A sync request is the annotation; with no controller to answer, waiting times out.
+  Outcome ask = Run("sync --no-wait");
+  ASSERT_EQ(ask.exit_code, 0) << ask.out;
+  EXPECT_THAT(ask.out, HasSubstr("sync requested at "));
+  auto got = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
+  std::string requested = got.second["metadata"]["annotations"].value("bosun.dev/sync-requested-at", "");
+  EXPECT_THAT(ask.out, HasSubstr(requested));
+  EXPECT_THAT(requested, ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z"));
+  Outcome wait = Run("sync --timeout 1s");
+  EXPECT_EQ(wait.exit_code, 1) << wait.out;
+  EXPECT_THAT(wait.out, HasSubstr("no answer to the sync request within 1s"));
+}
+
+// ---------------------------------------------------------------------------
+// bosun diff against objects applied by `bosun apply`.
+
+constexpr const char* kMarks =
+    "  labels:\n    bosun.dev/managed-by: bosun\n"
+    "  annotations:\n    bosun.dev/source-path: PATH\n"
+    "    bosun.dev/applied-keys: '{\"labels\":[],\"annotations\":[]}'\n";
+
+std::string ConfigMap(const std::string& name, const std::string& color, const std::string& marks_path = "") {
+  std::string m = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n";
+  if (!marks_path.empty()) {
+    std::string marks = kMarks;
+    marks.replace(marks.find("PATH"), 4, marks_path);
+    m += marks;
+  }
+  return m + "data:\n  color: " + color + "\n";
+}
+
+std::string Secret(const std::string& password_b64, const std::string& marks_path = "") {
+  std::string m = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n";
+  if (!marks_path.empty()) {
+    std::string marks = kMarks;
+    marks.replace(marks.find("PATH"), 4, marks_path);
+    m += marks;
+  }
+  return m + "type: Opaque\ndata:\n  password: " + password_b64 + "\n";
+}
+
+constexpr const char* kDeployment = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+)";
+
+class DiffTest : public GitOpsVerbs {
+ protected:
+  // The live state, as a sync of web/cm.yaml, web/secret.yaml and old.yaml
+  // would have left it (marks included).
+  void ApplyLive() {
+    TempDir live;
+    live.Write("cm.yaml", ConfigMap("web", "blue", "web/cm.yaml"));
+    live.Write("secret.yaml", Secret("b2xkLXNlY3JldA==", "web/secret.yaml"));  // "old-secret"
+    live.Write("old.yaml", ConfigMap("old", "red", "old.yaml"));
+    Outcome r = Run("apply -f " + live.path());
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+  }
+};
+
+TEST_F(DiffTest, NothingToChangeExitsZero) {
+  ApplyLive();
+  TempDir want;
+  want.Write("web/cm.yaml", ConfigMap("web", "blue"));
+  want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
+  want.Write("old.yaml", ConfigMap("old", "red"));
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("No changes: the cluster matches " + want.path() + " on disk (3 objects)."));
+}
+
+TEST_F(DiffTest, ChangesArePrintedObjectByObjectWithoutSecretValues) {
+  ApplyLive();
+  TempDir want;
+  want.Write("web/cm.yaml", ConfigMap("web", "green"));
+  want.Write("web/secret.yaml", Secret("bmV3LXNlY3JldA=="));  // "new-secret"
+  want.Write("web/deploy.yaml", kDeployment);
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out,
+              HasSubstr("~ Secret default/creds (web/secret.yaml)\n    ~ data.password (changed, value hidden)\n"));
+  EXPECT_THAT(r.out, HasSubstr("~ ConfigMap default/web (web/cm.yaml)\n    ~ data.color: \"blue\" → \"green\"\n"));
+  EXPECT_THAT(r.out, HasSubstr("+ Deployment default/web (web/deploy.yaml)\n"));
+  EXPECT_THAT(r.out, HasSubstr("- ConfigMap default/old (old.yaml)\n"));
+  EXPECT_THAT(r.out, HasSubstr("1 to create, 2 to update, 1 to delete, 0 unchanged"));
+  for (const char* secret : {"b2xkLXNlY3JldA==", "bmV3LXNlY3JldA==", "old-secret", "new-secret"}) {
+    EXPECT_THAT(r.out, Not(HasSubstr(secret)));
+  }
+  // Dependency order: config before workloads; deletions last.
+  EXPECT_LT(r.out.find("~ Secret"), r.out.find("+ Deployment"));
+  EXPECT_LT(r.out.find("+ Deployment"), r.out.find("- ConfigMap"));
+
+  Outcome j = Out("diff -o json --path " + want.path());
+  EXPECT_EQ(j.exit_code, 2) << j.out;
+  json doc = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << j.out;
+  EXPECT_EQ(doc["created"], 1);
+  EXPECT_EQ(doc["updated"], 2);
+  EXPECT_EQ(doc["deleted"], 1);
+  ASSERT_EQ(doc["changes"].size(), 4u);
+  for (const json& c : doc["changes"]) {
+    if (c["kind"] == "Secret") {
+      EXPECT_EQ(c["diff"][0]["field"], "data.password");
+      EXPECT_FALSE(c["diff"][0].contains("from"));
+      EXPECT_FALSE(c["diff"][0].contains("to"));
+    }
+  }
+  EXPECT_THAT(j.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
+}
+
+TEST_F(DiffTest, InvalidManifestsArePrintedAllAndExitOne) {
+  ApplyLive();
+  TempDir want;
+  want.Write("web/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+  want.Write("web/deploy.yaml",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: \"3\"\n  selector:\n"
+             "    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n"
+             "      containers:\n      - name: web\n");
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("web/cm.yaml:4:9: metadata.name: "));
+  EXPECT_THAT(r.out, HasSubstr("web/deploy.yaml:6:13: spec.replicas: "));
+  EXPECT_THAT(r.out, HasSubstr("spec.template.spec.containers[0].image: required"));
+  EXPECT_THAT(r.out, HasSubstr("errors in the manifests of " + want.path() + " on disk: bosun would refuse"));
+}
+
+TEST_F(DiffTest, ARevisionOfALocalRepository) {
+  GitRepo repo(dir_.Sub("repo"));
+  repo.Write("deploy/web/cm.yaml", ConfigMap("web", "blue"));
+  repo.Write("deploy/web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
+  repo.Write("deploy/old.yaml", ConfigMap("old", "red"));
+  repo.Write("README.md", "not a manifest\n");
+  std::string first = repo.Commit("The live state");
+  repo.Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  repo.Remove("deploy/old.yaml");
+  std::string second = repo.Commit("Green, and no more old");
+  // The work tree differs from both commits.
+  repo.Write("deploy/web/deploy.yaml", kDeployment);
+
+  // The live state as a sync of the first commit with --path deploy leaves
+  // it: source paths are from the repository root.
+  TempDir live;
+  live.Write("cm.yaml", ConfigMap("web", "blue", "deploy/web/cm.yaml"));
+  live.Write("secret.yaml", Secret("b2xkLXNlY3JldA==", "deploy/web/secret.yaml"));
+  live.Write("old.yaml", ConfigMap("old", "red", "deploy/old.yaml"));
+  ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
+
+  Outcome same = Run("diff --repo " + repo.dir() + " --revision HEAD~1 --subpath deploy");
+  EXPECT_EQ(same.exit_code, 0) << same.out;
+  EXPECT_THAT(same.out, HasSubstr("No changes: the cluster matches revision " + first.substr(0, 7) +
+                                  " (\"The live state\"), deploy (3 objects)."));
+
+  Outcome next = Run("diff --repo " + repo.dir() + " --revision " + second.substr(0, 9) + " --subpath ./deploy/");
+  EXPECT_EQ(next.exit_code, 2) << next.out;
+  EXPECT_THAT(next.out,
+              HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)\n    ~ data.color: \"blue\" → \"green\""));
+  EXPECT_THAT(next.out, HasSubstr("- ConfigMap default/old (deploy/old.yaml)"));
+  EXPECT_THAT(next.out, Not(HasSubstr("Deployment")));  // only in the work tree
+
+  // Without --revision: the work tree, uncommitted files included.
+  Outcome tree = Run("diff --repo " + repo.dir() + "/deploy --subpath deploy");
+  EXPECT_EQ(tree.exit_code, 2) << tree.out;
+  EXPECT_THAT(tree.out, HasSubstr("+ Deployment default/web (deploy/web/deploy.yaml)"));
+
+  // --path inside the work tree names files from the repository root too.
+  Outcome path = Run("diff --path " + repo.dir() + "/deploy");
+  EXPECT_EQ(path.exit_code, 2) << path.out;
+  EXPECT_THAT(path.out, HasSubstr("+ Deployment default/web (deploy/web/deploy.yaml)"));
+  EXPECT_THAT(path.out, HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)"));
+  EXPECT_THAT(path.out, Not(HasSubstr("bosun.dev/source-path")));
+
+  Outcome bad_rev = Run("diff --repo " + repo.dir() + " --revision no-such-branch");
+  EXPECT_EQ(bad_rev.exit_code, 1) << bad_rev.out;
+  EXPECT_THAT(bad_rev.out, HasSubstr("revision \"no-such-branch\" names no commit"));
+  Outcome bad_sub = Run("diff --repo " + repo.dir() + " --revision HEAD --subpath nowhere");
+  EXPECT_EQ(bad_sub.exit_code, 1) << bad_sub.out;
+  EXPECT_THAT(bad_sub.out, HasSubstr("\"nowhere\" is not in the tree of commit"));
+  Outcome not_git = Run("diff --repo " + dir_.Sub("data") + " --revision HEAD");
+  EXPECT_EQ(not_git.exit_code, 1) << not_git.out;
+  EXPECT_THAT(not_git.out, HasSubstr("is not inside a Git repository"));
+  Outcome both = Run("diff --path . --revision HEAD");
+  EXPECT_EQ(both.exit_code, 1) << both.out;
+  EXPECT_THAT(both.out, HasSubstr("not both"));
+}
+
+TEST_F(DiffTest, AServerThatCannotBeReachedIsAnError) {
+  TempDir want;
+  want.Write("cm.yaml", ConfigMap("web", "blue"));
+  std::string token = want.Write("t", "bosun_test\n");
+  Outcome r = Bosun("diff --path " + want.path() + " --server http://127.0.0.1:1 --token-file " + token);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("cannot reach the bosun API at http://127.0.0.1:1"));
+}
+
+// ---------------------------------------------------------------------------
+// The whole loop: a server that follows a Git repository made by the test.
+
+class FollowTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = std::make_unique<GitRepo>(dir_.Sub("repo"));
+    repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "blue"));
+    repo_->Write("README.md", "the shop\n");
+    first_ = repo_->Commit("Add the web config");
+    secret_file_ = dir_.Write("hook.secret", "s3cret-hook-key\n");
+    server_ = std::make_unique<Server>(dir_.Sub("data"), "--repo " + Quote(repo_->dir()) +
+                                                             " --branch main --path deploy --fetch-interval 1h "
+                                                             "--webhook-secret-file " +
+                                                             Quote(secret_file_));
+    ASSERT_TRUE(server_->WaitReady()) << server_->Log();
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- server log ----\n" << server_->Log() << "\n";
+    server_->Stop();
+  }
+  Outcome Run(const std::string& args) { return Bosun(args + server_->flags()); }
+
+  // Waits until `commit` is live (the controller's startup sync or a later one).
+  bool WaitLive(const std::string& commit, std::chrono::seconds within = 30s) {
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
+      if (r.first == 200 && r.second["status"].is_object() && r.second["status"].value("liveRevision", "") == commit)
+        return true;
+      std::this_thread::sleep_for(200ms);
+    }
+    return false;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<GitRepo> repo_;
+  std::string first_, secret_file_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+
+  Outcome status = Run("status");
+  ASSERT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_THAT(status.out, HasSubstr("Repository:    " + repo_->dir()));
+  EXPECT_THAT(status.out, HasSubstr("Following:     main"));
+  EXPECT_THAT(status.out, HasSubstr("Live:          " + first_ + "  revision 1, Applied"));
+  EXPECT_THAT(status.out, HasSubstr("Last fetch:    "));
+
+  Outcome history = Run("history");
+  ASSERT_EQ(history.exit_code, 0) << history.out;
+  EXPECT_THAT(history.out, ::testing::MatchesRegex("REVISION.*\n1 +" + first_.substr(0, 7) +
+                                                   " +Ada Lovelace +.* ago +startup +\\+1 ~0 -0 +Applied.*\n"));
+
+  // The work tree matches what is live: nothing to change. The same file
+  // paths as the controller wrote (from the repository root).
+  Outcome same = Run("diff --repo " + repo_->dir());
+  EXPECT_EQ(same.exit_code, 0) << same.out;
+
+  // A new commit, synced on request.
+  repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  repo_->Write("deploy/web/secret.yaml", Secret("bmV3LXNlY3JldA=="));
+  std::string second = repo_->Commit("Green, and a password");
+  Outcome preview = Run("diff --repo " + repo_->dir() + " --revision HEAD");
+  EXPECT_EQ(preview.exit_code, 2) << preview.out;
+  EXPECT_THAT(preview.out, HasSubstr("+ Secret default/creds (deploy/web/secret.yaml)"));
+  EXPECT_THAT(preview.out, HasSubstr("~ data.color: \"blue\" → \"green\""));
+  Outcome sync = Run("sync --timeout 30s");
+  ASSERT_EQ(sync.exit_code, 0) << sync.out;
+  EXPECT_THAT(sync.out, HasSubstr("revision 2 (" + second.substr(0, 7) + " \"Green, and a password\"): Applied"));
+  EXPECT_THAT(sync.out, HasSubstr("live: " + second.substr(0, 7)));
+  Outcome again = Run("sync");
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_THAT(again.out, HasSubstr("already up to date: " + second.substr(0, 7) + " is live (revision 2)"));
+
+  Outcome show = Run("history show " + second.substr(0, 8));
+  ASSERT_EQ(show.exit_code, 0) << show.out;
+  EXPECT_THAT(show.out, HasSubstr("Revision 2 (00000002)"));
+  EXPECT_THAT(show.out, HasSubstr("Trigger:     manual"));
+  EXPECT_THAT(show.out, HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)"));
+  EXPECT_THAT(show.out, HasSubstr("~ data.color: \"blue\" → \"green\""));
+  EXPECT_THAT(show.out, HasSubstr("+ Secret default/creds (deploy/web/secret.yaml)"));
+  EXPECT_THAT(show.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
+
+  // An uncommitted change to the Secret: the preview hides its value.
+  repo_->Write("deploy/web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
+  Outcome local = Run("diff --repo " + repo_->dir());
+  EXPECT_EQ(local.exit_code, 2) << local.out;
+  EXPECT_THAT(
+      local.out,
+      HasSubstr("~ Secret default/creds (deploy/web/secret.yaml)\n    ~ data.password (changed, value hidden)"));
+  EXPECT_THAT(local.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
+  EXPECT_THAT(local.out, Not(HasSubstr("b2xkLXNlY3JldA==")));
+
+  // An invalid commit is refused: exit 1, the reason, nothing applied.
+  repo_->Write("deploy/web/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+  std::string bad = repo_->Commit("Break it");
+  Outcome refused = Run("sync --timeout 30s");
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr("revision 3 (" + bad.substr(0, 7) + " \"Break it\"): Refused"));
+  EXPECT_THAT(refused.out, HasSubstr("bosun history show 3"));
+  Outcome why = Run("history show 3");
+  EXPECT_THAT(why.out, HasSubstr("deploy/web/cm.yaml:4:9: metadata.name: "));
+  Outcome still = Run("status");
+  EXPECT_THAT(still.out, HasSubstr("Live:          " + second));
+}
+
+// POSTs a generic push webhook for `body` signed with `secret` (a wrong
+// secret forges it); returns curl's output: the answer, a newline, the code.
+Outcome PostWebhook(const std::string& url, const std::string& body_file, const std::string& secret) {
+  std::string sig =
+      bosun::test::RunCommand("openssl dgst -sha256 -hmac " + Quote(secret) + " -r " + Quote(body_file)).out;
+  sig = sig.substr(0, 64);
+  return bosun::test::RunCommand("curl -s -w '\\n%{http_code}' -X POST -H 'Content-Type: application/json' -H " +
+                                 Quote("X-Bosun-Signature-256: sha256=" + sig) + " --data-binary @" + Quote(body_file) +
+                                 " " + url + "/hooks/generic");
+}
+
+TEST_F(FollowTest, AWebhookPushTriggersASync) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  std::string second = repo_->Commit("Green");
+
+  std::string body = R"({"ref":"refs/heads/main","after":")" + second + R"("})";
+  std::string body_file = dir_.Write("hook.json", body);
+  Outcome forged = PostWebhook(server_->url(), body_file, "not-the-secret");
+  EXPECT_THAT(forged.out, ::testing::EndsWith("\n401")) << forged.out;
+  EXPECT_THAT(forged.out, Not(HasSubstr("s3cret")));
+  Outcome ok = PostWebhook(server_->url(), body_file, "s3cret-hook-key");
+  EXPECT_THAT(ok.out, ::testing::MatchesRegex("(.|\n)*\n20[02]")) << ok.out;
+  ASSERT_TRUE(WaitLive(second)) << Run("status").out << server_->Log();
+  Outcome history = Run("history -n 1");
+  EXPECT_THAT(history.out, HasSubstr(second.substr(0, 7)));
+  EXPECT_THAT(history.out, HasSubstr("webhook"));
+}
+
+// Three members following one repository: only the leader syncs; a webhook
+// that reaches a follower is handed to the leader through the API; when the
+// leader dies, the new one's controller carries on.
+TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
+  TempDir dir;
+  GitRepo repo(dir.Sub("repo"));
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
+  std::string first = repo.Commit("Blue");
+  std::string secret = dir.Write("hook.secret", "s3cret-hook-key\n");
+  std::string token_file = dir.Sub("admin.token");
+  int api[3], raft[3];
+  std::string peers;
+  for (int i = 0; i < 3; ++i) {
+    api[i] = bosun::test::FreePort();
+    raft[i] = bosun::test::FreePort();
+    peers += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(raft[i]);
+  }
+  std::vector<std::unique_ptr<Server>> members;
+  for (int i = 0; i < 3; ++i) {
+    std::string flags = "--id " + std::to_string(i + 1) + " --peers " + peers + " --admin-token-file " +
+                        Quote(token_file) + " --repo " + Quote(repo.dir()) +
+                        " --path deploy --fetch-interval 1h --webhook-secret-file " + Quote(secret);
+    members.push_back(
+        std::make_unique<Server>(dir.Sub("m" + std::to_string(i + 1)), flags, api[i], raft[i], token_file));
+    // The first member writes the shared admin token.
+    if (i == 0) {
+      for (int t = 0; t < 100 && !fs::exists(token_file); ++t) std::this_thread::sleep_for(50ms);
+    }
+  }
+  auto dump_logs = [&] {
+    std::string all;
+    for (size_t i = 0; i < members.size(); ++i)
+      all += "---- member " + std::to_string(i + 1) + " ----\n" + members[i]->Log();
+    return all;
+  };
+  for (auto& m : members) ASSERT_TRUE(m->WaitReady()) << dump_logs();
+
+  auto leader = [&]() -> int {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      for (size_t i = 0; i < members.size(); ++i) {
+        if (!members[i]->running()) continue;
+        auto r = members[i]->Http("GET", "/bosun/v1/members");
+        if (r.first != 200) continue;
+        for (const auto& m : r.second["items"]) {
+          if (m.value("isLeader", false) && m.value("isSelf", false)) return static_cast<int>(i);
+        }
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return -1;
+  };
+  auto wait_live = [&](const Server& via, const std::string& commit) {
+    for (int attempt = 0; attempt < 150; ++attempt) {
+      auto r = via.Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
+      if (r.first == 200 && r.second["status"].is_object() && r.second["status"].value("liveRevision", "") == commit)
+        return true;
+      std::this_thread::sleep_for(200ms);
+    }
+    return false;
+  };
+  int lead = leader();
+  ASSERT_GE(lead, 0) << dump_logs();
+  int follower = (lead + 1) % 3;
+  ASSERT_TRUE(wait_live(*members[follower], first)) << dump_logs();
+  for (int i = 0; i < 3; ++i) {
+    bool started = members[i]->Log().find("leading: sync controller started") != std::string::npos;
+    EXPECT_EQ(started, i == lead) << "member " << i + 1 << ":\n" << members[i]->Log();
+  }
+
+  // A push webhook to a follower: it asks the leader, which syncs.
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "green"));
+  std::string second = repo.Commit("Green");
+  std::string body_file = dir.Write("hook.json", R"({"ref":"refs/heads/main"})");
+  Outcome hook = PostWebhook(members[follower]->url(), body_file, "s3cret-hook-key");
+  EXPECT_THAT(hook.out, ::testing::EndsWith("\n202")) << hook.out;
+  ASSERT_TRUE(wait_live(*members[follower], second)) << dump_logs();
+  EXPECT_THAT(members[follower]->Log(), HasSubstr("sync requested from the leader"));
+
+  // The leader dies; the next one runs the controller, and `bosun sync`
+  // through any member works.
+  members[lead]->Kill();
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "red"));
+  std::string third = repo.Commit("Red");
+  int next = leader();
+  ASSERT_GE(next, 0) << dump_logs();
+  ASSERT_NE(next, lead);
+  int other = 3 - lead - next;
+  // Until the third member hears from the new leader it answers 503.
+  ASSERT_TRUE(members[other]->WaitReady()) << dump_logs();
+  Outcome sync = Bosun("sync --timeout 60s" + members[other]->flags());
+  EXPECT_EQ(sync.exit_code, 0) << sync.out << dump_logs();
+  // The new leader's first pass may have applied it already; either way it is live now.
+  EXPECT_THAT(sync.out,
+              ::testing::AnyOf(HasSubstr("revision 3 (" + third.substr(0, 7) + " \"Red\"): Applied"),
+                               HasSubstr("already up to date: " + third.substr(0, 7) + " is live (revision 3)")));
+  EXPECT_TRUE(wait_live(*members[other], third));
+  EXPECT_THAT(members[next]->Log(), HasSubstr("leading: sync controller started"));
+  Outcome history = Bosun("history" + members[other]->flags());
+  EXPECT_THAT(history.out,
+              ::testing::MatchesRegex("(.|\n)*\n3 +" + third.substr(0, 7) + " +.* \\+0 ~1 -0 +Applied(.|\n)*"));
+}
+
+}  // namespace
