@@ -398,30 +398,20 @@ class LocalCopy {
 
   int MarkHave(const git_oid& root) {
     if (!have_.insert(root).second) return 0;
-    std::vector<git_oid> stack{root};
-    while (!stack.empty()) {
-      git_oid id = stack.back();
-      stack.pop_back();
-      git_tree* raw = nullptr;
-      if (int rc = git_tree_lookup(&raw, remote_.get(), &id); rc != 0) return rc;
-      TreePtr tree(raw);
-      size_t n = git_tree_entrycount(tree.get());
-      for (size_t i = 0; i < n; i++) {
-        const git_tree_entry* e = git_tree_entry_byindex(tree.get(), i);
-        git_object_t type = git_tree_entry_type(e);
-        if (type == GIT_OBJECT_COMMIT) continue;  // a submodule: another repository's commit
-        if (int t = Tick(); t != 0) return t;
-        if (have_.insert(*git_tree_entry_id(e)).second && type == GIT_OBJECT_TREE) {
-          stack.push_back(*git_tree_entry_id(e));
-        }
-      }
-    }
-    return 0;
+    return WalkTree(root, [this](const git_oid& id) { return have_.insert(id).second; });
   }
 
   // A tree and everything under it that the mirror lacks.
   int AddTree(const git_oid& root) {
     if (See(root) == Visit::kSkip) return 0;
+    return WalkTree(root, [this](const git_oid& id) { return See(id) != Visit::kSkip; });
+  }
+
+  // Depth-first over the trees under `root` (submodule commits skipped):
+  // `visit(id)` is called for every entry once it is reached, and a subtree
+  // is entered only when it returns true.
+  template <typename Fn>
+  int WalkTree(const git_oid& root, Fn visit) {
     std::vector<git_oid> stack{root};
     while (!stack.empty()) {
       git_oid id = stack.back();
@@ -435,9 +425,7 @@ class LocalCopy {
         git_object_t type = git_tree_entry_type(e);
         if (type == GIT_OBJECT_COMMIT) continue;  // a submodule: another repository's commit
         if (int t = Tick(); t != 0) return t;
-        if (See(*git_tree_entry_id(e)) != Visit::kSkip && type == GIT_OBJECT_TREE) {
-          stack.push_back(*git_tree_entry_id(e));
-        }
+        if (visit(*git_tree_entry_id(e)) && type == GIT_OBJECT_TREE) stack.push_back(*git_tree_entry_id(e));
       }
     }
     return 0;

@@ -162,6 +162,27 @@ class ClusterTest : public ::testing::Test {
     return out;
   }
 
+  // A writer that creates ConfigMaps `prefix`0, 1, … until `stop`, sending
+  // each to every live member in turn (followers proxy to the leader), and
+  // records the acknowledged ones in `acked` (read it after joining).
+  std::thread StartWriter(const std::string& prefix, std::set<std::string>* acked, std::atomic<bool>* stop) {
+    return std::thread([this, prefix, acked, stop] {
+      int n = 0;
+      while (!*stop) {
+        std::string name = prefix + std::to_string(n++);
+        for (auto& m : members_) {
+          if (!m->running()) continue;
+          auto r = Http(m->url(), "POST", "/api/v1/namespaces/default/configmaps", token_, ConfigMap(name), 3s);
+          if (r.status == 201) {
+            acked->insert(name);
+            break;
+          }
+          if (r.status == 409) break;  // an earlier attempt was applied after all
+        }
+      }
+    });
+  }
+
   std::string root_, token_file_, token_, peers_;
   std::vector<std::unique_ptr<Member>> members_;
 };
@@ -171,22 +192,7 @@ TEST_F(ClusterTest, SurvivesKillingTheLeaderWithoutLosingAcknowledgedWrites) {
   ASSERT_GE(leader, 0) << "no leader elected";
   std::set<std::string> acked;
   std::atomic<bool> stop{false};
-  // A writer that sends to every live member in turn (followers proxy to the leader).
-  std::thread writer([&] {
-    int n = 0;
-    while (!stop) {
-      std::string name = "cm-" + std::to_string(n++);
-      for (auto& m : members_) {
-        if (!m->running()) continue;
-        auto r = Http(m->url(), "POST", "/api/v1/namespaces/default/configmaps", token_, ConfigMap(name), 3s);
-        if (r.status == 201) {
-          acked.insert(name);
-          break;
-        }
-        if (r.status == 409) break;  // an earlier attempt was applied after all
-      }
-    }
-  });
+  std::thread writer = StartWriter("cm-", &acked, &stop);
   std::this_thread::sleep_for(2s);
   auto killed_at = std::chrono::steady_clock::now();
   members_[static_cast<size_t>(leader)]->Kill(SIGKILL);
@@ -296,21 +302,7 @@ TEST_F(ClusterTest, AWatchDeliversEveryWriteOnceThroughTheLossOfItsMember) {
 
   std::set<std::string> acked;
   std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    int n = 0;
-    while (!stop) {
-      std::string name = "w-" + std::to_string(n++);
-      for (auto& m : members_) {
-        if (!m->running()) continue;
-        auto r = Http(m->url(), "POST", "/api/v1/namespaces/default/configmaps", token_, ConfigMap(name), 3s);
-        if (r.status == 201) {
-          acked.insert(name);
-          break;
-        }
-        if (r.status == 409) break;
-      }
-    }
-  });
+  std::thread writer = StartWriter("w-", &acked, &stop);
   std::this_thread::sleep_for(2s);
   members_[static_cast<size_t>(leader)]->Kill(SIGKILL);
   ASSERT_GE(Leader(20s), 0) << "no new leader";
