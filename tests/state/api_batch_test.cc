@@ -293,37 +293,6 @@ TEST(ApiBatch, AuthenticationMethodAndBodyLimit) {
   EXPECT_EQ(too_large.json["reason"], "RequestEntityTooLarge");
 }
 
-// A LocalService where, just before the next writes, another writer changes
-// a chosen key: the batch's read is then stale.
-class RacingService final : public StateService {
- public:
-  explicit RacingService(std::unique_ptr<Store> store) : local_(std::move(store)) {}
-  void Write(Txn txn, std::function<void(Result<TxnResult>)> done) override {
-    if (races > 0) {
-      --races;
-      if (auto kv = local_.store().Get(race_key); kv.ok()) {
-        Json j = Json::parse(kv->value);
-        j["data"]["racer"] = std::to_string(races.load());
-        Txn other;
-        other.ops.push_back({Op::Kind::kPut, kv->key, j.dump()});
-        EXPECT_TRUE(local_.store().Apply(other, 0).ok());
-      }
-    }
-    local_.Write(std::move(txn), std::move(done));
-  }
-  void ReadBarrier(ReadConsistency c, std::function<void(Status)> done) override { local_.ReadBarrier(c, done); }
-  Store& store() override { return local_.store(); }
-  bool IsLeader() const override { return true; }
-  std::optional<std::string> LeaderApiUrl() const override { return std::nullopt; }
-  std::vector<MemberInfo> Members() const override { return local_.Members(); }
-
-  std::atomic<int> races{0};
-  std::string race_key;
-
- private:
-  LocalService local_;
-};
-
 TEST(ApiBatch, LostRacesAreRetriedUnlessTheOperationPinnedAVersion) {
   TempDir dir;
   RacingService service(OpenStore(dir.Sub("store")));

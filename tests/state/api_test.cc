@@ -240,36 +240,6 @@ TEST(ApiObjects, OptimisticConcurrency) {
   EXPECT_EQ(c.Delete(Cm("a"), Json{{"preconditions", {{"resourceVersion", rv}}}}).code, 200);
 }
 
-// A LocalService whose next writes each lose a race: just before each, another
-// writer changes the same key.
-class RacingService final : public StateService {
- public:
-  explicit RacingService(std::unique_ptr<Store> store) : local_(std::move(store)) {}
-  void Write(Txn txn, std::function<void(Result<TxnResult>)> done) override {
-    if (races > 0 && !txn.ops.empty()) {
-      int n = --races;
-      if (auto kv = local_.store().Get(txn.ops[0].key); kv.ok()) {
-        Json j = Json::parse(kv->value);
-        j["data"]["racer" + std::to_string(n)] = "x";
-        Txn other;
-        other.ops.push_back({Op::Kind::kPut, kv->key, j.dump()});
-        EXPECT_TRUE(local_.store().Apply(other, 0).ok());
-      }
-    }
-    local_.Write(std::move(txn), std::move(done));
-  }
-  void ReadBarrier(ReadConsistency c, std::function<void(Status)> done) override { local_.ReadBarrier(c, done); }
-  Store& store() override { return local_.store(); }
-  bool IsLeader() const override { return true; }
-  std::optional<std::string> LeaderApiUrl() const override { return std::nullopt; }
-  std::vector<MemberInfo> Members() const override { return local_.Members(); }
-
-  std::atomic<int> races{0};
-
- private:
-  LocalService local_;
-};
-
 TEST(ApiObjects, LostRacesAreRetriedUnlessTheClientPinnedAVersion) {
   TempDir dir;
   RacingService service(OpenStore(dir.Sub("store")));

@@ -4,7 +4,9 @@
 // arrives (so a test can tell "streamed" from "sent at the end").
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -263,6 +265,39 @@ class LogCapture {
  private:
   std::mutex mu_;
   std::vector<std::string> lines_;
+};
+
+// A LocalService whose next `races` writes each lose a race: just before
+// each, another writer changes `race_key` (or, when empty, the first key the
+// write touches), so the write's precondition is stale.
+class RacingService final : public StateService {
+ public:
+  explicit RacingService(std::unique_ptr<Store> store) : local_(std::move(store)) {}
+  void Write(Txn txn, std::function<void(Result<TxnResult>)> done) override {
+    if (races > 0 && (!race_key.empty() || !txn.ops.empty())) {
+      int n = --races;
+      const std::string& key = race_key.empty() ? txn.ops[0].key : race_key;
+      if (auto kv = local_.store().Get(key); kv.ok()) {
+        Json j = Json::parse(kv->value);
+        j["data"]["racer" + std::to_string(n)] = "x";
+        Txn other;
+        other.ops.push_back({Op::Kind::kPut, kv->key, j.dump()});
+        EXPECT_TRUE(local_.store().Apply(other, 0).ok());
+      }
+    }
+    local_.Write(std::move(txn), std::move(done));
+  }
+  void ReadBarrier(ReadConsistency c, std::function<void(Status)> done) override { local_.ReadBarrier(c, done); }
+  Store& store() override { return local_.store(); }
+  bool IsLeader() const override { return true; }
+  std::optional<std::string> LeaderApiUrl() const override { return std::nullopt; }
+  std::vector<MemberInfo> Members() const override { return local_.Members(); }
+
+  std::atomic<int> races{0};
+  std::string race_key;
+
+ private:
+  LocalService local_;
 };
 
 // One member: a store, a LocalService, a token and a running ApiServer.
