@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
   bosun::cli::AddSync(app, &exit_code);
   bosun::cli::AddHistory(app, &exit_code);
   bosun::cli::AddDiff(app, &exit_code);
+  bosun::cli::AddNode(app, &exit_code);
+  bosun::cli::AddImage(app, &exit_code);
+  bosun::cli::AddLogsExec(app, &exit_code);
+  bosun::cli::AddShim(app, &exit_code);
 
   app.parse_complete_callback([&] {
     bosun::log::Level l;

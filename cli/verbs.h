@@ -20,5 +20,10 @@ void AddHistory(CLI::App& app, int* exit_code);
 void AddDiff(CLI::App& app, int* exit_code);
 void AddSync(CLI::App& app, int* exit_code);
 void AddStatus(CLI::App& app, int* exit_code);
+// The node daemon and its verbs (issue 5).
+void AddNode(CLI::App& app, int* exit_code);      // bosun node            (cli/node.cc)
+void AddImage(CLI::App& app, int* exit_code);     // bosun image …         (cli/image.cc)
+void AddLogsExec(CLI::App& app, int* exit_code);  // bosun logs, bosun exec (cli/logs_exec.cc)
+void AddShim(CLI::App& app, int* exit_code);      // bosun shim (internal)  (cli/shim.cc)
 
 }  // namespace bosun::cli

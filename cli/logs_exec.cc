@@ -1,0 +1,8 @@
+// Placeholder until issue 5's part lands: registers nothing yet.
+#include "cli/verbs.h"
+
+namespace bosun::cli {
+
+void AddLogsExec(CLI::App& /*app*/, int* /*exit_code*/) {}
+
+}  // namespace bosun::cli

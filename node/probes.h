@@ -1,0 +1,39 @@
+// node/probes.h — one run of a liveness, readiness or startup probe
+// (exec, httpGet, tcpSocket) as Kubernetes defines it: httpGet succeeds on a
+// status in [200, 400), tcpSocket when the connection opens, exec on exit 0;
+// each within timeoutSeconds (default 1).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/object.h"
+#include "core/result.h"
+#include "node/runtime.h"
+
+namespace bosun::node {
+
+struct ProbeTiming {  // the probe's fields with Kubernetes' defaults
+  std::chrono::seconds initial_delay{0};
+  std::chrono::seconds period{10};
+  std::chrono::seconds timeout{1};
+  int success_threshold = 1;
+  int failure_threshold = 3;
+};
+ProbeTiming ProbeTimingOf(const Json& probe);
+
+struct ProbeOutcome {
+  bool success = false;
+  std::string message;  // why it failed ("HTTP probe failed with statuscode: 500")
+};
+
+using ExecFn = std::function<Result<ExecResult>(const std::vector<std::string>& argv, std::chrono::milliseconds timeout)>;
+
+// `probe` is the container's livenessProbe / readinessProbe / startupProbe;
+// `pod_ip` is where httpGet and tcpSocket connect (host defaults to it);
+// `container` gives named ports. exec probes go through `exec`.
+ProbeOutcome RunProbe(const Json& probe, const Json& container, const std::string& pod_ip, const ExecFn& exec);
+
+}  // namespace bosun::node
