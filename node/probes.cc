@@ -60,6 +60,13 @@ struct Fd {
   ~Fd() { if (fd >= 0) close(fd); }
 };
 
+// strerror as Go prints it ("connection refused", lower case).
+std::string SysErr(int e) {
+  std::string s = std::strerror(e);
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
 int MsLeft(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left < 0 ? 0 : static_cast<int>(left);
@@ -102,7 +109,7 @@ bool Dial(const std::string& host, int port, Clock::time_point deadline, Fd* out
   }
   if (connect(out->fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     if (errno != EINPROGRESS) {
-      *why = std::string("connect: ") + std::strerror(errno);
+      *why = "connect: " + SysErr(errno);
       return false;
     }
     pollfd p{out->fd, POLLOUT, 0};
@@ -115,7 +122,7 @@ bool Dial(const std::string& host, int port, Clock::time_point deadline, Fd* out
     socklen_t elen = sizeof(err);
     getsockopt(out->fd, SOL_SOCKET, SO_ERROR, &err, &elen);
     if (err != 0) {
-      *why = std::string("connect: ") + std::strerror(err);
+      *why = "connect: " + SysErr(err);
       return false;
     }
   }
