@@ -55,6 +55,14 @@ bool IsNetns(const std::string& path) {
 // The chain name the bridge plugin gives a container's IP masquerade rules
 // (containernetworking/plugins utils.FormatChainName: "CNI-" + the first 24
 // hex digits of sha512(network name + container id)).
+// The namespace's identity: a namespace re-created at the same path (a new
+// sandbox, a reboot) is a different one and needs a fresh setup.
+std::string NetnsId(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 std::string MasqChain(const std::string& network, const std::string& id) {
   std::string in = network + id;
   unsigned char digest[SHA512_DIGEST_LENGTH];
@@ -210,8 +218,8 @@ Result<std::string> CniNetwork::Setup(const std::string& pod_uid, const std::str
   }
   Json want_ports = PortmapConf(ports)["runtimeConfig"]["portMappings"];
   if (saved.is_object()) {
-    if (saved.value("netns", "") == netns_path && saved.value("ports", Json::array()) == want_ports &&
-        saved.contains("ip")) {
+    if (saved.value("netns", "") == netns_path && saved.value("netns_id", "") == NetnsId(netns_path) &&
+        saved.value("ports", Json::array()) == want_ports && saved.contains("ip")) {
       return saved["ip"].get<std::string>();
     }
     if (auto st = Del(pod_uid, saved.value("netns", ""), saved); !st) return st.error();
@@ -243,7 +251,8 @@ Result<std::string> CniNetwork::Setup(const std::string& pod_uid, const std::str
     if (!pm) return fail(pm.error(), result);
     if (pm->is_object()) result = *pm;
   }
-  Json record = {{"netns", netns_path}, {"ports", want_ports}, {"ip", ip}, {"result", result}};
+  Json record = {{"netns", netns_path}, {"netns_id", NetnsId(netns_path)}, {"ports", want_ports}, {"ip", ip},
+                 {"result", result}};
   if (auto st = WriteFileAtomic(ResultPath(pod_uid), record.dump(2)); !st) return fail(st.error(), result);
   log::Info("network", "pod attached", {{"pod", pod_uid}, {"ip", ip}, {"bridge", o_.bridge}});
   return ip;

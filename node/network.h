@@ -3,6 +3,28 @@
 // gateway, IP masquerade), `host-local` (addresses from the node's pod CIDR),
 // `loopback`, and `portmap` for hostPort. Each pod gets an IP on the bridge;
 // pods on the node reach each other; Teardown removes everything Setup made.
+//
+// bosun runs the chain itself (no libcni), as the CNI 1.0 spec describes it:
+// ADD runs loopback, bridge (isGateway + isDefaultGateway, ipMasq,
+// hairpinMode, host-local ranges [[{subnet}]] with its leases under
+// data_dir/ipam), then portmap when there are ports (runtimeConfig
+// portMappings, prevResult = bridge's result); CNI_CONTAINERID is the pod
+// uid, CNI_IFNAME eth0. The final result is kept in data_dir/results/<uid>.json
+// (for DEL's prevResult and for idempotence). DEL runs portmap, bridge,
+// loopback; the host-local lease is released even if bridge DEL fails, and
+// the pod's IP-masquerade chain is removed even when the namespace is
+// already gone (the bridge plugin skips it then). A plugin's error JSON
+// ({code,msg,details}) becomes the Error's message.
+//
+// hostPort is reachable from other hosts on the node's addresses, and from
+// the node itself on the bridge's gateway address (the subnet's .1), on the
+// node's own non-loopback addresses, and on 127.0.0.1 (portmap sets
+// route_localnet on the bridge). The bridge plugin turns on
+// net.ipv4.ip_forward; portmap leaves its shared, empty CNI-HOSTPORT-* chains
+// in the nat table, as it does under every CNI runtime.
+//
+// Thread-safety: Setup and Teardown may be called from any thread; CNI
+// operations run one at a time (the plugins share iptables chains).
 #pragma once
 
 #include <memory>
@@ -32,14 +54,20 @@ class Network {
  public:
   virtual ~Network() = default;
   // Attaches the pod's network namespace (eth0 + lo) and its host ports;
-  // returns the pod IP. Idempotent for the same pod.
+  // returns the pod IP ("10.244.0.5", no prefix length). Idempotent: the same
+  // pod, namespace and ports return the saved IP; a namespace re-created at
+  // the same path, or other ports, is set up afresh. kInvalid when
+  // `netns_path` is not a network namespace; a failed setup undoes itself.
   virtual Result<std::string> Setup(const std::string& pod_uid, const std::string& netns_path,
                                     const std::vector<PortMapping>& ports) = 0;
   // Releases the IP, the veth and the port mappings; succeeds when there is
-  // nothing left (also when the namespace is already gone).
+  // nothing left (also when the namespace is already gone, or never was).
+  // An empty `netns_path` means the one given to Setup.
   virtual Status Teardown(const std::string& pod_uid, const std::string& netns_path) = 0;
 };
 
+// kNotFound when a plugin is missing from plugin_dir; kInvalid for an empty
+// data_dir or a bridge name longer than 15 characters.
 Result<std::unique_ptr<Network>> MakeCniNetwork(const NetworkOptions& options);
 
 }  // namespace bosun::node

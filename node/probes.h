@@ -2,6 +2,17 @@
 // (exec, httpGet, tcpSocket) as Kubernetes defines it: httpGet succeeds on a
 // status in [200, 400), tcpSocket when the connection opens, exec on exit 0;
 // each within timeoutSeconds (default 1).
+//
+// httpGet: host defaults to the pod IP; port is a number or a named port of
+// the container; path, httpHeaders (Host overrides the Host header); scheme
+// HTTP only (HTTPS fails with a message saying so). The request is a plain
+// socket client with one deadline for connect, send and the status line.
+// Failure messages read as Kubernetes' do: "HTTP probe failed with
+// statuscode: 500", "Get "http://10.244.0.5:8080/": dial tcp
+// 10.244.0.5:8080: connect: connection refused", "…: context deadline exceeded
+// (Client.Timeout exceeded while awaiting headers)", "dial tcp …: i/o timeout",
+// "command "cat /tmp/ok" exited with 1: <output>".
+// Thread-safe: no shared state.
 #pragma once
 
 #include <chrono>
@@ -22,6 +33,7 @@ struct ProbeTiming {  // the probe's fields with Kubernetes' defaults
   int success_threshold = 1;
   int failure_threshold = 3;
 };
+// Missing or non-positive fields take the defaults above (initialDelay: 0).
 ProbeTiming ProbeTimingOf(const Json& probe);
 
 struct ProbeOutcome {

@@ -181,6 +181,12 @@ TEST_F(NetworkTest, SetupIsIdempotentAndSurvivesANewNetworkObject) {
   ASSERT_TRUE(third) << third.error().message();
   EXPECT_EQ(*first, *third);
   EXPECT_EQ(RunCommand("ip -o link show master " + bridge_ + " | grep -c veth").out, "1\n");
+  // A namespace re-created at the same path (a new sandbox) is set up afresh.
+  ASSERT_EQ(RunCommand("ip netns del " + namespaces_[0] + " && ip netns add " + namespaces_[0]).exit_code, 0);
+  auto fresh = net_->Setup(a, NetnsPath(0), {});
+  ASSERT_TRUE(fresh) << fresh.error().message();
+  EXPECT_NE(RunCommand(Exec(0) + "ip -4 -o addr show eth0").out.find(*fresh + "/24"), std::string::npos);
+  EXPECT_EQ(RunCommand("ls " + opts_.data_dir + "/ipam/" + opts_.network_name + " | grep -c '^10\\.'").out, "1\n");
   EXPECT_TRUE(net_->Teardown(a, NetnsPath(0)));
 }
 
