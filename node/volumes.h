@@ -15,7 +15,8 @@
 // BlockDevice); nothing of them is ever deleted.
 //
 // Thread-safety: calls for different pods may run in parallel; calls for one
-// pod must not (its pod worker is the only caller).#pragma once
+// pod must not (its pod worker is the only caller).
+#pragma once
 
 #include <functional>
 #include <map>
