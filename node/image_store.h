@@ -8,8 +8,17 @@
 // architecture, every digest verified), and OCI or Docker archives (`bosun
 // image import FILE`, and the node's airgap folder at start).
 //
+// On disk (DIR = options.dir): blobs/sha256/<hex> (every blob checked against
+// its digest before it is placed), layers/<blob hex>/ (each layer unpacked
+// once, renamed into place when complete), index.json (the images, replaced
+// atomically), tmp/ (downloads and archives being checked: a failed pull or
+// import stores nothing).
+//
 // Thread-safety: every method may be called from any thread; two pulls of the
-// same image share one download.
+// same image share one download; GarbageCollect waits for running pulls and
+// imports. Processes sharing DIR (the daemon and `bosun image import`) see
+// each other's images: index changes are made under a file lock and re-read
+// when the file changes.
 #pragma once
 
 #include <cstdint>
