@@ -1,0 +1,446 @@
+// The real Runtime (node/runtime.h): runc + one `bosun shim` per container +
+// overlayfs + cgroups. It keeps no state in memory: every answer is read back
+// from the run dir, which is what makes a daemon restart a non-event.
+//
+//   RUN/sandboxes/<uid>/      node/sandbox.h (namespaces, etc files, logs/)
+//   RUN/containers/<id>/      meta.json, config.json, rootfs/ (overlay),
+//                             upper/, work/, state.json, exit.json (node/shim.h)
+//   RUN/runc/                 runc's --root
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+#include "core/process.h"
+#include "node/cgroups.h"
+#include "node/oci_spec.h"
+#include "node/runtime.h"
+#include "node/sandbox.h"
+#include "node/shim.h"
+
+namespace bosun::node {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::system_clock;
+namespace fs = std::filesystem;
+
+constexpr char kCgroupRoot[] = "/sys/fs/cgroup";
+
+int64_t ToNs(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+Clock::time_point FromNs(int64_t ns) {
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+// Ids end up in paths and runc ids: letters, digits and "-._" only.
+bool SafeName(const std::string& s) {
+  if (s.empty() || s.size() > 200 || s == "." || s == "..") return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) return false;
+  }
+  return true;
+}
+
+Result<json> ReadJson(const std::string& path) {
+  Result<std::string> text = sandbox::ReadFile(path);
+  if (!text) return text.error();
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Error(Code::kIo, path + ": not a JSON object");
+  return j;
+}
+
+bool Exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
+
+class RuncRuntime : public Runtime {
+ public:
+  explicit RuncRuntime(RuntimeOptions o) : o_(std::move(o)), cg_(cgroups::Detect(kCgroupRoot)) {}
+
+  Status Init() {
+    for (const std::string& d : {o_.run_dir, SandboxesDir(), ContainersDir(), RuncRoot()}) {
+      std::error_code ec;
+      fs::create_directories(d, ec);
+      if (ec) return Error(Code::kIo, "cannot create " + d + ": " + ec.message());
+    }
+    return Ok();
+  }
+
+  Result<Sandbox> RunPodSandbox(const SandboxConfig& config) override {
+    if (!SafeName(config.pod_uid)) return Error(Code::kInvalid, "invalid pod uid \"" + config.pod_uid + "\"");
+    auto lock = LockPod(config.pod_uid);
+    if (Result<Sandbox> existing = ReadSandbox(config.pod_uid); existing) return existing;
+    Sandbox sb;
+    sb.pod_uid = config.pod_uid;
+    sb.ns = config.ns;
+    sb.name = config.name;
+    sb.dir = SandboxesDir() + "/" + config.pod_uid;
+    sb.netns_path = sb.dir + "/ns/net";
+    sb.ipc_path = sb.dir + "/ns/ipc";
+    sb.uts_path = sb.dir + "/ns/uts";
+    std::string hostname = config.hostname.empty() ? config.name : config.hostname;
+    if (hostname.empty()) hostname = config.pod_uid;
+    if (hostname.size() > 63) hostname.resize(63);
+    Status made = [&]() -> Status {
+      std::error_code ec;
+      fs::create_directories(sb.dir + "/logs", ec);
+      if (ec) return Error(Code::kIo, "cannot create " + sb.dir + ": " + ec.message());
+      if (auto s = sandbox::CreateNamespaces(sb, hostname); !s) return s;
+      if (auto s = sandbox::WriteEtcFiles(sb, hostname); !s) return s;
+      if (auto s = cgroups::CreatePod(kCgroupRoot, cg_, o_.cgroup_parent, sb.pod_uid, config.resources); !s) return s;
+      json j = {{"pod_uid", sb.pod_uid}, {"namespace", sb.ns}, {"name", sb.name}, {"hostname", hostname},
+                {"created_at", FormatRFC3339Nano(Clock::now())}};
+      return sandbox::WriteAtomic(sb.dir + "/sandbox.json", j.dump() + "\n");
+    }();
+    if (!made) {
+      (void)RemoveSandboxLocked(config.pod_uid);
+      return made.error().Wrap("pod " + config.ns + "/" + config.name);
+    }
+    return sb;
+  }
+
+  Status RemovePodSandbox(const std::string& pod_uid) override {
+    if (!SafeName(pod_uid)) return Error(Code::kInvalid, "invalid pod uid \"" + pod_uid + "\"");
+    auto lock = LockPod(pod_uid);
+    return RemoveSandboxLocked(pod_uid);
+  }
+
+  Result<std::vector<Sandbox>> ListPodSandboxes() override {
+    std::vector<Sandbox> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(SandboxesDir(), ec)) {
+      if (Result<Sandbox> sb = ReadSandbox(e.path().filename().string()); sb) out.push_back(*sb);
+    }
+    if (ec) return Error(Code::kIo, "cannot list " + SandboxesDir() + ": " + ec.message());
+    return out;
+  }
+
+  Result<ContainerStatus> StartContainer(const Sandbox& sb, const ContainerConfig& config) override {
+    if (!SafeName(config.name)) return Error(Code::kInvalid, "invalid container name \"" + config.name + "\"");
+    Result<json> sbj = ReadJson(SandboxesDir() + "/" + sb.pod_uid + "/sandbox.json");
+    if (!sbj) return Error(Code::kNotFound, "pod " + sb.ns + "/" + sb.name + " has no sandbox on this node");
+    if (config.image.layer_dirs.empty()) {
+      return Error(Code::kInvalid, "container " + config.name + ": the image has no layers");
+    }
+    const std::string id = sb.pod_uid + "_" + config.name + "_" + std::to_string(config.attempt);
+    const std::string dir = ContainerDir(id);
+    if (::mkdir(dir.c_str(), 0700) != 0) {
+      if (errno == EEXIST) return Error(Code::kAlreadyExists, "container " + id + " exists already");
+      return Error(Code::kIo, "cannot create " + dir + ": " + std::strerror(errno));
+    }
+    Result<pid_t> shim = Prepare(sb, *sbj, config, id, dir);
+    if (!shim) {
+      (void)sandbox::UnmountUnder(dir);
+      (void)sandbox::RemoveDir(dir);
+      return shim.error().Wrap("cannot start container " + config.name + " of pod " + sb.ns + "/" + sb.name);
+    }
+    return Inspect(id);
+  }
+
+  Status StopContainer(const std::string& id, std::chrono::milliseconds grace) override {
+    Result<ContainerStatus> st = Inspect(id);
+    if (!st) return st.error();
+    if (st->state == ContainerState::kExited) return Ok();
+    const std::string dir = ContainerDir(id);
+    if (grace.count() > 0) {
+      Runc({"kill", id, "TERM"}, std::chrono::seconds(10));
+      if (WaitExited(dir, grace)) return Ok();
+    }
+    Runc({"kill", "--all", id, "KILL"}, std::chrono::seconds(10));
+    if (WaitExited(dir, std::chrono::milliseconds(200))) return Ok();
+    // runc could not (its state is gone, or the container is between states):
+    // the init's pid from the shim is the last resort.
+    if (Result<ShimState> s = ReadShimState(dir); s && s->pid > 0) ::kill(s->pid, SIGKILL);
+    if (WaitExited(dir, std::chrono::seconds(10))) return Ok();
+    return Error(Code::kTimeout, "container " + id + " did not exit after SIGKILL");
+  }
+
+  Status RemoveContainer(const std::string& id) override {
+    Result<ContainerStatus> st = Inspect(id);
+    if (!st) return st.error().code() == Code::kNotFound ? Ok() : Status(st.error());
+    if (st->state == ContainerState::kRunning || st->state == ContainerState::kCreated) {
+      return Error(Code::kConflict, "container " + id + " is " + ContainerStateName(st->state) + ": stop it first");
+    }
+    const std::string dir = ContainerDir(id);
+    // The shim tidies its bundle after recording the exit: let it finish.
+    if (Result<ShimState> shim = ReadShimState(dir); shim) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (ShimAlive(*shim) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    Runc({"delete", "--force", id}, std::chrono::seconds(30));
+    if (auto s = sandbox::UnmountUnder(dir); !s) return s;
+    return sandbox::RemoveDir(dir);
+  }
+
+  Result<ContainerStatus> Inspect(const std::string& id) override {
+    if (!SafeName(id)) return Error(Code::kInvalid, "invalid container id \"" + id + "\"");
+    const std::string dir = ContainerDir(id);
+    Result<json> meta = ReadJson(dir + "/meta.json");
+    if (!meta) return Error(Code::kNotFound, "no container " + id + " on this node");
+    ContainerStatus st;
+    st.id = id;
+    st.pod_uid = meta->value("pod_uid", "");
+    st.name = meta->value("name", "");
+    st.attempt = meta->value("attempt", 0);
+    st.created_at = FromNs(meta->value("created_at_ns", int64_t{0}));
+    st.log_path = meta->value("log_path", "");
+    Result<ShimState> shim = ReadShimState(dir);
+    if (shim) st.started_at = shim->started_at;
+    if (Result<ExitRecord> ex = ReadExitRecord(dir); ex) {
+      st.state = ContainerState::kExited;
+      st.exit_code = ex->exit_code;
+      st.reason = ex->reason;
+      st.message = ex->message;
+      st.finished_at = ex->finished_at;
+      return st;
+    }
+    if (!shim) {
+      // The shim has not written its state yet: it is starting (or could not).
+      st.state = ContainerState::kCreated;
+      int shim_pid = meta->value("shim_pid", 0);
+      uint64_t shim_start = meta->value("shim_start", uint64_t{0});
+      if (shim_pid > 0 && ProcessStartTime(shim_pid) != std::optional<uint64_t>(shim_start)) {
+        st.state = ContainerState::kExited;
+        st.exit_code = 128;
+        st.reason = "StartError";
+        st.message = "the container's monitor (bosun shim) exited before starting it; see " + dir + "/shim.log";
+      }
+      return st;
+    }
+    if (ShimAlive(*shim)) {
+      st.state = shim->pid > 0 ? ContainerState::kRunning : ContainerState::kCreated;
+      st.pid = shim->pid;
+      return st;
+    }
+    // The shim is gone without a record (killed, or the node rebooted).
+    if (shim->pid > 0 && ProcessStartTime(shim->pid)) {
+      st.state = ContainerState::kUnknown;
+      st.pid = shim->pid;
+      st.message = "the container's monitor (bosun shim) is gone but the container still runs";
+      return st;
+    }
+    st.state = ContainerState::kExited;
+    st.exit_code = 255;
+    st.reason = "Error";
+    st.message = "the container's monitor (bosun shim) exited without recording the container's exit";
+    return st;
+  }
+
+  Result<std::vector<ContainerStatus>> ListContainers() override {
+    std::vector<ContainerStatus> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(ContainersDir(), ec)) {
+      Result<ContainerStatus> st = Inspect(e.path().filename().string());
+      if (st) out.push_back(*st);
+    }
+    if (ec) return Error(Code::kIo, "cannot list " + ContainersDir() + ": " + ec.message());
+    return out;
+  }
+
+  Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout) override {
+    if (argv.empty()) return Error(Code::kInvalid, "exec: no command");
+    Result<ContainerStatus> st = Inspect(id);
+    if (!st) return st.error();
+    if (st->state != ContainerState::kRunning) {
+      return Error(Code::kConflict, "container " + id + " is " + ContainerStateName(st->state) + ", not running");
+    }
+    process::Options p;
+    p.argv = {o_.runc, "--root", RuncRoot(), "exec", id};
+    p.argv.insert(p.argv.end(), argv.begin(), argv.end());
+    p.timeout = timeout;
+    Result<process::Output> r = process::Run(p);
+    if (!r) {
+      if (r.error().code() == Code::kTimeout) {
+        return Error(Code::kTimeout, "exec in container " + id + " did not finish within " +
+                                         std::to_string(timeout.count()) + " ms");
+      }
+      return r.error();
+    }
+    ExecResult res;
+    res.exit_code = r->term_signal ? 128 + r->term_signal : r->exit_code;
+    res.out = std::move(r->out);
+    res.err = std::move(r->err);
+    return res;
+  }
+
+ private:
+  std::string SandboxesDir() const { return o_.run_dir + "/sandboxes"; }
+  std::string ContainersDir() const { return o_.run_dir + "/containers"; }
+  std::string RuncRoot() const { return o_.run_dir + "/runc"; }
+  std::string ContainerDir(const std::string& id) const { return ContainersDir() + "/" + id; }
+
+  std::unique_lock<std::mutex> LockPod(const std::string& uid) {
+    std::shared_ptr<std::mutex> m;
+    {
+      std::lock_guard<std::mutex> g(locks_mu_);
+      auto& slot = pod_locks_[uid];
+      if (!slot) slot = std::make_shared<std::mutex>();
+      m = slot;
+    }
+    // The map keeps the mutex alive; pods are few, so entries are not pruned.
+    return std::unique_lock<std::mutex>(*m);
+  }
+
+  Result<Sandbox> ReadSandbox(const std::string& uid) {
+    std::string dir = SandboxesDir() + "/" + uid;
+    Result<json> j = ReadJson(dir + "/sandbox.json");
+    if (!j) return j.error();
+    Sandbox sb;
+    sb.pod_uid = uid;
+    sb.ns = j->value("namespace", "");
+    sb.name = j->value("name", "");
+    sb.dir = dir;
+    sb.netns_path = dir + "/ns/net";
+    sb.ipc_path = dir + "/ns/ipc";
+    sb.uts_path = dir + "/ns/uts";
+    return sb;
+  }
+
+  process::Output Runc(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+    process::Options p;
+    p.argv = {o_.runc, "--root", RuncRoot()};
+    p.argv.insert(p.argv.end(), args.begin(), args.end());
+    p.timeout = timeout;
+    Result<process::Output> r = process::Run(p);
+    if (!r) {
+      process::Output o;
+      o.err = r.error().message();
+      return o;
+    }
+    return *r;
+  }
+
+  // Whether the container has exited (or its shim is gone) within `wait`,
+  // polling its files every few milliseconds.
+  bool WaitExited(const std::string& dir, std::chrono::milliseconds wait) {
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      if (Exists(dir + "/exit.json")) return true;
+      Result<ShimState> s = ReadShimState(dir);
+      if (s && !ShimAlive(*s)) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  // Mounts the root, writes config.json and meta.json, starts the shim and
+  // waits until it reports the container started (or failed to).
+  Result<pid_t> Prepare(const Sandbox& sb, const json& sbj, const ContainerConfig& config, const std::string& id,
+                        const std::string& dir) {
+    const std::string rootfs = dir + "/rootfs", upper = dir + "/upper", work = dir + "/work";
+    for (const std::string* d : {&rootfs, &upper, &work}) {
+      if (::mkdir(d->c_str(), 0755) != 0) return Error(Code::kIo, "cannot create " + *d + ": " + std::strerror(errno));
+    }
+    std::string lower;
+    for (auto it = config.image.layer_dirs.rbegin(); it != config.image.layer_dirs.rend(); ++it) {
+      if (!lower.empty()) lower += ":";
+      lower += *it;  // overlayfs wants the top layer first
+    }
+    std::string opts = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work;
+    if (::mount("overlay", rootfs.c_str(), "overlay", 0, opts.c_str()) != 0) {
+      return Error(Code::kIo, "cannot mount the overlay root (" + std::to_string(config.image.layer_dirs.size()) +
+                                  " layers) at " + rootfs + ": " + std::strerror(errno));
+    }
+    SpecInputs in;
+    in.container = &config;
+    in.sandbox = &sb;
+    in.hostname = sbj.value("hostname", sb.name);
+    in.rootfs = rootfs;
+    in.cgroups_path = cgroups::ContainerPath(o_.cgroup_parent, sb.pod_uid, id);
+    in.default_pids_limit = o_.default_pids_limit;
+    if (auto s = sandbox::WriteAtomic(dir + "/config.json", BuildSpec(in).dump() + "\n"); !s) return s.error();
+    const std::string log_path = sb.dir + "/logs/" + config.name + "_" + std::to_string(config.attempt) + ".log";
+    json meta = {{"id", id}, {"pod_uid", sb.pod_uid}, {"name", config.name}, {"attempt", config.attempt},
+                 {"created_at_ns", ToNs(Clock::now())}, {"log_path", log_path}, {"image", config.image.digest}};
+    if (auto s = sandbox::WriteAtomic(dir + "/meta.json", meta.dump() + "\n"); !s) return s.error();
+
+    const std::string ready = dir + "/ready";
+    if (::mkfifo(ready.c_str(), 0600) != 0) return Error(Code::kIo, "mkfifo " + ready + ": " + std::strerror(errno));
+    int ready_fd = ::open(ready.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (ready_fd < 0) return Error(Code::kIo, "open " + ready + ": " + std::strerror(errno));
+    process::DetachedOptions d;
+    d.argv = {o_.shim_binary, "shim", "--id", id, "--bundle", dir, "--runc", o_.runc,
+              "--root", RuncRoot(), "--log", log_path};
+    d.cwd = "/";
+    d.stderr_path = dir + "/shim.log";
+    Result<pid_t> shim = process::SpawnDetached(d, /*double_fork=*/true);
+    if (!shim) {
+      ::close(ready_fd);
+      return shim.error();
+    }
+    // The shim's identity, for Inspect while it has not written state.json.
+    std::optional<uint64_t> start = ProcessStartTime(*shim);
+    meta["shim_pid"] = *shim;
+    meta["shim_start"] = start.value_or(0);
+    (void)sandbox::WriteAtomic(dir + "/meta.json", meta.dump() + "\n");
+
+    // Wait for the shim's byte on `ready`; every 20 ms check it is alive.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (;;) {
+      pollfd p{ready_fd, POLLIN, 0};
+      int pr = ::poll(&p, 1, 20);
+      if (pr > 0) break;
+      if (Exists(dir + "/exit.json")) break;
+      if (!ProcessStartTime(*shim)) break;  // Inspect reports what it left
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::close(ready_fd);
+        return Error(Code::kTimeout, "runc did not start the container within 60 s (see " + dir + "/shim.log)");
+      }
+    }
+    ::close(ready_fd);
+    return *shim;
+  }
+
+  Status RemoveSandboxLocked(const std::string& uid) {
+    const std::string dir = SandboxesDir() + "/" + uid;
+    // Its containers first: SIGKILL whatever still runs, then remove.
+    std::error_code ec;
+    std::vector<std::string> ids;
+    for (const auto& e : fs::directory_iterator(ContainersDir(), ec)) {
+      std::string id = e.path().filename().string();
+      if (id.rfind(uid + "_", 0) == 0) ids.push_back(id);
+    }
+    for (const auto& id : ids) {
+      if (auto s = StopContainer(id, std::chrono::milliseconds(0)); !s) {
+        log::Warn("runtime", "cannot stop container", {{"container", id}, {"error", s.error().message()}});
+      }
+      if (auto s = RemoveContainer(id); !s) return s.error().Wrap("pod " + uid);
+    }
+    if (auto s = cgroups::RemoveTree(kCgroupRoot, cg_, cgroups::PodPath(o_.cgroup_parent, uid)); !s) return s;
+    if (!Exists(dir)) return Ok();
+    if (auto s = sandbox::UnmountUnder(dir); !s) return s;
+    return sandbox::RemoveDir(dir);
+  }
+
+  RuntimeOptions o_;
+  cgroups::Version cg_;
+  std::mutex locks_mu_;
+  std::map<std::string, std::shared_ptr<std::mutex>> pod_locks_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> MakeRuncRuntime(const RuntimeOptions& options) {
+  if (options.run_dir.empty() || options.run_dir[0] != '/') {
+    return Error(Code::kInvalid, "the runtime's run dir must be an absolute path, got \"" + options.run_dir + "\"");
+  }
+  if (options.shim_binary.empty()) return Error(Code::kInvalid, "the runtime needs the bosun binary for its shims");
+  auto rt = std::make_unique<RuncRuntime>(options);
+  if (auto s = rt->Init(); !s) return s.error();
+  return std::unique_ptr<Runtime>(std::move(rt));
+}
+
+}  // namespace bosun::node
