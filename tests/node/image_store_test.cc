@@ -218,6 +218,18 @@ TEST_F(ImageStoreTest, EnsureNeverAndIfNotPresentUseTheLocalImage) {
   EXPECT_TRUE(store->Ensure("bosun.test/web:2", PullPolicy::kIfNotPresent));
 }
 
+TEST_F(ImageStoreTest, TwoStoresOnOneFolderSeeEachOthersImages) {
+  // The daemon and `bosun image import` share DATA/images.
+  auto daemon = Open();
+  auto cli = Open();
+  ASSERT_TRUE(daemon->Import(images_ + "/busybox.tar"));
+  ASSERT_TRUE(cli->Import(images_ + "/web.tar"));
+  EXPECT_TRUE(daemon->Get("bosun.test/web:2")) << "the daemon sees what the CLI imported";
+  EXPECT_TRUE(cli->Get("bosun.test/busybox:1"));
+  EXPECT_EQ(daemon->List()->size(), 3u);
+  EXPECT_EQ(Open()->List()->size(), 3u) << "neither write lost the other's images";
+}
+
 TEST_F(ImageStoreTest, CliImportListAndGc) {
   std::string bin = BOSUN_BINARY;
   std::string data = tmp_.Sub("node");
