@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 
@@ -159,7 +161,24 @@ class CniNetwork : public Network {
   void TeardownMasquerade(const std::string& uid) const;
 
   NetworkOptions o_;
-  std::mutex mu_;  // one CNI operation at a time: the plugins share iptables chains
+  // The plugins are built to run concurrently for different containers (as
+  // CRI runtimes run them): host-local locks its leases, iptables runs with
+  // -w. Operations on one pod are serialised, and so is the first ADD, which
+  // creates the bridge.
+  std::shared_ptr<std::mutex> PodLock(const std::string& uid) {
+    std::lock_guard<std::mutex> l(locks_mu_);
+    auto& m = pod_locks_[uid];
+    if (!m) m = std::make_shared<std::mutex>();
+    return m;
+  }
+  void ForgetPodLock(const std::string& uid) {
+    std::lock_guard<std::mutex> l(locks_mu_);
+    auto it = pod_locks_.find(uid);
+    if (it != pod_locks_.end() && it->second.use_count() == 1) pod_locks_.erase(it);
+  }
+  std::mutex locks_mu_;
+  std::map<std::string, std::shared_ptr<std::mutex>> pod_locks_;  // guarded by locks_mu_
+  std::mutex bridge_mu_;  // held by the ADD that creates the bridge
 };
 
 Result<Json> CniNetwork::Exec(const std::string& command, const std::string& uid, const std::string& netns,
@@ -206,7 +225,8 @@ Result<std::string> CniNetwork::Setup(const std::string& pod_uid, const std::str
   if (!IsNetns(netns_path)) {
     return Error(Code::kInvalid, "network setup for pod " + pod_uid + ": " + netns_path + " is not a network namespace");
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  auto pod_lock = PodLock(pod_uid);
+  std::lock_guard<std::mutex> lock(*pod_lock);
 
   // Idempotence: the same pod in the same namespace with the same ports keeps
   // its saved IP; anything else is torn down and set up afresh.
@@ -234,7 +254,10 @@ Result<std::string> CniNetwork::Setup(const std::string& pod_uid, const std::str
   };
 
   if (auto r = Exec("ADD", pod_uid, netns_path, LoopbackConf(), Json()); !r) return fail(r.error(), Json());
+  std::unique_lock<std::mutex> creating(bridge_mu_, std::defer_lock);
+  if (access(("/sys/class/net/" + o_.bridge).c_str(), F_OK) != 0) creating.lock();
   auto bridge = Exec("ADD", pod_uid, netns_path, BridgeConf(), Json());
+  if (creating.owns_lock()) creating.unlock();
   if (!bridge) return fail(bridge.error(), Json());
   Json result = *bridge;
   std::string ip;
@@ -334,7 +357,8 @@ Status CniNetwork::Del(const std::string& uid, const std::string& netns, const J
 
 Status CniNetwork::Teardown(const std::string& pod_uid, const std::string& netns_path) {
   if (!ValidId(pod_uid)) return Error(Code::kInvalid, "network teardown: invalid pod uid \"" + pod_uid + "\"");
-  std::lock_guard<std::mutex> lock(mu_);
+  auto pod_lock = PodLock(pod_uid);
+  std::unique_lock<std::mutex> lock(*pod_lock);
   Json saved;
   {
     std::ifstream f(ResultPath(pod_uid));
@@ -344,6 +368,9 @@ Status CniNetwork::Teardown(const std::string& pod_uid, const std::string& netns
   std::string ns = netns_path.empty() && saved.is_object() ? saved.value("netns", "") : netns_path;
   auto st = Del(pod_uid, ns, saved);
   if (st) log::Info("network", "pod detached", {{"pod", pod_uid}});
+  lock.unlock();
+  pod_lock.reset();
+  if (st) ForgetPodLock(pod_uid);
   return st;
 }
 

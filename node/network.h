@@ -23,8 +23,9 @@
 // net.ipv4.ip_forward; portmap leaves its shared, empty CNI-HOSTPORT-* chains
 // in the nat table, as it does under every CNI runtime.
 //
-// Thread-safety: Setup and Teardown may be called from any thread; CNI
-// operations run one at a time (the plugins share iptables chains).
+// Thread-safety: Setup and Teardown may be called from any thread; calls for
+// different pods run in parallel (the plugins are built for it, as CRI
+// runtimes run them), calls for one pod one after the other.
 #pragma once
 
 #include <memory>
