@@ -14,7 +14,7 @@ namespace bosun::cli {
 namespace {
 
 struct ImageOptions {
-  std::string data = "/var/lib/bosun";
+  std::string data = "/var/lib/bosun/node";  // the default of `bosun node --data`
   std::vector<std::string> insecure;
   std::string auth_file;
   std::vector<std::string> files;
