@@ -1,0 +1,304 @@
+// The pod worker against fakes of the runtime, network, images and volumes,
+// a real API server for the status it writes, and simulated time for the
+// back-off and probe timings.
+#include <gtest/gtest.h>
+
+#include "tests/node/pod_worker_test_support.h"
+
+namespace bosun::node::testing {
+namespace {
+
+Json AppSpec(const std::string& policy = "Always") {
+  return Json{{"nodeName", "n1"},
+              {"restartPolicy", policy},
+              {"containers", Json::array({{{"name", "app"},
+                                           {"image", "bosun.test/busybox:1"},
+                                           {"command", {"sleep", "1000"}},
+                                           {"ports", Json::array({{{"containerPort", 80}, {"hostPort", 18080}}})}}})}};
+}
+
+std::string Phase(const Json& status) { return status.value("phase", ""); }
+
+TEST(PodWorker, StartsThePodAndReportsRunningAndReady) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Object pod = fx.api.CreatePod(AppSpec());
+  PodWorker w(fx.env, pod);
+  w.Sync();
+  Json st = fx.api.PodStatus();
+  EXPECT_EQ(Phase(st), "Running") << st.dump(2);
+  EXPECT_EQ(st.value("podIP", ""), "10.244.0.2");
+  EXPECT_EQ(st["podIPs"][0]["ip"], "10.244.0.2");
+  EXPECT_EQ(st.value("hostIP", ""), "127.0.0.1");
+  EXPECT_FALSE(st.value("startTime", "").empty());
+  EXPECT_EQ(CondStatus(st, "Ready"), "True");
+  EXPECT_EQ(CondStatus(st, "ContainersReady"), "True");
+  EXPECT_EQ(CondStatus(st, "Initialized"), "True");
+  EXPECT_EQ(CondStatus(st, "PodScheduled"), "True");
+  const Json& cs = ContainerStatusOf(st, "app");
+  ASSERT_TRUE(cs.is_object()) << st.dump(2);
+  EXPECT_TRUE(cs["ready"].get<bool>());
+  EXPECT_TRUE(cs["started"].get<bool>());
+  EXPECT_EQ(cs["restartCount"], 0);
+  EXPECT_EQ(cs["containerID"], "bosun://" + pod.uid() + "_app_0");
+  EXPECT_EQ(cs["imageID"], "sha256:1111");
+  EXPECT_TRUE(cs["state"].contains("running"));
+  auto cfg = fx.runtime.ConfigOf(pod.uid() + "_app_0");
+  ASSERT_TRUE(cfg.has_value());
+  EXPECT_EQ(cfg->argv, (std::vector<std::string>{"sleep", "1000"}));
+  ASSERT_EQ(fx.network.PortsOf(pod.uid()).size(), 1u);
+  EXPECT_EQ(fx.network.PortsOf(pod.uid())[0].host_port, 18080);
+  // Nothing changed: a second pass writes nothing and starts nothing.
+  std::string rv = fx.api.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "default", "web")->resource_version();
+  w.Sync();
+  EXPECT_EQ(fx.api.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "default", "web")->resource_version(), rv);
+  EXPECT_EQ(fx.runtime.Starts("app"), 1);
+}
+
+TEST(PodWorker, RestartBackOffDoublesTo5MinutesAndResetsAfter10MinutesOfRunning) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Object pod = fx.api.CreatePod(AppSpec("Always"));
+  PodWorker w(fx.env, pod);
+  w.Sync();
+  int starts = 1;
+  for (int delay : {10, 20, 40, 80, 160, 300, 300}) {
+    fx.runtime.Exit("app", 1);
+    auto wait = w.Sync();
+    EXPECT_EQ(fx.runtime.Starts("app"), starts) << "restarted without back-off";
+    EXPECT_LE(wait, std::chrono::seconds(delay) + 1ms);
+    Json cs = ContainerStatusOf(fx.api.PodStatus(), "app");
+    EXPECT_EQ(cs["state"]["waiting"]["reason"], "CrashLoopBackOff") << cs.dump();
+    EXPECT_EQ(cs["lastState"]["terminated"]["exitCode"], 1);
+    EXPECT_EQ(Phase(fx.api.PodStatus()), "Running") << "a restarting pod stays Running";
+    clock.Advance(std::chrono::seconds(delay) - 1s);
+    w.Sync();
+    EXPECT_EQ(fx.runtime.Starts("app"), starts) << "restarted before " << delay << "s";
+    clock.Advance(1s);
+    w.Sync();
+    ++starts;
+    EXPECT_EQ(fx.runtime.Starts("app"), starts) << "not restarted after " << delay << "s";
+    EXPECT_EQ(ContainerStatusOf(fx.api.PodStatus(), "app")["restartCount"], starts - 1);
+  }
+  // Ten minutes of clean running: the next back-off starts again at 10 s.
+  clock.Advance(std::chrono::minutes(10));
+  w.Sync();
+  fx.runtime.Exit("app", 1);
+  w.Sync();
+  clock.Advance(10s);
+  w.Sync();
+  EXPECT_EQ(fx.runtime.Starts("app"), starts + 1);
+}
+
+TEST(PodWorker, OnFailureAndNeverFollowKubernetes) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  {
+    Object pod = fx.api.CreatePod(AppSpec("OnFailure"), "ok");
+    PodWorker w(fx.env, pod);
+    w.Sync();
+    fx.runtime.Exit("app", 0);
+    w.Sync();
+    clock.Advance(std::chrono::hours(1));
+    w.Sync();
+    Json st = fx.api.PodStatus("ok");
+    EXPECT_EQ(Phase(st), "Succeeded") << st.dump(2);
+    EXPECT_EQ(ContainerStatusOf(st, "app")["state"]["terminated"]["reason"], "Completed");
+    EXPECT_EQ(fx.runtime.Starts("app"), 1);
+    w.Delete(Object());
+    w.Sync();
+  }
+  {
+    Object pod = fx.api.CreatePod(AppSpec("OnFailure"), "retry");
+    int before = fx.runtime.Starts("app");
+    PodWorker w(fx.env, pod);
+    w.Sync();
+    fx.runtime.Exit("app", 2);
+    w.Sync();
+    clock.Advance(10s);
+    w.Sync();
+    EXPECT_EQ(fx.runtime.Starts("app"), before + 2) << "OnFailure restarts a failed container";
+    w.Delete(Object());
+    w.Sync();
+  }
+  {
+    Object pod = fx.api.CreatePod(AppSpec("Never"), "once");
+    int before = fx.runtime.Starts("app");
+    PodWorker w(fx.env, pod);
+    w.Sync();
+    fx.runtime.Exit("app", 3);
+    w.Sync();
+    clock.Advance(std::chrono::hours(1));
+    w.Sync();
+    Json st = fx.api.PodStatus("once");
+    EXPECT_EQ(Phase(st), "Failed");
+    EXPECT_EQ(ContainerStatusOf(st, "app")["state"]["terminated"]["exitCode"], 3);
+    EXPECT_EQ(ContainerStatusOf(st, "app")["state"]["terminated"]["reason"], "Error");
+    EXPECT_EQ(CondStatus(st, "Ready"), "False");
+    EXPECT_EQ(fx.runtime.Starts("app"), before + 1);
+  }
+}
+
+TEST(PodWorker, InitContainersRunInOrderBeforeTheContainers) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Json spec = AppSpec();
+  spec["initContainers"] = Json::array({{{"name", "i1"}, {"image", "bosun.test/busybox:1"}, {"args", {"-c", "true"}}},
+                                        {{"name", "i2"}, {"image", "bosun.test/busybox:1"}, {"args", {"-c", "true"}}}});
+  Object pod = fx.api.CreatePod(spec);
+  PodWorker w(fx.env, pod);
+  w.Sync();
+  EXPECT_EQ(fx.runtime.StartOrder(), (std::vector<std::string>{"i1"}));
+  Json st = fx.api.PodStatus();
+  EXPECT_EQ(Phase(st), "Pending");
+  EXPECT_EQ(CondStatus(st, "Initialized"), "False");
+  EXPECT_EQ(ContainerStatusOf(st, "app")["state"]["waiting"]["reason"], "PodInitializing");
+  EXPECT_TRUE(ContainerStatusOf(st, "i1", true)["state"].contains("running"));
+  fx.runtime.Exit("i1", 0);
+  w.Sync();
+  EXPECT_EQ(fx.runtime.StartOrder(), (std::vector<std::string>{"i1", "i2"}));
+  fx.runtime.Exit("i2", 0);
+  w.Sync();
+  EXPECT_EQ(fx.runtime.StartOrder(), (std::vector<std::string>{"i1", "i2", "app"}));
+  st = fx.api.PodStatus();
+  EXPECT_EQ(Phase(st), "Running");
+  EXPECT_EQ(CondStatus(st, "Initialized"), "True");
+  EXPECT_EQ(ContainerStatusOf(st, "i2", true)["state"]["terminated"]["reason"], "Completed");
+
+  // A failing init container with restartPolicy Never fails the pod.
+  Json never = spec;
+  never["restartPolicy"] = "Never";
+  Object pod2 = fx.api.CreatePod(never, "broken");
+  PodWorker w2(fx.env, pod2);
+  w2.Sync();
+  fx.runtime.Exit("i1", 1);
+  w2.Sync();
+  EXPECT_EQ(Phase(fx.api.PodStatus("broken")), "Failed");
+}
+
+TEST(PodWorker, LivenessFailureRestartsTheContainer) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Json spec = AppSpec();
+  spec["terminationGracePeriodSeconds"] = 5;
+  spec["containers"][0]["livenessProbe"] = {{"exec", {{"command", {"check-live"}}}}, {"periodSeconds", 10}};
+  Object pod = fx.api.CreatePod(spec);
+  fx.runtime.SetExecExit("check-live", 1);
+  PodWorker w(fx.env, pod);
+  w.Sync();  // failure 1
+  clock.Advance(10s);
+  w.Sync();  // failure 2
+  EXPECT_EQ(ContainerStatusOf(fx.api.PodStatus(), "app")["restartCount"], 0);
+  clock.Advance(10s);
+  w.Sync();  // failure 3: killed with the pod's grace period
+  EXPECT_EQ(fx.runtime.last_grace(), 5s);
+  fx.runtime.SetExecExit("check-live", 0);
+  clock.Advance(10s);
+  w.Sync();
+  Json cs = ContainerStatusOf(fx.api.PodStatus(), "app");
+  EXPECT_EQ(cs["restartCount"], 1) << cs.dump();
+  EXPECT_TRUE(cs["state"].contains("running"));
+  EXPECT_EQ(cs["lastState"]["terminated"]["exitCode"], 143);
+  EXPECT_EQ(fx.runtime.Starts("app"), 2);
+}
+
+TEST(PodWorker, ReadinessFlipsTheReadyCondition) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Json spec = AppSpec();
+  spec["containers"][0]["readinessProbe"] = {{"exec", {{"command", {"check-ready"}}}}, {"periodSeconds", 5}};
+  Object pod = fx.api.CreatePod(spec);
+  fx.runtime.SetExecExit("check-ready", 1);
+  PodWorker w(fx.env, pod);
+  w.Sync();
+  Json st = fx.api.PodStatus();
+  EXPECT_EQ(Phase(st), "Running");
+  EXPECT_EQ(CondStatus(st, "Ready"), "False");
+  EXPECT_FALSE(ContainerStatusOf(st, "app")["ready"].get<bool>());
+  fx.runtime.SetExecExit("check-ready", 0);
+  clock.Advance(5s);
+  w.Sync();
+  EXPECT_EQ(CondStatus(fx.api.PodStatus(), "Ready"), "True");
+  EXPECT_TRUE(ContainerStatusOf(fx.api.PodStatus(), "app")["ready"].get<bool>());
+  fx.runtime.SetExecExit("check-ready", 1);
+  for (int i = 0; i < 2; ++i) {
+    clock.Advance(5s);
+    w.Sync();
+    EXPECT_EQ(CondStatus(fx.api.PodStatus(), "Ready"), "True") << "ready until failureThreshold (3) failures";
+  }
+  clock.Advance(5s);
+  w.Sync();
+  EXPECT_EQ(CondStatus(fx.api.PodStatus(), "Ready"), "False");
+  EXPECT_EQ(fx.runtime.Starts("app"), 1) << "readiness never restarts";
+}
+
+TEST(PodWorker, ImagePullFailureBacksOff) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Json spec = AppSpec();
+  spec["containers"][0]["image"] = "bosun.test/missing:1";
+  Object pod = fx.api.CreatePod(spec);
+  PodWorker w(fx.env, pod);
+  w.Sync();
+  Json cs = ContainerStatusOf(fx.api.PodStatus(), "app");
+  EXPECT_EQ(cs["state"]["waiting"]["reason"], "ErrImagePull");
+  EXPECT_NE(cs["state"]["waiting"]["message"].get<std::string>().find("manifest unknown"), std::string::npos);
+  EXPECT_EQ(Phase(fx.api.PodStatus()), "Pending");
+  w.Sync();
+  EXPECT_EQ(ContainerStatusOf(fx.api.PodStatus(), "app")["state"]["waiting"]["reason"], "ImagePullBackOff");
+  EXPECT_EQ(fx.images.pulls(), 1);
+  clock.Advance(10s);
+  w.Sync();
+  EXPECT_EQ(fx.images.pulls(), 2);
+}
+
+TEST(PodWorker, DeletionStopsAndCleansEverything) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Json spec = AppSpec();
+  spec["containers"].push_back({{"name", "side"}, {"image", "bosun.test/busybox:1"}});
+  Object pod = fx.api.CreatePod(spec);
+  PodWorker w(fx.env, pod);
+  w.Sync();
+  EXPECT_EQ(fx.runtime.ContainerCount(), 2u);
+  EXPECT_EQ(fx.volumes.count(), 1u);
+  w.Delete(pod);
+  w.Sync();
+  EXPECT_TRUE(w.done());
+  EXPECT_EQ(fx.runtime.last_grace(), 30s) << "terminationGracePeriodSeconds defaults to 30";
+  EXPECT_EQ(fx.runtime.ContainerCount(), 0u);
+  EXPECT_EQ(fx.runtime.SandboxCount(), 0u);
+  EXPECT_EQ(fx.network.attached(), 0u);
+  EXPECT_EQ(fx.volumes.count(), 0u);
+}
+
+TEST(PodWorker, AdoptsRunningContainersWithoutRestartingThem) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Object pod = fx.api.CreatePod(AppSpec("Never"));
+  // A previous daemon ran attempt 2 of "app" (two restarts).
+  Sandbox sb = *fx.runtime.RunPodSandbox(SandboxConfig{pod.uid(), "default", "web", "web", {}});
+  ContainerConfig cc;
+  cc.name = "app";
+  cc.attempt = 2;
+  (void)fx.runtime.StartContainer(sb, cc);
+  PodWorker w(fx.env, pod, *fx.runtime.ListContainers());
+  w.Sync();
+  EXPECT_EQ(fx.runtime.Starts("app"), 1) << "the adopted container was started again";
+  Json cs = ContainerStatusOf(fx.api.PodStatus(), "app");
+  EXPECT_EQ(cs["restartCount"], 2);
+  EXPECT_TRUE(cs["state"].contains("running"));
+  // It exits while we look away: reported, not restarted (Never).
+  fx.runtime.Exit("app", 7);
+  PodWorker w2(fx.env, *fx.api.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "default", "web"),
+               *fx.runtime.ListContainers());
+  w.Stop();
+  w2.Sync();
+  Json st = fx.api.PodStatus();
+  EXPECT_EQ(Phase(st), "Failed");
+  EXPECT_EQ(ContainerStatusOf(st, "app")["state"]["terminated"]["exitCode"], 7);
+  EXPECT_EQ(fx.runtime.Starts("app"), 1);
+}
+
+}  // namespace
+}  // namespace bosun::node::testing
