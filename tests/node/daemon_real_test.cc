@@ -179,7 +179,7 @@ class DaemonReal : public ::testing::Test {
 
   Json PodStatus(const std::string& name) {
     auto p = client_->Get(K("Pod"), "default", name);
-    return p.ok() ? p->status() : Json();
+    return p.ok() && p->status().is_object() ? p->status() : Json::object();
   }
 
   std::unique_ptr<Runtime> ReadRuntime() {
@@ -221,6 +221,7 @@ TEST_F(DaemonReal, PodRunsSurvivesADaemonKillAndIsCleanedOnDelete) {
       [&] {
         Json st = PodStatus("web");
         if (st.value("phase", "") != "Running") return false;
+        if (!st.contains("conditions")) return false;
         for (const auto& c : st["conditions"]) {
           if (c["type"] == "Ready") return c["status"] == "True";
         }
