@@ -96,7 +96,7 @@ TEST(DaemonFake, RunsThePodsBoundHereAndCleansDeletedOnes) {
   fx.api.CreatePod(Spec("other-node"), "theirs");
   EXPECT_TRUE(WaitFor([&] { return fx.api.PodStatus("mine").value("phase", "") == "Running"; }))
       << fx.api.PodStatus("mine").dump(2);
-  EXPECT_TRUE(fx.api.PodStatus("theirs").is_null()) << "a pod bound elsewhere got a status";
+  EXPECT_TRUE(fx.api.PodStatus("theirs").empty()) << "a pod bound elsewhere got a status";
   EXPECT_EQ(fx.runtime.ContainerCount(), 1u);
   EXPECT_EQ((*d)->workers(), 1u);
   auto ref = (*d)->Lookup("default", "mine", "app");

@@ -336,7 +336,8 @@ class Api {
   }
   Json PodStatus(const std::string& name = "web", const std::string& ns = "default") {
     auto r = client_->Get(*KindRegistry::Builtin().FindKind("Pod"), ns, name);
-    return r.ok() ? r->status() : Json();
+    // {} until the node writes one.
+    return r.ok() && r->status().is_object() ? r->status() : Json::object();
   }
 
  private:
