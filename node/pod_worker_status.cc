@@ -49,6 +49,30 @@ Json Condition(const Json& prev, const std::string& type, bool ok, const std::st
   return c;
 }
 
+// Kubernetes' QoS class: Guaranteed when every container limits CPU and
+// memory with requests equal to the limits (or unset), BestEffort when no
+// container requests or limits anything, else Burstable.
+std::string QosClass(const Json& spec) {
+  bool any = false, guaranteed = true;
+  for (const char* list : {"initContainers", "containers"}) {
+    const Json& cs = Object::Field(spec, list);
+    if (!cs.is_array()) continue;
+    for (const auto& c : cs) {
+      const Json& res = Object::Field(c, "resources");
+      const Json& req = Object::Field(res, "requests");
+      const Json& lim = Object::Field(res, "limits");
+      if ((req.is_object() && !req.empty()) || (lim.is_object() && !lim.empty())) any = true;
+      for (const char* r : {"cpu", "memory"}) {
+        const Json& l = Object::Field(lim, r);
+        const Json& q = Object::Field(req, r);
+        if (l.is_null() || (!q.is_null() && q != l)) guaranteed = false;
+      }
+    }
+  }
+  if (!any) return "BestEffort";
+  return guaranteed ? "Guaranteed" : "Burstable";
+}
+
 }  // namespace
 
 Json PodWorker::ContainerStatusJson(const CState& c, const Json& spec) const {
@@ -160,7 +184,7 @@ Json PodWorker::BuildStatus() {
   if (start_time_) status["startTime"] = *start_time_;
   if (!init_statuses.empty()) status["initContainerStatuses"] = init_statuses;
   status["containerStatuses"] = statuses;
-  status["qosClass"] = Str(pod.status(), "qosClass").empty() ? "BestEffort" : Str(pod.status(), "qosClass");
+  status["qosClass"] = QosClass(pod.spec());
   return status;
 }
 

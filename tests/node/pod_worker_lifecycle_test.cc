@@ -232,6 +232,45 @@ TEST(PodWorker, ReadinessFlipsTheReadyCondition) {
   EXPECT_EQ(fx.runtime.Starts("app"), 1) << "readiness never restarts";
 }
 
+TEST(PodWorker, StartupProbeGatesLivenessAndReadiness) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Json spec = AppSpec();
+  spec["containers"][0]["resources"] = {{"limits", {{"cpu", "500m"}, {"memory", "64Mi"}}}};
+  spec["containers"][0]["startupProbe"] = {{"exec", {{"command", {"check-started"}}}},
+                                           {"periodSeconds", 5},
+                                           {"failureThreshold", 30}};
+  spec["containers"][0]["livenessProbe"] = {{"exec", {{"command", {"check-live"}}}}, {"periodSeconds", 10}};
+  Object pod = fx.api.CreatePod(spec);
+  fx.runtime.SetExecExit("check-started", 1);
+  fx.runtime.SetExecExit("check-live", 1);  // would kill the container if it ran before startup passed
+  PodWorker w(fx.env, pod);
+  for (int i = 0; i < 6; ++i) {
+    w.Sync();
+    clock.Advance(5s);
+  }
+  Json st = fx.api.PodStatus();
+  EXPECT_FALSE(ContainerStatusOf(st, "app")["started"].get<bool>());
+  EXPECT_FALSE(ContainerStatusOf(st, "app")["ready"].get<bool>());
+  EXPECT_EQ(CondStatus(st, "Ready"), "False");
+  EXPECT_EQ(st.value("qosClass", ""), "Guaranteed");
+  int startup_runs = 0;
+  for (const auto& c : fx.runtime.Calls()) {
+    EXPECT_EQ(c.find("check-live"), std::string::npos) << "liveness ran before the startup probe passed";
+    EXPECT_NE(c.rfind("stop ", 0), 0u) << c;
+    startup_runs += c.find("check-started") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(startup_runs, 6) << "the startup probe runs every periodSeconds";
+  fx.runtime.SetExecExit("check-started", 0);
+  fx.runtime.SetExecExit("check-live", 0);
+  w.Sync();
+  st = fx.api.PodStatus();
+  EXPECT_TRUE(ContainerStatusOf(st, "app")["started"].get<bool>());
+  EXPECT_TRUE(ContainerStatusOf(st, "app")["ready"].get<bool>());
+  EXPECT_EQ(CondStatus(st, "Ready"), "True");
+  EXPECT_EQ(fx.runtime.Starts("app"), 1);
+}
+
 TEST(PodWorker, ImagePullFailureBacksOff) {
   FakeClock clock;
   Fixture fx(&clock);

@@ -112,9 +112,9 @@ class FakeRuntime : public Runtime {
   Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
                           std::chrono::milliseconds) override {
     std::lock_guard<std::mutex> lk(mu_);
-    calls_.push_back("exec " + id);
     ExecResult r;
     std::string what = argv.empty() ? "" : argv.back();
+    calls_.push_back("exec " + id + " " + what);
     r.exit_code = exec_exit_.count(what) ? exec_exit_[what] : 0;
     return r;
   }
