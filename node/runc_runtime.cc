@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -257,11 +258,22 @@ class RuncRuntime : public Runtime {
     if (st->state != ContainerState::kRunning) {
       return Error(Code::kConflict, "container " + id + " is " + ContainerStateName(st->state) + ", not running");
     }
+    // The pid file names the exec'd process, which a time-out must kill: it
+    // lives in the container, outside runc exec's process group.
+    static std::atomic<uint64_t> seq{0};
+    const std::string pid_file = ContainerDir(id) + "/exec-" + std::to_string(::getpid()) + "-" +
+                                 std::to_string(seq.fetch_add(1)) + ".pid";
     process::Options p;
-    p.argv = {o_.runc, "--root", RuncRoot(), "exec", id};
+    p.argv = {o_.runc, "--root", RuncRoot(), "exec", "--pid-file", pid_file, id};
     p.argv.insert(p.argv.end(), argv.begin(), argv.end());
     p.timeout = timeout;
     Result<process::Output> r = process::Run(p);
+    if (!r && r.error().code() == Code::kTimeout) {
+      if (Result<std::string> pid = sandbox::ReadFile(pid_file); pid && std::atoi(pid->c_str()) > 0) {
+        ::kill(std::atoi(pid->c_str()), SIGKILL);
+      }
+    }
+    ::unlink(pid_file.c_str());
     if (!r) {
       if (r.error().code() == Code::kTimeout) {
         return Error(Code::kTimeout, "exec in container " + id + " did not finish within " +

@@ -78,6 +78,10 @@ TEST_F(RuntimeTest, ExecRunsInTheContainerAndTimesOut) {
   auto slow = rt_->Exec(st->id, {"sleep", "30"}, 300ms);
   ASSERT_FALSE(slow);
   EXPECT_EQ(slow.error().code(), Code::kTimeout);
+  // The timed-out command does not linger in the container.
+  auto left = rt_->Exec(st->id, {"sh", "-c", "ps -o args | grep -c '^sleep 30'"}, 10s);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->out, "0\n");
 }
 
 TEST_F(RuntimeTest, StopLetsAHandlerFinishWithinTheGracePeriod) {
