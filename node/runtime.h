@@ -130,19 +130,23 @@ class Runtime {
 
   // Creates and starts a container in the sandbox, through its shim; returns
   // once runc has started it (or failed: then the status is kExited with
-  // reason StartError and the error says why).
+  // reason StartError and `message` holds runc's error). kAlreadyExists when
+  // a container with the same id (pod, name, attempt) is still on disk:
+  // RemoveContainer the previous attempt or bump `attempt`.
   virtual Result<ContainerStatus> StartContainer(const Sandbox& sandbox, const ContainerConfig& config) = 0;
   // SIGTERM, then SIGKILL after `grace`. Returns once it has exited.
   virtual Status StopContainer(const std::string& id, std::chrono::milliseconds grace) = 0;
   // Deletes an exited container's runc state, rootfs mount and upper dir; its
   // log file is kept until the sandbox is removed (for `logs --previous`).
+  // kConflict while it runs; Ok when it does not exist.
   virtual Status RemoveContainer(const std::string& id) = 0;
   virtual Result<ContainerStatus> Inspect(const std::string& id) = 0;
   // Every container of every sandbox on disk (running or exited), for
   // re-adopting after a daemon restart.
   virtual Result<std::vector<ContainerStatus>> ListContainers() = 0;
   // Runs a command in a running container (runc exec), for exec probes and
-  // `bosun exec`. kTimeout if it does not finish in time (it is then killed).
+  // `bosun exec`. kTimeout if it does not finish in time (it is then killed);
+  // kConflict when the container is not running.
   virtual Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& argv,
                                   std::chrono::milliseconds timeout) = 0;
 };
