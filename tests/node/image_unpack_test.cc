@@ -132,7 +132,7 @@ TEST_P(ImageUnpackTest, KeepsModesOwnersLinksAndTurnsWhiteoutsIntoOverlayForm) {
   EXPECT_EQ(bosun::test::CountFiles(tmp_.path()), 2u);
 }
 
-INSTANTIATE_TEST_SUITE_P(PlainAndGzip, ImageUnpackTest, ::testing::Values(false, true));
+INSTANTIATE_TEST_SUITE_P(ImageUnpackPlainAndGzip, ImageUnpackTest, ::testing::Values(false, true));
 
 TEST(ImageUnpack, WhiteoutsHideLowerFilesInARealOverlayMount) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for an overlay mount";
