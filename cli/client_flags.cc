@@ -63,7 +63,10 @@ Result<std::string> ReadTokenFile(const std::string& path) {
 }
 
 Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags) {
-  state::ClientOptions options;
+  return MakeClient(flags, state::ClientOptions{});
+}
+
+Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags, state::ClientOptions options) {
   options.servers = SplitComma(flags.server);
   if (options.servers.empty()) return Error(Code::kInvalid, "--server is empty");
   auto token = ReadTokenFile(flags.token_file);

@@ -37,6 +37,8 @@ Result<std::string> ReadTokenFile(const std::string& path);
 
 // Reads the token file and makes a client for the servers.
 Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags);
+// The same with other time-outs (servers and token still come from `flags`).
+Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags, state::ClientOptions options);
 
 // The kind a user means by `name` ("po", "deploy", "deployments.apps",
 // "Service"), or kInvalid naming the kinds bosun knows.

@@ -1,8 +1,98 @@
-// Placeholder until issue 5's part lands: registers nothing yet.
+// `bosun logs POD` and `bosun exec POD -- CMD…`: a container's output and a
+// command run in it, through the API server, which forwards both to the node
+// the pod runs on (docs/API.md "Logs and exec").
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/client_flags.h"
 #include "cli/verbs.h"
+#include "core/duration.h"
 
 namespace bosun::cli {
+namespace {
 
-void AddLogsExec(CLI::App& /*app*/, int* /*exit_code*/) {}
+struct LogsOptions {
+  std::string pod;
+  std::string ns = "default";
+  std::string container;
+  bool follow = false;
+  bool previous = false;
+  bool timestamps = false;
+  long tail = -1;
+  ClientFlags client;
+};
+
+struct ExecOptions {
+  std::string pod;
+  std::string ns = "default";
+  std::string container;
+  std::string timeout = "5m";
+  std::vector<std::string> command;
+  ClientFlags client;
+};
+
+int RunLogs(const LogsOptions& opt) {
+  state::ClientOptions co;
+  co.watch_idle_timeout = std::chrono::hours(24);  // a quiet container is not a dead stream
+  auto client = MakeClient(opt.client, co);
+  if (!client) return Fail("logs", client.error().message());
+  state::Client::LogOptions lo;
+  lo.container = opt.container;
+  lo.follow = opt.follow;
+  lo.previous = opt.previous;
+  lo.timestamps = opt.timestamps;
+  lo.tail_lines = opt.tail;
+  Status s = (*client)->Logs(opt.ns, opt.pod, lo, [](std::string_view data) {
+    std::fwrite(data.data(), 1, data.size(), stdout);
+    std::fflush(stdout);
+  });
+  if (!s) return Fail("logs", s.error().message());
+  return 0;
+}
+
+int RunExec(const ExecOptions& opt) {
+  auto timeout = ParseDuration(opt.timeout);
+  if (!timeout) return Fail("exec", "--timeout: " + timeout.error().message());
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(*timeout);
+  if (secs.count() < 1) secs = std::chrono::seconds(1);
+  state::ClientOptions co;
+  co.timeout = secs + std::chrono::seconds(15);
+  auto client = MakeClient(opt.client, co);
+  if (!client) return Fail("exec", client.error().message());
+  auto r = (*client)->Exec(opt.ns, opt.pod, opt.container, opt.command, secs);
+  if (!r) return Fail("exec", r.error().message());
+  std::fwrite(r->out.data(), 1, r->out.size(), stdout);
+  std::fwrite(r->err.data(), 1, r->err.size(), stderr);
+  return r->exit_code;
+}
+
+}  // namespace
+
+void AddLogsExec(CLI::App& app, int* exit_code) {
+  auto logs = std::make_shared<LogsOptions>();
+  CLI::App* l = app.add_subcommand("logs", "Print a container's logs (stdout and stderr) from the node it runs on");
+  l->add_option("pod", logs->pod, "The pod")->required();
+  l->add_option("-n,--namespace", logs->ns, "The pod's namespace")->capture_default_str();
+  l->add_option("-c,--container", logs->container, "The container (needed when the pod has several)");
+  l->add_flag("-f,--follow", logs->follow, "Keep printing as the container writes, until it stops");
+  l->add_flag("-p,--previous", logs->previous, "The previous run of the container (before its last restart)");
+  l->add_flag("--timestamps", logs->timestamps, "Prefix each line with its time (RFC 3339)");
+  l->add_option("--tail", logs->tail, "Only the last N lines (-1: all)")->capture_default_str();
+  AddClientFlags(l, &logs->client);
+  l->callback([logs, exit_code] { *exit_code = RunLogs(*logs); });
+
+  auto ex = std::make_shared<ExecOptions>();
+  CLI::App* e = app.add_subcommand("exec", "Run a command in a running container; exits with the command's status");
+  e->add_option("pod", ex->pod, "The pod")->required();
+  e->add_option("command", ex->command, "The command and its arguments, after --")->required();
+  e->add_option("-n,--namespace", ex->ns, "The pod's namespace")->capture_default_str();
+  e->add_option("-c,--container", ex->container, "The container (needed when the pod has several)");
+  e->add_option("--timeout", ex->timeout, "Kill the command after this long (e.g. 30s, 5m)")->capture_default_str();
+  e->positionals_at_end();
+  AddClientFlags(e, &ex->client);
+  e->footer("Example: bosun exec web-0 -n shop -- cat /etc/hostname");
+  e->callback([ex, exit_code] { *exit_code = RunExec(*ex); });
+}
 
 }  // namespace bosun::cli

@@ -593,4 +593,70 @@ Result<Selector> Selector::FromLabelSelector(const nlohmann::json& selector) {
   return Selector(std::move(reqs));
 }
 
+Result<FieldSelector> FieldSelector::Parse(std::string_view text) {
+  FieldSelector out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view term = text.substr(start, end - start);
+    start = end + 1;
+    while (!term.empty() && term.front() == ' ') term.remove_prefix(1);
+    while (!term.empty() && term.back() == ' ') term.remove_suffix(1);
+    if (term.empty()) {
+      if (end == text.size()) break;
+      continue;
+    }
+    Requirement r;
+    size_t op = term.find("!=");
+    size_t value_at = 0;
+    if (op != std::string_view::npos) {
+      r.equals = false;
+      value_at = op + 2;
+    } else if ((op = term.find("==")) != std::string_view::npos) {
+      value_at = op + 2;
+    } else if ((op = term.find('=')) != std::string_view::npos) {
+      value_at = op + 1;
+    } else {
+      return Error(Code::kInvalid, "invalid field selector term \"" + std::string(term) +
+                                       "\": expected field=value, field==value or field!=value");
+    }
+    std::string_view field = term.substr(0, op);
+    if (field.empty()) return Error(Code::kInvalid, "invalid field selector term \"" + std::string(term) + "\": no field");
+    size_t p = 0;
+    while (p <= field.size()) {
+      size_t dot = field.find('.', p);
+      if (dot == std::string_view::npos) dot = field.size();
+      if (dot == p) {
+        return Error(Code::kInvalid, "invalid field selector term \"" + std::string(term) + "\": empty path segment");
+      }
+      r.path.emplace_back(field.substr(p, dot - p));
+      p = dot + 1;
+    }
+    r.value = std::string(term.substr(value_at));
+    out.requirements_.push_back(std::move(r));
+    if (end == text.size()) break;
+  }
+  return out;
+}
+
+bool FieldSelector::Matches(const nlohmann::json& object) const {
+  for (const Requirement& r : requirements_) {
+    const nlohmann::json* cur = &object;
+    for (const std::string& seg : r.path) {
+      if (!cur->is_object()) { cur = nullptr; break; }
+      auto it = cur->find(seg);
+      if (it == cur->end()) { cur = nullptr; break; }
+      cur = &*it;
+    }
+    std::string v;
+    if (cur != nullptr) {
+      if (cur->is_string()) v = cur->get<std::string>();
+      else if (cur->is_number() || cur->is_boolean()) v = cur->dump();
+    }
+    if ((v == r.value) != r.equals) return false;
+  }
+  return true;
+}
+
 }  // namespace bosun

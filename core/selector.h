@@ -88,4 +88,27 @@ class Selector {
   bool nothing_ = false;
 };
 
+// A field selector as the Kubernetes API takes it (`fieldSelector=`):
+// comma-separated `path=value`, `path==value` or `path!=value`, each path a
+// dotted field of the object ("spec.nodeName", "metadata.name",
+// "status.phase"). A missing field or one that is not a string, number or
+// boolean reads as "" (so `spec.nodeName=` selects unbound pods).
+class FieldSelector {
+ public:
+  struct Requirement {
+    std::vector<std::string> path;  // {"spec", "nodeName"}
+    bool equals = true;             // false for !=
+    std::string value;
+  };
+  FieldSelector() = default;
+  // kInvalid with the offending term quoted.
+  static Result<FieldSelector> Parse(std::string_view text);
+  bool Matches(const nlohmann::json& object) const;
+  bool Empty() const { return requirements_.empty(); }
+  const std::vector<Requirement>& requirements() const { return requirements_; }
+
+ private:
+  std::vector<Requirement> requirements_;
+};
+
 }  // namespace bosun

@@ -83,7 +83,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options, cons
   log::Info("node", "runtime state read", {{"node", options.node_name}, {"containers", std::to_string(containers->size())}});
 
   Daemon* self = d.get();
-  auto watch = env.client->Watch(Kind("Pod"), "", "", "", [self](const state::WatchEvent& ev) { self->OnPodEvent(ev); });
+  // Only the pods bound here (the server filters; OnPodEvent checks again).
+  auto watch = env.client->Watch(Kind("Pod"), "", state::Selectors("", "spec.nodeName=" + options.node_name), "",
+                                 [self](const state::WatchEvent& ev) { self->OnPodEvent(ev); });
   if (!watch) return watch.error().Wrap("watching pods");
   d->watch_ = std::move(*watch);
   d->heartbeat_ = std::thread([self] { self->HeartbeatLoop(); });

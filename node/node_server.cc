@@ -296,7 +296,11 @@ class NodeServerImpl final : public NodeServer {
     auto buf = std::make_shared<concurrency::streams::producer_consumer_buffer<uint8_t>>();
     auto gone = std::make_shared<std::atomic<bool>>(false);
     // putn_nocopy: the bytes must live until the write completes (waited for).
-    if (!text.empty()) buf->putn_nocopy(reinterpret_cast<const uint8_t*>(text.data()), text.size()).wait();
+    // sync() lets the listener send what is there as a chunk now.
+    if (!text.empty()) {
+      buf->putn_nocopy(reinterpret_cast<const uint8_t*>(text.data()), text.size()).wait();
+      buf->sync().wait();
+    }
     http_response resp(200);
     resp.headers().add("Cache-Control", "no-cache");
     resp.set_body(concurrency::streams::istream(*buf), "text/plain; charset=utf-8");
@@ -332,6 +336,7 @@ class NodeServerImpl final : public NodeServer {
         }
         if (!out.empty()) {
           buf->putn_nocopy(reinterpret_cast<const uint8_t*>(out.data()), out.size()).wait();
+          buf->sync().wait();
           quiet_after_exit = 0;
           continue;
         }

@@ -233,6 +233,9 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // api_proxy.cc: forwards the call to the leader and relays its answer.
   void Forward(const CallPtr& call, const std::string& leader_url);
+  // pods/NAME/log and pods/NAME/exec: forwarded to the node the pod is bound
+  // to (api_pod_proxy.cc).
+  void PodProxy(const CallPtr& call, const Target& t, const std::string& subresource);
 
   // Stored bytes ↔ object (with resourceVersion from the key's mod_revision).
   Result<Json> DecodeKv(const KindInfo& kind, const KeyValue& kv) const;

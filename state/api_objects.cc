@@ -359,6 +359,8 @@ void Core::Get(const CallPtr& call, const Target& t) {
 void Core::List(const CallPtr& call, const Target& t) {
   auto selector = Selector::Parse(call->Query("labelSelector"));
   if (!selector) return call->ReplyError(BadRequest("labelSelector: " + selector.error().message()));
+  auto fields = FieldSelector::Parse(call->Query("fieldSelector"));
+  if (!fields) return call->ReplyError(BadRequest("fieldSelector: " + fields.error().message()));
   std::optional<ApiError> err;
   auto limit = ParseRevision(call->Query("limit"), &err, "limit");
   if (err) return call->ReplyError(*err);
@@ -378,7 +380,8 @@ void Core::List(const CallPtr& call, const Target& t) {
   }
   auto c = call->Query("resourceVersion") == "0" ? ReadConsistency::kSerializable : ReadConsistency::kLinearizable;
   const size_t want = limit ? static_cast<size_t>(*limit) : 0;
-  AfterBarrier(call, c, [this, call, t, sel = std::move(*selector), want, revision, cursor]() mutable {
+  AfterBarrier(call, c, [this, call, t, sel = std::move(*selector), fsel = std::move(*fields), want, revision,
+                         cursor]() mutable {
     Json items = Json::array();
     bool more = false;
     while (true) {
@@ -398,7 +401,7 @@ void Core::List(const CallPtr& call, const Target& t) {
         cursor = kv.key;
         auto obj = DecodeKv(*t.kind, kv);
         if (!obj) return call->ReplyError(Internal("cannot read a stored object"));
-        if (!sel.Matches(Object(*obj).labels())) continue;
+        if (!sel.Matches(Object(*obj).labels()) || !fsel.Matches(*obj)) continue;
         items.push_back(std::move(*obj));
         if (want != 0 && items.size() == want) {
           full = true;

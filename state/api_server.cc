@@ -449,6 +449,11 @@ void Core::ServeApi(const CallPtr& call) {
   if (!t.kind->namespaced && !t.ns.empty()) return call->ReplyError(PathNotFound(path));
   size_t left = tail.size() - i;
   if (left >= 1) t.name = tail[i];
+  if (left == 2 && t.kind->gvk.group.empty() && t.kind->gvk.kind == "Pod" &&
+      (tail[i + 1] == "log" || tail[i + 1] == "exec")) {
+    if (t.ns.empty()) return call->ReplyError(PathNotFound(path));
+    return PodProxy(call, t, tail[i + 1]);
+  }
   if (left == 2) {
     if (tail[i + 1] != "status" || !t.kind->has_status) return call->ReplyError(PathNotFound(path));
     t.status = true;

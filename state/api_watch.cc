@@ -40,11 +40,12 @@ void NamesFromKey(const KindInfo& kind, const std::string& key, std::string* ns,
 
 class WatchStream {
  public:
-  WatchStream(Core* core, Target t, Selector selector, std::string path, std::string user, MonoTime now,
-              std::chrono::seconds timeout)
+  WatchStream(Core* core, Target t, Selector selector, FieldSelector fields, std::string path, std::string user,
+              MonoTime now, std::chrono::seconds timeout)
       : core_(core),
         t_(std::move(t)),
         selector_(std::move(selector)),
+        fields_(std::move(fields)),
         path_(std::move(path)),
         user_(std::move(user)),
         started_(now),
@@ -145,14 +146,16 @@ class WatchStream {
       if (!j) return std::nullopt;  // logged by DecodeKv; the event is skipped
       return std::move(*j);
     };
-    const bool all = selector_.Empty();
+    const bool all = selector_.Empty() && fields_.Empty();
     if (ev.type == Event::Type::kPut) {
       cur = decode(ev.kv);
       if (!cur) return std::nullopt;
     }
     // With no selector a put needs only whether there was a previous value.
     if (ev.prev && (ev.type == Event::Type::kDelete || !all)) prev = decode(*ev.prev);
-    auto matches = [&](const std::optional<Json>& j) { return j && (all || selector_.Matches(Object(*j).labels())); };
+    auto matches = [&](const std::optional<Json>& j) {
+      return j && (all || (selector_.Matches(Object(*j).labels()) && fields_.Matches(*j)));
+    };
     const bool had = ev.prev.has_value() && (all || matches(prev));
     const bool has = matches(cur);
     const char* type = nullptr;
@@ -212,6 +215,7 @@ class WatchStream {
   Core* core_;
   const Target t_;
   const Selector selector_;
+  const FieldSelector fields_;
   const std::string path_;
   const std::string user_;
   const MonoTime started_;
@@ -229,6 +233,8 @@ class WatchStream {
 void Core::Watch(const CallPtr& call, const Target& t) {
   auto selector = Selector::Parse(call->Query("labelSelector"));
   if (!selector) return call->ReplyError(BadRequest("labelSelector: " + selector.error().message()));
+  auto fields = FieldSelector::Parse(call->Query("fieldSelector"));
+  if (!fields) return call->ReplyError(BadRequest("fieldSelector: " + fields.error().message()));
   std::string rv_text = call->Query("resourceVersion");
   int64_t rv = 0;
   if (!rv_text.empty()) {
@@ -247,7 +253,7 @@ void Core::Watch(const CallPtr& call, const Target& t) {
   Store& store = service_->store();
   const std::string prefix = t.Prefix();
   auto w =
-      std::make_shared<WatchStream>(this, t, *selector, call->path(), call->user().name, clock().Monotonic(), timeout);
+      std::make_shared<WatchStream>(this, t, *selector, *fields, call->path(), call->user().name, clock().Monotonic(), timeout);
   // resourceVersion 0 or absent: the current objects first, as ADDED.
   int64_t from = rv + 1;
   if (rv == 0) {
@@ -257,7 +263,7 @@ void Core::Watch(const CallPtr& call, const Target& t) {
     for (const KeyValue& kv : list->kvs) {
       auto obj = DecodeKv(*t.kind, kv);
       if (!obj) return call->ReplyError(Internal("cannot read a stored object"));
-      if (!selector->Matches(Object(*obj).labels())) continue;
+      if (!selector->Matches(Object(*obj).labels()) || !fields->Matches(*obj)) continue;
       lines += Dump({{"type", "ADDED"}, {"object", std::move(*obj)}});
       lines += '\n';
     }

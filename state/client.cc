@@ -352,7 +352,7 @@ Result<Json> Client::Impl::Call(const std::string& method, const std::string& ta
   return j;
 }
 
-Result<ObjectList> Client::Impl::List(const KindInfo& kind, const std::string& ns, const std::string& label_selector,
+Result<ObjectList> Client::Impl::List(const KindInfo& kind, const std::string& ns, const Selectors& selectors,
                                       size_t limit, const std::string& cont, const pplx::cancellation_token& token) {
   using client_internal::PercentEncode;
   std::string target = kind.Path(PercentEncode(ns));
@@ -360,7 +360,8 @@ Result<ObjectList> Client::Impl::List(const KindInfo& kind, const std::string& n
   auto add = [&](const char* k, const std::string& v) {
     query += (query.empty() ? "?" : "&") + (k + ("=" + PercentEncode(v)));
   };
-  if (!label_selector.empty()) add("labelSelector", label_selector);
+  if (!selectors.labels.empty()) add("labelSelector", selectors.labels);
+  if (!selectors.fields.empty()) add("fieldSelector", selectors.fields);
   if (limit > 0) add("limit", std::to_string(limit));
   if (!cont.empty()) add("continue", cont);
   auto j = Call("GET", target + query, nullptr, "", false, Subject{&kind, ns, ""}, token);
@@ -383,15 +384,15 @@ Result<ObjectList> Client::Impl::List(const KindInfo& kind, const std::string& n
   return out;
 }
 
-Result<ObjectList> Client::Impl::ListAll(const KindInfo& kind, const std::string& ns, const std::string& label_selector,
+Result<ObjectList> Client::Impl::ListAll(const KindInfo& kind, const std::string& ns, const Selectors& selectors,
                                          const pplx::cancellation_token& token) {
   constexpr size_t kPage = 500;
-  auto first = List(kind, ns, label_selector, kPage, "", token);
+  auto first = List(kind, ns, selectors, kPage, "", token);
   if (!first) return first;
   ObjectList all = std::move(*first);
   std::string cont = all.continue_token;
   while (!cont.empty()) {
-    auto page = List(kind, ns, label_selector, kPage, cont, token);
+    auto page = List(kind, ns, selectors, kPage, cont, token);
     if (!page) return page;
     for (auto& o : page->items) all.items.push_back(std::move(o));
     cont = page->continue_token;
@@ -433,9 +434,9 @@ Result<Object> Client::Get(const KindInfo& kind, const std::string& ns, const st
   return AsObject(impl_->Call("GET", ObjectPath(kind, s.ns, name), nullptr, "", false, s), "an object");
 }
 
-Result<ObjectList> Client::List(const KindInfo& kind, const std::string& ns, const std::string& label_selector,
+Result<ObjectList> Client::List(const KindInfo& kind, const std::string& ns, const Selectors& selectors,
                                 size_t limit, const std::string& cont) {
-  return impl_->List(kind, kind.namespaced ? ns : "", label_selector, limit, cont);
+  return impl_->List(kind, kind.namespaced ? ns : "", selectors, limit, cont);
 }
 
 Result<Object> Client::Create(const Object& object) {

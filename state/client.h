@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/kinds.h"
@@ -55,6 +56,19 @@ struct ClientOptions {
   // and starts again from min once an event arrives.
   std::chrono::milliseconds watch_backoff_min{200};
   std::chrono::milliseconds watch_backoff_max{10000};
+};
+
+// Which objects a list or watch returns: a label selector (core/selector.h
+// syntax) and a field selector ("spec.nodeName=n1", core FieldSelector).
+// A plain string is a label selector.
+struct Selectors {
+  std::string labels;
+  std::string fields;
+  Selectors() = default;
+  Selectors(std::string label_selector) : labels(std::move(label_selector)) {}  // NOLINT: implicit by design
+  Selectors(const char* label_selector) : labels(label_selector) {}            // NOLINT
+  Selectors(std::string label_selector, std::string field_selector)
+      : labels(std::move(label_selector)), fields(std::move(field_selector)) {}
 };
 
 struct ObjectList {
@@ -140,7 +154,7 @@ class Client {
   // a label selector (core/selector.h syntax), at most `limit` of them (0 =
   // all) starting at continue token `cont`. Items always carry apiVersion and
   // kind.
-  Result<ObjectList> List(const KindInfo& kind, const std::string& ns, const std::string& label_selector = "",
+  Result<ObjectList> List(const KindInfo& kind, const std::string& ns, const Selectors& selectors = {},
                           size_t limit = 0, const std::string& cont = "");
 
   // The kind is looked up from the object's apiVersion and kind (kInvalid when
@@ -194,13 +208,38 @@ class Client {
   // Fails now (and starts nothing) when the initial list or the first
   // connection fails: kNotFound, kUnauthorized, kUnavailable, ...; later
   // failures are retried for as long as the watch lives (logged as warnings).
-  Result<WatchPtr> Watch(const KindInfo& kind, const std::string& ns, const std::string& label_selector,
+  Result<WatchPtr> Watch(const KindInfo& kind, const std::string& ns, const Selectors& selectors,
                          const std::string& resource_version, std::function<void(const WatchEvent&)> on_event);
 
   // The state members: the JSON of GET /bosun/v1/members
   // ({"kind":"MemberList","items":[{"id","raftAddress","apiUrl","role",
   // "isLeader","isSelf","appliedIndex"}]}).
   Result<Json> Members();
+
+  // A container's log, through the API server from the pod's node
+  // (pods/NAME/log). `on_data` receives the text as it arrives; with
+  // `follow` the call returns once the container stops (or the stream is
+  // cut: kUnavailable), else when the log has been read. An empty container
+  // means the pod's only container.
+  struct LogOptions {
+    std::string container;
+    bool follow = false;
+    bool previous = false;    // the run before the current one
+    bool timestamps = false;  // prefix each line with its RFC 3339 time
+    long tail_lines = -1;     // the last N lines only (-1: all)
+  };
+  Status Logs(const std::string& ns, const std::string& pod, const LogOptions& options,
+              const std::function<void(std::string_view)>& on_data);
+
+  // Runs a command in a running container (pods/NAME/exec), without a
+  // terminal: stdin is empty; the output is returned when it has finished.
+  struct ExecOutput {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+  };
+  Result<ExecOutput> Exec(const std::string& ns, const std::string& pod, const std::string& container,
+                          const std::vector<std::string>& argv, std::chrono::seconds timeout = std::chrono::seconds(300));
 
   // GET of any path (with its query), for verbs that need other endpoints.
   // The body must be JSON.

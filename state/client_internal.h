@@ -76,11 +76,11 @@ struct Client::Impl {
                     const std::string& content_type, bool is_write, const client_internal::Subject& subject,
                     const pplx::cancellation_token& token = pplx::cancellation_token::none());
 
-  Result<ObjectList> List(const KindInfo& kind, const std::string& ns, const std::string& label_selector, size_t limit,
+  Result<ObjectList> List(const KindInfo& kind, const std::string& ns, const Selectors& selectors, size_t limit,
                           const std::string& cont,
                           const pplx::cancellation_token& token = pplx::cancellation_token::none());
   // Every page of a list, at the revision of the first page.
-  Result<ObjectList> ListAll(const KindInfo& kind, const std::string& ns, const std::string& label_selector,
+  Result<ObjectList> ListAll(const KindInfo& kind, const std::string& ns, const Selectors& selectors,
                              const pplx::cancellation_token& token);
 
  private:

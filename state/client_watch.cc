@@ -74,7 +74,7 @@ struct Watch::State {
   std::shared_ptr<Client::Impl> client;
   KindInfo kind;
   std::string ns;
-  std::string selector;
+  Selectors selector;
   std::function<void(const WatchEvent&)> on_event;
 
   pplx::cancellation_token_source cts;  // cancelled by Stop; ends every request of the watch
@@ -160,7 +160,8 @@ struct Watch::State {
     std::string target = kind.Path(PercentEncode(ns)) + "?watch=true&allowWatchBookmarks=true";
     std::string from = ResumeFrom();
     if (!from.empty()) target += "&resourceVersion=" + PercentEncode(from);
-    if (!selector.empty()) target += "&labelSelector=" + PercentEncode(selector);
+    if (!selector.labels.empty()) target += "&labelSelector=" + PercentEncode(selector.labels);
+    if (!selector.fields.empty()) target += "&fieldSelector=" + PercentEncode(selector.fields);
     pplx::cancellation_token token = pplx::cancellation_token::none();
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -425,7 +426,7 @@ int Watch::relists() const {
   return state_->relists.load();
 }
 
-Result<WatchPtr> Client::Watch(const KindInfo& kind, const std::string& ns, const std::string& label_selector,
+Result<WatchPtr> Client::Watch(const KindInfo& kind, const std::string& ns, const Selectors& label_selector,
                                const std::string& resource_version, std::function<void(const WatchEvent&)> on_event) {
   if (!on_event) return Error(Code::kInvalid, "a watch needs a callback");
   auto st = std::make_shared<state::Watch::State>();
