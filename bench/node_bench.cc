@@ -1,6 +1,6 @@
 // bench_node — pod start latency on a real node, against bare `runc run -d`.
 //
-//   bench_node [--bosun PATH] [--pods N] [--burst N] [--dir DIR] [--keep]
+//   bench_node [--bosun PATH] [--pods N] [--burst N] [--dir DIR] [--keep] [--node-log-level debug]
 //
 // It builds the test images (scripts/build-test-images), starts one
 // `bosun server` and one `bosun node` (its own bridge and pod CIDR, the
@@ -244,6 +244,7 @@ Status DeleteAll(Setup& s, RunningWatch& w, const std::vector<std::string>& name
 int Run(int argc, char** argv) {
   Setup s;
   int pods = 50, burst = 100;
+  std::string node_log_level = "warn";
   s.dir = fs::temp_directory_path() / ("bench-node-" + std::to_string(getpid()));
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -253,8 +254,9 @@ int Run(int argc, char** argv) {
     else if (a == "--burst") burst = std::atoi(next().c_str());
     else if (a == "--dir") s.dir = next();
     else if (a == "--keep") s.keep = true;
+    else if (a == "--node-log-level") node_log_level = next();
     else {
-      std::fprintf(stderr, "usage: bench_node [--bosun PATH] [--pods N] [--burst N] [--dir DIR] [--keep]\n");
+      std::fprintf(stderr, "usage: bench_node [--bosun PATH] [--pods N] [--burst N] [--dir DIR] [--keep] [--node-log-level L]\n");
       return 2;
     }
   }
@@ -319,7 +321,7 @@ int Run(int argc, char** argv) {
   s.node_name = "bench-node-" + std::to_string(getpid());
   std::string bridge = "bnb" + std::to_string(getpid() % 100000);
   auto node = bosun::bench::ChildProcess::Start(
-      {s.bosun, "--log-level", "warn", "node", "--server", s.cluster->leader().Url(), "--token-file",
+      {s.bosun, "--log-level", node_log_level, "node", "--server", s.cluster->leader().Url(), "--token-file",
        token_file.string(), "--name", s.node_name, "--data", node_dir.string(), "--pod-cidr", "10.252.0.0/22",
        "--bridge", bridge, "--max-pods", "250", "--listen", "127.0.0.1:0"},
       s.dir / "node.log");
