@@ -373,7 +373,9 @@ class RuncRuntime : public Runtime {
     in.rootfs = rootfs;
     in.cgroups_path = cgroups::ContainerPath(o_.cgroup_parent, sb.pod_uid, id);
     in.default_pids_limit = o_.default_pids_limit;
-    if (auto s = sandbox::WriteAtomic(dir + "/config.json", BuildSpec(in).dump() + "\n"); !s) return s.error();
+    // 0600: the process env may hold values from Secrets (root only; see
+    // node/README.md "Secrets on disk").
+    if (auto s = sandbox::WriteAtomic(dir + "/config.json", BuildSpec(in).dump() + "\n", 0600); !s) return s.error();
     const std::string log_path = sb.dir + "/logs/" + config.name + "_" + std::to_string(config.attempt) + ".log";
     json meta = {{"id", id}, {"pod_uid", sb.pod_uid}, {"name", config.name}, {"attempt", config.attempt},
                  {"created_at_ns", ToNs(Clock::now())}, {"log_path", log_path}, {"image", config.image.digest}};

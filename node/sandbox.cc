@@ -86,10 +86,10 @@ Status MakeNamespacesOnThisThread(const Sandbox& sb, const std::string& hostname
 
 }  // namespace
 
-Status WriteAtomic(const std::string& path, const std::string& data) {
+Status WriteAtomic(const std::string& path, const std::string& data, mode_t mode) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
                     std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Error(Code::kIo, Errno("cannot create " + tmp));
   const char* p = data.data();
   size_t left = data.size();

@@ -14,6 +14,8 @@
 // onto the files, so no helper process is started.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -38,7 +40,7 @@ std::vector<std::string> MountsUnder(const std::string& dir);
 Status RemoveDir(const std::string& dir);
 
 // Writes `data` to `path` through a temporary file and rename.
-Status WriteAtomic(const std::string& path, const std::string& data);
+Status WriteAtomic(const std::string& path, const std::string& data, mode_t mode = 0644);
 Result<std::string> ReadFile(const std::string& path);
 
 }  // namespace bosun::node::sandbox
