@@ -89,7 +89,8 @@ void AddLogsExec(CLI::App& app, int* exit_code) {
   e->add_option("-n,--namespace", ex->ns, "The pod's namespace")->capture_default_str();
   e->add_option("-c,--container", ex->container, "The container (needed when the pod has several)");
   e->add_option("--timeout", ex->timeout, "Kill the command after this long (e.g. 30s, 5m)")->capture_default_str();
-  e->positionals_at_end();
+  // Flags go before `--`; everything after it is the command (CLI11 treats
+  // what follows `--` as positionals).
   AddClientFlags(e, &ex->client);
   e->footer("Example: bosun exec web-0 -n shop -- cat /etc/hostname");
   e->callback([ex, exit_code] { *exit_code = RunExec(*ex); });

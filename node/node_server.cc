@@ -75,9 +75,11 @@ std::string First(const std::multimap<std::string, std::string>& q, const std::s
 
 bool Truthy(const std::string& v) { return v == "true" || v == "1"; }
 
-void ReplyStatus(const http_request& req, int code, const std::string& reason, const std::string& message) {
+void ReplyStatus(const http_request& req, int code, const std::string& reason, const std::string& message,
+                 const Json& details = nullptr) {
   Json body = {{"kind", "Status"},    {"apiVersion", "v1"}, {"status", "Failure"},
                {"message", message}, {"reason", reason},  {"code", code}};
+  if (details.is_object()) body["details"] = details;
   http_response resp(static_cast<web::http::status_code>(code));
   resp.set_body(body.dump(), "application/json");
   req.reply(resp).then([](pplx::task<void> t) {
@@ -227,7 +229,12 @@ class NodeServerImpl final : public NodeServer {
     }
     std::string container = First(query, "container");
     auto ref = lookup_(ns, pod, container);
-    if (!ref) return ReplyStatus(req, HttpCode(ref.error().code()), "NotFound", ref.error().message());
+    // details name the container, so a client does not take the 404 for the
+    // pod's own.
+    if (!ref) {
+      return ReplyStatus(req, HttpCode(ref.error().code()), "NotFound", ref.error().message(),
+                         Json{{"name", container}, {"kind", "containers"}});
+    }
     if (verb == "log") {
       if (req.method() != methods::GET) return ReplyStatus(req, 405, "MethodNotAllowed", "log takes GET");
       return Log(std::move(req), query, ns, pod, container, *ref);

@@ -236,8 +236,8 @@ class NodeE2E : public ::testing::Test {
   }
 
   Cli Exec(const std::string& pod, const std::string& container, std::vector<std::string> cmd) {
-    // Without `--`: see ExecTakesTheCommandAfterDashDash for why.
-    std::vector<std::string> args = {"exec", "-c", container, pod};
+    // As a user types it: `bosun exec POD -c C -- CMD…`.
+    std::vector<std::string> args = {"exec", pod, "-c", container, "--"};
     args.insert(args.end(), cmd.begin(), cmd.end());
     return Bosun(args);
   }
@@ -326,40 +326,31 @@ TEST_F(NodeE2E, TwoContainersShareTheNetworkButNotPids) {
   // Whether the message names the container: LogsOfAMissingContainerNameIt.
 }
 
-// KNOWN BUG (state/client.cc ErrorFromAnswer): the node answers a log
-// request for a container the pod does not have with 404 and a message
-// naming the container, but the client rewrites every 404 about a named
-// subject into `pods "one" not found in namespace "default"` — wrong, the
-// pod exists. Skipped while that exact message comes back.
+// The node's 404 for a container the pod does not have names the container
+// (details.name), so the client keeps its message instead of saying the pod
+// is missing.
 TEST_F(NodeE2E, LogsOfAMissingContainerNameIt) {
   StartSleeper();
   ASSERT_TRUE(WaitFor([&] { return PodStatus("one").value("phase", "") == "Running"; }, 60s))
       << PodStatus("one").dump(2) << "\n" << Log("node.log");
   Cli missing = Bosun({"logs", "one", "-c", "nope"});
   EXPECT_NE(missing.exit_code, 0);
-  if (missing.err.find("pods \"one\" not found") != std::string::npos) {
-    GTEST_SKIP() << "known bug: the 404 for a missing container reads: " << missing.err;
-  }
+  EXPECT_EQ(missing.err.find("pods \"one\" not found"), std::string::npos) << missing.err;
   EXPECT_NE(missing.err.find("nope"), std::string::npos) << "the message does not name the container: " << missing.err;
 }
 
-// KNOWN BUG (cli/logs_exec.cc, `exec` with positionals_at_end): in
-// `bosun exec POD -- CMD…` (the documented form, and the command's own
-// footer example) the "--" is passed on as the command's first word, and runc
-// answers `exec: "--": executable file not found in $PATH`; likewise every
-// flag after POD (-c, -n, --server, --token-file) becomes part of the
-// command. Skipped while that symptom shows.
+// `bosun exec POD [flags] -- CMD…`: flags may follow the pod; everything
+// after `--` is the command, flags of its own included.
 TEST_F(NodeE2E, ExecTakesTheCommandAfterDashDash) {
   StartSleeper();
   ASSERT_TRUE(WaitFor([&] { return PodStatus("one").value("phase", "") == "Running"; }, 60s))
       << PodStatus("one").dump(2) << "\n" << Log("node.log");
   Cli r = Bosun({"exec", "one", "--", "echo", "dash-dash-works"});
-  if (r.exit_code != 0 && r.err.find("--") != std::string::npos &&
-      r.err.find("executable file not found") != std::string::npos) {
-    GTEST_SKIP() << "known bug: `bosun exec POD -- CMD` runs \"--\": " << r.err;
-  }
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Trim(r.out), "dash-dash-works") << r.err;
+  Cli flags = Bosun({"exec", "one", "-n", "default", "--", "sh", "-c", "echo -n flags-ok; exit 3"});
+  EXPECT_EQ(flags.exit_code, 3) << flags.err;
+  EXPECT_EQ(flags.out, "flags-ok") << flags.err;
 }
 
 TEST_F(NodeE2E, OomKilledIsReportedInPodStatus) {
