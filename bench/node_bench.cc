@@ -320,10 +320,28 @@ int Run(int argc, char** argv) {
   std::ofstream(token_file) << s.cluster->token() << "\n";
   s.node_name = "bench-node-" + std::to_string(getpid());
   std::string bridge = "bnb" + std::to_string(getpid() % 100000);
+  std::string cgroup_parent = "bosun-bench-" + std::to_string(getpid());
+  // The bridge and the (then empty) parent cgroups are the node's to keep;
+  // the bench removes them when it ends, however it ends.
+  struct HostCleanup {
+    std::string bridge, cgroup_parent;
+    ~HostCleanup() {
+      bosun::process::Options o;
+      o.argv = {"ip", "link", "del", bridge};
+      (void)bosun::process::Run(o);
+      std::error_code ec;
+      for (const auto& c : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+        fs::path p = c.path() / cgroup_parent;
+        if (fs::exists(p)) ::rmdir(p.c_str());
+        fs::path u = c.path() / "unified" / cgroup_parent;
+        if (fs::exists(u)) ::rmdir(u.c_str());
+      }
+    }
+  } host_cleanup{bridge, cgroup_parent};
   auto node = bosun::bench::ChildProcess::Start(
       {s.bosun, "--log-level", node_log_level, "node", "--server", s.cluster->leader().Url(), "--token-file",
        token_file.string(), "--name", s.node_name, "--data", node_dir.string(), "--pod-cidr", "10.252.0.0/22",
-       "--bridge", bridge, "--max-pods", "250", "--listen", "127.0.0.1:0"},
+       "--bridge", bridge, "--max-pods", "250", "--listen", "127.0.0.1:0", "--cgroup-parent", cgroup_parent},
       s.dir / "node.log");
   if (!node) {
     std::fprintf(stderr, "bench_node: cannot start bosun node: %s\n", node.error().message().c_str());
