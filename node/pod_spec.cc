@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/quantity.h"
+#include "node/object_data.h"
 
 namespace bosun::node {
 namespace {
@@ -17,58 +18,6 @@ std::vector<std::string> Strings(const Json& j) {
   if (!j.is_array()) return out;
   for (const auto& v : j) {
     if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-std::optional<std::string> Base64Decode(const std::string& in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  int bits = 0;
-  uint32_t acc = 0;
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r') continue;
-    int v = val(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
-
-// The key → value data of a ConfigMap (data) or Secret (data base64,
-// stringData plain).
-Result<std::map<std::string, std::string>> DataOf(const Object& obj, bool secret) {
-  std::map<std::string, std::string> out;
-  const Json& data = Object::Field(obj.json(), "data");
-  if (data.is_object()) {
-    for (const auto& [k, v] : data.items()) {
-      if (!v.is_string()) continue;
-      if (secret) {
-        auto d = Base64Decode(v.get<std::string>());
-        if (!d) return Error(Code::kInvalid, "Secret " + obj.Key() + ": data." + k + " is not base64");
-        out[k] = *d;
-      } else {
-        out[k] = v.get<std::string>();
-      }
-    }
-  }
-  const Json& sd = Object::Field(obj.json(), secret ? "stringData" : "binaryData");
-  if (secret && sd.is_object()) {
-    for (const auto& [k, v] : sd.items()) {
-      if (v.is_string()) out[k] = v.get<std::string>();
-    }
   }
   return out;
 }
@@ -192,7 +141,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ResolveEnv(const Object
                 ? Error(Code::kNotFound, kind + " \"" + name + "\" not found in namespace \"" + ns + "\"")
                 : obj.error();
       } else {
-        r = DataOf(*obj, kind == "Secret");
+        r = KeysOf(*obj, kind == "Secret", kind + " " + obj->Key(), /*binary_data=*/false);
       }
     }
     return cache.emplace(key, std::move(r)).first->second;

@@ -7,7 +7,6 @@
 // set, never a mix. Secret volumes are a tmpfs mounted on the volume dir
 // before anything is written, so secret values never reach a disk.
 #include <fcntl.h>
-#include <sodium.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 
 #include "core/log.h"
 #include "core/quantity.h"
+#include "node/object_data.h"
 #include "node/volumes.h"
 
 namespace bosun::node {
@@ -88,17 +88,6 @@ bool SafeRelPath(const std::string& p) {
   std::string el;
   while (std::getline(in, el, '/')) if (el.empty() || el == "..") return false;
   return p.back() != '/';
-}
-
-Result<std::string> DecodeBase64(const std::string& in, const std::string& what) {
-  std::string out(in.size(), '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(), " \n\r\t",
-                        &len, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
-    return Error(Code::kInvalid, what + " is not valid base64");
-  }
-  out.resize(len);
-  return out;
 }
 
 mode_t ModeOf(const Json& v, mode_t fallback) {
@@ -227,39 +216,6 @@ Result<bool> Project(const std::string& dir, const Payload& p, const std::string
     if (!top.count(name) && entry.is_symlink(ec)) fs::remove(entry.path(), ec);
   }
   return true;
-}
-
-// A ConfigMap's data and binaryData, or a Secret's data (base64) and
-// stringData, as key → bytes.
-Result<std::map<std::string, std::string>> KeysOf(const Object& obj, bool secret, const std::string& what) {
-  std::map<std::string, std::string> out;
-  const Json& data = Object::Field(obj.json(), "data");
-  if (data.is_object()) {
-    for (const auto& [k, v] : data.items()) {
-      if (!v.is_string()) continue;
-      if (secret) {
-        auto d = DecodeBase64(v.get<std::string>(), what + " key \"" + k + "\"");
-        if (!d) return d.error();
-        out[k] = *d;
-      } else {
-        out[k] = v.get<std::string>();
-      }
-    }
-  }
-  const Json& extra = Object::Field(obj.json(), secret ? "stringData" : "binaryData");
-  if (extra.is_object()) {
-    for (const auto& [k, v] : extra.items()) {
-      if (!v.is_string()) continue;
-      if (secret) {
-        out[k] = v.get<std::string>();
-      } else {
-        auto d = DecodeBase64(v.get<std::string>(), what + " key \"" + k + "\"");
-        if (!d) return d.error();
-        out[k] = *d;
-      }
-    }
-  }
-  return out;
 }
 
 Status CheckHostPath(const std::string& path, const std::string& type, const std::string& what) {
