@@ -26,6 +26,7 @@
 #include "state/client.h"
 #include "state/service.h"
 #include "state/store.h"
+#include "tests/api_harness.h"
 #include "tests/test_support.h"
 
 namespace bosun::node::testing {
@@ -294,58 +295,23 @@ class FakeVolumes : public PodVolumes {
   std::set<std::string> set_up_;
 };
 
-// A store, a LocalService, an API server on loopback and an admin client.
-class Api {
+// The API in-process (tests/api_harness.h), with pod helpers.
+class Api : public test::InProcessApi {
  public:
-  explicit Api(const std::string& dir) {
-    state::StoreOptions so;
-    so.sync = false;
-    auto store = state::Store::Open(dir, so);
-    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message());
-    service_ = std::make_unique<state::LocalService>(std::move(store).value());
-    token_ = crypto::NewToken();
-    auth_.Add(crypto::HashToken(token_), state::User{"admin", {"system:masters"}});
-    state::ApiServerOptions o;
-    o.bookmark_interval = std::chrono::seconds(1);
-    auto s = state::ApiServer::Start(o, service_.get(), &auth_);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
-    server_ = std::move(*s);
-    client_ = NewClient();
-  }
-  ~Api() {
-    client_.reset();
-    server_.reset();
-    service_.reset();
-  }
-  state::Client& client() { return *client_; }
-  std::unique_ptr<state::Client> NewClient() {
-    state::ClientOptions co;
-    co.servers = {server_->url()};
-    co.token = token_;
-    return std::move(*state::Client::Create(co));
-  }
-  std::string url() const { return server_->url(); }
-  const std::string& token() const { return token_; }
+  using InProcessApi::InProcessApi;
 
   Object CreatePod(const Json& spec, const std::string& name = "web", const std::string& ns = "default") {
     Object pod(GroupVersionKind{"", "v1", "Pod"}, ns, name);
     pod.json()["spec"] = spec;
-    auto r = client_->Create(pod);
+    auto r = client().Create(pod);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
     return r.ok() ? *r : pod;
   }
   Json PodStatus(const std::string& name = "web", const std::string& ns = "default") {
-    auto r = client_->Get(*KindRegistry::Builtin().FindKind("Pod"), ns, name);
+    auto r = client().Get(*KindRegistry::Builtin().FindKind("Pod"), ns, name);
     // {} until the node writes one.
     return r.ok() && r->status().is_object() ? r->status() : Json::object();
   }
-
- private:
-  std::unique_ptr<state::LocalService> service_;
-  state::TokenAuthenticator auth_;
-  std::string token_;
-  std::unique_ptr<state::ApiServer> server_;
-  std::unique_ptr<state::Client> client_;
 };
 
 // Every fake and the API, wired into a WorkerEnv.

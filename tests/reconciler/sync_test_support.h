@@ -27,6 +27,7 @@
 #include "state/client.h"
 #include "state/service.h"
 #include "state/store.h"
+#include "tests/api_harness.h"
 #include "tests/test_support.h"
 
 namespace bosun::reconciler::synctest {
@@ -85,47 +86,10 @@ class GitRepo {
   std::string dir_;
 };
 
-// A store, a LocalService, an API server and an admin client.
-class Api {
+// The API in-process, with batch-sized bodies.
+class Api : public test::InProcessApi {
  public:
-  explicit Api(const std::string& dir) {
-    state::StoreOptions so;
-    so.sync = false;
-    auto store = state::Store::Open(dir, so);
-    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message());
-    service_ = std::make_unique<state::LocalService>(std::move(store).value());
-    token_ = crypto::NewToken();
-    auth_.Add(crypto::HashToken(token_), state::User{"admin", {"system:masters"}});
-    state::ApiServerOptions o;
-    o.bookmark_interval = std::chrono::seconds(1);
-    o.max_body_bytes = 64u << 20;
-    auto s = state::ApiServer::Start(o, service_.get(), &auth_);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
-    server_ = std::move(*s);
-    state::ClientOptions co;
-    co.servers = {server_->url()};
-    co.token = token_;
-    client_ = std::move(*state::Client::Create(co));
-  }
-  ~Api() {
-    client_.reset();
-    server_.reset();
-    service_.reset();
-  }
-  state::Client& client() { return *client_; }
-  std::unique_ptr<state::Client> NewClient() {
-    state::ClientOptions co;
-    co.servers = {server_->url()};
-    co.token = token_;
-    return std::move(*state::Client::Create(co));
-  }
-
- private:
-  std::unique_ptr<state::LocalService> service_;
-  state::TokenAuthenticator auth_;
-  std::string token_;
-  std::unique_ptr<state::ApiServer> server_;
-  std::unique_ptr<state::Client> client_;
+  explicit Api(const std::string& dir) : InProcessApi(dir, 64u << 20) {}
 };
 
 inline const KindInfo& Kind(const char* resource) {

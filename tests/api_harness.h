@@ -1,0 +1,68 @@
+// tests/api_harness.h — the bosun API in the test's own process for tests of
+// its clients (the reconciler, the node): a RocksDB store, a LocalService, an
+// ApiServer on loopback with an admin token, and a client of it. Links
+// bosun_state and bosun_crypto.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "crypto/tokens.h"
+#include "state/api_server.h"
+#include "state/auth.h"
+#include "state/client.h"
+#include "state/service.h"
+#include "state/store.h"
+
+namespace bosun::test {
+
+class InProcessApi {
+ public:
+  // `max_body_bytes` 0 keeps the server's default.
+  explicit InProcessApi(const std::string& dir, size_t max_body_bytes = 0) {
+    state::StoreOptions so;
+    so.sync = false;
+    auto store = state::Store::Open(dir, so);
+    EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().message());
+    service_ = std::make_unique<state::LocalService>(std::move(store).value());
+    token_ = crypto::NewToken();
+    auth_.Add(crypto::HashToken(token_), state::User{"admin", {"system:masters"}});
+    state::ApiServerOptions o;
+    o.bookmark_interval = std::chrono::seconds(1);
+    if (max_body_bytes != 0) o.max_body_bytes = max_body_bytes;
+    auto s = state::ApiServer::Start(o, service_.get(), &auth_);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
+    server_ = std::move(*s);
+    client_ = NewClient();
+  }
+  ~InProcessApi() {
+    client_.reset();
+    server_.reset();
+    service_.reset();
+  }
+  InProcessApi(const InProcessApi&) = delete;
+  InProcessApi& operator=(const InProcessApi&) = delete;
+
+  state::Client& client() { return *client_; }
+  std::unique_ptr<state::Client> NewClient() {
+    state::ClientOptions co;
+    co.servers = {server_->url()};
+    co.token = token_;
+    return std::move(*state::Client::Create(co));
+  }
+  std::string url() const { return server_->url(); }
+  const std::string& token() const { return token_; }
+
+ private:
+  std::unique_ptr<state::LocalService> service_;
+  state::TokenAuthenticator auth_;
+  std::string token_;
+  std::unique_ptr<state::ApiServer> server_;
+  std::unique_ptr<state::Client> client_;
+};
+
+}  // namespace bosun::test
