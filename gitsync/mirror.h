@@ -107,6 +107,9 @@ struct FileChange {
   std::string blob;  // the new blob; empty for kDeleted
 };
 
+struct RevertOptions;  // gitsync/revert.h
+struct RevertResult;
+
 class Mirror {
  public:
   // Opens (or creates) the bare mirror in `dir` for `options.url`. Does not
@@ -183,6 +186,11 @@ class Mirror {
   // `from` may be "" (all of `to`'s history). After a force-push (from =
   // the old head), the new head's commits that the old one does not share.
   Result<std::vector<std::string>> CommitsBetween(const std::string& from, const std::string& to) const;
+
+  // Reverts `commit` on the followed branch of the remote: a `git revert`
+  // commit on top of the branch head, pushed fast-forward only. See
+  // gitsync/revert.h (include it to call this).
+  Result<RevertResult> Revert(const std::string& commit, const RevertOptions& options);
 
   struct Impl;
 

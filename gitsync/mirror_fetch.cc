@@ -13,6 +13,9 @@
 // any other, but its objects are copied by mirror_local.cc rather than by
 // libgit2's local transport, which is ten times slower than git on a large
 // first fetch.
+//
+// The credentials, certificate and error handling of a connection are shared
+// with the push of a revert (revert.cc) through mirror_internal.h.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -32,43 +35,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 // Fetches that last longer than this report their progress in the log.
 constexpr std::chrono::seconds kLogEvery{5};
-
-// What the callbacks of one Fetch share. The secrets are read from their
-// files at each fetch (a rotated token works without a restart) and wiped
-// when it ends.
-struct FetchContext {
-  Mirror::Impl* impl = nullptr;
-  TransferWatch* watch = nullptr;
-  const ProgressFn* progress = nullptr;
-  std::string password;
-  std::string passphrase;
-  std::string known_hosts;
-  int ssh_port = 22;
-
-  int userpass_attempts = 0;
-  int key_attempts = 0;
-  int username_attempts = 0;
-  // Set by a callback that refused to go on; the reason is ours, clearer than
-  // what libgit2 says after it.
-  Code refused_code = Code::kOk;
-  std::string refused_reason;
-
-  SteadyClock::time_point started = SteadyClock::now();
-  SteadyClock::time_point last_log = SteadyClock::now();
-  FetchProgress last;
-
-  ~FetchContext() {
-    crypto::Wipe(password);
-    crypto::Wipe(passphrase);
-  }
-
-  int Refuse(Code code, const std::string& reason, int rc) {
-    refused_code = code;
-    refused_reason = reason;
-    git_error_set_str(GIT_ERROR_CALLBACK, reason.c_str());
-    return rc;
-  }
-};
 
 Status ReadSecretFile(const std::string& path, const char* what, std::string* out) {
   if (path.empty()) return Ok();
@@ -120,7 +86,7 @@ std::string Base64(const unsigned char* data, size_t len) {
 int OnCredentials(git_credential** out, const char* url, const char* user_from_url, unsigned int allowed,
                   void* payload) {
   (void)url;
-  auto* ctx = static_cast<FetchContext*>(payload);
+  auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
   const RemoteOptions& o = ctx->impl->options;
   std::string user = user_from_url != nullptr && user_from_url[0] != '\0' ? user_from_url
@@ -154,7 +120,7 @@ int OnCredentials(git_credential** out, const char* url, const char* user_from_u
 }
 
 int OnCertificate(git_cert* cert, int valid, const char* host, void* payload) {
-  auto* ctx = static_cast<FetchContext*>(payload);
+  auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
   // TLS: libgit2's verification against the system's CAs decides.
   if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2) return GIT_PASSTHROUGH;
@@ -205,7 +171,7 @@ std::string MiB(uint64_t bytes) {
 }
 
 int OnTransferProgress(const git_indexer_progress* stats, void* payload) {
-  auto* ctx = static_cast<FetchContext*>(payload);
+  auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
   ctx->last = FetchProgress{stats->received_objects, stats->total_objects, stats->received_bytes};
   if (ctx->progress != nullptr && *ctx->progress) {
@@ -234,13 +200,13 @@ int OnPackProgress(int stage, uint32_t current, uint32_t total, void* payload) {
   (void)stage;
   (void)current;
   (void)total;
-  auto* ctx = static_cast<FetchContext*>(payload);
+  auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
   return ctx->watch->expired() ? -1 : 0;
 }
 
 int OnSideband(const char* text, int len, void* payload) {
-  auto* ctx = static_cast<FetchContext*>(payload);
+  auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
   if (log::GetLevel() > log::Level::kDebug) return ctx->watch->expired() ? -1 : 0;
   std::string line(text, static_cast<size_t>(len));
@@ -253,12 +219,43 @@ bool Contains(const std::string& s, const char* needle) {
   return s.find(needle) != std::string::npos;
 }
 
+}  // namespace
+
+RemoteContext::~RemoteContext() {
+  crypto::Wipe(password);
+  crypto::Wipe(passphrase);
+}
+
+int RemoteContext::Refuse(Code code, const std::string& reason, int rc) {
+  refused_code = code;
+  refused_reason = reason;
+  git_error_set_str(GIT_ERROR_CALLBACK, reason.c_str());
+  return rc;
+}
+
+Status LoadCredentials(Mirror::Impl& m, RemoteContext* ctx) {
+  ctx->impl = &m;
+  ctx->ssh_port = SshPort(m.fetch_url);
+  for (auto st : {ReadSecretFile(m.options.password_file, "--repo-password-file", &ctx->password),
+                  ReadSecretFile(m.options.ssh_passphrase_file, "the SSH key's passphrase file", &ctx->passphrase),
+                  ReadWholeFile(m.options.ssh_known_hosts_file, "--repo-known-hosts-file", &ctx->known_hosts)}) {
+    if (!st) return st;
+  }
+  return Ok();
+}
+
+void SetRemoteCallbacks(RemoteContext* ctx, git_remote_callbacks* callbacks) {
+  callbacks->credentials = OnCredentials;
+  callbacks->certificate_check = OnCertificate;
+  callbacks->sideband_progress = OnSideband;
+  callbacks->payload = ctx;
+}
+
 // Turns a failed libgit2 call into the code the contract promises, keeping
 // libgit2's reason (or ours, when a callback stopped it).
-Error Classify(const Mirror::Impl& m, const FetchContext& ctx, int rc) {
-  std::string prefix = "cannot fetch " + m.options.url + " (" + m.followed.label + "): ";
+Error ClassifyRemoteError(const std::string& prefix, const RemoteContext& ctx, int rc) {
   if (ctx.watch->expired()) {
-    return Error(Code::kUnavailable, prefix + "no progress for " + std::to_string(m.options.timeout.count()) +
+    return Error(Code::kUnavailable, prefix + "no progress for " + std::to_string(ctx.impl->options.timeout.count()) +
                                          "s, gave up (the remote is slow or stalled)");
   }
   if (ctx.refused_code != Code::kOk) return Error(ctx.refused_code, prefix + ctx.refused_reason);
@@ -276,8 +273,6 @@ Error Classify(const Mirror::Impl& m, const FetchContext& ctx, int rc) {
   }
   return Error(Code::kUnavailable, prefix + reason);
 }
-
-}  // namespace
 
 Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
   InitLibgit2();
@@ -327,15 +322,9 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
     }
   }
 
-  FetchContext ctx;
-  ctx.impl = &m;
+  RemoteContext ctx;
   ctx.progress = &progress;
-  ctx.ssh_port = SshPort(m.fetch_url);
-  for (auto st : {ReadSecretFile(m.options.password_file, "--repo-password-file", &ctx.password),
-                  ReadSecretFile(m.options.ssh_passphrase_file, "the SSH key's passphrase file", &ctx.passphrase),
-                  ReadWholeFile(m.options.ssh_known_hosts_file, "--repo-known-hosts-file", &ctx.known_hosts)}) {
-    if (!st) return Error(st.error().code(), prefix + st.error().message());
-  }
+  if (auto st = LoadCredentials(m, &ctx); !st) return Error(st.error().code(), prefix + st.error().message());
   TransferWatch watch(std::chrono::duration_cast<std::chrono::milliseconds>(m.options.timeout));
   TransferWatch::Scope scope(&watch);
   ctx.watch = &watch;
@@ -346,12 +335,9 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
   }
   RemotePtr remote(raw_remote);
   git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
-  callbacks.credentials = OnCredentials;
-  callbacks.certificate_check = OnCertificate;
+  SetRemoteCallbacks(&ctx, &callbacks);
   callbacks.transfer_progress = OnTransferProgress;
-  callbacks.sideband_progress = OnSideband;
   callbacks.pack_progress = OnPackProgress;
-  callbacks.payload = &ctx;
   git_proxy_options proxy = GIT_PROXY_OPTIONS_INIT;
   proxy.type = GIT_PROXY_AUTO;  // http.proxy and the *_proxy variables, as git does
 
@@ -363,7 +349,7 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
   }
   git_error_clear();
   if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, &proxy, nullptr); rc != 0) {
-    return Classify(m, ctx, rc);
+    return ClassifyRemoteError(prefix, ctx, rc);
   }
 
   // The remote's refs come with the connection; a missing followed ref is
@@ -372,7 +358,7 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
   if (m.followed.kind != Followed::Kind::kCommit) {
     const git_remote_head** heads = nullptr;
     size_t count = 0;
-    if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0) return Classify(m, ctx, rc);
+    if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0) return ClassifyRemoteError(prefix, ctx, rc);
     bool found = false;
     for (size_t i = 0; i < count && !found; i++) {
       if (m.followed.refname == heads[i]->name) {
@@ -405,7 +391,7 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
     if (m.followed.kind == Followed::Kind::kCommit) {
       const git_remote_head** heads = nullptr;
       size_t count = 0;
-      if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0) return Classify(m, ctx, rc);
+      if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0) return ClassifyRemoteError(prefix, ctx, rc);
       for (size_t i = 0; i < count; i++) {
         std::string name = heads[i]->name;
         if ((!name.starts_with("refs/heads/") && !name.starts_with("refs/tags/")) || name.ends_with("^{}")) continue;
@@ -416,7 +402,7 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
       wants.push_back(target);
     }
     git_error_clear();
-    if (int rc = FetchFromLocal(repo, *local_path, wants, callbacks); rc != 0) return Classify(m, ctx, rc);
+    if (int rc = FetchFromLocal(repo, *local_path, wants, callbacks); rc != 0) return ClassifyRemoteError(prefix, ctx, rc);
     for (const auto& [name, oid] : tips) {
       git_reference* ref = nullptr;
       if (git_reference_create(&ref, repo, name.c_str(), &oid, 1, "bosun: fetch") != 0) {
@@ -442,11 +428,11 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
     fetch.prune = GIT_FETCH_NO_PRUNE;
     fetch.update_fetchhead = 0;
     fetch.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    if (int rc = git_remote_download(remote.get(), &specs, &fetch); rc != 0) return Classify(m, ctx, rc);
+    if (int rc = git_remote_download(remote.get(), &specs, &fetch); rc != 0) return ClassifyRemoteError(prefix, ctx, rc);
     if (m.followed.kind == Followed::Kind::kCommit) {
       if (int rc = git_remote_update_tips(remote.get(), &callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "bosun: fetch");
           rc != 0) {
-        return Classify(m, ctx, rc);
+        return ClassifyRemoteError(prefix, ctx, rc);
       }
     }
   }

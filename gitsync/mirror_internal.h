@@ -1,7 +1,7 @@
 // gitsync/mirror_internal.h — what the mirror_*.cc files share: the Impl,
 // owning handles for libgit2 objects, error conversion, the network stream
-// with its no-progress watchdog, known_hosts matching, and the copy from a
-// local remote. Private to gitsync.
+// with its no-progress watchdog, one connection's credentials and errors,
+// known_hosts matching, and the copy from a local remote. Private to gitsync.
 #pragma once
 
 #include <atomic>
@@ -143,6 +143,57 @@ class TransferWatch {
 
 // Registers the stream with libgit2 (called by InitLibgit2).
 void RegisterWatchedStream();
+
+// ---------------------------------------------------------------------------
+// One connection to the remote (mirror_fetch.cc): Fetch's, and the push of a
+// revert (revert.cc). The secrets are read from their files for each
+// connection (a rotated token works without a restart) and wiped when the
+// context ends.
+struct RemoteContext {
+  Mirror::Impl* impl = nullptr;
+  TransferWatch* watch = nullptr;  // must be set before connecting
+  const ProgressFn* progress = nullptr;
+  std::string password;
+  std::string passphrase;
+  std::string known_hosts;
+  int ssh_port = 22;
+
+  int userpass_attempts = 0;
+  int key_attempts = 0;
+  int username_attempts = 0;
+  // Set by a callback that refused to go on; the reason is ours, clearer than
+  // what libgit2 says after it.
+  Code refused_code = Code::kOk;
+  std::string refused_reason;
+
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_log = std::chrono::steady_clock::now();
+  FetchProgress last;
+
+  // What the caller's own callbacks need (they share this payload).
+  void* user = nullptr;
+
+  RemoteContext() = default;
+  RemoteContext(const RemoteContext&) = delete;
+  RemoteContext& operator=(const RemoteContext&) = delete;
+  ~RemoteContext();
+
+  // Records why a callback stopped the operation, for ClassifyRemoteError.
+  int Refuse(Code code, const std::string& reason, int rc);
+};
+
+// Points `ctx` at the mirror and reads the credentials files of its options
+// (kInvalid naming the file when one cannot be read).
+Status LoadCredentials(Mirror::Impl& m, RemoteContext* ctx);
+
+// Sets the credentials, certificate and sideband callbacks, with `ctx` as
+// the payload of every callback.
+void SetRemoteCallbacks(RemoteContext* ctx, git_remote_callbacks* callbacks);
+
+// A failed libgit2 call on the connection as the error the contract promises
+// (kUnavailable, kUnauthorized, kInvalid), "prefix" + the reason: libgit2's,
+// the refusing callback's, or the watchdog's.
+Error ClassifyRemoteError(const std::string& prefix, const RemoteContext& ctx, int rc);
 
 // ---------------------------------------------------------------------------
 // known_hosts (mirror_known_hosts.cc).

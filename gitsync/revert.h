@@ -1,0 +1,108 @@
+// gitsync/revert.h — undoing a commit the GitOps way: a `git revert` commit
+// on top of the followed branch, pushed to the remote fast-forward only
+// (DESIGN.md §4; the Git half of automated rollback, issue 6).
+//
+// Mirror::Revert(commit, options):
+//  1. fetches the followed branch. A mirror that follows a tag, another ref
+//     or a fixed commit has no branch to push to: kInvalid "cannot push a
+//     revert: bosun follows tag v1, not a branch".
+//  2. makes, on top of the branch head, the commit that reverts `commit`
+//     (an in-memory three-way merge, as `git revert --no-edit` does it, with
+//     no working tree), with the message
+//
+//       Revert "<subject of commit>"
+//
+//       This reverts commit <40-hex sha>.
+//
+//       Bosun-Reverts: <40-hex sha>
+//       Bosun-Reason: <options.reason, on one line, at most 200 bytes>
+//
+//     (a merge commit reverted with `mainline`: "This reverts commit <sha>,
+//     reversing\nchanges made to <parent>." as git writes it; no
+//     Bosun-Reason line when the reason is empty), authored and committed by
+//     options.author_name/email, now, and signed by options.signer when one
+//     is given;
+//  3. pushes it to refs/heads/<branch> of the remote, never forced: only
+//     when the remote branch is still at the head the revert was made on.
+//     When someone pushed in between, it fetches and makes the revert again
+//     on the new head, up to max_attempts times in all.
+// Credentials, TLS and SSH host keys, and the no-progress timeout are those
+// of Fetch. A local remote (path, file://) is updated by bosun itself: the
+// objects copied as for a fetch, the ref moved with a compare-and-swap under
+// git's lock file (libgit2's local transport would overwrite the ref without
+// looking). The remote's hooks run for smart HTTP and SSH (git receive-pack),
+// not for a local remote.
+//
+// On success the mirror's copy of the branch and Head() are the revert
+// commit: the next sync sees it without waiting for a fetch.
+//
+// Outcomes — check `conflicts` first:
+//  - pushed: {commit, base, attempts}.
+//  - the revert conflicts with a later commit that changed the same lines:
+//    `conflicts` lists the paths and `conflict_message` says so for a
+//    person; nothing was pushed (a human has to revert by hand).
+//  - an error, nothing pushed; each message names the commit, the remote URL
+//    (never credentials) and the branch: "cannot push the revert of 1a2b3c4
+//    to file:///srv/app.git (branch main): …".
+//      kInvalid      not a branch (above); a merge commit without mainline,
+//                    a mainline it does not have; max_attempts < 1; an
+//                    author the commit format cannot hold
+//      kNotFound     no such commit in the mirror, or it is not in the
+//                    history of the branch head (rewritten away?); the
+//                    branch is gone from the remote
+//      kAlreadyExists  the branch head already undoes it: the revert would
+//                    change nothing
+//      kConflict     "the branch kept moving": every attempt lost the race
+//      kForbidden    the remote refused the update though the branch had
+//                    not moved (a protected branch, a hook)
+//      kUnauthorized, kUnavailable, kIo  as for Fetch (the push's too)
+//      the signer's error, with its code
+//
+// Whether a commit message reverts a commit (a Bosun-Reverts trailer or
+// git's "This reverts commit <sha>."): reconciler/history.h ParseReverts.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "gitsync/mirror.h"
+
+namespace bosun::gitsync {
+
+// Signs a commit: given the commit object exactly as it will be written
+// (without the signature header), returns the armored signature for its
+// gpgsig header ("-----BEGIN SSH SIGNATURE-----…" or a PGP block), or "" to
+// leave the commit unsigned. An error stops the revert; nothing is pushed.
+// Called without the mirror's lock held, once per attempt.
+using Signer = std::function<Result<std::string>(const std::string& commit_content)>;
+
+struct RevertOptions {
+  // Why (recorded as Bosun-Reason): white space and control characters
+  // become single spaces, and it is cut to 200 bytes (with "…").
+  std::string reason;
+  std::string author_name = "bosun";
+  std::string author_email = "bosun@cluster.local";
+  Signer signer;
+  // For a merge commit: the parent (1-based) whose side is kept, as
+  // `git revert -m`. 0 for an ordinary commit.
+  unsigned mainline = 0;
+  int max_attempts = 3;
+};
+
+struct RevertResult {
+  std::string commit;  // the revert commit, now the remote branch's head
+  std::string base;    // the branch head it was made on (its parent)
+  int attempts = 0;    // 1 when nobody raced it
+  // Non-empty: the revert does not apply to the head cleanly, these paths
+  // conflict, and nothing was pushed (`commit` is empty, `base` is the head
+  // it was tried on).
+  std::vector<std::string> conflicts;
+  std::string conflict_message;
+};
+
+// A reason as it goes into the Bosun-Reason trailer (exposed for tests).
+std::string RevertReasonLine(const std::string& reason);
+
+}  // namespace bosun::gitsync
