@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/server_controllers.h"
 #include "cli/server_gitops.h"
 #include "cli/verbs.h"
 #include "core/log.h"
@@ -36,6 +37,7 @@ struct ServerOptions {
   unsigned snapshot_threshold = 8192;
   unsigned snapshot_trailing = 2048;
   GitOpsFlags gitops;
+  ControllerFlags controllers;
 };
 
 // "1=127.0.0.1:7001,2=127.0.0.1:7002" → members.
@@ -129,6 +131,11 @@ int RunServer(const ServerOptions& opt) {
   auto gitops = GitOps::Prepare(opt.gitops, opt.data);
   if (!gitops) {
     std::fprintf(stderr, "bosun server: %s\n", gitops.error().message().c_str());
+    return 2;
+  }
+  auto controllers = LeaderControllers::Prepare(opt.controllers);
+  if (!controllers) {
+    std::fprintf(stderr, "bosun server: %s\n", controllers.error().message().c_str());
     return 2;
   }
 
@@ -235,6 +242,23 @@ int RunServer(const ServerOptions& opt) {
     }
   }
 
+  {
+    decltype(reconciler::RevisionHealthOptions::revert) revert;
+    std::function<void()> trigger_sync;
+    if (*gitops) {
+      GitOps* g = gitops->get();
+      revert = [g](const std::string& commit, const std::string& reason) { return g->Revert(commit, reason); };
+      trigger_sync = [g] { g->TriggerSync(); };
+    }
+    if (auto st = (*controllers)->Start(svc, (*api)->url(), *token, revert, trigger_sync); !st) {
+      std::fprintf(stderr, "bosun server: %s\n", st.error().message().c_str());
+      if (*gitops) (*gitops)->Stop();
+      (*api)->Stop();
+      svc->Stop();
+      return 2;
+    }
+  }
+
   // Publish our API URL once a leader exists, so followers can point clients at us.
   std::atomic<bool> stopping{false};
   std::thread publisher([&] {
@@ -251,7 +275,8 @@ int RunServer(const ServerOptions& opt) {
   sigwait(&signals, &sig);
   log::Info("server", "stopping", {{"signal", std::to_string(sig)}});
   stopping = true;
-  // The sync controller is a client of this API: it stops first.
+  // The controllers are clients of this API: they stop first.
+  (*controllers)->Stop();
   if (*gitops) (*gitops)->Stop();
   (*api)->Stop();
   svc->Stop();
@@ -295,6 +320,7 @@ void AddServer(CLI::App& app, int* exit_code) {
   cmd->add_option("--snapshot-trailing", opt->snapshot_trailing, "Raft log entries kept after a snapshot")
       ->capture_default_str();
   AddGitOpsFlags(cmd, &opt->gitops);
+  AddControllerFlags(cmd, &opt->controllers);
   cmd->callback([opt, exit_code] { *exit_code = RunServer(*opt); });
 }
 

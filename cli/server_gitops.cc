@@ -371,3 +371,18 @@ void GitOps::Stop() {
 }
 
 }  // namespace bosun::cli
+
+namespace bosun::cli {
+
+void GitOps::TriggerSync() {
+  std::lock_guard<std::mutex> lock(impl_->shared->mu);
+  if (impl_->shared->controller != nullptr) impl_->shared->controller->Trigger(reconciler::SyncTrigger::kManual);
+}
+
+Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, const std::string& reason) {
+  (void)commit;
+  (void)reason;
+  return Error(Code::kUnavailable, "reverting through Git is not wired yet");
+}
+
+}  // namespace bosun::cli

@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/result.h"
+#include "reconciler/revision_health.h"
 #include "state/api_server.h"
 #include "state/replicated_service.h"
 
@@ -64,6 +65,15 @@ class GitOps {
   // controller's client uses.
   Status Start(state::ReplicatedService* service, state::ApiServer* api, const std::string& api_url,
                const std::string& admin_token);
+
+  // Asks this member's sync controller (when it leads) to fetch and apply now.
+  void TriggerSync();
+  // Commits `git revert <commit>` (trailers Bosun-Reverts / Bosun-Reason) on
+  // the followed branch and pushes it fast-forward only (gitsync/revert.h);
+  // the mirror then follows the revert commit. kConflict when the revert
+  // does not apply cleanly or the branch kept moving, kInvalid when bosun
+  // follows a tag or a commit.
+  Result<reconciler::RevertOutcome> Revert(const std::string& commit, const std::string& reason);
 
   // Stops the controller (if this member runs it) and the leadership loop;
   // webhooks then get 503. Call before stopping the API server. Idempotent.

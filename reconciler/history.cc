@@ -50,7 +50,8 @@ std::string DriftKey(const Json& e) {
 }  // namespace
 
 bool IsAppliedPhase(const std::string& p) {
-  return p == phase::kApplied || p == "Progressing" || p == "Healthy" || p == "Degraded" || p == phase::kReverted;
+  return p == phase::kApplied || p == phase::kProgressing || p == phase::kHealthy || p == phase::kDegraded ||
+         p == phase::kReverted;
 }
 
 std::string RevisionName(int64_t sequence) {

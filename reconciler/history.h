@@ -53,6 +53,9 @@ inline constexpr const char* kRefused = "Refused";
 inline constexpr const char* kSkipped = "Skipped";
 inline constexpr const char* kFailed = "Failed";
 inline constexpr const char* kReverted = "Reverted";
+inline constexpr const char* kProgressing = "Progressing";
+inline constexpr const char* kHealthy = "Healthy";
+inline constexpr const char* kDegraded = "Degraded";
 }  // namespace phase
 
 // Applied and every phase after it (Progressing, Healthy, Degraded,

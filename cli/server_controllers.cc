@@ -1,0 +1,136 @@
+#include "cli/server_controllers.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/duration.h"
+#include "core/log.h"
+#include "reconciler/workloads.h"
+#include "state/client.h"
+
+namespace bosun::cli {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kLeaderPoll = 250ms;
+
+Result<std::chrono::milliseconds> FlagDuration(const std::string& flag, const std::string& text) {
+  auto d = ParseDuration(text);
+  if (!d) return Error(Code::kInvalid, flag + ": " + d.error().message());
+  if (*d < 1s) return Error(Code::kInvalid, flag + ": must be at least 1s, not " + text);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+}  // namespace
+
+void AddControllerFlags(CLI::App* cmd, ControllerFlags* f) {
+  cmd->add_option("--node-monitor-grace-period", f->node_monitor_grace,
+                  "A node whose Lease is not renewed for this long is marked NotReady")
+      ->capture_default_str();
+  cmd->add_option("--pod-eviction-timeout", f->pod_eviction_timeout,
+                  "Pods of a node NotReady for this long are evicted and replaced elsewhere")
+      ->capture_default_str();
+  cmd->add_option("--scheduler-scoring", f->scheduler_scoring,
+                  "LeastAllocated (spread pods over nodes) or MostAllocated (bin-packing)")
+      ->capture_default_str();
+}
+
+struct LeaderControllers::Impl {
+  reconciler::WorkloadOptions options;
+  state::ReplicatedService* service = nullptr;
+  std::unique_ptr<state::Client> client;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::atomic<bool> stop_flag{false};
+  std::thread loop;
+
+  void Loop();
+};
+
+LeaderControllers::LeaderControllers(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LeaderControllers::~LeaderControllers() {
+  Stop();
+}
+
+Result<std::unique_ptr<LeaderControllers>> LeaderControllers::Prepare(const ControllerFlags& f) {
+  auto impl = std::make_unique<Impl>();
+  auto grace = FlagDuration("--node-monitor-grace-period", f.node_monitor_grace);
+  if (!grace) return grace.error();
+  auto eviction = FlagDuration("--pod-eviction-timeout", f.pod_eviction_timeout);
+  if (!eviction) return eviction.error();
+  if (f.scheduler_scoring != "LeastAllocated" && f.scheduler_scoring != "MostAllocated") {
+    return Error(Code::kInvalid,
+                 "--scheduler-scoring: must be LeastAllocated or MostAllocated, not \"" + f.scheduler_scoring + "\"");
+  }
+  impl->options.node_monitor_grace = *grace;
+  impl->options.pod_eviction_timeout = *eviction;
+  impl->options.scheduler_scoring = f.scheduler_scoring;
+  return std::unique_ptr<LeaderControllers>(new LeaderControllers(std::move(impl)));
+}
+
+Status LeaderControllers::Start(state::ReplicatedService* service, const std::string& api_url,
+                                const std::string& admin_token,
+                                decltype(reconciler::RevisionHealthOptions::revert) revert,
+                                std::function<void()> trigger_sync) {
+  state::ClientOptions co;
+  co.servers = {api_url};
+  co.token = admin_token;
+  auto client = state::Client::Create(co);
+  if (!client) return client.error();
+  impl_->client = std::move(*client);
+  impl_->service = service;
+  impl_->options.health.revert = std::move(revert);
+  impl_->options.health.trigger_sync = std::move(trigger_sync);
+  impl_->loop = std::thread([impl = impl_.get()] { impl->Loop(); });
+  return Ok();
+}
+
+void LeaderControllers::Impl::Loop() {
+  std::unique_ptr<reconciler::ControllerManager> mgr;
+  auto stop_manager = [&](const char* why) {
+    if (!mgr) return;
+    mgr->Stop();
+    mgr.reset();
+    log::Info("server", "workload controllers stopped", {{"why", why}});
+  };
+  for (;;) {
+    bool leader = service->IsLeader();
+    if (leader && !mgr) {
+      auto m = std::make_unique<reconciler::ControllerManager>(client.get(), &Clock::System());
+      Status st = reconciler::AddWorkloadControllers(*m, options);
+      if (st) st = m->Start(&stop_flag);
+      if (!st) {
+        log::Error("server", "cannot start the workload controllers", {{"error", st.error().message()}});
+        m->Stop();
+      } else {
+        mgr = std::move(m);
+        log::Info("server", "leading: workload controllers started");
+      }
+    } else if (!leader && mgr) {
+      stop_manager("no longer the leader");
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, mgr || !leader ? kLeaderPoll : 2s, [&] { return stopping; });
+    if (stopping) break;
+  }
+  stop_manager("the server is stopping");
+}
+
+void LeaderControllers::Stop() {
+  if (!impl_) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+    impl_->stop_flag = true;
+    impl_->cv.notify_all();
+  }
+  if (impl_->loop.joinable()) impl_->loop.join();
+}
+
+}  // namespace bosun::cli

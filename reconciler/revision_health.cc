@@ -1,0 +1,344 @@
+#include "reconciler/revision_health.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "reconciler/history.h"
+
+namespace bosun::reconciler {
+namespace {
+
+constexpr const char* kComponent = "revision-health";
+
+struct Verdict {
+  enum class State { kDone, kWaiting, kDegraded } state = State::kDone;
+  std::string reason;   // CamelCase, for Degraded
+  std::string message;  // why (Degraded) or what is awaited (Waiting)
+};
+
+const Json* Condition(const Object& o, const std::string& type) {
+  const Json& st = o.json().contains("status") ? o.json()["status"] : Json::object();
+  if (!st.is_object() || !st.contains("conditions") || !st["conditions"].is_array()) return nullptr;
+  for (const Json& c : st["conditions"]) {
+    if (c.is_object() && c.value("type", "") == type) return &c;
+  }
+  return nullptr;
+}
+
+int64_t Int(const Json& j, const char* a, const char* b) {
+  if (!j.contains(a) || !j[a].is_object()) return 0;
+  const Json& x = j[a];
+  return x.contains(b) && x[b].is_number_integer() ? x[b].get<int64_t>() : 0;
+}
+
+std::string Key(const Object& o) {
+  return o.namespace_() + "/" + o.name();
+}
+
+class HealthController {
+ public:
+  HealthController(ControllerManager& mgr, RevisionHealthOptions o)
+      : mgr_(mgr), opt_(std::move(o)), revisions_(mgr.Informer("Revision")), repos_(mgr.Informer("GitRepository")),
+        deployments_(mgr.Informer("Deployment")), replicasets_(mgr.Informer("ReplicaSet")),
+        pods_(mgr.Informer("Pod")), jobs_(mgr.Informer("Job")) {}
+
+  // The controller's reconcile function holds `self`, so the manager keeps it.
+  void Register(const std::shared_ptr<HealthController>& self) {
+    controller_ = &mgr_.Add(std::make_unique<Controller>(
+        "revision-health", 1, [self](const std::string& key) { return self->Reconcile(key); }));
+    revisions_.AddHandler([this](const Object*, const Object* cur) {
+      if (cur != nullptr) controller_->Enqueue(cur->name());
+    });
+    auto live = [this](const Object*, const Object*) { EnqueueLive(); };
+    repos_.AddHandler(live);
+    deployments_.AddHandler(live);
+    jobs_.AddHandler(live);
+    pods_.AddHandler([this](const Object* old, const Object* cur) {
+      // Only container trouble matters here; rollouts show in Deployments.
+      const Object* o = cur != nullptr ? cur : old;
+      if (o != nullptr && o->json().contains("status")) EnqueueLive();
+    });
+  }
+
+ private:
+  ObjectPtr Repository() const { return repos_.Get("", "default"); }
+
+  void EnqueueLive() {
+    ObjectPtr repo = Repository();
+    if (!repo) return;
+    std::string name = repo->json().value("/status/liveRevisionName"_json_pointer, "");
+    if (!name.empty()) controller_->Enqueue(name);
+  }
+
+  Result<Reconciled> Reconcile(const std::string& name) {
+    ObjectPtr rev = revisions_.Get("", name);
+    if (!rev) return Reconciled::Done();
+    if (auto r = HandleManualRevert(*rev); !r) return r.error();
+    ObjectPtr repo = Repository();
+    if (!repo) return Reconciled::Done();
+    const Json& rst = repo->json().contains("status") ? repo->json()["status"] : Json::object();
+    if (rst.value("liveRevisionName", "") != name) return Reconciled::Done();  // only the live one is judged
+    const Json& st = rev->json().contains("status") ? rev->json()["status"] : Json::object();
+    const std::string phase = st.value("phase", "");
+    if (phase == phase::kDegraded) return MaybeAutoRevert(*rev, *repo);
+    if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
+
+    Verdict v = Judge(*rev);
+    std::string new_phase = v.state == Verdict::State::kDone       ? phase::kHealthy
+                            : v.state == Verdict::State::kDegraded ? phase::kDegraded
+                                                                   : phase::kProgressing;
+    std::string reason = v.state == Verdict::State::kDone ? "RolledOut"
+                         : v.state == Verdict::State::kDegraded ? v.reason
+                                                                : "RollingOut";
+    if (new_phase != phase || st.value("reason", "") != reason || st.value("message", "") != v.message) {
+      Object next = *rev;
+      Json& s = next.json()["status"];
+      s["phase"] = new_phase;
+      s["reason"] = reason;
+      s["message"] = v.message;
+      const std::string now = FormatRfc3339(mgr_.clock().Now());
+      if (new_phase == phase::kHealthy) s["healthyAt"] = now;
+      if (new_phase == phase::kDegraded) s["degradedAt"] = now;
+      auto w = mgr_.client()->UpdateStatus(next);
+      if (!w) return w.error();
+      revisions_.Store(*w);
+      if (new_phase != phase) {
+        if (new_phase == phase::kDegraded) {
+          mgr_.events().Warning(*w, "Degraded", v.message);
+        } else if (new_phase == phase::kHealthy) {
+          mgr_.events().Normal(*w, "Healthy", v.message);
+        } else {
+          mgr_.events().Normal(*w, "Progressing", v.message);
+        }
+      }
+      if (new_phase == phase::kDegraded) return MaybeAutoRevert(*w, *repo);
+    }
+    if (v.state == Verdict::State::kWaiting) return Reconciled::After(opt_.recheck);
+    return Reconciled::Done();
+  }
+
+  // The Deployments and Jobs the revision created or changed that still
+  // carry its commit.
+  std::vector<ObjectPtr> Touched(const Object& rev, SharedInformer& informer, const std::string& kind) const {
+    const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
+    std::vector<ObjectPtr> out;
+    const Json& st = rev.json().contains("status") ? rev.json()["status"] : Json::object();
+    bool truncated = st.value("truncated", false);
+    if (!truncated && st.contains("objects") && st["objects"].is_array()) {
+      for (const Json& o : st["objects"]) {
+        if (!o.is_object() || o.value("kind", "") != kind) continue;
+        std::string action = o.value("action", "");
+        if (action != "created" && action != "updated") continue;
+        if (ObjectPtr live = informer.Get(o.value("namespace", ""), o.value("name", ""))) out.push_back(live);
+      }
+      return out;
+    }
+    for (const ObjectPtr& o : informer.List()) {
+      if (o->annotation("bosun.dev/revision").value_or("") == commit) out.push_back(o);
+    }
+    return out;
+  }
+
+  // Container trouble in these pods: crash loops and failed pulls.
+  std::optional<Verdict> PodTrouble(const std::vector<ObjectPtr>& pods) const {
+    for (const ObjectPtr& p : pods) {
+      const Json& st = p->json().contains("status") ? p->json()["status"] : Json::object();
+      for (const char* field : {"initContainerStatuses", "containerStatuses"}) {
+        if (!st.contains(field) || !st[field].is_array()) continue;
+        for (const Json& c : st[field]) {
+          const Json waiting = c.contains("state") && c["state"].contains("waiting") ? c["state"]["waiting"] : Json();
+          if (!waiting.is_object()) continue;
+          const std::string reason = waiting.value("reason", "");
+          const int64_t restarts = c.value("restartCount", int64_t{0});
+          if (reason == "CrashLoopBackOff" && restarts >= opt_.crash_loop_restarts) {
+            int64_t code = Int(c.contains("lastState") ? c["lastState"] : Json::object(), "terminated", "exitCode");
+            return Verdict{Verdict::State::kDegraded, "CrashLoopBackOff",
+                           "container " + c.value("name", "") + " of pod " + Key(*p) +
+                               " is crash-looping (exit code " + std::to_string(code) + ", " +
+                               std::to_string(restarts) + " restarts)"};
+          }
+          if (reason == "ImagePullBackOff" || reason == "ErrImagePull" || reason == "InvalidImageName") {
+            std::string msg = waiting.value("message", "");
+            return Verdict{Verdict::State::kDegraded, "ImagePullFailed",
+                           "image pull failed for pod " + Key(*p) + " (container " + c.value("name", "") + ")" +
+                               (msg.empty() ? "" : ": " + msg)};
+          }
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  Verdict JudgeDeployment(const Object& d) const {
+    const Json& j = d.json();
+    const Json& st = j.contains("status") ? j["status"] : Json::object();
+    const int64_t want = j.value("/spec/replicas"_json_pointer, int64_t{1});
+    const int64_t updated = st.value("updatedReplicas", int64_t{0});
+    const int64_t available = st.value("availableReplicas", int64_t{0});
+    const int64_t total = st.value("replicas", int64_t{0});
+    const std::string who = "deployment " + Key(d);
+    // The newest ReplicaSet's pods: the ones this revision brought.
+    ObjectPtr newest;
+    int64_t newest_rev = -1;
+    for (const ObjectPtr& rs : replicasets_.ListOwnedBy(d.uid())) {
+      int64_t r = std::atoll(rs->annotation("deployment.kubernetes.io/revision").value_or("0").c_str());
+      if (r > newest_rev) newest_rev = r, newest = rs;
+    }
+    if (newest) {
+      if (auto t = PodTrouble(pods_.ListOwnedBy(newest->uid()))) return *t;
+    }
+    if (const Json* c = Condition(d, "Progressing")) {
+      if (c->value("status", "") == "False" && c->value("reason", "") == "ProgressDeadlineExceeded") {
+        return Verdict{Verdict::State::kDegraded, "ProgressDeadlineExceeded",
+                       "progress deadline exceeded for " + who + ": " + std::to_string(std::min(available, updated)) +
+                           "/" + std::to_string(want) + " new replicas available"};
+      }
+    }
+    const bool observed = st.value("observedGeneration", int64_t{0}) >= d.generation();
+    if (observed && updated >= want && available >= want && total <= want) return Verdict{};
+    return Verdict{Verdict::State::kWaiting, "",
+                   "waiting for " + who + ": " + std::to_string(updated) + "/" + std::to_string(want) +
+                       " updated, " + std::to_string(available) + " available"};
+  }
+
+  Verdict JudgeJob(const Object& job) const {
+    const std::string who = "job " + Key(job);
+    if (const Json* c = Condition(job, "Failed"); c != nullptr && c->value("status", "") == "True") {
+      return Verdict{Verdict::State::kDegraded, "JobFailed",
+                     who + " failed: " + c->value("reason", "") + ": " + c->value("message", "")};
+    }
+    if (const Json* c = Condition(job, "Complete"); c != nullptr && c->value("status", "") == "True") return Verdict{};
+    if (auto t = PodTrouble(pods_.ListOwnedBy(job.uid()))) return *t;
+    return Verdict{Verdict::State::kWaiting, "", "waiting for " + who + " to complete"};
+  }
+
+  Verdict Judge(const Object& rev) const {
+    std::vector<std::string> waiting;
+    size_t deployments = 0, jobs = 0;
+    for (const ObjectPtr& d : Touched(rev, deployments_, "Deployment")) {
+      ++deployments;
+      Verdict v = JudgeDeployment(*d);
+      if (v.state == Verdict::State::kDegraded) return v;
+      if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
+    }
+    for (const ObjectPtr& j : Touched(rev, jobs_, "Job")) {
+      ++jobs;
+      Verdict v = JudgeJob(*j);
+      if (v.state == Verdict::State::kDegraded) return v;
+      if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
+    }
+    if (!waiting.empty()) {
+      std::string msg = waiting.front();
+      if (waiting.size() > 1) msg += " (and " + std::to_string(waiting.size() - 1) + " more)";
+      return Verdict{Verdict::State::kWaiting, "", msg};
+    }
+    return Verdict{Verdict::State::kDone, "",
+                   std::to_string(deployments) + " deployment(s) rolled out and available, " + std::to_string(jobs) +
+                       " job(s) completed"};
+  }
+
+  Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo) {
+    const Json& st = rev.json().contains("status") ? rev.json()["status"] : Json::object();
+    if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();  // at most once
+    const bool auto_revert = repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
+    if (!auto_revert) return Reconciled::Done();
+    if (!rev.json().value("/spec/reverts"_json_pointer, "").empty()) {
+      log::Warn(kComponent, "a revert is degraded: not reverting it automatically (needs a human)",
+                {{"revision", rev.name()}});
+      return RecordRevert(rev, Json{{"needsHuman", true},
+                                    {"error", "this revision is itself a revert; bosun never reverts a revert "
+                                              "automatically"},
+                                    {"automatic", true}});
+    }
+    if (!opt_.revert) return Reconciled::Done();
+    return DoRevert(rev, st.value("message", "degraded"), /*automatic=*/true, "");
+  }
+
+  Result<Reconciled> DoRevert(const Object& rev, const std::string& reason, bool automatic,
+                              const std::string& request_id) {
+    const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
+    log::Info(kComponent, automatic ? "reverting a degraded revision" : "reverting a revision on request",
+              {{"revision", rev.name()}, {"rev", ShortSha(commit)}, {"reason", reason}});
+    auto r = opt_.revert(commit, reason);
+    Json rec = {{"automatic", automatic}, {"reason", reason}, {"at", FormatRfc3339(mgr_.clock().Now())}};
+    if (!request_id.empty()) rec["request"] = request_id;
+    if (r) {
+      rec["commit"] = r->commit;
+      mgr_.events().Normal(rev, "Reverted", "pushed " + ShortSha(r->commit) + " reverting " + ShortSha(commit) +
+                                               ": " + reason);
+    } else if (r.error().code() == Code::kConflict || r.error().code() == Code::kInvalid) {
+      rec["error"] = r.error().message();
+      rec["needsHuman"] = true;
+      mgr_.events().Warning(rev, "RevertFailed", "cannot revert " + ShortSha(commit) + ", needs a human: " +
+                                                    r.error().message());
+    } else {
+      return r.error();  // transient (remote down): retried with back-off
+    }
+    auto w = RecordRevert(rev, rec);
+    if (r && opt_.trigger_sync) opt_.trigger_sync();
+    return w;
+  }
+
+  Result<Reconciled> RecordRevert(const Object& rev, const Json& rec) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto cur = mgr_.client()->Get(revisions_.kind(), "", rev.name());
+      if (!cur) return cur.error();
+      Object next = std::move(*cur);
+      next.json()["status"]["revert"] = rec;
+      auto w = mgr_.client()->UpdateStatus(next);
+      if (w) {
+        revisions_.Store(*w);
+        return Reconciled::Done();
+      }
+      if (w.error().code() != Code::kConflict) return w.error();
+    }
+    return Error(Code::kConflict, "cannot record the revert on revision " + rev.name());
+  }
+
+  Result<Reconciled> HandleManualRevertImpl(const Object& rev) {
+    auto ann = rev.annotation(kRevertRequestedAnnotation);
+    if (!ann) return Reconciled::Done();
+    Json req = Json::parse(*ann, nullptr, false);
+    std::string id = req.is_object() ? req.value("id", "") : *ann;
+    std::string reason = req.is_object() ? req.value("reason", "") : "";
+    if (rev.json().value("/status/revert/request"_json_pointer, "") == id) return Reconciled::Done();  // answered
+    if (reason.empty()) reason = "reverted by hand";
+    if (!opt_.revert) {
+      return RecordRevert(rev, Json{{"request", id},
+                                    {"automatic", false},
+                                    {"error", "this cluster follows no Git branch it can push to (no --repo)"},
+                                    {"needsHuman", true}});
+    }
+    return DoRevert(rev, reason, /*automatic=*/false, id);
+  }
+
+  Status HandleManualRevert(const Object& rev) {
+    auto r = HandleManualRevertImpl(rev);
+    if (!r) return r.error();
+    return Ok();
+  }
+
+  ControllerManager& mgr_;
+  const RevisionHealthOptions opt_;
+  SharedInformer& revisions_;
+  SharedInformer& repos_;
+  SharedInformer& deployments_;
+  SharedInformer& replicasets_;
+  SharedInformer& pods_;
+  SharedInformer& jobs_;
+  Controller* controller_ = nullptr;
+};
+
+}  // namespace
+
+Status AddRevisionHealthController(ControllerManager& mgr, RevisionHealthOptions options) {
+  auto h = std::make_shared<HealthController>(mgr, std::move(options));
+  h->Register(h);
+  return Ok();
+}
+
+}  // namespace bosun::reconciler

@@ -1,0 +1,63 @@
+// reconciler/revision_health.h — revision health and automated rollback
+// (DESIGN.md §4, issue 6 items 6–7): the live Revision record moves from
+// Applied to Progressing, then to Healthy when every Deployment it created or
+// changed is rolled out and available and every Job it created completed, or
+// to Degraded with the precise reason:
+//   progress deadline exceeded for deployment shop/web: 0/3 new replicas available
+//   container app of pod shop/web-7d9f-x2x4k is crash-looping (exit code 1, 3 restarts)
+//   image pull failed for pod shop/web-7d9f-x2x4k: <the node's message>
+//   job shop/migrate failed: BackoffLimitExceeded: Job has reached the specified backoff limit
+// Only the live revision (GitRepository status.liveRevisionName) is judged:
+// it is the one that introduced what is running now.
+//
+// When the live revision turns Degraded and autoRevert is on (the
+// GitRepository's status.syncConfig, from SyncConfig.autoRevert, default on),
+// the controller asks `revert` for a revert commit of it — never for a
+// revision that is itself a revert (spec.reverts set) — records the outcome
+// on the record (status.revert: {commit, reason, automatic, at} or {error,
+// needsHuman}) and asks for a sync, which applies the revert commit; the sync
+// controller then marks the failed record Reverted with revertedBy and the
+// revert's own record carries spec.reverts: the history links all three.
+// Each revision is reverted automatically at most once.
+//
+// By hand: `bosun revert REV [--reason R]` sets the annotation
+// bosun.dev/revert-requested (an id and the reason, JSON) on the record; the
+// controller reverts it whatever its phase and answers in
+// status.revert.request with the same id.
+//
+// Decisions are Events on the Revision (`bosun describe revision NAME`).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "core/result.h"
+#include "reconciler/controller.h"
+
+namespace bosun::reconciler {
+
+inline constexpr const char* kRevertRequestedAnnotation = "bosun.dev/revert-requested";
+
+struct RevertOutcome {
+  std::string commit;  // the revert commit pushed
+  int attempts = 1;
+};
+
+struct RevisionHealthOptions {
+  // Makes and pushes the revert commit of `commit` with `reason` in its
+  // trailers. kConflict when the revert does not apply cleanly (needs a
+  // human). Null (no followed repository): Degraded is recorded, nothing is
+  // reverted.
+  std::function<Result<RevertOutcome>(const std::string& commit, const std::string& reason)> revert;
+  // Asks the sync controller to fetch and apply now. May be null.
+  std::function<void()> trigger_sync;
+  // A container restarted this often and waiting in CrashLoopBackOff makes
+  // the revision Degraded without waiting for the progress deadline.
+  int crash_loop_restarts = 3;
+  // How often a Progressing revision is looked at again, besides changes.
+  std::chrono::milliseconds recheck{std::chrono::seconds(5)};
+};
+
+Status AddRevisionHealthController(ControllerManager& mgr, RevisionHealthOptions options);
+
+}  // namespace bosun::reconciler
