@@ -1,6 +1,7 @@
 // tests/gitsync/revert_test.cc — Mirror::Revert against real bare
 // repositories made with the git CLI, over file:// (and a plain path) and
-// over smart HTTP (`git http-backend` with receive-pack, basic auth): the
+// over smart HTTP (`git http-backend` with receive-pack, basic auth) and
+// ssh:// (a real sshd, key auth, known_hosts): the
 // revert commit on the remote branch with its exact message, trailers,
 // author and tree (compared with `git revert`'s own); races with another
 // pusher, before the push and inside the server (a pre-receive hook), retried
@@ -16,6 +17,7 @@
 #include "gitsync/mirror.h"
 #include "tests/gitsync/http_server.h"
 #include "tests/gitsync/mirror_fixture.h"
+#include "tests/gitsync/ssh_server.h"
 
 namespace bosun::gitsync {
 namespace {
@@ -24,6 +26,7 @@ using test::GitCommand;
 using test::GitRepos;
 using test::HttpServer;
 using test::RunCommand;
+using test::SshServer;
 using test::Trim;
 
 // Runs git in the bare remote; a failure fails the test.
@@ -164,6 +167,63 @@ TEST(RevertHttp, PushesOverSmartHttpWithBasicAuth) {
   EXPECT_EQ(again.error().code(), Code::kUnauthorized) << again.error().message();
   EXPECT_EQ(again.error().message().find("wrong-token"), std::string::npos);
   EXPECT_EQ(RemoteHead(repos), r->commit);
+}
+
+TEST(RevertSsh, PushesOverSshWithAKeyAndKnownHosts) {
+  GitRepos repos;
+  SshServer sshd(repos.tmp());
+  if (!sshd.up()) GTEST_SKIP() << "no sshd (openssh-server) to test ssh:// against";
+  History h = ThreeCommits(repos);
+  RemoteOptions o = Follow(sshd.Url(repos.remote()));
+  o.ssh_key_file = repos.tmp().Sub("client_key");
+  o.ssh_known_hosts_file = repos.tmp().Write("known_hosts", sshd.KnownHostsLine());
+  auto m = OpenMirror(repos, o);
+  ASSERT_TRUE(m);
+  RevertOptions ro;
+  ro.reason = "Degraded";
+  auto r = m->Revert(h.bad, ro);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->attempts, 1);
+  ExpectReverted(repos, *m, *r, h, "Degraded");
+}
+
+// A branch moved *back* (reset to an older commit and force-pushed) between
+// the fetch and the push: the revert, made on the newer head, would still be
+// a fast-forward of the older one and bring the removed commits back. bosun
+// pushes only over the head it made the revert on, fetches, and finds the
+// commit gone from the branch.
+TEST(RevertHttp, ABranchMovedBackIsNotFastForwardedOver) {
+  GitRepos repos;
+  History h = ThreeCommits(repos);
+  RemoteGit(repos, "config http.receivepack true");
+  HttpServer server(repos.tmp(), repos.tmp().path());
+  ASSERT_TRUE(server.up());
+  auto m = OpenMirror(repos, Follow(server.Url("remote.git")));
+  ASSERT_TRUE(m);
+  RevertOptions o;
+  o.reason = "Degraded";
+  o.signer = [&](const std::string&) -> Result<std::string> {
+    repos.Git("reset -q --hard " + h.first);
+    repos.Push();  // forced
+    return std::string();
+  };
+  auto r = m->Revert(h.bad, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kNotFound) << r.error().message();
+  EXPECT_EQ(RemoteHead(repos), h.first);
+}
+
+TEST(RevertFile, NotIntoTheCheckedOutBranchOfAWorkingClone) {
+  GitRepos repos;
+  History h = ThreeCommits(repos);
+  auto m = OpenMirror(repos, Follow(repos.work()));
+  ASSERT_TRUE(m);
+  RevertOptions o;
+  auto r = m->Revert(h.bad, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kInvalid) << r.error().message();
+  EXPECT_NE(r.error().message().find("receive.denyCurrentBranch"), std::string::npos) << r.error().message();
+  EXPECT_EQ(repos.Git("rev-parse HEAD"), h.later);
 }
 
 // Someone pushes between bosun's fetch and its push (the signer runs in
