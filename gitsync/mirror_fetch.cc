@@ -402,7 +402,9 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
       wants.push_back(target);
     }
     git_error_clear();
-    if (int rc = FetchFromLocal(repo, *local_path, wants, callbacks); rc != 0) return ClassifyRemoteError(prefix, ctx, rc);
+    if (int rc = FetchFromLocal(repo, *local_path, wants, callbacks); rc != 0) {
+      return ClassifyRemoteError(prefix, ctx, rc);
+    }
     for (const auto& [name, oid] : tips) {
       git_reference* ref = nullptr;
       if (git_reference_create(&ref, repo, name.c_str(), &oid, 1, "bosun: fetch") != 0) {
@@ -428,7 +430,9 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
     fetch.prune = GIT_FETCH_NO_PRUNE;
     fetch.update_fetchhead = 0;
     fetch.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    if (int rc = git_remote_download(remote.get(), &specs, &fetch); rc != 0) return ClassifyRemoteError(prefix, ctx, rc);
+    if (int rc = git_remote_download(remote.get(), &specs, &fetch); rc != 0) {
+      return ClassifyRemoteError(prefix, ctx, rc);
+    }
     if (m.followed.kind == Followed::Kind::kCommit) {
       if (int rc = git_remote_update_tips(remote.get(), &callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "bosun: fetch");
           rc != 0) {

@@ -321,9 +321,9 @@ Result<Pushed> PushToLocal(Mirror::Impl& m, const std::string& path, const git_o
     return Pushed{Pushed::Outcome::kMoved, exists ? OidHex(now) : ""};
   }
   if (rc == GIT_ELOCKED) {
-    return Error(Code::kUnavailable, what + ": another update of " + m.followed.refname + " in " + path +
-                                         " holds its lock (or a stale .lock file was left behind): " +
-                                         LastGitMessage());
+    return Error(Code::kUnavailable,
+                 what + ": another update of " + m.followed.refname + " in " + path +
+                     " holds its lock (or a stale .lock file was left behind): " + LastGitMessage());
   }
   return Error(Code::kIo, what + ": cannot update " + m.followed.refname + " in " + path + ": " + LastGitMessage());
 }
@@ -331,7 +331,7 @@ Result<Pushed> PushToLocal(Mirror::Impl& m, const std::string& path, const git_o
 // Writes the (signed) revert commit and pushes it over `head`; when pushed,
 // the mirror's branch and Head() become the commit (kPushed's detail).
 Result<Pushed> WriteAndPush(Mirror::Impl& m, const std::string& content, const std::string& signature,
-                             const std::string& head, const std::string& what) {
+                            const std::string& head, const std::string& what) {
   std::lock_guard<std::mutex> lock(m.mu);
   git_repository* repo = m.repo.get();
   git_oid id;

@@ -96,7 +96,8 @@ void ExpectReverted(const GitRepos& repos, Mirror& mirror, const RevertResult& r
             "bosun <bosun@cluster.local>|bosun <bosun@cluster.local>");
   int64_t at = std::stoll(RemoteGit(repos, "log -1 --format=%at " + r.commit));
   EXPECT_LE(std::abs(at - static_cast<int64_t>(std::time(nullptr))), 60);
-  EXPECT_EQ(RemoteGit(repos, "rev-parse " + r.commit + ":web.yaml"), RemoteGit(repos, "rev-parse " + h.first + ":web.yaml"));
+  EXPECT_EQ(RemoteGit(repos, "rev-parse " + r.commit + ":web.yaml"),
+            RemoteGit(repos, "rev-parse " + h.first + ":web.yaml"));
   EXPECT_EQ(RemoteGit(repos, "diff --name-only " + r.base + " " + r.commit), "web.yaml");
   RemoteGit(repos, "fsck --strict --no-dangling");
   // The mirror knows without fetching.
@@ -250,7 +251,8 @@ void RaceBeforeThePush(const GitRepos& repos, Mirror& mirror) {
   EXPECT_NE(racer, base_before);
   EXPECT_EQ(RemoteHead(repos), r->commit);
   EXPECT_EQ(RemoteGit(repos, "rev-parse " + r->commit + "^"), racer);
-  EXPECT_EQ(RemoteGit(repos, "rev-parse " + r->commit + ":other.yaml"), RemoteGit(repos, "rev-parse " + racer + ":other.yaml"));
+  EXPECT_EQ(RemoteGit(repos, "rev-parse " + r->commit + ":other.yaml"),
+            RemoteGit(repos, "rev-parse " + racer + ":other.yaml"));
   EXPECT_EQ(RawMessage(repos, r->commit), Expected("web: bump to 2", bad, "Degraded"));
 }
 
@@ -409,8 +411,9 @@ TEST(RevertFile, TheSignerSignsTheCommitItIsGiven) {
   History h = ThreeCommits(repos);
   auto m = OpenMirror(repos, Follow("file://" + repos.remote()));
   ASSERT_TRUE(m);
-  const std::string armored = "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQ\nAAAAMwAAAAtzc2gtZWQyNTUxOQ==\n"
-                              "-----END SSH SIGNATURE-----\n";
+  const std::string armored =
+      "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQ\nAAAAMwAAAAtzc2gtZWQyNTUxOQ==\n"
+      "-----END SSH SIGNATURE-----\n";
   std::string given;
   RevertOptions o;
   o.reason = "Degraded";
@@ -471,8 +474,8 @@ TEST(RevertFile, AMergeCommitNeedsAMainline) {
   auto r = m->Revert(merge, o);
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(RawMessage(repos, r->commit), "Revert \"Merge feature\"\n\nThis reverts commit " + merge +
-                                              ", reversing\nchanges made to " + parent1 + ".\n\nBosun-Reverts: " +
-                                              merge + "\nBosun-Reason: Degraded\n");
+                                              ", reversing\nchanges made to " + parent1 +
+                                              ".\n\nBosun-Reverts: " + merge + "\nBosun-Reason: Degraded\n");
   repos.Git("revert --no-edit -m 1 " + merge);
   EXPECT_EQ(repos.Git("rev-parse HEAD^{tree}"), RemoteGit(repos, "rev-parse " + r->commit + "^{tree}"));
   EXPECT_EQ(RemoteGit(repos, "ls-tree --name-only " + r->commit), "db.yaml\nweb.yaml");
@@ -512,7 +515,8 @@ TEST(RevertFile, NothingToUndoAndUnknownCommits) {
 }
 
 TEST(RevertReason, OneLineAtMostTwoHundredBytes) {
-  EXPECT_EQ(RevertReasonLine("  Degraded:\n\tdeployment web\r\n0/3 available  "), "Degraded: deployment web 0/3 available");
+  EXPECT_EQ(RevertReasonLine("  Degraded:\n\tdeployment web\r\n0/3 available  "),
+            "Degraded: deployment web 0/3 available");
   // A reason cannot forge another trailer.
   EXPECT_EQ(RevertReasonLine("x\nBosun-Reverts: 0123456789012345678901234567890123456789"),
             "x Bosun-Reverts: 0123456789012345678901234567890123456789");
