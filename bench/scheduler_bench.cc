@@ -29,6 +29,7 @@
 #include <cstring>
 #include <mutex>
 #include <sys/resource.h>
+#include <time.h>
 #include <string>
 #include <vector>
 
@@ -146,6 +147,12 @@ double CpuSeconds() {
   return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 struct Stats {
   double seconds = 0;
   double pods_per_second = 0;
@@ -227,13 +234,14 @@ int Run(int argc, char** argv) {
     std::vector<int64_t> ns;
     ns.reserve(pods);
     double seconds = 0;
-    double cpu0 = CpuSeconds();
+    double cpu = 0;
     int unschedulable = 0;
     int64_t evaluated = 0;
     for (int k = 0; k < pods; k += 10000) {
       batch.clear();
       for (int j = k; j < std::min(pods, k + 10000); ++j) batch.push_back(pod_at(j));
       auto t0 = std::chrono::steady_clock::now();
+      double c0 = ThreadCpuSeconds();
       for (const auto& p : batch) {
         auto a = std::chrono::steady_clock::now();
         ScheduleResult r = s.Schedule(p);
@@ -242,10 +250,11 @@ int Run(int argc, char** argv) {
         if (r.outcome != ScheduleResult::Outcome::kScheduled) ++unschedulable;
       }
       seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      cpu += ThreadCpuSeconds() - c0;
     }
     Print("algorithm alone (Scheduler::Schedule, 1 thread)", Summarize(std::move(ns), pods, seconds));
-    std::printf("  nodes filtered per pod: %.0f; unschedulable: %d; CPU %.2f s (incl. making the pods)\n",
-                static_cast<double>(evaluated) / pods, unschedulable, CpuSeconds() - cpu0);
+    std::printf("  nodes filtered per pod: %.0f; unschedulable: %d; CPU %.2f s = %.0f pods per CPU-second\n",
+                static_cast<double>(evaluated) / pods, unschedulable, cpu, pods / cpu);
   }
 
   // 2. The controller, end to end in memory.

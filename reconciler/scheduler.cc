@@ -70,14 +70,15 @@ void ReadNode(const Object& node, sched::Interner& interner, NodeInfo* n) {
   n->allocatable.milli_cpu = QuantityField(*alloc, "cpu", true);
   n->allocatable.memory = QuantityField(*alloc, "memory", false);
   n->allocatable_pods = static_cast<int32_t>(std::min<int64_t>(QuantityField(*alloc, "pods", false), INT32_MAX));
-  n->labels.clear();
+  std::vector<std::pair<int32_t, int32_t>> ids;
   const Json& labels = F(F(node.json(), "metadata"), "labels");
   if (labels.is_object()) {
     for (const auto& [k, v] : labels.items()) {
-      if (v.is_string()) n->labels.emplace_back(interner.Intern(k), interner.Intern(v.get<std::string>()));
+      if (v.is_string()) ids.emplace_back(interner.Intern(k), interner.Intern(v.get<std::string>()));
     }
   }
-  std::sort(n->labels.begin(), n->labels.end());
+  std::sort(ids.begin(), ids.end());
+  n->SetLabels(std::move(ids));
   n->taints = sched::ParseTaints(node.spec());
   // A node that is not Ready carries the taint Kubernetes' node lifecycle
   // controller would give it, so that tolerating pods may still go there.
@@ -333,7 +334,7 @@ bool Scheduler::UpsertNode(const Object& node) {
   bool changed = !n->present || !n->SameForScheduling(fresh);
   n->allocatable = fresh.allocatable;
   n->allocatable_pods = fresh.allocatable_pods;
-  n->labels = std::move(fresh.labels);
+  n->SetLabels(std::move(fresh.labels));
   n->taints = std::move(fresh.taints);
   n->hard_taints = fresh.hard_taints;
   n->prefer_taints = fresh.prefer_taints;

@@ -90,14 +90,30 @@ struct NodeInfo {
   Resources allocatable;
   Resources requested;          // summed requests of the pods on it
   Resources nonzero_requested;  // the same with scoring's defaults
-  std::vector<std::pair<int32_t, int32_t>> labels;  // interned, sorted by key
+  // Labels, interned and sorted by key; the first kInlineLabels also right
+  // here, next to the fields above, since selectors look at many nodes.
+  static constexpr int kInlineLabels = 14;
+  int32_t inline_count = 0;  // -1: more than kInlineLabels, look in `labels`
+  std::pair<int32_t, int32_t> inline_labels[kInlineLabels];
+  std::vector<std::pair<int32_t, int32_t>> labels;
   std::vector<Taint> taints;  // spec.taints, plus not-ready/unreachable
   std::vector<HostPort> used_ports;
   std::string name;
 
   // True when a pod fitting before may not fit now or the reverse.
   bool SameForScheduling(const NodeInfo& o) const;
-  const std::pair<int32_t, int32_t>* Label(int32_t key) const;
+  void SetLabels(std::vector<std::pair<int32_t, int32_t>> sorted);
+  const std::pair<int32_t, int32_t>* Label(int32_t key) const {
+    if (key < 0) return nullptr;
+    if (inline_count >= 0) {
+      for (int i = 0; i < inline_count; ++i) {
+        if (inline_labels[i].first == key) return &inline_labels[i];
+      }
+      return nullptr;
+    }
+    return LabelSlow(key);
+  }
+  const std::pair<int32_t, int32_t>* LabelSlow(int32_t key) const;
 };
 
 // A node selector requirement with its strings resolved against the

@@ -291,8 +291,13 @@ int32_t Interner::Find(const std::string& s) const {
   return it == ids_.end() ? -1 : it->second;
 }
 
-const std::pair<int32_t, int32_t>* NodeInfo::Label(int32_t key) const {
-  if (key < 0) return nullptr;
+void NodeInfo::SetLabels(std::vector<std::pair<int32_t, int32_t>> sorted) {
+  labels = std::move(sorted);
+  inline_count = labels.size() <= static_cast<size_t>(kInlineLabels) ? static_cast<int32_t>(labels.size()) : -1;
+  for (int i = 0; i < inline_count; ++i) inline_labels[i] = labels[i];
+}
+
+const std::pair<int32_t, int32_t>* NodeInfo::LabelSlow(int32_t key) const {
   auto it = std::lower_bound(labels.begin(), labels.end(), key,
                              [](const std::pair<int32_t, int32_t>& l, int32_t k) { return l.first < k; });
   return it != labels.end() && it->first == key ? &*it : nullptr;
