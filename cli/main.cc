@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   bosun::cli::AddImage(app, &exit_code);
   bosun::cli::AddLogsExec(app, &exit_code);
   bosun::cli::AddShim(app, &exit_code);
+  bosun::cli::AddRollout(app, &exit_code);
 
   app.parse_complete_callback([&] {
     bosun::log::Level l;

@@ -25,5 +25,6 @@ void AddNode(CLI::App& app, int* exit_code);      // bosun node            (cli/
 void AddImage(CLI::App& app, int* exit_code);     // bosun image …         (cli/image.cc)
 void AddLogsExec(CLI::App& app, int* exit_code);  // bosun logs, bosun exec (cli/logs_exec.cc)
 void AddShim(CLI::App& app, int* exit_code);      // bosun shim (internal)  (cli/shim.cc)
+void AddRollout(CLI::App& app, int* exit_code);   // bosun rollout status   (cli/rollout.cc)
 
 }  // namespace bosun::cli
