@@ -93,8 +93,11 @@ Status DeploymentSync::StillExists() {
 }
 
 Status DeploymentSync::ClaimReplicaSets(const Selector& selector) {
-  auto claimed = Claim(*mgr_.client(), inf_.sets, d_, selector, inf_.sets.List(d_.namespace_()),
-                       [this] { return StillExists(); });
+  std::vector<ObjectPtr> candidates = inf_.sets.List(d_.namespace_(), &selector);
+  for (ObjectPtr& rs : inf_.sets.ListOwnedBy(d_.uid())) {
+    if (!selector.Matches(rs->labels())) candidates.push_back(std::move(rs));
+  }
+  auto claimed = Claim(*mgr_.client(), inf_.sets, d_, selector, candidates, [this] { return StillExists(); });
   if (!claimed) return claimed.error();
   rs_.clear();
   for (const ObjectPtr& p : *claimed) rs_.push_back(*p);

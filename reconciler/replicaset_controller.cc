@@ -121,8 +121,13 @@ class ReplicaSetController {
                                 : "spec.selector: " + sel.error().message());
       return Reconciled::Done();
     }
-    auto claimed = apps::Claim(client, pods_, *rs, *sel, pods_.List(rs->namespace_()),
-                               [&] { return StillExists(*rs); });
+    // Candidates: what the selector matches (ours or orphans), and ours that
+    // it no longer matches (to release).
+    std::vector<ObjectPtr> candidates = pods_.List(rs->namespace_(), &*sel);
+    for (ObjectPtr& p : pods_.ListOwnedBy(rs->uid())) {
+      if (!sel->Matches(p->labels())) candidates.push_back(std::move(p));
+    }
+    auto claimed = apps::Claim(client, pods_, *rs, *sel, candidates, [&] { return StillExists(*rs); });
     if (!claimed) return claimed.error();
 
     std::vector<ObjectPtr> active;
