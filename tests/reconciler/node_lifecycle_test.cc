@@ -287,5 +287,51 @@ TEST_F(NodeLifecycleTest, EvictedJobPodIsReplacedByItsController) {
   EXPECT_EQ(job_now->status().value("failed", -1), 0) << "an evicted pod is not a failure of the Job";
 }
 
+// The grace period is measured with the manager's clock from the last
+// renewal the controller saw: with a FakeClock the boundary is exact.
+TEST(NodeLifecycleFakeClockTest, GraceIsMeasuredFromTheLastObservedRenewal) {
+  test::TempDir dir("bosun-nodelc-fake");
+  test::InProcessApi api(dir.Sub("db"));
+  FakeClock clock;
+  ManagerOptions mo;
+  mo.sync_timeout = 10s;
+  ControllerManager mgr(&api.client(), &clock, mo);
+  NodeLifecycleOptions o;
+  o.node_monitor_grace = 40s;  // the defaults: only the fake clock moves
+  o.pod_eviction_timeout = 60s;
+  ASSERT_TRUE(AddNodeLifecycleController(mgr, o));
+  ASSERT_TRUE(api.client().Create(Object(GroupVersionKind{"", "v1", "Node"}, "", "n1")));
+  Object pod(GroupVersionKind{"", "v1", "Pod"}, "default", "p");
+  pod.json()["spec"] = {{"nodeName", "n1"}, {"containers", Json::array({{{"name", "main"}, {"image", "busybox"}}})}};
+  ASSERT_TRUE(api.client().Create(pod));
+  ASSERT_TRUE(mgr.Start());
+  auto node = [&] { return *api.client().Get(Kind("Node"), "", "n1"); };
+  auto tainted = [&] { return Object::Field(node().spec(), "taints").is_array(); };
+  // Something changes on the node that is no sign of life (a label): the
+  // controller looks again, now.
+  int touches = 0;
+  auto touch = [&] {
+    auto r = api.client().Patch(Kind("Node"), "", "n1", {{"metadata", {{"labels", {{"touch", std::to_string(++touches)}}}}}});
+    ASSERT_TRUE(r) << r.error().message();
+  };
+  std::this_thread::sleep_for(200ms);  // the controller has seen the node
+
+  clock.Advance(39s);
+  touch();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(tainted()) << "tainted before the grace period";
+
+  clock.Advance(2s);
+  touch();
+  ASSERT_TRUE(WaitFor(tainted, 5s));
+  EXPECT_EQ(Object::Field(node().status(), "conditions")[0].value("status", ""), "Unknown");
+  EXPECT_TRUE(api.client().Get(Kind("Pod"), "default", "p").ok()) << "evicted before the eviction timeout";
+
+  clock.Advance(59s);  // 40 s + 60 s after the last sign of life, plus 1 s
+  touch();
+  EXPECT_TRUE(WaitFor([&] { return !api.client().Get(Kind("Pod"), "default", "p").ok(); }, 5s));
+  mgr.Stop();
+}
+
 }  // namespace
 }  // namespace bosun::reconciler
