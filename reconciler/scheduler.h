@@ -169,8 +169,9 @@ std::unique_ptr<Binder> NewApiBinder(state::Client* client);
 
 struct SchedulerOptions {
   ScoringStrategy scoring = ScoringStrategy::kLeastAllocated;
-  // Controller workers: one schedules while others bind.
-  int workers = 2;
+  // Controller workers: one schedules (the cache's lock) while the others
+  // wait for their binds' answers from the API.
+  int workers = 4;
   int percentage_of_nodes_to_score = 0;
   uint64_t seed = 0;
   // null: NewApiBinder(mgr.client()).

@@ -509,6 +509,10 @@ class SchedulerControllerTest : public ::testing::Test {
     mgr_ = std::make_unique<ControllerManager>(&api_.client(), &Clock::System(), mo);
     SchedulerOptions so;
     so.seed = 1;
+    // Long enough that only a change the scheduler hears of (a node added,
+    // a pod finished) can get an unschedulable pod bound within the tests.
+    so.initial_backoff = 60s;
+    so.max_backoff = 60s;
     ASSERT_TRUE(AddScheduler(*mgr_, so));
   }
   void TearDown() override { mgr_->Stop(); }
