@@ -270,6 +270,38 @@ TEST_F(DeploymentTest, ScalingInTheMiddleOfARolloutIsSpreadProportionally) {
   })) << apps::SpecReplicas(ReplicaSets()[0]) << "+" << apps::SpecReplicas(ReplicaSets()[1]);
 }
 
+TEST(DeploymentUtilTest, ResolvesSurgeRoundingUpAndUnavailableRoundingDown) {
+  auto resolve = [](int replicas, const Json& ru) {
+    Object d = MakeDeployment("web", replicas, "x", {{"strategy", {{"type", "RollingUpdate"}, {"rollingUpdate", ru}}}});
+    auto s = apps::ResolveStrategy(d);
+    EXPECT_TRUE(s.ok());
+    return std::make_pair(s->max_surge, apps::MaxUnavailable(d, *s));
+  };
+  EXPECT_EQ(resolve(4, Json::object()), std::make_pair(1, 1));  // defaults 25%/25%
+  EXPECT_EQ(resolve(10, Json::object()), std::make_pair(3, 2));
+  EXPECT_EQ(resolve(2, Json::object()), std::make_pair(1, 0));
+  EXPECT_EQ(resolve(10, {{"maxSurge", "0%"}, {"maxUnavailable", "5%"}}), std::make_pair(0, 1));  // 0/0 → 1
+  EXPECT_EQ(resolve(3, {{"maxSurge", 2}, {"maxUnavailable", 5}}), std::make_pair(2, 3));          // at most replicas
+  Object recreate = MakeDeployment("web", 4, "x", {{"strategy", {{"type", "Recreate"}}}});
+  auto s = apps::ResolveStrategy(recreate);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(apps::MaxSurge(*s), 0);
+  EXPECT_EQ(apps::MaxUnavailable(recreate, *s), 0);
+}
+
+TEST(DeploymentUtilTest, TemplateHashIsStableSafeAndChangesWithTheTemplateOrCollisions) {
+  Json a = PodTemplate("web", "bosun.test/web:1");
+  const std::string h = apps::PodTemplateHash(a, std::nullopt);
+  EXPECT_EQ(h, apps::PodTemplateHash(Json::parse(a.dump()), std::nullopt));
+  EXPECT_EQ(h.find_first_not_of("bcdfghjklmnpqrstvwxz2456789"), std::string::npos) << h;
+  EXPECT_NE(h, apps::PodTemplateHash(PodTemplate("web", "bosun.test/web:2"), std::nullopt));
+  EXPECT_NE(h, apps::PodTemplateHash(a, 1));
+  Json labelled = a;
+  labelled["metadata"]["labels"][apps::kPodTemplateHashLabel] = h;
+  EXPECT_TRUE(apps::EqualIgnoreHash(a, labelled));
+  EXPECT_FALSE(apps::EqualIgnoreHash(a, PodTemplate("web", "bosun.test/web:2")));
+}
+
 // `bosun rollout status` as a user runs it, against the in-process API.
 class DeploymentRolloutStatusTest : public DeploymentTest {
  protected:
