@@ -326,5 +326,24 @@ TEST_F(JobTest, OnFailureCountsContainerRestartsTowardBackoffLimit) {
   EXPECT_TRUE(WaitFor([&] { return PodsOf("crashy").empty(); }));
 }
 
+TEST_F(JobTest, WorkQueueStyleStopsCreatingAfterTheFirstSuccess) {
+  StartManager();
+  // No completions: `parallelism` workers take items from a queue; the Job
+  // is complete once one has succeeded and none runs any more.
+  std::atomic<bool> release{false};
+  TestKubelet kubelet(api_.client(), [&](int n) {
+    return n == 0 || release ? Outcome::kSucceed : Outcome::kRunForever;
+  }, 50ms);
+  ASSERT_TRUE(api_.client().Create(NewJob("queue", {{"parallelism", 3}})));
+  ASSERT_TRUE(WaitFor([&] { return Object::Field(GetJob("queue").status(), "succeeded") == 1; }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(Condition(GetJob("queue"), "Complete").is_null()) << "two workers still run";
+  EXPECT_EQ(kubelet.pods_seen(), 3) << "no new pod after a success";
+  release = true;
+  ASSERT_TRUE(WaitCondition("queue", "Complete"));
+  EXPECT_EQ(GetJob("queue").status()["succeeded"], 3);
+  EXPECT_EQ(PodsOf("queue").size(), 3u);
+}
+
 }  // namespace
 }  // namespace bosun::reconciler
