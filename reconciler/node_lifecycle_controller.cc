@@ -90,8 +90,11 @@ class NodeLifecycleController {
   static void Register(const std::shared_ptr<NodeLifecycleController>& self) {
     self->controller_ = &self->mgr_.Add(std::make_unique<Controller>(
         "node-lifecycle", self->options_.workers, [self](const std::string& key) { return self->Reconcile(key); }));
-    self->nodes_.AddHandler([self](const Object*, const Object* cur) {
-      if (cur == nullptr) return;
+    self->nodes_.AddHandler([self](const Object* old, const Object* cur) {
+      if (cur == nullptr) {
+        if (old != nullptr) self->controller_->Enqueue(old->name());  // forgets its health
+        return;
+      }
       std::string heartbeat = ReadyHeartbeat(*cur);
       self->Observe(cur->name(), nullptr, &heartbeat);
       self->controller_->Enqueue(cur->name());
