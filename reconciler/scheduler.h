@@ -162,16 +162,20 @@ class Binder {
   virtual Result<Object> Bind(const Object& pod, const std::string& node) = 0;
 };
 
-// The product's binder: a merge patch of spec.nodeName with the pod's
-// resourceVersion and uid as preconditions; on a conflict it reads the pod
-// again and retries while the pod is still unbound. `client` outlives it.
+// The product's binder. Binds that arrive while one is being written go
+// together in one Client::Batch (an update of each pod with its
+// resourceVersion as precondition); a lone bind, or every bind of a batch
+// that failed, is a merge patch of spec.nodeName with the pod's
+// resourceVersion and uid as preconditions that, on a conflict, reads the
+// pod again and retries while it is still unbound. `client` outlives it.
 std::unique_ptr<Binder> NewApiBinder(state::Client* client);
 
 struct SchedulerOptions {
   ScoringStrategy scoring = ScoringStrategy::kLeastAllocated;
   // Controller workers: one schedules (the cache's lock) while the others
-  // wait for their binds' answers from the API.
-  int workers = 4;
+  // wait for their binds, which the API binder writes together (up to
+  // workers - 1 per store transaction).
+  int workers = 16;
   int percentage_of_nodes_to_score = 0;
   uint64_t seed = 0;
   // null: NewApiBinder(mgr.client()).

@@ -2,7 +2,9 @@
 // Scheduler's cache and queue pending pods, a reconcile that schedules one
 // pod and binds it, and the API binder.
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "core/kinds.h"
@@ -102,6 +104,81 @@ class ApiBinder final : public Binder {
 
  private:
   state::Client* client_;
+};
+
+// Group commit of binds: while one Batch (one store transaction) is being
+// written, the binds that arrive wait and go together in the next one; so
+// N workers bind up to N-1 pods per write instead of one. Each is an update
+// of the whole pod with its resourceVersion as precondition (the API keeps
+// the stored status). A batch that fails (one pod changed meanwhile fails
+// them all) is retried pod by pod through the single-patch path.
+class BatchingBinder final : public Binder {
+ public:
+  explicit BatchingBinder(state::Client* client) : client_(client), single_(client) {}
+
+  Result<Object> Bind(const Object& pod, const std::string& node) override {
+    Request req;
+    req.pod = &pod;
+    req.node = &node;
+    std::unique_lock<std::mutex> lock(mu_);
+    pending_.push_back(&req);
+    while (!req.done) {
+      if (writing_) {
+        cv_.wait(lock);
+        continue;
+      }
+      writing_ = true;
+      std::vector<Request*> batch;
+      batch.swap(pending_);
+      lock.unlock();
+      Write(batch);
+      lock.lock();
+      writing_ = false;
+      cv_.notify_all();
+    }
+    return std::move(*req.result);
+  }
+
+ private:
+  struct Request {
+    const Object* pod = nullptr;
+    const std::string* node = nullptr;
+    bool done = false;
+    std::optional<Result<Object>> result;
+  };
+
+  void Write(const std::vector<Request*>& batch) {
+    if (batch.size() > 1) {
+      std::vector<state::BatchOp> ops;
+      ops.reserve(batch.size());
+      for (const Request* r : batch) {
+        state::BatchOp op;
+        op.type = state::BatchOp::Type::kUpdate;
+        op.object = *r->pod;
+        op.object.json()["spec"]["nodeName"] = *r->node;
+        ops.push_back(std::move(op));
+      }
+      auto written = client_->Batch(ops);
+      if (written && written->items.size() == batch.size()) {
+        for (size_t i = 0; i < batch.size(); ++i) Finish(batch[i], std::move(written->items[i]));
+        return;
+      }
+    }
+    for (Request* r : batch) Finish(r, single_.Bind(*r->pod, *r->node));
+  }
+
+  void Finish(Request* r, Result<Object> result) {
+    std::lock_guard<std::mutex> lock(mu_);
+    r->result.emplace(std::move(result));
+    r->done = true;
+  }
+
+  state::Client* client_;
+  ApiBinder single_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Request*> pending_;  // guarded by mu_
+  bool writing_ = false;           // guarded by mu_
 };
 
 class SchedulerController {
@@ -245,7 +322,7 @@ class SchedulerController {
 }  // namespace
 
 std::unique_ptr<Binder> NewApiBinder(state::Client* client) {
-  return std::make_unique<ApiBinder>(client);
+  return std::make_unique<BatchingBinder>(client);
 }
 
 Status AddScheduler(ControllerManager& mgr, const SchedulerOptions& options) {
