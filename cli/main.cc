@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   bosun::cli::AddLogsExec(app, &exit_code);
   bosun::cli::AddShim(app, &exit_code);
   bosun::cli::AddRollout(app, &exit_code);
+  bosun::cli::AddRevert(app, &exit_code);
+  bosun::cli::AddDescribe(app, &exit_code);
 
   app.parse_complete_callback([&] {
     bosun::log::Level l;

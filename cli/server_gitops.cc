@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/quantity.h"
 #include "gitsync/mirror.h"
+#include "gitsync/revert.h"
 #include "gitsync/webhook.h"
 #include "reconciler/sync_controller.h"
 #include "state/client.h"
@@ -380,9 +381,16 @@ void GitOps::TriggerSync() {
 }
 
 Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, const std::string& reason) {
-  (void)commit;
-  (void)reason;
-  return Error(Code::kUnavailable, "reverting through Git is not wired yet");
+  gitsync::RevertOptions ro;
+  ro.reason = reason;
+  // Signing the revert with the cluster's key comes with the trust issue
+  // (ro.signer is the seam).
+  auto r = impl_->mirror->Revert(commit, ro);
+  if (!r) return r.error();
+  if (!r->conflicts.empty()) return Error(Code::kConflict, r->conflict_message);
+  log::Info("server", "pushed a revert", {{"reverted", commit.substr(0, 7)}, {"commit", r->commit.substr(0, 7)},
+                                          {"attempts", std::to_string(r->attempts)}});
+  return reconciler::RevertOutcome{r->commit, r->attempts};
 }
 
 }  // namespace bosun::cli

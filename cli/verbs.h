@@ -26,5 +26,7 @@ void AddImage(CLI::App& app, int* exit_code);     // bosun image …         (cl
 void AddLogsExec(CLI::App& app, int* exit_code);  // bosun logs, bosun exec (cli/logs_exec.cc)
 void AddShim(CLI::App& app, int* exit_code);      // bosun shim (internal)  (cli/shim.cc)
 void AddRollout(CLI::App& app, int* exit_code);   // bosun rollout status   (cli/rollout.cc)
+void AddRevert(CLI::App& app, int* exit_code);    // bosun revert REV      (cli/revert.cc)
+void AddDescribe(CLI::App& app, int* exit_code);  // bosun describe K N    (cli/describe.cc)
 
 }  // namespace bosun::cli

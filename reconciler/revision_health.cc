@@ -20,8 +20,16 @@ struct Verdict {
   std::string message;  // why (Degraded) or what is awaited (Waiting)
 };
 
+// A member of an object, or an empty object (a reference that stays valid).
+const Json& Member(const Json& j, const char* key) {
+  static const Json kEmpty = Json::object();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it == j.end() ? kEmpty : *it;
+}
+
 const Json* Condition(const Object& o, const std::string& type) {
-  const Json& st = o.json().contains("status") ? o.json()["status"] : Json::object();
+  const Json& st = Member(o.json(), "status");
   if (!st.is_object() || !st.contains("conditions") || !st["conditions"].is_array()) return nullptr;
   for (const Json& c : st["conditions"]) {
     if (c.is_object() && c.value("type", "") == type) return &c;
@@ -80,9 +88,9 @@ class HealthController {
     if (auto r = HandleManualRevert(*rev); !r) return r.error();
     ObjectPtr repo = Repository();
     if (!repo) return Reconciled::Done();
-    const Json& rst = repo->json().contains("status") ? repo->json()["status"] : Json::object();
+    const Json& rst = Member(repo->json(), "status");
     if (rst.value("liveRevisionName", "") != name) return Reconciled::Done();  // only the live one is judged
-    const Json& st = rev->json().contains("status") ? rev->json()["status"] : Json::object();
+    const Json& st = Member(rev->json(), "status");
     const std::string phase = st.value("phase", "");
     if (phase == phase::kDegraded) return MaybeAutoRevert(*rev, *repo);
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
@@ -126,7 +134,7 @@ class HealthController {
   std::vector<ObjectPtr> Touched(const Object& rev, SharedInformer& informer, const std::string& kind) const {
     const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
     std::vector<ObjectPtr> out;
-    const Json& st = rev.json().contains("status") ? rev.json()["status"] : Json::object();
+    const Json& st = Member(rev.json(), "status");
     bool truncated = st.value("truncated", false);
     if (!truncated && st.contains("objects") && st["objects"].is_array()) {
       for (const Json& o : st["objects"]) {
@@ -146,7 +154,7 @@ class HealthController {
   // Container trouble in these pods: crash loops and failed pulls.
   std::optional<Verdict> PodTrouble(const std::vector<ObjectPtr>& pods) const {
     for (const ObjectPtr& p : pods) {
-      const Json& st = p->json().contains("status") ? p->json()["status"] : Json::object();
+      const Json& st = Member(p->json(), "status");
       for (const char* field : {"initContainerStatuses", "containerStatuses"}) {
         if (!st.contains(field) || !st[field].is_array()) continue;
         for (const Json& c : st[field]) {
@@ -155,7 +163,7 @@ class HealthController {
           const std::string reason = waiting.value("reason", "");
           const int64_t restarts = c.value("restartCount", int64_t{0});
           if (reason == "CrashLoopBackOff" && restarts >= opt_.crash_loop_restarts) {
-            int64_t code = Int(c.contains("lastState") ? c["lastState"] : Json::object(), "terminated", "exitCode");
+            int64_t code = Int(Member(c, "lastState"), "terminated", "exitCode");
             return Verdict{Verdict::State::kDegraded, "CrashLoopBackOff",
                            "container " + c.value("name", "") + " of pod " + Key(*p) +
                                " is crash-looping (exit code " + std::to_string(code) + ", " +
@@ -175,7 +183,7 @@ class HealthController {
 
   Verdict JudgeDeployment(const Object& d) const {
     const Json& j = d.json();
-    const Json& st = j.contains("status") ? j["status"] : Json::object();
+    const Json& st = Member(j, "status");
     const int64_t want = j.value("/spec/replicas"_json_pointer, int64_t{1});
     const int64_t updated = st.value("updatedReplicas", int64_t{0});
     const int64_t available = st.value("availableReplicas", int64_t{0});
@@ -242,7 +250,7 @@ class HealthController {
   }
 
   Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo) {
-    const Json& st = rev.json().contains("status") ? rev.json()["status"] : Json::object();
+    const Json& st = Member(rev.json(), "status");
     if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();  // at most once
     const bool auto_revert = repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
     if (!auto_revert) return Reconciled::Done();
@@ -270,7 +278,8 @@ class HealthController {
       rec["commit"] = r->commit;
       mgr_.events().Normal(rev, "Reverted", "pushed " + ShortSha(r->commit) + " reverting " + ShortSha(commit) +
                                                ": " + reason);
-    } else if (r.error().code() == Code::kConflict || r.error().code() == Code::kInvalid) {
+    } else if (r.error().code() != Code::kUnavailable && r.error().code() != Code::kTimeout &&
+               r.error().code() != Code::kIo) {
       rec["error"] = r.error().message();
       rec["needsHuman"] = true;
       mgr_.events().Warning(rev, "RevertFailed", "cannot revert " + ShortSha(commit) + ", needs a human: " +

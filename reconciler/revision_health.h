@@ -45,8 +45,9 @@ struct RevertOutcome {
 
 struct RevisionHealthOptions {
   // Makes and pushes the revert commit of `commit` with `reason` in its
-  // trailers. kConflict when the revert does not apply cleanly (needs a
-  // human). Null (no followed repository): Degraded is recorded, nothing is
+  // trailers. kUnavailable, kTimeout and kIo are retried with back-off;
+  // any other error (a conflict, a protected branch...) is recorded as
+  // needing a human. Null (no followed repository): Degraded is recorded, nothing is
   // reverted.
   std::function<Result<RevertOutcome>(const std::string& commit, const std::string& reason)> revert;
   // Asks the sync controller to fetch and apply now. May be null.

@@ -1,0 +1,268 @@
+// Revision health and the revert decision (reconciler/revision_health.h)
+// against a real API: Deployments, Jobs and pods are written by the test as
+// their controllers and nodes would; the Git revert is a recording fake here
+// (the real one: tests/gitsync/revert_test.cc, and end to end in
+// tests/reconciler/rollback_e2e_test.cc).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/kinds.h"
+#include "reconciler/controller.h"
+#include "reconciler/revision_health.h"
+#include "tests/api_harness.h"
+#include "tests/test_support.h"
+
+namespace bosun::reconciler {
+namespace {
+
+using namespace std::chrono_literals;
+
+template <typename F>
+bool Eventually(F f, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+const std::string kCommit = "1111111111111111111111111111111111111111";
+
+class RevisionHealthTest : public ::testing::Test {
+ protected:
+  RevisionHealthTest() : api_(dir_.path()) {}
+
+  void SetUp() override {
+    Object repo(GroupVersionKind{"bosun.dev", "v1", "GitRepository"}, "", "default");
+    repo.json()["spec"] = {{"url", "file:///srv/app.git"}, {"ref", "main"}};
+    auto r = api_.client().Create(repo);
+    ASSERT_TRUE(r) << r.error().message();
+    r->json()["status"] = {{"liveRevision", kCommit},
+                           {"liveRevisionName", "00000002"},
+                           {"syncConfig", {{"autoRevert", auto_revert_}}}};
+    ASSERT_TRUE(api_.client().UpdateStatus(*r));
+  }
+
+  void StartManager() {
+    RevisionHealthOptions o;
+    o.recheck = 200ms;
+    o.revert = [this](const std::string& commit, const std::string& reason) -> Result<RevertOutcome> {
+      std::lock_guard<std::mutex> lock(mu_);
+      reverts_.push_back({commit, reason});
+      if (revert_conflicts_) return Error(Code::kConflict, "the revert conflicts in web/deploy.yaml");
+      return RevertOutcome{"2222222222222222222222222222222222222222", 1};
+    };
+    o.trigger_sync = [this] { ++syncs_; };
+    mgr_ = std::make_unique<ControllerManager>(&api_.client(), &Clock::System());
+    ASSERT_TRUE(AddRevisionHealthController(*mgr_, o));
+    ASSERT_TRUE(mgr_->Start());
+  }
+  void TearDown() override {
+    if (mgr_) mgr_->Stop();
+  }
+
+  // The live revision record, as the sync controller leaves it after applying.
+  void Revision(const Json& objects, const std::string& reverts = "") {
+    Object rec(GroupVersionKind{"bosun.dev", "v1", "Revision"}, "", "00000002");
+    rec.json()["spec"] = {{"sequence", 2}, {"commit", kCommit}, {"message", "web: v2"}};
+    if (!reverts.empty()) rec.json()["spec"]["reverts"] = reverts;
+    auto r = api_.client().Create(rec);
+    ASSERT_TRUE(r) << r.error().message();
+    r->json()["status"] = {{"phase", "Applied"}, {"objects", objects}};
+    ASSERT_TRUE(api_.client().UpdateStatus(*r));
+  }
+
+  Object Deployment(int replicas, const Json& status) {
+    Object d(GroupVersionKind{"apps", "v1", "Deployment"}, "shop", "web");
+    d.json()["spec"] = {{"replicas", replicas},
+                        {"selector", {{"matchLabels", {{"app", "web"}}}}},
+                        {"template",
+                         {{"metadata", {{"labels", {{"app", "web"}}}}},
+                          {"spec", {{"containers", Json::array({{{"name", "app"}, {"image", "web:2"}}})}}}}}};
+    auto r = api_.client().Create(d);
+    EXPECT_TRUE(r) << r.error().message();
+    r->json()["status"] = status;
+    r->json()["status"]["observedGeneration"] = r->generation();
+    auto w = api_.client().UpdateStatus(*r);
+    EXPECT_TRUE(w) << w.error().message();
+    return *w;
+  }
+
+  void SetDeploymentStatus(const Json& status) {
+    const KindInfo& k = *KindRegistry::Builtin().FindKind("Deployment");
+    auto d = api_.client().Get(k, "shop", "web");
+    ASSERT_TRUE(d);
+    d->json()["status"] = status;
+    d->json()["status"]["observedGeneration"] = d->generation();
+    ASSERT_TRUE(api_.client().UpdateStatus(*d));
+  }
+
+  Json RecordStatus() {
+    auto r = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000002");
+    return r ? r->json().value("status", Json::object()) : Json::object();
+  }
+  bool PhaseIs(const std::string& p) {
+    return Eventually([&] { return RecordStatus().value("phase", "") == p; });
+  }
+
+  static Json Touched(const std::string& kind, const std::string& name) {
+    return Json::array({{{"action", "updated"}, {"kind", kind}, {"namespace", "shop"}, {"name", name}}});
+  }
+
+  test::TempDir dir_;
+  test::InProcessApi api_;
+  const bool auto_revert_ = true;
+  bool revert_conflicts_ = false;
+  std::unique_ptr<ControllerManager> mgr_;
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> reverts_;
+  std::atomic<int> syncs_{0};
+};
+
+TEST_F(RevisionHealthTest, ARolledOutDeploymentMakesTheRevisionHealthy) {
+  Deployment(3, {{"replicas", 3}, {"updatedReplicas", 1}, {"availableReplicas", 2}});
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: 1/3 updated, 2 available");
+  SetDeploymentStatus({{"replicas", 3}, {"updatedReplicas", 3}, {"availableReplicas", 3}});
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["reason"], "RolledOut");
+  EXPECT_TRUE(RecordStatus().contains("healthyAt"));
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
+TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) {
+  Deployment(3, {{"replicas", 4},
+                 {"updatedReplicas", 1},
+                 {"availableReplicas", 3},
+                 {"conditions", Json::array({{{"type", "Progressing"},
+                                              {"status", "False"},
+                                              {"reason", "ProgressDeadlineExceeded"}}})}});
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  Json st = RecordStatus();
+  EXPECT_EQ(st["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(st["message"], "progress deadline exceeded for deployment shop/web: 1/3 new replicas available");
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); }));
+  st = RecordStatus();
+  EXPECT_EQ(st["revert"]["commit"], "2222222222222222222222222222222222222222");
+  EXPECT_EQ(st["revert"]["automatic"], true);
+  EXPECT_EQ(syncs_.load(), 1);
+  // More changes after the revert never revert it again.
+  SetDeploymentStatus({{"replicas", 4}, {"updatedReplicas", 0}});
+  std::this_thread::sleep_for(500ms);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(reverts_.size(), 1u);
+  EXPECT_EQ(reverts_[0].first, kCommit);
+  EXPECT_EQ(reverts_[0].second, "progress deadline exceeded for deployment shop/web: 1/3 new replicas available");
+}
+
+TEST_F(RevisionHealthTest, ACrashLoopingContainerOfTheNewReplicaSetIsDegradedWithItsExitCode) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 0}});
+  Object rs(GroupVersionKind{"apps", "v1", "ReplicaSet"}, "shop", "web-abc");
+  rs.json()["metadata"]["annotations"] = {{"deployment.kubernetes.io/revision", "2"}};
+  rs.json()["metadata"]["ownerReferences"] = Json::array(
+      {{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}, {"uid", d.uid()}, {"controller", true}}});
+  rs.json()["spec"] = {{"replicas", 1},
+                       {"selector", {{"matchLabels", {{"app", "web"}}}}},
+                       {"template", d.json()["spec"]["template"]}};
+  auto rsw = api_.client().Create(rs);
+  ASSERT_TRUE(rsw) << rsw.error().message();
+  Object pod(GroupVersionKind{"", "v1", "Pod"}, "shop", "web-abc-x1");
+  pod.json()["metadata"]["ownerReferences"] = Json::array(
+      {{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "web-abc"}, {"uid", rsw->uid()}, {"controller", true}}});
+  pod.json()["spec"] = d.json()["spec"]["template"]["spec"];
+  auto p = api_.client().Create(pod);
+  ASSERT_TRUE(p) << p.error().message();
+  p->json()["status"] = {{"phase", "Running"},
+                         {"containerStatuses", Json::array({{{"name", "app"},
+                                                             {"restartCount", 3},
+                                                             {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
+                                                             {"lastState", {{"terminated", {{"exitCode", 7}}}}}}})}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*p));
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"],
+            "container app of pod shop/web-abc-x1 is crash-looping (exit code 7, 3 restarts)");
+}
+
+TEST_F(RevisionHealthTest, ADegradedRevertIsNeverRevertedAutomatically) {
+  Deployment(1, {{"replicas", 1},
+                 {"conditions", Json::array({{{"type", "Progressing"},
+                                              {"status", "False"},
+                                              {"reason", "ProgressDeadlineExceeded"}}})}});
+  Revision(Touched("Deployment", "web"), /*reverts=*/"3333333333333333333333333333333333333333");
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Degraded"));
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); }));
+  EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
+TEST_F(RevisionHealthTest, AConflictingRevertIsRecordedAsNeedingAHuman) {
+  revert_conflicts_ = true;
+  Deployment(1, {{"replicas", 1},
+                 {"conditions", Json::array({{{"type", "Progressing"},
+                                              {"status", "False"},
+                                              {"reason", "ProgressDeadlineExceeded"}}})}});
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  Json st = RecordStatus();
+  EXPECT_EQ(st["revert"]["needsHuman"], true);
+  EXPECT_EQ(st["revert"]["error"], "the revert conflicts in web/deploy.yaml");
+  EXPECT_EQ(st["phase"], "Degraded");
+  EXPECT_EQ(syncs_.load(), 0);
+}
+
+TEST_F(RevisionHealthTest, AFailedJobIsDegradedAndACompletedOneHealthy) {
+  Object job(GroupVersionKind{"batch", "v1", "Job"}, "shop", "migrate");
+  job.json()["spec"] = {{"template",
+                         {{"spec",
+                           {{"restartPolicy", "Never"},
+                            {"containers", Json::array({{{"name", "m"}, {"image", "busybox:1"}}})}}}}}};
+  auto j = api_.client().Create(job);
+  ASSERT_TRUE(j) << j.error().message();
+  Revision(Touched("Job", "migrate"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing"));
+  j->json()["status"] = {{"conditions", Json::array({{{"type", "Failed"},
+                                                      {"status", "True"},
+                                                      {"reason", "BackoffLimitExceeded"},
+                                                      {"message", "Job has reached the specified backoff limit"}}})}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*j));
+  ASSERT_TRUE(PhaseIs("Degraded"));
+  EXPECT_EQ(RecordStatus()["message"],
+            "job shop/migrate failed: BackoffLimitExceeded: Job has reached the specified backoff limit");
+}
+
+TEST_F(RevisionHealthTest, ARevertAskedForByHandIsAnsweredWithTheSameId) {
+  Revision(Json::array());
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy"));  // nothing to roll out
+  const KindInfo& rk = *KindRegistry::Builtin().FindKind("Revision");
+  ASSERT_TRUE(api_.client().Patch(
+      rk, "", "00000002",
+      Json{{"metadata", {{"annotations", {{kRevertRequestedAnnotation, R"({"id":"req-1","reason":"bad idea"})"}}}}}}));
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().value("/revert/request"_json_pointer, "") == "req-1"; }));
+  Json st = RecordStatus();
+  EXPECT_EQ(st["revert"]["commit"], "2222222222222222222222222222222222222222");
+  EXPECT_EQ(st["revert"]["automatic"], false);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(reverts_.size(), 1u);
+  EXPECT_EQ(reverts_[0].second, "bad idea");
+}
+
+}  // namespace
+}  // namespace bosun::reconciler
