@@ -111,9 +111,11 @@ class NodeCluster : public ::testing::Test {
 
     int api_port = bosun::test::FreePort();
     api_url_ = "http://127.0.0.1:" + std::to_string(api_port);
-    server_pid_ = Spawn({BOSUN_BINARY, "server", "--data", server_data_, "--listen", "127.0.0.1:" + std::to_string(api_port),
-                         "--raft-listen", "127.0.0.1:" + std::to_string(bosun::test::FreePort())},
-                        dir_.Sub("server.log"));
+    std::vector<std::string> server_argv = {BOSUN_BINARY, "server", "--data", server_data_, "--listen",
+                                            "127.0.0.1:" + std::to_string(api_port), "--raft-listen",
+                                            "127.0.0.1:" + std::to_string(bosun::test::FreePort())};
+    for (const auto& a : ExtraServerArgs()) server_argv.push_back(a);
+    server_pid_ = Spawn(server_argv, dir_.Sub("server.log"));
     ASSERT_GT(server_pid_, 0);
     ASSERT_TRUE(WaitFor([&] { return fs::exists(server_data_ + "/admin.token"); }, 20s));
     std::string token = bosun::test::Slurp(server_data_ + "/admin.token");
@@ -124,6 +126,9 @@ class NodeCluster : public ::testing::Test {
     client_ = std::move(*state::Client::Create(co));
     ASSERT_TRUE(WaitFor([&] { return client_->List(K("Pod"), "").ok(); }, 30s)) << Log("server.log");
   }
+
+  // More `bosun server` flags (a suite's --repo, shorter node timeouts...).
+  virtual std::vector<std::string> ExtraServerArgs() { return {}; }
 
   void TearDown() override {
     if (node_pid_ > 0) Kill(&node_pid_, SIGKILL);
