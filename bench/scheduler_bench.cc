@@ -28,10 +28,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <sys/resource.h>
-#include <time.h>
 #include <string>
 #include <vector>
+
+#include <sys/resource.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -60,14 +61,15 @@ Object MakeNode(int i) {
     labels["gpu"] = "true";
     spec["taints"] = Json::array({{{"key", "dedicated"}, {"value", "gpu"}, {"effect", "NoSchedule"}}});
   }
-  return Object(Json{{"apiVersion", "v1"},
-                     {"kind", "Node"},
-                     {"metadata", {{"name", name}, {"resourceVersion", "1"}, {"uid", "node-uid-" + name}, {"labels", labels}}},
-                     {"spec", spec},
-                     {"status",
-                      {{"allocatable", {{"cpu", "32"}, {"memory", "128Gi"}, {"pods", "110"}}},
-                       {"capacity", {{"cpu", "32"}, {"memory", "128Gi"}, {"pods", "110"}}},
-                       {"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}}})}}}});
+  return Object(
+      Json{{"apiVersion", "v1"},
+           {"kind", "Node"},
+           {"metadata", {{"name", name}, {"resourceVersion", "1"}, {"uid", "node-uid-" + name}, {"labels", labels}}},
+           {"spec", spec},
+           {"status",
+            {{"allocatable", {{"cpu", "32"}, {"memory", "128Gi"}, {"pods", "110"}}},
+             {"capacity", {{"cpu", "32"}, {"memory", "128Gi"}, {"pods", "110"}}},
+             {"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}}})}}}});
 }
 
 Object MakePod(int owner, int replica) {
@@ -76,26 +78,29 @@ Object MakePod(int owner, int replica) {
   std::string owner_name = "web-" + std::to_string(owner);
   std::string name = owner_name + "-" + std::to_string(replica);
   std::string owner_uid = "owner-uid-" + std::to_string(owner);
-  Json spec = {{"containers", Json::array({{{"name", "app"},
-                                            {"image", "registry.example/app:1"},
-                                            {"resources",
-                                             {{"requests", {{"cpu", cpus[owner % 4]}, {"memory", mems[(owner / 4) % 4]}}},
-                                              {"limits", {{"memory", mems[(owner / 4) % 4]}}}}}}})},
-               {"restartPolicy", "Always"}};
+  Json spec = {
+      {"containers", Json::array({{{"name", "app"},
+                                   {"image", "registry.example/app:1"},
+                                   {"resources",
+                                    {{"requests", {{"cpu", cpus[owner % 4]}, {"memory", mems[(owner / 4) % 4]}}},
+                                     {"limits", {{"memory", mems[(owner / 4) % 4]}}}}}}})},
+      {"restartPolicy", "Always"}};
   if (owner % 20 == 1) {
-    spec["tolerations"] = Json::array({{{"key", "dedicated"}, {"operator", "Equal"}, {"value", "gpu"}, {"effect", "NoSchedule"}}});
+    spec["tolerations"] =
+        Json::array({{{"key", "dedicated"}, {"operator", "Equal"}, {"value", "gpu"}, {"effect", "NoSchedule"}}});
     spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
-        {"nodeSelectorTerms", Json::array({{{"matchExpressions",
-                                             Json::array({{{"key", "gpu"}, {"operator", "In"}, {"values", {"true"}}}})}}})}};
+        {"nodeSelectorTerms",
+         Json::array(
+             {{{"matchExpressions", Json::array({{{"key", "gpu"}, {"operator", "In"}, {"values", {"true"}}}})}}})}};
   } else if (owner % 10 == 2) {
     spec["nodeSelector"] = {{"disk", "ssd"}};
   } else if (owner % 10 == 3) {
-    spec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] = Json::array(
-        {{{"weight", 50},
-          {"preference",
-           {{"matchExpressions", Json::array({{{"key", "topology.kubernetes.io/zone"},
-                                               {"operator", "In"},
-                                               {"values", {"zone-" + std::to_string(owner % 5)}}}})}}}}});
+    spec["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] =
+        Json::array({{{"weight", 50},
+                      {"preference",
+                       {{"matchExpressions", Json::array({{{"key", "topology.kubernetes.io/zone"},
+                                                           {"operator", "In"},
+                                                           {"values", {"zone-" + std::to_string(owner % 5)}}}})}}}}});
   }
   Object pod(Json{{"apiVersion", "v1"},
                   {"kind", "Pod"},
@@ -245,7 +250,8 @@ int Run(int argc, char** argv) {
       for (const auto& p : batch) {
         auto a = std::chrono::steady_clock::now();
         ScheduleResult r = s.Schedule(p);
-        ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - a).count());
+        ns.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - a).count());
         evaluated += r.evaluated;
         if (r.outcome != ScheduleResult::Outcome::kScheduled) ++unschedulable;
       }
@@ -258,7 +264,8 @@ int Run(int argc, char** argv) {
   }
 
   // 2. The controller, end to end in memory.
-  ControllerManager mgr(nullptr, &Clock::System(), ManagerOptions{std::chrono::seconds(10), std::chrono::milliseconds(0)});
+  ControllerManager mgr(nullptr, &Clock::System(),
+                        ManagerOptions{std::chrono::seconds(10), std::chrono::milliseconds(0)});
   auto binder = std::make_shared<MemoryBinder>(pods);
   std::vector<int64_t> attempt_ns(static_cast<size_t>(pods) * 2);
   std::atomic<size_t> attempts{0};

@@ -172,8 +172,8 @@ bool MatchesAffinity(const PodQuery& q, const NodeInfo& n, const Interner& inter
     const auto* l = n.Label(key);
     if (l == nullptr || l->second != value) return false;
   }
-  return !q.has_required || std::any_of(q.required.begin(), q.required.end(),
-                                        [&](const Term& t) { return MatchesTerm(t, n, interner); });
+  return !q.has_required ||
+         std::any_of(q.required.begin(), q.required.end(), [&](const Term& t) { return MatchesTerm(t, n, interner); });
 }
 
 bool PortsConflict(const PodQuery& q, const NodeInfo& n) {

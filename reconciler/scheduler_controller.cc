@@ -65,7 +65,8 @@ Object WithPodScheduled(const Object& pod, const std::string& status, const std:
   if (!message.empty()) cond["message"] = message;
   for (auto& c : conds) {
     if (Str(c, "type") != "PodScheduled") continue;
-    if (Str(c, "status") == status && c.contains("lastTransitionTime")) cond["lastTransitionTime"] = c["lastTransitionTime"];
+    if (Str(c, "status") == status && c.contains("lastTransitionTime"))
+      cond["lastTransitionTime"] = c["lastTransitionTime"];
     c = std::move(cond);
     return out;
   }
@@ -305,7 +306,8 @@ class SchedulerController {
     if (r) {
       pods_.Store(*r);
     } else {
-      log::Debug("scheduler", "could not mark the pod scheduled", {{"object", bound.Key()}, {"error", r.error().message()}});
+      log::Debug("scheduler", "could not mark the pod scheduled",
+                 {{"object", bound.Key()}, {"error", r.error().message()}});
     }
   }
 

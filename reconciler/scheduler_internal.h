@@ -26,10 +26,10 @@ struct Taint {
 };
 
 struct Toleration {
-  std::string key;            // "" with Exists: every key
-  bool exists = false;        // operator Exists (else Equal)
+  std::string key;      // "" with Exists: every key
+  bool exists = false;  // operator Exists (else Equal)
   std::string value;
-  bool any_effect = true;     // effect ""
+  bool any_effect = true;  // effect ""
   Effect effect = Effect::kNoSchedule;
 };
 
@@ -38,7 +38,7 @@ bool Tolerates(const Toleration& t, const Taint& taint);
 bool ToleratesAny(const std::vector<Toleration>& ts, const Taint& taint);
 
 struct HostPort {
-  std::string ip;      // "0.0.0.0" when unset
+  std::string ip;        // "0.0.0.0" when unset
   uint8_t protocol = 0;  // 0 TCP, 1 UDP, 2 SCTP, 3 other
   int32_t port = 0;
   bool Conflicts(const HostPort& o) const {
@@ -80,13 +80,13 @@ class Interner {
 struct NodeInfo {
   // What every filter and score reads comes first, in one cache line: a
   // pod's search touches hundreds of nodes, so this is where time goes.
-  bool present = false;        // a Node object is known (else a holder of bound pods)
+  bool present = false;  // a Node object is known (else a holder of bound pods)
   bool unschedulable = false;
   bool hard_taints = false;    // some taint is NoSchedule or NoExecute
   bool prefer_taints = false;  // some taint is PreferNoSchedule
   int32_t pods = 0;            // pods on it (bound or assumed)
   int32_t allocatable_pods = 0;
-  int32_t owner_count = 0;     // scratch for one Schedule: this pod's owner's replicas here
+  int32_t owner_count = 0;  // scratch for one Schedule: this pod's owner's replicas here
   Resources allocatable;
   Resources requested;          // summed requests of the pods on it
   Resources nonzero_requested;  // the same with scoring's defaults
@@ -121,11 +121,11 @@ struct NodeInfo {
 struct Requirement {
   enum class Op : uint8_t { kIn, kNotIn, kExists, kDoesNotExist, kGt, kLt, kNever };
   Op op = Op::kNever;
-  bool field = false;           // matchFields metadata.name
+  bool field = false;  // matchFields metadata.name
   int32_t key = -1;
-  std::vector<int32_t> values;  // label values (In/NotIn)
+  std::vector<int32_t> values;     // label values (In/NotIn)
   std::vector<std::string> names;  // node names (matchFields)
-  int64_t number = 0;           // Gt/Lt
+  int64_t number = 0;              // Gt/Lt
 };
 struct Term {
   std::vector<Requirement> requirements;  // ANDed
@@ -179,8 +179,8 @@ struct Scheduler::State {
   mutable std::mutex mu;
   sched::Interner interner;
   std::unordered_map<std::string, std::unique_ptr<sched::NodeInfo>> nodes;  // by name
-  std::vector<sched::NodeInfo*> list;  // present nodes, in the order searched
-  std::unordered_map<std::string, CachedPod> pods;  // by "ns/name"
+  std::vector<sched::NodeInfo*> list;                                       // present nodes, in the order searched
+  std::unordered_map<std::string, CachedPod> pods;                          // by "ns/name"
   // owner uid -> node -> replicas there.
   std::unordered_map<std::string, std::unordered_map<sched::NodeInfo*, int32_t>> owners;
   size_t next_start = 0;

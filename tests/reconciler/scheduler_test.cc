@@ -1,17 +1,18 @@
 // The scheduler: every filter and score of the algorithm on hand-made nodes
 // and pods (exact unschedulable messages), the cache's bookkeeping, the
 // sampling of large clusters, and the controller against a real API.
-#include <gtest/gtest.h>
+#include "reconciler/scheduler.h"
 
 #include <chrono>
 #include <map>
 #include <set>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "core/clock.h"
 #include "core/kinds.h"
 #include "reconciler/controller.h"
-#include "reconciler/scheduler.h"
 #include "tests/api_harness.h"
 #include "tests/test_support.h"
 
@@ -126,8 +127,10 @@ std::string PlacedOn(Scheduler& s, const Object& pod) {
 
 TEST(SchedulerFilter, MessageCountsReasonsAndSortsThemAsKubernetes) {
   Scheduler s(Config());
-  for (int i = 0; i < 3; ++i) s.UpsertNode(WithLabels(MakeNode("ssd" + std::to_string(i), "4", "1Gi"), {{"disk", "ssd"}}));
-  for (int i = 0; i < 2; ++i) s.UpsertNode(WithLabels(MakeNode("hdd" + std::to_string(i), "4", "8Gi"), {{"disk", "hdd"}}));
+  for (int i = 0; i < 3; ++i)
+    s.UpsertNode(WithLabels(MakeNode("ssd" + std::to_string(i), "4", "1Gi"), {{"disk", "ssd"}}));
+  for (int i = 0; i < 2; ++i)
+    s.UpsertNode(WithLabels(MakeNode("hdd" + std::to_string(i), "4", "8Gi"), {{"disk", "hdd"}}));
   Object pod = MakePod("web", "100m", "2Gi");
   pod.json()["spec"]["nodeSelector"] = {{"disk", "ssd"}};
   // Go's sort.Strings over "count reason": "2 node(s)…" sorts before "3 Insufficient…".
@@ -187,9 +190,12 @@ TEST(SchedulerFilter, RequestsAsKubernetesComputesThem) {
   // A sidecar (restartPolicy Always) adds to the containers and to the init
   // containers after it: max(1 + 1, 1.5 + 1) = 2.5 cpu; overhead adds 250m.
   Object side = MakePod("side", "1");
-  side.json()["spec"]["initContainers"] = Json::array(
-      {{{"name", "proxy"}, {"image", "x"}, {"restartPolicy", "Always"}, {"resources", {{"requests", Requests("1", "")}}}},
-       {{"name", "migrate"}, {"image", "x"}, {"resources", {{"requests", Requests("1500m", "")}}}}});
+  side.json()["spec"]["initContainers"] =
+      Json::array({{{"name", "proxy"},
+                    {"image", "x"},
+                    {"restartPolicy", "Always"},
+                    {"resources", {{"requests", Requests("1", "")}}}},
+                   {{"name", "migrate"}, {"image", "x"}, {"resources", {{"requests", Requests("1500m", "")}}}}});
   side.json()["spec"]["overhead"] = {{"cpu", "250m"}};
   PlacedOn(s, side);
   EXPECT_EQ(s.Usage("n1")->milli_cpu, 3000 + 2750);
@@ -207,9 +213,8 @@ TEST(SchedulerFilter, UnschedulableNodes) {
   cordoned.json()["spec"]["unschedulable"] = true;
   s.UpsertNode(cordoned);
   EXPECT_EQ(Unschedulable(s, MakePod("p")).message, "0/1 nodes are available: 1 node(s) were unschedulable.");
-  Object tolerant = WithToleration(MakePod("q"), {{"key", "node.kubernetes.io/unschedulable"},
-                                                  {"operator", "Exists"},
-                                                  {"effect", "NoSchedule"}});
+  Object tolerant = WithToleration(
+      MakePod("q"), {{"key", "node.kubernetes.io/unschedulable"}, {"operator", "Exists"}, {"effect", "NoSchedule"}});
   EXPECT_EQ(PlacedOn(s, tolerant), "n1");
 }
 
@@ -460,8 +465,8 @@ TEST(SchedulerCache, LargeClustersAreSampledFromARotatingStart) {
     int nodes;
     int percentage;
     int evaluated;
-  } cases[] = {{50, 0, 50}, {1000, 0, 420}, {5000, 0, 500}, {20000, 0, 1000}, {1000, 100, 1000}, {1000, 20, 200},
-               {300, 10, 100}};
+  } cases[] = {{50, 0, 50},       {1000, 0, 420},  {5000, 0, 500}, {20000, 0, 1000},
+               {1000, 100, 1000}, {1000, 20, 200}, {300, 10, 100}};
   for (const auto& c : cases) {
     SCOPED_TRACE(std::to_string(c.nodes) + " nodes, " + std::to_string(c.percentage) + "%");
     Scheduler s(SchedulerConfig{ScoringStrategy::kLeastAllocated, c.percentage, 7});
@@ -490,7 +495,9 @@ TEST(SchedulerCache, LargeClustersAreSampledFromARotatingStart) {
 
 // ---- The controller against a real API -------------------------------------
 
-const KindInfo& Kind(const std::string& k) { return *KindRegistry::Builtin().FindKind(k); }
+const KindInfo& Kind(const std::string& k) {
+  return *KindRegistry::Builtin().FindKind(k);
+}
 
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
