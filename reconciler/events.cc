@@ -24,7 +24,8 @@ EventRecorder::~EventRecorder() {
 
 void EventRecorder::Record(const Object& regarding, const std::string& type, const std::string& reason,
                            const std::string& message) {
-  log::Write(type == "Warning" ? log::Level::kWarn : log::Level::kInfo, component_, message,
+  // Normal events (one per scheduled pod...) only at debug level: the Events hold them.
+  log::Write(type == "Warning" ? log::Level::kWarn : log::Level::kDebug, component_, message,
              {{"object", regarding.kind() + " " + ObjectKeyOf(regarding)}, {"reason", reason}});
   if (client_ == nullptr) return;
   Pending p;
