@@ -262,6 +262,13 @@ class HealthController {
                                               "automatically"},
                                     {"automatic", true}});
     }
+    const Json& parents = rev.json().value("/spec/parents"_json_pointer, Json::array());
+    if (!parents.is_array() || parents.empty()) {
+      return RecordRevert(rev, Json{{"needsHuman", true},
+                                    {"error", "this is the repository's first commit: there is no earlier state to "
+                                              "return to"},
+                                    {"automatic", true}});
+    }
     if (!opt_.revert) return Reconciled::Done();
     return DoRevert(rev, st.value("message", "degraded"), /*automatic=*/true, "");
   }

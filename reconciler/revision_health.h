@@ -18,7 +18,8 @@
 // needsHuman}) and asks for a sync, which applies the revert commit; the sync
 // controller then marks the failed record Reverted with revertedBy and the
 // revert's own record carries spec.reverts: the history links all three.
-// Each revision is reverted automatically at most once.
+// Each revision is reverted automatically at most once, and never the
+// repository's first commit (there is nothing to go back to).
 //
 // By hand: `bosun revert REV [--reason R]` sets the annotation
 // bosun.dev/revert-requested (an id and the reason, JSON) on the record; the

@@ -68,9 +68,10 @@ class RevisionHealthTest : public ::testing::Test {
   }
 
   // The live revision record, as the sync controller leaves it after applying.
-  void Revision(const Json& objects, const std::string& reverts = "") {
+  void Revision(const Json& objects, const std::string& reverts = "", bool first_commit = false) {
     Object rec(GroupVersionKind{"bosun.dev", "v1", "Revision"}, "", "00000002");
     rec.json()["spec"] = {{"sequence", 2}, {"commit", kCommit}, {"message", "web: v2"}};
+    rec.json()["spec"]["parents"] = first_commit ? Json::array() : Json::array({std::string(40, '0')});
     if (!reverts.empty()) rec.json()["spec"]["reverts"] = reverts;
     auto r = api_.client().Create(rec);
     ASSERT_TRUE(r) << r.error().message();
@@ -204,6 +205,19 @@ TEST_F(RevisionHealthTest, ADegradedRevertIsNeverRevertedAutomatically) {
   Revision(Touched("Deployment", "web"), /*reverts=*/"3333333333333333333333333333333333333333");
   StartManager();
   ASSERT_TRUE(PhaseIs("Degraded"));
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); }));
+  EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
+TEST_F(RevisionHealthTest, TheFirstCommitIsNeverRevertedAutomatically) {
+  Deployment(1, {{"replicas", 1},
+                 {"conditions", Json::array({{{"type", "Progressing"},
+                                              {"status", "False"},
+                                              {"reason", "ProgressDeadlineExceeded"}}})}});
+  Revision(Touched("Deployment", "web"), "", /*first_commit=*/true);
+  StartManager();
   ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); }));
   EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
   std::lock_guard<std::mutex> lock(mu_);
