@@ -3,8 +3,15 @@
 // test images of scripts/build-test-images): unique names, bridge and pod
 // CIDR per process, and a TearDown that removes everything the test made —
 // containers, sandboxes, IP leases, mounts, cgroups, the bridge, the
-// processes — even when the test fails. Used by daemon_real_test.cc and
-// daemon_e2e_test.cc.
+// processes — even when the test fails. Used by daemon_real_test.cc,
+// daemon_e2e_test.cc and workloads_e2e_test.cc.
+//
+// One node by default (StartNode(), node_name_, node_data_, prefix_,
+// bridge_, cgroup_parent_, "node.log"). StartNode(i) for i >= 1 starts more
+// nodes, each with its own name ("<kind>-<pid>-<i>"), bridge, pod CIDR, data
+// folder, cgroup parent and log ("node<i>.log"); NodeName(i) / NodePrefix(i)
+// name them for any index, and CrashNode(i) kills a node's daemon with
+// SIGKILL and stops its containers, as a machine that dies would.
 #pragma once
 
 #include <arpa/inet.h>
@@ -94,15 +101,7 @@ class NodeCluster : public ::testing::Test {
     bridge_ = "b" + kind_.substr(0, 1) + tag_.substr(0, 12);
     cgroup_parent_ = "bosun-" + kind_ + "-" + tag_;
     node_name_ = kind_ + "-" + tag_;
-    std::string routes = RunCommand("ip -4 route; ip -4 addr").out;
-    for (int i = 0; i < 200; ++i) {
-      std::string p = "10." + std::to_string(cidr_first_ + (pid + i * 7) % cidr_span_) + "." +
-                      std::to_string((pid / 3 + i) % 250) + ".";
-      if (routes.find(p) == std::string::npos) {
-        prefix_ = p;
-        break;
-      }
-    }
+    prefix_ = PickPrefix();
     ASSERT_FALSE(prefix_.empty());
     server_data_ = dir_.Sub("server");
     node_data_ = dir_.Sub("node");
@@ -131,18 +130,31 @@ class NodeCluster : public ::testing::Test {
   virtual std::vector<std::string> ExtraServerArgs() { return {}; }
 
   void TearDown() override {
+    for (auto& n : more_nodes_) {
+      if (n.pid > 0) Kill(&n.pid, SIGKILL);
+      CleanNode(n.data, n.prefix, n.bridge, n.cgroup_parent, true);
+    }
     if (node_pid_ > 0) Kill(&node_pid_, SIGKILL);
-    // Whatever the daemon left (a failed test): containers, sandboxes, IPs.
-    if (!node_data_.empty() && fs::exists(node_data_ + "/run")) {
+    CleanNode(node_data_, prefix_, bridge_, cgroup_parent_, true);
+    client_.reset();
+    if (server_pid_ > 0) Kill(&server_pid_, SIGTERM);
+  }
+
+  // Whatever a node's daemon left (a failed test, a crashed node):
+  // containers, sandboxes, IPs; with `all`, also its mounts, cgroups and
+  // bridge.
+  void CleanNode(const std::string& data, const std::string& prefix, const std::string& bridge,
+                 const std::string& cgroup_parent, bool all) {
+    if (!data.empty() && fs::exists(data + "/run")) {
       RuntimeOptions ro;
-      ro.run_dir = node_data_ + "/run";
+      ro.run_dir = data + "/run";
       ro.shim_binary = BOSUN_BINARY;
-      ro.cgroup_parent = cgroup_parent_;
+      ro.cgroup_parent = cgroup_parent;
       if (auto rt = MakeRuncRuntime(ro)) {
         NetworkOptions no;
-        no.bridge = bridge_;
-        no.subnet = prefix_ + "0/24";
-        no.data_dir = node_data_ + "/cni";
+        no.bridge = bridge;
+        no.subnet = prefix + "0/24";
+        no.data_dir = data + "/cni";
         auto net = MakeCniNetwork(no);
         if (auto cs = (*rt)->ListContainers()) {
           for (const auto& c : *cs) {
@@ -157,12 +169,26 @@ class NodeCluster : public ::testing::Test {
           }
         }
       }
-      (void)sandbox::UnmountUnder(node_data_);
+      if (all) (void)sandbox::UnmountUnder(data);
     }
-    if (!cgroup_parent_.empty()) (void)cgroups::RemoveTree("/sys/fs/cgroup", cgroups::Detect(), "/" + cgroup_parent_);
-    if (!bridge_.empty()) RunCommand("ip link del " + bridge_ + " 2>/dev/null");
-    client_.reset();
-    if (server_pid_ > 0) Kill(&server_pid_, SIGTERM);
+    if (!all) return;
+    if (!cgroup_parent.empty()) (void)cgroups::RemoveTree("/sys/fs/cgroup", cgroups::Detect(), "/" + cgroup_parent);
+    if (!bridge.empty()) RunCommand("ip link del " + bridge + " 2>/dev/null");
+  }
+
+  // A free 10.x.y. prefix in this suite's range that no route, address or
+  // other node of this test uses.
+  std::string PickPrefix() {
+    std::string routes = RunCommand("ip -4 route; ip -4 addr").out;
+    int pid = getpid();
+    for (int i = 0; i < 200; ++i) {
+      std::string p = "10." + std::to_string(cidr_first_ + (pid + i * 7) % cidr_span_) + "." +
+                      std::to_string((pid / 3 + i) % 250) + ".";
+      bool taken = routes.find(p) != std::string::npos || p == prefix_;
+      for (const auto& n : more_nodes_) taken = taken || p == n.prefix;
+      if (!taken) return p;
+    }
+    return "";
   }
 
   pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
@@ -194,6 +220,53 @@ class NodeCluster : public ::testing::Test {
     ASSERT_GT(node_pid_, 0);
   }
 
+  // Node `index`: 0 is the default node; 1, 2… are made on first use (own
+  // name, bridge, pod CIDR, data folder with the airgap images, cgroup parent).
+  void StartNode(int index) {
+    if (index == 0) return StartNode();
+    ASSERT_GE(index, 1);
+    while (static_cast<int>(more_nodes_.size()) < index) {
+      int i = static_cast<int>(more_nodes_.size()) + 1;
+      MoreNode n;
+      n.name = node_name_ + "-" + std::to_string(i);
+      n.bridge = "b" + kind_.substr(0, 1) + tag_.substr(0, 10) + "n" + std::to_string(i);
+      n.cgroup_parent = cgroup_parent_ + "-" + std::to_string(i);
+      n.prefix = PickPrefix();
+      ASSERT_FALSE(n.prefix.empty());
+      n.data = dir_.Sub("node" + std::to_string(i));
+      fs::create_directories(n.data + "/airgap");
+      for (const auto& image : airgap_) fs::copy_file(images_ + "/" + image, n.data + "/airgap/" + image);
+      more_nodes_.push_back(n);
+    }
+    MoreNode& n = more_nodes_[static_cast<size_t>(index - 1)];
+    ASSERT_LE(n.pid, 0) << "node " << index << " runs already";
+    n.pid = Spawn({BOSUN_BINARY, "node", "--server", api_url_, "--token-file", server_data_ + "/admin.token", "--name",
+                   n.name, "--data", n.data, "--pod-cidr", n.prefix + "0/24", "--bridge", n.bridge, "--listen",
+                   "127.0.0.1:0", "--cgroup-parent", n.cgroup_parent},
+                  dir_.Sub(NodeLog(index)));
+    ASSERT_GT(n.pid, 0);
+  }
+
+  std::string NodeName(int index) const {
+    return index == 0 ? node_name_ : more_nodes_.at(static_cast<size_t>(index - 1)).name;
+  }
+  std::string NodePrefix(int index) const {
+    return index == 0 ? prefix_ : more_nodes_.at(static_cast<size_t>(index - 1)).prefix;
+  }
+  static std::string NodeLog(int index) { return index == 0 ? "node.log" : "node" + std::to_string(index) + ".log"; }
+
+  // Node `index` dies: its daemon is killed with SIGKILL and its containers
+  // and sandboxes are stopped, so its pods stop answering.
+  void CrashNode(int index) {
+    if (index == 0) {
+      if (node_pid_ > 0) Kill(&node_pid_, SIGKILL);
+      return CleanNode(node_data_, prefix_, bridge_, cgroup_parent_, false);
+    }
+    MoreNode& n = more_nodes_.at(static_cast<size_t>(index - 1));
+    if (n.pid > 0) Kill(&n.pid, SIGKILL);
+    CleanNode(n.data, n.prefix, n.bridge, n.cgroup_parent, false);
+  }
+
   std::string Log(const std::string& name) { return bosun::test::Slurp(dir_.Sub(name)); }
 
   Json PodStatus(const std::string& name) {
@@ -218,6 +291,11 @@ class NodeCluster : public ::testing::Test {
   std::string images_, tag_, bridge_, prefix_, cgroup_parent_, node_name_;
   std::string server_data_, node_data_, api_url_;
   pid_t server_pid_ = -1, node_pid_ = -1;
+  struct MoreNode {
+    std::string name, data, prefix, bridge, cgroup_parent;
+    pid_t pid = -1;
+  };
+  std::vector<MoreNode> more_nodes_;  // nodes 1, 2…
   std::unique_ptr<state::Client> client_;
 };
 
