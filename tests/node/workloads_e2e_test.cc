@@ -12,10 +12,11 @@
 // Ready=Unknown with the unreachable taint. Pod states are sampled every
 // ~100 ms through the API while a rollout runs. The fixture
 // (node_cluster_fixture.h) removes everything a test made even when it
-// fails; pod CIDRs 10.90-99.x.0/24 here.
+// fails; pod CIDRs 10.10-19.x.0/24 here.
 #include <gtest/gtest.h>
 
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "tests/node/node_cluster_fixture.h"
@@ -59,9 +60,72 @@ std::string Image(const Object& pod) {
   return cs.is_array() && !cs.empty() ? Str(cs[0], "image") : "";
 }
 
+// Every state of an app's pods the API goes through, seen by a watch (one
+// event per revision, in order), with the extremes of those states: fewest
+// ready pods, most pods, and whether two images ever ran side by side.
+class PodHistory {
+ public:
+  void Start(state::Client* client, const std::string& app) {
+    auto w = client->Watch(K("Pod"), "default", state::Selectors("app=" + app), "", [this](const state::WatchEvent& e) {
+      if (e.type == state::WatchEvent::Type::kBookmark) return;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (e.type == state::WatchEvent::Type::kDeleted) {
+        pods_.erase(e.object.name());
+      } else {
+        pods_[e.object.name()] = {Image(e.object), PodReady(e.object.status())};
+      }
+      int ready = 0;
+      std::set<std::string> images;
+      std::string state;
+      for (const auto& [name, p] : pods_) {
+        ready += p.second;
+        images.insert(p.first);
+        state += " " + name + "(" + p.first + (p.second ? ",ready)" : ")");
+      }
+      ++events_;
+      if (!counting_) return;
+      min_ready_ = std::min(min_ready_, ready);
+      max_total_ = std::max(max_total_, static_cast<int>(pods_.size()));
+      if (images.size() > 1 && mixed_.empty()) mixed_ = state;
+    });
+    ASSERT_TRUE(w.ok()) << w.error().message();
+    watch_ = std::move(*w);
+  }
+  // Once the watch shows `n` pods, all ready (its initial events are in),
+  // the extremes count from then on; false if it does not within 10 s.
+  bool CountFrom(int n) {
+    return WaitFor(
+        [&] {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (static_cast<int>(pods_.size()) != n) return false;
+          for (const auto& [name, p] : pods_) {
+            if (!p.second) return false;
+          }
+          counting_ = true;
+          return true;
+        },
+        10s);
+  }
+  void Stop() {
+    if (watch_) watch_->Stop();
+  }
+  int min_ready() { std::lock_guard<std::mutex> lock(mu_); return min_ready_; }
+  int max_total() { std::lock_guard<std::mutex> lock(mu_); return max_total_; }
+  int events() { std::lock_guard<std::mutex> lock(mu_); return events_; }
+  std::string mixed() { std::lock_guard<std::mutex> lock(mu_); return mixed_; }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::string, bool>> pods_;  // name → (image, ready)
+  bool counting_ = false;
+  int min_ready_ = 1 << 30, max_total_ = 0, events_ = 0;
+  std::string mixed_;
+  state::WatchPtr watch_;
+};
+
 class WorkloadsE2E : public NodeCluster {
  protected:
-  WorkloadsE2E() : NodeCluster("wl", 90, 10, {"busybox.tar", "web.tar"}) {}
+  WorkloadsE2E() : NodeCluster("wl", 10, 10, {"busybox.tar", "web.tar"}) {}
 
   void SetUp() override {
     NodeCluster::SetUp();
@@ -178,6 +242,9 @@ TEST_F(WorkloadsE2E, RollingUpdateKeepsThreeOfFourReadyAndServesTheNewVersion) {
       << Describe(s) << "\n" << Logs();
   for (const auto& p : s.pods) EXPECT_EQ(Str(p.spec(), "nodeName"), node_name_) << "bound by the scheduler";
 
+  PodHistory history;
+  history.Start(client_.get(), "web");
+  ASSERT_TRUE(history.CountFrom(4));
   SetContainer("web", WebContainer("bosun.test/web:2"));
   int min_ready = 4, max_total = 4, samples = 0;
   std::string worst;
@@ -200,6 +267,12 @@ TEST_F(WorkloadsE2E, RollingUpdateKeepsThreeOfFourReadyAndServesTheNewVersion) {
   EXPECT_LE(max_total, 5) << "more pods than replicas + maxSurge; worst sample:\n" << worst;
   std::printf("rolling update: %d samples, at least %d ready, at most %d pods\n", samples, min_ready, max_total);
   EXPECT_GT(samples, 5);
+  // Every state in between, through the watch.
+  history.Stop();
+  std::printf("rolling update: %d watch events, at least %d ready, at most %d pods\n", history.events(),
+              history.min_ready(), history.max_total());
+  EXPECT_GE(history.min_ready(), 3) << "ready pods dropped below replicas - maxUnavailable (watch)";
+  EXPECT_LE(history.max_total(), 5) << "more pods than replicas + maxSurge (watch)";
 
   for (const auto& p : s.pods) {
     std::string ip = Str(p.status(), "podIP");
@@ -229,6 +302,9 @@ TEST_F(WorkloadsE2E, RecreateNeverRunsOldAndNewPodsTogether) {
       60s))
       << Describe(s) << "\n" << Logs();
 
+  PodHistory history;
+  history.Start(client_.get(), "rec");
+  ASSERT_TRUE(history.CountFrom(3));
   SetContainer("rec", WebContainer("bosun.test/web:2"));
   std::string mixed;
   bool done = false;
@@ -248,6 +324,9 @@ TEST_F(WorkloadsE2E, RecreateNeverRunsOldAndNewPodsTogether) {
   ASSERT_TRUE(done) << "rollout did not finish in 60 s:\n" << Describe(s) << "\n" << Logs();
   EXPECT_TRUE(mixed.empty()) << "old and new pods at once:\n" << mixed;
   std::printf("recreate: %d samples, %d with no pod at all\n", samples, empty_samples);
+  history.Stop();
+  EXPECT_EQ(history.mixed(), "") << "old and new pods at once (watch)";
+  EXPECT_EQ(history.min_ready(), 0) << "the old pods were not all gone before the new ones came";
   for (const auto& p : s.pods) {
     std::string ip = Str(p.status(), "podIP"), answer;
     EXPECT_TRUE(WaitFor(
