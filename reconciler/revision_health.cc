@@ -244,6 +244,9 @@ class HealthController {
       if (waiting.size() > 1) msg += " (and " + std::to_string(waiting.size() - 1) + " more)";
       return Verdict{Verdict::State::kWaiting, "", msg};
     }
+    if (deployments == 0 && jobs == 0) {
+      return Verdict{Verdict::State::kDone, "", "no Deployment or Job changed: nothing to roll out"};
+    }
     return Verdict{Verdict::State::kDone, "",
                    std::to_string(deployments) + " deployment(s) rolled out and available, " + std::to_string(jobs) +
                        " job(s) completed"};

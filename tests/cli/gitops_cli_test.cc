@@ -552,7 +552,7 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* want :
        {"Repository:    https://git.example.com/shop.git", "Following:     main", "Path:          deploy/",
-        "Head:          abcd444dddd", "Live:          abcd333cccc", "revision 3, Applied", "head abcd444 is not live",
+        "Head:          abcd444dddd", "Live:          abcd333cccc", "revision 3, ", "head abcd444 is not live",
         "Last fetch:    ", " ago (2026-01-01T10:06:00Z), failed: cannot fetch", "Last sync:     "}) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }
@@ -817,13 +817,15 @@ TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
   ASSERT_EQ(status.exit_code, 0) << status.out;
   EXPECT_THAT(status.out, HasSubstr("Repository:    " + repo_->dir()));
   EXPECT_THAT(status.out, HasSubstr("Following:     main"));
-  EXPECT_THAT(status.out, HasSubstr("Live:          " + first_ + "  revision 1, Applied"));
+  // Applied, or already Healthy: the server's revision health controller
+  // judges it at once (nothing to roll out).
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("Live:          " + first_ + "  revision 1, (Applied|Healthy)"));
   EXPECT_THAT(status.out, HasSubstr("Last fetch:    "));
 
   Outcome history = Run("history");
   ASSERT_EQ(history.exit_code, 0) << history.out;
   EXPECT_THAT(history.out, ::testing::MatchesRegex("REVISION.*\n1 +" + first_.substr(0, 7) +
-                                                   " +Ada Lovelace +.* ago +startup +\\+1 ~0 -0 +Applied.*\n"));
+                                                   " +Ada Lovelace +.* ago +startup +\\+1 ~0 -0 +(Applied|Healthy).*\n"));
 
   // The work tree matches what is live: nothing to change. The same file
   // paths as the controller wrote (from the repository root).
@@ -840,7 +842,8 @@ TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
   EXPECT_THAT(preview.out, HasSubstr("~ data.color: \"blue\" → \"green\""));
   Outcome sync = Run("sync --timeout 30s");
   ASSERT_EQ(sync.exit_code, 0) << sync.out;
-  EXPECT_THAT(sync.out, HasSubstr("revision 2 (" + second.substr(0, 7) + " \"Green, and a password\"): Applied"));
+  EXPECT_THAT(sync.out, ::testing::ContainsRegex("revision 2 \\(" + second.substr(0, 7) +
+                                                 " \"Green, and a password\"\\): (Applied|Healthy)"));
   EXPECT_THAT(sync.out, HasSubstr("live: " + second.substr(0, 7)));
   Outcome again = Run("sync");
   EXPECT_EQ(again.exit_code, 0) << again.out;
@@ -1006,7 +1009,7 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
   EXPECT_THAT(members[next]->Log(), HasSubstr("leading: sync controller started"));
   Outcome history = Bosun("history" + members[other]->flags());
   EXPECT_THAT(history.out,
-              ::testing::MatchesRegex("(.|\n)*\n3 +" + third.substr(0, 7) + " +.* \\+0 ~1 -0 +Applied(.|\n)*"));
+              ::testing::MatchesRegex("(.|\n)*\n3 +" + third.substr(0, 7) + " +.* \\+0 ~1 -0 +(Applied|Healthy)(.|\n)*"));
 }
 
 }  // namespace
