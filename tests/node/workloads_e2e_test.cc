@@ -382,8 +382,8 @@ TEST_F(WorkloadsE2E, RolloutThatNeverGetsReadyExceedsItsProgressDeadline) {
 }
 
 // Two nodes and short node timeouts. `bosun node` renews its Lease every
-// 5 s, so the grace period must be longer than that, or live nodes would
-// turn Unknown between renewals.
+// 5 s, so the grace period must be longer than that: with 4 s the live node
+// turns Unknown between renewals (seen in this test).
 class WorkloadsE2ENodeFailure : public WorkloadsE2E {
  protected:
   std::vector<std::string> ExtraServerArgs() override {
@@ -414,8 +414,10 @@ TEST_F(WorkloadsE2ENodeFailure, PodsOfADeadNodeComeBackOnTheOtherNode) {
 
   auto crashed = std::chrono::steady_clock::now();
   CrashNode(1);
+  std::string a_state;  // Node A's Ready status when it was not True
   bool back = WaitFor(
       [&] {
+        if (std::string r = NodeReady(a); r != "True" && a_state.empty()) a_state = r.empty() ? "(none)" : r;
         s = Sample("spread");
         if (!AllReadyWith(s, "bosun.test/web:1", 2)) return false;
         for (const auto& p : s.pods) {
@@ -443,6 +445,7 @@ TEST_F(WorkloadsE2ENodeFailure, PodsOfADeadNodeComeBackOnTheOtherNode) {
   }
 
   EXPECT_EQ(NodeReady(b), "Unknown");
+  EXPECT_EQ(a_state, "") << a << " (alive) was not Ready meanwhile";
   EXPECT_EQ(NodeReady(a), "True");
   auto node_b = client_->Get(K("Node"), "", b);
   ASSERT_TRUE(node_b.ok());
