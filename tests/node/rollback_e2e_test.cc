@@ -191,6 +191,10 @@ class RollbackE2EGuards : public RollbackE2EBase {
 
 // The whole story: v1 Healthy → a bad commit Degraded → bosun's revert
 // commit on the remote → applied, Healthy, v1 serving → history links them.
+// (Fails today on two product bugs in reconciler/revision_health.cc: the
+// revert's revision is judged by the Deployment's ProgressDeadlineExceeded
+// condition of the previous generation, 20 ms after it is applied; and the
+// reason counts the old ReplicaSet's pods as "new replicas available".)
 TEST_P(RollbackE2E, DegradedRevisionIsRevertedInGit) {
   StartAndWaitForNode();
   if (HasFatalFailure()) return;
@@ -231,11 +235,16 @@ TEST_P(RollbackE2E, DegradedRevisionIsRevertedInGit) {
                                                                          "default/web"),
             std::string::npos)
       << failed.status().dump(2);
+  // No pod of the new ReplicaSet ever became ready (the old ones do not count).
+  EXPECT_NE(failed.json().value("/status/message"_json_pointer, "").find(": 0/2 new replicas available"),
+            std::string::npos)
+      << failed.status().dump(2);
   EXPECT_EQ(failed.json().value("/status/revert/commit"_json_pointer, ""), head) << failed.status().dump(2);
   EXPECT_TRUE(failed.json().value("/status/revert/automatic"_json_pointer, false)) << failed.status().dump(2);
 
   // The revert's own record: spec.reverts, Healthy, v1 serving again.
-  ASSERT_TRUE(WaitFor([&] { return PhaseOf(head) == "Healthy"; }, 60s)) << Diagnose();
+  // (Not an ASSERT: the history below is worth checking either way.)
+  EXPECT_TRUE(WaitFor([&] { return PhaseOf(head) == "Healthy"; }, 45s)) << Diagnose();
   EXPECT_EQ(RecordOf(head)->json().value("/spec/reverts"_json_pointer, ""), bad);
   EXPECT_TRUE(WaitFor([&] { return ServesOnlyV1(); }, 20s)) << Diagnose();
 
