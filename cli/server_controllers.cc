@@ -68,6 +68,13 @@ Result<std::unique_ptr<LeaderControllers>> LeaderControllers::Prepare(const Cont
     return Error(Code::kInvalid,
                  "--scheduler-scoring: must be LeastAllocated or MostAllocated, not \"" + f.scheduler_scoring + "\"");
   }
+  // `bosun node` renews its Lease every 5 s (node/daemon.h): a grace under
+  // two renewals marks live nodes Unknown between them.
+  if (*grace < 10s) {
+    log::Warn("server", "--node-monitor-grace-period is shorter than two Lease renewals of a node (5s each): live "
+                        "nodes may be marked Unknown between renewals",
+              {{"grace", f.node_monitor_grace}});
+  }
   impl->options.node_monitor_grace = *grace;
   impl->options.pod_eviction_timeout = *eviction;
   impl->options.scheduler_scoring = f.scheduler_scoring;

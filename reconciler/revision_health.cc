@@ -189,6 +189,14 @@ class HealthController {
     const int64_t available = st.value("availableReplicas", int64_t{0});
     const int64_t total = st.value("replicas", int64_t{0});
     const std::string who = "deployment " + Key(d);
+    // Nothing the Deployment controller says holds before it has seen this
+    // generation: a condition from the previous template (a deadline it
+    // exceeded before a revert) must not judge the new one.
+    if (st.value("observedGeneration", int64_t{0}) < d.generation()) {
+      return Verdict{Verdict::State::kWaiting, "",
+                     "waiting for " + who + ": the deployment controller has not seen generation " +
+                         std::to_string(d.generation()) + " yet"};
+    }
     // The newest ReplicaSet's pods: the ones this revision brought.
     ObjectPtr newest;
     int64_t newest_rev = -1;
@@ -206,8 +214,7 @@ class HealthController {
                            "/" + std::to_string(want) + " new replicas available"};
       }
     }
-    const bool observed = st.value("observedGeneration", int64_t{0}) >= d.generation();
-    if (observed && updated >= want && available >= want && total <= want) return Verdict{};
+    if (updated >= want && available >= want && total <= want) return Verdict{};
     return Verdict{Verdict::State::kWaiting, "",
                    "waiting for " + who + ": " + std::to_string(updated) + "/" + std::to_string(want) +
                        " updated, " + std::to_string(available) + " available"};
