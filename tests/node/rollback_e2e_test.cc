@@ -191,10 +191,10 @@ class RollbackE2EGuards : public RollbackE2EBase {
 
 // The whole story: v1 Healthy → a bad commit Degraded → bosun's revert
 // commit on the remote → applied, Healthy, v1 serving → history links them.
-// (Fails today on two product bugs in reconciler/revision_health.cc: the
-// revert's revision is judged by the Deployment's ProgressDeadlineExceeded
-// condition of the previous generation, 20 ms after it is applied; and the
-// reason counts the old ReplicaSet's pods as "new replicas available".)
+// (Caught two bugs of reconciler/revision_health.cc: the revert's revision
+// judged by the ProgressDeadlineExceeded condition of the previous
+// generation, fixed in 23935fe; and the reason counting the old
+// ReplicaSet's available pods as "new replicas available", still open.)
 TEST_P(RollbackE2E, DegradedRevisionIsRevertedInGit) {
   StartAndWaitForNode();
   if (HasFatalFailure()) return;
