@@ -207,11 +207,13 @@ class HealthController {
     if (newest) {
       if (auto t = PodTrouble(pods_.ListOwnedBy(newest->uid()))) return *t;
     }
+    // Available pods of the new template only (old ones keep serving).
+    const int64_t new_available = newest ? Member(newest->json(), "status").value("availableReplicas", int64_t{0}) : 0;
     if (const Json* c = Condition(d, "Progressing")) {
       if (c->value("status", "") == "False" && c->value("reason", "") == "ProgressDeadlineExceeded") {
         return Verdict{Verdict::State::kDegraded, "ProgressDeadlineExceeded",
-                       "progress deadline exceeded for " + who + ": " + std::to_string(std::min(available, updated)) +
-                           "/" + std::to_string(want) + " new replicas available"};
+                       "progress deadline exceeded for " + who + ": " + std::to_string(new_available) + "/" +
+                           std::to_string(want) + " new replicas available"};
       }
     }
     if (updated >= want && available >= want && total <= want) return Verdict{};

@@ -112,6 +112,17 @@ class RevisionHealthTest : public ::testing::Test {
     return Eventually([&] { return RecordStatus().value("phase", "") == p; });
   }
 
+  static Object NewReplicaSet(const Object& d, const std::string& name, const std::string& revision) {
+    Object rs(GroupVersionKind{"apps", "v1", "ReplicaSet"}, "shop", name);
+    rs.json()["metadata"]["annotations"] = {{"deployment.kubernetes.io/revision", revision}};
+    rs.json()["metadata"]["ownerReferences"] = Json::array(
+        {{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}, {"uid", d.uid()}, {"controller", true}}});
+    rs.json()["spec"] = {{"replicas", 1},
+                         {"selector", {{"matchLabels", {{"app", "web"}}}}},
+                         {"template", d.json()["spec"]["template"]}};
+    return rs;
+  }
+
   static Json Touched(const std::string& kind, const std::string& name) {
     return Json::array({{{"action", "updated"}, {"kind", kind}, {"namespace", "shop"}, {"name", name}}});
   }
@@ -141,12 +152,17 @@ TEST_F(RevisionHealthTest, ARolledOutDeploymentMakesTheRevisionHealthy) {
 }
 
 TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) {
-  Deployment(3, {{"replicas", 4},
-                 {"updatedReplicas", 1},
-                 {"availableReplicas", 3},
-                 {"conditions", Json::array({{{"type", "Progressing"},
-                                              {"status", "False"},
-                                              {"reason", "ProgressDeadlineExceeded"}}})}});
+  Object d = Deployment(3, {{"replicas", 4},
+                            {"updatedReplicas", 2},
+                            {"availableReplicas", 3},
+                            {"conditions", Json::array({{{"type", "Progressing"},
+                                                         {"status", "False"},
+                                                         {"reason", "ProgressDeadlineExceeded"}}})}});
+  // The new template's ReplicaSet: 2 pods, 1 available (the old one keeps 2).
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "2"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  rs->json()["status"] = {{"replicas", 2}, {"availableReplicas", 1}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*rs));
   Revision(Touched("Deployment", "web"));
   StartManager();
   ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
@@ -169,14 +185,7 @@ TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) 
 
 TEST_F(RevisionHealthTest, ACrashLoopingContainerOfTheNewReplicaSetIsDegradedWithItsExitCode) {
   Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 0}});
-  Object rs(GroupVersionKind{"apps", "v1", "ReplicaSet"}, "shop", "web-abc");
-  rs.json()["metadata"]["annotations"] = {{"deployment.kubernetes.io/revision", "2"}};
-  rs.json()["metadata"]["ownerReferences"] = Json::array(
-      {{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}, {"uid", d.uid()}, {"controller", true}}});
-  rs.json()["spec"] = {{"replicas", 1},
-                       {"selector", {{"matchLabels", {{"app", "web"}}}}},
-                       {"template", d.json()["spec"]["template"]}};
-  auto rsw = api_.client().Create(rs);
+  auto rsw = api_.client().Create(NewReplicaSet(d, "web-abc", "2"));
   ASSERT_TRUE(rsw) << rsw.error().message();
   Object pod(GroupVersionKind{"", "v1", "Pod"}, "shop", "web-abc-x1");
   pod.json()["metadata"]["ownerReferences"] = Json::array(
