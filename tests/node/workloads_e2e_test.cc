@@ -266,9 +266,12 @@ TEST_F(WorkloadsE2E, RollingUpdateKeepsThreeOfFourReadyAndServesTheNewVersion) {
   EXPECT_GE(min_ready, 3) << "ready pods dropped below replicas - maxUnavailable; worst sample:\n" << worst;
   EXPECT_LE(max_total, 5) << "more pods than replicas + maxSurge; worst sample:\n" << worst;
   std::printf("rolling update: %d samples, at least %d ready, at most %d pods\n", samples, min_ready, max_total);
-  EXPECT_GT(samples, 5);
+  // The rollout can finish in half a second: the sampler must have seen it
+  // under way at least once; the watch below sees every state.
+  EXPECT_GE(samples, 2);
   // Every state in between, through the watch.
   history.Stop();
+  EXPECT_GE(history.events(), 8) << "the watch missed the rollout (4 pods created and 4 deleted at least)";
   std::printf("rolling update: %d watch events, at least %d ready, at most %d pods\n", history.events(),
               history.min_ready(), history.max_total());
   EXPECT_GE(history.min_ready(), 3) << "ready pods dropped below replicas - maxUnavailable (watch)";
