@@ -194,7 +194,7 @@ class RollbackE2EGuards : public RollbackE2EBase {
 // (Caught two bugs of reconciler/revision_health.cc: the revert's revision
 // judged by the ProgressDeadlineExceeded condition of the previous
 // generation, fixed in 23935fe; and the reason counting the old
-// ReplicaSet's available pods as "new replicas available", still open.)
+// ReplicaSet's available pods as "new replicas available", fixed in 8a56187.)
 TEST_P(RollbackE2E, DegradedRevisionIsRevertedInGit) {
   StartAndWaitForNode();
   if (HasFatalFailure()) return;
