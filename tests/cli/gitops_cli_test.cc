@@ -1002,11 +1002,17 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
   Outcome sync = Bosun("sync --timeout 60s" + members[other]->flags());
   EXPECT_EQ(sync.exit_code, 0) << sync.out << dump_logs();
   // The new leader's first pass may have applied it already; either way it is live now.
-  EXPECT_THAT(sync.out,
-              ::testing::AnyOf(HasSubstr("revision 3 (" + third.substr(0, 7) + " \"Red\"): Applied"),
-                               HasSubstr("already up to date: " + third.substr(0, 7) + " is live (revision 3)")));
+  EXPECT_THAT(sync.out, ::testing::AnyOf(::testing::ContainsRegex("revision 3 \\(" + third.substr(0, 7) +
+                                                                  " \"Red\"\\): (Applied|Healthy)"),
+                                         HasSubstr("already up to date: " + third.substr(0, 7) +
+                                                   " is live (revision 3)")));
   EXPECT_TRUE(wait_live(*members[other], third));
   EXPECT_THAT(members[next]->Log(), HasSubstr("leading: sync controller started"));
+  // The workload controllers follow leadership too: the old and the new
+  // leader ran them, the member that never led did not.
+  EXPECT_THAT(members[lead]->Log(), HasSubstr("leading: workload controllers started"));
+  EXPECT_THAT(members[next]->Log(), HasSubstr("leading: workload controllers started"));
+  EXPECT_THAT(members[other]->Log(), Not(HasSubstr("leading: workload controllers started")));
   Outcome history = Bosun("history" + members[other]->flags());
   EXPECT_THAT(history.out,
               ::testing::MatchesRegex("(.|\n)*\n3 +" + third.substr(0, 7) + " +.* \\+0 ~1 -0 +(Applied|Healthy)(.|\n)*"));
