@@ -14,6 +14,7 @@
 // Thread-safety: Record from any thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -24,9 +25,18 @@
 
 #include "core/clock.h"
 #include "core/object.h"
+#include "core/result.h"
 #include "state/client.h"
 
 namespace bosun::reconciler {
+
+class ControllerManager;
+
+// Events older than `ttl` (by lastTimestamp) are deleted, as Kubernetes'
+// --event-ttl (default 1 h) does, so the store does not grow with every pod
+// ever scheduled: a controller of `mgr` that looks every ttl/12, deleting in
+// batches of 500.
+Status AddEventTtlController(ControllerManager& mgr, std::chrono::milliseconds ttl = std::chrono::hours(1));
 
 class EventRecorder {
  public:

@@ -1,8 +1,8 @@
 // reconciler/workloads.h — every controller of the workloads issue, added to
 // one ControllerManager in one call (what `bosun server` and `bosun up` run
 // on the leader): the scheduler, ReplicaSets, Deployments, Jobs, node
-// lifecycle, the garbage collector and revision health with automated
-// rollback.
+// lifecycle, the garbage collector, revision health with automated
+// rollback, and the Event TTL.
 #pragma once
 
 #include <chrono>
@@ -22,6 +22,8 @@ struct WorkloadOptions {
   // ... and its pods are evicted after it was not ready this long.
   std::chrono::milliseconds pod_eviction_timeout{std::chrono::seconds(60)};
   RevisionHealthOptions health;
+  // Events are deleted this long after their last occurrence.
+  std::chrono::milliseconds event_ttl{std::chrono::hours(1)};
 };
 
 Status AddWorkloadControllers(ControllerManager& mgr, const WorkloadOptions& options);

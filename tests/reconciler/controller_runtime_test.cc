@@ -254,3 +254,36 @@ TEST(EventRecorderTest, WritesEventsAndCountsRepeats) {
 
 }  // namespace
 }  // namespace bosun::reconciler
+
+namespace bosun::reconciler {
+namespace {
+
+TEST(EventTtlTest, EventsPastTheTtlAreDeletedAndNewerOnesKept) {
+  test::TempDir dir;
+  test::InProcessApi api(dir.path());
+  const KindInfo& ev = *KindRegistry::Builtin().FindKind("Event");
+  auto event = [&](const std::string& name, std::chrono::minutes age) {
+    Object e(ev.gvk, "default", name);
+    e.json()["involvedObject"] = {{"kind", "Pod"}, {"name", "p"}, {"namespace", "default"}};
+    e.json()["reason"] = "Scheduled";
+    e.json()["message"] = "m";
+    e.json()["lastTimestamp"] = FormatRfc3339(Clock::System().Now() - age);
+    ASSERT_TRUE(api.client().Create(e));
+  };
+  for (int i = 0; i < 3; ++i) event("old-" + std::to_string(i), std::chrono::minutes(61));
+  event("recent", std::chrono::minutes(59));
+  ControllerManager mgr(&api.client(), &Clock::System());
+  ASSERT_TRUE(AddEventTtlController(mgr, std::chrono::hours(1)));
+  ASSERT_TRUE(mgr.Start());
+  ASSERT_TRUE(Eventually([&] {
+    auto l = api.client().List(ev, "default");
+    return l && l->items.size() == 1;
+  }));
+  auto l = api.client().List(ev, "default");
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->items[0].name(), "recent");
+  mgr.Stop();
+}
+
+}  // namespace
+}  // namespace bosun::reconciler
