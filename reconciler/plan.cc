@@ -151,6 +151,12 @@ Object ForUpdate(Object desired, const Object& live) {
       want[it.key()] = it.value();
     }
   }
+  // A Pod the scheduler bound stays on its node (spec.nodeName cannot be
+  // taken back).
+  if (desired.kind() == "Pod" && !Object::Field(desired.spec(), "nodeName").is_string() &&
+      Object::Field(live.spec(), "nodeName").is_string()) {
+    desired.json()["spec"]["nodeName"] = Object::Field(live.spec(), "nodeName");
+  }
   desired.set_resource_version(live.resource_version());
   return desired;
 }
@@ -213,7 +219,17 @@ std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& li
   // Everything but metadata and status, in full: a field someone added by
   // hand (spec.paused) is drift as much as one they changed.
   const Json& want = desired.json();
-  const Json& have = live.json();
+  const Json& have_raw = live.json();
+  // The one spec field the cluster writes: the scheduler's binding of a Pod
+  // the repository leaves unbound is not drift.
+  Json unbound;
+  const bool bound_by_scheduler = gvk.kind == "Pod" && !Object::Field(desired.spec(), "nodeName").is_string() &&
+                                  Object::Field(live.spec(), "nodeName").is_string();
+  if (bound_by_scheduler) {
+    unbound = have_raw;
+    unbound["spec"].erase("nodeName");
+  }
+  const Json& have = bound_by_scheduler ? unbound : have_raw;
   std::set<std::string> keys;
   for (const Json* j : {&want, &have}) {
     if (!j->is_object()) continue;

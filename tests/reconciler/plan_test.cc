@@ -155,6 +155,35 @@ TEST(DiffDesiredLive, ServerFieldsStatusAndOtherWritersAnnotationsAreNotDrift) {
   EXPECT_TRUE(DiffDesiredLive(plan.changes[0].object, live).empty());
 }
 
+TEST(DiffDesiredLive, TheSchedulersBindingOfAnUnboundPodIsNotDriftAndAnUpdateKeepsIt) {
+  const char* pod = R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: one
+spec:
+  containers:
+  - name: c
+    image: busybox:1
+)";
+  auto desired = Load({{"pod.yaml", pod}});
+  Plan plan = PlanSync(desired, {}, {.revision = "r1"});
+  Object live = Stored(plan.changes[0]);
+  live.json()["spec"]["nodeName"] = "node-a";  // bound by the scheduler
+  EXPECT_TRUE(DiffDesiredLive(plan.changes[0].object, live).empty());
+  // A real change is still an update, and it keeps the pod on its node.
+  std::string changed = pod;
+  changed.replace(changed.find("busybox:1"), 9, "busybox:2");
+  Plan next = PlanSync(Load({{"pod.yaml", changed}}), {live}, {.revision = "r2"});
+  ASSERT_EQ(next.updated, 1);
+  ASSERT_EQ(next.changes[0].diff.size(), 1u);
+  EXPECT_EQ(next.changes[0].diff[0].field, "spec.containers[0].image");
+  EXPECT_EQ(next.changes[0].object.json()["spec"]["nodeName"], "node-a");
+  // A pod the repository binds itself: moving it elsewhere by hand is drift.
+  std::string pinned = std::string(pod) + "  nodeName: node-b\n";
+  Plan p3 = PlanSync(Load({{"pod.yaml", pinned}}), {}, {.revision = "r3"});
+  EXPECT_EQ(DiffDesiredLive(p3.changes[0].object, live).size(), 1u);
+}
+
 TEST(DiffDesiredLive, HandEditsAreDrift) {
   auto desired = Load({{"deploy.yaml", kDeploy}});
   Plan plan = PlanSync(desired, {}, {.revision = "r1"});
