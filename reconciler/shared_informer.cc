@@ -101,7 +101,10 @@ bool SharedInformer::Apply(const std::string& key, int64_t rv, ObjectPtr cur, bo
   std::lock_guard<std::mutex> lock(mu_);
   auto it = cache_.find(key);
   if (it != cache_.end() && rv != 0) {
-    if (strictly_newer ? it->second.rv >= rv : it->second.rv > rv) return false;
+    // The same version again (our own write that the watch already brought,
+    // or the other way round) is no change: handlers hear of it once.
+    (void)strictly_newer;
+    if (it->second.rv >= rv) return false;
   }
   Entry& e = cache_[key];
   *old = e.object;
