@@ -352,7 +352,14 @@ PolicySet ParsePolicies(const std::vector<const Manifest*>& manifests) {
   PolicySet set;
   for (const Manifest* m : manifests) {
     if (m == nullptr || !IsPolicy(*m)) continue;
+    size_t first = set.diagnostics.size();
     if (auto p = ParsePolicy(*m, &set.diagnostics)) set.policies.push_back(std::move(*p));
+    // In the order of the file, as every other diagnostic.
+    std::stable_sort(set.diagnostics.begin() + static_cast<std::ptrdiff_t>(first), set.diagnostics.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) {
+                       if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+                       return a.pos.column < b.pos.column;
+                     });
   }
   return set;
 }
