@@ -1,5 +1,6 @@
 #include "core/clock.h"
 
+#include <cstdio>
 #include <ctime>
 #include <thread>
 
@@ -54,5 +55,31 @@ std::string Format(WallTime t, bool millis) {
 
 std::string FormatRfc3339(WallTime t) { return Format(t, false); }
 std::string FormatRfc3339Millis(WallTime t) { return Format(t, true); }
+
+std::optional<WallTime> ParseRfc3339(const std::string& s) {
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  WallTime t = std::chrono::system_clock::from_time_t(timegm(&tm));
+  size_t i = static_cast<size_t>(consumed);
+  if (i < s.size() && s[i] == '.') {
+    int64_t micros = 0;
+    int digits = 0;
+    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+      if (digits < 6) {
+        micros = micros * 10 + (s[i] - '0');
+        ++digits;
+      }
+    }
+    for (; digits < 6; ++digits) micros *= 10;
+    t += std::chrono::microseconds(micros);
+  }
+  return t;
+}
 
 }  // namespace bosun

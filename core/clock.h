@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace bosun {
@@ -57,5 +58,8 @@ class FakeClock final : public Clock {
 std::string FormatRfc3339(WallTime t);
 // Same with milliseconds, for logs: "2026-11-21T20:49:01.123Z".
 std::string FormatRfc3339Millis(WallTime t);
+// The reverse of both: "2026-11-21T20:49:01Z", with or without a fraction
+// of a second (to microseconds); nullopt when it is not such a stamp.
+std::optional<WallTime> ParseRfc3339(const std::string& s);
 
 }  // namespace bosun

@@ -25,8 +25,8 @@ const KindInfo& ReplicaSetKind() {
 }
 
 bool CreatedBefore(const Object& a, const Object& b) {
-  auto ta = ParseTime(a.creation_timestamp());
-  auto tb = ParseTime(b.creation_timestamp());
+  auto ta = ParseRfc3339(a.creation_timestamp());
+  auto tb = ParseRfc3339(b.creation_timestamp());
   if (ta != tb) {
     if (!ta || !tb) return static_cast<bool>(ta);
     return *ta < *tb;
@@ -292,7 +292,7 @@ Result<Reconciled> DeploymentSync::SyncRolloutStatus() {
     if (cond != nullptr && Str(*cond, "reason") != kNewRSAvailableReason) {
       if (Str(*cond, "reason") == kTimedOutReason) {
         timed_out = true;
-      } else if (auto from = ParseTime(Str(*cond, "lastUpdateTime"))) {
+      } else if (auto from = ParseRfc3339(Str(*cond, "lastUpdateTime"))) {
         timed_out = *from + std::chrono::seconds(deadline) < now;
       }
     }
@@ -334,7 +334,7 @@ Result<Reconciled> DeploymentSync::SyncRolloutStatus() {
       Str(*cond, "reason") == kTimedOutReason || Str(*cond, "reason") == kNewRSAvailableReason) {
     return Reconciled::Done();
   }
-  auto from = ParseTime(Str(*cond, "lastUpdateTime"));
+  auto from = ParseRfc3339(Str(*cond, "lastUpdateTime"));
   if (!from) return Reconciled::Done();
   auto after = std::chrono::duration_cast<std::chrono::milliseconds>(*from + std::chrono::seconds(deadline) - now) +
                std::chrono::milliseconds(50);

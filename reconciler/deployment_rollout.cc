@@ -17,8 +17,8 @@ int32_t StatusInt(const Object& o, const char* field) {
 }
 
 bool CreatedBefore(const Object& a, const Object& b) {
-  auto ta = ParseTime(a.creation_timestamp());
-  auto tb = ParseTime(b.creation_timestamp());
+  auto ta = ParseRfc3339(a.creation_timestamp());
+  auto tb = ParseRfc3339(b.creation_timestamp());
   if (ta != tb) {
     if (!ta || !tb) return static_cast<bool>(ta);
     return *ta < *tb;

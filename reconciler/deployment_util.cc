@@ -17,32 +17,6 @@ int64_t Int(const Json& j, const char* key, int64_t fallback) {
   return v.is_number_integer() ? v.get<int64_t>() : fallback;
 }
 
-std::optional<WallTime> ParseTime(const std::string& s) {
-  std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  WallTime t = std::chrono::system_clock::from_time_t(timegm(&tm));
-  size_t i = static_cast<size_t>(consumed);
-  if (i < s.size() && s[i] == '.') {
-    int64_t micros = 0;
-    int digits = 0;
-    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-      if (digits < 6) {
-        micros = micros * 10 + (s[i] - '0');
-        ++digits;
-      }
-    }
-    for (; digits < 6; ++digits) micros *= 10;
-    t += std::chrono::microseconds(micros);
-  }
-  return t;
-}
-
 int32_t SpecReplicas(const Object& o) {
   return static_cast<int32_t>(Int(o.spec(), "replicas", 1));
 }
@@ -86,7 +60,7 @@ bool PodReady(const Object& pod) {
 std::optional<WallTime> PodReadySince(const Object& pod) {
   const Json* c = FindCondition(pod.status(), "Ready");
   if (c == nullptr || Str(*c, "status") != "True") return std::nullopt;
-  return ParseTime(Str(*c, "lastTransitionTime"));
+  return ParseRfc3339(Str(*c, "lastTransitionTime"));
 }
 
 bool PodAvailable(const Object& pod, int64_t min_ready_seconds, WallTime now) {

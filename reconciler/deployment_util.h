@@ -44,8 +44,6 @@ inline constexpr const char* kPodDeletionCostAnnotation = "controller.kubernetes
 // Field readers: a missing or mistyped field reads as the fallback.
 std::string Str(const Json& j, const char* key);
 int64_t Int(const Json& j, const char* key, int64_t fallback);
-// "2026-11-21T20:49:01Z", with or without a fraction of a second.
-std::optional<WallTime> ParseTime(const std::string& s);
 
 // spec.replicas (default 1) of a Deployment or ReplicaSet.
 int32_t SpecReplicas(const Object& o);

@@ -8,49 +8,20 @@
 #include <vector>
 
 #include "core/log.h"
+#include "reconciler/deployment_util.h"
 
 namespace bosun::reconciler {
 namespace {
 
 using std::chrono::milliseconds;
+using apps::PodReady;
+using apps::Str;
 
 constexpr const char* kComponent = "job-controller";
 constexpr const char* kFailedReasonBackoff = "BackoffLimitExceeded";
 constexpr const char* kFailedMessageBackoff = "Job has reached the specified backoff limit";
 constexpr const char* kFailedReasonDeadline = "DeadlineExceeded";
 constexpr const char* kFailedMessageDeadline = "Job was active longer than specified deadline";
-
-// "2026-11-21T20:49:01Z", with or without a fraction of a second.
-std::optional<WallTime> ParseTime(const std::string& s) {
-  std::tm tm{};
-  int consumed = 0;
-  if (sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-             &tm.tm_sec, &consumed) != 6) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  WallTime t = std::chrono::system_clock::from_time_t(timegm(&tm));
-  size_t i = static_cast<size_t>(consumed);
-  if (i < s.size() && s[i] == '.') {
-    int64_t micros = 0;
-    int digits = 0;
-    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-      if (digits < 6) {
-        micros = micros * 10 + (s[i] - '0');
-        ++digits;
-      }
-    }
-    for (; digits < 6; ++digits) micros *= 10;
-    t += std::chrono::microseconds(micros);
-  }
-  return t;
-}
-
-std::string Str(const Json& j, const char* key) {
-  const Json& v = Object::Field(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
 
 std::optional<int64_t> Int(const Json& j, const char* key) {
   const Json& v = Object::Field(j, key);
@@ -91,15 +62,6 @@ void SetCondition(Json& status, const std::string& type, const std::string& valu
 
 std::string Phase(const Object& pod) { return Str(pod.status(), "phase"); }
 
-bool PodReady(const Object& pod) {
-  const Json& conds = Object::Field(pod.status(), "conditions");
-  if (!conds.is_array()) return false;
-  for (const auto& c : conds) {
-    if (Str(c, "type") == "Ready") return Str(c, "status") == "True";
-  }
-  return false;
-}
-
 // The restarts of a pod's containers (OnFailure counts these as failures).
 int64_t Restarts(const Object& pod) {
   int64_t n = 0;
@@ -119,10 +81,10 @@ std::optional<WallTime> FailedAt(const Object& pod) {
   if (list.is_array()) {
     for (const auto& cs : list) {
       const Json& term = Object::Field(Object::Field(cs, "state"), "terminated");
-      if (auto t = ParseTime(Str(term, "finishedAt")); t && (!at || *t > *at)) at = t;
+      if (auto t = ParseRfc3339(Str(term, "finishedAt")); t && (!at || *t > *at)) at = t;
     }
   }
-  if (!at) at = ParseTime(pod.creation_timestamp());
+  if (!at) at = ParseRfc3339(pod.creation_timestamp());
   return at;
 }
 
@@ -264,7 +226,7 @@ Result<Reconciled> JobController::Reconcile(const std::string& key) {
     for (const auto& p : active) restarts += Restarts(*p);
   }
   bool restarts_exceeded = restart_policy == "OnFailure" && (backoff_limit == 0 ? restarts > 0 : restarts >= backoff_limit);
-  std::optional<WallTime> start = ParseTime(Str(status, "startTime"));
+  std::optional<WallTime> start = ParseRfc3339(Str(status, "startTime"));
   if (n_failed > backoff_limit || restarts_exceeded) {
     fail_reason = kFailedReasonBackoff;
     fail_message = kFailedMessageBackoff;

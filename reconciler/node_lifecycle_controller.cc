@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "reconciler/deployment_util.h"
 
 namespace bosun::reconciler {
 namespace {
@@ -19,19 +20,9 @@ constexpr const char* kComponent = "node-lifecycle";
 constexpr const char* kUnknownReason = "NodeStatusUnknown";
 constexpr const char* kUnknownMessage = "Kubelet stopped posting node status.";
 
-std::string Str(const Json& j, const char* key) {
-  const Json& v = Object::Field(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
+using apps::Str;
 
-const Json* ReadyCondition(const Object& node) {
-  const Json& conds = Object::Field(node.status(), "conditions");
-  if (!conds.is_array()) return nullptr;
-  for (const auto& c : conds) {
-    if (Str(c, "type") == "Ready") return &c;
-  }
-  return nullptr;
-}
+const Json* ReadyCondition(const Object& node) { return apps::FindCondition(node.status(), "Ready"); }
 
 std::string ReadyHeartbeat(const Object& node) {
   const Json* c = ReadyCondition(node);

@@ -69,8 +69,8 @@ bool DeleteBefore(const Ranked& ra, const Ranked& rb) {
     }
   }
   if (apps::PodRestarts(a) != apps::PodRestarts(b)) return apps::PodRestarts(a) > apps::PodRestarts(b);
-  auto ca = apps::ParseTime(a.creation_timestamp());
-  auto cb = apps::ParseTime(b.creation_timestamp());
+  auto ca = ParseRfc3339(a.creation_timestamp());
+  auto cb = ParseRfc3339(b.creation_timestamp());
   if (ca != cb) {
     if (!ca) return true;
     if (!cb) return false;

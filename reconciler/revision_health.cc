@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "reconciler/deployment_util.h"
 #include "reconciler/history.h"
 
 namespace bosun::reconciler {
@@ -29,12 +30,7 @@ const Json& Member(const Json& j, const char* key) {
 }
 
 const Json* Condition(const Object& o, const std::string& type) {
-  const Json& st = Member(o.json(), "status");
-  if (!st.is_object() || !st.contains("conditions") || !st["conditions"].is_array()) return nullptr;
-  for (const Json& c : st["conditions"]) {
-    if (c.is_object() && c.value("type", "") == type) return &c;
-  }
-  return nullptr;
+  return apps::FindCondition(Member(o.json(), "status"), type);
 }
 
 int64_t Int(const Json& j, const char* a, const char* b) {

@@ -9,16 +9,31 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 
 namespace bosun::test {
+
+// Polls `pred` until it holds or `timeout` passes; its last answer.
+inline bool Eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                       std::chrono::milliseconds poll = std::chrono::milliseconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(poll);
+  }
+  return pred();
+}
 
 // A fresh folder under /tmp, removed with everything in it when the test ends,
 // passed or failed.

@@ -38,12 +38,7 @@ inline const KindInfo& EventKind() { return *KindRegistry::Builtin().FindKind("E
 
 // Polls `pred` every 20 ms until it holds or `timeout` passes.
 inline bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
+  return test::Eventually(pred, timeout);
 }
 
 // The kubelet of these tests: a watch on pods; each new pod is marked

@@ -21,16 +21,7 @@ namespace bosun::reconciler {
 namespace {
 
 using namespace std::chrono_literals;
-
-template <typename F>
-bool Eventually(F f, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return f();
-}
+using test::Eventually;
 
 Object ConfigMap(const std::string& ns, const std::string& name, const std::string& value) {
   Object o(GroupVersionKind{"", "v1", "ConfigMap"}, ns, name);

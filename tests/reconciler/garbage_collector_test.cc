@@ -21,15 +21,6 @@ using namespace std::chrono_literals;
 
 const KindInfo& Kind(const char* k) { return *KindRegistry::Builtin().FindKind(k); }
 
-bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
 OwnerReference Ref(const Object& owner, bool controller = true) {
   OwnerReference r;
   r.api_version = owner.api_version();
@@ -116,7 +107,7 @@ TEST_F(GarbageCollectorTest, DeletingADeploymentRemovesItsReplicaSetsAndTheirPod
   EXPECT_TRUE(Exists("Pod", "web-1111-a"));
 
   Delete(deploy);
-  EXPECT_TRUE(WaitFor([&] {
+  EXPECT_TRUE(test::Eventually([&] {
     return !Exists("ReplicaSet", "web-1111") && !Exists("ReplicaSet", "web-2222") && !Exists("Pod", "web-1111-a") &&
            !Exists("Pod", "web-1111-b") && !Exists("Pod", "web-2222-a");
   })) << "the Deployment's ReplicaSets and pods must go";
@@ -142,7 +133,7 @@ TEST_F(GarbageCollectorTest, AnObjectWithAnotherLiveOwnerOnlyLosesTheReference) 
   Object shared = ConfigMap("shared", {Ref(a, false), Ref(b, false)});
 
   Delete(a);
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(test::Eventually([&] {
     auto cm = api_.client().Get(Kind("ConfigMap"), "default", "shared");
     return cm && cm->owner_references().size() == 1;
   }));
@@ -152,7 +143,7 @@ TEST_F(GarbageCollectorTest, AnObjectWithAnotherLiveOwnerOnlyLosesTheReference) 
   EXPECT_EQ(cm->json()["data"]["k"], "v");
 
   Delete(b);
-  EXPECT_TRUE(WaitFor([&] { return !Exists("ConfigMap", "shared"); })) << "its last owner gone, it goes";
+  EXPECT_TRUE(test::Eventually([&] { return !Exists("ConfigMap", "shared"); })) << "its last owner gone, it goes";
 }
 
 TEST_F(GarbageCollectorTest, JobAndSealedSecretDependentsGoWithThem) {
@@ -172,7 +163,7 @@ TEST_F(GarbageCollectorTest, JobAndSealedSecretDependentsGoWithThem) {
 
   Delete(job);
   Delete(sealed);
-  EXPECT_TRUE(WaitFor([&] { return !Exists("Pod", "migrate-abcde") && !Exists("Secret", "db"); }));
+  EXPECT_TRUE(test::Eventually([&] { return !Exists("Pod", "migrate-abcde") && !Exists("Secret", "db"); }));
 }
 
 TEST_F(GarbageCollectorTest, OwnersAreJudgedByTheApiNotTheCache) {
@@ -192,7 +183,7 @@ TEST_F(GarbageCollectorTest, OwnersAreJudgedByTheApiNotTheCache) {
   Pod("owned-by-web", {Ref(web)});
   Start();  // dependents whose owners were gone before the collector started count too
 
-  EXPECT_TRUE(WaitFor([&] { return !Exists("Pod", "owned-by-missing-node") && !Exists("Pod", "owned-by-old-web"); }));
+  EXPECT_TRUE(test::Eventually([&] { return !Exists("Pod", "owned-by-missing-node") && !Exists("Pod", "owned-by-old-web"); }));
   std::this_thread::sleep_for(200ms);
   EXPECT_TRUE(Exists("Pod", "owned-by-live-node"));
   EXPECT_TRUE(Exists("Pod", "owned-by-web"));

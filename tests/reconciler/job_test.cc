@@ -23,15 +23,6 @@ using namespace std::chrono_literals;
 
 const KindInfo& Kind(const char* k) { return *KindRegistry::Builtin().FindKind(k); }
 
-bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
 // What the kubelet does with the n-th pod (0-based, in order of first sight)
 // once it has run for `run_for`.
 enum class Outcome { kSucceed, kFail, kRunForever, kCrashLoop };
@@ -196,7 +187,7 @@ class JobTest : public ::testing::Test {
     return nullptr;
   }
   bool WaitCondition(const std::string& name, const std::string& type, std::chrono::milliseconds timeout = 10s) {
-    return WaitFor([&] { return !Condition(GetJob(name), type).is_null(); }, timeout);
+    return test::Eventually([&] { return !Condition(GetJob(name), type).is_null(); }, timeout);
   }
   std::vector<Object> PodsOf(const std::string& job) {
     auto r = api_.client().List(Kind("Pod"), "default", "job-name=" + job);
@@ -298,7 +289,7 @@ TEST_F(JobTest, ActiveDeadlineFailsTheJobAndDeletesItsPods) {
   TestKubelet kubelet(api_.client(), [](int) { return Outcome::kRunForever; }, 0ms);
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(api_.client().Create(NewJob("slow", {{"completions", 3}, {"parallelism", 2}, {"activeDeadlineSeconds", 1}})));
-  ASSERT_TRUE(WaitFor([&] { return kubelet.pods_seen() == 2; }));
+  ASSERT_TRUE(test::Eventually([&] { return kubelet.pods_seen() == 2; }));
 
   ASSERT_TRUE(WaitCondition("slow", "Failed", 5s)) << GetJob("slow").json().dump();
   EXPECT_LE(std::chrono::steady_clock::now() - start, 3s) << "failed long after its deadline";
@@ -311,7 +302,7 @@ TEST_F(JobTest, ActiveDeadlineFailsTheJobAndDeletesItsPods) {
   EXPECT_EQ(failed["reason"], "DeadlineExceeded");
   EXPECT_EQ(failed["message"], "Job was active longer than specified deadline");
   EXPECT_EQ(job.status()["active"], 0);
-  EXPECT_TRUE(WaitFor([&] { return PodsOf("slow").empty(); })) << "the running pods are deleted";
+  EXPECT_TRUE(test::Eventually([&] { return PodsOf("slow").empty(); })) << "the running pods are deleted";
   EXPECT_TRUE(Has(EventReasons(job), "DeadlineExceeded"));
 }
 
@@ -323,7 +314,7 @@ TEST_F(JobTest, OnFailureCountsContainerRestartsTowardBackoffLimit) {
   ASSERT_TRUE(WaitCondition("crashy", "Failed")) << GetJob("crashy").json().dump();
   EXPECT_EQ(Condition(GetJob("crashy"), "Failed")["reason"], "BackoffLimitExceeded");
   EXPECT_EQ(kubelet.pods_seen(), 1) << "OnFailure restarts in place: no new pod";
-  EXPECT_TRUE(WaitFor([&] { return PodsOf("crashy").empty(); }));
+  EXPECT_TRUE(test::Eventually([&] { return PodsOf("crashy").empty(); }));
 }
 
 TEST_F(JobTest, WorkQueueStyleStopsCreatingAfterTheFirstSuccess) {
@@ -335,7 +326,7 @@ TEST_F(JobTest, WorkQueueStyleStopsCreatingAfterTheFirstSuccess) {
     return n == 0 || release ? Outcome::kSucceed : Outcome::kRunForever;
   }, 50ms);
   ASSERT_TRUE(api_.client().Create(NewJob("queue", {{"parallelism", 3}})));
-  ASSERT_TRUE(WaitFor([&] { return Object::Field(GetJob("queue").status(), "succeeded") == 1; }));
+  ASSERT_TRUE(test::Eventually([&] { return Object::Field(GetJob("queue").status(), "succeeded") == 1; }));
   std::this_thread::sleep_for(200ms);
   EXPECT_TRUE(Condition(GetJob("queue"), "Complete").is_null()) << "two workers still run";
   EXPECT_EQ(kubelet.pods_seen(), 3) << "no new pod after a success";

@@ -27,15 +27,6 @@ using Clk = std::chrono::steady_clock;
 
 const KindInfo& Kind(const char* k) { return *KindRegistry::Builtin().FindKind(k); }
 
-bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = Clk::now() + timeout;
-  while (Clk::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
 // Renews the Lease of every node it is told to keep alive, every 100 ms.
 class LeaseRenewer {
  public:
@@ -194,7 +185,7 @@ TEST_F(NodeLifecycleTest, SilentNodeIsMarkedUnknownTaintedThenItsPodsEvictedAndI
   std::this_thread::sleep_for(150ms);  // a renewal in flight lands
   auto silent_since = renewer_->last_renewal("n1");
 
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(test::Eventually([&] {
     Object n = GetNode("n1");
     return UnreachableTaints(n) == 2 && Ready(n)["status"] == "Unknown";
   }));
@@ -211,7 +202,7 @@ TEST_F(NodeLifecycleTest, SilentNodeIsMarkedUnknownTaintedThenItsPodsEvictedAndI
   EXPECT_EQ(effects, (std::set<std::string>{"NoSchedule", "NoExecute"}));
   EXPECT_TRUE(PodExists("on-n1")) << "evicted before the eviction timeout";
 
-  ASSERT_TRUE(WaitFor([&] { return !PodExists("on-n1"); }));
+  ASSERT_TRUE(test::Eventually([&] { return !PodExists("on-n1"); }));
   auto evicted = Clk::now();
   EXPECT_GE(evicted - silent_since, kGrace + kEviction - 50ms) << "evicted too early";
   EXPECT_LE(evicted - silent_since, kGrace + kEviction + 1500ms) << "evicted too late";
@@ -223,7 +214,7 @@ TEST_F(NodeLifecycleTest, SilentNodeIsMarkedUnknownTaintedThenItsPodsEvictedAndI
   // writes Ready=True itself.
   renewer_->SetAlive("n1", true);
   WriteReady("n1");
-  ASSERT_TRUE(WaitFor([&] { return UnreachableTaints(GetNode("n1")) == 0; }, 5s));
+  ASSERT_TRUE(test::Eventually([&] { return UnreachableTaints(GetNode("n1")) == 0; }, 5s));
   std::this_thread::sleep_for(kGrace);
   EXPECT_EQ(UnreachableTaints(GetNode("n1")), 0) << "a renewing node must stay untainted";
   EXPECT_EQ(Ready(GetNode("n1"))["status"], "True");
@@ -246,9 +237,9 @@ TEST_F(NodeLifecycleTest, TolerationSecondsDelaysEviction) {
   ASSERT_TRUE(AddPod("default", "n1"));
   Start();
   renewer_->SetAlive("n1", false);
-  ASSERT_TRUE(WaitFor([&] { return !PodExists("short"); }));
+  ASSERT_TRUE(test::Eventually([&] { return !PodExists("short"); }));
   EXPECT_TRUE(PodExists("default")) << "tolerationSeconds 0 goes at once; the rest waits the eviction timeout";
-  ASSERT_TRUE(WaitFor([&] { return !PodExists("default"); }));
+  ASSERT_TRUE(test::Eventually([&] { return !PodExists("default"); }));
 }
 
 TEST_F(NodeLifecycleTest, EvictedJobPodIsReplacedByItsController) {
@@ -276,11 +267,11 @@ TEST_F(NodeLifecycleTest, EvictedJobPodIsReplacedByItsController) {
     return std::string();
   };
   std::string first;
-  ASSERT_TRUE(WaitFor([&] { return !(first = bind_pending("n1")).empty(); }));
+  ASSERT_TRUE(test::Eventually([&] { return !(first = bind_pending("n1")).empty(); }));
   renewer_->SetAlive("n1", false);
-  ASSERT_TRUE(WaitFor([&] { return !PodExists(first); }));
+  ASSERT_TRUE(test::Eventually([&] { return !PodExists(first); }));
   std::string second;
-  ASSERT_TRUE(WaitFor([&] { return !(second = bind_pending("n2")).empty(); }));
+  ASSERT_TRUE(test::Eventually([&] { return !(second = bind_pending("n2")).empty(); }));
   EXPECT_NE(first, second);
   auto job_now = api_.client().Get(Kind("Job"), "default", "work");
   ASSERT_TRUE(job_now);
@@ -323,13 +314,13 @@ TEST(NodeLifecycleFakeClockTest, GraceIsMeasuredFromTheLastObservedRenewal) {
 
   clock.Advance(2s);
   touch();
-  ASSERT_TRUE(WaitFor(tainted, 5s));
+  ASSERT_TRUE(test::Eventually(tainted, 5s));
   EXPECT_EQ(Object::Field(node().status(), "conditions")[0].value("status", ""), "Unknown");
   EXPECT_TRUE(api.client().Get(Kind("Pod"), "default", "p").ok()) << "evicted before the eviction timeout";
 
   clock.Advance(59s);  // 40 s + 60 s after the last sign of life, plus 1 s
   touch();
-  EXPECT_TRUE(WaitFor([&] { return !api.client().Get(Kind("Pod"), "default", "p").ok(); }, 5s));
+  EXPECT_TRUE(test::Eventually([&] { return !api.client().Get(Kind("Pod"), "default", "p").ok(); }, 5s));
   mgr.Stop();
 }
 

@@ -499,15 +499,6 @@ const KindInfo& Kind(const std::string& k) {
   return *KindRegistry::Builtin().FindKind(k);
 }
 
-bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return cond();
-}
-
 class SchedulerControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -571,7 +562,7 @@ TEST_F(SchedulerControllerTest, BindsPendingPodsWithinResourcesAndRetriesUnsched
   Create(other);
   ASSERT_TRUE(mgr_->Start());
 
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(test::Eventually([&] {
     for (int i = 0; i < 4; ++i) {
       if (NodeOf(Get("p" + std::to_string(i))).empty()) return false;
     }
@@ -581,7 +572,7 @@ TEST_F(SchedulerControllerTest, BindsPendingPodsWithinResourcesAndRetriesUnsched
   for (int i = 0; i < 4; ++i) ++per_node[NodeOf(Get("p" + std::to_string(i)))];
   EXPECT_EQ(per_node, (std::map<std::string, int>{{"n1", 2}, {"n2", 2}}));  // 2 cpu each
   Object p0 = Get("p0");
-  EXPECT_TRUE(WaitFor([&] { return !Events(p0, "Scheduled").empty(); }));
+  EXPECT_TRUE(test::Eventually([&] { return !Events(p0, "Scheduled").empty(); }));
   EXPECT_EQ(Events(p0, "Scheduled"), std::vector<std::string>{"Successfully assigned default/p0 to " + NodeOf(p0)});
 
   // Full: the fifth pod is unschedulable, and says why.
@@ -589,18 +580,18 @@ TEST_F(SchedulerControllerTest, BindsPendingPodsWithinResourcesAndRetriesUnsched
   p4.json()["metadata"].erase("uid");
   Create(p4);
   const std::string why = "0/2 nodes are available: 2 Insufficient cpu.";
-  ASSERT_TRUE(WaitFor([&] { return !Condition(Get("p4")).is_null(); })) << Get("p4").json().dump();
+  ASSERT_TRUE(test::Eventually([&] { return !Condition(Get("p4")).is_null(); })) << Get("p4").json().dump();
   Json cond = Condition(Get("p4"));
   EXPECT_EQ(cond.value("status", ""), "False");
   EXPECT_EQ(cond.value("reason", ""), "Unschedulable");
   EXPECT_EQ(cond.value("message", ""), why);
-  EXPECT_TRUE(WaitFor([&] { return Events(Get("p4"), "FailedScheduling") == std::vector<std::string>{why}; }));
+  EXPECT_TRUE(test::Eventually([&] { return Events(Get("p4"), "FailedScheduling") == std::vector<std::string>{why}; }));
   EXPECT_EQ(NodeOf(Get("p4")), "");
 
   // A node that fits arrives: the pod is bound there at once (not after a back-off).
   Create(MakeNode("n3", "2", "4Gi"));
-  ASSERT_TRUE(WaitFor([&] { return NodeOf(Get("p4")) == "n3"; }, 3s)) << Get("p4").json().dump();
-  EXPECT_TRUE(WaitFor([&] { return Condition(Get("p4")).value("status", "") == "True"; }));
+  ASSERT_TRUE(test::Eventually([&] { return NodeOf(Get("p4")) == "n3"; }, 3s)) << Get("p4").json().dump();
+  EXPECT_TRUE(test::Eventually([&] { return Condition(Get("p4")).value("status", "") == "True"; }));
   EXPECT_EQ(NodeOf(Get("elsewhere")), "") << "pods of another scheduler are left alone";
 }
 
@@ -610,11 +601,11 @@ TEST_F(SchedulerControllerTest, AFinishedPodMakesRoomForAWaitingOne) {
   a.json()["metadata"].erase("uid");
   Create(a);
   ASSERT_TRUE(mgr_->Start());
-  ASSERT_TRUE(WaitFor([&] { return NodeOf(Get("a")) == "n1"; }));
+  ASSERT_TRUE(test::Eventually([&] { return NodeOf(Get("a")) == "n1"; }));
   Object b = MakePod("b", "1");
   b.json()["metadata"].erase("uid");
   Create(b);
-  ASSERT_TRUE(WaitFor([&] { return !Condition(Get("b")).is_null(); }));
+  ASSERT_TRUE(test::Eventually([&] { return !Condition(Get("b")).is_null(); }));
   EXPECT_EQ(Condition(Get("b")).value("message", ""), "0/1 nodes are available: 1 Insufficient cpu.");
 
   // The node reports the first pod finished: its cpu is free again.
@@ -622,7 +613,7 @@ TEST_F(SchedulerControllerTest, AFinishedPodMakesRoomForAWaitingOne) {
   done.json()["status"]["phase"] = "Succeeded";
   auto r = api_.client().UpdateStatus(done);
   ASSERT_TRUE(r) << r.error().message();
-  ASSERT_TRUE(WaitFor([&] { return NodeOf(Get("b")) == "n1"; }, 3s));
+  ASSERT_TRUE(test::Eventually([&] { return NodeOf(Get("b")) == "n1"; }, 3s));
 }
 
 }  // namespace

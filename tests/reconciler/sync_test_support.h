@@ -32,6 +32,8 @@
 
 namespace bosun::reconciler::synctest {
 
+using test::Eventually;
+
 using namespace std::chrono_literals;
 using bosun::test::RunCommand;
 using bosun::test::TempDir;
@@ -125,16 +127,6 @@ inline std::string SyncConfigYaml(const std::string& body) {
 }
 
 // Waits (real time) until `pred` holds.
-inline bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s,
-                       std::chrono::milliseconds poll = 20ms) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(poll);
-  }
-  return pred();
-}
-
 // A repository, an API, a mirror of the repository and a controller.
 class SyncFixture : public ::testing::Test {
  protected:
