@@ -1,4 +1,5 @@
 // `bosun validate PATH…`: the check a team runs on every pull request.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -11,6 +12,7 @@
 #include "cli/verbs.h"
 #include "core/kinds.h"
 #include "core/manifests.h"
+#include "policies/policy.h"
 
 namespace bosun::cli {
 namespace {
@@ -69,7 +71,54 @@ void PrintSummaryTable(const DesiredSet& set) {
   }
 }
 
-void PrintJson(const DesiredSet& set, bool no_warnings) {
+// What the repository's Policies said (docs/POLICIES.md): the same parse and
+// evaluation the sync controller runs on a revision.
+struct PolicyOutcome {
+  policies::PolicySet set;
+  policies::Verdict verdict;
+  // "policy/rule" of each violation's diagnostic, by its text (for -o json).
+  std::map<std::string, std::pair<std::string, std::string>> rule_of;
+};
+
+// The file's path relative to the argument it was found under: `paths`
+// rules are relative to the folder the cluster syncs, which is the folder
+// given here.
+std::string SubjectPath(const std::string& file, const std::vector<std::string>& roots) {
+  for (const std::string& root : roots) {
+    std::string rel = policies::RelativePath(file, root);
+    if (rel != policies::RelativePath(file, "")) return rel;
+  }
+  return policies::RelativePath(file, "");
+}
+
+// Evaluates the Policies of `set` on it and adds every problem to its
+// diagnostics (kept sorted by file and position).
+PolicyOutcome ApplyPolicies(DesiredSet& set, const std::vector<std::string>& roots) {
+  PolicyOutcome out;
+  std::vector<const Manifest*> all;
+  std::vector<policies::Subject> subjects;
+  for (const Manifest& m : set.objects) {
+    all.push_back(&m);
+    subjects.push_back({&m, SubjectPath(m.file, roots)});
+  }
+  out.set = policies::ParsePolicies(all);
+  if (out.set.ok()) out.verdict = policies::Evaluate(out.set.policies, subjects);
+  if (out.set.diagnostics.empty() && out.verdict.violations.empty()) return out;
+  for (const Diagnostic& d : out.set.diagnostics) set.diagnostics.push_back(d);
+  for (const policies::Violation& v : out.verdict.violations) {
+    Diagnostic d = v.ToDiagnostic();
+    out.rule_of[d.ToString()] = {v.policy, v.rule};
+    set.diagnostics.push_back(std::move(d));
+  }
+  std::stable_sort(set.diagnostics.begin(), set.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if (a.file != b.file) return a.file < b.file;
+    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+    return a.pos.column < b.pos.column;
+  });
+  return out;
+}
+
+void PrintJson(const DesiredSet& set, const PolicyOutcome& pol, bool no_warnings) {
   nlohmann::json out;
   out["files"] = set.files;
   out["errors"] = set.errors();
@@ -93,7 +142,13 @@ void PrintJson(const DesiredSet& set, bool no_warnings) {
                      {"column", d.pos.column},
                      {"field", d.field},
                      {"message", d.message}});
+    if (auto it = pol.rule_of.find(d.ToString()); it != pol.rule_of.end()) {
+      diags.back()["policy"] = it->second.first;
+      diags.back()["rule"] = it->second.second;
+    }
   }
+  auto& names = out["policies"] = nlohmann::json::array();
+  for (const policies::Policy& p : pol.set.policies) names.push_back(p.name);
   std::printf("%s\n", out.dump(2).c_str());
 }
 
@@ -109,10 +164,11 @@ int RunValidate(const ValidateOptions& opt) {
     return 1;
   }
   DesiredSet set = LoadDesiredSet(*files);
+  PolicyOutcome pol = ApplyPolicies(set, opt.paths);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
 
   if (opt.output == "json") {
-    PrintJson(set, opt.no_warnings);
+    PrintJson(set, pol, opt.no_warnings);
     return set.ok() ? 0 : 1;
   }
   std::string text;
@@ -129,9 +185,20 @@ int RunValidate(const ValidateOptions& opt) {
   }
   if (!opt.quiet || !set.ok()) {
     size_t e = set.errors(), w = opt.no_warnings ? 0 : set.warnings();
-    std::printf("%s: %zu file%s, %zu object%s, %zu error%s, %zu warning%s (%lld ms)\n",
+    std::string policy;
+    if (!pol.set.policies.empty() || !pol.set.ok()) {
+      size_t n = pol.set.policies.size(), v = pol.verdict.enforced(), pw = pol.verdict.warned();
+      if (!pol.set.ok()) {
+        policy = "; a Policy is invalid: no policy was evaluated";
+      } else {
+        policy = "; " + std::to_string(n) + " polic" + (n == 1 ? "y" : "ies") + ": " + std::to_string(v) +
+                 " violation" + (v == 1 ? "" : "s") + ", " + std::to_string(pw) + " policy warning" +
+                 (pw == 1 ? "" : "s");
+      }
+    }
+    std::printf("%s: %zu file%s, %zu object%s, %zu error%s, %zu warning%s%s (%lld ms)\n",
                 set.ok() ? "valid" : "INVALID", set.files, set.files == 1 ? "" : "s", set.objects.size(),
-                set.objects.size() == 1 ? "" : "s", e, e == 1 ? "" : "s", w, w == 1 ? "" : "s",
+                set.objects.size() == 1 ? "" : "s", e, e == 1 ? "" : "s", w, w == 1 ? "" : "s", policy.c_str(),
                 static_cast<long long>(ms));
   }
   return set.ok() ? 0 : 1;
@@ -144,9 +211,12 @@ void AddValidate(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "validate",
       "Check manifests without a cluster: loads every *.yaml, *.yml and *.json under the paths\n"
-      "(recursively, skipping dot-folders), validates each object by Kubernetes' rules and prints\n"
-      "every problem as FILE:LINE:COL: FIELD: MESSAGE. Exits 0 when valid, 1 on any error.");
-  cmd->add_option("paths", opt->paths, "Files or directories to check")->required();
+      "(recursively, skipping dot-folders), validates each object by Kubernetes' rules, evaluates the\n"
+      "repository's own bosun.dev/v1 Policy objects on the whole set as the cluster will\n"
+      "(docs/POLICIES.md), and prints every problem as FILE:LINE:COL: FIELD: MESSAGE. Exits 0 when\n"
+      "valid (policy warnings included), 1 on any error or enforced policy violation.");
+  cmd->add_option("paths", opt->paths, "Files or directories to check (policy `paths` rules are relative to them)")
+      ->required();
   cmd->add_flag("-s,--summary", opt->summary, "Print the objects found, by namespace and kind");
   cmd->add_flag("-q,--quiet", opt->quiet, "Print only problems (no summary line when valid)");
   cmd->add_flag("--no-warnings", opt->no_warnings, "Do not print warnings");
