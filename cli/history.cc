@@ -79,6 +79,33 @@ std::string SignatureLine(const Json& sig) {
   return s;
 }
 
+// Who signed, from the verification in status.signature: the principal, or
+// "unsigned" / "unverified"; "-" for records made before verification.
+std::string SignedBy(const Object& r) {
+  const Json& sig = F(r.status(), "signature");
+  if (!sig.is_object()) return "-";
+  const Json& head = F(sig, "head");
+  if (F(head, "verified") == Json(true)) {
+    std::string who = Str(F(head, "signer"), "?");
+    return who.size() > 28 ? who.substr(0, 25) + "..." : who;
+  }
+  return F(head, "signed") == Json(true) ? "unverified" : "unsigned";
+}
+
+// "verified (verify=all from …, 3 commits checked); signed by P (SHA256:…)".
+std::string VerificationLine(const Json& sig) {
+  if (!sig.is_object()) return "";
+  std::string s = F(sig, "verified") == Json(true) ? "verified" : "NOT verified";
+  s += " (verify=" + Str(F(sig, "level"), "?") + " from " + Str(F(sig, "levelFrom"), "?") + ", " +
+       Str(F(sig, "commitsChecked"), "?") + " commit(s) checked" +
+       (F(sig, "enforced") == Json(false) ? ", not enforced" : "") + ")";
+  const Json& head = F(sig, "head");
+  if (!Str(F(head, "signer")).empty()) s += "; head signed by " + Str(F(head, "signer"));
+  if (!Str(F(head, "key")).empty()) s += ", key " + Str(F(head, "key"));
+  if (!Str(F(head, "problem")).empty()) s += "; head: " + Str(F(head, "problem"));
+  return s;
+}
+
 void Line(const char* label, const std::string& value) {
   if (value.empty()) return;
   std::printf("%-13s%s\n", label, value.c_str());
@@ -106,6 +133,7 @@ void PrintRecord(const Object& r) {
   Line("Author:", PersonLine(F(spec, "author")));
   Line("Committer:", PersonLine(F(spec, "committer")));
   Line("Signature:", SignatureLine(F(spec, "signature")));
+  Line("Verified:", VerificationLine(F(st, "signature")));
   Line("Trigger:", Str(F(spec, "trigger")));
   const Json& source = F(spec, "source");
   if (source.is_object()) {
@@ -152,6 +180,7 @@ void PrintRecord(const Object& r) {
 
   PrintList("Errors", F(st, "errors"));
   PrintList("Warnings", F(st, "warnings"));
+  PrintList("Signed by", F(F(st, "signature"), "signers"));
 
   const Json& changes = F(st, "changes");
   const Json& objects = F(st, "objects");
@@ -255,7 +284,7 @@ int RunHistory(const HistoryOptions& opt) {
   }
   bool wide = opt.output == "wide";
   std::vector<std::string> header = {"REVISION", "COMMIT", "AUTHOR", "WHEN", "TRIGGER", "CHANGES", "OUTCOME"};
-  if (wide) header.push_back("SUBJECT");
+  if (wide) header.insert(header.end(), {"SIGNED BY", "SUBJECT"});
   std::vector<std::vector<std::string>> rows;
   for (const Object& r : *records) {
     std::vector<std::string> row = {SequenceOf(r),
@@ -265,7 +294,7 @@ int RunHistory(const HistoryOptions& opt) {
                                     Str(F(r.spec(), "trigger"), "-"),
                                     Changes(r),
                                     OutcomeOf(r)};
-    if (wide) row.push_back(Subject(r));
+    if (wide) row.insert(row.end(), {SignedBy(r), Subject(r)});
     rows.push_back(std::move(row));
   }
   TablePrinter printer(header);
@@ -285,7 +314,8 @@ void AddHistory(CLI::App& app, int* exit_code) {
       "newest first, with who wrote it, what triggered the sync, what changed (+created ~updated -deleted)\n"
       "and how it ended. `bosun history show REV` prints one record in full.");
   cmd->add_option("-n,--limit", opt->limit, "How many records, newest first (0: all)")->capture_default_str();
-  cmd->add_option("-o,--output", opt->output, "Output format: json, yaml, or wide (adds the commit subject)")
+  cmd->add_option("-o,--output", opt->output,
+                  "Output format: json, yaml, or wide (adds who signed, as verified, and the commit subject)")
       ->check(CLI::IsMember({"", "json", "yaml", "wide"}));
   AddClientFlags(cmd, &opt->client);
 

@@ -14,9 +14,11 @@
 #include "core/duration.h"
 #include "core/log.h"
 #include "core/quantity.h"
+#include "crypto/sshsig.h"
 #include "gitsync/mirror.h"
 #include "gitsync/revert.h"
 #include "gitsync/webhook.h"
+#include "reconciler/signing_key.h"
 #include "reconciler/sync_controller.h"
 #include "state/client.h"
 
@@ -100,6 +102,16 @@ void AddGitOpsFlags(CLI::App* cmd, GitOpsFlags* f) {
                   "Keep at most this much of revision records, oldest removed first (e.g. 256Mi)")
       ->capture_default_str()
       ->group(group);
+  cmd->add_option("--verify-commits", f->verify_commits,
+                  "Signed commits: none, head (the head of each revision) or all (every commit since the live "
+                  "one); a repository's SyncConfig may raise it, never lower it")
+      ->check(CLI::IsMember({"none", "head", "all"}))
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--allowed-signers", f->allowed_signers_file,
+                  "Allowed-signers file (git's gpg.ssh.allowedSignersFile format) of the keys trusted to sign "
+                  "commits; read again when it changes. The cluster's own key is trusted too")
+      ->group(group);
 }
 
 struct GitOps::Impl {
@@ -148,7 +160,9 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
                             {"--repo-ssh-key-file", !f.ssh_key_file.empty()},
                             {"--repo-known-hosts-file", !f.known_hosts_file.empty()},
                             {"--webhook-secret-file", !f.webhook_secret_file.empty()},
-                            {"--history-limit", f.history_limit != 0}};
+                            {"--history-limit", f.history_limit != 0},
+                            {"--verify-commits", f.verify_commits != "none"},
+                            {"--allowed-signers", !f.allowed_signers_file.empty()}};
     for (const auto& n : needs_repo) {
       if (n.set) return Error(Code::kInvalid, std::string(n.flag) + " needs --repo (the repository to follow)");
     }
@@ -201,8 +215,16 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
   for (const auto& [flag, file] : {std::pair<const char*, std::string>{"--repo-password-file", f.password_file},
                                    {"--repo-ssh-key-file", f.ssh_key_file},
                                    {"--repo-known-hosts-file", f.known_hosts_file},
-                                   {"--webhook-secret-file", f.webhook_secret_file}}) {
+                                   {"--webhook-secret-file", f.webhook_secret_file},
+                                   {"--allowed-signers", f.allowed_signers_file}}) {
     if (auto st = CheckReadable(flag, file); !st) return st.error();
+  }
+  if (!f.allowed_signers_file.empty()) {
+    auto signers = crypto::LoadAllowedSigners(f.allowed_signers_file);
+    if (!signers) return signers.error().Wrap("--allowed-signers");
+    for (const std::string& w : signers->warnings) log::Warn("server", "--allowed-signers", {{"warning", w}});
+  } else if (f.verify_commits != "none") {
+    log::Warn("server", "--verify-commits without --allowed-signers: only the cluster's own key is trusted");
   }
   if (!f.webhook_secret_file.empty()) {
     std::ifstream in(f.webhook_secret_file);
@@ -226,6 +248,7 @@ std::string GitOps::Describe() const {
   if (!impl_->flags.path.empty()) s += ", path " + impl_->flags.path;
   s += ", fetch every " + FormatDuration(impl_->interval) + ")";
   if (impl_->webhook_secret.empty()) s += ", webhooks off (no --webhook-secret-file)";
+  if (impl_->flags.verify_commits != "none") s += ", verify commits: " + impl_->flags.verify_commits;
   return s;
 }
 
@@ -306,6 +329,8 @@ void GitOps::Impl::ForwardSyncRequest(int* attempts_left) {
 void GitOps::Impl::Loop() {
   std::unique_ptr<reconciler::SyncController> controller;
   int forward_attempts = 0;
+  bool signing_key_ready = false;
+  int signing_key_attempts = 0;
   auto stop_controller = [&](const char* why) {
     if (!controller) return;
     {
@@ -318,6 +343,15 @@ void GitOps::Impl::Loop() {
   };
   for (;;) {
     bool leader = service->IsLeader();
+    if (leader && !signing_key_ready) {
+      // The cluster's signing key (signs reverts, trusted by verification).
+      auto key = reconciler::EnsureClusterSigningKey(*client);
+      signing_key_ready = key.ok();
+      if (key) log::Info("server", "cluster signing key", {{"fingerprint", key->Fingerprint()}});
+      if (!key && signing_key_attempts++ % 40 == 0) {
+        log::Warn("server", "cannot set up the cluster signing key; retrying", {{"error", key.error().message()}});
+      }
+    }
     if (leader && !controller) {
       reconciler::SyncOptions so;
       so.mirror = mirror.get();
@@ -326,6 +360,8 @@ void GitOps::Impl::Loop() {
       so.interval = interval;
       so.history_limit = flags.history_limit;
       so.history_max_bytes = history_max_bytes;
+      so.verify = flags.verify_commits;
+      so.allowed_signers_file = flags.allowed_signers_file;
       auto c = reconciler::SyncController::Create(so);
       if (!c) {
         log::Error("server", "cannot start the sync controller", {{"error", c.error().message()}});
@@ -383,8 +419,9 @@ void GitOps::TriggerSync() {
 Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, const std::string& reason) {
   gitsync::RevertOptions ro;
   ro.reason = reason;
-  // Signing the revert with the cluster's key comes with the trust issue
-  // (ro.signer is the seam).
+  // Signed with the cluster's key (bosun-system/signing-key), which
+  // verification trusts by default.
+  if (impl_->client) ro.signer = reconciler::ClusterCommitSigner(impl_->client.get());
   auto r = impl_->mirror->Revert(commit, ro);
   if (!r) return r.error();
   if (!r->conflicts.empty()) return Error(Code::kConflict, r->conflict_message);

@@ -40,11 +40,14 @@ struct GitOpsFlags {
   std::string webhook_secret_file;
   size_t history_limit = 0;
   std::string history_max_bytes = "256Mi";
+  std::string verify_commits = "none";  // none | head | all
+  std::string allowed_signers_file;
 };
 
 // Adds --repo, --branch/--ref, --path, --fetch-interval, --repo-username,
 // --repo-password-file, --repo-ssh-key-file, --repo-known-hosts-file,
-// --webhook-secret-file, --history-limit, --history-max-bytes.
+// --webhook-secret-file, --history-limit, --history-max-bytes,
+// --verify-commits, --allowed-signers.
 void AddGitOpsFlags(CLI::App* cmd, GitOpsFlags* flags);
 
 class GitOps {

@@ -105,6 +105,22 @@ int RunStatus(const StatusOptions& opt) {
     }
     Line("Sync config:", c);
   }
+  if (live_record) {
+    const Json& sig = Object::Field(live_record->status(), "signature");
+    if (sig.is_object()) {
+      std::string by = S(sig, "verified") == "true" ? "verified, " + S(sig, "signer") + " (" + S(sig, "key") + ")"
+                                                     : "not verified" + (S(sig, "key").empty() ? "" : ", key " + S(sig, "key"));
+      Line("Live signed:", by + ", verify=" + S(sig, "level"));
+    }
+  }
+  // The cluster's own key (signs reverts; docs/GITOPS.md "Signed commits").
+  if (const KindInfo* cm = KindRegistry::Builtin().FindKind("ConfigMap")) {
+    auto key = (*client)->Get(*cm, "bosun-system", "signing-key");
+    if (key) {
+      const Json& data = Object::Field(key->json(), "data");
+      Line("Signing key:", S(data, "fingerprint") + "  " + S(data, "publicKey"));
+    }
+  }
   return 0;
 }
 

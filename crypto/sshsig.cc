@@ -315,6 +315,16 @@ Result<std::string> SignSsh(std::string_view secret_key, std::string_view messag
   return out;
 }
 
+std::string EncodeBase64(std::string_view bytes) {
+  return Base64(bytes, sodium_base64_VARIANT_ORIGINAL);
+}
+
+Result<std::string> DecodeBase64(std::string_view text) {
+  std::string out;
+  if (!FromBase64(text, &out)) return Error(Code::kInvalid, "not valid base64");
+  return out;
+}
+
 Ed25519KeyPair::~Ed25519KeyPair() {
   Wipe(secret_key);
 }

@@ -142,4 +142,9 @@ Result<AllowedSigners> ParseAllowedSigners(std::string_view text, const std::str
 // Reads and parses a file; kIo when it cannot be read.
 Result<AllowedSigners> LoadAllowedSigners(const std::string& path);
 
+// Standard base64 (RFC 4648, padded), e.g. for keys kept in a Secret's data.
+std::string EncodeBase64(std::string_view bytes);
+// Padded or not; white space ignored. kInvalid for anything else.
+Result<std::string> DecodeBase64(std::string_view text);
+
 }  // namespace bosun::crypto

@@ -63,6 +63,12 @@ struct SyncOptions {
   bool self_heal = true;
   // Timestamps in records and status (intervals and waits use real time).
   Clock* clock = &Clock::System();
+  // Signed commits (docs/GITOPS.md "Signed commits"): the least verify
+  // level ("none", "head" or "all"; a SyncConfig can only raise it) and the
+  // allowed-signers file (read again when it changes; "" = only the
+  // cluster's own key is trusted).
+  std::string verify = "none";
+  std::string allowed_signers_file;
   // How long the start of the managed-object watches may take.
   std::chrono::milliseconds watch_start_timeout{30000};
   // Tests only: called after a revision's record is written (phase

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,7 +55,12 @@ struct PassContext {
   MonoTime fetch_done{};  // when the fetch returned
   StepTiming validated;
   std::string request;  // the sync-requested-at value this pass answers ("" for none)
+  Json signature;       // status.signature (sync_verify.cc); null until checked
 };
+
+// Puts a verification outcome (PassContext::signature) into a new record:
+// status.signature, and spec.signature's status and key.
+void SetSignatureStatus(Object& record, const Json& signature);
 
 struct SyncController::Impl {
   explicit Impl(SyncOptions options);
@@ -119,9 +125,27 @@ struct SyncController::Impl {
   Result<std::string> Apply(PassContext& ctx, Object record, std::shared_ptr<const DesiredSnapshot> snapshot,
                             const SyncSettings& settings);
 
+  // ---- signatures (sync_verify.cc)
+  struct Trust;
+  std::shared_ptr<Trust> trust;  // guarded by pass_mu
+  // TRUST HOOK 1: checks the head's signatures at the effective verify
+  // level; nullopt to go on, else what Pass returns (a refusal or an error).
+  std::optional<Result<std::string>> VerifySignatures(PassContext& ctx, const SyncSettings& settings);
+  // True when `refused` was refused as Unverified under other allowed
+  // signers or another --verify-commits than now: the head is checked again.
+  bool TrustChangedSince(const RecordInfo& refused);
+
   // ---- records (sync_records.cc)
   Result<Object> CreateRecord(Object record);
   Result<std::string> WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot);
+  // Records the head as Refused (reason: a CamelCase word such as
+  // "InvalidManifests", "Unverified", "PolicyViolation"; what: a phrase for the
+  // message, e.g. "2 policy violations") with every diagnostic, logs it, sets
+  // the GitRepository's lastSyncError; nothing of the revision is applied.
+  // `decorate` may add fields to the record before it is written.
+  Result<std::string> WriteRefusal(PassContext& ctx, const std::string& reason, const std::string& what,
+                                   const std::vector<Diagnostic>& diagnostics,
+                                   const std::function<void(Object&)>& decorate = nullptr);
   void RecordSkipped(PassContext& ctx);
   Status MarkFailed(PassContext& ctx, const std::string& name, const std::string& message);
   Result<Object> UpdateRecordStatus(const Object& record);

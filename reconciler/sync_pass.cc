@@ -197,7 +197,7 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     std::string why_not;
     if (ctx.head == ctx.live_commit) {
       why_not = "already live";
-    } else if (last && last->commit == ctx.head && last->phase == phase::kRefused) {
+    } else if (last && last->commit == ctx.head && last->phase == phase::kRefused && !TrustChangedSince(*last)) {
       why_not = "already refused (revision " + last->name + ")";
     } else if (last && last->commit == ctx.head && last->phase == phase::kFailed && why != SyncTrigger::kManual) {
       why_not = "its apply failed (revision " + last->name + "); `bosun sync` retries it";
@@ -243,7 +243,14 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
              {"errors", std::to_string((*snapshot)->errors)}});
   SyncSettings settings = SettingsFor(snapshot->get(), opt);
   if (!pending) RecordSkipped(ctx);
+  // TRUST HOOK 1 (issue 7, sync_verify.cc): signature verification per
+  // settings.verify goes here, before anything of the revision is trusted
+  // (its SyncConfig and Policies included); a refusal returns WriteRefusal.
+  if (auto refused = VerifySignatures(ctx, settings)) return std::move(*refused);
   if (!(*snapshot)->ok()) return WriteRefused(ctx, **snapshot);
+  // TRUST HOOK 2 (issue 7, sync_policy.cc): the revision's Policies are
+  // evaluated on its whole desired set here; an enforced violation returns
+  // WriteRefusal, warnings go into the record written below.
 
   Object record;
   if (pending) {

@@ -21,7 +21,9 @@ Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence)
   if (!reverts.empty() && reverts.size() < 40) {
     if (auto full = mirror->Resolve(reverts)) reverts = *full;
   }
-  return NewRevisionRecord(sequence, ctx.commit, TriggerName(ctx.why), source, reverts);
+  Object rec = NewRevisionRecord(sequence, ctx.commit, TriggerName(ctx.why), source, reverts);
+  SetSignatureStatus(rec, ctx.signature);
+  return rec;
 }
 
 Result<Object> SyncController::Impl::CreateRecord(Object record) {
@@ -59,6 +61,26 @@ Result<Object> SyncController::Impl::UpdateRecordStatus(const Object& record) {
 }
 
 Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot) {
+  std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
+  if (!snapshot.path_error.empty()) {
+    Diagnostic d;
+    d.file = source.path;
+    d.message = snapshot.path_error;
+    return WriteRefusal(ctx, "PathNotFound", snapshot.path_error, {d});
+  }
+  std::set<std::string> files;
+  for (const Diagnostic& d : snapshot.diagnostics) {
+    if (d.severity == Severity::kError) files.insert(d.file);
+  }
+  std::string what = std::to_string(files.size()) + " invalid manifest" + (files.size() == 1 ? "" : "s") + " (" +
+                     std::to_string(snapshot.errors) + " error" + (snapshot.errors == 1 ? "" : "s") + ")";
+  return WriteRefusal(ctx, "InvalidManifests", what, snapshot.diagnostics);
+}
+
+Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const std::string& reason,
+                                                       const std::string& what,
+                                                       const std::vector<Diagnostic>& diagnostics,
+                                                       const std::function<void(Object&)>& decorate) {
   const std::string rev = ShortSha(ctx.head);
   int64_t seq;
   {
@@ -69,31 +91,16 @@ Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const D
   AddPhase(rec, "Fetched", ctx.fetched.started, ctx.fetched.duration);
   AddPhase(rec, "Validated", ctx.validated.started, ctx.validated.duration);
   std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
-  std::string message;
-  if (!snapshot.path_error.empty()) {
-    Diagnostic d;
-    d.file = source.path;
-    d.message = snapshot.path_error;
-    SetPhase(rec, phase::kRefused, "PathNotFound", snapshot.path_error + "; " + stays);
-    SetDiagnostics(rec, {d}, kMaxRecordBytes - kRecordReserveBytes);
-    message = "revision " + rev + " refused: " + snapshot.path_error;
-  } else {
-    std::set<std::string> files;
-    for (const Diagnostic& d : snapshot.diagnostics) {
-      if (d.severity == Severity::kError) files.insert(d.file);
-    }
-    std::string what = std::to_string(files.size()) + " invalid manifest" + (files.size() == 1 ? "" : "s") + " (" +
-                       std::to_string(snapshot.errors) + " error" + (snapshot.errors == 1 ? "" : "s") + ")";
-    SetPhase(rec, phase::kRefused, "InvalidManifests", what + "; nothing of it was applied, " + stays);
-    SetDiagnostics(rec, snapshot.diagnostics, kMaxRecordBytes - kRecordReserveBytes);
-    message = "revision " + rev + " refused: " + what + "; " + stays;
-  }
+  SetPhase(rec, phase::kRefused, reason, what + "; nothing of it was applied, " + stays);
+  SetDiagnostics(rec, diagnostics, kMaxRecordBytes - kRecordReserveBytes);
+  if (decorate) decorate(rec);
+  std::string message = "revision " + rev + " refused: " + what + "; " + stays;
   auto created = CreateRecord(std::move(rec));
   if (!created) return created.error();
   log::Warn(kSyncComponent, "refused", {{"rev", rev}, {"revision", created->name()}, {"reason", message}});
-  for (const Diagnostic& d : snapshot.diagnostics) {
+  for (const Diagnostic& d : diagnostics) {
     if (d.severity != Severity::kError) continue;
-    log::Info(kSyncComponent, "invalid manifest", {{"rev", rev}, {"error", d.ToString()}});
+    log::Info(kSyncComponent, "refused because", {{"rev", rev}, {"error", d.ToString()}});
   }
   SetRepositoryStatus([&](Json& st) {
     st["lastSyncTime"] = FormatRfc3339(clock->Now());
