@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   bosun::cli::AddApply(app, &exit_code);
   bosun::cli::AddDelete(app, &exit_code);
   bosun::cli::AddMembers(app, &exit_code);
+  bosun::cli::AddUp(app, &exit_code);
   bosun::cli::AddServer(app, &exit_code);
   bosun::cli::AddStatus(app, &exit_code);
   bosun::cli::AddSync(app, &exit_code);
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
   bosun::cli::AddRollout(app, &exit_code);
   bosun::cli::AddRevert(app, &exit_code);
   bosun::cli::AddDescribe(app, &exit_code);
+  bosun::cli::AddSeal(app, &exit_code);
+  bosun::cli::AddKeys(app, &exit_code);
 
   app.parse_complete_callback([&] {
     bosun::log::Level l;

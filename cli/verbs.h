@@ -28,5 +28,10 @@ void AddShim(CLI::App& app, int* exit_code);      // bosun shim (internal)  (cli
 void AddRollout(CLI::App& app, int* exit_code);   // bosun rollout status   (cli/rollout.cc)
 void AddRevert(CLI::App& app, int* exit_code);    // bosun revert REV      (cli/revert.cc)
 void AddDescribe(CLI::App& app, int* exit_code);  // bosun describe K N    (cli/describe.cc)
+// Sealed secrets (issue 7).
+void AddSeal(CLI::App& app, int* exit_code);      // bosun seal            (cli/seal.cc)
+void AddKeys(CLI::App& app, int* exit_code);      // bosun keys …          (cli/seal.cc)
+// Everything in one process (issue 8).
+void AddUp(CLI::App& app, int* exit_code);        // bosun up              (cli/up.cc)
 
 }  // namespace bosun::cli

@@ -338,7 +338,8 @@ TEST_F(ClientCliReal, ApplyGetDeleteMembers) {
   Outcome table = bosun.Run("get deploy -n web");
   ASSERT_EQ(table.exit_code, 0) << table.out;
   EXPECT_THAT(table.out, ::testing::MatchesRegex("NAME +READY +UP-TO-DATE +AVAILABLE +AGE\n"
-                                                 "web +0/3 +0 +0 +[0-9]+s\n"));
+                                                 "web +0/3 +0 +0 +[0-9]+s\n"
+                                                 "web-edge +0/1 +[01] +0 +[0-9]+s\n"));
   Outcome all = bosun.Run("get cm -A -o wide");
   ASSERT_EQ(all.exit_code, 0) << all.out;
   EXPECT_THAT(all.out, HasSubstr("NAMESPACE"));
