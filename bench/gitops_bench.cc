@@ -44,6 +44,7 @@
 
 #include "bench/bench_cluster.h"
 #include "bench/bench_http.h"
+#include "bench/bench_shell.h"
 #include "crypto/hmac.h"
 
 #ifndef BOSUN_BENCH_BOSUN_BINARY
@@ -61,32 +62,15 @@ using bosun::bench::Cluster;
 using bosun::bench::ClusterOptions;
 using bosun::bench::Endpoint;
 using bosun::bench::HttpOnce;
+using bosun::bench::Ms;
+using bosun::bench::Sh;
+using bosun::bench::TimedSh;
+using bosun::bench::WriteFile;
 using Json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 const char* kSecret = "bench-webhook-secret";
-
-double Ms(SteadyClock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// Runs a shell command (git), output to a log file; fails with the log's tail.
-Status Sh(const std::string& cmd, const fs::path& log) {
-  std::string full = "(" + cmd + ") >>" + log.string() + " 2>&1";
-  int rc = std::system(full.c_str());
-  if (rc != 0) return Error(Code::kIo, "`" + cmd + "` failed (status " + std::to_string(rc) + "), see " + log.string());
-  return Status();
-}
-
-Result<double> TimedSh(const std::string& cmd, const fs::path& log) {
-  auto t0 = SteadyClock::now();
-  if (Status s = Sh(cmd, log); !s) return s.error();
-  return Ms(SteadyClock::now() - t0);
-}
-
-void WriteFile(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
 
 std::string ConfigMap(int i, int namespaces, const std::string& version) {
   std::string ns = "team-" + std::to_string(i % namespaces);
