@@ -54,6 +54,17 @@ std::vector<std::string> SplitOptions(const std::string& s) {
   return out;
 }
 
+// User text as it may appear in a message: printable ASCII, at most 60 bytes.
+std::string Shown(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 60)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  if (s.size() > 60) out += "...";
+  return out;
+}
+
 bool LooksLikeKeyType(const std::string& t) {
   return t.rfind("ssh-", 0) == 0 || t.rfind("ecdsa-", 0) == 0 || t.rfind("sk-", 0) == 0 ||
          t.find("@openssh.com") != std::string::npos;
@@ -111,12 +122,12 @@ Status ParseOptions(const std::string& text, const std::string& where, AllowedSi
     } else if (lower == "valid-after" || lower == "valid-before") {
       auto t = ParseSshTime(value);
       if (!t) {
-        return Error(Code::kInvalid, where + ": " + lower + "=\"" + value +
+        return Error(Code::kInvalid, where + ": " + lower + "=\"" + Shown(value) +
                                          "\" is not a time (want YYYYMMDD[HHMM[SS]][Z], e.g. 20260101Z)");
       }
       (lower == "valid-after" ? e->valid_after : e->valid_before) = *t;
     } else {
-      return Error(Code::kInvalid, where + ": unknown option \"" + name +
+      return Error(Code::kInvalid, where + ": unknown option \"" + Shown(name) +
                                        "\" (known: namespaces, valid-after, valid-before)");
     }
   }
@@ -154,13 +165,14 @@ Result<AllowedSigners> ParseAllowedSigners(std::string_view text, const std::str
     }
     std::string type = token;
     if (!NextToken(&line, &token) || token.empty()) {
-      return Error(Code::kInvalid, where + ": the " + type + " key has no base64 data");
+      return Error(Code::kInvalid, where + ": the " + Shown(type) + " key has no base64 data");
     }
     if (type != kSshEd25519) {
       if (!LooksLikeKeyType(type)) {
-        return Error(Code::kInvalid, where + ": \"" + type + "\" is neither an option nor a key type");
+        return Error(Code::kInvalid, where + ": \"" + Shown(type) + "\" is neither an option nor a key type");
       }
-      out.warnings.push_back(where + ": skipped: key type " + type + " is not supported (bosun verifies ssh-ed25519)");
+      out.warnings.push_back(where + ": skipped: key type " + Shown(type) +
+                             " is not supported (bosun verifies ssh-ed25519)");
       continue;
     }
     auto key = ParseSshPublicKey(type + " " + token);

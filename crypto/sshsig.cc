@@ -175,16 +175,17 @@ Result<SshPublicKey> ParseSshPublicKey(std::string_view line) {
   };
   std::string_view type = word();
   std::string_view b64 = word();
+  const std::string shown = Printable(type);
   if (type.empty() || b64.empty()) {
     return Error(Code::kInvalid, "not a public key: want \"KEY-TYPE BASE64 [COMMENT]\" (e.g. ssh-ed25519 AAAA...)");
   }
   std::string blob;
-  if (!FromBase64(b64, &blob)) return Error(Code::kInvalid, "the " + std::string(type) + " key is not valid base64");
+  if (!FromBase64(b64, &blob)) return Error(Code::kInvalid, "the " + shown + " key is not valid base64");
   auto key = KeyFromBlob(std::move(blob));
   if (!key) return key.error();
   if (key->type != type) {
     return Error(Code::kInvalid,
-                 "the key is written as " + std::string(type) + " but its data holds a " + Printable(key->type) + " key");
+                 "the key is written as " + shown + " but its data holds a " + Printable(key->type) + " key");
   }
   return key;
 }
