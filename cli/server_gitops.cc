@@ -422,6 +422,10 @@ Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, cons
   // Signed with the cluster's key (bosun-system/signing-key), which
   // verification trusts by default.
   if (impl_->client) ro.signer = reconciler::ClusterCommitSigner(impl_->client.get());
+  // A merge commit (a merged pull request: how a team usually deploys) is
+  // reverted against its first parent, the followed branch before the merge
+  // (`git revert -m 1`); gitsync refuses a merge without a mainline.
+  if (auto info = impl_->mirror->Commit(commit); info && info->parents.size() > 1) ro.mainline = 1;
   auto r = impl_->mirror->Revert(commit, ro);
   if (!r) return r.error();
   if (!r->conflicts.empty()) return Error(Code::kConflict, r->conflict_message);
