@@ -80,15 +80,18 @@ std::string SignatureLine(const Json& sig) {
 }
 
 // Who signed, from the verification in status.signature: the principal, or
-// "unsigned" / "unverified"; "-" for records made before verification.
+// "unsigned" / "unverified" (with the head's signer when only other commits
+// failed); "-" for records made before verification.
 std::string SignedBy(const Object& r) {
   const Json& sig = F(r.status(), "signature");
   if (!sig.is_object()) return "-";
   const Json& head = F(sig, "head");
-  if (F(head, "verified") == Json(true)) {
-    std::string who = Str(F(head, "signer"), "?");
-    return who.size() > 28 ? who.substr(0, 25) + "..." : who;
-  }
+  std::string who = Str(F(head, "signer"));
+  if (who.size() > 28) who = who.substr(0, 25) + "...";
+  // A revision is signed only when every commit checked was: a refused
+  // range says so even when its head carries a good signature.
+  if (F(sig, "verified") == Json(true) && F(head, "verified") == Json(true)) return who;
+  if (F(head, "verified") == Json(true)) return "unverified (head: " + who + ")";
   return F(head, "signed") == Json(true) ? "unverified" : "unsigned";
 }
 
