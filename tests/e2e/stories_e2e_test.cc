@@ -137,6 +137,7 @@ TEST_F(Stories, DeployByMerging) {
   // Sample the web pods' availability through the whole rollout.
   std::atomic<bool> sampling{true};
   std::atomic<int> min_available{1000}, samples{0};
+  std::atomic<bool> mixed{false};  // old and new pods seen together: the rollout was watched under way
   std::thread sampler([&] {
     state::ClientOptions co;
     co.servers = {api_};
@@ -147,11 +148,13 @@ TEST_F(Stories, DeployByMerging) {
     while (sampling) {
       if (auto l = (*c)->List(K("Pod"), "shop")) {
         int available = 0;
+        std::set<std::string> images;
         for (const Object& p : l->items) {
-          if (p.json().value("/metadata/labels/app"_json_pointer, "") == "web" && Ready(p) && !Terminating(p)) {
-            ++available;
-          }
+          if (p.json().value("/metadata/labels/app"_json_pointer, "") != "web") continue;
+          images.insert(ImageOf(p));
+          if (Ready(p) && !Terminating(p)) ++available;
         }
+        if (images.size() > 1) mixed = true;
         if (available < min_available) min_available = available;
         ++samples;
       }
@@ -179,6 +182,7 @@ TEST_F(Stories, DeployByMerging) {
   EXPECT_LT(to_record, 5.0) << "bosun polls every 1 s";
   EXPECT_GE(min_available.load(), 2) << "the rollout went below replicas - maxUnavailable";
   EXPECT_GT(samples.load(), 10);
+  EXPECT_TRUE(mixed.load()) << "the sampler never saw the rollout under way";
 
   // Through the hostPort: the new version; the revision Healthy; only the new pods.
   EXPECT_TRUE(Eventually([&] {
