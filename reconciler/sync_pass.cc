@@ -3,6 +3,7 @@
 // load and validate its desired set, and hand it to Apply.
 #include "core/log.h"
 #include "reconciler/sync_internal.h"
+#include "reconciler/sync_policy.h"
 
 namespace bosun::reconciler {
 namespace {
@@ -251,6 +252,8 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   // TRUST HOOK 2 (issue 7, sync_policy.cc): the revision's Policies are
   // evaluated on its whole desired set here; an enforced violation returns
   // WriteRefusal, warnings go into the record written below.
+  PolicyCheck policy = CheckPolicies(**snapshot, opt.path);
+  if (policy.refuses()) return RefuseByPolicy(*this, ctx, policy);
 
   Object record;
   if (pending) {
@@ -271,6 +274,7 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
              std::to_string((*snapshot)->objects) + " objects in " + std::to_string((*snapshot)->files.size()) +
                  " files are valid; applying");
     SetDiagnostics(fresh, (*snapshot)->diagnostics, kMaxRecordBytes - kRecordReserveBytes);
+    RecordPolicyCheck(fresh, **snapshot, policy);
     auto created = CreateRecord(std::move(fresh));
     if (!created) return created.error();
     record = std::move(*created);
