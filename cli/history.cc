@@ -7,6 +7,7 @@
 
 #include "cli/client_flags.h"
 #include "cli/gitops.h"
+#include "cli/policy_line.h"
 #include "cli/verbs.h"
 #include "core/yaml_emit.h"
 
@@ -146,6 +147,7 @@ void PrintRecord(const Object& r) {
     Line("Source:", s);
   }
   Line("Outcome:", OutcomeOf(r));
+  Line("Policy:", PolicyLine(F(st, "policy")));
   Line("Message:", Str(F(st, "message")));
   std::string applied = Str(F(st, "appliedAt"));
   if (!applied.empty()) Line("Applied at:", applied + " (" + Ago(applied) + ")");
