@@ -109,7 +109,8 @@ Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
   if (fs::is_directory(airgap, ec)) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(airgap, ec)) {
-      if (e.is_regular_file()) files.push_back(e.path());
+      // Hidden files (a builder's lock or stamp) are not archives.
+      if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path());
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {

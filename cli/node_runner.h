@@ -7,7 +7,7 @@
 // Start, in order:
 //  1. opens the runtime, the network and the image store under `data`
 //     (DATA/run, DATA/cni, DATA/images, DATA/pods);
-//  2. imports every archive in DATA/airgap into the image store (as k3s does
+//  2. imports every archive in DATA/airgap (hidden files skipped) into the image store (as k3s does
 //     with its agent/images folder); an archive that fails is logged and
 //     skipped, so one bad file does not keep the node down;
 //  3. starts the node server, then the daemon, which registers the Node and

@@ -273,6 +273,13 @@ int RunUp(UpOptions opt) {
     if (!opt.fetch_interval_given) opt.gitops.fetch_interval = "5s";
     repo_note = example->created ? "made from " + example->source + "; " : "";
     repo_note += "edit in " + example->clone + ", then git commit and git push";
+    // The bundled examples' SealedSecret is sealed to a public demo key.
+    if (opt.examples.empty() && opt.controllers.sealing_key_file.empty()) {
+      opt.controllers.sealing_key_file = InstallDemoSealingKey(data);
+      if (!opt.controllers.sealing_key_file.empty()) {
+        repo_note += "\n                sealing key: the DEMO ONLY key of the examples (public: never seal a real secret with it)";
+      }
+    }
   }
 
   ControlPlaneOptions cpo;

@@ -113,6 +113,19 @@ Result<ExampleRepo> EnsureExampleRepo(const std::string& data, const std::string
   return r;
 }
 
+std::string InstallDemoSealingKey(const std::string& data) {
+  std::string examples = FindExamples();
+  if (examples.empty()) return "";
+  std::error_code ec;
+  fs::path key = fs::path(examples) / "../scripts/DEMO-ONLY-sealing-key";
+  if (!fs::is_regular_file(key, ec)) return "";
+  auto text = node::sandbox::ReadFile(key.string());
+  if (!text) return "";
+  std::string dest = data + "/server/DEMO-ONLY-sealing-key";
+  if (!node::sandbox::WriteAtomic(dest, *text, 0600)) return "";
+  return dest;
+}
+
 Status WriteSyncHook(const std::string& origin, const std::string& api_url, const std::string& token_file) {
   std::error_code ec;
   std::string bosun = fs::read_symlink("/proc/self/exe", ec).string();

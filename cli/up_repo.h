@@ -27,6 +27,13 @@ struct ExampleRepo {
 // / kNotFound with a message for the terminal (git missing, no examples).
 Result<ExampleRepo> EnsureExampleRepo(const std::string& data, const std::string& examples);
 
+// The public DEMO ONLY sealing key shipped beside the bundled examples
+// (scripts/DEMO-ONLY-sealing-key), copied to DATA/server/DEMO-ONLY-sealing-key
+// with mode 0600 (key files are refused otherwise); "" when there is none.
+// `bosun up` imports it when it follows the bundled examples, so that their
+// SealedSecret opens.
+std::string InstallDemoSealingKey(const std::string& data);
+
 // (Re)writes ORIGIN/hooks/post-receive: a push asks the cluster at `api_url`
 // to sync at once (`bosun sync --no-wait`, with the token in `token_file`;
 // the hook holds the file's path, never the token).

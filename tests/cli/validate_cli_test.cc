@@ -24,7 +24,7 @@ TEST(ValidateCli, ExamplesRepoIsValidAndSummarised) {
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("Deployment"));
   EXPECT_THAT(r.out, HasSubstr("(cluster)"));
-  EXPECT_THAT(r.out, ::testing::MatchesRegex("(.|\n)*valid: 10 files, 10 objects, 0 errors(.|\n)*"));
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("(.|\n)*valid: 11 files, 11 objects, 0 errors(.|\n)*"));
 }
 
 TEST(ValidateCli, BrokenManifestsExitOneWithEveryErrorLocated) {
