@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "state/api_internal.h"
+#include "state/secret_redaction.h"
 
 namespace bosun::state {
 
@@ -145,6 +146,10 @@ void Call::ReplyText(int code, const std::string& content_type, std::string body
 }
 
 void Call::Reply(int code, const Json& body) {
+  // Secret values go only to users who may read them (state/secret_redaction.h).
+  if (!MaySeeSecretValues(user_)) {
+    if (auto redacted = RedactedCopy(body)) return ReplyText(code, "application/json", Dump(*redacted));
+  }
   ReplyText(code, "application/json", Dump(body));
 }
 

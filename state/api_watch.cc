@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/selector.h"
 #include "state/api_internal.h"
+#include "state/secret_redaction.h"
 
 namespace bosun::state::api_internal {
 namespace {
@@ -57,6 +58,12 @@ class WatchStream {
   void set_last_revision(int64_t r) {
     std::lock_guard l(mu_);
     last_rev_ = r;
+  }
+
+  // Secret values are replaced in every event (a user who may not read them).
+  void set_redact_secrets(bool on) {
+    std::lock_guard l(mu_);
+    redact_secrets_ = on;
   }
 
   void set_handle(std::unique_ptr<WatchHandle> h) {
@@ -144,6 +151,7 @@ class WatchStream {
     auto decode = [&](const KeyValue& kv) -> std::optional<Json> {
       auto j = core_->DecodeKv(kind, kv);
       if (!j) return std::nullopt;  // logged by DecodeKv; the event is skipped
+      if (redact_secrets_) RedactSecret(*j);
       return std::move(*j);
     };
     const bool all = selector_.Empty() && fields_.Empty();
@@ -228,6 +236,7 @@ class WatchStream {
   MonoTime deadline_;                    // guarded by mu_
   MonoTime next_bookmark_;               // guarded by mu_
   uint64_t events_ = 0;                  // guarded by mu_
+  bool redact_secrets_ = false;          // guarded by mu_
 };
 
 void Core::Watch(const CallPtr& call, const Target& t) {
@@ -254,6 +263,8 @@ void Core::Watch(const CallPtr& call, const Target& t) {
   const std::string prefix = t.Prefix();
   auto w =
       std::make_shared<WatchStream>(this, t, *selector, *fields, call->path(), call->user().name, clock().Monotonic(), timeout);
+  const bool redact = !MaySeeSecretValues(call->user());
+  w->set_redact_secrets(redact);
   // resourceVersion 0 or absent: the current objects first, as ADDED.
   int64_t from = rv + 1;
   if (rv == 0) {
@@ -264,6 +275,7 @@ void Core::Watch(const CallPtr& call, const Target& t) {
       auto obj = DecodeKv(*t.kind, kv);
       if (!obj) return call->ReplyError(Internal("cannot read a stored object"));
       if (!selector->Matches(Object(*obj).labels()) || !fields->Matches(*obj)) continue;
+      if (redact) RedactSecret(*obj);
       lines += Dump({{"type", "ADDED"}, {"object", std::move(*obj)}});
       lines += '\n';
     }

@@ -22,8 +22,9 @@ namespace bosun::test {
 
 class InProcessApi {
  public:
-  // `max_body_bytes` 0 keeps the server's default.
-  explicit InProcessApi(const std::string& dir, size_t max_body_bytes = 0) {
+  // `max_body_bytes` 0 keeps the server's default; `codec` nullptr stores
+  // plain JSON (an EncryptingValueCodec encrypts Secrets at rest).
+  explicit InProcessApi(const std::string& dir, size_t max_body_bytes = 0, const state::ValueCodec* codec = nullptr) {
     state::StoreOptions so;
     so.sync = false;
     auto store = state::Store::Open(dir, so);
@@ -34,6 +35,7 @@ class InProcessApi {
     state::ApiServerOptions o;
     o.bookmark_interval = std::chrono::seconds(1);
     if (max_body_bytes != 0) o.max_body_bytes = max_body_bytes;
+    o.codec = codec;
     auto s = state::ApiServer::Start(o, service_.get(), &auth_);
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
     server_ = std::move(*s);
@@ -56,6 +58,9 @@ class InProcessApi {
   }
   std::string url() const { return server_->url(); }
   const std::string& token() const { return token_; }
+  // The raw store (what is at rest) and the tokens (to add other users).
+  state::Store& store() { return service_->store(); }
+  state::TokenAuthenticator& auth() { return auth_; }
 
  private:
   std::unique_ptr<state::LocalService> service_;
