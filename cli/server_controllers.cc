@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/log.h"
+#include "reconciler/sealing_keys.h"
 #include "reconciler/workloads.h"
 #include "state/client.h"
 
@@ -37,6 +38,8 @@ void AddControllerFlags(CLI::App* cmd, ControllerFlags* f) {
   cmd->add_option("--scheduler-scoring", f->scheduler_scoring,
                   "LeastAllocated (spread pods over nodes) or MostAllocated (bin-packing)")
       ->capture_default_str();
+  cmd->add_option("--sealing-key-file", f->sealing_key_file,
+                  "Import this sealing key pair (bosun-sealing-key file) at start unless the cluster has it");
 }
 
 struct LeaderControllers::Impl {
@@ -78,6 +81,11 @@ Result<std::unique_ptr<LeaderControllers>> LeaderControllers::Prepare(const Cont
   impl->options.node_monitor_grace = *grace;
   impl->options.pod_eviction_timeout = *eviction;
   impl->options.scheduler_scoring = f.scheduler_scoring;
+  if (!f.sealing_key_file.empty()) {
+    auto key = reconciler::ReadSealingKeyFile(f.sealing_key_file);
+    if (!key) return Error(key.error().code(), "--sealing-key-file: " + key.error().message());
+    impl->options.sealed_secrets.import_key = std::move(*key);
+  }
   return std::unique_ptr<LeaderControllers>(new LeaderControllers(std::move(impl)));
 }
 

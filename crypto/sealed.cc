@@ -447,6 +447,16 @@ Result<Unsealed> Open(const Keyring& keys, std::string_view ns, std::string_view
     return Error(Code::kInvalid, "opened with key " + key->id() + " but the frame inside is malformed");
   }
   out.scope.kind = static_cast<SealScopeKind>(static_cast<unsigned char>(f[0]));
+  // Seal writes exactly the fields its kind uses; anything else was not made
+  // by Seal.
+  const SealScope& sc = out.scope;
+  bool fits = sc.kind == SealScopeKind::kStrict      ? !sc.ns.empty() && !sc.name.empty()
+              : sc.kind == SealScopeKind::kNamespace ? !sc.ns.empty() && sc.name.empty()
+                                                     : sc.ns.empty() && sc.name.empty();
+  if (!fits) {
+    Wipe(*frame);
+    return Error(Code::kInvalid, "opened with key " + key->id() + " but the frame inside is malformed");
+  }
   if (!out.scope.Admits(ns, name)) {
     Wipe(*frame);
     std::string here;

@@ -24,6 +24,7 @@ Status AddWorkloadControllers(ControllerManager& mgr, const WorkloadOptions& opt
   if (auto s = AddGarbageCollector(mgr); !s) return s;
   if (auto s = AddRevisionHealthController(mgr, options.health); !s) return s;
   if (auto s = AddEventTtlController(mgr, options.event_ttl); !s) return s;
+  if (auto s = AddSealedSecretController(mgr, options.sealed_secrets); !s) return s;
   return Ok();
 }
 

@@ -2,7 +2,7 @@
 // one ControllerManager in one call (what `bosun server` and `bosun up` run
 // on the leader): the scheduler, ReplicaSets, Deployments, Jobs, node
 // lifecycle, the garbage collector, revision health with automated
-// rollback, and the Event TTL.
+// rollback, the Event TTL, and the SealedSecret controller.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include "core/result.h"
 #include "reconciler/controller.h"
 #include "reconciler/revision_health.h"
+#include "reconciler/sealedsecret_controller.h"
 
 namespace bosun::reconciler {
 
@@ -24,6 +25,8 @@ struct WorkloadOptions {
   RevisionHealthOptions health;
   // Events are deleted this long after their last occurrence.
   std::chrono::milliseconds event_ttl{std::chrono::hours(1)};
+  // The sealing key to import at start (--sealing-key-file), if any.
+  SealedSecretOptions sealed_secrets;
 };
 
 Status AddWorkloadControllers(ControllerManager& mgr, const WorkloadOptions& options);
