@@ -344,13 +344,26 @@ void ValidateConfigData(Checker& c, const bosun::Object& obj, bool secret) {
       if (!ok) c.Error(p.Child(it.key()), "must be base64-encoded (use stringData for plain text)");
     }
   };
+  // Checker::StringMap, without its "(quote it: VALUE)" hint: a Secret's
+  // value is never echoed in a message.
+  auto secret_map = [&](const char* key) -> const Json* {
+    const Json* m = c.Object(doc, root, key);
+    if (m == nullptr) return nullptr;
+    bool ok = true;
+    for (auto it = m->begin(); it != m->end(); ++it) {
+      if (it.value().is_string()) continue;
+      c.Error(root.Child(key).Child(it.key()), "must be a string, not " + TypeName(it.value()) + " (quote the value)");
+      ok = false;
+    }
+    return ok ? m : nullptr;
+  };
   if (secret) {
     c.Unknown(doc, root, {"apiVersion", "kind", "metadata", "data", "stringData", "type", "immutable"});
-    if (const Json* d = c.StringMap(doc, root, "data")) {
+    if (const Json* d = secret_map("data")) {
       check_keys(*d, FieldPath("data"));
       check_base64(*d, FieldPath("data"));
     }
-    if (const Json* d = c.StringMap(doc, root, "stringData")) check_keys(*d, FieldPath("stringData"));
+    if (const Json* d = secret_map("stringData")) check_keys(*d, FieldPath("stringData"));
     c.String(doc, root, "type");
     c.Warn(FieldPath("kind"),
            "a plain Secret in Git exposes its values to everyone who can read the repository; "
