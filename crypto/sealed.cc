@@ -286,8 +286,9 @@ Result<SealingKeyPair> SealingKeyPair::ParseKeyFile(std::string_view text, const
                                             "give the key pair exported from the cluster)");
     }
     if (!id.empty() && id != pub->Id()) {
-      return fail(id_line, "id " + id + " is not the id of the public key on line " + std::to_string(pub_line) +
-                               " (" + pub->Id() + ")");
+      // The line is not echoed: whatever was pasted there stays out of logs.
+      return fail(id_line, "id: not the id of the public key on line " + std::to_string(pub_line) + " (" +
+                               pub->Id() + ")");
     }
     auto kp = FromBase64(*pub, priv_b64, created);
     if (!kp) return fail(priv_line, "private: " + kp.error().message());
@@ -350,8 +351,8 @@ Result<SealingPublicKey> ParsePublicKey(std::string_view text, const std::string
     pub = *p;
   }
   if (!id.empty() && id != pub->Id()) {
-    return Error(Code::kInvalid, source + ":" + std::to_string(id_line) + ": id " + id +
-                                     " is not the id of the public key (" + pub->Id() + ")");
+    return Error(Code::kInvalid, source + ":" + std::to_string(id_line) + ": id: not the id of the public key (" +
+                                     pub->Id() + ")");
   }
   return *pub;
 }

@@ -234,7 +234,7 @@ TEST(SealedTest, KeyFileErrorsNameTheLineAndNeverTheKey) {
   auto pub_only = SealingKeyPair::ParseKeyFile(PublicKeyFile(key->public_key()) + "bosun-sealing-key: v1\n", "p.key");
   EXPECT_THAT(pub_only.error().message(), HasSubstr("no \"private:\" line"));
   auto wrong_id = SealingKeyPair::ParseKeyFile("bosun-sealing-key: v1\nid: 0000000000000000\n" + good.substr(22), "k");
-  EXPECT_THAT(wrong_id.error().message(), HasSubstr("k:2: id 0000000000000000 is not the id"));
+  EXPECT_THAT(wrong_id.error().message(), HasSubstr("k:2: id: not the id of the public key on line"));
 }
 
 TEST(SealedTest, PublicKeyFileFormats) {
