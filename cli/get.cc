@@ -14,6 +14,7 @@
 #include "core/kinds.h"
 #include "core/yaml_emit.h"
 #include "state/client.h"
+#include "state/secret_redaction.h"
 
 namespace bosun::cli {
 namespace {
@@ -26,6 +27,7 @@ struct GetOptions {
   std::string output;
   std::string selector;
   bool watch = false;
+  bool reveal = false;  // print Secret values instead of "<redacted N bytes>"
   ClientFlags client;
 };
 
@@ -118,6 +120,7 @@ Columns ColumnsFor(const KindInfo& kind) {
   if (k == "Service") return {{"TYPE", "CLUSTER-IP", "PORT(S)"}, {"SELECTOR", "LABELS"}};
   if (k == "Namespace") return {{"STATUS"}, {"LABELS"}};
   if (k == "Node") return {{"STATUS"}, {"INTERNAL-IP", "LABELS"}};
+  if (k == "Secret") return {{"TYPE", "DATA"}, {"LABELS"}};
   return {{}, {"LABELS"}};
 }
 
@@ -171,6 +174,14 @@ std::vector<std::string> Row(const KindInfo& kind, const Object& o, bool wide, b
   } else if (k == "Node") {
     r.push_back(NodeStatus(o));
     extra = {NodeInternalIp(o)};
+  } else if (k == "Secret") {
+    // The number of keys, as kubectl shows it; never a value.
+    r.push_back(Str(F(o.json(), "type"), "Opaque"));
+    size_t keys = 0;
+    for (const char* field : {"data", "stringData"}) {
+      if (F(o.json(), field).is_object()) keys += F(o.json(), field).size();
+    }
+    r.push_back(std::to_string(keys));
   }
   r.push_back(Age(o.creation_timestamp()));
   if (wide) {
@@ -263,7 +274,9 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
     }
     if (!table) {
       if (opt.output == "yaml") PrintText("---\n");
-      PrintObject(kind, e.object, opt.output);
+      Object shown = e.object;
+      if (!opt.reveal) state::RedactSecret(shown.json());
+      PrintObject(kind, shown, opt.output);
       return;
     }
     std::vector<std::string> row = Row(kind, e.object, wide, with_ns);
@@ -320,6 +333,10 @@ int RunGet(const GetOptions& opt) {
     } while (!cont.empty());
   }
 
+  // Secret values only with --reveal (docs/SECURITY.md).
+  if (!opt.reveal) {
+    for (Object& o : items) state::RedactSecret(o.json());
+  }
   if (opt.output == "json" || opt.output == "yaml") {
     Json doc = opt.name.empty() ? AsList(items) : items[0].json();
     PrintText(opt.output == "json" ? Json4(doc) : EmitYaml(doc));
@@ -360,6 +377,9 @@ void AddGet(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"", "yaml", "json", "wide", "name"}));
   cmd->add_option("-l,--selector", opt->selector, "Label selector, e.g. app=web,tier!=db");
   cmd->add_flag("-w,--watch", opt->watch, "After listing, print a line per change until Ctrl-C");
+  cmd->add_flag("--reveal", opt->reveal,
+                "Print the values of Secrets (without it: \"<redacted N bytes>\"). The API gives them only to "
+                "admin and node tokens");
   AddClientFlags(cmd, &opt->client);
   cmd->callback([opt, exit_code] { *exit_code = RunGet(*opt); });
 }

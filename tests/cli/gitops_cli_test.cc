@@ -929,8 +929,9 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
   }
   std::vector<std::unique_ptr<Server>> members;
   for (int i = 0; i < 3; ++i) {
+    // One admin token and one encryption key for every member.
     std::string flags = "--id " + std::to_string(i + 1) + " --peers " + peers + " --admin-token-file " +
-                        Quote(token_file) + " --repo " + Quote(repo.dir()) +
+                        Quote(token_file) + " --encryption-key-file " + Quote(dir.Sub("secrets.key")) + " --repo " + Quote(repo.dir()) +
                         " --path deploy --fetch-interval 1h --webhook-secret-file " + Quote(secret);
     members.push_back(
         std::make_unique<Server>(dir.Sub("m" + std::to_string(i + 1)), flags, api[i], raft[i], token_file));

@@ -65,6 +65,8 @@ class Member {
 
   void Start(const std::string& peers, const std::string& token_file) {
     std::string log = dir_ + ".log";
+    // Every member uses one encryption key, beside the shared token.
+    std::string key_file = token_file.substr(0, token_file.rfind('/') + 1) + "secrets.key";
     pid_ = fork();
     if (pid_ == 0) {
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -75,7 +77,7 @@ class Member {
       // Small snapshot settings so a wiped member must catch up from a snapshot.
       execl(BOSUN_BINARY, "bosun", "server", "--id", id.c_str(), "--data", dir_.c_str(), "--listen", listen.c_str(),
             "--raft-listen", raft.c_str(), "--peers", peers.c_str(), "--admin-token-file", token_file.c_str(),
-            "--snapshot-threshold", "64", "--snapshot-trailing", "16", static_cast<char*>(nullptr));
+            "--encryption-key-file", key_file.c_str(), "--snapshot-threshold", "64", "--snapshot-trailing", "16", static_cast<char*>(nullptr));
       _exit(127);
     }
   }
