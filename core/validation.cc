@@ -457,6 +457,25 @@ void ValidateSealedSecret(Checker& c, const bosun::Object& obj) {
   }
   for (auto it = data->begin(); it != data->end(); ++it) {
     for (const auto& m : CheckConfigMapKey(it.key())) c.Error(sp.Child("encryptedData").Child(it.key()), m);
+    // What `bosun seal` writes: standard base64 of at least a header and a
+    // sealed box (9 + 48 bytes, 76 characters). crypto/sealed.h checks the rest.
+    if (!it.value().is_string()) continue;
+    const std::string& v = it.value().get_ref<const std::string&>();
+    bool b64 = v.size() % 4 == 0 && v.size() >= 76;
+    for (size_t i = 0; b64 && i < v.size(); ++i) {
+      char ch = v[i];
+      b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
+            ch == '/' || (ch == '=' && i >= v.size() - 2);
+    }
+    if (!b64) {
+      c.Error(sp.Child("encryptedData").Child(it.key()),
+              "not a sealed value (base64 text made by `bosun seal`, at least 76 characters)");
+    }
+  }
+  if (auto scope = obj.annotation("bosun.dev/sealed-scope");
+      scope && *scope != "strict" && *scope != "namespace" && *scope != "cluster") {
+    c.Error(FieldPath("metadata").Child("annotations").Child("bosun.dev/sealed-scope"),
+            "must be strict, namespace or cluster, not " + Quote(*scope));
   }
   if (const Json* t = c.Object(*spec, sp, "template")) {
     if (const Json* tm = c.Object(*t, sp.Child("template"), "metadata")) {

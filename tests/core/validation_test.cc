@@ -357,6 +357,15 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"SealedSecretEmpty",
              "apiVersion: bosun.dev/v1\nkind: SealedSecret\nmetadata: {name: s}\nspec: {encryptedData: {}}\n",
              "spec.encryptedData: required"},
+        Case{"SealedSecretPlainValue",
+             "apiVersion: bosun.dev/v1\nkind: SealedSecret\nmetadata: {name: s}\nspec:\n  encryptedData:\n"
+             "    password: hunter2\n",
+             "app.yaml:6:15: spec.encryptedData.password: not a sealed value"},
+        Case{"SealedSecretBadScope",
+             "apiVersion: bosun.dev/v1\nkind: SealedSecret\nmetadata:\n  name: s\n  annotations:\n"
+             "    bosun.dev/sealed-scope: global\nspec:\n  encryptedData:\n    password: "
+             "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+             "must be strict, namespace or cluster, not \"global\""},
         Case{"RevisionFromGit", "apiVersion: bosun.dev/v1\nkind: Revision\nmetadata: {name: r}\n",
              "Revision records are written by bosun itself"},
         Case{"GitRepositoryFromGit", "apiVersion: bosun.dev/v1\nkind: GitRepository\nmetadata: {name: r}\n",
