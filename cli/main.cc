@@ -43,8 +43,6 @@ int main(int argc, char** argv) {
   bosun::cli::AddDescribe(app, &exit_code);
   bosun::cli::AddSeal(app, &exit_code);
   bosun::cli::AddKeys(app, &exit_code);
-  bosun::cli::AddSeal(app, &exit_code);
-  bosun::cli::AddKeys(app, &exit_code);
 
   app.parse_complete_callback([&] {
     bosun::log::Level l;

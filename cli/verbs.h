@@ -31,9 +31,6 @@ void AddDescribe(CLI::App& app, int* exit_code);  // bosun describe K N    (cli/
 // Sealed secrets (issue 7).
 void AddSeal(CLI::App& app, int* exit_code);      // bosun seal            (cli/seal.cc)
 void AddKeys(CLI::App& app, int* exit_code);      // bosun keys …          (cli/seal.cc)
-// Sealed secrets (issue 7).
-void AddSeal(CLI::App& app, int* exit_code);      // bosun seal            (cli/seal.cc)
-void AddKeys(CLI::App& app, int* exit_code);      // bosun keys …          (cli/seal.cc)
 // Everything in one process (issue 8).
 void AddUp(CLI::App& app, int* exit_code);        // bosun up              (cli/up.cc)
 

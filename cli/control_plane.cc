@@ -1,0 +1,257 @@
+// The control-plane member of `bosun server` and `bosun up` (cli/control_plane.h).
+#include "cli/control_plane.h"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <cpprest/http_client.h>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "cli/sealing_api.h"
+#include "core/log.h"
+#include "crypto/aead.h"
+
+namespace bosun::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "1=127.0.0.1:7001,2=127.0.0.1:7002" → members.
+Result<std::vector<state::Member>> ParsePeers(const std::string& spec) {
+  std::vector<state::Member> out;
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    if (eq == std::string::npos) {
+      return Error(Code::kInvalid, "--peers: \"" + item + "\" is not ID=HOST:PORT (e.g. 1=127.0.0.1:7001)");
+    }
+    state::Member m;
+    try {
+      m.id = std::stoull(item.substr(0, eq));
+    } catch (...) {
+      return Error(Code::kInvalid, "--peers: \"" + item.substr(0, eq) + "\" is not a member id (a number > 0)");
+    }
+    if (m.id == 0) return Error(Code::kInvalid, "--peers: member ids start at 1");
+    m.address = item.substr(eq + 1);
+    if (m.address.find(':') == std::string::npos) {
+      return Error(Code::kInvalid, "--peers: \"" + m.address + "\" needs a port (HOST:PORT)");
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
+// Asks the member at `url` (following the leader hint) to add us.
+Status Join(const std::string& url, const std::string& token, uint64_t id, const std::string& raft_address,
+            const std::string& api_url) {
+  std::string target = url;
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    try {
+      web::http::client::http_client_config cfg;
+      cfg.set_timeout(std::chrono::seconds(30));
+      web::http::client::http_client client(utility::conversions::to_string_t(target), cfg);
+      web::http::http_request req(web::http::methods::POST);
+      req.set_request_uri(U("/bosun/v1/members/join"));
+      req.headers().add(U("Authorization"), U("Bearer ") + utility::conversions::to_string_t(token));
+      nlohmann::json body = {{"id", id}, {"raftAddress", raft_address}, {"apiUrl", api_url}};
+      req.set_body(body.dump(), "application/json");
+      auto resp = client.request(req).get();
+      std::string text = resp.extract_utf8string(true).get();
+      if (resp.status_code() == 200) return Ok();
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      if (resp.status_code() == 503 && j.is_object() && j.contains("details") && j["details"].contains("leader")) {
+        target = j["details"]["leader"].get<std::string>();
+        continue;
+      }
+      if (resp.status_code() != 503) {
+        return Error(Code::kUnavailable, "joining through " + target + " failed: " + (j.is_object() ? j.value("message", text) : text));
+      }
+    } catch (const std::exception& e) {
+      log::Warn("server", "join attempt failed", {{"via", target}, {"error", e.what()}});
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return Error(Code::kUnavailable, "could not join the cluster through " + url + " within a minute");
+}
+
+void AddJoinRoute(state::ApiServer* api, state::ReplicatedService* svc) {
+  // Joining members ask an existing member to add them; only the leader can.
+  api->AddRoute("/bosun/v1/members/join", false, [svc](const state::HttpRequest& req, state::Responder reply) {
+    auto status_body = [](int code, const std::string& reason, const std::string& msg, nlohmann::json details) {
+      nlohmann::json s = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
+                          {"status", code == 200 ? "Success" : "Failure"}, {"message", msg}, {"reason", reason},
+                          {"code", code}};
+      if (!details.is_null()) s["details"] = details;
+      return state::HttpResponse{code, "application/json", {}, s.dump()};
+    };
+    if (req.method != "POST") return reply(status_body(405, "MethodNotAllowed", "POST a member to join", nullptr));
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (!j.is_object() || !j["id"].is_number_unsigned() || !j["raftAddress"].is_string()) {
+      return reply(status_body(400, "BadRequest", "body must be {\"id\": N, \"raftAddress\": \"HOST:PORT\", \"apiUrl\": URL}",
+                               nullptr));
+    }
+    if (!svc->IsLeader()) {
+      nlohmann::json details = nlohmann::json::object();
+      if (auto url = svc->LeaderApiUrl()) details["leader"] = *url;
+      return reply(status_body(503, "ServiceUnavailable", "not the leader", details));
+    }
+    state::Member m{j["id"].get<uint64_t>(), j["raftAddress"].get<std::string>(), true};
+    std::string api_url = j.value("apiUrl", "");
+    svc->replicator().AddMember(m, [svc, m, api_url, reply, status_body](Status st) {
+      if (!st) return reply(status_body(500, "InternalError", st.error().message(), nullptr));
+      log::Info("server", "member added", {{"member", std::to_string(m.id)}, {"raft", m.address}, {"api", api_url}});
+      reply(status_body(200, "", "member " + std::to_string(m.id) + " added", nullptr));
+    });
+  });
+}
+
+}  // namespace
+
+// Publishes our API URL once a leader exists, so followers can point clients at us.
+struct ControlPlane::Publisher {
+  std::atomic<bool> stopping{false};
+  std::thread thread;
+  ~Publisher() {
+    stopping = true;
+    if (thread.joinable()) thread.join();
+  }
+};
+
+Result<std::unique_ptr<ControlPlane>> ControlPlane::Start(const ControlPlaneOptions& opt) {
+  std::unique_ptr<ControlPlane> cp(new ControlPlane());
+  if (Status st = cp->StartParts(opt); !st) {
+    cp->Stop();
+    return st.error();
+  }
+  return cp;
+}
+
+ControlPlane::~ControlPlane() { Stop(); }
+
+std::string ControlPlane::api_url() const { return api_ ? api_->url() : std::string(); }
+
+Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
+  if (opt.data.empty()) return Error(Code::kInvalid, "--data is required");
+  std::error_code ec;
+  fs::create_directories(opt.data, ec);
+  if (ec) return Error(Code::kIo, "cannot create " + opt.data + ": " + ec.message());
+  ::chmod(opt.data.c_str(), 0700);
+
+  tokens_path_ = opt.data + "/tokens";
+  admin_token_path_ = opt.admin_token_file.empty() ? opt.data + "/admin.token" : opt.admin_token_file;
+  auto token = state::EnsureAdminToken(tokens_path_, admin_token_path_);
+  if (!token) return token.error();
+  admin_token_ = *token;
+  if (auto st = auth_.Load(tokens_path_); !st) return st;
+
+  // Encryption at rest (docs/SECURITY.md): Secrets reach the store only as
+  // ciphertext under this key, which never enters the store itself.
+  const std::string key_file =
+      opt.encryption_key_file.empty() ? opt.data + "/keys/secrets.key" : opt.encryption_key_file;
+  auto data_key = crypto::LoadOrCreateKeyFile(key_file);
+  if (!data_key) return data_key.error();
+  codec_ = std::make_unique<state::EncryptingValueCodec>(std::move(*data_key));
+
+  // The --repo flags are checked (and the mirror opened) before the member
+  // starts, so a bad flag costs nothing.
+  auto gitops = GitOps::Prepare(opt.gitops, opt.data);
+  if (!gitops) return gitops.error();
+  gitops_ = std::move(*gitops);
+  auto controllers = LeaderControllers::Prepare(opt.controllers);
+  if (!controllers) return controllers.error();
+  controllers_ = std::move(*controllers);
+
+  state::ReplicatedServiceOptions so;
+  so.data_dir = opt.data;
+  so.api_url = "http://" + opt.listen;
+  so.raft.id = opt.id;
+  so.raft.address = opt.raft_listen;
+  so.raft.snapshot_threshold = opt.snapshot_threshold;
+  so.raft.snapshot_trailing = opt.snapshot_trailing;
+  if (!opt.join.empty()) {
+    so.raft.join = true;
+  } else if (opt.peers.empty()) {
+    so.raft.bootstrap = {state::Member{opt.id, opt.raft_listen, true}};
+  } else {
+    auto peers = ParsePeers(opt.peers);
+    if (!peers) return peers.error();
+    bool self = false;
+    for (const auto& m : *peers) self = self || m.id == opt.id;
+    if (!self) return Error(Code::kInvalid, "--peers must include this member (--id " + std::to_string(opt.id) + ")");
+    so.raft.bootstrap = *peers;
+  }
+
+  auto service = state::ReplicatedService::Start(so);
+  if (!service) return service.error();
+  service_ = std::move(*service);
+  // A member whose key file differs from the one the store's Secrets were
+  // encrypted with stops here rather than serve errors for every Secret.
+  auto at_rest = codec_->CheckStore(service_->store(), key_file);
+  if (!at_rest) return at_rest.error();
+  log::Info("server", "encryption at rest",
+            {{"key_file", key_file}, {"key_id", codec_->key_id()}, {"encrypted", std::to_string(at_rest->encrypted)}});
+  if (at_rest->plaintext > 0) {
+    log::Warn("server", "Secrets stored before encryption at rest was enabled stay plaintext until next written",
+              {{"count", std::to_string(at_rest->plaintext)}});
+  }
+  state::ApiServerOptions ao;
+  ao.codec = codec_.get();
+  ao.listen = so.api_url;
+  ao.bookmark_interval = std::chrono::seconds(opt.bookmark_seconds);
+  ao.version = BOSUN_VERSION;
+  auto api = state::ApiServer::Start(ao, service_.get(), &auth_);
+  if (!api) return api.error();
+  api_ = std::move(*api);
+  AddJoinRoute(api_.get(), service_.get());
+  AddSealingRoutes(api_.get(), api_->url(), admin_token_);
+
+  if (!opt.join.empty()) {
+    if (auto st = Join(opt.join, admin_token_, opt.id, opt.raft_listen, api_->url()); !st) return st;
+  }
+  if (gitops_) {
+    if (auto st = gitops_->Start(service_.get(), api_.get(), api_->url(), admin_token_); !st) return st;
+  }
+  decltype(reconciler::RevisionHealthOptions::revert) revert;
+  std::function<void()> trigger_sync;
+  if (gitops_) {
+    GitOps* g = gitops_.get();
+    revert = [g](const std::string& commit, const std::string& reason) { return g->Revert(commit, reason); };
+    trigger_sync = [g] { g->TriggerSync(); };
+  }
+  if (auto st = controllers_->Start(service_.get(), api_->url(), admin_token_, revert, trigger_sync); !st) return st;
+
+  publisher_ = std::make_unique<Publisher>();
+  Publisher* p = publisher_.get();
+  state::ReplicatedService* svc = service_.get();
+  std::string url = api_->url();
+  uint64_t id = opt.id;
+  p->thread = std::thread([p, svc, url, id] {
+    while (!p->stopping) {
+      if (svc->PublishSelf()) {
+        log::Info("server", "member registered", {{"member", std::to_string(id)}, {"api", url}});
+        return;
+      }
+      for (int i = 0; i < 10 && !p->stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  return Ok();
+}
+
+void ControlPlane::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (publisher_) publisher_->stopping = true;
+  // The controllers are clients of this API: they stop first.
+  if (controllers_) controllers_->Stop();
+  if (gitops_) gitops_->Stop();
+  if (api_) api_->Stop();
+  if (service_) service_->Stop();
+  publisher_.reset();
+}
+
+}  // namespace bosun::cli
