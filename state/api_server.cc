@@ -147,8 +147,8 @@ void Call::ReplyText(int code, const std::string& content_type, std::string body
 
 void Call::Reply(int code, const Json& body) {
   // Secret values go only to users who may read them (state/secret_redaction.h).
-  if (!MaySeeSecretValues(user_)) {
-    if (auto redacted = RedactedCopy(body)) return ReplyText(code, "application/json", Dump(*redacted));
+  if (auto redacted = RedactedCopy(body, SecretAccessOf(user_))) {
+    return ReplyText(code, "application/json", Dump(*redacted));
   }
   ReplyText(code, "application/json", Dump(body));
 }

@@ -61,9 +61,9 @@ class WatchStream {
   }
 
   // Secret values are replaced in every event (a user who may not read them).
-  void set_redact_secrets(bool on) {
+  void set_secret_access(SecretAccess access) {
     std::lock_guard l(mu_);
-    redact_secrets_ = on;
+    secret_access_ = access;
   }
 
   void set_handle(std::unique_ptr<WatchHandle> h) {
@@ -151,7 +151,7 @@ class WatchStream {
     auto decode = [&](const KeyValue& kv) -> std::optional<Json> {
       auto j = core_->DecodeKv(kind, kv);
       if (!j) return std::nullopt;  // logged by DecodeKv; the event is skipped
-      if (redact_secrets_) RedactSecret(*j);
+      RedactSecret(*j, secret_access_);
       return std::move(*j);
     };
     const bool all = selector_.Empty() && fields_.Empty();
@@ -236,7 +236,7 @@ class WatchStream {
   MonoTime deadline_;                    // guarded by mu_
   MonoTime next_bookmark_;               // guarded by mu_
   uint64_t events_ = 0;                  // guarded by mu_
-  bool redact_secrets_ = false;          // guarded by mu_
+  SecretAccess secret_access_ = SecretAccess::kNone;  // guarded by mu_
 };
 
 void Core::Watch(const CallPtr& call, const Target& t) {
@@ -263,8 +263,8 @@ void Core::Watch(const CallPtr& call, const Target& t) {
   const std::string prefix = t.Prefix();
   auto w =
       std::make_shared<WatchStream>(this, t, *selector, *fields, call->path(), call->user().name, clock().Monotonic(), timeout);
-  const bool redact = !MaySeeSecretValues(call->user());
-  w->set_redact_secrets(redact);
+  const SecretAccess access = SecretAccessOf(call->user());
+  w->set_secret_access(access);
   // resourceVersion 0 or absent: the current objects first, as ADDED.
   int64_t from = rv + 1;
   if (rv == 0) {
@@ -275,7 +275,7 @@ void Core::Watch(const CallPtr& call, const Target& t) {
       auto obj = DecodeKv(*t.kind, kv);
       if (!obj) return call->ReplyError(Internal("cannot read a stored object"));
       if (!selector->Matches(Object(*obj).labels()) || !fields->Matches(*obj)) continue;
-      if (redact) RedactSecret(*obj);
+      RedactSecret(*obj, access);
       lines += Dump({{"type", "ADDED"}, {"object", std::move(*obj)}});
       lines += '\n';
     }

@@ -37,8 +37,21 @@ bool IsSecretObject(const Json& object) {
          kind->get_ref<const std::string&>() == "Secret" && api->get_ref<const std::string&>() == "v1";
 }
 
-bool RedactSecret(Json& object) {
-  if (!IsSecretObject(object)) return false;
+namespace {
+
+// True when `object` is a Secret whose values `access` does not show.
+bool Hidden(const Json& object, SecretAccess access) {
+  if (access == SecretAccess::kAll || !IsSecretObject(object)) return false;
+  if (access == SecretAccess::kNone) return true;
+  const Json* meta = object.contains("metadata") ? &object["metadata"] : nullptr;
+  std::string ns = meta != nullptr && meta->is_object() ? meta->value("namespace", "") : "";
+  return ns == kSystemSecretsNamespace;
+}
+
+}  // namespace
+
+bool RedactSecret(Json& object, SecretAccess access) {
+  if (!Hidden(object, access)) return false;
   bool changed = false;
   for (const char* field : {"data", "stringData"}) {
     auto it = object.find(field);
@@ -52,30 +65,35 @@ bool RedactSecret(Json& object) {
   return changed;
 }
 
-void RedactSecrets(Json& body) {
+void RedactSecrets(Json& body, SecretAccess access) {
   if (!body.is_object()) return;
-  if (RedactSecret(body)) return;
-  if (auto items = body.find("items"); items != body.end() && items->is_array()) {
-    for (Json& item : *items) RedactSecret(item);
+  if (IsSecretObject(body)) {
+    RedactSecret(body, access);
+    return;
   }
-  if (auto obj = body.find("object"); obj != body.end()) RedactSecret(*obj);
+  if (auto items = body.find("items"); items != body.end() && items->is_array()) {
+    for (Json& item : *items) RedactSecret(item, access);
+  }
+  if (auto obj = body.find("object"); obj != body.end()) RedactSecret(*obj, access);
 }
 
-std::optional<Json> RedactedCopy(const Json& body) {
-  if (!body.is_object()) return std::nullopt;
-  bool any = IsSecretObject(body);
+std::optional<Json> RedactedCopy(const Json& body, SecretAccess access) {
+  if (!body.is_object() || access == SecretAccess::kAll) return std::nullopt;
+  bool any = Hidden(body, access);
   if (auto items = body.find("items"); !any && items != body.end() && items->is_array()) {
-    for (const Json& item : *items) any = any || IsSecretObject(item);
+    for (const Json& item : *items) any = any || Hidden(item, access);
   }
-  if (auto obj = body.find("object"); !any && obj != body.end()) any = IsSecretObject(*obj);
+  if (auto obj = body.find("object"); !any && obj != body.end()) any = Hidden(*obj, access);
   if (!any) return std::nullopt;
   Json copy = body;
-  RedactSecrets(copy);
+  RedactSecrets(copy, access);
   return copy;
 }
 
-bool MaySeeSecretValues(const User& user) {
-  return user.InGroup("system:masters") || user.InGroup("system:nodes");
+SecretAccess SecretAccessOf(const User& user) {
+  if (user.InGroup("system:masters")) return SecretAccess::kAll;
+  if (user.InGroup("system:nodes")) return SecretAccess::kWorkloads;
+  return SecretAccess::kNone;
 }
 
 }  // namespace bosun::state

@@ -279,6 +279,35 @@ TEST_F(SecretApiTest, OtherUsersGetRedactedValuesNodesDoNot) {
   }
 }
 
+// Nodes read the Secrets pods mount, not the cluster's own keys in
+// bosun-system (the sealing keys, the signing key), as Kubernetes'
+// NodeRestriction keeps kubelets from the control plane's Secrets.
+TEST_F(SecretApiTest, NodesDoNotSeeTheClustersOwnKeys) {
+  Json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "bosun-system"}}}};
+  ASSERT_TRUE(api_.client().Create(Object(ns)));
+  ASSERT_TRUE(api_.client().Create(Object(SecretJson("signing-key", "bosun-system"))));
+  ASSERT_TRUE(api_.client().Create(Object(SecretJson("db", "default"))));
+  auto node = ClientAs("node-1", {"system:nodes"});
+
+  auto key = node->Get(SecretKind(), "bosun-system", "signing-key");
+  ASSERT_TRUE(key) << key.error().message();
+  EXPECT_EQ(key->json()["data"]["password"], "<redacted 29 bytes>");
+  EXPECT_THAT(key->json().dump(), Not(HasSubstr(kPlainB64)));
+  auto all = node->List(SecretKind(), "");
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->items.size(), 2u);
+  for (const Object& o : all->items) {
+    if (o.namespace_() == "bosun-system") {
+      EXPECT_THAT(o.json().dump(), Not(HasSubstr(kPlainB64)));
+    } else {
+      EXPECT_EQ(o.json()["data"]["password"], kPlainB64);
+    }
+  }
+  auto admin = api_.client().Get(SecretKind(), "bosun-system", "signing-key");
+  ASSERT_TRUE(admin);
+  EXPECT_EQ(admin->json()["data"]["password"], kPlainB64);
+}
+
 TEST_F(SecretApiTest, RefusedSecretNeverEchoesAValue) {
   Json bad = SecretJson("bad");
   bad["stringData"]["pin"] = 987654321;   // not a string
