@@ -9,6 +9,7 @@
 #include "core/labels.h"
 #include "core/quantity.h"
 #include "core/selector.h"
+#include "core/suggest.h"
 #include "core/validation_internal.h"
 
 namespace bosun::validation {
@@ -141,20 +142,6 @@ const Json* Checker::StringMap(const Json& parent, const FieldPath& pp, const ch
 }
 
 namespace {
-// Levenshtein distance, for "did you mean" on unknown fields.
-size_t Distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cost = std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1;
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 }  // namespace
 
 void Checker::Unknown(const Json& obj, const FieldPath& p, std::initializer_list<std::string_view> known) {
@@ -162,18 +149,7 @@ void Checker::Unknown(const Json& obj, const FieldPath& p, std::initializer_list
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     const std::string& k = it.key();
     if (std::find(known.begin(), known.end(), k) != known.end()) continue;
-    std::string msg = "unknown field " + Quote(k);
-    std::string_view best;
-    size_t best_d = 3;
-    for (auto cand : known) {
-      size_t d = Distance(k, cand);
-      if (d < best_d) {
-        best_d = d;
-        best = cand;
-      }
-    }
-    if (!best.empty()) msg += " (did you mean " + Quote(best) + "?)";
-    Warn(p.Child(k), msg);
+    Warn(p.Child(k), "unknown field " + Quote(k) + DidYouMean(k, known, 3));
   }
 }
 

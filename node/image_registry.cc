@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "crypto/sshsig.h"
 #include "node/image_internal.h"
 
 namespace http = web::http;
@@ -21,24 +22,6 @@ namespace bosun::node::image_internal {
 namespace {
 
 constexpr int kMaxRedirects = 5;
-
-std::string Base64(const std::string& in) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
-    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16;
-    out += {t[v >> 18], t[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
-  }
-  return out;
-}
 
 // `Bearer realm="…",service="…",scope="…"` → scheme "bearer" and the params.
 struct Challenge {
@@ -209,7 +192,7 @@ class CppRestRegistry : public RegistryClient {
 
   Status Authenticate(const std::string& repository, const std::string& header) {
     Challenge c = ParseChallenge(header);
-    std::string basic = username_.empty() ? "" : "Basic " + Base64(username_ + ":" + password_);
+    std::string basic = username_.empty() ? "" : "Basic " + crypto::EncodeBase64(username_ + ":" + password_);
     if (c.scheme == "basic") {
       if (basic.empty()) {
         return Error(Code::kUnauthorized,

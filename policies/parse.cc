@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/kinds.h"
+#include "core/suggest.h"
 #include "policies/policy.h"
 
 namespace bosun::policies {
@@ -32,32 +33,9 @@ std::string TypeName(const Json& j) {
   }
 }
 
-size_t Distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cost = std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1;
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 // " (did you mean "x"?)" when some candidate is close, else "".
 std::string DidYouMean(std::string_view got, std::initializer_list<std::string_view> known) {
-  std::string_view best;
-  size_t best_d = std::max<size_t>(3, got.size() / 3);
-  for (auto cand : known) {
-    size_t d = Distance(got, cand);
-    if (d < best_d) {
-      best_d = d;
-      best = cand;
-    }
-  }
-  return best.empty() ? "" : " (did you mean " + Quote(best) + "?)";
+  return bosun::DidYouMean(got, known, std::max<size_t>(3, got.size() / 3));
 }
 
 std::string List(std::initializer_list<std::string_view> items) {

@@ -58,16 +58,6 @@ Json ConfigMapData(const std::vector<SealingKeyInfo>& keys) {
   return data;
 }
 
-Status EnsureNamespace(state::Client& client) {
-  auto got = client.Get(*KindRegistry::Builtin().FindKind("Namespace"), "", kSealingKeysNamespace);
-  if (got) return Ok();
-  if (got.error().code() != Code::kNotFound) return got.error();
-  Object ns(GroupVersionKind{"", "v1", "Namespace"}, "", kSealingKeysNamespace);
-  auto made = client.Create(ns);
-  if (!made && made.error().code() != Code::kAlreadyExists) return made.error();
-  return Ok();
-}
-
 Status EnsureConfigMap(state::Client& client, const crypto::Keyring& keys) {
   Json want = ConfigMapData(DescribeKeyring(keys));
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
@@ -94,7 +84,7 @@ Result<crypto::Keyring> ChangeSecret(state::Client& client, const std::function<
     if (!got && got.error().code() != Code::kNotFound) return got.error().Wrap("cannot read " + Where("Secret"));
     bool exists = got.ok();
     if (!exists) {
-      if (Status s = EnsureNamespace(client); !s) return s.error().Wrap("cannot create Namespace bosun-system");
+      if (Status s = EnsureSystemNamespace(client); !s) return s.error().Wrap("cannot create Namespace bosun-system");
     }
     Object secret = exists ? *got : Object(GroupVersionKind{"", "v1", "Secret"}, kSealingKeysNamespace, kSealingKeysName);
     if (!exists) secret.json()["type"] = kSealingKeysSecretType;

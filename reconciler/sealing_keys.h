@@ -31,11 +31,12 @@
 #include "core/object.h"
 #include "core/result.h"
 #include "crypto/sealed.h"
+#include "reconciler/system_namespace.h"
 #include "state/client.h"
 
 namespace bosun::reconciler {
 
-inline constexpr const char* kSealingKeysNamespace = "bosun-system";
+inline constexpr const char* kSealingKeysNamespace = kBosunSystemNamespace;
 inline constexpr const char* kSealingKeysName = "sealing-keys";
 inline constexpr const char* kSealingKeysSecretType = "bosun.dev/sealing-keys";
 inline constexpr const char* kActiveSealingKeyAnnotation = "bosun.dev/active-sealing-key";

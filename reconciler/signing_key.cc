@@ -48,17 +48,6 @@ Json ConfigMapData(const crypto::SshPublicKey& key) {
           {"allowedSigners", std::string(kClusterPrincipal) + " namespaces=\"git\" " + key.ToString() + "\n"}};
 }
 
-Status EnsureNamespace(state::Client& client) {
-  const KindInfo& ns = *KindRegistry::Builtin().FindKind("Namespace");
-  auto got = client.Get(ns, "", kSystemNamespace);
-  if (got) return Ok();
-  if (got.error().code() != Code::kNotFound) return got.error();
-  Object o(GroupVersionKind{"", "v1", "Namespace"}, "", kSystemNamespace);
-  auto made = client.Create(o);
-  if (!made && made.error().code() != Code::kAlreadyExists) return made.error();
-  return Ok();
-}
-
 Status EnsureConfigMap(state::Client& client, const crypto::SshPublicKey& key) {
   const KindInfo& cm_kind = Kind("", "ConfigMap");
   Json want = ConfigMapData(key);
@@ -86,7 +75,7 @@ Result<crypto::SshPublicKey> ReadClusterSigningKey(state::Client& client) {
 Result<crypto::SshPublicKey> EnsureClusterSigningKey(state::Client& client) {
   auto key = ReadClusterSigningKey(client);
   if (!key && key.error().code() == Code::kNotFound) {
-    if (Status s = EnsureNamespace(client); !s) return s.error().Wrap("cannot create Namespace bosun-system");
+    if (Status s = EnsureSystemNamespace(client); !s) return s.error().Wrap("cannot create Namespace bosun-system");
     crypto::Ed25519KeyPair kp = crypto::GenerateEd25519KeyPair();
     Object secret(GroupVersionKind{"", "v1", "Secret"}, kSystemNamespace, kSigningKeyName);
     secret.json()["type"] = kSigningKeySecretType;

@@ -28,11 +28,12 @@
 #include "core/result.h"
 #include "crypto/sshsig.h"
 #include "gitsync/revert.h"
+#include "reconciler/system_namespace.h"
 #include "state/client.h"
 
 namespace bosun::reconciler {
 
-inline constexpr const char* kSystemNamespace = "bosun-system";
+inline constexpr const char* kSystemNamespace = kBosunSystemNamespace;
 inline constexpr const char* kSigningKeyName = "signing-key";
 inline constexpr const char* kSigningKeySecretType = "bosun.dev/ssh-signing-key";
 // The principal the cluster key is listed under in allowed-signers lines.
