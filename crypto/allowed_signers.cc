@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "crypto/printable.h"
 #include "crypto/sshsig.h"
 
 namespace bosun::crypto {
@@ -55,15 +56,7 @@ std::vector<std::string> SplitOptions(const std::string& s) {
 }
 
 // User text as it may appear in a message: printable ASCII, at most 60 bytes.
-std::string Shown(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 60)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-  }
-  if (s.size() > 60) out += "...";
-  return out;
-}
+std::string Shown(std::string_view s) { return PrintableExcerpt(s, 60); }
 
 bool LooksLikeKeyType(const std::string& t) {
   return t.rfind("ssh-", 0) == 0 || t.rfind("ecdsa-", 0) == 0 || t.rfind("sk-", 0) == 0 ||

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "crypto/printable.h"
 #include "crypto/tokens.h"
 
 namespace bosun::crypto {
@@ -105,15 +106,7 @@ Result<SshPublicKey> KeyFromBlob(std::string blob) {
   return k;
 }
 
-std::string Printable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 40)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-  }
-  if (s.size() > 40) out += "...";
-  return out;
-}
+std::string Printable(std::string_view s) { return PrintableExcerpt(s, 40); }
 
 // H(message) with the signature's algorithm.
 std::string Digest(const std::string& algorithm, std::string_view message) {
