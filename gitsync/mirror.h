@@ -24,6 +24,7 @@
 // serialized on one mutex (libgit2 repositories are not thread-safe).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -140,7 +141,15 @@ class Mirror {
   // certificate not trusted), kInvalid (not a Git repository; a tag that
   // points at no commit), kIo (the mirror's own directory cannot be
   // written). On any error the mirror and Head() are as they were.
-  Result<std::string> Fetch(const ProgressFn& progress = {});
+  //
+  // `cancel`, when given, is watched while the fetch runs (it must outlive
+  // the call): once it reads true, the fetch stops within about 100 ms — its
+  // sockets are shut down, which ends any blocked read, and a local copy
+  // stops at its next progress report — and fails with kUnavailable
+  // "cannot fetch URL (branch X): cancelled". A stopping sync controller
+  // uses it so that leadership loss or shutdown never waits for a stalled
+  // remote's time-out.
+  Result<std::string> Fetch(const ProgressFn& progress = {}, const std::atomic<bool>* cancel = nullptr);
 
   // The commit of the followed ref as of the last successful Fetch, without
   // touching the network; kNotFound before the first one.

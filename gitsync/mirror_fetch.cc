@@ -191,7 +191,7 @@ int OnTransferProgress(const git_indexer_progress* stats, void* payload) {
                {"objects", std::to_string(stats->received_objects) + "/" + std::to_string(stats->total_objects)},
                {"received", MiB(stats->received_bytes)}});
   }
-  return ctx->watch->expired() ? -1 : 0;
+  return ctx->watch->stopped() ? -1 : 0;
 }
 
 // A local remote (a path, file://) builds its pack in this process before
@@ -202,17 +202,17 @@ int OnPackProgress(int stage, uint32_t current, uint32_t total, void* payload) {
   (void)total;
   auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
-  return ctx->watch->expired() ? -1 : 0;
+  return ctx->watch->stopped() ? -1 : 0;
 }
 
 int OnSideband(const char* text, int len, void* payload) {
   auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
-  if (log::GetLevel() > log::Level::kDebug) return ctx->watch->expired() ? -1 : 0;
+  if (log::GetLevel() > log::Level::kDebug) return ctx->watch->stopped() ? -1 : 0;
   std::string line(text, static_cast<size_t>(len));
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
   log::Debug("gitsync", "remote says", {{"url", ctx->impl->options.url}, {"text", line}});
-  return ctx->watch->expired() ? -1 : 0;
+  return ctx->watch->stopped() ? -1 : 0;
 }
 
 bool Contains(const std::string& s, const char* needle) {
@@ -254,6 +254,7 @@ void SetRemoteCallbacks(RemoteContext* ctx, git_remote_callbacks* callbacks) {
 // Turns a failed libgit2 call into the code the contract promises, keeping
 // libgit2's reason (or ours, when a callback stopped it).
 Error ClassifyRemoteError(const std::string& prefix, const RemoteContext& ctx, int rc) {
+  if (ctx.watch->cancelled()) return Error(Code::kUnavailable, prefix + "cancelled");
   if (ctx.watch->expired()) {
     return Error(Code::kUnavailable, prefix + "no progress for " + std::to_string(ctx.impl->options.timeout.count()) +
                                          "s, gave up (the remote is slow or stalled)");
@@ -274,12 +275,13 @@ Error ClassifyRemoteError(const std::string& prefix, const RemoteContext& ctx, i
   return Error(Code::kUnavailable, prefix + reason);
 }
 
-Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
+Result<std::string> Mirror::Fetch(const ProgressFn& progress, const std::atomic<bool>* cancel) {
   InitLibgit2();
   std::lock_guard<std::mutex> lock(impl_->mu);
   Impl& m = *impl_;
   git_repository* repo = m.repo.get();
   std::string prefix = "cannot fetch " + m.options.url + " (" + m.followed.label + "): ";
+  if (cancel != nullptr && cancel->load()) return Error(Code::kUnavailable, prefix + "cancelled");
   git_oid old_head;
   bool had_head = git_reference_name_to_id(&old_head, repo, kHeadRef) == 0;
 
@@ -325,7 +327,7 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress) {
   RemoteContext ctx;
   ctx.progress = &progress;
   if (auto st = LoadCredentials(m, &ctx); !st) return Error(st.error().code(), prefix + st.error().message());
-  TransferWatch watch(std::chrono::duration_cast<std::chrono::milliseconds>(m.options.timeout));
+  TransferWatch watch(std::chrono::duration_cast<std::chrono::milliseconds>(m.options.timeout), cancel);
   TransferWatch::Scope scope(&watch);
   ctx.watch = &watch;
 

@@ -101,10 +101,14 @@ inline constexpr const char* kHeadRef = "refs/bosun/head";
 // through the stream and every progress callback counts as progress, and
 // when none comes for `timeout` a watchdog thread shuts the watch's sockets
 // down, which ends any blocked read at once (ours, the TLS stream's, or
-// libssh2's).
+// libssh2's). The same happens when the caller's cancel flag turns true
+// (polled every kCancelPoll): then cancelled() rather than expired().
 class TransferWatch {
  public:
-  explicit TransferWatch(std::chrono::milliseconds timeout);
+  static constexpr std::chrono::milliseconds kCancelPoll{50};
+
+  // `cancel` (may be null) outlives the watch.
+  explicit TransferWatch(std::chrono::milliseconds timeout, const std::atomic<bool>* cancel = nullptr);
   ~TransferWatch();  // stops the watchdog
   TransferWatch(const TransferWatch&) = delete;
   TransferWatch& operator=(const TransferWatch&) = delete;
@@ -122,6 +126,10 @@ class TransferWatch {
 
   void Touch();
   bool expired() const { return expired_.load(); }
+  // The cancel flag was seen (by the watchdog or by this call).
+  bool cancelled() const { return cancelled_.load() || (cancel_ != nullptr && cancel_->load()); }
+  // Expired or cancelled: the transfer must end.
+  bool stopped() const { return expired_.load() || cancelled(); }
   std::chrono::milliseconds timeout() const { return timeout_; }
 
   // Sockets of the streams opened under this watch.
@@ -132,8 +140,10 @@ class TransferWatch {
   void Run();
 
   const std::chrono::milliseconds timeout_;
+  const std::atomic<bool>* const cancel_;
   std::atomic<int64_t> last_progress_ns_;
   std::atomic<bool> expired_{false};
+  std::atomic<bool> cancelled_{false};
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -192,7 +202,7 @@ void SetRemoteCallbacks(RemoteContext* ctx, git_remote_callbacks* callbacks);
 
 // A failed libgit2 call on the connection as the error the contract promises
 // (kUnavailable, kUnauthorized, kInvalid), "prefix" + the reason: libgit2's,
-// the refusing callback's, or the watchdog's.
+// the refusing callback's, the watchdog's, or "cancelled".
 Error ClassifyRemoteError(const std::string& prefix, const RemoteContext& ctx, int rc);
 
 // ---------------------------------------------------------------------------

@@ -71,11 +71,13 @@ std::string HostPort(const WatchedStream* s) {
   return std::string(s->host) + ":" + s->port;
 }
 
+// The watch ended the transfer: timed out or cancelled.
 bool Expired(const WatchedStream* s) {
-  return s->watch != nullptr && s->watch->expired();
+  return s->watch != nullptr && s->watch->stopped();
 }
 
 std::string TimedOutMessage(const WatchedStream* s) {
+  if (s->watch->cancelled()) return "the transfer from " + HostPort(s) + " was cancelled";
   return "no data from " + HostPort(s) + " for " + std::to_string(s->watch->timeout().count() / 1000) + "s";
 }
 
@@ -222,8 +224,8 @@ void RegisterWatchedStream() {
   git_stream_register(GIT_STREAM_STANDARD, &registration);
 }
 
-TransferWatch::TransferWatch(std::chrono::milliseconds timeout)
-    : timeout_(timeout), last_progress_ns_(NowNs()), thread_([this] { Run(); }) {}
+TransferWatch::TransferWatch(std::chrono::milliseconds timeout, const std::atomic<bool>* cancel)
+    : timeout_(timeout), cancel_(cancel), last_progress_ns_(NowNs()), thread_([this] { Run(); }) {}
 
 TransferWatch::~TransferWatch() {
   {
@@ -251,7 +253,7 @@ void TransferWatch::Touch() {
 void TransferWatch::AddSocket(int fd) {
   std::lock_guard<std::mutex> lock(mu_);
   sockets_.insert(fd);
-  if (expired_) shutdown(fd, SHUT_RDWR);
+  if (expired_ || cancelled_) shutdown(fd, SHUT_RDWR);
 }
 
 void TransferWatch::RemoveSocket(int fd) {
@@ -264,12 +266,15 @@ void TransferWatch::Run() {
   while (!stop_) {
     auto last = Clock::time_point(std::chrono::nanoseconds(last_progress_ns_.load()));
     auto deadline = last + timeout_;
-    if (Clock::now() >= deadline) {
-      expired_ = true;
+    const bool cancelled = cancel_ != nullptr && cancel_->load();
+    if (cancelled || Clock::now() >= deadline) {
+      (cancelled ? cancelled_ : expired_) = true;
       for (int fd : sockets_) shutdown(fd, SHUT_RDWR);
       cv_.wait(lock, [this] { return stop_; });
       return;
     }
+    // With a cancel flag, wake often enough to notice it.
+    if (cancel_ != nullptr) deadline = std::min(deadline, Clock::now() + kCancelPoll);
     cv_.wait_until(lock, deadline);
   }
 }

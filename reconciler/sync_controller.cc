@@ -24,6 +24,9 @@ const char* TriggerName(SyncTrigger t) {
 
 namespace {
 
+// How long a stopping controller waits for its cancelled fetch to end.
+constexpr std::chrono::seconds kFetchCancelWait{2};
+
 // A pending trigger keeps the most telling reason: a person's request or a
 // webhook over a timer.
 int Weight(SyncTrigger t) {
@@ -87,11 +90,12 @@ Result<std::string> SyncController::Impl::Fetch() {
     std::condition_variable cv;
     bool done = false;
     std::optional<Result<std::string>> result;
+    std::atomic<bool> cancel{false};  // this fetch's own: a later Start does not undo it
   };
   auto call = std::make_shared<Call>();
   gitsync::Mirror* m = mirror;
   std::thread t([call, m] {
-    Result<std::string> r = m->Fetch();
+    Result<std::string> r = m->Fetch({}, &call->cancel);
     std::lock_guard<std::mutex> lock(call->mu);
     call->result.emplace(std::move(r));
     call->done = true;
@@ -100,14 +104,21 @@ Result<std::string> SyncController::Impl::Fetch() {
   {
     std::unique_lock<std::mutex> lock(call->mu);
     while (!call->done && !stopping.load()) call->cv.wait_for(lock, std::chrono::milliseconds(25));
+    if (!call->done) {
+      // Stopping mid-fetch (leadership lost, shutdown): the fetch is
+      // cancelled and ends within a moment (its sockets are shut down), so
+      // the mirror is free again for a controller started anew.
+      call->cancel.store(true);
+      call->cv.wait_for(lock, kFetchCancelWait, [&] { return call->done; });
+    }
     if (call->done) {
       lock.unlock();
       t.join();
       return std::move(*call->result);
     }
   }
-  // Stopping mid-fetch: the fetch ends on its own (its time-out bounds it);
-  // its thread is joined when the controller is destroyed.
+  // Still in a call no cancellation reaches (a slow DNS lookup): its thread
+  // is joined when the controller is destroyed.
   std::lock_guard<std::mutex> lock(loop_mu);
   abandoned_fetches.push_back(std::move(t));
   return Error(Code::kUnavailable, "the sync controller is stopping");

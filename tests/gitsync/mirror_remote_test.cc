@@ -6,10 +6,14 @@
 // with a certificate of the test's own.
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include <git2.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 
 #include "core/log.h"
@@ -176,6 +180,11 @@ class SilentServer {
   }
   ~SilentServer() { close(fd_); }
   int port() const { return port_; }
+  // True once a client has connected (it waits, unaccepted, in the backlog).
+  bool Connected() const {
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, 0) == 1;
+  }
 
  private:
   int port_;
@@ -240,6 +249,84 @@ TEST(MirrorNetwork, StallInTheMiddleOfAPackTimesOutAndKeepsTheHead) {
   // The remote recovers: so does the mirror, with nothing to repair.
   std::filesystem::remove(flag);
   EXPECT_EQ((*m)->Fetch().value_or(""), more);
+}
+
+// Cancellation: a fetch with a 60 s time-out that a stopping controller
+// cancels ends at once, whatever the remote does.
+
+TEST(MirrorCancel, ACancelledFetchFromASilentRemoteEndsAtOnce) {
+  GitRepos repos;
+  SilentServer silent;
+  auto m = Mirror::Open(repos.MirrorDir(), Follow("http://127.0.0.1:" + std::to_string(silent.port()) + "/repo.git",
+                                                  std::chrono::seconds(60)));
+  ASSERT_TRUE(m.ok());
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    // Cancel once the fetch is connected and waiting for an answer.
+    bosun::test::Eventually([&] { return silent.Connected(); }, std::chrono::seconds(10));
+    cancel.store(true);
+  });
+  auto start = Clock::now();
+  auto r = (*m)->Fetch({}, &cancel);
+  auto took = Clock::now() - start;
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_NE(r.error().message().find("): cancelled"), std::string::npos) << r.error().message();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ((*m)->Head().error().code(), Code::kNotFound);  // the mirror is free again, and unchanged
+}
+
+TEST(MirrorCancel, ACancelledFetchStalledInAPackKeepsTheHead) {
+  GitRepos repos;
+  std::string id = repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+  std::string flag = repos.tmp().Sub("stall");
+  HttpServer server(repos.tmp(), repos.tmp().path(), "STALL_FLAG=" + flag);
+  ASSERT_TRUE(server.up());
+  auto m = Mirror::Open(repos.MirrorDir(), Follow(server.Url("remote.git"), std::chrono::seconds(60)));
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ((*m)->Fetch().value_or(""), id);
+
+  std::string more = repos.CommitAndPush({{"b.yaml", "b: 1\n"}}, "more");
+  repos.tmp().Write("stall", "");
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the fetch is stalled by then (or not started)
+    cancel.store(true);
+  });
+  auto start = Clock::now();
+  auto r = (*m)->Fetch({}, &cancel);
+  auto took = Clock::now() - start;
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_NE(r.error().message().find("cancelled"), std::string::npos) << r.error().message();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ((*m)->Head().value_or(""), id);
+
+  // Nothing to repair: the next fetch (the remote recovered) gets the commit.
+  std::filesystem::remove(flag);
+  EXPECT_EQ((*m)->Fetch().value_or(""), more);
+}
+
+TEST(MirrorCancel, ACancelledCopyFromALocalRemoteChangesNothing) {
+  GitRepos repos;
+  std::map<std::string, std::optional<std::string>> files;
+  for (int i = 0; i < 300; i++) files["f" + std::to_string(i) + ".yaml"] = "n: " + std::to_string(i) + "\n";
+  std::string id = repos.CommitAndPush(files, "many");
+  auto m = Mirror::Open(repos.MirrorDir(), Follow(repos.remote()));
+  ASSERT_TRUE(m.ok());
+  // Cancelled from the first progress report: the copy stops there.
+  std::atomic<bool> cancel{false};
+  auto r = (*m)->Fetch([&](const FetchProgress&) { cancel.store(true); }, &cancel);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("cancelled"), std::string::npos) << r.error().message();
+  EXPECT_EQ((*m)->Head().error().code(), Code::kNotFound);
+  // Already cancelled: no network, no change.
+  auto again = (*m)->Fetch({}, &cancel);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message().find("cancelled"), std::string::npos) << again.error().message();
+  EXPECT_EQ((*m)->Fetch().value_or(""), id);
 }
 
 // ---------------------------------------------------------------------------
