@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -437,13 +439,30 @@ int Run(int argc, char** argv) {
   long shim_rss = -1;
   {
     bosun::process::Options o;
-    o.argv = {"pgrep", "-f", "-n", " shim "};
+    // Shims are forked by `bosun shim-zygote` (or run as `bosun shim`): the
+    // newest process of either is a shim.
+    o.argv = {"pgrep", "-f", "-n", "bosun shim"};
     auto r = bosun::process::Run(o);
     if (r && r->ok()) shim_rss = RssKiB(std::atoi(r->out.c_str()));
   }
   Progress("deleting them");
   if (Status st = DeleteAll(s, watch, names); !st) std::fprintf(stderr, "bench_node: %s\n", st.error().message().c_str());
   watch.watch.reset();
+  // The API forgets a pod before the node has taken it down: wait for the
+  // node to remove every pod sandbox (the warm pool's go when it stops).
+  {
+    auto until = SteadyClock::now() + 120s;
+    auto pods_left = [&] {
+      size_t n = 0;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(node_dir / "run" / "sandboxes", ec)) {
+        n += e.path().filename().string().rfind("pool-", 0) == 0 ? 0 : 1;
+      }
+      return n;
+    };
+    while (pods_left() > 0 && SteadyClock::now() < until) std::this_thread::sleep_for(100ms);
+    if (pods_left() > 0) std::fprintf(stderr, "bench_node: %zu pod sandboxes left after 120 s\n", pods_left());
+  }
 
   double b50 = Percentile(bosun_ms, 50), b99 = Percentile(bosun_ms, 99);
   double r50 = Percentile(runc_ms, 50), r99 = Percentile(runc_ms, 99);
@@ -459,6 +478,21 @@ int Run(int argc, char** argv) {
 
   s.node->Stop();
   s.cluster.reset();
+  // A stopped node keeps its runtime's tmpfs (run/secure) mounted for the
+  // next start; the bench is done with it.
+  {
+    std::ifstream mi("/proc/self/mountinfo");
+    std::string line;
+    std::vector<std::string> under;
+    while (std::getline(mi, line)) {
+      std::istringstream f(line);
+      std::string id, parent, dev, root, point;
+      f >> id >> parent >> dev >> root >> point;
+      if (point.rfind(s.dir.string() + "/", 0) == 0) under.push_back(point);
+    }
+    std::sort(under.rbegin(), under.rend());
+    for (const auto& m : under) ::umount2(m.c_str(), MNT_DETACH);
+  }
   if (!s.keep) {
     std::error_code ec;
     fs::remove_all(s.dir, ec);

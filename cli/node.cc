@@ -28,6 +28,9 @@ struct NodeFlags {
   std::string runc = "runc";
   std::string cni_dir = "/usr/lib/cni";
   std::string cgroup_parent = "bosun";
+  int sandbox_pool = 2;
+  int image_gc_high = 85;
+  int image_gc_low = 80;
 };
 
 std::vector<std::string> Split(const std::string& s, char sep) {
@@ -67,6 +70,10 @@ int RunNode(const NodeFlags& f) {
   o.runc = f.runc;
   o.cni_dir = f.cni_dir;
   o.cgroup_parent = f.cgroup_parent;
+  if (f.sandbox_pool < 0 || f.sandbox_pool > 16) return Fail2("--sandbox-pool: must be 0 to 16");
+  o.sandbox_pool = f.sandbox_pool;
+  o.image_gc_high = f.image_gc_high;
+  o.image_gc_low = f.image_gc_low;
 
   // SIGINT/SIGTERM end the daemon; blocked before any thread starts.
   sigset_t signals;
@@ -113,6 +120,15 @@ void AddNode(CLI::App& app, int* exit_code) {
   cmd->add_option("--runc", f->runc, "The runc binary")->capture_default_str();
   cmd->add_option("--cni-bin-dir", f->cni_dir, "Where the CNI plugins are")->capture_default_str();
   cmd->add_option("--cgroup-parent", f->cgroup_parent, "The cgroup every pod's cgroup lives under")
+      ->capture_default_str();
+  cmd->add_option("--sandbox-pool", f->sandbox_pool,
+                  "Pod sandboxes (namespaces + network) kept ready for new pods; 0 turns the pool off")
+      ->capture_default_str();
+  cmd->add_option("--image-gc-high-threshold", f->image_gc_high,
+                  "Disk usage (percent) of the image store's filesystem at which unused images are removed, least\n"
+                  "recently used first; 100 turns image GC off")
+      ->capture_default_str();
+  cmd->add_option("--image-gc-low-threshold", f->image_gc_low, "Disk usage (percent) image GC brings it down to")
       ->capture_default_str();
   cmd->callback([f, exit_code] { *exit_code = RunNode(*f); });
 }

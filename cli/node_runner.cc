@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "core/clock.h"
@@ -16,12 +17,14 @@
 #include "core/process.h"
 #include "node/cgroups.h"
 #include "node/daemon.h"
+#include "node/image_gc.h"
 #include "node/image_store.h"
 #include "node/network.h"
 #include "node/node_info.h"
 #include "node/node_server.h"
 #include "node/probes.h"
 #include "node/runtime.h"
+#include "node/sandbox_pool.h"
 #include "node/sandbox.h"
 #include "state/client.h"
 
@@ -34,7 +37,10 @@ struct NodeRunner::Parts {
   std::unique_ptr<node::Runtime> runtime;
   std::unique_ptr<node::Network> network;
   std::unique_ptr<node::ImageStore> images;
+  std::unique_ptr<node::ImageGc> image_gc;
   std::unique_ptr<node::PodVolumes> volumes;
+  std::unique_ptr<node::SandboxPool> pool;
+  std::unique_ptr<node::WorkerExecutor> executor;  // outlives the daemon's workers
   std::unique_ptr<node::NodeServer> server;
   std::unique_ptr<node::Daemon> daemon;
   // The node server answers for the daemon, which starts after it.
@@ -58,9 +64,10 @@ Result<std::unique_ptr<NodeRunner>> NodeRunner::Start(const NodeRunnerOptions& o
 
 Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
   opt_ = f;
-  // One thread per pod: glibc would give each its own malloc arena (up to 8
-  // per core), and the daemon's resident memory would grow with the pods for
-  // nothing. Two arenas serve this workload (docs/PERFORMANCE.md "Node").
+  // Many threads (the workers' executor grows with the passes running at
+  // once): glibc would give each its own malloc arena (up to 8 per core),
+  // and the daemon's resident memory would grow for nothing. Two arenas
+  // serve this workload (docs/PERFORMANCE.md "Node").
   mallopt(M_ARENA_MAX, 2);
   name_ = f.name;
   if (name_.empty()) {
@@ -128,12 +135,36 @@ Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
     }
   }
   parts_->volumes = node::MakePodVolumes(data_ + "/pods");
+  if (Status st = node::ValidateImageGcThresholds(f.image_gc_high, f.image_gc_low); !st) return st;
+  node::ImageGcOptions gco;
+  gco.dir = data_ + "/images";
+  gco.high_percent = f.image_gc_high;
+  gco.low_percent = f.image_gc_low;
+  node::Runtime* rt = parts_->runtime.get();
+  gco.in_use = [rt] {
+    std::set<std::string> used;
+    if (auto cs = rt->ListContainers()) {
+      for (const auto& c : *cs) {
+        if (!c.image.empty()) used.insert(c.image);
+      }
+    }
+    return used;
+  };
+  parts_->image_gc = std::make_unique<node::ImageGc>(parts_->images.get(), gco);
+  parts_->image_gc->Start();
+  parts_->pool = std::make_unique<node::SandboxPool>(parts_->runtime.get(), parts_->network.get(), f.sandbox_pool);
+  parts_->pool->Start();
 
   node::WorkerEnv env;
   env.runtime = parts_->runtime.get();
   env.network = parts_->network.get();
   env.images = parts_->images.get();
   env.volumes = parts_->volumes.get();
+  env.pool = parts_->pool.get();
+  // Up to 64 passes at once (a burst of pod starts, terminations waiting
+  // out their grace periods); threads idle for a second end.
+  parts_->executor = std::make_unique<node::WorkerExecutor>(64, std::chrono::seconds(1));
+  env.executor = parts_->executor.get();
   env.client = parts_->client.get();
   env.clock = &Clock::System();
   env.probe = node::RunProbe;
@@ -186,6 +217,8 @@ void NodeRunner::Stop() {
   parts_->daemon_ptr = nullptr;
   if (parts_->server) parts_->server->Stop();
   if (parts_->daemon) parts_->daemon->Stop();
+  if (parts_->pool) parts_->pool->Stop();
+  if (parts_->image_gc) parts_->image_gc->Stop();
 }
 
 Status NodeRunner::StopAndRemovePods(std::chrono::milliseconds grace) {
@@ -217,7 +250,7 @@ Status NodeRunner::StopAndRemovePods(std::chrono::milliseconds grace) {
     }
     if (auto sbs = rt->ListPodSandboxes()) {
       for (const auto& sb : *sbs) {
-        if (parts_->network) note("network of pod " + sb.ns + "/" + sb.name, parts_->network->Teardown(sb.pod_uid, sb.netns_path));
+        if (parts_->network) note("network of pod " + sb.ns + "/" + sb.name, parts_->network->Teardown(sb.net_id, sb.netns_path));
         note("sandbox of pod " + sb.ns + "/" + sb.name, rt->RemovePodSandbox(sb.pod_uid));
       }
       log::Info("node", "pods removed", {{"count", std::to_string(sbs->size())}});

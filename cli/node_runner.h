@@ -10,15 +10,17 @@
 //  2. imports every archive in DATA/airgap (hidden files skipped) into the image store (as k3s does
 //     with its agent/images folder); an archive that fails is logged and
 //     skipped, so one bad file does not keep the node down;
-//  3. starts the node server, then the daemon, which registers the Node and
-//     adopts the containers a previous daemon left running.
+//  3. starts image GC on disk pressure (node/image_gc.h), the warm sandbox pool (node/sandbox_pool.h; it first removes
+//     pooled sandboxes a killed daemon left), the node server, then the
+//     daemon, which registers the Node and adopts the containers a previous
+//     daemon left running.
 // When a step fails, what was started is stopped and the error (a message for
 // the terminal) returned.
 //
 // Two ways to stop:
-//  - Stop(): the daemon and the node server end; the pods' containers keep
-//    running, as the kubelet's do, and the next daemon adopts them (`bosun
-//    node` on SIGTERM).
+//  - Stop(): the daemon and the node server end and the pool's unclaimed
+//    sandboxes are removed; the pods' containers keep running, as the
+//    kubelet's do, and the next daemon adopts them (`bosun node` on SIGTERM).
 //  - StopAndRemovePods(grace): Stop(), then every pod of this node is taken
 //    down as k3s-killall.sh does: each container gets SIGTERM and SIGKILL
 //    after `grace` (all in parallel), then its network (veth, IP lease,
@@ -58,6 +60,13 @@ struct NodeRunnerOptions {
   std::string runc = "runc";
   std::string cni_dir = "/usr/lib/cni";
   std::string cgroup_parent = "bosun";
+  // Ready sandboxes kept for new pods (node/sandbox_pool.h); 0: none.
+  int sandbox_pool = 2;
+  // Image GC on disk pressure (node/image_gc.h): the image store's
+  // filesystem at or above `image_gc_high` percent → unused images go, least
+  // recently used first, until at or below `image_gc_low`. 100: off.
+  int image_gc_high = 85;
+  int image_gc_low = 80;
 };
 
 class NodeRunner {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -131,13 +132,39 @@ Status CreatePod(const std::string& root, Version v, const std::string& parent, 
   const std::string rel = PodPath(parent, pod_uid);
   if (v == Version::kV2) {
     // Controllers must be enabled in every ancestor's subtree_control for the
-    // pod's and its containers' files to exist.
-    const std::string ctl = "+cpu +memory +pids";
+    // pod's and its containers' files to exist. Only those the hierarchy
+    // offers (cgroup.controllers; on a hybrid host most are bound to v1) are
+    // enabled; a limit needing one that is missing is an error.
+    std::set<std::string> offered;
+    {
+      std::istringstream in(ReadFile(root + "/cgroup.controllers"));
+      std::string c;
+      while (in >> c) offered.insert(c);
+    }
+    auto need = [&](const char* ctrl, bool wanted) -> Status {
+      if (!wanted || offered.count(ctrl)) return Ok();
+      std::string have;
+      for (const auto& o : offered) have += (have.empty() ? "" : " ") + o;
+      return Error(Code::kUnavailable, std::string("cgroup v2: the ") + ctrl + " controller is not available at " + root +
+                                           " (cgroup.controllers: \"" + have + "\"), so the pod's " + ctrl +
+                                           " limit cannot be set");
+    };
+    if (auto s = need("memory", limits.memory_limit_bytes > 0); !s) return s;
+    if (auto s = need("cpu", limits.cpu_shares > 0 || limits.cpu_quota_us > 0); !s) return s;
+    if (auto s = need("pids", limits.pids_limit > 0); !s) return s;
+    std::string ctl;
+    for (const char* c : {"cpu", "memory", "pids"}) {
+      if (offered.count(c)) ctl += (ctl.empty() ? "+" : " +") + std::string(c);
+    }
     if (auto s = MkdirP(root + "/" + parent); !s) return s;
-    if (auto s = WriteFile(root + "/cgroup.subtree_control", ctl); !s) return s;
-    if (auto s = WriteFile(root + "/" + parent + "/cgroup.subtree_control", ctl); !s) return s;
+    if (!ctl.empty()) {
+      if (auto s = WriteFile(root + "/cgroup.subtree_control", ctl); !s) return s;
+      if (auto s = WriteFile(root + "/" + parent + "/cgroup.subtree_control", ctl); !s) return s;
+    }
     if (auto s = MkdirP(root + rel); !s) return s;
-    if (auto s = WriteFile(root + rel + "/cgroup.subtree_control", ctl); !s) return s;
+    if (!ctl.empty()) {
+      if (auto s = WriteFile(root + rel + "/cgroup.subtree_control", ctl); !s) return s;
+    }
     const std::string d = root + rel;
     if (limits.memory_limit_bytes > 0) {
       if (auto s = WriteFile(d + "/memory.max", std::to_string(limits.memory_limit_bytes)); !s) return s;

@@ -197,6 +197,7 @@ void Daemon::CleanupOrphans() {
   orphans_cleaned_ = true;
   for (const auto& uid : uids) {
     if (workers_.count(uid) != 0) continue;
+    if (SandboxPool::IsPoolId(uid)) continue;  // the pool's own, not a pod's
     // A pod that is gone or bound elsewhere: a worker that only tears down.
     std::string ns = "default", name = uid;
     auto a = adoptable_.find(uid);

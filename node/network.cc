@@ -238,8 +238,15 @@ Result<std::string> CniNetwork::Setup(const std::string& pod_uid, const std::str
   }
   Json want_ports = PortmapConf(ports)["runtimeConfig"]["portMappings"];
   if (saved.is_object()) {
-    if (saved.value("netns", "") == netns_path && saved.value("netns_id", "") == NetnsId(netns_path) &&
-        saved.value("ports", Json::array()) == want_ports && saved.contains("ip")) {
+    std::string id = NetnsId(netns_path);
+    if (!id.empty() && saved.value("netns_id", "") == id && saved.value("ports", Json::array()) == want_ports &&
+        saved.contains("ip")) {
+      // The same namespace, maybe at a new path (a pooled sandbox renamed to
+      // its pod's): the record follows it.
+      if (saved.value("netns", "") != netns_path) {
+        saved["netns"] = netns_path;
+        if (auto st = WriteFileAtomic(ResultPath(pod_uid), saved.dump(2)); !st) return st.error();
+      }
       return saved["ip"].get<std::string>();
     }
     if (auto st = Del(pod_uid, saved.value("netns", ""), saved); !st) return st.error();

@@ -56,8 +56,11 @@ class Network {
   virtual ~Network() = default;
   // Attaches the pod's network namespace (eth0 + lo) and its host ports;
   // returns the pod IP ("10.244.0.5", no prefix length). Idempotent: the same
-  // pod, namespace and ports return the saved IP; a namespace re-created at
-  // the same path, or other ports, is set up afresh. kInvalid when
+  // pod, namespace and ports return the saved IP (the namespace is known by
+  // its identity, so one moved to another path — a pooled sandbox renamed to
+  // its pod's — keeps its IP and the record follows the new path); a
+  // namespace re-created at the same path, or other ports, is set up
+  // afresh. `pod_uid` is the CNI container id (Sandbox::net_id). kInvalid when
   // `netns_path` is not a network namespace; a failed setup undoes itself.
   virtual Result<std::string> Setup(const std::string& pod_uid, const std::string& netns_path,
                                     const std::vector<PortMapping>& ports) = 0;

@@ -95,37 +95,65 @@ std::string PodWorker::key() const {
 }
 
 void PodWorker::Update(const Object& pod) {
-  std::lock_guard<std::mutex> lk(mu_);
-  pod_ = pod;
-  woken_ = true;
-  cv_.notify_all();
+  WorkerExecutor::TaskPtr task;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    pod_ = pod;
+    woken_ = true;
+    cv_.notify_all();
+    task = task_;
+  }
+  if (task) env_.executor->Wake(task);
 }
 
 void PodWorker::Delete(const Object& last_state) {
-  std::lock_guard<std::mutex> lk(mu_);
-  if (!last_state.json().empty()) pod_ = last_state;
-  deleted_ = true;
-  woken_ = true;
-  cv_.notify_all();
+  WorkerExecutor::TaskPtr task;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!last_state.json().empty()) pod_ = last_state;
+    deleted_ = true;
+    woken_ = true;
+    cv_.notify_all();
+    task = task_;
+  }
+  if (task) env_.executor->Wake(task);
 }
 
 void PodWorker::Wake() {
-  std::lock_guard<std::mutex> lk(mu_);
-  woken_ = true;
-  cv_.notify_all();
+  WorkerExecutor::TaskPtr task;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    woken_ = true;
+    cv_.notify_all();
+    task = task_;
+  }
+  if (task) env_.executor->Wake(task);
 }
 
 void PodWorker::Start() {
   if (thread_.joinable()) return;
+  if (env_.executor != nullptr) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (task_ || stop_) return;
+    task_ = env_.executor->Add([this]() -> milliseconds {
+      if (stop_ || done_) return milliseconds::max();
+      milliseconds wait = Sync();
+      return done_ ? milliseconds::max() : wait;
+    });
+    return;
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
 void PodWorker::Stop() {
+  WorkerExecutor::TaskPtr task;
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
     cv_.notify_all();
+    task.swap(task_);
   }
+  if (task) env_.executor->Remove(task);
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
@@ -249,16 +277,29 @@ Status PodWorker::EnsurePodSetup(std::string* why) {
     // A pod memory limit only when every container has one (Kubernetes'
     // rule); CPU is left to the containers' own cgroups.
     if (sc.resources.memory_limit_bytes < 0) sc.resources.memory_limit_bytes = 0;
-    auto sb = env_.runtime->RunPodSandbox(sc);
-    if (!sb) {
-      *why = "FailedCreatePodSandBox";
-      return sb.error().Wrap("sandbox");
+    // A warm sandbox, its network attached already, when the pool has one
+    // (not for a pod that ran here before a restart, nor one with hostPorts).
+    bool fresh = true;
+    for (const auto& c : states_) fresh = fresh && !c.current;
+    std::optional<SandboxPool::Claimed> warm;
+    if (env_.pool != nullptr && fresh && HostPortsOf(pod).empty()) warm = env_.pool->Take(sc);
+    if (warm) {
+      sandbox_ = warm->sandbox;
+      log::Info("node", "sandbox taken from the pool",
+                {{"pod", pod.Key()}, {"netns", sandbox_->netns_path}, {"netId", sandbox_->net_id}});
+    } else {
+      auto sb = env_.runtime->RunPodSandbox(sc);
+      if (!sb) {
+        *why = "FailedCreatePodSandBox";
+        return sb.error().Wrap("sandbox");
+      }
+      sandbox_ = *sb;
+      log::Info("node", "sandbox ready", {{"pod", pod.Key()}, {"netns", sandbox_->netns_path}});
     }
-    sandbox_ = *sb;
-    log::Info("node", "sandbox ready", {{"pod", pod.Key()}, {"netns", sandbox_->netns_path}});
   }
   if (pod_ip_.empty()) {
-    auto ip = env_.network->Setup(pod.uid(), sandbox_->netns_path, HostPortsOf(pod));
+    const std::string& net_id = sandbox_->net_id.empty() ? pod.uid() : sandbox_->net_id;
+    auto ip = env_.network->Setup(net_id, sandbox_->netns_path, HostPortsOf(pod));
     if (!ip) {
       *why = "FailedCreatePodSandBox";
       return ip.error().Wrap("network");

@@ -24,9 +24,10 @@
 // highest attempt of each name is the current one, its attempt number is the
 // restart count, and nothing is restarted because the daemon was.
 //
-// Threading: Start() runs Sync on the worker's own thread, woken by Update,
-// Delete, Wake or its own timer; Sync may also be called directly (tests
-// with a FakeClock do). The time comes from the Clock given.
+// Threading: Start() runs Sync as a task of the daemon's WorkerExecutor
+// (node/worker_executor.h; or, without one, on the worker's own thread),
+// woken by Update, Delete, Wake or its own timer; Sync may also be called
+// directly (tests with a FakeClock do). The time comes from the Clock given.
 #pragma once
 
 #include <atomic>
@@ -49,6 +50,8 @@
 #include "node/node_server.h"
 #include "node/probes.h"
 #include "node/runtime.h"
+#include "node/sandbox_pool.h"
+#include "node/worker_executor.h"
 #include "node/volumes.h"
 
 namespace bosun::state {
@@ -78,6 +81,10 @@ struct WorkerEnv {
   Network* network = nullptr;
   ImageStore* images = nullptr;
   PodVolumes* volumes = nullptr;
+  SandboxPool* pool = nullptr;      // ready sandboxes to take (optional)
+  // Runs the workers' passes on a few threads; without one each worker has
+  // its own thread (tests).
+  WorkerExecutor* executor = nullptr;
   state::Client* client = nullptr;  // status writes; ConfigMap/Secret reads
   Clock* clock = nullptr;
   ProbeFn probe;                    // RunProbe in the product
@@ -112,8 +119,8 @@ class PodWorker {
   std::chrono::milliseconds Sync();
   bool done() const { return done_; }
 
-  void Start();  // runs Sync on the worker's thread until done or Stop
-  void Stop();   // ends the thread without touching the containers
+  void Start();  // runs Sync (executor task or own thread) until done or Stop
+  void Stop();   // ends the task or thread without touching the containers
 
   // The current and previous run of a container (for the node server).
   Result<ContainerRef> Lookup(const std::string& container) const;
@@ -183,6 +190,7 @@ class PodWorker {
   std::atomic<bool> done_{false};
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  WorkerExecutor::TaskPtr task_;  // with an executor
 
   // Sync's own copy of the pod (taken under mu_ at the start of a pass).
   Object snapshot_;

@@ -55,14 +55,17 @@ milliseconds PodWorker::Terminate() {
     }
   }
   std::string netns = sandbox_ ? sandbox_->netns_path : "";
-  if (netns.empty()) {
+  std::string net_id = sandbox_ ? sandbox_->net_id : "";
+  if (netns.empty() || net_id.empty()) {
     if (auto sbs = env_.runtime->ListPodSandboxes()) {
       for (const auto& s : *sbs) {
-        if (s.pod_uid == pod.uid()) netns = s.netns_path;
+        if (s.pod_uid == pod.uid()) netns = s.netns_path, net_id = s.net_id;
       }
     }
   }
-  if (auto st = env_.network->Teardown(pod.uid(), netns); !st) {
+  // A sandbox from the warm pool keeps the network id it was attached under.
+  if (net_id.empty()) net_id = pod.uid();
+  if (auto st = env_.network->Teardown(net_id, netns); !st) {
     ok = false;
     log::Warn("node", "network teardown failed", {{"pod", key}, {"error", st.error().message()}});
   }

@@ -3,14 +3,21 @@
 // from the run dir, which is what makes a daemon restart a non-event.
 //
 //   RUN/sandboxes/<uid>/      node/sandbox.h (namespaces, etc files, logs/)
-//   RUN/containers/<id>/      meta.json, config.json, rootfs/ (overlay),
-//                             upper/, work/, state.json, exit.json (node/shim.h)
-//   RUN/runc/                 runc's --root
+//   RUN/containers/<id>/      meta.json, rootfs/ (overlay), upper/, work/,
+//                             state.json, exit.json (node/shim.h)
+//   RUN/secure/               a tmpfs the runtime mounts (0700) and leaves
+//                             mounted across its restarts: everything that
+//                             holds a container's env (values from Secrets):
+//     bundles/<id>/config.json  the OCI spec (runc's --bundle)
+//     runc/                     runc's --root (its state repeats the spec)
+// so no Secret value is at rest on the data dir's disk.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -28,6 +35,7 @@
 #include "node/runtime.h"
 #include "node/sandbox.h"
 #include "node/shim.h"
+#include "node/shim_zygote.h"
 
 namespace bosun::node {
 namespace {
@@ -66,13 +74,33 @@ bool Exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
 
 class RuncRuntime : public Runtime {
  public:
-  explicit RuncRuntime(RuntimeOptions o) : o_(std::move(o)), cg_(cgroups::Detect(kCgroupRoot)) {}
+  explicit RuncRuntime(RuntimeOptions o)
+      : o_(std::move(o)), cg_(cgroups::Detect(kCgroupRoot)), launcher_(o_.shim_binary) {}
 
   Status Init() {
-    for (const std::string& d : {o_.run_dir, SandboxesDir(), ContainersDir(), RuncRoot()}) {
+    for (const std::string& d : {o_.run_dir, SandboxesDir(), ContainersDir()}) {
       std::error_code ec;
       fs::create_directories(d, ec);
       if (ec) return Error(Code::kIo, "cannot create " + d + ": " + ec.message());
+    }
+    // The secure dir: a tmpfs of our own, mounted once and kept across
+    // daemon restarts (the containers' runc state lives there).
+    const std::string secure = SecureDir();
+    if (::mkdir(secure.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Error(Code::kIo, "cannot create " + secure + ": " + std::strerror(errno));
+    }
+    struct statfs st;
+    if (::statfs(secure.c_str(), &st) != 0) return Error(Code::kIo, "statfs " + secure + ": " + std::strerror(errno));
+    if (static_cast<unsigned long>(st.f_type) != static_cast<unsigned long>(TMPFS_MAGIC)) {
+      if (::mount("tmpfs", secure.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=64m") != 0) {
+        return Error(Code::kIo, "cannot mount a tmpfs at " + secure + " (for the containers' specs and runc state): " +
+                                    std::strerror(errno));
+      }
+    }
+    for (const std::string& d : {RuncRoot(), SecureDir() + "/bundles"}) {
+      if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
+        return Error(Code::kIo, "cannot create " + d + ": " + std::strerror(errno));
+      }
     }
     return Ok();
   }
@@ -89,6 +117,7 @@ class RuncRuntime : public Runtime {
     sb.netns_path = sb.dir + "/ns/net";
     sb.ipc_path = sb.dir + "/ns/ipc";
     sb.uts_path = sb.dir + "/ns/uts";
+    sb.net_id = config.pod_uid;
     std::string hostname = config.hostname.empty() ? config.name : config.hostname;
     if (hostname.empty()) hostname = config.pod_uid;
     if (hostname.size() > 63) hostname.resize(63);
@@ -98,15 +127,54 @@ class RuncRuntime : public Runtime {
       if (ec) return Error(Code::kIo, "cannot create " + sb.dir + ": " + ec.message());
       if (auto s = sandbox::CreateNamespaces(sb, hostname); !s) return s;
       if (auto s = sandbox::WriteEtcFiles(sb, hostname); !s) return s;
-      if (auto s = cgroups::CreatePod(kCgroupRoot, cg_, o_.cgroup_parent, sb.pod_uid, config.resources); !s) return s;
+      if (!config.pooled) {
+        if (auto s = cgroups::CreatePod(kCgroupRoot, cg_, o_.cgroup_parent, sb.pod_uid, config.resources); !s) return s;
+      }
       json j = {{"pod_uid", sb.pod_uid}, {"namespace", sb.ns}, {"name", sb.name}, {"hostname", hostname},
-                {"created_at", FormatRFC3339Nano(Clock::now())}};
+                {"net_id", sb.pod_uid}, {"pooled", config.pooled}, {"created_at", FormatRFC3339Nano(Clock::now())}};
       return sandbox::WriteAtomic(sb.dir + "/sandbox.json", j.dump() + "\n");
     }();
     if (!made) {
       (void)RemoveSandboxLocked(config.pod_uid);
       return made.error().Wrap("pod " + config.ns + "/" + config.name);
     }
+    return sb;
+  }
+
+  Result<Sandbox> ClaimPodSandbox(const std::string& pool_uid, const SandboxConfig& config) override {
+    if (!SafeName(pool_uid)) return Error(Code::kInvalid, "invalid sandbox id \"" + pool_uid + "\"");
+    if (!SafeName(config.pod_uid)) return Error(Code::kInvalid, "invalid pod uid \"" + config.pod_uid + "\"");
+    auto lock = LockPod(config.pod_uid);
+    auto pool_lock = LockPod(pool_uid);
+    if (Exists(SandboxesDir() + "/" + config.pod_uid)) {
+      return Error(Code::kAlreadyExists, "pod " + config.ns + "/" + config.name + " has a sandbox already");
+    }
+    Result<json> pj = ReadJson(SandboxesDir() + "/" + pool_uid + "/sandbox.json");
+    if (!pj || !pj->value("pooled", false)) return Error(Code::kNotFound, "no pooled sandbox " + pool_uid);
+    const std::string from = SandboxesDir() + "/" + pool_uid, to = SandboxesDir() + "/" + config.pod_uid;
+    // The ns/ mount moves with its directory.
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return Error(Code::kIo, "cannot rename " + from + " to " + to + ": " + std::strerror(errno));
+    }
+    Sandbox sb;
+    sb.pod_uid = config.pod_uid;
+    sb.ns = config.ns;
+    sb.name = config.name;
+    sb.dir = to;
+    sb.netns_path = to + "/ns/net";
+    sb.ipc_path = to + "/ns/ipc";
+    sb.uts_path = to + "/ns/uts";
+    sb.net_id = pj->value("net_id", pool_uid);
+    std::string hostname = config.hostname.empty() ? config.name : config.hostname;
+    if (hostname.empty()) hostname = config.pod_uid;
+    if (hostname.size() > 63) hostname.resize(63);
+    // The UTS namespace's own name is set by runc at each container start
+    // (the spec's hostname); the files are the pod's.
+    if (auto s = sandbox::WriteEtcFiles(sb, hostname); !s) return s.error();
+    if (auto s = cgroups::CreatePod(kCgroupRoot, cg_, o_.cgroup_parent, sb.pod_uid, config.resources); !s) return s.error();
+    json j = {{"pod_uid", sb.pod_uid}, {"namespace", sb.ns}, {"name", sb.name}, {"hostname", hostname},
+              {"net_id", sb.net_id}, {"pooled", false}, {"created_at", FormatRFC3339Nano(Clock::now())}};
+    if (auto s = sandbox::WriteAtomic(sb.dir + "/sandbox.json", j.dump() + "\n"); !s) return s.error();
     return sb;
   }
 
@@ -143,6 +211,7 @@ class RuncRuntime : public Runtime {
     if (!shim) {
       (void)sandbox::UnmountUnder(dir);
       (void)sandbox::RemoveDir(dir);
+      (void)sandbox::RemoveDir(SpecDir(id));
       return shim.error().Wrap("cannot start container " + config.name + " of pod " + sb.ns + "/" + sb.name);
     }
     return Inspect(id);
@@ -182,6 +251,7 @@ class RuncRuntime : public Runtime {
     }
     Runc({"delete", "--force", id}, std::chrono::seconds(30));
     if (auto s = sandbox::UnmountUnder(dir); !s) return s;
+    if (auto s = sandbox::RemoveDir(SpecDir(id)); !s) return s;
     return sandbox::RemoveDir(dir);
   }
 
@@ -195,6 +265,7 @@ class RuncRuntime : public Runtime {
     st.pod_uid = meta->value("pod_uid", "");
     st.name = meta->value("name", "");
     st.attempt = meta->value("attempt", 0);
+    st.image = meta->value("image", "");
     st.created_at = FromNs(meta->value("created_at_ns", int64_t{0}));
     st.log_path = meta->value("log_path", "");
     Result<ShimState> shim = ReadShimState(dir);
@@ -291,7 +362,9 @@ class RuncRuntime : public Runtime {
  private:
   std::string SandboxesDir() const { return o_.run_dir + "/sandboxes"; }
   std::string ContainersDir() const { return o_.run_dir + "/containers"; }
-  std::string RuncRoot() const { return o_.run_dir + "/runc"; }
+  std::string SecureDir() const { return o_.run_dir + "/secure"; }
+  std::string RuncRoot() const { return SecureDir() + "/runc"; }
+  std::string SpecDir(const std::string& id) const { return SecureDir() + "/bundles/" + id; }
   std::string ContainerDir(const std::string& id) const { return ContainersDir() + "/" + id; }
 
   std::unique_lock<std::mutex> LockPod(const std::string& uid) {
@@ -318,6 +391,7 @@ class RuncRuntime : public Runtime {
     sb.netns_path = dir + "/ns/net";
     sb.ipc_path = dir + "/ns/ipc";
     sb.uts_path = dir + "/ns/uts";
+    sb.net_id = j->value("net_id", uid);
     return sb;
   }
 
@@ -373,9 +447,14 @@ class RuncRuntime : public Runtime {
     in.rootfs = rootfs;
     in.cgroups_path = cgroups::ContainerPath(o_.cgroup_parent, sb.pod_uid, id);
     in.default_pids_limit = o_.default_pids_limit;
-    // 0600: the process env may hold values from Secrets (root only; see
-    // node/README.md "Secrets on disk").
-    if (auto s = sandbox::WriteAtomic(dir + "/config.json", BuildSpec(in).dump() + "\n", 0600); !s) return s.error();
+    // On the secure tmpfs, 0600: the process env may hold values from Secrets.
+    const std::string spec_dir = SpecDir(id);
+    if (::mkdir(spec_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Error(Code::kIo, "cannot create " + spec_dir + ": " + std::strerror(errno));
+    }
+    if (auto s = sandbox::WriteAtomic(spec_dir + "/config.json", BuildSpec(in).dump() + "\n", 0600); !s) {
+      return s.error();
+    }
     const std::string log_path = sb.dir + "/logs/" + config.name + "_" + std::to_string(config.attempt) + ".log";
     json meta = {{"id", id}, {"pod_uid", sb.pod_uid}, {"name", config.name}, {"attempt", config.attempt},
                  {"created_at_ns", ToNs(Clock::now())}, {"log_path", log_path}, {"image", config.image.digest}};
@@ -385,12 +464,14 @@ class RuncRuntime : public Runtime {
     if (::mkfifo(ready.c_str(), 0600) != 0) return Error(Code::kIo, "mkfifo " + ready + ": " + std::strerror(errno));
     int ready_fd = ::open(ready.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (ready_fd < 0) return Error(Code::kIo, "open " + ready + ": " + std::strerror(errno));
-    process::DetachedOptions d;
-    d.argv = {o_.shim_binary, "shim", "--id", id, "--bundle", dir, "--runc", o_.runc,
-              "--root", RuncRoot(), "--log", log_path};
-    d.cwd = "/";
-    d.stderr_path = dir + "/shim.log";
-    Result<pid_t> shim = process::SpawnDetached(d, /*double_fork=*/true);
+    ShimOptions so;
+    so.id = id;
+    so.bundle = dir;
+    so.spec_dir = spec_dir;
+    so.runc = o_.runc;
+    so.root = RuncRoot();
+    so.log_path = log_path;
+    Result<pid_t> shim = launcher_.Launch(so, dir + "/shim.log");
     if (!shim) {
       ::close(ready_fd);
       return shim.error();
@@ -443,6 +524,7 @@ class RuncRuntime : public Runtime {
   cgroups::Version cg_;
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> pod_locks_;
+  ShimLauncher launcher_;  // forks the shims (node/shim_zygote.h)
 };
 
 }  // namespace

@@ -57,6 +57,9 @@ struct SandboxConfig {
   std::string hostname;  // the UTS hostname (the pod name by default)
   // Pod-level cgroup limits (sum of the containers'); 0 = none.
   Resources resources;
+  // For the warm pool (node/sandbox_pool.h): namespaces and files only; the
+  // pod cgroup is made when a pod claims the sandbox.
+  bool pooled = false;
 };
 
 struct Sandbox {
@@ -67,6 +70,9 @@ struct Sandbox {
   std::string ipc_path;
   std::string uts_path;
   std::string dir;         // RUN/sandboxes/<uid>: the runtime's own files for the pod
+  // The id the pod's network is set up under (the CNI container id): the pod
+  // uid, or the pool sandbox's own id when the pod claimed a pooled one.
+  std::string net_id;
 };
 
 struct ImageRootfs {
@@ -96,6 +102,7 @@ struct ContainerStatus {
   std::string pod_uid;
   std::string name;
   int attempt = 0;
+  std::string image;     // the image's manifest digest (ImageRootfs.digest)
   ContainerState state = ContainerState::kUnknown;
   int pid = 0;           // the container's init, while running
   int exit_code = 0;     // when kExited
@@ -127,6 +134,19 @@ class Runtime {
   // the sandbox's files. Succeeds when there is nothing left.
   virtual Status RemovePodSandbox(const std::string& pod_uid) = 0;
   virtual Result<std::vector<Sandbox>> ListPodSandboxes() = 0;
+  // Turns the pooled sandbox `pool_uid` (made by RunPodSandbox with
+  // `pooled`, its network already attached under net_id = pool_uid) into the
+  // sandbox of the pod in `config`: renamed to the pod's uid, its hostname
+  // files written, the pod cgroup made. kAlreadyExists when the pod has a
+  // sandbox already (the pooled one is then untouched); kNotFound when
+  // `pool_uid` is not a pooled sandbox. On another error the pooled sandbox
+  // is in an unknown state: tear it down (network, then RemovePodSandbox of
+  // both uids). Runtimes without a pool answer kUnavailable.
+  virtual Result<Sandbox> ClaimPodSandbox(const std::string& pool_uid, const SandboxConfig& config) {
+    (void)pool_uid;
+    (void)config;
+    return Error(Code::kUnavailable, "this runtime has no sandbox pool");
+  }
 
   // Creates and starts a container in the sandbox, through its shim; returns
   // once runc has started it (or failed: then the status is kExited with

@@ -244,7 +244,8 @@ int RunShim(const ShimOptions& o) {
   if (auto s = WriteShimState(o.bundle, state); !s) return fail_early(s.error().message());
 
   std::string cgroup_path;
-  if (Result<json> spec = ReadJson(o.bundle + "/config.json"); spec) {
+  const std::string spec_dir = o.spec_dir.empty() ? o.bundle : o.spec_dir;
+  if (Result<json> spec = ReadJson(spec_dir + "/config.json"); spec) {
     cgroup_path = (*spec)["linux"].value("cgroupsPath", "");
   } else {
     return fail_early(spec.error().message());
@@ -266,7 +267,7 @@ int RunShim(const ShimOptions& o) {
   // holds the FIFOs' write ends as stdout and stderr) is re-parented to us.
   process::DetachedOptions run;
   run.argv = {o.runc, "--root", o.root, "--log", o.bundle + "/runc.log", "--log-format", "json",
-              "run", "-d", "--pid-file", o.bundle + "/init.pid", "--bundle", o.bundle, o.id};
+              "run", "-d", "--pid-file", o.bundle + "/init.pid", "--bundle", spec_dir, o.id};
   run.cwd = o.bundle;
   run.stdout_path = out_fifo;
   run.stderr_path = err_fifo;

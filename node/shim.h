@@ -30,7 +30,9 @@ namespace bosun::node {
 
 struct ShimOptions {
   std::string id;        // the runc container id
-  std::string bundle;    // the bundle dir (config.json, state.json, exit.json, ready)
+  std::string bundle;    // the container's dir (state.json, exit.json, ready, fifos, logs of runc)
+  // Where config.json is (runc's --bundle; on the runtime's tmpfs); "" = bundle.
+  std::string spec_dir;
   std::string runc = "runc";
   std::string root;      // runc --root
   std::string log_path;  // the container's log file

@@ -41,7 +41,7 @@ class FakeRuntime : public Runtime {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = sandboxes_.find(c.pod_uid);
     if (it != sandboxes_.end()) return it->second;
-    Sandbox s{c.pod_uid, c.ns, c.name, "/fake/" + c.pod_uid + "/net", "", "", "/fake/" + c.pod_uid};
+    Sandbox s{c.pod_uid, c.ns, c.name, "/fake/" + c.pod_uid + "/net", "", "", "/fake/" + c.pod_uid, c.pod_uid};
     sandboxes_[c.pod_uid] = s;
     calls_.push_back("sandbox " + c.name);
     return s;
