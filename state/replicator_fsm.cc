@@ -1,7 +1,11 @@
 // state/replicator_fsm.cc — the raft_fsm callbacks that drive the
 // StateMachine: apply, snapshot (fsm version 3) and restore.
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "state/replicator_internal.h"
@@ -74,13 +78,20 @@ int ReplicatorImpl::FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** resul
     return RAFT_IOERR;
   }
   self->last_applied_.store(index);
-  // The proposer's request (only on the member that proposed it, while it
-  // is still leader) gets the result; raft_apply's callback runs right after
-  // this returns and reads it from the request.
-  auto it = self->proposals_.find(index);
-  if (it != self->proposals_.end()) {
-    it->second->result = std::move(*applied);
-    *result = &it->second->result;
+  // The proposer (only on the member that proposed it) gets the result. The
+  // entry at this index is the proposer's only while this member still
+  // leads in the term it was appended in (a leader never overwrites its own
+  // log); otherwise another leader's entry took the index.
+  auto it = self->waiters_.find(index);
+  if (it != self->waiters_.end()) {
+    ProposeDone done = std::move(it->second.done);
+    const bool ours = raft_state(&self->raft_) == RAFT_LEADER && self->raft_.current_term == it->second.term;
+    self->waiters_.erase(it);
+    if (ours) {
+      done(std::move(*applied));
+    } else {
+      done(self->LeadershipLostError());
+    }
   }
   return 0;
 }
@@ -130,6 +141,12 @@ int ReplicatorImpl::FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_
 int ReplicatorImpl::FsmSnapshotAsync(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
   // On a libuv worker thread: only the state machine (which opted in) and
   // snapshot_data_ (owned by this snapshot until finalize) are touched.
+  // libuv's workers are started from the loop thread and inherit its raised
+  // priority (kLoopNice); a snapshot is background work, so it runs at the
+  // process's priority (the main thread's, which getpid() names).
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::getpid()));
+  if (errno == 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
   return static_cast<ReplicatorImpl*>(fsm->data)->TakeSnapshotInto(bufs, n_bufs);
 }
 

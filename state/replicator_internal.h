@@ -7,6 +7,21 @@
 // read (role, leader, configuration, last applied) is copied into `status_`
 // after every loop iteration (a uv_check handle) and after each apply.
 //
+// Group commit: proposals queued while the loop was busy are not appended one
+// by one. RunQueued collects every DoPropose of one loop turn and then makes
+// one raft_apply with all their entries (FlushProposals): one in-memory log
+// append, one replication message per follower and one disk write for the
+// lot (libraft's uv append also coalesces the writes queued while one is in
+// flight). Each command stays its own Raft entry, applied by the state
+// machine with its own index, so replay stays idempotent per command and a
+// failed precondition fails only its own command. libraft calls a
+// raft_apply's callback once, after its FIRST entry is applied, so the
+// per-command waiters are kept by index (waiters_) and completed by FsmApply.
+//
+// The loop thread is the one serial path every write and linearizable read
+// goes through; it runs at a raised scheduling priority (kLoopNice) when the
+// process may raise it, so a busy machine does not starve consensus.
+//
 // Files: replicator.cc (start, loop, stop, status), replicator_fsm.cc (the
 // raft_fsm callbacks), replicator_ops.cc (Propose, Barrier, membership).
 #pragma once
@@ -43,6 +58,14 @@ namespace bosun::state::internal {
 //   then the command, then zeros up to a multiple of 8.
 constexpr size_t kEntryHeaderSize = 8;
 constexpr uint8_t kEntryFormat = 1;
+// Group commit bounds: at most this many commands, or about this many bytes,
+// go into one raft_apply (a larger batch is split into several).
+constexpr size_t kMaxBatchEntries = 512;
+constexpr size_t kMaxBatchBytes = 4u << 20;
+// The nice value of the loop thread (lower runs first; Linux applies it per
+// thread). Raising priority needs CAP_SYS_NICE: without it the loop runs at
+// the process's priority.
+constexpr int kLoopNice = -10;
 // Fills a raft_malloc'd buffer with the framed command; false when out of
 // memory or the command is too long for one entry.
 bool FrameCommand(std::string_view command, raft_buffer* out);
@@ -76,16 +99,31 @@ class ReplicatorImpl final : public Replicator {
   // issued on winning an election), and snapshots taken.
   uint64_t barrier_rounds() const { return barrier_rounds_.load(); }
   uint64_t snapshots_taken() const { return snapshots_taken_.load(); }
+  // For tests: raft_apply calls made so far, and commands they carried.
+  uint64_t apply_calls() const { return apply_calls_.load(); }
+  uint64_t commands_proposed() const { return commands_proposed_.load(); }
 
  private:
   using ProposeDone = std::function<void(Result<std::string>)>;
   using StatusDone = std::function<void(Status)>;
 
+  // One raft_apply: entries first .. first + n - 1, each with its waiter in
+  // waiters_ until it is applied or fails.
   struct ProposeRequest {
     struct raft_apply req {};
     ReplicatorImpl* self = nullptr;
+    raft_index first = 0;
+    unsigned n = 0;
+  };
+  // The proposer of the command at one index, in the term it was appended.
+  struct Waiter {
+    raft_term term = 0;
     ProposeDone done;
-    std::string result;  // set by the FSM apply callback for this index
+  };
+  // A command waiting for this loop turn's raft_apply.
+  struct Pending {
+    std::string command;
+    ProposeDone done;
   };
   struct BarrierRequest {
     struct raft_barrier req {};
@@ -145,6 +183,13 @@ class ReplicatorImpl final : public Replicator {
   Error StoppedError() const;
   Error RaftError(int rv, const std::string& what, bool from_call = true) const;
   void DoPropose(std::string command, ProposeDone done);
+  void FlushProposals();  // one raft_apply for what DoPropose collected
+  void ApplyBatch(std::vector<Pending> batch);
+  // Fails every waiter not in `term` as leader (all of them when this member
+  // no longer leads or is closing), in index order.
+  void FailStaleWaiters();
+  void FailWaiters(raft_index first, unsigned n, const Error& e);
+  Error LeadershipLostError() const;
   void DoBarrier(StatusDone done);
   void IssueBarrier(std::vector<StatusDone> waiters);
   void DoAddMember(Member member, StatusDone done);
@@ -169,7 +214,9 @@ class ReplicatorImpl final : public Replicator {
   bool raft_closing_ = false;                        // raft_close called or about to be
   bool was_leader_ = false;                          // for noticing a won election
   std::optional<std::string> fatal_;                 // why the member stopped itself
-  std::map<raft_index, ProposeRequest*> proposals_;  // in flight, by log index
+  std::map<raft_index, Waiter> waiters_;             // proposed here, not yet applied, by log index
+  std::vector<Pending> pending_;                     // this loop turn's proposals
+  size_t pending_bytes_ = 0;
   BarrierRequest* barrier_in_flight_ = nullptr;
   std::vector<StatusDone> next_barrier_waiters_;
   std::string snapshot_data_;                   // the buffer libraft is writing, until finalize
@@ -192,6 +239,8 @@ class ReplicatorImpl final : public Replicator {
   std::atomic<uint64_t> last_applied_{0};
   std::atomic<uint64_t> barrier_rounds_{0};
   std::atomic<uint64_t> snapshots_taken_{0};
+  std::atomic<uint64_t> apply_calls_{0};
+  std::atomic<uint64_t> commands_proposed_{0};
 };
 
 }  // namespace bosun::state::internal

@@ -89,56 +89,117 @@ Error ReplicatorImpl::RaftError(int rv, const std::string& what, bool from_call)
   }
 }
 
-// ---- Propose ----
+// ---- Propose (group commit, see replicator_internal.h) ----
+
+Error ReplicatorImpl::LeadershipLostError() const {
+  if (raft_closing_) return StoppedError();
+  return Error(Code::kUnavailable, "leadership lost before the command was committed; it may or may not be applied");
+}
 
 void ReplicatorImpl::DoPropose(std::string command, ProposeDone done) {
   if (auto err = NotLeaderError()) return done(*err);
-  auto* p = new ProposeRequest;
-  p->self = this;
-  p->done = std::move(done);
-  p->req.data = p;
-  raft_buffer buf;
-  if (!FrameCommand(command, &buf)) {
-    ProposeDone d = std::move(p->done);
-    delete p;
-    return d(Error(Code::kTooLarge, "propose: a command of " + std::to_string(command.size()) +
-                                        " bytes does not fit in one Raft entry"));
-  }
-  raft_.errmsg[0] = '\0';
-  int rv = raft_apply(&raft_, &p->req, &buf, 1, &ReplicatorImpl::OnApplied);
-  if (rv != 0) {
-    raft_free(buf.base);  // ownership passes to libraft only on success
-    ProposeDone d = std::move(p->done);
-    delete p;
-    if (rv == RAFT_NOTLEADER) {
-      if (auto err = NotLeaderError()) return d(*err);
-    }
-    return d(RaftError(rv, "propose"));
-  }
-  // The entry commits and applies on a later loop turn (its disk write is
-  // asynchronous), so registering it now is in time for FsmApply.
-  proposals_[p->req.index] = p;
+  pending_bytes_ += command.size();
+  pending_.push_back(Pending{std::move(command), std::move(done)});
+  if (pending_.size() >= kMaxBatchEntries || pending_bytes_ >= kMaxBatchBytes) FlushProposals();
 }
 
+void ReplicatorImpl::FlushProposals() {
+  if (pending_.empty()) return;
+  std::vector<Pending> batch;
+  batch.swap(pending_);
+  pending_bytes_ = 0;
+  ApplyBatch(std::move(batch));
+}
+
+void ReplicatorImpl::ApplyBatch(std::vector<Pending> batch) {
+  auto fail_all = [&batch](const Error& e) {
+    for (Pending& p : batch) p.done(e);
+  };
+  if (auto err = NotLeaderError()) return fail_all(*err);
+  std::vector<raft_buffer> bufs;
+  bufs.reserve(batch.size());
+  std::vector<ProposeDone> dones;
+  dones.reserve(batch.size());
+  for (Pending& p : batch) {
+    raft_buffer buf;
+    if (!FrameCommand(p.command, &buf)) {
+      p.done(Error(Code::kTooLarge, "propose: a command of " + std::to_string(p.command.size()) +
+                                        " bytes does not fit in one Raft entry"));
+      continue;
+    }
+    bufs.push_back(buf);
+    dones.push_back(std::move(p.done));
+  }
+  batch.clear();
+  if (bufs.empty()) return;
+  auto* r = new ProposeRequest;
+  r->self = this;
+  r->n = static_cast<unsigned>(bufs.size());
+  r->req.data = r;
+  raft_.errmsg[0] = '\0';
+  int rv = raft_apply(&raft_, &r->req, bufs.data(), r->n, &ReplicatorImpl::OnApplied);
+  if (rv != 0) {
+    for (raft_buffer& b : bufs) raft_free(b.base);  // ownership passes to libraft only on success
+    delete r;
+    std::optional<Error> err;
+    if (rv == RAFT_NOTLEADER) err = NotLeaderError();
+    if (!err) err = RaftError(rv, "propose");
+    for (auto& d : dones) d(*err);
+    return;
+  }
+  apply_calls_.fetch_add(1);
+  commands_proposed_.fetch_add(r->n);
+  // The entries commit and apply on a later loop turn (their disk write is
+  // asynchronous), so registering them now is in time for FsmApply.
+  r->first = r->req.index;
+  const raft_term term = raft_.current_term;
+  for (unsigned i = 0; i < r->n; i++) waiters_[r->first + i] = Waiter{term, std::move(dones[i])};
+}
+
+void ReplicatorImpl::FailWaiters(raft_index first, unsigned n, const Error& e) {
+  for (raft_index i = first; i < first + n; i++) {
+    auto it = waiters_.find(i);
+    if (it == waiters_.end()) continue;
+    ProposeDone d = std::move(it->second.done);
+    waiters_.erase(it);
+    d(e);
+  }
+}
+
+void ReplicatorImpl::FailStaleWaiters() {
+  if (waiters_.empty()) return;
+  const bool leading = !raft_closing_ && raft_state(&raft_) == RAFT_LEADER;
+  const raft_term term = raft_.current_term;
+  // The common case, checked after every loop turn: still leading in the
+  // term of the oldest and newest waiter.
+  if (leading && waiters_.begin()->second.term == term && waiters_.rbegin()->second.term == term) return;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (leading && it->second.term == term) {
+      ++it;
+      continue;
+    }
+    ProposeDone d = std::move(it->second.done);
+    it = waiters_.erase(it);
+    d(LeadershipLostError());
+  }
+}
+
+// libraft calls this once per raft_apply: right after the FIRST entry was
+// applied (status 0; FsmApply has already answered it), or when the request
+// failed before that (every waiter of the request that is left fails).
 void ReplicatorImpl::OnApplied(struct raft_apply* req, int status, void* result) {
-  auto* p = static_cast<ProposeRequest*>(req->data);
-  ReplicatorImpl* self = p->self;
-  auto it = self->proposals_.find(req->index);
-  if (it != self->proposals_.end() && it->second == p) self->proposals_.erase(it);
-  ProposeDone done = std::move(p->done);
-  std::string value = std::move(p->result);
-  delete p;
-  if (status == 0) {
-    // `result` points at the value FsmApply stored for this very entry.
-    (void)result;
-    return done(std::move(value));
-  }
-  if (self->raft_closing_) return done(self->StoppedError());
+  (void)result;
+  auto* r = static_cast<ProposeRequest*>(req->data);
+  ReplicatorImpl* self = r->self;
+  const raft_index first = r->first;
+  const unsigned n = r->n;
+  delete r;
+  if (status == 0) return;
+  if (self->raft_closing_) return self->FailWaiters(first, n, self->StoppedError());
   if (status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER || status == RAFT_SHUTDOWN) {
-    return done(
-        Error(Code::kUnavailable, "leadership lost before the command was committed; it may or may not be applied"));
+    return self->FailWaiters(first, n, self->LeadershipLostError());
   }
-  done(Error(Code::kInternal, std::string("propose: ") + raft_strerror(status)));
+  self->FailWaiters(first, n, Error(Code::kInternal, std::string("propose: ") + raft_strerror(status)));
 }
 
 // ---- Barrier ----
