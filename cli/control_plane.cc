@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/member_routes.h"
 #include "cli/sealing_api.h"
 #include "core/log.h"
 #include "crypto/aead.h"
@@ -46,68 +47,68 @@ Result<std::vector<state::Member>> ParsePeers(const std::string& spec) {
   return out;
 }
 
+struct MemberAnswer {
+  int status = 0;
+  nlohmann::json body;  // discarded when not JSON
+};
+
+// One request with the admin token to the member at `url`
+// (cli/member_routes.h); kUnavailable when it does not answer.
+Result<MemberAnswer> SendToMember(const std::string& url, const std::string& token, const web::http::method& method,
+                                  const std::string& path, const nlohmann::json& body) {
+  try {
+    web::http::client::http_client_config cfg;
+    cfg.set_timeout(std::chrono::seconds(30));
+    web::http::client::http_client client(utility::conversions::to_string_t(url), cfg);
+    web::http::http_request req(method);
+    req.set_request_uri(utility::conversions::to_string_t(path));
+    req.headers().add(U("Authorization"), U("Bearer ") + utility::conversions::to_string_t(token));
+    req.set_body(body.dump(), "application/json");
+    auto resp = client.request(req).get();
+    return MemberAnswer{resp.status_code(), nlohmann::json::parse(resp.extract_utf8string(true).get(), nullptr, false)};
+  } catch (const std::exception& e) {
+    return Error(Code::kUnavailable, url + ": " + e.what());
+  }
+}
+
+std::string AnswerMessage(const MemberAnswer& a) {
+  return a.body.is_object() ? a.body.value("message", "") : "HTTP " + std::to_string(a.status);
+}
+
 // Asks the member at `url` (following the leader hint) to add us.
 Status Join(const std::string& url, const std::string& token, uint64_t id, const std::string& raft_address,
             const std::string& api_url) {
   std::string target = url;
+  const nlohmann::json body = {{"id", id}, {"raftAddress", raft_address}, {"apiUrl", api_url}};
   for (int attempt = 0; attempt < 60; ++attempt) {
-    try {
-      web::http::client::http_client_config cfg;
-      cfg.set_timeout(std::chrono::seconds(30));
-      web::http::client::http_client client(utility::conversions::to_string_t(target), cfg);
-      web::http::http_request req(web::http::methods::POST);
-      req.set_request_uri(U("/bosun/v1/members/join"));
-      req.headers().add(U("Authorization"), U("Bearer ") + utility::conversions::to_string_t(token));
-      nlohmann::json body = {{"id", id}, {"raftAddress", raft_address}, {"apiUrl", api_url}};
-      req.set_body(body.dump(), "application/json");
-      auto resp = client.request(req).get();
-      std::string text = resp.extract_utf8string(true).get();
-      if (resp.status_code() == 200) return Ok();
-      auto j = nlohmann::json::parse(text, nullptr, false);
-      if (resp.status_code() == 503 && j.is_object() && j.contains("details") && j["details"].contains("leader")) {
-        target = j["details"]["leader"].get<std::string>();
-        continue;
-      }
-      if (resp.status_code() != 503) {
-        return Error(Code::kUnavailable, "joining through " + target + " failed: " + (j.is_object() ? j.value("message", text) : text));
-      }
-    } catch (const std::exception& e) {
-      log::Warn("server", "join attempt failed", {{"via", target}, {"error", e.what()}});
+    auto a = SendToMember(target, token, web::http::methods::POST, "/bosun/v1/members/join", body);
+    if (!a) {
+      log::Warn("server", "join attempt failed", {{"via", target}, {"error", a.error().message()}});
+    } else if (a->status == 200) {
+      return Ok();
+    } else if (a->status != 503) {
+      return Error(Code::kUnavailable, "joining through " + target + " failed: " + AnswerMessage(*a));
+    } else if (a->body.is_object() && a->body.contains("details") && a->body["details"].contains("leader")) {
+      target = a->body["details"]["leader"].get<std::string>();
+      continue;
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   return Error(Code::kUnavailable, "could not join the cluster through " + url + " within a minute");
 }
 
-void AddJoinRoute(state::ApiServer* api, state::ReplicatedService* svc) {
-  // Joining members ask an existing member to add them; only the leader can.
-  api->AddRoute("/bosun/v1/members/join", false, [svc](const state::HttpRequest& req, state::Responder reply) {
-    auto status_body = [](int code, const std::string& reason, const std::string& msg, nlohmann::json details) {
-      nlohmann::json s = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
-                          {"status", code == 200 ? "Success" : "Failure"}, {"message", msg}, {"reason", reason},
-                          {"code", code}};
-      if (!details.is_null()) s["details"] = details;
-      return state::HttpResponse{code, "application/json", {}, s.dump()};
-    };
-    if (req.method != "POST") return reply(status_body(405, "MethodNotAllowed", "POST a member to join", nullptr));
-    auto j = nlohmann::json::parse(req.body, nullptr, false);
-    if (!j.is_object() || !j["id"].is_number_unsigned() || !j["raftAddress"].is_string()) {
-      return reply(status_body(400, "BadRequest", "body must be {\"id\": N, \"raftAddress\": \"HOST:PORT\", \"apiUrl\": URL}",
-                               nullptr));
-    }
-    if (!svc->IsLeader()) {
-      nlohmann::json details = nlohmann::json::object();
-      if (auto url = svc->LeaderApiUrl()) details["leader"] = *url;
-      return reply(status_body(503, "ServiceUnavailable", "not the leader", details));
-    }
-    state::Member m{j["id"].get<uint64_t>(), j["raftAddress"].get<std::string>(), true};
-    std::string api_url = j.value("apiUrl", "");
-    svc->replicator().AddMember(m, [svc, m, api_url, reply, status_body](Status st) {
-      if (!st) return reply(status_body(500, "InternalError", st.error().message(), nullptr));
-      log::Info("server", "member added", {{"member", std::to_string(m.id)}, {"raft", m.address}, {"api", api_url}});
-      reply(status_body(200, "", "member " + std::to_string(m.id) + " added", nullptr));
-    });
-  });
+// Puts this member's API URL in the registry: itself when it leads, else
+// through the leader (once some member has told it the leader's API URL).
+Status Publish(state::ReplicatedService* svc, const std::string& token, uint64_t id, const std::string& raft_address,
+               const std::string& api_url) {
+  if (svc->IsLeader()) return svc->PublishSelf();
+  auto leader = svc->LeaderApiUrl();
+  if (!leader) return Error(Code::kUnavailable, "the leader's API URL is not known yet");
+  auto a = SendToMember(*leader, token, web::http::methods::PUT, "/bosun/v1/members/" + std::to_string(id),
+                        {{"raftAddress", raft_address}, {"apiUrl", api_url}});
+  if (!a) return a.error();
+  if (a->status != 200) return Error(Code::kUnavailable, *leader + ": " + AnswerMessage(*a));
+  return Ok();
 }
 
 }  // namespace
@@ -207,7 +208,7 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   auto api = state::ApiServer::Start(ao, service_.get(), &auth_);
   if (!api) return api.error();
   api_ = std::move(*api);
-  AddJoinRoute(api_.get(), service_.get());
+  AddMemberRoutes(api_.get(), service_.get());
   AddSealingRoutes(api_.get(), api_->url(), admin_token_);
 
   if (!opt.join.empty()) {
@@ -230,9 +231,10 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   state::ReplicatedService* svc = service_.get();
   std::string url = api_->url();
   uint64_t id = opt.id;
-  p->thread = std::thread([p, svc, url, id] {
+  std::string admin = admin_token_, raft_address = opt.raft_listen;
+  p->thread = std::thread([p, svc, url, id, admin, raft_address] {
     while (!p->stopping) {
-      if (svc->PublishSelf()) {
+      if (Publish(svc, admin, id, raft_address, url)) {
         log::Info("server", "member registered", {{"member", std::to_string(id)}, {"api", url}});
         return;
       }

@@ -1,10 +1,12 @@
-// `bosun members`: the state members of the cluster and who leads.
+// `bosun members`: the state members of the cluster and who leads;
+// `bosun members remove ID` takes one out.
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/client_flags.h"
+#include "cli/member_routes.h"
 #include "cli/verbs.h"
 #include "state/client.h"
 
@@ -50,6 +52,16 @@ int RunMembers(const MembersOptions& opt) {
   return 0;
 }
 
+int RunRemove(const std::string& id_text, const ClientFlags& flags) {
+  uint64_t id = ParseMemberId(id_text);
+  if (id == 0) return Fail("members remove", "\"" + id_text + "\" is not a member id (a number > 0; see `bosun members`)");
+  auto client = MakeClient(flags);
+  if (!client) return Fail("members remove", client.error().message());
+  if (auto st = (*client)->RemoveMember(id); !st) return Fail("members remove", st.error().message());
+  std::printf("member %llu removed\n", static_cast<unsigned long long>(id));
+  return 0;
+}
+
 }  // namespace
 
 void AddMembers(CLI::App& app, int* exit_code) {
@@ -61,7 +73,21 @@ void AddMembers(CLI::App& app, int* exit_code) {
   cmd->add_option("-o,--output", opt->output, "Output format: json (default: a table)")
       ->check(CLI::IsMember({"", "json"}));
   AddClientFlags(cmd, &opt->client);
-  cmd->callback([opt, exit_code] { *exit_code = RunMembers(*opt); });
+
+  auto remove_id = std::make_shared<std::string>();
+  auto remove_flags = std::make_shared<ClientFlags>();
+  CLI::App* rm = cmd->add_subcommand(
+      "remove",
+      "Remove member ID from the cluster (admins only). Stop its `bosun server` first or right after; to\n"
+      "bring it back, start it again with an empty --data and --join. Removing the leader is allowed: it\n"
+      "steps down and the others elect a new one.");
+  rm->add_option("ID", *remove_id, "The member's id, as `bosun members` lists it")->required();
+  AddClientFlags(rm, remove_flags.get());
+  rm->callback([remove_id, remove_flags, exit_code] { *exit_code = RunRemove(*remove_id, *remove_flags); });
+  cmd->callback([cmd, rm, opt, exit_code] {
+    if (cmd->got_subcommand(rm)) return;
+    *exit_code = RunMembers(*opt);
+  });
 }
 
 }  // namespace bosun::cli

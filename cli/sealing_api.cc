@@ -4,6 +4,7 @@
 #include <memory>
 #include <thread>
 
+#include "cli/route_status.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "crypto/sealed.h"
@@ -14,13 +15,6 @@ namespace bosun::cli {
 namespace {
 
 constexpr const char* kPrefix = "/bosun/v1/sealing";
-
-state::HttpResponse StatusResponse(int code, const std::string& reason, const std::string& message) {
-  Json s = {{"kind", "Status"},     {"apiVersion", "v1"},         {"metadata", Json::object()},
-            {"status", "Failure"},  {"message", message},         {"reason", reason},
-            {"code", code}};
-  return state::HttpResponse{code, "application/json", {}, s.dump()};
-}
 
 state::HttpResponse ErrorResponse(const Error& e) {
   switch (e.code()) {
@@ -36,8 +30,6 @@ state::HttpResponse ErrorResponse(const Error& e) {
 Json KeyJson(const reconciler::SealingKeyInfo& k) {
   return {{"id", k.id}, {"created", k.created}, {"publicKey", k.public_key}, {"active", k.active}};
 }
-
-bool IsAdmin(const state::HttpRequest& req) { return req.user && req.user->InGroup("system:masters"); }
 
 // Every value of a SealedSecret sealed again under the active key.
 Result<Json> Reencrypt(state::Client& client, const std::string& body) {

@@ -15,6 +15,7 @@ void AddGet(CLI::App& app, int* exit_code);
 void AddApply(CLI::App& app, int* exit_code);
 void AddDelete(CLI::App& app, int* exit_code);
 void AddMembers(CLI::App& app, int* exit_code);
+void AddApiResources(CLI::App& app, int* exit_code);
 void AddServer(CLI::App& app, int* exit_code);
 void AddHistory(CLI::App& app, int* exit_code);
 void AddDiff(CLI::App& app, int* exit_code);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "state/api_discovery.h"
 #include "state/api_internal.h"
 #include "state/secret_redaction.h"
 
@@ -383,6 +384,11 @@ void Core::Route(const CallPtr& call) {
   auto user = auth_->Authenticate(call->Header("Authorization"));
   if (!user) return call->ReplyError(Unauthorized(user.error().message()));
   call->set_user(std::move(*user));
+  // The member list is built in; routes added under it (join, remove) are not.
+  if (path == "/bosun/v1/members") {
+    if (call->method() != "GET") return call->ReplyError(MethodNotAllowed(call->method(), path));
+    return ServeMembers(call);
+  }
   if (ServeExtension(call, true)) return;
 
   const auto& segs = call->segments();
@@ -390,15 +396,15 @@ void Core::Route(const CallPtr& call) {
     if (call->method() != "GET") return call->ReplyError(MethodNotAllowed(call->method(), path));
     return call->Reply(200, {{"gitVersion", options_.version}, {"platform", "linux"}});
   }
-  if (path == "/bosun/v1/members") {
-    if (call->method() != "GET") return call->ReplyError(MethodNotAllowed(call->method(), path));
-    return ServeMembers(call);
-  }
   if (path == kBatchPath) {
     if (call->method() != "POST") return call->ReplyError(MethodNotAllowed(call->method(), path));
     // A write: only the leader applies it.
     if (ForwardUnlessLeader(call)) return;
     return Batch(call);
+  }
+  if (auto doc = DiscoveryDocument(segs)) {
+    if (call->method() != "GET") return call->ReplyError(MethodNotAllowed(call->method(), path));
+    return call->Reply(200, *doc);
   }
   if (!segs.empty() && (segs[0] == "api" || segs[0] == "apis")) return ServeApi(call);
   call->ReplyError(PathNotFound(path));

@@ -577,6 +577,12 @@ Result<Json> Client::Members() {
   return impl_->Call("GET", "/bosun/v1/members", nullptr, "", false, {});
 }
 
+Status Client::RemoveMember(uint64_t id) {
+  auto r = impl_->Call("DELETE", "/bosun/v1/members/" + std::to_string(id), nullptr, "", true, {});
+  if (!r) return r.error();
+  return Ok();
+}
+
 Result<Json> Client::RawGet(const std::string& path) {
   if (path.empty() || path[0] != '/' || !web::uri::validate(path))
     return Error(Code::kInvalid, "not an absolute API path: \"" + path + "\"");

@@ -215,6 +215,10 @@ class Client {
   // ({"kind":"MemberList","items":[{"id","raftAddress","apiUrl","role",
   // "isLeader","isSelf","appliedIndex"}]}).
   Result<Json> Members();
+  // Removes member `id` from the cluster (DELETE /bosun/v1/members/ID, sent
+  // to the leader; admins only). kNotFound when it is not a member, kConflict
+  // for the last voter, kForbidden without an admin token.
+  Status RemoveMember(uint64_t id);
 
   // A container's log, through the API server from the pod's node
   // (pods/NAME/log). `on_data` receives the text as it arrives; with

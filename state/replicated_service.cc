@@ -92,6 +92,12 @@ Status UnpackDirectory(std::string_view in, const std::string& dir) {
   return Ok();
 }
 
+std::string MemberRecordKey(uint64_t id) { return kMembersPrefix + std::to_string(id); }
+
+std::string MemberRecord(uint64_t id, const std::string& raft_address, const std::string& api_url) {
+  return nlohmann::json{{"id", id}, {"raftAddress", raft_address}, {"apiUrl", api_url}}.dump();
+}
+
 ReplicatedService::ReplicatedService(ReplicatedServiceOptions options) : options_(std::move(options)) {}
 
 Result<std::unique_ptr<ReplicatedService>> ReplicatedService::Start(const ReplicatedServiceOptions& options) {
@@ -156,7 +162,7 @@ void ReplicatedService::ReadBarrier(ReadConsistency c, std::function<void(Status
 bool ReplicatedService::IsLeader() const { return replicator_->IsLeader(); }
 
 std::string ReplicatedService::ApiUrlOf(uint64_t id) const {
-  auto kv = store_->Get(kMembersPrefix + std::to_string(id));
+  auto kv = store_->Get(MemberRecordKey(id));
   if (kv) {
     auto j = nlohmann::json::parse(kv->value, nullptr, false);
     if (j.is_object() && j.value("apiUrl", "") != "") return j["apiUrl"].get<std::string>();
@@ -193,12 +199,12 @@ std::vector<MemberInfo> ReplicatedService::Members() const {
 }
 
 Status ReplicatedService::PublishSelf() {
-  nlohmann::json rec = {{"id", options_.raft.id}, {"raftAddress", options_.raft.address}, {"apiUrl", options_.api_url}};
-  std::string key = kMembersPrefix + std::to_string(options_.raft.id);
+  std::string rec = MemberRecord(options_.raft.id, options_.raft.address, options_.api_url);
+  std::string key = MemberRecordKey(options_.raft.id);
   auto current = store_->Get(key);
-  if (current && current->value == rec.dump()) return Ok();
+  if (current && current->value == rec) return Ok();
   Txn txn;
-  txn.ops.push_back(Op{Op::Kind::kPut, key, rec.dump()});
+  txn.ops.push_back(Op{Op::Kind::kPut, key, rec});
   auto r = WriteSync(std::move(txn));
   if (!r) return r.error();
   return Ok();

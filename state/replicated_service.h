@@ -46,8 +46,9 @@ class ReplicatedService final : public StateService, private StateMachine {
   std::vector<MemberInfo> Members() const override;
 
   Replicator& replicator() { return *replicator_; }
-  // Publishes this member's API URL in the registry (retried by the caller
-  // until a leader exists).
+  // Publishes this member's API URL in the registry. Works on the leader
+  // only (kUnavailable elsewhere): a follower sends its record to the leader
+  // instead (cli/control_plane.cc).
   Status PublishSelf();
   void Stop();
 
@@ -75,5 +76,11 @@ class ReplicatedService final : public StateService, private StateMachine {
 // name, size and bytes.
 Result<std::string> PackDirectory(const std::string& dir);
 Status UnpackDirectory(std::string_view packed, const std::string& dir);
+
+// The registry entry that publishes member `id`'s API URL to the others, and
+// its value (what PublishSelf writes; a follower asks the leader to write it
+// through PUT /bosun/v1/members/ID, cli/member_routes.h).
+std::string MemberRecordKey(uint64_t id);
+std::string MemberRecord(uint64_t id, const std::string& raft_address, const std::string& api_url);
 
 }  // namespace bosun::state

@@ -34,7 +34,7 @@ Outcome Bosun(const std::string& args, const std::string& env = "") {
 constexpr const char* kDeadServer = "http://127.0.0.1:1";
 
 TEST(ClientVerbsCli, EveryVerbHasHelp) {
-  for (const char* verb : {"get", "apply", "delete", "members"}) {
+  for (const char* verb : {"get", "apply", "delete", "members", "members remove", "api-resources"}) {
     Outcome r = Bosun(std::string(verb) + " --help");
     EXPECT_EQ(r.exit_code, 0) << verb << ": " << r.out;
     EXPECT_THAT(r.out, HasSubstr("--server")) << verb;

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "core/kinds.h"
+#include "state/auth.h"
 #include "state/client.h"
 #include "tests/test_support.h"
 
@@ -331,4 +332,111 @@ TEST_F(ClusterTest, AWatchDeliversEveryWriteOnceThroughTheLossOfItsMember) {
 }
 
 }  // namespace watch_failover
+}  // namespace
+
+namespace {
+namespace membership {
+
+using bosun::test::Outcome;
+
+// `bosun members …` against the cluster, as a user types it.
+Outcome Bosun(const std::string& args, const std::string& server, const std::string& token_file) {
+  return bosun::test::RunCommand(std::string(BOSUN_BINARY) + " " + args + " --server " + server + " --token-file " +
+                                 token_file);
+}
+
+std::set<uint64_t> MemberIds(const HttpResult& list) {
+  std::set<uint64_t> ids;
+  if (list.status != 200) return ids;
+  for (const auto& m : list.body["items"]) ids.insert(m["id"].get<uint64_t>());
+  return ids;
+}
+
+// Waits until `m` knows every member's API URL (members publish theirs once a
+// leader exists), so it can point a membership change at the leader.
+bool KnowsEveryApiUrl(const Member& m, const std::string& token) {
+  for (int i = 0; i < 100; ++i) {
+    auto r = Http(m.url(), "GET", "/bosun/v1/members", token, nullptr, 2s);
+    bool all = r.status == 200 && r.body["items"].size() == 3;
+    if (all) {
+      for (const auto& item : r.body["items"]) all = all && !item.value("apiUrl", "").empty();
+    }
+    if (all) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+// A follower is removed through the other follower (which sends it on to the
+// leader); the two that stay keep a majority and take writes.
+TEST_F(ClusterTest, RemovingAFollowerLeavesTwoMembersThatKeepWriting) {
+  int leader = Leader();
+  ASSERT_GE(leader, 0);
+  size_t victim = static_cast<size_t>((leader + 1) % 3), other = static_cast<size_t>((leader + 2) % 3);
+  ASSERT_TRUE(KnowsEveryApiUrl(*members_[other], token_));
+  Outcome r = Bosun("members remove " + std::to_string(members_[victim]->id()), members_[other]->url(), token_file_);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("member " + std::to_string(members_[victim]->id()) + " removed"));
+  members_[victim]->Kill();
+
+  const auto& l = *members_[static_cast<size_t>(leader)];
+  EXPECT_EQ(MemberIds(Http(l.url(), "GET", "/bosun/v1/members", token_)),
+            (std::set<uint64_t>{static_cast<uint64_t>(l.id()), static_cast<uint64_t>(members_[other]->id())}));
+  auto w = Http(l.url(), "POST", "/api/v1/namespaces/default/configmaps", token_, ConfigMap("after-remove"));
+  EXPECT_EQ(w.status, 201) << w.body.dump();
+  // Removing it again: it is no longer a member.
+  Outcome again = Bosun("members remove " + std::to_string(members_[victim]->id()), l.url(), token_file_);
+  EXPECT_EQ(again.exit_code, 1) << again.out;
+  EXPECT_THAT(again.out, ::testing::HasSubstr("is not in the cluster"));
+}
+
+// The leader removes itself: it steps down, the two others elect a leader
+// among themselves, and writes go on.
+TEST_F(ClusterTest, RemovingTheLeaderHandsOverToANewLeader) {
+  int leader = Leader();
+  ASSERT_GE(leader, 0);
+  auto& old = *members_[static_cast<size_t>(leader)];
+  Outcome r = Bosun("members remove " + std::to_string(old.id()), old.url(), token_file_);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  old.Kill();
+  int next = Leader(20s);
+  ASSERT_GE(next, 0) << "no leader after the old one removed itself";
+  ASSERT_NE(next, leader);
+  const auto& l = *members_[static_cast<size_t>(next)];
+  EXPECT_EQ(MemberIds(Http(l.url(), "GET", "/bosun/v1/members", token_)).count(static_cast<uint64_t>(old.id())), 0u);
+  auto w = Http(l.url(), "POST", "/api/v1/namespaces/default/configmaps", token_, ConfigMap("new-leader"));
+  EXPECT_EQ(w.status, 201) << w.body.dump();
+}
+
+// Only admins change membership, and a bad id says why.
+TEST_F(ClusterTest, MembershipChangesNeedAnAdminToken) {
+  ASSERT_GE(Leader(), 0);
+  // Member 1 also accepts a node's token (restarted to read its tokens file).
+  auto& m1 = *members_[0];
+  m1.Kill();
+  std::string node_token_file = root_ + "/node.token";
+  auto node_token = bosun::state::EnsureToken(m1.dir() + "/tokens", node_token_file, "system:node:n1", "system:nodes");
+  ASSERT_TRUE(node_token.ok()) << node_token.error().message();
+  m1.Start(peers_, token_file_);
+  ASSERT_GE(Leader(20s), 0);
+  ASSERT_TRUE(KnowsEveryApiUrl(m1, token_));
+
+  Outcome denied = Bosun("members remove 2", m1.url(), node_token_file);
+  EXPECT_EQ(denied.exit_code, 1) << denied.out;
+  EXPECT_THAT(denied.out, ::testing::HasSubstr("needs an admin token"));
+  auto join = Http(m1.url(), "POST", "/bosun/v1/members/join", *node_token,
+                   json{{"id", 9}, {"raftAddress", "127.0.0.1:1"}, {"apiUrl", "http://127.0.0.1:1"}});
+  EXPECT_EQ(join.status, 403) << join.body.dump();
+
+  Outcome unknown = Bosun("members remove 9", m1.url(), token_file_);
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.out;
+  EXPECT_THAT(unknown.out, ::testing::HasSubstr("member 9 is not in the cluster"));
+  Outcome bad = Bosun("members remove two", m1.url(), token_file_);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_THAT(bad.out, ::testing::HasSubstr("\"two\" is not a member id"));
+  // Nothing changed.
+  EXPECT_EQ(MemberIds(Http(m1.url(), "GET", "/bosun/v1/members", token_)), (std::set<uint64_t>{1, 2, 3}));
+}
+
+}  // namespace membership
 }  // namespace
