@@ -164,7 +164,7 @@ class NodeCluster : public ::testing::Test {
         }
         if (auto sbs = (*rt)->ListPodSandboxes()) {
           for (const auto& sb : *sbs) {
-            if (net) (void)(*net)->Teardown(sb.pod_uid, sb.netns_path);
+            if (net) (void)(*net)->Teardown(sb.net_id, sb.netns_path);
             (void)(*rt)->RemovePodSandbox(sb.pod_uid);
           }
         }

@@ -71,8 +71,8 @@ class RuntimeTest : public ::testing::Test {
     // Whatever a failed test left: containers runc still knows, mounts,
     // cgroups, files.
     std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/run/runc", ec)) {
-      (void)RunCmd({"runc", "--root", dir_ + "/run/runc", "delete", "--force", e.path().filename()});
+    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/run/secure/runc", ec)) {
+      (void)RunCmd({"runc", "--root", dir_ + "/run/secure/runc", "delete", "--force", e.path().filename()});
     }
     cgroups::Version v = cgroups::Detect();
     (void)cgroups::RemoveTree("/sys/fs/cgroup", v, "/" + parent_);

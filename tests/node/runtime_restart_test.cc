@@ -53,7 +53,9 @@ TEST_F(RuntimeTest, RemovingASandboxLeavesNothingBehind) {
   ASSERT_FALSE(sandbox::MountsUnder(dir_ + "/run").empty());
 
   ASSERT_TRUE(rt_->RemovePodSandbox(sb.pod_uid));
-  EXPECT_TRUE(sandbox::MountsUnder(dir_ + "/run").empty());
+  // Only the runtime's own tmpfs stays (it outlives pods and daemons).
+  EXPECT_EQ(sandbox::MountsUnder(dir_ + "/run"), std::vector<std::string>{dir_ + "/run/secure"});
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/run/secure/bundles/" + a->id)) << "the container's spec is left";
   EXPECT_FALSE(std::filesystem::exists(sb.dir));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/run/containers/" + a->id));
   for (const char* ctrl : {"cpu", "cpuacct", "memory", "pids", "freezer", "devices", "blkio", "cpuset", "systemd"}) {
@@ -61,8 +63,8 @@ TEST_F(RuntimeTest, RemovingASandboxLeavesNothingBehind) {
         << ctrl;
   }
   std::error_code ec;
-  EXPECT_TRUE(std::filesystem::is_empty(dir_ + "/run/runc", ec));
-  auto runc_list = RunCmd({"runc", "--root", dir_ + "/run/runc", "list", "-q"});
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ + "/run/secure/runc", ec));
+  auto runc_list = RunCmd({"runc", "--root", dir_ + "/run/secure/runc", "list", "-q"});
   ASSERT_TRUE(runc_list);
   EXPECT_EQ(runc_list->out, "");
   auto gone = [](int pid) {
