@@ -243,7 +243,8 @@ void AddDiff(CLI::App& app, int* exit_code) {
       "The manifests are validated first, as the sync does. Secret values are never shown.\n"
       "Sources: --path DIR (files on disk), --revision REV (a commit of the local repository --repo),\n"
       "or by default the work tree of --repo; --subpath defaults to the folder the server follows.\n"
-      "Exit status: 0 nothing would change, 2 something would, 1 error (invalid manifests, no server).\n"
+      "Exit status: 0 nothing would change, 2 something would, 1 error (invalid manifests, no server,\n"
+      "a usage error such as an unknown flag: never 2, which means changes).\n"
       "In CI, for a pull request: bosun diff --revision HEAD --server URL --token-file FILE");
   cmd->add_option("--revision", opt->revision, "A revision of the local repository: HEAD, a branch, a tag, a commit");
   cmd->add_option("--path", opt->path, "A folder (or file) of manifests on disk instead of a Git revision");

@@ -1,11 +1,37 @@
 // The `bosun` executable: argument parsing and dispatch to the verbs.
 #include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/verbs.h"
 #include "core/log.h"
+
+namespace {
+
+// A command line the parser refuses exits 2, as `bosun validate` documents,
+// except where 2 already means something else: `bosun diff` exits 2 when
+// something would change, so a CI job must never read a typo as "changes".
+// There a usage error exits 1, like every other error of diff.
+constexpr int kUsage = 2;
+constexpr int kDiffUsage = 1;
+
+// The verb of the command line: its first word that is not a global flag
+// (or the value of one).
+std::string Verb(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--log-level") == 0) {
+      ++i;
+      continue;
+    }
+    if (argv[i][0] != '-') return argv[i];
+  }
+  return "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"bosun — a GitOps cluster in one binary.\n"
@@ -28,6 +54,7 @@ int main(int argc, char** argv) {
   bosun::cli::AddApply(app, &exit_code);
   bosun::cli::AddDelete(app, &exit_code);
   bosun::cli::AddMembers(app, &exit_code);
+  bosun::cli::AddApiResources(app, &exit_code);
   bosun::cli::AddUp(app, &exit_code);
   bosun::cli::AddServer(app, &exit_code);
   bosun::cli::AddStatus(app, &exit_code);
@@ -54,14 +81,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
-  bosun::cli::AddApiResources(app, &exit_code);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);  // prints the message and a hint to use --help
-    return 2;
+    return Verb(argc, argv) == "diff" ? kDiffUsage : kUsage;
   }
   return exit_code;
 }

@@ -219,6 +219,25 @@ TEST(GitOpsCli, EveryVerbHasHelp) {
   }
 }
 
+// `bosun diff` exits 2 when something would change: a command line it
+// cannot parse must not read as "changes" in a CI job.
+TEST(GitOpsCli, DiffUsageErrorsExitOneNotTwo) {
+  for (const char* args : {"diff --no-such-flag", "diff -o yaml --path .", "diff --revision", "diff stray-argument",
+                           "--log-level debug diff --no-such-flag"}) {
+    Outcome r = Bosun(args);
+    EXPECT_EQ(r.exit_code, 1) << args << ": " << r.out;
+    EXPECT_THAT(r.out, HasSubstr("--help")) << args;  // CLI11's hint: it was the parser that refused
+  }
+  Outcome help = Bosun("diff --help");
+  EXPECT_EQ(help.exit_code, 0) << help.out;
+  EXPECT_THAT(help.out, HasSubstr("a usage error"));
+  // The other verbs keep 2 for a usage error (bosun validate documents it).
+  Outcome history = Bosun("history --no-such-flag");
+  EXPECT_EQ(history.exit_code, 2) << history.out;
+  Outcome validate = Bosun("validate --no-such-flag");
+  EXPECT_EQ(validate.exit_code, 2) << validate.out;
+}
+
 TEST(GitOpsCli, ServerRefusesBadRepoFlagsClearly) {
   TempDir d;
   auto server = [&](const std::string& flags) {
