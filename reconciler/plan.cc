@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "core/field_path.h"
 #include "core/kinds.h"
@@ -252,8 +254,17 @@ std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& li
 }
 
 Plan PlanSync(const std::vector<Manifest>& desired, const std::vector<Object>& live, const PlanOptions& options) {
+  std::vector<const Manifest*> pointers;
+  pointers.reserve(desired.size());
+  for (const Manifest& m : desired) pointers.push_back(&m);
+  return PlanSyncRefs(pointers, live, options);
+}
+
+Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector<Object>& live,
+                  const PlanOptions& options) {
   const KindRegistry& reg = KindRegistry::Builtin();
-  std::map<std::string, const Object*> live_by_id;
+  std::unordered_map<std::string, const Object*> live_by_id;
+  live_by_id.reserve(live.size());
   for (const auto& o : live) {
     GroupVersionKind gvk = o.gvk();
     live_by_id[Identity(gvk.group, gvk.kind, o.namespace_(), o.name())] = &o;
@@ -261,8 +272,10 @@ Plan PlanSync(const std::vector<Manifest>& desired, const std::vector<Object>& l
 
   Plan plan;
   std::vector<PlannedChange> writes;
-  std::set<std::string> wanted;
-  for (const auto& m : desired) {
+  std::unordered_set<std::string> wanted;
+  wanted.reserve(desired.size());
+  for (const Manifest* mp : desired) {
+    const Manifest& m = *mp;
     GroupVersionKind gvk = m.object.gvk();
     const KindInfo* kind = reg.Find(gvk);
     if (kind == nullptr) continue;  // validation refuses unknown kinds before a plan is made

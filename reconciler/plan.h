@@ -82,6 +82,10 @@ struct PlanOptions {
 // label are ever deleted. Namespaced desired objects without a namespace go
 // to "default".
 Plan PlanSync(const std::vector<Manifest>& desired, const std::vector<Object>& live, const PlanOptions& options);
+// The same for desired objects held elsewhere (the sync controller's
+// snapshot), which are not copied.
+Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector<Object>& live,
+                  const PlanOptions& options);
 
 // Lists what PlanSync needs through the API: every object of the desired
 // set's kinds, and every managed object of the other kinds.

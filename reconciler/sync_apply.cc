@@ -60,13 +60,13 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
   }
 
   Planned out;
-  std::vector<Manifest> desired;
+  std::vector<const Manifest*> desired;
   std::vector<Object> live_objects;
   desired.reserve(keys.size());
   std::map<const KindInfo*, std::vector<std::pair<std::string, const Manifest*>>> missing;
   for (const std::string& key : keys) {
     const Manifest* m = snapshot.Find(key);
-    desired.push_back(*m);
+    desired.push_back(m);
     if (auto e = extra->find(key); e != extra->end()) {
       if (e->second) live_objects.push_back(*e->second);
       continue;
@@ -128,9 +128,34 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
   PlanOptions po;
   po.revision = revision;
   po.prune = settings.prune;
-  out.plan = PlanSync(desired, live_objects, po);
+  out.plan = PlanSyncRefs(desired, live_objects, po);
   out.extra_unchanged = static_cast<int>(snapshot.by_key.size() - desired.size());
   return out;
+}
+
+void SyncController::Impl::DropOwnWritesFromDrift(const std::vector<std::string>& keys,
+                                                  const std::string& resource_version) {
+  // The batch's own watch events race its answer: those that reached the
+  // cache before Store were reported as changes and queued drift checks of
+  // objects that are exactly as the batch wrote them (10,000 for a first
+  // sync, each a plan of one object, competing with the rest of the pass).
+  // A key whose cached object is still at the batch's revision is ours; one
+  // changed since has a later revision and stays queued.
+  std::vector<std::string> queued;
+  {
+    std::lock_guard<std::mutex> lock(drift_mu);
+    if (drift_queue.empty()) return;
+    for (const auto& k : keys) {
+      if (drift_queue.count(k) != 0) queued.push_back(k);
+    }
+  }
+  std::vector<std::string> ours;
+  for (const auto& k : queued) {
+    auto cur = informer->Get(k);
+    if (cur && cur->resource_version() == resource_version) ours.push_back(k);
+  }
+  std::lock_guard<std::mutex> lock(drift_mu);
+  for (const auto& k : ours) drift_queue.erase(k);
 }
 
 Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
@@ -155,18 +180,20 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
     planned = std::move(*p);
     ops.clear();
     op_changes.clear();
-    for (const PlannedChange& c : planned.plan.changes) {
+    // The plan's objects move into the batch: after it, only the changes'
+    // kind, name, path and diff are read (the record, the log).
+    for (PlannedChange& c : planned.plan.changes) {
       state::BatchOp op;
       switch (c.action) {
         case PlannedChange::Action::kUnchanged:
           continue;
         case PlannedChange::Action::kCreate:
           op.type = state::BatchOp::Type::kCreate;
-          op.object = c.object;
+          op.object = std::move(c.object);
           break;
         case PlannedChange::Action::kUpdate:
           op.type = state::BatchOp::Type::kUpdate;
-          op.object = c.object;
+          op.object = std::move(c.object);
           break;
         case PlannedChange::Action::kDelete:
           op.type = state::BatchOp::Type::kDelete;
@@ -235,6 +262,8 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   // Committed: the cache learns our writes (so their watch events are not
   // taken for drift), and the snapshot becomes the live one.
   Object stored = result->items.back();
+  std::vector<std::string> written;  // keys of the objects the batch put
+  written.reserve(ops.size());
   for (size_t i = 0; i + 1 < ops.size() && i < result->items.size(); ++i) {
     const PlannedChange& c = *op_changes[i];
     if (c.kind == nullptr) continue;
@@ -242,8 +271,10 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
       informer->Forget(*c.kind, c.ns, c.name, result->resource_version);
     } else {
       informer->Store(*c.kind, result->items[i]);
+      written.push_back(Informer::KeyOf(*c.kind, result->items[i]));
     }
   }
+  DropOwnWritesFromDrift(written, result->resource_version);
   live = snapshot;
   live_record = name;
   live_settings = settings;
@@ -266,6 +297,17 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
                 {{"revision", name}, {"error", w.error().message()}});
   }
 
+  SetRepositoryStatus([&](Json& st) {
+    st["liveRevision"] = ctx.head;
+    st["liveRevisionName"] = name;
+    st["lastSyncTime"] = FormatRfc3339(clock->Now());
+    st["lastSyncError"] = "";
+    st["syncConfig"] = SettingsJson(settings);
+  });
+  MarkRequestHandled(ctx.request);
+  WriteRepositoryStatus();
+  // The per-object lines (10,000 of them for a first sync) are written once
+  // the revision is live: the status tells first.
   for (const PlannedChange& c : planned.plan.changes) {
     if (c.action == PlannedChange::Action::kUnchanged) continue;
     log::Info(kSyncComponent, ActionName(c.action), {{"rev", rev}, {"object", Describe(c)}, {"path", c.path}});
@@ -277,15 +319,6 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
              {"changes", Summary(planned.plan, planned.extra_unchanged)},
              {"applyMs", std::to_string(applied.duration.count())},
              {"sinceFetchMs", std::to_string(since_fetch.count())}});
-  SetRepositoryStatus([&](Json& st) {
-    st["liveRevision"] = ctx.head;
-    st["liveRevisionName"] = name;
-    st["lastSyncTime"] = FormatRfc3339(clock->Now());
-    st["lastSyncError"] = "";
-    st["syncConfig"] = SettingsJson(settings);
-  });
-  MarkRequestHandled(ctx.request);
-  WriteRepositoryStatus();
   LinkRevert(ctx);
   EnforceHistoryLimit(settings, name);
   return name;

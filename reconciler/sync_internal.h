@@ -124,6 +124,9 @@ struct SyncController::Impl {
                           std::unordered_map<std::string, std::optional<Object>>* extra);
   Result<std::string> Apply(PassContext& ctx, Object record, std::shared_ptr<const DesiredSnapshot> snapshot,
                             const SyncSettings& settings);
+  // Removes from the drift queue the keys of `keys` (objects a batch just
+  // put at `resource_version`) whose cached object is that write.
+  void DropOwnWritesFromDrift(const std::vector<std::string>& keys, const std::string& resource_version);
 
   // ---- signatures (sync_verify.cc)
   struct Trust;

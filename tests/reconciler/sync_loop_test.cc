@@ -2,6 +2,7 @@
 // sync-requested-at annotation, the interval) and a prompt Stop.
 #include <gmock/gmock.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,8 +57,10 @@ TEST_F(SyncLoopTest, TheIntervalPolls) {
   ctl_->Stop();
 }
 
-TEST_F(SyncLoopTest, StopReturnsPromptlyInTheMiddleOfAFetch) {
-  // A remote that accepts connections and never answers.
+TEST_F(SyncLoopTest, StopCancelsAFetchInFlight) {
+  // A remote that accepts connections and never answers, with the default
+  // 60 s fetch time-out: stopping (leadership lost, shutdown) must not wait
+  // for it, and neither must destroying the controller.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -68,18 +71,25 @@ TEST_F(SyncLoopTest, StopReturnsPromptlyInTheMiddleOfAFetch) {
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   gitsync::RemoteOptions ro;
   ro.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/repo.git";
-  ro.timeout = std::chrono::seconds(3);
+  ro.timeout = std::chrono::seconds(60);
   auto m = gitsync::Mirror::Open(tmp_.Sub("stalled-mirror"), ro);
   ASSERT_TRUE(m.ok()) << m.error().message();
   mirror_ = std::move(*m);
   MakeController();
   ctl_->Start();
-  std::this_thread::sleep_for(500ms);  // the first pass is fetching now
+  // The first pass is fetching once its connection waits in the backlog.
+  ASSERT_TRUE(Eventually([&] {
+    pollfd p{fd, POLLIN, 0};
+    return poll(&p, 1, 0) == 1;
+  }));
   auto t0 = std::chrono::steady_clock::now();
   ctl_->Stop();
-  auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_LT(took, 1s);
-  ctl_.reset();  // waits for the abandoned fetch (bounded by its time-out)
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  // The fetch was cancelled, not abandoned: the mirror is free at once.
+  auto t1 = std::chrono::steady_clock::now();
+  EXPECT_EQ(mirror_->Head().error().code(), Code::kNotFound);
+  ctl_.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, 3s);
   close(fd);
 }
 
