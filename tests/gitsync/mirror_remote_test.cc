@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <thread>
@@ -253,6 +254,26 @@ TEST(MirrorNetwork, StallInTheMiddleOfAPackTimesOutAndKeepsTheHead) {
 
 // Cancellation: a fetch with a 60 s time-out that a stopping controller
 // cancels ends at once, whatever the remote does.
+//
+// Fetches with a cancel flag that another thread sets once `when` returns, and
+// checks the fetch failed as cancelled (kUnavailable, "cancelled") within 5 s.
+Result<std::string> FetchCancelledWhen(Mirror& m, const std::function<void()>& when) {
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    when();
+    cancel.store(true);
+  });
+  auto start = Clock::now();
+  auto r = m.Fetch({}, &cancel);
+  auto took = Clock::now() - start;
+  canceller.join();
+  EXPECT_FALSE(r.ok());
+  if (r.ok()) return Error(Code::kInternal, "the fetch was not cancelled");
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_NE(r.error().message().find("cancelled"), std::string::npos) << r.error().message();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  return r;
+}
 
 TEST(MirrorCancel, ACancelledFetchFromASilentRemoteEndsAtOnce) {
   GitRepos repos;
@@ -260,20 +281,10 @@ TEST(MirrorCancel, ACancelledFetchFromASilentRemoteEndsAtOnce) {
   auto m = Mirror::Open(repos.MirrorDir(), Follow("http://127.0.0.1:" + std::to_string(silent.port()) + "/repo.git",
                                                   std::chrono::seconds(60)));
   ASSERT_TRUE(m.ok());
-  std::atomic<bool> cancel{false};
-  std::thread canceller([&] {
-    // Cancel once the fetch is connected and waiting for an answer.
-    bosun::test::Eventually([&] { return silent.Connected(); }, std::chrono::seconds(10));
-    cancel.store(true);
-  });
-  auto start = Clock::now();
-  auto r = (*m)->Fetch({}, &cancel);
-  auto took = Clock::now() - start;
-  canceller.join();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  // Cancel once the fetch is connected and waiting for an answer.
+  auto r = FetchCancelledWhen(
+      **m, [&] { bosun::test::Eventually([&] { return silent.Connected(); }, std::chrono::seconds(10)); });
   EXPECT_NE(r.error().message().find("): cancelled"), std::string::npos) << r.error().message();
-  EXPECT_LT(took, std::chrono::seconds(5));
   EXPECT_EQ((*m)->Head().error().code(), Code::kNotFound);  // the mirror is free again, and unchanged
 }
 
@@ -289,19 +300,8 @@ TEST(MirrorCancel, ACancelledFetchStalledInAPackKeepsTheHead) {
 
   std::string more = repos.CommitAndPush({{"b.yaml", "b: 1\n"}}, "more");
   repos.tmp().Write("stall", "");
-  std::atomic<bool> cancel{false};
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the fetch is stalled by then (or not started)
-    cancel.store(true);
-  });
-  auto start = Clock::now();
-  auto r = (*m)->Fetch({}, &cancel);
-  auto took = Clock::now() - start;
-  canceller.join();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), Code::kUnavailable);
-  EXPECT_NE(r.error().message().find("cancelled"), std::string::npos) << r.error().message();
-  EXPECT_LT(took, std::chrono::seconds(5));
+  // The fetch is stalled by then (or not started).
+  auto r = FetchCancelledWhen(**m, [] { std::this_thread::sleep_for(std::chrono::milliseconds(500)); });
   EXPECT_EQ((*m)->Head().value_or(""), id);
 
   // Nothing to repair: the next fetch (the remote recovered) gets the commit.
