@@ -1,5 +1,9 @@
 #include "node/worker_executor.h"
 
+#include <exception>
+
+#include "core/log.h"
+
 namespace bosun::node {
 
 using std::chrono::milliseconds;
@@ -164,7 +168,15 @@ void WorkerExecutor::Loop() {
       }
       t->urgent = false;
       l.unlock();
-      milliseconds wait = t->pass();
+      // A pass that throws (a defect) must not take the daemon down with
+      // it, as an uncaught exception on this thread would: it is logged and
+      // the task runs again in a second, as kubelet recovers its workers.
+      milliseconds wait{1000};
+      try {
+        wait = t->pass();
+      } catch (const std::exception& e) {
+        log::Error("node", "pod worker pass failed; retrying in 1s", {{"error", e.what()}});
+      }
       l.lock();
       t->running = false;
       done_cv_.notify_all();
