@@ -27,7 +27,8 @@ Json Resource(const std::string& name, const std::string& singular, const KindIn
   return r;
 }
 
-Json ResourceList(const std::string& group, const std::string& version) {
+// The APIResourceList of one group version; nullopt when it has no kinds.
+std::optional<Json> ResourceList(const std::string& group, const std::string& version) {
   Json resources = Json::array();
   for (const KindInfo& k : KindRegistry::Builtin().all()) {
     if (k.gvk.group != group || k.gvk.version != version) continue;
@@ -43,23 +44,27 @@ Json ResourceList(const std::string& group, const std::string& version) {
       resources.push_back(Resource("pods/exec", "", k, "PodExecOptions", Json::array({"create"})));
     }
   }
-  if (resources.empty()) return nullptr;
-  return {{"kind", "APIResourceList"},
+  if (resources.empty()) return std::nullopt;
+  return Json{{"kind", "APIResourceList"},
           {"apiVersion", "v1"},
           {"groupVersion", group.empty() ? version : group + "/" + version},
           {"resources", std::move(resources)}};
 }
 
-// group → its versions, in registry order.
-std::map<std::string, std::vector<std::string>> Groups() {
-  std::map<std::string, std::vector<std::string>> out;
-  for (const KindInfo& k : KindRegistry::Builtin().all()) {
-    auto& versions = out[k.gvk.group];
-    bool seen = false;
-    for (const auto& v : versions) seen = seen || v == k.gvk.version;
-    if (!seen) versions.push_back(k.gvk.version);
-  }
-  return out;
+// group → its versions, in registry order (the registry never changes, so
+// this is built once).
+const std::map<std::string, std::vector<std::string>>& Groups() {
+  static const auto* groups = [] {
+    auto* out = new std::map<std::string, std::vector<std::string>>();
+    for (const KindInfo& k : KindRegistry::Builtin().all()) {
+      auto& versions = (*out)[k.gvk.group];
+      bool seen = false;
+      for (const auto& v : versions) seen = seen || v == k.gvk.version;
+      if (!seen) versions.push_back(k.gvk.version);
+    }
+    return out;
+  }();
+  return *groups;
 }
 
 Json Group(const std::string& name, const std::vector<std::string>& versions) {
@@ -72,19 +77,19 @@ Json Group(const std::string& name, const std::vector<std::string>& versions) {
 
 std::optional<Json> DiscoveryDocument(const std::vector<std::string>& segs) {
   if (segs.empty() || (segs[0] != "api" && segs[0] != "apis")) return std::nullopt;
-  auto groups = Groups();
+  // Every object path is longer than a discovery path: the API's requests
+  // pass here first and leave at once.
+  if (segs.size() > (segs[0] == "api" ? 2u : 3u)) return std::nullopt;
+  const auto& groups = Groups();
   if (segs[0] == "api") {
     if (segs.size() == 1) {
       Json versions = Json::array();
-      for (const auto& v : groups[""]) versions.push_back(v);
+      if (auto core = groups.find(""); core != groups.end()) {
+        for (const auto& v : core->second) versions.push_back(v);
+      }
       return Json{{"kind", "APIVersions"}, {"versions", versions}};
     }
-    if (segs.size() == 2) {
-      Json list = ResourceList("", segs[1]);
-      if (list.is_null()) return std::nullopt;
-      return list;
-    }
-    return std::nullopt;
+    return ResourceList("", segs[1]);
   }
   if (segs.size() == 1) {
     Json list = Json::array();
@@ -102,12 +107,7 @@ std::optional<Json> DiscoveryDocument(const std::vector<std::string>& segs) {
     g["apiVersion"] = "v1";
     return g;
   }
-  if (segs.size() == 3) {
-    Json list = ResourceList(segs[1], segs[2]);
-    if (list.is_null()) return std::nullopt;
-    return list;
-  }
-  return std::nullopt;
+  return ResourceList(segs[1], segs[2]);
 }
 
 }  // namespace bosun::state
