@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/verbs.h"
+#include "core/crash.h"
 #include "core/log.h"
 
 namespace {
@@ -34,6 +35,7 @@ std::string Verb(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bosun::crash::InstallTerminateHandler();
   CLI::App app{"bosun — a GitOps cluster in one binary.\n"
                "A Git repository of Kubernetes manifests is the desired state; bosun validates it,\n"
                "applies it, runs it, and records every revision as the cluster's changelog."};

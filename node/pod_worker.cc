@@ -185,14 +185,17 @@ milliseconds PodWorker::Until(MonoTime t) const {
   return duration_cast<milliseconds>(t - now) + 1ms;
 }
 
+// Grace and SpecOf run inside a pass and read the pass's snapshot: pod_ is
+// replaced under mu_ by Update at any moment (each status write comes back
+// as a watch event), and a reference into it could dangle mid-iteration.
 milliseconds PodWorker::Grace() const {
-  const Json& g = Object::Field(pod_.spec(), "terminationGracePeriodSeconds");
+  const Json& g = Object::Field(snapshot_.spec(), "terminationGracePeriodSeconds");
   if (g.is_number_integer() && g.get<int64_t>() >= 0) return std::chrono::seconds(g.get<int64_t>());
   return 30s;
 }
 
 const Json* PodWorker::SpecOf(const CState& c) const {
-  const Json& cs = Object::Field(pod_.spec(), c.init ? "initContainers" : "containers");
+  const Json& cs = Object::Field(snapshot_.spec(), c.init ? "initContainers" : "containers");
   if (!cs.is_array()) return nullptr;
   for (const auto& s : cs) {
     if (Str(s, "name") == c.name) return &s;

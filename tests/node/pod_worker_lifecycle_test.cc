@@ -55,6 +55,41 @@ TEST(PodWorker, StartsThePodAndReportsRunningAndReady) {
   EXPECT_EQ(fx.runtime.Starts("app"), 1);
 }
 
+// The watch hands the worker a new version of the pod whenever it changes
+// (each status write of the worker comes back as one) while a pass runs on
+// another thread; the pass must keep to the version it began with. This is
+// the crash CI saw: the pass held a reference into the replaced object.
+TEST(PodWorker, AnUpdateDuringAPassDoesNotChangeThatPass) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Json spec = AppSpec();
+  Json env = Json::array();
+  for (int i = 0; i < 50; ++i) env.push_back({{"name", "V" + std::to_string(i)}, {"value", "first"}});
+  spec["containers"][0]["env"] = env;
+  Object pod = fx.api.CreatePod(spec);
+  PodWorker w(fx.env, pod);
+  bool updated = false;
+  fx.images.on_ensure = [&] {
+    if (updated) return;
+    updated = true;
+    Object next = pod;
+    Json& c = next.json()["spec"]["containers"][0];
+    c["env"] = Json::array({{{"name", "V0"}, {"value", "second"}}});
+    c["name"] = "renamed";
+    w.Update(next);
+  };
+  w.Sync();
+  ASSERT_TRUE(updated);
+  auto cfg = fx.runtime.ConfigOf(pod.uid() + "_app_0");
+  ASSERT_TRUE(cfg.has_value());
+  int first = 0;
+  for (const auto& e : cfg->env) {
+    EXPECT_EQ(e.find("second"), std::string::npos) << e;
+    if (e.size() > 6 && e.substr(e.size() - 6) == "=first") ++first;
+  }
+  EXPECT_EQ(first, 50);
+}
+
 TEST(PodWorker, RestartBackOffDoublesTo5MinutesAndResetsAfter10MinutesOfRunning) {
   FakeClock clock;
   Fixture fx(&clock);

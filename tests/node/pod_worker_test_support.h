@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -249,6 +250,7 @@ class FakeImages : public ImageStore {
     return it->second;
   }
   Result<Image> Ensure(const std::string& ref, PullPolicy policy, const ProgressFn& p) override {
+    if (on_ensure) on_ensure();
     if (policy == PullPolicy::kAlways) return Pull(ref, p);
     return Pull(ref, p);
   }
@@ -261,6 +263,9 @@ class FakeImages : public ImageStore {
     std::lock_guard<std::mutex> lk(mu_);
     return pulls_;
   }
+  // Runs at each Ensure, in the middle of the worker's pass (set it before
+  // the worker runs).
+  std::function<void()> on_ensure;
 
  private:
   std::mutex mu_;
