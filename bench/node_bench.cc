@@ -188,14 +188,17 @@ bool Running(const Object& pod) {
   return true;
 }
 
-long RssKiB(pid_t pid) {
+// A field of /proc/PID/status in KiB ("VmRSS", "RssAnon", "RssFile"), -1
+// when absent.
+long StatusKiB(pid_t pid, const std::string& field = "VmRSS") {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
   }
   return -1;
 }
+long RssKiB(pid_t pid) { return StatusKiB(pid); }
 
 // Pods seen running, by name, and when.
 struct RunningWatch {
@@ -436,6 +439,9 @@ int Run(int argc, char** argv) {
   }
   std::this_thread::sleep_for(2s);  // let status writes settle before reading memory
   long node_rss = RssKiB(s.node->pid());
+  long node_anon = StatusKiB(s.node->pid(), "RssAnon");
+  long node_file = StatusKiB(s.node->pid(), "RssFile");
+  long node_threads = StatusKiB(s.node->pid(), "Threads");
   long shim_rss = -1;
   {
     bosun::process::Options o;
@@ -475,6 +481,9 @@ int Run(int argc, char** argv) {
               burst * 1000.0 / burst_ms);
   std::printf("memory with %d pods running: node daemon RSS %.1f MiB (target < 30 MiB); one shim %.1f MiB\n", burst,
               node_rss / 1024.0, shim_rss / 1024.0);
+  std::printf("  the daemon's RSS: %.1f MiB anonymous (heap, stacks), %.1f MiB file pages (the binary, its libraries); "
+              "%ld threads\n",
+              node_anon / 1024.0, node_file / 1024.0, node_threads);
 
   s.node->Stop();
   s.cluster.reset();

@@ -192,7 +192,8 @@ class PodWorker {
   std::thread thread_;
   WorkerExecutor::TaskPtr task_;  // with an executor
 
-  // Sync's own copy of the pod (taken under mu_ at the start of a pass).
+  // Sync's own copy of the pod (taken under mu_ at the start of a pass,
+  // dropped at its end).
   Object snapshot_;
   bool deleting_ = false;
   bool deleted_seen_ = false;

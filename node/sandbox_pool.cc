@@ -1,5 +1,6 @@
 #include "node/sandbox_pool.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@ namespace bosun::node {
 namespace {
 
 constexpr char kPrefix[] = "pool-";
+constexpr int kFillNice = 10;
 
 std::string NewPoolId() {
   static std::atomic<uint64_t> seq{0};
@@ -73,6 +75,12 @@ size_t SandboxPool::ready() const {
 }
 
 void SandboxPool::FillLoop() {
+  // Filling is background work: a take starts a refill at the very moment
+  // its pod's container starts, and the CNI plugins of the refill would
+  // compete with runc for the CPU. At nice 10 (inherited by the processes
+  // this thread starts) the fill yields to pod starts but is not starved
+  // while it holds host-local's lock. Failure to lower it is harmless.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kFillNice);
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
     if (ready_.size() >= static_cast<size_t>(size_)) {
