@@ -1,8 +1,9 @@
 // bench_state — bosun's replicated state store and API against etcd, the store
 // Kubernetes uses, on the same machine with the same load generator.
 //
-//   bench_state [--bosun PATH] [--etcd PATH] [--seconds S] [--clients-list 1,100]
-//               [--members-list 1,3] [--workloads L] [--read-keys N] [--dir DIR] [--keep]
+//   bench_state [--bosun PATH] [--compare PATH] [--etcd PATH] [--seconds S]
+//               [--clients-list 1,100] [--members-list 1,3] [--workloads L]
+//               [--read-keys N] [--dir DIR] [--keep]
 //
 // For each member count it starts a fresh etcd cluster and a fresh bosun
 // cluster (`bosun server` members), all on loopback, each member with its own
@@ -30,8 +31,14 @@
 // A run is a warm-up (not counted), then S seconds in which every completed
 // request counts (bench_load.h): ops/s, p50 and p99 latency, errors (any
 // unexpected status or transport failure; the first of each run is printed),
-// and the load average before the run. One table per scenario with both
-// systems and the ratio bosun/etcd, then a summary. Progress goes to stderr.
+// the load average before the run, and the servers' CPU per request: the
+// user+system CPU time of every member process over the run (warm-up
+// included) divided by the requests sent meanwhile, the figure that holds
+// on a machine shared with other work. One table per scenario with both
+// systems and the ratio bosun/etcd, then a summary. --compare PATH runs a
+// second bosun binary ("bosun B", e.g. an older build) on the same
+// scenarios right after the first, for an A/B in the same run. Progress goes
+// to stderr.
 // Every process is stopped and every directory removed at the end, on error
 // and on Ctrl-C too (unless --keep).
 
@@ -50,6 +57,7 @@
 #include <thread>
 #include <vector>
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -83,7 +91,8 @@ void OnSignal(int) {
   g_cancel.store(true);
 }
 
-enum class System { kEtcd, kBosun };
+enum class System { kEtcd, kBosun, kBosunB };
+constexpr int kSystems = 3;
 enum class Op { kWrite256, kWrite1K, kRead, kSerialRead };
 
 // --workloads names, in the order of Op.
@@ -205,7 +214,7 @@ Status Preload(const Cluster& cluster, System s, int n) {
         MakeWrite(s, ReadKey(static_cast<uint64_t>(i)), Value(static_cast<uint64_t>(i), 256), &req);
         auto r = conn.Request(req.method, req.path, req.body);
         // A retried create may find its object there already.
-        if (r && r->status == 409 && s == System::kBosun) continue;
+        if (r && r->status == 409 && s != System::kEtcd) continue;
         if (std::string why = bosun::bench::Check(req, r); !why.empty()) {
           std::lock_guard<std::mutex> lock(mu);
           if (failure.empty()) failure = why;
@@ -225,6 +234,7 @@ Status Preload(const Cluster& cluster, System s, int n) {
 
 struct Options {
   std::string bosun = BOSUN_BENCH_BOSUN_BINARY;
+  std::string compare;  // a second bosun binary ("bosun B"), or none
   std::string etcd = "etcd";
   int seconds = 10;
   std::vector<int> clients = {1, 100};
@@ -239,9 +249,49 @@ struct Scenario {
   int members;
   Op op;
   int clients;
-  Measurement result[2];   // by System
-  std::string failure[2];  // why a side did not run
+  Measurement result[kSystems];   // by System
+  std::string failure[kSystems];  // why a side did not run
+  double cpu_ms[kSystems] = {};   // the servers' CPU ms per request (-1: unknown)
 };
+
+const char* SystemName(System s) {
+  return s == System::kEtcd ? "etcd" : s == System::kBosun ? "bosun" : "bosun B";
+}
+
+// User + system CPU ticks of every process whose command line mentions
+// `needle` (a cluster's own directory), summed; -1 when none is found.
+int64_t CpuTicksOf(const std::string& needle) {
+  int64_t total = -1;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return -1;
+  while (dirent* e = ::readdir(proc)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string base = std::string("/proc/") + e->d_name;
+    std::string cmdline;
+    if (FILE* f = std::fopen((base + "/cmdline").c_str(), "r")) {
+      char buf[4096];
+      size_t n = std::fread(buf, 1, sizeof buf, f);
+      std::fclose(f);
+      cmdline.assign(buf, n);
+    }
+    if (cmdline.find(needle) == std::string::npos) continue;
+    FILE* f = std::fopen((base + "/stat").c_str(), "r");
+    if (f == nullptr) continue;
+    char buf[2048];
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    // Fields after the command name (which may hold spaces): state is field
+    // 3, utime 14, stime 15.
+    const char* p = std::strrchr(buf, ')');
+    if (p == nullptr) continue;
+    unsigned long long utime = 0, stime = 0;
+    if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) continue;
+    total = std::max<int64_t>(total, 0) + static_cast<int64_t>(utime + stime);
+  }
+  ::closedir(proc);
+  return total;
+}
 
 std::string Fixed(double v, int decimals, const char* suffix = "") {
   char buf[64];
@@ -249,48 +299,66 @@ std::string Fixed(double v, int decimals, const char* suffix = "") {
   return buf;
 }
 
-void PrintScenario(const Scenario& sc, const std::string& etcd_version, int seconds) {
+std::string CpuMs(double v) {
+  return v > 0 ? Fixed(v, 3) : std::string("-");
+}
+
+void PrintScenario(const Scenario& sc, const std::string& etcd_version, int seconds, const Options& opt) {
   std::printf("\n%d member%s · %s · %d client%s · %d s measured\n", sc.members, sc.members == 1 ? "" : "s",
               OpName(sc.op), sc.clients, sc.clients == 1 ? "" : "s", seconds);
-  std::printf("  %-36s %10s %9s %9s %8s %6s\n", "", "ops/s", "p50 ms", "p99 ms", "errors", "load");
-  for (System s : {System::kEtcd, System::kBosun}) {
-    const Measurement& m = sc.result[static_cast<int>(s)];
-    std::string label =
-        (s == System::kEtcd ? "etcd " + etcd_version : std::string("bosun")) + "  " + SystemLabel(s, sc.op);
+  std::printf("  %-36s %10s %9s %9s %8s %6s %10s\n", "", "ops/s", "p50 ms", "p99 ms", "errors", "load", "cpu ms/op");
+  for (int idx = 0; idx < kSystems; ++idx) {
+    const System s = static_cast<System>(idx);
+    if (s == System::kBosunB && opt.compare.empty()) continue;
+    const Measurement& m = sc.result[idx];
+    std::string label = (s == System::kEtcd ? "etcd " + etcd_version : std::string(SystemName(s))) + "  " +
+                        SystemLabel(s, sc.op);
     if (!m.ran) {
-      std::printf("  %-36s %s\n", label.c_str(), sc.failure[static_cast<int>(s)].c_str());
+      std::printf("  %-36s %s\n", label.c_str(), sc.failure[idx].c_str());
       continue;
     }
-    std::printf("  %-36s %10.0f %9.2f %9.2f %8llu %6.1f\n", label.c_str(), m.ops_per_s, m.p50_ms, m.p99_ms,
-                static_cast<unsigned long long>(m.errors), m.load_before);
+    std::printf("  %-36s %10.0f %9.2f %9.2f %8llu %6.1f %10s\n", label.c_str(), m.ops_per_s, m.p50_ms, m.p99_ms,
+                static_cast<unsigned long long>(m.errors), m.load_before, CpuMs(sc.cpu_ms[idx]).c_str());
   }
-  const Measurement &e = sc.result[0], &b = sc.result[1];
-  if (e.ran && b.ran && e.ops > 0 && b.ops > 0) {
-    std::printf("  %-36s %10s %9s %9s\n", "ratio bosun / etcd", Fixed(b.ops_per_s / e.ops_per_s, 2, "x").c_str(),
-                Fixed(b.p50_ms / e.p50_ms, 2, "x").c_str(), Fixed(b.p99_ms / e.p99_ms, 2, "x").c_str());
+  const Measurement& e = sc.result[0];
+  for (int idx = 1; idx < kSystems; ++idx) {
+    const Measurement& b = sc.result[idx];
+    if (e.ran && b.ran && e.ops > 0 && b.ops > 0) {
+      std::string label = std::string("ratio ") + SystemName(static_cast<System>(idx)) + " / etcd";
+      std::printf("  %-36s %10s %9s %9s %8s %6s %10s\n", label.c_str(), Fixed(b.ops_per_s / e.ops_per_s, 2, "x").c_str(),
+                  Fixed(b.p50_ms / e.p50_ms, 2, "x").c_str(), Fixed(b.p99_ms / e.p99_ms, 2, "x").c_str(), "", "",
+                  sc.cpu_ms[0] > 0 && sc.cpu_ms[idx] > 0 ? Fixed(sc.cpu_ms[idx] / sc.cpu_ms[0], 2, "x").c_str() : "-");
+    }
   }
-  for (System s : {System::kEtcd, System::kBosun}) {
-    const Measurement& m = sc.result[static_cast<int>(s)];
+  for (int idx = 0; idx < kSystems; ++idx) {
+    const Measurement& m = sc.result[idx];
     if (m.ran && m.errors > 0) {
-      std::printf("  %s first error: %s\n", s == System::kEtcd ? "etcd" : "bosun", m.first_error.c_str());
+      std::printf("  %s first error: %s\n", SystemName(static_cast<System>(idx)), m.first_error.c_str());
     }
   }
   std::fflush(stdout);
 }
 
-void PrintSummary(const std::vector<Scenario>& all) {
+void PrintSummary(const std::vector<Scenario>& all, const Options& opt) {
   std::printf("\nsummary (ratio = bosun / etcd: throughput above 1 and p99 below 1 favour bosun)\n");
-  std::printf("  %-7s %-18s %7s  %11s %11s %7s  %9s %9s %7s\n", "members", "workload", "clients", "etcd ops/s",
-              "bosun ops/s", "ratio", "etcd p99", "bosun p99", "ratio");
+  std::printf("  %-7s %-18s %7s  %11s %11s %7s  %9s %9s %7s  %11s\n", "members", "workload", "clients", "etcd ops/s",
+              "bosun ops/s", "ratio", "etcd p99", "bosun p99", "ratio", "cpu ms/op");
+  auto ops = [](const Measurement& m) { return m.ran ? Fixed(m.ops_per_s, 0) : std::string("-"); };
+  auto p99 = [](const Measurement& m) { return m.ran && m.ops ? Fixed(m.p99_ms, 2, " ms") : std::string("-"); };
   for (const Scenario& sc : all) {
-    const Measurement &e = sc.result[0], &b = sc.result[1];
-    auto ops = [](const Measurement& m) { return m.ran ? Fixed(m.ops_per_s, 0) : std::string("-"); };
-    auto p99 = [](const Measurement& m) { return m.ran && m.ops ? Fixed(m.p99_ms, 2, " ms") : std::string("-"); };
-    bool both = e.ran && b.ran && e.ops && b.ops;
-    std::printf("  %-7d %-18s %7d  %11s %11s %7s  %9s %9s %7s\n", sc.members, OpName(sc.op), sc.clients, ops(e).c_str(),
-                ops(b).c_str(), both ? Fixed(b.ops_per_s / e.ops_per_s, 2, "x").c_str() : "-", p99(e).c_str(),
-                p99(b).c_str(), both ? Fixed(b.p99_ms / e.p99_ms, 2, "x").c_str() : "-");
+    const Measurement& e = sc.result[0];
+    for (int idx = 1; idx < kSystems; ++idx) {
+      if (idx == static_cast<int>(System::kBosunB) && opt.compare.empty()) continue;
+      const Measurement& b = sc.result[idx];
+      bool both = e.ran && b.ran && e.ops && b.ops;
+      std::string cpu = CpuMs(sc.cpu_ms[0]) + "/" + CpuMs(sc.cpu_ms[idx]);
+      std::printf("  %-7d %-18s %7d  %11s %11s %7s  %9s %9s %7s  %11s%s\n", sc.members, OpName(sc.op), sc.clients,
+                  ops(e).c_str(), ops(b).c_str(), both ? Fixed(b.ops_per_s / e.ops_per_s, 2, "x").c_str() : "-",
+                  p99(e).c_str(), p99(b).c_str(), both ? Fixed(b.p99_ms / e.p99_ms, 2, "x").c_str() : "-", cpu.c_str(),
+                  idx == static_cast<int>(System::kBosunB) ? "  (bosun B)" : "");
+    }
   }
+  if (!opt.compare.empty()) std::printf("  bosun B = %s\n", opt.compare.c_str());
 }
 
 // The 1-minute load average: other work on the machine shows here, and a busy
@@ -309,26 +377,29 @@ double LoadAverage() {
 // are seconds apart (the idle cluster only sends heartbeats meanwhile); prints
 // each scenario's table when both sides ran.
 void RunMembers(int members, const Options& opt, const fs::path& root, std::vector<Scenario*>& scenarios,
-                std::chrono::milliseconds warmup, const std::string (&missing)[2], const std::string& etcd_version) {
-  std::unique_ptr<Cluster> clusters[2];
-  bool preloaded[2] = {false, false};
+                std::chrono::milliseconds warmup, const std::string (&missing)[kSystems],
+                const std::string& etcd_version) {
+  std::unique_ptr<Cluster> clusters[kSystems];
+  fs::path dirs[kSystems];
+  bool preloaded[kSystems] = {false, false, false};
   auto fail_rest = [&](int idx, const std::string& why) {
     for (Scenario* sc : scenarios) {
       if (!sc->result[idx].ran && sc->failure[idx].empty()) sc->failure[idx] = why;
     }
     clusters[idx].reset();  // stops it and removes its directory
   };
-  for (System s : {System::kEtcd, System::kBosun}) {
+  for (System s : {System::kEtcd, System::kBosun, System::kBosunB}) {
     const int idx = static_cast<int>(s);
-    const char* sys = s == System::kEtcd ? "etcd" : "bosun";
+    const char* sys = s == System::kEtcd ? "etcd" : s == System::kBosun ? "bosun" : "bosunB";
     if (!missing[idx].empty()) {
       fail_rest(idx, "skipped (see above)");
       continue;
     }
     ClusterOptions co;
-    co.binary = s == System::kEtcd ? opt.etcd : opt.bosun;
+    co.binary = s == System::kEtcd ? opt.etcd : s == System::kBosun ? opt.bosun : opt.compare;
     co.members = members;
     co.dir = root / (std::string(sys) + "-x" + std::to_string(members));
+    dirs[idx] = co.dir;
     co.keep = opt.keep;
     co.cancel = &g_cancel;
     std::fprintf(stderr, "starting %s x%d …\n", sys, members);
@@ -346,7 +417,7 @@ void RunMembers(int members, const Options& opt, const fs::path& root, std::vect
   }
 
   for (Scenario* sc : scenarios) {
-    for (System s : {System::kEtcd, System::kBosun}) {
+    for (System s : {System::kEtcd, System::kBosun, System::kBosunB}) {
       const int idx = static_cast<int>(s);
       if (g_cancel.load()) return;
       if (!clusters[idx]) continue;
@@ -371,7 +442,9 @@ void RunMembers(int members, const Options& opt, const fs::path& root, std::vect
                    std::chrono::duration<double>(warmup).count(), opt.seconds, load);
       Op op = sc->op;
       int read_keys = opt.read_keys;
-      auto next = [s, op, read_keys](std::mt19937_64& rng, Request* r) {
+      std::atomic<uint64_t> sent{0};
+      auto next = [s, op, read_keys, &sent](std::mt19937_64& rng, Request* r) {
+        sent.fetch_add(1, std::memory_order_relaxed);
         if (IsRead(op)) {
           return MakeRead(s, ReadKey(rng() % static_cast<uint64_t>(read_keys)), op == Op::kSerialRead, r);
         }
@@ -384,15 +457,22 @@ void RunMembers(int members, const Options& opt, const fs::path& root, std::vect
       lo.warmup = warmup;
       lo.measure = std::chrono::seconds(opt.seconds);
       lo.cancel = &g_cancel;
+      // The member directories are on every member's command line (--data-dir, --data).
+      const int64_t cpu0 = CpuTicksOf(dirs[idx].string() + "/");
       Measurement m = bosun::bench::RunClosedLoop(lo, next);
+      const int64_t cpu1 = CpuTicksOf(dirs[idx].string() + "/");
       if (!m.ran) return;
+      sc->cpu_ms[idx] = cpu0 >= 0 && cpu1 > cpu0 && sent.load() > 0
+                            ? (cpu1 - cpu0) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK)) /
+                                  static_cast<double>(sent.load())
+                            : -1;
       m.load_before = load;
-      std::fprintf(stderr, "    %.0f ops/s, p50 %.2f ms, p99 %.2f ms, %llu errors%s%s\n", m.ops_per_s, m.p50_ms,
-                   m.p99_ms, static_cast<unsigned long long>(m.errors), m.errors ? "; first: " : "",
-                   m.errors ? m.first_error.c_str() : "");
+      std::fprintf(stderr, "    %.0f ops/s, p50 %.2f ms, p99 %.2f ms, %.3f cpu ms/op, %llu errors%s%s\n", m.ops_per_s,
+                   m.p50_ms, m.p99_ms, sc->cpu_ms[idx], static_cast<unsigned long long>(m.errors),
+                   m.errors ? "; first: " : "", m.errors ? m.first_error.c_str() : "");
       sc->result[idx] = m;
     }
-    PrintScenario(*sc, etcd_version, opt.seconds);
+    PrintScenario(*sc, etcd_version, opt.seconds, opt);
   }
   for (auto& c : clusters) {
     if (!c) continue;
@@ -471,9 +551,12 @@ std::string BosunServerMissing(const std::string& bosun, const fs::path& root) {
 
 void Usage(FILE* to) {
   std::fprintf(to,
-               "usage: bench_state [--bosun PATH] [--etcd PATH] [--seconds S] [--clients-list 1,100]\n"
-               "                   [--members-list 1,3] [--workloads L] [--read-keys N] [--dir DIR] [--keep]\n"
+               "usage: bench_state [--bosun PATH] [--compare PATH] [--etcd PATH] [--seconds S]\n"
+               "                   [--clients-list 1,100] [--members-list 1,3] [--workloads L]\n"
+               "                   [--read-keys N] [--dir DIR] [--keep]\n"
                "  --bosun PATH        the bosun binary (default %s)\n"
+               "  --compare PATH      also run this bosun binary (\"bosun B\", e.g. an older build) on every\n"
+               "                      scenario, right after the first: an A/B in the same run\n"
                "  --etcd PATH         the etcd binary (default: etcd in PATH)\n"
                "  --seconds S         measured seconds per run, after a warm-up of S/5 (1-3) s (default 10)\n"
                "  --clients-list L    concurrent clients, comma-separated (default 1,100)\n"
@@ -509,6 +592,8 @@ int main(int argc, char** argv) {
     bool ok = true;
     if (value("--bosun", &v)) {
       opt.bosun = v;
+    } else if (value("--compare", &v)) {
+      opt.compare = v;
     } else if (value("--etcd", &v)) {
       opt.etcd = v;
     } else if (value("--seconds", &v)) {
@@ -574,6 +659,11 @@ int main(int argc, char** argv) {
   bool have_etcd = !etcd_version.empty();
   std::string etcd_missing = have_etcd ? "" : "`" + opt.etcd + " --version` failed (apt-get install etcd-server)";
   std::string bosun_missing = BosunServerMissing(opt.bosun, root);
+  std::string compare_missing =
+      opt.compare.empty() ? "not asked for (--compare)" : BosunServerMissing(opt.compare, root);
+  if (!opt.compare.empty() && !compare_missing.empty()) {
+    std::fprintf(stderr, "bench_state: skipping bosun B: %s\n", compare_missing.c_str());
+  }
   if (!have_etcd) std::fprintf(stderr, "bench_state: skipping etcd: %s\n", etcd_missing.c_str());
   if (!bosun_missing.empty()) std::fprintf(stderr, "bench_state: skipping bosun: %s\n", bosun_missing.c_str());
 
@@ -584,6 +674,7 @@ int main(int argc, char** argv) {
   std::printf("bench_state: etcd %s vs bosun (%s), %u cpus, data in %s (%s); %d s per run after %.0f s warm-up\n",
               have_etcd ? etcd_version.c_str() : "-", opt.bosun.c_str(), std::thread::hardware_concurrency(),
               root.c_str(), fs_kind, opt.seconds, std::chrono::duration<double>(warmup).count());
+  if (!opt.compare.empty()) std::printf("  bosun B: %s\n", opt.compare.c_str());
   std::printf(
       "  each member: own data dir, default durability (fsync per commit); clients: one thread and one\n"
       "  kept-alive HTTP/1.1 connection each, to the leader; \"load\" = 1-min load average before a run\n");
@@ -601,7 +692,7 @@ int main(int argc, char** argv) {
       for (int clients : opt.clients) all.push_back(Scenario{members, op, clients, {}, {}});
     }
   }
-  const std::string missing[2] = {etcd_missing, bosun_missing};
+  const std::string missing[kSystems] = {etcd_missing, bosun_missing, compare_missing};
   for (int members : opt.members) {
     std::vector<Scenario*> these;
     for (Scenario& sc : all) {
@@ -614,11 +705,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_state: interrupted; stopped every process\n");
     return 130;
   }
-  PrintSummary(all);
+  PrintSummary(all, opt);
   bool complete = true, clean = true;
   for (const Scenario& sc : all) {
-    complete = complete && sc.result[0].ran && sc.result[1].ran;
-    clean = clean && sc.result[0].errors == 0 && sc.result[1].errors == 0;
+    const bool b = !opt.compare.empty();
+    complete = complete && sc.result[0].ran && sc.result[1].ran && (!b || sc.result[2].ran);
+    clean = clean && sc.result[0].errors == 0 && sc.result[1].errors == 0 && (!b || sc.result[2].errors == 0);
   }
   if (!complete) std::printf("\nnot every run completed: see the tables and stderr\n");
   if (!clean) std::printf("\nsome requests failed: see the errors column and the first error of each run\n");

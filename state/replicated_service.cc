@@ -218,6 +218,22 @@ Result<std::string> ReplicatedService::Apply(uint64_t index, std::string_view co
   return EncodeTxnResult(*r);
 }
 
+Result<std::vector<std::string>> ReplicatedService::ApplyBatch(const std::vector<CommittedCommand>& commands) {
+  std::vector<IndexedTxn> txns(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    auto txn = DecodeTxn(commands[i].command);
+    if (!txn) return txn.error().Wrap("raft entry " + std::to_string(commands[i].index));
+    txns[i].txn = std::move(*txn);
+    txns[i].raft_index = commands[i].index;
+  }
+  auto results = store_->ApplyBatch(txns);
+  if (!results) return results.error();
+  std::vector<std::string> out;
+  out.reserve(results->size());
+  for (const TxnResult& r : *results) out.push_back(EncodeTxnResult(r));
+  return out;
+}
+
 uint64_t ReplicatedService::AppliedIndex() const { return store_->applied_index(); }
 
 Result<std::string> ReplicatedService::TakeSnapshot() {

@@ -57,6 +57,8 @@ class ReplicatedService final : public StateService, private StateMachine {
 
   // StateMachine
   Result<std::string> Apply(uint64_t index, std::string_view command) override;
+  // The commands of one loop turn in one Store::ApplyBatch: one RocksDB write.
+  Result<std::vector<std::string>> ApplyBatch(const std::vector<CommittedCommand>& commands) override;
   uint64_t AppliedIndex() const override;
   Result<std::string> TakeSnapshot() override;
   Status RestoreSnapshot(std::string_view snapshot) override;

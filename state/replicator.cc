@@ -129,6 +129,9 @@ Status ReplicatorImpl::StartRaft() {
   uv_check_init(&loop_, &check_);
   check_.data = this;
   uv_check_start(&check_, &ReplicatorImpl::OnCheck);
+  uv_prepare_init(&loop_, &prepare_);
+  prepare_.data = this;
+  uv_prepare_start(&prepare_, &ReplicatorImpl::OnPrepare);
 
   rv = raft_uv_tcp_init(&transport_, &loop_);
   if (rv != 0) {
@@ -214,6 +217,7 @@ Status ReplicatorImpl::StartRaft() {
 void ReplicatorImpl::ShutDownLoop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
 }
@@ -226,6 +230,10 @@ void ReplicatorImpl::OnRaftClosed(struct raft* r) {
   raft_uv_tcp_close(&self->transport_);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->prepare_), nullptr);
+  // Entries libraft applied before closing are committed: into the store
+  // with them, and their proposers answered.
+  self->FlushApplied();
   // libraft failed its own requests in raft_close; the commands of a
   // multi-entry raft_apply whose first entry had applied are still here.
   self->FailStaleWaiters();
@@ -276,8 +284,17 @@ void ReplicatorImpl::RunQueued() {
   FlushProposals();
 }
 
+// Before the loop blocks: what was applied in this turn's timers goes to the
+// state machine now, not after the next event.
+void ReplicatorImpl::OnPrepare(uv_prepare_t* handle) {
+  static_cast<ReplicatorImpl*>(handle->data)->FlushApplied();
+}
+
 void ReplicatorImpl::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<ReplicatorImpl*>(handle->data);
+  // At the end of the turn: what this turn's events committed is applied
+  // in one batch and its proposers answered.
+  self->FlushApplied();
   if (self->raft_closing_) return;
   self->FailStaleWaiters();
   self->RefreshStatus();

@@ -28,6 +28,12 @@
 
 namespace bosun::state {
 
+// A committed command and its Raft log index, for StateMachine::ApplyBatch.
+struct CommittedCommand {
+  uint64_t index = 0;
+  std::string_view command;
+};
+
 // What the Replicator drives. The store adapter implements it.
 class StateMachine {
  public:
@@ -37,6 +43,14 @@ class StateMachine {
   // deterministic: every member applies the same commands in the same order.
   // An error here is a bug or a broken disk: the member stops.
   virtual Result<std::string> Apply(uint64_t index, std::string_view command) = 0;
+  // Applies consecutive committed commands in log order, with the same
+  // outcome as Apply on each in turn, one result per command. The Replicator
+  // calls this with the commands committed in one turn of its loop (a
+  // bounded number), so a state machine may write them to disk together; no
+  // proposer is answered, and no barrier or snapshot proceeds, before it
+  // returns. The default calls Apply for each. An error stops the member, as
+  // in Apply.
+  virtual Result<std::vector<std::string>> ApplyBatch(const std::vector<CommittedCommand>& commands);
   // The index of the last command already applied to durable state (after a
   // restart, entries up to it are skipped by the state machine itself).
   virtual uint64_t AppliedIndex() const = 0;

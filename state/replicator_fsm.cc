@@ -61,6 +61,9 @@ void ReplicatorImpl::InitFsm() {
 // only after apply returns (barrier and configuration entries advance it
 // without calling apply), so the entry being applied is last_applied + 1.
 // Pinned by tests/state/raft_fixture_test.cc.
+//
+// The entry is staged, not applied: FlushApplied applies everything staged
+// in one StateMachine::ApplyBatch (replicator_internal.h, "Batch apply").
 int ReplicatorImpl::FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
   auto* self = static_cast<ReplicatorImpl*>(fsm->data);
   *result = nullptr;
@@ -72,28 +75,64 @@ int ReplicatorImpl::FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** resul
                       " bytes, bad header)");
     return RAFT_MALFORMED;
   }
-  Result<std::string> applied = self->sm_->Apply(index, *command);
-  if (!applied) {
-    self->FailFatally("applying entry " + std::to_string(index) + ": " + applied.error().message());
-    return RAFT_IOERR;
-  }
-  self->last_applied_.store(index);
+  Staged staged;
+  staged.index = index;
+  staged.command.assign(command->data(), command->size());
   // The proposer (only on the member that proposed it) gets the result. The
   // entry at this index is the proposer's only while this member still
   // leads in the term it was appended in (a leader never overwrites its own
   // log); otherwise another leader's entry took the index.
   auto it = self->waiters_.find(index);
   if (it != self->waiters_.end()) {
-    ProposeDone done = std::move(it->second.done);
-    const bool ours = raft_state(&self->raft_) == RAFT_LEADER && self->raft_.current_term == it->second.term;
+    staged.done = std::move(it->second.done);
+    staged.ours = raft_state(&self->raft_) == RAFT_LEADER && self->raft_.current_term == it->second.term;
     self->waiters_.erase(it);
-    if (ours) {
-      done(std::move(*applied));
-    } else {
-      done(self->LeadershipLostError());
+  }
+  self->staged_bytes_ += staged.command.size();
+  self->staged_.push_back(std::move(staged));
+  if (self->staged_.size() >= kMaxApplyBatch || self->staged_bytes_ >= kMaxApplyBatchBytes) self->FlushApplied();
+  return self->fatal_ ? RAFT_IOERR : 0;
+}
+
+void ReplicatorImpl::FlushApplied() {
+  if (staged_.empty()) return;
+  std::vector<Staged> staged;
+  staged.swap(staged_);
+  staged_bytes_ = 0;
+  Result<std::vector<std::string>> applied = Error(Code::kInternal, "not applied");
+  if (!fatal_) {
+    std::vector<CommittedCommand> commands;
+    commands.reserve(staged.size());
+    for (const Staged& s : staged) commands.push_back(CommittedCommand{s.index, s.command});
+    applied = sm_->ApplyBatch(commands);
+    apply_batches_.fetch_add(1);
+    if (applied && applied->size() != staged.size()) {
+      applied = Error(Code::kInternal, "the state machine answered " + std::to_string(applied->size()) +
+                                           " results for " + std::to_string(staged.size()) + " commands");
+    }
+    if (!applied) {
+      const std::string range = staged.size() == 1 ? "entry " + std::to_string(staged.front().index)
+                                                   : "entries " + std::to_string(staged.front().index) + "-" +
+                                                         std::to_string(staged.back().index);
+      FailFatally("applying " + range + ": " + applied.error().message());
     }
   }
-  return 0;
+  if (!applied) {
+    // Committed but maybe not in the store: a restart replays them.
+    for (Staged& s : staged) {
+      if (s.done) s.done(StoppedError());
+    }
+    return;
+  }
+  last_applied_.store(staged.back().index);
+  for (size_t i = 0; i < staged.size(); i++) {
+    if (!staged[i].done) continue;
+    if (staged[i].ours) {
+      staged[i].done(std::move((*applied)[i]));
+    } else {
+      staged[i].done(LeadershipLostError());
+    }
+  }
 }
 
 int ReplicatorImpl::TakeSnapshotInto(raft_buffer* bufs[], unsigned* n_bufs) {
@@ -130,6 +169,8 @@ int ReplicatorImpl::FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_
   // Any error but RAFT_BUSY from here makes a follower's libraft 0.15 give
   // up (its AppendEntries handler fails and it turns unavailable); BUSY
   // means "try at the next threshold".
+  // The snapshot must hold every entry up to the index libraft records.
+  self->FlushApplied();
   if (self->fatal_) return RAFT_BUSY;
   const raft_index index = raft_last_applied(&self->raft_);
   if (index < self->snapshot_retry_at_.load()) return RAFT_BUSY;
@@ -161,6 +202,7 @@ int ReplicatorImpl::FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsi
 
 int ReplicatorImpl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
   auto* self = static_cast<ReplicatorImpl*>(fsm->data);
+  self->FlushApplied();  // what was staged is older than the snapshot; applied first, in order
   Status st = self->sm_->RestoreSnapshot(std::string_view(static_cast<const char*>(buf->base), buf->len));
   if (!st) {
     // libraft keeps (and frees) the buffer when restore fails: at start the
@@ -185,3 +227,18 @@ void ReplicatorImpl::FailFatally(const std::string& why) {
 }
 
 }  // namespace bosun::state::internal
+
+namespace bosun::state {
+
+Result<std::vector<std::string>> StateMachine::ApplyBatch(const std::vector<CommittedCommand>& commands) {
+  std::vector<std::string> out;
+  out.reserve(commands.size());
+  for (const CommittedCommand& c : commands) {
+    Result<std::string> r = Apply(c.index, c.command);
+    if (!r) return commands.size() == 1 ? r.error() : r.error().Wrap("entry " + std::to_string(c.index));
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+}  // namespace bosun::state

@@ -16,7 +16,18 @@
 // machine with its own index, so replay stays idempotent per command and a
 // failed precondition fails only its own command. libraft calls a
 // raft_apply's callback once, after its FIRST entry is applied, so the
-// per-command waiters are kept by index (waiters_) and completed by FsmApply.
+// per-command waiters are kept by index (waiters_).
+//
+// Batch apply: FsmApply does not apply a committed entry at once; it copies
+// the command (and takes its waiter) into staged_. FlushApplied hands all
+// staged commands to StateMachine::ApplyBatch (the store writes them in one
+// RocksDB WriteBatch) and only then answers their proposers. It runs before
+// the loop would block (a uv_prepare handle) and at the end of each loop turn
+// (the uv_check handle), and before anything that must see the applied state:
+// a barrier's waiters, a snapshot, a restore, the close. So a proposer is
+// answered only after its command is in the store, a linearizable read after
+// a barrier sees every write before it, and a snapshot at index I holds every
+// entry up to I.
 //
 // The loop thread is the one serial path every write and linearizable read
 // goes through; it runs at a raised scheduling priority (kLoopNice) when the
@@ -62,6 +73,9 @@ constexpr uint8_t kEntryFormat = 1;
 // go into one raft_apply (a larger batch is split into several).
 constexpr size_t kMaxBatchEntries = 512;
 constexpr size_t kMaxBatchBytes = 4u << 20;
+// Batch apply bounds: committed commands staged for one StateMachine::ApplyBatch.
+constexpr size_t kMaxApplyBatch = 512;
+constexpr size_t kMaxApplyBatchBytes = 4u << 20;
 // The nice value of the loop thread (lower runs first; Linux applies it per
 // thread). Raising priority needs CAP_SYS_NICE: without it the loop runs at
 // the process's priority.
@@ -102,6 +116,8 @@ class ReplicatorImpl final : public Replicator {
   // For tests: raft_apply calls made so far, and commands they carried.
   uint64_t apply_calls() const { return apply_calls_.load(); }
   uint64_t commands_proposed() const { return commands_proposed_.load(); }
+  // For tests: StateMachine::ApplyBatch calls made so far.
+  uint64_t apply_batches() const { return apply_batches_.load(); }
 
  private:
   using ProposeDone = std::function<void(Result<std::string>)>;
@@ -124,6 +140,15 @@ class ReplicatorImpl final : public Replicator {
   struct Pending {
     std::string command;
     ProposeDone done;
+  };
+  // A committed command waiting for FlushApplied, with its proposer's
+  // waiter when it was proposed here (`ours`: the entry is the one proposed,
+  // decided when libraft applied it).
+  struct Staged {
+    raft_index index = 0;
+    std::string command;
+    ProposeDone done;
+    bool ours = false;
   };
   struct BarrierRequest {
     struct raft_barrier req {};
@@ -164,6 +189,7 @@ class ReplicatorImpl final : public Replicator {
   void OnBecameLeader();
   static void OnAsync(uv_async_t* handle);
   static void OnCheck(uv_check_t* handle);
+  static void OnPrepare(uv_prepare_t* handle);
   static void OnRaftClosed(struct raft* r);
 
   // ---- loop thread (replicator_fsm.cc) ----
@@ -174,6 +200,9 @@ class ReplicatorImpl final : public Replicator {
   static int FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs);
   static int FsmRestore(raft_fsm* fsm, raft_buffer* buf);
   int TakeSnapshotInto(raft_buffer* bufs[], unsigned* n_bufs);
+  // Applies what FsmApply staged (one StateMachine::ApplyBatch), then answers
+  // the proposers. Loop thread; cheap when nothing is staged.
+  void FlushApplied();
   void FailFatally(const std::string& why);
 
   // ---- loop thread (replicator_ops.cc) ----
@@ -207,6 +236,7 @@ class ReplicatorImpl final : public Replicator {
   uv_loop_t loop_{};
   uv_async_t async_{};
   uv_check_t check_{};
+  uv_prepare_t prepare_{};
   raft_uv_transport transport_{};
   raft_io io_{};
   raft_fsm fsm_{};
@@ -217,6 +247,8 @@ class ReplicatorImpl final : public Replicator {
   std::map<raft_index, Waiter> waiters_;             // proposed here, not yet applied, by log index
   std::vector<Pending> pending_;                     // this loop turn's proposals
   size_t pending_bytes_ = 0;
+  std::vector<Staged> staged_;  // committed, not yet applied to the state machine
+  size_t staged_bytes_ = 0;
   BarrierRequest* barrier_in_flight_ = nullptr;
   std::vector<StatusDone> next_barrier_waiters_;
   std::string snapshot_data_;                   // the buffer libraft is writing, until finalize
@@ -241,6 +273,7 @@ class ReplicatorImpl final : public Replicator {
   std::atomic<uint64_t> snapshots_taken_{0};
   std::atomic<uint64_t> apply_calls_{0};
   std::atomic<uint64_t> commands_proposed_{0};
+  std::atomic<uint64_t> apply_batches_{0};
 };
 
 }  // namespace bosun::state::internal

@@ -241,6 +241,8 @@ void ReplicatorImpl::IssueBarrier(std::vector<StatusDone> waiters) {
 void ReplicatorImpl::OnBarrier(struct raft_barrier* req, int status) {
   auto* b = static_cast<BarrierRequest*>(req->data);
   ReplicatorImpl* self = b->self;
+  // Reads made after the barrier must see every entry before it.
+  self->FlushApplied();
   if (self->barrier_in_flight_ == b) self->barrier_in_flight_ = nullptr;
   std::vector<StatusDone> waiters = std::move(b->waiters);
   delete b;

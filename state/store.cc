@@ -194,121 +194,160 @@ static Status ValidateTxn(const Txn& txn) {
   return Ok();
 }
 
-Status StoreImpl::WriteAppliedOnly(uint64_t raft_index) {
-  std::string v;
-  PutBE64(&v, raft_index);
-  rocksdb::Status rs = db_->Put(write_options_, kMetaApplied, v);
-  if (!rs.ok()) return FromRocks(rs, "recording applied Raft index " + std::to_string(raft_index));
-  applied_.store(raft_index);
-  return Ok();
+Result<TxnResult> StoreImpl::Apply(const Txn& txn, uint64_t raft_index) {
+  const Txn* txns[] = {&txn};
+  auto r = ApplyTxns(txns, &raft_index, 1);
+  if (!r) return r.error();
+  return std::move(r->front());
+}
+
+Result<std::vector<TxnResult>> StoreImpl::ApplyBatch(const std::vector<IndexedTxn>& batch) {
+  std::vector<const Txn*> txns;
+  std::vector<uint64_t> indexes;
+  txns.reserve(batch.size());
+  indexes.reserve(batch.size());
+  for (const IndexedTxn& t : batch) {
+    txns.push_back(&t.txn);
+    indexes.push_back(t.raft_index);
+  }
+  return ApplyTxns(txns.data(), indexes.data(), batch.size());
 }
 
 // g++ 12 reports a false -Wmaybe-uninitialized when a TxnResult (with its
 // std::optional member) moves into the Result's variant.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-Result<TxnResult> StoreImpl::Apply(const Txn& txn, uint64_t raft_index) {
+// Every transaction reads the store as the ones before it in the batch left
+// it: a key written earlier in the batch is read from `written` (nullopt:
+// deleted), any other from the database at the revision the batch started
+// from. Nothing is visible to readers, watches or revision() until the one
+// WriteBatch is written.
+Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, const uint64_t* indexes, size_t n) {
   std::lock_guard apply(apply_mu_);  // Restore also holds it, so db_ is stable here
   if (!db_) return Closed();
-  const int64_t current = revision_.load();
-  TxnResult result;
-  result.revision = current;
-  if (raft_index != 0 && raft_index <= applied_.load()) {
-    result.succeeded = true;  // already applied before: replay changes nothing
-    return result;
+  for (size_t i = 0; i < n; ++i) {
+    if (Status s = ValidateTxn(*txns[i]); !s) {
+      if (n == 1) return s.error();
+      return s.error().Wrap("transaction " + std::to_string(i + 1) + " of " + std::to_string(n) + " (Raft index " +
+                            std::to_string(indexes[i]) + ")");
+    }
   }
-  if (Status s = ValidateTxn(txn); !s) return s.error();
+  const int64_t base = revision_.load();
+  int64_t rev = base;                  // the revision after the transactions so far
+  uint64_t applied = applied_.load();  // the highest Raft index applied so far
 
   std::string upper = PrefixSuccessor(kHistoryPrefix);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::unordered_map<std::string, std::optional<KeyValue>> written;
+  auto read = [&](const std::string& key, const std::string& key_part) -> Result<std::optional<KeyValue>> {
+    if (auto w = written.find(key); w != written.end()) return w->second;
+    return ReadKey(it.get(), key, key_part, base);
+  };
 
-  for (const Precondition& pre : txn.preconditions) {
-    auto cur = ReadKey(it.get(), pre.key, HistoryKeyPart(pre.key), current);
-    if (!cur) return cur.error();
-    bool holds = false;
-    switch (pre.kind) {
-      case Precondition::Kind::kMustExist:
-        holds = cur->has_value();
-        break;
-      case Precondition::Kind::kMustNotExist:
-        holds = !cur->has_value();
-        break;
-      case Precondition::Kind::kModRevisionEquals:
-        holds = (cur->has_value() ? (*cur)->mod_revision : 0) == pre.mod_revision;
-        break;
-    }
-    if (!holds) {
-      // Only the Raft index is recorded, so that replay skips this entry too.
-      if (raft_index != 0) {
-        if (Status s = WriteAppliedOnly(raft_index); !s) return s.error();
-      }
-      result.failed_key = pre.key;
-      result.current = std::move(*cur);
-      return result;
-    }
-  }
-
-  const int64_t rev = current + 1;
-  auto live = std::make_shared<LiveBatch>();
-  live->revision = rev;
+  std::vector<TxnResult> results(n);
+  std::vector<std::shared_ptr<LiveBatch>> lives;
   rocksdb::WriteBatch batch;
-  uint32_t index = 0;
-  for (const Op& op : txn.ops) {
-    std::string part = HistoryKeyPart(op.key);
-    auto cur = ReadKey(it.get(), op.key, part, current);
-    if (!cur) return cur.error();
-    result.prev.push_back(*cur);
-    if (op.kind == Op::Kind::kDelete && !cur->has_value()) continue;  // deleting nothing writes nothing
-
-    Event ev;
-    ev.kv.key = op.key;
-    ev.kv.mod_revision = rev;
-    ev.prev = std::move(*cur);
-    HistoryRow row;
-    if (op.kind == Op::Kind::kPut) {
-      ev.type = Event::Type::kPut;
-      row.create_revision = ev.prev ? ev.prev->create_revision : rev;
-      row.version = ev.prev ? ev.prev->version + 1 : 1;
-      row.value = op.value;
-      ev.kv.value = op.value;
-      ev.kv.create_revision = row.create_revision;
-      ev.kv.version = row.version;
-    } else {
-      ev.type = Event::Type::kDelete;
-      row.tombstone = true;
+  for (size_t t = 0; t < n; ++t) {
+    const Txn& txn = *txns[t];
+    const uint64_t raft_index = indexes[t];
+    TxnResult& result = results[t];
+    result.revision = rev;
+    if (raft_index != 0 && raft_index <= applied) {
+      result.succeeded = true;  // already applied before: replay changes nothing
+      continue;
     }
-    batch.Put(HistoryRowKey(part, rev), EncodeHistoryRow(row));
-    batch.Put(LogRowKey(rev, index++), EncodeLogRow(LogRow{ev.type, ev.prev ? ev.prev->mod_revision : 0, op.key}));
-    live->events.push_back(std::move(ev));
+    if (raft_index != 0) applied = raft_index;  // also when a precondition fails: replay skips it too
+
+    bool holds = true;
+    for (const Precondition& pre : txn.preconditions) {
+      auto cur = read(pre.key, HistoryKeyPart(pre.key));
+      if (!cur) return cur.error();
+      switch (pre.kind) {
+        case Precondition::Kind::kMustExist:
+          holds = cur->has_value();
+          break;
+        case Precondition::Kind::kMustNotExist:
+          holds = !cur->has_value();
+          break;
+        case Precondition::Kind::kModRevisionEquals:
+          holds = (cur->has_value() ? (*cur)->mod_revision : 0) == pre.mod_revision;
+          break;
+      }
+      if (!holds) {
+        result.failed_key = pre.key;
+        result.current = std::move(*cur);
+        break;
+      }
+    }
+    if (!holds) continue;
+
+    const int64_t next = rev + 1;
+    auto live = std::make_shared<LiveBatch>();
+    live->revision = next;
+    uint32_t index = 0;
+    for (const Op& op : txn.ops) {
+      std::string part = HistoryKeyPart(op.key);
+      auto cur = read(op.key, part);
+      if (!cur) return cur.error();
+      result.prev.push_back(*cur);
+      if (op.kind == Op::Kind::kDelete && !cur->has_value()) continue;  // deleting nothing writes nothing
+
+      Event ev;
+      ev.kv.key = op.key;
+      ev.kv.mod_revision = next;
+      ev.prev = std::move(*cur);
+      HistoryRow row;
+      if (op.kind == Op::Kind::kPut) {
+        ev.type = Event::Type::kPut;
+        row.create_revision = ev.prev ? ev.prev->create_revision : next;
+        row.version = ev.prev ? ev.prev->version + 1 : 1;
+        row.value = op.value;
+        ev.kv.value = op.value;
+        ev.kv.create_revision = row.create_revision;
+        ev.kv.version = row.version;
+        written[op.key] = ev.kv;
+      } else {
+        ev.type = Event::Type::kDelete;
+        row.tombstone = true;
+        written[op.key] = std::nullopt;
+      }
+      batch.Put(HistoryRowKey(part, next), EncodeHistoryRow(row));
+      batch.Put(LogRowKey(next, index++), EncodeLogRow(LogRow{ev.type, ev.prev ? ev.prev->mod_revision : 0, op.key}));
+      live->events.push_back(std::move(ev));
+    }
+    if (!live->events.empty()) {
+      rev = next;
+      lives.push_back(std::move(live));
+    }
+    result.succeeded = true;
+    result.revision = rev;
   }
   it.reset();
 
-  const bool wrote = !live->events.empty();
   std::string v;
-  if (wrote) {
+  if (rev != base) {
     PutBE64(&v, static_cast<uint64_t>(rev));
     batch.Put(kMetaRevision, v);
   }
-  if (raft_index != 0) {
+  if (applied != applied_.load()) {
     v.clear();
-    PutBE64(&v, raft_index);
+    PutBE64(&v, applied);
     batch.Put(kMetaApplied, v);
   }
   if (batch.Count() > 0) {
     rocksdb::Status rs = db_->Write(write_options_, &batch);
     if (!rs.ok()) {
-      return FromRocks(rs, "writing revision " + std::to_string(rev) + " to state store " + DbPath());
+      return FromRocks(rs, "writing revision" + std::string(rev > base + 1 ? "s " + std::to_string(base + 1) + "-" : " ") +
+                               std::to_string(rev) + " to state store " + DbPath());
     }
   }
-  if (wrote) revision_.store(rev);
-  if (raft_index != 0) applied_.store(raft_index);
-  result.succeeded = true;
-  result.revision = revision_.load();
-  if (wrote) hub_->Publish(std::move(live));
-  return result;
+  revision_.store(rev);
+  applied_.store(applied);
+  for (auto& live : lives) hub_->Publish(std::move(live));
+  return results;
 }
 #pragma GCC diagnostic pop
 

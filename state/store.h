@@ -84,6 +84,12 @@ struct TxnResult {
   std::vector<std::optional<KeyValue>> prev;
 };
 
+// One transaction of Store::ApplyBatch and the Raft log index it came from.
+struct IndexedTxn {
+  Txn txn;
+  uint64_t raft_index = 0;
+};
+
 std::string EncodeTxnResult(const TxnResult& r);
 Result<TxnResult> DecodeTxnResult(std::string_view bytes);
 
@@ -126,6 +132,18 @@ class Store {
   // Applies a transaction from Raft log index `raft_index` (0: not from Raft,
   // as in tests and single-process use; never skipped).
   virtual Result<TxnResult> Apply(const Txn& txn, uint64_t raft_index) = 0;
+
+  // Applies several transactions in order, exactly as Apply would one after
+  // another (each its own revision, each seeing the writes of those before
+  // it; an index at or below the applied index is skipped; a failed
+  // precondition fails only its own transaction, whose index still counts as
+  // applied), but in ONE RocksDB WriteBatch: one WAL write (and one fsync
+  // when StoreOptions::sync) for all of them, m/applied being the last index.
+  // A crash therefore leaves all of the batch or none of it, and replay from
+  // the recorded applied index stays exactly-once. One result per
+  // transaction, in order; an error (an invalid transaction, a failed write)
+  // writes nothing of the batch.
+  virtual Result<std::vector<TxnResult>> ApplyBatch(const std::vector<IndexedTxn>& txns) = 0;
 
   // The value of `key` at `revision` (0 = latest). NotFound if absent or
   // deleted at that revision; kCompacted if the revision is compacted; kInvalid

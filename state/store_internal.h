@@ -199,6 +199,7 @@ class StoreImpl final : public Store {
   Status OpenDb();
 
   Result<TxnResult> Apply(const Txn& txn, uint64_t raft_index) override;
+  Result<std::vector<TxnResult>> ApplyBatch(const std::vector<IndexedTxn>& txns) override;
   Result<KeyValue> Get(const std::string& key, int64_t revision) const override;
   Result<RangeResult> Range(const std::string& prefix, int64_t revision, size_t limit,
                             const std::string& start_after) const override;
@@ -227,7 +228,9 @@ class StoreImpl final : public Store {
   // The newest row of the key part at or below `revision`, if not a tombstone.
   Result<std::optional<KeyValue>> ReadKey(rocksdb::Iterator* it, const std::string& key, const std::string& key_part,
                                           int64_t revision) const;
-  Status WriteAppliedOnly(uint64_t raft_index);
+  // Apply and ApplyBatch: the n transactions txns[i] from Raft indexes
+  // indexes[i], in one WriteBatch (store.cc).
+  Result<std::vector<TxnResult>> ApplyTxns(const Txn* const* txns, const uint64_t* indexes, size_t n);
 
   const std::string dir_;
   const StoreOptions options_;
