@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -191,6 +193,45 @@ ApiError WriteError(Core& core, const Error& e, const Target& t);
 
 class WatchStream;
 
+// Stored values of recent watch events, decoded once for every watch stream
+// that delivers them (api_watch.cc): a revision that writes 10,000 objects
+// watched by three streams is decoded once, not three times, and rendered
+// once for the streams that send it as stored. A store key and a
+// mod_revision name one value for good, so an entry never goes stale; the
+// oldest entries leave when the cache holds more than its bound.
+// Thread-safe.
+class WatchValues {
+ public:
+  class Value {
+   public:
+    explicit Value(Json object) : object_(std::move(object)) {}
+    // The object, with metadata.resourceVersion.
+    const Json& object() const { return object_; }
+    // Dump(object()), made by the first caller.
+    const std::string& Rendered() const;
+
+   private:
+    const Json object_;
+    mutable std::once_flag once_;
+    mutable std::string rendered_;
+  };
+
+  // The value at kv, decoded by `decode` on a miss (not cached when it
+  // fails: null is returned each time).
+  std::shared_ptr<const Value> Get(const KeyValue& kv, const std::function<Result<Json>()>& decode);
+
+ private:
+  // Bounds: entries, and the stored bytes they came from (a decoded object
+  // takes a few times its stored size).
+  static constexpr size_t kMaxEntries = 8192;
+  static constexpr size_t kMaxStoredBytes = size_t{8} << 20;
+
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Value>> by_key_;  // guarded by mu_: "key@rev"
+  std::deque<std::pair<std::string, size_t>> order_;                     // guarded by mu_: oldest first
+  size_t bytes_ = 0;                                                      // guarded by mu_
+};
+
 struct ExtraRoute {
   std::string prefix;
   bool open = false;
@@ -239,6 +280,9 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // Stored bytes ↔ object (with resourceVersion from the key's mod_revision).
   Result<Json> DecodeKv(const KindInfo& kind, const KeyValue& kv) const;
+  // DecodeKv for a watch event, shared by the streams that deliver it
+  // (api_watch.cc); null when the value cannot be decoded.
+  std::shared_ptr<const WatchValues::Value> DecodeForWatch(const KindInfo& kind, const KeyValue& kv);
   Result<std::string> EncodeObject(const KindInfo& kind, const std::string& key, const Json& object) const;
 
   // Runs `fn` on cpprest's thread pool (never on the caller's thread), so
@@ -289,6 +333,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool timer_stop_ = false;                            // guarded by watches_mu_
   std::vector<std::shared_ptr<WatchStream>> watches_;  // guarded by watches_mu_
   std::thread timer_;
+  WatchValues watch_values_;
 
  public:
   std::shared_ptr<web::http::client::http_client> ClientFor(const std::string& url);

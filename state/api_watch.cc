@@ -13,6 +13,13 @@
 // Closing the buffer makes cpprestsdk send the last chunk. The store watch
 // handle is destroyed on the timer thread, never on the store's notifier
 // thread (a handle must not be destroyed from its own callback).
+//
+// Every stream gets its own copy of the store's events, but the decoded
+// objects are shared (Core::DecodeForWatch, WatchValues): each stored value
+// is decoded once however many streams send it, and its JSON is rendered
+// once for every stream that sends it unchanged (not redacted, not a
+// deletion). A line is {"object":…,"revisionContinues":true,"type":…}, the
+// members in the order Dump writes them.
 #include <cpprest/producerconsumerstream.h>
 
 #include "core/log.h"
@@ -30,6 +37,17 @@ constexpr const char* kComponent = "api";
 constexpr size_t kMaxBuffered = 16u << 20;
 constexpr auto kTick = std::chrono::milliseconds(100);
 
+// The labels of an object, read without copying it (Object would).
+Labels LabelsOf(const Json& object) {
+  Labels out;
+  const Json& labels = Object::Field(Object::Field(object, "metadata"), "labels");
+  if (!labels.is_object()) return out;
+  for (auto it = labels.begin(); it != labels.end(); ++it) {
+    if (it.value().is_string()) out.emplace(it.key(), it.value().get<std::string>());
+  }
+  return out;
+}
+
 // "/registry/<g>/<resource>/<ns>/<name>" or ".../<name>" → namespace, name.
 void NamesFromKey(const KindInfo& kind, const std::string& key, std::string* ns, std::string* name) {
   std::vector<std::string> parts = SplitPath(key);
@@ -38,6 +56,42 @@ void NamesFromKey(const KindInfo& kind, const std::string& key, std::string* ns,
 }
 
 }  // namespace
+
+const std::string& WatchValues::Value::Rendered() const {
+  std::call_once(once_, [this] { rendered_ = Dump(object_); });
+  return rendered_;
+}
+
+std::shared_ptr<const WatchValues::Value> WatchValues::Get(const KeyValue& kv,
+                                                          const std::function<Result<Json>()>& decode) {
+  std::string id = kv.key;
+  id += '@';
+  id += std::to_string(kv.mod_revision);
+  {
+    std::lock_guard l(mu_);
+    if (auto it = by_key_.find(id); it != by_key_.end()) return it->second;
+  }
+  // Decoded outside the lock (the notifier thread is the only caller today,
+  // but nothing needs it to be).
+  auto obj = decode();
+  if (!obj) return nullptr;
+  auto value = std::make_shared<const Value>(std::move(*obj));
+  std::lock_guard l(mu_);
+  auto [it, added] = by_key_.emplace(id, value);
+  if (!added) return it->second;
+  order_.emplace_back(std::move(id), kv.value.size());
+  bytes_ += kv.value.size();
+  while (order_.size() > 1 && (order_.size() > kMaxEntries || bytes_ > kMaxStoredBytes)) {
+    by_key_.erase(order_.front().first);
+    bytes_ -= order_.front().second;
+    order_.pop_front();
+  }
+  return value;
+}
+
+std::shared_ptr<const WatchValues::Value> Core::DecodeForWatch(const KindInfo& kind, const KeyValue& kv) {
+  return watch_values_.Get(kv, [&] { return DecodeKv(kind, kv); });
+}
 
 class WatchStream {
  public:
@@ -100,16 +154,21 @@ class WatchStream {
     // cut a stream there: every event followed by another of its revision
     // says so ("revisionContinues"), so a client that lost the rest resumes
     // from the revision before (docs/API.md "Watch").
-    std::vector<std::pair<int64_t, Json>> events;
+    std::vector<Line> events;
+    events.reserve(batch->size());
+    size_t bytes = 0;
     for (const Event& ev : *batch) {
       last_rev_ = ev.kv.mod_revision;
-      if (auto e = MakeEvent(ev)) events.emplace_back(ev.kv.mod_revision, std::move(*e));
+      if (auto e = MakeEvent(ev)) {
+        bytes += ev.kv.value.size() + 64;
+        events.push_back(std::move(*e));
+      }
     }
     std::string lines;
+    lines.reserve(bytes + bytes / 4);
     for (size_t i = 0; i < events.size(); ++i) {
-      if (i + 1 < events.size() && events[i + 1].first == events[i].first) events[i].second["revisionContinues"] = true;
-      lines += Dump(events[i].second);
-      lines += '\n';
+      const bool continues = i + 1 < events.size() && events[i + 1].revision == events[i].revision;
+      Render(events[i], continues, &lines);
     }
     WriteLocked(lines);
   }
@@ -143,50 +202,91 @@ class WatchStream {
   }
 
  private:
+  // One event to send: its type and object. The object is the shared
+  // decoded value when it goes out as stored, else this stream's own copy
+  // (redacted, or a deletion's last state at the deletion's revision).
+  struct Line {
+    int64_t revision = 0;
+    const char* type = nullptr;
+    std::shared_ptr<const WatchValues::Value> shared;
+    std::optional<Json> own;
+  };
+
+  // The line as Dump would write {"type","object","revisionContinues"}.
+  static void Render(const Line& line, bool continues, std::string* out) {
+    *out += "{\"object\":";
+    *out += line.own ? Dump(*line.own) : line.shared->Rendered();
+    if (continues) *out += ",\"revisionContinues\":true";
+    *out += ",\"type\":\"";
+    *out += line.type;
+    *out += "\"}\n";
+  }
+
+  // A value as this stream sees it: the shared decoded object, or this
+  // stream's redacted copy of it (a Secret it may not read). Selectors match
+  // what the stream sees, so a field selector cannot probe hidden values.
+  struct View {
+    std::shared_ptr<const WatchValues::Value> shared;
+    std::optional<Json> own;
+    const Json* get() const { return own ? &*own : shared ? &shared->object() : nullptr; }
+  };
+
+  View ViewOf(std::shared_ptr<const WatchValues::Value> value) const {
+    View v;
+    if (!value) return v;
+    if (secret_access_ != SecretAccess::kAll && IsSecretObject(value->object())) {
+      Json copy = value->object();
+      if (RedactSecret(copy, secret_access_)) {
+        v.own = std::move(copy);
+        return v;
+      }
+    }
+    v.shared = std::move(value);
+    return v;
+  }
+
   // The watch event for a store event, or nothing when this watch does not
   // see it (selector, undecodable value).
-  std::optional<Json> MakeEvent(const Event& ev) {
+  std::optional<Line> MakeEvent(const Event& ev) {
     const KindInfo& kind = *t_.kind;
-    std::optional<Json> cur, prev;
-    auto decode = [&](const KeyValue& kv) -> std::optional<Json> {
-      auto j = core_->DecodeKv(kind, kv);
-      if (!j) return std::nullopt;  // logged by DecodeKv; the event is skipped
-      RedactSecret(*j, secret_access_);
-      return std::move(*j);
-    };
+    View cur, prev;
     const bool all = selector_.Empty() && fields_.Empty();
     if (ev.type == Event::Type::kPut) {
-      cur = decode(ev.kv);
-      if (!cur) return std::nullopt;
+      cur = ViewOf(core_->DecodeForWatch(kind, ev.kv));
+      if (cur.get() == nullptr) return std::nullopt;  // logged by DecodeKv; the event is skipped
     }
     // With no selector a put needs only whether there was a previous value.
-    if (ev.prev && (ev.type == Event::Type::kDelete || !all)) prev = decode(*ev.prev);
-    auto matches = [&](const std::optional<Json>& j) {
-      return j && (all || (selector_.Matches(Object(*j).labels()) && fields_.Matches(*j)));
+    if (ev.prev && (ev.type == Event::Type::kDelete || !all)) prev = ViewOf(core_->DecodeForWatch(kind, *ev.prev));
+    auto matches = [&](const View& v) {
+      const Json* j = v.get();
+      return j != nullptr && (all || (selector_.Matches(LabelsOf(*j)) && fields_.Matches(*j)));
     };
     const bool had = ev.prev.has_value() && (all || matches(prev));
     const bool has = matches(cur);
-    const char* type = nullptr;
-    Json object;
+    Line line;
+    line.revision = ev.kv.mod_revision;
     if (ev.type == Event::Type::kPut && has) {
-      type = had ? "MODIFIED" : "ADDED";
-      object = std::move(*cur);
+      line.type = had ? "MODIFIED" : "ADDED";
+      line.shared = std::move(cur.shared);
+      line.own = std::move(cur.own);
     } else if (had) {
       // Deleted, or no longer selected: the last state that was selected,
       // at this event's revision (as Kubernetes' watch cache sends it).
-      type = "DELETED";
-      if (prev) {
-        object = std::move(*prev);
+      line.type = "DELETED";
+      if (prev.own) {
+        line.own = std::move(prev.own);
+      } else if (prev.shared) {
+        line.own = prev.shared->object();
       } else {
         std::string ns, name;
         NamesFromKey(kind, ev.kv.key, &ns, &name);
-        object = Object(kind.gvk, ns, name).json();
+        line.own = Object(kind.gvk, ns, name).json();
       }
-      object["metadata"]["resourceVersion"] = std::to_string(ev.kv.mod_revision);
+      (*line.own)["metadata"]["resourceVersion"] = std::to_string(ev.kv.mod_revision);
     }
-    if (type == nullptr) return std::nullopt;
+    if (line.type == nullptr) return std::nullopt;
     ++events_;
-    return Json{{"type", type}, {"object", std::move(object)}};
+    return line;
   }
 
   void WriteLocked(const std::string& data) {

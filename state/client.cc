@@ -14,6 +14,8 @@ namespace bosun::state {
 namespace http = web::http;
 using client_internal::Answer;
 using client_internal::HttpResult;
+using client_internal::NeedName;
+using client_internal::Place;
 using client_internal::Stream;
 using client_internal::Subject;
 
@@ -143,11 +145,9 @@ Result<Object> AsObject(Result<Json> j, const std::string& what) {
   return Object(std::move(*j));
 }
 
-// The kind and namespace of an object about to be written.
-struct Placed {
-  const KindInfo* kind = nullptr;
-  std::string ns;
-};
+}  // namespace
+
+namespace client_internal {
 
 Result<Placed> Place(const Object& o) {
   const KindInfo* kind = KindRegistry::Builtin().Find(o.gvk());
@@ -165,6 +165,10 @@ Status NeedName(const KindInfo& kind, const std::string& name, const char* verb)
   if (!name.empty()) return Ok();
   return Error(Code::kInvalid, std::string("cannot ") + verb + " " + kind.QualifiedResource() + " without a name");
 }
+
+}  // namespace client_internal
+
+namespace {
 
 std::string ObjectPath(const KindInfo& kind, const std::string& ns, const std::string& name) {
   using client_internal::PercentEncode;
@@ -488,89 +492,6 @@ Result<Object> Client::Delete(const KindInfo& kind, const std::string& ns, const
   return AsObject(impl_->Call("DELETE", ObjectPath(kind, s.ns, name), precondition_rv.empty() ? nullptr : &body,
                               "application/json", true, s),
                   "an object");
-}
-
-namespace {
-
-const char* OpName(BatchOp::Type t) {
-  switch (t) {
-    case BatchOp::Type::kCreate:
-      return "create";
-    case BatchOp::Type::kUpdate:
-      return "update";
-    case BatchOp::Type::kDelete:
-      return "delete";
-  }
-  return "?";
-}
-
-// One operation as docs/API.md "Batch" words it. Errors name the operation,
-// as the server's do.
-Result<Json> BatchOpJson(const BatchOp& op, size_t i) {
-  const std::string where = "operations[" + std::to_string(i) + "]: ";
-  if (op.type == BatchOp::Type::kDelete) {
-    if (op.kind == nullptr) return Error(Code::kInvalid, where + "a delete needs a kind");
-    if (Status st = NeedName(*op.kind, op.name, "delete"); !st.ok())
-      return Error(Code::kInvalid, where + st.error().message());
-    Json j = {
-        {"op", "delete"}, {"apiVersion", op.kind->gvk.ApiVersion()}, {"kind", op.kind->gvk.kind}, {"name", op.name}};
-    if (op.kind->namespaced) j["namespace"] = op.ns.empty() ? "default" : op.ns;
-    if (!op.precondition_rv.empty()) j["resourceVersion"] = op.precondition_rv;
-    return j;
-  }
-  auto p = Place(op.object);
-  if (!p) return Error(p.error().code(), where + p.error().message());
-  if (op.type == BatchOp::Type::kUpdate && op.object.name().empty()) {
-    return Error(Code::kInvalid, where + "cannot update an object without metadata.name");
-  }
-  Json obj = op.object.json();
-  if (p->kind->namespaced) obj["metadata"]["namespace"] = p->ns;
-  return Json{{"op", OpName(op.type)}, {"object", std::move(obj)}};
-}
-
-}  // namespace
-
-Result<BatchResult> Client::Batch(const std::vector<BatchOp>& ops) {
-  Json list = Json::array();
-  for (size_t i = 0; i < ops.size(); ++i) {
-    auto j = BatchOpJson(ops[i], i);
-    if (!j) return j.error();
-    list.push_back(std::move(*j));
-  }
-  const Json body = {{"operations", std::move(list)}};
-  const std::string text = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-  auto r = impl_->Send("POST", "/bosun/v1/batch", &text, "application/json", /*is_write=*/true);
-  if (!r) return r.error();
-  if (r->status < 200 || r->status > 299) {
-    Error e = client_internal::ErrorFromAnswer(r->status, r->body, r->server, "POST", {});
-    // A 422's message names the operation and the object; the generic one
-    // built from the causes alone could not ("the object is invalid").
-    Json st = Json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-    const Json& message = Object::Field(st, "message");
-    if (r->status == 422 && message.is_string() && !message.get<std::string>().empty()) {
-      e = Error(e.code(), message.get<std::string>());
-    }
-    return e;
-  }
-  Json j = Json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) j = Json::object();
-  Json& items = j["items"];
-  const Json& rv = j["resourceVersion"];
-  if (!items.is_array() || !rv.is_string() || items.size() != ops.size()) {
-    return Error(Code::kInternal, "the bosun API at " + r->server +
-                                      " answered a batch with a body that is not a BatchResult of " +
-                                      std::to_string(ops.size()) + " items");
-  }
-  BatchResult out;
-  out.resource_version = rv.get<std::string>();
-  out.items.reserve(items.size());
-  for (Json& item : items) {
-    if (!item.is_object())
-      return Error(Code::kInternal,
-                   "the bosun API at " + r->server + " answered a batch with an item that is not an object");
-    out.items.emplace_back(std::move(item));
-  }
-  return out;
 }
 
 Result<Json> Client::Members() {

@@ -1,6 +1,7 @@
 // state/client_internal.h — the pieces of the API client shared by its files:
 //   client.cc        transport (server choice, fail-over), errors, the verbs
 //   client_watch.cc  watch streams, reconnects and re-list diffing
+//   client_batch.cc  Client::Batch (POST /bosun/v1/batch)
 // Private to the state component.
 #pragma once
 
@@ -47,6 +48,16 @@ struct Stream {
   web::http::http_response response;
   std::string server;
 };
+
+// The kind and namespace of an object about to be written.
+struct Placed {
+  const KindInfo* kind = nullptr;
+  std::string ns;  // "default" when a namespaced object names none; "" for cluster-scoped kinds
+};
+// kInvalid when bosun does not know the object's apiVersion and kind.
+Result<Placed> Place(const Object& o);
+// kInvalid "cannot <verb> <resource> without a name" when `name` is empty.
+Status NeedName(const KindInfo& kind, const std::string& name, const char* verb);
 
 // Percent-encodes everything but RFC 3986's unreserved characters.
 std::string PercentEncode(const std::string& s);

@@ -254,7 +254,8 @@ struct Watch::State {
     if (line.empty() || line == "\r") return std::nullopt;
     Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     const Json& type = Object::Field(j, "type");
-    const Json& obj = Object::Field(j, "object");
+    Json absent;
+    Json& obj = j.is_object() && j.contains("object") ? j["object"] : absent;
     if (!type.is_string() || !obj.is_object()) {
       log::Warn("client", "watch stream sent a line that is not an event; reopening", {{"watch", What()}});
       return End::kBroken;
@@ -268,7 +269,9 @@ struct Watch::State {
                 {{"watch", What()}, {"error", msg.is_string() ? msg.get<std::string>() : obj.dump()}});
       return End::kBroken;
     }
-    WatchEvent e{WatchEvent::Type::kAdded, Object(obj)};
+    // The object moves out of the parsed line (the rest of which is read
+    // below only for revisionContinues).
+    WatchEvent e{WatchEvent::Type::kAdded, Object(std::move(obj))};
     if (t == "ADDED") {
       e.type = WatchEvent::Type::kAdded;
     } else if (t == "MODIFIED") {
