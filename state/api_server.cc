@@ -326,10 +326,16 @@ void Core::Handle(http_request req) {
   }
   std::string length = call->Header("Content-Length");
   if (auto n = ParseInt(length); n && static_cast<uint64_t>(*n) > limit) return call->ReplyError(TooLarge(limit));
-  req.extract_vector().then([call, limit](pplx::task<std::vector<unsigned char>> t) {
+  // What extract_vector() does, minus one of its two task continuations: each
+  // continuation is a hand-off to another pool thread (a futex wake and a
+  // context switch per request); the body is complete when data_available
+  // is set, so it is taken on the thread that continues.
+  auto impl = req._get_impl();
+  pplx::create_task(impl->_get_data_available()).then([call, limit, impl](pplx::task<utility::size64_t> t) {
     std::vector<unsigned char> body;
     try {
-      body = t.get();
+      t.get();
+      body = impl->_extract_vector();
     } catch (const std::exception& e) {
       return call->ReplyError(BadRequest(std::string("cannot read the request body: ") + e.what()));
     }
