@@ -218,10 +218,11 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyBatch(const std::vector<IndexedTx
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // Every transaction reads the store as the ones before it in the batch left
-// it: a key written earlier in the batch is read from `written` (nullopt:
-// deleted), any other from the database at the revision the batch started
-// from. Nothing is visible to readers, watches or revision() until the one
-// WriteBatch is written.
+// it: a key read or written earlier in the batch is taken from `known`
+// (nullopt: absent or deleted), any other from the database at the revision
+// the batch started from (one Seek, remembered: a create reads its key for
+// the precondition and again for the op). Nothing is visible to readers,
+// watches or revision() until the one WriteBatch is written.
 Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, const uint64_t* indexes, size_t n) {
   std::lock_guard apply(apply_mu_);  // Restore also holds it, so db_ is stable here
   if (!db_) return Closed();
@@ -241,10 +242,12 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, cons
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  std::unordered_map<std::string, std::optional<KeyValue>> written;
+  std::unordered_map<std::string, std::optional<KeyValue>> known;
   auto read = [&](const std::string& key, const std::string& key_part) -> Result<std::optional<KeyValue>> {
-    if (auto w = written.find(key); w != written.end()) return w->second;
-    return ReadKey(it.get(), key, key_part, base);
+    if (auto k = known.find(key); k != known.end()) return k->second;
+    auto kv = ReadKey(it.get(), key, key_part, base);
+    if (kv) known.emplace(key, *kv);
+    return kv;
   };
 
   std::vector<TxnResult> results(n);
@@ -308,11 +311,11 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, cons
         ev.kv.value = op.value;
         ev.kv.create_revision = row.create_revision;
         ev.kv.version = row.version;
-        written[op.key] = ev.kv;
+        known[op.key] = ev.kv;
       } else {
         ev.type = Event::Type::kDelete;
         row.tombstone = true;
-        written[op.key] = std::nullopt;
+        known[op.key] = std::nullopt;
       }
       batch.Put(HistoryRowKey(part, next), EncodeHistoryRow(row));
       batch.Put(LogRowKey(next, index++), EncodeLogRow(LogRow{ev.type, ev.prev ? ev.prev->mod_revision : 0, op.key}));
