@@ -1,7 +1,11 @@
 // Applying a valid desired set: the plan against the informer's cache (only
 // the objects that can have changed are compared), then ONE batch with every
-// write and the record's move to Applied, so both commit together or not at
-// all.
+// write and the record's move to Applied (its status included: withStatus),
+// so both commit together or not at all. The batch's short answer brings back
+// only what the server set in each object; the rest is what we sent.
+//
+// The record's Applied phase is written by that same transaction, so its
+// duration covers planning and building the batch, not the commit itself.
 #include <unordered_set>
 
 #include "core/log.h"
@@ -218,9 +222,12 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
     state::BatchOp rec_op;
     rec_op.type = state::BatchOp::Type::kUpdate;
     rec_op.object = std::move(with_phase);
+    rec_op.with_status = true;
     ops.push_back(std::move(rec_op));
 
-    result = client->Batch(ops);
+    // The short answer: the objects are ours; only the fields the server set
+    // come back (and Batch puts them into copies of ours).
+    result = client->Batch(ops, state::BatchAnswer::kShort);
     if (result) break;
     const Code code = result.error().code();
     if ((code == Code::kConflict || code == Code::kAlreadyExists || code == Code::kNotFound) && attempt < 2) {
@@ -285,8 +292,8 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
 
   applied.duration = std::chrono::duration_cast<Ms>(clock->Monotonic() - t0);
   if (!stored.status().is_object() || stored.status().value("phase", "") != phase::kApplied) {
-    // The batch's update kept the record's old status (as a plain update
-    // does for a kind with a /status subresource): write it now. The marker
+    // The batch's update kept the record's old status (a leader that does
+    // not know withStatus, during an upgrade): write it now. The marker
     // annotation, committed with the objects, already says it is applied.
     rec.json()["metadata"]["resourceVersion"] = stored.resource_version();
     rec.json()["metadata"]["annotations"] = stored.json()["metadata"]["annotations"];
