@@ -198,7 +198,11 @@ class WatchStream;
 // watched by three streams is decoded once, not three times, and rendered
 // once for the streams that send it as stored. A store key and a
 // mod_revision name one value for good, so an entry never goes stale; the
-// oldest entries leave when the cache holds more than its bound.
+// oldest entries leave when the cache holds more than its bound (which fits
+// a revision of 10,000 ordinary objects: the store hands a whole revision to
+// one stream before the next, so a smaller bound would evict every value
+// before the second stream reads it), and once they are kIdle old (the
+// watch timer calls Expire), so an idle server holds none.
 // Thread-safe.
 class WatchValues {
  public:
@@ -218,17 +222,28 @@ class WatchValues {
 
   // The value at kv, decoded by `decode` on a miss (not cached when it
   // fails: null is returned each time).
-  std::shared_ptr<const Value> Get(const KeyValue& kv, const std::function<Result<Json>()>& decode);
+  std::shared_ptr<const Value> Get(const KeyValue& kv, MonoTime now, const std::function<Result<Json>()>& decode);
+  // Drops the entries added kIdle or more before `now`.
+  void Expire(MonoTime now);
+
+  static constexpr std::chrono::seconds kIdle{10};
 
  private:
   // Bounds: entries, and the stored bytes they came from (a decoded object
   // takes a few times its stored size).
-  static constexpr size_t kMaxEntries = 8192;
-  static constexpr size_t kMaxStoredBytes = size_t{8} << 20;
+  static constexpr size_t kMaxEntries = 32768;
+  static constexpr size_t kMaxStoredBytes = size_t{32} << 20;
+
+  struct Added {
+    std::string id;
+    size_t bytes = 0;
+    MonoTime at;
+  };
+  void PopOldest();  // mu_ held
 
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const Value>> by_key_;  // guarded by mu_: "key@rev"
-  std::deque<std::pair<std::string, size_t>> order_;                     // guarded by mu_: oldest first
+  std::deque<Added> order_;                                              // guarded by mu_: oldest first
   size_t bytes_ = 0;                                                      // guarded by mu_
 };
 

@@ -62,7 +62,18 @@ const std::string& WatchValues::Value::Rendered() const {
   return rendered_;
 }
 
-std::shared_ptr<const WatchValues::Value> WatchValues::Get(const KeyValue& kv,
+void WatchValues::PopOldest() {
+  by_key_.erase(order_.front().id);
+  bytes_ -= order_.front().bytes;
+  order_.pop_front();
+}
+
+void WatchValues::Expire(MonoTime now) {
+  std::lock_guard l(mu_);
+  while (!order_.empty() && order_.front().at + kIdle <= now) PopOldest();
+}
+
+std::shared_ptr<const WatchValues::Value> WatchValues::Get(const KeyValue& kv, MonoTime now,
                                                           const std::function<Result<Json>()>& decode) {
   std::string id = kv.key;
   id += '@';
@@ -79,18 +90,14 @@ std::shared_ptr<const WatchValues::Value> WatchValues::Get(const KeyValue& kv,
   std::lock_guard l(mu_);
   auto [it, added] = by_key_.emplace(id, value);
   if (!added) return it->second;
-  order_.emplace_back(std::move(id), kv.value.size());
+  order_.push_back(Added{std::move(id), kv.value.size(), now});
   bytes_ += kv.value.size();
-  while (order_.size() > 1 && (order_.size() > kMaxEntries || bytes_ > kMaxStoredBytes)) {
-    by_key_.erase(order_.front().first);
-    bytes_ -= order_.front().second;
-    order_.pop_front();
-  }
+  while (order_.size() > 1 && (order_.size() > kMaxEntries || bytes_ > kMaxStoredBytes)) PopOldest();
   return value;
 }
 
 std::shared_ptr<const WatchValues::Value> Core::DecodeForWatch(const KindInfo& kind, const KeyValue& kv) {
-  return watch_values_.Get(kv, [&] { return DecodeKv(kind, kv); });
+  return watch_values_.Get(kv, clock().Monotonic(), [&] { return DecodeKv(kind, kv); });
 }
 
 class WatchStream {
@@ -435,6 +442,7 @@ void Core::TimerLoop() {
     std::vector<std::shared_ptr<WatchStream>> list = watches_;
     l.unlock();
     MonoTime now = clock().Monotonic();
+    watch_values_.Expire(now);
     std::vector<std::shared_ptr<WatchStream>> ended;
     for (const auto& w : list) {
       if (w->Tick(now)) ended.push_back(w);
