@@ -90,9 +90,16 @@ Object Rebuilt(const BatchOp& op, const KindInfo& kind, Json item) {
   if (!meta.is_object()) meta = Json::object();
   Json& set = item["metadata"];
   if (set.is_object()) {
+    // What the server set is taken as it says, and what it left out is not
+    // stored (an update drops a creationTimestamp or uid the stored object
+    // never had), so the client's copy cannot keep what it sent there.
     for (const char* f : kServerSetMeta) {
       auto it = set.find(f);
-      if (it != set.end()) meta[f] = std::move(*it);
+      if (it != set.end()) {
+        meta[f] = std::move(*it);
+      } else {
+        meta.erase(f);
+      }
     }
   }
   if (!kind.namespaced) meta.erase("namespace");
@@ -103,6 +110,8 @@ Object Rebuilt(const BatchOp& op, const KindInfo& kind, Json item) {
     } else {
       out["status"] = std::move(*it);
     }
+  } else if (op.with_status && kind.has_status && out.contains("status") && out["status"].is_null()) {
+    out.erase("status");  // written with the update: a null status is stored as none
   }
   return Object(std::move(out));
 }

@@ -13,6 +13,7 @@
 #include "state/client.h"
 #include "tests/api_harness.h"
 #include "tests/state/api_test_support.h"
+#include "tests/state/client_test_objects.h"
 #include "tests/test_support.h"
 
 namespace bosun::state {
@@ -20,15 +21,9 @@ namespace {
 
 using ::testing::StartsWith;
 
-const KindInfo& Kind(const char* resource) {
-  return *KindRegistry::Builtin().FindResource(resource);
-}
+using clienttest::ConfigMap;
+using clienttest::Kind;
 
-Object ConfigMap(const std::string& ns, const std::string& name, const std::string& value = "v") {
-  Object o(GroupVersionKind{"", "v1", "ConfigMap"}, ns, name);
-  o.json()["data"] = {{"k", value}};
-  return o;
-}
 
 BatchOp Op(BatchOp::Type type, Object o, bool with_status = false) {
   BatchOp op;
@@ -213,10 +208,26 @@ TEST_F(BatchAnswerTest, WithStatusWritesTheStatusInTheSameTransaction) {
   EXPECT_EQ(stored.json()["metadata"]["generation"], 2);
   EXPECT_EQ(r->items[0], stored);
 
+  // A status written as null is stored as none, and the answer says so.
+  Object cleared = stored;
+  cleared.json()["status"] = nullptr;
+  r = client().Batch({Op(BatchOp::Type::kUpdate, cleared, true)}, BatchAnswer::kShort);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(api_.store().revision(), before + 3);
+  stored = Get("deployments", "default", "web");
+  EXPECT_FALSE(stored.json().contains("status")) << stored.json().dump();
+  EXPECT_EQ(r->items[0], stored);
+  stored.json()["status"] = {{"replicas", 4}, {"availableReplicas", 4}};
+  r = client().Batch({Op(BatchOp::Type::kUpdate, stored, true)}, BatchAnswer::kShort);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(api_.store().revision(), before + 4);
+  stored = Get("deployments", "default", "web");
+  EXPECT_EQ(r->items[0], stored);
+
   // Nothing differs: nothing is written.
   r = client().Batch({Op(BatchOp::Type::kUpdate, stored, true)});
   ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_EQ(api_.store().revision(), before + 2);
+  EXPECT_EQ(api_.store().revision(), before + 4);
 
   // Without withStatus the stored status stays, as before.
   Object plain = stored;

@@ -26,6 +26,7 @@
 #include "core/kinds.h"
 #include "state/client.h"
 #include "tests/state/api_test_support.h"
+#include "tests/state/client_test_objects.h"
 
 namespace bosun::state {
 namespace {
@@ -35,15 +36,9 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using namespace std::chrono_literals;
 
-const KindInfo& Kind(const char* resource) {
-  return *KindRegistry::Builtin().FindResource(resource);
-}
+using clienttest::ConfigMap;
+using clienttest::Kind;
 
-Object ConfigMap(const std::string& ns, const std::string& name, const std::string& value = "v") {
-  Object o(GroupVersionKind{"", "v1", "ConfigMap"}, ns, name);
-  o.json()["data"] = {{"k", value}};
-  return o;
-}
 
 std::unique_ptr<Client> NewClient(const std::string& url, const std::string& token) {
   ClientOptions o;

@@ -30,6 +30,7 @@
 #include "state/client.h"
 #include "state/service.h"
 #include "state/store.h"
+#include "tests/state/client_test_objects.h"
 
 namespace bosun::state {
 namespace {
@@ -38,9 +39,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-const KindInfo& Kind(const char* resource) {
-  return *KindRegistry::Builtin().FindResource(resource);
-}
+using clienttest::ConfigMap;
+using clienttest::Kind;
 
 // A store in a temporary directory, a LocalService over it, a token, and an
 // API server in front (which can be stopped and started again on its URL).
@@ -114,11 +114,6 @@ class RealCluster {
   std::vector<std::unique_ptr<ApiServer>> servers_;
 };
 
-Object ConfigMap(const std::string& ns, const std::string& name, const std::string& value = "v") {
-  Object o(GroupVersionKind{"", "v1", "ConfigMap"}, ns, name);
-  o.json()["data"] = {{"k", value}};
-  return o;
-}
 
 class Recorder {
  public:

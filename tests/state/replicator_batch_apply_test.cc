@@ -71,30 +71,7 @@ std::map<int, Result<TxnResult>> WriteConcurrently(StateService& svc, int n, int
   return got;
 }
 
-class ServiceBatchApply : public ::testing::Test {
- protected:
-  void SetUp() override { Open(); }
-  void Open() {
-    ReplicatedServiceOptions o;
-    o.data_dir = tmp_.path() + "/data";
-    o.raft.id = 1;
-    if (address_.empty()) address_ = "127.0.0.1:" + std::to_string(FreePort());
-    o.raft.address = address_;
-    o.raft.bootstrap = {Member{1, address_, true}};
-    o.raft.election_timeout = 500ms;
-    o.raft.heartbeat_timeout = 50ms;
-    o.api_url = "http://127.0.0.1:1";
-    auto s = ReplicatedService::Start(o);
-    ASSERT_TRUE(s.ok()) << s.error().message();
-    svc_ = std::move(*s);
-    ASSERT_TRUE(WaitFor([&] { return svc_->IsLeader(); }, 10s));
-  }
-  internal::ReplicatorImpl& impl() { return Impl(svc_->replicator()); }
-
-  TempDir tmp_;
-  std::string address_;
-  std::unique_ptr<ReplicatedService> svc_;
-};
+class ServiceBatchApply : public SingleMemberService {};
 
 TEST_F(ServiceBatchApply, ConcurrentWritesShareStoreWritesAndAFailedPreconditionFailsOnlyItsOwn) {
   // 300 creates of 150 keys, each key twice, from 12 threads: exactly one

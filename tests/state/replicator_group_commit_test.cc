@@ -179,30 +179,7 @@ TEST(ReplicatorGroupCommit, ABatchHeldByALeaderThatLostItsMajorityAcknowledgesNo
 
 // ---- through ReplicatedService and the RocksDB store ----
 
-class ServiceGroupCommit : public ::testing::Test {
- protected:
-  void SetUp() override { Open(); }
-  void Open() {
-    ReplicatedServiceOptions o;
-    o.data_dir = tmp_.path() + "/data";
-    o.raft.id = 1;
-    // A restart reuses the address the Raft configuration holds.
-    if (address_.empty()) address_ = "127.0.0.1:" + std::to_string(FreePort());
-    o.raft.address = address_;
-    o.raft.bootstrap = {Member{1, address_, true}};
-    o.raft.election_timeout = 500ms;
-    o.raft.heartbeat_timeout = 50ms;
-    o.api_url = "http://127.0.0.1:1";
-    auto s = ReplicatedService::Start(o);
-    ASSERT_TRUE(s.ok()) << s.error().message();
-    svc_ = std::move(*s);
-    ASSERT_TRUE(WaitFor([&] { return svc_->IsLeader(); }, 10s));
-  }
-
-  TempDir tmp_;
-  std::string address_;
-  std::unique_ptr<ReplicatedService> svc_;
-};
+class ServiceGroupCommit : public SingleMemberService {};
 
 Txn Create(const std::string& key, const std::string& value) {
   Txn t;

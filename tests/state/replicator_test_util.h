@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "state/replicated_service.h"
 #include "state/replicator.h"
 #include "state/replicator_internal.h"
 
@@ -367,5 +368,33 @@ class Cluster {
 inline internal::ReplicatorImpl& Impl(Replicator& r) {
   return static_cast<internal::ReplicatorImpl&>(r);
 }
+
+// One ReplicatedService (a real replicator over the RocksDB store), a
+// member of its own that leads; Open() again after a reset restarts it on
+// the same data and address (the Raft configuration holds the address).
+class SingleMemberService : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void Open() {
+    ReplicatedServiceOptions o;
+    o.data_dir = tmp_.path() + "/data";
+    o.raft.id = 1;
+    if (address_.empty()) address_ = "127.0.0.1:" + std::to_string(FreePort());
+    o.raft.address = address_;
+    o.raft.bootstrap = {Member{1, address_, true}};
+    o.raft.election_timeout = 500ms;
+    o.raft.heartbeat_timeout = 50ms;
+    o.api_url = "http://127.0.0.1:1";
+    auto s = ReplicatedService::Start(o);
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    svc_ = std::move(*s);
+    ASSERT_TRUE(WaitFor([&] { return svc_->IsLeader(); }, 10s));
+  }
+  internal::ReplicatorImpl& impl() { return Impl(svc_->replicator()); }
+
+  TempDir tmp_;
+  std::string address_;
+  std::unique_ptr<ReplicatedService> svc_;
+};
 
 }  // namespace bosun::state::replicator_test

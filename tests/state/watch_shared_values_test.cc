@@ -17,6 +17,7 @@
 #include "state/secret_codec.h"
 #include "state/secret_redaction.h"
 #include "tests/api_harness.h"
+#include "tests/state/client_test_objects.h"
 #include "tests/test_support.h"
 
 namespace bosun::state {
@@ -26,9 +27,7 @@ using namespace std::chrono_literals;
 
 constexpr const char* kPasswordB64 = "aHVudGVyMi1jb3JyZWN0LWhvcnNlLWJhdHRlcnk=";
 
-const KindInfo& Kind(const char* resource) {
-  return *KindRegistry::Builtin().FindResource(resource);
-}
+using clienttest::Kind;
 
 crypto::DataKey Key() {
   auto k = crypto::DataKey::FromBytes(std::string(crypto::kDataKeyBytes, 'k'));
