@@ -14,8 +14,8 @@ namespace bosun::crash {
 namespace {
 
 void OnTerminate() {
-  // Only async-signal-tolerant calls with fixed buffers: the heap may be
-  // what broke.
+  // Fixed buffers and write(2) rather than iostreams or log::, which take
+  // locks and allocate, in case the heap or a logger is what broke.
   char line[1024];
   int n = 0;
   if (std::exception_ptr ep = std::current_exception()) {
