@@ -126,6 +126,7 @@ void ReplicatedService::Stop() {
 }
 
 void ReplicatedService::Write(Txn txn, std::function<void(Result<TxnResult>)> done) {
+  if (Status valid = ValidateTxn(txn); !valid) return done(valid.error());  // never into the log
   replicator_->Propose(EncodeTxn(txn), [this, done = std::move(done)](Result<std::string> r) {
     if (!r) {
       std::string msg = r.error().message();

@@ -174,7 +174,7 @@ Result<std::optional<KeyValue>> StoreImpl::ReadKey(rocksdb::Iterator* it, const 
   return std::optional<KeyValue>(KeyValue{key, std::move(row.value), row.create_revision, row_rev, row.version});
 }
 
-static Status ValidateTxn(const Txn& txn) {
+static Status CheckTxn(const Txn& txn) {
   for (size_t i = 0; i < txn.preconditions.size(); ++i) {
     if (txn.preconditions[i].key.empty()) {
       return Error(Code::kInvalid, "precondition " + std::to_string(i) + ": key is empty");
@@ -227,7 +227,7 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, cons
   std::lock_guard apply(apply_mu_);  // Restore also holds it, so db_ is stable here
   if (!db_) return Closed();
   for (size_t i = 0; i < n; ++i) {
-    if (Status s = ValidateTxn(*txns[i]); !s) {
+    if (Status s = CheckTxn(*txns[i]); !s) {
       if (n == 1) return s.error();
       return s.error().Wrap("transaction " + std::to_string(i + 1) + " of " + std::to_string(n) + " (Raft index " +
                             std::to_string(indexes[i]) + ")");
@@ -532,4 +532,7 @@ Result<HistoryChunk> StoreImpl::ReadHistory(const std::string& prefix, int64_t f
 }
 
 }  // namespace internal
+
+Status ValidateTxn(const Txn& txn) { return internal::CheckTxn(txn); }
+
 }  // namespace bosun::state

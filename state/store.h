@@ -71,6 +71,12 @@ struct Txn {
   std::vector<Op> ops;
 };
 
+// Whether a store can apply `txn` at all: every key non-empty, each key
+// written at most once. Store::Apply refuses any other; a replicated write
+// checks before it proposes, since an entry no member can apply would stop
+// every member at it, on every replay.
+Status ValidateTxn(const Txn& txn);
+
 // Encoding of a Txn for the Raft log (compact, versioned, binary).
 std::string EncodeTxn(const Txn& txn);
 Result<Txn> DecodeTxn(std::string_view bytes);

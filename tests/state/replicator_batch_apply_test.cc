@@ -111,6 +111,29 @@ TEST_F(ServiceBatchApply, ConcurrentWritesShareStoreWritesAndAFailedPrecondition
   EXPECT_GE(batches, 1u);
 }
 
+// A transaction no store can apply (a key written twice) is refused before
+// it reaches the Raft log: in the log it would stop the member at that
+// entry, and again at every restart. The writes around it go on.
+TEST_F(ServiceBatchApply, ATransactionNoStoreCanApplyNeverReachesTheLog) {
+  Txn bad;
+  bad.ops.push_back({Op::Kind::kPut, "/v/twice", "1"});
+  bad.ops.push_back({Op::Kind::kPut, "/v/twice", "2"});
+  auto got = WriteConcurrently(*svc_, 3, 1, [&](int k) { return k == 1 ? bad : CreateTxn("/v/k" + std::to_string(k), "v"); });
+  ASSERT_EQ(got.size(), 3u);
+  ASSERT_FALSE(got.at(1).ok());
+  EXPECT_EQ(got.at(1).error().code(), Code::kInvalid);
+  EXPECT_NE(got.at(1).error().message().find("/v/twice"), std::string::npos) << got.at(1).error().message();
+  ASSERT_TRUE(got.at(0).ok()) << got.at(0).error().message();
+  ASSERT_TRUE(got.at(2).ok()) << got.at(2).error().message();
+  // The member still leads, takes writes, and restarts on its log.
+  auto more = WriteConcurrently(*svc_, 1, 1, [](int) { return CreateTxn("/v/after", "v"); });
+  ASSERT_TRUE(more.at(0).ok()) << more.at(0).error().message();
+  svc_.reset();
+  Open();
+  for (const char* key : {"/v/k0", "/v/k2", "/v/after"}) EXPECT_TRUE(svc_->store().Get(key).ok()) << key;
+  EXPECT_FALSE(svc_->store().Get("/v/twice").ok());
+}
+
 TEST_F(ServiceBatchApply, AStoreCutBackToAnEarlierStateIsReplayedExactlyOnceAtRestart) {
   const std::string checkpoint = tmp_.path() + "/cut";
   // 400 transactions, each writing /c/counter and its own key, 8 writers at
