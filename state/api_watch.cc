@@ -209,34 +209,33 @@ class WatchStream {
   }
 
  private:
-  // One event to send: its type and object. The object is the shared
-  // decoded value when it goes out as stored, else this stream's own copy
-  // (redacted, or a deletion's last state at the deletion's revision).
-  struct Line {
-    int64_t revision = 0;
-    const char* type = nullptr;
-    std::shared_ptr<const WatchValues::Value> shared;
-    std::optional<Json> own;
-  };
-
-  // The line as Dump would write {"type","object","revisionContinues"}.
-  static void Render(const Line& line, bool continues, std::string* out) {
-    *out += "{\"object\":";
-    *out += line.own ? Dump(*line.own) : line.shared->Rendered();
-    if (continues) *out += ",\"revisionContinues\":true";
-    *out += ",\"type\":\"";
-    *out += line.type;
-    *out += "\"}\n";
-  }
-
   // A value as this stream sees it: the shared decoded object, or this
-  // stream's redacted copy of it (a Secret it may not read). Selectors match
-  // what the stream sees, so a field selector cannot probe hidden values.
+  // stream's own copy (a Secret it may not read, redacted; or a deletion's
+  // last state at the deletion's revision). Selectors match what the stream
+  // sees, so a field selector cannot probe hidden values.
   struct View {
     std::shared_ptr<const WatchValues::Value> shared;
     std::optional<Json> own;
     const Json* get() const { return own ? &*own : shared ? &shared->object() : nullptr; }
   };
+
+  // One event to send: its type and the object as this stream sees it.
+  struct Line {
+    int64_t revision = 0;
+    const char* type = nullptr;
+    View object;
+  };
+
+  // The line as Dump would write {"type","object","revisionContinues"}; the
+  // shared value's JSON is rendered once for every stream that sends it.
+  static void Render(const Line& line, bool continues, std::string* out) {
+    *out += "{\"object\":";
+    *out += line.object.own ? Dump(*line.object.own) : line.object.shared->Rendered();
+    if (continues) *out += ",\"revisionContinues\":true";
+    *out += ",\"type\":\"";
+    *out += line.type;
+    *out += "\"}\n";
+  }
 
   View ViewOf(std::shared_ptr<const WatchValues::Value> value) const {
     View v;
@@ -274,22 +273,21 @@ class WatchStream {
     line.revision = ev.kv.mod_revision;
     if (ev.type == Event::Type::kPut && has) {
       line.type = had ? "MODIFIED" : "ADDED";
-      line.shared = std::move(cur.shared);
-      line.own = std::move(cur.own);
+      line.object = std::move(cur);
     } else if (had) {
       // Deleted, or no longer selected: the last state that was selected,
       // at this event's revision (as Kubernetes' watch cache sends it).
       line.type = "DELETED";
       if (prev.own) {
-        line.own = std::move(prev.own);
+        line.object.own = std::move(prev.own);
       } else if (prev.shared) {
-        line.own = prev.shared->object();
+        line.object.own = prev.shared->object();
       } else {
         std::string ns, name;
         NamesFromKey(kind, ev.kv.key, &ns, &name);
-        line.own = Object(kind.gvk, ns, name).json();
+        line.object.own = Object(kind.gvk, ns, name).json();
       }
-      (*line.own)["metadata"]["resourceVersion"] = std::to_string(ev.kv.mod_revision);
+      (*line.object.own)["metadata"]["resourceVersion"] = std::to_string(ev.kv.mod_revision);
     }
     if (line.type == nullptr) return std::nullopt;
     ++events_;
