@@ -90,6 +90,7 @@ Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
 
   node::RuntimeOptions ro;
   ro.run_dir = data_ + "/run";
+  ro.storage_dir = data_ + "/storage";
   ro.runc = f.runc;
   ro.cgroup_parent = f.cgroup_parent;
   ro.shim_binary = fs::read_symlink("/proc/self/exe", ec).string();

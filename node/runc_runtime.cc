@@ -2,15 +2,23 @@
 // overlayfs + cgroups. It keeps no state in memory: every answer is read back
 // from the run dir, which is what makes a daemon restart a non-event.
 //
-//   RUN/sandboxes/<uid>/      node/sandbox.h (namespaces, etc files, logs/)
-//   RUN/containers/<id>/      meta.json, rootfs/ (overlay), upper/, work/,
-//                             state.json, exit.json (node/shim.h)
-//   RUN/secure/               a tmpfs the runtime mounts (0700) and leaves
-//                             mounted across its restarts: everything that
-//                             holds a container's env (values from Secrets):
-//     bundles/<id>/config.json  the OCI spec (runc's --bundle)
-//     runc/                     runc's --root (its state repeats the spec)
-// so no Secret value is at rest on the data dir's disk.
+//   RUN/                      a tmpfs the runtime mounts and leaves mounted
+//                             across its restarts (the node's own /run)
+//     sandboxes/<uid>/        node/sandbox.h (namespaces, etc files)
+//     containers/<id>/        meta.json, rootfs/ (the overlay's mount point),
+//                             state.json, exit.json, FIFOs (node/shim.h)
+//     secure/                 0700 (a tmpfs of its own when RUN stays on
+//                             disk): everything that holds a container's
+//                             env (values from Secrets):
+//       bundles/<id>/config.json  the OCI spec (runc's --bundle)
+//       runc/                     runc's --root (its state repeats the spec)
+//   STORAGE/                  on disk
+//     containers/<id>/        upper/, work/: the container's writable layer
+//     logs/<uid>/             NAME_ATTEMPT.log, kept until the sandbox goes
+//     boot_id                 the boot that last used it
+// so no Secret value is at rest on the data dir's disk. After a reboot (a
+// new boot_id) the run dir is empty and Init removes what STORAGE kept for
+// the containers it knew.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +30,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -78,20 +87,25 @@ class RuncRuntime : public Runtime {
       : o_(std::move(o)), cg_(cgroups::Detect(kCgroupRoot)), launcher_(o_.shim_binary) {}
 
   Status Init() {
-    for (const std::string& d : {o_.run_dir, SandboxesDir(), ContainersDir()}) {
+    if (auto s = MountRunDir(); !s) return s;
+    for (const std::string& d : {SandboxesDir(), ContainersDir(), StorageDir() + "/containers", StorageDir() + "/logs"}) {
       std::error_code ec;
       fs::create_directories(d, ec);
       if (ec) return Error(Code::kIo, "cannot create " + d + ": " + ec.message());
     }
-    // The secure dir: a tmpfs of our own, mounted once and kept across
-    // daemon restarts (the containers' runc state lives there).
+    // What containers write is theirs: no other user of the host reads it.
+    if (::chmod((StorageDir() + "/containers").c_str(), 0700) != 0) {
+      return Error(Code::kIo, "cannot chmod " + StorageDir() + "/containers: " + std::strerror(errno));
+    }
+    RemoveOrphanedStorage();
+    // The secure dir (0700) must not be on disk: it is on the run dir's
+    // tmpfs, or, when the run dir stays on disk, a tmpfs of its own, mounted
+    // once and kept across daemon restarts (the containers' runc state).
     const std::string secure = SecureDir();
     if (::mkdir(secure.c_str(), 0700) != 0 && errno != EEXIST) {
       return Error(Code::kIo, "cannot create " + secure + ": " + std::strerror(errno));
     }
-    struct statfs st;
-    if (::statfs(secure.c_str(), &st) != 0) return Error(Code::kIo, "statfs " + secure + ": " + std::strerror(errno));
-    if (static_cast<unsigned long>(st.f_type) != static_cast<unsigned long>(TMPFS_MAGIC)) {
+    if (!IsTmpfs(secure)) {
       if (::mount("tmpfs", secure.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=64m") != 0) {
         return Error(Code::kIo, "cannot mount a tmpfs at " + secure + " (for the containers' specs and runc state): " +
                                     std::strerror(errno));
@@ -103,6 +117,77 @@ class RuncRuntime : public Runtime {
       }
     }
     return Ok();
+  }
+
+  // The run dir as a tmpfs of its own, unless it is one already (a restarted
+  // daemon). A run dir an older bosun left on disk moves to the tmpfs when it
+  // holds no pod; with pods it stays where it is, so they are re-adopted.
+  Status MountRunDir() {
+    std::error_code ec;
+    fs::create_directories(o_.run_dir, ec);
+    if (ec) return Error(Code::kIo, "cannot create " + o_.run_dir + ": " + ec.message());
+    if (IsTmpfs(o_.run_dir) && IsMountPoint(o_.run_dir)) return Ok();
+    if (!fs::is_empty(o_.run_dir, ec)) {
+      auto has_entries = [](const std::string& d) {
+        std::error_code e;
+        return fs::exists(d, e) && !fs::is_empty(d, e);
+      };
+      if (has_entries(SandboxesDir()) || has_entries(ContainersDir())) {
+        log::Warn("runtime", "the run dir holds pods of an older bosun and stays on disk (slower container starts); "
+                             "it moves to a tmpfs at the first start with no pod on this node",
+                  {{"dir", o_.run_dir}});
+        return Ok();
+      }
+      // An empty skeleton (and perhaps the old secure tmpfs): gone.
+      if (auto s = sandbox::UnmountUnder(o_.run_dir); !s) return s;
+      if (auto s = sandbox::RemoveDir(o_.run_dir); !s) return s;
+      fs::create_directories(o_.run_dir, ec);
+      if (ec) return Error(Code::kIo, "cannot create " + o_.run_dir + ": " + ec.message());
+    }
+    if (::mount("tmpfs", o_.run_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=256m") != 0) {
+      return Error(Code::kIo, "cannot mount a tmpfs at " + o_.run_dir + " (for the containers' state): " +
+                                  std::strerror(errno));
+    }
+    return Ok();
+  }
+
+  static bool IsTmpfs(const std::string& path) {
+    struct statfs st;
+    return ::statfs(path.c_str(), &st) == 0 &&
+           static_cast<unsigned long>(st.f_type) == static_cast<unsigned long>(TMPFS_MAGIC);
+  }
+
+  // A mount point of its own (not just a dir on a /tmp that is a tmpfs).
+  static bool IsMountPoint(const std::string& path) {
+    struct stat self, parent;
+    return ::stat(path.c_str(), &self) == 0 && ::stat((path + "/..").c_str(), &parent) == 0 &&
+           self.st_dev != parent.st_dev;
+  }
+
+  // After a reboot the run dir is empty: the writable layers and logs of the
+  // containers it knew are left on disk with nothing to remove them. Only
+  // then (the boot id recorded in the storage dir changed): an empty run dir
+  // at any other time (unmounted by hand, say) is no proof that a layer is
+  // unused.
+  void RemoveOrphanedStorage() {
+    const std::string boot_file = StorageDir() + "/boot_id";
+    Result<std::string> now = sandbox::ReadFile("/proc/sys/kernel/random/boot_id");
+    if (!now) return;
+    Result<std::string> recorded = sandbox::ReadFile(boot_file);
+    if (recorded && *recorded == *now) return;
+    (void)sandbox::WriteAtomic(boot_file, *now);
+    auto sweep = [](const std::string& dir, const std::function<bool(const std::string&)>& known) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        std::string name = e.path().filename().string();
+        if (known(name)) continue;
+        if (auto s = sandbox::RemoveDir(e.path().string()); !s) {
+          log::Warn("runtime", "cannot remove an orphaned dir", {{"dir", e.path().string()}, {"error", s.error().message()}});
+        }
+      }
+    };
+    sweep(StorageDir() + "/containers", [&](const std::string& id) { return Exists(ContainerDir(id)); });
+    sweep(StorageDir() + "/logs", [&](const std::string& uid) { return Exists(SandboxesDir() + "/" + uid); });
   }
 
   Result<Sandbox> RunPodSandbox(const SandboxConfig& config) override {
@@ -123,7 +208,7 @@ class RuncRuntime : public Runtime {
     if (hostname.size() > 63) hostname.resize(63);
     Status made = [&]() -> Status {
       std::error_code ec;
-      fs::create_directories(sb.dir + "/logs", ec);
+      fs::create_directories(sb.dir, ec);
       if (ec) return Error(Code::kIo, "cannot create " + sb.dir + ": " + ec.message());
       if (auto s = sandbox::CreateNamespaces(sb, hostname); !s) return s;
       if (auto s = sandbox::WriteEtcFiles(sb, hostname); !s) return s;
@@ -212,6 +297,7 @@ class RuncRuntime : public Runtime {
       (void)sandbox::UnmountUnder(dir);
       (void)sandbox::RemoveDir(dir);
       (void)sandbox::RemoveDir(SpecDir(id));
+      (void)sandbox::RemoveDir(LayerDir(id));
       return shim.error().Wrap("cannot start container " + config.name + " of pod " + sb.ns + "/" + sb.name);
     }
     return Inspect(id);
@@ -252,6 +338,7 @@ class RuncRuntime : public Runtime {
     Runc({"delete", "--force", id}, std::chrono::seconds(30));
     if (auto s = sandbox::UnmountUnder(dir); !s) return s;
     if (auto s = sandbox::RemoveDir(SpecDir(id)); !s) return s;
+    if (auto s = sandbox::RemoveDir(LayerDir(id)); !s) return s;
     return sandbox::RemoveDir(dir);
   }
 
@@ -366,6 +453,15 @@ class RuncRuntime : public Runtime {
   std::string RuncRoot() const { return SecureDir() + "/runc"; }
   std::string SpecDir(const std::string& id) const { return SecureDir() + "/bundles/" + id; }
   std::string ContainerDir(const std::string& id) const { return ContainersDir() + "/" + id; }
+  std::string StorageDir() const { return o_.storage_dir; }
+  std::string LayerDir(const std::string& id) const { return StorageDir() + "/containers/" + id; }
+  std::string LogsDir(const std::string& uid) const { return StorageDir() + "/logs/" + uid; }
+
+  Status MakeLogsDir(const std::string& uid) {
+    const std::string d = LogsDir(uid);
+    if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) return Error(Code::kIo, "cannot create " + d + ": " + std::strerror(errno));
+    return Ok();
+  }
 
   std::unique_lock<std::mutex> LockPod(const std::string& uid) {
     std::shared_ptr<std::mutex> m;
@@ -426,8 +522,12 @@ class RuncRuntime : public Runtime {
   // waits until it reports the container started (or failed to).
   Result<pid_t> Prepare(const Sandbox& sb, const json& sbj, const ContainerConfig& config, const std::string& id,
                         const std::string& dir) {
-    const std::string rootfs = dir + "/rootfs", upper = dir + "/upper", work = dir + "/work";
-    for (const std::string* d : {&rootfs, &upper, &work}) {
+    // The pod's logs dir, made here (not with the sandbox): a sandbox from an
+    // older bosun, or one a killed daemon had just claimed, has none yet.
+    if (auto s = MakeLogsDir(sb.pod_uid); !s) return s.error();
+    const std::string layer = LayerDir(id);
+    const std::string rootfs = dir + "/rootfs", upper = layer + "/upper", work = layer + "/work";
+    for (const std::string* d : {&rootfs, &layer, &upper, &work}) {
       if (::mkdir(d->c_str(), 0755) != 0) return Error(Code::kIo, "cannot create " + *d + ": " + std::strerror(errno));
     }
     std::string lower;
@@ -455,7 +555,7 @@ class RuncRuntime : public Runtime {
     if (auto s = sandbox::WriteAtomic(spec_dir + "/config.json", BuildSpec(in).dump() + "\n", 0600); !s) {
       return s.error();
     }
-    const std::string log_path = sb.dir + "/logs/" + config.name + "_" + std::to_string(config.attempt) + ".log";
+    const std::string log_path = LogsDir(sb.pod_uid) + "/" + config.name + "_" + std::to_string(config.attempt) + ".log";
     json meta = {{"id", id}, {"pod_uid", sb.pod_uid}, {"name", config.name}, {"attempt", config.attempt},
                  {"created_at_ns", ToNs(Clock::now())}, {"log_path", log_path}, {"image", config.image.digest}};
     if (auto s = sandbox::WriteAtomic(dir + "/meta.json", meta.dump() + "\n"); !s) return s.error();
@@ -515,6 +615,7 @@ class RuncRuntime : public Runtime {
       if (auto s = RemoveContainer(id); !s) return s.error().Wrap("pod " + uid);
     }
     if (auto s = cgroups::RemoveTree(kCgroupRoot, cg_, cgroups::PodPath(o_.cgroup_parent, uid)); !s) return s;
+    if (auto s = sandbox::RemoveDir(LogsDir(uid)); !s) return s;
     if (!Exists(dir)) return Ok();
     if (auto s = sandbox::UnmountUnder(dir); !s) return s;
     return sandbox::RemoveDir(dir);
@@ -534,7 +635,12 @@ Result<std::unique_ptr<Runtime>> MakeRuncRuntime(const RuntimeOptions& options) 
     return Error(Code::kInvalid, "the runtime's run dir must be an absolute path, got \"" + options.run_dir + "\"");
   }
   if (options.shim_binary.empty()) return Error(Code::kInvalid, "the runtime needs the bosun binary for its shims");
-  auto rt = std::make_unique<RuncRuntime>(options);
+  RuntimeOptions o = options;
+  if (o.storage_dir.empty()) o.storage_dir = fs::path(o.run_dir).parent_path().string() + "/storage";
+  if (o.storage_dir[0] != '/') {
+    return Error(Code::kInvalid, "the runtime's storage dir must be an absolute path, got \"" + o.storage_dir + "\"");
+  }
+  auto rt = std::make_unique<RuncRuntime>(o);
   if (auto s = rt->Init(); !s) return s.error();
   return std::unique_ptr<Runtime>(std::move(rt));
 }

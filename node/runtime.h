@@ -172,7 +172,13 @@ class Runtime {
 };
 
 struct RuntimeOptions {
-  std::string run_dir;        // e.g. DATA/run: sandboxes, containers, runc state, logs
+  // e.g. DATA/run: sandboxes, the containers' state, runc's state. The
+  // runtime mounts a tmpfs there (a /run of its own): a container start
+  // writes a dozen small files, and creating files on a disk costs far more.
+  std::string run_dir;
+  // e.g. DATA/storage, on disk: the containers' writable layers and their
+  // log files (neither belongs in memory). Empty: run_dir/../storage.
+  std::string storage_dir;
   std::string runc = "runc";  // the runc binary
   std::string shim_binary;    // the `bosun` executable (it runs `bosun shim …`)
   std::string cgroup_parent = "bosun";  // every pod's cgroup lives under this one

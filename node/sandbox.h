@@ -4,7 +4,6 @@
 //   ns/{net,ipc,uts}   nsfs bind mounts that keep the pod's namespaces alive
 //                      without a process (ns/ is a private mount of itself)
 //   hosts, hostname, resolv.conf   bind-mounted read-only into every container
-//   logs/              the containers' log files (kept until the sandbox goes)
 //   sandbox.json       the Sandbox and its hostname, written last (atomically):
 //                      a directory without it is a half-made sandbox
 //

@@ -1,6 +1,12 @@
 // The real runtime across a daemon restart (a new Runtime object on the same
 // run dir re-adopts running containers and reports exits that happened in
-// between), and the cleanup of a removed sandbox.
+// between), across a reboot (an empty run dir), where its state and the
+// containers' layers live, and the cleanup of a removed sandbox.
+#include <linux/magic.h>
+#include <algorithm>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+
 #include "tests/node/runtime_fixture.h"
 
 namespace bosun::node::testing {
@@ -54,10 +60,12 @@ TEST_F(RuntimeTest, RemovingASandboxLeavesNothingBehind) {
 
   ASSERT_TRUE(rt_->RemovePodSandbox(sb.pod_uid));
   // Only the runtime's own tmpfs stays (it outlives pods and daemons).
-  EXPECT_EQ(sandbox::MountsUnder(dir_ + "/run"), std::vector<std::string>{dir_ + "/run/secure"});
+  EXPECT_EQ(sandbox::MountsUnder(dir_ + "/run"), std::vector<std::string>{dir_ + "/run"});
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/run/secure/bundles/" + a->id)) << "the container's spec is left";
   EXPECT_FALSE(std::filesystem::exists(sb.dir));
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/run/containers/" + a->id));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/storage/containers/" + a->id)) << "the writable layer is left";
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/storage/logs/" + sb.pod_uid)) << "the logs are left";
   for (const char* ctrl : {"cpu", "cpuacct", "memory", "pids", "freezer", "devices", "blkio", "cpuset", "systemd"}) {
     EXPECT_FALSE(std::filesystem::exists(std::string("/sys/fs/cgroup/") + ctrl + "/" + parent_ + "/pod-" + sb.pod_uid))
         << ctrl;
@@ -95,6 +103,90 @@ TEST_F(RuntimeTest, RunPodSandboxIsIdempotent) {
   auto lo = RunCmd({"nsenter", "--net=" + first->netns_path, "ip", "-o", "link", "show", "lo"});
   ASSERT_TRUE(lo);
   EXPECT_NE(lo->out.find("UP"), std::string::npos) << lo->out;
+}
+
+TEST_F(RuntimeTest, StateIsOnATmpfsAndAContainersWritesAndLogsAreOnDisk) {
+  auto on_tmpfs = [](const std::string& p) {
+    struct statfs st;
+    return ::statfs(p.c_str(), &st) == 0 && static_cast<unsigned long>(st.f_type) == static_cast<unsigned long>(TMPFS_MAGIC);
+  };
+  EXPECT_TRUE(on_tmpfs(dir_ + "/run")) << "the run dir is not a tmpfs";
+  Sandbox sb = MakeSandbox("where");
+  auto c = rt_->StartContainer(sb, Container("app", {"sh", "-c", "echo to-the-log; echo written > /tmp/file; sleep 1000"}));
+  ASSERT_TRUE(c) << c.error().message();
+  ASSERT_EQ(WaitFor(c->id, [](const ContainerStatus& s) { return s.state == ContainerState::kRunning; }).state,
+            ContainerState::kRunning);
+  const std::string upper_file = dir_ + "/storage/containers/" + c->id + "/upper/tmp/file";
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!std::filesystem::exists(upper_file) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(std::filesystem::exists(upper_file)) << "the container's write is not in its layer on disk";
+  EXPECT_FALSE(on_tmpfs(upper_file)) << "the writable layer is in memory";
+  EXPECT_EQ(c->log_path, dir_ + "/storage/logs/" + sb.pod_uid + "/app_0.log");
+  while (ReadAll(c->log_path).find("to-the-log") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_NE(ReadAll(c->log_path).find("to-the-log"), std::string::npos) << ReadAll(c->log_path);
+  EXPECT_FALSE(on_tmpfs(c->log_path)) << "the log is in memory";
+  EXPECT_TRUE(on_tmpfs(dir_ + "/run/containers/" + c->id + "/meta.json"));
+}
+
+TEST_F(RuntimeTest, AfterARebootTheLayersAndLogsOfForgottenContainersAreRemoved) {
+  Sandbox sb = MakeSandbox("kept");
+  auto c = rt_->StartContainer(sb, Container("app", {"sleep", "1000"}));
+  ASSERT_TRUE(c) << c.error().message();
+  // What a reboot leaves: layers and logs on disk whose run-dir state is gone.
+  const std::string ghost_layer = dir_ + "/storage/containers/uid-ghost_app_0/upper";
+  const std::string ghost_logs = dir_ + "/storage/logs/uid-ghost";
+  std::filesystem::create_directories(ghost_layer);
+  std::filesystem::create_directories(ghost_logs);
+  std::ofstream(ghost_logs + "/app_0.log") << "old\n";
+  // A restart within the same boot is no proof that they are unused.
+  NewRuntime();
+  EXPECT_TRUE(std::filesystem::exists(ghost_layer));
+  // A reboot: the boot id the storage dir recorded is not this one.
+  std::ofstream(dir_ + "/storage/boot_id") << "an-earlier-boot\n";
+  NewRuntime();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/storage/containers/uid-ghost_app_0"));
+  EXPECT_FALSE(std::filesystem::exists(ghost_logs));
+  // What the run dir still knows stays, and the container still runs.
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/storage/containers/" + c->id + "/upper"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/storage/logs/" + sb.pod_uid));
+  auto st = rt_->Inspect(c->id);
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(st->state, ContainerState::kRunning);
+}
+
+TEST_F(RuntimeTest, ARunDirAnOlderBosunLeftOnDiskMovesToATmpfsOnlyWhenItHoldsNoPod) {
+  auto runtime_on = [&](const std::string& run) {
+    RuntimeOptions o;
+    o.run_dir = run;
+    o.shim_binary = BOSUN_BINARY;
+    o.cgroup_parent = parent_;
+    return MakeRuncRuntime(o);
+  };
+  auto is_mount = [](const std::string& p) {
+    auto m = sandbox::MountsUnder(p);
+    return std::find(m.begin(), m.end(), p) != m.end();
+  };
+  // The old layout after a clean stop: empty dirs, its secure tmpfs mounted.
+  const std::string empty_run = dir_ + "/old-empty/run";
+  for (const char* d : {"sandboxes", "containers", "secure"}) std::filesystem::create_directories(empty_run + "/" + d);
+  ASSERT_EQ(::mount("tmpfs", (empty_run + "/secure").c_str(), "tmpfs", 0, "mode=0700"), 0);
+  {
+    auto rt = runtime_on(empty_run);
+    ASSERT_TRUE(rt) << rt.error().message();
+  }
+  EXPECT_EQ(sandbox::MountsUnder(empty_run), std::vector<std::string>{empty_run}) << "not moved to a tmpfs";
+  // With a pod in it, it stays on disk (its pods are re-adopted there).
+  const std::string busy_run = dir_ + "/old-busy/run";
+  std::filesystem::create_directories(busy_run + "/sandboxes/uid-old-pod");
+  {
+    auto rt = runtime_on(busy_run);
+    ASSERT_TRUE(rt) << rt.error().message();
+  }
+  EXPECT_FALSE(is_mount(busy_run)) << "a run dir with pods was hidden under a tmpfs";
+  EXPECT_TRUE(std::filesystem::exists(busy_run + "/sandboxes/uid-old-pod"));
+  EXPECT_TRUE(is_mount(busy_run + "/secure")) << "its secure dir is on disk";
 }
 
 }  // namespace
