@@ -27,6 +27,7 @@
 
 #include "core/log.h"
 #include "state/api_internal.h"
+#include "state/batch_answer.h"
 
 namespace bosun::state::api_internal {
 namespace {
@@ -269,7 +270,7 @@ Json ShortItem(const BatchOp& op, const Json& obj) {
   const KindInfo& kind = *op.t.kind;
   const Json& meta = Object::Field(obj, "metadata");
   Json set = Json::object();
-  for (const char* f : {"name", "namespace", "uid", "creationTimestamp", "generation", "resourceVersion"}) {
+  for (const char* f : kBatchServerSetMeta) {
     const Json& v = Object::Field(meta, f);
     if (!v.is_null()) set[f] = v;
   }

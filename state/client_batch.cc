@@ -7,6 +7,7 @@
 // rebuilt here from the op's own object (client.h says which fields).
 #include <utility>
 
+#include "state/batch_answer.h"
 #include "state/client.h"
 #include "state/client_internal.h"
 
@@ -15,11 +16,6 @@ namespace {
 
 using client_internal::NeedName;
 using client_internal::Place;
-
-// The metadata fields a short answer carries (the server sets them, or may:
-// a create with generateName gets its name there).
-constexpr const char* kServerSetMeta[] = {"name", "namespace", "uid", "creationTimestamp", "generation",
-                                          "resourceVersion"};
 
 const char* OpName(BatchOp::Type t) {
   switch (t) {
@@ -93,7 +89,7 @@ Object Rebuilt(const BatchOp& op, const KindInfo& kind, Json item) {
     // What the server set is taken as it says, and what it left out is not
     // stored (an update drops a creationTimestamp or uid the stored object
     // never had), so the client's copy cannot keep what it sent there.
-    for (const char* f : kServerSetMeta) {
+    for (const char* f : kBatchServerSetMeta) {
       auto it = set.find(f);
       if (it != set.end()) {
         meta[f] = std::move(*it);

@@ -174,26 +174,6 @@ Result<std::optional<KeyValue>> StoreImpl::ReadKey(rocksdb::Iterator* it, const 
   return std::optional<KeyValue>(KeyValue{key, std::move(row.value), row.create_revision, row_rev, row.version});
 }
 
-static Status CheckTxn(const Txn& txn) {
-  for (size_t i = 0; i < txn.preconditions.size(); ++i) {
-    if (txn.preconditions[i].key.empty()) {
-      return Error(Code::kInvalid, "precondition " + std::to_string(i) + ": key is empty");
-    }
-  }
-  std::unordered_map<std::string_view, size_t> seen;
-  for (size_t i = 0; i < txn.ops.size(); ++i) {
-    const Op& op = txn.ops[i];
-    if (op.key.empty()) return Error(Code::kInvalid, "op " + std::to_string(i) + ": key is empty");
-    auto [at, inserted] = seen.emplace(op.key, i);
-    if (!inserted) {
-      return Error(Code::kInvalid, "op " + std::to_string(i) + ": key \"" + Printable(op.key) +
-                                       "\" is also written by op " + std::to_string(at->second) +
-                                       "; a transaction writes each key at most once");
-    }
-  }
-  return Ok();
-}
-
 Result<TxnResult> StoreImpl::Apply(const Txn& txn, uint64_t raft_index) {
   const Txn* txns[] = {&txn};
   auto r = ApplyTxns(txns, &raft_index, 1);
@@ -227,7 +207,7 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, cons
   std::lock_guard apply(apply_mu_);  // Restore also holds it, so db_ is stable here
   if (!db_) return Closed();
   for (size_t i = 0; i < n; ++i) {
-    if (Status s = CheckTxn(*txns[i]); !s) {
+    if (Status s = ValidateTxn(*txns[i]); !s) {
       if (n == 1) return s.error();
       return s.error().Wrap("transaction " + std::to_string(i + 1) + " of " + std::to_string(n) + " (Raft index " +
                             std::to_string(indexes[i]) + ")");
@@ -533,6 +513,24 @@ Result<HistoryChunk> StoreImpl::ReadHistory(const std::string& prefix, int64_t f
 
 }  // namespace internal
 
-Status ValidateTxn(const Txn& txn) { return internal::CheckTxn(txn); }
+Status ValidateTxn(const Txn& txn) {
+  for (size_t i = 0; i < txn.preconditions.size(); ++i) {
+    if (txn.preconditions[i].key.empty()) {
+      return Error(Code::kInvalid, "precondition " + std::to_string(i) + ": key is empty");
+    }
+  }
+  std::unordered_map<std::string_view, size_t> seen;
+  for (size_t i = 0; i < txn.ops.size(); ++i) {
+    const Op& op = txn.ops[i];
+    if (op.key.empty()) return Error(Code::kInvalid, "op " + std::to_string(i) + ": key is empty");
+    auto [at, inserted] = seen.emplace(op.key, i);
+    if (!inserted) {
+      return Error(Code::kInvalid, "op " + std::to_string(i) + ": key \"" + internal::Printable(op.key) +
+                                       "\" is also written by op " + std::to_string(at->second) +
+                                       "; a transaction writes each key at most once");
+    }
+  }
+  return Ok();
+}
 
 }  // namespace bosun::state
