@@ -9,6 +9,7 @@
 #include "cli/client_flags.h"
 #include "cli/node_runner.h"
 #include "cli/verbs.h"
+#include "core/duration.h"
 #include "core/log.h"
 
 namespace bosun::cli {
@@ -31,6 +32,7 @@ struct NodeFlags {
   int sandbox_pool = 2;
   int image_gc_high = 85;
   int image_gc_low = 80;
+  std::string image_minimum_gc_age = "2m";
 };
 
 std::vector<std::string> Split(const std::string& s, char sep) {
@@ -74,6 +76,9 @@ int RunNode(const NodeFlags& f) {
   o.sandbox_pool = f.sandbox_pool;
   o.image_gc_high = f.image_gc_high;
   o.image_gc_low = f.image_gc_low;
+  auto min_age = ParseDuration(f.image_minimum_gc_age);
+  if (!min_age) return Fail2("--image-minimum-gc-age: " + min_age.error().message());
+  o.image_minimum_gc_age = std::chrono::duration_cast<std::chrono::milliseconds>(*min_age);
 
   // SIGINT/SIGTERM end the daemon; blocked before any thread starts.
   sigset_t signals;
@@ -129,6 +134,9 @@ void AddNode(CLI::App& app, int* exit_code) {
                   "recently used first; 100 turns image GC off")
       ->capture_default_str();
   cmd->add_option("--image-gc-low-threshold", f->image_gc_low, "Disk usage (percent) image GC brings it down to")
+      ->capture_default_str();
+  cmd->add_option("--image-minimum-gc-age", f->image_minimum_gc_age,
+                  "How long an image must have been on the node before image GC may remove it (a Go duration)")
       ->capture_default_str();
   cmd->callback([f, exit_code] { *exit_code = RunNode(*f); });
 }

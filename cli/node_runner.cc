@@ -112,8 +112,10 @@ Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
   if (!images) return images.error();
   parts_->images = std::move(*images);
 
-  // The airgap folder: every archive in it is imported at start (as k3s does).
+  // The airgap folder: every archive in it is imported at start and its
+  // images are pinned (never collected by image GC), as k3s does.
   std::string airgap = data_ + "/airgap";
+  std::set<std::string> airgap_digests;
   if (fs::is_directory(airgap, ec)) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(airgap, ec)) {
@@ -129,6 +131,7 @@ Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
         continue;
       }
       for (const auto& img : *imported) {
+        airgap_digests.insert(img.digest);
         std::string ref = img.refs.empty() ? img.digest : img.refs[0];
         imported_.push_back(ref);
         log::Info("node", "airgap image imported", {{"file", file.string()}, {"image", ref}, {"digest", img.digest}});
@@ -141,6 +144,8 @@ Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
   gco.dir = data_ + "/images";
   gco.high_percent = f.image_gc_high;
   gco.low_percent = f.image_gc_low;
+  gco.minimum_age = f.image_minimum_gc_age;
+  gco.pinned = airgap_digests;
   node::Runtime* rt = parts_->runtime.get();
   gco.in_use = [rt] {
     std::set<std::string> used;

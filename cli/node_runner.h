@@ -64,9 +64,12 @@ struct NodeRunnerOptions {
   int sandbox_pool = 2;
   // Image GC on disk pressure (node/image_gc.h): the image store's
   // filesystem at or above `image_gc_high` percent → unused images go, least
-  // recently used first, until at or below `image_gc_low`. 100: off.
+  // recently used first, until at or below `image_gc_low`. 100: off. Images
+  // first seen less than `image_minimum_gc_age` ago, and the airgap folder's
+  // images, are kept.
   int image_gc_high = 85;
   int image_gc_low = 80;
+  std::chrono::milliseconds image_minimum_gc_age{std::chrono::minutes(2)};
 };
 
 class NodeRunner {

@@ -96,21 +96,37 @@ Result<std::vector<std::string>> ImageGc::RunOnce() {
   for (const auto& d : in_use) last_used_[d] = now;
   std::vector<std::string> removed;
   if (o_.high_percent >= 100) return removed;
+  // Every round notes when each image was first seen, pressure or not.
+  auto images = store_->List();
+  if (!images) return images.error();
+  std::map<std::string, SysClock::time_point> seen;
+  for (const auto& img : *images) {
+    auto it = first_seen_.find(img.digest);
+    seen[img.digest] = it != first_seen_.end() ? it->second : now;
+  }
+  first_seen_.swap(seen);
   auto usage = DiskUsagePercent(o_.dir);
   if (!usage) return usage.error();
   if (*usage < o_.high_percent) return removed;
 
-  auto images = store_->List();
-  if (!images) return images.error();
   struct Candidate {
     SysClock::time_point used;
     Image image;
   };
   std::vector<Candidate> candidates;
   std::set<std::string> present;
+  size_t pinned = 0, young = 0;
   for (const auto& img : *images) {
     present.insert(img.digest);
     if (in_use.count(img.digest)) continue;
+    if (o_.pinned.count(img.digest)) {
+      pinned++;
+      continue;
+    }
+    if (now - first_seen_[img.digest] < o_.minimum_age) {
+      young++;
+      continue;
+    }
     auto it = last_used_.find(img.digest);
     candidates.push_back({it != last_used_.end() ? it->second : StoredAt(o_.dir, img.digest), img});
   }
@@ -120,7 +136,8 @@ Result<std::vector<std::string>> ImageGc::RunOnce() {
   double before = *usage;
   log::Info("image", "disk pressure: collecting unused images",
             {{"usage", Percent(before)}, {"high", std::to_string(o_.high_percent) + "%"},
-             {"low", std::to_string(o_.low_percent) + "%"}, {"unused", std::to_string(candidates.size())}});
+             {"low", std::to_string(o_.low_percent) + "%"}, {"collectable", std::to_string(candidates.size())},
+             {"pinned", std::to_string(pinned)}, {"younger", std::to_string(young)}});
   double now_usage = before;
   for (const auto& c : candidates) {
     if (now_usage <= o_.low_percent) break;
@@ -141,6 +158,7 @@ Result<std::vector<std::string>> ImageGc::RunOnce() {
     now_usage = *after;
     removed.push_back(c.image.digest);
     last_used_.erase(c.image.digest);
+    first_seen_.erase(c.image.digest);
   }
   if (now_usage > o_.low_percent) {
     log::Warn("image", "disk pressure: no unused image left to remove",

@@ -9,7 +9,11 @@
 //  2. reads the usage of the filesystem holding the image store (statvfs of
 //     `dir`: (size - available) / size, as the kubelet computes it);
 //  3. when usage is at or above `high_percent`, removes unused images, least
-//     recently used first (last seen in use by this daemon; an image never
+//     recently used first, except pinned images (the node's airgap imports,
+//     as k3s pins them: their archive stays on disk and there is nothing to
+//     pull them from) and images this GC first saw less than `minimum_age`
+//     ago (the kubelet's ImageMinimumGCAge, 2 minutes: an image pulled or
+//     imported for a pod about to start is not taken away before it starts) (last seen in use by this daemon; an image never
 //     seen in use counts from when it was stored: the mtime of its manifest
 //     blob), one at a time until usage is at or below `low_percent` or no
 //     unused image is left. Each removal is logged ("image removed for disk
@@ -42,6 +46,8 @@ struct ImageGcOptions {
   int high_percent = 85;  // 100: never collect
   int low_percent = 80;
   std::chrono::milliseconds interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds minimum_age{std::chrono::minutes(2)};
+  std::set<std::string> pinned;  // digests never collected
   // The digests of the images containers on the node use now.
   std::function<std::set<std::string>()> in_use;
 };
@@ -72,8 +78,9 @@ class ImageGc {
 
   ImageStore* store_;
   ImageGcOptions o_;
-  std::mutex round_mu_;  // one round at a time; guards last_used_
-  std::map<std::string, std::chrono::system_clock::time_point> last_used_;  // by digest
+  std::mutex round_mu_;  // one round at a time; guards last_used_ and first_seen_
+  std::map<std::string, std::chrono::system_clock::time_point> last_used_;   // by digest
+  std::map<std::string, std::chrono::system_clock::time_point> first_seen_;  // by digest
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

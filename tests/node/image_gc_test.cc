@@ -3,7 +3,8 @@
 // (root), with three images of 1 MiB of random data each (docker-save
 // archives made here) and a filler file that pushes usage over the high
 // threshold. Unused images go least recently used first until usage is under
-// the low threshold; images in use never go.
+// the low threshold; images in use, pinned images and images younger than the
+// minimum age never go.
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -97,6 +98,7 @@ TEST_F(ImageGcTest, UnderPressureUnusedImagesGoLeastRecentlyUsedFirstDownToTheLo
   o.dir = store_dir_;
   o.high_percent = 100;  // off while the uses are recorded
   o.low_percent = 90;
+  o.minimum_age = std::chrono::milliseconds(0);
   o.in_use = [&] { return in_use; };
   ImageGc gc(store_.get(), o);
   // b was last used before c.
@@ -139,6 +141,37 @@ TEST_F(ImageGcTest, UnderPressureUnusedImagesGoLeastRecentlyUsedFirstDownToTheLo
   ASSERT_TRUE(all) << all.error().message();
   EXPECT_EQ(*all, std::vector<std::string>{c});
   EXPECT_TRUE(store_->Get(a));
+}
+
+TEST_F(ImageGcTest, PinnedImagesAndImagesYoungerThanTheMinimumAgeStay) {
+  auto s = ImageStore::Open({store_dir_, {}, ""});
+  ASSERT_TRUE(s) << s.error().message();
+  store_ = std::move(*s);
+  std::string pinned = Import("gc-pinned"), young = Import("gc-young");
+  ASSERT_FALSE(pinned.empty() || young.empty());
+
+  ImageGcOptions o;
+  o.dir = store_dir_;
+  o.high_percent = 1;  // always under pressure
+  o.low_percent = 0;
+  o.minimum_age = std::chrono::milliseconds(400);
+  o.pinned = {pinned};
+  ImageGc gc(store_.get(), o);
+
+  // Neither image is in use, the disk is "full", and still nothing goes: one
+  // is pinned and the other was first seen just now.
+  auto first = gc.RunOnce();
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_TRUE(first->empty());
+  EXPECT_TRUE(store_->Get(young)) << "an image younger than the minimum age was removed";
+
+  // Once it has been on the node for the minimum age, the unpinned one goes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  auto later = gc.RunOnce();
+  ASSERT_TRUE(later) << later.error().message();
+  EXPECT_EQ(*later, std::vector<std::string>{young});
+  EXPECT_FALSE(store_->Get(young));
+  EXPECT_TRUE(store_->Get(pinned)) << "a pinned (airgap) image was removed";
 }
 
 TEST(ImageGcThresholds, MustBePercentagesWithLowBelowHigh) {

@@ -128,6 +128,8 @@ class NodeCluster : public ::testing::Test {
 
   // More `bosun server` flags (a suite's --repo, shorter node timeouts...).
   virtual std::vector<std::string> ExtraServerArgs() { return {}; }
+  // More `bosun node` flags.
+  virtual std::vector<std::string> ExtraNodeArgs() { return {}; }
 
   void TearDown() override {
     for (auto& n : more_nodes_) {
@@ -213,10 +215,12 @@ class NodeCluster : public ::testing::Test {
   }
 
   void StartNode() {
-    node_pid_ = Spawn({BOSUN_BINARY, "node", "--server", api_url_, "--token-file", server_data_ + "/admin.token",
-                       "--name", node_name_, "--data", node_data_, "--pod-cidr", prefix_ + "0/24", "--bridge", bridge_,
-                       "--listen", "127.0.0.1:0", "--cgroup-parent", cgroup_parent_},
-                      dir_.Sub("node.log"));
+    std::vector<std::string> argv = {BOSUN_BINARY, "node",     "--server", api_url_,        "--token-file",
+                                     server_data_ + "/admin.token", "--name", node_name_, "--data",
+                                     node_data_,   "--pod-cidr", prefix_ + "0/24", "--bridge", bridge_,
+                                     "--listen",   "127.0.0.1:0", "--cgroup-parent", cgroup_parent_};
+    for (const auto& a : ExtraNodeArgs()) argv.push_back(a);
+    node_pid_ = Spawn(argv, dir_.Sub("node.log"));
     ASSERT_GT(node_pid_, 0);
   }
 
@@ -240,10 +244,12 @@ class NodeCluster : public ::testing::Test {
     }
     MoreNode& n = more_nodes_[static_cast<size_t>(index - 1)];
     ASSERT_LE(n.pid, 0) << "node " << index << " runs already";
-    n.pid = Spawn({BOSUN_BINARY, "node", "--server", api_url_, "--token-file", server_data_ + "/admin.token", "--name",
-                   n.name, "--data", n.data, "--pod-cidr", n.prefix + "0/24", "--bridge", n.bridge, "--listen",
-                   "127.0.0.1:0", "--cgroup-parent", n.cgroup_parent},
-                  dir_.Sub(NodeLog(index)));
+    std::vector<std::string> argv = {BOSUN_BINARY, "node",     "--server", api_url_,       "--token-file",
+                                     server_data_ + "/admin.token", "--name", n.name,   "--data",
+                                     n.data,       "--pod-cidr", n.prefix + "0/24", "--bridge", n.bridge,
+                                     "--listen",   "127.0.0.1:0", "--cgroup-parent", n.cgroup_parent};
+    for (const auto& a : ExtraNodeArgs()) argv.push_back(a);
+    n.pid = Spawn(argv, dir_.Sub(NodeLog(index)));
     ASSERT_GT(n.pid, 0);
   }
 
