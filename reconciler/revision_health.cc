@@ -177,7 +177,9 @@ class HealthController {
     return std::nullopt;
   }
 
-  Verdict JudgeDeployment(const Object& d) const {
+  // `applied`: when the revision being judged was applied (its
+  // status.appliedAt), if known.
+  Verdict JudgeDeployment(const Object& d, std::optional<WallTime> applied) const {
     const Json& j = d.json();
     const Json& st = Member(j, "status");
     const int64_t want = j.value("/spec/replicas"_json_pointer, int64_t{1});
@@ -206,7 +208,8 @@ class HealthController {
     // Available pods of the new template only (old ones keep serving).
     const int64_t new_available = newest ? Member(newest->json(), "status").value("availableReplicas", int64_t{0}) : 0;
     if (const Json* c = Condition(d, "Progressing")) {
-      if (c->value("status", "") == "False" && c->value("reason", "") == "ProgressDeadlineExceeded") {
+      if (c->value("status", "") == "False" && c->value("reason", "") == "ProgressDeadlineExceeded" &&
+          !StaleDeadline(d, *c, applied)) {
         return Verdict{Verdict::State::kDegraded, "ProgressDeadlineExceeded",
                        "progress deadline exceeded for " + who + ": " + std::to_string(new_available) + "/" +
                            std::to_string(want) + " new replicas available"};
@@ -216,6 +219,20 @@ class HealthController {
     return Verdict{Verdict::State::kWaiting, "",
                    "waiting for " + who + ": " + std::to_string(updated) + "/" + std::to_string(want) +
                        " updated, " + std::to_string(available) + " available"};
+  }
+
+  // A deadline the template before this revision exceeded. Reverting to a
+  // ReplicaSet that exists keeps the Deployment's Progressing condition at
+  // ProgressDeadlineExceeded (as Kubernetes does) until the controller sees
+  // progress, which can take a sync or two after observedGeneration moved:
+  // a condition last updated before the revision was applied is not this
+  // revision's verdict — until this revision has had the whole deadline too.
+  bool StaleDeadline(const Object& d, const Json& cond, std::optional<WallTime> applied) const {
+    if (!applied) return false;
+    auto updated = ParseRfc3339(cond.value("lastUpdateTime", ""));
+    if (!updated || *updated >= *applied) return false;
+    const int64_t deadline = d.json().value("/spec/progressDeadlineSeconds"_json_pointer, int64_t{600});
+    return mgr_.clock().Now() < *applied + std::chrono::seconds(deadline);
   }
 
   Verdict JudgeJob(const Object& job) const {
@@ -232,9 +249,11 @@ class HealthController {
   Verdict Judge(const Object& rev) const {
     std::vector<std::string> waiting;
     size_t deployments = 0, jobs = 0;
+    std::optional<WallTime> applied;
+    if (auto t = ParseRfc3339(rev.json().value("/status/appliedAt"_json_pointer, ""))) applied = *t;
     for (const ObjectPtr& d : Touched(rev, deployments_, "Deployment")) {
       ++deployments;
-      Verdict v = JudgeDeployment(*d);
+      Verdict v = JudgeDeployment(*d, applied);
       if (v.state == Verdict::State::kDegraded) return v;
       if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
     }

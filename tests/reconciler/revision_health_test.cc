@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/kinds.h"
 #include "reconciler/controller.h"
 #include "reconciler/revision_health.h"
@@ -172,6 +173,37 @@ TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) 
   ASSERT_EQ(reverts_.size(), 1u);
   EXPECT_EQ(reverts_[0].first, kCommit);
   EXPECT_EQ(reverts_[0].second, "progress deadline exceeded for deployment shop/web: 1/3 new replicas available");
+}
+
+// Reverting to a ReplicaSet that exists leaves the Deployment's Progressing
+// condition at ProgressDeadlineExceeded until its controller sees progress,
+// though observedGeneration has moved on: a deadline exceeded before the
+// revision was applied is the previous template's, not this revision's.
+TEST_F(RevisionHealthTest, ADeadlineExceededBeforeTheRevisionWasAppliedIsNotItsVerdict) {
+  const WallTime now = Clock::System().Now();
+  Json timed_out = {{"type", "Progressing"},
+                    {"status", "False"},
+                    {"reason", "ProgressDeadlineExceeded"},
+                    {"lastUpdateTime", FormatRfc3339(now - std::chrono::minutes(1))}};
+  Deployment(2, {{"replicas", 3}, {"updatedReplicas", 2}, {"availableReplicas", 2},
+                 {"conditions", Json::array({timed_out})}});
+  Revision(Touched("Deployment", "web"));
+  auto rec = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000002");
+  ASSERT_TRUE(rec);
+  rec->json()["status"]["appliedAt"] = FormatRfc3339(now);
+  ASSERT_TRUE(api_.client().UpdateStatus(*rec));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  std::this_thread::sleep_for(500ms);  // two rechecks: still waiting, not Degraded
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Progressing") << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: 2/2 updated, 2 available");
+
+  // The deadline exceeded again after the revision was applied: its own.
+  timed_out["lastUpdateTime"] = FormatRfc3339(now + std::chrono::seconds(2));
+  SetDeploymentStatus({{"replicas", 3}, {"updatedReplicas", 2}, {"availableReplicas", 2},
+                       {"conditions", Json::array({timed_out})}});
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["reason"], "ProgressDeadlineExceeded");
 }
 
 TEST_F(RevisionHealthTest, ACrashLoopingContainerOfTheNewReplicaSetIsDegradedWithItsExitCode) {
