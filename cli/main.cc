@@ -36,6 +36,7 @@ std::string Verb(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   bosun::crash::InstallTerminateHandler();
+  bosun::crash::InstallFatalSignalHandlers();
   CLI::App app{"bosun — a GitOps cluster in one binary.\n"
                "A Git repository of Kubernetes manifests is the desired state; bosun validates it,\n"
                "applies it, runs it, and records every revision as the cluster's changelog."};

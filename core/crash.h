@@ -10,4 +10,11 @@ namespace bosun::crash {
 // `addr2line -Cfe $(command -v bosun) +OFFSET`.
 void InstallTerminateHandler();
 
+// Installs handlers for SIGSEGV, SIGBUS, SIGILL and SIGFPE that write the
+// signal, the faulting address, the thread and the stack to stderr, then die
+// of the same signal (the default action runs: exit status and core dump as
+// without the handler). The handlers run on an alternate signal stack of
+// the calling thread, so a stack overflow there is reported too.
+void InstallFatalSignalHandlers();
+
 }  // namespace bosun::crash

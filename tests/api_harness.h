@@ -4,11 +4,17 @@
 // bosun_state and bosun_crypto.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
 
+#include <cpprest/http_listener.h>
 #include <gtest/gtest.h>
 
 #include "crypto/tokens.h"
@@ -20,11 +26,47 @@
 
 namespace bosun::test {
 
+// cpprestsdk deletes its process-wide HTTP server when the last listener
+// closes, while an io thread finishing the last connection may still call
+// into it (microsoft/cpprestsdk#1366, "data race on s_server_api when close
+// listener"): a rare SIGSEGV when a test's API stops. One listener that
+// lives as long as the process keeps that server alive. Each test runs in a
+// process of its own (gtest_discover_tests), so this changes nothing else:
+// a closed API's port then answers 404 instead of refusing connections.
+inline void KeepCpprestServerAlive() {
+  static auto* keep = [] {
+    auto port = 0;
+    {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t len = sizeof a;
+      if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+          ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+        port = ntohs(a.sin_port);
+      }
+      if (fd >= 0) ::close(fd);
+    }
+    auto* l = new web::http::experimental::listener::http_listener(
+        web::uri(U("http://127.0.0.1:") + std::to_string(port) + U("/bosun-test-keepalive")));
+    l->support([](const web::http::http_request& r) { r.reply(web::http::status_codes::NotFound); });
+    try {
+      l->open().wait();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "the keep-alive listener did not open: " << e.what();
+    }
+    return l;  // never closed, never deleted
+  }();
+  (void)keep;
+}
+
 class InProcessApi {
  public:
   // `max_body_bytes` 0 keeps the server's default; `codec` nullptr stores
   // plain JSON (an EncryptingValueCodec encrypts Secrets at rest).
   explicit InProcessApi(const std::string& dir, size_t max_body_bytes = 0, const state::ValueCodec* codec = nullptr) {
+    KeepCpprestServerAlive();
     state::StoreOptions so;
     so.sync = false;
     auto store = state::Store::Open(dir, so);
