@@ -134,6 +134,19 @@ Result<std::vector<std::string>> ImageGc::RunOnce() {
     return a.used != b.used ? a.used < b.used : a.image.digest < b.image.digest;
   });
   double before = *usage;
+  if (candidates.empty()) {
+    // Nothing to do on a disk that stays full: say so once, then every 10
+    // minutes, not every round.
+    if (now - last_stuck_warning_ >= std::chrono::minutes(10)) {
+      last_stuck_warning_ = now;
+      log::Warn("image", "disk pressure: no image can be removed",
+                {{"usage", Percent(before)}, {"high", std::to_string(o_.high_percent) + "%"},
+                 {"inUse", std::to_string(in_use.size())}, {"pinned", std::to_string(pinned)},
+                 {"younger", std::to_string(young)}});
+    }
+    return removed;
+  }
+  last_stuck_warning_ = {};
   log::Info("image", "disk pressure: collecting unused images",
             {{"usage", Percent(before)}, {"high", std::to_string(o_.high_percent) + "%"},
              {"low", std::to_string(o_.low_percent) + "%"}, {"collectable", std::to_string(candidates.size())},

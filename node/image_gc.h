@@ -18,7 +18,8 @@
 //     blob), one at a time until usage is at or below `low_percent` or no
 //     unused image is left. Each removal is logged ("image removed for disk
 //     pressure": reference, digest, usage before and after); so is a round
-//     that could not get below the low threshold.
+//     that could not get below the low threshold. When no image can be
+//     removed at all, that is logged once, then every 10 minutes.
 // `high_percent` 100 turns it off. Images used by containers are never
 // removed (ImageStore::GarbageCollect keeps whatever they need).
 //
@@ -78,9 +79,10 @@ class ImageGc {
 
   ImageStore* store_;
   ImageGcOptions o_;
-  std::mutex round_mu_;  // one round at a time; guards last_used_ and first_seen_
+  std::mutex round_mu_;  // one round at a time; guards the three below
   std::map<std::string, std::chrono::system_clock::time_point> last_used_;   // by digest
   std::map<std::string, std::chrono::system_clock::time_point> first_seen_;  // by digest
+  std::chrono::system_clock::time_point last_stuck_warning_{};  // "no image can be removed"
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

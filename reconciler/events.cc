@@ -109,7 +109,9 @@ void EventRecorder::Write(const Pending& p) {
 
 void EventRecorder::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [&] { return (queue_.empty() && !busy_) || !thread_.joinable(); });
+  // Stopping drops what is queued (and Stop joins without the lock): not
+  // waiting for a writer that is gone, nor reading thread_ while it is joined.
+  idle_cv_.wait(lock, [&] { return (queue_.empty() && !busy_) || stopping_ || client_ == nullptr; });
 }
 
 void EventRecorder::Stop() {

@@ -58,7 +58,7 @@ class EventRecorder {
   // Ends the writer after the event it is writing; queued ones are dropped.
   // Idempotent.
   void Stop();
-  // Waits until every queued event was written (tests).
+  // Waits until every queued event was written, or the recorder stopped (tests).
   void Flush();
   uint64_t dropped() const;
 
