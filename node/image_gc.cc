@@ -1,7 +1,6 @@
 #include "node/image_gc.h"
 
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,6 +8,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "node/node_info.h"
 
 namespace bosun::node {
 namespace {
@@ -44,17 +44,6 @@ Status ValidateImageGcThresholds(int high, int low) {
                                      ") must be below --image-gc-high-threshold (" + std::to_string(high) + ")");
   }
   return Ok();
-}
-
-Result<double> DiskUsagePercent(const std::string& path) {
-  struct statvfs st;
-  if (::statvfs(path.c_str(), &st) != 0) {
-    return Error(Code::kIo, "statvfs " + path + ": " + std::strerror(errno));
-  }
-  double total = static_cast<double>(st.f_blocks) * static_cast<double>(st.f_frsize);
-  if (total <= 0) return 0.0;
-  double avail = static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize);
-  return 100.0 * (total - avail) / total;
 }
 
 ImageGc::~ImageGc() { Stop(); }

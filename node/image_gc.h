@@ -6,8 +6,8 @@
 //  1. asks `in_use` for the digests of the images containers on the node use
 //     (running or not: a container's rootfs needs its image's layers) and
 //     stamps them as used now;
-//  2. reads the usage of the filesystem holding the image store (statvfs of
-//     `dir`: (size - available) / size, as the kubelet computes it);
+//  2. reads the usage of the filesystem holding the image store
+//     (DiskUsagePercent in node/node_info.h: as `df` computes it);
 //  3. when usage is at or above `high_percent`, removes unused images, least
 //     recently used first, except pinned images (the node's airgap imports,
 //     as k3s pins them: their archive stays on disk and there is nothing to
@@ -56,8 +56,6 @@ struct ImageGcOptions {
 // kInvalid unless 0 <= low < high <= 100 (the message names the flags).
 Status ValidateImageGcThresholds(int high_percent, int low_percent);
 
-// The used share of the filesystem holding `path`, in percent (0-100).
-Result<double> DiskUsagePercent(const std::string& path);
 
 class ImageGc {
  public:

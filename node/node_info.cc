@@ -3,6 +3,8 @@
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -49,6 +51,17 @@ Result<Capacity> ReadCapacity(const std::string& proc) {
   return c;
 }
 
+Result<double> DiskUsagePercent(const std::string& path) {
+  struct statvfs st {};
+  if (::statvfs(path.c_str(), &st) != 0) {
+    return Error(Code::kIo, "statvfs " + path + ": " + std::strerror(errno));
+  }
+  const double used = static_cast<double>(st.f_blocks - st.f_bfree);
+  const double avail = static_cast<double>(st.f_bavail);
+  if (used + avail <= 0) return 0.0;
+  return 100.0 * used / (used + avail);
+}
+
 Pressure ReadPressure(const std::string& data_dir, const std::string& proc) {
   Pressure p;
   p.memory_available_kib = MeminfoKib(proc, "MemAvailable");
@@ -56,9 +69,8 @@ Pressure ReadPressure(const std::string& data_dir, const std::string& proc) {
     p.memory = true;
     p.message += "memory available " + std::to_string(p.memory_available_kib) + "Ki is under 100Mi; ";
   }
-  struct statvfs vfs {};
-  if (::statvfs(data_dir.c_str(), &vfs) == 0 && vfs.f_blocks > 0) {
-    p.disk_available_fraction = static_cast<double>(vfs.f_bavail) / static_cast<double>(vfs.f_blocks);
+  if (auto usage = DiskUsagePercent(data_dir)) {
+    p.disk_available_fraction = 1.0 - *usage / 100.0;
     if (p.disk_available_fraction < 0.10) {
       p.disk = true;
       p.message += "disk available on " + data_dir + " is under 10%; ";

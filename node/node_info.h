@@ -2,7 +2,8 @@
 // capacity (CPUs from /proc/cpuinfo, memory from /proc/meminfo), the pressure
 // conditions as the kubelet's default eviction thresholds define them
 // (memory.available < 100Mi, nodefs.available < 10% of the data dir's file
-// system, pid.available < 10% of pid_max), and the system info shown in
+// system, pid.available < 10% of pid_max; the disk measured as `df` does, see
+// DiskUsagePercent), and the system info shown in
 // `status.nodeInfo`. Reads only; every function is safe from any thread.
 #pragma once
 
@@ -29,6 +30,15 @@ struct Pressure {
   std::string message;  // what is short, for the conditions' messages
 };
 Pressure ReadPressure(const std::string& data_dir, const std::string& proc = "/proc");
+
+// The used share of the file system holding `path`, in percent (0-100), as
+// `df` computes it: used / (used + available), where used = size - free.
+// Blocks reserved for root count on neither side. (The kubelet divides by the
+// whole size instead, which counts the reserve as used: on a file system
+// with a large reserve — 62% of the disk on this project's machine kind —
+// that reads "71% used" where `df` says 25%, and set off image GC and
+// DiskPressure on a disk with room to spare.)
+Result<double> DiskUsagePercent(const std::string& path);
 
 struct SystemInfo {
   std::string kernel_version;   // uname -r

@@ -17,6 +17,7 @@
 
 #include "core/object.h"
 #include "node/image_gc.h"
+#include "node/node_info.h"
 #include "node/image_store.h"
 #include "tests/node/image_test_support.h"
 
@@ -172,6 +173,21 @@ TEST_F(ImageGcTest, PinnedImagesAndImagesYoungerThanTheMinimumAgeStay) {
   EXPECT_EQ(*later, std::vector<std::string>{young});
   EXPECT_FALSE(store_->Get(young));
   EXPECT_TRUE(store_->Get(pinned)) << "a pinned (airgap) image was removed";
+}
+
+// The disk's usage is what `df` prints, not (size - available) / size: on a
+// file system with blocks reserved for root (this machine kind's disk keeps
+// most of its free space in reserve) the latter reads tens of percent more.
+TEST(DiskUsage, IsWhatDfSays) {
+  for (const std::string path : {"/", "/dev/shm", "/tmp"}) {
+    auto ours = DiskUsagePercent(path);
+    ASSERT_TRUE(ours) << ours.error().message();
+    auto df = RunCommand("df --output=pcent " + path + " | tail -1 | tr -dc 0-9");
+    ASSERT_EQ(df.exit_code, 0);
+    ASSERT_FALSE(df.out.empty()) << path;
+    // df rounds up to a whole percent.
+    EXPECT_NEAR(*ours, std::stod(df.out), 1.0) << path;
+  }
 }
 
 TEST(ImageGcThresholds, MustBePercentagesWithLowBelowHigh) {
