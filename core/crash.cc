@@ -47,6 +47,9 @@ void OnTerminate() {
   }
   if (n > 0) (void)!write(STDERR_FILENO, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1);
   WriteStack();
+  // What was printed before (a test's failure, buffered when stdout is a
+  // pipe) would die with the process: abort does not flush.
+  std::fflush(stdout);
   std::abort();
 }
 

@@ -130,6 +130,12 @@ TEST_F(WatchSharedValuesTest, EveryWatcherGetsItsOwnEventsFromSharedValues) {
   auto alice = ClientAs("alice", {});
 
   Seen admin_all, admin_web, admin_by_value, node_all, alice_all, alice_by_value, cms_all, cms_web;
+  // The watches deliver into these until they stop: stop them (at the end of
+  // the test, or at a failed ASSERT) before the Seens go.
+  struct StopWatchesFirst {
+    std::vector<WatchPtr>* watches;
+    ~StopWatchesFirst() { watches->clear(); }
+  } stop_watches_first{&watches_};
   const std::string by_value = std::string("data.password=") + kPasswordB64;
   Watch(admin, "secrets", {}, &admin_all);
   Watch(admin, "secrets", "app=web", &admin_web);
