@@ -308,10 +308,11 @@ TEST_F(ClusterTest, AWatchDeliversEveryWriteOnceThroughTheLossOfItsMember) {
   std::thread writer = StartWriter("w-", &acked, &stop);
   std::this_thread::sleep_for(2s);
   members_[static_cast<size_t>(leader)]->Kill(SIGKILL);
-  ASSERT_GE(Leader(20s), 0) << "no new leader";
+  int next = Leader(20s);
   std::this_thread::sleep_for(2s);
   stop = true;
-  writer.join();
+  writer.join();  // before any ASSERT: a joinable thread destroyed on return would terminate
+  ASSERT_GE(next, 0) << "no new leader";
   ASSERT_GT(acked.size(), 10u);
 
   auto deadline = std::chrono::steady_clock::now() + 20s;

@@ -26,8 +26,9 @@ bool Eventually(const std::function<bool()>& cond, milliseconds limit = 5s) {
 }
 
 TEST(WorkerExecutor, RunsATaskAtOnceThenWhenItAsksOrIsWoken) {
-  WorkerExecutor ex;
   std::atomic<int> runs{0};
+  std::atomic<int> timed{0};
+  WorkerExecutor ex;  // after what its tasks capture: on an early return it goes first
   auto t = ex.Add([&] {
     ++runs;
     return milliseconds::max();  // only when woken
@@ -40,7 +41,6 @@ TEST(WorkerExecutor, RunsATaskAtOnceThenWhenItAsksOrIsWoken) {
   ASSERT_TRUE(Eventually([&] { return runs == 2; }));
   EXPECT_LT(std::chrono::steady_clock::now() - woken_at, 100ms) << "a wake-up waited";
 
-  std::atomic<int> timed{0};
   auto u = ex.Add([&] {
     ++timed;
     return milliseconds(20);
@@ -55,9 +55,14 @@ TEST(WorkerExecutor, RunsATaskAtOnceThenWhenItAsksOrIsWoken) {
 }
 
 TEST(WorkerExecutor, NeverRunsATaskTwiceAtOnceAndAWakeDuringAPassRunsItAgain) {
-  WorkerExecutor ex;
   std::atomic<int> inside{0}, max_inside{0}, runs{0};
   std::atomic<bool> release{false};
+  WorkerExecutor ex;  // after what its task captures
+  // On an early return, lets a pass spinning on `release` end, so ~ex can join it.
+  struct ReleaseOnExit {
+    std::atomic<bool>& release;
+    ~ReleaseOnExit() { release = true; }
+  } release_on_exit{release};
   auto t = ex.Add([&] {
     int now = ++inside;
     max_inside = std::max(max_inside.load(), now);
@@ -95,8 +100,8 @@ TEST(WorkerExecutor, ASlowPassDoesNotHoldUpAnotherTask) {
 }
 
 TEST(WorkerExecutor, RemoveWaitsForTheRunningPass) {
-  WorkerExecutor ex;
   std::atomic<bool> in_pass{false}, finished{false};
+  WorkerExecutor ex;  // after what its task captures
   auto t = ex.Add([&] {
     in_pass = true;
     std::this_thread::sleep_for(100ms);
@@ -109,8 +114,8 @@ TEST(WorkerExecutor, RemoveWaitsForTheRunningPass) {
 }
 
 TEST(WorkerExecutor, ManyWaitingTasksHoldFewThreads) {
-  WorkerExecutor ex(256, 100ms);
   std::atomic<int> runs{0};
+  WorkerExecutor ex(256, 100ms);  // after what its tasks capture
   std::vector<WorkerExecutor::TaskPtr> tasks;
   for (int i = 0; i < 100; ++i) {
     tasks.push_back(ex.Add([&] {

@@ -117,9 +117,9 @@ TEST(SharedInformerTest, ListsWatchesAndTellsHandlersOfEachChangeOnce) {
   const KindInfo& cm = *KindRegistry::Builtin().FindKind("ConfigMap");
   ASSERT_TRUE(api.client().Create(ConfigMap("default", "before", "1")));
 
-  SharedInformer inf(&api.client(), cm);
   std::mutex mu;
   std::vector<std::string> seen;  // "+name", "~name", "-name"
+  SharedInformer inf(&api.client(), cm);  // after what its handler captures: stopped before they go
   inf.AddHandler([&](const Object* old, const Object* cur) {
     std::lock_guard<std::mutex> lock(mu);
     if (old == nullptr) seen.push_back("+" + cur->name());
@@ -178,10 +178,10 @@ TEST(SharedInformerTest, IndexesObjectsByTheirControllerOwner) {
 TEST(ControllerManagerTest, ReconcilesKeysRetriesErrorsAndRequeuesAfterADelay) {
   test::TempDir dir;
   test::InProcessApi api(dir.path());
-  ControllerManager mgr(&api.client(), &Clock::System());
-  SharedInformer& cms = mgr.Informer("ConfigMap");
   std::mutex mu;
   std::map<std::string, int> calls;
+  ControllerManager mgr(&api.client(), &Clock::System());  // after what its reconciler captures
+  SharedInformer& cms = mgr.Informer("ConfigMap");
   auto* c = &mgr.Add(std::make_unique<Controller>(
       "test", 2,
       [&](const std::string& key) -> Result<Reconciled> {

@@ -15,6 +15,15 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
+// Clears the kubelet's sample callback when the test body returns, also on
+// a failed ASSERT: declared after the locals the callback captures, it goes
+// first. set_sample takes the kubelet's mutex, under which OnEvent calls the
+// callback, so no call is still running into those locals once it returns.
+struct SampleOff {
+  TestKubelet* kubelet;
+  ~SampleOff() { kubelet->set_sample(nullptr); }
+};
+
 class DeploymentTest : public AppsFixture {
  protected:
   Object Deployment(const std::string& name = "web") { return Get(DeploymentKind(), name); }
@@ -103,6 +112,7 @@ TEST_P(DeploymentRollingTest, StaysWithinSurgeAndUnavailabilityThroughout) {
 
   std::mutex mu;
   int samples = 0, max_total = 0, min_ready = 1 << 30;
+  SampleOff sample_off{kubelet_.get()};
   kubelet_->set_sample([&](const TestKubelet::Pods& pods) {
     int total = 0, ready = 0;
     for (const auto& [name, p] : pods) {
@@ -145,6 +155,7 @@ TEST_F(DeploymentTest, RecreateNeverRunsOldAndNewPodsTogether) {
 
   std::atomic<bool> mixed{false};
   std::atomic<int> max_total{0};
+  SampleOff sample_off{kubelet_.get()};
   kubelet_->set_sample([&](const TestKubelet::Pods& pods) {
     std::set<std::string> images;
     int total = 0;

@@ -48,27 +48,33 @@ Txn CountTxn(const std::string& key, int i) {
 }
 
 // Runs `n` writes from `threads` threads at once; returns their results by number.
+// The answers land in state shared with the callbacks: when the wait times
+// out this returns with some still to come.
 std::map<int, Result<TxnResult>> WriteConcurrently(StateService& svc, int n, int threads,
                                                    const std::function<Txn(int)>& make) {
-  std::mutex mu;
-  std::map<int, Result<TxnResult>> got;
-  std::atomic<int> answered{0};
+  struct Shared {
+    std::mutex mu;
+    std::map<int, Result<TxnResult>> got;
+    std::atomic<int> answered{0};
+  };
+  auto s = std::make_shared<Shared>();
   std::vector<std::thread> ts;
   for (int t = 0; t < threads; t++) {
     ts.emplace_back([&, t] {
       for (int k = t; k < n; k += threads) {
-        svc.Write(make(k), [&, k](Result<TxnResult> r) {
-          std::lock_guard l(mu);
-          got.emplace(k, std::move(r));
-          answered++;
+        svc.Write(make(k), [s, k](Result<TxnResult> r) {
+          std::lock_guard l(s->mu);
+          s->got.emplace(k, std::move(r));
+          s->answered++;
         });
       }
     });
   }
   for (auto& th : ts) th.join();
-  EXPECT_TRUE(WaitFor([&] { return answered.load() == n; }, 20s)) << answered.load() << " of " << n << " answered";
-  std::lock_guard l(mu);
-  return got;
+  EXPECT_TRUE(WaitFor([&] { return s->answered.load() == n; }, 20s))
+      << s->answered.load() << " of " << n << " answered";
+  std::lock_guard l(s->mu);
+  return s->got;
 }
 
 class ServiceBatchApply : public SingleMemberService {};

@@ -197,31 +197,34 @@ TEST_F(ServiceGroupCommit, EachTransactionOfABatchGetsItsOwnResultAndAFailedPrec
   const int64_t rev0 = svc_->store().revision();
   // 100 creates from 10 threads at once: the even ones must succeed, the odd
   // ones fail their "must not exist" without disturbing their neighbours in
-  // the same Raft append.
+  // the same Raft append. The answers land in state shared with the
+  // callbacks: svc_ outlives this body, and one that times out waiting for
+  // them returns with some still to come.
   struct Got {
     std::mutex mu;
     std::map<int, Result<TxnResult>> results;
-  } got;
-  std::atomic<int> answered{0};
+    std::atomic<int> answered{0};
+  };
+  auto got = std::make_shared<Got>();
   std::vector<std::thread> threads;
   for (int t = 0; t < 10; t++) {
     threads.emplace_back([&, t] {
       for (int k = t; k < 100; k += 10) {
-        svc_->Write(Create("/g/k" + std::to_string(k), "new-" + std::to_string(k)), [&, k](Result<TxnResult> r) {
-          std::lock_guard l(got.mu);
-          got.results.emplace(k, std::move(r));
-          answered++;
+        svc_->Write(Create("/g/k" + std::to_string(k), "new-" + std::to_string(k)), [got, k](Result<TxnResult> r) {
+          std::lock_guard l(got->mu);
+          got->results.emplace(k, std::move(r));
+          got->answered++;
         });
       }
     });
   }
   for (auto& th : threads) th.join();
-  ASSERT_TRUE(WaitFor([&] { return answered.load() == 100; }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return got->answered.load() == 100; }, 10s));
 
   std::set<int64_t> revisions;
   for (int k = 0; k < 100; k++) {
     const std::string key = "/g/k" + std::to_string(k);
-    Result<TxnResult>& r = got.results.at(k);
+    Result<TxnResult>& r = got->results.at(k);
     ASSERT_TRUE(r.ok()) << key << ": " << r.error().message();
     auto kv = svc_->store().Get(key);
     ASSERT_TRUE(kv.ok()) << key;

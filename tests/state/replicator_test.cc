@@ -321,43 +321,58 @@ TEST(ReplicatorTest, BarriersFromManyThreadsShareAtMostTwoRounds) {
   ASSERT_TRUE(StatusSync([&](auto done) { c.rep(0).Barrier(done); }, 5s).ok());
 
   // Hold the loop thread inside Apply("block") while the callers arrive, so
-  // they all find the loop busy, as under load.
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<bool> blocked{false};
-  c.fsm(0).set_on_apply([&](std::string_view cmd) {
+  // they all find the loop busy, as under load. What the hook and the
+  // barriers' callbacks touch is shared with them: on a failed ASSERT they
+  // can still run, until ~Cluster stops the replicator.
+  struct Shared {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<bool> release_set{false};
+    std::atomic<bool> blocked{false};
+    std::atomic<int> ok{0};
+    std::atomic<int> saw_block_applied{0};
+    std::atomic<int> answered{0};
+    void Release() {
+      if (!release_set.exchange(true)) release.set_value();
+    }
+  };
+  auto s = std::make_shared<Shared>();
+  // Lets a held Apply go on when the test returns early, so ~Cluster's Stop
+  // does not wait on it forever.
+  struct ReleaseOnExit {
+    std::shared_ptr<Shared> s;
+    ~ReleaseOnExit() { s->Release(); }
+  } release_on_exit{s};
+  c.fsm(0).set_on_apply([s](std::string_view cmd) {
     if (cmd == "block") {
-      blocked = true;
-      released.wait();
+      s->blocked = true;
+      s->released.wait();
     }
   });
   auto blocker = std::make_shared<Answer<Result<std::string>>>();
   c.rep(0).Propose("block", [blocker](Result<std::string> r) { blocker->Set(std::move(r)); });
-  ASSERT_TRUE(WaitFor([&] { return blocked.load(); }, 5s));
+  ASSERT_TRUE(WaitFor([&] { return s->blocked.load(); }, 5s));
 
   const uint64_t rounds_before = Impl(c.rep(0)).barrier_rounds();
   constexpr int kCallers = 32;
-  std::atomic<int> ok{0};
-  std::atomic<int> saw_block_applied{0};
-  std::atomic<int> answered{0};
   std::vector<std::thread> threads;
   MemoryFsm* fsm = &c.fsm(0);
   for (int t = 0; t < kCallers; t++) {
     threads.emplace_back([&] {
-      c.rep(0).Barrier([&, fsm](Status st) {
-        if (st.ok()) ok++;
-        if (fsm->Contains("block")) saw_block_applied++;
-        answered++;
+      c.rep(0).Barrier([s, fsm](Status st) {
+        if (st.ok()) s->ok++;
+        if (fsm->Contains("block")) s->saw_block_applied++;
+        s->answered++;
       });
     });
   }
   for (auto& t : threads) t.join();
-  release.set_value();
-  ASSERT_TRUE(WaitFor([&] { return answered.load() == kCallers; }, 5s));
+  s->Release();
+  ASSERT_TRUE(WaitFor([&] { return s->answered.load() == kCallers; }, 5s));
   c.fsm(0).set_on_apply(nullptr);
-  EXPECT_EQ(ok.load(), kCallers);
+  EXPECT_EQ(s->ok.load(), kCallers);
   // Each barrier completes only after what was committed before it.
-  EXPECT_EQ(saw_block_applied.load(), kCallers);
+  EXPECT_EQ(s->saw_block_applied.load(), kCallers);
   const uint64_t rounds = Impl(c.rep(0)).barrier_rounds() - rounds_before;
   EXPECT_GE(rounds, 1u);
   EXPECT_LE(rounds, 2u);

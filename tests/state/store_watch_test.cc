@@ -306,9 +306,10 @@ TEST(StoreWatch, DestroyingTheHandleWaitsForARunningCallbackAndStopsDelivery) {
 TEST(StoreWatch, ACallbackMayDestroyItsOwnHandle) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());
-  std::unique_ptr<WatchHandle> handle;
   std::atomic<int> calls{0};
   std::promise<void> destroyed;
+  // After what the callback touches: on an early return the watch ends first.
+  std::unique_ptr<WatchHandle> handle;
   auto h = store->Watch("/", 0, [&](Result<std::vector<Event>>) {
     if (++calls == 1) {
       handle.reset();
