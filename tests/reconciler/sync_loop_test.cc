@@ -42,7 +42,7 @@ TEST_F(SyncLoopTest, ASyncRequestAnnotationTriggersAManualSync) {
   ASSERT_TRUE(Eventually([&] { return RecordCount() == 2; }));
   EXPECT_EQ(Record("00000002").spec()["trigger"], "manual");
   ASSERT_TRUE(
-      Eventually([&] { return Repository().status().value("lastHandledSyncRequest", "") == "2026-11-21T10:00:00Z"; }));
+      Eventually([&] { return Repository().json().value("/status/lastHandledSyncRequest"_json_pointer, "") == "2026-11-21T10:00:00Z"; }));
   ctl_->Stop();
 }
 

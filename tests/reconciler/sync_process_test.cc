@@ -113,7 +113,7 @@ TEST(SyncProcessTest, AServerKilledInTheMiddleOfAnApplyFinishesItOnceAfterAResta
       [&] {
         auto l = client->List(Kind("revisions"), "");
         if (!l || l->items.empty()) return false;
-        phase_at_kill = l->items[0].status().value("phase", "");
+        phase_at_kill = l->items[0].json().value("/status/phase"_json_pointer, "");
         server.Kill();
         return true;
       },
@@ -126,7 +126,7 @@ TEST(SyncProcessTest, AServerKilledInTheMiddleOfAnApplyFinishesItOnceAfterAResta
   ASSERT_TRUE(Eventually(
       [&] {
         auto r = client->Get(Kind("revisions"), "", "00000001");
-        return r.ok() && r->status().value("phase", "") == "Applied";
+        return r.ok() && r->json().value("/status/phase"_json_pointer, "") == "Applied";
       },
       60s))
       << server.LogTail();
@@ -147,7 +147,7 @@ TEST(SyncProcessTest, AServerKilledInTheMiddleOfAnApplyFinishesItOnceAfterAResta
   }
   EXPECT_TRUE(Eventually([&] {
     auto r = client->Get(Kind("gitrepositories"), "", "default");
-    return r.ok() && r->status().value("liveRevision", "") == commit;
+    return r.ok() && r->json().value("/status/liveRevision"_json_pointer, "") == commit;
   }));
 }
 

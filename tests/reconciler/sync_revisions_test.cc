@@ -18,7 +18,7 @@ class SyncRevisionsTest : public SyncFixture {
  protected:
   std::vector<std::string> Phases() {
     std::vector<std::string> out;
-    for (const Object& r : Records()) out.push_back(r.name() + ":" + r.status().value("phase", ""));
+    for (const Object& r : Records()) out.push_back(r.name() + ":" + r.json().value("/status/phase"_json_pointer, ""));
     return out;
   }
 };

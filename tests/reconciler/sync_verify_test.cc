@@ -60,8 +60,8 @@ class SyncVerifyTest : public SyncFixture {
     });
   }
 
-  std::string Phase(const Object& r) { return r.status().value("phase", ""); }
-  std::string Reason(const Object& r) { return r.status().value("reason", ""); }
+  std::string Phase(const Object& r) { return r.json().value("/status/phase"_json_pointer, ""); }
+  std::string Reason(const Object& r) { return r.json().value("/status/reason"_json_pointer, ""); }
   std::string Errors(const Object& r) { return Object::Field(r.status(), "errors").dump(); }
 
   std::string trusted_key_, stranger_key_, signers_file_;
