@@ -4,11 +4,6 @@
 // bosun_state and bosun_crypto.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -23,6 +18,7 @@
 #include "state/client.h"
 #include "state/service.h"
 #include "state/store.h"
+#include "tests/test_support.h"
 
 namespace bosun::test {
 
@@ -35,21 +31,8 @@ namespace bosun::test {
 // a closed API's port then answers 404 instead of refusing connections.
 inline void KeepCpprestServerAlive() {
   static auto* keep = [] {
-    auto port = 0;
-    {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      socklen_t len = sizeof a;
-      if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-          ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-        port = ntohs(a.sin_port);
-      }
-      if (fd >= 0) ::close(fd);
-    }
     auto* l = new web::http::experimental::listener::http_listener(
-        web::uri(U("http://127.0.0.1:") + std::to_string(port) + U("/bosun-test-keepalive")));
+        web::uri(U("http://127.0.0.1:") + std::to_string(FreePort()) + U("/bosun-test-keepalive")));
     l->support([](const web::http::http_request& r) { r.reply(web::http::status_codes::NotFound); });
     try {
       l->open().wait();
