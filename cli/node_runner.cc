@@ -145,7 +145,7 @@ Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
   gco.high_percent = f.image_gc_high;
   gco.low_percent = f.image_gc_low;
   gco.minimum_age = f.image_minimum_gc_age;
-  gco.pinned = airgap_digests;
+  gco.pinned = std::move(airgap_digests);
   node::Runtime* rt = parts_->runtime.get();
   gco.in_use = [rt] {
     std::set<std::string> used;

@@ -9,14 +9,15 @@
 //  2. reads the usage of the filesystem holding the image store
 //     (DiskUsagePercent in node/node_info.h: as `df` computes it);
 //  3. when usage is at or above `high_percent`, removes unused images, least
-//     recently used first, except pinned images (the node's airgap imports,
-//     as k3s pins them: their archive stays on disk and there is nothing to
-//     pull them from) and images this GC first saw less than `minimum_age`
-//     ago (the kubelet's ImageMinimumGCAge, 2 minutes: an image pulled or
-//     imported for a pod about to start is not taken away before it starts) (last seen in use by this daemon; an image never
+//     recently used first (last seen in use by this daemon; an image never
 //     seen in use counts from when it was stored: the mtime of its manifest
 //     blob), one at a time until usage is at or below `low_percent` or no
-//     unused image is left. Each removal is logged ("image removed for disk
+//     unused image is left. Never removed: pinned images (the node's airgap
+//     imports, as k3s pins them: their archive stays on disk and there is
+//     nothing to pull them from) and images this GC first saw less than
+//     `minimum_age` ago (the kubelet's ImageMinimumGCAge, 2 minutes: an image
+//     pulled or imported for a pod about to start is not taken away before
+//     it starts). Each removal is logged ("image removed for disk
 //     pressure": reference, digest, usage before and after); so is a round
 //     that could not get below the low threshold. When no image can be
 //     removed at all, that is logged once, then every 10 minutes.
@@ -55,7 +56,6 @@ struct ImageGcOptions {
 
 // kInvalid unless 0 <= low < high <= 100 (the message names the flags).
 Status ValidateImageGcThresholds(int high_percent, int low_percent);
-
 
 class ImageGc {
  public:
