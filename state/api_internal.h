@@ -24,12 +24,12 @@
 #include <vector>
 
 #include <cpprest/http_client.h>
-#include <cpprest/http_listener.h>
 
 #include "core/kinds.h"
 #include "core/object.h"
 #include "core/validation.h"
 #include "state/api_server.h"
+#include "state/http_server.h"
 
 namespace bosun::state::api_internal {
 
@@ -98,20 +98,21 @@ struct Target {
 // lifetime is the server's count of requests in flight (Stop waits for it).
 class Call {
  public:
-  Call(std::shared_ptr<Core> core, web::http::http_request req, std::string path, QueryMap query);
+  Call(std::shared_ptr<Core> core, std::shared_ptr<HttpExchange> ex, std::string path, QueryMap query);
   ~Call();
 
   Core& core() { return *core_; }
-  web::http::http_request& raw() { return req_; }
-  const std::string& method() const { return method_; }
+  const std::string& method() const { return ex_->method(); }
+  // The request-target as sent (percent-encoded, with the query).
+  const std::string& target() const { return ex_->target(); }
+  const HttpHeaders& headers() const { return ex_->headers(); }
   const std::string& path() const { return path_; }
   const std::vector<std::string>& segments() const { return segments_; }
   const QueryMap& query() const { return query_; }
   std::string Query(const std::string& key) const;
   bool Has(const std::string& key) const { return query_.count(key) != 0; }
-  std::string Header(const std::string& name) const;
-  const std::string& body() const { return body_; }
-  void set_body(std::string b) { body_ = std::move(b); }
+  std::string Header(const std::string& name) const { return ex_->Header(name); }
+  const std::string& body() const { return ex_->body(); }
   const User& user() const { return user_; }
   void set_user(User u) { user_ = std::move(u); }
 
@@ -119,21 +120,20 @@ class Call {
   void ReplyError(const ApiError& e);
   void ReplyText(int code, const std::string& content_type, std::string body,
                  const std::map<std::string, std::string>& headers = {});
-  // Sends a prepared response (a proxied one, a stream). Returns cpprest's
-  // task that completes when the response is written (or fails).
-  pplx::task<void> ReplyResponse(web::http::http_response response, int code_for_log);
+  // Starts a chunked answer (a watch, a followed log); nullptr when the call
+  // was answered already.
+  std::shared_ptr<HttpStream> ReplyStream(int code, const std::string& content_type,
+                                          const std::map<std::string, std::string>& headers = {});
   bool replied() const { return replied_.load(); }
 
  private:
   void Logged(int code);
 
   std::shared_ptr<Core> core_;
-  web::http::http_request req_;
-  std::string method_;
+  std::shared_ptr<HttpExchange> ex_;
   std::string path_;
   std::vector<std::string> segments_;
   QueryMap query_;
-  std::string body_;
   User user_;
   MonoTime start_;
   std::atomic<bool> replied_{false};
@@ -265,7 +265,10 @@ class Core : public std::enable_shared_from_this<Core> {
   void Stop();
   std::string url() const { return url_; }
   void AddRoute(ExtraRoute r);
-  void Handle(web::http::http_request req);
+  // The transport's two calls (state/http_server.h): a request's header has
+  // arrived (returns its body limit, or refuses it), and the whole request.
+  size_t OnHeader(const std::shared_ptr<HttpExchange>& ex);
+  void Handle(std::shared_ptr<HttpExchange> ex);
   bool stopped() const { return stopped_.load(); }
   const ApiServerOptions& options() const { return options_; }
   StateService& service() { return *service_; }
@@ -300,8 +303,9 @@ class Core : public std::enable_shared_from_this<Core> {
   std::shared_ptr<const WatchValues::Value> DecodeForWatch(const KindInfo& kind, const KeyValue& kv);
   Result<std::string> EncodeObject(const KindInfo& kind, const std::string& key, const Json& object) const;
 
-  // Runs `fn` on cpprest's thread pool (never on the caller's thread), so
-  // store reads do not run on the service's callback thread (Raft's loop).
+  // Runs `fn` on an io thread of the transport (never on the caller's
+  // thread), so store reads do not run on the service's callback thread
+  // (Raft's loop). Dropped once the server has stopped.
   void Post(std::function<void()> fn);
   // ReadBarrier, then `fn` on the thread pool; replies the barrier's error.
   void AfterBarrier(const CallPtr& call, ReadConsistency c, std::function<void()> fn);
@@ -328,7 +332,7 @@ class Core : public std::enable_shared_from_this<Core> {
   TokenAuthenticator* auth_;
   const ValueCodec* codec_;
   std::string url_;
-  std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
+  std::unique_ptr<HttpServer> http_;
 
   std::atomic<bool> stopped_{false};
   std::mutex stop_mu_;  // serialises Stop

@@ -37,6 +37,40 @@ std::string NodeAddress(const Json& node) {
   return fallback;
 }
 
+// Copies the node's answer body to the caller as it arrives, 4 KiB at a
+// time (as cpprestsdk's own server reads a body stream). The caller going
+// away cancels the node's request.
+class BodyPump : public std::enable_shared_from_this<BodyPump> {
+ public:
+  BodyPump(std::shared_ptr<web::http::client::http_client> client, concurrency::streams::istream in,
+           std::shared_ptr<HttpStream> out, pplx::cancellation_token_source cancel)
+      : client_(std::move(client)), in_(std::move(in)), out_(std::move(out)), cancel_(std::move(cancel)) {}
+
+  void Next() {
+    auto self = shared_from_this();
+    in_.streambuf().getn(buf_, sizeof buf_).then([self](pplx::task<size_t> t) {
+      size_t n = 0;
+      try {
+        n = t.get();
+      } catch (const std::exception&) {
+        n = 0;  // the node's stream broke: end the caller's
+      }
+      if (n == 0) return self->out_->End();
+      if (!self->out_->Write(std::string_view(reinterpret_cast<const char*>(self->buf_), n))) {
+        return self->cancel_.cancel();
+      }
+      self->Next();
+    });
+  }
+
+ private:
+  std::shared_ptr<web::http::client::http_client> client_;  // alive while the body is read
+  concurrency::streams::istream in_;
+  std::shared_ptr<HttpStream> out_;
+  pplx::cancellation_token_source cancel_;
+  uint8_t buf_[4096];
+};
+
 }  // namespace
 
 void Core::PodProxy(const CallPtr& call, const Target& t, const std::string& subresource) {
@@ -87,7 +121,7 @@ void Core::PodProxy(const CallPtr& call, const Target& t, const std::string& sub
                                                       : web::http::method(web::http::methods::GET));
     try {
       client = std::make_shared<web::http::client::http_client>(web::uri(base), config);
-      out.set_request_uri(call->raw().relative_uri());
+      out.set_request_uri(web::uri(call->target()));
     } catch (const std::exception& e) {
       return call->ReplyError(Internal("cannot address node \"" + node_name + "\" at " + base + ": " + e.what()));
     }
@@ -95,22 +129,15 @@ void Core::PodProxy(const CallPtr& call, const Target& t, const std::string& sub
     if (!auth.empty()) out.headers().add("Authorization", auth);
     log::Debug(kComponent, "forwarding to the node",
                {{"path", call->path()}, {"node", node_name}, {"url", base}});
-    client->request(out)
-        .then([call, client](web::http::http_response resp) {
-          web::http::http_response back(resp.status_code());
+    pplx::cancellation_token_source cancel;
+    client->request(out, cancel.get_token())
+        .then([call, client, cancel](web::http::http_response resp) {
           std::string ct = "text/plain; charset=utf-8";
           if (auto h = resp.headers().find("Content-Type"); h != resp.headers().end()) ct = h->second;
-          back.headers().add("Cache-Control", "no-cache");
-          // The node's body stream, passed through as it arrives.
-          back.set_body(resp.body(), ct);
-          int code = resp.status_code();
-          return call->ReplyResponse(std::move(back), code).then([client](pplx::task<void> sent) {
-            try {
-              sent.get();
-            } catch (...) {
-              // the caller went away; dropping the client ends the node's stream
-            }
-          });
+          auto stream = call->ReplyStream(resp.status_code(), ct, {{"Cache-Control", "no-cache"}});
+          if (!stream) return cancel.cancel();
+          stream->OnEnded([cancel](const std::string&) mutable { cancel.cancel(); });
+          std::make_shared<BodyPump>(client, resp.body(), std::move(stream), cancel)->Next();
         })
         .then([call, node_name, base](pplx::task<void> done) {
           try {

@@ -50,11 +50,11 @@ void Core::Forward(const CallPtr& call, const std::string& leader_url) {
   }
   web::http::http_request out(call->method());
   try {
-    out.set_request_uri(call->raw().relative_uri());
+    out.set_request_uri(web::uri(call->target()));
   } catch (const std::exception& e) {
     return call->ReplyError(BadRequest(std::string("cannot forward this request URI: ") + e.what()));
   }
-  for (const auto& [name, value] : call->raw().headers()) {
+  for (const auto& [name, value] : call->headers()) {
     if (!Skip(name)) out.headers().add(name, value);
   }
   out.headers().add("X-Bosun-Forwarded", url_);

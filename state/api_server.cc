@@ -5,13 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <set>
-
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "state/api_discovery.h"
@@ -19,10 +12,6 @@
 #include "state/secret_redaction.h"
 
 namespace bosun::state {
-
-using web::http::http_request;
-using web::http::http_response;
-using web::http::experimental::listener::http_listener;
 
 namespace api_internal {
 namespace {
@@ -33,46 +22,10 @@ constexpr const char* kComponent = "api";
 // again, so two members with stale views cannot bounce a request forever.
 constexpr const char* kForwardedHeader = "X-Bosun-Forwarded";
 
-// Binds host:0, reads the port the kernel chose, closes the socket.
-Result<int> PickFreePort(const std::string& host) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), "0", &hints, &res);
-  if (rc != 0) return Error(Code::kInvalid, "cannot resolve listen host " + host + ": " + ::gai_strerror(rc));
-  Result<int> out = Error(Code::kIo, "cannot bind " + host + ":0");
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      int port = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                                            : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-      ::close(fd);
-      out = port;
-      break;
-    }
-    ::close(fd);
-  }
-  ::freeaddrinfo(res);
-  return out;
-}
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
-
-// Addresses this process's ApiServers listen on. cpprestsdk keeps one
-// listener per host:port for the whole process, and a second listener
-// registered on the same address makes it drop the first one's, so a second
-// server on a taken address is refused here instead.
-std::mutex g_bound_mu;
-std::set<std::string> g_bound;  // guarded by g_bound_mu
 
 bool PrefixMatches(const std::string& prefix, const std::string& path) {
   if (prefix.empty() || prefix == "/") return true;
@@ -84,10 +37,9 @@ bool PrefixMatches(const std::string& prefix, const std::string& path) {
 
 // ---- Call ----
 
-Call::Call(std::shared_ptr<Core> core, http_request req, std::string path, QueryMap query)
+Call::Call(std::shared_ptr<Core> core, std::shared_ptr<HttpExchange> ex, std::string path, QueryMap query)
     : core_(std::move(core)),
-      req_(std::move(req)),
-      method_(req_.method()),
+      ex_(std::move(ex)),
       path_(std::move(path)),
       segments_(SplitPath(path_)),
       query_(std::move(query)),
@@ -105,15 +57,9 @@ std::string Call::Query(const std::string& key) const {
   return it == query_.end() ? std::string() : it->second;
 }
 
-std::string Call::Header(const std::string& name) const {
-  std::string v;
-  req_.headers().match(name, v);
-  return v;
-}
-
 void Call::Logged(int code) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(core_->clock().Monotonic() - start_).count();
-  log::Fields f = {{"method", method_},
+  log::Fields f = {{"method", method()},
                    {"path", path_},
                    {"code", std::to_string(code)},
                    {"user", user_.name},
@@ -125,25 +71,18 @@ void Call::Logged(int code) {
   }
 }
 
-pplx::task<void> Call::ReplyResponse(http_response response, int code_for_log) {
-  if (replied_.exchange(true)) return pplx::task_from_result();
-  Logged(code_for_log);
-  try {
-    return req_.reply(response);
-  } catch (const std::exception& e) {
-    // The listener already answered (it does so when it closes a
-    // connection during Stop); nothing more to send.
-    log::Debug(kComponent, "reply dropped", {{"path", path_}, {"error", e.what()}});
-    return pplx::task_from_result();
-  }
-}
-
 void Call::ReplyText(int code, const std::string& content_type, std::string body,
                      const std::map<std::string, std::string>& headers) {
-  http_response resp(static_cast<web::http::status_code>(code));
-  for (const auto& [k, v] : headers) resp.headers().add(k, v);
-  resp.set_body(std::move(body), content_type);
-  ReplyResponse(std::move(resp), code);
+  if (replied_.exchange(true)) return;
+  Logged(code);
+  ex_->Respond(code, content_type, std::move(body), HttpHeaders(headers.begin(), headers.end()));
+}
+
+std::shared_ptr<HttpStream> Call::ReplyStream(int code, const std::string& content_type,
+                                              const std::map<std::string, std::string>& headers) {
+  if (replied_.exchange(true)) return nullptr;
+  Logged(code);
+  return ex_->StartStream(code, content_type, HttpHeaders(headers.begin(), headers.end()));
 }
 
 void Call::Reply(int code, const Json& body) {
@@ -195,43 +134,25 @@ Status Core::Listen() {
   } catch (const std::exception& e) {
     return Error(Code::kInvalid, "bad listen URL " + options_.listen + ": " + e.what());
   }
-  const bool pick = port <= 0;
+  HttpServerOptions ho;
+  ho.host = host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+  ho.port = port > 0 ? port : 0;
   std::weak_ptr<Core> weak = weak_from_this();
-  std::string last_error;
-  for (int attempt = 0; attempt < (pick ? 5 : 1); ++attempt) {
-    if (pick) {
-      auto p = PickFreePort(host);
-      if (!p) return p.error();
-      port = *p;
-    }
-    std::string url = scheme + "://" + host + ":" + std::to_string(port);
-    {
-      std::lock_guard l(g_bound_mu);
-      if (!g_bound.insert(url).second) {
-        last_error = "another ApiServer in this process listens there";
-        continue;
-      }
-    }
-    try {
-      auto l = std::make_unique<http_listener>(web::uri(url));
-      l->support([weak](http_request req) {
-        if (auto self = weak.lock()) {
-          self->Handle(std::move(req));
-        } else {
-          req.reply(web::http::status_codes::ServiceUnavailable);
-        }
-      });
-      l->open().wait();
-      listener_ = std::move(l);
-      url_ = url;
-      break;
-    } catch (const std::exception& e) {
-      last_error = e.what();
-      std::lock_guard l(g_bound_mu);
-      g_bound.erase(url);
-    }
+  ho.on_header = [weak](const std::shared_ptr<HttpExchange>& ex) -> size_t {
+    if (auto self = weak.lock()) return self->OnHeader(ex);
+    ex->Respond(503, "text/plain", "the server is shutting down\n");
+    return 0;
+  };
+  ho.on_request = [weak](std::shared_ptr<HttpExchange> ex) {
+    if (auto self = weak.lock()) return self->Handle(std::move(ex));
+    ex->Respond(503, "text/plain", "the server is shutting down\n");
+  };
+  auto server = HttpServer::Start(std::move(ho));
+  if (!server) {
+    return Error(server.error().code(), "cannot listen on " + options_.listen + ": " + server.error().message());
   }
-  if (!listener_) return Error(Code::kIo, "cannot listen on " + options_.listen + ": " + last_error);
+  http_ = std::move(*server);
+  url_ = scheme + "://" + host + ":" + std::to_string(http_->port());
   timer_ = std::thread([this] { TimerLoop(); });
   log::Info(kComponent, "listening", {{"url", url_}});
   return Ok();
@@ -240,24 +161,20 @@ Status Core::Listen() {
 void Core::Stop() {
   std::lock_guard stop(stop_mu_);
   if (stopped_.exchange(true)) return;
-  // Watches first: an open stream keeps its connection busy, and the
-  // listener's close waits for every connection to finish.
+  // Watches first: their streams end cleanly and their clients re-watch.
   EndWatches();
-  if (listener_) {
-    try {
-      listener_->close().wait();
-    } catch (const std::exception& e) {
-      log::Warn(kComponent, "closing the listener failed", {{"error", e.what()}});
-    }
-    std::lock_guard l(g_bound_mu);
-    g_bound.erase(url_);
-  }
+  // No new connections; open ones are shut down, so answers given from now
+  // on are dropped.
+  if (http_) http_->Close();
   // Requests still waiting on the service answer 503 from their callbacks;
   // wait a little for those so the service is not called after Stop returns.
-  std::unique_lock l(inflight_mu_);
-  if (!inflight_cv_.wait_for(l, std::chrono::seconds(5), [this] { return inflight_ == 0; })) {
-    log::Warn(kComponent, "stopped with requests still in flight", {{"count", std::to_string(inflight_)}});
+  {
+    std::unique_lock l(inflight_mu_);
+    if (!inflight_cv_.wait_for(l, std::chrono::seconds(5), [this] { return inflight_ == 0; })) {
+      log::Warn(kComponent, "stopped with requests still in flight", {{"count", std::to_string(inflight_)}});
+    }
   }
+  if (http_) http_->Join();
   log::Info(kComponent, "stopped", {{"url", url_}});
 }
 
@@ -277,7 +194,8 @@ void Core::AddRoute(ExtraRoute r) {
 }
 
 void Core::Post(std::function<void()> fn) {
-  pplx::create_task([fn = std::move(fn)] {
+  if (!http_) return;
+  http_->Post([fn = std::move(fn)] {
     try {
       fn();
     } catch (const std::exception& e) {
@@ -303,46 +221,43 @@ void Core::AfterBarrier(const CallPtr& call, ReadConsistency c, std::function<vo
 
 // ---- routing ----
 
-void Core::Handle(http_request req) {
-  std::string path, raw_query;
-  try {
-    path = PercentDecode(req.request_uri().path(), false);
-    raw_query = req.request_uri().query();
-  } catch (const std::exception&) {
-    req.reply(web::http::status_codes::BadRequest);
-    return;
-  }
-  auto call = std::make_shared<Call>(shared_from_this(), req, path, ParseQuery(raw_query));
-  if (stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
-  size_t limit = options_.max_body_bytes;
+namespace {
+
+size_t BodyLimit(const ApiServerOptions& options, const std::string& path) {
+  // A GitOps sync of a whole repository is one batch.
+  return path == kBatchPath ? std::max(options.max_body_bytes, kMaxBatchBodyBytes) : options.max_body_bytes;
+}
+
+}  // namespace
+
+size_t Core::OnHeader(const std::shared_ptr<HttpExchange>& ex) {
+  std::string path = PercentDecode(ex->path(), false);
+  const size_t limit = BodyLimit(options_, path);
   if (path == kBatchPath) {
-    limit = std::max(limit, kMaxBatchBodyBytes);
     // So large a body is read only for a caller we know. The body is left
     // unread, so the connection is not reused (as for a 413).
-    if (auto user = auth_->Authenticate(call->Header("Authorization")); !user) {
-      return call->ReplyText(401, "application/json", Dump(Unauthorized(user.error().message()).ToJson()),
-                             {{"Connection", "close"}});
+    if (auto user = auth_->Authenticate(ex->Header("Authorization")); !user) {
+      Call(shared_from_this(), ex, path, {})
+          .ReplyText(401, "application/json", Dump(Unauthorized(user.error().message()).ToJson()),
+                     {{"Connection", "close"}});
+      return 0;
     }
   }
-  std::string length = call->Header("Content-Length");
-  if (auto n = ParseInt(length); n && static_cast<uint64_t>(*n) > limit) return call->ReplyError(TooLarge(limit));
-  // What extract_vector() does, minus one of its two task continuations: each
-  // continuation is a hand-off to another pool thread (a futex wake and a
-  // context switch per request); the body is complete when data_available
-  // is set, so it is taken on the thread that continues.
-  auto impl = req._get_impl();
-  pplx::create_task(impl->_get_data_available()).then([call, limit, impl](pplx::task<utility::size64_t> t) {
-    std::vector<unsigned char> body;
-    try {
-      t.get();
-      body = impl->_extract_vector();
-    } catch (const std::exception& e) {
-      return call->ReplyError(BadRequest(std::string("cannot read the request body: ") + e.what()));
-    }
-    if (body.size() > limit) return call->ReplyError(TooLarge(limit));
-    call->set_body(std::string(body.begin(), body.end()));
-    call->core().Route(call);
-  });
+  if (auto n = ParseInt(ex->Header("Content-Length")); n && static_cast<uint64_t>(*n) > limit) {
+    Call(shared_from_this(), ex, path, {}).ReplyError(TooLarge(limit));
+    return 0;
+  }
+  return limit;
+}
+
+void Core::Handle(std::shared_ptr<HttpExchange> ex) {
+  std::string path = PercentDecode(ex->path(), false);
+  QueryMap query = ParseQuery(ex->query());
+  const bool too_large = ex->body_too_large();
+  auto call = std::make_shared<Call>(shared_from_this(), std::move(ex), path, std::move(query));
+  if (stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
+  if (too_large) return call->ReplyError(TooLarge(BodyLimit(options_, path)));
+  Route(call);
 }
 
 bool Core::ServeExtension(const CallPtr& call, bool authenticated) {
@@ -364,7 +279,7 @@ bool Core::ServeExtension(const CallPtr& call, bool authenticated) {
   req.path = call->path();
   req.query = call->query();
   req.body = call->body();
-  for (const auto& [k, v] : call->raw().headers()) req.headers[Lower(k)] = v;
+  for (const auto& [k, v] : call->headers()) req.headers[Lower(k)] = v;
   if (!chosen.open) req.user = call->user();
   Responder respond = [call](HttpResponse r) {
     call->ReplyText(r.status, r.content_type, std::move(r.body), r.headers);

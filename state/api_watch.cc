@@ -20,7 +20,6 @@
 // once for every stream that sends it unchanged (not redacted, not a
 // deletion). A line is {"object":…,"revisionContinues":true,"type":…}, the
 // members in the order Dump writes them.
-#include <cpprest/producerconsumerstream.h>
 
 #include "core/log.h"
 #include "core/selector.h"
@@ -114,7 +113,15 @@ class WatchStream {
         deadline_(now + timeout),
         next_bookmark_(now + core->options().bookmark_interval) {}
 
-  concurrency::streams::producer_consumer_buffer<uint8_t>& buffer() { return buf_; }
+  // The answer's stream: what was written before it existed goes first; a
+  // watch that ended before it existed ends it.
+  void Attach(std::shared_ptr<HttpStream> out) {
+    std::lock_guard l(mu_);
+    out_ = std::move(out);
+    if (!pending_.empty()) out_->Write(pending_);
+    pending_.clear();
+    if (done_) out_->End();
+  }
 
   void set_last_revision(int64_t r) {
     std::lock_guard l(mu_);
@@ -296,25 +303,21 @@ class WatchStream {
 
   void WriteLocked(const std::string& data) {
     if (done_ || data.empty()) return;
-    if (buf_.in_avail() > kMaxBuffered) {
+    if (!out_) {
+      pending_ += data;
+      return;
+    }
+    if (out_->buffered() > kMaxBuffered) {
       log::Warn(kComponent, "watch client too slow; ending its watch", {{"path", path_}, {"user", user_}});
       return EndLocked("client too slow");
     }
-    try {
-      buf_.putn_nocopy(reinterpret_cast<const uint8_t*>(data.data()), data.size()).wait();
-      buf_.sync().wait();  // lets the sender take a partial chunk now
-    } catch (const std::exception& e) {
-      EndLocked(std::string("write failed: ") + e.what());
-    }
+    if (!out_->Write(data)) EndLocked("client gone");
   }
 
   void EndLocked(const std::string& reason) {
     if (done_) return;
     done_ = true;
-    try {
-      buf_.close(std::ios_base::out).wait();
-    } catch (const std::exception&) {
-    }
+    if (out_) out_->End();
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(core_->clock().Monotonic() - started_).count();
     log::Debug(kComponent, "watch ended",
                {{"path", path_},
@@ -334,7 +337,8 @@ class WatchStream {
   const MonoTime started_;
 
   std::mutex mu_;
-  concurrency::streams::producer_consumer_buffer<uint8_t> buf_;
+  std::shared_ptr<HttpStream> out_;     // guarded by mu_; null until Attach
+  std::string pending_;                 // guarded by mu_: written before Attach
   std::unique_ptr<WatchHandle> handle_;  // guarded by mu_; released by the timer
   bool done_ = false;                    // guarded by mu_
   int64_t last_rev_ = 0;                 // guarded by mu_: every event up to it was sent
@@ -405,18 +409,12 @@ void Core::Watch(const CallPtr& call, const Target& t) {
     return call->ReplyError(FromError(handle.error(), t.kind, ""));
   }
 
-  web::http::http_response resp(web::http::status_codes::OK);
-  resp.headers().add("Cache-Control", "no-cache");
-  resp.set_body(concurrency::streams::istream(w->buffer()), "application/json");
-  call->ReplyResponse(std::move(resp), 200).then([weak](pplx::task<void> sent) {
-    std::string reason = "response complete";
-    try {
-      sent.get();
-    } catch (const std::exception& e) {
-      reason = std::string("client gone: ") + e.what();
-    }
-    if (auto s = weak.lock()) s->End(reason);
+  auto out = call->ReplyStream(200, "application/json", {{"Cache-Control", "no-cache"}});
+  if (!out) return w->End("answered already");
+  out->OnEnded([weak](const std::string& reason) {
+    if (auto s = weak.lock()) s->End(reason == "complete" ? "response complete" : reason);
   });
+  w->Attach(std::move(out));
 }
 
 void Core::AddWatch(std::shared_ptr<WatchStream> w) {
