@@ -243,6 +243,7 @@ struct Options {
   int read_keys = 1000;
   fs::path dir = fs::temp_directory_path();
   bool keep = false;
+  std::vector<std::string> bosun_args;  // added to every bosun member's command line
 };
 
 struct Scenario {
@@ -402,6 +403,7 @@ void RunMembers(int members, const Options& opt, const fs::path& root, std::vect
     dirs[idx] = co.dir;
     co.keep = opt.keep;
     co.cancel = &g_cancel;
+    if (s != System::kEtcd) co.extra_args = opt.bosun_args;
     std::fprintf(stderr, "starting %s x%d …\n", sys, members);
     auto t0 = SteadyClock::now();
     auto cluster = s == System::kEtcd ? bosun::bench::StartEtcd(co) : bosun::bench::StartBosun(co);
@@ -553,7 +555,7 @@ void Usage(FILE* to) {
   std::fprintf(to,
                "usage: bench_state [--bosun PATH] [--compare PATH] [--etcd PATH] [--seconds S]\n"
                "                   [--clients-list 1,100] [--members-list 1,3] [--workloads L]\n"
-               "                   [--read-keys N] [--dir DIR] [--keep]\n"
+               "                   [--read-keys N] [--dir DIR] [--keep] [--bosun-arg ARG]...\n"
                "  --bosun PATH        the bosun binary (default %s)\n"
                "  --compare PATH      also run this bosun binary (\"bosun B\", e.g. an older build) on every\n"
                "                      scenario, right after the first: an A/B in the same run\n"
@@ -566,7 +568,9 @@ void Usage(FILE* to) {
                "  --read-keys N       keys written before the read runs (default 1000)\n"
                "  --dir DIR           where the members' data directories go (default: the temp directory);\n"
                "                      it must be a real disk for fsync to mean anything\n"
-               "  --keep              keep data directories and logs\n",
+               "  --keep              keep data directories and logs\n"
+               "  --bosun-arg ARG     add ARG to every bosun member's command line (repeatable), e.g.\n"
+               "                      --bosun-arg=--snapshot-threshold=65536\n",
                BOSUN_BENCH_BOSUN_BINARY);
 }
 
@@ -612,6 +616,8 @@ int main(int argc, char** argv) {
       opt.dir = v;
     } else if (a == "--keep") {
       opt.keep = true;
+    } else if (value("--bosun-arg", &v)) {
+      opt.bosun_args.push_back(v);
     } else if (a == "-h" || a == "--help") {
       Usage(stdout);
       return 0;

@@ -1,8 +1,8 @@
 // state/api_server.h — bosun's HTTP API server: Kubernetes-style REST over the
 // state service (docs/API.md is the wire contract; DESIGN.md §2).
 //
-// An ApiServer listens on one HTTP address (cpprestsdk's http_listener) and
-// serves:
+// An ApiServer listens on one HTTP address (state/http_server.h: HTTP/1.1 on
+// Boost.Beast) and serves:
 //  * the object API for every kind in core/kinds.h: get, list, create,
 //    update, patch (merge and JSON patch), delete, the /status subresource,
 //    and watch (a chunked stream of one JSON event per line);
@@ -13,7 +13,7 @@
 //
 // Reads and writes go through the StateService (state/service.h): writes are
 // transactions with preconditions on the store's mod_revision (optimistic
-// concurrency), reads follow a ReadBarrier. Handlers never block cpprest's
+// concurrency), reads follow a ReadBarrier. Handlers never block the io
 // threads on Raft: they hand a callback to the service and reply from it. A
 // member that does not lead forwards writes and linearizable reads to the
 // leader (an HTTP proxy), and answers 503 when no leader is known; watches and
@@ -22,9 +22,9 @@
 // Stored values pass through a ValueCodec (plain JSON by default), the seam
 // where Secrets get encrypted at rest.
 //
-// Thread-safety: Start, url, AddRoute and Stop may be called from any thread.
-// Handlers run on cpprestsdk's thread pool and on the service's callback
-// threads. Ownership: the StateService, TokenAuthenticator, ValueCodec and
+// Thread-safety: Start, url, AddRoute and Stop may be called from any thread
+// but the server's own. Handlers run on the server's io threads and on the
+// service's callback threads. Ownership: the StateService, TokenAuthenticator, ValueCodec and
 // Clock passed in must outlive the ApiServer (more precisely: until Stop()
 // returns; callbacks still in flight then see a stopped server and touch none
 // of them).
@@ -116,13 +116,8 @@ class Core;
 class ApiServer {
  public:
   // Starts listening. Fails with kInvalid for a bad listen URL or a null
-  // service/auth, kIo when the address cannot be bound.
-  //
-  // Port 0: cpprestsdk's listener does not report the port it bound, so
-  // Start picks one itself (binds a socket to host:0, reads the port, closes
-  // it, then listens there), retrying with a new port if another process took
-  // it in between. Two ApiServers of one process on one address: the second
-  // fails with kIo (cpprestsdk would otherwise drop the first's listener).
+  // service/auth, kIo when the address cannot be bound (port 0: the kernel
+  // picks a free one; url() names it).
   static Result<std::unique_ptr<ApiServer>> Start(const ApiServerOptions& options, StateService* service,
                                                   TokenAuthenticator* auth);
 
@@ -134,11 +129,10 @@ class ApiServer {
   std::string url() const;
 
   // Ends open watches (their streams end cleanly; clients reconnect), stops
-  // listening, answers requests still waiting on the service with 503, and
-  // waits (up to a few seconds) for those callbacks to finish. Idempotent.
-  // cpprestsdk caveat: the listeners of one process share one server, which
-  // keeps an address bound (answering 404) until the process's last
-  // listener closes; with one ApiServer per process, Stop closes the port.
+  // listening (the port is free when Stop returns), closes every connection,
+  // waits (up to a few seconds) for requests still waiting on the service to
+  // get their callbacks, then stops the io threads. Idempotent. Never call it
+  // from a handler.
   void Stop();
 
   // Serves every path equal to `path_prefix` or below it ("/hooks" serves
