@@ -42,7 +42,7 @@ struct ControlPlaneOptions {
   // must use the same file.
   std::string encryption_key_file;
   int bookmark_seconds = 10;
-  unsigned snapshot_threshold = 8192;
+  unsigned snapshot_threshold = 65536;  // see state/replicator.h
   unsigned snapshot_trailing = 2048;
   GitOpsFlags gitops;
   ControllerFlags controllers;

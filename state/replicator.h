@@ -97,7 +97,13 @@ struct ReplicatorOptions {
   bool join = false;
   std::chrono::milliseconds election_timeout{1000};
   std::chrono::milliseconds heartbeat_timeout{100};
-  unsigned snapshot_threshold = 8192;  // entries between snapshots
+  // Entries between snapshots. A snapshot packs the whole store (a RocksDB
+  // checkpoint) and libraft writes it to disk: its cost grows with the store,
+  // so it is taken rarely, as etcd does (--snapshot-count, 100,000 in 3.4).
+  // libraft keeps the entries since the last snapshot in memory (~40 MiB for
+  // 65,536 small writes). At 8,192, under 100 writers, a snapshot every
+  // second was the slowest 1% of writes (docs/PERFORMANCE.md, "State").
+  unsigned snapshot_threshold = 65536;
   unsigned snapshot_trailing = 2048;   // entries kept after a snapshot
   // The leader sends a snapshot again when a follower has not confirmed it
   // within this time. libraft 0.15 followers silently drop a snapshot that
