@@ -345,11 +345,24 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void OnHeader(const ErrorCode& ec) {
     if (ec) {
       std::lock_guard l(mu_);
-      if (ec != http::error::end_of_stream && ec != net::error::eof && ec != net::error::operation_aborted &&
-          state_ != State::kClosed) {
-        log::Debug(kComponent, "bad or cut request", {{"error", ec.message()}});
-      }
-      return FailLocked("closed");
+      // A request Beast could not parse gets a 400 (431: header too large)
+      // saying why, then the connection closes; a client that left does not.
+      const bool malformed = ec.category() == http::make_error_code(http::error::bad_target).category() &&
+                             ec != http::error::end_of_stream && ec != http::error::partial_message;
+      if (!malformed || state_ != State::kReading) return FailLocked("closed");
+      log::Debug(kComponent, "malformed request", {{"error", ec.message()}});
+      const int code = ec == http::error::header_limit ? 431 : 400;
+      std::string body = "malformed HTTP request: " + ec.message() + "\n";
+      std::string head = StatusLine(11, code);
+      AppendHeader(&head, "Content-Type", "text/plain");
+      AppendHeader(&head, "Content-Length", std::to_string(body.size()));
+      head += "Connection: close\r\n\r\n";
+      state_ = State::kServing;
+      QueueLocked(std::move(head));
+      QueueLocked(std::move(body));
+      response_done_ = true;
+      close_after_ = true;
+      return FlushLocked();
     }
     auto& req = parser_->get();
     HttpHeaders headers;

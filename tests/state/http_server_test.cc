@@ -295,6 +295,29 @@ TEST(HttpServer, BodyLimitsRefusalsAndExpectContinue) {
   EXPECT_EQ(served.load(), 2);
 }
 
+TEST(HttpServer, AMalformedRequestGets400OrAHugeHeader431AndTheConnectionCloses) {
+  std::atomic<int> served{0};
+  Server s([&](std::shared_ptr<HttpExchange> ex) {
+    ++served;
+    ex->Respond(200, "text/plain", "ok");
+  });
+  {
+    RawClient c(s.port());
+    ASSERT_TRUE(c.Send("GET /x HTTP/1.1\r\nHost: t\r\nContent-Length: nope\r\n\r\n"));
+    std::string r = c.ReadResponse();
+    EXPECT_EQ(r.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << r;
+    EXPECT_NE(Body(r).find("malformed HTTP request"), std::string::npos) << r;
+    EXPECT_TRUE(c.WaitClosed());
+  }
+  {
+    RawClient c(s.port());
+    ASSERT_TRUE(c.Send("GET /x HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(100000, 'h') + "\r\n\r\n"));
+    std::string r = c.ReadResponse();
+    EXPECT_EQ(r.rfind("HTTP/1.1 431", 0), 0u) << r.substr(0, 200);
+  }
+  EXPECT_EQ(served.load(), 0);
+}
+
 TEST(HttpServer, AnExchangeDroppedWithoutAnAnswerClosesItsConnection) {
   Server s([](std::shared_ptr<HttpExchange>) {});
   RawClient c(s.port());
