@@ -133,15 +133,15 @@ Status ReplicatorImpl::StartRaft() {
   prepare_.data = this;
   uv_prepare_start(&prepare_, &ReplicatorImpl::OnPrepare);
 
-  rv = raft_uv_tcp_init(&transport_, &loop_);
+  rv = transport_.Init(&loop_);
   if (rv != 0) {
     ShutDownLoop();
-    return Error(Code::kInternal, where + ": transport: " + transport_.errmsg);
+    return Error(Code::kInternal, where + ": transport: " + transport_.errmsg());
   }
-  rv = raft_uv_init(&io_, &loop_, options_.dir.c_str(), &transport_);
+  rv = raft_uv_init(&io_, &loop_, options_.dir.c_str(), transport_.get());
   if (rv != 0) {
     std::string msg = io_.errmsg;
-    raft_uv_tcp_close(&transport_);
+    transport_.Release();
     ShutDownLoop();
     return Error(Code::kIo, where + ": " + options_.dir + ": " + (msg.empty() ? raft_strerror(rv) : msg));
   }
@@ -161,7 +161,7 @@ Status ReplicatorImpl::StartRaft() {
   if (rv != 0) {
     std::string msg = raft_errmsg(&raft_);
     raft_uv_close(&io_);
-    raft_uv_tcp_close(&transport_);
+    transport_.Release();
     ShutDownLoop();
     return Error(Code::kIo, where + ": " + (msg.empty() ? raft_strerror(rv) : msg));
   }
@@ -227,7 +227,7 @@ void ReplicatorImpl::OnRaftClosed(struct raft* r) {
   // raft_close has closed the io, which closed the transport; what is left
   // is releasing their memory, in this order.
   raft_uv_close(&self->io_);
-  raft_uv_tcp_close(&self->transport_);
+  self->transport_.Release();
   uv_close(reinterpret_cast<uv_handle_t*>(&self->async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->prepare_), nullptr);

@@ -54,6 +54,7 @@ extern "C" {
 #include <thread>
 #include <vector>
 
+#include "state/raft_transport.h"
 #include "state/replicator.h"
 
 namespace bosun::state::internal {
@@ -237,7 +238,7 @@ class ReplicatorImpl final : public Replicator {
   uv_async_t async_{};
   uv_check_t check_{};
   uv_prepare_t prepare_{};
-  raft_uv_transport transport_{};
+  NoDelayTransport transport_;  // libraft's TCP transport, TCP_NODELAY on
   raft_io io_{};
   raft_fsm fsm_{};
   struct raft raft_ {};

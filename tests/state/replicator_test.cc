@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -128,6 +130,38 @@ TEST(ReplicatorTest, ThreeMembersElectALeaderReplicateInOrderAndFollowersRedirec
   auto from_follower = c.rep(follower).Members();
   ASSERT_EQ(from_follower.size(), 3u);
   for (const MemberStatus& m : from_follower) EXPECT_EQ(m.is_leader, m.member.id == c[leader].id);
+}
+
+// Nagle's algorithm on Raft's connections held small messages back until the
+// peer's delayed ACK (up to 40 ms): every connection between members, made
+// or accepted, has TCP_NODELAY (state/raft_transport.h).
+TEST(ReplicatorTest, RaftConnectionsHaveNagleOff) {
+  Cluster c(3);
+  c.StartAll();
+  int leader = c.WaitForLeader();
+  ASSERT_GE(leader, 0);
+  ASSERT_EQ(ProposeMany(c.rep(leader), "w", 10), 10);
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(WaitFor([&] { return c.fsm(i).size() == 10; }, 5s)) << "member " << i;
+  std::set<int> raft_ports;
+  for (int i = 0; i < 3; i++) raft_ports.insert(std::stoi(c[i].address.substr(c[i].address.rfind(':') + 1)));
+  auto port_of = [](const sockaddr_in& a) { return static_cast<int>(ntohs(a.sin_port)); };
+  int connections = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = std::stoi(entry.path().filename().string());
+    sockaddr_in local{}, peer{};
+    socklen_t ll = sizeof local, pl = sizeof peer;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || local.sin_family != AF_INET) continue;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;  // a listener
+    if (!raft_ports.count(port_of(local)) && !raft_ports.count(port_of(peer))) continue;
+    int nodelay = 0;
+    socklen_t nl = sizeof nodelay;
+    ASSERT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &nl), 0);
+    EXPECT_EQ(nodelay, 1) << "fd " << fd << ": " << port_of(local) << " -> " << port_of(peer);
+    ++connections;
+  }
+  // Each member has a connection to each other member, and accepted one
+  // from each: both ends of 6 connections live in this process.
+  EXPECT_GE(connections, 8);
 }
 
 TEST(ReplicatorTest, LeaderStopElectsANewLeaderKeepsAckedWritesAndRestartedMemberCatchesUp) {
