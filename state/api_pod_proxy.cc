@@ -17,6 +17,7 @@ namespace bosun::state::api_internal {
 namespace {
 
 constexpr const char* kComponent = "api";
+constexpr size_t kMaxBuffered = 16u << 20;
 
 // The node's endpoint, or why there is none.
 struct NodeTarget {
@@ -56,6 +57,13 @@ class BodyPump : public std::enable_shared_from_this<BodyPump> {
         n = 0;  // the node's stream broke: end the caller's
       }
       if (n == 0) return self->out_->End();
+      // A caller that does not read: end its stream rather than hold the
+      // node's output for it without bound (as a watch does).
+      if (self->out_->buffered() > kMaxBuffered) {
+        log::Warn(kComponent, "log or exec client too slow; ending its stream");
+        self->out_->End();
+        return self->cancel_.cancel();
+      }
       if (!self->out_->Write(std::string_view(reinterpret_cast<const char*>(self->buf_), n))) {
         return self->cancel_.cancel();
       }

@@ -18,11 +18,12 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// Hop-by-hop headers and those the client sets itself.
+// Hop-by-hop headers and those the client sets itself. Expect too: this
+// member already answered the caller's 100-continue, and cpprestsdk's client
+// would take the leader's 100 for the final answer.
 bool Skip(const std::string& name) {
-  static const char* kSkip[] = {"host",       "content-length",      "connection",
-                                "keep-alive", "transfer-encoding",   "upgrade",
-                                "te",         "proxy-authorization", "trailer"};
+  static const char* kSkip[] = {"host", "content-length",      "connection", "keep-alive", "transfer-encoding",
+                                "upgrade", "te", "proxy-authorization", "trailer", "expect"};
   std::string n = Lower(name);
   return std::any_of(std::begin(kSkip), std::end(kSkip), [&](const char* s) { return n == s; });
 }

@@ -27,6 +27,7 @@
 #include <deque>
 #include <future>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -64,6 +65,7 @@ constexpr const char* kComponent = "http";
 constexpr std::chrono::seconds kLingerTime{2};
 constexpr size_t kLingerBytes = size_t{256} << 20;
 constexpr int kMaxIov = 64;
+constexpr size_t kDrainBytes = 65536;
 
 bool IEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -155,6 +157,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (ex.responded_) return;
     ex.responded_ = true;
     if (state_ != State::kServing || current_ != &ex) return;  // the connection is gone
+    if (code < 200 || code > 999) {
+      // An interim (1xx) or impossible code is not an answer: the client
+      // would wait for the real one forever.
+      log::Error(kComponent, "a handler answered with a non-final status; sending 502 instead",
+                 {{"code", std::to_string(code)}});
+      body = "bad gateway: status " + std::to_string(code) + " was the only answer\n";
+      code = 502;
+      content_type = "text/plain";
+    }
     const bool close = !ex.keep_alive_ || body_pending_ || WantsClose(headers);
     std::string head = StatusLine(version_, code);
     if (!content_type.empty()) AppendHeader(&head, "Content-Type", content_type);
@@ -162,7 +173,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     for (const auto& [k, v] : headers) {
       if (!OwnHeader(k)) AppendHeader(&head, k, v);
     }
-    if (close) head += "Connection: close\r\n";
+    if (close) {
+      head += "Connection: close\r\n";
+    } else if (version_ == 10) {
+      head += "Connection: keep-alive\r\n";  // an HTTP/1.0 client assumes a close otherwise
+    }
     head += "\r\n";
     QueueLocked(std::move(head));
     if (!head_request_) QueueLocked(std::move(body));
@@ -383,7 +398,14 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       body_pending_ = !parser_->is_done();
     }
     size_t limit = std::numeric_limits<size_t>::max();
-    if (server_->options.on_header) limit = server_->options.on_header(ex);
+    if (server_->options.on_header) {
+      try {
+        limit = server_->options.on_header(ex);
+      } catch (const std::exception& e) {
+        log::Error(kComponent, "unexpected exception in a request header handler", {{"error", e.what()}});
+        ex->Respond(500, "text/plain", "internal error\n");
+      }
+    }
     // Answered (refused) already: the body stays unread and the answer
     // closes the connection. The parser may already serve the next request.
     bool read_body = false;
@@ -391,13 +413,21 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       std::lock_guard l(mu_);
       if (ex->responded_ || state_ == State::kClosed) return;
       read_body = body_pending_;
-      if (read_body && expect_continue) {
-        QueueLocked("HTTP/1.1 100 Continue\r\n\r\n");
-        FlushLocked();
-        if (state_ == State::kClosed) return;
-      }
     }
     if (!read_body) return Serve(std::move(ex));
+    // Beast 1.74 checks a Content-Length against the body limit only when
+    // the header ends, when the limit was still open (see StartReadLocked):
+    // the declared length is checked here, before anything is reserved for it.
+    if (auto declared = parser_->content_length(); declared && *declared > limit) {
+      ex->too_large_ = true;  // body_pending_ stays: the answer closes the connection
+      return Serve(std::move(ex));
+    }
+    if (expect_continue && version_ >= 11) {
+      std::lock_guard l(mu_);
+      QueueLocked("HTTP/1.1 100 Continue\r\n\r\n");
+      FlushLocked();
+      if (state_ == State::kClosed) return;
+    }
     parser_->body_limit(static_cast<std::uint64_t>(limit));
     http::async_read(socket_, buffer_, *parser_, [self = shared_from_this(), ex](const ErrorCode& ec, size_t) mutable {
       self->OnBody(ec, std::move(ex));
@@ -444,8 +474,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     linger_.async_wait([self = shared_from_this()](const ErrorCode& ec) {
       if (!ec) ::shutdown(self->socket_.native_handle(), SHUT_RDWR);
     });
-    socket_.async_read_some(net::buffer(drain_, sizeof drain_), [self = shared_from_this()](const ErrorCode& ec,
-                                                                                             size_t n) {
+    if (!drain_) drain_ = std::make_unique<char[]>(kDrainBytes);
+    socket_.async_read_some(net::buffer(drain_.get(), kDrainBytes), [self = shared_from_this()](const ErrorCode& ec,
+                                                                                                 size_t n) {
       std::lock_guard l(self->mu_);
       self->drained_ += n;
       if (ec || self->drained_ > kLingerBytes) {
@@ -483,7 +514,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   net::steady_timer linger_;
   beast::flat_buffer buffer_;                                // the io thread's (reads)
   std::optional<http::request_parser<http::string_body>> parser_;  // the io thread's (reads)
-  char drain_[65536];
+  std::unique_ptr<char[]> drain_;  // made when lingering
 
   std::mutex mu_;
   State state_ = State::kReading;  // guarded by mu_, as is everything below
@@ -611,8 +642,13 @@ void HttpServer::Impl::Accept() {
     } else {
       log::Warn(kComponent, "accept failed", {{"error", ec.message()}});
       if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space) {
-        // Out of file descriptors: let some connections end before trying again.
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        // Out of file descriptors: let some connections end before trying
+        // again, without holding up this thread's other connections.
+        auto timer = std::make_shared<net::steady_timer>(self->acceptor->get_executor(), std::chrono::milliseconds(50));
+        timer->async_wait([self, timer](const ErrorCode&) {
+          if (self->acceptor->is_open()) self->Accept();
+        });
+        return;
       }
     }
     self->Accept();
@@ -662,7 +698,15 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options)
     impl->threads.emplace_back([ctx = impl->contexts[i].get(), ready] {
       ::pthread_setname_np(::pthread_self(), "bosun-http");
       ready.wait();
-      ctx->run();
+      // A handler that throws must not take the process down with it.
+      for (;;) {
+        try {
+          ctx->run();
+          return;
+        } catch (const std::exception& e) {
+          log::Error(kComponent, "unexpected exception on an io thread", {{"error", e.what()}});
+        }
+      }
     });
     impl->thread_ids[i] = impl->threads.back().get_id();
   }

@@ -25,10 +25,11 @@ namespace bosun::test {
 // cpprestsdk deletes its process-wide HTTP server when the last listener
 // closes, while an io thread finishing the last connection may still call
 // into it (microsoft/cpprestsdk#1366, "data race on s_server_api when close
-// listener"): a rare SIGSEGV when a test's API stops. One listener that
-// lives as long as the process keeps that server alive. Each test runs in a
-// process of its own (gtest_discover_tests), so this changes nothing else:
-// a closed API's port then answers 404 instead of refusing connections.
+// listener"): a rare SIGSEGV when a test's listener stops. The API server no
+// longer uses cpprestsdk's listener (state/http_server.h), but the node
+// daemon's server and the client tests' fakes do, beside in-process APIs.
+// One listener that lives as long as the process keeps that server alive;
+// each test runs in a process of its own (gtest_discover_tests).
 inline void KeepCpprestServerAlive() {
   static auto* keep = [] {
     auto* l = new web::http::experimental::listener::http_listener(

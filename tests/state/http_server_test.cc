@@ -283,6 +283,15 @@ TEST(HttpServer, BodyLimitsRefusalsAndExpectContinue) {
     EXPECT_EQ(r.rfind("HTTP/1.1 413", 0), 0u) << r;
     EXPECT_TRUE(c.WaitClosed());
   }
+  for (std::string length : {"1000000000000000000", "2000000000, 2000000000", "17"}) {
+    // A declared length over the limit (however it is written) is refused
+    // before anything is read or reserved for it: no crash, no gigabytes.
+    RawClient c(s.port());
+    ASSERT_TRUE(c.Send("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: " + length + "\r\n\r\nx"));
+    std::string r = c.ReadResponse();
+    EXPECT_EQ(r.rfind("HTTP/1.1 413", 0), 0u) << length << ": " << r;
+    EXPECT_TRUE(c.WaitClosed());
+  }
   {
     // Expect: 100-continue gets its interim answer before the body is sent.
     RawClient c(s.port());
@@ -292,7 +301,22 @@ TEST(HttpServer, BodyLimitsRefusalsAndExpectContinue) {
     ASSERT_TRUE(c.Send("12345"));
     EXPECT_EQ(Body(c.ReadResponse()), "5");
   }
-  EXPECT_EQ(served.load(), 2);
+  EXPECT_EQ(served.load(), 5);
+}
+
+TEST(HttpServer, HttpOneZeroKeepAliveIsSaidAndAnInterimStatusIsNeverTheAnswer) {
+  Server s([](std::shared_ptr<HttpExchange> ex) {
+    if (ex->path() == "/interim") return ex->Respond(100, "text/plain", "");
+    ex->Respond(200, "text/plain", "ok");
+  });
+  RawClient c(s.port());
+  ASSERT_TRUE(c.Send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(r.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("Connection: keep-alive\r\n"), std::string::npos) << r;
+  ASSERT_TRUE(c.Send(Get("/interim")));
+  r = c.ReadResponse();
+  EXPECT_EQ(r.rfind("HTTP/1.1 502", 0), 0u) << r;
 }
 
 TEST(HttpServer, AMalformedRequestGets400OrAHugeHeader431AndTheConnectionCloses) {
