@@ -152,6 +152,11 @@ Status ReplicatorImpl::StartRaft() {
   // and starts without it: acknowledged entries silently gone. A member that
   // cannot read its log must fail to start instead.
   raft_uv_set_auto_recovery(&io_, false);
+  // libraft LZ4-compresses each snapshot by default. Ours is RocksDB's files,
+  // already compressed: LZ4 buys little and costs seconds of CPU on a large
+  // store, taken from every write running meanwhile. (A compressed snapshot
+  // written before still loads: libraft reads the LZ4 frame header.)
+  raft_uv_set_snapshot_compression(&io_, false);
   // A peer that went away is retried this often; libraft's default (1s) makes
   // a restarted member wait needlessly on fast timeouts.
   raft_uv_set_connect_retry_delay(&io_, static_cast<unsigned>(options_.election_timeout.count() / 2));
