@@ -115,7 +115,9 @@ struct HttpServerOptions {
   // Called on the io thread when a request's header has arrived, before its
   // body is read: returns the body limit. It may answer the exchange already
   // (a refusal); the body is then not read and the connection closes after
-  // the answer.
+  // the answer. It must answer before it returns or not at all: an answer
+  // from another thread while the body is being read would start a second
+  // read of the socket.
   std::function<size_t(const std::shared_ptr<HttpExchange>&)> on_header;
   // Called on the io thread with the whole request (or body_too_large()).
   std::function<void(std::shared_ptr<HttpExchange>)> on_request;
@@ -138,7 +140,8 @@ class HttpServer {
   // "server stopping"; answers given later are dropped. Idempotent.
   void Close();
   // Close(), then lets the io threads finish what was posted, and joins them.
-  // Idempotent; must not be called from an io thread.
+  // Idempotent; must not be called from an io thread (that thread would be
+  // detached instead of joined, and could outlive the server).
   void Join();
 
   struct Impl;
