@@ -102,6 +102,27 @@ bool WantsClose(const HttpHeaders& headers) {
                      [](const auto& h) { return IEquals(h.first, "connection") && IEquals(h.second, "close"); });
 }
 
+// An answer's head: the status line, Content-Type, its framing (a
+// Content-Length or Transfer-Encoding header; none for a body that ends with
+// the connection), the handler's headers but the ones written here, and
+// Connection.
+std::string Head(int version, int code, std::string_view content_type, std::string_view framing_name,
+                 std::string_view framing_value, const HttpHeaders& headers, bool close) {
+  std::string head = StatusLine(version, code);
+  if (!content_type.empty()) AppendHeader(&head, "Content-Type", content_type);
+  if (!framing_name.empty()) AppendHeader(&head, framing_name, framing_value);
+  for (const auto& [k, v] : headers) {
+    if (!OwnHeader(k)) AppendHeader(&head, k, v);
+  }
+  if (close) {
+    head += "Connection: close\r\n";
+  } else if (version == 10) {
+    head += "Connection: keep-alive\r\n";  // an HTTP/1.0 client assumes a close otherwise
+  }
+  head += "\r\n";
+  return head;
+}
+
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
@@ -167,23 +188,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       content_type = "text/plain";
     }
     const bool close = !ex.keep_alive_ || body_pending_ || WantsClose(headers);
-    std::string head = StatusLine(version_, code);
-    if (!content_type.empty()) AppendHeader(&head, "Content-Type", content_type);
-    AppendHeader(&head, "Content-Length", std::to_string(body.size()));
-    for (const auto& [k, v] : headers) {
-      if (!OwnHeader(k)) AppendHeader(&head, k, v);
-    }
-    if (close) {
-      head += "Connection: close\r\n";
-    } else if (version_ == 10) {
-      head += "Connection: keep-alive\r\n";  // an HTTP/1.0 client assumes a close otherwise
-    }
-    head += "\r\n";
-    QueueLocked(std::move(head));
-    if (!head_request_) QueueLocked(std::move(body));
-    close_after_ = close;
-    response_done_ = true;
-    FlushLocked();
+    std::string head =
+        Head(version_, code, content_type, "Content-Length", std::to_string(body.size()), headers, close);
+    AnswerLocked(std::move(head), std::move(body), close);
   }
 
   std::shared_ptr<HttpStream> StartStream(HttpExchange& ex, int code, std::string_view content_type,
@@ -195,14 +202,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (state_ != State::kServing || current_ != &ex) return std::make_shared<HttpStream>(shared_from_this(), gen);
     chunked_ = version_ >= 11;
     const bool close = !ex.keep_alive_ || body_pending_ || !chunked_ || WantsClose(headers);
-    std::string head = StatusLine(version_, code);
-    if (!content_type.empty()) AppendHeader(&head, "Content-Type", content_type);
-    if (chunked_) head += "Transfer-Encoding: chunked\r\n";
-    for (const auto& [k, v] : headers) {
-      if (!OwnHeader(k)) AppendHeader(&head, k, v);
-    }
-    if (close) head += "Connection: close\r\n";
-    head += "\r\n";
+    // An HTTP/1.0 stream is not chunked: its end is the connection's.
+    std::string head = chunked_ ? Head(version_, code, content_type, "Transfer-Encoding", "chunked", headers, close)
+                                : Head(version_, code, content_type, {}, {}, headers, close);
     state_ = State::kStreaming;
     stream_ended_ = false;
     close_after_ = close;
@@ -276,6 +278,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   bool StreamOpenLocked(uint64_t gen) const {
     return gen == stream_gen_ && state_ == State::kStreaming && !stream_ended_;
+  }
+
+  // Queues a whole answer and sends what the socket takes now.
+  void AnswerLocked(std::string head, std::string body, bool close) {
+    QueueLocked(std::move(head));
+    if (!head_request_) QueueLocked(std::move(body));
+    close_after_ = close;
+    response_done_ = true;
+    FlushLocked();
   }
 
   void QueueLocked(std::string s) {
@@ -368,16 +379,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       log::Debug(kComponent, "malformed request", {{"error", ec.message()}});
       const int code = ec == http::error::header_limit ? 431 : 400;
       std::string body = "malformed HTTP request: " + ec.message() + "\n";
-      std::string head = StatusLine(11, code);
-      AppendHeader(&head, "Content-Type", "text/plain");
-      AppendHeader(&head, "Content-Length", std::to_string(body.size()));
-      head += "Connection: close\r\n\r\n";
+      std::string head = Head(11, code, "text/plain", "Content-Length", std::to_string(body.size()), {}, true);
       state_ = State::kServing;
-      QueueLocked(std::move(head));
-      QueueLocked(std::move(body));
-      response_done_ = true;
-      close_after_ = true;
-      return FlushLocked();
+      return AnswerLocked(std::move(head), std::move(body), true);
     }
     auto& req = parser_->get();
     HttpHeaders headers;
