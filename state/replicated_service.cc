@@ -237,6 +237,8 @@ Result<std::vector<std::string>> ReplicatedService::ApplyBatch(const std::vector
 
 uint64_t ReplicatedService::AppliedIndex() const { return store_->applied_index(); }
 
+Status ReplicatedService::MakeDurable() { return store_->Sync(); }
+
 Result<std::string> ReplicatedService::TakeSnapshot() {
   std::string dir = TempDirBeside(options_.data_dir, "snapshot");
   auto st = store_->Checkpoint(dir);
@@ -245,7 +247,7 @@ Result<std::string> ReplicatedService::TakeSnapshot() {
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (packed) {
-    log::Info("state", "snapshot taken", {{"revision", std::to_string(store_->revision())},
+    log::Info("state", "state packed for a snapshot", {{"revision", std::to_string(store_->revision())},
                                           {"bytes", std::to_string(packed->size())}});
   }
   return packed;

@@ -65,6 +65,10 @@ class ReplicatedService final : public StateService, private StateMachine {
   // A RocksDB checkpoint is consistent while writes go on, and the store skips
   // replayed indexes it already holds, so snapshots run beside Apply.
   bool SnapshotsConcurrentWithApply() const override { return true; }
+  // The store records m/applied with each batch: Raft snapshots are references
+  // made by syncing it, and the whole store is packed only to send a member.
+  bool StateIsDurable() const override { return true; }
+  Status MakeDurable() override;
 
   std::string ApiUrlOf(uint64_t id) const;
 

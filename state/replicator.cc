@@ -157,6 +157,10 @@ Status ReplicatorImpl::StartRaft() {
   // store, taken from every write running meanwhile. (A compressed snapshot
   // written before still loads: libraft reads the LZ4 frame header.)
   raft_uv_set_snapshot_compression(&io_, false);
+  // What the leader sends a member behind its log goes through us: a
+  // reference snapshot is replaced by the whole state (replicator_fsm.cc).
+  uv_snapshot_get_ = io_.snapshot_get;
+  io_.snapshot_get = &ReplicatorImpl::GetSnapshotToSend;
   // A peer that went away is retried this often; libraft's default (1s) makes
   // a restarted member wait needlessly on fast timeouts.
   raft_uv_set_connect_retry_delay(&io_, static_cast<unsigned>(options_.election_timeout.count() / 2));
@@ -202,7 +206,7 @@ Status ReplicatorImpl::StartRaft() {
   if (st) {
     rv = raft_start(&raft_);
     if (rv != 0) {
-      std::string msg = raft_errmsg(&raft_);
+      std::string msg = restore_error_ ? *restore_error_ : raft_errmsg(&raft_);
       st = Error(rv == RAFT_NOMEM ? Code::kInternal : Code::kIo,
                  where + ": start: " + (msg.empty() ? raft_strerror(rv) : msg));
     }
@@ -267,9 +271,7 @@ void ReplicatorImpl::RequestClose() {
   // queued before runs first and sees the member still open.
   queue_closed_ = true;
   queue_.push_back([this] {
-    if (raft_closing_) return;
-    raft_closing_ = true;
-    raft_close(&raft_, &ReplicatorImpl::OnRaftClosed);
+    if (!raft_closing_) CloseRaft();
   });
   uv_async_send(&async_);
 }

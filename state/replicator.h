@@ -69,6 +69,20 @@ class StateMachine {
   // replay is idempotent by index. Default false: TakeSnapshot runs on the
   // loop thread between two Applies.
   virtual bool SnapshotsConcurrentWithApply() const { return false; }
+  // Opt-in, for a state machine whose state is durable by itself and holds
+  // the index it applied up to (the store's m/applied row), as etcd's
+  // backend does. libraft's snapshots are then references: to take one, the
+  // Replicator calls MakeDurable (an fsync, instead of packing the whole
+  // state) and libraft keeps only "index N is durable". The whole state is
+  // packed (TakeSnapshot) only when the leader sends a snapshot to a member
+  // whose log is too far behind, at that moment, so it may hold commands
+  // after N (replay skips them by index). A member that starts from a
+  // reference checks AppliedIndex() >= N and refuses to start otherwise.
+  virtual bool StateIsDurable() const { return false; }
+  // Makes everything applied so far durable. Called where TakeSnapshot
+  // would be (same thread rules); an error means "try at the next
+  // threshold".
+  virtual Status MakeDurable() { return Error(Code::kInternal, "this state machine does not keep durable state"); }
 };
 
 struct Member {

@@ -13,6 +13,43 @@
 namespace bosun::state::internal {
 namespace {
 const char* kComponent = "replicator";
+
+// A reference snapshot (StateMachine::StateIsDurable): "the state machine's
+// own state holds every entry up to this index, durably". 16 bytes: this
+// magic, then the index big-endian. A whole-state snapshot never starts
+// with it (the store's start with "BOSNSNP1").
+constexpr char kRefMagic[8] = {'B', 'O', 'S', 'N', 'R', 'E', 'F', '1'};
+constexpr size_t kRefSize = sizeof kRefMagic + 8;
+
+std::string EncodeSnapshotRef(uint64_t index) {
+  std::string out(kRefMagic, sizeof kRefMagic);
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((index >> (i * 8)) & 0xff));
+  return out;
+}
+
+std::optional<uint64_t> DecodeSnapshotRef(const raft_buffer& buf) {
+  if (buf.len != kRefSize || std::memcmp(buf.base, kRefMagic, sizeof kRefMagic) != 0) return std::nullopt;
+  const auto* p = static_cast<const uint8_t*>(buf.base) + sizeof kRefMagic;
+  uint64_t index = 0;
+  for (size_t i = 0; i < 8; ++i) index = (index << 8) | p[i];
+  return index;
+}
+
+// libuv's workers are started from the loop thread and inherit its raised
+// priority (kLoopNice); a snapshot is background work, so it runs at the
+// process's priority (the main thread's, which getpid() names).
+void RunAtProcessPriority() {
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::getpid()));
+  if (errno == 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+}
+
+void DestroySnapshot(raft_snapshot* snapshot) {
+  raft_configuration_close(&snapshot->configuration);
+  for (unsigned i = 0; i < snapshot->n_bufs; i++) raft_free(snapshot->bufs[i].base);
+  raft_free(snapshot->bufs);
+  raft_free(snapshot);
+}
 }  // namespace
 
 bool FrameCommand(std::string_view command, raft_buffer* out) {
@@ -136,7 +173,13 @@ void ReplicatorImpl::FlushApplied() {
 }
 
 int ReplicatorImpl::TakeSnapshotInto(raft_buffer* bufs[], unsigned* n_bufs) {
-  Result<std::string> data = sm_->TakeSnapshot();
+  Result<std::string> data = Error(Code::kInternal, "no snapshot");
+  if (sm_->StateIsDurable()) {
+    Status durable = sm_->MakeDurable();
+    data = durable ? Result<std::string>(EncodeSnapshotRef(snapshot_index_)) : Result<std::string>(durable.error());
+  } else {
+    data = sm_->TakeSnapshot();
+  }
   if (!data) {
     // libraft asks again at every apply while the threshold is passed; wait
     // for another threshold's worth of entries instead.
@@ -148,6 +191,10 @@ int ReplicatorImpl::TakeSnapshotInto(raft_buffer* bufs[], unsigned* n_bufs) {
                 {"retry_at", std::to_string(retry_at)},
                 {"error", data.error().message()}});
     return RAFT_IOERR;
+  }
+  if (sm_->StateIsDurable()) {
+    log::Info(kComponent, "snapshot taken: the state store is durable up to its index",
+              {{"id", std::to_string(options_.id)}, {"index", std::to_string(snapshot_index_)}});
   }
   auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
   if (out == nullptr) return RAFT_NOMEM;
@@ -182,12 +229,7 @@ int ReplicatorImpl::FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_
 int ReplicatorImpl::FsmSnapshotAsync(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
   // On a libuv worker thread: only the state machine (which opted in) and
   // snapshot_data_ (owned by this snapshot until finalize) are touched.
-  // libuv's workers are started from the loop thread and inherit its raised
-  // priority (kLoopNice); a snapshot is background work, so it runs at the
-  // process's priority (the main thread's, which getpid() names).
-  errno = 0;
-  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::getpid()));
-  if (errno == 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+  RunAtProcessPriority();
   return static_cast<ReplicatorImpl*>(fsm->data)->TakeSnapshotInto(bufs, n_bufs);
 }
 
@@ -203,6 +245,24 @@ int ReplicatorImpl::FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsi
 int ReplicatorImpl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
   auto* self = static_cast<ReplicatorImpl*>(fsm->data);
   self->FlushApplied();  // what was staged is older than the snapshot; applied first, in order
+  if (std::optional<uint64_t> ref = DecodeSnapshotRef(*buf)) {
+    // This member's own reference snapshot, at start: the state machine must
+    // already hold the entries it names, as libraft has dropped them from
+    // the log. (A leader never sends a reference: GetSnapshotToSend packs.)
+    const uint64_t applied = self->sm_->AppliedIndex();
+    if (applied < *ref) {
+      self->restore_error_ =
+          "this member's Raft snapshot says its state store holds every entry up to index " + std::to_string(*ref) +
+          ", but the store has applied only up to " + std::to_string(applied) +
+          ": the store lost writes it had made durable (or belongs to another member). Remove this member "
+          "from the cluster, wipe its data folder and add it again to get the leader's state";
+      log::Error(kComponent, "the state store is behind its snapshot",
+                 {{"id", std::to_string(self->options_.id)}, {"error", *self->restore_error_}});
+      return RAFT_IOERR;
+    }
+    raft_free(buf->base);
+    return 0;
+  }
   Status st = self->sm_->RestoreSnapshot(std::string_view(static_cast<const char*>(buf->base), buf->len));
   if (!st) {
     // libraft keeps (and frees) the buffer when restore fails: at start the
@@ -214,6 +274,115 @@ int ReplicatorImpl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
   }
   raft_free(buf->base);  // on success the buffer is ours
   return 0;
+}
+
+// What the leader sends a member behind its log. raft_uv loads the latest
+// snapshot from disk; a reference is replaced by the whole state packed now
+// (on a libuv worker when the state machine allows), so the member may get
+// entries past the snapshot's index, which its replay then skips.
+struct ReplicatorImpl::SnapshotSend {
+  ReplicatorImpl* self = nullptr;
+  raft_io_snapshot_get inner{};            // ours, given to raft_uv
+  raft_io_snapshot_get* outer = nullptr;  // libraft's
+  raft_snapshot* snapshot = nullptr;      // as raft_uv loaded it
+  bool loaded = false;                    // raft_uv loaded it without error: ours to free if not sent
+  uv_work_t work{};
+  Result<std::string> packed = Error(Code::kInternal, "not packed");
+};
+
+int ReplicatorImpl::GetSnapshotToSend(raft_io* io, raft_io_snapshot_get* req, raft_io_snapshot_get_cb cb) {
+  auto* self = static_cast<ReplicatorImpl*>(static_cast<struct raft*>(io->data)->data);
+  auto* send = new SnapshotSend;
+  send->self = self;
+  send->outer = req;
+  req->cb = cb;  // as raft_uv does
+  send->inner.data = send;
+  send->work.data = send;
+  const int rv = self->uv_snapshot_get_(io, &send->inner, &ReplicatorImpl::OnSnapshotLoaded);
+  if (rv != 0) {
+    delete send;
+    return rv;
+  }
+  self->snapshot_sends_++;
+  return 0;
+}
+
+void ReplicatorImpl::OnSnapshotLoaded(raft_io_snapshot_get* inner, raft_snapshot* snapshot, int status) {
+  auto* send = static_cast<SnapshotSend*>(inner->data);
+  ReplicatorImpl* self = send->self;
+  send->snapshot = snapshot;
+  send->loaded = status == 0 && snapshot != nullptr;
+  if (status != 0 || snapshot == nullptr || snapshot->n_bufs != 1 || !DecodeSnapshotRef(snapshot->bufs[0])) {
+    return self->FinishSnapshotSend(send, status);  // a whole snapshot (or raft_uv's error): as loaded
+  }
+  if (self->raft_closing_) return self->FinishSnapshotSend(send, RAFT_CANCELED);
+  if (!self->sm_->SnapshotsConcurrentWithApply()) {
+    PackForSend(&send->work);
+    return AfterPackForSend(&send->work, 0);
+  }
+  if (uv_queue_work(&self->loop_, &send->work, &ReplicatorImpl::PackForSend, &ReplicatorImpl::AfterPackForSend) != 0) {
+    self->FinishSnapshotSend(send, RAFT_IOERR);
+  }
+}
+
+void ReplicatorImpl::PackForSend(uv_work_t* work) {
+  auto* send = static_cast<SnapshotSend*>(work->data);
+  ReplicatorImpl* self = send->self;
+  if (self->sm_->SnapshotsConcurrentWithApply()) RunAtProcessPriority();
+  std::lock_guard<std::mutex> lock(self->pack_mu_);
+  send->packed = self->sm_->TakeSnapshot();
+}
+
+void ReplicatorImpl::AfterPackForSend(uv_work_t* work, int status) {
+  auto* send = static_cast<SnapshotSend*>(work->data);
+  ReplicatorImpl* self = send->self;
+  const raft_index index = send->snapshot->index;
+  if (status != 0 || !send->packed) {
+    log::Error(kComponent, "packing the state to send a member failed; libraft retries",
+               {{"id", std::to_string(self->options_.id)},
+                {"error", status != 0 ? uv_strerror(status) : send->packed.error().message()}});
+    return self->FinishSnapshotSend(send, RAFT_IOERR);
+  }
+  if (self->raft_closing_) return self->FinishSnapshotSend(send, RAFT_CANCELED);
+  const std::string& packed = *send->packed;
+  void* base = raft_malloc(packed.size() == 0 ? 1 : packed.size());
+  if (base == nullptr) return self->FinishSnapshotSend(send, RAFT_NOMEM);
+  if (!packed.empty()) std::memcpy(base, packed.data(), packed.size());
+  raft_free(send->snapshot->bufs[0].base);
+  send->snapshot->bufs[0].base = base;
+  send->snapshot->bufs[0].len = packed.size();
+  log::Info(kComponent, "sending the whole state to a member behind the log",
+            {{"id", std::to_string(self->options_.id)},
+             {"snapshot_index", std::to_string(index)},
+             {"bytes", std::to_string(packed.size())}});
+  send->packed = Error(Code::kInternal, "sent");  // frees the string
+  self->FinishSnapshotSend(send, 0);
+}
+
+void ReplicatorImpl::FinishSnapshotSend(SnapshotSend* send, int status) {
+  raft_io_snapshot_get* outer = send->outer;
+  raft_snapshot* snapshot = send->snapshot;
+  if (status != 0 && send->loaded) {
+    // Loaded but not sent (we failed or are closing): libraft's callback
+    // does not look at a snapshot with an error, so it is freed here.
+    DestroySnapshot(snapshot);
+    snapshot = nullptr;
+  }
+  delete send;
+  outer->cb(outer, snapshot, status);
+  if (--snapshot_sends_ == 0 && close_after_sends_) {
+    close_after_sends_ = false;
+    raft_close(&raft_, &ReplicatorImpl::OnRaftClosed);
+  }
+}
+
+void ReplicatorImpl::CloseRaft() {
+  raft_closing_ = true;
+  if (snapshot_sends_ > 0) {
+    close_after_sends_ = true;  // FinishSnapshotSend closes once libraft has its answers
+    return;
+  }
+  raft_close(&raft_, &ReplicatorImpl::OnRaftClosed);
 }
 
 void ReplicatorImpl::FailFatally(const std::string& why) {

@@ -201,6 +201,17 @@ class ReplicatorImpl final : public Replicator {
   static int FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs);
   static int FsmRestore(raft_fsm* fsm, raft_buffer* buf);
   int TakeSnapshotInto(raft_buffer* bufs[], unsigned* n_bufs);
+  // libraft's io->snapshot_get, wrapped (replicator_fsm.cc): when the
+  // latest snapshot is a reference (StateMachine::StateIsDurable), what the
+  // leader sends a member is the whole state, packed then.
+  struct SnapshotSend;
+  static int GetSnapshotToSend(raft_io* io, raft_io_snapshot_get* req, raft_io_snapshot_get_cb cb);
+  static void OnSnapshotLoaded(raft_io_snapshot_get* inner, raft_snapshot* snapshot, int status);
+  static void PackForSend(uv_work_t* work);
+  static void AfterPackForSend(uv_work_t* work, int status);
+  void FinishSnapshotSend(SnapshotSend* send, int status);
+  // raft_close, or once the snapshot sends in flight are done when there are any.
+  void CloseRaft();
   // Applies what FsmApply staged (one StateMachine::ApplyBatch), then answers
   // the proposers. Loop thread; cheap when nothing is staged.
   void FlushApplied();
@@ -255,6 +266,12 @@ class ReplicatorImpl final : public Replicator {
   std::string snapshot_data_;                   // the buffer libraft is writing, until finalize
   uint64_t snapshot_index_ = 0;                 // index of the snapshot being taken
   std::atomic<uint64_t> snapshot_retry_at_{0};  // after a failed snapshot
+  // raft_uv's own snapshot_get, which GetSnapshotToSend wraps.
+  int (*uv_snapshot_get_)(raft_io*, raft_io_snapshot_get*, raft_io_snapshot_get_cb) = nullptr;
+  int snapshot_sends_ = 0;             // GetSnapshotToSend calls not yet answered
+  bool close_after_sends_ = false;     // raft_close waits for them (libraft must hear back first)
+  std::mutex pack_mu_;                 // one whole-state pack at a time
+  std::optional<std::string> restore_error_;  // why FsmRestore refused, for Start's error
 
   std::thread thread_;
   std::thread::id loop_thread_id_;

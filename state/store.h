@@ -170,6 +170,10 @@ class Store {
   virtual int64_t compacted_revision() const = 0;
   virtual uint64_t applied_index() const = 0;
 
+  // Makes every write so far durable (an fsync of RocksDB's write-ahead
+  // log; table files are synced as RocksDB writes them). For a store opened
+  // with sync off, before a Raft snapshot that names its applied index.
+  virtual Status Sync() = 0;
   // A consistent copy of the whole store, as a RocksDB checkpoint in `dir`
   // (which must not exist), for Raft snapshots.
   virtual Status Checkpoint(const std::string& dir) const = 0;

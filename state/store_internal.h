@@ -209,6 +209,7 @@ class StoreImpl final : public Store {
   int64_t revision() const override { return revision_.load(); }
   int64_t compacted_revision() const override { return compacted_.load(); }
   uint64_t applied_index() const override { return applied_.load(); }
+  Status Sync() override;
   Status Checkpoint(const std::string& dir) const override;
   Status Restore(const std::string& checkpoint_dir) override;
 

@@ -205,6 +205,14 @@ Status StoreImpl::Compact(int64_t revision) {
   return Ok();
 }
 
+Status StoreImpl::Sync() {
+  std::shared_lock l(db_mu_);
+  if (!db_) return Closed();
+  rocksdb::Status rs = db_->SyncWAL();
+  if (!rs.ok()) return FromRocks(rs, "syncing state store " + DbPath());
+  return Ok();
+}
+
 Status StoreImpl::Checkpoint(const std::string& dir) const {
   std::shared_lock l(db_mu_);
   if (!db_) return Closed();

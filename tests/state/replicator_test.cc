@@ -245,7 +245,12 @@ TEST(ReplicatorTest, FailingSnapshotsDoNotStopReplication) {
   EXPECT_EQ(c.WaitForLeader(), leader);
 }
 
-class ReplicatorSnapshotTest : public ::testing::TestWithParam<bool> {};
+// Where a snapshot is made: the whole state packed on the loop thread or on
+// a libuv worker, or (a state machine whose state is durable) a reference,
+// with the whole state packed only to send it to a member.
+enum class SnapshotKind { kLoop, kWorker, kReference };
+
+class ReplicatorSnapshotTest : public ::testing::TestWithParam<SnapshotKind> {};
 
 // A member restarted after missing many entries catches up; one that lost
 // its folder and is added again gets the leader's snapshot (removed first:
@@ -253,36 +258,50 @@ class ReplicatorSnapshotTest : public ::testing::TestWithParam<bool> {};
 // one that silently lost its log under the same id is never sent the
 // snapshot and stays behind forever).
 TEST_P(ReplicatorSnapshotTest, LaggingAndReplacedMembersCatchUpThroughASnapshot) {
-  const bool concurrent = GetParam();
+  const SnapshotKind kind = GetParam();
+  const bool reference = kind == SnapshotKind::kReference;
   Cluster c(
       3, 3,
       [](ReplicatorOptions& o) {
         o.snapshot_threshold = 64;
         o.snapshot_trailing = 16;
       },
-      concurrent);
+      /*concurrent_snapshots=*/kind != SnapshotKind::kLoop, /*durable_state=*/reference);
   c.StartAll();
   int leader = c.WaitForLeader();
   ASSERT_GE(leader, 0);
   const int lagging = (leader + 1) % 3;
   const int replaced = (leader + 2) % 3;
 
+  // With every member up and current, past the threshold: every member
+  // takes a snapshot. A reference syncs the state and packs nothing.
+  ASSERT_EQ(ProposeMany(c.rep(leader), "a", 80), 80);
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(i)).snapshots_taken() >= 1; }, 3s)) << "member " << i;
+    if (reference) {
+      EXPECT_GE(c.fsm(i).durable_syncs(), 1) << "member " << i;
+      EXPECT_EQ(c.fsm(i).snapshots(), 0) << "member " << i;
+    }
+  }
+
   c.Stop(lagging);
   for (int batch = 0; batch < 5; batch++) {
     ASSERT_EQ(ProposeMany(c.rep(leader), "b" + std::to_string(batch), 30), 30);
   }
-  ASSERT_TRUE(WaitFor([&] { return c.fsm(replaced).size() == 150; }, 5s));
-  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(leader)).snapshots_taken() >= 1; }, 3s));
-  EXPECT_GE(c.fsm(leader).snapshots(), 1);
-  // Where TakeSnapshot ran: a libuv worker when the state machine opts in,
-  // else the loop thread.
-  EXPECT_EQ(c.fsm(leader).snapshot_ran_on_apply_thread(), !concurrent);
+  ASSERT_TRUE(WaitFor([&] { return c.fsm(replaced).size() == 230; }, 5s));
+  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(leader)).snapshots_taken() >= 2; }, 3s));
+  if (!reference) {
+    EXPECT_GE(c.fsm(leader).snapshots(), 1);
+    // Where TakeSnapshot ran: a libuv worker when the state machine opts in,
+    // else the loop thread.
+    EXPECT_EQ(c.fsm(leader).snapshot_ran_on_apply_thread(), kind == SnapshotKind::kLoop);
+  }
 
   // The leader's log no longer reaches back to what `lagging` has. It may
   // still catch up partly from entries libraft queued for it before the
   // compaction (delivered on reconnect), so only the outcome is asserted.
   ASSERT_TRUE(c.Start(lagging).ok());
-  ASSERT_TRUE(WaitFor([&] { return c.fsm(lagging).size() == 150; }, 10s)) << c.fsm(lagging).size();
+  ASSERT_TRUE(WaitFor([&] { return c.fsm(lagging).size() == 230; }, 10s)) << c.fsm(lagging).size();
   EXPECT_EQ(c.fsm(lagging).Entries(), c.fsm(leader).Entries());
 
   // A member whose disk was lost: removed, wiped, joins empty, added again.
@@ -296,19 +315,79 @@ TEST_P(ReplicatorSnapshotTest, LaggingAndReplacedMembersCatchUpThroughASnapshot)
       },
       10s);
   ASSERT_TRUE(added.ok()) << added.error().message();
-  ASSERT_TRUE(WaitFor([&] { return c.fsm(replaced).size() == 150; }, 10s)) << c.fsm(replaced).size();
+  ASSERT_TRUE(WaitFor([&] { return c.fsm(replaced).size() == 230; }, 10s)) << c.fsm(replaced).size();
   // Its log starts empty and the leader's starts after a snapshot: it can
   // only have been given the snapshot.
   EXPECT_GE(c.fsm(replaced).restores(), 1);
   EXPECT_EQ(c.fsm(replaced).Entries(), c.fsm(leader).Entries());
+  // The whole state it was given was packed when it was sent.
+  if (reference) {
+    EXPECT_GE(c.fsm(leader).snapshots(), 1);
+  }
 
   ASSERT_EQ(ProposeMany(c.rep(leader), "later", 10), 10);
-  for (int i = 0; i < 3; i++) ASSERT_TRUE(WaitFor([&] { return c.fsm(i).size() == 160; }, 5s)) << "member " << i;
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(WaitFor([&] { return c.fsm(i).size() == 240; }, 5s)) << "member " << i;
+  for (int i = 0; i < 3; i++) EXPECT_EQ(c.fsm(i).Entries(), c.fsm(leader).Entries()) << "member " << i;
+
+  // Every member restarts from its own latest snapshot and log, and keeps
+  // every entry. With references nothing is restored, the log replays;
+  // except on `replaced`, whose latest snapshot is still the whole state it
+  // was sent.
+  for (int i = 0; i < 3; i++) {
+    const int restores = c.fsm(i).restores();
+    c.Stop(i);
+    Status st = c.Start(i, /*join=*/i == replaced);
+    ASSERT_TRUE(st.ok()) << "member " << i << ": " << st.error().message();
+    if (reference && i != replaced) {
+      EXPECT_EQ(c.fsm(i).restores(), restores) << "member " << i;
+    }
+    EXPECT_EQ(c.fsm(i).size(), 240u) << "member " << i;
+  }
+  leader = c.WaitForLeader();
+  ASSERT_GE(leader, 0);
+  ASSERT_EQ(ProposeMany(c.rep(leader), "restarted", 5), 5);
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(WaitFor([&] { return c.fsm(i).size() == 245; }, 5s)) << "member " << i;
   for (int i = 0; i < 3; i++) EXPECT_EQ(c.fsm(i).Entries(), c.fsm(leader).Entries()) << "member " << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(SnapshotOnLoopAndOnWorker, ReplicatorSnapshotTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Worker" : "Loop"; });
+INSTANTIATE_TEST_SUITE_P(SnapshotOnLoopOnWorkerAndByReference, ReplicatorSnapshotTest,
+                         ::testing::Values(SnapshotKind::kLoop, SnapshotKind::kWorker, SnapshotKind::kReference),
+                         [](const ::testing::TestParamInfo<SnapshotKind>& p) {
+                           switch (p.param) {
+                             case SnapshotKind::kLoop:
+                               return std::string("Loop");
+                             case SnapshotKind::kWorker:
+                               return std::string("Worker");
+                             case SnapshotKind::kReference:
+                               return std::string("Reference");
+                           }
+                           return std::string("Unknown");
+                         });
+
+// A member whose state lost what its reference snapshot names (its Raft
+// folder kept, its state machine empty) refuses to start and says why,
+// rather than serving a state with the compacted entries missing.
+TEST(ReplicatorTest, AMemberWhoseStateIsBehindItsReferenceSnapshotRefusesToStart) {
+  Cluster c(
+      1, 1,
+      [](ReplicatorOptions& o) {
+        o.snapshot_threshold = 16;
+        o.snapshot_trailing = 4;
+      },
+      /*concurrent_snapshots=*/true, /*durable_state=*/true);
+  c.StartAll();
+  ASSERT_EQ(c.WaitForLeader(), 0);
+  ASSERT_EQ(ProposeMany(c.rep(0), "w", 40), 40);
+  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(0)).snapshots_taken() >= 1; }, 3s));
+  c.Stop(0);
+
+  c.ResetStateMachine(0);
+  Status st = c.Start(0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("has applied only up to 0"), std::string::npos) << st.error().message();
+  EXPECT_NE(st.error().message().find("wipe its data folder and add it again"), std::string::npos)
+      << st.error().message();
+}
 
 TEST(ReplicatorTest, AddMemberMakesAJoiningMemberAVoterWithAllEntriesAndRemoveMemberDropsIt) {
   Cluster c(2, /*voters=*/1);

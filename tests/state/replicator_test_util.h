@@ -132,7 +132,10 @@ class MemoryFsm : public StateMachine {
     bool operator==(const Entry&) const = default;
   };
 
-  explicit MemoryFsm(bool concurrent_snapshots = false) : concurrent_snapshots_(concurrent_snapshots) {}
+  // `durable`: the state survives restarts (the Cluster keeps it) and says
+  // so (StateIsDurable), so Raft's snapshots are references.
+  explicit MemoryFsm(bool concurrent_snapshots = false, bool durable = false)
+      : concurrent_snapshots_(concurrent_snapshots), durable_(durable) {}
 
   Result<std::string> Apply(uint64_t index, std::string_view command) override {
     std::function<void(std::string_view)> hook;
@@ -188,6 +191,17 @@ class MemoryFsm : public StateMachine {
     return Ok();
   }
   bool SnapshotsConcurrentWithApply() const override { return concurrent_snapshots_; }
+  bool StateIsDurable() const override { return durable_; }
+  Status MakeDurable() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fail_snapshots_) return Error(Code::kIo, "fsync failed");
+    durable_syncs_++;
+    return Ok();
+  }
+  int durable_syncs() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return durable_syncs_;
+  }
 
   std::vector<Entry> Entries() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -241,7 +255,9 @@ class MemoryFsm : public StateMachine {
 
  private:
   const bool concurrent_snapshots_;
+  const bool durable_;
   mutable std::mutex mu_;
+  int durable_syncs_ = 0;
   std::vector<Entry> entries_;
   uint64_t applied_index_ = 0;
   int snapshots_ = 0;
@@ -269,15 +285,15 @@ class Cluster {
   // `members` nodes; the first `voters` of them are the bootstrap
   // configuration (the others can join later).
   explicit Cluster(int members, int voters = -1, std::function<void(ReplicatorOptions&)> tweak = nullptr,
-                   bool concurrent_snapshots = false)
-      : tweak_(std::move(tweak)), concurrent_snapshots_(concurrent_snapshots) {
+                   bool concurrent_snapshots = false, bool durable_state = false)
+      : tweak_(std::move(tweak)), concurrent_snapshots_(concurrent_snapshots), durable_state_(durable_state) {
     if (voters < 0) voters = members;
     for (int i = 0; i < members; i++) {
       Node n;
       n.id = static_cast<uint64_t>(i + 1);
       n.address = "127.0.0.1:" + std::to_string(FreePort());
       n.dir = fs::path(tmp_.path()) / ("member-" + std::to_string(n.id));
-      n.fsm = std::make_unique<MemoryFsm>(concurrent_snapshots_);
+      n.fsm = std::make_unique<MemoryFsm>(concurrent_snapshots_, durable_state_);
       nodes_.push_back(std::move(n));
     }
     for (int i = 0; i < voters; i++) bootstrap_.push_back(Member{nodes_[i].id, nodes_[i].address, true});
@@ -323,11 +339,11 @@ class Cluster {
     nodes_[i].rep.reset();
   }
   // Gives member i an empty state machine (its Raft folder stays).
-  void ResetStateMachine(int i) { nodes_[i].fsm = std::make_unique<MemoryFsm>(concurrent_snapshots_); }
+  void ResetStateMachine(int i) { nodes_[i].fsm = std::make_unique<MemoryFsm>(concurrent_snapshots_, durable_state_); }
   // Loses everything member i had: its folder and its state machine.
   void Wipe(int i) {
     fs::remove_all(nodes_[i].dir);
-    nodes_[i].fsm = std::make_unique<MemoryFsm>(concurrent_snapshots_);
+    nodes_[i].fsm = std::make_unique<MemoryFsm>(concurrent_snapshots_, durable_state_);
   }
 
   // Waits until one running member is leader and every running member
@@ -361,6 +377,7 @@ class Cluster {
   TempDir tmp_;  // first member: removed last, after every member stopped
   std::function<void(ReplicatorOptions&)> tweak_;
   bool concurrent_snapshots_;
+  bool durable_state_;
   std::vector<Member> bootstrap_;
   std::vector<Node> nodes_;
 };
