@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -176,7 +177,8 @@ int ReplicatorImpl::TakeSnapshotInto(raft_buffer* bufs[], unsigned* n_bufs) {
   Result<std::string> data = Error(Code::kInternal, "no snapshot");
   if (sm_->StateIsDurable()) {
     Status durable = sm_->MakeDurable();
-    data = durable ? Result<std::string>(EncodeSnapshotRef(snapshot_index_)) : Result<std::string>(durable.error());
+    data = durable ? Result<std::string>(EncodeSnapshotRef(snapshot_state_index_))
+                   : Result<std::string>(durable.error());
   } else {
     data = sm_->TakeSnapshot();
   }
@@ -194,7 +196,9 @@ int ReplicatorImpl::TakeSnapshotInto(raft_buffer* bufs[], unsigned* n_bufs) {
   }
   if (sm_->StateIsDurable()) {
     log::Info(kComponent, "snapshot taken: the state store is durable up to its index",
-              {{"id", std::to_string(options_.id)}, {"index", std::to_string(snapshot_index_)}});
+              {{"id", std::to_string(options_.id)},
+               {"index", std::to_string(snapshot_index_)},
+               {"state_index", std::to_string(snapshot_state_index_)}});
   }
   auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
   if (out == nullptr) return RAFT_NOMEM;
@@ -221,7 +225,10 @@ int ReplicatorImpl::FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_
   if (self->fatal_) return RAFT_BUSY;
   const raft_index index = raft_last_applied(&self->raft_);
   if (index < self->snapshot_retry_at_.load()) return RAFT_BUSY;
-  self->snapshot_index_ = index;                       // read by the worker: libraft runs one snapshot at a time
+  self->snapshot_index_ = index;  // read by the worker: libraft runs one snapshot at a time
+  // Everything committed up to `index` is in the state machine now; its own
+  // index may be lower (barriers, configuration changes), never higher.
+  self->snapshot_state_index_ = self->sm_->AppliedIndex();
   if (self->fsm_.snapshot_async != nullptr) return 0;  // FsmSnapshotAsync does the work
   return self->TakeSnapshotInto(bufs, n_bufs) == 0 ? 0 : RAFT_BUSY;
 }
@@ -279,13 +286,20 @@ int ReplicatorImpl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
 // What the leader sends a member behind its log. raft_uv loads the latest
 // snapshot from disk; a reference is replaced by the whole state packed now
 // (on a libuv worker when the state machine allows), so the member may get
-// entries past the snapshot's index, which its replay then skips.
+// entries past the snapshot's index, which its replay then skips. One pack
+// runs at a time: sends that ask meanwhile (libraft asks again when a send
+// takes longer than install_snapshot_timeout) wait on the loop thread for
+// it, not on a worker, and each gets a copy.
 struct ReplicatorImpl::SnapshotSend {
   ReplicatorImpl* self = nullptr;
   raft_io_snapshot_get inner{};            // ours, given to raft_uv
   raft_io_snapshot_get* outer = nullptr;  // libraft's
   raft_snapshot* snapshot = nullptr;      // as raft_uv loaded it
   bool loaded = false;                    // raft_uv loaded it without error: ours to free if not sent
+};
+
+struct ReplicatorImpl::PackJob {
+  ReplicatorImpl* self = nullptr;
   uv_work_t work{};
   Result<std::string> packed = Error(Code::kInternal, "not packed");
 };
@@ -297,7 +311,6 @@ int ReplicatorImpl::GetSnapshotToSend(raft_io* io, raft_io_snapshot_get* req, ra
   send->outer = req;
   req->cb = cb;  // as raft_uv does
   send->inner.data = send;
-  send->work.data = send;
   const int rv = self->uv_snapshot_get_(io, &send->inner, &ReplicatorImpl::OnSnapshotLoaded);
   if (rv != 0) {
     delete send;
@@ -316,47 +329,66 @@ void ReplicatorImpl::OnSnapshotLoaded(raft_io_snapshot_get* inner, raft_snapshot
     return self->FinishSnapshotSend(send, status);  // a whole snapshot (or raft_uv's error): as loaded
   }
   if (self->raft_closing_) return self->FinishSnapshotSend(send, RAFT_CANCELED);
-  if (!self->sm_->SnapshotsConcurrentWithApply()) {
-    PackForSend(&send->work);
-    return AfterPackForSend(&send->work, 0);
+  self->pack_waiters_.push_back(send);
+  if (!self->packing_) self->StartPack();
+}
+
+void ReplicatorImpl::StartPack() {
+  packing_ = true;
+  auto* job = new PackJob;
+  job->self = this;
+  job->work.data = job;
+  if (!sm_->SnapshotsConcurrentWithApply()) {
+    PackForSend(&job->work);
+    return AfterPackForSend(&job->work, 0);
   }
-  if (uv_queue_work(&self->loop_, &send->work, &ReplicatorImpl::PackForSend, &ReplicatorImpl::AfterPackForSend) != 0) {
-    self->FinishSnapshotSend(send, RAFT_IOERR);
+  const int rv = uv_queue_work(&loop_, &job->work, &ReplicatorImpl::PackForSend, &ReplicatorImpl::AfterPackForSend);
+  if (rv != 0) {
+    job->packed = Error(Code::kIo, std::string("cannot queue the pack: ") + uv_strerror(rv));
+    AfterPackForSend(&job->work, 0);
   }
 }
 
 void ReplicatorImpl::PackForSend(uv_work_t* work) {
-  auto* send = static_cast<SnapshotSend*>(work->data);
-  ReplicatorImpl* self = send->self;
-  if (self->sm_->SnapshotsConcurrentWithApply()) RunAtProcessPriority();
-  std::lock_guard<std::mutex> lock(self->pack_mu_);
-  send->packed = self->sm_->TakeSnapshot();
+  auto* job = static_cast<PackJob*>(work->data);
+  if (job->self->sm_->SnapshotsConcurrentWithApply()) RunAtProcessPriority();
+  job->packed = job->self->sm_->TakeSnapshot();
 }
 
 void ReplicatorImpl::AfterPackForSend(uv_work_t* work, int status) {
-  auto* send = static_cast<SnapshotSend*>(work->data);
-  ReplicatorImpl* self = send->self;
-  const raft_index index = send->snapshot->index;
-  if (status != 0 || !send->packed) {
+  std::unique_ptr<PackJob> job(static_cast<PackJob*>(work->data));
+  ReplicatorImpl* self = job->self;
+  self->packing_ = false;
+  std::vector<SnapshotSend*> waiters;
+  waiters.swap(self->pack_waiters_);
+  if (status != 0 || !job->packed) {
     log::Error(kComponent, "packing the state to send a member failed; libraft retries",
                {{"id", std::to_string(self->options_.id)},
-                {"error", status != 0 ? uv_strerror(status) : send->packed.error().message()}});
-    return self->FinishSnapshotSend(send, RAFT_IOERR);
+                {"error", status != 0 ? uv_strerror(status) : job->packed.error().message()}});
+    for (SnapshotSend* send : waiters) self->FinishSnapshotSend(send, RAFT_IOERR);
+    return;
   }
-  if (self->raft_closing_) return self->FinishSnapshotSend(send, RAFT_CANCELED);
-  const std::string& packed = *send->packed;
-  void* base = raft_malloc(packed.size() == 0 ? 1 : packed.size());
-  if (base == nullptr) return self->FinishSnapshotSend(send, RAFT_NOMEM);
-  if (!packed.empty()) std::memcpy(base, packed.data(), packed.size());
-  raft_free(send->snapshot->bufs[0].base);
-  send->snapshot->bufs[0].base = base;
-  send->snapshot->bufs[0].len = packed.size();
-  log::Info(kComponent, "sending the whole state to a member behind the log",
-            {{"id", std::to_string(self->options_.id)},
-             {"snapshot_index", std::to_string(index)},
-             {"bytes", std::to_string(packed.size())}});
-  send->packed = Error(Code::kInternal, "sent");  // frees the string
-  self->FinishSnapshotSend(send, 0);
+  const std::string& packed = *job->packed;
+  for (SnapshotSend* send : waiters) {
+    if (self->raft_closing_) {
+      self->FinishSnapshotSend(send, RAFT_CANCELED);
+      continue;
+    }
+    void* base = raft_malloc(packed.empty() ? 1 : packed.size());
+    if (base == nullptr) {
+      self->FinishSnapshotSend(send, RAFT_NOMEM);
+      continue;
+    }
+    if (!packed.empty()) std::memcpy(base, packed.data(), packed.size());
+    raft_free(send->snapshot->bufs[0].base);
+    send->snapshot->bufs[0].base = base;
+    send->snapshot->bufs[0].len = packed.size();
+    log::Info(kComponent, "sending the whole state to a member behind the log",
+              {{"id", std::to_string(self->options_.id)},
+               {"snapshot_index", std::to_string(send->snapshot->index)},
+               {"bytes", std::to_string(packed.size())}});
+    self->FinishSnapshotSend(send, 0);
+  }
 }
 
 void ReplicatorImpl::FinishSnapshotSend(SnapshotSend* send, int status) {

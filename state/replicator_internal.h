@@ -209,6 +209,7 @@ class ReplicatorImpl final : public Replicator {
   static void OnSnapshotLoaded(raft_io_snapshot_get* inner, raft_snapshot* snapshot, int status);
   static void PackForSend(uv_work_t* work);
   static void AfterPackForSend(uv_work_t* work, int status);
+  void StartPack();
   void FinishSnapshotSend(SnapshotSend* send, int status);
   // raft_close, or once the snapshot sends in flight are done when there are any.
   void CloseRaft();
@@ -265,12 +266,20 @@ class ReplicatorImpl final : public Replicator {
   std::vector<StatusDone> next_barrier_waiters_;
   std::string snapshot_data_;                   // the buffer libraft is writing, until finalize
   uint64_t snapshot_index_ = 0;                 // index of the snapshot being taken
+  // The state machine's applied index when it was taken: what a reference
+  // names. Below snapshot_index_ when the last entries were barriers or
+  // configuration changes, which libraft applies without the state machine.
+  uint64_t snapshot_state_index_ = 0;
   std::atomic<uint64_t> snapshot_retry_at_{0};  // after a failed snapshot
   // raft_uv's own snapshot_get, which GetSnapshotToSend wraps.
   int (*uv_snapshot_get_)(raft_io*, raft_io_snapshot_get*, raft_io_snapshot_get_cb) = nullptr;
   int snapshot_sends_ = 0;             // GetSnapshotToSend calls not yet answered
   bool close_after_sends_ = false;     // raft_close waits for them (libraft must hear back first)
-  std::mutex pack_mu_;                 // one whole-state pack at a time
+  // One whole-state pack at a time; every send that asks meanwhile waits
+  // for it (loop thread), and gets a copy.
+  struct PackJob;
+  bool packing_ = false;
+  std::vector<SnapshotSend*> pack_waiters_;
   std::optional<std::string> restore_error_;  // why FsmRestore refused, for Start's error
 
   std::thread thread_;

@@ -208,6 +208,9 @@ Status StoreImpl::Compact(int64_t revision) {
 Status StoreImpl::Sync() {
   std::shared_lock l(db_mu_);
   if (!db_) return Closed();
+  // Every write so far is in a WAL file or an SST RocksDB has synced: one
+  // column family, the WAL on (no disableWAL) and manual_wal_flush off, so
+  // SyncWAL syncs every write made before it, in the live WAL files too.
   rocksdb::Status rs = db_->SyncWAL();
   if (!rs.ok()) return FromRocks(rs, "syncing state store " + DbPath());
   return Ok();

@@ -364,6 +364,58 @@ INSTANTIATE_TEST_SUITE_P(SnapshotOnLoopOnWorkerAndByReference, ReplicatorSnapsho
                            return std::string("Unknown");
                          });
 
+// A reference snapshot names the state machine's own applied index, not
+// libraft's: barriers (every linearizable read on a cluster, every election)
+// move libraft's without the state machine. A snapshot taken on barriers
+// still restarts, and a crash that loses what was not made durable loses
+// nothing the log no longer holds.
+TEST(ReplicatorTest, ReferenceSnapshotsTakenOnBarriersRestartAndSurviveACrash) {
+  Cluster c(
+      1, 1,
+      [](ReplicatorOptions& o) {
+        o.snapshot_threshold = 16;
+        o.snapshot_trailing = 2;
+      },
+      /*concurrent_snapshots=*/true, /*durable_state=*/true);
+  c.StartAll();
+  ASSERT_EQ(c.WaitForLeader(), 0);
+  ASSERT_EQ(ProposeMany(c.rep(0), "w", 6), 6);
+  // Past the threshold on barriers alone: libraft's applied index runs
+  // ahead of the state machine's.
+  for (int k = 0; k < 40; k++) {
+    Status st = StatusSync([&](auto done) { c.rep(0).Barrier(done); }, 5s);
+    ASSERT_TRUE(st.ok()) << st.error().message();
+  }
+  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(0)).snapshots_taken() >= 1; }, 3s));
+  ASSERT_LT(c.fsm(0).AppliedIndex(), c.rep(0).LastApplied());
+  ASSERT_EQ(ProposeMany(c.rep(0), "x", 30), 30);
+  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(0)).snapshots_taken() >= 3; }, 3s));
+  for (int k = 0; k < 40; k++) {
+    ASSERT_TRUE(StatusSync([&](auto done) { c.rep(0).Barrier(done); }, 5s).ok());
+  }
+  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(0)).snapshots_taken() >= 5; }, 3s));
+  // After the last snapshot: in the log, not yet made durable by the state.
+  ASSERT_EQ(ProposeMany(c.rep(0), "y", 5), 5);
+  c.Stop(0);
+
+  std::vector<std::string> want = Names("w", 0, 6);
+  for (const std::string& x : Names("x", 0, 30)) want.push_back(x);
+  for (const std::string& y : Names("y", 0, 5)) want.push_back(y);
+  Status st = c.Start(0);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  ASSERT_EQ(c.WaitForLeader(), 0);
+  EXPECT_EQ(c.fsm(0).Commands(), want);
+  c.Stop(0);
+
+  // A crash loses what the state machine had not made durable; the log
+  // after the last snapshot replays it.
+  c.fsm(0).CrashToDurable();
+  st = c.Start(0);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  ASSERT_EQ(c.WaitForLeader(), 0);
+  ASSERT_TRUE(WaitFor([&] { return c.fsm(0).Commands() == want; }, 3s)) << c.fsm(0).size();
+}
+
 // A member whose state lost what its reference snapshot names (its Raft
 // folder kept, its state machine empty) refuses to start and says why,
 // rather than serving a state with the compacted entries missing.

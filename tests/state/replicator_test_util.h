@@ -196,7 +196,14 @@ class MemoryFsm : public StateMachine {
     std::lock_guard<std::mutex> lock(mu_);
     if (fail_snapshots_) return Error(Code::kIo, "fsync failed");
     durable_syncs_++;
+    durable_index_ = applied_index_;
     return Ok();
+  }
+  // A crash of a durable state machine: what MakeDurable did not cover is lost.
+  void CrashToDurable() {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!entries_.empty() && entries_.back().index > durable_index_) entries_.pop_back();
+    applied_index_ = durable_index_;
   }
   int durable_syncs() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -258,6 +265,7 @@ class MemoryFsm : public StateMachine {
   const bool durable_;
   mutable std::mutex mu_;
   int durable_syncs_ = 0;
+  uint64_t durable_index_ = 0;  // applied_index_ at the last MakeDurable
   std::vector<Entry> entries_;
   uint64_t applied_index_ = 0;
   int snapshots_ = 0;
