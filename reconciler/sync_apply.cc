@@ -178,6 +178,7 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   std::vector<const PlannedChange*> op_changes;  // ops[i] applies op_changes[i]; the record is last
   Object rec;
   Result<state::BatchResult> result = Error(Code::kInternal, "not applied");
+  int64_t plan_ms = 0, batch_ms = 0;  // the last attempt's: planning and building the batch, then the batch
   for (int attempt = 0;; ++attempt) {
     auto p = PlanFor(*snapshot, settings, ctx.head, &extra);
     if (!p) return p.error().Wrap("cannot read the live objects for revision " + rev);
@@ -227,7 +228,10 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
 
     // The short answer: the objects are ours; only the fields the server set
     // come back (and Batch puts them into copies of ours).
+    const MonoTime batch_start = clock->Monotonic();
+    plan_ms = std::chrono::duration_cast<Ms>(batch_start - t0).count();
     result = client->Batch(ops, state::BatchAnswer::kShort);
+    batch_ms = std::chrono::duration_cast<Ms>(clock->Monotonic() - batch_start).count();
     if (result) break;
     const Code code = result.error().code();
     if ((code == Code::kConflict || code == Code::kAlreadyExists || code == Code::kNotFound) && attempt < 2) {
@@ -282,6 +286,8 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
     }
   }
   DropOwnWritesFromDrift(written, result->resource_version);
+  const int64_t cache_ms =
+      std::chrono::duration_cast<Ms>(clock->Monotonic() - t0).count() - plan_ms - batch_ms;  // this, since the batch
   live = snapshot;
   live_record = name;
   live_settings = settings;
@@ -325,6 +331,9 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
              {"trigger", TriggerName(ctx.why)},
              {"changes", Summary(planned.plan, planned.extra_unchanged)},
              {"applyMs", std::to_string(applied.duration.count())},
+             {"planMs", std::to_string(plan_ms)},
+             {"batchMs", std::to_string(batch_ms)},
+             {"cacheMs", std::to_string(cache_ms)},
              {"sinceFetchMs", std::to_string(since_fetch.count())}});
   LinkRevert(ctx);
   EnforceHistoryLimit(settings, name);
