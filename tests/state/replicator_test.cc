@@ -379,21 +379,21 @@ TEST(ReplicatorTest, ReferenceSnapshotsTakenOnBarriersRestartAndSurviveACrash) {
       /*concurrent_snapshots=*/true, /*durable_state=*/true);
   c.StartAll();
   ASSERT_EQ(c.WaitForLeader(), 0);
+  // Barriers until libraft has written a snapshot whose index is past the
+  // state machine's: one taken on barriers alone.
+  auto barriers_until_a_snapshot_past = [&](uint64_t index) {
+    for (int k = 0; k < 400 && LatestSnapshotOnDisk(c[0].dir) <= index; k++) {
+      Status st = StatusSync([&](auto done) { c.rep(0).Barrier(done); }, 5s);
+      ASSERT_TRUE(st.ok()) << st.error().message();
+      if (k >= 40) std::this_thread::sleep_for(5ms);  // a snapshot may still be on its way to disk
+    }
+    ASSERT_GT(LatestSnapshotOnDisk(c[0].dir), index);
+  };
   ASSERT_EQ(ProposeMany(c.rep(0), "w", 6), 6);
-  // Past the threshold on barriers alone: libraft's applied index runs
-  // ahead of the state machine's.
-  for (int k = 0; k < 40; k++) {
-    Status st = StatusSync([&](auto done) { c.rep(0).Barrier(done); }, 5s);
-    ASSERT_TRUE(st.ok()) << st.error().message();
-  }
-  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(0)).snapshots_taken() >= 1; }, 3s));
-  ASSERT_LT(c.fsm(0).AppliedIndex(), c.rep(0).LastApplied());
+  barriers_until_a_snapshot_past(c.fsm(0).AppliedIndex());
   ASSERT_EQ(ProposeMany(c.rep(0), "x", 30), 30);
-  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(0)).snapshots_taken() >= 3; }, 3s));
-  for (int k = 0; k < 40; k++) {
-    ASSERT_TRUE(StatusSync([&](auto done) { c.rep(0).Barrier(done); }, 5s).ok());
-  }
-  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(0)).snapshots_taken() >= 5; }, 3s));
+  barriers_until_a_snapshot_past(c.fsm(0).AppliedIndex());
+  ASSERT_LT(c.fsm(0).AppliedIndex(), c.rep(0).LastApplied());
   // After the last snapshot: in the log, not yet made durable by the state.
   ASSERT_EQ(ProposeMany(c.rep(0), "y", 5), 5);
   c.Stop(0);
@@ -430,7 +430,8 @@ TEST(ReplicatorTest, AMemberWhoseStateIsBehindItsReferenceSnapshotRefusesToStart
   c.StartAll();
   ASSERT_EQ(c.WaitForLeader(), 0);
   ASSERT_EQ(ProposeMany(c.rep(0), "w", 40), 40);
-  ASSERT_TRUE(WaitFor([&] { return Impl(c.rep(0)).snapshots_taken() >= 1; }, 3s));
+  // On disk, so the restart below starts from it.
+  ASSERT_TRUE(WaitFor([&] { return LatestSnapshotOnDisk(c[0].dir) > 0; }, 5s));
   c.Stop(0);
 
   c.ResetStateMachine(0);

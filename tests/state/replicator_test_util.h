@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -389,6 +390,22 @@ class Cluster {
   std::vector<Member> bootstrap_;
   std::vector<Node> nodes_;
 };
+
+// The index of the latest snapshot libraft has finished writing in `dir`
+// ("snapshot-TERM-INDEX-TIMESTAMP.meta", written after the data), or 0.
+inline uint64_t LatestSnapshotOnDisk(const fs::path& dir) {
+  uint64_t latest = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    unsigned long long term = 0, index = 0, stamp = 0;
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".meta") == 0 &&
+        std::sscanf(name.c_str(), "snapshot-%llu-%llu-%llu.meta", &term, &index, &stamp) == 3) {
+      latest = std::max<uint64_t>(latest, index);
+    }
+  }
+  return latest;
+}
 
 inline internal::ReplicatorImpl& Impl(Replicator& r) {
   return static_cast<internal::ReplicatorImpl&>(r);
