@@ -195,10 +195,16 @@ class HealthController {
                      "waiting for " + who + ": the deployment controller has not seen generation " +
                          std::to_string(d.generation()) + " yet"};
     }
-    // The newest ReplicaSet's pods: the ones this revision brought.
+    // The pods this revision brought: those of the ReplicaSet of the
+    // Deployment's current template. Not the one with the highest revision
+    // number: after a revert the controller gives the old template's
+    // ReplicaSet a new number, and until this cache has seen that, the
+    // failing one it replaces would look newest and judge the revert.
     ObjectPtr newest;
     int64_t newest_rev = -1;
+    const Json& want_template = Member(Member(j, "spec"), "template");
     for (const ObjectPtr& rs : replicasets_.ListOwnedBy(d.uid())) {
+      if (!apps::EqualIgnoreHash(Member(Member(rs->json(), "spec"), "template"), want_template)) continue;
       int64_t r = std::atoll(rs->annotation("deployment.kubernetes.io/revision").value_or("0").c_str());
       if (r > newest_rev) newest_rev = r, newest = rs;
     }

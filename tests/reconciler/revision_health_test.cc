@@ -229,6 +229,40 @@ TEST_F(RevisionHealthTest, ACrashLoopingContainerOfTheNewReplicaSetIsDegradedWit
             "container app of pod shop/web-abc-x1 is crash-looping (exit code 7, 3 restarts)");
 }
 
+// After a revert the Deployment controller gives the old template's
+// ReplicaSet a new revision number; until the cache has seen it, the failing
+// ReplicaSet the revert replaces has the highest number. Its pods are not
+// the revert's: only the ReplicaSet of the Deployment's current template is
+// judged by its pods.
+TEST_F(RevisionHealthTest, PodsOfAReplicaSetOfAnotherTemplateDoNotJudgeTheRevision) {
+  Object d = Deployment(1, {{"replicas", 2}, {"updatedReplicas", 0}, {"availableReplicas", 1}});
+  ASSERT_TRUE(api_.client().Create(NewReplicaSet(d, "web-good", "1")));
+  Object bad = NewReplicaSet(d, "web-bad", "2");
+  bad.json()["spec"]["template"]["spec"]["containers"][0]["image"] = "web:9.9";
+  auto badw = api_.client().Create(bad);
+  ASSERT_TRUE(badw) << badw.error().message();
+  Object pod(GroupVersionKind{"", "v1", "Pod"}, "shop", "web-bad-x1");
+  pod.json()["metadata"]["ownerReferences"] = Json::array(
+      {{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "web-bad"}, {"uid", badw->uid()}, {"controller", true}}});
+  pod.json()["spec"] = bad.json()["spec"]["template"]["spec"];
+  auto p = api_.client().Create(pod);
+  ASSERT_TRUE(p) << p.error().message();
+  p->json()["status"] = {{"phase", "Pending"},
+                         {"containerStatuses", Json::array({{{"name", "app"},
+                                                             {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*p));
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  std::this_thread::sleep_for(500ms);  // two rechecks: still waiting, not Degraded
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Progressing") << RecordStatus().dump();
+  // Rolled out on the current template: healthy.
+  SetDeploymentStatus({{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
 TEST_F(RevisionHealthTest, ADegradedRevertIsNeverRevertedAutomatically) {
   Deployment(1, {{"replicas", 1},
                  {"conditions", Json::array({{{"type", "Progressing"},
