@@ -22,6 +22,7 @@
 // (apiVersion, kind, metadata's name, namespace, uid, creationTimestamp,
 // generation, resourceVersion, and a status an update kept): the client
 // knows the rest, and a sync of 10,000 objects need not encode them again.
+#include <chrono>
 #include <map>
 #include <memory>
 
@@ -50,7 +51,15 @@ struct BatchRequest {
   bool short_answer = false;  // ?answer=short
   std::vector<BatchOp> ops;
   std::map<std::string, size_t> by_key;  // store key → operation index
+  // Where a batch's time goes (the debug line "batch answered"): received,
+  // parsed, planned and encoded (the last attempt), committed.
+  using Time = std::chrono::steady_clock::time_point;
+  Time received, parsed, planned, committed;
 };
+
+int64_t MsBetween(BatchRequest::Time a, BatchRequest::Time b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
 
 // One attempt's plan, kept until the transaction's answer.
 struct Plan {
@@ -299,6 +308,16 @@ void ReplyItems(BatchRequest& req, Plan& plan, int64_t revision) {
   Json answer = {{"apiVersion", "bosun.dev/v1"}, {"kind", "BatchResult"}, {"resourceVersion", rv}};
   answer["items"] = std::move(items);
   req.call->Reply(200, answer);
+  if (log::GetLevel() <= log::Level::kDebug) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto committed = req.committed == BatchRequest::Time{} ? req.planned : req.committed;
+    log::Debug("api", "batch answered",
+               {{"operations", std::to_string(req.ops.size())},
+                {"parseMs", std::to_string(MsBetween(req.received, req.parsed))},
+                {"planMs", std::to_string(MsBetween(req.parsed, req.planned))},
+                {"commitMs", std::to_string(MsBetween(req.planned, committed))},
+                {"answerMs", std::to_string(MsBetween(committed, now))}});
+  }
 }
 
 void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts);
@@ -333,11 +352,13 @@ void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts)
   for (size_t i = 0; i < req->ops.size(); ++i) {
     if (auto e = PlanOp(core, req->ops[i], &txn, plan.get())) return call->ReplyError(At(i, std::move(*e)));
   }
+  req->planned = std::chrono::steady_clock::now();
   // Only noop updates (or nothing at all): nothing to write, as a single
   // update that changes nothing.
   if (txn.ops.empty()) return ReplyItems(*req, *plan, read_revision);
   if (core.stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
   core.service().Write(std::move(txn), [&core, req, plan, attempts](Result<TxnResult> r) {
+    req->committed = std::chrono::steady_clock::now();
     auto result = std::make_shared<Result<TxnResult>>(std::move(r));
     core.Post([&core, req, plan, result, attempts] { Finish(core, req, *plan, *result, attempts); });
   });
@@ -346,8 +367,11 @@ void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts)
 }  // namespace
 
 void Core::Batch(const CallPtr& call) {
+  const auto received = std::chrono::steady_clock::now();
   auto req = ParseRequest(call, clock());
   if (!req) return;
+  req->received = received;
+  req->parsed = std::chrono::steady_clock::now();
   log::Debug("api", "batch", {{"operations", std::to_string(req->ops.size())}, {"user", call->user().name}});
   AfterBarrier(call, ReadConsistency::kLinearizable, [this, req] { Attempt(*this, req, kBatchAttempts); });
 }
