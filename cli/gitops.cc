@@ -6,6 +6,7 @@
 #include <set>
 
 #include "cli/client_flags.h"
+#include "core/ascii.h"
 
 namespace bosun::cli {
 namespace {
@@ -40,11 +41,6 @@ std::string CommitOf(const Object& o) {
   const Json& c = Object::Field(o.spec(), "commit");
   if (c.is_string()) return c.get<std::string>();
   return o.label("bosun.dev/commit").value_or("");
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 Error NoSuchRevision(const std::string& rev) {
@@ -120,7 +116,7 @@ Result<std::vector<Object>> ListRevisions(state::Client& client) {
 }
 
 Result<Object> FindRevision(state::Client& client, const std::string& raw) {
-  std::string rev = Lower(raw);
+  std::string rev = AsciiLower(raw);
   if (rev.empty()) return Error(Code::kInvalid, "give a revision: a sequence number, a record name or a commit id");
   if (AllDigits(rev) && rev.size() <= 18) {
     // A record name as written ("00000042"), then the sequence number.
@@ -144,7 +140,7 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
     auto all = ListRevisions(client);
     if (!all) return all.error();
     for (Object& o : *all) {
-      if (Lower(CommitOf(o)).rfind(rev, 0) == 0) matches.push_back(std::move(o));
+      if (AsciiLower(CommitOf(o)).rfind(rev, 0) == 0) matches.push_back(std::move(o));
     }
   }
   if (matches.empty()) return NoSuchRevision(raw);

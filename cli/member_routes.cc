@@ -12,15 +12,6 @@ namespace {
 
 constexpr const char* kMembersPath = "/bosun/v1/members/";
 
-state::HttpResponse FromError(const Error& e) {
-  switch (e.code()) {
-    case Code::kNotFound: return StatusResponse(404, "NotFound", e.message());
-    case Code::kAlreadyExists: return StatusResponse(409, "AlreadyExists", e.message());
-    case Code::kUnavailable: return StatusResponse(503, "ServiceUnavailable", e.message());
-    default: return StatusResponse(500, "InternalError", e.message());
-  }
-}
-
 // nullopt when this member leads; else the 503 that points at the leader.
 std::optional<state::HttpResponse> NotLeader(state::ReplicatedService* svc) {
   if (svc->IsLeader()) return std::nullopt;
@@ -52,7 +43,7 @@ void Join(state::ReplicatedService* svc, const state::HttpRequest& req, const st
   state::Member m{j["id"].get<uint64_t>(), j["raftAddress"].get<std::string>(), true};
   std::string api_url = j.value("apiUrl", "");
   svc->replicator().AddMember(m, [m, api_url, reply](Status st) {
-    if (!st) return reply(FromError(st.error()));
+    if (!st) return reply(StatusResponseFor(st.error()));
     log::Info("server", "member added", {{"member", std::to_string(m.id)}, {"raft", m.address}, {"api", api_url}});
     reply(StatusResponse(200, "", "member " + std::to_string(m.id) + " added"));
   });
@@ -79,7 +70,7 @@ void Remove(state::ReplicatedService* svc, const std::string& id_text, const sta
   }
   auto remove = [svc, id, name, reply](std::function<void()> then) {
     svc->replicator().RemoveMember(id, [id, name, reply, then = std::move(then)](Status st) {
-      if (!st) return reply(FromError(st.error()));
+      if (!st) return reply(StatusResponseFor(st.error()));
       log::Info("server", "member removed", {{"member", std::to_string(id)}});
       then();
     });
@@ -89,7 +80,7 @@ void Remove(state::ReplicatedService* svc, const std::string& id_text, const sta
     // The leader removes itself: it will not lead the write that forgets its
     // record afterwards, so that goes first.
     return ForgetRecord(svc, id, [remove, removed, reply, name](Status st) {
-      if (!st) return reply(FromError(st.error().Wrap("forgetting the API address of " + name)));
+      if (!st) return reply(StatusResponseFor(st.error().Wrap("forgetting the API address of " + name)));
       remove(removed);
     });
   }
@@ -121,7 +112,7 @@ void Publish(state::ReplicatedService* svc, uint64_t id, const state::HttpReques
   txn.ops.push_back(state::Op{state::Op::Kind::kPut, state::MemberRecordKey(id),
                               state::MemberRecord(id, j["raftAddress"].get<std::string>(), j["apiUrl"].get<std::string>())});
   svc->Write(std::move(txn), [reply, name](Result<state::TxnResult> r) {
-    if (!r) return reply(FromError(r.error()));
+    if (!r) return reply(StatusResponseFor(r.error()));
     reply(StatusResponse(200, "", name + " published"));
   });
 }

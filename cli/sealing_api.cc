@@ -16,15 +16,11 @@ namespace {
 
 constexpr const char* kPrefix = "/bosun/v1/sealing";
 
+// A SealedSecret sealed for another scope (kForbidden from crypto/sealed.cc)
+// is an invalid object for this cluster, not a caller without rights.
 state::HttpResponse ErrorResponse(const Error& e) {
-  switch (e.code()) {
-    case Code::kInvalid: return StatusResponse(422, "Invalid", e.message());
-    case Code::kNotFound: return StatusResponse(404, "NotFound", e.message());
-    case Code::kForbidden: return StatusResponse(422, "Invalid", e.message());
-    case Code::kConflict: return StatusResponse(409, "Conflict", e.message());
-    case Code::kUnavailable: return StatusResponse(503, "ServiceUnavailable", e.message());
-    default: return StatusResponse(500, "InternalError", e.message());
-  }
+  if (e.code() == Code::kForbidden) return StatusResponse(422, "Invalid", e.message());
+  return StatusResponseFor(e);
 }
 
 Json KeyJson(const reconciler::SealingKeyInfo& k) {

@@ -99,10 +99,11 @@ class Object {
 
   // Returns j[key] if j is an object holding key, else a shared null.
   static const Json& Field(const Json& j, const char* key);
+  // The string-valued entries of j[key] (labels, annotations); others are skipped.
+  static StringMap Map(const Json& j, const char* key);
 
  private:
   static std::string Str(const Json& j, const char* key);
-  static StringMap Map(const Json& j, const char* key);
   const Json& Meta() const { return Field(doc_, "metadata"); }
   Json& MutMeta();
 

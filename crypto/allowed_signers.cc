@@ -7,6 +7,7 @@
 
 #include "crypto/printable.h"
 #include "crypto/sshsig.h"
+#include "core/ascii.h"
 
 namespace bosun::crypto {
 namespace {
@@ -102,8 +103,7 @@ Status ParseOptions(const std::string& text, const std::string& where, AllowedSi
   for (const std::string& opt : SplitOptions(text)) {
     std::string name = opt.substr(0, opt.find('='));
     std::string value = opt.find('=') == std::string::npos ? "" : Unquote(opt.substr(opt.find('=') + 1));
-    std::string lower = name;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string lower = AsciiLower(name);
     if (lower == "cert-authority") {
       return Error(Code::kInvalid, where + ": cert-authority is not supported: list each signer's own key");
     }

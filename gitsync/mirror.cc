@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "gitsync/mirror_internal.h"
+#include "core/ascii.h"
 
 namespace bosun::gitsync {
 
@@ -55,8 +56,7 @@ Result<std::string> CheckUrl(const std::string& url) {
   size_t scheme_end = url.find("://");
   std::string userinfo;
   if (scheme_end != std::string::npos) {
-    std::string scheme = url.substr(0, scheme_end);
-    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string scheme = AsciiLower(url.substr(0, scheme_end));
     if (scheme != "file" && scheme != "http" && scheme != "https" && scheme != "ssh" && scheme != "git" &&
         scheme != "ssh+git" && scheme != "git+ssh") {
       return Error(Code::kInvalid, "repository URL scheme \"" + scheme +
@@ -102,8 +102,7 @@ Result<Followed> ParseFollowed(const std::string& ref) {
   if (ref.empty()) return Error(Code::kInvalid, "no ref to follow given (a branch, refs/tags/X, or a commit id)");
   if (IsHex40(ref)) {
     f.kind = Followed::Kind::kCommit;
-    f.commit = ref;
-    for (char& c : f.commit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    f.commit = AsciiLower(ref);
     f.label = "commit " + f.commit;
     return f;
   }

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "node/probes.h"
+#include "core/ascii.h"
 
 namespace bosun::node {
 namespace {
@@ -129,11 +130,6 @@ bool Dial(const std::string& host, int port, Clock::time_point deadline, Fd* out
   return true;
 }
 
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 ProbeOutcome Fail(std::string message) { return ProbeOutcome{false, std::move(message)}; }
 
 ProbeOutcome HttpProbe(const Json& h, const Json& container, const std::string& pod_ip, std::chrono::seconds timeout) {
@@ -156,7 +152,7 @@ ProbeOutcome HttpProbe(const Json& h, const Json& container, const std::string& 
     for (const auto& hd : headers) {
       std::string name = hd.value("name", ""), value = hd.value("value", "");
       if (name.empty() || name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) continue;
-      std::string lname = Lower(name);
+      std::string lname = AsciiLower(name);
       if (lname == "host") { host_header = value; continue; }
       if (lname == "user-agent") user_agent = true;
       if (lname == "accept") accept = true;

@@ -5,6 +5,7 @@
 
 #include "core/kinds.h"
 #include "policies/policy.h"
+#include "core/ascii.h"
 
 namespace bosun::policies {
 namespace {
@@ -67,7 +68,7 @@ ImageRef ParseImage(const std::string& image) {
   size_t colon = name.rfind(':');
   if (colon != std::string::npos && name.find('/', colon) == std::string::npos) name = name.substr(0, colon);
   r.repository = name;
-  for (char& c : r.registry) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  r.registry = AsciiLower(r.registry);
   return r;
 }
 
@@ -79,7 +80,7 @@ bool ValidDigest(const std::string& d) {
 bool RegistryAllowed(const ImageRef& img, const std::vector<std::string>& allowed) {
   std::string full = img.registry + "/" + img.repository;
   for (std::string a : allowed) {
-    for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    a = AsciiLower(a);
     if (a.find('/') == std::string::npos) {
       if (a == img.registry) return true;
     } else if (full == a || full.rfind(a + "/", 0) == 0) {

@@ -1,4 +1,5 @@
 #include "reconciler/history.h"
+#include "core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
@@ -19,9 +20,7 @@ std::string HexAt(const std::string& s, size_t pos) {
   while (end < s.size() && IsHex(s[end]) && end - pos < 40) ++end;
   if (end - pos < 7) return "";
   if (end < s.size() && std::isalnum(static_cast<unsigned char>(s[end]))) return "";
-  std::string out = s.substr(pos, end - pos);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return AsciiLower(s.substr(pos, end - pos));
 }
 
 std::string Rfc3339(int64_t seconds) {

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/selector.h"
 #include "state/api_internal.h"
+#include "core/ascii.h"
 
 namespace bosun::state::api_internal {
 namespace {
@@ -300,7 +301,7 @@ enum class PatchType { kMerge, kJson };
 std::optional<PatchType> PatchTypeOf(std::string ct) {
   ct = ct.substr(0, ct.find(';'));
   while (!ct.empty() && ct.back() == ' ') ct.pop_back();
-  for (char& c : ct) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ct = AsciiLower(ct);
   if (ct == "application/merge-patch+json" || ct == "application/strategic-merge-patch+json") return PatchType::kMerge;
   if (ct == "application/json-patch+json") return PatchType::kJson;
   return std::nullopt;

@@ -9,14 +9,10 @@
 
 #include "core/log.h"
 #include "state/api_internal.h"
+#include "core/ascii.h"
 
 namespace bosun::state::api_internal {
 namespace {
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Hop-by-hop headers and those the client sets itself. Expect too: this
 // member already answered the caller's 100-continue, and cpprestsdk's client
@@ -24,7 +20,7 @@ std::string Lower(std::string s) {
 bool Skip(const std::string& name) {
   static const char* kSkip[] = {"host", "content-length",      "connection", "keep-alive", "transfer-encoding",
                                 "upgrade", "te", "proxy-authorization", "trailer", "expect"};
-  std::string n = Lower(name);
+  std::string n = AsciiLower(name);
   return std::any_of(std::begin(kSkip), std::end(kSkip), [&](const char* s) { return n == s; });
 }
 
@@ -71,7 +67,7 @@ void Core::Forward(const CallPtr& call, const std::string& leader_url) {
           std::map<std::string, std::string> headers;
           std::string ct = "application/json";
           for (const auto& [name, value] : resp.headers()) {
-            if (Lower(name) == "content-type") {
+            if (AsciiLower(name) == "content-type") {
               ct = value;
             } else if (!Skip(name)) {
               headers[name] = value;

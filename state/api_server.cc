@@ -10,6 +10,7 @@
 #include "state/api_discovery.h"
 #include "state/api_internal.h"
 #include "state/secret_redaction.h"
+#include "core/ascii.h"
 
 namespace bosun::state {
 
@@ -21,11 +22,6 @@ constexpr const char* kComponent = "api";
 // that does not lead answers such a request with 503 instead of forwarding it
 // again, so two members with stale views cannot bounce a request forever.
 constexpr const char* kForwardedHeader = "X-Bosun-Forwarded";
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool PrefixMatches(const std::string& prefix, const std::string& path) {
   if (prefix.empty() || prefix == "/") return true;
@@ -277,7 +273,7 @@ bool Core::ServeExtension(const CallPtr& call, bool authenticated) {
   req.path = call->path();
   req.query = call->query();
   req.body = call->body();
-  for (const auto& [k, v] : call->headers()) req.headers[Lower(k)] = v;
+  for (const auto& [k, v] : call->headers()) req.headers[AsciiLower(k)] = v;
   if (!chosen.open) req.user = call->user();
   Responder respond = [call](HttpResponse r) {
     call->ReplyText(r.status, r.content_type, std::move(r.body), r.headers);

@@ -37,15 +37,7 @@ constexpr size_t kMaxBuffered = 16u << 20;
 constexpr auto kTick = std::chrono::milliseconds(100);
 
 // The labels of an object, read without copying it (Object would).
-Labels LabelsOf(const Json& object) {
-  Labels out;
-  const Json& labels = Object::Field(Object::Field(object, "metadata"), "labels");
-  if (!labels.is_object()) return out;
-  for (auto it = labels.begin(); it != labels.end(); ++it) {
-    if (it.value().is_string()) out.emplace(it.key(), it.value().get<std::string>());
-  }
-  return out;
-}
+Labels LabelsOf(const Json& object) { return Object::Map(Object::Field(object, "metadata"), "labels"); }
 
 // "/registry/<g>/<resource>/<ns>/<name>" or ".../<name>" → namespace, name.
 void NamesFromKey(const KindInfo& kind, const std::string& key, std::string* ns, std::string* name) {

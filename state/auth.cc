@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "crypto/tokens.h"
+#include "core/ascii.h"
 
 namespace bosun::state {
 namespace {
@@ -22,12 +23,6 @@ bool IsHexHash(std::string_view s) {
     if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
   }
   return true;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string_view Trim(std::string_view s) {
@@ -110,7 +105,7 @@ Status TokenAuthenticator::Load(const std::string& path) {
     if (user.empty()) return Error(Code::kInvalid, where + "missing user name after the hash");
     std::string rest;
     if (fields >> rest) return Error(Code::kInvalid, where + "unexpected field \"" + rest + "\" after the groups");
-    parsed[Lower(hash)] = User{user, SplitGroups(groups)};
+    parsed[AsciiLower(hash)] = User{user, SplitGroups(groups)};
   }
   std::unique_lock lock(mu_);
   by_hash_ = std::move(parsed);
@@ -119,7 +114,7 @@ Status TokenAuthenticator::Load(const std::string& path) {
 
 void TokenAuthenticator::Add(const std::string& hash, User user) {
   std::unique_lock lock(mu_);
-  by_hash_[Lower(hash)] = std::move(user);
+  by_hash_[AsciiLower(hash)] = std::move(user);
 }
 
 size_t TokenAuthenticator::size() const {
@@ -131,7 +126,7 @@ Result<User> TokenAuthenticator::Authenticate(std::string_view authorization) co
   authorization = Trim(authorization);
   if (authorization.empty()) return Error(Code::kUnauthorized, "missing Authorization header (want: Bearer <token>)");
   size_t space = authorization.find(' ');
-  if (space == std::string_view::npos || Lower(authorization.substr(0, space)) != "bearer") {
+  if (space == std::string_view::npos || AsciiLower(authorization.substr(0, space)) != "bearer") {
     return Error(Code::kUnauthorized, "the Authorization header is not a bearer token (want: Bearer <token>)");
   }
   std::string_view token = Trim(authorization.substr(space + 1));
@@ -185,7 +180,7 @@ Result<std::string> EnsureToken(const std::string& tokens_path, const std::strin
       std::istringstream fields(l);
       std::string h;
       fields >> h;
-      if (Lower(h) == hash) return token;
+      if (AsciiLower(h) == hash) return token;
     }
   } else if (lines.error().code() != Code::kNotFound) {
     return lines.error();
