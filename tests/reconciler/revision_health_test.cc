@@ -115,6 +115,22 @@ class RevisionHealthTest : public ::testing::Test {
     return rs;
   }
 
+  // A pod of ReplicaSet `rs` (its template's spec), as its controller makes
+  // it, with `status` as its node reports it.
+  void PodOf(const Object& rs, const std::string& name, const Json& status) {
+    Object pod(GroupVersionKind{"", "v1", "Pod"}, "shop", name);
+    pod.json()["metadata"]["ownerReferences"] = Json::array({{{"apiVersion", "apps/v1"},
+                                                               {"kind", "ReplicaSet"},
+                                                               {"name", rs.name()},
+                                                               {"uid", rs.uid()},
+                                                               {"controller", true}}});
+    pod.json()["spec"] = rs.json()["spec"]["template"]["spec"];
+    auto p = api_.client().Create(pod);
+    ASSERT_TRUE(p) << p.error().message();
+    p->json()["status"] = status;
+    ASSERT_TRUE(api_.client().UpdateStatus(*p));
+  }
+
   static Json Touched(const std::string& kind, const std::string& name) {
     return Json::array({{{"action", "updated"}, {"kind", kind}, {"namespace", "shop"}, {"name", name}}});
   }
@@ -210,18 +226,13 @@ TEST_F(RevisionHealthTest, ACrashLoopingContainerOfTheNewReplicaSetIsDegradedWit
   Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 0}});
   auto rsw = api_.client().Create(NewReplicaSet(d, "web-abc", "2"));
   ASSERT_TRUE(rsw) << rsw.error().message();
-  Object pod(GroupVersionKind{"", "v1", "Pod"}, "shop", "web-abc-x1");
-  pod.json()["metadata"]["ownerReferences"] = Json::array(
-      {{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "web-abc"}, {"uid", rsw->uid()}, {"controller", true}}});
-  pod.json()["spec"] = d.json()["spec"]["template"]["spec"];
-  auto p = api_.client().Create(pod);
-  ASSERT_TRUE(p) << p.error().message();
-  p->json()["status"] = {{"phase", "Running"},
-                         {"containerStatuses", Json::array({{{"name", "app"},
-                                                             {"restartCount", 3},
-                                                             {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
-                                                             {"lastState", {{"terminated", {{"exitCode", 7}}}}}}})}};
-  ASSERT_TRUE(api_.client().UpdateStatus(*p));
+  ASSERT_NO_FATAL_FAILURE(PodOf(*rsw, "web-abc-x1",
+                                {{"phase", "Running"},
+                                 {"containerStatuses",
+                                  Json::array({{{"name", "app"},
+                                                {"restartCount", 3},
+                                                {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
+                                                {"lastState", {{"terminated", {{"exitCode", 7}}}}}}})}}));
   Revision(Touched("Deployment", "web"));
   StartManager();
   ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
@@ -241,16 +252,11 @@ TEST_F(RevisionHealthTest, PodsOfAReplicaSetOfAnotherTemplateDoNotJudgeTheRevisi
   bad.json()["spec"]["template"]["spec"]["containers"][0]["image"] = "web:9.9";
   auto badw = api_.client().Create(bad);
   ASSERT_TRUE(badw) << badw.error().message();
-  Object pod(GroupVersionKind{"", "v1", "Pod"}, "shop", "web-bad-x1");
-  pod.json()["metadata"]["ownerReferences"] = Json::array(
-      {{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "web-bad"}, {"uid", badw->uid()}, {"controller", true}}});
-  pod.json()["spec"] = bad.json()["spec"]["template"]["spec"];
-  auto p = api_.client().Create(pod);
-  ASSERT_TRUE(p) << p.error().message();
-  p->json()["status"] = {{"phase", "Pending"},
-                         {"containerStatuses", Json::array({{{"name", "app"},
-                                                             {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}};
-  ASSERT_TRUE(api_.client().UpdateStatus(*p));
+  ASSERT_NO_FATAL_FAILURE(
+      PodOf(*badw, "web-bad-x1",
+            {{"phase", "Pending"},
+             {"containerStatuses",
+              Json::array({{{"name", "app"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}}));
   Revision(Touched("Deployment", "web"));
   StartManager();
   ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();

@@ -364,19 +364,26 @@ INSTANTIATE_TEST_SUITE_P(SnapshotOnLoopOnWorkerAndByReference, ReplicatorSnapsho
                            return std::string("Unknown");
                          });
 
+// One member whose state is durable (reference snapshots), a snapshot every
+// 16 entries.
+std::unique_ptr<Cluster> DurableMember(unsigned snapshot_trailing) {
+  return std::make_unique<Cluster>(
+      1, 1,
+      [snapshot_trailing](ReplicatorOptions& o) {
+        o.snapshot_threshold = 16;
+        o.snapshot_trailing = snapshot_trailing;
+      },
+      /*concurrent_snapshots=*/true, /*durable_state=*/true);
+}
+
 // A reference snapshot names the state machine's own applied index, not
 // libraft's: barriers (every linearizable read on a cluster, every election)
 // move libraft's without the state machine. A snapshot taken on barriers
 // still restarts, and a crash that loses what was not made durable loses
 // nothing the log no longer holds.
 TEST(ReplicatorTest, ReferenceSnapshotsTakenOnBarriersRestartAndSurviveACrash) {
-  Cluster c(
-      1, 1,
-      [](ReplicatorOptions& o) {
-        o.snapshot_threshold = 16;
-        o.snapshot_trailing = 2;
-      },
-      /*concurrent_snapshots=*/true, /*durable_state=*/true);
+  auto cluster = DurableMember(/*snapshot_trailing=*/2);
+  Cluster& c = *cluster;
   c.StartAll();
   ASSERT_EQ(c.WaitForLeader(), 0);
   // Barriers until libraft has written a snapshot whose index is past the
@@ -420,13 +427,8 @@ TEST(ReplicatorTest, ReferenceSnapshotsTakenOnBarriersRestartAndSurviveACrash) {
 // folder kept, its state machine empty) refuses to start and says why,
 // rather than serving a state with the compacted entries missing.
 TEST(ReplicatorTest, AMemberWhoseStateIsBehindItsReferenceSnapshotRefusesToStart) {
-  Cluster c(
-      1, 1,
-      [](ReplicatorOptions& o) {
-        o.snapshot_threshold = 16;
-        o.snapshot_trailing = 4;
-      },
-      /*concurrent_snapshots=*/true, /*durable_state=*/true);
+  auto cluster = DurableMember(/*snapshot_trailing=*/4);
+  Cluster& c = *cluster;
   c.StartAll();
   ASSERT_EQ(c.WaitForLeader(), 0);
   ASSERT_EQ(ProposeMany(c.rep(0), "w", 40), 40);
