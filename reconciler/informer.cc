@@ -145,7 +145,9 @@ size_t Informer::size() const {
   return n;
 }
 
-void Informer::Store(const KindInfo& kind, const Object& object) {
+void Informer::Store(const KindInfo& kind, const Object& object) { Store(kind, Object(object)); }
+
+void Informer::Store(const KindInfo& kind, Object&& object) {
   const std::string key = KeyOf(kind, object);
   const int64_t rv = ParseRv(object.resource_version());
   std::lock_guard<std::mutex> lock(mu_);
@@ -155,7 +157,7 @@ void Informer::Store(const KindInfo& kind, const Object& object) {
   e.kind = &kind;
   e.rv = rv;
   if (Selected(object)) {
-    e.object = object;
+    e.object = std::move(object);
   } else {
     e.object.reset();
   }

@@ -69,6 +69,7 @@ class Informer {
   // cache already holds a later version. Objects that do not match the
   // selector are forgotten instead (they are no longer in the watched set).
   void Store(const KindInfo& kind, const Object& object);
+  void Store(const KindInfo& kind, Object&& object);
   // Records that the object is gone as of `resource_version` ("" = now:
   // any event newer than the cached version brings it back).
   void Forget(const KindInfo& kind, const std::string& ns, const std::string& name,

@@ -230,7 +230,9 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
     // come back (and Batch puts them into copies of ours).
     const MonoTime batch_start = clock->Monotonic();
     plan_ms = std::chrono::duration_cast<Ms>(batch_start - t0).count();
-    result = client->Batch(ops, state::BatchAnswer::kShort);
+    // The objects move into the answer's items (and from there into the
+    // cache): after this only op_changes says what each op was.
+    result = client->Batch(std::move(ops), state::BatchAnswer::kShort);
     batch_ms = std::chrono::duration_cast<Ms>(clock->Monotonic() - batch_start).count();
     if (result) break;
     const Code code = result.error().code();
@@ -274,15 +276,15 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   // taken for drift), and the snapshot becomes the live one.
   Object stored = result->items.back();
   std::vector<std::string> written;  // keys of the objects the batch put
-  written.reserve(ops.size());
-  for (size_t i = 0; i + 1 < ops.size() && i < result->items.size(); ++i) {
+  written.reserve(op_changes.size());
+  for (size_t i = 0; i < op_changes.size() && i < result->items.size(); ++i) {
     const PlannedChange& c = *op_changes[i];
     if (c.kind == nullptr) continue;
-    if (ops[i].type == state::BatchOp::Type::kDelete) {
+    if (c.action == PlannedChange::Action::kDelete) {
       informer->Forget(*c.kind, c.ns, c.name, result->resource_version);
     } else {
-      informer->Store(*c.kind, result->items[i]);
       written.push_back(Informer::KeyOf(*c.kind, result->items[i]));
+      informer->Store(*c.kind, std::move(result->items[i]));
     }
   }
   DropOwnWritesFromDrift(written, result->resource_version);

@@ -22,6 +22,10 @@
 // (apiVersion, kind, metadata's name, namespace, uid, creationTimestamp,
 // generation, resourceVersion, and a status an update kept): the client
 // knows the rest, and a sync of 10,000 objects need not encode them again.
+//
+// ApiServer::Batch runs the same batch for a caller in this process (the
+// GitOps sync on the leader): its body and answer are Json values, neither
+// encoded nor parsed; only where they come from and go to differs.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -29,6 +33,7 @@
 #include "core/log.h"
 #include "state/api_internal.h"
 #include "state/batch_answer.h"
+#include "state/secret_redaction.h"
 
 namespace bosun::state::api_internal {
 namespace {
@@ -47,7 +52,14 @@ struct BatchOp {
 
 // The request, shared by the attempts.
 struct BatchRequest {
+  // Where the answer goes: the HTTP call, or (call null) the function of a
+  // caller in this process, with what its user may read of Secrets.
   CallPtr call;
+  LocalAnswer local;
+  SecretAccess local_access = SecretAccess::kNone;
+  std::shared_ptr<Core> local_core;  // counted in flight while the batch runs (Stop waits for it)
+  bool answered = false;
+
   bool short_answer = false;  // ?answer=short
   std::vector<BatchOp> ops;
   std::map<std::string, size_t> by_key;  // store key → operation index
@@ -55,6 +67,27 @@ struct BatchRequest {
   // parsed, planned and encoded (the last attempt), committed.
   using Time = std::chrono::steady_clock::time_point;
   Time received, parsed, planned, committed;
+
+  BatchRequest() = default;
+  BatchRequest(const BatchRequest&) = delete;
+  BatchRequest& operator=(const BatchRequest&) = delete;
+  ~BatchRequest() {
+    if (local_core == nullptr) return;  // an HTTP call answers an unanswered request itself
+    if (!answered) Fail(Internal("the batch ended without an answer (a bug in bosun)"));
+    local_core->Leave();
+  }
+  void Fail(const ApiError& e) {
+    answered = true;
+    if (call != nullptr) return call->ReplyError(e);
+    local(e.code, e.ToJson());
+  }
+  void Answer(Json body) {
+    answered = true;
+    if (call != nullptr) return call->Reply(200, body);
+    // Secret values go only to users who may read them, as Call::Reply does.
+    RedactSecrets(body, local_access);
+    local(200, std::move(body));
+  }
 };
 
 int64_t MsBetween(BatchRequest::Time a, BatchRequest::Time b) {
@@ -167,7 +200,27 @@ std::variant<BatchOp, ApiError> ParseOp(Json& j, Clock& clock) {
   return out;
 }
 
-// Parses the body; on error replies and returns null.
+// Parses the body into `req`; the error of the first bad operation.
+std::optional<ApiError> ParseBody(Json& body, Clock& clock, BatchRequest* req) {
+  Json* list = body.is_object() && body.contains("operations") ? &body["operations"] : nullptr;
+  if (list == nullptr || !list->is_array()) return BadRequest("the request body must be {\"operations\":[…]}");
+  req->ops.reserve(list->size());
+  for (size_t i = 0; i < list->size(); ++i) {
+    auto op = ParseOp((*list)[i], clock);
+    if (auto* e = std::get_if<ApiError>(&op)) return At(i, std::move(*e));
+    BatchOp& parsed = req->ops.emplace_back(std::get<BatchOp>(std::move(op)));
+    // One transaction writes a key once; two operations on one object would
+    // need an order inside the transaction that the store does not have.
+    auto [it, added] = req->by_key.emplace(parsed.t.Key(), i);
+    if (!added) {
+      return At(i, BadRequest(parsed.t.kind->QualifiedResource() + " \"" + parsed.t.name + "\" is also written by " +
+                              Where(it->second) + "; a batch writes each object once"));
+    }
+  }
+  return std::nullopt;
+}
+
+// Parses the call's query and body; on error replies and returns null.
 std::shared_ptr<BatchRequest> ParseRequest(const CallPtr& call, Clock& clock) {
   const std::string answer = call->Query("answer");
   if (answer != "" && answer != "full" && answer != "short") {
@@ -179,31 +232,12 @@ std::shared_ptr<BatchRequest> ParseRequest(const CallPtr& call, Clock& clock) {
     call->ReplyError(BadRequest("the request body is not valid JSON"));
     return nullptr;
   }
-  Json* list = body.is_object() && body.contains("operations") ? &body["operations"] : nullptr;
-  if (list == nullptr || !list->is_array()) {
-    call->ReplyError(BadRequest("the request body must be {\"operations\":[…]}"));
-    return nullptr;
-  }
   auto req = std::make_shared<BatchRequest>();
   req->call = call;
   req->short_answer = answer == "short";
-  req->ops.reserve(list->size());
-  for (size_t i = 0; i < list->size(); ++i) {
-    auto op = ParseOp((*list)[i], clock);
-    if (auto* e = std::get_if<ApiError>(&op)) {
-      call->ReplyError(At(i, std::move(*e)));
-      return nullptr;
-    }
-    BatchOp& parsed = req->ops.emplace_back(std::get<BatchOp>(std::move(op)));
-    // One transaction writes a key once; two operations on one object would
-    // need an order inside the transaction that the store does not have.
-    auto [it, added] = req->by_key.emplace(parsed.t.Key(), i);
-    if (!added) {
-      call->ReplyError(
-          At(i, BadRequest(parsed.t.kind->QualifiedResource() + " \"" + parsed.t.name + "\" is also written by " +
-                           Where(it->second) + "; a batch writes each object once")));
-      return nullptr;
-    }
+  if (auto e = ParseBody(body, clock, req.get())) {
+    req->Fail(*e);
+    return nullptr;
   }
   return req;
 }
@@ -307,7 +341,7 @@ void ReplyItems(BatchRequest& req, Plan& plan, int64_t revision) {
   }
   Json answer = {{"apiVersion", "bosun.dev/v1"}, {"kind", "BatchResult"}, {"resourceVersion", rv}};
   answer["items"] = std::move(items);
-  req.call->Reply(200, answer);
+  req.Answer(std::move(answer));
   if (log::GetLevel() <= log::Level::kDebug) {
     const auto now = std::chrono::steady_clock::now();
     const auto committed = req.committed == BatchRequest::Time{} ? req.planned : req.committed;
@@ -325,24 +359,22 @@ void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts)
 // The transaction's answer, on the thread pool (a large answer is not built
 // on the service's callback thread, which is Raft's loop).
 void Finish(Core& core, const std::shared_ptr<BatchRequest>& req, Plan& plan, Result<TxnResult>& r, int attempts) {
-  const CallPtr& call = req->call;
-  if (!r) return call->ReplyError(WriteError(core, r.error(), Target{}));
+  if (!r) return req->Fail(WriteError(core, r.error(), Target{}));
   if (r->succeeded) return ReplyItems(*req, plan, r->revision);
   auto it = req->by_key.find(r->failed_key);
-  if (it == req->by_key.end()) return call->ReplyError(Internal("the batch failed on a key it did not write"));
+  if (it == req->by_key.end()) return req->Fail(Internal("the batch failed on a key it did not write"));
   const size_t i = it->second;
   const BatchOp& op = req->ops[i];
   const KindInfo& kind = *op.t.kind;
-  if (op.type == BatchOp::Type::kCreate) return call->ReplyError(At(i, AlreadyExists(kind, op.t.name)));
-  if (!r->current) return call->ReplyError(At(i, Missing(kind, op.t.name)));
-  if (op.pinned || attempts <= 1 || core.stopped()) return call->ReplyError(At(i, Modified(kind, op.t.name)));
+  if (op.type == BatchOp::Type::kCreate) return req->Fail(At(i, AlreadyExists(kind, op.t.name)));
+  if (!r->current) return req->Fail(At(i, Missing(kind, op.t.name)));
+  if (op.pinned || attempts <= 1 || core.stopped()) return req->Fail(At(i, Modified(kind, op.t.name)));
   // Someone wrote an object this batch read, and the client did not pin
   // it: compute the batch again from the new state.
   Attempt(core, req, attempts - 1);
 }
 
 void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts) {
-  const CallPtr& call = req->call;
   auto plan = std::make_shared<Plan>();
   plan->changes.reserve(req->ops.size());
   Txn txn;
@@ -350,13 +382,13 @@ void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts)
   txn.ops.reserve(req->ops.size());
   const int64_t read_revision = core.service().store().revision();
   for (size_t i = 0; i < req->ops.size(); ++i) {
-    if (auto e = PlanOp(core, req->ops[i], &txn, plan.get())) return call->ReplyError(At(i, std::move(*e)));
+    if (auto e = PlanOp(core, req->ops[i], &txn, plan.get())) return req->Fail(At(i, std::move(*e)));
   }
   req->planned = std::chrono::steady_clock::now();
   // Only noop updates (or nothing at all): nothing to write, as a single
   // update that changes nothing.
   if (txn.ops.empty()) return ReplyItems(*req, *plan, read_revision);
-  if (core.stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
+  if (core.stopped()) return req->Fail(Unavailable("the server is shutting down", std::nullopt));
   core.service().Write(std::move(txn), [&core, req, plan, attempts](Result<TxnResult> r) {
     req->committed = std::chrono::steady_clock::now();
     auto result = std::make_shared<Result<TxnResult>>(std::move(r));
@@ -374,6 +406,34 @@ void Core::Batch(const CallPtr& call) {
   req->parsed = std::chrono::steady_clock::now();
   log::Debug("api", "batch", {{"operations", std::to_string(req->ops.size())}, {"user", call->user().name}});
   AfterBarrier(call, ReadConsistency::kLinearizable, [this, req] { Attempt(*this, req, kBatchAttempts); });
+}
+
+bool Core::LocalBatch(const std::string& authorization, Json* body_in, LocalAnswer done) {
+  // As Route does for POST /bosun/v1/batch, less the forwarding: a member
+  // that does not lead leaves the batch to the caller's HTTP path.
+  if (stopped() || !service().IsLeader()) return false;
+  Json body = std::move(*body_in);
+  auto req = std::make_shared<BatchRequest>();
+  Enter();
+  req->local_core = shared_from_this();
+  req->local = std::move(done);
+  req->received = std::chrono::steady_clock::now();
+  auto user = auth_->Authenticate(authorization);
+  if (!user) {
+    req->Fail(Unauthorized(user.error().message()));
+    return true;
+  }
+  req->local_access = SecretAccessOf(*user);
+  if (auto e = ParseBody(body, clock(), req.get())) {
+    req->Fail(*e);
+    return true;
+  }
+  req->parsed = std::chrono::steady_clock::now();
+  log::Debug("api", "batch", {{"operations", std::to_string(req->ops.size())}, {"user", user->name}, {"in", "process"}});
+  AfterBarrier(
+      ReadConsistency::kLinearizable, [req](const ApiError& e) { req->Fail(e); },
+      [this, req] { Attempt(*this, req, kBatchAttempts); });
+  return true;
 }
 
 }  // namespace bosun::state::api_internal

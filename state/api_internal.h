@@ -282,8 +282,11 @@ class Core : public std::enable_shared_from_this<Core> {
   void Patch(const CallPtr& call, const Target& t);
   void Delete(const CallPtr& call, const Target& t);
 
-  // api_batch.cc: POST /bosun/v1/batch (docs/API.md "Batch").
+  // api_batch.cc: POST /bosun/v1/batch (docs/API.md "Batch"), and the same
+  // batch from this process (ApiServer::Batch): false on a member that does
+  // not lead.
   void Batch(const CallPtr& call);
+  bool LocalBatch(const std::string& authorization, Json* body, LocalAnswer done);
 
   // api_watch.cc
   void Watch(const CallPtr& call, const Target& t);
@@ -307,8 +310,10 @@ class Core : public std::enable_shared_from_this<Core> {
   // thread), so store reads do not run on the service's callback thread
   // (Raft's loop). Dropped once the server has stopped.
   void Post(std::function<void()> fn);
-  // ReadBarrier, then `fn` on the thread pool; replies the barrier's error.
+  // ReadBarrier, then `fn` on the thread pool; replies the barrier's error
+  // (or hands it to `fail`).
   void AfterBarrier(const CallPtr& call, ReadConsistency c, std::function<void()> fn);
+  void AfterBarrier(ReadConsistency c, std::function<void(const ApiError&)> fail, std::function<void()> fn);
 
   // In-flight accounting (Call's constructor and destructor).
   void Enter();

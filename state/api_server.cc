@@ -201,15 +201,19 @@ void Core::Post(std::function<void()> fn) {
 }
 
 void Core::AfterBarrier(const CallPtr& call, ReadConsistency c, std::function<void()> fn) {
-  if (stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
-  service_->ReadBarrier(c, [this, call, fn = std::move(fn)](Status s) mutable {
+  AfterBarrier(c, [call](const ApiError& e) { call->ReplyError(e); }, std::move(fn));
+}
+
+void Core::AfterBarrier(ReadConsistency c, std::function<void(const ApiError&)> fail, std::function<void()> fn) {
+  if (stopped()) return fail(Unavailable("the server is shutting down", std::nullopt));
+  service_->ReadBarrier(c, [this, fail = std::move(fail), fn = std::move(fn)](Status s) mutable {
     if (!s) {
       ApiError e = FromError(s.error(), nullptr, "");
       if (s.error().code() == Code::kUnavailable) e = Unavailable(s.error().message(), service_->LeaderApiUrl());
-      return call->ReplyError(e);
+      return fail(e);
     }
-    Post([call, fn = std::move(fn)] {
-      if (call->core().stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
+    Post([this, fail = std::move(fail), fn = std::move(fn)] {
+      if (stopped()) return fail(Unavailable("the server is shutting down", std::nullopt));
       fn();
     });
   });
@@ -454,6 +458,10 @@ void ApiServer::Stop() {
 
 void ApiServer::AddRoute(std::string path_prefix, bool open, Handler handler) {
   core_->AddRoute(api_internal::ExtraRoute{std::move(path_prefix), open, std::move(handler)});
+}
+
+bool ApiServer::Batch(const std::string& authorization, Json* body, LocalAnswer done) {
+  return core_->LocalBatch(authorization, body, std::move(done));
 }
 
 }  // namespace bosun::state

@@ -105,6 +105,10 @@ struct HttpResponse {
   std::string body;
 };
 
+// The answer to ApiServer::Batch: the HTTP status and the body it would have
+// carried (a BatchResult, or a Status for an error).
+using LocalAnswer = std::function<void(int status, Json body)>;
+
 // Replies to one request; call it exactly once, from any thread.
 using Responder = std::function<void(HttpResponse)>;
 using Handler = std::function<void(const HttpRequest&, Responder)>;
@@ -141,6 +145,17 @@ class ApiServer {
   // authenticates the caller itself, e.g. by a webhook signature). Routes are
   // served by the member that receives them; they are never forwarded.
   void AddRoute(std::string path_prefix, bool open, Handler handler);
+
+  // POST /bosun/v1/batch from a client in this process (a controller on the
+  // leader, wired by cli/server_gitops.cc): the same authentication, checks,
+  // plan and transaction as over HTTP, with the request body ({"operations":
+  // [...]}, the objects moved in) and the full answer as Json values, so
+  // neither is encoded or parsed (a first GitOps sync sends 10,000 objects).
+  // `done` runs once, on a thread of the server. Returns false, and neither
+  // takes *body nor calls `done`, on a member that does not lead (or has
+  // stopped): the caller then sends the batch over HTTP, which forwards it
+  // to the leader.
+  bool Batch(const std::string& authorization, Json* body, LocalAnswer done);
 
  private:
   explicit ApiServer(std::shared_ptr<api_internal::Core> core);

@@ -56,6 +56,13 @@ struct ClientOptions {
   // and starts again from min once an event arrives.
   std::chrono::milliseconds watch_backoff_min{200};
   std::chrono::milliseconds watch_backoff_max{10000};
+  // Batch in this process instead of over HTTP: set by a server for its own
+  // controllers (cli/server_gitops.cc binds it to state::ApiServer::Batch).
+  // It gets the request body ({"operations":[...]}, the full answer asked
+  // for) and `done` for the status and body of the answer. It takes the body
+  // (moves from it) and returns true, or leaves it and returns false (on a
+  // member that does not lead): the batch then goes over HTTP.
+  std::function<bool(Json* body, std::function<void(int status, Json answer)> done)> local_batch;
 };
 
 // Which objects a list or watch returns: a label selector (core/selector.h
@@ -200,6 +207,11 @@ class Client {
   // revision of the transaction. Errors as for the single writes, the
   // message naming the operation ("operations[3]: ...").
   Result<BatchResult> Batch(const std::vector<BatchOp>& ops, BatchAnswer answer = BatchAnswer::kObjects);
+  // The same, taking the ops' objects: with a short answer each is moved
+  // into its item instead of copied (10,000 objects for a first GitOps
+  // sync). Afterwards `ops` holds the ops with their objects moved from;
+  // only their other fields may be read.
+  Result<BatchResult> Batch(std::vector<BatchOp>&& ops, BatchAnswer answer = BatchAnswer::kObjects);
 
   // Watches objects of a kind in `ns` ("" = every namespace) matching
   // `label_selector`, from `resource_version`:
@@ -271,6 +283,8 @@ class Client {
   struct Impl;  // private to client*.cc
 
  private:
+  // `take`: the same vector as `ops`, whose objects may be moved (the && Batch), or null.
+  Result<BatchResult> BatchImpl(const std::vector<BatchOp>& ops, BatchAnswer answer, std::vector<BatchOp>* take);
   explicit Client(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };

@@ -4,6 +4,7 @@
 // bosun_state and bosun_crypto.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -82,6 +83,23 @@ class InProcessApi {
     co.token = token_;
     return std::move(*state::Client::Create(co));
   }
+  // A client whose batches go to the server in this process
+  // (ClientOptions::local_batch bound to ApiServer::Batch, as bosun server
+  // binds its sync's), with `token`; *taken counts the batches it took.
+  std::unique_ptr<state::Client> NewLocalClient(std::atomic<int>* taken, const std::string& token = "") {
+    state::ClientOptions co;
+    co.servers = {server_->url()};
+    co.token = token.empty() ? token_ : token;
+    state::ApiServer* server = server_.get();
+    co.local_batch = [server, taken, authorization = "Bearer " + co.token](
+                         Json* body, std::function<void(int, Json)> done) {
+      const bool took = server->Batch(authorization, body, std::move(done));
+      if (took) ++*taken;
+      return took;
+    };
+    return std::move(*state::Client::Create(co));
+  }
+  state::ApiServer& server() { return *server_; }
   std::string url() const { return server_->url(); }
   const std::string& token() const { return token_; }
   // The raw store (what is at rest) and the tokens (to add other users).

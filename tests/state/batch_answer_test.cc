@@ -3,6 +3,7 @@
 // default) and the short one (?answer=short, Client::Batch with
 // BatchAnswer::kShort), from which the client rebuilds the objects as stored;
 // and an update that writes its status in the same transaction (withStatus).
+#include <atomic>
 #include <set>
 #include <string>
 
@@ -10,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "core/kinds.h"
+#include "crypto/tokens.h"
+#include "state/secret_redaction.h"
 #include "state/client.h"
 #include "tests/api_harness.h"
 #include "tests/state/api_test_support.h"
@@ -85,14 +88,32 @@ class BatchAnswerTest : public ::testing::Test {
   test::InProcessApi api_{dir_.path()};
 };
 
+// Also when the batch takes the ops' objects (Batch(std::move(ops)), which
+// moves each into its item instead of copying it), and when it goes to the
+// server in this process (ClientOptions::local_batch: no JSON either way).
 TEST_F(BatchAnswerTest, BothAnswersGiveTheObjectsAsStored) {
-  for (BatchAnswer answer : {BatchAnswer::kObjects, BatchAnswer::kShort}) {
-    const std::string suffix = answer == BatchAnswer::kShort ? "-short" : "-full";
+  struct Case {
+    BatchAnswer answer;
+    bool take;
+    bool local;
+    const char* suffix;
+  };
+  std::atomic<int> taken{0};
+  auto local = api_.NewLocalClient(&taken);
+  for (const Case& k :
+       {Case{BatchAnswer::kObjects, false, false, "-full"}, Case{BatchAnswer::kShort, false, false, "-short"},
+        Case{BatchAnswer::kShort, true, false, "-taken"}, Case{BatchAnswer::kShort, false, true, "-local"},
+        Case{BatchAnswer::kShort, true, true, "-local-taken"}, Case{BatchAnswer::kObjects, true, true, "-lf"}}) {
+    const BatchAnswer answer = k.answer;
+    const std::string suffix = k.suffix;
     SCOPED_TRACE(suffix);
     std::vector<BatchOp> ops = Writes(suffix);
     const int64_t before = api_.store().revision();
-    auto r = client().Batch(ops, answer);
+    const int taken_before = taken.load();
+    Client& c = k.local ? *local : client();
+    auto r = k.take ? c.Batch(std::move(ops), answer) : c.Batch(ops, answer);
     ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(taken.load() - taken_before, k.local ? 1 : 0);
     ASSERT_EQ(r->items.size(), 5u);
     EXPECT_EQ(r->resource_version, std::to_string(before + 1));
 
@@ -116,7 +137,8 @@ TEST_F(BatchAnswerTest, BothAnswersGiveTheObjectsAsStored) {
     EXPECT_EQ(gone.namespace_(), "shop");
     EXPECT_FALSE(gone.uid().empty());
     EXPECT_EQ(gone.resource_version(), r->resource_version);
-    EXPECT_EQ(gone.json().contains("data"), answer == BatchAnswer::kObjects);
+    // (In this process the answer is always the full one: it costs nothing.)
+    EXPECT_EQ(gone.json().contains("data"), answer == BatchAnswer::kObjects || k.local);
     EXPECT_EQ(client().Get(Kind("configmaps"), "shop", "old" + suffix).error().code(), Code::kNotFound);
   }
 }
@@ -244,6 +266,89 @@ TEST_F(BatchAnswerTest, WithStatusWritesTheStatusInTheSameTransaction) {
       "/bosun/v1/batch", {{"operations", {{{"op", "update"}, {"withStatus", "yes"}, {"object", stored.json()}}}}});
   EXPECT_EQ(bad.code, 400) << bad.text;
   EXPECT_THAT(bad.json["message"].get<std::string>(), StartsWith("operations[0]: withStatus"));
+}
+
+// A batch handed to the server in this process fails as it would over HTTP
+// (the same codes and messages naming the operation), hides Secret values
+// from a user who may not read them, and goes over HTTP when the server does
+// not take it (a member that does not lead, a stopped server).
+TEST_F(BatchAnswerTest, ALocalBatchFailsAsOverHttpAndFallsBackWhenNotTaken) {
+  std::atomic<int> taken{0};
+  auto local = api_.NewLocalClient(&taken);
+  ASSERT_TRUE(client().Create(ConfigMap("default", "there")).ok());
+
+  // An invalid object: 422, the operation named, nothing written.
+  Object bad = ConfigMap("default", "bad");
+  bad.json()["data"] = {{"k", 1}};
+  const int64_t before = api_.store().revision();
+  auto r = local->Batch({Op(BatchOp::Type::kCreate, ConfigMap("default", "fine")), Op(BatchOp::Type::kCreate, bad)});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kInvalid);
+  EXPECT_THAT(r.error().message(), StartsWith("operations[1]: "));
+  auto over_http = client().Batch({Op(BatchOp::Type::kCreate, ConfigMap("default", "fine")), Op(BatchOp::Type::kCreate, bad)});
+  ASSERT_FALSE(over_http.ok());
+  EXPECT_EQ(over_http.error().code(), r.error().code());
+  EXPECT_EQ(over_http.error().message(), r.error().message());
+  EXPECT_EQ(api_.store().revision(), before);
+
+  // A taken name, and an update of an object that is not there: 409.
+  r = local->Batch({Op(BatchOp::Type::kCreate, ConfigMap("default", "there"))});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kAlreadyExists) << r.error().message();
+  r = local->Batch({Op(BatchOp::Type::kUpdate, ConfigMap("default", "nowhere"))});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kConflict) << r.error().message();
+  EXPECT_EQ(taken.load(), 3);
+
+  // A token the server does not know: 401, as over HTTP.
+  std::atomic<int> stranger_taken{0};
+  auto stranger = api_.NewLocalClient(&stranger_taken, "not-a-token");
+  r = stranger->Batch({Op(BatchOp::Type::kCreate, ConfigMap("default", "x"))});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kUnauthorized) << r.error().message();
+  EXPECT_EQ(api_.store().revision(), before);
+
+  // A user who may not read Secrets gets their values hidden in the answer.
+  const std::string viewer_token = "viewer-token-0123456789abcdef";
+  api_.auth().Add(crypto::HashToken(viewer_token), User{"viewer", {}});
+  std::atomic<int> viewer_taken{0};
+  auto viewer = api_.NewLocalClient(&viewer_taken, viewer_token);
+  Object secret(Json{{"apiVersion", "v1"},
+                     {"kind", "Secret"},
+                     {"metadata", {{"name", "s"}, {"namespace", "default"}}},
+                     {"data", {{"password", "aHVudGVyMg=="}}}});
+  r = viewer->Batch({Op(BatchOp::Type::kCreate, secret)});
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(viewer_taken.load(), 1);
+  EXPECT_EQ(r->items[0].json()["data"]["password"], RedactedValue(7));
+  EXPECT_EQ(Get("secrets", "default", "s").json()["data"]["password"], "aHVudGVyMg==");
+
+  // Not taken (here: a stopped server; on a member that does not lead the
+  // same): the ops, objects taken or not, go over HTTP as they are.
+  ClientOptions co;
+  co.servers = {api_.url()};
+  co.token = api_.token();
+  int declined = 0;
+  co.local_batch = [&declined](Json*, std::function<void(int, Json)>) {
+    ++declined;
+    return false;
+  };
+  auto declining = std::move(*Client::Create(co));
+  std::vector<BatchOp> ops = {Op(BatchOp::Type::kCreate, ConfigMap("", "via-http")),
+                              DeleteOp(Kind("configmaps"), "default", "there")};
+  r = declining->Batch(std::move(ops), BatchAnswer::kShort);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(declined, 1);
+  EXPECT_EQ(r->items[0], Get("configmaps", "default", "via-http"));
+  EXPECT_EQ(client().Get(Kind("configmaps"), "default", "there").error().code(), Code::kNotFound);
+
+  api_.server().Stop();
+  Json body = {{"operations", Json::array({{{"op", "create"}, {"object", ConfigMap("default", "late").json()}}})}};
+  bool called = false;
+  EXPECT_FALSE(api_.server().Batch("Bearer " + api_.token(), &body,
+                                   [&called](int, Json) { called = true; }));
+  EXPECT_FALSE(called);
+  EXPECT_EQ(body["operations"].size(), 1u) << "a batch not taken is left to the caller";
 }
 
 }  // namespace
