@@ -27,8 +27,12 @@
 // GitOps sync on the leader): its body and answer are Json values, neither
 // encoded nor parsed; only where they come from and go to differs.
 #include <chrono>
+#include <exception>
 #include <map>
 #include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
 
 #include "core/log.h"
 #include "state/api_internal.h"
@@ -263,9 +267,17 @@ std::optional<ApiError> WithStatus(const BatchOp& op, const Stored& cur, Change*
   return std::nullopt;
 }
 
-// Plans operation i against the current store: adds its precondition and
-// write to `txn` and its change to `plan`.
-std::optional<ApiError> PlanOp(Core& core, const BatchOp& op, Txn* txn, Plan* plan) {
+// One operation's part of the transaction and the plan.
+struct OpPlan {
+  Precondition precondition;
+  std::optional<Op> op;  // none for a noop update
+  Change change;
+};
+
+// Plans operation `op` against the current store. It touches nothing but
+// `op`, `out` and store reads, so PlanAll plans the operations on two
+// threads, each operation on one.
+std::optional<ApiError> PlanOp(Core& core, BatchOp& op, OpPlan* out) {
   const KindInfo& kind = *op.t.kind;
   const std::string key = op.t.Key();
   if (op.type == BatchOp::Type::kCreate) {
@@ -275,9 +287,9 @@ std::optional<ApiError> PlanOp(Core& core, const BatchOp& op, Txn* txn, Plan* pl
     if (!errors.empty()) return Invalid(kind, op.t.name, errors);
     auto bytes = core.EncodeObject(kind, key, op.object);
     if (!bytes) return Internal("cannot encode the object for the store");
-    txn->preconditions.push_back({key, Precondition::Kind::kMustNotExist, 0});
-    txn->ops.push_back({Op::Kind::kPut, key, std::move(*bytes)});
-    plan->changes.push_back(Change{Change::Kind::kPut, Json(), false});
+    out->precondition = {key, Precondition::Kind::kMustNotExist, 0};
+    out->op = Op{Op::Kind::kPut, key, std::move(*bytes)};
+    out->change = Change{Change::Kind::kPut, Json(), false};
     return std::nullopt;
   }
   auto kv = core.service().store().Get(key);
@@ -295,16 +307,57 @@ std::optional<ApiError> PlanOp(Core& core, const BatchOp& op, Txn* txn, Plan* pl
   }
   // Noop and delete answer with the current object.
   if (change.kind != Change::Kind::kPut) change.object = std::move(cur.object);
-  txn->preconditions.push_back({key, Precondition::Kind::kModRevisionEquals, cur.revision});
+  out->precondition = {key, Precondition::Kind::kModRevisionEquals, cur.revision};
   if (change.kind == Change::Kind::kPut) {
     auto bytes = core.EncodeObject(kind, key, change.object);
     if (!bytes) return Internal("cannot encode the object for the store");
-    txn->ops.push_back({Op::Kind::kPut, key, std::move(*bytes)});
+    out->op = Op{Op::Kind::kPut, key, std::move(*bytes)};
   } else if (change.kind == Change::Kind::kDelete) {
-    txn->ops.push_back({Op::Kind::kDelete, key, ""});
+    out->op = Op{Op::Kind::kDelete, key, ""};
   }
-  plan->changes.push_back(std::move(change));
+  out->change = std::move(change);
   return std::nullopt;
+}
+
+// From this many operations a batch is planned on two threads: validating
+// and encoding a first GitOps sync's 10,000 objects is ~150 ms on one core,
+// while the caller only waits.
+constexpr size_t kTwoThreadPlanOps = 512;
+
+// Plans every operation into `plans`: the error of the first operation that
+// fails (the lowest index, as planning them in order would find), if any.
+std::optional<std::pair<size_t, ApiError>> PlanAll(Core& core, BatchRequest& req, std::vector<OpPlan>* plans) {
+  const size_t n = req.ops.size();
+  plans->resize(n);
+  struct Half {
+    std::optional<std::pair<size_t, ApiError>> error;
+    std::exception_ptr thrown;
+  };
+  auto run = [&](size_t from, size_t to, Half* h) {
+    try {
+      for (size_t i = from; i < to; ++i) {
+        if (auto e = PlanOp(core, req.ops[i], &(*plans)[i])) {
+          h->error.emplace(i, std::move(*e));
+          return;
+        }
+      }
+    } catch (...) {
+      h->thrown = std::current_exception();
+    }
+  };
+  Half first, second;
+  if (n < kTwoThreadPlanOps) {
+    run(0, n, &first);
+  } else {
+    const size_t mid = n / 2;
+    std::thread other(run, mid, n, &second);
+    run(0, mid, &first);
+    other.join();
+  }
+  if (first.thrown) std::rethrow_exception(first.thrown);
+  if (first.error) return first.error;
+  if (second.thrown) std::rethrow_exception(second.thrown);
+  return second.error;
 }
 
 // The item of a short answer: what the server set in `obj` (the object as
@@ -381,8 +434,12 @@ void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts)
   txn.preconditions.reserve(req->ops.size());
   txn.ops.reserve(req->ops.size());
   const int64_t read_revision = core.service().store().revision();
-  for (size_t i = 0; i < req->ops.size(); ++i) {
-    if (auto e = PlanOp(core, req->ops[i], &txn, plan.get())) return req->Fail(At(i, std::move(*e)));
+  std::vector<OpPlan> plans;
+  if (auto e = PlanAll(core, *req, &plans)) return req->Fail(At(e->first, std::move(e->second)));
+  for (OpPlan& p : plans) {
+    txn.preconditions.push_back(std::move(p.precondition));
+    if (p.op) txn.ops.push_back(std::move(*p.op));
+    plan->changes.push_back(std::move(p.change));
   }
   req->planned = std::chrono::steady_clock::now();
   // Only noop updates (or nothing at all): nothing to write, as a single

@@ -173,8 +173,9 @@ std::optional<ApiError> CheckTypeMeta(Json& obj, const KindInfo& kind);
 // The object's namespace must be t.ns (filled in when empty); a
 // cluster-scoped object has none.
 std::optional<ApiError> CheckNamespace(Json& obj, const Target& t);
-// Validation errors (warnings do not refuse a write).
-std::vector<FieldError> Validate(const Json& obj, const KindInfo& kind);
+// Validation errors (warnings do not refuse a write). `obj` is moved into the
+// Object validation reads and back, not copied; it is unchanged afterwards.
+std::vector<FieldError> Validate(Json& obj, const KindInfo& kind);
 // The server-set fields of a new object: uid, creationTimestamp, generation
 // 1, no resourceVersion. Fails with 422 when it has neither name nor
 // generateName.

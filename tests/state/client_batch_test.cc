@@ -191,6 +191,56 @@ TEST(ClientBatch, ErrorsMapAsForSingleWritesAndNameTheOperation) {
   EXPECT_EQ(nobody.error().code(), Code::kUnavailable);
 }
 
+// A batch this large is planned on two threads (api_batch.cc PlanAll): every
+// object is written as the single verbs would, and the error reported is
+// that of the first failing operation, whichever half of the batch it is in.
+TEST(ClientBatch, ALargeBatchIsPlannedWholeAndNamesItsFirstError) {
+  apitest::Member m;
+  auto c = NewClient(m.url(), m.token());
+  ASSERT_TRUE(c->Create(ConfigMap("shop", "taken-700")).ok());
+  constexpr int kOps = 1200;
+  std::vector<BatchOp> ops;
+  for (int i = 0; i < kOps; ++i) ops.push_back(CreateOp(ConfigMap("shop", "big-" + std::to_string(i))));
+  auto bad = [](int i) {
+    Object d(Json(apitest::Deployment("bad-" + std::to_string(i), -1)));
+    return CreateOp(d);
+  };
+
+  // Invalid objects in both halves: the first one is named.
+  for (int first : {900, 100}) {
+    std::vector<BatchOp> with_errors = ops;
+    with_errors[900] = bad(900);
+    with_errors[first] = bad(first);
+    if (first != 900) with_errors[1100] = bad(1100);
+    auto r = c->Batch(with_errors);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Code::kInvalid);
+    EXPECT_THAT(r.error().message(), StartsWith("operations[" + std::to_string(first) + "]: Deployment.apps \"bad-" +
+                                                std::to_string(first) + "\" is invalid"));
+  }
+  EXPECT_EQ(c->Get(Kind("cm"), "shop", "big-0").error().code(), Code::kNotFound);
+
+  // A taken name is the transaction's precondition, found after planning.
+  std::vector<BatchOp> with_taken = ops;
+  with_taken[700] = CreateOp(ConfigMap("shop", "taken-700"));
+  auto taken = c->Batch(with_taken);
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().message(), "operations[700]: configmaps \"taken-700\" already exists");
+
+  const int64_t before = m.store().revision();
+  auto r = c->Batch(ops);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(m.store().revision(), before + 1);
+  ASSERT_EQ(r->items.size(), static_cast<size_t>(kOps));
+  for (int i : {0, 599, 600, 601, kOps - 1}) {
+    auto got = c->Get(Kind("cm"), "shop", "big-" + std::to_string(i));
+    ASSERT_TRUE(got.ok()) << i;
+    EXPECT_EQ(got->json(), r->items[i].json()) << i;
+    EXPECT_EQ(got->json()["metadata"]["generation"], 1) << i;
+    EXPECT_FALSE(got->uid().empty()) << i;
+  }
+}
+
 // ---- watches across one batch: the real server ----
 
 std::vector<BatchOp> Creates(const std::string& prefix, int n) {
