@@ -1,11 +1,10 @@
 #include "core/manifests.h"
+#include "core/parallel.h"
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <map>
 #include <system_error>
-#include <thread>
 
 #include "core/kinds.h"
 
@@ -119,15 +118,10 @@ void ValidateDocs(const std::string& file, std::vector<Document>& docs, FileResu
 template <typename LoadOne>
 DesiredSet LoadAll(size_t n, LoadOne load_one) {
   std::vector<FileResult> results(n);
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i = next++; i < n; i = next++) load_one(i, &results[i]);
-  };
-  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), n);
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  ParallelFor(n, 2, [&](size_t i) {
+    load_one(i, &results[i]);
+    return true;
+  });
 
   DesiredSet set;
   set.files = n;

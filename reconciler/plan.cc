@@ -10,9 +10,13 @@
 
 #include "core/field_path.h"
 #include "core/kinds.h"
+#include "core/parallel.h"
 
 namespace bosun::reconciler {
 namespace {
+
+// From this many desired objects a plan copies and marks them on every core.
+constexpr size_t kParallelMarkObjects = 512;
 
 // What a diff may show of a value: Secrets' values never leave the store.
 bool Redacted(const GroupVersionKind& gvk, const std::string& top) {
@@ -270,16 +274,34 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
     live_by_id[Identity(gvk.group, gvk.kind, o.namespace_(), o.name())] = &o;
   }
 
+  // Each desired object as bosun writes it, copied and marked on every core
+  // (a first sync marks 10,000); null for an unknown kind.
+  struct Desired {
+    const KindInfo* kind = nullptr;
+    std::string ns;
+    Object marked;
+  };
+  std::vector<Desired> marked(desired.size());
+  ParallelFor(desired.size(), kParallelMarkObjects, [&](size_t i) {
+    const Manifest& m = *desired[i];
+    Desired& d = marked[i];
+    d.kind = reg.Find(m.object.gvk());
+    if (d.kind == nullptr) return true;  // validation refuses unknown kinds before a plan is made
+    d.ns = d.kind->namespaced ? (m.object.namespace_().empty() ? "default" : m.object.namespace_()) : "";
+    d.marked = Marked(m, *d.kind, d.ns, options);
+    return true;
+  });
+
   Plan plan;
   std::vector<PlannedChange> writes;
   std::unordered_set<std::string> wanted;
   wanted.reserve(desired.size());
-  for (const Manifest* mp : desired) {
-    const Manifest& m = *mp;
+  for (size_t i = 0; i < desired.size(); ++i) {
+    const Manifest& m = *desired[i];
+    const KindInfo* kind = marked[i].kind;
+    if (kind == nullptr) continue;
+    const std::string& ns = marked[i].ns;
     GroupVersionKind gvk = m.object.gvk();
-    const KindInfo* kind = reg.Find(gvk);
-    if (kind == nullptr) continue;  // validation refuses unknown kinds before a plan is made
-    std::string ns = kind->namespaced ? (m.object.namespace_().empty() ? "default" : m.object.namespace_()) : "";
     std::string id = Identity(gvk.group, gvk.kind, ns, m.object.name());
     if (!wanted.insert(id).second) continue;  // a duplicate: validation reports it
     PlannedChange c;
@@ -287,21 +309,21 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
     c.ns = ns;
     c.name = m.object.name();
     c.path = m.file;
-    Object marked = Marked(m, *kind, ns, options);
+    Object marked_object = std::move(marked[i].marked);
     auto it = live_by_id.find(id);
     if (it == live_by_id.end()) {
       c.action = PlannedChange::Action::kCreate;
-      c.object = std::move(marked);
+      c.object = std::move(marked_object);
       ++plan.created;
     } else {
-      c.diff = DiffDesiredLive(marked, *it->second);
+      c.diff = DiffDesiredLive(marked_object, *it->second);
       if (c.diff.empty()) {
         c.action = PlannedChange::Action::kUnchanged;
         c.object = *it->second;
         ++plan.unchanged;
       } else {
         c.action = PlannedChange::Action::kUpdate;
-        c.object = ForUpdate(std::move(marked), *it->second);
+        c.object = ForUpdate(std::move(marked_object), *it->second);
         ++plan.updated;
       }
     }

@@ -140,6 +140,11 @@ class Call {
 };
 using CallPtr = std::shared_ptr<Call>;
 
+// The request log line: debug, or a warning for a 5xx. `in_process`: a batch
+// from this process (ApiServer::Batch), which came without HTTP.
+void LogRequest(const std::string& method, const std::string& path, int code, const std::string& user, int64_t ms,
+                bool in_process);
+
 // ---- writes: the rules shared by the single verbs and the batch (api_objects.cc) ----
 
 // POST here writes several objects in one transaction (api_batch.cc).

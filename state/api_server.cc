@@ -53,18 +53,24 @@ std::string Call::Query(const std::string& key) const {
   return it == query_.end() ? std::string() : it->second;
 }
 
-void Call::Logged(int code) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(core_->clock().Monotonic() - start_).count();
-  log::Fields f = {{"method", method()},
-                   {"path", path_},
+void LogRequest(const std::string& method, const std::string& path, int code, const std::string& user, int64_t ms,
+                bool in_process) {
+  log::Fields f = {{"method", method},
+                   {"path", path},
                    {"code", std::to_string(code)},
-                   {"user", user_.name},
+                   {"user", user},
                    {"ms", std::to_string(ms)}};
+  if (in_process) f.push_back({"in", "process"});
   if (code >= 500) {
     log::Warn(kComponent, "request failed", f);
   } else {
     log::Debug(kComponent, "request", f);
   }
+}
+
+void Call::Logged(int code) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(core_->clock().Monotonic() - start_).count();
+  LogRequest(method(), path_, code, user_.name, ms, /*in_process=*/false);
 }
 
 void Call::ReplyText(int code, const std::string& content_type, std::string body,

@@ -59,7 +59,10 @@ bool FrameCommand(std::string_view command, raft_buffer* out) {
   size_t len = kEntryHeaderSize + padded;
   auto* p = static_cast<uint8_t*>(raft_malloc(len));
   if (p == nullptr) return false;
-  std::memset(p, 0, len);
+  // Only the header and the padding are zeroed: the command fills the rest
+  // (a whole-repository sync is one 13 MB command).
+  std::memset(p, 0, kEntryHeaderSize);
+  std::memset(p + kEntryHeaderSize + command.size(), 0, padded - command.size());
   const auto n = static_cast<uint32_t>(command.size());
   p[0] = static_cast<uint8_t>(n);
   p[1] = static_cast<uint8_t>(n >> 8);

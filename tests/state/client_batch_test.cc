@@ -191,9 +191,9 @@ TEST(ClientBatch, ErrorsMapAsForSingleWritesAndNameTheOperation) {
   EXPECT_EQ(nobody.error().code(), Code::kUnavailable);
 }
 
-// A batch this large is planned on two threads (api_batch.cc PlanAll): every
+// A batch this large is planned on every core (api_batch.cc PlanAll): every
 // object is written as the single verbs would, and the error reported is
-// that of the first failing operation, whichever half of the batch it is in.
+// that of the first failing operation, whichever thread planned it.
 TEST(ClientBatch, ALargeBatchIsPlannedWholeAndNamesItsFirstError) {
   apitest::Member m;
   auto c = NewClient(m.url(), m.token());
