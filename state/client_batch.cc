@@ -23,7 +23,7 @@ namespace {
 
 using client_internal::NeedName;
 using client_internal::Place;
-using Place_t = client_internal::Placed;
+using client_internal::Placed;
 
 const char* OpName(BatchOp::Type t) {
   switch (t) {
@@ -47,7 +47,7 @@ void AppendJson(const Json& j, std::string* out) {
 
 // Checks operation i; sets *kind, and *placed for a create or update. Errors
 // name the operation, as the server's do.
-Status CheckOp(const BatchOp& op, size_t i, Place_t* placed, const KindInfo** kind) {
+Status CheckOp(const BatchOp& op, size_t i, Placed* placed, const KindInfo** kind) {
   const std::string where = "operations[" + std::to_string(i) + "]: ";
   if (op.type == BatchOp::Type::kDelete) {
     if (op.kind == nullptr) return Error(Code::kInvalid, where + "a delete needs a kind");
@@ -77,7 +77,7 @@ Json DeleteJson(const BatchOp& op) {
 // Appends operation i as docs/API.md "Batch" words it; *kind is set to its
 // kind.
 Status AppendOp(const BatchOp& op, size_t i, std::string* out, const KindInfo** kind) {
-  Place_t p;
+  Placed p;
   if (Status st = CheckOp(op, i, &p, kind); !st.ok()) return st;
   if (op.type == BatchOp::Type::kDelete) {
     AppendJson(DeleteJson(op), out);
@@ -103,7 +103,7 @@ Status AppendOp(const BatchOp& op, size_t i, std::string* out, const KindInfo** 
 // Operation i as the value AppendOp writes, for a batch in this process; the
 // op's object is moved from `take` when given, else copied.
 Result<Json> OpJson(const BatchOp& op, size_t i, Object* take, const KindInfo** kind) {
-  Place_t p;
+  Placed p;
   if (Status st = CheckOp(op, i, &p, kind); !st.ok()) return st.error();
   if (op.type == BatchOp::Type::kDelete) return DeleteJson(op);
   Json j = Json::object();
