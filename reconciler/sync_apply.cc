@@ -226,12 +226,14 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
     rec_op.with_status = true;
     ops.push_back(std::move(rec_op));
 
-    // The short answer: the objects are ours; only the fields the server set
-    // come back (and Batch puts them into copies of ours).
+    // Over HTTP the short answer: the objects are ours; only the fields the
+    // server set come back, and Batch puts them into our objects. In `bosun
+    // server` the batch goes to the API in-process (ClientOptions::
+    // local_batch) and the objects come back whole. Either way they move
+    // into the answer's items (and from there into the cache): after this
+    // only op_changes says what each op was.
     const MonoTime batch_start = clock->Monotonic();
     plan_ms = std::chrono::duration_cast<Ms>(batch_start - t0).count();
-    // The objects move into the answer's items (and from there into the
-    // cache): after this only op_changes says what each op was.
     result = client->Batch(std::move(ops), state::BatchAnswer::kShort);
     batch_ms = std::chrono::duration_cast<Ms>(clock->Monotonic() - batch_start).count();
     if (result) break;
