@@ -324,20 +324,22 @@ Status Run(const Args& a) {
   std::fprintf(stderr, "full sync …\n");
   if (Status s = Sh("git -C " + work.string() + " push -q " + remote.string() + " main", log); !s) return s;
   std::string head = Head(work);
-  const double cpu0 = ChildrenCpuMs("bosun");
+  // The kernel's name of the server's process: its file name, cut at 15.
+  const std::string comm = fs::path(a.bosun).filename().string().substr(0, 15);
+  const double cpu0 = ChildrenCpuMs(comm);
   auto t0 = SteadyClock::now();
   if (Status s = server.Webhook(head); !s) return s;
   auto full = server.WaitFor(t0, [&](const Json& st) { return st.value("liveRevision", "") == head; });
   if (!full) return full.error().Wrap("full sync");
-  const double full_cpu = ChildrenCpuMs("bosun") - cpu0;
+  const double full_cpu = ChildrenCpuMs(comm) - cpu0;
   // Work the sync started may go on after liveRevision (the watch fan-out
   // of 10,000 events to the controllers' caches): the CPU time until the
   // server is quiet again (under 25 ms in half a second) counts it too.
   double quiet_cpu = full_cpu;
   for (int i = 0; i < 60; ++i) {
-    const double before = ChildrenCpuMs("bosun");
+    const double before = ChildrenCpuMs(comm);
     std::this_thread::sleep_for(500ms);
-    quiet_cpu = ChildrenCpuMs("bosun") - cpu0;
+    quiet_cpu = ChildrenCpuMs(comm) - cpu0;
     if (quiet_cpu - (before - cpu0) < 25) break;
   }
   auto full_rev = server.RevisionOf(head);

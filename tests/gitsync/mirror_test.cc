@@ -488,6 +488,21 @@ TEST(MirrorLarge, FiveThousandFiles) {
   auto t3 = std::chrono::steady_clock::now();
   ASSERT_TRUE(files.ok()) << files.error().message();
   EXPECT_EQ(files->size(), 5000u);
+  // Read on every core, each file still has its own content, in path order.
+  for (size_t i = 0; i < files->size(); ++i) {
+    const TreeFile& f = (*files)[i];
+    if (i > 0) {
+      ASSERT_LT((*files)[i - 1].path, f.path);
+    }
+    if (f.path == "apps/team7/app7.yaml") {
+      EXPECT_EQ(f.content, "changed: true\n");
+      continue;
+    }
+    std::string name = f.path.substr(f.path.rfind('/') + 1);
+    name = name.substr(0, name.size() - 5);  // without ".yaml"
+    ASSERT_NE(f.content.find("name: " + name + "\n"), std::string::npos) << f.path << ": " << f.content;
+    ASSERT_EQ(f.blob.size(), 40u) << f.path;
+  }
   auto diff = m->Diff(first, second, "apps");
   auto t4 = std::chrono::steady_clock::now();
   ASSERT_TRUE(diff.ok());
