@@ -206,7 +206,9 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyBatch(const std::vector<IndexedTx
 Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, const uint64_t* indexes, size_t n) {
   std::lock_guard apply(apply_mu_);  // Restore also holds it, so db_ is stable here
   if (!db_) return Closed();
+  size_t batch_bytes = 64;
   for (size_t i = 0; i < n; ++i) {
+    for (const Op& op : txns[i]->ops) batch_bytes += 2 * op.key.size() + op.value.size() + 64;
     if (Status s = ValidateTxn(*txns[i]); !s) {
       if (n == 1) return s.error();
       return s.error().Wrap("transaction " + std::to_string(i + 1) + " of " + std::to_string(n) + " (Raft index " +
@@ -222,17 +224,29 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, cons
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  std::unordered_map<std::string, std::optional<KeyValue>> known;
+  // A key read from the database, or the event that last wrote it in this
+  // batch (so a value is not copied again for a key no later op reads).
+  struct Known {
+    std::optional<KeyValue> read;
+    const Event* written = nullptr;
+  };
+  std::unordered_map<std::string, Known> known;
   auto read = [&](const std::string& key, const std::string& key_part) -> Result<std::optional<KeyValue>> {
-    if (auto k = known.find(key); k != known.end()) return k->second;
+    if (auto k = known.find(key); k != known.end()) {
+      if (k->second.written == nullptr) return k->second.read;
+      if (k->second.written->type == Event::Type::kDelete) return std::optional<KeyValue>();
+      return std::optional<KeyValue>(k->second.written->kv);
+    }
     auto kv = ReadKey(it.get(), key, key_part, base);
-    if (kv) known.emplace(key, *kv);
+    if (kv) known.emplace(key, Known{*kv, nullptr});
     return kv;
   };
 
   std::vector<TxnResult> results(n);
   std::vector<std::shared_ptr<LiveBatch>> lives;
-  rocksdb::WriteBatch batch;
+  // Sized up front: a first GitOps sync writes ~13 MB in one batch, and
+  // growing it by doubling copied it over and over.
+  rocksdb::WriteBatch batch(batch_bytes);
   for (size_t t = 0; t < n; ++t) {
     const Txn& txn = *txns[t];
     const uint64_t raft_index = indexes[t];
@@ -270,6 +284,7 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, cons
     const int64_t next = rev + 1;
     auto live = std::make_shared<LiveBatch>();
     live->revision = next;
+    live->events.reserve(txn.ops.size());  // `known` points at them: they must not move
     uint32_t index = 0;
     for (const Op& op : txn.ops) {
       std::string part = HistoryKeyPart(op.key);
@@ -278,28 +293,29 @@ Result<std::vector<TxnResult>> StoreImpl::ApplyTxns(const Txn* const* txns, cons
       result.prev.push_back(*cur);
       if (op.kind == Op::Kind::kDelete && !cur->has_value()) continue;  // deleting nothing writes nothing
 
-      Event ev;
+      Event& ev = live->events.emplace_back();
       ev.kv.key = op.key;
       ev.kv.mod_revision = next;
       ev.prev = std::move(*cur);
-      HistoryRow row;
+      const std::string row_key = HistoryRowKey(part, next);
       if (op.kind == Op::Kind::kPut) {
         ev.type = Event::Type::kPut;
-        row.create_revision = ev.prev ? ev.prev->create_revision : next;
-        row.version = ev.prev ? ev.prev->version + 1 : 1;
-        row.value = op.value;
+        ev.kv.create_revision = ev.prev ? ev.prev->create_revision : next;
+        ev.kv.version = ev.prev ? ev.prev->version + 1 : 1;
         ev.kv.value = op.value;
-        ev.kv.create_revision = row.create_revision;
-        ev.kv.version = row.version;
-        known[op.key] = ev.kv;
+        // The row is its header and the value, written without joining them.
+        const std::string header = HistoryRowHeader(ev.kv.create_revision, ev.kv.version);
+        const rocksdb::Slice key_slice(row_key);
+        const rocksdb::Slice row[] = {header, op.value};
+        batch.Put(rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(row, 2));
       } else {
         ev.type = Event::Type::kDelete;
-        row.tombstone = true;
-        known[op.key] = std::nullopt;
+        HistoryRow tombstone;
+        tombstone.tombstone = true;
+        batch.Put(row_key, EncodeHistoryRow(tombstone));
       }
-      batch.Put(HistoryRowKey(part, next), EncodeHistoryRow(row));
+      known[op.key] = Known{std::nullopt, &ev};
       batch.Put(LogRowKey(next, index++), EncodeLogRow(LogRow{ev.type, ev.prev ? ev.prev->mod_revision : 0, op.key}));
-      live->events.push_back(std::move(ev));
     }
     if (!live->events.empty()) {
       rev = next;

@@ -167,10 +167,16 @@ std::string EncodeHistoryRow(const HistoryRow& row) {
     out.push_back('\x02');
     return out;
   }
-  out.push_back('\x01');
-  PutVarint(&out, static_cast<uint64_t>(row.create_revision));
-  PutVarint(&out, static_cast<uint64_t>(row.version));
+  out = HistoryRowHeader(row.create_revision, row.version);
   out.append(row.value);
+  return out;
+}
+
+std::string HistoryRowHeader(int64_t create_revision, int64_t version) {
+  std::string out;
+  out.push_back('\x01');
+  PutVarint(&out, static_cast<uint64_t>(create_revision));
+  PutVarint(&out, static_cast<uint64_t>(version));
   return out;
 }
 

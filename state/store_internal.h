@@ -86,6 +86,9 @@ struct HistoryRow {
   std::string value;
 };
 std::string EncodeHistoryRow(const HistoryRow& row);
+// A live row's bytes before its value: EncodeHistoryRow is this plus the
+// value (the store's apply writes the two parts without joining them).
+std::string HistoryRowHeader(int64_t create_revision, int64_t version);
 bool DecodeHistoryRow(std::string_view bytes, HistoryRow* row);
 
 std::string LogRowKey(int64_t revision, uint32_t index);

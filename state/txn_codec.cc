@@ -110,7 +110,14 @@ void PutKv(std::string* out, const KeyValue& kv) {
 }  // namespace
 
 std::string EncodeTxn(const Txn& txn) {
+  // Sized up front (a varint is at most 10 bytes): a first GitOps sync is
+  // one ~13 MB transaction, and growing it by doubling copied it over.
+  size_t size = 2 + 10;
+  for (const Precondition& p : txn.preconditions) size += 1 + 10 + p.key.size() + 10;
+  size += 10;
+  for (const Op& op : txn.ops) size += 1 + 10 + op.key.size() + 10 + op.value.size();
   std::string out;
+  out.reserve(size);
   out.push_back(kTxnTag);
   out.push_back(kVersion);
   PutVarint(&out, txn.preconditions.size());

@@ -90,6 +90,29 @@ TEST(StoreBatch, EachTransactionSeesTheOnesBeforeItAndAFailedPreconditionFailsOn
                     }));
 }
 
+TEST(StoreBatch, AKeyDeletedAndCreatedAgainInOneBatchStartsANewLife) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  ASSERT_TRUE(store);
+  auto results = store->ApplyBatch(Indexed({CreateTxn("/k", "one"),      // revision 1
+                                            Del("/k"),                   // 2
+                                            UpdateAt("/k", "lost", 1),   // /k is gone: fails alone
+                                            CreateTxn("/k", "two"),      // 3: a new object
+                                            UpdateAt("/k", "three", 3),  // 4: sees the new one
+                                            CreateTxn("/k", "again")},   // exists again: fails alone
+                                           1));
+  ASSERT_TRUE(results.ok()) << results.error().message();
+  const std::vector<bool> succeeded = {true, true, false, true, true, false};
+  for (size_t i = 0; i < succeeded.size(); ++i) EXPECT_EQ((*results)[i].succeeded, succeeded[i]) << "transaction " << i;
+  EXPECT_EQ(Str((*results)[1].prev.at(0)), "/k=one c1 m1 v1");
+  EXPECT_EQ(Str((*results)[2].current), "(none)");
+  EXPECT_EQ(Str((*results)[4].prev.at(0)), "/k=two c3 m3 v1");
+  EXPECT_EQ(Str((*results)[5].current), "/k=three c3 m4 v2");
+  EXPECT_EQ(Str(store->Get("/k")), "/k=three c3 m4 v2");
+  EXPECT_EQ(Str(store->Get("/k", 1)), "/k=one c1 m1 v1");
+  EXPECT_EQ(Str(store->Get("/k", 2)), "error NotFound");
+}
+
 TEST(StoreBatch, ABatchThatStraddlesTheAppliedIndexAppliesOnlyWhatIsNewAfterAReopen) {
   TempDir dir;
   auto counter = [](int i) { return Put("/counter", "v" + std::to_string(i)); };
