@@ -13,10 +13,12 @@
 // ============================================================================
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -67,7 +69,22 @@ class FakeApi {
       closing_ = true;
     }
     DropWatches(/*abrupt=*/false);
+    // cpprestsdk's listener crashed (a write started on a socket its close
+    // had just taken away, ~1 run in 700 under load) when it closed while a
+    // response was still being written: give the answers being sent up to
+    // two seconds to finish (a client may never read the rest of one).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard<std::mutex> lock(replies_mu_);
+        std::erase_if(replies_, [](pplx::task<void>& t) { return Observed(t); });
+        if (replies_.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     listener_->close().wait();
+    std::lock_guard<std::mutex> lock(replies_mu_);
+    std::erase_if(replies_, [](pplx::task<void>& t) { return Observed(t); });
   }
 
   const std::string& url() const { return url_; }
@@ -205,7 +222,23 @@ class FakeApi {
   static std::string Line(const Change& c) { return Json{{"type", c.type}, {"object", c.object}}.dump() + "\n"; }
 
   void Reply(http::http_request& req, int code, const Json& body) {
-    req.reply(static_cast<http::status_code>(code), body.dump(), "application/json");
+    Sent(req.reply(static_cast<http::status_code>(code), body.dump(), "application/json"));
+  }
+  // Remembers an answer being sent, for the destructor to wait on.
+  void Sent(pplx::task<void> reply) {
+    std::lock_guard<std::mutex> lock(replies_mu_);
+    std::erase_if(replies_, [](pplx::task<void>& t) { return Observed(t); });
+    replies_.push_back(std::move(reply));
+  }
+  // True when the answer has been sent (or failed: the client went away);
+  // its outcome is then observed, as pplx requires.
+  static bool Observed(pplx::task<void>& t) {
+    if (!t.is_done()) return false;
+    try {
+      t.get();
+    } catch (const std::exception&) {
+    }
+    return true;
   }
 
   void Handle(http::http_request req) {
@@ -364,7 +397,7 @@ class FakeApi {
     if (from > 0 && from < compacted_) {
       Json st = StatusJson(410, "Expired", "too old resource version: " + rv);
       if (expired_as_http_) return Reply(req, 410, st);
-      req.reply(200, Json{{"type", "ERROR"}, {"object", st}}.dump() + "\n", "application/json");
+      Sent(req.reply(200, Json{{"type", "ERROR"}, {"object", st}}.dump() + "\n", "application/json"));
       return;
     }
     auto w = std::make_shared<Watcher>();
@@ -374,7 +407,7 @@ class FakeApi {
     http::http_response resp(200);
     resp.headers().set_content_type("application/json");
     resp.set_body(concurrency::streams::istream(w->buf));
-    req.reply(resp);
+    Sent(req.reply(resp));
     if (from == 0) {
       for (auto it = objects_.lower_bound(prefix); it != objects_.end() && it->first.rfind(prefix, 0) == 0; ++it) {
         Change c{0, "ADDED", it->first, it->second};
@@ -392,6 +425,8 @@ class FakeApi {
   const std::string url_;
   std::unique_ptr<http::experimental::listener::http_listener> listener_;
 
+  std::mutex replies_mu_;
+  std::vector<pplx::task<void>> replies_;  // answers being sent; guarded by replies_mu_
   std::mutex mu_;
   int64_t rev_ = 0;
   int64_t compacted_ = 0;
