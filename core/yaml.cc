@@ -155,6 +155,9 @@ bool ParseBool(const std::string& s, bool* out) {
                                                         "True", "TRUE", "on", "On", "ON"};
   static const std::unordered_set<std::string> kFalse = {"n", "N", "no", "No", "NO", "false",
                                                          "False", "FALSE", "off", "Off", "OFF"};
+  // Most scalars are none of them: no hashing for those (a first sync
+  // resolves ~200,000 scalars).
+  if (s.empty() || s.size() > 5 || std::strchr("yYnNtTfFoO", s[0]) == nullptr) return false;
   if (kTrue.count(s)) {
     *out = true;
     return true;
