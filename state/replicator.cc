@@ -157,6 +157,11 @@ Status ReplicatorImpl::StartRaft() {
   // store, taken from every write running meanwhile. (A compressed snapshot
   // written before still loads: libraft reads the LZ4 frame header.)
   raft_uv_set_snapshot_compression(&io_, false);
+  // libraft's segments are 8 MB by default: 100 clients writing 1 KiB
+  // objects filled one every ~0.5 s, and each switch to a new segment held
+  // the appends behind it (p99 ~40 ms against etcd's ~25). With 32 MB the p99
+  // of that load is 13–16 ms on one member (bench_state, docs/PERFORMANCE.md).
+  raft_uv_set_segment_size(&io_, kRaftSegmentBytes);
   // What the leader sends a member behind its log goes through us: a
   // reference snapshot is replaced by the whole state (replicator_fsm.cc).
   uv_snapshot_get_ = io_.snapshot_get;

@@ -70,6 +70,8 @@ namespace bosun::state::internal {
 //   then the command, then zeros up to a multiple of 8.
 constexpr size_t kEntryHeaderSize = 8;
 constexpr uint8_t kEntryFormat = 1;
+// The size of a Raft log segment file (libraft's default is 8 MB).
+constexpr size_t kRaftSegmentBytes = 32u << 20;
 // Group commit bounds: at most this many commands, or about this many bytes,
 // go into one raft_apply (a larger batch is split into several).
 constexpr size_t kMaxBatchEntries = 512;
