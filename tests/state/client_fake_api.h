@@ -77,14 +77,14 @@ class FakeApi {
     while (std::chrono::steady_clock::now() < deadline) {
       {
         std::lock_guard<std::mutex> lock(replies_mu_);
-        std::erase_if(replies_, [](pplx::task<void>& t) { return Observed(t); });
+        std::erase_if(replies_, Observed);
         if (replies_.empty()) break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     listener_->close().wait();
     std::lock_guard<std::mutex> lock(replies_mu_);
-    std::erase_if(replies_, [](pplx::task<void>& t) { return Observed(t); });
+    std::erase_if(replies_, Observed);
   }
 
   const std::string& url() const { return url_; }
@@ -227,7 +227,7 @@ class FakeApi {
   // Remembers an answer being sent, for the destructor to wait on.
   void Sent(pplx::task<void> reply) {
     std::lock_guard<std::mutex> lock(replies_mu_);
-    std::erase_if(replies_, [](pplx::task<void>& t) { return Observed(t); });
+    std::erase_if(replies_, Observed);
     replies_.push_back(std::move(reply));
   }
   // True when the answer has been sent (or failed: the client went away);
