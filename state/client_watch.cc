@@ -178,16 +178,20 @@ struct Watch::State {
     if (Stopped()) return false;
     if (e.type == WatchEvent::Type::kBookmark) {
       CompleteRv(e.object.resource_version());
-    } else {
-      std::string key = KeyOf(e.object);
-      if (e.type == WatchEvent::Type::kDeleted) {
-        known.erase(key);
-      } else {
-        known[key] = e.object;
-      }
-      EventRv(key, e.object.resource_version(), continues);
+      on_event(e);
+      return !Stopped();
     }
+    std::string key = KeyOf(e.object);
+    EventRv(key, e.object.resource_version(), continues);
     on_event(e);
+    // The consumer has read the object (it copies what it keeps): ours moves
+    // into `known` instead of being copied before (a first GitOps sync sends
+    // 10,000 objects to every watch of their kinds).
+    if (e.type == WatchEvent::Type::kDeleted) {
+      known.erase(key);
+    } else {
+      known.insert_or_assign(std::move(key), std::move(e.object));
+    }
     return !Stopped();
   }
 
