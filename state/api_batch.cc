@@ -26,12 +26,15 @@
 // ApiServer::Batch runs the same batch for a caller in this process (the
 // GitOps sync on the leader): its body and answer are Json values, neither
 // encoded nor parsed; only where they come from and go to differs.
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include "core/log.h"
 #include "core/parallel.h"
@@ -212,15 +215,29 @@ std::variant<BatchOp, ApiError> ParseOp(Json& j, Clock& clock) {
   return out;
 }
 
-// Parses the body into `req`; the error of the first bad operation.
+// From this many operations a batch's operations are parsed on every core
+// (a first GitOps sync's 10,000: ~25 ms on one).
+constexpr size_t kParallelParseOps = 512;
+
+// Parses the body into `req`; the error of the first bad operation (the
+// lowest index, as parsing them in order would find).
 std::optional<ApiError> ParseBody(Json& body, Clock& clock, BatchRequest* req) {
   Json* list = body.is_object() && body.contains("operations") ? &body["operations"] : nullptr;
   if (list == nullptr || !list->is_array()) return BadRequest("the request body must be {\"operations\":[…]}");
-  req->ops.reserve(list->size());
-  for (size_t i = 0; i < list->size(); ++i) {
-    auto op = ParseOp((*list)[i], clock);
-    if (auto* e = std::get_if<ApiError>(&op)) return At(i, std::move(*e));
-    BatchOp& parsed = req->ops.emplace_back(std::get<BatchOp>(std::move(op)));
+  const size_t n = list->size();
+  std::vector<std::variant<BatchOp, ApiError>> ops(n);
+  std::atomic<size_t> first_bad{n};
+  ParallelFor(n, kParallelParseOps, [&](size_t i) {
+    ops[i] = ParseOp((*list)[i], clock);
+    if (!std::holds_alternative<ApiError>(ops[i])) return true;
+    for (size_t cur = first_bad.load(); i < cur && !first_bad.compare_exchange_weak(cur, i);) {
+    }
+    return false;  // every operation below it is parsed all the same (ParallelFor)
+  });
+  req->ops.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (i == first_bad.load()) return At(i, std::get<ApiError>(std::move(ops[i])));
+    BatchOp& parsed = req->ops.emplace_back(std::get<BatchOp>(std::move(ops[i])));
     // One transaction writes a key once; two operations on one object would
     // need an order inside the transaction that the store does not have.
     auto [it, added] = req->by_key.emplace(parsed.t.Key(), i);

@@ -266,6 +266,40 @@ TEST(ApiBatch, MalformedRequestsGet400NamingTheOperation) {
   EXPECT_EQ(c.Get(Cm("a")).code, 404);
 }
 
+// A batch of thousands of operations is parsed on every core; the error is
+// still the first bad operation's, as reading them in order finds it.
+TEST(ApiBatch, ALargeBatchNamesItsFirstBadOperation) {
+  Member m;
+  Client& c = m.client();
+  auto batch = [](const std::map<size_t, Json>& replace) {
+    std::vector<Json> ops;
+    for (size_t i = 0; i < 3000; ++i) {
+      auto it = replace.find(i);
+      ops.push_back(it != replace.end() ? it->second : Create(ConfigMap("cm" + std::to_string(i))));
+    }
+    return Ops(std::move(ops)).dump();
+  };
+  const Json replace_op = {{"op", "replace"}, {"object", ConfigMap("x")}};
+  const Json no_object = {{"op", "create"}};
+  auto expect_400 = [&](const std::string& body, const std::string& message) {
+    Resp r = c.Do("POST", kBatch, body);
+    EXPECT_EQ(r.code, 400) << r.text;
+    EXPECT_THAT(r.json["message"].get<std::string>(), StartsWith(message)) << r.text;
+  };
+  expect_400(batch({{2900, no_object}, {2100, replace_op}}), "operations[2100]: op must be");
+  expect_400(batch({{2900, no_object}, {1700, replace_op}, {40, no_object}}),
+             "operations[40]: a create needs an \"object\"");
+  // A duplicate before the first operation that does not parse is the error.
+  expect_400(batch({{2900, no_object}, {1600, Create(ConfigMap("cm5"))}}),
+             "operations[1600]: configmaps \"cm5\" is also written by operations[5]");
+  expect_400(batch({{1600, no_object}, {2900, Create(ConfigMap("cm5"))}}),
+             "operations[1600]: a create needs an \"object\"");
+  EXPECT_EQ(c.Get(Cm("cm0")).code, 404);
+  // And whole, it applies.
+  EXPECT_EQ(c.Do("POST", kBatch, batch({})).code, 200);
+  EXPECT_EQ(c.Get(Cm("cm2999")).code, 200);
+}
+
 TEST(ApiBatch, AuthenticationMethodAndBodyLimit) {
   Member m;  // ordinary body limit: 256 KiB (Member::Defaults)
   Client& c = m.client();
