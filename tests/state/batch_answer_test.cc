@@ -272,6 +272,34 @@ TEST_F(BatchAnswerTest, WithStatusWritesTheStatusInTheSameTransaction) {
 // (the same codes and messages naming the operation), hides Secret values
 // from a user who may not read them, and goes over HTTP when the server does
 // not take it (a member that does not lead, a stopped server).
+// A large batch for this process is made on every core: a bad operation the
+// client finds is still the first one, and none of it reaches the server.
+TEST_F(BatchAnswerTest, ALargeLocalBatchNamesItsFirstBadOperationAndKeepsItsOrder) {
+  std::atomic<int> taken{0};
+  auto local = api_.NewLocalClient(&taken);
+  std::vector<BatchOp> ops;
+  for (int i = 0; i < 2000; ++i) ops.push_back(Op(BatchOp::Type::kCreate, ConfigMap("shop", "n" + std::to_string(i))));
+  auto nameless_update = Op(BatchOp::Type::kUpdate, ConfigMap("shop", ""));
+  for (auto [low, high] : {std::pair{1500, 1900}, std::pair{30, 1900}}) {
+    SCOPED_TRACE(low);
+    std::vector<BatchOp> bad = ops;
+    bad[high] = nameless_update;
+    bad[low] = nameless_update;
+    auto r = local->Batch(std::move(bad), BatchAnswer::kShort);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Code::kInvalid);
+    EXPECT_THAT(r.error().message(), StartsWith("operations[" + std::to_string(low) + "]: cannot update"));
+  }
+  EXPECT_EQ(taken.load(), 0);
+  auto r = local->Batch(std::move(ops), BatchAnswer::kShort);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(taken.load(), 1);
+  ASSERT_EQ(r->items.size(), 2000u);
+  for (int i : {0, 511, 512, 1999}) {
+    EXPECT_EQ(r->items[i], Get("configmaps", "shop", "n" + std::to_string(i)));
+  }
+}
+
 TEST_F(BatchAnswerTest, ALocalBatchFailsAsOverHttpAndFallsBackWhenNotTaken) {
   std::atomic<int> taken{0};
   auto local = api_.NewLocalClient(&taken);
