@@ -26,7 +26,6 @@
 // ApiServer::Batch runs the same batch for a caller in this process (the
 // GitOps sync on the leader): its body and answer are Json values, neither
 // encoded nor parsed; only where they come from and go to differs.
-#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -225,19 +224,17 @@ std::optional<ApiError> ParseBody(Json& body, Clock& clock, BatchRequest* req) {
   Json* list = body.is_object() && body.contains("operations") ? &body["operations"] : nullptr;
   if (list == nullptr || !list->is_array()) return BadRequest("the request body must be {\"operations\":[…]}");
   const size_t n = list->size();
-  std::vector<std::variant<BatchOp, ApiError>> ops(n);
-  std::atomic<size_t> first_bad{n};
-  ParallelFor(n, kParallelParseOps, [&](size_t i) {
-    ops[i] = ParseOp((*list)[i], clock);
-    if (!std::holds_alternative<ApiError>(ops[i])) return true;
-    for (size_t cur = first_bad.load(); i < cur && !first_bad.compare_exchange_weak(cur, i);) {
-    }
-    return false;  // every operation below it is parsed all the same (ParallelFor)
+  req->ops.resize(n);
+  auto bad = ParallelFirstError<ApiError>(n, kParallelParseOps, [&](size_t i) -> std::optional<ApiError> {
+    auto op = ParseOp((*list)[i], clock);
+    if (auto* e = std::get_if<ApiError>(&op)) return std::move(*e);
+    req->ops[i] = std::get<BatchOp>(std::move(op));
+    return std::nullopt;
   });
-  req->ops.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (i == first_bad.load()) return At(i, std::get<ApiError>(std::move(ops[i])));
-    BatchOp& parsed = req->ops.emplace_back(std::get<BatchOp>(std::move(ops[i])));
+  // A duplicate before the first operation that does not parse is the error.
+  const size_t parsed_ops = bad ? bad->first : n;
+  for (size_t i = 0; i < parsed_ops; ++i) {
+    const BatchOp& parsed = req->ops[i];
     // One transaction writes a key once; two operations on one object would
     // need an order inside the transaction that the store does not have.
     auto [it, added] = req->by_key.emplace(parsed.t.Key(), i);
@@ -246,6 +243,7 @@ std::optional<ApiError> ParseBody(Json& body, Clock& clock, BatchRequest* req) {
                               Where(it->second) + "; a batch writes each object once"));
     }
   }
+  if (bad) return At(bad->first, std::move(bad->second));
   return std::nullopt;
 }
 
@@ -353,16 +351,8 @@ constexpr size_t kParallelPlanOps = 512;
 // fails (the lowest index, as planning them in order would find), if any.
 std::optional<std::pair<size_t, ApiError>> PlanAll(Core& core, BatchRequest& req, std::vector<OpPlan>* plans) {
   plans->resize(req.ops.size());
-  std::mutex mu;
-  std::optional<std::pair<size_t, ApiError>> first;
-  ParallelFor(req.ops.size(), kParallelPlanOps, [&](size_t i) {
-    auto e = PlanOp(core, req.ops[i], &(*plans)[i]);
-    if (!e) return true;
-    std::lock_guard<std::mutex> lock(mu);
-    if (!first || i < first->first) first.emplace(i, std::move(*e));
-    return false;  // every operation below it is planned all the same (ParallelFor)
-  });
-  return first;
+  return ParallelFirstError<ApiError>(req.ops.size(), kParallelPlanOps,
+                                      [&](size_t i) { return PlanOp(core, req.ops[i], &(*plans)[i]); });
 }
 
 // The item of a short answer: what the server set in `obj` (the object as

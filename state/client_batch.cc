@@ -226,19 +226,13 @@ Result<BatchResult> Client::BatchImpl(const std::vector<BatchOp>& ops, BatchAnsw
     Json list = Json::array();
     Json::array_t& items = list.get_ref<Json::array_t&>();
     items.resize(ops.size());
-    std::mutex mu;
-    std::optional<std::pair<size_t, Error>> first;
-    ParallelFor(ops.size(), kParallelOps, [&](size_t i) {
+    auto bad = ParallelFirstError<Error>(ops.size(), kParallelOps, [&](size_t i) -> std::optional<Error> {
       auto op = OpJson(ops[i], i, take != nullptr ? &(*take)[i].object : nullptr, &kinds[i]);
-      if (op) {
-        items[i] = std::move(*op);
-        return true;
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      if (!first || i < first->first) first.emplace(i, op.error());
-      return false;  // every operation below it is made all the same (ParallelFor)
+      if (!op) return op.error();
+      items[i] = std::move(*op);
+      return std::nullopt;
     });
-    if (first) return first->second;
+    if (bad) return bad->second;
     Json body = Json::object();
     body["operations"] = std::move(list);
     auto r = LocalBatch(impl_->options, &body);

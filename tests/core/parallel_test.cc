@@ -7,8 +7,10 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -72,6 +74,32 @@ TEST(ParallelFor, EveryIndexBelowTheLowestStopIsCalled) {
     const size_t expect = std::min<size_t>(fail, 9972);
     EXPECT_EQ(lowest, expect) << fail;
     for (size_t i = 0; i <= expect; ++i) ASSERT_EQ(calls[i].load(), 1) << "index " << i << ", failing at " << fail;
+  }
+}
+
+TEST(ParallelFirstError, TheLowestFailingIndexAndItsErrorAsALoopInOrderFindsIt) {
+  constexpr size_t kN = 20000;
+  for (size_t min_parallel : {size_t{2}, kN + 1}) {  // on every core, and on the caller's thread alone
+    SCOPED_TRACE(min_parallel);
+    for (std::vector<size_t> failing : {std::vector<size_t>{15000, 300, 19999}, {19999}, {0, 1}}) {
+      std::vector<std::atomic<int>> calls(kN);
+      auto first = ParallelFirstError<std::string>(kN, min_parallel, [&](size_t i) -> std::optional<std::string> {
+        calls[i]++;
+        if (std::find(failing.begin(), failing.end(), i) == failing.end()) return std::nullopt;
+        return "item " + std::to_string(i) + " failed";
+      });
+      const size_t lowest = *std::min_element(failing.begin(), failing.end());
+      ASSERT_TRUE(first.has_value());
+      EXPECT_EQ(first->first, lowest);
+      EXPECT_EQ(first->second, "item " + std::to_string(lowest) + " failed");
+      for (size_t i = 0; i <= lowest; ++i) ASSERT_EQ(calls[i].load(), 1) << i;
+    }
+    std::atomic<size_t> called{0};
+    EXPECT_FALSE(ParallelFirstError<std::string>(kN, min_parallel, [&](size_t) -> std::optional<std::string> {
+                   called++;
+                   return std::nullopt;
+                 }).has_value());
+    EXPECT_EQ(called.load(), kN);
   }
 }
 
