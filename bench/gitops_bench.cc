@@ -154,7 +154,6 @@ double ChildrenCpuMs(const std::string& comm) {
   return total;
 }
 
-// CPU time (ms) of the bench's children that have been waited for.
 // How many times each git baseline runs (its median is the figure).
 constexpr int kGitRuns = 5;
 
@@ -164,6 +163,7 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// CPU time (ms) of the bench's children that have been waited for.
 double WaitedChildrenCpuMs() {
   rusage u{};
   getrusage(RUSAGE_CHILDREN, &u);

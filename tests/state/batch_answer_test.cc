@@ -268,10 +268,6 @@ TEST_F(BatchAnswerTest, WithStatusWritesTheStatusInTheSameTransaction) {
   EXPECT_THAT(bad.json["message"].get<std::string>(), StartsWith("operations[0]: withStatus"));
 }
 
-// A batch handed to the server in this process fails as it would over HTTP
-// (the same codes and messages naming the operation), hides Secret values
-// from a user who may not read them, and goes over HTTP when the server does
-// not take it (a member that does not lead, a stopped server).
 // A large batch for this process is made on every core: a bad operation the
 // client finds is still the first one, and none of it reaches the server.
 TEST_F(BatchAnswerTest, ALargeLocalBatchNamesItsFirstBadOperationAndKeepsItsOrder) {
@@ -300,6 +296,10 @@ TEST_F(BatchAnswerTest, ALargeLocalBatchNamesItsFirstBadOperationAndKeepsItsOrde
   }
 }
 
+// A batch handed to the server in this process fails as it would over HTTP
+// (the same codes and messages naming the operation), hides Secret values
+// from a user who may not read them, and goes over HTTP when the server does
+// not take it (a member that does not lead, a stopped server).
 TEST_F(BatchAnswerTest, ALocalBatchFailsAsOverHttpAndFallsBackWhenNotTaken) {
   std::atomic<int> taken{0};
   auto local = api_.NewLocalClient(&taken);
