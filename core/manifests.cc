@@ -66,12 +66,6 @@ Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string
 
 namespace {
 
-struct FileResult {
-  std::vector<Manifest> objects;
-  std::vector<Diagnostic> diagnostics;
-  size_t bytes = 0;
-};
-
 Diagnostic FromLoadError(const std::string& file, const Error& e) {
   // LoadYaml's messages start with "FILE:LINE:COL: "; split them back apart so
   // diagnostics sort by position.
@@ -93,7 +87,7 @@ Diagnostic FromLoadError(const std::string& file, const Error& e) {
   return d;
 }
 
-void ValidateDocs(const std::string& file, std::vector<Document>& docs, FileResult* out) {
+void ValidateDocs(const std::string& file, std::vector<Document>& docs, LoadedFile* out) {
   for (Document& doc : docs) {
     Manifest m;
     m.object = Object(std::move(doc.value));
@@ -116,13 +110,28 @@ void ValidateDocs(const std::string& file, std::vector<Document>& docs, FileResu
 }
 
 template <typename LoadOne>
-DesiredSet LoadAll(size_t n, LoadOne load_one) {
-  std::vector<FileResult> results(n);
+std::vector<LoadedFile> LoadEach(size_t n, LoadOne load_one) {
+  std::vector<LoadedFile> results(n);
   ParallelFor(n, 2, [&](size_t i) {
     load_one(i, &results[i]);
     return true;
   });
+  return results;
+}
 
+void LoadSource(const SourceFile& f, const LoadLimits& limits, LoadedFile* out) {
+  out->bytes = f.content.size();
+  auto docs = LoadYaml(f.content, f.name, limits);
+  if (!docs) {
+    out->diagnostics.push_back(FromLoadError(f.name, docs.error()));
+    return;
+  }
+  ValidateDocs(f.name, *docs, out);
+}
+
+// The files' objects and diagnostics in one set, with the duplicate check.
+DesiredSet Assemble(std::vector<LoadedFile> results) {
+  const size_t n = results.size();
   DesiredSet set;
   set.files = n;
   for (auto& r : results) {
@@ -162,7 +171,7 @@ DesiredSet LoadAll(size_t n, LoadOne load_one) {
 }  // namespace
 
 DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits) {
-  return LoadAll(files.size(), [&](size_t i, FileResult* out) {
+  return Assemble(LoadEach(files.size(), [&](size_t i, LoadedFile* out) {
     const std::string& file = files[i];
     std::error_code ec;
     auto size = fs::file_size(file, ec);
@@ -173,20 +182,15 @@ DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimit
       return;
     }
     ValidateDocs(file, *docs, out);
-  });
+  }));
 }
 
 DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits& limits) {
-  return LoadAll(files.size(), [&](size_t i, FileResult* out) {
-    const SourceFile& f = files[i];
-    out->bytes = f.content.size();
-    auto docs = LoadYaml(f.content, f.name, limits);
-    if (!docs) {
-      out->diagnostics.push_back(FromLoadError(f.name, docs.error()));
-      return;
-    }
-    ValidateDocs(f.name, *docs, out);
-  });
+  return Assemble(LoadFiles(files, limits));
+}
+
+std::vector<LoadedFile> LoadFiles(const std::vector<SourceFile>& files, const LoadLimits& limits) {
+  return LoadEach(files.size(), [&](size_t i, LoadedFile* out) { LoadSource(files[i], limits, out); });
 }
 
 }  // namespace bosun

@@ -338,4 +338,11 @@ std::vector<SourceFile> ToSourceFiles(const std::vector<TreeFile>& files) {
   return out;
 }
 
+std::vector<SourceFile> ToSourceFiles(std::vector<TreeFile>&& files) {
+  std::vector<SourceFile> out;
+  out.reserve(files.size());
+  for (TreeFile& f : files) out.push_back(SourceFile{std::move(f.path), std::move(f.content)});
+  return out;
+}
+
 }  // namespace bosun::gitsync
