@@ -119,16 +119,6 @@ std::vector<LoadedFile> LoadEach(size_t n, LoadOne load_one) {
   return results;
 }
 
-void LoadSource(const SourceFile& f, const LoadLimits& limits, LoadedFile* out) {
-  out->bytes = f.content.size();
-  auto docs = LoadYaml(f.content, f.name, limits);
-  if (!docs) {
-    out->diagnostics.push_back(FromLoadError(f.name, docs.error()));
-    return;
-  }
-  ValidateDocs(f.name, *docs, out);
-}
-
 // The files' objects and diagnostics in one set, with the duplicate check.
 DesiredSet Assemble(std::vector<LoadedFile> results) {
   const size_t n = results.size();
@@ -189,8 +179,20 @@ DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits
   return Assemble(LoadFiles(files, limits));
 }
 
+LoadedFile LoadFile(const SourceFile& f, const LoadLimits& limits) {
+  LoadedFile out;
+  out.bytes = f.content.size();
+  auto docs = LoadYaml(f.content, f.name, limits);
+  if (!docs) {
+    out.diagnostics.push_back(FromLoadError(f.name, docs.error()));
+    return out;
+  }
+  ValidateDocs(f.name, *docs, &out);
+  return out;
+}
+
 std::vector<LoadedFile> LoadFiles(const std::vector<SourceFile>& files, const LoadLimits& limits) {
-  return LoadEach(files.size(), [&](size_t i, LoadedFile* out) { LoadSource(files[i], limits, out); });
+  return LoadEach(files.size(), [&](size_t i, LoadedFile* out) { *out = LoadFile(files[i], limits); });
 }
 
 }  // namespace bosun

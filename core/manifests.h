@@ -80,10 +80,11 @@ struct LoadedFile {
   size_t bytes = 0;
 };
 
-// Loads and validates each file on its own, on every core, and gives them
-// back in the order given: LoadDesiredSet less the check for an object
-// defined twice, which needs every file (a caller that keeps files apart, as
-// the GitOps sync does, makes that check itself).
+// Loads and validates one file on its own: LoadDesiredSet less the check for
+// an object defined twice, which needs every file (a caller that keeps files
+// apart, as the GitOps sync does, makes that check itself).
+LoadedFile LoadFile(const SourceFile& file, const LoadLimits& limits = {});
+// LoadFile for each file, on every core, in the order given.
 std::vector<LoadedFile> LoadFiles(const std::vector<SourceFile>& files, const LoadLimits& limits = {});
 
 }  // namespace bosun

@@ -11,30 +11,26 @@ namespace bosun::reconciler {
 namespace {
 
 constexpr const char* kDuplicatePrefix = "duplicate object: ";
-// From this many files, their DesiredFiles are made on every core.
-constexpr size_t kParallelFiles = 256;
-
-// One DesiredFile per source, in the sources' order.
+// One DesiredFile per source, in the sources' order: each file loaded and
+// indexed on its own, on every core (as LoadFiles does); objects defined
+// twice are found over the whole snapshot by Finish.
 std::vector<std::shared_ptr<DesiredFile>> ParseFiles(const std::vector<SourceFile>& sources,
                                                      const std::vector<std::string>& blobs, const LoadLimits& limits) {
-  // Each file loaded and indexed on its own (on every core for a first
-  // sync's 10,000); objects defined twice are found over the whole snapshot
-  // by Finish.
-  std::vector<LoadedFile> loaded = LoadFiles(sources, limits);
   std::vector<std::shared_ptr<DesiredFile>> out(sources.size());
-  ParallelFor(sources.size(), kParallelFiles, [&](size_t i) {
+  ParallelFor(sources.size(), 2, [&](size_t i) {
+    LoadedFile loaded = LoadFile(sources[i], limits);
     auto f = std::make_shared<DesiredFile>();
     f->path = sources[i].name;
     f->blob = blobs[i];
-    f->bytes = sources[i].content.size();
-    f->objects = std::move(loaded[i].objects);
+    f->bytes = loaded.bytes;
+    f->objects = std::move(loaded.objects);
     f->kinds.reserve(f->objects.size());
     f->keys.reserve(f->objects.size());
     for (const Manifest& m : f->objects) {
       f->kinds.push_back(ManifestKind(m));
       f->keys.push_back(ManifestKey(m));
     }
-    f->diagnostics = std::move(loaded[i].diagnostics);
+    f->diagnostics = std::move(loaded.diagnostics);
     out[i] = std::move(f);
     return true;
   });
