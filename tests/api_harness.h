@@ -41,7 +41,7 @@ namespace bosun::test {
 // the reverse order of their registration, and the pool registered its own
 // when the listener first used it, so this one runs first.
 inline void KeepCpprestServerAlive() {
-  static auto* keep = [] {
+  static web::http::experimental::listener::http_listener* keep = [] {
     auto* l = new web::http::experimental::listener::http_listener(
         web::uri(U("http://127.0.0.1:") + std::to_string(FreePort()) + U("/bosun-test-keepalive")));
     l->support([](const web::http::http_request& r) { r.reply(web::http::status_codes::NotFound); });
@@ -50,18 +50,16 @@ inline void KeepCpprestServerAlive() {
     } catch (const std::exception& e) {
       ADD_FAILURE() << "the keep-alive listener did not open: " << e.what();
     }
+    std::atexit([] {
+      try {
+        keep->close().wait();
+      } catch (...) {
+      }
+      delete keep;
+    });
     return l;
   }();
-  static const bool closed_at_exit = [] {
-    return std::atexit([] {
-             try {
-               keep->close().wait();
-             } catch (...) {
-             }
-             delete keep;
-           }) == 0;
-  }();
-  (void)closed_at_exit;
+  (void)keep;
 }
 
 class InProcessApi {
