@@ -205,12 +205,19 @@ class JobTest : public ::testing::Test {
     return out;
   }
 
+  // The controller records an event after the status write it is about, so
+  // a test that has seen the status waits for the event too.
+  bool HasEvent(const Object& involved, const std::string& reason) {
+    return test::Eventually([&] {
+      auto reasons = EventReasons(involved);
+      return std::find(reasons.begin(), reasons.end(), reason) != reasons.end();
+    }, 5s);
+  }
+
   test::TempDir dir_{"bosun-job"};
   test::InProcessApi api_{dir_.Sub("db")};
   std::unique_ptr<ControllerManager> mgr_;
 };
-
-bool Has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
 TEST_F(JobTest, CompletionsWithParallelismNeverRunsMoreThanParallelism) {
   StartManager();
@@ -243,9 +250,8 @@ TEST_F(JobTest, CompletionsWithParallelismNeverRunsMoreThanParallelism) {
     EXPECT_EQ(p.label("app"), "batch");  // the template's own labels
     EXPECT_EQ(p.spec().value("restartPolicy", ""), "Never");
   }
-  auto reasons = EventReasons(job);
-  EXPECT_TRUE(Has(reasons, "SuccessfulCreate"));
-  EXPECT_TRUE(Has(reasons, "Completed"));
+  EXPECT_TRUE(HasEvent(job, "SuccessfulCreate"));
+  EXPECT_TRUE(HasEvent(job, "Completed"));
 }
 
 TEST_F(JobTest, FailingPodIsRetriedWithBackOffUntilBackoffLimit) {
@@ -268,7 +274,7 @@ TEST_F(JobTest, FailingPodIsRetriedWithBackOffUntilBackoffLimit) {
     auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(kubelet.seen_at(n) - kubelet.failed_at(n - 1));
     EXPECT_GE(waited.count(), 100 * (1 << (n - 1)) - 15) << "replacement " << n;
   }
-  EXPECT_TRUE(Has(EventReasons(job), "BackoffLimitExceeded"));
+  EXPECT_TRUE(HasEvent(job, "BackoffLimitExceeded"));
 }
 
 TEST_F(JobTest, DefaultsRunOnePodAndARetrySucceeds) {
@@ -303,7 +309,7 @@ TEST_F(JobTest, ActiveDeadlineFailsTheJobAndDeletesItsPods) {
   EXPECT_EQ(failed["message"], "Job was active longer than specified deadline");
   EXPECT_EQ(job.status()["active"], 0);
   EXPECT_TRUE(test::Eventually([&] { return PodsOf("slow").empty(); })) << "the running pods are deleted";
-  EXPECT_TRUE(Has(EventReasons(job), "DeadlineExceeded"));
+  EXPECT_TRUE(HasEvent(job, "DeadlineExceeded"));
 }
 
 TEST_F(JobTest, OnFailureCountsContainerRestartsTowardBackoffLimit) {
