@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "reconciler/deployment_util.h"
 #include "reconciler/history.h"
+#include "reconciler/plan.h"
 
 namespace bosun::reconciler {
 namespace {
@@ -142,9 +143,19 @@ class HealthController {
       return out;
     }
     for (const ObjectPtr& o : informer.List()) {
-      if (o->annotation("bosun.dev/revision").value_or("") == commit) out.push_back(o);
+      if (AtRevision(*o, commit)) out.push_back(o);
     }
     return out;
+  }
+
+  // The cached object carries the revision's own write: the sync marks every
+  // object it creates or updates with the commit. One that does not is an
+  // older version, not yet replaced in this cache (the Revision's and the
+  // Deployment's watches are separate streams, so the record can arrive
+  // first): its conditions, template and pods are the previous revision's,
+  // and judging a revert by them found the very failure it undoes.
+  static bool AtRevision(const Object& o, const std::string& commit) {
+    return o.annotation(kRevisionAnnotation).value_or("") == commit;
   }
 
   // Container trouble in these pods: crash loops and failed pulls.
@@ -257,14 +268,26 @@ class HealthController {
     size_t deployments = 0, jobs = 0;
     std::optional<WallTime> applied;
     if (auto t = ParseRfc3339(rev.json().value("/status/appliedAt"_json_pointer, ""))) applied = *t;
+    const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
+    auto not_seen = [&](const Object& o, const char* kind) {
+      return "waiting for " + std::string(kind) + " " + Key(o) + ": this revision's change to it is not in the cache yet";
+    };
     for (const ObjectPtr& d : Touched(rev, deployments_, "Deployment")) {
       ++deployments;
+      if (!AtRevision(*d, commit)) {
+        waiting.push_back(not_seen(*d, "deployment"));
+        continue;
+      }
       Verdict v = JudgeDeployment(*d, applied);
       if (v.state == Verdict::State::kDegraded) return v;
       if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
     }
     for (const ObjectPtr& j : Touched(rev, jobs_, "Job")) {
       ++jobs;
+      if (!AtRevision(*j, commit)) {
+        waiting.push_back(not_seen(*j, "job"));
+        continue;
+      }
       Verdict v = JudgeJob(*j);
       if (v.state == Verdict::State::kDegraded) return v;
       if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);

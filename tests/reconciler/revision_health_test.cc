@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/kinds.h"
 #include "reconciler/controller.h"
+#include "reconciler/plan.h"
 #include "reconciler/revision_health.h"
 #include "tests/api_harness.h"
 #include "tests/test_support.h"
@@ -71,8 +72,11 @@ class RevisionHealthTest : public ::testing::Test {
     ASSERT_TRUE(api_.client().UpdateStatus(*r));
   }
 
-  Object Deployment(int replicas, const Json& status) {
+  // The Deployment as the revision `commit` wrote it (the sync marks what it
+  // writes with the commit), with `status` as its controller reports it.
+  Object Deployment(int replicas, const Json& status, const std::string& commit = kCommit) {
     Object d(GroupVersionKind{"apps", "v1", "Deployment"}, "shop", "web");
+    d.set_annotation(kRevisionAnnotation, commit);
     d.json()["spec"] = {{"replicas", replicas},
                         {"selector", {{"matchLabels", {{"app", "web"}}}}},
                         {"template",
@@ -269,6 +273,45 @@ TEST_F(RevisionHealthTest, PodsOfAReplicaSetOfAnotherTemplateDoNotJudgeTheRevisi
   EXPECT_TRUE(reverts_.empty());
 }
 
+// The record can reach the controller before the Deployment it changed: a
+// revert's record judged by the cached Deployment of the revision it undoes
+// (its template, its failing pods) was Degraded at once by that revision's
+// own failure, and a degraded revert waits for a human. Until the cache has
+// the Deployment as this revision wrote it, the revision waits.
+TEST_F(RevisionHealthTest, ADeploymentNotYetSeenAsTheRevisionWroteItDoesNotJudgeIt) {
+  const std::string bad_commit(40, '3');
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 0}}, bad_commit);
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-bad", "2"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  ASSERT_NO_FATAL_FAILURE(
+      PodOf(*rs, "web-bad-x1",
+            {{"phase", "Pending"},
+             {"containerStatuses",
+              Json::array({{{"name", "app"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}}));
+  Revision(Touched("Deployment", "web"), /*reverts=*/bad_commit);
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: this revision's change to it is not in the "
+                                       "cache yet");
+  std::this_thread::sleep_for(500ms);  // two rechecks: still waiting, not Degraded
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Progressing") << RecordStatus().dump();
+
+  // The revision's write arrives (the template of before, rolled out): healthy.
+  const KindInfo& k = *KindRegistry::Builtin().FindKind("Deployment");
+  auto cur = api_.client().Get(k, "shop", "web");
+  ASSERT_TRUE(cur);
+  cur->set_annotation(kRevisionAnnotation, kCommit);
+  cur->json()["spec"]["template"]["spec"]["containers"][0]["image"] = "web:1";
+  auto w = api_.client().Update(*cur);
+  ASSERT_TRUE(w) << w.error().message();
+  auto good = api_.client().Create(NewReplicaSet(*w, "web-good", "3"));
+  ASSERT_TRUE(good) << good.error().message();
+  SetDeploymentStatus({{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
 TEST_F(RevisionHealthTest, ADegradedRevertIsNeverRevertedAutomatically) {
   Deployment(1, {{"replicas", 1},
                  {"conditions", Json::array({{{"type", "Progressing"},
@@ -314,6 +357,7 @@ TEST_F(RevisionHealthTest, AConflictingRevertIsRecordedAsNeedingAHuman) {
 
 TEST_F(RevisionHealthTest, AFailedJobIsDegradedAndACompletedOneHealthy) {
   Object job(GroupVersionKind{"batch", "v1", "Job"}, "shop", "migrate");
+  job.set_annotation(kRevisionAnnotation, kCommit);
   job.json()["spec"] = {{"template",
                          {{"spec",
                            {{"restartPolicy", "Never"},
