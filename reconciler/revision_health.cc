@@ -126,11 +126,19 @@ class HealthController {
     return Reconciled::Done();
   }
 
-  // The Deployments and Jobs the revision created or changed that still
+  // A Deployment or Job the revision created or changed: its namespace/name
+  // and what this member's cache has of it (null: nothing yet).
+  struct TouchedObject {
+    std::string key;
+    ObjectPtr cached;
+  };
+
+  // The Deployments and Jobs the revision created or changed, as its record
+  // lists them; when the record's list was truncated, those in the cache that
   // carry its commit.
-  std::vector<ObjectPtr> Touched(const Object& rev, SharedInformer& informer, const std::string& kind) const {
+  std::vector<TouchedObject> Touched(const Object& rev, SharedInformer& informer, const std::string& kind) const {
     const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
-    std::vector<ObjectPtr> out;
+    std::vector<TouchedObject> out;
     const Json& st = Member(rev.json(), "status");
     bool truncated = st.value("truncated", false);
     if (!truncated && st.contains("objects") && st["objects"].is_array()) {
@@ -138,12 +146,13 @@ class HealthController {
         if (!o.is_object() || o.value("kind", "") != kind) continue;
         std::string action = o.value("action", "");
         if (action != "created" && action != "updated") continue;
-        if (ObjectPtr live = informer.Get(o.value("namespace", ""), o.value("name", ""))) out.push_back(live);
+        const std::string ns = o.value("namespace", ""), name = o.value("name", "");
+        out.push_back({ns + "/" + name, informer.Get(ns, name)});
       }
       return out;
     }
     for (const ObjectPtr& o : informer.List()) {
-      if (AtRevision(*o, commit)) out.push_back(o);
+      if (AtRevision(*o, commit)) out.push_back({Key(*o), o});
     }
     return out;
   }
@@ -153,7 +162,9 @@ class HealthController {
   // older version, not yet replaced in this cache (the Revision's and the
   // Deployment's watches are separate streams, so the record can arrive
   // first): its conditions, template and pods are the previous revision's,
-  // and judging a revert by them found the very failure it undoes.
+  // and judging a revert by them found the very failure it undoes. (One the
+  // revision created and the cache does not have yet made it "nothing to roll
+  // out": Healthy, never judged again.) Judge waits for both.
   static bool AtRevision(const Object& o, const std::string& commit) {
     return o.annotation(kRevisionAnnotation).value_or("") == commit;
   }
@@ -269,26 +280,24 @@ class HealthController {
     std::optional<WallTime> applied;
     if (auto t = ParseRfc3339(rev.json().value("/status/appliedAt"_json_pointer, ""))) applied = *t;
     const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
-    auto not_seen = [&](const Object& o, const char* kind) {
-      return "waiting for " + std::string(kind) + " " + Key(o) + ": this revision's change to it is not in the cache yet";
+    // Not in the cache, or not yet as this revision wrote it: wait for it.
+    auto seen = [&](const TouchedObject& t, const char* kind) {
+      if (t.cached && AtRevision(*t.cached, commit)) return true;
+      waiting.push_back("waiting for " + std::string(kind) + " " + t.key +
+                        ": this revision's change to it is not in the cache yet");
+      return false;
     };
-    for (const ObjectPtr& d : Touched(rev, deployments_, "Deployment")) {
+    for (const TouchedObject& d : Touched(rev, deployments_, "Deployment")) {
       ++deployments;
-      if (!AtRevision(*d, commit)) {
-        waiting.push_back(not_seen(*d, "deployment"));
-        continue;
-      }
-      Verdict v = JudgeDeployment(*d, applied);
+      if (!seen(d, "deployment")) continue;
+      Verdict v = JudgeDeployment(*d.cached, applied);
       if (v.state == Verdict::State::kDegraded) return v;
       if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
     }
-    for (const ObjectPtr& j : Touched(rev, jobs_, "Job")) {
+    for (const TouchedObject& j : Touched(rev, jobs_, "Job")) {
       ++jobs;
-      if (!AtRevision(*j, commit)) {
-        waiting.push_back(not_seen(*j, "job"));
-        continue;
-      }
-      Verdict v = JudgeJob(*j);
+      if (!seen(j, "job")) continue;
+      Verdict v = JudgeJob(*j.cached);
       if (v.state == Verdict::State::kDegraded) return v;
       if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
     }

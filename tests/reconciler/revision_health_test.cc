@@ -312,6 +312,24 @@ TEST_F(RevisionHealthTest, ADeploymentNotYetSeenAsTheRevisionWroteItDoesNotJudge
   EXPECT_TRUE(reverts_.empty());
 }
 
+// A Deployment the revision created that the cache does not have yet is
+// not "nothing to roll out" (Healthy, never judged again): the revision
+// waits for it.
+TEST_F(RevisionHealthTest, ACreatedDeploymentNotYetInTheCacheIsWaitedFor) {
+  Revision(Json::array({{{"action", "created"}, {"kind", "Deployment"}, {"namespace", "shop"}, {"name", "web"}}}));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: this revision's change to it is not in the "
+                                       "cache yet");
+  std::this_thread::sleep_for(500ms);  // two rechecks: still waiting
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Progressing") << RecordStatus().dump();
+  Deployment(1, {{"replicas", 1},
+                 {"conditions", Json::array({{{"type", "Progressing"},
+                                              {"status", "False"},
+                                              {"reason", "ProgressDeadlineExceeded"}}})}});
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+}
+
 TEST_F(RevisionHealthTest, ADegradedRevertIsNeverRevertedAutomatically) {
   Deployment(1, {{"replicas", 1},
                  {"conditions", Json::array({{{"type", "Progressing"},
