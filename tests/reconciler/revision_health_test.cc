@@ -135,6 +135,14 @@ class RevisionHealthTest : public ::testing::Test {
     ASSERT_TRUE(api_.client().UpdateStatus(*p));
   }
 
+  // A pod of `rs` whose image cannot be pulled.
+  void PullFailingPodOf(const Object& rs, const std::string& name) {
+    PodOf(rs, name,
+          {{"phase", "Pending"},
+           {"containerStatuses",
+            Json::array({{{"name", "app"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}});
+  }
+
   static Json Touched(const std::string& kind, const std::string& name) {
     return Json::array({{{"action", "updated"}, {"kind", kind}, {"namespace", "shop"}, {"name", name}}});
   }
@@ -256,11 +264,7 @@ TEST_F(RevisionHealthTest, PodsOfAReplicaSetOfAnotherTemplateDoNotJudgeTheRevisi
   bad.json()["spec"]["template"]["spec"]["containers"][0]["image"] = "web:9.9";
   auto badw = api_.client().Create(bad);
   ASSERT_TRUE(badw) << badw.error().message();
-  ASSERT_NO_FATAL_FAILURE(
-      PodOf(*badw, "web-bad-x1",
-            {{"phase", "Pending"},
-             {"containerStatuses",
-              Json::array({{{"name", "app"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}}));
+  ASSERT_NO_FATAL_FAILURE(PullFailingPodOf(*badw, "web-bad-x1"));
   Revision(Touched("Deployment", "web"));
   StartManager();
   ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
@@ -283,11 +287,7 @@ TEST_F(RevisionHealthTest, ADeploymentNotYetSeenAsTheRevisionWroteItDoesNotJudge
   Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 0}}, bad_commit);
   auto rs = api_.client().Create(NewReplicaSet(d, "web-bad", "2"));
   ASSERT_TRUE(rs) << rs.error().message();
-  ASSERT_NO_FATAL_FAILURE(
-      PodOf(*rs, "web-bad-x1",
-            {{"phase", "Pending"},
-             {"containerStatuses",
-              Json::array({{{"name", "app"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}}));
+  ASSERT_NO_FATAL_FAILURE(PullFailingPodOf(*rs, "web-bad-x1"));
   Revision(Touched("Deployment", "web"), /*reverts=*/bad_commit);
   StartManager();
   ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
