@@ -1,6 +1,7 @@
 #include "reconciler/revision_health.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -92,7 +93,8 @@ class HealthController {
     if (phase == phase::kDegraded) return MaybeAutoRevert(*rev, *repo);
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
 
-    Verdict v = Judge(*rev);
+    const Json& applied_rv = Member(rst, "liveResourceVersion");
+    Verdict v = Judge(*rev, applied_rv.is_string() ? std::atoll(applied_rv.get_ref<const std::string&>().c_str()) : 0);
     std::string new_phase = v.state == Verdict::State::kDone       ? phase::kHealthy
                             : v.state == Verdict::State::kDegraded ? phase::kDegraded
                                                                    : phase::kProgressing;
@@ -131,6 +133,7 @@ class HealthController {
   struct TouchedObject {
     std::string key;
     ObjectPtr cached;
+    int64_t cached_rv = 0;  // SharedInformer::ResourceVersionOf: the cached version's, or its delete's
   };
 
   // The Deployments and Jobs the revision created or changed, as its record
@@ -147,12 +150,12 @@ class HealthController {
         std::string action = o.value("action", "");
         if (action != "created" && action != "updated") continue;
         const std::string ns = o.value("namespace", ""), name = o.value("name", "");
-        out.push_back({ns + "/" + name, informer.Get(ns, name)});
+        out.push_back({ns + "/" + name, informer.Get(ns, name), informer.ResourceVersionOf(ns, name)});
       }
       return out;
     }
     for (const ObjectPtr& o : informer.List()) {
-      if (AtRevision(*o, commit)) out.push_back({Key(*o), o});
+      if (AtRevision(*o, commit)) out.push_back({Key(*o), o, 0});
     }
     return out;
   }
@@ -274,30 +277,49 @@ class HealthController {
     return Verdict{Verdict::State::kWaiting, "", "waiting for " + who + " to complete"};
   }
 
-  Verdict Judge(const Object& rev) const {
-    std::vector<std::string> waiting;
+  // `applied_rv`: the store revision the revision's objects were written at
+  // (the GitRepository's status.liveResourceVersion; 0 when not known).
+  Verdict Judge(const Object& rev, int64_t applied_rv) const {
+    std::vector<std::string> waiting, deleted;
     size_t deployments = 0, jobs = 0;
     std::optional<WallTime> applied;
     if (auto t = ParseRfc3339(rev.json().value("/status/appliedAt"_json_pointer, ""))) applied = *t;
     const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
-    // Not in the cache, or not yet as this revision wrote it: wait for it.
-    auto seen = [&](const TouchedObject& t, const char* kind) {
-      if (t.cached && AtRevision(*t.cached, commit)) return true;
-      waiting.push_back("waiting for " + std::string(kind) + " " + t.key +
-                        ": this revision's change to it is not in the cache yet");
-      return false;
+    // What to judge the object by: its cached version when that is the
+    // revision's own write, or a later one made by hand; null to wait for it
+    // (not in the cache yet, or a later commit's write) or when it was
+    // deleted since (then it is left out of the verdict and named).
+    auto judged = [&](const TouchedObject& t, const char* kind, const SharedInformer& informer) -> const Object* {
+      if (t.cached && AtRevision(*t.cached, commit)) return t.cached.get();
+      const std::string who = std::string(kind) + " " + t.key;
+      // Has the cache seen past the revision's write? The write itself left
+      // the object at applied_rv: anything newer, or an absence once the
+      // watch has delivered everything up to it, came after.
+      const bool past = applied_rv > 0 && (t.cached_rv > applied_rv || informer.SeenThrough() >= applied_rv);
+      if (past && !t.cached) {
+        deleted.push_back(who);
+        return nullptr;
+      }
+      const std::string by = t.cached ? t.cached->annotation(kRevisionAnnotation).value_or("") : "";
+      if (past && by.empty()) return t.cached.get();  // replaced by hand: judged as it is now
+      waiting.push_back("waiting for " + who + ": " +
+                        (past ? "commit " + ShortSha(by) + " has written it since"
+                              : std::string("this revision's change to it is not in the cache yet")));
+      return nullptr;
     };
     for (const TouchedObject& d : Touched(rev, deployments_, "Deployment")) {
+      const Object* o = judged(d, "deployment", deployments_);
+      if (o == nullptr) continue;
       ++deployments;
-      if (!seen(d, "deployment")) continue;
-      Verdict v = JudgeDeployment(*d.cached, applied);
+      Verdict v = JudgeDeployment(*o, applied);
       if (v.state == Verdict::State::kDegraded) return v;
       if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
     }
     for (const TouchedObject& j : Touched(rev, jobs_, "Job")) {
+      const Object* o = judged(j, "job", jobs_);
+      if (o == nullptr) continue;
       ++jobs;
-      if (!seen(j, "job")) continue;
-      Verdict v = JudgeJob(*j.cached);
+      Verdict v = JudgeJob(*o);
       if (v.state == Verdict::State::kDegraded) return v;
       if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
     }
@@ -306,12 +328,18 @@ class HealthController {
       if (waiting.size() > 1) msg += " (and " + std::to_string(waiting.size() - 1) + " more)";
       return Verdict{Verdict::State::kWaiting, "", msg};
     }
-    if (deployments == 0 && jobs == 0) {
+    std::string gone;
+    if (!deleted.empty()) {
+      gone = "; deleted after this revision wrote them, not judged: " + deleted.front();
+      for (size_t i = 1; i < deleted.size() && i < 5; ++i) gone += ", " + deleted[i];
+      if (deleted.size() > 5) gone += " and " + std::to_string(deleted.size() - 5) + " more";
+    }
+    if (deployments == 0 && jobs == 0 && deleted.empty()) {
       return Verdict{Verdict::State::kDone, "", "no Deployment or Job changed: nothing to roll out"};
     }
     return Verdict{Verdict::State::kDone, "",
                    std::to_string(deployments) + " deployment(s) rolled out and available, " + std::to_string(jobs) +
-                       " job(s) completed"};
+                       " job(s) completed" + gone};
   }
 
   Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo) {

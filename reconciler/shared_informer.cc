@@ -1,5 +1,7 @@
 #include "reconciler/shared_informer.h"
 
+#include <algorithm>
+
 #include "core/log.h"
 
 namespace bosun::reconciler {
@@ -119,9 +121,11 @@ void SharedInformer::Notify(const ObjectPtr& old, const ObjectPtr& cur) {
 }
 
 void SharedInformer::OnEvent(const state::WatchEvent& ev) {
+  const int64_t rv = ParseRv(ev.object.resource_version());
   if (ev.type == state::WatchEvent::Type::kBookmark) {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_through_ = std::max(seen_through_, rv);
     if (ev.object.annotation(state::kInitialEventsEndAnnotation).value_or("") == "true") {
-      std::lock_guard<std::mutex> lock(mu_);
       synced_ = true;
       cv_.notify_all();
     }
@@ -131,7 +135,14 @@ void SharedInformer::OnEvent(const state::WatchEvent& ev) {
   ObjectPtr cur;
   if (ev.type != state::WatchEvent::Type::kDeleted) cur = std::make_shared<const Object>(ev.object);
   ObjectPtr old;
-  if (Apply(key, ParseRv(ev.object.resource_version()), cur, /*strictly_newer=*/true, &old)) Notify(old, cur);
+  const bool changed = Apply(key, rv, cur, /*strictly_newer=*/true, &old);
+  {
+    // Events of a transaction that wrote several objects share its revision:
+    // the next ones may still come, so only the one before it is complete.
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_through_ = std::max(seen_through_, rv - 1);
+  }
+  if (changed) Notify(old, cur);
 }
 
 void SharedInformer::Resync() {
@@ -176,6 +187,17 @@ size_t SharedInformer::size() const {
   size_t n = 0;
   for (const auto& [key, e] : cache_) n += e.object ? 1 : 0;
   return n;
+}
+
+int64_t SharedInformer::ResourceVersionOf(const std::string& ns, const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cache_.find(ObjectKey(kind_.namespaced ? ns : "", name));
+  return it == cache_.end() ? 0 : it->second.rv;
+}
+
+int64_t SharedInformer::SeenThrough() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seen_through_;
 }
 
 void SharedInformer::Store(const Object& object) {

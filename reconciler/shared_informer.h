@@ -79,6 +79,14 @@ class SharedInformer {
   // Objects whose controller ownerReference has this uid.
   std::vector<ObjectPtr> ListOwnedBy(const std::string& owner_uid) const;
   size_t size() const;
+  // The store revision of what the cache holds for this object: its
+  // resourceVersion, or the delete's revision for one that left it (a
+  // tombstone); 0 when the cache has never had it.
+  int64_t ResourceVersionOf(const std::string& ns, const std::string& name) const;
+  // Every change up to this store revision has reached the cache through the
+  // watch (its list, events and bookmarks; not Store's own writes): an object
+  // written at or before it and absent now was deleted since.
+  int64_t SeenThrough() const;
 
   void Store(const Object& object);
   void Forget(const std::string& ns, const std::string& name, const std::string& resource_version = "");
@@ -108,6 +116,7 @@ class SharedInformer {
   std::unordered_map<std::string, Entry> cache_;  // guarded by mu_
   std::unordered_map<std::string, std::unordered_map<std::string, ObjectPtr>> by_owner_;  // guarded by mu_
   bool synced_ = false;                                                                   // guarded by mu_
+  int64_t seen_through_ = 0;                                                              // guarded by mu_
   std::mutex start_mu_;
   state::WatchPtr watch_;  // guarded by start_mu_
 };

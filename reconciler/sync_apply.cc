@@ -317,6 +317,7 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   SetRepositoryStatus([&](Json& st) {
     st["liveRevision"] = ctx.head;
     st["liveRevisionName"] = name;
+    st["liveResourceVersion"] = result->resource_version;  // what revision health judges by
     st["lastSyncTime"] = FormatRfc3339(clock->Now());
     st["lastSyncError"] = "";
     st["syncConfig"] = SettingsJson(settings);

@@ -214,6 +214,10 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
       }
       SetRepositoryStatus([&](Json& st) {
         if (!ctx.live_commit.empty()) {
+          // The store revision it was written at is known only to the pass
+          // that applied it: a record found live otherwise (a pass that
+          // crashed after its commit) has none.
+          if (st.value("liveRevisionName", "") != live_name) st.erase("liveResourceVersion");
           st["liveRevision"] = ctx.live_commit;
           st["liveRevisionName"] = live_name;
         }

@@ -128,6 +128,8 @@ TEST(SharedInformerTest, ListsWatchesAndTellsHandlersOfEachChangeOnce) {
   });
   ASSERT_TRUE(inf.Start(10s));
   ASSERT_TRUE(inf.Get("default", "before"));
+  const int64_t listed = inf.SeenThrough();
+  EXPECT_GE(listed, std::stoll(inf.Get("default", "before")->resource_version()));
 
   // Our own write, stored at once: the watch's copy of it is not a second change.
   auto created = api.client().Create(ConfigMap("default", "mine", "1"));
@@ -139,11 +141,17 @@ TEST(SharedInformerTest, ListsWatchesAndTellsHandlersOfEachChangeOnce) {
   Object upd = *created;
   upd.json()["data"]["k"] = "2";
   ASSERT_TRUE(other->Update(upd));
-  ASSERT_TRUE(other->Delete(cm, "default", "before"));
+  auto deleted = other->Delete(cm, "default", "before");
+  ASSERT_TRUE(deleted);
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard<std::mutex> lock(mu);
     return seen.size() >= 4;
   }));
+  // A deleted object's version is its delete's; the watch's progress moved
+  // with the events it delivered, but not with our own Store.
+  EXPECT_EQ(inf.ResourceVersionOf("default", "before"), std::stoll(deleted->resource_version()));
+  EXPECT_GT(inf.SeenThrough(), listed);
+  EXPECT_EQ(inf.ResourceVersionOf("default", "never"), 0);
   std::this_thread::sleep_for(300ms);  // any duplicate would have come by now
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(seen, (std::vector<std::string>{"+before", "+mine", "~mine", "-before"}));

@@ -100,6 +100,21 @@ class RevisionHealthTest : public ::testing::Test {
     ASSERT_TRUE(api_.client().UpdateStatus(*d));
   }
 
+  // The GitRepository's status.liveResourceVersion: the store revision the
+  // sync wrote the live revision's objects at.
+  void SetAppliedAt(const std::string& resource_version) {
+    const KindInfo& k = *KindRegistry::Builtin().FindKind("GitRepository");
+    auto r = api_.client().Get(k, "", "default");
+    ASSERT_TRUE(r) << r.error().message();
+    r->json()["status"]["liveResourceVersion"] = resource_version;
+    ASSERT_TRUE(api_.client().UpdateStatus(*r));
+  }
+
+  void DeleteDeployment() {
+    auto r = api_.client().Delete(*KindRegistry::Builtin().FindKind("Deployment"), "shop", "web");
+    ASSERT_TRUE(r) << r.error().message();
+  }
+
   Json RecordStatus() {
     auto r = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000002");
     return r ? r->json().value("status", Json::object()) : Json::object();
@@ -328,6 +343,46 @@ TEST_F(RevisionHealthTest, ACreatedDeploymentNotYetInTheCacheIsWaitedFor) {
                                               {"status", "False"},
                                               {"reason", "ProgressDeadlineExceeded"}}})}});
   ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+}
+
+// A Deployment the revision created and someone deleted afterwards (self-heal
+// off) is not waited for forever as "not in the cache yet": the cache has
+// seen past the revision's write, so it is left out of the verdict, by name.
+TEST_F(RevisionHealthTest, ADeploymentDeletedAfterTheRevisionWroteItIsLeftOutOfTheVerdict) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 0}});
+  ASSERT_NO_FATAL_FAILURE(SetAppliedAt(d.resource_version()));
+  Revision(Json::array({{{"action", "created"}, {"kind", "Deployment"}, {"namespace", "shop"}, {"name", "web"}}}));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: 1/1 updated, 0 available");
+  ASSERT_NO_FATAL_FAILURE(DeleteDeployment());
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "0 deployment(s) rolled out and available, 0 job(s) completed; deleted after "
+                                       "this revision wrote them, not judged: deployment shop/web");
+}
+
+// The same when the controller starts after the delete (a new leader): its
+// cache never had the Deployment, but its list is later than the write.
+TEST_F(RevisionHealthTest, ADeploymentDeletedBeforeTheControllerStartedIsLeftOutToo) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 0}});
+  ASSERT_NO_FATAL_FAILURE(SetAppliedAt(d.resource_version()));
+  Revision(Json::array({{{"action", "created"}, {"kind", "Deployment"}, {"namespace", "shop"}, {"name", "web"}}}));
+  ASSERT_NO_FATAL_FAILURE(DeleteDeployment());
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+}
+
+// Written since by a later commit (whose sync has not made it live yet): not
+// this revision's to judge; it waits, and names the commit.
+TEST_F(RevisionHealthTest, ADeploymentALaterCommitWroteSinceIsNotJudged) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+  ASSERT_NO_FATAL_FAILURE(SetAppliedAt(d.resource_version()));
+  d.set_annotation(kRevisionAnnotation, std::string(40, '4'));
+  ASSERT_TRUE(api_.client().Update(d));
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: commit 4444444 has written it since");
 }
 
 TEST_F(RevisionHealthTest, ADegradedRevertIsNeverRevertedAutomatically) {

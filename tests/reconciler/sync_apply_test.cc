@@ -108,6 +108,8 @@ TEST_F(SyncApplyTest, AOneFileCommitUpdatesOneObjectWithAFieldDiff) {
   auto d = Live("deployments", "shop", "web");
   EXPECT_EQ(d->spec()["replicas"], 3);
   EXPECT_EQ(d->annotation(kRevisionAnnotation).value_or(""), c2);
+  // The store revision the batch wrote it at, which revision health judges by.
+  EXPECT_EQ(Repository().status()["liveResourceVersion"], d->resource_version());
   // Objects the commit left alone keep the commit that last changed them.
   EXPECT_EQ(Live("services", "shop", "web")->annotation(kRevisionAnnotation).value_or(""), c1);
   EXPECT_EQ(Repository().status()["liveRevisionName"], "00000002");
