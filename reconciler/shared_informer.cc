@@ -124,7 +124,7 @@ void SharedInformer::OnEvent(const state::WatchEvent& ev) {
   const int64_t rv = ParseRv(ev.object.resource_version());
   if (ev.type == state::WatchEvent::Type::kBookmark) {
     std::lock_guard<std::mutex> lock(mu_);
-    seen_through_ = std::max(seen_through_, rv);
+    if (ev.complete_through) seen_through_ = std::max(seen_through_, rv);
     if (ev.object.annotation(state::kInitialEventsEndAnnotation).value_or("") == "true") {
       synced_ = true;
       cv_.notify_all();
@@ -136,11 +136,9 @@ void SharedInformer::OnEvent(const state::WatchEvent& ev) {
   if (ev.type != state::WatchEvent::Type::kDeleted) cur = std::make_shared<const Object>(ev.object);
   ObjectPtr old;
   const bool changed = Apply(key, rv, cur, /*strictly_newer=*/true, &old);
-  {
-    // Events of a transaction that wrote several objects share its revision:
-    // the next ones may still come, so only the one before it is complete.
+  if (ev.complete_through) {
     std::lock_guard<std::mutex> lock(mu_);
-    seen_through_ = std::max(seen_through_, rv - 1);
+    seen_through_ = std::max(seen_through_, rv);
   }
   if (changed) Notify(old, cur);
 }

@@ -90,6 +90,11 @@ struct WatchEvent {
   // The object after the change; for kDeleted its last state; for kBookmark
   // only apiVersion, kind and metadata.resourceVersion.
   Object object;
+  // Every change up to this event's resourceVersion has now been delivered:
+  // a bookmark, or an event of the stream that ends its revision. False for
+  // events made from a list (their versions are in no order) and for one
+  // followed by another of the same revision.
+  bool complete_through = false;
 };
 
 // One write of a Client::Batch.

@@ -293,6 +293,7 @@ struct Watch::State {
     const bool continues = more.is_boolean() && more.get<bool>();
     if (e.type != WatchEvent::Type::kBookmark && Repeats(e, continues)) return std::nullopt;
     *delivered = true;
+    e.complete_through = !continues;
     if (!Deliver(std::move(e), continues)) return End::kStopped;
     return std::nullopt;
   }
@@ -449,7 +450,7 @@ Result<WatchPtr> Client::Watch(const KindInfo& kind, const std::string& ns, cons
     Object end(Json{{"apiVersion", kind.gvk.ApiVersion()}, {"kind", kind.gvk.kind}});
     end.set_resource_version(list->resource_version);
     end.set_annotation(kInitialEventsEndAnnotation, "true");
-    st->initial.push_back({WatchEvent::Type::kBookmark, std::move(end)});
+    st->initial.push_back({WatchEvent::Type::kBookmark, std::move(end), /*complete_through=*/true});
     st->rv = list->resource_version;
     st->known_complete = true;
   } else {

@@ -81,6 +81,8 @@ class Recorder {
     return [this](const WatchEvent& e) {
       if (e.type == WatchEvent::Type::kBookmark) return;
       std::lock_guard<std::mutex> lock(mu_);
+      if (e.complete_through) completes_.push_back(e.object.namespace_() + "/" + e.object.name() + "@" +
+                                                   e.object.resource_version());
       events_.push_back(std::string(WatchEventTypeName(e.type)) + " " + e.object.namespace_() + "/" + e.object.name() +
                         "@" + e.object.resource_version());
       cv_.notify_all();
@@ -95,11 +97,17 @@ class Recorder {
     std::lock_guard<std::mutex> lock(mu_);
     return events_;
   }
+  // The events after which every change up to their revision was delivered.
+  std::vector<std::string> completes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return completes_;
+  }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> events_;
+  std::vector<std::string> completes_;
 };
 
 // Every event exactly once: no name@rv twice.
@@ -515,6 +523,8 @@ TEST(ClientBatchWatch, ResumesFromTheRevisionBeforeWhenTheStreamBreaksInsideOne)
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(rec.events().size(), 5u);
   EXPECT_EQ((*w)->resource_version(), "6");
+  // Only the last event of each revision completes it (SharedInformer::SeenThrough).
+  EXPECT_THAT(rec.completes(), ElementsAre("shop/d@5", "shop/e@6"));
 }
 
 }  // namespace
