@@ -187,7 +187,7 @@ class Watcher {
       last = outcome;
     }
     std::string phase = Str(rec.status(), "phase");
-    bool final = phase == "Healthy" || phase == "Reverted" || phase == "Refused" || phase == "Skipped" ||
+    bool final = phase == "Healthy" || phase == "Reverted" || phase == "Superseded" || phase == "Refused" || phase == "Skipped" ||
                  phase == "Failed" || (phase == "Degraded" && !MayBeReverted(rec));
     return final;
   }

@@ -50,7 +50,7 @@ std::string DriftKey(const Json& e) {
 
 bool IsAppliedPhase(const std::string& p) {
   return p == phase::kApplied || p == phase::kProgressing || p == phase::kHealthy || p == phase::kDegraded ||
-         p == phase::kReverted;
+         p == phase::kReverted || p == phase::kSuperseded;
 }
 
 std::string RevisionName(int64_t sequence) {

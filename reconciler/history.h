@@ -53,13 +53,14 @@ inline constexpr const char* kRefused = "Refused";
 inline constexpr const char* kSkipped = "Skipped";
 inline constexpr const char* kFailed = "Failed";
 inline constexpr const char* kReverted = "Reverted";
+inline constexpr const char* kSuperseded = "Superseded";  // applied; a newer revision went live before its verdict
 inline constexpr const char* kProgressing = "Progressing";
 inline constexpr const char* kHealthy = "Healthy";
 inline constexpr const char* kDegraded = "Degraded";
 }  // namespace phase
 
 // Applied and every phase after it (Progressing, Healthy, Degraded,
-// Reverted): the record's objects reached the store.
+// Reverted, Superseded): the record's objects reached the store.
 bool IsAppliedPhase(const std::string& phase);
 
 // "00000042".

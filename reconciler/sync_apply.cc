@@ -173,6 +173,8 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   std::unordered_map<std::string, std::optional<Object>> extra;
 
   std::unique_lock<std::mutex> lock(state_mu);
+  const RecordInfo* was_live = index.Live();
+  const std::string previous = was_live != nullptr ? was_live->name : "";
   Planned planned;
   std::vector<state::BatchOp> ops;
   std::vector<const PlannedChange*> op_changes;  // ops[i] applies op_changes[i]; the record is last
@@ -341,6 +343,7 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
              {"cacheMs", std::to_string(cache_ms)},
              {"sinceFetchMs", std::to_string(since_fetch.count())}});
   LinkRevert(ctx);
+  SettleSuperseded(previous, name, ctx.head);
   EnforceHistoryLimit(settings, name);
   return name;
 }

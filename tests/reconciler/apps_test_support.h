@@ -204,6 +204,27 @@ class AppsFixture : public ::testing::Test {
     }
     return out;
   }
+  // What a failed wait shows: every Deployment's and ReplicaSet's status and
+  // every pod's phase and readiness.
+  std::string Dump() {
+    std::string out;
+    for (const KindInfo* k : {&DeploymentKind(), &ReplicaSetKind()}) {
+      for (const Object& o : List(*k)) {
+        out += k->gvk.kind + " " + o.name() + " generation " + std::to_string(o.generation()) + ": " +
+               o.status().dump() + "\n";
+      }
+    }
+    auto pod = [](const Object& p) {
+      return p.name() + "@" + p.resource_version() + ": " + apps::PodPhase(p) + (apps::PodReady(p) ? " ready" : "") +
+             (p.json()["metadata"].contains("deletionTimestamp") ? " deleting" : "") + "\n";
+    };
+    for (const Object& p : List(PodKind())) out += "Pod " + pod(p);
+    // What the controllers' cache has.
+    if (mgr_) {
+      for (const ObjectPtr& p : mgr_->Informer(PodKind()).List()) out += "cached Pod " + pod(*p);
+    }
+    return out;
+  }
   // The messages of the Events of `reason` about `name`.
   std::vector<std::string> EventMessages(const std::string& name, const std::string& reason) {
     std::vector<std::string> out;

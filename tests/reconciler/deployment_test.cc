@@ -108,7 +108,7 @@ TEST_P(DeploymentRollingTest, StaysWithinSurgeAndUnavailabilityThroughout) {
   Json extra = {{"strategy", {{"type", "RollingUpdate"}}}};
   if (!b.rolling_update.is_null()) extra["strategy"]["rollingUpdate"] = b.rolling_update;
   ASSERT_TRUE(client().Create(MakeDeployment("web", 4, "bosun.test/web:1", extra)).ok());
-  ASSERT_TRUE(Eventually([&] { return RolledOut(); }));
+  ASSERT_TRUE(Eventually([&] { return RolledOut(); })) << Dump();
 
   std::mutex mu;
   int samples = 0, max_total = 0, min_ready = 1 << 30;
@@ -151,7 +151,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(DeploymentTest, RecreateNeverRunsOldAndNewPodsTogether) {
   StartControllers();
   ASSERT_TRUE(client().Create(MakeDeployment("web", 3, "bosun.test/web:1", {{"strategy", {{"type", "Recreate"}}}})).ok());
-  ASSERT_TRUE(Eventually([&] { return RolledOut(); }));
+  ASSERT_TRUE(Eventually([&] { return RolledOut(); })) << Dump();
 
   std::atomic<bool> mixed{false};
   std::atomic<int> max_total{0};
@@ -178,7 +178,7 @@ TEST_F(DeploymentTest, ARolloutThatNeverBecomesReadyExceedsItsProgressDeadline) 
   StartControllers();
   kubelet_->set_never_ready([](const Object& pod) { return Image(pod) == "bosun.test/broken:1"; });
   ASSERT_TRUE(client().Create(MakeDeployment("web", 2, "bosun.test/web:1", {{"progressDeadlineSeconds", 2}})).ok());
-  ASSERT_TRUE(Eventually([&] { return RolledOut(); }));
+  ASSERT_TRUE(Eventually([&] { return RolledOut(); })) << Dump();
   SetImage("bosun.test/broken:1");
   ASSERT_TRUE(Eventually([&] { return ConditionReason(Deployment(), "Progressing") == "False/ProgressDeadlineExceeded"; },
                          10s))
@@ -198,7 +198,7 @@ TEST_F(DeploymentTest, ARolloutThatNeverBecomesReadyExceedsItsProgressDeadline) 
 TEST_F(DeploymentTest, PauseStopsTheRolloutAndResumeFinishesIt) {
   StartControllers();
   ASSERT_TRUE(client().Create(MakeDeployment("web", 2, "bosun.test/web:1")).ok());
-  ASSERT_TRUE(Eventually([&] { return RolledOut(); }));
+  ASSERT_TRUE(Eventually([&] { return RolledOut(); })) << Dump();
   Modify(DeploymentKind(), "web", [](Object& o) {
     o.json()["spec"]["paused"] = true;
     o.json()["spec"]["template"]["spec"]["containers"][0]["image"] = "bosun.test/web:2";
@@ -222,7 +222,7 @@ TEST_F(DeploymentTest, PauseStopsTheRolloutAndResumeFinishesIt) {
 TEST_F(DeploymentTest, RevisionHistoryLimitDeletesTheOldestReplicaSets) {
   StartControllers();
   ASSERT_TRUE(client().Create(MakeDeployment("web", 1, "bosun.test/web:1", {{"revisionHistoryLimit", 1}})).ok());
-  ASSERT_TRUE(Eventually([&] { return RolledOut(); }));
+  ASSERT_TRUE(Eventually([&] { return RolledOut(); })) << Dump();
   for (const char* image : {"bosun.test/web:2", "bosun.test/web:3"}) {
     SetImage(image);
     ASSERT_TRUE(Eventually([&] { return RolledOut() && Image(ActivePods()[0]) == image; }));
@@ -246,7 +246,7 @@ TEST_F(DeploymentTest, RevisionHistoryLimitDeletesTheOldestReplicaSets) {
 TEST_F(DeploymentTest, ScalesInPlaceWithoutANewReplicaSet) {
   StartControllers();
   ASSERT_TRUE(client().Create(MakeDeployment("web", 2, "bosun.test/web:1")).ok());
-  ASSERT_TRUE(Eventually([&] { return RolledOut(); }));
+  ASSERT_TRUE(Eventually([&] { return RolledOut(); })) << Dump();
   const std::string rs = ReplicaSets()[0].name();
   for (int n : {5, 1}) {
     Modify(DeploymentKind(), "web", [n](Object& o) { o.json()["spec"]["replicas"] = n; });
@@ -265,7 +265,7 @@ TEST_F(DeploymentTest, ScalingInTheMiddleOfARolloutIsSpreadProportionally) {
   kubelet_->set_never_ready([](const Object& pod) { return Image(pod) == "bosun.test/broken:1"; });
   Json extra = {{"strategy", {{"rollingUpdate", {{"maxSurge", 3}, {"maxUnavailable", 2}}}}}};
   ASSERT_TRUE(client().Create(MakeDeployment("web", 10, "bosun.test/web:1", extra)).ok());
-  ASSERT_TRUE(Eventually([&] { return RolledOut(); }));
+  ASSERT_TRUE(Eventually([&] { return RolledOut(); })) << Dump();
   SetImage("bosun.test/broken:1");
   // Stuck: the old one at 8 (10 - 2 unavailable), the new one at 5 (13 in all).
   ASSERT_TRUE(Eventually([&] {

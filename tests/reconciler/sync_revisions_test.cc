@@ -70,7 +70,8 @@ TEST_F(SyncRevisionsTest, AnInvalidRevisionIsRefusedWholeWithEveryErrorAndALater
   EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 5);
   EXPECT_EQ(Repository().status()["lastSyncError"], "");
   EXPECT_EQ(Repository().status()["liveRevision"], c3);
-  EXPECT_THAT(Phases(), ElementsAre("00000001:Applied", "00000002:Refused", "00000003:Applied"));
+  // No revision health here: 1 was never judged, and 3 superseded it.
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Superseded", "00000002:Refused", "00000003:Applied"));
 }
 
 TEST_F(SyncRevisionsTest, AnObjectDefinedTwiceAcrossFilesIsRefusedEvenWhenOnlyOneFileChanged) {
@@ -95,7 +96,8 @@ TEST_F(SyncRevisionsTest, IntermediateFirstParentCommitsAreRecordedAsSkipped) {
   std::string c3 = repo_.Commit({{"b.yaml", ConfigMapYaml("b", "shop", "1")}}, "three");
   std::string c4 = repo_.Commit({{"c.yaml", ConfigMapYaml("c", "shop", "1")}}, "four");
   EXPECT_EQ(Sync(SyncTrigger::kWebhook), "00000004");
-  EXPECT_THAT(Phases(), ElementsAre("00000001:Applied", "00000002:Skipped", "00000003:Skipped", "00000004:Applied"));
+  EXPECT_THAT(Phases(),
+              ElementsAre("00000001:Superseded", "00000002:Skipped", "00000003:Skipped", "00000004:Applied"));
   Object s2 = Record("00000002");
   EXPECT_EQ(s2.spec()["commit"], c2);
   EXPECT_EQ(s2.status()["reason"], "Superseded");
@@ -216,7 +218,39 @@ TEST_F(SyncRevisionsTest, ARevertCommitLinksBothRecords) {
   Object r2 = Record("00000002");
   EXPECT_EQ(r2.status()["revertedBy"], revert);
   EXPECT_EQ(r2.status()["phase"], "Reverted");
+  // Reverted before any verdict: its reason says so (not the "Applied" it had).
+  EXPECT_EQ(r2.status()["reason"], "Reverted");
+  EXPECT_EQ(r2.status()["message"], "reverted by " + revert.substr(0, 7) + " before its rollout was judged");
   EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "good");
+}
+
+// Only the live revision is judged: one still Applied or Progressing when a
+// newer one goes live would keep that phase for good. It is Superseded; a
+// verdict it had is kept.
+TEST_F(SyncRevisionsTest, ARevisionNotJudgedBeforeTheNextWentLiveIsSuperseded) {
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}});
+  MakeController();
+  Sync();
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "2")}}, "two");
+  Object r1 = Record("00000001");
+  r1.json()["status"]["phase"] = "Progressing";
+  r1.json()["status"]["reason"] = "RollingOut";
+  ASSERT_TRUE(api_.client().UpdateStatus(r1));
+  EXPECT_EQ(Sync(), "00000002");
+  r1 = Record("00000001");
+  EXPECT_EQ(r1.status()["phase"], "Superseded");
+  EXPECT_EQ(r1.status()["reason"], "Superseded");
+  EXPECT_EQ(r1.status()["message"],
+            "revision 00000002 (" + repo_.Head().substr(0, 7) + ") went live before this one's rollout was judged");
+
+  Object r2 = Record("00000002");
+  r2.json()["status"]["phase"] = "Healthy";
+  r2.json()["status"]["reason"] = "RolledOut";
+  ASSERT_TRUE(api_.client().UpdateStatus(r2));
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "3")}}, "three");
+  EXPECT_EQ(Sync(), "00000003");
+  EXPECT_EQ(Record("00000002").status()["phase"], "Healthy");
+  EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "3");
 }
 
 TEST_F(SyncRevisionsTest, ABosunRevertsTrailerIsTheLink) {
