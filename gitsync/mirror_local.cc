@@ -37,6 +37,7 @@
 #include <git2/sys/config.h>
 #include <git2/sys/repository.h>
 
+#include "core/ascii.h"
 #include "gitsync/mirror_internal.h"
 
 namespace bosun::gitsync {
@@ -573,13 +574,6 @@ class LocalCopy {
   git_indexer_progress stats_{};
 };
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::optional<std::string> LocalRemotePath(const std::string& url) {
@@ -594,18 +588,7 @@ std::optional<std::string> LocalRemotePath(const std::string& url) {
   } else {
     return std::nullopt;
   }
-  std::string path;
-  for (size_t i = 0; i < rest.size(); i++) {
-    int hi = 0, lo = 0;
-    if (rest[i] == '%' && i + 2 < rest.size() && (hi = HexValue(rest[i + 1])) >= 0 &&
-        (lo = HexValue(rest[i + 2])) >= 0) {
-      path.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      path.push_back(rest[i]);
-    }
-  }
-  return path;
+  return PercentDecode(rest);
 }
 
 int FetchFromLocal(git_repository* mirror, const std::string& path, const std::vector<git_oid>& wants,

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/ascii.h"
 #include "core/log.h"
 #include "crypto/hmac.h"
 #include "crypto/tokens.h"
@@ -87,6 +88,23 @@ int SecondsUntilOne(double tokens, double rate) {
 }
 
 // Reads an optional string field; false when it is there but not a string.
+// The value of `name` in an application/x-www-form-urlencoded body.
+bool FormField(std::string_view body, std::string_view name, std::string* out) {
+  size_t start = 0;
+  while (start <= body.size()) {
+    size_t end = body.find('&', start);
+    if (end == std::string_view::npos) end = body.size();
+    std::string_view part = body.substr(start, end - start);
+    size_t eq = part.find('=');
+    if (PercentDecode(part.substr(0, eq), true) == name) {
+      *out = eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1), true);
+      return true;
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
 bool OptionalString(const json& j, const char* key, std::string* out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return true;
@@ -201,25 +219,43 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
   if (!verified) {
     // One message for a missing header, a wrong one and no secret at all, so
     // a caller learns nothing about which; the log says which for the admin.
-    log::Debug("gitsync", "webhook refused",
-               {{"provider", request.provider},
-                {"reason", options_.secret.empty() ? "no secret configured"
-                           : credential == nullptr ? "missing header"
-                                                   : "wrong signature"}});
+    // A warning: a secret that differs on the Git host shows here, not only
+    // as pushes that never arrive. (Floods are cut by the unverified bucket
+    // before this.)
+    log::Warn("gitsync", "webhook refused: not signed with our secret",
+              {{"provider", request.provider},
+               {"reason", options_.secret.empty() ? "no secret configured"
+                          : credential == nullptr ? std::string("missing header ") + header
+                                                  : std::string("wrong ") + (gitlab ? "token" : "signature")}});
     return Answer(401, false,
                   std::string("missing or invalid ") + (gitlab ? "token (X-Gitlab-Token)" : signature_name));
   }
   RefundUnverified();
   if (!TakeVerified(&retry_after)) return TooMany(retry_after, "too many webhook requests");
 
-  // The payload.
+  // The payload: JSON, or GitHub's and Gitea's other content type, a form
+  // whose field "payload" holds the JSON (the signature covers the form).
   json payload;
   std::string_view body = request.body;
   if (provider == Provider::kGeneric && body.find_first_not_of(" \t\r\n") == std::string_view::npos) body = "{}";
+  std::string form_payload;
+  const std::string* content_type = FindHeader(request, "content-type");
+  const bool form = content_type != nullptr && AsciiLower(*content_type).starts_with("application/x-www-form-urlencoded");
+  if (form) {
+    if (!FormField(body, "payload", &form_payload)) {
+      return Answer(400, false, "form-encoded payload has no \"payload\" field");
+    }
+    body = form_payload;
+  }
   try {
     payload = json::parse(body);
   } catch (const json::parse_error& e) {
-    return Answer(400, false, "payload is not valid JSON (error at byte " + std::to_string(e.byte) + ")");
+    return Answer(400, false,
+                  std::string(form ? "the form's \"payload\" field" : "payload") + " is not valid JSON (error at byte " +
+                      std::to_string(e.byte) + ")" +
+                      (form || content_type == nullptr || AsciiLower(*content_type).starts_with("application/json")
+                           ? ""
+                           : "; send application/json (the hook's content type)"));
   }
   if (!payload.is_object()) return Answer(400, false, "payload is not a JSON object");
 

@@ -18,6 +18,7 @@
 #include <cpprest/producerconsumerstream.h>
 #include <nlohmann/json.hpp>
 
+#include "core/ascii.h"
 #include "core/log.h"
 
 namespace bosun::node {
@@ -29,28 +30,6 @@ using web::http::methods;
 
 constexpr const char* kComponent = "node-server";
 
-std::string PercentDecode(std::string_view s) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += s[i] == '+' ? ' ' : s[i];
-  }
-  return out;
-}
-
 // Repeated keys are kept (exec's command=…&command=…).
 std::multimap<std::string, std::string> ParseQuery(std::string_view q) {
   std::multimap<std::string, std::string> out;
@@ -61,7 +40,8 @@ std::multimap<std::string, std::string> ParseQuery(std::string_view q) {
     std::string_view part = q.substr(start, end - start);
     size_t eq = part.find('=');
     if (!part.empty()) {
-      out.emplace(PercentDecode(part.substr(0, eq)), eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1)));
+      out.emplace(PercentDecode(part.substr(0, eq), true),
+                eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1), true));
     }
     start = end + 1;
   }
@@ -196,7 +176,7 @@ class NodeServerImpl final : public NodeServer {
   };
 
   void Handle(http_request req) {
-    std::string path = PercentDecode(req.relative_uri().path());
+    std::string path = PercentDecode(req.relative_uri().path());  // a path: '+' is a plus
     auto query = ParseQuery(req.relative_uri().query());
     // /api/v1/namespaces/NS/pods/NAME/(log|exec)
     std::vector<std::string> segs;

@@ -25,6 +25,7 @@
 
 #include <cpprest/http_client.h>
 
+#include "core/ascii.h"  // PercentDecode
 #include "core/kinds.h"
 #include "core/object.h"
 #include "core/validation.h"
@@ -69,7 +70,6 @@ ApiError FromError(const Error& e, const KindInfo* kind, const std::string& name
 
 std::string NewUid();                // random UUID v4
 std::string RandomSuffix(size_t n);  // for generateName: [bcdfghjklmnpqrstvwxz2456789]{n}
-std::string PercentDecode(std::string_view s, bool plus_is_space);
 QueryMap ParseQuery(std::string_view raw_query);
 std::vector<std::string> SplitPath(std::string_view decoded_path);
 std::optional<int64_t> ParseInt(std::string_view s);

@@ -1,6 +1,8 @@
 #include "gitsync/webhook.h"
 
 #include <atomic>
+#include <cctype>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -18,6 +20,8 @@ namespace bosun::gitsync {
 namespace {
 
 using nlohmann::json;
+using ::testing::AllOf;
+using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -379,6 +383,9 @@ TEST_F(WebhookTest, ForgedSignatureIsRefusedWithoutTrigger) {
   std::lock_guard<std::mutex> lock(log_mu_);
   ASSERT_FALSE(log_.empty());
   EXPECT_THAT(log_.back(), HasSubstr("refs/heads/main"));
+  // The refusals are warnings that say why, for the admin whose Git host
+  // has another secret.
+  EXPECT_THAT(log_, Contains(AllOf(HasSubstr("WARN"), HasSubstr("webhook refused"), HasSubstr("wrong signature"))));
   for (const std::string& line : log_) {
     EXPECT_THAT(line, Not(HasSubstr(kSecret)));
     EXPECT_THAT(line, Not(HasSubstr("sha256=")));
@@ -479,11 +486,42 @@ TEST_F(WebhookTest, UnknownProviderIs404) {
   ExpectRefused(hooks.Handle(r), 404);
 }
 
+// GitHub's and Gitea's other content type: the JSON in a form field
+// "payload", the signature over the form as sent.
+TEST_F(WebhookTest, AFormEncodedGithubPushTriggers) {
+  WebhookReceiver hooks(Options("main"));
+  std::string form = "payload=";
+  for (unsigned char c : GithubPush("refs/heads/main")) {
+    if (std::isalnum(c) != 0) {
+      form.push_back(static_cast<char>(c));
+    } else if (c == ' ') {
+      form.push_back('+');
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      form += buf;
+    }
+  }
+  WebhookRequest r = Github(form);
+  r.headers["content-type"] = "application/x-www-form-urlencoded";
+  ExpectTriggered(hooks.Handle(r), "refs/heads/main", kHead);
+
+  WebhookRequest empty = Github("other=1");
+  empty.headers["content-type"] = "application/x-www-form-urlencoded";
+  WebhookAnswer a = hooks.Handle(empty);
+  ExpectRefused(a, 400);
+  EXPECT_THAT(a.body, HasSubstr("no \\\"payload\\\" field"));
+}
+
 TEST_F(WebhookTest, BadJsonIs400) {
   WebhookReceiver hooks(Options());
   WebhookAnswer a = hooks.Handle(Github(R"({"ref": "refs/heads/main", )"));
   ExpectRefused(a, 400);
   EXPECT_THAT(a.body, HasSubstr("JSON"));
+  // Sent as text by a hook set to another content type: the answer says which to use.
+  WebhookRequest text = Github("ref=main");
+  text.headers["content-type"] = "text/plain";
+  EXPECT_THAT(hooks.Handle(text).body, HasSubstr("send application/json"));
   ExpectRefused(hooks.Handle(Github("[1, 2]")), 400);            // not an object
   ExpectRefused(hooks.Handle(Github("")), 400);                  // empty
   ExpectRefused(hooks.Handle(Github(R"({"after":"x"})")), 400);  // no ref
