@@ -119,7 +119,27 @@ std::vector<LoadedFile> LoadEach(size_t n, LoadOne load_one) {
   return results;
 }
 
-// The files' objects and diagnostics in one set, with the duplicate check.
+// "Kind ns/name" ("default" for a namespaced object without one).
+std::string ObjectId(const Manifest& m, const KindInfo& kind) {
+  std::string ns = kind.namespaced ? m.object.namespace_() : "";
+  if (kind.namespaced && ns.empty()) ns = "default";
+  return kind.gvk.kind + " " + (ns.empty() ? "" : ns + "/") + m.object.name();
+}
+
+int NameLine(const Manifest& m) {
+  return m.positions ? m.positions->Find(FieldPath("metadata.name")).line : 0;
+}
+
+Diagnostic AtName(const Manifest& m, std::string message) {
+  Diagnostic d;
+  d.file = m.file;
+  d.pos = m.positions ? m.positions->Find(FieldPath("metadata.name")) : SourcePos{};
+  d.field = "metadata.name";
+  d.message = std::move(message);
+  return d;
+}
+
+// The files' objects and diagnostics in one set, with the checks across files.
 DesiredSet Assemble(std::vector<LoadedFile> results) {
   const size_t n = results.size();
   DesiredSet set;
@@ -130,24 +150,18 @@ DesiredSet Assemble(std::vector<LoadedFile> results) {
     std::move(r.diagnostics.begin(), r.diagnostics.end(), std::back_inserter(set.diagnostics));
   }
 
-  // The same object defined twice would make the result depend on file order.
   std::map<std::string, const Manifest*> seen;
+  const Manifest* sync_config = nullptr;
   const KindRegistry& reg = KindRegistry::Builtin();
   for (const Manifest& m : set.objects) {
     const KindInfo* info = reg.Find(m.object.gvk());
     if (info == nullptr || m.object.name().empty()) continue;
-    std::string ns = info->namespaced ? m.object.namespace_() : "";
-    if (info->namespaced && ns.empty()) ns = "default";
-    std::string id = info->gvk.kind + " " + (ns.empty() ? "" : ns + "/") + m.object.name();
-    auto [it, inserted] = seen.emplace(id, &m);
+    auto [it, inserted] = seen.emplace(ObjectId(m, *info), &m);
     if (!inserted) {
-      Diagnostic d;
-      d.file = m.file;
-      d.pos = m.positions->Find(FieldPath("metadata.name"));
-      d.field = "metadata.name";
-      d.message = "duplicate object: " + id + " is also defined at " + it->second->file + ":" +
-                  std::to_string(it->second->positions->Find(FieldPath("metadata.name")).line);
-      set.diagnostics.push_back(std::move(d));
+      set.diagnostics.push_back(DuplicateObject(m, *info, *it->second));
+    } else if (IsSyncConfig(*info)) {
+      if (sync_config != nullptr) set.diagnostics.push_back(SecondSyncConfig(m, *sync_config));
+      else sync_config = &m;
     }
   }
   std::stable_sort(set.diagnostics.begin(), set.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
@@ -159,6 +173,21 @@ DesiredSet Assemble(std::vector<LoadedFile> results) {
 }
 
 }  // namespace
+
+Diagnostic DuplicateObject(const Manifest& m, const KindInfo& kind, const Manifest& first) {
+  return AtName(m, "duplicate object: " + ObjectId(m, kind) + " is also defined at " + first.file + ":" +
+                       std::to_string(NameLine(first)));
+}
+
+Diagnostic SecondSyncConfig(const Manifest& m, const Manifest& first) {
+  return AtName(m, "a second SyncConfig (" + m.object.name() + "): the repository's settings are in SyncConfig " +
+                       first.object.name() + " at " + first.file + ":" + std::to_string(NameLine(first)) +
+                       "; keep one");
+}
+
+bool IsSyncConfig(const KindInfo& kind) {
+  return kind.gvk.kind == "SyncConfig" && kind.gvk.group == "bosun.dev";
+}
 
 DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits) {
   return Assemble(LoadEach(files.size(), [&](size_t i, LoadedFile* out) {

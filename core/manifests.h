@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/field_path.h"
+#include "core/kinds.h"
 #include "core/object.h"
 #include "core/result.h"
 #include "core/validation.h"
@@ -72,6 +73,14 @@ Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string
 DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits = {});
 // Loads and validates files already in memory.
 DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits& limits = {});
+
+// The errors only the whole set shows (LoadDesiredSet makes both checks; a
+// caller that keeps files apart, as the GitOps sync does, makes them itself):
+// `m` defines the same object as `first` (the result would depend on file
+// order), or is a second SyncConfig (a repository has one set of settings).
+Diagnostic DuplicateObject(const Manifest& m, const KindInfo& kind, const Manifest& first);
+Diagnostic SecondSyncConfig(const Manifest& m, const Manifest& first);
+bool IsSyncConfig(const KindInfo& kind);
 
 // One file's objects and diagnostics, as LoadDesiredSet reads it.
 struct LoadedFile {

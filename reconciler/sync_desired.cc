@@ -10,7 +10,6 @@
 namespace bosun::reconciler {
 namespace {
 
-constexpr const char* kDuplicatePrefix = "duplicate object: ";
 // One DesiredFile per source, in the sources' order: each file loaded and
 // indexed on its own, on every core (as LoadFiles does); objects defined
 // twice are found over the whole snapshot by Finish.
@@ -52,23 +51,14 @@ void Finish(DesiredSnapshot* s) {
       const Manifest& m = file->objects[i];
       const KindInfo* info = file->kinds[i];
       if (info == nullptr || file->keys[i].empty()) continue;
-      if (s->sync_config == nullptr && info->gvk.kind == "SyncConfig" && info->gvk.group == "bosun.dev") {
-        s->sync_config = &m;
-      }
+      // The checks of core/manifests.cc, over every file of the commit.
       auto [it, inserted] = s->by_key.emplace(file->keys[i], &m);
-      if (inserted) continue;
-      // The check of core/manifests.cc, over every file of the commit.
-      const Manifest& first = *it->second;
-      std::string ns = info->namespaced ? m.object.namespace_() : "";
-      if (info->namespaced && ns.empty()) ns = "default";
-      std::string id = info->gvk.kind + " " + (ns.empty() ? "" : ns + "/") + m.object.name();
-      Diagnostic d;
-      d.file = m.file;
-      d.pos = m.positions ? m.positions->Find(FieldPath("metadata.name")) : SourcePos{};
-      d.field = "metadata.name";
-      int line = first.positions ? first.positions->Find(FieldPath("metadata.name")).line : 0;
-      d.message = kDuplicatePrefix + id + " is also defined at " + first.file + ":" + std::to_string(line);
-      duplicates.push_back(std::move(d));
+      if (!inserted) {
+        duplicates.push_back(DuplicateObject(m, *info, *it->second));
+      } else if (IsSyncConfig(*info)) {
+        if (s->sync_config != nullptr) duplicates.push_back(SecondSyncConfig(m, *s->sync_config));
+        else s->sync_config = &m;
+      }
     }
   }
   s->diagnostics.insert(s->diagnostics.end(), duplicates.begin(), duplicates.end());

@@ -400,6 +400,19 @@ TEST(Validation, DuplicateObjectsAcrossFilesAreRefused) {
             "b.yaml:4:9: metadata.name: duplicate object: ConfigMap default/c is also defined at a.yaml:3");
 }
 
+// A second SyncConfig would be silently ignored (the first one's settings
+// are in force): it is an error, named and placed.
+TEST(Validation, ASecondSyncConfigIsRefused) {
+  DesiredSet set = LoadDesiredSet(std::vector<SourceFile>{
+      {"a.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {prune: true}\n"},
+      {"b.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata:\n  name: other\nspec: {prune: false}\n"},
+  });
+  ASSERT_EQ(set.errors(), 1u);
+  EXPECT_EQ(set.diagnostics[0].ToString(),
+            "b.yaml:4:9: metadata.name: a second SyncConfig (other): the repository's settings are in SyncConfig "
+            "default at a.yaml:3; keep one");
+}
+
 // LoadFiles keeps each file's objects and diagnostics apart, in the order
 // given (for 600 files: on every core), and leaves the duplicate check to
 // a caller that has every file.

@@ -88,6 +88,23 @@ TEST_F(SyncRevisionsTest, AnObjectDefinedTwiceAcrossFilesIsRefusedEvenWhenOnlyOn
       HasSubstr("b.yaml:4:9: metadata.name: duplicate object: ConfigMap default/x is also defined at a.yaml:4"));
 }
 
+TEST_F(SyncRevisionsTest, ASecondSyncConfigIsRefused) {
+  repo_.Commit({{"sync.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
+                              "spec: {prune: true}\n"}});
+  MakeController();
+  Sync();
+  repo_.Commit({{"z.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: other}\n"
+                               "spec: {prune: false}\n"}},
+               "a second SyncConfig");
+  EXPECT_EQ(Sync(), "00000002");
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Refused");
+  ASSERT_EQ(st["errors"].size(), 1u);
+  EXPECT_THAT(st["errors"][0].get<std::string>(),
+              HasSubstr("z.yaml:3:18: metadata.name: a second SyncConfig (other): the repository's settings are "
+                        "in SyncConfig default at sync.yaml:3"));
+}
+
 TEST_F(SyncRevisionsTest, IntermediateFirstParentCommitsAreRecordedAsSkipped) {
   std::string c1 = repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
   MakeController();
