@@ -2,7 +2,8 @@
 // the pull-request preview. It loads the desired set (a folder on disk, a
 // revision of a local Git repository, or the work tree), validates it as the
 // sync controller would, lists the live objects through the API and prints
-// the plan the controller would apply (reconciler/plan.h, prune on).
+// the plan the controller would apply (reconciler/plan.h; pruning as the
+// set's SyncConfig says, on by default).
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -133,6 +134,22 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath) {
   return out;
 }
 
+// Whether the sync of this set prunes, as the sync controller decides it:
+// the set's SyncConfig's spec.prune, else the server's default (on).
+// `from` says which, for the output.
+bool Prunes(const DesiredSet& set, std::string* from) {
+  for (const Manifest& m : set.objects) {
+    const KindInfo* info = KindRegistry::Builtin().Find(m.object.gvk());
+    if (info == nullptr || !IsSyncConfig(*info)) continue;
+    const Json& prune = Object::Field(m.object.spec(), "prune");
+    if (!prune.is_boolean()) break;
+    *from = "SyncConfig " + m.object.name() + " (" + m.file + ")";
+    return prune.get<bool>();
+  }
+  *from = "the server's default";
+  return true;
+}
+
 std::string Ref(const reconciler::PlannedChange& c) {
   return c.kind->gvk.kind + " " + (c.ns.empty() ? "" : c.ns + "/") + c.name;
 }
@@ -198,15 +215,32 @@ int RunDiff(DiffOptions opt) {
   if (!live) return Failed(live.error().message());
   reconciler::PlanOptions po;
   po.revision = loaded->revision;
-  po.prune = true;
+  std::string prune_from;
+  po.prune = Prunes(set, &prune_from);
   reconciler::Plan plan = reconciler::PlanSync(set.objects, *live, po);
+  // With prune off, the managed objects no longer in the set stay: not a
+  // change, but shown, as nothing else would say they are left behind.
+  std::vector<reconciler::PlannedChange> kept;
+  if (!po.prune) {
+    reconciler::PlanOptions all = po;
+    all.prune = true;
+    for (auto& c : reconciler::PlanSync(set.objects, *live, all).changes) {
+      if (c.action == reconciler::PlannedChange::Action::kDelete) kept.push_back(std::move(c));
+    }
+  }
 
   if (opt.output == "json") {
     Json out = {{"source", loaded->source}, {"revision", loaded->revision}, {"created", plan.created},
                 {"updated", plan.updated},  {"deleted", plan.deleted},      {"unchanged", plan.unchanged},
-                {"changes", Json::array()}};
+                {"prune", po.prune},        {"pruneFrom", prune_from},      {"changes", Json::array()},
+                {"kept", Json::array()}};
     for (const auto& c : plan.changes) {
       if (c.action != reconciler::PlannedChange::Action::kUnchanged) out["changes"].push_back(ChangeJson(c));
+    }
+    for (const auto& c : kept) {
+      Json k = ChangeJson(c);
+      k["action"] = "kept";
+      out["kept"].push_back(std::move(k));
     }
     std::printf("%s\n", out.dump(4, ' ', false, Json::error_handler_t::replace).c_str());
     return plan.empty() ? kNoChanges : kChanges;
@@ -222,6 +256,14 @@ int RunDiff(DiffOptions opt) {
     for (const auto& f : c.diff) {
       std::printf("    %s\n", FormatFieldChange(c.kind->gvk.kind, reconciler::FieldChangeToJson(f)).c_str());
     }
+  }
+  for (const auto& c : kept) {
+    std::string where = c.path.empty() ? "" : " (was " + c.path + ")";
+    std::printf("= %s%s: kept, no longer in the repository (prune: false)\n", Ref(c).c_str(), where.c_str());
+  }
+  if (!kept.empty()) {
+    std::printf("%zu managed %s no longer in the repository %s kept: %s sets prune: false.\n", kept.size(),
+                kept.size() == 1 ? "object" : "objects", kept.size() == 1 ? "is" : "are", prune_from.c_str());
   }
   if (plan.empty()) {
     std::printf("No changes: the cluster matches %s (%d objects).\n", loaded->source.c_str(), plan.unchanged);
@@ -239,7 +281,8 @@ void AddDiff(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "diff",
       "What syncing these manifests would change in the cluster: `+` created, `~` updated (with each\n"
-      "field: `~ spec.replicas: 3 → 5`), `-` deleted (managed objects no longer in the repository).\n"
+      "field: `~ spec.replicas: 3 → 5`), `-` deleted (managed objects no longer in the repository;\n"
+      "with prune: false in the SyncConfig they are listed as `=` kept instead, which is no change).\n"
       "The manifests are validated first, as the sync does. Secret values are never shown.\n"
       "Sources: --path DIR (files on disk), --revision REV (a commit of the local repository --repo),\n"
       "or by default the work tree of --repo; --subpath defaults to the folder the server follows.\n"

@@ -704,6 +704,35 @@ TEST_F(DiffTest, ChangesArePrintedObjectByObjectWithoutSecretValues) {
   EXPECT_THAT(j.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
 }
 
+// With prune: false, the sync keeps what left the repository: the preview
+// says so, and it is no change (exit 0), as the sync would change nothing.
+TEST_F(DiffTest, WithPruneOffWhatLeftTheRepositoryIsKeptNotDeleted) {
+  ApplyLive();
+  TempDir want;
+  want.Write("web/cm.yaml", ConfigMap("web", "blue"));
+  want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
+  want.Write("sync.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
+                          "spec: {prune: false}\n");
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;  // the SyncConfig itself is new
+  EXPECT_THAT(r.out, HasSubstr("+ SyncConfig default (sync.yaml)\n"));
+  EXPECT_THAT(r.out, HasSubstr("= ConfigMap default/old (was old.yaml): kept, no longer in the repository "
+                               "(prune: false)\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("- ConfigMap default/old")));
+  EXPECT_THAT(r.out, HasSubstr("1 to create, 0 to update, 0 to delete, 2 unchanged"));
+  EXPECT_THAT(r.out, HasSubstr("1 managed object no longer in the repository is kept: SyncConfig default "
+                               "(sync.yaml) sets prune: false."));
+
+  Outcome j = Out("diff -o json --path " + want.path());
+  json doc = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << j.out;
+  EXPECT_EQ(doc["deleted"], 0);
+  EXPECT_EQ(doc["prune"], false);
+  ASSERT_EQ(doc["kept"].size(), 1u);
+  EXPECT_EQ(doc["kept"][0]["name"], "old");
+  EXPECT_EQ(doc["kept"][0]["action"], "kept");
+}
+
 TEST_F(DiffTest, InvalidManifestsArePrintedAllAndExitOne) {
   ApplyLive();
   TempDir want;
