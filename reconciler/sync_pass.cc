@@ -177,6 +177,10 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     if (!ctx.head.empty()) st["head"] = ctx.head;
   });
   if (ctx.head.empty()) {
+    // Never fetched (a branch that does not exist, a remote down since the
+    // start): a `bosun sync` waiting on this request gets the error now,
+    // as it does once a fetch has worked, not at its time-out.
+    MarkRequestHandled(ctx.request);
     WriteRepositoryStatus();
     return fetched.error();
   }

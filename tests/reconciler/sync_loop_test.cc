@@ -46,6 +46,26 @@ TEST_F(SyncLoopTest, ASyncRequestAnnotationTriggersAManualSync) {
   ctl_->Stop();
 }
 
+// `bosun sync` waits for lastHandledSyncRequest: a fetch that has never
+// worked (here: the remote has no branch main) answers it too, with the
+// error, instead of leaving the CLI to its time-out.
+TEST_F(SyncLoopTest, ASyncRequestIsAnsweredWhenTheBranchWasNeverFetched) {
+  MakeController();
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] {  // the GitRepository, written after the first fetch failed
+    auto r = api_.client().Get(Kind("gitrepositories"), "", "default");
+    return r && !r->json().value("/status/lastFetchError"_json_pointer, "").empty();
+  }));
+  Json patch = {{"metadata", {{"annotations", {{"bosun.dev/sync-requested-at", "2026-11-21T10:00:00Z"}}}}}};
+  ASSERT_TRUE(api_.client().Patch(Kind("gitrepositories"), "", "default", patch).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return Repository().json().value("/status/lastHandledSyncRequest"_json_pointer, "") == "2026-11-21T10:00:00Z";
+  })) << Repository().json().dump();
+  EXPECT_THAT(Repository().json().value("/status/lastFetchError"_json_pointer, ""), ::testing::HasSubstr("main"));
+  EXPECT_EQ(RecordCount(), 0u);
+  ctl_->Stop();
+}
+
 TEST_F(SyncLoopTest, TheIntervalPolls) {
   repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
   MakeController([](SyncOptions& o) { o.interval = std::chrono::milliseconds(200); });
