@@ -124,6 +124,20 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
   const KindInfo* kind = ManifestKind(*m);
   if (kind == nullptr) return;
   std::optional<Object> cur = informer->Get(key);
+  if (!cur) {
+    // Gone from the cache, which holds only objects with bosun's label: the
+    // object may still be there without it (replaced by a hand-written
+    // copy, `bosun apply`). That is a change (of the label among the rest),
+    // not a delete.
+    const std::string& ns = m->object.namespace_();
+    auto got = client->Get(*kind, kind->namespaced && ns.empty() ? "default" : ns, m->object.name());
+    if (got) {
+      cur = std::move(*got);
+    } else if (got.error().code() != Code::kNotFound) {
+      retry->push_back(key);
+      return;
+    }
+  }
   std::vector<Object> lv;
   if (cur) lv.push_back(*cur);
   PlanOptions po;

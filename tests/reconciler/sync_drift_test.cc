@@ -64,6 +64,29 @@ TEST_F(SyncDriftTest, ADeletedManagedObjectIsRecreated) {
   EXPECT_EQ(Live("configmaps", "shop", "web-config")->json()["data"]["key"], "blue");
 }
 
+// `bosun apply` of a hand-written copy replaces the whole object, bosun's
+// label included: it leaves the sync's cache (which holds labelled objects
+// only) but it is still there. A change, with its fields, not a delete.
+TEST_F(SyncDriftTest, AnObjectReplacedByHandWithoutBosunsLabelIsAChangeNotADelete) {
+  SetUpRepo();
+  auto cm = Live("configmaps", "shop", "web-config");
+  ASSERT_TRUE(cm);
+  const std::string uid = cm->uid();
+  Object mine(cm->gvk(), "shop", "web-config");
+  mine.set_resource_version(cm->resource_version());
+  mine.json()["data"] = {{"key", "red"}};
+  ASSERT_TRUE(api_.client().Update(mine).ok());
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1 && Drift()[0].value("healed", false); })) << Drift().dump();
+  const Json e = Drift()[0];
+  EXPECT_FALSE(e.value("deleted", false)) << e.dump();
+  EXPECT_THAT(e["fields"].dump(), ::testing::HasSubstr("data.key"));
+  EXPECT_THAT(e["fields"].dump(), ::testing::HasSubstr("bosun.dev/managed-by"));
+  auto healed = Live("configmaps", "shop", "web-config");
+  EXPECT_EQ(healed->uid(), uid);  // updated in place, never deleted
+  EXPECT_EQ(healed->json()["data"]["key"], "blue");
+  EXPECT_EQ(healed->label(kManagedByLabel).value_or(""), "bosun");
+}
+
 TEST_F(SyncDriftTest, WithSelfHealOffDriftIsOnlyRecorded) {
   SetUpRepo("  selfHeal: false\n");
   ScaleByHand(7);
