@@ -163,6 +163,27 @@ int RunSync(const SyncOptions& opt) {
     std::printf("sync failed: %s\n", sync_error.c_str());
     code = 1;
   }
+  // Self-heal off: the request put back what was changed by hand.
+  if (made.empty() && code == 0 && !live_name.empty()) {
+    auto rec = c.Get(RevisionKind(), "", live_name);
+    auto since = ParseRfc3339(requested);
+    std::vector<std::string> healed;
+    const Json& drift = rec ? Object::Field(rec->status(), "drift") : Json();
+    for (const Json& e : drift.is_array() ? drift : Json::array()) {
+      if (!e.is_object() || e.value("healedBy", "") != "sync request") continue;
+      auto at = ParseRfc3339(e.value("healedAt", ""));
+      if (!at || !since || *at + std::chrono::seconds(1) <= *since) continue;  // healedAt is in whole seconds
+      const std::string ns = e.value("namespace", "");
+      healed.push_back(e.value("kind", "") + " " + (ns.empty() ? "" : ns + "/") + e.value("name", ""));
+    }
+    if (!healed.empty()) {
+      std::string list;
+      for (size_t i = 0; i < healed.size() && i < 5; ++i) list += (i == 0 ? "" : ", ") + healed[i];
+      if (healed.size() > 5) list += " and " + std::to_string(healed.size() - 5) + " more";
+      std::printf("put back %zu %s changed by hand (self-heal is off): %s\n", healed.size(),
+                  healed.size() == 1 ? "object" : "objects", list.c_str());
+    }
+  }
   if (live.empty()) {
     std::printf("nothing is live yet\n");
   } else if (made.empty() && code == 0) {

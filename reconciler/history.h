@@ -110,8 +110,9 @@ struct DriftEntry {
   std::string name;
   WallTime detected_at;
   std::vector<std::string> fields;  // field paths that differ; empty when deleted
-  bool deleted = false;             // the managed object was deleted (or lost bosun's label)
+  bool deleted = false;             // the managed object was deleted
   bool healed = false;
+  bool healed_on_request = false;  // by `bosun sync` (self-heal off), not by self-heal
   WallTime healed_at;
   std::string error;  // why healing failed, when it did
 };

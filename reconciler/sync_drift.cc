@@ -5,6 +5,8 @@
 // differs in the live Revision's status.drift, and with selfHeal writes the
 // desired object back. The input is a key, never an event: the worker reads
 // the cache's current object, so a burst of changes is one check.
+#include <algorithm>
+
 #include "core/log.h"
 #include "reconciler/sync_internal.h"
 
@@ -99,7 +101,7 @@ void SyncController::Impl::DriftLoop() {
         retry = keys;
         wait = true;
       } else {
-        for (const auto& key : keys) CheckDrift(key, &found, &retry);
+        for (const auto& key : keys) CheckDrift(key, &found, &retry, live_settings.self_heal);
       }
     }
     if (!retry.empty()) {
@@ -111,8 +113,24 @@ void SyncController::Impl::DriftLoop() {
   }
 }
 
+void SyncController::Impl::HealDriftOnRequest() {
+  std::vector<std::pair<std::string, DriftEntry>> found;
+  std::vector<std::string> retry;
+  std::vector<std::string> keys = QueuedDrift();  // changes not looked at yet
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    if (uncertain || live_settings.self_heal) return;  // self-heal does it anyway
+    keys.insert(keys.end(), dirty.begin(), dirty.end());
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (const auto& key : keys) CheckDrift(key, &found, &retry, /*heal=*/true, /*on_request=*/true);
+  }
+  for (const auto& k : retry) EnqueueDrift(k);
+  if (!found.empty()) FlushDrift(found);
+}
+
 void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::pair<std::string, DriftEntry>>* found,
-                                      std::vector<std::string>* retry) {
+                                      std::vector<std::string>* retry, bool heal, bool on_request) {
   if (!live || live_record.empty() || !informer) return;
   const Manifest* m = live->Find(key);
   if (m == nullptr) {
@@ -169,7 +187,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
   log::Info(kSyncComponent, e.deleted ? "drift: managed object deleted" : "drift: managed object changed",
             {{"rev", rev}, {"object", what}, {"fields", fields}, {"revision", live_record}});
 
-  if (live_settings.self_heal) {
+  if (heal) {
     HealBackoff& b = heal_backoff[key];
     MonoTime now = std::chrono::steady_clock::now();
     if (b.last_heal != MonoTime{} && now - b.last_heal < kFightWindow) {
@@ -203,6 +221,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       dirty.erase(key);
       b.last_heal = now;
       e.healed = true;
+      e.healed_on_request = on_request;
       e.healed_at = clock->Now();
       log::Info(kSyncComponent, "drift healed", {{"rev", rev}, {"object", what}, {"revision", live_record}});
     } else if (w.error().code() == Code::kConflict || w.error().code() == Code::kNotFound) {

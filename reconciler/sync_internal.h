@@ -193,9 +193,13 @@ struct SyncController::Impl {
   std::vector<std::string> QueuedDrift();
   void DriftLoop();
   // Checks one key against the live revision (state_mu held); a drift is
-  // appended to `found` with the record it belongs to.
+  // appended to `found` with the record it belongs to, and put back when
+  // `heal` (self-heal on, or a sync request).
   void CheckDrift(const std::string& key, std::vector<std::pair<std::string, DriftEntry>>* found,
-                  std::vector<std::string>* retry);
+                  std::vector<std::string>* retry, bool heal, bool on_request = false);
+  // A sync request (`bosun sync`) with nothing new to apply and self-heal
+  // off: puts back the drift found so far, as Argo CD's manual sync does.
+  void HealDriftOnRequest();
   void FlushDrift(const std::vector<std::pair<std::string, DriftEntry>>& found);
 };
 

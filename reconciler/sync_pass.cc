@@ -209,6 +209,7 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     }
     if (!why_not.empty()) {
       log::Debug(kSyncComponent, "nothing to do", {{"rev", rev}, {"reason", why_not}, {"trigger", TriggerName(why)}});
+      if (why == SyncTrigger::kManual && ctx.head == ctx.live_commit) HealDriftOnRequest();
       std::string live_name;
       Json settings;
       {

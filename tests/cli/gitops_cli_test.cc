@@ -929,6 +929,29 @@ TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
   EXPECT_THAT(still.out, HasSubstr("Live:          " + second));
 }
 
+// Self-heal off: a change by hand stays until `bosun sync`, which puts it
+// back and says so.
+TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
+  repo_->Write("deploy/sync.yaml",
+               "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {selfHeal: false}\n");
+  std::string second = repo_->Commit("Self-heal off");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(second));
+  auto cm = server_->Http("GET", "/api/v1/namespaces/default/configmaps/web");
+  ASSERT_EQ(cm.first, 200);
+  json changed = cm.second;
+  changed["data"]["color"] = "pink";
+  ASSERT_EQ(server_->Http("PUT", "/api/v1/namespaces/default/configmaps/web", changed).first, 200);
+  std::this_thread::sleep_for(500ms);  // the drift is seen, and left
+  EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "pink");
+
+  Outcome sync = Run("sync --timeout 30s");
+  ASSERT_EQ(sync.exit_code, 0) << sync.out;
+  EXPECT_THAT(sync.out, HasSubstr("put back 1 object changed by hand (self-heal is off): ConfigMap default/web"));
+  EXPECT_THAT(sync.out, HasSubstr("already up to date: " + second.substr(0, 7)));
+  EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "blue");
+}
+
 // POSTs a generic push webhook for `body` signed with `secret` (a wrong
 // secret forges it); returns curl's output: the answer, a newline, the code.
 Outcome PostWebhook(const std::string& url, const std::string& body_file, const std::string& secret) {

@@ -107,6 +107,24 @@ TEST_F(SyncDriftTest, WithSelfHealOffDriftIsOnlyRecorded) {
   EXPECT_EQ(Record("00000002").status()["changes"]["updated"], 2);
 }
 
+// Self-heal off, then `bosun sync` (a manual trigger, nothing new to
+// apply): the drift is put back, as Argo CD's manual sync does, and the
+// record says the request did it.
+TEST_F(SyncDriftTest, WithSelfHealOffASyncRequestPutsTheDriftBack) {
+  SetUpRepo("  selfHeal: false\n");
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1; })) << Drift().dump();
+  EXPECT_EQ(Drift()[0]["healed"], false);
+  EXPECT_EQ(Sync(SyncTrigger::kPoll), "");  // a poll leaves it
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 7);
+  EXPECT_EQ(Sync(SyncTrigger::kManual), "");
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 2);
+  ASSERT_EQ(Drift().size(), 1u) << Drift().dump();  // the same entry, now healed
+  EXPECT_EQ(Drift()[0]["healed"], true);
+  EXPECT_EQ(Drift()[0]["healedBy"], "sync request");
+  EXPECT_EQ(Drift()[0]["fields"], Json::array({"spec.replicas"}));
+}
+
 TEST_F(SyncDriftTest, OurOwnWritesAndOtherWritersAnnotationsAreNotDrift) {
   SetUpRepo();
   repo_.Commit({{"web.yaml", DeploymentYaml("web", "shop", 4)}, {"cm.yaml", std::nullopt}}, "scale, drop config");
