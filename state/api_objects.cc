@@ -139,6 +139,30 @@ bool GenerationChanged(const Json& before, const Json& after) {
   return false;
 }
 
+// Kubernetes' immutable fields that an update may not change: a Deployment's
+// or ReplicaSet's selector (the ReplicaSets and pods it selected would be
+// orphaned, still running), and the contents of a ConfigMap or Secret
+// marked immutable.
+std::vector<FieldError> ImmutableChanges(const Json& before, const Json& after, const KindInfo& kind) {
+  std::vector<FieldError> errors;
+  const std::string& k = kind.gvk.kind;
+  if (kind.gvk.group == "apps" && (k == "Deployment" || k == "ReplicaSet")) {
+    const Json& was = Object::Field(Object::Field(before, "spec"), "selector");
+    if (was != Object::Field(Object::Field(after, "spec"), "selector")) {
+      errors.push_back({Severity::kError, FieldPath("spec.selector"),
+                        "field is immutable (delete the " + k + " and create it again to change its selector)"});
+    }
+  }
+  if (kind.gvk.group.empty() && (k == "ConfigMap" || k == "Secret") && Object::Field(before, "immutable") == true) {
+    for (const char* f : {"immutable", "data", "binaryData", "stringData"}) {
+      if (Object::Field(before, f) != Object::Field(after, f)) {
+        errors.push_back({Severity::kError, FieldPath(f), "field is immutable when `immutable` is set"});
+      }
+    }
+  }
+  return errors;
+}
+
 std::optional<int64_t> ParseRevision(const std::string& s, std::optional<ApiError>* err, const char* what) {
   if (s.empty()) return std::nullopt;
   auto v = ParseInt(s);
@@ -210,6 +234,9 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
   }
   if (out == before) return Change{Change::Kind::kNoop, cur.object, pinned};
   auto errors = Validate(out, kind);
+  if (!t.status) {
+    for (auto& e : ImmutableChanges(before, out, kind)) errors.push_back(std::move(e));
+  }
   if (!errors.empty()) return Invalid(kind, t.name, errors);
   return Change{Change::Kind::kPut, std::move(out), pinned || rv.has_value()};
 }

@@ -88,6 +88,26 @@ TEST_F(SyncRevisionsTest, AnObjectDefinedTwiceAcrossFilesIsRefusedEvenWhenOnlyOn
       HasSubstr("b.yaml:4:9: metadata.name: duplicate object: ConfigMap default/x is also defined at a.yaml:4"));
 }
 
+// A commit that changes a Deployment's selector would orphan the old pods:
+// the API refuses it (field is immutable), so the revision fails whole and
+// the live one stays, as kubectl apply and Argo CD's sync fail there.
+TEST_F(SyncRevisionsTest, ACommitChangingADeploymentsSelectorFailsAndNothingIsApplied) {
+  std::string c1 = repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"web.yaml", DeploymentYaml("web", "shop", 2)}});
+  MakeController();
+  Sync();
+  std::string moved = DeploymentYaml("web", "shop", 2);
+  for (size_t at = 0; (at = moved.find("app: web\n", at)) != std::string::npos; at += 9) moved.replace(at, 8, "app: web2");
+  repo_.Commit({{"web.yaml", moved}, {"cm.yaml", ConfigMapYaml("new", "shop", "1")}}, "relabel web");
+  EXPECT_EQ(Sync(), "00000002");
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Failed") << st.dump();
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("spec.selector"));
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("field is immutable"));
+  EXPECT_FALSE(Live("configmaps", "shop", "new"));  // all or nothing
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["selector"]["matchLabels"]["app"], "web");
+  EXPECT_EQ(Repository().status()["liveRevision"], c1);
+}
+
 TEST_F(SyncRevisionsTest, ASecondSyncConfigIsRefused) {
   repo_.Commit({{"sync.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
                               "spec: {prune: true}\n"}});

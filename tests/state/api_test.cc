@@ -301,6 +301,35 @@ TEST(ApiObjects, InvalidObjectsGet422WithCauses) {
   EXPECT_EQ(m.client().Post(kCms, nameless).code, 422);
 }
 
+// Kubernetes' immutable fields: a Deployment's selector (changing it would
+// orphan its ReplicaSets and pods, still running), and the contents of a
+// ConfigMap marked immutable. Other changes go through.
+TEST(ApiObjects, ImmutableFieldsCannotBeChanged) {
+  Member m;
+  Client& c = m.client();
+  ASSERT_EQ(c.Post(kDeploys, Deployment("web")).code, 201);
+  Json moved = Deployment("web");
+  moved["spec"]["selector"]["matchLabels"]["app"] = "web2";
+  moved["spec"]["template"]["metadata"]["labels"]["app"] = "web2";
+  Resp r = c.Put(Dep("web"), moved);
+  ASSERT_EQ(r.code, 422) << r.text;
+  ASSERT_EQ(r.json["details"]["causes"].size(), 1u) << r.text;
+  EXPECT_EQ(r.json["details"]["causes"][0]["field"], "spec.selector");
+  EXPECT_THAT(r.json["message"].get<std::string>(), HasSubstr("field is immutable"));
+  EXPECT_EQ(c.Get(Dep("web")).json["spec"]["selector"]["matchLabels"]["app"], "web");
+  EXPECT_EQ(c.Patch(Dep("web"), {{"spec", {{"replicas", 3}}}}).code, 200);
+
+  Json frozen = ConfigMap("frozen");
+  frozen["immutable"] = true;
+  ASSERT_EQ(c.Post(kCms, frozen).code, 201);
+  Resp changed = c.Patch(Cm("frozen"), {{"data", {{"key", "new"}}}});
+  EXPECT_EQ(changed.code, 422) << changed.text;
+  EXPECT_THAT(changed.text, HasSubstr("field is immutable when `immutable` is set"));
+  EXPECT_EQ(c.Patch(Cm("frozen"), {{"immutable", false}}).code, 422);
+  EXPECT_EQ(c.Patch(Cm("frozen"), {{"metadata", {{"labels", {{"x", "y"}}}}}}).code, 200);  // metadata may change
+  EXPECT_EQ(c.Delete(Cm("frozen")).code, 200);  // and it may be deleted
+}
+
 TEST(ApiObjects, GenerateName) {
   Member m;
   Json cm = ConfigMap("");
