@@ -205,10 +205,19 @@ int RunDiff(DiffOptions opt) {
   if (!loaded) return Failed(loaded.error().message());
   const DesiredSet& set = loaded->set;
   for (const Diagnostic& d : set.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+  Json diagnostics = Json::array();
+  for (const Diagnostic& d : set.diagnostics) diagnostics.push_back(d.ToJson());
   if (!set.ok()) {
     size_t e = set.errors();
-    return Failed(std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source +
-                  ": bosun would refuse this revision and change nothing");
+    std::string why = std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source +
+                      ": bosun would refuse this revision and change nothing";
+    if (opt.output == "json") {
+      // For CI: what is wrong, where, on stdout too (the text stays on stderr).
+      Json out = {{"source", loaded->source}, {"revision", loaded->revision}, {"valid", false},
+                  {"error", why},             {"diagnostics", diagnostics}};
+      std::printf("%s\n", out.dump(4, ' ', false, Json::error_handler_t::replace).c_str());
+    }
+    return Failed(why);
   }
 
   auto live = reconciler::ListLive(**client, set.objects);
@@ -230,7 +239,8 @@ int RunDiff(DiffOptions opt) {
   }
 
   if (opt.output == "json") {
-    Json out = {{"source", loaded->source}, {"revision", loaded->revision}, {"created", plan.created},
+    Json out = {{"source", loaded->source}, {"revision", loaded->revision}, {"valid", true},
+                {"diagnostics", diagnostics},   {"created", plan.created},
                 {"updated", plan.updated},  {"deleted", plan.deleted},      {"unchanged", plan.unchanged},
                 {"prune", po.prune},        {"pruneFrom", prune_from},      {"changes", Json::array()},
                 {"kept", Json::array()}};

@@ -136,12 +136,7 @@ void PrintJson(const DesiredSet& set, const PolicyOutcome& pol, bool no_warnings
   auto& diags = out["diagnostics"] = nlohmann::json::array();
   for (const Diagnostic& d : set.diagnostics) {
     if (no_warnings && d.severity == Severity::kWarning) continue;
-    diags.push_back({{"severity", d.severity == Severity::kError ? "error" : "warning"},
-                     {"file", d.file},
-                     {"line", d.pos.line},
-                     {"column", d.pos.column},
-                     {"field", d.field},
-                     {"message", d.message}});
+    diags.push_back(d.ToJson());
     if (auto it = pol.rule_of.find(d.ToString()); it != pol.rule_of.end()) {
       diags.back()["policy"] = it->second.first;
       diags.back()["rule"] = it->second.second;

@@ -21,6 +21,15 @@ std::string Diagnostic::ToString() const {
   return out;
 }
 
+Json Diagnostic::ToJson() const {
+  return {{"severity", severity == Severity::kError ? "error" : "warning"},
+          {"file", file},
+          {"line", pos.line},
+          {"column", pos.column},
+          {"field", field},
+          {"message", message}};
+}
+
 size_t DesiredSet::errors() const {
   return static_cast<size_t>(std::count_if(diagnostics.begin(), diagnostics.end(),
                                            [](const Diagnostic& d) { return d.severity == Severity::kError; }));

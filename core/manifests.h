@@ -33,6 +33,9 @@ struct Diagnostic {
   // "web/deploy.yaml:14:9: spec.template.spec.containers[0].image: required",
   // with "warning: " after the location for warnings.
   std::string ToString() const;
+  // {"severity": "error"|"warning", "file", "line", "column", "field", "message"}
+  // (`-o json` of `bosun validate` and `bosun diff`).
+  Json ToJson() const;
 };
 
 struct Manifest {

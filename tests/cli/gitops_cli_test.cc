@@ -747,6 +747,24 @@ TEST_F(DiffTest, InvalidManifestsArePrintedAllAndExitOne) {
   EXPECT_THAT(r.out, HasSubstr("web/deploy.yaml:6:13: spec.replicas: "));
   EXPECT_THAT(r.out, HasSubstr("spec.template.spec.containers[0].image: required"));
   EXPECT_THAT(r.out, HasSubstr("errors in the manifests of " + want.path() + " on disk: bosun would refuse"));
+
+  // -o json: the same on stdout, for CI.
+  Outcome j = Out("diff -o json --path " + want.path());
+  EXPECT_EQ(j.exit_code, 1) << j.out;
+  json doc = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << j.out;
+  EXPECT_EQ(doc["valid"], false);
+  EXPECT_THAT(doc["error"].get<std::string>(), HasSubstr("bosun would refuse this revision"));
+  bool replicas = false;
+  for (const json& d : doc["diagnostics"]) {
+    if (d["file"] == "web/deploy.yaml" && d["field"] == "spec.replicas") {
+      replicas = true;
+      EXPECT_EQ(d["severity"], "error");
+      EXPECT_EQ(d["line"], 6);
+      EXPECT_EQ(d["column"], 13);
+    }
+  }
+  EXPECT_TRUE(replicas) << j.out;
 }
 
 TEST_F(DiffTest, ARevisionOfALocalRepository) {
