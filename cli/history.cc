@@ -152,6 +152,10 @@ void PrintRecord(const Object& r) {
   std::string applied = Str(F(st, "appliedAt"));
   if (!applied.empty()) Line("Applied at:", applied + " (" + Ago(applied) + ")");
   Line("Reverts:", Str(F(spec, "reverts")));
+  const std::string rewrites = Str(F(spec, "rewrites"));
+  if (!rewrites.empty()) {
+    Line("Rewrites:", rewrites + " (the branch was force-pushed: the commit live before is no longer on it)");
+  }
   Line("Reverted by:", Str(F(st, "revertedBy")));
   Line("Recorded:",
        r.creation_timestamp().empty() ? "" : r.creation_timestamp() + " (" + Ago(r.creation_timestamp()) + ")");

@@ -56,6 +56,10 @@ struct PassContext {
   StepTiming validated;
   std::string request;  // the sync-requested-at value this pass answers ("" for none)
   Json signature;       // status.signature (sync_verify.cc); null until checked
+  // Whether the head descends from the live commit: false when the branch
+  // was rewritten (force-pushed) past it; nullopt when nothing is live, the
+  // head is the live commit, or the walk failed.
+  std::optional<bool> descends_from_live;
 };
 
 // Puts a verification outcome (PassContext::signature) into a new record:

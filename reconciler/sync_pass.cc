@@ -252,6 +252,14 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
              {"objects", std::to_string((*snapshot)->objects)},
              {"errors", std::to_string((*snapshot)->errors)}});
   SyncSettings settings = SettingsFor(snapshot->get(), opt);
+  if (!ctx.live_commit.empty() && ctx.live_commit != ctx.head) {
+    auto d = mirror->IsAncestor(ctx.live_commit, ctx.head);
+    if (d) ctx.descends_from_live = *d;
+    if (d && !*d) {
+      log::Warn(kSyncComponent, "the followed branch was rewritten: the live commit is not in the new head's history",
+                {{"rev", rev}, {"live", ShortSha(ctx.live_commit)}, {"repo", source.url}});
+    }
+  }
   if (!pending) RecordSkipped(ctx);
   // TRUST HOOK 1 (issue 7, sync_verify.cc): signature verification per
   // settings.verify goes here, before anything of the revision is trusted

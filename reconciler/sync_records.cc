@@ -23,6 +23,8 @@ Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence)
   }
   Object rec = NewRevisionRecord(sequence, ctx.commit, TriggerName(ctx.why), source, reverts);
   SetSignatureStatus(rec, ctx.signature);
+  // A force-push: the changelog says which live commit the branch dropped.
+  if (ctx.descends_from_live == false) rec.json()["spec"]["rewrites"] = ctx.live_commit;
   return rec;
 }
 
@@ -118,9 +120,7 @@ Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const s
 }
 
 void SyncController::Impl::RecordSkipped(PassContext& ctx) {
-  if (ctx.live_commit.empty() || ctx.live_commit == ctx.head) return;
-  auto descends = mirror->IsAncestor(ctx.live_commit, ctx.head);
-  if (!descends || !*descends) return;  // a rewritten branch: nothing in between
+  if (ctx.descends_from_live != true) return;  // nothing live, or a rewritten branch: nothing in between
   auto range = mirror->CommitsBetween(ctx.live_commit, ctx.head);
   if (!range) {
     log::Warn(kSyncComponent, "cannot list the commits since the live one", {{"error", range.error().message()}});

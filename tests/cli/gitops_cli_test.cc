@@ -355,6 +355,7 @@ class GitOpsVerbs : public ::testing::Test {
 
     json r3 = Revision(3, "abcd333" + std::string(33, 'c'), "Applied", "Applied");
     r3["spec"]["reverts"] = "2222222" + std::string(33, 'b');
+    r3["spec"]["rewrites"] = "9999999" + std::string(33, 'f');
     r3["status"]["message"] = "applied 2 objects";
     r3["status"]["phases"] = {{{"name", "Fetched"}, {"startedAt", "2026-01-01T10:06:00Z"}, {"durationMs", 41}},
                               {{"name", "Validated"}, {"startedAt", "2026-01-01T10:06:01Z"}, {"durationMs", 7}},
@@ -491,6 +492,8 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
                            "Deployment shop/web: spec.replicas — changed by hand, detected",
                            "put back",
                            "Reverts:     2222222bbbb",
+                           "Rewrites:    9999999ffff",
+                           "the branch was force-pushed: the commit live before is no longer on it",
                            "Reverted by: 5555555eeee"}) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }

@@ -108,6 +108,25 @@ TEST_F(SyncRevisionsTest, ACommitChangingADeploymentsSelectorFailsAndNothingIsAp
   EXPECT_EQ(Repository().status()["liveRevision"], c1);
 }
 
+// A force-push that drops the live commit: applied like any head, and the
+// changelog says which commit the branch no longer has; nothing in between
+// is recorded as skipped (the histories are unrelated).
+TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}});
+  MakeController();
+  Sync();
+  std::string dropped = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "2")}}, "two");
+  EXPECT_EQ(Sync(), "00000002");
+  EXPECT_FALSE(Record("00000002").spec().contains("rewrites"));  // a fast-forward
+  repo_.Git("reset -q --hard HEAD~1");
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "3")}}, "three, over two");
+  EXPECT_EQ(Sync(), "00000003");
+  EXPECT_EQ(Record("00000003").spec()["rewrites"], dropped);
+  EXPECT_EQ(Record("00000003").status()["phase"], "Applied");
+  EXPECT_EQ(Records().size(), 3u);
+  EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "3");
+}
+
 TEST_F(SyncRevisionsTest, ASecondSyncConfigIsRefused) {
   repo_.Commit({{"sync.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
                               "spec: {prune: true}\n"}});
