@@ -130,7 +130,11 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
       if (o.error().code() != Code::kNotFound) return o.error();
     }
   }
-  if (!AllHex(rev) || rev.size() < 4) return NoSuchRevision(raw);
+  if (AllHex(rev) && !AllDigits(rev) && rev.size() < 4) {
+    return Error(Code::kInvalid, "\"" + raw + "\" is too short for a commit id: give at least 4 hex digits (or a "
+                                              "sequence number; `bosun history` lists them)");
+  }
+  if (!AllHex(rev)) return NoSuchRevision(raw);
   std::vector<Object> matches;
   if (rev.size() == 40) {
     auto list = client.List(RevisionKind(), "", "bosun.dev/commit=" + rev);

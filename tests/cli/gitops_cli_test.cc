@@ -356,6 +356,7 @@ class GitOpsVerbs : public ::testing::Test {
     json r3 = Revision(3, "abcd333" + std::string(33, 'c'), "Applied", "Applied");
     r3["spec"]["reverts"] = "2222222" + std::string(33, 'b');
     r3["spec"]["rewrites"] = "9999999" + std::string(33, 'f');
+    r3["status"]["warnings"] = {"deploy/web/deploy.yaml:3:1: warning: spec.foo: unknown field"};
     r3["status"]["message"] = "applied 2 objects";
     r3["status"]["phases"] = {{{"name", "Fetched"}, {"startedAt", "2026-01-01T10:06:00Z"}, {"durationMs", 41}},
                               {{"name", "Validated"}, {"startedAt", "2026-01-01T10:06:01Z"}, {"durationMs", 7}},
@@ -494,7 +495,8 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
                            "Reverts:     2222222bbbb",
                            "Rewrites:    9999999ffff",
                            "the branch was force-pushed: the commit live before is no longer on it",
-                           "Reverted by: 5555555eeee"}) {
+                           "Reverted by: 5555555eeee",
+                           "Warnings (1):\n  deploy/web/deploy.yaml:3:1: spec.foo: unknown field\n"}) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }
   for (const char* secret : {"b2xkLXNlY3JldA==", "bmV3LXNlY3JldA==", "tok-very-secret", "old-secret", "new-secret"}) {
@@ -537,6 +539,9 @@ TEST_F(GitOpsVerbs, HistoryShowExplainsUnknownAndAmbiguousRevisions) {
   Outcome ambiguous = Run("history show abcd");
   EXPECT_EQ(ambiguous.exit_code, 1) << ambiguous.out;
   EXPECT_THAT(ambiguous.out, HasSubstr("\"abcd\" matches 2 commits (abcd333, abcd444): give more digits"));
+  Outcome short_prefix = Run("history show ab");
+  EXPECT_EQ(short_prefix.exit_code, 1) << short_prefix.out;
+  EXPECT_THAT(short_prefix.out, HasSubstr("\"ab\" is too short for a commit id: give at least 4 hex digits"));
   Outcome full = Run("history show " + std::string("2222222") + std::string(33, 'b'));
   EXPECT_EQ(full.exit_code, 0) << full.out;
   EXPECT_THAT(full.out, HasSubstr("Revision 2 (00000002)"));
