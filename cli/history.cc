@@ -118,15 +118,9 @@ void Line(const char* label, const std::string& value) {
 void PrintList(const char* title, const Json& items) {
   if (!items.is_array() || items.empty()) return;
   std::printf("\n%s (%zu):\n", title, items.size());
-  for (const Json& e : items) {
-    std::string line = Str(e, e.dump());
-    // Under "Warnings", each line's own "warning: " after its location says
-    // nothing more.
-    if (std::string(title) == "Warnings") {
-      if (auto at = line.find(": warning: "); at != std::string::npos) line.erase(at + 2, 9);
-    }
-    std::printf("  %s\n", line.c_str());
-  }
+  // Each line as `bosun validate` prints it ("warning: " included), so the
+  // two can be compared and grepped alike.
+  for (const Json& e : items) std::printf("  %s\n", Str(e, e.dump()).c_str());
 }
 
 // The whole record, for a person.

@@ -496,7 +496,7 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
                            "Rewrites:    9999999ffff",
                            "the branch was force-pushed: the commit live before is no longer on it",
                            "Reverted by: 5555555eeee",
-                           "Warnings (1):\n  deploy/web/deploy.yaml:3:1: spec.foo: unknown field\n"}) {
+                           "Warnings (1):\n  deploy/web/deploy.yaml:3:1: warning: spec.foo: unknown field\n"}) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }
   for (const char* secret : {"b2xkLXNlY3JldA==", "bmV3LXNlY3JldA==", "tok-very-secret", "old-secret", "new-secret"}) {
