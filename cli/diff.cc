@@ -213,8 +213,11 @@ int RunDiff(DiffOptions opt) {
                       ": bosun would refuse this revision and change nothing";
     if (opt.output == "json") {
       // For CI: what is wrong, where, on stdout too (the text stays on stderr).
-      Json out = {{"source", loaded->source}, {"revision", loaded->revision}, {"valid", false},
-                  {"error", why},             {"diagnostics", diagnostics}};
+      Json out = {{"source", loaded->source},
+                  {"revision", loaded->revision},
+                  {"valid", false},
+                  {"error", why},
+                  {"diagnostics", diagnostics}};
       std::printf("%s\n", out.dump(4, ' ', false, Json::error_handler_t::replace).c_str());
     }
     return Failed(why);
@@ -239,11 +242,10 @@ int RunDiff(DiffOptions opt) {
   }
 
   if (opt.output == "json") {
-    Json out = {{"source", loaded->source}, {"revision", loaded->revision}, {"valid", true},
-                {"diagnostics", diagnostics},   {"created", plan.created},
-                {"updated", plan.updated},  {"deleted", plan.deleted},      {"unchanged", plan.unchanged},
-                {"prune", po.prune},        {"pruneFrom", prune_from},      {"changes", Json::array()},
-                {"kept", Json::array()}};
+    Json out = {{"source", loaded->source},   {"revision", loaded->revision}, {"valid", true},
+                {"diagnostics", diagnostics}, {"created", plan.created},      {"updated", plan.updated},
+                {"deleted", plan.deleted},    {"unchanged", plan.unchanged},  {"prune", po.prune},
+                {"pruneFrom", prune_from},    {"changes", Json::array()},     {"kept", Json::array()}};
     for (const auto& c : plan.changes) {
       if (c.action != reconciler::PlannedChange::Action::kUnchanged) out["changes"].push_back(ChangeJson(c));
     }

@@ -131,8 +131,9 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
     }
   }
   if (AllHex(rev) && !AllDigits(rev) && rev.size() < 4) {
-    return Error(Code::kInvalid, "\"" + raw + "\" is too short for a commit id: give at least 4 hex digits (or a "
-                                              "sequence number; `bosun history` lists them)");
+    return Error(Code::kInvalid, "\"" + raw +
+                                     "\" is too short for a commit id: give at least 4 hex digits (or a "
+                                     "sequence number; `bosun history` lists them)");
   }
   if (!AllHex(rev)) return NoSuchRevision(raw);
   std::vector<Object> matches;

@@ -187,8 +187,8 @@ class Watcher {
       last = outcome;
     }
     std::string phase = Str(rec.status(), "phase");
-    bool final = phase == "Healthy" || phase == "Reverted" || phase == "Superseded" || phase == "Refused" || phase == "Skipped" ||
-                 phase == "Failed" || (phase == "Degraded" && !MayBeReverted(rec));
+    bool final = phase == "Healthy" || phase == "Reverted" || phase == "Superseded" || phase == "Refused" ||
+                 phase == "Skipped" || phase == "Failed" || (phase == "Degraded" && !MayBeReverted(rec));
     return final;
   }
   // Whether a Degraded record may still turn Reverted: not when it is itself

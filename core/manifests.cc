@@ -169,8 +169,11 @@ DesiredSet Assemble(std::vector<LoadedFile> results) {
     if (!inserted) {
       set.diagnostics.push_back(DuplicateObject(m, *info, *it->second));
     } else if (IsSyncConfig(*info)) {
-      if (sync_config != nullptr) set.diagnostics.push_back(SecondSyncConfig(m, *sync_config));
-      else sync_config = &m;
+      if (sync_config != nullptr) {
+        set.diagnostics.push_back(SecondSyncConfig(m, *sync_config));
+      } else {
+        sync_config = &m;
+      }
     }
   }
   std::stable_sort(set.diagnostics.begin(), set.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {

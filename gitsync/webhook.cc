@@ -87,7 +87,6 @@ int SecondsUntilOne(double tokens, double rate) {
   return std::max(1, static_cast<int>(std::ceil(wait)));
 }
 
-// Reads an optional string field; false when it is there but not a string.
 // The value of `name` in an application/x-www-form-urlencoded body.
 bool FormField(std::string_view body, std::string_view name, std::string* out) {
   size_t start = 0;
@@ -105,6 +104,7 @@ bool FormField(std::string_view body, std::string_view name, std::string* out) {
   return false;
 }
 
+// Reads an optional string field; false when it is there but not a string.
 bool OptionalString(const json& j, const char* key, std::string* out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return true;
@@ -240,7 +240,8 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
   if (provider == Provider::kGeneric && body.find_first_not_of(" \t\r\n") == std::string_view::npos) body = "{}";
   std::string form_payload;
   const std::string* content_type = FindHeader(request, "content-type");
-  const bool form = content_type != nullptr && AsciiLower(*content_type).starts_with("application/x-www-form-urlencoded");
+  const std::string type = content_type != nullptr ? AsciiLower(*content_type) : "";
+  const bool form = type.starts_with("application/x-www-form-urlencoded");
   if (form) {
     if (!FormField(body, "payload", &form_payload)) {
       return Answer(400, false, "form-encoded payload has no \"payload\" field");
@@ -251,9 +252,9 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
     payload = json::parse(body);
   } catch (const json::parse_error& e) {
     return Answer(400, false,
-                  std::string(form ? "the form's \"payload\" field" : "payload") + " is not valid JSON (error at byte " +
-                      std::to_string(e.byte) + ")" +
-                      (form || content_type == nullptr || AsciiLower(*content_type).starts_with("application/json")
+                  std::string(form ? "the form's \"payload\" field" : "payload") +
+                      " is not valid JSON (error at byte " + std::to_string(e.byte) + ")" +
+                      (form || type.empty() || type.starts_with("application/json")
                            ? ""
                            : "; send application/json (the hook's content type)"));
   }

@@ -41,7 +41,7 @@ std::multimap<std::string, std::string> ParseQuery(std::string_view q) {
     size_t eq = part.find('=');
     if (!part.empty()) {
       out.emplace(PercentDecode(part.substr(0, eq), true),
-                eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1), true));
+                  eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1), true));
     }
     start = end + 1;
   }

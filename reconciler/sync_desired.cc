@@ -56,8 +56,11 @@ void Finish(DesiredSnapshot* s) {
       if (!inserted) {
         duplicates.push_back(DuplicateObject(m, *info, *it->second));
       } else if (IsSyncConfig(*info)) {
-        if (s->sync_config != nullptr) duplicates.push_back(SecondSyncConfig(m, *s->sync_config));
-        else s->sync_config = &m;
+        if (s->sync_config != nullptr) {
+          duplicates.push_back(SecondSyncConfig(m, *s->sync_config));
+        } else {
+          s->sync_config = &m;
+        }
       }
     }
   }

@@ -233,12 +233,15 @@ void SyncController::Impl::LinkRevert(const PassContext& ctx) {
     Object rec = std::move(*cur);
     Json& st = rec.json()["status"];
     st["revertedBy"] = ctx.head;
-    // A Degraded revision keeps its reason (ImagePullFailed…); one reverted
-    // before its verdict (by hand, or while rolling out) says so instead of
-    // keeping "RollingOut".
-    if (st.value("phase", "") != phase::kDegraded) {
+    // A Degraded revision keeps its reason (ImagePullFailed…); any other
+    // says it was reverted instead of keeping "RollingOut" or "RolledOut".
+    const std::string was = st.value("phase", "");
+    if (was != phase::kDegraded) {
       st["reason"] = "Reverted";
-      st["message"] = "reverted by " + ShortSha(ctx.head) + " before its rollout was judged";
+      st["message"] = "reverted by " + ShortSha(ctx.head) +
+                      (was == phase::kApplied || was == phase::kProgressing ? " before its rollout was judged"
+                       : was == phase::kHealthy                             ? " after it was rolled out and healthy"
+                                                                            : "");
     }
     st["phase"] = phase::kReverted;
     auto w = UpdateRecordStatus(rec);
@@ -261,8 +264,9 @@ void SyncController::Impl::SettleSuperseded(const std::string& previous, const s
     Object rec = std::move(*cur);
     const std::string was = rec.status().is_object() ? rec.status().value("phase", "") : "";
     if (was != phase::kApplied && was != phase::kProgressing) return;
-    SetPhase(rec, phase::kSuperseded, "Superseded",
-             "revision " + live_name + " (" + ShortSha(live_commit) + ") went live before this one's rollout was judged");
+    SetPhase(
+        rec, phase::kSuperseded, "Superseded",
+        "revision " + live_name + " (" + ShortSha(live_commit) + ") went live before this one's rollout was judged");
     auto w = UpdateRecordStatus(rec);
     if (w) {
       log::Info(kSyncComponent, "superseded before its verdict", {{"revision", previous}, {"by", live_name}});

@@ -719,8 +719,9 @@ TEST_F(DiffTest, WithPruneOffWhatLeftTheRepositoryIsKeptNotDeleted) {
   TempDir want;
   want.Write("web/cm.yaml", ConfigMap("web", "blue"));
   want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
-  want.Write("sync.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
-                          "spec: {prune: false}\n");
+  want.Write("sync.yaml",
+             "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
+             "spec: {prune: false}\n");
   Outcome r = Run("diff --path " + want.path());
   EXPECT_EQ(r.exit_code, 2) << r.out;  // the SyncConfig itself is new
   EXPECT_THAT(r.out, HasSubstr("+ SyncConfig default (sync.yaml)\n"));

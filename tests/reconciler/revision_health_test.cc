@@ -357,8 +357,9 @@ TEST_F(RevisionHealthTest, ADeploymentDeletedAfterTheRevisionWroteItIsLeftOutOfT
   EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: 1/1 updated, 0 available");
   ASSERT_NO_FATAL_FAILURE(DeleteDeployment());
   ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
-  EXPECT_EQ(RecordStatus()["message"], "0 deployment(s) rolled out and available, 0 job(s) completed; deleted after "
-                                       "this revision wrote them, not judged: deployment shop/web");
+  EXPECT_EQ(RecordStatus()["message"],
+            "0 deployment(s) rolled out and available, 0 job(s) completed; deleted after "
+            "this revision wrote them, not judged: deployment shop/web");
 }
 
 // The same when the controller starts after the delete (a new leader): its

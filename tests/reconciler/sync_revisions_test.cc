@@ -96,7 +96,8 @@ TEST_F(SyncRevisionsTest, ACommitChangingADeploymentsSelectorFailsAndNothingIsAp
   MakeController();
   Sync();
   std::string moved = DeploymentYaml("web", "shop", 2);
-  for (size_t at = 0; (at = moved.find("app: web\n", at)) != std::string::npos; at += 9) moved.replace(at, 8, "app: web2");
+  for (size_t at = 0; (at = moved.find("app: web\n", at)) != std::string::npos; at += 9)
+    moved.replace(at, 8, "app: web2");
   repo_.Commit({{"web.yaml", moved}, {"cm.yaml", ConfigMapYaml("new", "shop", "1")}}, "relabel web");
   EXPECT_EQ(Sync(), "00000002");
   const Json st = Record("00000002").status();
@@ -128,12 +129,14 @@ TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {
 }
 
 TEST_F(SyncRevisionsTest, ASecondSyncConfigIsRefused) {
-  repo_.Commit({{"sync.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
-                              "spec: {prune: true}\n"}});
+  repo_.Commit({{"sync.yaml",
+                 "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
+                 "spec: {prune: true}\n"}});
   MakeController();
   Sync();
-  repo_.Commit({{"z.yaml", "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: other}\n"
-                               "spec: {prune: false}\n"}},
+  repo_.Commit({{"z.yaml",
+                 "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: other}\n"
+                 "spec: {prune: false}\n"}},
                "a second SyncConfig");
   EXPECT_EQ(Sync(), "00000002");
   const Json st = Record("00000002").status();
@@ -152,8 +155,7 @@ TEST_F(SyncRevisionsTest, IntermediateFirstParentCommitsAreRecordedAsSkipped) {
   std::string c3 = repo_.Commit({{"b.yaml", ConfigMapYaml("b", "shop", "1")}}, "three");
   std::string c4 = repo_.Commit({{"c.yaml", ConfigMapYaml("c", "shop", "1")}}, "four");
   EXPECT_EQ(Sync(SyncTrigger::kWebhook), "00000004");
-  EXPECT_THAT(Phases(),
-              ElementsAre("00000001:Superseded", "00000002:Skipped", "00000003:Skipped", "00000004:Applied"));
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Superseded", "00000002:Skipped", "00000003:Skipped", "00000004:Applied"));
   Object s2 = Record("00000002");
   EXPECT_EQ(s2.spec()["commit"], c2);
   EXPECT_EQ(s2.status()["reason"], "Superseded");
@@ -278,6 +280,19 @@ TEST_F(SyncRevisionsTest, ARevertCommitLinksBothRecords) {
   EXPECT_EQ(r2.status()["reason"], "Reverted");
   EXPECT_EQ(r2.status()["message"], "reverted by " + revert.substr(0, 7) + " before its rollout was judged");
   EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "good");
+
+  // One reverted after its verdict says that instead.
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "fine")}}, "make it fine");
+  EXPECT_EQ(Sync(), "00000004");
+  Object r4 = Record("00000004");
+  r4.json()["status"]["phase"] = "Healthy";
+  r4.json()["status"]["reason"] = "RolledOut";
+  ASSERT_TRUE(api_.client().UpdateStatus(r4));
+  repo_.Git("revert --no-edit HEAD");
+  EXPECT_EQ(Sync(), "00000005");
+  EXPECT_EQ(Record("00000004").status()["reason"], "Reverted");
+  EXPECT_EQ(Record("00000004").status()["message"],
+            "reverted by " + repo_.Head().substr(0, 7) + " after it was rolled out and healthy");
 }
 
 // Only the live revision is judged: one still Applied or Progressing when a

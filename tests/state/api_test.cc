@@ -327,7 +327,7 @@ TEST(ApiObjects, ImmutableFieldsCannotBeChanged) {
   EXPECT_THAT(changed.text, HasSubstr("field is immutable when `immutable` is set"));
   EXPECT_EQ(c.Patch(Cm("frozen"), {{"immutable", false}}).code, 422);
   EXPECT_EQ(c.Patch(Cm("frozen"), {{"metadata", {{"labels", {{"x", "y"}}}}}}).code, 200);  // metadata may change
-  EXPECT_EQ(c.Delete(Cm("frozen")).code, 200);  // and it may be deleted
+  EXPECT_EQ(c.Delete(Cm("frozen")).code, 200);                                             // and it may be deleted
 }
 
 TEST(ApiObjects, GenerateName) {

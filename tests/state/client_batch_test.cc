@@ -81,8 +81,8 @@ class Recorder {
     return [this](const WatchEvent& e) {
       if (e.type == WatchEvent::Type::kBookmark) return;
       std::lock_guard<std::mutex> lock(mu_);
-      if (e.complete_through) completes_.push_back(e.object.namespace_() + "/" + e.object.name() + "@" +
-                                                   e.object.resource_version());
+      if (e.complete_through)
+        completes_.push_back(e.object.namespace_() + "/" + e.object.name() + "@" + e.object.resource_version());
       events_.push_back(std::string(WatchEventTypeName(e.type)) + " " + e.object.namespace_() + "/" + e.object.name() +
                         "@" + e.object.resource_version());
       cv_.notify_all();
