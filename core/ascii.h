@@ -1,11 +1,13 @@
 // core/ascii.h — ASCII helpers for protocol tokens: case folding (HTTP
 // header names and media types, URL schemes, hex digests, registry hosts)
-// and percent-decoding (URL paths and queries, form bodies). Locale-free, so
+// and percent-decoding (URL paths, queries and form bodies). Locale-free, so
 // "I" folds to "i" whatever the process's locale says.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace bosun {
 
@@ -39,6 +41,26 @@ inline std::string PercentDecode(std::string_view s, bool plus_is_space = false)
     } else {
       out.push_back(c == '+' && plus_is_space ? ' ' : c);
     }
+  }
+  return out;
+}
+
+// The fields of a URL query or an application/x-www-form-urlencoded body,
+// in order, each name and value percent-decoded with '+' a space; a field
+// without '=' has the value "", empty fields ("a=1&&b=2") are skipped.
+inline std::vector<std::pair<std::string, std::string>> ParseFormEncoded(std::string_view s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('&', start);
+    if (end == std::string_view::npos) end = s.size();
+    std::string_view part = s.substr(start, end - start);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      out.emplace_back(PercentDecode(part.substr(0, eq), true),
+                       eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1), true));
+    }
+    start = end + 1;
   }
   return out;
 }

@@ -42,6 +42,11 @@ std::string KindInfo::Path(const std::string& ns, const std::string& name) const
   return p;
 }
 
+std::string KindInfo::NamespaceOf(std::string_view ns) const {
+  if (!namespaced) return "";
+  return ns.empty() ? "default" : std::string(ns);
+}
+
 std::string KindInfo::QualifiedResource() const {
   return gvk.group.empty() ? resource : resource + "." + gvk.group;
 }

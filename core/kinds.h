@@ -29,6 +29,9 @@ struct KindInfo {
   std::string Path(const std::string& ns = "", const std::string& name = "") const;
   // "apps" → "deployments.apps"; core group → "pods".
   std::string QualifiedResource() const;
+  // The namespace an object of this kind with metadata.namespace `ns` is in:
+  // "default" when a namespaced object names none, "" for cluster-scoped kinds.
+  std::string NamespaceOf(std::string_view ns) const;
 };
 
 class KindRegistry {

@@ -130,8 +130,7 @@ std::vector<LoadedFile> LoadEach(size_t n, LoadOne load_one) {
 
 // "Kind ns/name" ("default" for a namespaced object without one).
 std::string ObjectId(const Manifest& m, const KindInfo& kind) {
-  std::string ns = kind.namespaced ? m.object.namespace_() : "";
-  if (kind.namespaced && ns.empty()) ns = "default";
+  const std::string ns = kind.NamespaceOf(m.object.namespace_());
   return kind.gvk.kind + " " + (ns.empty() ? "" : ns + "/") + m.object.name();
 }
 

@@ -87,19 +87,12 @@ int SecondsUntilOne(double tokens, double rate) {
   return std::max(1, static_cast<int>(std::ceil(wait)));
 }
 
-// The value of `name` in an application/x-www-form-urlencoded body.
+// The value of the first field `name` of an application/x-www-form-urlencoded body.
 bool FormField(std::string_view body, std::string_view name, std::string* out) {
-  size_t start = 0;
-  while (start <= body.size()) {
-    size_t end = body.find('&', start);
-    if (end == std::string_view::npos) end = body.size();
-    std::string_view part = body.substr(start, end - start);
-    size_t eq = part.find('=');
-    if (PercentDecode(part.substr(0, eq), true) == name) {
-      *out = eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1), true);
-      return true;
-    }
-    start = end + 1;
+  for (auto& [key, value] : ParseFormEncoded(body)) {
+    if (key != name) continue;
+    *out = std::move(value);
+    return true;
   }
   return false;
 }

@@ -33,18 +33,7 @@ constexpr const char* kComponent = "node-server";
 // Repeated keys are kept (exec's command=…&command=…).
 std::multimap<std::string, std::string> ParseQuery(std::string_view q) {
   std::multimap<std::string, std::string> out;
-  size_t start = 0;
-  while (start < q.size()) {
-    size_t end = q.find('&', start);
-    if (end == std::string_view::npos) end = q.size();
-    std::string_view part = q.substr(start, end - start);
-    size_t eq = part.find('=');
-    if (!part.empty()) {
-      out.emplace(PercentDecode(part.substr(0, eq), true),
-                  eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1), true));
-    }
-    start = end + 1;
-  }
+  for (auto& [name, value] : ParseFormEncoded(q)) out.emplace(std::move(name), std::move(value));
   return out;
 }
 

@@ -38,9 +38,7 @@ std::string Informer::Key(const KindInfo& kind, const std::string& ns, const std
 }
 
 std::string Informer::KeyOf(const KindInfo& kind, const Object& object) {
-  std::string ns = object.namespace_();
-  if (kind.namespaced && ns.empty()) ns = "default";
-  return Key(kind, ns, object.name());
+  return Key(kind, kind.NamespaceOf(object.namespace_()), object.name());
 }
 
 bool Informer::Selected(const Object& object) const {

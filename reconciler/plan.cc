@@ -287,7 +287,7 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
     Desired& d = marked[i];
     d.kind = reg.Find(m.object.gvk());
     if (d.kind == nullptr) return true;  // validation refuses unknown kinds before a plan is made
-    d.ns = d.kind->namespaced ? (m.object.namespace_().empty() ? "default" : m.object.namespace_()) : "";
+    d.ns = d.kind->NamespaceOf(m.object.namespace_());
     d.marked = Marked(m, *d.kind, d.ns, options);
     return true;
   });

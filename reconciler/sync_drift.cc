@@ -147,8 +147,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
     // object may still be there without it (replaced by a hand-written
     // copy, `bosun apply`). That is a change (of the label among the rest),
     // not a delete.
-    const std::string& ns = m->object.namespace_();
-    auto got = client->Get(*kind, kind->namespaced && ns.empty() ? "default" : ns, m->object.name());
+    auto got = client->Get(*kind, kind->NamespaceOf(m->object.namespace_()), m->object.name());
     if (got) {
       cur = std::move(*got);
     } else if (got.error().code() != Code::kNotFound) {

@@ -196,18 +196,8 @@ std::string RandomSuffix(size_t n) {
 
 QueryMap ParseQuery(std::string_view raw) {
   QueryMap out;
-  size_t start = 0;
-  while (start < raw.size()) {
-    size_t amp = raw.find('&', start);
-    if (amp == std::string_view::npos) amp = raw.size();
-    std::string_view pair = raw.substr(start, amp - start);
-    if (!pair.empty()) {
-      size_t eq = pair.find('=');
-      std::string key = PercentDecode(pair.substr(0, eq), true);
-      std::string value = eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1), true);
-      out.emplace(std::move(key), std::move(value));  // the first of repeated keys wins
-    }
-    start = amp + 1;
+  for (auto& [key, value] : ParseFormEncoded(raw)) {
+    out.emplace(std::move(key), std::move(value));  // the first of repeated keys wins
   }
   return out;
 }
