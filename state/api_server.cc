@@ -151,7 +151,8 @@ Status Core::Listen() {
   };
   auto server = HttpServer::Start(std::move(ho));
   if (!server) {
-    return Error(server.error().code(), "cannot listen on " + options_.listen + ": " + server.error().message());
+    // HttpServer's error names the address and the cause already.
+    return Error(server.error().code(), "the API " + server.error().message());
   }
   http_ = std::move(*server);
   url_ = scheme + "://" + host + ":" + std::to_string(http_->port());

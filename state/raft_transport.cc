@@ -1,6 +1,13 @@
 // libraft's TCP transport with TCP_NODELAY (state/raft_transport.h).
 #include "state/raft_transport.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace bosun::state::internal {
@@ -16,6 +23,36 @@ namespace {
 
 void NoDelay(uv_stream_s* stream) {
   if (stream != nullptr && stream->type == UV_TCP) uv_tcp_nodelay(reinterpret_cast<uv_tcp_t*>(stream), 1);
+}
+
+// Why binding and listening on "host:port" fails, from the kernel: libraft
+// only says RAFT_IOERR. Tried the way libuv does (SO_REUSEADDR), so a port
+// left in TIME_WAIT is not blamed.
+std::string ListenError(const std::string& address) {
+  const std::string where = "cannot listen on " + address + ": ";
+  const size_t colon = address.rfind(':');
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  char* end = nullptr;
+  const long port = colon == std::string::npos ? -1 : std::strtol(address.c_str() + colon + 1, &end, 10);
+  if (port < 0 || port > 65535 || end == nullptr || *end != '\0' ||
+      inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
+    return where + "not an IPv4 address and port";
+  }
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return where + std::strerror(errno);
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  std::string out;
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 1) != 0) {
+    out = where + std::strerror(errno);
+    if (errno == EADDRINUSE) out += " (another process has this port: is another bosun server using it?)";
+  } else {
+    out = where + "it failed and then worked: try again";
+  }
+  ::close(fd);
+  return out;
 }
 
 }  // namespace
@@ -45,6 +82,7 @@ void NoDelayTransport::CopyError() {
 
 int NoDelayTransport::DoInit(raft_uv_transport* t, raft_id id, const char* address) {
   NoDelayTransport* self = Of(t);
+  self->address_ = address != nullptr ? address : "";
   int rv = self->inner_.init(&self->inner_, id, address);
   if (rv != 0) self->CopyError();
   return rv;
@@ -54,7 +92,10 @@ int NoDelayTransport::DoListen(raft_uv_transport* t, raft_uv_accept_cb cb) {
   NoDelayTransport* self = Of(t);
   self->accept_cb_ = cb;
   int rv = self->inner_.listen(&self->inner_, &OnAccept);
-  if (rv != 0) self->CopyError();
+  if (rv != 0) {
+    self->CopyError();
+    self->listen_error_ = ListenError(self->address_);
+  }
   return rv;
 }
 

@@ -18,6 +18,8 @@ extern "C" {
 }
 #include <uv.h>
 
+#include <string>
+
 namespace bosun::state::internal {
 
 class NoDelayTransport {
@@ -31,6 +33,10 @@ class NoDelayTransport {
   // What raft_uv_init takes.
   raft_uv_transport* get() { return &outer_; }
   const char* errmsg() const { return inner_.errmsg; }
+  // Why listening on this member's address failed, for a person ("cannot
+  // listen on 127.0.0.1:7001: Address already in use"); empty if it did not.
+  // libraft 0.15 returns a bare RAFT_IOERR and leaves its message empty.
+  const std::string& listen_error() const { return listen_error_; }
   // raft_uv_tcp_close: after raft_uv_close, as for libraft's own transport.
   void Release();
 
@@ -52,6 +58,8 @@ class NoDelayTransport {
   raft_uv_accept_cb accept_cb_ = nullptr;
   raft_uv_transport_close_cb close_cb_ = nullptr;
   bool initialised_ = false;
+  std::string address_;  // this member's, as given to init
+  std::string listen_error_;
 };
 
 }  // namespace bosun::state::internal

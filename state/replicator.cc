@@ -212,6 +212,7 @@ Status ReplicatorImpl::StartRaft() {
     rv = raft_start(&raft_);
     if (rv != 0) {
       std::string msg = restore_error_ ? *restore_error_ : raft_errmsg(&raft_);
+      if (msg.empty()) msg = transport_.listen_error();
       st = Error(rv == RAFT_NOMEM ? Code::kInternal : Code::kIo,
                  where + ": start: " + (msg.empty() ? raft_strerror(rv) : msg));
     }

@@ -81,12 +81,52 @@ inline Outcome RunCommand(const std::string& cmd) {
   return {WEXITSTATUS(status), out};
 }
 
-// A loopback port that was free a moment ago: bind port 0 and read what the
-// kernel chose. A port handed out once is not handed out again in this process.
+// A loopback port that was free a moment ago, for a server a test starts
+// next. A port handed out once is not handed out again in this process.
+//
+// It is taken below the kernel's ephemeral range (ip_local_port_range, 32768+
+// here), never from it: a port from bind(0) stays free only until the kernel
+// hands it to another process's bind(0) or connect() — or to an outgoing
+// connection whose TIME_WAIT then blocks the listen for a minute — which made
+// a member of a three-process cluster fail to start now and then while the
+// other ctest job ran. Below the range only tests choosing ports this way
+// compete, at random among ~20,000 ports.
+inline bool LoopbackPortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  // No SO_REUSEADDR: a port still in TIME_WAIT counts as taken.
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
 inline int FreePort() {
   static std::mutex mu;
   static std::set<int> given;
   std::lock_guard<std::mutex> lock(mu);
+  int low = 32768;
+  {
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    int lo = 0, hi = 0;
+    if (range >> lo >> hi && lo > 0) low = lo;
+  }
+  constexpr int kFirst = 10000;
+  if (low - kFirst >= 1000) {
+    static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^
+                           static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
+    for (int attempt = 0; attempt < 200; attempt++) {
+      int port = kFirst + static_cast<int>(rand_r(&seed) % static_cast<unsigned>(low - kFirst));
+      if (given.count(port) == 0 && LoopbackPortFree(port)) {
+        given.insert(port);
+        return port;
+      }
+    }
+  }
+  // A kernel whose ephemeral range starts low: let it choose.
   for (int attempt = 0; attempt < 50; attempt++) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};

@@ -19,7 +19,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -277,6 +279,35 @@ TEST(GitOpsCli, ServerRefusesBadRepoFlagsClearly) {
   Outcome bytes = server("--repo " + d.path() + " --history-max-bytes lots");
   EXPECT_EQ(bytes.exit_code, 2) << bytes.out;
   EXPECT_THAT(bytes.out, HasSubstr("--history-max-bytes"));
+}
+
+// A port another process listens on: the server names the address and the
+// kernel's reason, for the Raft port (libraft itself says only "I/O error")
+// and for the API port, and exits without leaving anything running.
+TEST(GitOpsCli, ServerWhosePortIsTakenSaysWhichAndWhy) {
+  // Held (listening) for the whole test, so nothing else can take it.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const std::string free_port = "127.0.0.1:" + std::to_string(bosun::test::FreePort());
+  TempDir d;
+
+  Outcome raft = Bosun("server --data " + d.Sub("a") + " --listen " + free_port + " --raft-listen " + taken);
+  EXPECT_NE(raft.exit_code, 0) << raft.out;
+  EXPECT_THAT(raft.out, HasSubstr("cannot listen on " + taken + ": Address already in use")) << raft.out;
+  EXPECT_THAT(raft.out, Not(HasSubstr("I/O error"))) << raft.out;
+
+  Outcome api = Bosun("server --data " + d.Sub("b") + " --listen " + taken + " --raft-listen " + free_port);
+  EXPECT_NE(api.exit_code, 0) << api.out;
+  EXPECT_THAT(api.out, HasSubstr("the API cannot listen on " + taken + ": Address already in use")) << api.out;
+  close(fd);
 }
 
 TEST(GitOpsCli, ServerNeverPrintsACredentialFilesContent) {
