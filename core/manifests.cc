@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <system_error>
 
@@ -55,22 +57,35 @@ Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string
       out.push_back(root);
       continue;
     }
+    auto filter = ReadManifestFilter(root);
+    if (!filter) return filter.error();
     fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
     if (ec) return Error(Code::kIo, root + ": " + ec.message());
     for (; it != end; it.increment(ec)) {
       if (ec) return Error(Code::kIo, it->path().string() + ": " + ec.message());
       const fs::path& p = it->path();
-      std::string name = p.filename().string();
-      if (!name.empty() && name[0] == '.') {
-        if (it->is_directory(ec)) it.disable_recursion_pending();
+      const std::string rel = p.lexically_relative(root).generic_string();
+      if (it->is_directory(ec)) {
+        // Nothing under a dot-folder or an ignored folder is read.
+        if (p.filename().string().starts_with(".") || filter->Ignored(rel, true)) it.disable_recursion_pending();
         continue;
       }
-      if (it->is_regular_file(ec) && IsManifestFile(name)) out.push_back(p.string());
+      if (it->is_regular_file(ec) && filter->Includes(rel)) out.push_back(p.string());
     }
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+Result<ManifestFilter> ReadManifestFilter(const std::string& folder) {
+  const fs::path file = fs::path(folder) / kIgnoreFileName;
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return ManifestFilter();
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Error(Code::kIo, file.string() + ": cannot read it");
+  return ManifestFilter(text);
 }
 
 namespace {

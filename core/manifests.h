@@ -16,6 +16,7 @@
 
 #include "core/field_path.h"
 #include "core/kinds.h"
+#include "core/manifest_filter.h"
 #include "core/object.h"
 #include "core/result.h"
 #include "core/validation.h"
@@ -67,10 +68,14 @@ struct SourceFile {
 // True for *.yaml, *.yml and *.json.
 bool IsManifestFile(const std::string& path);
 
-// Every manifest file under `paths` (files are taken as given; directories are
-// walked recursively, skipping entries whose name starts with '.'), sorted.
+// Every manifest file under `paths`, sorted. A file is taken as given; a
+// folder is walked recursively and what it holds is chosen by its
+// ManifestFilter (core/manifest_filter.h: no dot-names, its .bosunignore).
 // Fails when a path does not exist or cannot be read.
 Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string>& paths);
+
+// The ManifestFilter of a folder on disk: its .bosunignore, if it has one.
+Result<ManifestFilter> ReadManifestFilter(const std::string& folder);
 
 // Loads and validates files from disk.
 DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits = {});

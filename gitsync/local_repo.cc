@@ -168,27 +168,11 @@ Result<std::vector<TreeFile>> LocalRepo::ReadTree(const std::string& commit, con
     start.reset(sraw);
   }
 
-  struct Walk {
-    std::vector<std::pair<std::string, git_oid>> blobs;
-  } walk;
-  // Collect first, read after: a blob lookup inside the walk callback would
-  // work too, but errors are simpler to carry out this way.
-  auto cb = [](const char* root_path, const git_tree_entry* e, void* payload) -> int {
-    std::string name = git_tree_entry_name(e);
-    // Dot-folders and dot-files are skipped, as FindManifestFiles does on disk.
-    if (!name.empty() && name[0] == '.') return git_tree_entry_type(e) == GIT_OBJECT_TREE ? 1 : 0;
-    if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) return 0;
-    std::string full = std::string(root_path) + name;
-    if (!IsManifestFile(full)) return 0;
-    static_cast<Walk*>(payload)->blobs.emplace_back(full, *git_tree_entry_id(e));
-    return 0;
-  };
-  if (git_tree_walk(start.get(), GIT_TREEWALK_PRE, cb, &walk) != 0) {
-    return Error(Code::kIo, "walking the tree of " + commit.substr(0, 7) + ": " + LastGitMessage());
-  }
-  std::string prefix = sub.empty() ? "" : sub + "/";
-  for (const auto& [rel, id] : walk.blobs) {
-    read_blob(&id, prefix + rel);
+  // The same files the sync reads from a mirror (mirror_internal.h).
+  auto listed = ListManifests(impl_->repo.get(), start.get(), sub.empty() ? "" : sub + "/");
+  if (!listed) return listed.error().Wrap("commit " + commit.substr(0, 7));
+  for (const auto& [file, id] : *listed) {
+    read_blob(&id, file);
     if (!error.empty()) return Error(Code::kIo, error);
   }
   std::sort(out.begin(), out.end(), [](const TreeFile& a, const TreeFile& b) { return a.path < b.path; });

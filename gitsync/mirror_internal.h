@@ -17,6 +17,7 @@
 
 #include <git2.h>
 
+#include "core/manifest_filter.h"
 #include "core/result.h"
 #include "gitsync/mirror.h"
 
@@ -61,6 +62,18 @@ void InitLibgit2();
 std::string LastGitMessage();
 
 std::string OidHex(const git_oid& oid);
+
+// A manifest file of a tree: its path and blob id.
+using TreeListing = std::vector<std::pair<std::string, git_oid>>;
+
+// Every manifest file of `folder` (a tree of `repo`), as `prefix` + its path
+// in the folder, sorted: the files the folder's ManifestFilter takes
+// (core/manifest_filter.h: no dot-names, not excluded by its .bosunignore).
+Result<TreeListing> ListManifests(git_repository* repo, git_tree* folder, const std::string& prefix);
+
+// The ManifestFilter of `folder` (null: the empty filter), and the blob id of
+// its .bosunignore (zero when it has none) in `ignore_id` if given.
+Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder, git_oid* ignore_id = nullptr);
 
 // What a Mirror follows, parsed from RemoteOptions::ref.
 struct Followed {

@@ -46,15 +46,20 @@ bool IsFile(git_filemode_t mode) {
 }
 
 struct WalkState {
-  std::string root;  // "dir/" prefix of the walked tree, "" for the whole tree
-  std::vector<std::pair<std::string, git_oid>> files;
+  std::string prefix;  // put before each path
+  const ManifestFilter* filter = nullptr;
+  TreeListing files;
 };
 
 int CollectEntry(const char* dir, const git_tree_entry* entry, void* payload) {
   auto* state = static_cast<WalkState*>(payload);
+  std::string rel = std::string(dir) + git_tree_entry_name(entry);
+  if (git_tree_entry_type(entry) == GIT_OBJECT_TREE) {
+    // A positive answer skips the folder: dot-folders and ignored ones.
+    return git_tree_entry_name(entry)[0] == '.' || state->filter->Ignored(rel, true) ? 1 : 0;
+  }
   if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB || !IsFile(git_tree_entry_filemode(entry))) return 0;
-  std::string path = state->root + dir + git_tree_entry_name(entry);
-  if (IsManifestFile(path)) state->files.emplace_back(std::move(path), *git_tree_entry_id(entry));
+  if (state->filter->Includes(rel)) state->files.emplace_back(state->prefix + rel, *git_tree_entry_id(entry));
   return 0;
 }
 
@@ -69,7 +74,57 @@ Result<TreePtr> TreeOf(const Mirror::Impl& impl, const std::string& commit) {
   return TreePtr(tree);
 }
 
+// The folder at `prefix` of `root`: null when there is none or it is a
+// file (or a submodule).
+Result<TreePtr> FolderTree(git_repository* repo, git_tree* root, const std::string& prefix) {
+  if (root == nullptr) return TreePtr();
+  git_tree* out = nullptr;
+  if (prefix.empty()) {
+    if (git_tree_dup(&out, root) != 0) return Error(Code::kIo, "cannot read a tree: " + LastGitMessage());
+    return TreePtr(out);
+  }
+  git_tree_entry* raw = nullptr;
+  if (git_tree_entry_bypath(&raw, root, prefix.c_str()) != 0) return TreePtr();
+  TreeEntryPtr entry(raw);
+  if (git_tree_entry_type(entry.get()) != GIT_OBJECT_TREE) return TreePtr();
+  git_object* obj = nullptr;
+  if (git_tree_entry_to_object(&obj, repo, entry.get()) != 0) {
+    return Error(Code::kIo, "cannot read folder \"" + prefix + "\": " + LastGitMessage());
+  }
+  return TreePtr(reinterpret_cast<git_tree*>(obj));
+}
+
 }  // namespace
+
+Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder, git_oid* ignore_id) {
+  if (ignore_id != nullptr) git_oid_fromstrn(ignore_id, "", 0);
+  if (folder == nullptr) return ManifestFilter();
+  const git_tree_entry* entry = git_tree_entry_byname(folder, kIgnoreFileName);
+  if (entry == nullptr || git_tree_entry_type(entry) != GIT_OBJECT_BLOB || !IsFile(git_tree_entry_filemode(entry))) {
+    return ManifestFilter();
+  }
+  git_blob* raw = nullptr;
+  if (git_blob_lookup(&raw, repo, git_tree_entry_id(entry)) != 0) {
+    return Error(Code::kIo, std::string("cannot read ") + kIgnoreFileName + ": " + LastGitMessage());
+  }
+  BlobPtr blob(raw);
+  if (ignore_id != nullptr) git_oid_cpy(ignore_id, git_tree_entry_id(entry));
+  return ManifestFilter(std::string_view(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                                         static_cast<size_t>(git_blob_rawsize(blob.get()))));
+}
+
+Result<TreeListing> ListManifests(git_repository* repo, git_tree* folder, const std::string& prefix) {
+  auto filter = TreeManifestFilter(repo, folder);
+  if (!filter) return filter.error();
+  WalkState state;
+  state.prefix = prefix;
+  state.filter = &*filter;
+  if (git_tree_walk(folder, GIT_TREEWALK_PRE, CollectEntry, &state) != 0) {
+    return Error(Code::kIo, "cannot walk the tree: " + LastGitMessage());
+  }
+  std::sort(state.files.begin(), state.files.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return std::move(state.files);
+}
 
 Result<std::vector<TreeFile>> Mirror::ReadTree(const std::string& commit, const std::string& path) const {
   auto prefix = NormalizePath(path);
@@ -80,43 +135,33 @@ Result<std::vector<TreeFile>> Mirror::ReadTree(const std::string& commit, const 
   if (!root) return root.error();
   if (!*root) return Error(Code::kInvalid, "no commit given");
 
-  WalkState state;
-  TreePtr subtree;
-  git_tree* walked = root->get();
+  TreeListing files;
   if (!prefix->empty()) {
     git_tree_entry* raw = nullptr;
     if (git_tree_entry_bypath(&raw, root->get(), prefix->c_str()) != 0) {
       return Error(Code::kNotFound, "path \"" + *prefix + "\" does not exist at commit " + commit);
     }
     TreeEntryPtr entry(raw);
-    if (git_tree_entry_type(entry.get()) == GIT_OBJECT_BLOB) {
-      // One file: it is read when it is a manifest, like any file of a folder.
-      if (IsFile(git_tree_entry_filemode(entry.get())) && IsManifestFile(*prefix)) {
-        state.files.emplace_back(*prefix, *git_tree_entry_id(entry.get()));
-      }
-      walked = nullptr;
-    } else if (git_tree_entry_type(entry.get()) == GIT_OBJECT_TREE) {
-      git_object* obj = nullptr;
-      if (git_tree_entry_to_object(&obj, repo, entry.get()) != 0) {
-        return Error(Code::kIo, "cannot read folder \"" + *prefix + "\": " + LastGitMessage());
-      }
-      subtree.reset(reinterpret_cast<git_tree*>(obj));
-      walked = subtree.get();
-      state.root = *prefix + "/";
-    } else {
-      walked = nullptr;  // a submodule: nothing of ours in it
+    // One file: it is read when it is a manifest. A submodule holds nothing
+    // of ours.
+    if (git_tree_entry_type(entry.get()) == GIT_OBJECT_BLOB && IsFile(git_tree_entry_filemode(entry.get())) &&
+        IsManifestFile(*prefix)) {
+      files.emplace_back(*prefix, *git_tree_entry_id(entry.get()));
     }
   }
-  if (walked != nullptr && git_tree_walk(walked, GIT_TREEWALK_PRE, CollectEntry, &state) != 0) {
-    return Error(Code::kIo, "cannot walk the tree of commit " + commit + ": " + LastGitMessage());
+  auto folder = FolderTree(repo, root->get(), *prefix);
+  if (!folder) return folder.error();
+  if (*folder) {
+    auto listed = ListManifests(repo, folder->get(), prefix->empty() ? "" : *prefix + "/");
+    if (!listed) return listed.error().Wrap("commit " + commit);
+    files = std::move(*listed);
   }
-  std::sort(state.files.begin(), state.files.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
   // A first sync reads every blob (10,000 in bench_gitops): inflating them is
   // spread over the cores. A git_repository is used by one thread at a time
   // (libgit2's THREADING.md), so each thread past the first opens its own.
-  std::vector<TreeFile> out(state.files.size());
-  const size_t threads = state.files.size() >= kParallelBlobs ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+  std::vector<TreeFile> out(files.size());
+  const size_t threads = files.size() >= kParallelBlobs ? std::max(1u, std::thread::hardware_concurrency()) : 1;
   // Each thread's first failure, with its file's index: the lowest is named.
   std::vector<std::optional<std::pair<size_t, Error>>> failed(threads);
   ParallelFor(threads, 2, [&](size_t t) {
@@ -131,8 +176,8 @@ Result<std::vector<TreeFile>> Mirror::ReadTree(const std::string& commit, const 
       own.reset(raw);
       r = raw;
     }
-    for (size_t i = t; i < state.files.size(); i += threads) {
-      auto& [file, oid] = state.files[i];
+    for (size_t i = t; i < files.size(); i += threads) {
+      auto& [file, oid] = files[i];
       git_blob* raw = nullptr;
       if (git_blob_lookup(&raw, r, &oid) != 0) {
         failed[t].emplace(i, Error(Code::kIo, "cannot read " + file + " at commit " + commit + ": " + LastGitMessage()));
@@ -163,6 +208,50 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
   auto new_tree = TreeOf(*impl_, to);
   if (!new_tree) return new_tree.error();
 
+  git_repository* repo = impl_->repo.get();
+  auto old_folder = FolderTree(repo, old_tree->get(), *prefix);
+  if (!old_folder) return old_folder.error();
+  auto new_folder = FolderTree(repo, new_tree->get(), *prefix);
+  if (!new_folder) return new_folder.error();
+  git_oid old_ignore, new_ignore;
+  auto old_filter = TreeManifestFilter(repo, old_folder->get(), &old_ignore);
+  if (!old_filter) return old_filter.error();
+  auto filter = TreeManifestFilter(repo, new_folder->get(), &new_ignore);
+  if (!filter) return filter.error();
+  std::vector<FileChange> out;
+  if (!git_oid_equal(&old_ignore, &new_ignore)) {
+    // The .bosunignore changed: files the commit did not touch may have come
+    // in or gone out. Both listings tell.
+    const std::string base = prefix->empty() ? "" : *prefix + "/";
+    TreeListing before, after;
+    if (*old_folder) {
+      auto listed = ListManifests(repo, old_folder->get(), base);
+      if (!listed) return listed.error();
+      before = std::move(*listed);
+    }
+    if (*new_folder) {
+      auto listed = ListManifests(repo, new_folder->get(), base);
+      if (!listed) return listed.error();
+      after = std::move(*listed);
+    }
+    size_t i = 0, j = 0;
+    while (i < before.size() || j < after.size()) {
+      if (j == after.size() || (i < before.size() && before[i].first < after[j].first)) {
+        out.push_back(FileChange{FileChange::Type::kDeleted, before[i++].first, ""});
+      } else if (i == before.size() || after[j].first < before[i].first) {
+        out.push_back(FileChange{FileChange::Type::kAdded, after[j].first, OidHex(after[j].second)});
+        ++j;
+      } else {
+        if (!git_oid_equal(&before[i].second, &after[j].second)) {
+          out.push_back(FileChange{FileChange::Type::kModified, after[j].first, OidHex(after[j].second)});
+        }
+        ++i;
+        ++j;
+      }
+    }
+    return out;
+  }
+
   git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
   // Literal paths, not patterns: a folder named "a*" means that folder. The
   // pathspec lets libgit2 skip other folders; Under() below is the rule.
@@ -173,7 +262,7 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
     opts.pathspec.count = 1;
   }
   git_diff* raw = nullptr;
-  if (git_diff_tree_to_tree(&raw, impl_->repo.get(), old_tree->get(), new_tree->get(), &opts) != 0) {
+  if (git_diff_tree_to_tree(&raw, repo, old_tree->get(), new_tree->get(), &opts) != 0) {
     return Error(Code::kIo, "cannot compare " + (from.empty() ? std::string("the empty tree") : from) + " with " +
                                 (to.empty() ? std::string("the empty tree") : to) + ": " + LastGitMessage());
   }
@@ -182,10 +271,14 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
   // No rename detection: a renamed file is a deletion of the old path and an
   // addition of the new one, which is what the desired set needs (the
   // objects of the old path go, those of the new one come).
-  std::vector<FileChange> out;
   auto add = [&](FileChange::Type type, const git_diff_file& file) {
     std::string p = file.path;
-    if (!Under(p, *prefix) || !IsManifestFile(p)) return;
+    if (!Under(p, *prefix)) return;
+    // The followed path itself, a file, is taken when it is a manifest; a
+    // file of the followed folder when the folder's filter takes it.
+    if (p == *prefix ? !IsManifestFile(p) : !filter->Includes(prefix->empty() ? p : p.substr(prefix->size() + 1))) {
+      return;
+    }
     out.push_back(FileChange{type, std::move(p), type == FileChange::Type::kDeleted ? "" : OidHex(file.id)});
   };
   for (size_t i = 0; i < git_diff_num_deltas(diff.get()); i++) {

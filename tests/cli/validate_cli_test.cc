@@ -44,6 +44,23 @@ TEST(ValidateCli, BrokenManifestsExitOneWithEveryErrorLocated) {
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr(".git")));
 }
 
+// A repository with kustomize's and mkdocs' YAML beside its manifests: the
+// check fails on them until .bosunignore names them, and then passes.
+TEST(ValidateCli, WhatBosunignoreNamesIsNotRead) {
+  TempDir d;
+  d.Write("apps/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n");
+  d.Write("apps/kustomization.yaml", "resources:\n  - cm.yaml\n");
+  d.Write("mkdocs.yml", "site_name: ops\n");
+  Outcome before = Bosun("validate " + d.path());
+  EXPECT_EQ(before.exit_code, 1) << before.out;
+  EXPECT_THAT(before.out, HasSubstr(d.path() + "/apps/kustomization.yaml:"));
+
+  d.Write(".bosunignore", "# not Kubernetes objects\nkustomization.yaml\n/mkdocs.yml\n");
+  Outcome after = Bosun("validate " + d.path());
+  EXPECT_EQ(after.exit_code, 0) << after.out;
+  EXPECT_THAT(after.out, HasSubstr("valid: 1 file, 1 object"));
+}
+
 TEST(ValidateCli, JsonOutputForMachines) {
   TempDir d;
   d.Write("a.json", R"({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 1}})");

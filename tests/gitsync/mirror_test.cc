@@ -4,6 +4,7 @@
 // Network transports are in mirror_remote_test.cc.
 #include "gitsync/mirror.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -344,6 +345,46 @@ TEST_F(MirrorTree, DiffListsChangedManifestsOnly) {
   EXPECT_EQ(Describe(mirror_->Diff("", commit_, "deploy").value_or({})),
             "A deploy/db.json;A deploy/web/deployment.yaml;A deploy/web/service.yml;");
   EXPECT_EQ(Describe(mirror_->Diff(commit_, commit_, "").value_or({{}})), "");
+}
+
+// What is read is decided as on disk (core/manifest_filter.h): never a
+// dot-folder's files, and not what the followed folder's .bosunignore
+// excludes. A commit that changes the ignore file changes the set.
+TEST_F(MirrorTree, DotFoldersAndTheBosunignoreDecideWhatIsRead) {
+  std::string ignoring = repos_.CommitAndPush({{".github/workflows/ci.yml", "on: push\n"},
+                                               {"deploy/.bosunignore", "# kustomize's, not ours\nkustomization.yaml\n"},
+                                               {"deploy/kustomization.yaml", "resources: []\n"},
+                                               {"deploy/web/kustomization.yaml", "resources: []\n"}},
+                                              "workflow and kustomize files");
+  ASSERT_EQ(mirror_->Fetch().value_or(""), ignoring);
+  std::vector<std::string> deploy = {"deploy/db.json", "deploy/web/deployment.yaml", "deploy/web/service.yml"};
+  EXPECT_EQ(Paths(mirror_->ReadTree(ignoring, "deploy").value_or({})), deploy);
+  // The ignore file is the followed folder's: from the root it is not read,
+  // but the workflow never is.
+  auto all = Paths(mirror_->ReadTree(ignoring, "").value_or({}));
+  EXPECT_EQ(std::count(all.begin(), all.end(), "deploy/kustomization.yaml"), 1) << ::testing::PrintToString(all);
+  EXPECT_EQ(std::count(all.begin(), all.end(), ".github/workflows/ci.yml"), 0) << ::testing::PrintToString(all);
+  EXPECT_EQ(Describe(mirror_->Diff(commit_, ignoring, "deploy").value_or({{}})), "");
+
+  // Changing an ignored file or a workflow changes nothing.
+  std::string quiet = repos_.CommitAndPush(
+      {{".github/workflows/ci.yml", "on: pull_request\n"}, {"deploy/web/kustomization.yaml", "resources: [a]\n"}},
+      "ignored changes");
+  ASSERT_EQ(mirror_->Fetch().value_or(""), quiet);
+  EXPECT_EQ(Describe(mirror_->Diff(ignoring, quiet, "deploy").value_or({{}})), "");
+  EXPECT_EQ(Describe(mirror_->Diff(ignoring, quiet, "").value_or({{}})), "M deploy/web/kustomization.yaml;");
+
+  // Dropping the pattern brings in the files it excluded, though this commit
+  // did not touch them; putting it back takes them out again.
+  std::string unignored = repos_.CommitAndPush({{"deploy/.bosunignore", "*.md\n"}}, "read kustomization files");
+  ASSERT_EQ(mirror_->Fetch().value_or(""), unignored);
+  EXPECT_EQ(Describe(mirror_->Diff(quiet, unignored, "deploy").value_or({{}})),
+            "A deploy/kustomization.yaml;A deploy/web/kustomization.yaml;");
+  EXPECT_EQ(Describe(mirror_->Diff(unignored, quiet, "deploy").value_or({{}})),
+            "D deploy/kustomization.yaml;D deploy/web/kustomization.yaml;");
+  auto added = mirror_->Diff(quiet, unignored, "deploy");
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(added->at(0).blob, repos_.Git("rev-parse " + unignored + ":deploy/kustomization.yaml"));
 }
 
 TEST(MirrorCommit, Metadata) {

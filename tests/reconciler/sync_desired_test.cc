@@ -101,6 +101,33 @@ TEST_F(SyncDesiredTest, OnlyChangedFilesAreReadAgainAndTheResultEqualsAFullLoad)
   EXPECT_EQ(Keys(**s4), Keys(*Full(c4)));
 }
 
+// A repository that also holds CI workflows and kustomize's files: the
+// workflow is never read, and the kustomization.yaml (not a Kubernetes object)
+// blocks the revision until .bosunignore names it; the incremental load then
+// drops it, as a full load does.
+TEST_F(SyncDesiredTest, WorkflowsAreNeverReadAndBosunignoreLeavesOutWhatItNames) {
+  std::string c1 = repo_.Commit({{"a.yaml", ConfigMapYaml("a", "default", "1")},
+                                 {".github/workflows/ci.yml", std::string("on: push\njobs: {}\n")},
+                                 {"kustomization.yaml", std::string("resources:\n  - a.yaml\n")}});
+  DesiredLoader loader(&Mirror(), "");
+  LoadStats stats;
+  auto s1 = loader.Load(c1, &stats);
+  ASSERT_TRUE(s1.ok());
+  EXPECT_EQ(stats.files_read, 2u);
+  EXPECT_FALSE((*s1)->ok());
+  for (const std::string& d : Diags(**s1)) EXPECT_THAT(d, ::testing::StartsWith("kustomization.yaml:")) << d;
+
+  std::string c2 = repo_.Commit({{".bosunignore", std::string("kustomization.yaml\n")}});
+  (void)Mirror();
+  auto s2 = loader.Load(c2, &stats);
+  ASSERT_TRUE(s2.ok());
+  EXPECT_TRUE(stats.incremental);
+  EXPECT_TRUE((*s2)->ok()) << ::testing::PrintToString(Diags(**s2));
+  EXPECT_EQ(stats.files_total, 1u);
+  EXPECT_EQ(Keys(**s2), Keys(*Full(c2)));
+  EXPECT_EQ(Diags(**s2), Diags(*Full(c2)));
+}
+
 TEST_F(SyncDesiredTest, ARepositorysSyncConfigOverridesTheServerDefaults) {
   std::string c = repo_.Commit(
       {{"sync.yaml",
