@@ -266,7 +266,9 @@ int RunDiff(DiffOptions opt) {
     std::printf("%s %s%s\n", mark, Ref(c).c_str(), where.c_str());
     if (c.action != A::kUpdate) continue;
     for (const auto& f : c.diff) {
-      std::printf("    %s\n", FormatFieldChange(c.kind->gvk.kind, reconciler::FieldChangeToJson(f)).c_str());
+      for (const std::string& line : FormatFieldChangeLines(c.kind->gvk.kind, reconciler::FieldChangeToJson(f))) {
+        std::printf("    %s\n", line.c_str());
+      }
     }
   }
   for (const auto& c : kept) {

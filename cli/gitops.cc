@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <set>
+#include <string_view>
 
 #include "cli/client_flags.h"
 #include "core/ascii.h"
@@ -222,6 +224,134 @@ std::string FormatFieldChange(const std::string& kind, const Json& change) {
   if (!has_from && !has_to) return "~ " + field + " (changed, value hidden)";
   return "~ " + field + ": " + (has_from ? ShortValue(change["from"]) : "?") + " → " +
          (has_to ? ShortValue(change["to"]) : "?");
+}
+
+namespace {
+
+// `text`'s lines; a final newline does not start another line.
+std::vector<std::string_view> SplitLines(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// One line of a value for a terminal: control characters (an escape
+// sequence in a commit must not drive the auditor's terminal) as \xNN, cut at
+// about `max` bytes with "…".
+std::string PrintableLine(std::string_view line, size_t max = 160) {
+  std::string out;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (out.size() >= max) {
+      while (i < line.size() && (static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) out.push_back(line[i++]);
+      return out + "…";
+    }
+    const auto c = static_cast<unsigned char>(line[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> FormatFieldChangeLines(const std::string& kind, const Json& change) {
+  const std::string field = change.value("field", "?");
+  const bool text = change.value("op", "changed") == "changed" && !IsSecretField(kind, field) &&
+                    change.contains("from") && change.contains("to") && change["from"].is_string() &&
+                    change["to"].is_string();
+  if (!text) return {FormatFieldChange(kind, change)};
+  const std::string& from = change["from"].get_ref<const std::string&>();
+  const std::string& to = change["to"].get_ref<const std::string&>();
+  if (from.find('\n') == std::string::npos && to.find('\n') == std::string::npos) {
+    return {FormatFieldChange(kind, change)};
+  }
+  const std::vector<std::string_view> a = SplitLines(from), b = SplitLines(to);
+  const size_t n = a.size(), m = b.size();
+  size_t pre = 0;
+  while (pre < n && pre < m && a[pre] == b[pre]) ++pre;
+  size_t suf = 0;
+  while (suf < n - pre && suf < m - pre && a[n - 1 - suf] == b[m - 1 - suf]) ++suf;
+  const size_t rows = n - pre - suf, cols = m - pre - suf;
+  // A longest common subsequence of the lines that differ; past ~4M cells
+  // (two 2,000-line texts rewritten whole) the one-line form is shown.
+  if ((rows + 1) * (cols + 1) > 4'000'000) return {FormatFieldChange(kind, change)};
+  std::vector<uint32_t> lcs((rows + 1) * (cols + 1), 0);
+  auto at = [&](size_t i, size_t j) -> uint32_t& { return lcs[i * (cols + 1) + j]; };
+  for (size_t i = rows; i-- > 0;) {
+    for (size_t j = cols; j-- > 0;) {
+      at(i, j) = a[pre + i] == b[pre + j] ? at(i + 1, j + 1) + 1 : std::max(at(i + 1, j), at(i, j + 1));
+    }
+  }
+  struct Edit {
+    char mark;  // ' ', '-', '+'
+    std::string_view line;
+    size_t new_line;  // 1-based line of the new text it is at or before
+  };
+  std::vector<Edit> edits;
+  for (size_t k = 0; k < pre; ++k) edits.push_back({' ', a[k], k + 1});
+  size_t i = 0, j = 0, removed = 0, added = 0;
+  while (i < rows || j < cols) {
+    if (i < rows && j < cols && a[pre + i] == b[pre + j]) {
+      edits.push_back({' ', a[pre + i], pre + j + 1});
+      ++i;
+      ++j;
+    } else if (i < rows && (j == cols || at(i + 1, j) >= at(i, j + 1))) {
+      // Removals first, as git shows them.
+      edits.push_back({'-', a[pre + i], pre + j + 1});
+      ++i;
+      ++removed;
+    } else {
+      edits.push_back({'+', b[pre + j], pre + j + 1});
+      ++j;
+      ++added;
+    }
+  }
+  for (size_t k = 0; k < suf; ++k) edits.push_back({' ', a[n - suf + k], m - suf + k + 1});
+
+  auto count = [](size_t k, const char* what) { return std::to_string(k) + (k == 1 ? " line " : " lines ") + what; };
+  std::string summary = removed > 0 && added > 0 ? count(removed, "removed") + ", " + count(added, "added")
+                        : removed > 0            ? count(removed, "removed")
+                                                 : count(added, "added");
+  std::vector<std::string> out{"~ " + field + ": " + summary + " (of " + std::to_string(m) + "):"};
+  // Each change with one line of context around it, as `git diff -U1`.
+  constexpr size_t kContext = 1;
+  size_t printed = 0;  // edits before this index are printed
+  for (size_t k = 0; k < edits.size();) {
+    if (edits[k].mark == ' ') {
+      ++k;
+      continue;
+    }
+    const size_t first = std::max(k >= kContext ? k - kContext : 0, printed);
+    // Through the run of changes and the context after it; changes closer
+    // than twice the context join into one hunk.
+    size_t last = k;
+    for (size_t e = k + 1; e < edits.size(); ++e) {
+      if (edits[e].mark != ' ') {
+        last = e;
+      } else if (e - last > 2 * kContext) {
+        break;
+      }
+    }
+    const size_t end = std::min(edits.size(), last + kContext + 1);
+    if (printed == 0 || first > printed) out.push_back("    @@ line " + std::to_string(edits[first].new_line));
+    for (size_t e = first; e < end; ++e) {
+      out.push_back("    " + std::string(1, edits[e].mark) + " " + PrintableLine(edits[e].line));
+    }
+    printed = end;
+    k = end;
+  }
+  return out;
 }
 
 }  // namespace bosun::cli

@@ -61,6 +61,13 @@ bool IsSecretField(const std::string& kind, const std::string& field);
 // "- spec.paused: true", "~ data.password (changed, value hidden)".
 std::string FormatFieldChange(const std::string& kind, const Json& change);
 
+// The same, and for a change of a multi-line text (a config file in a
+// ConfigMap) the lines that changed, each with one line of context, as
+// `git diff` shows them: the first line is the summary ("~ data.nginx.conf:
+// 1 line removed, 1 line added (of 12):"), the rest are indented by four
+// spaces ("    @@ line 3", "    - listen 80;", "    + listen 8080;").
+std::vector<std::string> FormatFieldChangeLines(const std::string& kind, const Json& change);
+
 // A JSON value compact on one line, cut at about `max` characters with "…".
 std::string ShortValue(const Json& value, size_t max = 120);
 

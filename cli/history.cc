@@ -209,7 +209,9 @@ void PrintRecord(const Object& r) {
         const Json& diff = F(o, "diff");
         if (!diff.is_array()) continue;
         std::string kind = Str(F(o, "kind"));
-        for (const Json& d : diff) std::printf("      %s\n", FormatFieldChange(kind, d).c_str());
+        for (const Json& d : diff) {
+          for (const std::string& line : FormatFieldChangeLines(kind, d)) std::printf("      %s\n", line.c_str());
+        }
       }
     }
     if (F(st, "truncated") == Json(true)) {

@@ -743,6 +743,48 @@ TEST_F(DiffTest, ChangesArePrintedObjectByObjectWithoutSecretValues) {
   EXPECT_THAT(j.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
 }
 
+// A config file kept in a ConfigMap: the preview shows the lines that
+// change, with their neighbours, not two whole blobs cut at 120 characters;
+// a control character in a line is shown escaped, never sent to the terminal.
+TEST_F(DiffTest, AMultiLineValueIsDiffedLineByLine) {
+  auto nginx = [](const std::string& conf, const std::string& marks_path) {
+    std::string m = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nginx\n";
+    if (!marks_path.empty()) {
+      std::string marks = kMarks;
+      marks.replace(marks.find("PATH"), 4, marks_path);
+      m += marks;
+    }
+    return m + "data:\n  nginx.conf: " + conf + "\n";
+  };
+  const std::string before =
+      "\"server {\\n  server_name _;\\n  listen 80;\\n  root /srv;\\n  index index.html;\\n  gzip on;\\n"
+      "  access_log off;\\n  error_log stderr;\\n}\\n\"";
+  std::string after = before;
+  after.replace(after.find("listen 80;"), 10, "listen 8080;");
+  after.replace(after.find("error_log stderr;"), 17, "error_log stderr \\e[2J;");
+  TempDir live;
+  live.Write("nginx.yaml", nginx(before, "web/nginx.yaml"));
+  ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
+  TempDir want;
+  want.Write("web/nginx.yaml", nginx(after, ""));
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("~ ConfigMap default/nginx (web/nginx.yaml)\n"
+                               "    ~ data[nginx.conf]: 2 lines removed, 2 lines added (of 9):\n"
+                               "        @@ line 2\n"
+                               "            server_name _;\n"
+                               "        -   listen 80;\n"
+                               "        +   listen 8080;\n"
+                               "            root /srv;\n"
+                               "        @@ line 7\n"
+                               "            access_log off;\n"
+                               "        -   error_log stderr;\n"
+                               "        +   error_log stderr \\x1b[2J;\n"
+                               "          }\n\n"))
+      << r.out;
+  EXPECT_THAT(r.out, Not(HasSubstr("\x1b")));
+}
+
 // With prune: false, the sync keeps what left the repository: the preview
 // says so, and it is no change (exit 0), as the sync would change nothing.
 TEST_F(DiffTest, WithPruneOffWhatLeftTheRepositoryIsKeptNotDeleted) {
