@@ -226,6 +226,14 @@ std::string FormatFieldChange(const std::string& kind, const Json& change) {
          (has_to ? ShortValue(change["to"]) : "?");
 }
 
+std::string ObjectName(const Json& o) {
+  auto str = [&](const char* key, const char* missing) {
+    return o.is_object() && o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : std::string(missing);
+  };
+  std::string ns = str("namespace", "");
+  return str("kind", "?") + " " + (ns.empty() ? "" : ns + "/") + str("name", "?");
+}
+
 namespace {
 
 // `text`'s lines; a final newline does not start another line.

@@ -68,6 +68,10 @@ std::string FormatFieldChange(const std::string& kind, const Json& change);
 // spaces ("    @@ line 3", "    - listen 80;", "    + listen 8080;").
 std::vector<std::string> FormatFieldChangeLines(const std::string& kind, const Json& change);
 
+// An object of a Revision record (objects[], drift[]) for a person:
+// "Deployment shop/web", "Namespace shop".
+std::string ObjectName(const Json& o);
+
 // A JSON value compact on one line, cut at about `max` characters with "…".
 std::string ShortValue(const Json& value, size_t max = 120);
 

@@ -55,12 +55,6 @@ std::string Subject(const Object& r) {
   return first;
 }
 
-// "Deployment shop/web", "Namespace shop".
-std::string ObjectName(const Json& o) {
-  std::string ns = Str(F(o, "namespace"));
-  return Str(F(o, "kind"), "?") + " " + (ns.empty() ? "" : ns + "/") + Str(F(o, "name"), "?");
-}
-
 std::string PersonLine(const Json& p) {
   if (!p.is_object()) return "";
   std::string s = Str(F(p, "name"), "(unknown)");

@@ -106,6 +106,33 @@ int RunStatus(const StatusOptions& opt) {
     Line("Sync config:", c);
   }
   if (live_record) {
+    // What was changed by hand and is still so: with self-heal off it stays
+    // until `bosun sync` or the next revision; a failed heal says why.
+    const Json& drift = Object::Field(live_record->status(), "drift");
+    std::vector<std::string> left, failed;
+    if (drift.is_array()) {
+      for (const Json& d : drift) {
+        if (d.value("healed", false)) continue;
+        std::string error = S(d, "error");
+        std::string name = ObjectName(d) + (d.value("deleted", false) ? " (deleted)" : "");
+        if (error.empty()) {
+          left.push_back(name);
+        } else {
+          failed.push_back(name + ": " + error);
+        }
+      }
+    }
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const std::string& x : v) out += (out.empty() ? "" : ", ") + x;
+      return out;
+    };
+    if (!left.empty()) {
+      Line("Drift:", std::to_string(left.size()) + (left.size() == 1 ? " object" : " objects") +
+                         " changed by hand and left so (self-heal is off): " + join(left) +
+                         "; `bosun sync` puts them back");
+    }
+    if (!failed.empty()) Line("Drift:", "could not put back " + join(failed));
     const Json& sig = Object::Field(live_record->status(), "signature");
     if (sig.is_object()) {
       std::string by = S(sig, "verified") == "true" ? "verified, " + S(sig, "signer") + " (" + S(sig, "key") + ")"

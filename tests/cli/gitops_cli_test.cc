@@ -1042,7 +1042,13 @@ TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   json changed = cm.second;
   changed["data"]["color"] = "pink";
   ASSERT_EQ(server_->Http("PUT", "/api/v1/namespaces/default/configmaps/web", changed).first, 200);
-  std::this_thread::sleep_for(500ms);  // the drift is seen, and left
+  // The drift is seen, and left; `bosun status` tells the on-call engineer.
+  const std::string drift_line =
+      "Drift:         1 object changed by hand and left so (self-heal is off): ConfigMap default/web; "
+      "`bosun sync` puts them back";
+  EXPECT_TRUE(
+      bosun::test::Eventually([&] { return Run("status").out.find(drift_line) != std::string::npos; }, 10s, 100ms))
+      << Run("status").out;
   EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "pink");
 
   Outcome sync = Run("sync --timeout 30s");
@@ -1050,6 +1056,7 @@ TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   EXPECT_THAT(sync.out, HasSubstr("put back 1 object changed by hand (self-heal is off): ConfigMap default/web"));
   EXPECT_THAT(sync.out, HasSubstr("already up to date: " + second.substr(0, 7)));
   EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "blue");
+  EXPECT_THAT(Run("status").out, Not(HasSubstr("Drift:")));
 }
 
 // POSTs a generic push webhook for `body` signed with `secret` (a wrong
