@@ -232,14 +232,7 @@ int RunDiff(DiffOptions opt) {
   reconciler::Plan plan = reconciler::PlanSync(set.objects, *live, po);
   // With prune off, the managed objects no longer in the set stay: not a
   // change, but shown, as nothing else would say they are left behind.
-  std::vector<reconciler::PlannedChange> kept;
-  if (!po.prune) {
-    reconciler::PlanOptions all = po;
-    all.prune = true;
-    for (auto& c : reconciler::PlanSync(set.objects, *live, all).changes) {
-      if (c.action == reconciler::PlannedChange::Action::kDelete) kept.push_back(std::move(c));
-    }
-  }
+  const std::vector<reconciler::PlannedChange>& kept = plan.kept;
 
   if (opt.output == "json") {
     Json out = {{"source", loaded->source},   {"revision", loaded->revision}, {"valid", true},

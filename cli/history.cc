@@ -212,6 +212,16 @@ void PrintRecord(const Object& r) {
       std::printf("  (the record was cut to stay under 512 KiB: some objects or field changes are not listed)\n");
     }
   }
+  // prune: false — what left the repository and still runs.
+  const Json& kept = F(st, "kept");
+  if (kept.is_array() && !kept.empty()) {
+    std::string total = Str(F(changes, "kept"), std::to_string(kept.size()).c_str());
+    std::printf("\nKept (%s, no longer in the repository; the SyncConfig sets prune: false):\n", total.c_str());
+    for (const Json& o : kept) {
+      std::string path = Str(F(o, "path"));
+      std::printf("  = %s%s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (was " + path + ")").c_str());
+    }
+  }
 
   const Json& drift = F(st, "drift");
   if (drift.is_array() && !drift.empty()) {

@@ -173,6 +173,28 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
     objects.push_back(std::move(e));
     used += bare;
   }
+  // With prune off: what left the repository and stays, so the changelog
+  // says what the cluster still runs that no commit describes any more.
+  st.erase("kept");
+  if (!plan.kept.empty()) {
+    st["changes"]["kept"] = plan.kept.size();
+    Json kept = Json::array();
+    for (const PlannedChange& c : plan.kept) {
+      Json e = {{"apiVersion", c.kind != nullptr ? c.kind->gvk.ApiVersion() : c.object.api_version()},
+                {"kind", c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()},
+                {"namespace", c.ns},
+                {"name", c.name},
+                {"path", c.path}};
+      size_t n = DumpSize(e) + 1;
+      if (used + n + 16 > max_bytes) {
+        truncated = true;
+        break;
+      }
+      used += n;
+      kept.push_back(std::move(e));
+    }
+    st["kept"] = std::move(kept);
+  }
   st["truncated"] = truncated;
 }
 

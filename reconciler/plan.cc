@@ -334,7 +334,7 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
   });
 
   std::vector<PlannedChange> deletes;
-  if (options.prune) {
+  {
     for (const auto& o : live) {
       if (o.label(kManagedByLabel) != std::optional<std::string>(kManagedByValue)) continue;
       GroupVersionKind gvk = o.gvk();
@@ -349,7 +349,6 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
       c.path = o.annotation(kSourcePathAnnotation).value_or("");
       c.object = o;
       deletes.push_back(std::move(c));
-      ++plan.deleted;
     }
     // Dependents go first: Services before workloads before Namespaces.
     std::stable_sort(deletes.begin(), deletes.end(), [](const PlannedChange& a, const PlannedChange& b) {
@@ -359,7 +358,12 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
     });
   }
   plan.changes = std::move(writes);
-  for (auto& d : deletes) plan.changes.push_back(std::move(d));
+  if (options.prune) {
+    plan.deleted = static_cast<int>(deletes.size());
+    for (auto& d : deletes) plan.changes.push_back(std::move(d));
+  } else {
+    plan.kept = std::move(deletes);
+  }
   return plan;
 }
 

@@ -67,13 +67,16 @@ const char* ActionName(PlannedChange::Action a);  // "created", "updated", "dele
 
 struct Plan {
   std::vector<PlannedChange> changes;  // in apply order: creates/updates by ApplyOrder, then deletes in reverse order
+  // With prune off: the managed objects no longer desired, which stay (as
+  // kDelete changes that are not made, in the order deletes would have).
+  std::vector<PlannedChange> kept;
   int created = 0, updated = 0, deleted = 0, unchanged = 0;
   bool empty() const { return created + updated + deleted == 0; }
 };
 
 struct PlanOptions {
   std::string revision;  // the commit: value of bosun.dev/revision on created/updated objects
-  bool prune = true;     // delete managed objects that are no longer desired
+  bool prune = true;     // delete managed objects that are no longer desired; else list them in Plan::kept
 };
 
 // `live` holds, for every kind of the desired set and every kind with managed

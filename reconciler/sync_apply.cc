@@ -118,7 +118,9 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
       }
     }
   }
-  if (settings.prune) {
+  // Managed objects no longer desired: deleted with prune, else listed as
+  // kept in the record.
+  {
     informer->ForEach([&](const std::string& key, const KindInfo&, const Object& o) {
       if (snapshot.Find(key) != nullptr) return;
       auto e = extra->find(key);

@@ -133,6 +133,14 @@ TEST(PlanSync, PruneDeletesOnlyManagedObjectsAndDependentsFirst) {
   EXPECT_EQ(plan.changes[1].path, "deploy.yaml");
   Plan keep = PlanSync({}, live, {.revision = "r2", .prune = false});
   EXPECT_TRUE(keep.empty());
+  EXPECT_EQ(keep.deleted, 0);
+  // What would have been deleted is listed as kept, in the same order; the
+  // unmanaged object is neither.
+  ASSERT_EQ(keep.kept.size(), 3u);
+  EXPECT_EQ(keep.kept[0].kind->gvk.kind, "Service");
+  EXPECT_EQ(keep.kept[1].path, "deploy.yaml");
+  EXPECT_EQ(keep.kept[2].kind->gvk.kind, "Namespace");
+  EXPECT_TRUE(plan.kept.empty());
 }
 
 TEST(PlanSync, UnmanagedObjectWithADesiredNameIsAdopted) {

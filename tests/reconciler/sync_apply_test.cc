@@ -141,6 +141,17 @@ TEST_F(SyncApplyTest, WithPruneOffInTheRepositorysSyncConfigNothingIsDeleted) {
   EXPECT_EQ(st["changes"]["deleted"], 0);
   EXPECT_EQ(st["reason"], "NoChanges");
   EXPECT_EQ(Repository().status()["syncConfig"]["prune"], false);
+  // The changelog says what stays although no commit describes it any more.
+  EXPECT_EQ(st["changes"]["kept"], 1);
+  ASSERT_EQ(st["kept"].size(), 1u) << st.dump();
+  EXPECT_EQ(st["kept"][0]["kind"], "Service");
+  EXPECT_EQ(st["kept"][0]["namespace"], "shop");
+  EXPECT_EQ(st["kept"][0]["name"], "web");
+  EXPECT_EQ(st["kept"][0]["path"], "shop/svc.yaml");
+  // Put back in the repository, it is no longer kept but managed again.
+  repo_.Commit({{"shop/svc.yaml", ServiceYaml("web", "shop")}}, "the service again");
+  EXPECT_EQ(Sync(), "00000003");
+  EXPECT_FALSE(Record("00000003").status().contains("kept"));
 }
 
 TEST_F(SyncApplyTest, ACommitThatChangesNoManifestIsRecordedAsNoChanges) {
