@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ struct Loaded {
   DesiredSet set;
   std::string source;    // "revision 1a2b3c4 (\"Add web\")", "deploy/ on disk"
   std::string revision;  // the commit, for bosun.dev/revision ("" on disk)
+  // The folder of the repository the set was read from ("deploy/web"), ""
+  // for the whole repository or a folder outside any: managed objects from
+  // files outside it are not this preview's to prune.
+  std::string scope;
 };
 
 // Names files by their path from `root`, the way the sync controller names
@@ -67,9 +72,29 @@ void RenameFromRoot(DesiredSet* set, const fs::path& root) {
   }
 }
 
-Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root) {
+// A folder on disk, named from `root`. In a Git work tree (`repo`), files
+// git ignores are left out, as they can never reach the repository.
+Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, const gitsync::LocalRepo* repo) {
   auto files = FindManifestFiles({dir});
   if (!files) return files.error();
+  if (repo != nullptr) {
+    std::vector<std::string> kept, ignored;
+    std::error_code ec;
+    for (std::string& f : *files) {
+      fs::path rel = fs::weakly_canonical(fs::absolute(f, ec), ec).lexically_relative(root);
+      auto is = repo->IsIgnored(rel.generic_string());
+      if (!is) return is.error();
+      (*is ? ignored : kept).push_back(std::move(f));
+    }
+    if (!ignored.empty()) {
+      std::string names;
+      for (size_t i = 0; i < ignored.size() && i < 5; ++i) names += (i == 0 ? "" : ", ") + ignored[i];
+      if (ignored.size() > 5) names += ", …";
+      std::fprintf(stderr, "bosun diff: %zu file%s git ignores left out (never in a commit): %s\n", ignored.size(),
+                   ignored.size() == 1 ? "" : "s", names.c_str());
+    }
+    *files = std::move(kept);
+  }
   if (files->empty())
     std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s\n", dir.c_str());
   DesiredSet set = LoadDesiredSet(*files);
@@ -77,12 +102,15 @@ Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root) {
   return set;
 }
 
-// The root that source paths are relative to for a folder on disk: the Git
-// work tree holding it, else the folder itself.
-fs::path RootFor(const std::string& dir) {
+// Where source paths are relative to for a folder on disk: the Git work
+// tree holding it (`repo` then holds it open), else the folder itself.
+fs::path RootFor(const std::string& dir, std::unique_ptr<gitsync::LocalRepo>* repo) {
   std::error_code ec;
-  auto repo = gitsync::LocalRepo::Open(dir);
-  if (repo && !(*repo)->workdir().empty()) return fs::weakly_canonical((*repo)->workdir(), ec);
+  auto opened = gitsync::LocalRepo::Open(dir);
+  if (opened && !(*opened)->workdir().empty()) {
+    *repo = std::move(*opened);
+    return fs::weakly_canonical((*repo)->workdir(), ec);
+  }
   fs::path p = fs::weakly_canonical(fs::absolute(dir, ec), ec);
   if (fs::is_regular_file(p, ec)) p = p.parent_path();
   return p;
@@ -91,10 +119,17 @@ fs::path RootFor(const std::string& dir) {
 Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath) {
   Loaded out;
   if (!opt.path.empty()) {
-    auto set = LoadFromDisk(opt.path, RootFor(opt.path));
+    std::unique_ptr<gitsync::LocalRepo> work_tree;
+    const fs::path root = RootFor(opt.path, &work_tree);
+    auto set = LoadFromDisk(opt.path, root, work_tree.get());
     if (!set) return set.error();
     out.set = std::move(*set);
     out.source = opt.path + " on disk";
+    if (work_tree) {
+      std::error_code ec;
+      std::string rel = fs::weakly_canonical(fs::absolute(opt.path, ec), ec).lexically_relative(root).generic_string();
+      if (rel != "." && !rel.starts_with("..")) out.scope = rel;
+    }
     return out;
   }
   auto repo = gitsync::LocalRepo::Open(opt.repo);
@@ -112,10 +147,11 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath) {
     if (!subpath.empty() && !fs::exists(dir, ec)) {
       return Error(Code::kNotFound, "the work tree has no " + subpath + " (give --subpath, or --path DIR)");
     }
-    auto set = LoadFromDisk(dir.string(), fs::weakly_canonical((*repo)->workdir(), ec));
+    auto set = LoadFromDisk(dir.string(), fs::weakly_canonical((*repo)->workdir(), ec), repo->get());
     if (!set) return set.error();
     out.set = std::move(*set);
     out.source = "the work tree " + (subpath.empty() ? (*repo)->workdir() : subpath);
+    out.scope = subpath;
     return out;
   }
   auto commit = (*repo)->Resolve(opt.revision);
@@ -131,6 +167,7 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath) {
   out.source = "revision " + ShortSha(*commit);
   if (auto info = (*repo)->Commit(*commit)) out.source += " (\"" + info->summary + "\")";
   if (!subpath.empty()) out.source += ", " + subpath;
+  out.scope = subpath;
   return out;
 }
 
@@ -173,6 +210,31 @@ Json ChangeJson(const reconciler::PlannedChange& c) {
     }
   }
   return j;
+}
+
+// A preview of one folder of the repository ("deploy/web" while the server
+// follows "deploy") says nothing of the objects the rest of the repository
+// makes: the managed live objects whose source path is outside `scope` and
+// that the set does not name are dropped from `live`, so they are neither
+// pruned nor kept. Returns how many.
+size_t LeaveOutOfScope(std::vector<Object>* live, const DesiredSet& set, const std::string& scope) {
+  if (scope.empty()) return 0;
+  const KindRegistry& reg = KindRegistry::Builtin();
+  auto key = [&](const Object& o) -> std::string {
+    const KindInfo* k = reg.Find(o.gvk());
+    if (k == nullptr) return "";
+    return k->gvk.group + "/" + k->gvk.kind + "/" + k->NamespaceOf(o.namespace_()) + "/" + o.name();
+  };
+  std::set<std::string> named;
+  for (const Manifest& m : set.objects) named.insert(key(m.object));
+  const size_t before = live->size();
+  std::erase_if(*live, [&](const Object& o) {
+    if (o.label(reconciler::kManagedByLabel) != std::optional<std::string>(reconciler::kManagedByValue)) return false;
+    std::string path = o.annotation(reconciler::kSourcePathAnnotation).value_or("");
+    if (path.empty() || path == scope || path.starts_with(scope + "/")) return false;
+    return named.count(key(o)) == 0;
+  });
+  return before - live->size();
 }
 
 int RunDiff(DiffOptions opt) {
@@ -225,6 +287,7 @@ int RunDiff(DiffOptions opt) {
 
   auto live = reconciler::ListLive(**client, set.objects);
   if (!live) return Failed(live.error().message());
+  const size_t outside = LeaveOutOfScope(&*live, set, loaded->scope);
   reconciler::PlanOptions po;
   po.revision = loaded->revision;
   std::string prune_from;
@@ -238,7 +301,8 @@ int RunDiff(DiffOptions opt) {
     Json out = {{"source", loaded->source},   {"revision", loaded->revision}, {"valid", true},
                 {"diagnostics", diagnostics}, {"created", plan.created},      {"updated", plan.updated},
                 {"deleted", plan.deleted},    {"unchanged", plan.unchanged},  {"prune", po.prune},
-                {"pruneFrom", prune_from},    {"changes", Json::array()},     {"kept", Json::array()}};
+                {"pruneFrom", prune_from},    {"changes", Json::array()},     {"kept", Json::array()},
+                {"scope", loaded->scope},     {"outOfScope", outside}};
     for (const auto& c : plan.changes) {
       if (c.action != reconciler::PlannedChange::Action::kUnchanged) out["changes"].push_back(ChangeJson(c));
     }
@@ -272,6 +336,11 @@ int RunDiff(DiffOptions opt) {
     std::printf("%zu managed %s no longer in the repository %s kept: %s sets prune: false.\n", kept.size(),
                 kept.size() == 1 ? "object" : "objects", kept.size() == 1 ? "is" : "are", prune_from.c_str());
   }
+  if (outside > 0) {
+    std::printf("%zu managed %s from files outside %s %s not compared: this preview covers %s only.\n", outside,
+                outside == 1 ? "object" : "objects", loaded->scope.c_str(), outside == 1 ? "is" : "are",
+                loaded->scope.c_str());
+  }
   if (plan.empty()) {
     std::printf("No changes: the cluster matches %s (%d objects).\n", loaded->source.c_str(), plan.unchanged);
     return kNoChanges;
@@ -293,6 +362,8 @@ void AddDiff(CLI::App& app, int* exit_code) {
       "The manifests are validated first, as the sync does. Secret values are never shown.\n"
       "Sources: --path DIR (files on disk), --revision REV (a commit of the local repository --repo),\n"
       "or by default the work tree of --repo; --subpath defaults to the folder the server follows.\n"
+      "In a Git work tree, files git ignores are left out, and a subfolder of what the server follows\n"
+      "is compared alone: objects from the rest of the repository are counted, not deleted.\n"
       "Exit status: 0 nothing would change, 2 something would, 1 error (invalid manifests, no server,\n"
       "a usage error such as an unknown flag: never 2, which means changes).\n"
       "In CI, for a pull request: bosun diff --revision HEAD --server URL --token-file FILE");

@@ -179,4 +179,12 @@ Result<std::vector<TreeFile>> LocalRepo::ReadTree(const std::string& commit, con
   return out;
 }
 
+Result<bool> LocalRepo::IsIgnored(const std::string& path) const {
+  int ignored = 0;
+  if (git_ignore_path_is_ignored(&ignored, impl_->repo.get(), path.c_str()) != 0) {
+    return Error(Code::kIo, "cannot tell whether git ignores " + path + ": " + LastGitMessage());
+  }
+  return ignored != 0;
+}
+
 }  // namespace bosun::gitsync

@@ -908,6 +908,47 @@ TEST_F(DiffTest, ARevisionOfALocalRepository) {
   EXPECT_THAT(both.out, HasSubstr("not both"));
 }
 
+// A preview of one subfolder of what the server follows ("deploy/web" of
+// "deploy") compares that folder only: the objects the rest of the
+// repository makes are neither deleted nor kept, but counted. And a file
+// git ignores (a local override) is left out: it can never be committed.
+TEST_F(DiffTest, ASubfolderIsComparedAloneAndGitIgnoredFilesAreLeftOut) {
+  GitRepo repo(dir_.Sub("repo"));
+  repo.Write(".gitignore", "local-*.yaml\n");
+  repo.Write("deploy/web/cm.yaml", ConfigMap("web", "blue"));
+  repo.Write("deploy/old.yaml", ConfigMap("old", "red"));
+  repo.Commit("The live state");
+  TempDir live;
+  live.Write("cm.yaml", ConfigMap("web", "blue", "deploy/web/cm.yaml"));
+  live.Write("old.yaml", ConfigMap("old", "red", "deploy/old.yaml"));
+  ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
+
+  repo.Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  repo.Write("deploy/web/local-debug.yaml", ConfigMap("debug", "pink"));
+  Outcome web = Run("diff --path " + repo.dir() + "/deploy/web");
+  EXPECT_EQ(web.exit_code, 2) << web.out;
+  EXPECT_THAT(web.out, HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)"));
+  EXPECT_THAT(web.out, Not(HasSubstr("ConfigMap default/old"))) << web.out;
+  EXPECT_THAT(web.out, HasSubstr("1 managed object from files outside deploy/web is not compared"));
+  EXPECT_THAT(web.out, HasSubstr("1 file git ignores left out (never in a commit): "));
+  EXPECT_THAT(web.out, Not(HasSubstr("default/debug")));
+  EXPECT_THAT(web.out, HasSubstr("0 to create, 1 to update, 0 to delete"));
+
+  Outcome j = Out("diff -o json --path " + repo.dir() + "/deploy/web");
+  json doc = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << j.out;
+  EXPECT_EQ(doc["scope"], "deploy/web");
+  EXPECT_EQ(doc["outOfScope"], 1);
+  EXPECT_EQ(doc["deleted"], 0);
+
+  // The folder the server follows, whole: what left it is deleted as before.
+  repo.Remove("deploy/old.yaml");
+  Outcome all = Run("diff --path " + repo.dir() + "/deploy");
+  EXPECT_EQ(all.exit_code, 2) << all.out;
+  EXPECT_THAT(all.out, HasSubstr("- ConfigMap default/old (deploy/old.yaml)"));
+  EXPECT_THAT(all.out, Not(HasSubstr("not compared")));
+}
+
 TEST_F(DiffTest, AServerThatCannotBeReachedIsAnError) {
   TempDir want;
   want.Write("cm.yaml", ConfigMap("web", "blue"));
