@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -72,17 +73,33 @@ void RenameFromRoot(DesiredSet* set, const fs::path& root) {
   }
 }
 
+// "deploy/web" is in "deploy", and everything is in "" (the whole repository).
+bool InFolder(const std::string& path, const std::string& folder) {
+  return folder.empty() || path == folder || path.starts_with(folder + "/");
+}
+
+// "./deploy/" → "deploy", "." → "".
+std::string CleanFolder(std::string p) {
+  while (p.rfind("./", 0) == 0) p.erase(0, 2);
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (p == ".") p.clear();
+  return p;
+}
+
 // A folder on disk, named from `root`. In a Git work tree (`repo`), files
-// git ignores are left out, as they can never reach the repository.
-Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, const gitsync::LocalRepo* repo) {
+// git ignores are left out, as they can never reach the repository, and
+// with `keep` only the files in that folder of the repository are.
+Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, const gitsync::LocalRepo* repo,
+                                const std::optional<std::string>& keep = std::nullopt) {
   auto files = FindManifestFiles({dir});
   if (!files) return files.error();
   if (repo != nullptr) {
     std::vector<std::string> kept, ignored;
     std::error_code ec;
     for (std::string& f : *files) {
-      fs::path rel = fs::weakly_canonical(fs::absolute(f, ec), ec).lexically_relative(root);
-      auto is = repo->IsIgnored(rel.generic_string());
+      const std::string rel = fs::weakly_canonical(fs::absolute(f, ec), ec).lexically_relative(root).generic_string();
+      if (keep && !InFolder(rel, *keep)) continue;
+      auto is = repo->IsIgnored(rel);
       if (!is) return is.error();
       (*is ? ignored : kept).push_back(std::move(f));
     }
@@ -102,6 +119,15 @@ Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, co
   return set;
 }
 
+// A preview of `scope`, a folder inside the one the server follows, reads
+// the followed folder by its rules (its .bosunignore, not one of the
+// subfolder's own, which the sync never reads) and keeps what is in
+// `scope`. nullopt when `scope` is the followed folder or outside it.
+std::optional<std::string> FollowedAbove(const std::string& scope, const std::optional<std::string>& followed) {
+  if (!followed || scope == *followed || !InFolder(scope, *followed)) return std::nullopt;
+  return *followed;
+}
+
 // Where source paths are relative to for a folder on disk: the Git work
 // tree holding it (`repo` then holds it open), else the folder itself.
 fs::path RootFor(const std::string& dir, std::unique_ptr<gitsync::LocalRepo>* repo) {
@@ -116,20 +142,23 @@ fs::path RootFor(const std::string& dir, std::unique_ptr<gitsync::LocalRepo>* re
   return p;
 }
 
-Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath) {
+// `followed`: the folder the server follows, when it follows a repository.
+Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const std::optional<std::string>& followed) {
   Loaded out;
   if (!opt.path.empty()) {
     std::unique_ptr<gitsync::LocalRepo> work_tree;
     const fs::path root = RootFor(opt.path, &work_tree);
-    auto set = LoadFromDisk(opt.path, root, work_tree.get());
-    if (!set) return set.error();
-    out.set = std::move(*set);
-    out.source = opt.path + " on disk";
     if (work_tree) {
       std::error_code ec;
       std::string rel = fs::weakly_canonical(fs::absolute(opt.path, ec), ec).lexically_relative(root).generic_string();
       if (rel != "." && !rel.starts_with("..")) out.scope = rel;
     }
+    auto above = work_tree ? FollowedAbove(out.scope, followed) : std::nullopt;
+    auto set = above ? LoadFromDisk((root / *above).string(), root, work_tree.get(), out.scope)
+                     : LoadFromDisk(opt.path, root, work_tree.get());
+    if (!set) return set.error();
+    out.set = std::move(*set);
+    out.source = opt.path + " on disk";
     return out;
   }
   auto repo = gitsync::LocalRepo::Open(opt.repo);
@@ -147,7 +176,10 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath) {
     if (!subpath.empty() && !fs::exists(dir, ec)) {
       return Error(Code::kNotFound, "the work tree has no " + subpath + " (give --subpath, or --path DIR)");
     }
-    auto set = LoadFromDisk(dir.string(), fs::weakly_canonical((*repo)->workdir(), ec), repo->get());
+    const fs::path root = fs::weakly_canonical((*repo)->workdir(), ec);
+    auto above = FollowedAbove(subpath, followed);
+    auto set = above ? LoadFromDisk((root / *above).string(), root, repo->get(), subpath)
+                     : LoadFromDisk(dir.string(), root, repo->get());
     if (!set) return set.error();
     out.set = std::move(*set);
     out.source = "the work tree " + (subpath.empty() ? (*repo)->workdir() : subpath);
@@ -156,8 +188,12 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath) {
   }
   auto commit = (*repo)->Resolve(opt.revision);
   if (!commit) return commit.error();
-  auto files = (*repo)->ReadTree(*commit, subpath);
+  auto above = FollowedAbove(subpath, followed);
+  auto files = (*repo)->ReadTree(*commit, above ? *above : subpath);
   if (!files) return files.error();
+  if (above) {
+    std::erase_if(*files, [&](const gitsync::TreeFile& f) { return !InFolder(f.path, subpath); });
+  }
   if (files->empty()) {
     std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s at %s\n",
                  subpath.empty() ? "the repository root" : subpath.c_str(), ShortSha(*commit).c_str());
@@ -247,23 +283,19 @@ int RunDiff(DiffOptions opt) {
   auto client = MakeClient(opt.client);
   if (!client) return Failed(client.error().message());
 
-  // The folder the server follows, unless told: a pull request changes the
-  // same folder the cluster syncs.
-  std::string subpath = opt.subpath;
-  if (opt.path.empty() && !opt.subpath_given) {
-    auto repo = GetGitRepository(**client);
-    if (repo) {
-      const Json& p = Object::Field(repo->spec(), "path");
-      if (p.is_string()) subpath = p.get<std::string>();
-    } else if (repo.error().code() != Code::kNotFound) {
-      return Failed(repo.error().message());
-    }
+  // The folder the server follows: by default the one a pull request
+  // changes; for a preview of a folder inside it, the one whose rules apply.
+  std::optional<std::string> followed;
+  auto repo = GetGitRepository(**client);
+  if (repo) {
+    const Json& p = Object::Field(repo->spec(), "path");
+    followed = CleanFolder(p.is_string() ? p.get<std::string>() : "");
+  } else if (repo.error().code() != Code::kNotFound) {
+    return Failed(repo.error().message());
   }
-  while (subpath.rfind("./", 0) == 0) subpath.erase(0, 2);
-  while (!subpath.empty() && subpath.back() == '/') subpath.pop_back();
-  if (subpath == ".") subpath.clear();
+  std::string subpath = CleanFolder(opt.subpath_given || !followed ? opt.subpath : *followed);
 
-  auto loaded = Load(opt, subpath);
+  auto loaded = Load(opt, subpath, followed);
   if (!loaded) return Failed(loaded.error().message());
   const DesiredSet& set = loaded->set;
   for (const Diagnostic& d : set.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());

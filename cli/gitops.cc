@@ -327,6 +327,9 @@ std::vector<std::string> FormatFieldChangeLines(const std::string& kind, const J
   }
   for (size_t k = 0; k < suf; ++k) edits.push_back({' ', a[n - suf + k], m - suf + k + 1});
 
+  // Only a final newline came or went: no line differs, and the one-line
+  // form shows the "\n" that does.
+  if (removed + added == 0) return {FormatFieldChange(kind, change)};
   auto count = [](size_t k, const char* what) { return std::to_string(k) + (k == 1 ? " line " : " lines ") + what; };
   std::string summary = removed > 0 && added > 0 ? count(removed, "removed") + ", " + count(added, "added")
                         : removed > 0            ? count(removed, "removed")

@@ -1,5 +1,7 @@
 #include "core/manifest_filter.h"
 
+#include <functional>
+
 #include "core/manifests.h"
 
 namespace bosun {
@@ -36,77 +38,115 @@ bool MatchClass(std::string_view glob, char c, size_t* used) {
   return false;
 }
 
-}  // namespace
-
-bool GlobMatch(std::string_view glob, std::string_view text) {
-  while (!glob.empty()) {
-    if (glob.starts_with("**")) {
-      std::string_view rest = glob.substr(2);
-      if (rest.empty()) return true;  // everything, across folders
-      if (rest[0] == '/') {
-        // Zero or more whole folders.
-        rest.remove_prefix(1);
-        for (size_t i = 0;;) {
-          if (GlobMatch(rest, text.substr(i))) return true;
-          size_t slash = text.find('/', i);
-          if (slash == std::string_view::npos) return false;
-          i = slash + 1;
+// One name (no '/') against one pattern component. '*' and '?' stay within
+// the name, so the classic single-backtrack match is exact and linear-ish:
+// a pattern such as "*a*a*a*a*b" cannot make it explode (a crafted
+// .bosunignore must not stall the sync).
+bool MatchName(std::string_view glob, std::string_view text) {
+  size_t g = 0, t = 0;
+  size_t star_g = std::string_view::npos, star_t = 0;
+  while (t < text.size()) {
+    if (g < glob.size()) {
+      const char c = glob[g];
+      if (c == '*') {
+        while (g < glob.size() && glob[g] == '*') ++g;
+        star_g = g;
+        star_t = t;
+        continue;
+      }
+      size_t used = 1;
+      bool ok = false;
+      if (c == '?') {
+        ok = true;
+      } else if (c == '[') {
+        size_t class_used = 0;
+        ok = MatchClass(glob.substr(g), text[t], &class_used);
+        if (class_used > 0) {
+          used = class_used;
+        } else {
+          ok = text[t] == '[';  // not a class: a plain '['
         }
+      } else if (c == '\\' && g + 1 < glob.size()) {
+        ok = glob[g + 1] == text[t];
+        used = 2;
+      } else {
+        ok = c == text[t];
       }
-      glob.remove_prefix(1);  // "**x" is "*x"
-      continue;
-    }
-    const char c = glob[0];
-    if (c == '*') {
-      glob.remove_prefix(1);
-      for (size_t i = 0; i <= text.size(); ++i) {
-        if (GlobMatch(glob, text.substr(i))) return true;
-        if (i < text.size() && text[i] == '/') return false;
-      }
-      return false;
-    }
-    if (text.empty()) return false;
-    if (c == '?') {
-      if (text[0] == '/') return false;
-      glob.remove_prefix(1);
-      text.remove_prefix(1);
-      continue;
-    }
-    if (c == '[') {
-      size_t used = 0;
-      bool ok = MatchClass(glob, text[0], &used);
-      if (used > 0) {
-        if (!ok) return false;
-        glob.remove_prefix(used);
-        text.remove_prefix(1);
+      if (ok) {
+        g += used;
+        ++t;
         continue;
       }
     }
-    char want = c;
-    if (c == '\\' && glob.size() > 1) {
-      want = glob[1];
-      glob.remove_prefix(1);
-    }
-    if (want != text[0]) return false;
-    glob.remove_prefix(1);
-    text.remove_prefix(1);
+    if (star_g == std::string_view::npos) return false;
+    g = star_g;  // the last '*' takes one more character
+    t = ++star_t;
   }
-  return text.empty();
+  while (g < glob.size() && glob[g] == '*') ++g;
+  return g == glob.size();
+}
+
+std::vector<std::string_view> SplitPath(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = s.find('/', start);
+    out.push_back(s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    if (slash == std::string_view::npos) return out;
+    start = slash + 1;
+  }
+}
+
+}  // namespace
+
+bool GlobMatch(std::string_view glob, std::string_view text) {
+  const std::vector<std::string_view> g = SplitPath(glob), t = SplitPath(text);
+  // memo[i * (t.size() + 1) + j]: 0 unknown, 1 no, 2 yes — components i.. of
+  // the glob against j.. of the text, so any number of "**" stays polynomial.
+  std::vector<char> memo((g.size() + 1) * (t.size() + 1), 0);
+  std::function<bool(size_t, size_t)> match = [&](size_t i, size_t j) -> bool {
+    char& m = memo[i * (t.size() + 1) + j];
+    if (m != 0) return m == 2;
+    bool ok = false;
+    if (i == g.size()) {
+      ok = j == t.size();
+    } else if (g[i] == "**") {
+      // Any number of whole folders; a trailing "/**" at least one name
+      // (everything inside, not the folder itself).
+      const bool last = i + 1 == g.size();
+      for (size_t k = j + (last && i > 0 ? 1 : 0); k <= t.size() && !ok; ++k) ok = match(i + 1, k);
+    } else {
+      ok = j < t.size() && MatchName(g[i], t[j]) && match(i + 1, j + 1);
+    }
+    m = ok ? 2 : 1;
+    return ok;
+  };
+  return match(0, 0);
 }
 
 ManifestFilter::ManifestFilter(std::string_view ignore_file) {
+  if (ignore_file.starts_with("\xEF\xBB\xBF")) ignore_file.remove_prefix(3);  // a UTF-8 BOM, as git skips it
   size_t start = 0;
   while (start < ignore_file.size()) {
     size_t end = ignore_file.find('\n', start);
     if (end == std::string_view::npos) end = ignore_file.size();
     std::string_view line = ignore_file.substr(start, end - start);
     start = end + 1;
-    // Trailing spaces (and a CR) are not part of the pattern unless escaped.
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) {
-      if (line.back() == ' ' && line.size() >= 2 && line[line.size() - 2] == '\\') break;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // Trailing spaces are not part of the pattern unless escaped ("\ ").
+    while (!line.empty() && line.back() == ' ') {
+      size_t backslashes = 0;
+      for (size_t i = line.size() - 1; i > 0 && line[i - 1] == '\\'; --i) ++backslashes;
+      if (backslashes % 2 == 1) break;
       line.remove_suffix(1);
     }
     if (line.empty() || line[0] == '#') continue;
+    // A pattern ending in a lone backslash matches nothing, as in git.
+    {
+      size_t backslashes = 0;
+      for (size_t i = line.size(); i > 0 && line[i - 1] == '\\'; --i) ++backslashes;
+      if (backslashes % 2 == 1) continue;
+    }
     Pattern p;
     if (line[0] == '!') {
       p.negate = true;

@@ -180,11 +180,22 @@ Result<std::vector<TreeFile>> LocalRepo::ReadTree(const std::string& commit, con
 }
 
 Result<bool> LocalRepo::IsIgnored(const std::string& path) const {
+  // Outside the work tree (a symlink's target): not git's to say.
+  if (path.empty() || path == ".." || path.starts_with("../")) return false;
   int ignored = 0;
   if (git_ignore_path_is_ignored(&ignored, impl_->repo.get(), path.c_str()) != 0) {
     return Error(Code::kIo, "cannot tell whether git ignores " + path + ": " + LastGitMessage());
   }
-  return ignored != 0;
+  if (ignored == 0) return false;
+  // The rules say nothing of a file already tracked (added with -f, or
+  // before the rule): it is in the next commit all the same.
+  git_index* index = nullptr;
+  if (git_repository_index(&index, impl_->repo.get()) != 0) {
+    return Error(Code::kIo, "cannot read the index of " + impl_->workdir + ": " + LastGitMessage());
+  }
+  const bool tracked = git_index_get_bypath(index, path.c_str(), 0) != nullptr;
+  git_index_free(index);
+  return !tracked;
 }
 
 }  // namespace bosun::gitsync

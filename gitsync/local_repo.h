@@ -52,9 +52,9 @@ class LocalRepo {
   // when `path` is not in that commit's tree.
   Result<std::vector<TreeFile>> ReadTree(const std::string& commit, const std::string& path) const;
 
-  // Whether the work tree's .gitignore rules (and .git/info/exclude, the
-  // user's excludes file) ignore `path`, relative to workdir(): such a file
-  // can never be in a commit.
+  // Whether git leaves `path` (relative to workdir()) out of the next commit:
+  // the work tree's .gitignore rules (and .git/info/exclude, the user's
+  // excludes file) ignore it and it is not tracked already.
   Result<bool> IsIgnored(const std::string& path) const;
 
   struct Impl;

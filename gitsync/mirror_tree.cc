@@ -2,6 +2,7 @@
 // the object database (no checkout), and the tree diff that tells which of
 // them a new commit changed.
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -97,7 +98,7 @@ Result<TreePtr> FolderTree(git_repository* repo, git_tree* root, const std::stri
 }  // namespace
 
 Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder, git_oid* ignore_id) {
-  if (ignore_id != nullptr) git_oid_fromstrn(ignore_id, "", 0);
+  if (ignore_id != nullptr) std::memset(ignore_id, 0, sizeof *ignore_id);  // "none"
   if (folder == nullptr) return ManifestFilter();
   const git_tree_entry* entry = git_tree_entry_byname(folder, kIgnoreFileName);
   if (entry == nullptr || git_tree_entry_type(entry) != GIT_OBJECT_BLOB || !IsFile(git_tree_entry_filemode(entry))) {
@@ -213,7 +214,7 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
   if (!old_folder) return old_folder.error();
   auto new_folder = FolderTree(repo, new_tree->get(), *prefix);
   if (!new_folder) return new_folder.error();
-  git_oid old_ignore, new_ignore;
+  git_oid old_ignore{}, new_ignore{};
   auto old_filter = TreeManifestFilter(repo, old_folder->get(), &old_ignore);
   if (!old_filter) return old_filter.error();
   auto filter = TreeManifestFilter(repo, new_folder->get(), &new_ignore);

@@ -35,9 +35,11 @@ std::string ListenError(const std::string& address) {
   addr.sin_family = AF_INET;
   char* end = nullptr;
   const long port = colon == std::string::npos ? -1 : std::strtol(address.c_str() + colon + 1, &end, 10);
-  if (port < 0 || port > 65535 || end == nullptr || *end != '\0' ||
+  // Not an IPv4 address and port (libraft parses the same way): nothing
+  // to add to libraft's own answer.
+  if (port < 0 || port > 65535 || end == nullptr || *end != '\0' || end == address.c_str() + colon + 1 ||
       inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) != 1) {
-    return where + "not an IPv4 address and port";
+    return "";
   }
   addr.sin_port = htons(static_cast<uint16_t>(port));
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -46,8 +48,9 @@ std::string ListenError(const std::string& address) {
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   std::string out;
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 1) != 0) {
-    out = where + std::strerror(errno);
-    if (errno == EADDRINUSE) out += " (another process has this port: is another bosun server using it?)";
+    const int err = errno;
+    out = where + std::strerror(err);
+    if (err == EADDRINUSE) out += " (another process has this port: is another bosun server using it?)";
   } else {
     out = where + "it failed and then worked: try again";
   }

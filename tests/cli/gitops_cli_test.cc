@@ -764,9 +764,16 @@ TEST_F(DiffTest, AMultiLineValueIsDiffedLineByLine) {
   after.replace(after.find("error_log stderr;"), 17, "error_log stderr \\e[2J;");
   TempDir live;
   live.Write("nginx.yaml", nginx(before, "web/nginx.yaml"));
+  // Only the final newline differs (a block changed from |- to |): no line
+  // changed, so the one-line form shows the "\n".
+  live.Write("motd.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: motd\n" +
+                              std::string(kMarks).replace(std::string(kMarks).find("PATH"), 4, "web/motd.yaml") +
+                              "data:\n  motd: \"hello\\nworld\"\n");
   ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
   TempDir want;
   want.Write("web/nginx.yaml", nginx(after, ""));
+  want.Write("web/motd.yaml",
+             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: motd\ndata:\n  motd: \"hello\\nworld\\n\"\n");
   Outcome r = Run("diff --path " + want.path());
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("~ ConfigMap default/nginx (web/nginx.yaml)\n"
@@ -783,6 +790,9 @@ TEST_F(DiffTest, AMultiLineValueIsDiffedLineByLine) {
                                "          }\n\n"))
       << r.out;
   EXPECT_THAT(r.out, Not(HasSubstr("\x1b")));
+  EXPECT_THAT(r.out, HasSubstr("~ ConfigMap default/motd (web/motd.yaml)\n"
+                               "    ~ data.motd: \"hello\\nworld\" → \"hello\\nworld\\n\"\n"))
+      << r.out;
 }
 
 // With prune: false, the sync keeps what left the repository: the preview
@@ -917,10 +927,14 @@ TEST_F(DiffTest, ASubfolderIsComparedAloneAndGitIgnoredFilesAreLeftOut) {
   repo.Write(".gitignore", "local-*.yaml\n");
   repo.Write("deploy/web/cm.yaml", ConfigMap("web", "blue"));
   repo.Write("deploy/old.yaml", ConfigMap("old", "red"));
+  // Matched by .gitignore but added with -f: tracked, so in every commit.
+  repo.Write("deploy/web/local-forced.yaml", ConfigMap("forced", "grey"));
+  Sh(repo.dir(), "git add -f deploy/web/local-forced.yaml");
   repo.Commit("The live state");
   TempDir live;
   live.Write("cm.yaml", ConfigMap("web", "blue", "deploy/web/cm.yaml"));
   live.Write("old.yaml", ConfigMap("old", "red", "deploy/old.yaml"));
+  live.Write("forced.yaml", ConfigMap("forced", "grey", "deploy/web/local-forced.yaml"));
   ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
 
   repo.Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
@@ -932,7 +946,8 @@ TEST_F(DiffTest, ASubfolderIsComparedAloneAndGitIgnoredFilesAreLeftOut) {
   EXPECT_THAT(web.out, HasSubstr("1 managed object from files outside deploy/web is not compared"));
   EXPECT_THAT(web.out, HasSubstr("1 file git ignores left out (never in a commit): "));
   EXPECT_THAT(web.out, Not(HasSubstr("default/debug")));
-  EXPECT_THAT(web.out, HasSubstr("0 to create, 1 to update, 0 to delete"));
+  EXPECT_THAT(web.out, Not(HasSubstr("default/forced"))) << web.out;  // tracked: compared, and unchanged
+  EXPECT_THAT(web.out, HasSubstr("0 to create, 1 to update, 0 to delete, 1 unchanged"));
 
   Outcome j = Out("diff -o json --path " + repo.dir() + "/deploy/web");
   json doc = json::parse(j.out, nullptr, false);
@@ -1098,6 +1113,37 @@ TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   EXPECT_THAT(sync.out, HasSubstr("already up to date: " + second.substr(0, 7)));
   EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "blue");
   EXPECT_THAT(Run("status").out, Not(HasSubstr("Drift:")));
+}
+
+// A preview of a folder inside the followed one reads files by the rules
+// the sync uses: the followed folder's .bosunignore applies (its test
+// fixtures stay out), a .bosunignore of the subfolder does not (the sync
+// never reads one), and the objects of the other folders are not compared.
+TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
+  repo_->Write("deploy/.bosunignore", "web/tests/\n");
+  repo_->Write("deploy/web/tests/fixture.yaml", "kind: NotAnObject\n");
+  repo_->Write("deploy/db/cm.yaml", ConfigMap("db", "red"));
+  std::string second = repo_->Commit("db, and web's test fixtures");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(second)) << Run("status").out;
+
+  repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  repo_->Write("deploy/web/.bosunignore", "cm.yaml\n");
+  for (const std::string& args :
+       {"diff --path " + repo_->dir() + "/deploy/web", "diff --repo " + repo_->dir() + " --subpath deploy/web"}) {
+    Outcome r = Run(args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)")) << args;
+    EXPECT_THAT(r.out, Not(HasSubstr("fixture"))) << args;
+    EXPECT_THAT(r.out, Not(HasSubstr("ConfigMap default/db"))) << args;
+    EXPECT_THAT(r.out, HasSubstr("1 managed object from files outside deploy/web is not compared")) << args;
+  }
+  // A commit's subfolder, the same way.
+  repo_->Commit("green");
+  Outcome rev = Run("diff --repo " + repo_->dir() + " --revision HEAD --subpath deploy/web");
+  EXPECT_EQ(rev.exit_code, 2) << rev.out;
+  EXPECT_THAT(rev.out, HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)"));
+  EXPECT_THAT(rev.out, Not(HasSubstr("fixture")));
 }
 
 // POSTs a generic push webhook for `body` signed with `secret` (a wrong

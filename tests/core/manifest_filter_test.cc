@@ -2,6 +2,7 @@
 // and .bosunignore with gitignore's pattern syntax.
 #include "core/manifest_filter.h"
 
+#include <chrono>
 #include <filesystem>
 
 #include <gmock/gmock.h>
@@ -86,6 +87,31 @@ TEST(ManifestFilter, CommentsBlankLinesEscapesClassesAndWindowsLineEnds) {
   EXPECT_FALSE(f.Includes("v1.yaml"));
   EXPECT_TRUE(f.Includes("v10.yaml"));
   EXPECT_TRUE(f.Includes("generated.yaml"));
+}
+
+TEST(ManifestFilter, ABomATrailingBackslashAndAnEscapedSpaceAreReadAsGitReadsThem) {
+  ManifestFilter f(
+      "\xEF\xBB\xBF"
+      "first.yaml\nbroken\\\nsp.yaml\\ \n");
+  EXPECT_EQ(f.patterns(), 2u);  // the lone trailing backslash matches nothing
+  EXPECT_FALSE(f.Includes("first.yaml"));
+  EXPECT_FALSE(f.Includes("sp.yaml "));
+  EXPECT_TRUE(f.Includes("sp.yaml"));
+}
+
+// A crafted pattern must not stall the sync: every '*' backtracking into
+// every other took seconds per file before.
+TEST(GlobMatch, ManyStarsStayFast) {
+  const std::string name = std::string(200, 'a') + ".yaml";
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_FALSE(GlobMatch("*a*a*a*a*a*a*a*a*a*a*a*a*b", name));
+    EXPECT_FALSE(GlobMatch("**/**/**/**/**/**/x", "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p"));
+  }
+  EXPECT_TRUE(GlobMatch("*a*a*a*a*a*.yaml", name));
+  // Not a speed figure: a bound far above the milliseconds this takes, which the
+  // exponential matcher (hours for these names) could never meet.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 TEST(GlobMatch, StarsClassesAndLiterals) {

@@ -341,6 +341,10 @@ TEST_F(MirrorTree, DiffListsChangedManifestsOnly) {
   // Under a path: only what is inside it ("deploy" is not "deployments.yaml").
   EXPECT_EQ(Describe(mirror_->Diff(commit_, renamed, "deploy/web").value_or({})), "M deploy/web/deployment.yaml;");
   EXPECT_EQ(Describe(mirror_->Diff(next, renamed, "deploy").value_or({})), "");
+  // The followed path may be one file: its changes are seen.
+  EXPECT_EQ(Describe(mirror_->Diff(commit_, next, "deploy/web/deployment.yaml").value_or({})),
+            "M deploy/web/deployment.yaml;");
+  EXPECT_EQ(Describe(mirror_->Diff(commit_, next, "deploy/db.json").value_or({})), "D deploy/db.json;");
   // From the empty tree: everything is added.
   EXPECT_EQ(Describe(mirror_->Diff("", commit_, "deploy").value_or({})),
             "A deploy/db.json;A deploy/web/deployment.yaml;A deploy/web/service.yml;");
