@@ -239,7 +239,8 @@ void PrintRecord(const Object& r) {
       std::string error = Str(F(d, "error"));
       if (F(d, "healed") == Json(true)) {
         std::string healed = Str(F(d, "healedAt"));
-        line += healed.empty() ? ", put back" : ", put back " + Ago(healed);
+        line += Str(F(d, "healedBy")) == "hand" ? ", undone by hand" : ", put back";
+        if (!healed.empty()) line += " " + Ago(healed);
       } else if (!error.empty()) {
         line += ", could not be put back: " + error;
       } else {

@@ -245,6 +245,7 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
   if (entry.deleted) e["deleted"] = true;
   if (entry.healed) e["healedAt"] = FormatRfc3339(entry.healed_at);
   if (entry.healed_on_request) e["healedBy"] = "sync request";
+  if (entry.undone_by_hand) e["healedBy"] = "hand";
   if (!entry.error.empty()) e["error"] = entry.error;
 
   // An unhealed entry of the same object is the same drift, seen again.
@@ -263,6 +264,7 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
     }
     break;
   }
+  if (entry.undone_by_hand) return;  // nothing open to close
   drift.push_back(std::move(e));
   size_t dropped = 0;
   while (drift.size() > kMaxDriftEntries) {

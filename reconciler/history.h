@@ -113,12 +113,14 @@ struct DriftEntry {
   bool deleted = false;             // the managed object was deleted
   bool healed = false;
   bool healed_on_request = false;  // by `bosun sync` (self-heal off), not by self-heal
+  bool undone_by_hand = false;     // someone put it back as the revision has it
   WallTime healed_at;
   std::string error;  // why healing failed, when it did
 };
 
 // Adds a drift entry to status.drift. An unhealed entry for the same object
-// is merged (fields united, healing applied) rather than repeated; past
+// is merged (fields united, healing applied) rather than repeated (an entry
+// undone_by_hand only closes one: alone it is not added); past
 // kMaxDriftEntries or the size cap the oldest entries are dropped and
 // status.driftDropped counts them.
 void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes = kMaxRecordBytes);

@@ -168,7 +168,22 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
     if (ch.name == m->object.name()) c = &ch;
   }
   if (c == nullptr || c->action == PlannedChange::Action::kUnchanged) {
-    dirty.erase(key);
+    // Drift left in place (self-heal off, or a heal that failed) that is as
+    // the revision has it again: someone undid their change. The open entry
+    // is closed, so `bosun status` stops listing it.
+    if (dirty.erase(key) > 0 && c != nullptr) {
+      DriftEntry e;
+      e.kind = kind;
+      e.ns = c->ns;
+      e.name = c->name;
+      e.detected_at = clock->Now();
+      e.healed = true;
+      e.healed_at = e.detected_at;
+      e.undone_by_hand = true;
+      log::Info(kSyncComponent, "drift undone by hand",
+                {{"rev", ShortSha(live->commit)}, {"object", DescribeKey(*kind, *m)}, {"revision", live_record}});
+      found->push_back({live_record, e});
+    }
     return;
   }
   dirty.insert(key);

@@ -125,6 +125,23 @@ TEST_F(SyncDriftTest, WithSelfHealOffASyncRequestPutsTheDriftBack) {
   EXPECT_EQ(Drift()[0]["fields"], Json::array({"spec.replicas"}));
 }
 
+// Drift left in place that someone undoes by hand is closed in the record
+// (healedBy: hand), so nothing goes on saying the object is changed.
+TEST_F(SyncDriftTest, WithSelfHealOffDriftUndoneByHandIsClosed) {
+  SetUpRepo("  selfHeal: false\n");
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1; })) << Drift().dump();
+  EXPECT_EQ(Drift()[0]["healed"], false);
+  ScaleByHand(2);  // as the revision has it
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1 && Drift()[0].value("healed", false); })) << Drift().dump();
+  EXPECT_EQ(Drift()[0]["healedBy"], "hand");
+  EXPECT_EQ(Drift()[0]["fields"], Json::array({"spec.replicas"}));
+  // Changed again: a new, open entry.
+  ScaleByHand(5);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 2; })) << Drift().dump();
+  EXPECT_EQ(Drift()[1]["healed"], false);
+}
+
 TEST_F(SyncDriftTest, OurOwnWritesAndOtherWritersAnnotationsAreNotDrift) {
   SetUpRepo();
   repo_.Commit({{"web.yaml", DeploymentYaml("web", "shop", 4)}, {"cm.yaml", std::nullopt}}, "scale, drop config");
