@@ -91,13 +91,45 @@ inline Outcome RunCommand(const std::string& cmd) {
 // a member of a three-process cluster fail to start now and then while the
 // other ctest job ran. Below the range only tests choosing ports this way
 // compete, at random among ~20,000 ports.
-inline bool LoopbackPortFree(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+// 127.0.0.1:`port` (0: any port) for bind and connect.
+inline sockaddr_in LoopbackAddress(int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
+  return addr;
+}
+
+// A socket listening on a loopback port the kernel chose, held (and closed)
+// by this object: a port nothing else can take — a remote that accepts and
+// never answers, a port a server must find taken.
+class HeldPort {
+ public:
+  explicit HeldPort(int backlog = 16) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr = LoopbackAddress(0);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, backlog) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("cannot listen on a loopback port");
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~HeldPort() { close(fd_); }
+  HeldPort(const HeldPort&) = delete;
+  HeldPort& operator=(const HeldPort&) = delete;
+  int fd() const { return fd_; }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+inline bool LoopbackPortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr = LoopbackAddress(port);
   // No SO_REUSEADDR: a port still in TIME_WAIT counts as taken.
   bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   close(fd);
@@ -129,10 +161,7 @@ inline int FreePort() {
   // A kernel whose ephemeral range starts low: let it choose.
   for (int attempt = 0; attempt < 50; attempt++) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
+    sockaddr_in addr = LoopbackAddress(0);
     socklen_t len = sizeof addr;
     int port = -1;
     if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&

@@ -286,16 +286,8 @@ TEST(GitOpsCli, ServerRefusesBadRepoFlagsClearly) {
 // and for the API port, and exits without leaving anything running.
 TEST(GitOpsCli, ServerWhosePortIsTakenSaysWhichAndWhy) {
   // Held (listening) for the whole test, so nothing else can take it.
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(fd, 1), 0);
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  bosun::test::HeldPort held;
+  const std::string taken = "127.0.0.1:" + std::to_string(held.port());
   const std::string free_port = "127.0.0.1:" + std::to_string(bosun::test::FreePort());
   TempDir d;
 
@@ -307,7 +299,6 @@ TEST(GitOpsCli, ServerWhosePortIsTakenSaysWhichAndWhy) {
   Outcome api = Bosun("server --data " + d.Sub("b") + " --listen " + taken + " --raft-listen " + free_port);
   EXPECT_NE(api.exit_code, 0) << api.out;
   EXPECT_THAT(api.out, HasSubstr("the API cannot listen on " + taken + ": Address already in use")) << api.out;
-  close(fd);
 }
 
 TEST(GitOpsCli, ServerNeverPrintsACredentialFilesContent) {
@@ -642,24 +633,21 @@ constexpr const char* kMarks =
     "  annotations:\n    bosun.dev/source-path: PATH\n"
     "    bosun.dev/applied-keys: '{\"labels\":[],\"annotations\":[]}'\n";
 
+// The metadata lines a sync of `path` leaves on an object ("" for none).
+std::string Marks(const std::string& path) {
+  if (path.empty()) return "";
+  std::string marks = kMarks;
+  return marks.replace(marks.find("PATH"), 4, path);
+}
+
 std::string ConfigMap(const std::string& name, const std::string& color, const std::string& marks_path = "") {
-  std::string m = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n";
-  if (!marks_path.empty()) {
-    std::string marks = kMarks;
-    marks.replace(marks.find("PATH"), 4, marks_path);
-    m += marks;
-  }
-  return m + "data:\n  color: " + color + "\n";
+  return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n" + Marks(marks_path) +
+         "data:\n  color: " + color + "\n";
 }
 
 std::string Secret(const std::string& password_b64, const std::string& marks_path = "") {
-  std::string m = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n";
-  if (!marks_path.empty()) {
-    std::string marks = kMarks;
-    marks.replace(marks.find("PATH"), 4, marks_path);
-    m += marks;
-  }
-  return m + "type: Opaque\ndata:\n  password: " + password_b64 + "\n";
+  return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n" + Marks(marks_path) +
+         "type: Opaque\ndata:\n  password: " + password_b64 + "\n";
 }
 
 constexpr const char* kDeployment = R"(apiVersion: apps/v1
@@ -748,13 +736,8 @@ TEST_F(DiffTest, ChangesArePrintedObjectByObjectWithoutSecretValues) {
 // a control character in a line is shown escaped, never sent to the terminal.
 TEST_F(DiffTest, AMultiLineValueIsDiffedLineByLine) {
   auto nginx = [](const std::string& conf, const std::string& marks_path) {
-    std::string m = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nginx\n";
-    if (!marks_path.empty()) {
-      std::string marks = kMarks;
-      marks.replace(marks.find("PATH"), 4, marks_path);
-      m += marks;
-    }
-    return m + "data:\n  nginx.conf: " + conf + "\n";
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nginx\n" + Marks(marks_path) +
+           "data:\n  nginx.conf: " + conf + "\n";
   };
   const std::string before =
       "\"server {\\n  server_name _;\\n  listen 80;\\n  root /srv;\\n  index index.html;\\n  gzip on;\\n"
@@ -766,8 +749,7 @@ TEST_F(DiffTest, AMultiLineValueIsDiffedLineByLine) {
   live.Write("nginx.yaml", nginx(before, "web/nginx.yaml"));
   // Only the final newline differs (a block changed from |- to |): no line
   // changed, so the one-line form shows the "\n".
-  live.Write("motd.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: motd\n" +
-                              std::string(kMarks).replace(std::string(kMarks).find("PATH"), 4, "web/motd.yaml") +
+  live.Write("motd.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: motd\n" + Marks("web/motd.yaml") +
                               "data:\n  motd: \"hello\\nworld\"\n");
   ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
   TempDir want;

@@ -102,10 +102,7 @@ server.serve_forever()
 inline bool WaitForPort(int port) {
   for (int i = 0; i < 200; i++) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
+    sockaddr_in addr = bosun::test::LoopbackAddress(port);
     bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     close(fd);
     if (up) return true;

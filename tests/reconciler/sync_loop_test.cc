@@ -81,16 +81,9 @@ TEST_F(SyncLoopTest, StopCancelsAFetchInFlight) {
   // A remote that accepts connections and never answers, with the default
   // 60 s fetch time-out: stopping (leadership lost, shutdown) must not wait
   // for it, and neither must destroying the controller.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(fd, 16), 0);
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  bosun::test::HeldPort remote;
   gitsync::RemoteOptions ro;
-  ro.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/repo.git";
+  ro.url = "http://127.0.0.1:" + std::to_string(remote.port()) + "/repo.git";
   ro.timeout = std::chrono::seconds(60);
   auto m = gitsync::Mirror::Open(tmp_.Sub("stalled-mirror"), ro);
   ASSERT_TRUE(m.ok()) << m.error().message();
@@ -99,7 +92,7 @@ TEST_F(SyncLoopTest, StopCancelsAFetchInFlight) {
   ctl_->Start();
   // The first pass is fetching once its connection waits in the backlog.
   ASSERT_TRUE(Eventually([&] {
-    pollfd p{fd, POLLIN, 0};
+    pollfd p{remote.fd(), POLLIN, 0};
     return poll(&p, 1, 0) == 1;
   }));
   auto t0 = std::chrono::steady_clock::now();
@@ -110,7 +103,6 @@ TEST_F(SyncLoopTest, StopCancelsAFetchInFlight) {
   EXPECT_EQ(mirror_->Head().error().code(), Code::kNotFound);
   ctl_.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - t1, 3s);
-  close(fd);
 }
 
 }  // namespace
