@@ -38,6 +38,8 @@ namespace bosun::reconciler {
 inline constexpr const char* kSyncComponent = "sync";
 inline constexpr const char* kSyncRequestedAnnotation = "bosun.dev/sync-requested-at";
 inline constexpr const char* kRepositoryName = "default";
+// A fetch that keeps failing is warned about again this often.
+inline constexpr std::chrono::minutes kFetchWarnEvery{10};
 
 // Wall-clock start and monotonic duration of one step.
 struct StepTiming {
@@ -95,6 +97,16 @@ struct SyncController::Impl {
   // ---- one pass (sync_pass.cc)
   std::mutex pass_mu;
   bool setup_done = false;  // guarded by pass_mu
+  // Fetches failing in a row (guarded by pass_mu): the log says so at the
+  // first, when the error changes and every kFetchWarnEvery, not at every
+  // interval; and once when fetching works again.
+  struct FetchFailures {
+    int count = 0;
+    std::string error;
+    WallTime since;
+    MonoTime warned;
+  } fetch_failures;
+  void NoteFetch(const std::string& error);
   Result<std::string> Pass(SyncTrigger why);
   Status Setup();
   Status LoadIndex();

@@ -148,6 +148,37 @@ void SyncController::Impl::EnsureLiveSnapshot() {
   for (const auto& k : keys) EnqueueDrift(k);
 }
 
+void SyncController::Impl::NoteFetch(const std::string& error) {
+  FetchFailures& f = fetch_failures;
+  const MonoTime now = clock->Monotonic();
+  if (error.empty()) {
+    if (f.count > 0) {
+      log::Info(kSyncComponent, "fetch works again",
+                {{"repo", source.url}, {"failures", std::to_string(f.count)}, {"since", FormatRfc3339(f.since)}});
+    }
+    f = FetchFailures{};
+    return;
+  }
+  if (f.count == 0) f.since = clock->Now();
+  ++f.count;
+  // A remote that is down fails at every interval (each minute by default):
+  // one warning when it starts, another when the error changes, and a
+  // reminder every kFetchWarnEvery; the ones between are at debug level.
+  const bool changed = error != f.error;
+  if (f.count == 1 || changed || now - f.warned >= kFetchWarnEvery) {
+    log::Warn(kSyncComponent, f.count == 1 ? "fetch failed" : "fetch still failing",
+              {{"repo", source.url},
+               {"error", error},
+               {"failures", std::to_string(f.count)},
+               {"since", FormatRfc3339(f.since)}});
+    f.warned = now;
+  } else {
+    log::Debug(kSyncComponent, "fetch failed",
+               {{"repo", source.url}, {"error", error}, {"failures", std::to_string(f.count)}});
+  }
+  f.error = error;
+}
+
 Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   std::lock_guard<std::mutex> pass_lock(pass_mu);
   if (stopping.load()) return Error(Code::kUnavailable, "the sync controller is stopping");
@@ -164,10 +195,10 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   ctx.fetch_done = clock->Monotonic();
   ctx.fetched.duration = std::chrono::duration_cast<Ms>(ctx.fetch_done - t0);
   std::string fetch_error = fetched ? "" : fetched.error().message();
+  NoteFetch(fetch_error);
   if (fetched) {
     ctx.head = *fetched;
   } else {
-    log::Warn(kSyncComponent, "fetch failed", {{"repo", source.url}, {"error", fetch_error}});
     auto h = mirror->Head();
     if (h) ctx.head = *h;
   }

@@ -20,8 +20,45 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
+
+#include "core/log.h"
 
 namespace bosun::test {
+
+// Collects the log's lines (at debug level and up) while it lives: for
+// "never logs the token", "warns once" checks.
+class LogCapture {
+ public:
+  LogCapture() {
+    log::SetLevel(log::Level::kDebug);
+    log::SetSink([this](const log::Record& r) {
+      std::lock_guard l(mu_);
+      lines_.push_back(log::FormatLine(r));
+    });
+  }
+  ~LogCapture() {
+    log::SetSink(nullptr);
+    log::SetLevel(log::Level::kInfo);
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::vector<std::string> lines() {
+    std::lock_guard l(mu_);
+    return lines_;
+  }
+  bool Contains(const std::string& s) { return Count(s) > 0; }
+  // How many lines hold `s`.
+  size_t Count(const std::string& s) {
+    size_t n = 0;
+    for (const auto& l : lines()) n += l.find(s) != std::string::npos ? 1 : 0;
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
 
 // Polls `pred` until it holds or `timeout` passes; its last answer.
 inline bool Eventually(const std::function<bool()>& pred,

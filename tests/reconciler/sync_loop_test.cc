@@ -66,6 +66,33 @@ TEST_F(SyncLoopTest, ASyncRequestIsAnsweredWhenTheBranchWasNeverFetched) {
   ctl_->Stop();
 }
 
+// A remote that stays down fails at every interval: the log warns when it
+// starts, then only every 10 minutes (the failures between are at debug
+// level), and says once when fetching works again.
+TEST_F(SyncLoopTest, AFetchThatKeepsFailingIsWarnedAboutOnceNotAtEveryInterval) {
+  bosun::test::LogCapture logs;
+  FakeClock clock;
+  MakeController([&](SyncOptions& o) { o.clock = &clock; });
+  // The repository has no branch main yet: every fetch fails.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(ctl_->SyncOnce(SyncTrigger::kPoll).ok());
+    clock.Advance(std::chrono::minutes(1));
+  }
+  EXPECT_EQ(logs.Count("msg=\"fetch failed\""), 5u) << ::testing::PrintToString(logs.lines());
+  EXPECT_EQ(logs.Count("WARN  sync"), 1u) << ::testing::PrintToString(logs.lines());
+  clock.Advance(std::chrono::minutes(10));
+  EXPECT_FALSE(ctl_->SyncOnce(SyncTrigger::kPoll).ok());
+  EXPECT_EQ(logs.Count("msg=\"fetch still failing\""), 1u) << ::testing::PrintToString(logs.lines());
+  EXPECT_TRUE(logs.Contains("failures=6"));
+  EXPECT_EQ(logs.Count("WARN  sync"), 2u);
+
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  EXPECT_EQ(Sync(), "00000001");
+  EXPECT_EQ(logs.Count("msg=\"fetch works again\""), 1u) << ::testing::PrintToString(logs.lines());
+  EXPECT_EQ(Sync(), "");
+  EXPECT_EQ(logs.Count("msg=\"fetch works again\""), 1u);
+}
+
 TEST_F(SyncLoopTest, TheIntervalPolls) {
   repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
   MakeController([](SyncOptions& o) { o.interval = std::chrono::milliseconds(200); });

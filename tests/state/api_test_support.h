@@ -237,35 +237,7 @@ class RawWatch {
   std::string body_;  // decoded body not yet returned
 };
 
-// Collects log lines (for "never logs the token" and "watch ended" checks).
-class LogCapture {
- public:
-  LogCapture() {
-    log::SetLevel(log::Level::kDebug);
-    log::SetSink([this](const log::Record& r) {
-      std::lock_guard l(mu_);
-      lines_.push_back(log::FormatLine(r));
-    });
-  }
-  ~LogCapture() {
-    log::SetSink(nullptr);
-    log::SetLevel(log::Level::kInfo);
-  }
-  std::vector<std::string> lines() {
-    std::lock_guard l(mu_);
-    return lines_;
-  }
-  bool Contains(const std::string& s) {
-    for (const auto& l : lines()) {
-      if (l.find(s) != std::string::npos) return true;
-    }
-    return false;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
+using bosun::test::LogCapture;
 
 // A LocalService whose next `races` writes each lose a race: just before
 // each, another writer changes `race_key` (or, when empty, the first key the
