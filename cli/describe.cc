@@ -121,6 +121,19 @@ void PrintKindDetails(const KindInfo& kind, const Object& o) {
     if (!Str(spec, "reverts").empty()) Line("Reverts", Str(spec, "reverts"));
     Line("Phase", OutcomeOf(o));
     Line("Message", Str(st, "message"));
+    // A refused revision's errors (file:line:col: field: why), the first
+    // of them; `bosun history show` prints the whole record.
+    if (st.contains("errors") && st["errors"].is_array() && !st["errors"].empty()) {
+      constexpr size_t kShown = 10;
+      const Json& errors = st["errors"];
+      std::printf("Errors:\n");
+      for (size_t i = 0; i < errors.size() && i < kShown; ++i) {
+        std::printf("  %s\n", errors[i].is_string() ? errors[i].get<std::string>().c_str() : errors[i].dump().c_str());
+      }
+      if (errors.size() > kShown) {
+        std::printf("  … and %zu more: bosun history show %s\n", errors.size() - kShown, SequenceOf(o).c_str());
+      }
+    }
     if (!Str(st, "revertedBy").empty()) Line("Reverted By", Str(st, "revertedBy"));
     if (st.contains("revert") && st["revert"].is_object()) {
       const Json& r = st["revert"];

@@ -1097,6 +1097,19 @@ TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   EXPECT_THAT(Run("status").out, Not(HasSubstr("Drift:")));
 }
 
+// A broken commit is refused whole; `bosun describe revision N` says why,
+// with every error located, as `bosun history show` does.
+TEST_F(FollowTest, DescribeARefusedRevisionListsItsErrors) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Write("deploy/web/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+  repo_->Commit("A bad name");
+  Run("sync --timeout 30s");
+  Outcome d = Run("describe revision 2");
+  EXPECT_EQ(d.exit_code, 0) << d.out;
+  EXPECT_THAT(d.out, HasSubstr("Refused (InvalidManifests)")) << d.out;
+  EXPECT_THAT(d.out, HasSubstr("Errors:\n  deploy/web/cm.yaml:4:9: metadata.name: ")) << d.out;
+}
+
 // A preview of a folder inside the followed one reads files by the rules
 // the sync uses: the followed folder's .bosunignore applies (its test
 // fixtures stay out), a .bosunignore of the subfolder does not (the sync
