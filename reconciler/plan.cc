@@ -333,30 +333,29 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
     return ApplyOrder(a.kind->gvk) < ApplyOrder(b.kind->gvk);
   });
 
+  // Managed objects no longer desired: deleted with prune, else kept.
   std::vector<PlannedChange> deletes;
-  {
-    for (const auto& o : live) {
-      if (o.label(kManagedByLabel) != std::optional<std::string>(kManagedByValue)) continue;
-      GroupVersionKind gvk = o.gvk();
-      if (wanted.count(Identity(gvk.group, gvk.kind, o.namespace_(), o.name())) != 0) continue;
-      const KindInfo* kind = reg.Find(gvk);
-      if (kind == nullptr) continue;
-      PlannedChange c;
-      c.action = PlannedChange::Action::kDelete;
-      c.kind = kind;
-      c.ns = kind->namespaced ? o.namespace_() : "";
-      c.name = o.name();
-      c.path = o.annotation(kSourcePathAnnotation).value_or("");
-      c.object = o;
-      deletes.push_back(std::move(c));
-    }
-    // Dependents go first: Services before workloads before Namespaces.
-    std::stable_sort(deletes.begin(), deletes.end(), [](const PlannedChange& a, const PlannedChange& b) {
-      int oa = ApplyOrder(a.kind->gvk), ob = ApplyOrder(b.kind->gvk);
-      if (oa != ob) return oa > ob;
-      return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
-    });
+  for (const auto& o : live) {
+    if (o.label(kManagedByLabel) != std::optional<std::string>(kManagedByValue)) continue;
+    GroupVersionKind gvk = o.gvk();
+    if (wanted.count(Identity(gvk.group, gvk.kind, o.namespace_(), o.name())) != 0) continue;
+    const KindInfo* kind = reg.Find(gvk);
+    if (kind == nullptr) continue;
+    PlannedChange c;
+    c.action = PlannedChange::Action::kDelete;
+    c.kind = kind;
+    c.ns = kind->namespaced ? o.namespace_() : "";
+    c.name = o.name();
+    c.path = o.annotation(kSourcePathAnnotation).value_or("");
+    c.object = o;
+    deletes.push_back(std::move(c));
   }
+  // Dependents go first: Services before workloads before Namespaces.
+  std::stable_sort(deletes.begin(), deletes.end(), [](const PlannedChange& a, const PlannedChange& b) {
+    int oa = ApplyOrder(a.kind->gvk), ob = ApplyOrder(b.kind->gvk);
+    if (oa != ob) return oa > ob;
+    return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
+  });
   plan.changes = std::move(writes);
   if (options.prune) {
     plan.deleted = static_cast<int>(deletes.size());

@@ -120,17 +120,15 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
   }
   // Managed objects no longer desired: deleted with prune, else listed as
   // kept in the record.
-  {
-    informer->ForEach([&](const std::string& key, const KindInfo&, const Object& o) {
-      if (snapshot.Find(key) != nullptr) return;
-      auto e = extra->find(key);
-      if (e == extra->end()) {
-        live_objects.push_back(o);
-      } else if (e->second) {
-        live_objects.push_back(*e->second);
-      }
-    });
-  }
+  informer->ForEach([&](const std::string& key, const KindInfo&, const Object& o) {
+    if (snapshot.Find(key) != nullptr) return;
+    auto e = extra->find(key);
+    if (e == extra->end()) {
+      live_objects.push_back(o);
+    } else if (e->second) {
+      live_objects.push_back(*e->second);
+    }
+  });
   PlanOptions po;
   po.revision = revision;
   po.prune = settings.prune;
