@@ -17,6 +17,7 @@
 #include "cli/verbs.h"
 #include "core/manifests.h"
 #include "gitsync/local_repo.h"
+#include "reconciler/informer.h"
 #include "reconciler/plan.h"
 
 namespace bosun::cli {
@@ -73,17 +74,14 @@ void RenameFromRoot(DesiredSet* set, const fs::path& root) {
   }
 }
 
-// "deploy/web" is in "deploy", and everything is in "" (the whole repository).
-bool InFolder(const std::string& path, const std::string& folder) {
-  return folder.empty() || path == folder || path.starts_with(folder + "/");
-}
+using gitsync::CleanFolder;
+using gitsync::InFolder;
 
-// "./deploy/" → "deploy", "." → "".
-std::string CleanFolder(std::string p) {
-  while (p.rfind("./", 0) == 0) p.erase(0, 2);
-  while (!p.empty() && p.back() == '/') p.pop_back();
-  if (p == ".") p.clear();
-  return p;
+// `file`'s path from `root`, '/'-separated ("deploy/web/cm.yaml"); it starts
+// with ".." when `file` is outside `root`.
+std::string FromRoot(const fs::path& root, const std::string& file) {
+  std::error_code ec;
+  return fs::weakly_canonical(fs::absolute(file, ec), ec).lexically_relative(root).generic_string();
 }
 
 // A folder on disk, named from `root`. In a Git work tree (`repo`), files
@@ -97,7 +95,7 @@ Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, co
     std::vector<std::string> kept, ignored;
     std::error_code ec;
     for (std::string& f : *files) {
-      const std::string rel = fs::weakly_canonical(fs::absolute(f, ec), ec).lexically_relative(root).generic_string();
+      const std::string rel = FromRoot(root, f);
       if (keep && !InFolder(rel, *keep)) continue;
       auto is = repo->IsIgnored(rel);
       if (!is) return is.error();
@@ -149,8 +147,7 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
     std::unique_ptr<gitsync::LocalRepo> work_tree;
     const fs::path root = RootFor(opt.path, &work_tree);
     if (work_tree) {
-      std::error_code ec;
-      std::string rel = fs::weakly_canonical(fs::absolute(opt.path, ec), ec).lexically_relative(root).generic_string();
+      std::string rel = FromRoot(root, opt.path);
       if (rel != "." && !rel.starts_with("..")) out.scope = rel;
     }
     auto above = work_tree ? FollowedAbove(out.scope, followed) : std::nullopt;
@@ -258,8 +255,7 @@ size_t LeaveOutOfScope(std::vector<Object>* live, const DesiredSet& set, const s
   const KindRegistry& reg = KindRegistry::Builtin();
   auto key = [&](const Object& o) -> std::string {
     const KindInfo* k = reg.Find(o.gvk());
-    if (k == nullptr) return "";
-    return k->gvk.group + "/" + k->gvk.kind + "/" + k->NamespaceOf(o.namespace_()) + "/" + o.name();
+    return k == nullptr ? "" : reconciler::Informer::KeyOf(*k, o);
   };
   std::set<std::string> named;
   for (const Manifest& m : set.objects) named.insert(key(m.object));
@@ -267,7 +263,7 @@ size_t LeaveOutOfScope(std::vector<Object>* live, const DesiredSet& set, const s
   std::erase_if(*live, [&](const Object& o) {
     if (o.label(reconciler::kManagedByLabel) != std::optional<std::string>(reconciler::kManagedByValue)) return false;
     std::string path = o.annotation(reconciler::kSourcePathAnnotation).value_or("");
-    if (path.empty() || path == scope || path.starts_with(scope + "/")) return false;
+    if (path.empty() || InFolder(path, scope)) return false;
     return named.count(key(o)) == 0;
   });
   return before - live->size();

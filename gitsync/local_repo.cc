@@ -24,14 +24,6 @@ Person ToPerson(const git_signature* s) {
   return p;
 }
 
-// "./deploy/" → "deploy", "." → "".
-std::string CleanPath(std::string p) {
-  while (p.rfind("./", 0) == 0) p.erase(0, 2);
-  while (!p.empty() && p.back() == '/') p.pop_back();
-  if (p == ".") p.clear();
-  return p;
-}
-
 }  // namespace
 
 struct LocalRepo::Impl {
@@ -126,7 +118,7 @@ Result<std::vector<TreeFile>> LocalRepo::ReadTree(const std::string& commit, con
     return Error(Code::kIo, "reading the tree of " + commit + ": " + LastGitMessage());
   TreePtr root(traw);
 
-  std::string sub = CleanPath(path);
+  std::string sub = CleanFolder(path);
   std::vector<TreeFile> out;
   std::string error;
   auto read_blob = [&](const git_oid* id, const std::string& file) {

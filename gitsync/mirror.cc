@@ -331,6 +331,17 @@ Result<std::vector<std::string>> Mirror::CommitsBetween(const std::string& from,
   return out;
 }
 
+std::string CleanFolder(std::string folder) {
+  while (folder.starts_with("./")) folder.erase(0, 2);
+  while (folder.ends_with("/")) folder.pop_back();
+  if (folder == ".") folder.clear();
+  return folder;
+}
+
+bool InFolder(const std::string& path, const std::string& folder) {
+  return folder.empty() || path == folder || (path.starts_with(folder) && path[folder.size()] == '/');
+}
+
 std::vector<SourceFile> ToSourceFiles(const std::vector<TreeFile>& files) {
   std::vector<SourceFile> out;
   out.reserve(files.size());

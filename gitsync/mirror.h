@@ -213,4 +213,11 @@ std::vector<SourceFile> ToSourceFiles(const std::vector<TreeFile>& files);
 // The same, moving each file's path and content (a first sync's ~10 MB).
 std::vector<SourceFile> ToSourceFiles(std::vector<TreeFile>&& files);
 
+// A folder of the repository as paths are compared: "./deploy/" → "deploy",
+// "." → "" (the whole tree).
+std::string CleanFolder(std::string folder);
+// Whether `path` (from the repository root) is `folder` or inside it:
+// "deploy/web" is in "deploy" (not in "dep"), and everything is in "".
+bool InFolder(const std::string& path, const std::string& folder);
+
 }  // namespace bosun::gitsync

@@ -71,9 +71,12 @@ using TreeListing = std::vector<std::pair<std::string, git_oid>>;
 // (core/manifest_filter.h: no dot-names, not excluded by its .bosunignore).
 Result<TreeListing> ListManifests(git_repository* repo, git_tree* folder, const std::string& prefix);
 
-// The ManifestFilter of `folder` (null: the empty filter), and the blob id of
-// its .bosunignore (zero when it has none) in `ignore_id` if given.
-Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder, git_oid* ignore_id = nullptr);
+// The blob id of `folder`'s .bosunignore: zero when it has none (or for a
+// null folder).
+git_oid IgnoreFileId(const git_tree* folder);
+
+// The ManifestFilter of `folder` (null: the empty filter).
+Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder);
 
 // What a Mirror follows, parsed from RemoteOptions::ref.
 struct Followed {

@@ -36,10 +36,6 @@ Result<std::string> NormalizePath(const std::string& path) {
   return p;
 }
 
-bool Under(const std::string& file, const std::string& prefix) {
-  return prefix.empty() || file == prefix || (file.starts_with(prefix) && file[prefix.size()] == '/');
-}
-
 // Regular files only: a symlink named x.yaml points at a path, not at YAML,
 // and a submodule's entry is a commit of another repository.
 bool IsFile(git_filemode_t mode) {
@@ -97,19 +93,25 @@ Result<TreePtr> FolderTree(git_repository* repo, git_tree* root, const std::stri
 
 }  // namespace
 
-Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder, git_oid* ignore_id) {
-  if (ignore_id != nullptr) std::memset(ignore_id, 0, sizeof *ignore_id);  // "none"
-  if (folder == nullptr) return ManifestFilter();
+git_oid IgnoreFileId(const git_tree* folder) {
+  git_oid id;
+  std::memset(&id, 0, sizeof id);  // "none"
+  if (folder == nullptr) return id;
   const git_tree_entry* entry = git_tree_entry_byname(folder, kIgnoreFileName);
-  if (entry == nullptr || git_tree_entry_type(entry) != GIT_OBJECT_BLOB || !IsFile(git_tree_entry_filemode(entry))) {
-    return ManifestFilter();
+  if (entry != nullptr && git_tree_entry_type(entry) == GIT_OBJECT_BLOB && IsFile(git_tree_entry_filemode(entry))) {
+    git_oid_cpy(&id, git_tree_entry_id(entry));
   }
+  return id;
+}
+
+Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder) {
+  const git_oid id = IgnoreFileId(folder);
+  if (git_oid_is_zero(&id)) return ManifestFilter();
   git_blob* raw = nullptr;
-  if (git_blob_lookup(&raw, repo, git_tree_entry_id(entry)) != 0) {
+  if (git_blob_lookup(&raw, repo, &id) != 0) {
     return Error(Code::kIo, std::string("cannot read ") + kIgnoreFileName + ": " + LastGitMessage());
   }
   BlobPtr blob(raw);
-  if (ignore_id != nullptr) git_oid_cpy(ignore_id, git_tree_entry_id(entry));
   return ManifestFilter(std::string_view(static_cast<const char*>(git_blob_rawcontent(blob.get())),
                                          static_cast<size_t>(git_blob_rawsize(blob.get()))));
 }
@@ -214,12 +216,12 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
   if (!old_folder) return old_folder.error();
   auto new_folder = FolderTree(repo, new_tree->get(), *prefix);
   if (!new_folder) return new_folder.error();
-  git_oid old_ignore{}, new_ignore{};
-  auto old_filter = TreeManifestFilter(repo, old_folder->get(), &old_ignore);
-  if (!old_filter) return old_filter.error();
-  auto filter = TreeManifestFilter(repo, new_folder->get(), &new_ignore);
+  // Only the new tree's filter is read: with the same ignore file (the
+  // same blob, or none on both sides) it is the old tree's too.
+  auto filter = TreeManifestFilter(repo, new_folder->get());
   if (!filter) return filter.error();
   std::vector<FileChange> out;
+  const git_oid old_ignore = IgnoreFileId(old_folder->get()), new_ignore = IgnoreFileId(new_folder->get());
   if (!git_oid_equal(&old_ignore, &new_ignore)) {
     // The .bosunignore changed: files the commit did not touch may have come
     // in or gone out. Both listings tell.
@@ -255,7 +257,7 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
 
   git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
   // Literal paths, not patterns: a folder named "a*" means that folder. The
-  // pathspec lets libgit2 skip other folders; Under() below is the rule.
+  // pathspec lets libgit2 skip other folders; InFolder() below is the rule.
   opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
   char* spec = prefix->data();
   if (!prefix->empty()) {
@@ -274,7 +276,7 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
   // objects of the old path go, those of the new one come).
   auto add = [&](FileChange::Type type, const git_diff_file& file) {
     std::string p = file.path;
-    if (!Under(p, *prefix)) return;
+    if (!InFolder(p, *prefix)) return;
     // The followed path itself, a file, is taken when it is a manifest; a
     // file of the followed folder when the folder's filter takes it.
     if (p == *prefix ? !IsManifestFile(p) : !filter->Includes(prefix->empty() ? p : p.substr(prefix->size() + 1))) {
