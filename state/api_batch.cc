@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -293,6 +294,9 @@ std::optional<ApiError> WithStatus(const BatchOp& op, const Stored& cur, Change*
 // One operation's part of the transaction and the plan.
 struct OpPlan {
   Precondition precondition;
+  // A create's: its namespace exists (none when the batch creates or updates
+  // it, or when it needs none).
+  std::optional<Precondition> in_namespace;
   std::optional<Op> op;  // none for a noop update
   Change change;
 };
@@ -300,10 +304,19 @@ struct OpPlan {
 // Plans operation `op` against the current store. It touches nothing but
 // `op`, `out` and store reads, so PlanAll plans the operations on several
 // threads, each operation on one.
-std::optional<ApiError> PlanOp(Core& core, BatchOp& op, OpPlan* out) {
+std::optional<ApiError> PlanOp(Core& core, const BatchRequest& req, BatchOp& op, OpPlan* out) {
   const KindInfo& kind = *op.t.kind;
   const std::string key = op.t.Key();
   if (op.type == BatchOp::Type::kCreate) {
+    if (std::string ns_key = NamespaceKeyFor(op.t); !ns_key.empty()) {
+      auto it = req.by_key.find(ns_key);
+      if (it == req.by_key.end()) {
+        out->in_namespace = Precondition{std::move(ns_key), Precondition::Kind::kMustExist, 0};
+      } else if (req.ops[it->second].type == BatchOp::Type::kDelete) {
+        return BadRequest("cannot create content in namespace \"" + op.t.ns + "\": " + Where(it->second) +
+                          " deletes it");
+      }
+    }
     // Not read first: the transaction's precondition finds a taken name
     // (Finish answers 409 AlreadyExists for it).
     auto errors = Validate(op.object, kind);
@@ -352,7 +365,7 @@ constexpr size_t kParallelPlanOps = 512;
 std::optional<std::pair<size_t, ApiError>> PlanAll(Core& core, BatchRequest& req, std::vector<OpPlan>* plans) {
   plans->resize(req.ops.size());
   return ParallelFirstError<ApiError>(req.ops.size(), kParallelPlanOps,
-                                      [&](size_t i) { return PlanOp(core, req.ops[i], &(*plans)[i]); });
+                                      [&](size_t i) { return PlanOp(core, req, req.ops[i], &(*plans)[i]); });
 }
 
 // The item of a short answer: what the server set in `obj` (the object as
@@ -410,7 +423,17 @@ void Finish(Core& core, const std::shared_ptr<BatchRequest>& req, Plan& plan, Re
   if (!r) return req->Fail(WriteError(core, r.error(), Target{}));
   if (r->succeeded) return ReplyItems(*req, plan, r->revision);
   auto it = req->by_key.find(r->failed_key);
-  if (it == req->by_key.end()) return req->Fail(Internal("the batch failed on a key it did not write"));
+  if (it == req->by_key.end()) {
+    // A namespace the batch creates content in does not exist: the error
+    // is the first such create's.
+    for (size_t i = 0; i < req->ops.size(); ++i) {
+      const BatchOp& op = req->ops[i];
+      if (op.type == BatchOp::Type::kCreate && NamespaceKeyFor(op.t) == r->failed_key) {
+        return req->Fail(At(i, NamespaceNotFound(op.t.ns)));
+      }
+    }
+    return req->Fail(Internal("the batch failed on a key it did not write"));
+  }
   const size_t i = it->second;
   const BatchOp& op = req->ops[i];
   const KindInfo& kind = *op.t.kind;
@@ -431,8 +454,12 @@ void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts)
   const int64_t read_revision = core.service().store().revision();
   std::vector<OpPlan> plans;
   if (auto e = PlanAll(core, *req, &plans)) return req->Fail(At(e->first, std::move(e->second)));
+  std::set<std::string> namespaces;  // each needed Namespace's precondition once
   for (OpPlan& p : plans) {
     txn.preconditions.push_back(std::move(p.precondition));
+    if (p.in_namespace && namespaces.insert(p.in_namespace->key).second) {
+      txn.preconditions.push_back(std::move(*p.in_namespace));
+    }
     if (p.op) txn.ops.push_back(std::move(*p.op));
     plan->changes.push_back(std::move(p.change));
   }

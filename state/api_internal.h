@@ -193,6 +193,12 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
 // A delete of `cur`, or 409 when a precondition (resourceVersion, uid; each
 // optional) does not hold.
 Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t> rv, const std::string& uid);
+// The store key of the Namespace a create of `t` writes into, or "" when it
+// needs none: a cluster-scoped kind, or "default", which always exists
+// (Kubernetes' rule: content goes only into a namespace that exists).
+std::string NamespaceKeyFor(const Target& t);
+// 404 `namespaces "<ns>" not found`, as Kubernetes answers a create there.
+ApiError NamespaceNotFound(const std::string& ns);
 // A failed StateService::Write as the client should see it (503 with the
 // leader when this member cannot write).
 ApiError WriteError(Core& core, const Error& e, const Target& t);

@@ -241,6 +241,22 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
   return Change{Change::Kind::kPut, std::move(out), pinned || rv.has_value()};
 }
 
+namespace {
+
+const KindInfo& NamespaceKind() {
+  static const KindInfo& kind = *KindRegistry::Builtin().FindKind("Namespace");
+  return kind;
+}
+
+}  // namespace
+
+std::string NamespaceKeyFor(const Target& t) {
+  if (!t.kind->namespaced || t.ns.empty() || t.ns == "default") return "";
+  return StoreKey(NamespaceKind(), "", t.ns);
+}
+
+ApiError NamespaceNotFound(const std::string& ns) { return NotFound(NamespaceKind(), ns); }
+
 ApiError WriteError(Core& core, const Error& e, const Target& t) {
   if (e.code() == Code::kUnavailable) return Unavailable(e.message(), core.service().LeaderApiUrl());
   return FromError(e, t.kind, t.name);
@@ -313,9 +329,13 @@ void CreateAttempt(Core& core, const CallPtr& call, Target t, Json obj, std::str
   if (core.stopped()) return call->ReplyError(Unavailable("the server is shutting down", std::nullopt));
   Txn txn;
   txn.preconditions.push_back({key, Precondition::Kind::kMustNotExist, 0});
+  const std::string ns_key = NamespaceKeyFor(t);
+  if (!ns_key.empty()) txn.preconditions.push_back({ns_key, Precondition::Kind::kMustExist, 0});
   txn.ops.push_back({Op::Kind::kPut, key, std::move(*bytes)});
-  core.service().Write(std::move(txn), [&core, call, t, obj = std::move(obj), generate, left](Result<TxnResult> r) {
+  core.service().Write(std::move(txn), [&core, call, t, obj = std::move(obj), generate, left,
+                                        ns_key](Result<TxnResult> r) {
     if (!r) return call->ReplyError(WriteError(core, r.error(), t));
+    if (!r->succeeded && r->failed_key == ns_key) return call->ReplyError(NamespaceNotFound(t.ns));
     if (!r->succeeded) {
       if (!generate.empty() && left > 1) {
         // Not on the service's callback thread (Raft's loop): validation

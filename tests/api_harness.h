@@ -8,12 +8,15 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
 #include <cpprest/http_listener.h>
 #include <gtest/gtest.h>
 
+#include "core/kinds.h"
+#include "core/object.h"
 #include "crypto/tokens.h"
 #include "state/api_server.h"
 #include "state/auth.h"
@@ -114,6 +117,15 @@ class InProcessApi {
       return took;
     };
     return std::move(*state::Client::Create(co));
+  }
+  // Creates a Namespace for each name: the API refuses content in a
+  // namespace that does not exist, as Kubernetes does.
+  void CreateNamespaces(std::initializer_list<const char*> names) {
+    const KindInfo& kind = *KindRegistry::Builtin().FindKind("Namespace");
+    for (const char* name : names) {
+      auto r = client_->Create(Object(kind.gvk, "", name));
+      EXPECT_TRUE(r) << "creating Namespace " << name << ": " << r.error().message();
+    }
   }
   state::ApiServer& server() { return *server_; }
   std::string url() const { return server_->url(); }

@@ -86,7 +86,10 @@ class LeaseRenewer {
 
 class NodeLifecycleTest : public ::testing::Test {
  protected:
-  void SetUp() override { renewer_ = std::make_unique<LeaseRenewer>(api_.client()); }
+  void SetUp() override {
+    api_.CreateNamespaces({kNodeLeaseNamespace});  // as a node daemon makes it
+    renewer_ = std::make_unique<LeaseRenewer>(api_.client());
+  }
   void TearDown() override {
     if (mgr_) mgr_->Stop();
     renewer_.reset();

@@ -32,6 +32,7 @@ class RevisionHealthTest : public ::testing::Test {
   RevisionHealthTest() : api_(dir_.path()) {}
 
   void SetUp() override {
+    api_.CreateNamespaces({"shop"});
     Object repo(GroupVersionKind{"bosun.dev", "v1", "GitRepository"}, "", "default");
     repo.json()["spec"] = {{"url", "file:///srv/app.git"}, {"ref", "main"}};
     auto r = api_.client().Create(repo);

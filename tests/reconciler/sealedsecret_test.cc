@@ -115,6 +115,7 @@ class SealedSecretTest : public ::testing::Test {
   test::TempDir dir_{"bosun-sealed"};
   test::InProcessApi api_{dir_.Sub("db")};
   std::unique_ptr<ControllerManager> mgr_;
+  const bool namespaces_ = (api_.CreateNamespaces({"shop", "dev"}), true);
 };
 
 TEST_F(SealedSecretTest, FirstStartCreatesOneKeyWithItsPublicHalfInAConfigMap) {

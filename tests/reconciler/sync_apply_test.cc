@@ -168,6 +168,9 @@ TEST_F(SyncApplyTest, ACommitThatChangesNoManifestIsRecordedAsNoChanges) {
 }
 
 TEST_F(SyncApplyTest, AnUnmanagedObjectOfADesiredNameIsAdopted) {
+  // Made by hand: the Namespace (the API needs it for the ConfigMap) and a
+  // ConfigMap of the name the repository defines.
+  api_.CreateNamespaces({"shop"});
   Object cm(GroupVersionKind{"", "v1", "ConfigMap"}, "shop", "web-config");
   cm.json()["data"] = {{"key", "hand-made"}};
   ASSERT_TRUE(api_.client().Create(cm).ok());
@@ -177,9 +180,10 @@ TEST_F(SyncApplyTest, AnUnmanagedObjectOfADesiredNameIsAdopted) {
   auto live = Live("configmaps", "shop", "web-config");
   EXPECT_EQ(live->json()["data"]["key"], "blue");
   EXPECT_EQ(live->label(kManagedByLabel).value_or(""), "bosun");
+  EXPECT_EQ(Live("namespaces", "", "shop")->label(kManagedByLabel).value_or(""), "bosun");
   const Json st = Record("00000001").status();
-  EXPECT_EQ(st["changes"]["updated"], 1);
-  EXPECT_EQ(st["changes"]["created"], 3);
+  EXPECT_EQ(st["changes"]["updated"], 2);
+  EXPECT_EQ(st["changes"]["created"], 2);
 }
 
 TEST_F(SyncApplyTest, SecretValuesNeverReachTheRecord) {

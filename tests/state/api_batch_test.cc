@@ -50,6 +50,37 @@ std::vector<std::string> CauseFields(const Resp& r) {
   return fields;
 }
 
+// A batch creates content only in namespaces that exist or that it creates
+// itself; the error names the first operation that needs a missing one, and
+// nothing of the batch is written.
+TEST(ApiBatch, ContentNeedsANamespaceThatExistsOrThatTheBatchCreates) {
+  Member m;
+  Client& c = m.client();
+  const int64_t before = m.store().revision();
+  Json in_shop = ConfigMap("web");
+  in_shop["metadata"]["namespace"] = "shop";
+  Json in_shop2 = ConfigMap("api");
+  in_shop2["metadata"]["namespace"] = "shop";
+  Resp r = c.Post(kBatch, Ops({Create(ConfigMap("a")), Create(in_shop), Create(in_shop2)}));
+  EXPECT_EQ(r.code, 404) << r.text;
+  EXPECT_EQ(r.json["message"], "operations[1]: namespaces \"shop\" not found");
+  EXPECT_EQ(m.store().revision(), before) << "nothing of the batch is written";
+
+  // The Namespace in the same batch, after its content: one transaction.
+  Json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "shop"}}}};
+  r = c.Post(kBatch, Ops({Create(in_shop), Create(ns)}));
+  ASSERT_EQ(r.code, 200) << r.text;
+  EXPECT_EQ(c.Get(Cm("web", "shop")).code, 200);
+
+  // Content in a namespace the same batch deletes is refused.
+  Json del = {{"op", "delete"}, {"apiVersion", "v1"}, {"kind", "Namespace"}, {"name", "shop"}};
+  r = c.Post(kBatch, Ops({Create(in_shop2), del}));
+  EXPECT_EQ(r.code, 400) << r.text;
+  EXPECT_THAT(r.json["message"].get<std::string>(),
+              HasSubstr("operations[0]: cannot create content in namespace \"shop\": operations[1] deletes it"));
+  EXPECT_EQ(c.Get(Cm("api", "shop")).code, 404);
+}
+
 TEST(ApiBatch, WritesEveryKindInOneRevision) {
   Member m;
   Client& c = m.client();

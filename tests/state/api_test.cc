@@ -41,6 +41,29 @@ TEST(ApiAuth, RefusesMissingAndWrongTokensButServesHealthOpenly) {
   EXPECT_EQ(m.client().Get(kCms).code, 200);
 }
 
+// Kubernetes' rule: content goes only into a namespace that exists. "default"
+// always does; cluster-scoped kinds have no namespace to check.
+TEST(ApiObjects, ContentGoesOnlyIntoANamespaceThatExists) {
+  Member m;
+  Client& c = m.client();
+  Resp missing = c.Post("/api/v1/namespaces/shop/configmaps", ConfigMap("web"));
+  EXPECT_EQ(missing.code, 404) << missing.text;
+  EXPECT_EQ(missing.json["reason"], "NotFound");
+  EXPECT_EQ(missing.json["message"], "namespaces \"shop\" not found");
+  EXPECT_EQ(missing.json["details"]["kind"], "namespaces");
+  EXPECT_EQ(missing.json["details"]["name"], "shop");
+  EXPECT_EQ(c.Get("/api/v1/namespaces/shop/configmaps/web").code, 404) << "nothing was written";
+  // A generateName create is refused the same way (not retried as a taken name).
+  Json generated = ConfigMap("");
+  generated["metadata"].erase("name");
+  generated["metadata"]["generateName"] = "web-";
+  EXPECT_EQ(c.Post("/api/v1/namespaces/shop/configmaps", generated).code, 404);
+
+  EXPECT_EQ(c.Post(kCms, ConfigMap("in-default")).code, 201) << "default needs no Namespace object";
+  m.CreateNamespaces({"shop"});
+  EXPECT_EQ(c.Post("/api/v1/namespaces/shop/configmaps", ConfigMap("web")).code, 201);
+}
+
 TEST(ApiAuth, NeverLogsTheToken) {
   LogCapture logs;
   Member m;
@@ -85,6 +108,7 @@ TEST(ApiObjects, NamespacedKindEveryVerb) {
   ASSERT_EQ(list.json["items"].size(), 1u);
   EXPECT_EQ(list.json["metadata"]["resourceVersion"], Rv(obj));
   EXPECT_FALSE(list.json["metadata"].contains("continue"));
+  m.CreateNamespaces({"other"});
   ASSERT_EQ(c.Post("/api/v1/namespaces/other/configmaps", ConfigMap("x")).code, 201);
   EXPECT_EQ(c.Get("/api/v1/configmaps").json["items"].size(), 2u);
   EXPECT_EQ(c.Get(kCms).json["items"].size(), 1u);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -298,6 +299,14 @@ class Member {
 
   std::string url() const { return server_ ? server_->url() : ""; }
   Client& client() { return *client_; }
+  // Creates a Namespace for each name: the API refuses content in a
+  // namespace that does not exist, as Kubernetes does.
+  void CreateNamespaces(std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+      Resp r = client_->Post("/api/v1/namespaces", {{"metadata", {{"name", name}}}});
+      EXPECT_EQ(r.code, 201) << "creating Namespace " << name << ": " << r.text;
+    }
+  }
   const std::string& token() const { return token_; }
   ApiServer& server() { return *server_; }
   Store& store() { return service_->store(); }

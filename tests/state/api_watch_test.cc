@@ -23,6 +23,7 @@ std::string Name(const std::optional<Json>& e) {
 TEST(ApiWatch, StreamsEventsAsTheyHappen) {
   Member m;
   Client& c = m.client();
+  m.CreateNamespaces({"other"});
   std::string rv = std::to_string(m.store().revision());
   auto w = m.Watch(std::string(kCms) + "?watch=true&resourceVersion=" + rv);
   ASSERT_EQ(w->status(), 200);

@@ -86,6 +86,7 @@ class BatchAnswerTest : public ::testing::Test {
 
   test::TempDir dir_{"bosun-batch-answer"};
   test::InProcessApi api_{dir_.path()};
+  void SetUp() override { api_.CreateNamespaces({"shop"}); }
 };
 
 // Also when the batch takes the ops' objects (Batch(std::move(ops)), which

@@ -122,6 +122,7 @@ void ExpectEachOnce(const std::vector<std::string>& events) {
 
 TEST(ClientBatch, WritesAndAnswersInOrder) {
   apitest::Member m;
+  m.CreateNamespaces({"shop"});
   auto c = NewClient(m.url(), m.token());
   auto old = c->Create(ConfigMap("shop", "old"));
   ASSERT_TRUE(old.ok()) << old.error().message();
@@ -149,6 +150,7 @@ TEST(ClientBatch, WritesAndAnswersInOrder) {
 
 TEST(ClientBatch, ErrorsMapAsForSingleWritesAndNameTheOperation) {
   apitest::Member m;
+  m.CreateNamespaces({"shop"});
   auto c = NewClient(m.url(), m.token());
   auto a = c->Create(ConfigMap("shop", "a"));
   ASSERT_TRUE(a.ok());
@@ -204,6 +206,7 @@ TEST(ClientBatch, ErrorsMapAsForSingleWritesAndNameTheOperation) {
 // that of the first failing operation, whichever thread planned it.
 TEST(ClientBatch, ALargeBatchIsPlannedWholeAndNamesItsFirstError) {
   apitest::Member m;
+  m.CreateNamespaces({"shop"});
   auto c = NewClient(m.url(), m.token());
   ASSERT_TRUE(c->Create(ConfigMap("shop", "taken-700")).ok());
   constexpr int kOps = 1200;
@@ -259,6 +262,7 @@ std::vector<BatchOp> Creates(const std::string& prefix, int n) {
 
 TEST(ClientBatchWatch, SeesEachObjectOfABatchOnce) {
   apitest::Member m;
+  m.CreateNamespaces({"shop"});
   auto c = NewClient(m.url(), m.token());
   ASSERT_TRUE(c->Create(ConfigMap("shop", "before")).ok());
   Recorder listed, from_rv;
@@ -386,6 +390,7 @@ class CuttingProxy {
 
 TEST(ClientBatchWatch, AStreamCutMidRevisionResumesBeforeItAndLosesNothing) {
   apitest::Member m;
+  m.CreateNamespaces({"shop"});
   auto direct = NewClient(m.url(), m.token());
   ASSERT_TRUE(direct->Create(ConfigMap("shop", "before")).ok());
   // About 260 bytes an event: the cut falls in the middle of the batch.

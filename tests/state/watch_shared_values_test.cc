@@ -94,6 +94,7 @@ class WatchSharedValuesTest : public ::testing::Test {
   EncryptingValueCodec codec_{Key()};
   test::InProcessApi api_{dir_.path(), 0, &codec_};
   std::vector<WatchPtr> watches_;
+  void SetUp() override { api_.CreateNamespaces({"bosun-system"}); }
 };
 
 // "ADDED default/db" plus the object, for comparing a stream with what it
