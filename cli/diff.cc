@@ -269,6 +269,30 @@ size_t LeaveOutOfScope(std::vector<Object>* live, const DesiredSet& set, const s
   return before - live->size();
 }
 
+// What of `set` the sync would refuse for a namespace that does not exist;
+// `live` is ListLive's (every live object of the set's kinds).
+Result<reconciler::MissingNamespaces> MissingNamespacesOf(state::Client& client, const DesiredSet& set,
+                                                          const std::vector<Object>& live) {
+  const KindRegistry& reg = KindRegistry::Builtin();
+  std::set<std::string> live_keys;
+  for (const Object& o : live) {
+    if (const KindInfo* k = reg.Find(o.gvk())) live_keys.insert(reconciler::Informer::KeyOf(*k, o));
+  }
+  std::vector<const Manifest*> refs;
+  for (const Manifest& m : set.objects) refs.push_back(&m);
+  const KindInfo& ns_kind = *reg.FindKind("Namespace");
+  return reconciler::FindMissingNamespaces(
+      refs,
+      [&](const std::string& ns) -> Result<bool> {
+        auto got = client.Get(ns_kind, "", ns);
+        if (!got && got.error().code() != Code::kNotFound) return got.error();
+        return got.ok();
+      },
+      [&](const KindInfo& kind, const Manifest& m) -> Result<bool> {
+        return live_keys.count(reconciler::Informer::Key(kind, m.object.namespace_(), m.object.name())) != 0;
+      });
+}
+
 int RunDiff(DiffOptions opt) {
   if (!opt.revision.empty() && !opt.path.empty()) {
     return Failed("give --revision REV (a commit of the repository) or --path DIR (files on disk), not both");
@@ -297,12 +321,11 @@ int RunDiff(DiffOptions opt) {
   for (const Diagnostic& d : set.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
   Json diagnostics = Json::array();
   for (const Diagnostic& d : set.diagnostics) diagnostics.push_back(d.ToJson());
-  if (!set.ok()) {
-    size_t e = set.errors();
-    std::string why = std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source +
-                      ": bosun would refuse this revision and change nothing";
+  // A revision the sync would refuse: why, on stderr and as the error; with
+  // -o json, for CI, what is wrong and where on stdout too.
+  auto refused = [&](const std::string& what) {
+    const std::string why = what + ": bosun would refuse this revision and change nothing";
     if (opt.output == "json") {
-      // For CI: what is wrong, where, on stdout too (the text stays on stderr).
       Json out = {{"source", loaded->source},
                   {"revision", loaded->revision},
                   {"valid", false},
@@ -311,10 +334,23 @@ int RunDiff(DiffOptions opt) {
       std::printf("%s\n", out.dump(4, ' ', false, Json::error_handler_t::replace).c_str());
     }
     return Failed(why);
+  };
+  if (!set.ok()) {
+    size_t e = set.errors();
+    return refused(std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source);
   }
 
   auto live = reconciler::ListLive(**client, set.objects);
   if (!live) return Failed(live.error().message());
+  auto missing = MissingNamespacesOf(**client, set, *live);
+  if (!missing) return Failed(missing.error().message());
+  if (!missing->empty()) {
+    for (const Diagnostic& d : missing->diagnostics) {
+      std::fprintf(stderr, "%s\n", d.ToString().c_str());
+      diagnostics.push_back(d.ToJson());
+    }
+    return refused(missing->Summary());
+  }
   const size_t outside = LeaveOutOfScope(&*live, set, loaded->scope);
   reconciler::PlanOptions po;
   po.revision = loaded->revision;

@@ -13,6 +13,14 @@
 namespace bosun {
 namespace fs = std::filesystem;
 
+void SortDiagnostics(std::vector<Diagnostic>& diagnostics) {
+  std::stable_sort(diagnostics.begin(), diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if (a.file != b.file) return a.file < b.file;
+    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+    return a.pos.column < b.pos.column;
+  });
+}
+
 std::string Diagnostic::ToString() const {
   std::string out = file;
   if (pos.known()) out += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
@@ -190,11 +198,7 @@ DesiredSet Assemble(std::vector<LoadedFile> results) {
       }
     }
   }
-  std::stable_sort(set.diagnostics.begin(), set.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    if (a.file != b.file) return a.file < b.file;
-    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
-    return a.pos.column < b.pos.column;
-  });
+  SortDiagnostics(set.diagnostics);
   return set;
 }
 

@@ -39,6 +39,10 @@ struct Diagnostic {
   Json ToJson() const;
 };
 
+// Sorts diagnostics by file, then line and column; the order of those at
+// one position is kept.
+void SortDiagnostics(std::vector<Diagnostic>& diagnostics);
+
 struct Manifest {
   Object object;
   std::string file;  // as shown in messages (the path under the given root)

@@ -386,4 +386,54 @@ Result<std::vector<Object>> ListLive(state::Client& client, const std::vector<Ma
   return out;
 }
 
+std::string MissingNamespaces::Summary() const {
+  const size_t n = diagnostics.size();
+  std::string list;
+  for (const std::string& ns : namespaces) list += (list.empty() ? "\"" : ", \"") + ns + "\"";
+  return std::to_string(n) + " object" + (n == 1 ? "" : "s") + " in " +
+         (namespaces.size() == 1 ? "namespace " + list + ", which does" : "namespaces " + list + ", which do") +
+         " not exist";
+}
+
+Result<MissingNamespaces> FindMissingNamespaces(
+    const std::vector<const Manifest*>& desired,
+    const std::function<Result<bool>(const std::string& ns)>& namespace_exists,
+    const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists) {
+  const KindRegistry& reg = KindRegistry::Builtin();
+  const KindInfo* ns_kind = reg.FindKind("Namespace");
+  std::set<std::string> defined;
+  for (const Manifest* m : desired) {
+    if (reg.Find(m->object.gvk()) == ns_kind) defined.insert(m->object.name());
+  }
+  std::map<std::string, std::vector<std::pair<const KindInfo*, const Manifest*>>> needed;
+  for (const Manifest* m : desired) {
+    const KindInfo* kind = reg.Find(m->object.gvk());
+    if (kind == nullptr || !kind->namespaced) continue;
+    const std::string ns = m->object.namespace_();
+    if (ns.empty() || ns == "default" || defined.count(ns) != 0) continue;
+    needed[ns].push_back({kind, m});
+  }
+  MissingNamespaces out;
+  for (const auto& [ns, objects] : needed) {
+    auto there = namespace_exists(ns);
+    if (!there) return there.error().Wrap("cannot look up Namespace " + ns);
+    if (*there) continue;
+    for (const auto& [kind, m] : objects) {
+      auto exists = object_exists(*kind, *m);
+      if (!exists) return exists.error();
+      if (*exists) continue;
+      Diagnostic d;
+      d.file = m->file;
+      d.pos = m->positions ? m->positions->Find(FieldPath("metadata.namespace")) : m->start;
+      d.field = "metadata.namespace";
+      d.message = "namespace \"" + ns + "\" does not exist: add a Namespace manifest named \"" + ns +
+                  "\" to the repository, or create it";
+      out.diagnostics.push_back(std::move(d));
+      out.namespaces.insert(ns);
+    }
+  }
+  SortDiagnostics(out.diagnostics);
+  return out;
+}
+
 }  // namespace bosun::reconciler

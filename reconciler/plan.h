@@ -4,6 +4,8 @@
 // live" defines when an object is unchanged.
 #pragma once
 
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,27 @@ Plan PlanSync(const std::vector<Manifest>& desired, const std::vector<Object>& l
 // snapshot), which are not copied.
 Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector<Object>& live,
                   const PlanOptions& options);
+
+// The objects of a desired set that a sync would create in a namespace that
+// the set does not define and that does not exist ("default" always does).
+// The API refuses such creates (`namespaces "shop" not found`), so the sync
+// refuses the revision, each object named at its metadata.namespace, and
+// `bosun diff` says it would.
+struct MissingNamespaces {
+  std::set<std::string> namespaces;     // the missing ones
+  std::vector<Diagnostic> diagnostics;  // one error per object, sorted
+  bool empty() const { return diagnostics.empty(); }
+  // "2 objects in namespace "shop", which does not exist"
+  std::string Summary() const;
+};
+// `namespace_exists` answers whether a Namespace of that name is in the
+// cluster; `object_exists` whether the object is (one already stored, which
+// an older bosun wrote without this check, is updated, and the API allows
+// that). Their errors are returned.
+Result<MissingNamespaces> FindMissingNamespaces(
+    const std::vector<const Manifest*>& desired,
+    const std::function<Result<bool>(const std::string& ns)>& namespace_exists,
+    const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists);
 
 // Lists what PlanSync needs through the API: every object of the desired
 // set's kinds, and every managed object of the other kinds.

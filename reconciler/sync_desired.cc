@@ -65,11 +65,7 @@ void Finish(DesiredSnapshot* s) {
     }
   }
   s->diagnostics.insert(s->diagnostics.end(), duplicates.begin(), duplicates.end());
-  std::stable_sort(s->diagnostics.begin(), s->diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    if (a.file != b.file) return a.file < b.file;
-    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
-    return a.pos.column < b.pos.column;
-  });
+  SortDiagnostics(s->diagnostics);
   for (const Diagnostic& d : s->diagnostics) {
     if (d.severity == Severity::kError) {
       ++s->errors;

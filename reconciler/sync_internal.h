@@ -144,6 +144,13 @@ struct SyncController::Impl {
   // put at `resource_version`) whose cached object is that write.
   void DropOwnWritesFromDrift(const std::vector<std::string>& keys, const std::string& resource_version);
 
+  // FindMissingNamespaces of `snapshot` against the cache and the API
+  // (sync_namespaces.cc).
+  Result<MissingNamespaces> MissingNamespacesOf(const DesiredSnapshot& snapshot);
+  // True when `refused` was refused as MissingNamespace and each namespace
+  // it names (status.missingNamespaces) exists now: made by hand.
+  bool NamespacesExistNow(const Object& refused);
+
   // ---- signatures (sync_verify.cc)
   struct Trust;
   std::shared_ptr<Trust> trust;  // guarded by pass_mu
@@ -152,7 +159,11 @@ struct SyncController::Impl {
   std::optional<Result<std::string>> VerifySignatures(PassContext& ctx, const SyncSettings& settings);
   // True when `refused` was refused as Unverified under other allowed
   // signers or another --verify-commits than now: the head is checked again.
-  bool TrustChangedSince(const RecordInfo& refused);
+  bool TrustChangedSince(const Object& refused);
+  // True when the refusal of `refused` may no longer hold, so its commit is
+  // tried again: the trust changed (TrustChangedSince), or every namespace
+  // it lacked exists now (NamespacesExistNow).
+  bool RefusalLifted(const RecordInfo& refused);
 
   // ---- records (sync_records.cc)
   Result<Object> CreateRecord(Object record);

@@ -233,7 +233,7 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     std::string why_not;
     if (ctx.head == ctx.live_commit) {
       why_not = "already live";
-    } else if (last && last->commit == ctx.head && last->phase == phase::kRefused && !TrustChangedSince(*last)) {
+    } else if (last && last->commit == ctx.head && last->phase == phase::kRefused && !RefusalLifted(*last)) {
       why_not = "already refused (revision " + last->name + ")";
     } else if (last && last->commit == ctx.head && last->phase == phase::kFailed && why != SyncTrigger::kManual) {
       why_not = "its apply failed (revision " + last->name + "); `bosun sync` retries it";
@@ -302,6 +302,14 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   // WriteRefusal, warnings go into the record written below.
   PolicyCheck policy = CheckPolicies(**snapshot, opt.path);
   if (policy.refuses()) return RefuseByPolicy(*this, ctx, policy);
+  auto missing = MissingNamespacesOf(**snapshot);
+  if (!missing) return missing.error();
+  if (!missing->empty()) {
+    auto decorate = [&](Object& record) {
+      record.json()["status"]["missingNamespaces"] = Json(missing->namespaces);
+    };
+    return WriteRefusal(ctx, "MissingNamespace", missing->Summary(), missing->diagnostics, decorate);
+  }
 
   Object record;
   if (pending) {

@@ -6,19 +6,6 @@
 #include "core/log.h"
 
 namespace bosun::reconciler {
-namespace {
-
-std::vector<Diagnostic> Sorted(std::vector<Diagnostic> ds) {
-  std::stable_sort(ds.begin(), ds.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    if (a.file != b.file) return a.file < b.file;
-    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
-    return a.pos.column < b.pos.column;
-  });
-  return ds;
-}
-
-}  // namespace
-
 Json PolicyCheck::ToJson() const {
   const char* v = invalid() ? "Invalid" : verdict.refused() ? "Refused" : verdict.warned() > 0 ? "Warned" : "Passed";
   Json names = Json::array();
@@ -69,7 +56,9 @@ Result<std::string> RefuseByPolicy(SyncController::Impl& sync, PassContext& ctx,
     }
     std::string what = std::to_string(files.size()) + " invalid Polic" + (files.size() == 1 ? "y" : "ies") + " (" +
                        std::to_string(errors) + " error" + (errors == 1 ? "" : "s") + ")";
-    return sync.WriteRefusal(ctx, "InvalidPolicy", what, Sorted(check.set.diagnostics), decorate);
+    std::vector<Diagnostic> sorted = check.set.diagnostics;
+    SortDiagnostics(sorted);
+    return sync.WriteRefusal(ctx, "InvalidPolicy", what, sorted, decorate);
   }
   return sync.WriteRefusal(ctx, "PolicyViolation", check.verdict.Summary(), check.verdict.Diagnostics(), decorate);
 }
@@ -79,7 +68,8 @@ void RecordPolicyCheck(Object& record, const DesiredSnapshot& snapshot, const Po
   std::vector<Diagnostic> all = snapshot.diagnostics;
   for (const Diagnostic& d : check.set.diagnostics) all.push_back(d);
   for (const Diagnostic& d : check.verdict.Diagnostics()) all.push_back(d);
-  SetDiagnostics(record, Sorted(std::move(all)), kMaxRecordBytes - kRecordReserveBytes);
+  SortDiagnostics(all);
+  SetDiagnostics(record, all, kMaxRecordBytes - kRecordReserveBytes);
   record.json()["status"]["policy"] = check.ToJson();
   if (check.verdict.warned() > 0) {
     log::Info(kSyncComponent, "policy warnings",

@@ -74,13 +74,12 @@ std::string TrustDigest(const SyncOptions& opt) {
 
 }  // namespace
 
-bool SyncController::Impl::TrustChangedSince(const RecordInfo& refused) {
-  auto rec = client->Get(*revision_kind, "", refused.name);
-  if (!rec || rec->status().value("reason", "") != "Unverified") return false;
-  auto then = rec->annotation(kTrustAnnotation);
+bool SyncController::Impl::TrustChangedSince(const Object& refused) {
+  if (refused.status().value("reason", "") != "Unverified") return false;
+  auto then = refused.annotation(kTrustAnnotation);
   if (!then || *then == TrustDigest(opt)) return false;
   log::Info(kSyncComponent, "the trusted signers changed: checking a refused revision again",
-            {{"rev", ShortSha(refused.commit)}, {"revision", refused.name}});
+            {{"rev", ShortSha(refused.spec().value("commit", ""))}, {"revision", refused.name()}});
   return true;
 }
 

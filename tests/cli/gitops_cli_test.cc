@@ -841,6 +841,29 @@ TEST_F(DiffTest, InvalidManifestsArePrintedAllAndExitOne) {
   EXPECT_TRUE(replicas) << j.out;
 }
 
+// A pull request that puts an object into a namespace that neither it nor
+// the cluster has: the sync would refuse it, and the preview says so, where.
+TEST_F(DiffTest, AnObjectInANamespaceThatDoesNotExistWouldBeRefused) {
+  ApplyLive();
+  TempDir want;
+  want.Write("web/cm.yaml", ConfigMap("web", "blue"));
+  want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
+  want.Write("old.yaml", ConfigMap("old", "red"));
+  want.Write("db/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\n  namespace: data\n");
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("db/cm.yaml:5:14: metadata.namespace: namespace \"data\" does not exist"));
+  EXPECT_THAT(r.out, HasSubstr("1 object in namespace \"data\", which does not exist: bosun would refuse this "
+                               "revision and change nothing"));
+
+  // With the Namespace in the same change, it is a change like any other.
+  want.Write("db/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: data\n");
+  r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("+ ConfigMap data/db"));
+  EXPECT_THAT(r.out, HasSubstr("+ Namespace data"));
+}
+
 TEST_F(DiffTest, ARevisionOfALocalRepository) {
   GitRepo repo(dir_.Sub("repo"));
   repo.Write("deploy/web/cm.yaml", ConfigMap("web", "blue"));

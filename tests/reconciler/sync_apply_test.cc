@@ -11,6 +11,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 using ::testing::Not;
 
 class SyncApplyTest : public SyncFixture {
@@ -203,6 +204,46 @@ TEST_F(SyncApplyTest, SecretValuesNeverReachTheRecord) {
   for (const Object& r : Records()) {
     EXPECT_THAT(r.json().dump(), Not(HasSubstr("hunter2"))) << r.name();
   }
+}
+
+// An object in a namespace that neither the revision nor the cluster has is
+// refused with the revision, at its file:line, and nothing is applied; once
+// the namespace exists (made by hand here) the same commit is applied at the
+// next pass.
+TEST_F(SyncApplyTest, ARevisionIntoANamespaceThatDoesNotExistIsRefusedUntilItDoes) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"web.yaml", ConfigMapYaml("web", "shop", "v1")}});
+  MakeController();
+  Sync();
+  const std::string c2 = repo_.Commit({{"db.yaml", ConfigMapYaml("db", "data", "v1")},
+                                       {"cache.yaml", ConfigMapYaml("cache", "data", "v1")},
+                                       {"web.yaml", ConfigMapYaml("web", "shop", "v2")}},
+                                      "db: into namespace data");
+  EXPECT_EQ(Sync(), "00000002");
+  Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Refused");
+  EXPECT_EQ(st["reason"], "MissingNamespace");
+  EXPECT_THAT(st["message"].get<std::string>(),
+              StartsWith("2 objects in namespace \"data\", which does not exist; nothing of it was applied"));
+  EXPECT_EQ(st["missingNamespaces"], Json::array({"data"}));
+  ASSERT_EQ(st["errors"].size(), 2u) << st["errors"].dump();
+  EXPECT_THAT(st["errors"][0].get<std::string>(),
+              StartsWith("cache.yaml:5:14: metadata.namespace: namespace \"data\" does not exist: add a Namespace "
+                         "manifest named \"data\" to the repository"));
+  EXPECT_THAT(st["errors"][1].get<std::string>(), StartsWith("db.yaml:5:14: metadata.namespace: "));
+  EXPECT_EQ(Live("configmaps", "shop", "web")->json()["data"]["key"], "v1") << "the last good revision stays live";
+  EXPECT_FALSE(Live("configmaps", "data", "db"));
+
+  // Not tried again while the namespace is missing.
+  EXPECT_EQ(Sync(), "");
+  EXPECT_EQ(Records().size(), 2u);
+
+  ASSERT_TRUE(api_.client().Create(Object(GroupVersionKind{"", "v1", "Namespace"}, "", "data")));
+  EXPECT_EQ(Sync(), "00000003");
+  st = Record("00000003").status();
+  EXPECT_EQ(st["phase"], "Applied") << st.dump();
+  EXPECT_EQ(Repository().status()["liveRevision"], c2);
+  EXPECT_TRUE(Live("configmaps", "data", "db"));
+  EXPECT_EQ(Live("configmaps", "shop", "web")->json()["data"]["key"], "v2");
 }
 
 TEST_F(SyncApplyTest, TheFollowedPathLimitsWhatIsApplied) {
