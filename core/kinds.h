@@ -15,6 +15,10 @@
 
 namespace bosun {
 
+// bosun-system, the namespace of the cluster's own objects (the sealing and
+// signing keys, reconciler/system_namespace.h): it may not be deleted.
+inline constexpr const char* kBosunSystemNamespace = "bosun-system";
+
 struct KindInfo {
   GroupVersionKind gvk;
   std::string resource;  // plural, lower case: "deployments"

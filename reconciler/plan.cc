@@ -226,16 +226,22 @@ std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& li
   // hand (spec.paused) is drift as much as one they changed.
   const Json& want = desired.json();
   const Json& have_raw = live.json();
-  // The one spec field the cluster writes: the scheduler's binding of a Pod
-  // the repository leaves unbound is not drift.
-  Json unbound;
-  const bool bound_by_scheduler = gvk.kind == "Pod" && !Object::Field(desired.spec(), "nodeName").is_string() &&
-                                  Object::Field(live.spec(), "nodeName").is_string();
-  if (bound_by_scheduler) {
-    unbound = have_raw;
-    unbound["spec"].erase("nodeName");
+  // The spec fields the cluster writes are not drift: the scheduler's
+  // binding of a Pod the repository leaves unbound, and a Namespace's
+  // finalizers (the API sets them when it is deleted; only /finalize
+  // changes them).
+  const char* cluster_field = nullptr;
+  if (gvk.group.empty() && gvk.kind == "Pod") cluster_field = "nodeName";
+  if (gvk.group.empty() && gvk.kind == "Namespace") cluster_field = "finalizers";
+  Json without;
+  const bool cluster_set = cluster_field != nullptr && Object::Field(desired.spec(), cluster_field).is_null() &&
+                           !Object::Field(live.spec(), cluster_field).is_null();
+  if (cluster_set) {
+    without = have_raw;
+    without["spec"].erase(cluster_field);
+    if (without["spec"].empty() && !want.contains("spec")) without.erase("spec");
   }
-  const Json& have = bound_by_scheduler ? unbound : have_raw;
+  const Json& have = cluster_set ? without : have_raw;
   std::set<std::string> keys;
   for (const Json* j : {&want, &have}) {
     if (!j->is_object()) continue;
@@ -337,6 +343,9 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
   std::vector<PlannedChange> deletes;
   for (const auto& o : live) {
     if (o.label(kManagedByLabel) != std::optional<std::string>(kManagedByValue)) continue;
+    // Already being deleted (a Terminating Namespace): neither deleted again
+    // nor kept.
+    if (o.deletion_timestamp()) continue;
     GroupVersionKind gvk = o.gvk();
     if (wanted.count(Identity(gvk.group, gvk.kind, o.namespace_(), o.name())) != 0) continue;
     const KindInfo* kind = reg.Find(gvk);

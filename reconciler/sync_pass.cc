@@ -305,9 +305,7 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   auto missing = MissingNamespacesOf(**snapshot);
   if (!missing) return missing.error();
   if (!missing->empty()) {
-    auto decorate = [&](Object& record) {
-      record.json()["status"]["missingNamespaces"] = Json(missing->namespaces);
-    };
+    auto decorate = [&](Object& record) { record.json()["status"]["missingNamespaces"] = Json(missing->namespaces); };
     return WriteRefusal(ctx, "MissingNamespace", missing->Summary(), missing->diagnostics, decorate);
   }
 

@@ -5,11 +5,11 @@
 
 namespace bosun::reconciler {
 
-Status EnsureSystemNamespace(state::Client& client) {
-  auto got = client.Get(*KindRegistry::Builtin().FindKind("Namespace"), "", kBosunSystemNamespace);
+Status EnsureNamespace(state::Client& client, const std::string& name) {
+  auto got = client.Get(*KindRegistry::Builtin().FindKind("Namespace"), "", name);
   if (got) return Ok();
   if (got.error().code() != Code::kNotFound) return got.error();
-  Object ns(GroupVersionKind{"", "v1", "Namespace"}, "", kBosunSystemNamespace);
+  Object ns(GroupVersionKind{"", "v1", "Namespace"}, "", name);
   auto made = client.Create(ns);
   if (!made && made.error().code() != Code::kAlreadyExists) return made.error();
   return Ok();

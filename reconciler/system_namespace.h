@@ -4,14 +4,21 @@
 // daemons by the API (state/secret_redaction.h).
 #pragma once
 
+#include <string>
+
+#include "core/kinds.h"
 #include "core/result.h"
 #include "state/client.h"
 
 namespace bosun::reconciler {
 
-inline constexpr const char* kBosunSystemNamespace = "bosun-system";
+using bosun::kBosunSystemNamespace;  // core/kinds.h
 
-// Creates the Namespace unless it exists (a concurrent creation is success).
-Status EnsureSystemNamespace(state::Client& client);
+// Creates Namespace `name` unless it exists (a concurrent creation is
+// success).
+Status EnsureNamespace(state::Client& client, const std::string& name);
+inline Status EnsureSystemNamespace(state::Client& client) {
+  return EnsureNamespace(client, kBosunSystemNamespace);
+}
 
 }  // namespace bosun::reconciler

@@ -3,6 +3,7 @@
 #include "reconciler/deployment_controller.h"
 #include "reconciler/garbage_collector.h"
 #include "reconciler/job_controller.h"
+#include "reconciler/namespace_controller.h"
 #include "reconciler/node_lifecycle_controller.h"
 #include "reconciler/replicaset_controller.h"
 #include "reconciler/scheduler.h"
@@ -22,6 +23,7 @@ Status AddWorkloadControllers(ControllerManager& mgr, const WorkloadOptions& opt
   nl.pod_eviction_timeout = options.pod_eviction_timeout;
   if (auto s = AddNodeLifecycleController(mgr, nl); !s) return s;
   if (auto s = AddGarbageCollector(mgr); !s) return s;
+  if (auto s = AddNamespaceController(mgr); !s) return s;
   if (auto s = AddRevisionHealthController(mgr, options.health); !s) return s;
   if (auto s = AddEventTtlController(mgr, options.event_ttl); !s) return s;
   if (auto s = AddSealedSecretController(mgr, options.sealed_secrets); !s) return s;

@@ -1,7 +1,7 @@
 // reconciler/workloads.h — every controller of the workloads issue, added to
 // one ControllerManager in one call (what `bosun server` and `bosun up` run
 // on the leader): the scheduler, ReplicaSets, Deployments, Jobs, node
-// lifecycle, the garbage collector, revision health with automated
+// lifecycle, the garbage collector, namespace deletion, revision health with automated
 // rollback, the Event TTL, and the SealedSecret controller.
 #pragma once
 

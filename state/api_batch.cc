@@ -294,9 +294,6 @@ std::optional<ApiError> WithStatus(const BatchOp& op, const Stored& cur, Change*
 // One operation's part of the transaction and the plan.
 struct OpPlan {
   Precondition precondition;
-  // A create's: its namespace exists (none when the batch creates or updates
-  // it, or when it needs none).
-  std::optional<Precondition> in_namespace;
   std::optional<Op> op;  // none for a noop update
   Change change;
 };
@@ -304,19 +301,10 @@ struct OpPlan {
 // Plans operation `op` against the current store. It touches nothing but
 // `op`, `out` and store reads, so PlanAll plans the operations on several
 // threads, each operation on one.
-std::optional<ApiError> PlanOp(Core& core, const BatchRequest& req, BatchOp& op, OpPlan* out) {
+std::optional<ApiError> PlanOp(Core& core, BatchOp& op, const std::string& now, OpPlan* out) {
   const KindInfo& kind = *op.t.kind;
   const std::string key = op.t.Key();
   if (op.type == BatchOp::Type::kCreate) {
-    if (std::string ns_key = NamespaceKeyFor(op.t); !ns_key.empty()) {
-      auto it = req.by_key.find(ns_key);
-      if (it == req.by_key.end()) {
-        out->in_namespace = Precondition{std::move(ns_key), Precondition::Kind::kMustExist, 0};
-      } else if (req.ops[it->second].type == BatchOp::Type::kDelete) {
-        return BadRequest("cannot create content in namespace \"" + op.t.ns + "\": " + Where(it->second) +
-                          " deletes it");
-      }
-    }
     // Not read first: the transaction's precondition finds a taken name
     // (Finish answers 409 AlreadyExists for it).
     auto errors = Validate(op.object, kind);
@@ -335,7 +323,7 @@ std::optional<ApiError> PlanOp(Core& core, const BatchRequest& req, BatchOp& op,
   if (!obj) return Internal("cannot read the stored object");
   Stored cur{std::move(*obj), kv->mod_revision};
   Mutation m = op.type == BatchOp::Type::kUpdate ? ComputeUpdate(op.t, cur, op.object, op.pinned)
-                                                 : DeleteChange(op.t, cur, op.rv, "");
+                                                 : DeleteChange(op.t, cur, op.rv, "", now);
   if (auto* e = std::get_if<ApiError>(&m)) return *e;
   Change change = std::get<Change>(std::move(m));
   if (op.with_status && kind.has_status) {
@@ -364,8 +352,34 @@ constexpr size_t kParallelPlanOps = 512;
 // fails (the lowest index, as planning them in order would find), if any.
 std::optional<std::pair<size_t, ApiError>> PlanAll(Core& core, BatchRequest& req, std::vector<OpPlan>* plans) {
   plans->resize(req.ops.size());
+  const std::string now = FormatRfc3339(core.clock().Now());
   return ParallelFirstError<ApiError>(req.ops.size(), kParallelPlanOps,
-                                      [&](size_t i) { return PlanOp(core, req, req.ops[i], &(*plans)[i]); });
+                                      [&](size_t i) { return PlanOp(core, req.ops[i], now, &(*plans)[i]); });
+}
+
+// The namespaces the batch's creates write into: each must exist and not be
+// terminating (read once each), unless the batch creates or updates it
+// itself; the transaction then requires each one read. The error is the
+// first create's that needs a namespace it cannot have.
+std::optional<ApiError> NamespacePreconditions(Core& core, const BatchRequest& req, std::vector<Precondition>* out) {
+  std::set<std::string> open;
+  for (size_t i = 0; i < req.ops.size(); ++i) {
+    const BatchOp& op = req.ops[i];
+    if (op.type != BatchOp::Type::kCreate) continue;
+    std::string ns_key = NamespaceKeyFor(op.t);
+    if (ns_key.empty() || open.count(ns_key) != 0) continue;
+    if (auto it = req.by_key.find(ns_key); it != req.by_key.end()) {
+      if (req.ops[it->second].type == BatchOp::Type::kDelete) {
+        return At(i, BadRequest("cannot create content in namespace \"" + op.t.ns + "\": " + Where(it->second) +
+                                " deletes it"));
+      }
+      continue;
+    }
+    if (auto e = CheckNamespaceOpen(core, op.t, ns_key)) return At(i, std::move(*e));
+    out->push_back({ns_key, Precondition::Kind::kMustExist, 0});
+    open.insert(std::move(ns_key));
+  }
+  return std::nullopt;
 }
 
 // The item of a short answer: what the server set in `obj` (the object as
@@ -454,12 +468,9 @@ void Attempt(Core& core, const std::shared_ptr<BatchRequest>& req, int attempts)
   const int64_t read_revision = core.service().store().revision();
   std::vector<OpPlan> plans;
   if (auto e = PlanAll(core, *req, &plans)) return req->Fail(At(e->first, std::move(e->second)));
-  std::set<std::string> namespaces;  // each needed Namespace's precondition once
+  if (auto e = NamespacePreconditions(core, *req, &txn.preconditions)) return req->Fail(std::move(*e));
   for (OpPlan& p : plans) {
     txn.preconditions.push_back(std::move(p.precondition));
-    if (p.in_namespace && namespaces.insert(p.in_namespace->key).second) {
-      txn.preconditions.push_back(std::move(*p.in_namespace));
-    }
     if (p.op) txn.ops.push_back(std::move(*p.op));
     plan->changes.push_back(std::move(p.change));
   }

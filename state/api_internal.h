@@ -49,6 +49,8 @@ struct ApiError {
 
 ApiError NotFound(const KindInfo& kind, const std::string& name);
 ApiError PathNotFound(const std::string& path);
+// 403 "<resource> "<name>" is forbidden: <why>"
+ApiError Forbidden(const KindInfo& kind, const std::string& name, const std::string& why);
 ApiError AlreadyExists(const KindInfo& kind, const std::string& name);
 // "Operation cannot be fulfilled on <resource> "<name>": <why>"
 ApiError Conflict(const KindInfo& kind, const std::string& name, const std::string& why);
@@ -88,6 +90,7 @@ struct Target {
   std::string ns;       // the path's namespace; "" for cluster-scoped kinds and all-namespace paths
   std::string name;     // "" for a collection
   bool status = false;  // the /status subresource
+  bool finalize = false;  // a Namespace's /finalize subresource (spec.finalizers only)
 
   std::string Key() const { return StoreKey(*kind, ns, name); }
   // The store prefix of the collection (ends in '/').
@@ -192,13 +195,39 @@ std::optional<ApiError> PrepareCreate(Json& obj, const KindInfo& kind, Clock& cl
 Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinned);
 // A delete of `cur`, or 409 when a precondition (resourceVersion, uid; each
 // optional) does not hold.
-Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t> rv, const std::string& uid);
+Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t> rv, const std::string& uid,
+                      const std::string& now);
+// ---- namespaces (api_namespaces.cc) ----
+//
+// Kubernetes' lifecycle: content is created only in a namespace that exists
+// and is not being deleted. DELETE of a Namespace marks it Terminating
+// (metadata.deletionTimestamp, status.phase, spec.finalizers
+// ["kubernetes"]); the namespace controller (reconciler/namespace_controller.h)
+// deletes what is in it and then empties spec.finalizers through
+// PUT …/namespaces/NAME/finalize, which removes the Namespace. "default" and
+// "bosun-system" may not be deleted.
+
 // The store key of the Namespace a create of `t` writes into, or "" when it
-// needs none: a cluster-scoped kind, or "default", which always exists
-// (Kubernetes' rule: content goes only into a namespace that exists).
+// needs none: a cluster-scoped kind, or "default", which always exists.
 std::string NamespaceKeyFor(const Target& t);
 // 404 `namespaces "<ns>" not found`, as Kubernetes answers a create there.
 ApiError NamespaceNotFound(const std::string& ns);
+// Whether a create of `t` may go into its namespace as the store holds it
+// now: 404 when the Namespace is missing, 403 when it is being deleted.
+// (The create's transaction then requires the Namespace's key, for a
+// Namespace deleted in between.)
+std::optional<ApiError> CheckNamespaceOpen(Core& core, const Target& t, const std::string& ns_key);
+bool IsNamespace(const KindInfo& kind);
+// A DELETE of Namespace `cur` (its preconditions checked): Terminating, a
+// no-op when it already is, 403 for a namespace that may not be deleted.
+Mutation TerminateNamespace(const Target& t, const Stored& cur, bool pinned, const std::string& now);
+// spec.finalizers of a Namespace changes only through /finalize: `out`, the
+// update of `before` computed so far, gets before's, or with
+// `finalize` is before with next's spec.finalizers.
+void NamespaceFinalizers(const Json& before, const Json& next, bool finalize, Json* out);
+// A Terminating Namespace that nothing holds any longer (spec.finalizers
+// empty in `out`): the update deletes it.
+bool NamespaceReleased(const Json& before, const Json& out);
 // A failed StateService::Write as the client should see it (503 with the
 // leader when this member cannot write).
 ApiError WriteError(Core& core, const Error& e, const Target& t);

@@ -178,6 +178,7 @@ std::optional<ApiError> PrepareCreate(Json& obj, const KindInfo& kind, Clock& cl
   }
   Json& meta = Meta(obj);
   meta.erase("resourceVersion");
+  meta.erase("deletionTimestamp");
   meta["uid"] = NewUid();
   meta["creationTimestamp"] = FormatRfc3339(clock.Now());
   meta["generation"] = 1;
@@ -202,7 +203,9 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
   Json before = cur.object;
   Meta(before).erase("resourceVersion");
   Json out;
-  if (t.status) {
+  if (t.finalize) {
+    NamespaceFinalizers(before, next, /*finalize=*/true, &out);
+  } else if (t.status) {
     // Only status changes through /status.
     out = before;
     if (next.contains("status")) {
@@ -214,7 +217,7 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
     out = std::move(next);
     Json& meta = Meta(out);
     meta.erase("resourceVersion");
-    for (const char* f : {"uid", "creationTimestamp"}) {
+    for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp"}) {
       const Json& v = Object::Field(before["metadata"], f);
       if (v.is_null()) {
         meta.erase(f);
@@ -229,10 +232,12 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
         out.erase("status");
       }
     }
+    if (IsNamespace(kind)) NamespaceFinalizers(before, next, /*finalize=*/false, &out);
     int64_t gen = Object(before).generation();
     meta["generation"] = GenerationChanged(before, out) ? gen + 1 : gen;
   }
   if (out == before) return Change{Change::Kind::kNoop, cur.object, pinned};
+  if (IsNamespace(kind) && NamespaceReleased(before, out)) return Change{Change::Kind::kDelete, Json(), pinned};
   auto errors = Validate(out, kind);
   if (!t.status) {
     for (auto& e : ImmutableChanges(before, out, kind)) errors.push_back(std::move(e));
@@ -241,28 +246,13 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
   return Change{Change::Kind::kPut, std::move(out), pinned || rv.has_value()};
 }
 
-namespace {
-
-const KindInfo& NamespaceKind() {
-  static const KindInfo& kind = *KindRegistry::Builtin().FindKind("Namespace");
-  return kind;
-}
-
-}  // namespace
-
-std::string NamespaceKeyFor(const Target& t) {
-  if (!t.kind->namespaced || t.ns.empty() || t.ns == "default") return "";
-  return StoreKey(NamespaceKind(), "", t.ns);
-}
-
-ApiError NamespaceNotFound(const std::string& ns) { return NotFound(NamespaceKind(), ns); }
-
 ApiError WriteError(Core& core, const Error& e, const Target& t) {
   if (e.code() == Code::kUnavailable) return Unavailable(e.message(), core.service().LeaderApiUrl());
   return FromError(e, t.kind, t.name);
 }
 
-Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t> rv, const std::string& uid) {
+Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t> rv, const std::string& uid,
+                      const std::string& now) {
   if (rv && *rv != cur.revision) {
     return Conflict(*t.kind, t.name,
                     "Precondition failed: ResourceVersion in precondition: " + std::to_string(*rv) +
@@ -273,7 +263,9 @@ Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t>
     return Conflict(*t.kind, t.name,
                     "Precondition failed: UID in precondition: " + uid + ", UID in object meta: " + cur_uid);
   }
-  return Change{Change::Kind::kDelete, Json(), rv.has_value() || !uid.empty()};
+  const bool pinned = rv.has_value() || !uid.empty();
+  if (IsNamespace(*t.kind)) return TerminateNamespace(t, cur, pinned, now);
+  return Change{Change::Kind::kDelete, Json(), pinned};
 }
 
 namespace {
@@ -330,7 +322,10 @@ void CreateAttempt(Core& core, const CallPtr& call, Target t, Json obj, std::str
   Txn txn;
   txn.preconditions.push_back({key, Precondition::Kind::kMustNotExist, 0});
   const std::string ns_key = NamespaceKeyFor(t);
-  if (!ns_key.empty()) txn.preconditions.push_back({ns_key, Precondition::Kind::kMustExist, 0});
+  if (!ns_key.empty()) {
+    if (auto e = CheckNamespaceOpen(core, t, ns_key)) return call->ReplyError(*e);
+    txn.preconditions.push_back({ns_key, Precondition::Kind::kMustExist, 0});
+  }
   txn.ops.push_back({Op::Kind::kPut, key, std::move(*bytes)});
   core.service().Write(std::move(txn), [&core, call, t, obj = std::move(obj), generate, left,
                                         ns_key](Result<TxnResult> r) {
@@ -546,7 +541,9 @@ void Core::Delete(const CallPtr& call, const Target& t) {
     if (err) return call->ReplyError(*err);
     if (puid.is_string()) uid = puid.get<std::string>();
   }
-  auto mutate = [t, rv, uid](const Stored& cur) { return DeleteChange(t, cur, rv, uid); };
+  auto mutate = [this, t, rv, uid](const Stored& cur) {
+    return DeleteChange(t, cur, rv, uid, FormatRfc3339(clock().Now()));
+  };
   ReadModifyWrite(*this, call, t, mutate, kWriteAttempts);
 }
 

@@ -371,9 +371,9 @@ void Core::ServeApi(const CallPtr& call) {
   std::vector<std::string> tail(segs.begin() + static_cast<long>(rest), segs.end());
   std::string resource;
   size_t i = 0;
-  // "namespaces/<ns>/<resource>/…", except "namespaces/<name>/status", the
-  // Namespace's own subresource.
-  if (tail.size() >= 3 && tail[0] == "namespaces" && tail[2] != "status") {
+  // "namespaces/<ns>/<resource>/…", except "namespaces/<name>/status" and
+  // "namespaces/<name>/finalize", the Namespace's own subresources.
+  if (tail.size() >= 3 && tail[0] == "namespaces" && tail[2] != "status" && tail[2] != "finalize") {
     t.ns = tail[1];
     resource = tail[2];
     i = 3;
@@ -391,7 +391,9 @@ void Core::ServeApi(const CallPtr& call) {
     if (t.ns.empty()) return call->ReplyError(PathNotFound(path));
     return PodProxy(call, t, tail[i + 1]);
   }
-  if (left == 2) {
+  if (left == 2 && tail[i + 1] == "finalize" && IsNamespace(*t.kind)) {
+    t.finalize = true;
+  } else if (left == 2) {
     if (tail[i + 1] != "status" || !t.kind->has_status) return call->ReplyError(PathNotFound(path));
     t.status = true;
   }
@@ -429,10 +431,11 @@ void Core::Dispatch(const CallPtr& call, const Target& t) {
     if (m == "POST" && (!t.kind->namespaced || !t.ns.empty())) return Create(call, t);
     return call->ReplyError(MethodNotAllowed(m, call->path()));
   }
+  if (t.finalize && m != "PUT") return call->ReplyError(MethodNotAllowed(m, call->path()));
   if (m == "GET") return Get(call, t);
   if (m == "PUT") return Update(call, t);
   if (m == "PATCH") return Patch(call, t);
-  if (m == "DELETE" && !t.status) return Delete(call, t);
+  if (m == "DELETE" && !t.status && !t.finalize) return Delete(call, t);
   call->ReplyError(MethodNotAllowed(m, call->path()));
 }
 

@@ -70,6 +70,11 @@ ApiError NotFound(const KindInfo& kind, const std::string& name) {
   return Make(404, "NotFound", kind.QualifiedResource() + " " + Quoted(name) + " not found", Details(kind, name));
 }
 
+ApiError Forbidden(const KindInfo& kind, const std::string& name, const std::string& why) {
+  return Make(403, "Forbidden", kind.QualifiedResource() + " " + Quoted(name) + " is forbidden: " + why,
+              Details(kind, name));
+}
+
 ApiError PathNotFound(const std::string& path) {
   return Make(404, "NotFound", "the server could not find the requested resource (" + path + ")");
 }

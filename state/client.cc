@@ -461,6 +461,15 @@ Result<Object> Client::Update(const Object& object) {
       "an object");
 }
 
+Result<Object> Client::FinalizeNamespace(const Object& ns) {
+  const KindInfo& kind = *KindRegistry::Builtin().FindKind("Namespace");
+  if (ns.name().empty()) return Error(Code::kInvalid, "cannot finalize a Namespace without a name");
+  Subject s{&kind, "", ns.name()};
+  return AsObject(
+      impl_->Call("PUT", ObjectPath(kind, "", ns.name()) + "/finalize", &ns.json(), "application/json", true, s),
+      "an object");
+}
+
 Result<Object> Client::UpdateStatus(const Object& object) {
   auto p = Place(object);
   if (!p) return p.error();

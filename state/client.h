@@ -197,6 +197,10 @@ class Client {
   Result<Object> Create(const Object& object);
   Result<Object> Update(const Object& object);
   Result<Object> UpdateStatus(const Object& object);
+  // A Namespace's spec.finalizers (PUT …/namespaces/NAME/finalize): a
+  // Terminating Namespace whose finalizers are emptied is removed, and its
+  // last state returned.
+  Result<Object> FinalizeNamespace(const Object& ns);
 
   // RFC 7386 JSON merge patch of the object. Returns the patched object.
   Result<Object> Patch(const KindInfo& kind, const std::string& ns, const std::string& name, const Json& merge_patch);

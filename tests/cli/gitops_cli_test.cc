@@ -580,6 +580,32 @@ TEST_F(GitOpsVerbs, StatusAndSyncSayWhenNoRepositoryIsFollowed) {
   }
 }
 
+// The namespace lifecycle with the real server and CLI: content only in a
+// namespace that exists; `bosun delete namespace` takes everything in it
+// with it (the namespace controller), and nothing elsewhere.
+TEST_F(GitOpsVerbs, DeletingANamespaceDeletesWhatIsInIt) {
+  TempDir m;
+  m.Write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: shop\ndata:\n  k: v\n");
+  Outcome r = Run("apply -f " + m.path());
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("namespaces \"shop\" not found")) << r.out;
+
+  m.Write("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+  m.Write("other.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  k: v\n");
+  r = Run("apply -f " + m.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = Run("delete namespace shop");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("namespace \"shop\" deleted"));
+  ASSERT_TRUE(bosun::test::Eventually([&] { return Run("get namespace shop").exit_code != 0; }, 15s, 100ms))
+      << Run("get namespace shop").out;
+  EXPECT_THAT(Run("get namespace shop").out, HasSubstr("not found"));
+  EXPECT_THAT(Run("get configmaps -n shop").out, ::testing::Not(HasSubstr("web")));
+  EXPECT_THAT(Run("get configmap web").out, HasSubstr("web")) << "the one in default stays";
+  r = Run("delete namespace default");
+  EXPECT_NE(r.exit_code, 0);
+}
+
 TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   WriteHistory();
   json repo = {

@@ -11,8 +11,8 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using ::testing::Not;
+using ::testing::StartsWith;
 
 class SyncApplyTest : public SyncFixture {
  protected:
@@ -244,6 +244,32 @@ TEST_F(SyncApplyTest, ARevisionIntoANamespaceThatDoesNotExistIsRefusedUntilItDoe
   EXPECT_EQ(Repository().status()["liveRevision"], c2);
   EXPECT_TRUE(Live("configmaps", "data", "db"));
   EXPECT_EQ(Live("configmaps", "shop", "web")->json()["data"]["key"], "v2");
+}
+
+// Pruning a Namespace marks it Terminating (its contents go with the
+// namespace controller, not run here): the next revisions neither delete it
+// again nor list it in their changes.
+TEST_F(SyncApplyTest, APrunedNamespaceIsDeletedOnceWhileItTerminates) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")},
+                {"web.yaml", ConfigMapYaml("web", "shop", "v1")},
+                {"keep.yaml", NamespaceYaml("keep")}});
+  MakeController();
+  Sync();
+  repo_.Commit({{"ns.yaml", std::nullopt}, {"web.yaml", std::nullopt}}, "drop shop");
+  EXPECT_EQ(Sync(), "00000002");
+  Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Applied") << st.dump();
+  EXPECT_EQ(st["changes"]["deleted"], 2);
+  auto shop = Live("namespaces", "", "shop");
+  ASSERT_TRUE(shop) << "Terminating until the namespace controller empties it";
+  EXPECT_EQ(shop->json()["status"]["phase"], "Terminating");
+
+  repo_.Commit({{"other.yaml", NamespaceYaml("other")}}, "add other");
+  MakeController();  // a new leader: it plans every object, not only what changed
+  EXPECT_EQ(Sync(), "00000003");
+  st = Record("00000003").status();
+  EXPECT_EQ(st["changes"], Json({{"created", 1}, {"updated", 0}, {"deleted", 0}, {"unchanged", 1}})) << st.dump();
+  for (const Json& o : st["objects"]) EXPECT_NE(o["name"], "shop") << st.dump();
 }
 
 TEST_F(SyncApplyTest, TheFollowedPathLimitsWhatIsApplied) {

@@ -79,6 +79,18 @@ TEST(ApiBatch, ContentNeedsANamespaceThatExistsOrThatTheBatchCreates) {
   EXPECT_THAT(r.json["message"].get<std::string>(),
               HasSubstr("operations[0]: cannot create content in namespace \"shop\": operations[1] deletes it"));
   EXPECT_EQ(c.Get(Cm("api", "shop")).code, 404);
+
+  // A batch's delete of a Namespace marks it Terminating, as DELETE does;
+  // then nothing more goes in.
+  r = c.Post(kBatch, Ops({del}));
+  ASSERT_EQ(r.code, 200) << r.text;
+  EXPECT_EQ(r.json["items"][0]["status"]["phase"], "Terminating");
+  EXPECT_EQ(c.Get("/api/v1/namespaces/shop").json["status"]["phase"], "Terminating");
+  r = c.Post(kBatch, Ops({Create(in_shop2)}));
+  EXPECT_EQ(r.code, 403) << r.text;
+  EXPECT_THAT(r.json["message"].get<std::string>(),
+              HasSubstr("operations[0]: configmaps \"api\" is forbidden: unable to create new content in namespace "
+                        "shop because it is being terminated"));
 }
 
 TEST(ApiBatch, WritesEveryKindInOneRevision) {

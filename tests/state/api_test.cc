@@ -64,6 +64,72 @@ TEST(ApiObjects, ContentGoesOnlyIntoANamespaceThatExists) {
   EXPECT_EQ(c.Post("/api/v1/namespaces/shop/configmaps", ConfigMap("web")).code, 201);
 }
 
+// Kubernetes' namespace lifecycle: DELETE marks a Namespace Terminating; no
+// new content goes in; only /finalize emptying spec.finalizers removes it
+// (the namespace controller does that once it is empty). default and
+// bosun-system may not be deleted.
+TEST(ApiObjects, ADeletedNamespaceTerminatesUntilFinalized) {
+  Member m;
+  Client& c = m.client();
+  m.CreateNamespaces({"shop"});
+  ASSERT_EQ(c.Post("/api/v1/namespaces/shop/configmaps", ConfigMap("web")).code, 201);
+
+  Resp del = c.Delete("/api/v1/namespaces/shop");
+  ASSERT_EQ(del.code, 200) << del.text;
+  const std::string since = del.json["metadata"].value("deletionTimestamp", "");
+  EXPECT_FALSE(since.empty()) << del.text;
+  EXPECT_EQ(del.json["status"]["phase"], "Terminating");
+  EXPECT_EQ(del.json["spec"]["finalizers"], Json::array({"kubernetes"}));
+  Resp ns = c.Get("/api/v1/namespaces/shop");
+  ASSERT_EQ(ns.code, 200) << "a Terminating namespace is still there";
+  EXPECT_EQ(ns.json["status"]["phase"], "Terminating");
+  EXPECT_EQ(c.Get("/api/v1/namespaces/shop/configmaps/web").code, 200) << "its content stays until deleted";
+
+  Resp create = c.Post("/api/v1/namespaces/shop/configmaps", ConfigMap("late"));
+  EXPECT_EQ(create.code, 403) << create.text;
+  EXPECT_EQ(create.json["reason"], "Forbidden");
+  EXPECT_EQ(create.json["message"],
+            "configmaps \"late\" is forbidden: unable to create new content in namespace shop because it is being "
+            "terminated");
+
+  // A second DELETE changes nothing; neither an update nor a patch can take
+  // the deletion or the finalizers away.
+  Resp again = c.Delete("/api/v1/namespaces/shop");
+  ASSERT_EQ(again.code, 200);
+  EXPECT_EQ(again.json["metadata"]["deletionTimestamp"], since);
+  Json edited = ns.json;
+  edited["metadata"].erase("deletionTimestamp");
+  edited["metadata"]["labels"] = {{"team", "shop"}};
+  edited["spec"] = Json::object();
+  Resp put = c.Put("/api/v1/namespaces/shop", edited);
+  ASSERT_EQ(put.code, 200) << put.text;
+  EXPECT_EQ(put.json["metadata"]["deletionTimestamp"], since);
+  EXPECT_EQ(put.json["spec"]["finalizers"], Json::array({"kubernetes"}));
+  EXPECT_EQ(c.Get("/api/v1/namespaces/shop").code, 200);
+
+  // /finalize: only PUT, only spec.finalizers; emptied, the Namespace goes.
+  EXPECT_EQ(c.Get("/api/v1/namespaces/shop/finalize").code, 405);
+  Json released = put.json;
+  released["spec"]["finalizers"] = Json::array();
+  Resp fin = c.Put("/api/v1/namespaces/shop/finalize", released);
+  ASSERT_EQ(fin.code, 200) << fin.text;
+  EXPECT_EQ(c.Get("/api/v1/namespaces/shop").code, 404);
+
+  // Ones that may not go.
+  m.CreateNamespaces({"default", "bosun-system"});
+  for (const char* name : {"default", "bosun-system"}) {
+    Resp r = c.Delete(std::string("/api/v1/namespaces/") + name);
+    EXPECT_EQ(r.code, 403) << name << ": " << r.text;
+    EXPECT_EQ(r.json["message"],
+              std::string("namespaces \"") + name + "\" is forbidden: this namespace may not be deleted");
+  }
+  // A Namespace nobody deletes keeps what its creator gave it.
+  m.CreateNamespaces({"plain"});
+  Resp plain = c.Get("/api/v1/namespaces/plain");
+  EXPECT_FALSE(plain.json["metadata"].contains("deletionTimestamp"));
+  EXPECT_FALSE(plain.json.contains("spec")) << plain.text;
+}
+
 TEST(ApiAuth, NeverLogsTheToken) {
   LogCapture logs;
   Member m;
@@ -175,8 +241,10 @@ TEST(ApiObjects, ClusterScopedKindEveryVerb) {
   ASSERT_EQ(c.Post("/apis/bosun.dev/v1/revisions", rev).code, 201);
   EXPECT_EQ(c.Get("/apis/bosun.dev/v1/revisions/r-0001").json["spec"]["commit"], "abc");
 
-  EXPECT_EQ(c.Delete("/api/v1/namespaces/team-a").code, 200);
-  EXPECT_EQ(c.Get("/api/v1/namespaces/team-a").code, 404);
+  EXPECT_EQ(c.Delete("/apis/bosun.dev/v1/revisions/r-0001").code, 200);
+  EXPECT_EQ(c.Get("/apis/bosun.dev/v1/revisions/r-0001").code, 404);
+  // A Namespace is Terminating first (ADeletedNamespaceTerminatesUntilFinalized).
+  EXPECT_EQ(c.Delete("/api/v1/namespaces/team-a").json["status"]["phase"], "Terminating");
   // A cluster-scoped kind has no namespaced path.
   EXPECT_EQ(c.Get("/api/v1/namespaces/default/nodes").code, 404);
 }

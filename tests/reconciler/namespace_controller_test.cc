@@ -1,0 +1,108 @@
+// The namespace controller against a real API server (test::InProcessApi):
+// deleting a Namespace removes everything in it, then the Namespace itself,
+// and nothing in any other namespace.
+#include "reconciler/namespace_controller.h"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/api_harness.h"
+#include "tests/test_support.h"
+
+namespace bosun::reconciler {
+namespace {
+
+using namespace std::chrono_literals;
+
+const KindInfo& Kind(const char* k) { return *KindRegistry::Builtin().FindKind(k); }
+
+class NamespaceControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { api_.CreateNamespaces({"shop", "other"}); }
+  void Start() {
+    ManagerOptions mo;
+    mo.sync_timeout = 10s;
+    mgr_ = std::make_unique<ControllerManager>(&api_.client(), &Clock::System(), mo);
+    NamespaceControllerOptions o;
+    o.recheck = 100ms;
+    ASSERT_TRUE(AddNamespaceController(*mgr_, o));
+    auto s = mgr_->Start();
+    ASSERT_TRUE(s) << s.error().message();
+  }
+  void TearDown() override {
+    if (mgr_) mgr_->Stop();
+  }
+
+  void Create(const char* kind, const std::string& ns, const std::string& name) {
+    Object o(Kind(kind).gvk, ns, name);
+    if (std::string(kind) == "ConfigMap") o.json()["data"] = {{"k", "v"}};
+    if (std::string(kind) == "Pod" || std::string(kind) == "Deployment") {
+      Json pod_spec = {{"containers", Json::array({{{"name", "main"}, {"image", "busybox"}}})}};
+      if (std::string(kind) == "Pod") {
+        o.json()["spec"] = pod_spec;
+      } else {
+        o.json()["spec"] = {{"replicas", 1},
+                            {"selector", {{"matchLabels", {{"app", name}}}}},
+                            {"template", {{"metadata", {{"labels", {{"app", name}}}}}, {"spec", pod_spec}}}};
+      }
+    }
+    auto r = api_.client().Create(o);
+    ASSERT_TRUE(r) << o.Describe() << ": " << r.error().message();
+  }
+  bool Exists(const char* kind, const std::string& ns, const std::string& name) {
+    return api_.client().Get(Kind(kind), ns, name).ok();
+  }
+
+  test::TempDir dir_{"bosun-nsctl"};
+  test::InProcessApi api_{dir_.Sub("db")};
+  std::unique_ptr<ControllerManager> mgr_;
+};
+
+TEST_F(NamespaceControllerTest, DeletingANamespaceDeletesWhatIsInItThenTheNamespace) {
+  Create("ConfigMap", "shop", "web-config");
+  Create("Secret", "shop", "db");
+  Create("Deployment", "shop", "web");
+  Create("Pod", "shop", "web-1");
+  Create("ConfigMap", "other", "web-config");
+  Create("ConfigMap", "default", "kept");
+  Start();
+
+  auto del = api_.client().Delete(Kind("Namespace"), "", "shop");
+  ASSERT_TRUE(del) << del.error().message();
+  EXPECT_TRUE(del->deletion_timestamp());
+
+  ASSERT_TRUE(test::Eventually([&] { return !Exists("Namespace", "", "shop"); }, 10s))
+      << "the namespace must go once it is empty";
+  for (const char* kind : {"ConfigMap", "Secret", "Deployment", "Pod"}) {
+    EXPECT_EQ(api_.client().List(Kind(kind), "shop")->items.size(), 0u) << kind;
+  }
+  EXPECT_TRUE(Exists("ConfigMap", "other", "web-config")) << "other namespaces are untouched";
+  EXPECT_TRUE(Exists("ConfigMap", "default", "kept"));
+  EXPECT_TRUE(Exists("Namespace", "", "other"));
+  EXPECT_TRUE(Exists("Namespace", "", "default")) << "made at the start, as Kubernetes has it";
+
+  // The name is free again: a new namespace of it starts empty.
+  api_.CreateNamespaces({"shop"});
+  Create("ConfigMap", "shop", "fresh");
+  EXPECT_TRUE(Exists("ConfigMap", "shop", "fresh"));
+}
+
+// A namespace left Terminating by a leader that stopped (no controller ran)
+// is finished by the next one that starts: the state is the Namespace.
+TEST_F(NamespaceControllerTest, ANamespaceLeftTerminatingIsFinishedByTheNextController) {
+  Create("ConfigMap", "shop", "a");
+  ASSERT_TRUE(api_.client().Delete(Kind("Namespace"), "", "shop"));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(Exists("Namespace", "", "shop")) << "nothing finishes it without the controller";
+  EXPECT_TRUE(Exists("ConfigMap", "shop", "a"));
+  Start();
+  ASSERT_TRUE(test::Eventually([&] { return !Exists("Namespace", "", "shop"); }, 10s));
+  EXPECT_FALSE(Exists("ConfigMap", "shop", "a"));
+}
+
+}  // namespace
+}  // namespace bosun::reconciler
