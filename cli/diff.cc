@@ -278,8 +278,8 @@ Result<reconciler::MissingNamespaces> MissingNamespacesOf(state::Client& client,
   for (const Object& o : live) {
     if (const KindInfo* k = reg.Find(o.gvk())) live_keys.insert(reconciler::Informer::KeyOf(*k, o));
   }
-  std::vector<const Manifest*> refs;
-  for (const Manifest& m : set.objects) refs.push_back(&m);
+  std::vector<std::pair<const KindInfo*, const Manifest*>> refs;
+  for (const Manifest& m : set.objects) refs.push_back({reg.Find(m.object.gvk()), &m});
   const KindInfo& ns_kind = *reg.FindKind("Namespace");
   return reconciler::FindMissingNamespaces(
       refs,

@@ -405,18 +405,16 @@ std::string MissingNamespaces::Summary() const {
 }
 
 Result<MissingNamespaces> FindMissingNamespaces(
-    const std::vector<const Manifest*>& desired,
+    const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired,
     const std::function<Result<bool>(const std::string& ns)>& namespace_exists,
     const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists) {
-  const KindRegistry& reg = KindRegistry::Builtin();
-  const KindInfo* ns_kind = reg.FindKind("Namespace");
+  const KindInfo* ns_kind = KindRegistry::Builtin().FindKind("Namespace");
   std::set<std::string> defined;
-  for (const Manifest* m : desired) {
-    if (reg.Find(m->object.gvk()) == ns_kind) defined.insert(m->object.name());
+  for (const auto& [kind, m] : desired) {
+    if (kind == ns_kind) defined.insert(m->object.name());
   }
   std::map<std::string, std::vector<std::pair<const KindInfo*, const Manifest*>>> needed;
-  for (const Manifest* m : desired) {
-    const KindInfo* kind = reg.Find(m->object.gvk());
+  for (const auto& [kind, m] : desired) {
     if (kind == nullptr || !kind->namespaced) continue;
     const std::string ns = m->object.namespace_();
     if (ns.empty() || ns == "default" || defined.count(ns) != 0) continue;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/manifests.h"
@@ -108,8 +109,9 @@ struct MissingNamespaces {
 // cluster; `object_exists` whether the object is (one already stored, which
 // an older bosun wrote without this check, is updated, and the API allows
 // that). Their errors are returned.
+// `desired` holds each object with its kind (nullptr for an unknown one).
 Result<MissingNamespaces> FindMissingNamespaces(
-    const std::vector<const Manifest*>& desired,
+    const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired,
     const std::function<Result<bool>(const std::string& ns)>& namespace_exists,
     const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists);
 

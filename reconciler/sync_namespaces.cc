@@ -10,9 +10,13 @@ namespace bosun::reconciler {
 
 Result<MissingNamespaces> SyncController::Impl::MissingNamespacesOf(const DesiredSnapshot& snapshot) {
   const KindInfo& ns_kind = *KindRegistry::Builtin().FindKind("Namespace");
-  std::vector<const Manifest*> desired;
-  desired.reserve(snapshot.by_key.size());
-  for (const auto& [key, m] : snapshot.by_key) desired.push_back(m);
+  // The files' objects with the kinds their load found (a valid set has
+  // no object twice).
+  std::vector<std::pair<const KindInfo*, const Manifest*>> desired;
+  desired.reserve(snapshot.objects);
+  for (const auto& [path, file] : snapshot.files) {
+    for (size_t i = 0; i < file->objects.size(); ++i) desired.push_back({file->kinds[i], &file->objects[i]});
+  }
   // The cache holds the managed objects; the API answers for the rest.
   auto cached = [&](const std::string& key) {
     std::lock_guard<std::mutex> lock(state_mu);
