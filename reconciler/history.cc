@@ -1,10 +1,12 @@
 #include "reconciler/history.h"
-#include "core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+
+#include "core/ascii.h"
+#include "reconciler/informer.h"
 
 namespace bosun::reconciler {
 namespace {
@@ -276,6 +278,26 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
     ++dropped;
   }
   if (dropped > 0) st["driftDropped"] = st.value("driftDropped", 0) + static_cast<int64_t>(dropped);
+}
+
+std::vector<std::string> OpenDriftKeys(const Object& record) {
+  const Json& drift = Object::Field(record.status(), "drift");
+  if (!drift.is_array()) return {};
+  // The newest entry of each object decides (an object drifts again after
+  // a heal: a new entry).
+  std::map<std::string, const Json*> newest;
+  for (const Json& e : drift) {
+    if (e.is_object()) newest[DriftKey(e)] = &e;
+  }
+  std::vector<std::string> keys;
+  const KindRegistry& reg = KindRegistry::Builtin();
+  for (const auto& [id, e] : newest) {
+    if (e->value("healed", false)) continue;
+    const KindInfo* kind = reg.Find(GroupVersionKind::From(e->value("apiVersion", ""), e->value("kind", "")));
+    if (kind == nullptr) continue;
+    keys.push_back(Informer::Key(*kind, e->value("namespace", ""), e->value("name", "")));
+  }
+  return keys;
 }
 
 RecordInfo InfoOf(const Object& record) {

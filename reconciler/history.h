@@ -125,6 +125,12 @@ struct DriftEntry {
 // status.driftDropped counts them.
 void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes = kMaxRecordBytes);
 
+// The objects whose drift `record` holds open (its newest entry for the
+// object is not healed), as Informer::Key; entries of kinds bosun does not
+// know are left out. A leader that did not see the drift happen learns
+// from these what may be put back by hand.
+std::vector<std::string> OpenDriftKeys(const Object& record);
+
 // What the controller needs to know about one record.
 struct RecordInfo {
   std::string name;

@@ -125,6 +125,10 @@ void SyncController::Impl::EnsureLiveSnapshot() {
     name = l->name;
   }
   auto snap = loader->Load(commit);
+  // Drift the record holds open, which another leader may have seen happen:
+  // put back by hand, it is closed (CheckDrift), as if seen here.
+  std::vector<std::string> open_drift;
+  if (auto rec = client->Get(*revision_kind, "", name)) open_drift = OpenDriftKeys(*rec);
   std::vector<std::string> keys;
   {
     std::lock_guard<std::mutex> lock(state_mu);
@@ -141,6 +145,7 @@ void SyncController::Impl::EnsureLiveSnapshot() {
     live_settings = SettingsFor(live.get(), opt);
     all_dirty = true;
     for (const auto& [key, m] : live->by_key) keys.push_back(key);
+    for (const auto& key : open_drift) dirty.insert(key);
   }
   // Every object is checked once against the revision now known live: drift
   // that happened while no controller was watching is found too.

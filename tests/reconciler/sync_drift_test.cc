@@ -142,6 +142,21 @@ TEST_F(SyncDriftTest, WithSelfHealOffDriftUndoneByHandIsClosed) {
   EXPECT_EQ(Drift()[1]["healed"], false);
 }
 
+// The open entry is in the record, not only in the memory of the leader
+// that saw the drift happen: undone by hand while no leader ran, the next
+// leader closes it.
+TEST_F(SyncDriftTest, DriftUndoneByHandBetweenLeadersIsClosedByTheNext) {
+  SetUpRepo("  selfHeal: false\n");
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1; })) << Drift().dump();
+  ctl_.reset();    // that leader stops
+  ScaleByHand(2);  // as the revision has it, while no controller runs
+  MakeController();
+  EXPECT_EQ(Sync(), "");  // the head is live: no record
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1 && Drift()[0].value("healed", false); })) << Drift().dump();
+  EXPECT_EQ(Drift()[0]["healedBy"], "hand");
+}
+
 TEST_F(SyncDriftTest, OurOwnWritesAndOtherWritersAnnotationsAreNotDrift) {
   SetUpRepo();
   repo_.Commit({{"web.yaml", DeploymentYaml("web", "shop", 4)}, {"cm.yaml", std::nullopt}}, "scale, drop config");
