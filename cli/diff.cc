@@ -283,10 +283,10 @@ Result<reconciler::MissingNamespaces> MissingNamespacesOf(state::Client& client,
   const KindInfo& ns_kind = *reg.FindKind("Namespace");
   return reconciler::FindMissingNamespaces(
       refs,
-      [&](const std::string& ns) -> Result<bool> {
+      [&](const std::string& ns) -> Result<reconciler::NamespaceState> {
         auto got = client.Get(ns_kind, "", ns);
         if (!got && got.error().code() != Code::kNotFound) return got.error();
-        return got.ok();
+        return reconciler::NamespaceStateOf(got ? std::optional<Object>(std::move(*got)) : std::nullopt);
       },
       [&](const KindInfo& kind, const Manifest& m) -> Result<bool> {
         return live_keys.count(reconciler::Informer::Key(kind, m.object.namespace_(), m.object.name())) != 0;

@@ -18,6 +18,13 @@ namespace bosun {
 // bosun-system, the namespace of the cluster's own objects (the sealing and
 // signing keys, reconciler/system_namespace.h): it may not be deleted.
 inline constexpr const char* kBosunSystemNamespace = "bosun-system";
+// Whether the Namespace `name` may be deleted: not "default", nor
+// bosun-system, nor kube-node-lease (node daemons make it only when they
+// start, and renew their Leases in it). The API answers 403; a sync keeps
+// them.
+inline bool NamespaceMayBeDeleted(std::string_view name) {
+  return name != "default" && name != kBosunSystemNamespace && name != "kube-node-lease";
+}
 
 struct KindInfo {
   GroupVersionKind gvk;

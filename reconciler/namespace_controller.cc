@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,18 @@ std::vector<const KindInfo*> NamespacedKinds() {
   return kinds;
 }
 
+// The kinds the controllers create objects next to (a Deployment's
+// ReplicaSets, a Job's pods, a SealedSecret's Secret), and the ones most
+// repositories hold; the garbage collector watches the same.
+constexpr const char* kHoldersOfContent[] = {"Deployment", "ReplicaSet", "Job",       "SealedSecret",
+                                             "Pod",        "Service",    "ConfigMap", "Secret"};
+
 class NamespaceController {
  public:
   NamespaceController(ControllerManager& mgr, NamespaceControllerOptions options)
-      : mgr_(mgr), options_(options), informer_(mgr.Informer("Namespace")), kinds_(NamespacedKinds()) {}
+      : mgr_(mgr), options_(options), informer_(mgr.Informer("Namespace")), kinds_(NamespacedKinds()) {
+    for (const char* k : kHoldersOfContent) mgr.Informer(k);  // synced before the start's work
+  }
 
   static void Register(const std::shared_ptr<NamespaceController>& self) {
     self->controller_ = &self->mgr_.Add(std::make_unique<Controller>(
@@ -37,19 +46,39 @@ class NamespaceController {
     self->informer_.AddHandler([self](const Object*, const Object* cur) {
       if (cur != nullptr && cur->deletion_timestamp()) self->controller_->Enqueue(cur->name());
     });
-    // "default" always exists; its Namespace object is made at the start,
-    // as kube-apiserver does, so `bosun get namespaces` lists it.
-    self->controller_->Enqueue("default");
+    // At the start: the Namespaces that should be there (kBootstrap).
+    self->controller_->Enqueue(kBootstrap);
   }
 
  private:
+  // Not a namespace name: the start's work.
+  static constexpr const char* kBootstrap = "";
+
+  // "default" always exists, and its Namespace object is made as
+  // kube-apiserver makes it, so `bosun get namespaces` lists it. A store an
+  // older bosun wrote may hold objects in namespaces it never made (it did
+  // not check): their Namespaces are made, or the controllers that create
+  // pods, ReplicaSets and Secrets next to those objects would be refused.
+  Result<Reconciled> Bootstrap() {
+    std::set<std::string> used = {"default"};
+    for (const char* k : kHoldersOfContent) {
+      for (const ObjectPtr& o : mgr_.Informer(k).List()) used.insert(o->namespace_());
+    }
+    for (const std::string& name : used) {
+      if (informer_.Get("", name)) continue;
+      if (Status s = EnsureNamespace(*mgr_.client(), name); !s) return s.error().Wrap("creating Namespace " + name);
+      if (name != "default") {
+        log::Warn(kComponent, "created the Namespace of objects stored without one (by an older bosun)",
+                  {{"namespace", name}});
+      }
+    }
+    return Reconciled::Done();
+  }
+
   Result<Reconciled> Reconcile(const std::string& name) {
+    if (name == kBootstrap) return Bootstrap();
     ObjectPtr ns = informer_.Get("", name);
     state::Client& client = *mgr_.client();
-    if (!ns && name == "default") {
-      if (Status s = EnsureNamespace(client, name); !s) return s.error().Wrap("creating Namespace default");
-      return Reconciled::Done();
-    }
     if (!ns || !ns->deletion_timestamp()) return Reconciled::Done();
     size_t deleted = 0;
     std::string kinds;  // "3 pods, 1 deployments.apps", for the log

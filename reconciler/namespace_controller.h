@@ -13,8 +13,10 @@
 // is the Namespace itself, so a new leader takes over where the last left
 // off. The pods deleted are stopped by their nodes as any deleted pod is.
 //
-// It also creates the Namespace "default" when it is missing, at the start:
-// the API takes content into "default" without one, but a cluster lists it.
+// At the start it also creates the Namespace "default" when it is missing
+// (the API takes content into "default" without one, but a cluster lists
+// it), and the Namespace of any namespace that holds objects but has none:
+// a store an older bosun wrote, which did not check, keeps working.
 //
 // Thread-safety: reconciles run on the manager's workers.
 #pragma once

@@ -228,31 +228,45 @@ std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& li
   const Json& have_raw = live.json();
   // The spec fields the cluster writes are not drift: the scheduler's
   // binding of a Pod the repository leaves unbound, and a Namespace's
-  // finalizers (the API sets them when it is deleted; only /finalize
-  // changes them).
-  const char* cluster_field = nullptr;
-  if (gvk.group.empty() && gvk.kind == "Pod") cluster_field = "nodeName";
-  if (gvk.group.empty() && gvk.kind == "Namespace") cluster_field = "finalizers";
-  Json without;
-  const bool cluster_set = cluster_field != nullptr && Object::Field(desired.spec(), cluster_field).is_null() &&
-                           !Object::Field(live.spec(), cluster_field).is_null();
-  if (cluster_set) {
+  // finalizers (the API sets them when it is deleted, and only /finalize
+  // changes them, whatever a manifest says).
+  Json want_copy, without;
+  const Json* want_p = &want;
+  const Json* have_p = &have_raw;
+  auto drop = [](Json& j, const char* field) {
+    if (!j.is_object()) return;
+    auto spec = j.find("spec");
+    if (spec == j.end() || !spec->is_object()) return;
+    spec->erase(field);
+    if (spec->empty()) j.erase(spec);
+  };
+  if (gvk.group.empty() && gvk.kind == "Pod" && !Object::Field(desired.spec(), "nodeName").is_string() &&
+      Object::Field(live.spec(), "nodeName").is_string()) {
     without = have_raw;
-    without["spec"].erase(cluster_field);
-    if (without["spec"].empty() && !want.contains("spec")) without.erase("spec");
+    without["spec"].erase("nodeName");
+    have_p = &without;
   }
-  const Json& have = cluster_set ? without : have_raw;
+  if (gvk.group.empty() && gvk.kind == "Namespace") {
+    want_copy = want;
+    without = have_raw;
+    drop(want_copy, "finalizers");
+    drop(without, "finalizers");
+    want_p = &want_copy;
+    have_p = &without;
+  }
+  const Json& have = *have_p;
+  const Json& wanted = *want_p;
   std::set<std::string> keys;
-  for (const Json* j : {&want, &have}) {
+  for (const Json* j : {&wanted, &have}) {
     if (!j->is_object()) continue;
     for (auto it = j->begin(); it != j->end(); ++it) keys.insert(it.key());
   }
   for (const auto& key : keys) {
     if (key == "metadata" || key == "status") continue;
-    const Json& w = Object::Field(want, key.c_str());
+    const Json& w = Object::Field(wanted, key.c_str());
     const Json& h = Object::Field(have, key.c_str());
     bool redact = Redacted(gvk, key);
-    if (!want.contains(key)) {
+    if (!wanted.contains(key)) {
       Add(&out, FieldPath(key), FieldChange::Op::kRemoved, &h, nullptr, redact);
     } else if (!have.contains(key)) {
       Add(&out, FieldPath(key), FieldChange::Op::kAdded, nullptr, &w, redact);
@@ -366,11 +380,24 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
     return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
   });
   plan.changes = std::move(writes);
-  if (options.prune) {
-    plan.deleted = static_cast<int>(deletes.size());
-    for (auto& d : deletes) plan.changes.push_back(std::move(d));
-  } else {
-    plan.kept = std::move(deletes);
+  std::set<std::string> used_here;
+  if (options.used_namespaces == nullptr) {
+    for (const Desired& d : marked) {
+      if (d.kind != nullptr && d.kind->namespaced) used_here.insert(d.ns);
+    }
+  }
+  const std::set<std::string>& used = options.used_namespaces != nullptr ? *options.used_namespaces : used_here;
+  for (auto& d : deletes) {
+    // Namespaces the API will not delete, and ones objects of the set are
+    // still in, stay, as with prune off.
+    const bool is_namespace = d.kind->gvk.group.empty() && d.kind->gvk.kind == "Namespace";
+    const bool may_go = !is_namespace || (NamespaceMayBeDeleted(d.name) && used.count(d.name) == 0);
+    if (options.prune && may_go) {
+      ++plan.deleted;
+      plan.changes.push_back(std::move(d));
+    } else {
+      plan.kept.push_back(std::move(d));
+    }
   }
   return plan;
 }
@@ -395,18 +422,48 @@ Result<std::vector<Object>> ListLive(state::Client& client, const std::vector<Ma
   return out;
 }
 
+std::set<std::string> UsedNamespaces(const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired) {
+  std::set<std::string> used;
+  for (const auto& [kind, m] : desired) {
+    if (kind != nullptr && kind->namespaced) used.insert(kind->NamespaceOf(m->object.namespace_()));
+  }
+  return used;
+}
+
 std::string MissingNamespaces::Summary() const {
   const size_t n = diagnostics.size();
-  std::string list;
-  for (const std::string& ns : namespaces) list += (list.empty() ? "\"" : ", \"") + ns + "\"";
-  return std::to_string(n) + " object" + (n == 1 ? "" : "s") + " in " +
-         (namespaces.size() == 1 ? "namespace " + list + ", which does" : "namespaces " + list + ", which do") +
-         " not exist";
+  auto list = [](const std::set<std::string>& names) {
+    std::string out;
+    for (const std::string& ns : names) out += (out.empty() ? "\"" : ", \"") + ns + "\"";
+    return out;
+  };
+  std::string what;
+  if (!namespaces.empty()) {
+    what = namespaces.size() == 1 ? "namespace " + list(namespaces) + ", which does not exist"
+                                  : "namespaces " + list(namespaces) + ", which do not exist";
+  }
+  if (!terminating.empty()) {
+    what += std::string(what.empty() ? "" : ", and ") +
+            (terminating.size() == 1 ? "namespace " + list(terminating) + ", which is being deleted"
+                                     : "namespaces " + list(terminating) + ", which are being deleted");
+  }
+  return std::to_string(n) + " object" + (n == 1 ? "" : "s") + " in " + what;
+}
+
+std::set<std::string> MissingNamespaces::All() const {
+  std::set<std::string> all = namespaces;
+  all.insert(terminating.begin(), terminating.end());
+  return all;
+}
+
+NamespaceState NamespaceStateOf(const std::optional<Object>& ns) {
+  if (!ns) return NamespaceState::kMissing;
+  return ns->deletion_timestamp() ? NamespaceState::kTerminating : NamespaceState::kActive;
 }
 
 Result<MissingNamespaces> FindMissingNamespaces(
     const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired,
-    const std::function<Result<bool>(const std::string& ns)>& namespace_exists,
+    const std::function<Result<NamespaceState>(const std::string& ns)>& namespace_state,
     const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists) {
   const KindInfo* ns_kind = KindRegistry::Builtin().FindKind("Namespace");
   std::set<std::string> defined;
@@ -417,14 +474,17 @@ Result<MissingNamespaces> FindMissingNamespaces(
   for (const auto& [kind, m] : desired) {
     if (kind == nullptr || !kind->namespaced) continue;
     const std::string ns = m->object.namespace_();
-    if (ns.empty() || ns == "default" || defined.count(ns) != 0) continue;
+    if (ns.empty() || ns == "default") continue;
     needed[ns].push_back({kind, m});
   }
   MissingNamespaces out;
   for (const auto& [ns, objects] : needed) {
-    auto there = namespace_exists(ns);
-    if (!there) return there.error().Wrap("cannot look up Namespace " + ns);
-    if (*there) continue;
+    auto state = namespace_state(ns);
+    if (!state) return state.error().Wrap("cannot look up Namespace " + ns);
+    if (*state == NamespaceState::kActive) continue;
+    // One the set defines is created with it, unless it is being deleted.
+    if (*state == NamespaceState::kMissing && defined.count(ns) != 0) continue;
+    const bool terminating = *state == NamespaceState::kTerminating;
     for (const auto& [kind, m] : objects) {
       auto exists = object_exists(*kind, *m);
       if (!exists) return exists.error();
@@ -433,10 +493,12 @@ Result<MissingNamespaces> FindMissingNamespaces(
       d.file = m->file;
       d.pos = m->positions ? m->positions->Find(FieldPath("metadata.namespace")) : m->start;
       d.field = "metadata.namespace";
-      d.message = "namespace \"" + ns + "\" does not exist: add a Namespace manifest named \"" + ns +
-                  "\" to the repository, or create it";
+      d.message = terminating ? "namespace \"" + ns +
+                                    "\" is being deleted (Terminating): nothing new goes into it until it is gone"
+                              : "namespace \"" + ns + "\" does not exist: add a Namespace manifest named \"" + ns +
+                                    "\" to the repository, or create it";
       out.diagnostics.push_back(std::move(d));
-      out.namespaces.insert(ns);
+      (terminating ? out.terminating : out.namespaces).insert(ns);
     }
   }
   SortDiagnostics(out.diagnostics);

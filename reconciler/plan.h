@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -80,7 +81,15 @@ struct Plan {
 struct PlanOptions {
   std::string revision;  // the commit: value of bosun.dev/revision on created/updated objects
   bool prune = true;     // delete managed objects that are no longer desired; else list them in Plan::kept
+  // The namespaces the whole desired set puts objects in, when the plan is
+  // given only part of it (the sync's incremental plan); null: the desired
+  // objects given. A Namespace no longer desired but still used is kept, not
+  // pruned: deleting it would delete those objects with it.
+  const std::set<std::string>* used_namespaces = nullptr;
 };
+// The namespaces `desired` puts objects in ("default" for namespaced ones
+// without one).
+std::set<std::string> UsedNamespaces(const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired);
 
 // `live` holds, for every kind of the desired set and every kind with managed
 // objects, the live objects (managed or not — an unmanaged object with a
@@ -100,19 +109,26 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
 // `bosun diff` says it would.
 struct MissingNamespaces {
   std::set<std::string> namespaces;     // the missing ones
+  std::set<std::string> terminating;    // the ones being deleted
   std::vector<Diagnostic> diagnostics;  // one error per object, sorted
   bool empty() const { return diagnostics.empty(); }
   // "2 objects in namespace "shop", which does not exist"
   std::string Summary() const;
+  // Every namespace named, missing or terminating.
+  std::set<std::string> All() const;
 };
-// `namespace_exists` answers whether a Namespace of that name is in the
-// cluster; `object_exists` whether the object is (one already stored, which
-// an older bosun wrote without this check, is updated, and the API allows
-// that). Their errors are returned.
-// `desired` holds each object with its kind (nullptr for an unknown one).
+// A Namespace being deleted (Terminating) takes no new content either, even
+// one the set defines: its objects are refused the same way until it is gone.
+enum class NamespaceState { kMissing, kTerminating, kActive };
+NamespaceState NamespaceStateOf(const std::optional<Object>& ns);
+// `namespace_state` answers from the cluster; `object_exists` whether the
+// object is there (one already stored, which an older bosun wrote without
+// this check, is updated, and the API allows that). Their errors are
+// returned. `desired` holds each object with its kind (nullptr for an
+// unknown one).
 Result<MissingNamespaces> FindMissingNamespaces(
     const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired,
-    const std::function<Result<bool>(const std::string& ns)>& namespace_exists,
+    const std::function<Result<NamespaceState>(const std::string& ns)>& namespace_state,
     const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists);
 
 // Lists what PlanSync needs through the API: every object of the desired

@@ -132,6 +132,7 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
   PlanOptions po;
   po.revision = revision;
   po.prune = settings.prune;
+  po.used_namespaces = &snapshot.namespaces;  // `desired` is only what may have changed
   out.plan = PlanSyncRefs(desired, live_objects, po);
   out.extra_unchanged = static_cast<int>(snapshot.by_key.size() - desired.size());
   return out;

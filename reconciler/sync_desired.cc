@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/parallel.h"
 #include "reconciler/informer.h"
+#include "reconciler/plan.h"
 #include "reconciler/sync_desired_internal.h"
 
 namespace bosun::reconciler {
@@ -43,6 +44,7 @@ void Finish(DesiredSnapshot* s) {
   size_t n = 0;
   for (const auto& [path, file] : s->files) n += file->objects.size();
   s->by_key.reserve(n);
+  s->kinds_and_objects.reserve(n);
   for (const auto& [path, file] : s->files) {
     s->bytes += file->bytes;
     s->objects += file->objects.size();
@@ -51,6 +53,7 @@ void Finish(DesiredSnapshot* s) {
       const Manifest& m = file->objects[i];
       const KindInfo* info = file->kinds[i];
       if (info == nullptr || file->keys[i].empty()) continue;
+      s->kinds_and_objects.push_back({info, &m});
       // The checks of core/manifests.cc, over every file of the commit.
       auto [it, inserted] = s->by_key.emplace(file->keys[i], &m);
       if (!inserted) {
@@ -64,6 +67,7 @@ void Finish(DesiredSnapshot* s) {
       }
     }
   }
+  s->namespaces = UsedNamespaces(s->kinds_and_objects);
   s->diagnostics.insert(s->diagnostics.end(), duplicates.begin(), duplicates.end());
   SortDiagnostics(s->diagnostics);
   for (const Diagnostic& d : s->diagnostics) {

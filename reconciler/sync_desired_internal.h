@@ -14,8 +14,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/kinds.h"
@@ -43,6 +45,12 @@ struct DesiredSnapshot {
   // Every object of a known kind with a name, by Informer::Key; the first
   // definition of a duplicated one. Points into `files`.
   std::unordered_map<std::string, const Manifest*> by_key;
+  // Every object of a known kind with a name, with its kind (file order;
+  // a duplicated one twice). Points into `files`.
+  std::vector<std::pair<const KindInfo*, const Manifest*>> kinds_and_objects;
+  // The namespaces those objects are in ("default" for namespaced ones
+  // without one).
+  std::set<std::string> namespaces;
   std::vector<Diagnostic> diagnostics;  // every file's plus duplicates, sorted by file and position
   size_t errors = 0;
   size_t warnings = 0;

@@ -238,8 +238,11 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       e.healed_on_request = on_request;
       e.healed_at = clock->Now();
       log::Info(kSyncComponent, "drift healed", {{"rev", rev}, {"object", what}, {"revision", live_record}});
-    } else if (w.error().code() == Code::kConflict || w.error().code() == Code::kNotFound) {
-      // Changed again under us: the cache will bring the newer version.
+    } else if (w.error().code() == Code::kConflict || w.error().code() == Code::kNotFound ||
+               w.error().code() == Code::kForbidden) {
+      // Changed again under us: the cache will bring the newer version. Or
+      // its namespace is being deleted (403) or gone (404): healed once the
+      // Namespace is back, its own heal.
       retry->push_back(key);
       return;
     } else {

@@ -10,38 +10,50 @@ namespace bosun::reconciler {
 
 Result<MissingNamespaces> SyncController::Impl::MissingNamespacesOf(const DesiredSnapshot& snapshot) {
   const KindInfo& ns_kind = *KindRegistry::Builtin().FindKind("Namespace");
-  // The files' objects with the kinds their load found (a valid set has
-  // no object twice).
-  std::vector<std::pair<const KindInfo*, const Manifest*>> desired;
-  desired.reserve(snapshot.objects);
-  for (const auto& [path, file] : snapshot.files) {
-    for (size_t i = 0; i < file->objects.size(); ++i) desired.push_back({file->kinds[i], &file->objects[i]});
-  }
   // The cache holds the managed objects; the API answers for the rest.
-  auto cached = [&](const std::string& key) {
-    std::lock_guard<std::mutex> lock(state_mu);
-    return informer->Get(key).has_value();
-  };
-  auto live = [&](const KindInfo& kind, const std::string& ns, const std::string& name) -> Result<bool> {
-    if (cached(Informer::Key(kind, ns, name))) return true;
+  auto live = [&](const KindInfo& kind, const std::string& ns,
+                  const std::string& name) -> Result<std::optional<Object>> {
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      if (auto cached = informer->Get(Informer::Key(kind, ns, name))) return cached;
+    }
     auto got = client->Get(kind, ns, name);
-    if (got) return true;
-    if (got.error().code() == Code::kNotFound) return false;
+    if (got) return std::optional<Object>(std::move(*got));
+    if (got.error().code() == Code::kNotFound) return std::optional<Object>();
     return got.error();
   };
   return FindMissingNamespaces(
-      desired, [&](const std::string& ns) { return live(ns_kind, "", ns); },
-      [&](const KindInfo& kind, const Manifest& m) { return live(kind, m.object.namespace_(), m.object.name()); });
+      snapshot.kinds_and_objects,
+      [&](const std::string& ns) -> Result<NamespaceState> {
+        auto got = live(ns_kind, "", ns);
+        if (!got) return got.error();
+        return NamespaceStateOf(*got);
+      },
+      [&](const KindInfo& kind, const Manifest& m) -> Result<bool> {
+        auto got = live(kind, m.object.namespace_(), m.object.name());
+        if (!got) return got.error();
+        return got->has_value();
+      });
 }
 
 bool SyncController::Impl::NamespacesExistNow(const Object& refused) {
-  const Json& names = Object::Field(refused.status(), "missingNamespaces");
-  if (refused.status().value("reason", "") != "MissingNamespace" || !names.is_array()) return false;
+  const Json& missing = Object::Field(refused.status(), "missingNamespaces");
+  const Json& terminating = Object::Field(refused.status(), "terminatingNamespaces");
+  if (refused.status().value("reason", "") != "MissingNamespace") return false;
   const KindInfo& ns_kind = *KindRegistry::Builtin().FindKind("Namespace");
-  for (const Json& name : names) {
-    if (!name.is_string() || !client->Get(ns_kind, "", name.get<std::string>())) return false;
+  auto state = [&](const Json& name) {
+    if (!name.is_string()) return NamespaceState::kMissing;
+    auto got = client->Get(ns_kind, "", name.get<std::string>());
+    return NamespaceStateOf(got ? std::optional<Object>(std::move(*got)) : std::nullopt);
+  };
+  // Each missing one exists now; each terminating one is gone (or back).
+  for (const Json& name : missing.is_array() ? missing : Json::array()) {
+    if (state(name) != NamespaceState::kActive) return false;
   }
-  log::Info(kSyncComponent, "the namespaces a refused revision lacked exist now: applying it again",
+  for (const Json& name : terminating.is_array() ? terminating : Json::array()) {
+    if (state(name) == NamespaceState::kTerminating) return false;
+  }
+  log::Info(kSyncComponent, "the namespaces a refused revision lacked are there now: applying it again",
             {{"rev", ShortSha(refused.spec().value("commit", ""))}, {"revision", refused.name()}});
   return true;
 }

@@ -307,11 +307,20 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   // WriteRefusal, warnings go into the record written below.
   PolicyCheck policy = CheckPolicies(**snapshot, opt.path);
   if (policy.refuses()) return RefuseByPolicy(*this, ctx, policy);
-  auto missing = MissingNamespacesOf(**snapshot);
-  if (!missing) return missing.error();
-  if (!missing->empty()) {
-    auto decorate = [&](Object& record) { record.json()["status"]["missingNamespaces"] = Json(missing->namespaces); };
-    return WriteRefusal(ctx, "MissingNamespace", missing->Summary(), missing->diagnostics, decorate);
+  // Not for a pending record (an interrupted apply of this commit): its
+  // objects may be in already, and ResolvePending settles it.
+  if (!pending) {
+    auto missing = MissingNamespacesOf(**snapshot);
+    if (!missing) return missing.error();
+    if (!missing->empty()) {
+      auto decorate = [&](Object& record) {
+        record.json()["status"]["missingNamespaces"] = Json(missing->namespaces);
+        if (!missing->terminating.empty()) {
+          record.json()["status"]["terminatingNamespaces"] = Json(missing->terminating);
+        }
+      };
+      return WriteRefusal(ctx, "MissingNamespace", missing->Summary(), missing->diagnostics, decorate);
+    }
   }
 
   Object record;

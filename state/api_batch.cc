@@ -358,9 +358,10 @@ std::optional<std::pair<size_t, ApiError>> PlanAll(Core& core, BatchRequest& req
 }
 
 // The namespaces the batch's creates write into: each must exist and not be
-// terminating (read once each), unless the batch creates or updates it
-// itself; the transaction then requires each one read. The error is the
-// first create's that needs a namespace it cannot have.
+// terminating (read once each), unless the batch creates it itself; the
+// transaction then requires each one unchanged since (one the batch updates
+// carries that precondition already). The error is the first create's that
+// needs a namespace it cannot have.
 std::optional<ApiError> NamespacePreconditions(Core& core, const BatchRequest& req, std::vector<Precondition>* out) {
   std::set<std::string> open;
   for (size_t i = 0; i < req.ops.size(); ++i) {
@@ -368,15 +369,18 @@ std::optional<ApiError> NamespacePreconditions(Core& core, const BatchRequest& r
     if (op.type != BatchOp::Type::kCreate) continue;
     std::string ns_key = NamespaceKeyFor(op.t);
     if (ns_key.empty() || open.count(ns_key) != 0) continue;
-    if (auto it = req.by_key.find(ns_key); it != req.by_key.end()) {
-      if (req.ops[it->second].type == BatchOp::Type::kDelete) {
-        return At(i, BadRequest("cannot create content in namespace \"" + op.t.ns + "\": " + Where(it->second) +
+    auto in_batch = req.by_key.find(ns_key);
+    if (in_batch != req.by_key.end()) {
+      const BatchOp::Type type = req.ops[in_batch->second].type;
+      if (type == BatchOp::Type::kCreate) continue;
+      if (type == BatchOp::Type::kDelete) {
+        return At(i, BadRequest("cannot create content in namespace \"" + op.t.ns + "\": " + Where(in_batch->second) +
                                 " deletes it"));
       }
-      continue;
     }
-    if (auto e = CheckNamespaceOpen(core, op.t, ns_key)) return At(i, std::move(*e));
-    out->push_back({ns_key, Precondition::Kind::kMustExist, 0});
+    auto checked = CheckNamespaceOpen(core, op.t, ns_key);
+    if (auto* e = std::get_if<ApiError>(&checked)) return At(i, std::move(*e));
+    if (in_batch == req.by_key.end()) out->push_back(std::get<Precondition>(std::move(checked)));
     open.insert(std::move(ns_key));
   }
   return std::nullopt;
@@ -438,13 +442,14 @@ void Finish(Core& core, const std::shared_ptr<BatchRequest>& req, Plan& plan, Re
   if (r->succeeded) return ReplyItems(*req, plan, r->revision);
   auto it = req->by_key.find(r->failed_key);
   if (it == req->by_key.end()) {
-    // A namespace the batch creates content in does not exist: the error
-    // is the first such create's.
+    // A namespace the batch creates content in changed since it was read
+    // (deleted, marked Terminating, relabelled): plan the batch again, which
+    // reads it again.
     for (size_t i = 0; i < req->ops.size(); ++i) {
       const BatchOp& op = req->ops[i];
-      if (op.type == BatchOp::Type::kCreate && NamespaceKeyFor(op.t) == r->failed_key) {
-        return req->Fail(At(i, NamespaceNotFound(op.t.ns)));
-      }
+      if (op.type != BatchOp::Type::kCreate || NamespaceKeyFor(op.t) != r->failed_key) continue;
+      if (attempts <= 1 || core.stopped()) return req->Fail(At(i, Modified(NamespaceKindOf(), op.t.ns)));
+      return Attempt(core, req, attempts - 1);
     }
     return req->Fail(Internal("the batch failed on a key it did not write"));
   }

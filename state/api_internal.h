@@ -213,10 +213,12 @@ std::string NamespaceKeyFor(const Target& t);
 // 404 `namespaces "<ns>" not found`, as Kubernetes answers a create there.
 ApiError NamespaceNotFound(const std::string& ns);
 // Whether a create of `t` may go into its namespace as the store holds it
-// now: 404 when the Namespace is missing, 403 when it is being deleted.
-// (The create's transaction then requires the Namespace's key, for a
-// Namespace deleted in between.)
-std::optional<ApiError> CheckNamespaceOpen(Core& core, const Target& t, const std::string& ns_key);
+// now: 404 when the Namespace is missing, 403 when it is being deleted;
+// else the precondition the create's transaction carries: the Namespace
+// unchanged since (so one marked Terminating in between cannot be missed by
+// the namespace controller's last look).
+std::variant<Precondition, ApiError> CheckNamespaceOpen(Core& core, const Target& t, const std::string& ns_key);
+const KindInfo& NamespaceKindOf();
 bool IsNamespace(const KindInfo& kind);
 // A DELETE of Namespace `cur` (its preconditions checked): Terminating, a
 // no-op when it already is, 403 for a namespace that may not be deleted.
@@ -224,7 +226,8 @@ Mutation TerminateNamespace(const Target& t, const Stored& cur, bool pinned, con
 // spec.finalizers of a Namespace changes only through /finalize: `out`, the
 // update of `before` computed so far, gets before's, or with
 // `finalize` is before with next's spec.finalizers.
-void NamespaceFinalizers(const Json& before, const Json& next, bool finalize, Json* out);
+// 422 when the update's spec is not an object.
+std::optional<ApiError> NamespaceFinalizers(const Json& before, const Json& next, bool finalize, Json* out);
 // A Terminating Namespace that nothing holds any longer (spec.finalizers
 // empty in `out`): the update deletes it.
 bool NamespaceReleased(const Json& before, const Json& out);

@@ -8,11 +8,6 @@
 namespace bosun::state::api_internal {
 namespace {
 
-const KindInfo& NamespaceKind() {
-  static const KindInfo& kind = *KindRegistry::Builtin().FindKind("Namespace");
-  return kind;
-}
-
 const Json& Finalizers(const Json& ns) {
   return Object::Field(Object::Field(ns, "spec"), "finalizers");
 }
@@ -23,35 +18,40 @@ bool Terminating(const Json& ns) {
 
 }  // namespace
 
+const KindInfo& NamespaceKindOf() {
+  static const KindInfo& kind = *KindRegistry::Builtin().FindKind("Namespace");
+  return kind;
+}
+
 bool IsNamespace(const KindInfo& kind) {
-  return &kind == &NamespaceKind();
+  return &kind == &NamespaceKindOf();
 }
 
 std::string NamespaceKeyFor(const Target& t) {
   if (!t.kind->namespaced || t.ns.empty() || t.ns == "default") return "";
-  return StoreKey(NamespaceKind(), "", t.ns);
+  return StoreKey(NamespaceKindOf(), "", t.ns);
 }
 
 ApiError NamespaceNotFound(const std::string& ns) {
-  return NotFound(NamespaceKind(), ns);
+  return NotFound(NamespaceKindOf(), ns);
 }
 
-std::optional<ApiError> CheckNamespaceOpen(Core& core, const Target& t, const std::string& ns_key) {
+std::variant<Precondition, ApiError> CheckNamespaceOpen(Core& core, const Target& t, const std::string& ns_key) {
   auto kv = core.service().store().Get(ns_key);
   if (!kv && kv.error().code() == Code::kNotFound) return NamespaceNotFound(t.ns);
-  if (!kv) return FromError(kv.error(), &NamespaceKind(), t.ns);
-  auto ns = core.DecodeKv(NamespaceKind(), *kv);
+  if (!kv) return FromError(kv.error(), &NamespaceKindOf(), t.ns);
+  auto ns = core.DecodeKv(NamespaceKindOf(), *kv);
   if (!ns) return Internal("cannot read the stored Namespace " + t.ns);
   if (Terminating(*ns)) {
     return Forbidden(*t.kind, t.name,
                      "unable to create new content in namespace " + t.ns + " because it is being terminated");
   }
-  return std::nullopt;
+  return Precondition{ns_key, Precondition::Kind::kModRevisionEquals, kv->mod_revision};
 }
 
 Mutation TerminateNamespace(const Target& t, const Stored& cur, bool pinned, const std::string& now) {
-  if (t.name == "default" || t.name == kBosunSystemNamespace) {
-    return Forbidden(NamespaceKind(), t.name, "this namespace may not be deleted");
+  if (!NamespaceMayBeDeleted(t.name)) {
+    return Forbidden(NamespaceKindOf(), t.name, "this namespace may not be deleted");
   }
   if (Terminating(cur.object)) return Change{Change::Kind::kNoop, cur.object, pinned};
   Json out = cur.object;
@@ -63,15 +63,23 @@ Mutation TerminateNamespace(const Target& t, const Stored& cur, bool pinned, con
   return Change{Change::Kind::kPut, std::move(out), pinned};
 }
 
-void NamespaceFinalizers(const Json& before, const Json& next, bool finalize, Json* out) {
+std::optional<ApiError> NamespaceFinalizers(const Json& before, const Json& next, bool finalize, Json* out) {
   const Json& want = finalize ? Finalizers(next) : Finalizers(before);
   if (finalize) *out = before;
+  if (!out->is_object()) return std::nullopt;
+  auto spec = out->find("spec");
+  if (spec != out->end() && !spec->is_object() && !spec->is_null()) {
+    return Invalid(NamespaceKindOf(), MetaString(*out, "name"),
+                   {{Severity::kError, FieldPath("spec"), "must be an object"}});
+  }
   if (want.is_null()) {
-    if ((*out)["spec"].is_object()) (*out)["spec"].erase("finalizers");
-    if ((*out)["spec"].empty()) out->erase("spec");
+    if (spec == out->end()) return std::nullopt;
+    if (spec->is_object()) spec->erase("finalizers");
+    if (spec->is_null() || spec->empty()) out->erase(spec);
   } else {
     (*out)["spec"]["finalizers"] = want;
   }
+  return std::nullopt;
 }
 
 bool NamespaceReleased(const Json& before, const Json& out) {

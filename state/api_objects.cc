@@ -204,7 +204,7 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
   Meta(before).erase("resourceVersion");
   Json out;
   if (t.finalize) {
-    NamespaceFinalizers(before, next, /*finalize=*/true, &out);
+    if (auto e = NamespaceFinalizers(before, next, /*finalize=*/true, &out)) return *e;
   } else if (t.status) {
     // Only status changes through /status.
     out = before;
@@ -232,7 +232,9 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
         out.erase("status");
       }
     }
-    if (IsNamespace(kind)) NamespaceFinalizers(before, next, /*finalize=*/false, &out);
+    if (IsNamespace(kind)) {
+      if (auto e = NamespaceFinalizers(before, next, /*finalize=*/false, &out)) return *e;
+    }
     int64_t gen = Object(before).generation();
     meta["generation"] = GenerationChanged(before, out) ? gen + 1 : gen;
   }
@@ -309,8 +311,10 @@ void ReadModifyWrite(Core& core, const CallPtr& call, const Target& t, Mutator m
 }
 
 // One try at a create; with generateName, a name already taken gets a
-// new random suffix, a few times.
-void CreateAttempt(Core& core, const CallPtr& call, Target t, Json obj, std::string generate, int left) {
+// new random suffix, a few times. A Namespace that changed between the
+// check and the commit is checked again, a few times (`ns_left`).
+void CreateAttempt(Core& core, const CallPtr& call, Target t, Json obj, std::string generate, int left,
+                   int ns_left = kWriteAttempts) {
   if (!generate.empty()) Meta(obj)["name"] = generate + RandomSuffix(5);
   t.name = MetaString(obj, "name");
   auto errors = Validate(obj, *t.kind);
@@ -323,14 +327,21 @@ void CreateAttempt(Core& core, const CallPtr& call, Target t, Json obj, std::str
   txn.preconditions.push_back({key, Precondition::Kind::kMustNotExist, 0});
   const std::string ns_key = NamespaceKeyFor(t);
   if (!ns_key.empty()) {
-    if (auto e = CheckNamespaceOpen(core, t, ns_key)) return call->ReplyError(*e);
-    txn.preconditions.push_back({ns_key, Precondition::Kind::kMustExist, 0});
+    auto open = CheckNamespaceOpen(core, t, ns_key);
+    if (auto* e = std::get_if<ApiError>(&open)) return call->ReplyError(*e);
+    txn.preconditions.push_back(std::get<Precondition>(std::move(open)));
   }
   txn.ops.push_back({Op::Kind::kPut, key, std::move(*bytes)});
-  core.service().Write(std::move(txn), [&core, call, t, obj = std::move(obj), generate, left,
+  core.service().Write(std::move(txn), [&core, call, t, obj = std::move(obj), generate, left, ns_left,
                                         ns_key](Result<TxnResult> r) {
     if (!r) return call->ReplyError(WriteError(core, r.error(), t));
-    if (!r->succeeded && r->failed_key == ns_key) return call->ReplyError(NamespaceNotFound(t.ns));
+    if (!r->succeeded && r->failed_key == ns_key) {
+      if (ns_left <= 1 || core.stopped()) return call->ReplyError(Modified(NamespaceKindOf(), t.ns));
+      // Not on the service's callback thread (Raft's loop).
+      return core.Post([&core, call, t, obj, generate, left, ns_left] {
+        CreateAttempt(core, call, t, obj, generate, left, ns_left - 1);
+      });
+    }
     if (!r->succeeded) {
       if (!generate.empty() && left > 1) {
         // Not on the service's callback thread (Raft's loop): validation

@@ -104,5 +104,25 @@ TEST_F(NamespaceControllerTest, ANamespaceLeftTerminatingIsFinishedByTheNextCont
   EXPECT_FALSE(Exists("ConfigMap", "shop", "a"));
 }
 
+// A store an older bosun wrote may hold objects in a namespace it never
+// made (it did not check). At the start the controller makes that
+// Namespace, so the controllers that create pods or ReplicaSets next to
+// those objects are not refused.
+TEST_F(NamespaceControllerTest, ObjectsInANamespaceWithoutItsObjectGetTheirNamespaceAtTheStart) {
+  Create("Deployment", "shop", "web");
+  // The Namespace goes, its content stays: as an older bosun could leave it.
+  auto del = api_.client().Delete(Kind("Namespace"), "", "shop");
+  ASSERT_TRUE(del) << del.error().message();
+  Object released = *del;
+  released.json()["spec"]["finalizers"] = Json::array();
+  ASSERT_TRUE(api_.client().FinalizeNamespace(released));
+  ASSERT_FALSE(Exists("Namespace", "", "shop"));
+  ASSERT_TRUE(Exists("Deployment", "shop", "web"));
+  Start();
+  ASSERT_TRUE(test::Eventually([&] { return Exists("Namespace", "", "shop"); }, 10s));
+  EXPECT_TRUE(Exists("Deployment", "shop", "web"));
+  Create("Pod", "shop", "web-1");  // what a ReplicaSet controller would do
+}
+
 }  // namespace
 }  // namespace bosun::reconciler

@@ -143,6 +143,57 @@ TEST(PlanSync, PruneDeletesOnlyManagedObjectsAndDependentsFirst) {
   EXPECT_TRUE(plan.kept.empty());
 }
 
+// The API will not delete "default" or bosun-system, so a repository that
+// managed one and dropped it keeps it (listed as kept) instead of failing
+// every revision on a 403; a Namespace already Terminating is neither.
+TEST(PlanSync, NamespacesThatMayNotGoAreKeptAndTerminatingOnesLeftAlone) {
+  auto all = Load({{"ns.yaml", kNamespace},
+                   {"default.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: default}\n"},
+                   {"sys.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: bosun-system}\n"},
+                   {"gone.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: gone}\n"}});
+  auto live = ApplyAll(PlanSync(all, {}, {.revision = "r1"}));
+  ASSERT_EQ(live.size(), 4u);
+  for (Object& o : live) {
+    if (o.name() == "gone") o.json()["metadata"]["deletionTimestamp"] = "2026-11-21T00:00:00Z";
+  }
+  Plan plan = PlanSync({}, live, {.revision = "r2", .prune = true});
+  ASSERT_EQ(plan.deleted, 1);
+  EXPECT_EQ(plan.changes[0].name, "shop");
+  ASSERT_EQ(plan.kept.size(), 2u);
+  EXPECT_EQ(plan.kept[0].name, "bosun-system");
+  EXPECT_EQ(plan.kept[1].name, "default");
+}
+
+// A Namespace that left the repository while objects of it did not stays:
+// deleting it would delete them with it.
+TEST(PlanSync, ANamespaceItsObjectsStillUseIsKept) {
+  auto all = Load({{"ns.yaml", kNamespace}, {"deploy.yaml", kDeploy}});
+  auto live = ApplyAll(PlanSync(all, {}, {.revision = "r1"}));
+  auto without_ns = Load({{"deploy.yaml", kDeploy}});
+  Plan plan = PlanSync(without_ns, live, {.revision = "r2", .prune = true});
+  EXPECT_EQ(plan.deleted, 0);
+  ASSERT_EQ(plan.kept.size(), 1u);
+  EXPECT_EQ(plan.kept[0].name, "shop");
+  // The sync's incremental plan names the namespaces of the whole set.
+  std::set<std::string> used = {"shop"};
+  Plan part = PlanSync({}, live, {.revision = "r2", .prune = true, .used_namespaces = &used});
+  for (const auto& c : part.changes) EXPECT_NE(c.name, "shop") << "pruned although still used";
+}
+
+// A Namespace's spec.finalizers are the cluster's (the API sets them on
+// delete): never a difference, whatever the manifest says.
+TEST(PlanSync, ANamespacesFinalizersAreNeverADifference) {
+  auto plain = Load({{"ns.yaml", kNamespace}});
+  auto with = Load(
+      {{"ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\nspec: {finalizers: [kubernetes]}\n"}});
+  Object live = ApplyAll(PlanSync(plain, {}, {.revision = "r1"}))[0];
+  EXPECT_EQ(PlanSync(with, {live}, {.revision = "r1"}).unchanged, 1);
+  live.json()["spec"] = {{"finalizers", Json::array({"kubernetes"})}};
+  EXPECT_EQ(PlanSync(plain, {live}, {.revision = "r1"}).unchanged, 1);
+  live.json()["spec"]["other"] = 1;
+  EXPECT_EQ(PlanSync(plain, {live}, {.revision = "r1"}).updated, 1) << "other spec fields still count";
+}
+
 TEST(PlanSync, UnmanagedObjectWithADesiredNameIsAdopted) {
   auto desired = Load({{"ns.yaml", kNamespace}});
   Object existing(GroupVersionKind{"", "v1", "Namespace"}, "", "shop");

@@ -249,6 +249,39 @@ TEST_F(SyncApplyTest, ARevisionIntoANamespaceThatDoesNotExistIsRefusedUntilItDoe
 // Pruning a Namespace marks it Terminating (its contents go with the
 // namespace controller, not run here): the next revisions neither delete it
 // again nor list it in their changes.
+// Nothing new goes into a namespace being deleted: a revision that needs
+// one is refused until it is gone, then (not in the repository) refused as
+// missing, then applied once it is made again.
+TEST_F(SyncApplyTest, ARevisionIntoANamespaceBeingDeletedWaitsUntilItIsGone) {
+  repo_.Commit({{"keep.yaml", NamespaceYaml("keep")}});
+  MakeController();
+  Sync();
+  const KindInfo& ns_kind = Kind("namespaces");
+  ASSERT_TRUE(api_.client().Create(Object(ns_kind.gvk, "", "data")));
+  auto terminating = api_.client().Delete(ns_kind, "", "data");  // no namespace controller runs here
+  ASSERT_TRUE(terminating);
+  repo_.Commit({{"db.yaml", ConfigMapYaml("db", "data", "v1")}}, "db");
+  EXPECT_EQ(Sync(), "00000002");
+  Json st = Record("00000002").status();
+  EXPECT_EQ(st["reason"], "MissingNamespace");
+  EXPECT_THAT(st["message"].get<std::string>(),
+              StartsWith("1 object in namespace \"data\", which is being deleted; nothing of it was applied"));
+  EXPECT_EQ(st["terminatingNamespaces"], Json::array({"data"}));
+  EXPECT_THAT(st["errors"][0].get<std::string>(), HasSubstr("db.yaml:5:14: metadata.namespace: namespace \"data\" is "
+                                                            "being deleted (Terminating)"));
+  EXPECT_EQ(Sync(), "") << "not tried again while it terminates";
+
+  Object released = *terminating;
+  released.json()["spec"]["finalizers"] = Json::array();
+  ASSERT_TRUE(api_.client().FinalizeNamespace(released));
+  EXPECT_EQ(Sync(), "00000003");
+  EXPECT_EQ(Record("00000003").status()["missingNamespaces"], Json::array({"data"}));
+  ASSERT_TRUE(api_.client().Create(Object(ns_kind.gvk, "", "data")));
+  EXPECT_EQ(Sync(), "00000004");
+  EXPECT_EQ(Record("00000004").status()["phase"], "Applied");
+  EXPECT_TRUE(Live("configmaps", "data", "db"));
+}
+
 TEST_F(SyncApplyTest, APrunedNamespaceIsDeletedOnceWhileItTerminates) {
   repo_.Commit({{"ns.yaml", NamespaceYaml("shop")},
                 {"web.yaml", ConfigMapYaml("web", "shop", "v1")},

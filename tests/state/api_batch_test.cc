@@ -86,6 +86,11 @@ TEST(ApiBatch, ContentNeedsANamespaceThatExistsOrThatTheBatchCreates) {
   ASSERT_EQ(r.code, 200) << r.text;
   EXPECT_EQ(r.json["items"][0]["status"]["phase"], "Terminating");
   EXPECT_EQ(c.Get("/api/v1/namespaces/shop").json["status"]["phase"], "Terminating");
+  // Also when the same batch updates the Namespace.
+  Json relabelled = c.Get("/api/v1/namespaces/shop").json;
+  relabelled["metadata"]["labels"] = {{"team", "shop"}};
+  r = c.Post(kBatch, Ops({Update(relabelled), Create(in_shop2)}));
+  EXPECT_EQ(r.code, 403) << r.text;
   r = c.Post(kBatch, Ops({Create(in_shop2)}));
   EXPECT_EQ(r.code, 403) << r.text;
   EXPECT_THAT(r.json["message"].get<std::string>(),

@@ -116,8 +116,16 @@ TEST(ApiObjects, ADeletedNamespaceTerminatesUntilFinalized) {
   EXPECT_EQ(c.Get("/api/v1/namespaces/shop").code, 404);
 
   // Ones that may not go.
-  m.CreateNamespaces({"default", "bosun-system"});
-  for (const char* name : {"default", "bosun-system"}) {
+  // A spec that is not an object is refused as invalid, not a crash.
+  m.CreateNamespaces({"odd"});
+  Json odd = c.Delete("/api/v1/namespaces/odd").json;
+  odd["spec"] = "not an object";
+  Resp bad = c.Put("/api/v1/namespaces/odd", odd);
+  EXPECT_EQ(bad.code, 422) << bad.text;
+  EXPECT_EQ(c.Get("/api/v1/namespaces/odd").json["spec"]["finalizers"], Json::array({"kubernetes"}));
+
+  m.CreateNamespaces({"default", "bosun-system", "kube-node-lease"});
+  for (const char* name : {"default", "bosun-system", "kube-node-lease"}) {
     Resp r = c.Delete(std::string("/api/v1/namespaces/") + name);
     EXPECT_EQ(r.code, 403) << name << ": " << r.text;
     EXPECT_EQ(r.json["message"],
