@@ -422,12 +422,32 @@ Result<std::vector<Object>> ListLive(state::Client& client, const std::vector<Ma
   return out;
 }
 
+namespace {
+
+// metadata.namespace without a copy ("" when absent).
+std::string_view NamespaceView(const Manifest& m) {
+  const Json& ns = Object::Field(Object::Field(m.object.json(), "metadata"), "namespace");
+  return ns.is_string() ? std::string_view(ns.get_ref<const std::string&>()) : std::string_view();
+}
+
+}  // namespace
+
 std::set<std::string> UsedNamespaces(const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired) {
-  std::set<std::string> used;
+  // Run on every pass over every object: neighbours mostly share a
+  // namespace, so the set is asked only when it changes.
+  std::set<std::string, std::less<>> used;
+  std::string_view last;
+  bool any = false;
   for (const auto& [kind, m] : desired) {
-    if (kind != nullptr && kind->namespaced) used.insert(kind->NamespaceOf(m->object.namespace_()));
+    if (kind == nullptr || !kind->namespaced) continue;
+    std::string_view ns = NamespaceView(*m);
+    if (ns.empty()) ns = "default";
+    if (any && ns == last) continue;
+    any = true;
+    last = ns;
+    if (used.find(ns) == used.end()) used.emplace(ns);
   }
-  return used;
+  return std::set<std::string>(used.begin(), used.end());
 }
 
 std::string MissingNamespaces::Summary() const {
@@ -464,42 +484,47 @@ NamespaceState NamespaceStateOf(const std::optional<Object>& ns) {
 Result<MissingNamespaces> FindMissingNamespaces(
     const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired,
     const std::function<Result<NamespaceState>(const std::string& ns)>& namespace_state,
-    const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists) {
+    const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists,
+    const std::set<std::string>* used) {
   const KindInfo* ns_kind = KindRegistry::Builtin().FindKind("Namespace");
   std::set<std::string> defined;
   for (const auto& [kind, m] : desired) {
     if (kind == ns_kind) defined.insert(m->object.name());
   }
-  std::map<std::string, std::vector<std::pair<const KindInfo*, const Manifest*>>> needed;
-  for (const auto& [kind, m] : desired) {
-    if (kind == nullptr || !kind->namespaced) continue;
-    const std::string ns = m->object.namespace_();
-    if (ns.empty() || ns == "default") continue;
-    needed[ns].push_back({kind, m});
-  }
-  MissingNamespaces out;
-  for (const auto& [ns, objects] : needed) {
+  // The namespaces first (a handful), the objects only of those that lack.
+  std::set<std::string> computed;
+  if (used == nullptr) computed = UsedNamespaces(desired);
+  std::map<std::string, NamespaceState, std::less<>> lacking;
+  for (const std::string& ns : used != nullptr ? *used : computed) {
+    if (ns == "default") continue;
     auto state = namespace_state(ns);
     if (!state) return state.error().Wrap("cannot look up Namespace " + ns);
     if (*state == NamespaceState::kActive) continue;
     // One the set defines is created with it, unless it is being deleted.
     if (*state == NamespaceState::kMissing && defined.count(ns) != 0) continue;
-    const bool terminating = *state == NamespaceState::kTerminating;
-    for (const auto& [kind, m] : objects) {
-      auto exists = object_exists(*kind, *m);
-      if (!exists) return exists.error();
-      if (*exists) continue;
-      Diagnostic d;
-      d.file = m->file;
-      d.pos = m->positions ? m->positions->Find(FieldPath("metadata.namespace")) : m->start;
-      d.field = "metadata.namespace";
-      d.message = terminating ? "namespace \"" + ns +
-                                    "\" is being deleted (Terminating): nothing new goes into it until it is gone"
-                              : "namespace \"" + ns + "\" does not exist: add a Namespace manifest named \"" + ns +
-                                    "\" to the repository, or create it";
-      out.diagnostics.push_back(std::move(d));
-      (terminating ? out.terminating : out.namespaces).insert(ns);
-    }
+    lacking[ns] = *state;
+  }
+  MissingNamespaces out;
+  if (lacking.empty()) return out;
+  for (const auto& [kind, m] : desired) {
+    if (kind == nullptr || !kind->namespaced) continue;
+    auto it = lacking.find(NamespaceView(*m));
+    if (it == lacking.end()) continue;
+    const std::string& ns = it->first;
+    const bool terminating = it->second == NamespaceState::kTerminating;
+    auto exists = object_exists(*kind, *m);
+    if (!exists) return exists.error();
+    if (*exists) continue;
+    Diagnostic d;
+    d.file = m->file;
+    d.pos = m->positions ? m->positions->Find(FieldPath("metadata.namespace")) : m->start;
+    d.field = "metadata.namespace";
+    d.message = terminating ? "namespace \"" + ns +
+                                  "\" is being deleted (Terminating): nothing new goes into it until it is gone"
+                            : "namespace \"" + ns + "\" does not exist: add a Namespace manifest named \"" + ns +
+                                  "\" to the repository, or create it";
+    out.diagnostics.push_back(std::move(d));
+    (terminating ? out.terminating : out.namespaces).insert(ns);
   }
   SortDiagnostics(out.diagnostics);
   return out;

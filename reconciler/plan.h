@@ -125,11 +125,13 @@ NamespaceState NamespaceStateOf(const std::optional<Object>& ns);
 // object is there (one already stored, which an older bosun wrote without
 // this check, is updated, and the API allows that). Their errors are
 // returned. `desired` holds each object with its kind (nullptr for an
-// unknown one).
+// unknown one). The namespaces are looked up first, and the objects only of
+// those that lack: a pass over a large set costs a lookup per namespace.
 Result<MissingNamespaces> FindMissingNamespaces(
     const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired,
     const std::function<Result<NamespaceState>(const std::string& ns)>& namespace_state,
-    const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists);
+    const std::function<Result<bool>(const KindInfo& kind, const Manifest& m)>& object_exists,
+    const std::set<std::string>* used = nullptr);  // UsedNamespaces(desired), when known
 
 // Lists what PlanSync needs through the API: every object of the desired
 // set's kinds, and every managed object of the other kinds.

@@ -33,7 +33,8 @@ Result<MissingNamespaces> SyncController::Impl::MissingNamespacesOf(const Desire
         auto got = live(kind, m.object.namespace_(), m.object.name());
         if (!got) return got.error();
         return got->has_value();
-      });
+      },
+      &snapshot.namespaces);
 }
 
 bool SyncController::Impl::NamespacesExistNow(const Object& refused) {
