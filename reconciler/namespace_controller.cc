@@ -101,11 +101,18 @@ class NamespaceController {
                 {{"namespace", name}, {"objects", std::to_string(deleted)}, {"kinds", kinds}});
       return Reconciled::After(options_.recheck);  // done once a look finds nothing
     }
+    // Ours is "kubernetes", as Kubernetes names it; another writer's stay.
     Object released = *ns;
-    released.json()["spec"]["finalizers"] = Json::array();
+    Json rest = Json::array();
+    for (const Json& f : Object::Field(ns->spec(), "finalizers")) {
+      if (f != "kubernetes") rest.push_back(f);
+    }
+    const bool others = !rest.empty();
+    released.json()["spec"]["finalizers"] = std::move(rest);
     auto r = client.FinalizeNamespace(released);
     if (!r && r.error().code() != Code::kNotFound) return r.error().Wrap("finalizing namespace " + name);
-    log::Info(kComponent, "namespace deleted", {{"namespace", name}});
+    log::Info(kComponent, others ? "namespace emptied; other finalizers hold it" : "namespace deleted",
+              {{"namespace", name}});
     return Reconciled::Done();
   }
 

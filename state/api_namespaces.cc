@@ -57,6 +57,7 @@ Mutation TerminateNamespace(const Target& t, const Stored& cur, bool pinned, con
   Json out = cur.object;
   Meta(out).erase("resourceVersion");
   Meta(out)["deletionTimestamp"] = now;
+  if (!out["spec"].is_object()) out["spec"] = Json::object();
   out["spec"]["finalizers"] = Json::array({"kubernetes"});
   if (!out["status"].is_object()) out["status"] = Json::object();
   out["status"]["phase"] = "Terminating";

@@ -91,6 +91,30 @@ TEST_F(NamespaceControllerTest, DeletingANamespaceDeletesWhatIsInItThenTheNamesp
   EXPECT_TRUE(Exists("ConfigMap", "shop", "fresh"));
 }
 
+// The controller releases only its own finalizer ("kubernetes"): another
+// writer's holds the emptied Namespace until that writer lets go.
+TEST_F(NamespaceControllerTest, AnotherWritersFinalizerHoldsTheEmptiedNamespace) {
+  Create("ConfigMap", "shop", "a");
+  auto del = api_.client().Delete(Kind("Namespace"), "", "shop");
+  ASSERT_TRUE(del) << del.error().message();
+  Object held = *del;
+  held.json()["spec"]["finalizers"] = Json::array({"kubernetes", "example.com/backup"});
+  ASSERT_TRUE(api_.client().FinalizeNamespace(held));
+  Start();
+  ASSERT_TRUE(test::Eventually([&] { return !Exists("ConfigMap", "shop", "a"); }, 10s));
+  ASSERT_TRUE(test::Eventually(
+      [&] {
+        auto ns = api_.client().Get(Kind("Namespace"), "", "shop");
+        return ns && ns->spec()["finalizers"] == Json::array({"example.com/backup"});
+      },
+      10s));
+  auto ns = api_.client().Get(Kind("Namespace"), "", "shop");
+  ASSERT_TRUE(ns);
+  ns->json()["spec"]["finalizers"] = Json::array();
+  ASSERT_TRUE(api_.client().FinalizeNamespace(*ns));
+  EXPECT_FALSE(Exists("Namespace", "", "shop"));
+}
+
 // A namespace left Terminating by a leader that stopped (no controller ran)
 // is finished by the next one that starts: the state is the Namespace.
 TEST_F(NamespaceControllerTest, ANamespaceLeftTerminatingIsFinishedByTheNextController) {
