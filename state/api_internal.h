@@ -203,9 +203,9 @@ Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t>
 // and is not being deleted. DELETE of a Namespace marks it Terminating
 // (metadata.deletionTimestamp, status.phase, spec.finalizers
 // ["kubernetes"]); the namespace controller (reconciler/namespace_controller.h)
-// deletes what is in it and then empties spec.finalizers through
-// PUT …/namespaces/NAME/finalize, which removes the Namespace. "default" and
-// "bosun-system" may not be deleted.
+// deletes what is in it and then takes its finalizer out through
+// PUT …/namespaces/NAME/finalize; with none left, the Namespace is removed.
+// Those NamespaceMayBeDeleted (core/kinds.h) refuses may not be deleted.
 
 // The store key of the Namespace a create of `t` writes into, or "" when it
 // needs none: a cluster-scoped kind, or "default", which always exists.
