@@ -280,14 +280,8 @@ Result<reconciler::MissingNamespaces> MissingNamespacesOf(state::Client& client,
   }
   std::vector<std::pair<const KindInfo*, const Manifest*>> refs;
   for (const Manifest& m : set.objects) refs.push_back({reg.Find(m.object.gvk()), &m});
-  const KindInfo& ns_kind = *reg.FindKind("Namespace");
   return reconciler::FindMissingNamespaces(
-      refs,
-      [&](const std::string& ns) -> Result<reconciler::NamespaceState> {
-        auto got = client.Get(ns_kind, "", ns);
-        if (!got && got.error().code() != Code::kNotFound) return got.error();
-        return reconciler::NamespaceStateOf(got ? std::optional<Object>(std::move(*got)) : std::nullopt);
-      },
+      refs, [&](const std::string& ns) { return reconciler::GetNamespaceState(client, ns); },
       [&](const KindInfo& kind, const Manifest& m) -> Result<bool> {
         return live_keys.count(reconciler::Informer::Key(kind, m.object.namespace_(), m.object.name())) != 0;
       });

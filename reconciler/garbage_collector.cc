@@ -13,8 +13,6 @@ namespace bosun::reconciler {
 namespace {
 
 constexpr const char* kComponent = "garbage-collector";
-constexpr const char* kKinds[] = {"Deployment", "ReplicaSet", "Pod",          "Job",
-                                  "Secret",     "ConfigMap",  "SealedSecret", "Service"};
 
 // The work-queue key of an object of any watched kind: "Pod|ns/name".
 std::string GcKey(const KindInfo& kind, const Object& o) { return kind.gvk.kind + "|" + ObjectKey(o); }
@@ -26,7 +24,7 @@ const Json& RefsJson(const Object* o) {
 class GarbageCollector {
  public:
   explicit GarbageCollector(ControllerManager& mgr) : mgr_(mgr) {
-    for (const char* k : kKinds) {
+    for (const char* k : kOwnershipKinds) {
       const KindInfo* kind = KindRegistry::Builtin().FindKind(k);
       informers_[kind] = &mgr.Informer(*kind);
     }

@@ -32,6 +32,12 @@
 
 namespace bosun::reconciler {
 
+// The kinds that own or are owned in bosun: those the garbage collector
+// watches, and the ones controllers create objects next to (a Deployment's
+// ReplicaSets, a Job's pods, a SealedSecret's Secret).
+inline constexpr const char* kOwnershipKinds[] = {"Deployment", "ReplicaSet", "Pod",          "Job",
+                                                  "Secret",     "ConfigMap",  "SealedSecret", "Service"};
+
 // Registers the garbage collector (and its informers) with `mgr`; call
 // before mgr.Start.
 Status AddGarbageCollector(ControllerManager& mgr, int workers = 4);

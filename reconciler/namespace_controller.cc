@@ -8,6 +8,7 @@
 
 #include "core/kinds.h"
 #include "core/log.h"
+#include "reconciler/garbage_collector.h"
 #include "reconciler/system_namespace.h"
 
 namespace bosun::reconciler {
@@ -27,17 +28,11 @@ std::vector<const KindInfo*> NamespacedKinds() {
   return kinds;
 }
 
-// The kinds the controllers create objects next to (a Deployment's
-// ReplicaSets, a Job's pods, a SealedSecret's Secret), and the ones most
-// repositories hold; the garbage collector watches the same.
-constexpr const char* kHoldersOfContent[] = {"Deployment", "ReplicaSet", "Job",       "SealedSecret",
-                                             "Pod",        "Service",    "ConfigMap", "Secret"};
-
 class NamespaceController {
  public:
   NamespaceController(ControllerManager& mgr, NamespaceControllerOptions options)
       : mgr_(mgr), options_(options), informer_(mgr.Informer("Namespace")), kinds_(NamespacedKinds()) {
-    for (const char* k : kHoldersOfContent) mgr.Informer(k);  // synced before the start's work
+    for (const char* k : kOwnershipKinds) mgr.Informer(k);  // synced before the start's work
   }
 
   static void Register(const std::shared_ptr<NamespaceController>& self) {
@@ -61,7 +56,7 @@ class NamespaceController {
   // pods, ReplicaSets and Secrets next to those objects would be refused.
   Result<Reconciled> Bootstrap() {
     std::set<std::string> used = {"default"};
-    for (const char* k : kHoldersOfContent) {
+    for (const char* k : kOwnershipKinds) {
       for (const ObjectPtr& o : mgr_.Informer(k).List()) used.insert(o->namespace_());
     }
     for (const std::string& name : used) {

@@ -243,7 +243,7 @@ std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& li
   if (gvk.group.empty() && gvk.kind == "Pod" && !Object::Field(desired.spec(), "nodeName").is_string() &&
       Object::Field(live.spec(), "nodeName").is_string()) {
     without = have_raw;
-    without["spec"].erase("nodeName");
+    drop(without, "nodeName");
     have_p = &without;
   }
   if (gvk.group.empty() && gvk.kind == "Namespace") {
@@ -470,15 +470,16 @@ std::string MissingNamespaces::Summary() const {
   return std::to_string(n) + " object" + (n == 1 ? "" : "s") + " in " + what;
 }
 
-std::set<std::string> MissingNamespaces::All() const {
-  std::set<std::string> all = namespaces;
-  all.insert(terminating.begin(), terminating.end());
-  return all;
-}
-
 NamespaceState NamespaceStateOf(const std::optional<Object>& ns) {
   if (!ns) return NamespaceState::kMissing;
   return ns->deletion_timestamp() ? NamespaceState::kTerminating : NamespaceState::kActive;
+}
+
+Result<NamespaceState> GetNamespaceState(state::Client& client, const std::string& ns) {
+  auto got = client.Get(*KindRegistry::Builtin().FindKind("Namespace"), "", ns);
+  if (got) return NamespaceStateOf(std::move(*got));
+  if (got.error().code() == Code::kNotFound) return NamespaceState::kMissing;
+  return got.error();
 }
 
 Result<MissingNamespaces> FindMissingNamespaces(

@@ -114,13 +114,13 @@ struct MissingNamespaces {
   bool empty() const { return diagnostics.empty(); }
   // "2 objects in namespace "shop", which does not exist"
   std::string Summary() const;
-  // Every namespace named, missing or terminating.
-  std::set<std::string> All() const;
 };
 // A Namespace being deleted (Terminating) takes no new content either, even
 // one the set defines: its objects are refused the same way until it is gone.
 enum class NamespaceState { kMissing, kTerminating, kActive };
 NamespaceState NamespaceStateOf(const std::optional<Object>& ns);
+// The state of Namespace `ns` as the API has it.
+Result<NamespaceState> GetNamespaceState(state::Client& client, const std::string& ns);
 // `namespace_state` answers from the cluster; `object_exists` whether the
 // object is there (one already stored, which an older bosun wrote without
 // this check, is updated, and the API allows that). Their errors are

@@ -25,9 +25,11 @@ Result<MissingNamespaces> SyncController::Impl::MissingNamespacesOf(const Desire
   return FindMissingNamespaces(
       snapshot.kinds_and_objects,
       [&](const std::string& ns) -> Result<NamespaceState> {
-        auto got = live(ns_kind, "", ns);
-        if (!got) return got.error();
-        return NamespaceStateOf(*got);
+        {
+          std::lock_guard<std::mutex> lock(state_mu);
+          if (auto cached = informer->Get(Informer::Key(ns_kind, "", ns))) return NamespaceStateOf(cached);
+        }
+        return GetNamespaceState(*client, ns);
       },
       [&](const KindInfo& kind, const Manifest& m) -> Result<bool> {
         auto got = live(kind, m.object.namespace_(), m.object.name());
@@ -41,11 +43,11 @@ bool SyncController::Impl::NamespacesExistNow(const Object& refused) {
   const Json& missing = Object::Field(refused.status(), "missingNamespaces");
   const Json& terminating = Object::Field(refused.status(), "terminatingNamespaces");
   if (refused.status().value("reason", "") != "MissingNamespace") return false;
-  const KindInfo& ns_kind = *KindRegistry::Builtin().FindKind("Namespace");
+  // An error reads as missing, as a Namespace that cannot be read now.
   auto state = [&](const Json& name) {
     if (!name.is_string()) return NamespaceState::kMissing;
-    auto got = client->Get(ns_kind, "", name.get<std::string>());
-    return NamespaceStateOf(got ? std::optional<Object>(std::move(*got)) : std::nullopt);
+    auto got = GetNamespaceState(*client, name.get<std::string>());
+    return got ? *got : NamespaceState::kMissing;
   };
   // Each missing one exists now; each terminating one is gone (or back).
   for (const Json& name : missing.is_array() ? missing : Json::array()) {

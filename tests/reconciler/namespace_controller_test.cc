@@ -53,6 +53,18 @@ class NamespaceControllerTest : public ::testing::Test {
     auto r = api_.client().Create(o);
     ASSERT_TRUE(r) << o.Describe() << ": " << r.error().message();
   }
+  // DELETE of Namespace `name`: it is Terminating.
+  Object DeleteNamespace(const std::string& name) {
+    auto del = api_.client().Delete(Kind("Namespace"), "", name);
+    EXPECT_TRUE(del) << del.error().message();
+    return del ? *del : Object();
+  }
+  // Sets `ns`'s finalizers through /finalize (none left: the Namespace goes).
+  void Finalize(Object ns, Json finalizers) {
+    ns.json()["spec"]["finalizers"] = std::move(finalizers);
+    auto r = api_.client().FinalizeNamespace(ns);
+    EXPECT_TRUE(r) << r.error().message();
+  }
   bool Exists(const char* kind, const std::string& ns, const std::string& name) {
     return api_.client().Get(Kind(kind), ns, name).ok();
   }
@@ -71,9 +83,7 @@ TEST_F(NamespaceControllerTest, DeletingANamespaceDeletesWhatIsInItThenTheNamesp
   Create("ConfigMap", "default", "kept");
   Start();
 
-  auto del = api_.client().Delete(Kind("Namespace"), "", "shop");
-  ASSERT_TRUE(del) << del.error().message();
-  EXPECT_TRUE(del->deletion_timestamp());
+  EXPECT_TRUE(DeleteNamespace("shop").deletion_timestamp());
 
   ASSERT_TRUE(test::Eventually([&] { return !Exists("Namespace", "", "shop"); }, 10s))
       << "the namespace must go once it is empty";
@@ -95,11 +105,7 @@ TEST_F(NamespaceControllerTest, DeletingANamespaceDeletesWhatIsInItThenTheNamesp
 // writer's holds the emptied Namespace until that writer lets go.
 TEST_F(NamespaceControllerTest, AnotherWritersFinalizerHoldsTheEmptiedNamespace) {
   Create("ConfigMap", "shop", "a");
-  auto del = api_.client().Delete(Kind("Namespace"), "", "shop");
-  ASSERT_TRUE(del) << del.error().message();
-  Object held = *del;
-  held.json()["spec"]["finalizers"] = Json::array({"kubernetes", "example.com/backup"});
-  ASSERT_TRUE(api_.client().FinalizeNamespace(held));
+  Finalize(DeleteNamespace("shop"), Json::array({"kubernetes", "example.com/backup"}));
   Start();
   ASSERT_TRUE(test::Eventually([&] { return !Exists("ConfigMap", "shop", "a"); }, 10s));
   ASSERT_TRUE(test::Eventually(
@@ -110,8 +116,7 @@ TEST_F(NamespaceControllerTest, AnotherWritersFinalizerHoldsTheEmptiedNamespace)
       10s));
   auto ns = api_.client().Get(Kind("Namespace"), "", "shop");
   ASSERT_TRUE(ns);
-  ns->json()["spec"]["finalizers"] = Json::array();
-  ASSERT_TRUE(api_.client().FinalizeNamespace(*ns));
+  Finalize(*ns, Json::array());
   EXPECT_FALSE(Exists("Namespace", "", "shop"));
 }
 
@@ -119,7 +124,7 @@ TEST_F(NamespaceControllerTest, AnotherWritersFinalizerHoldsTheEmptiedNamespace)
 // is finished by the next one that starts: the state is the Namespace.
 TEST_F(NamespaceControllerTest, ANamespaceLeftTerminatingIsFinishedByTheNextController) {
   Create("ConfigMap", "shop", "a");
-  ASSERT_TRUE(api_.client().Delete(Kind("Namespace"), "", "shop"));
+  DeleteNamespace("shop");
   std::this_thread::sleep_for(200ms);
   EXPECT_TRUE(Exists("Namespace", "", "shop")) << "nothing finishes it without the controller";
   EXPECT_TRUE(Exists("ConfigMap", "shop", "a"));
@@ -135,11 +140,7 @@ TEST_F(NamespaceControllerTest, ANamespaceLeftTerminatingIsFinishedByTheNextCont
 TEST_F(NamespaceControllerTest, ObjectsInANamespaceWithoutItsObjectGetTheirNamespaceAtTheStart) {
   Create("Deployment", "shop", "web");
   // The Namespace goes, its content stays: as an older bosun could leave it.
-  auto del = api_.client().Delete(Kind("Namespace"), "", "shop");
-  ASSERT_TRUE(del) << del.error().message();
-  Object released = *del;
-  released.json()["spec"]["finalizers"] = Json::array();
-  ASSERT_TRUE(api_.client().FinalizeNamespace(released));
+  Finalize(DeleteNamespace("shop"), Json::array());
   ASSERT_FALSE(Exists("Namespace", "", "shop"));
   ASSERT_TRUE(Exists("Deployment", "shop", "web"));
   Start();
