@@ -19,6 +19,7 @@ struct ApplyOptions {
   std::vector<std::string> files;
   std::string ns;
   ClientFlags client;
+  std::optional<FieldValidation> field_validation;
 };
 
 // What an object looks like for comparing the manifest with the live object:
@@ -67,7 +68,7 @@ int RunApply(const ApplyOptions& opt) {
   auto files = FindManifestFiles(opt.files);
   if (!files) return Fail("apply", files.error().message());
   if (files->empty()) return Fail("apply", "no *.yaml, *.yml or *.json files in " + opt.files[0]);
-  DesiredSet set = LoadDesiredSet(*files);
+  DesiredSet set = LoadDesiredSet(*files, {}, opt.field_validation);
   for (const Diagnostic& d : set.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
   if (!set.ok()) {
     size_t e = set.errors();
@@ -140,6 +141,7 @@ void AddApply(CLI::App& app, int* exit_code) {
       "created, configured or unchanged.");
   cmd->add_option("-f,--filename", opt->files, "Manifest files or directories (repeatable)")->required();
   cmd->add_option("-n,--namespace", opt->ns, "Namespace for objects that name none (default: default)");
+  AddFieldValidationOption(cmd, "--validate", &opt->field_validation);
   AddClientFlags(cmd, &opt->client);
   cmd->callback([opt, exit_code] { *exit_code = RunApply(*opt); });
 }

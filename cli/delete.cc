@@ -1,12 +1,15 @@
 // `bosun delete KIND NAME` and `bosun delete -f FILE|DIR`.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/client_flags.h"
 #include "cli/verbs.h"
+#include "core/duration.h"
 #include "core/kinds.h"
 #include "core/manifests.h"
 #include "state/client.h"
@@ -19,6 +22,8 @@ struct DeleteOptions {
   std::vector<std::string> files;
   std::string ns;
   bool ignore_not_found = false;
+  bool wait = true;
+  std::string timeout = "5m";
   ClientFlags client;
 };
 
@@ -29,17 +34,53 @@ struct Target {
   std::string where;  // "file:line: " for objects from manifests
 };
 
+// Waits until the object `deleted` (answered by a DELETE that left it
+// terminating: a Namespace while its contents go) is gone, as kubectl's
+// --wait does. A new object of the same name (another uid) means it is.
+bool WaitUntilGone(state::Client& client, const Target& t, const Object& deleted, std::chrono::nanoseconds timeout,
+                   const std::string& what) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  bool told = false;
+  for (;;) {
+    auto cur = client.Get(*t.kind, t.ns, t.name);
+    if (!cur && cur.error().code() == Code::kNotFound) return true;
+    if (!cur) {
+      std::fprintf(stderr, "bosun delete: %swhile waiting for %s \"%s\" to go: %s\n", t.where.c_str(), what.c_str(),
+                   t.name.c_str(), cur.error().message().c_str());
+      return false;
+    }
+    if (cur->uid() != deleted.uid()) return true;
+    const auto waited = Clock::now() - start;
+    if (timeout.count() > 0 && waited >= timeout) {
+      std::fprintf(stderr,
+                   "bosun delete: %s%s \"%s\" is still terminating after %s: it goes once the namespace "
+                   "controller has deleted everything in it and every finalizer in its spec.finalizers is released\n",
+                   t.where.c_str(), what.c_str(), t.name.c_str(), FormatDuration(timeout).c_str());
+      return false;
+    }
+    if (!told && waited >= std::chrono::seconds(1)) {
+      std::fprintf(stderr, "waiting for %s \"%s\" to terminate: deleting what it holds (--wait=false not to wait)\n",
+                   what.c_str(), t.name.c_str());
+      told = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 // Prints `deployment.apps "web" deleted` or the error; returns whether it
 // counts as a failure.
-bool DeleteOne(state::Client& client, const Target& t, bool ignore_not_found) {
+bool DeleteOne(state::Client& client, const Target& t, const DeleteOptions& opt, std::chrono::nanoseconds timeout) {
   auto r = client.Delete(*t.kind, t.ns, t.name);
   if (r) {
     std::string what = t.kind->singular + (t.kind->gvk.group.empty() ? "" : "." + t.kind->gvk.group);
+    const bool terminating = !r->json().value("/metadata/deletionTimestamp"_json_pointer, std::string()).empty();
+    if (terminating && opt.wait && !WaitUntilGone(client, t, *r, timeout, what)) return true;
     std::printf("%s \"%s\" deleted\n", what.c_str(), t.name.c_str());
     std::fflush(stdout);
     return false;
   }
-  if (r.error().code() == Code::kNotFound && ignore_not_found) return false;
+  if (r.error().code() == Code::kNotFound && opt.ignore_not_found) return false;
   std::fprintf(stderr, "bosun delete: %s%s\n", t.where.c_str(), r.error().message().c_str());
   return true;
 }
@@ -53,6 +94,11 @@ int RunDelete(const DeleteOptions& opt) {
     std::fprintf(stderr, "bosun delete: give KIND NAME (e.g. `bosun delete deploy web`) or -f FILE\n");
     return 2;
   }
+  auto timeout = ParseDuration(opt.timeout);
+  if (!timeout) {
+    std::fprintf(stderr, "bosun delete: --timeout: %s\n", timeout.error().message().c_str());
+    return 2;
+  }
   std::string default_ns = opt.ns.empty() ? "default" : opt.ns;
   std::vector<Target> targets;
   if (opt.files.empty()) {
@@ -63,7 +109,9 @@ int RunDelete(const DeleteOptions& opt) {
     auto files = FindManifestFiles(opt.files);
     if (!files) return Fail("delete", files.error().message());
     if (files->empty()) return Fail("delete", "no *.yaml, *.yml or *.json files in " + opt.files[0]);
-    DesiredSet set = LoadDesiredSet(*files);
+    // What to delete needs kinds and names only: a field the kind does not
+    // have is no reason to keep the object.
+    DesiredSet set = LoadDesiredSet(*files, {}, FieldValidation::kIgnore);
     if (!set.ok()) {
       for (const Diagnostic& d : set.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
       return Fail("delete", "the manifests have errors; nothing was deleted");
@@ -91,7 +139,7 @@ int RunDelete(const DeleteOptions& opt) {
   auto client = MakeClient(opt.client);
   if (!client) return Fail("delete", client.error().message());
   int failures = 0;
-  for (const Target& t : targets) failures += DeleteOne(**client, t, opt.ignore_not_found) ? 1 : 0;
+  for (const Target& t : targets) failures += DeleteOne(**client, t, opt, *timeout) ? 1 : 0;
   return failures > 0 ? 1 : 0;
 }
 
@@ -102,11 +150,14 @@ void AddDelete(CLI::App& app, int* exit_code) {
   CLI::App* cmd =
       app.add_subcommand("delete",
                          "Delete objects: `bosun delete KIND NAME [-n NS]`, or every object of manifests with\n"
-                         "`bosun delete -f FILE|DIR` (dependents first).");
+                         "`bosun delete -f FILE|DIR` (dependents first). A Namespace goes once everything in it is\n"
+                         "deleted; by default the command waits for that, as kubectl does.");
   cmd->add_option("args", opt->args, "KIND NAME (e.g. deploy web)");
   cmd->add_option("-f,--filename", opt->files, "Manifest files or directories (repeatable)");
   cmd->add_option("-n,--namespace", opt->ns, "Namespace (default: default)");
   cmd->add_flag("--ignore-not-found", opt->ignore_not_found, "Objects already gone are not an error");
+  cmd->add_option("--wait", opt->wait, "Wait until a terminating object (a Namespace) is gone")->capture_default_str();
+  cmd->add_option("--timeout", opt->timeout, "How long --wait waits (e.g. 30s, 5m; 0 for ever)")->capture_default_str();
   AddClientFlags(cmd, &opt->client);
   cmd->callback([opt, exit_code] { *exit_code = RunDelete(*opt); });
 }

@@ -23,6 +23,7 @@ struct ValidateOptions {
   bool quiet = false;
   bool no_warnings = false;
   std::string output = "text";
+  std::optional<FieldValidation> field_validation;
 };
 
 void PrintSummaryTable(const DesiredSet& set) {
@@ -101,7 +102,7 @@ PolicyOutcome ApplyPolicies(DesiredSet& set, const std::vector<std::string>& roo
     all.push_back(&m);
     subjects.push_back({&m, SubjectPath(m.file, roots)});
   }
-  out.set = policies::ParsePolicies(all);
+  out.set = policies::ParsePolicies(all, set.field_validation);
   if (out.set.ok()) out.verdict = policies::Evaluate(out.set.policies, subjects);
   if (out.set.diagnostics.empty() && out.verdict.violations.empty()) return out;
   for (const Diagnostic& d : out.set.diagnostics) set.diagnostics.push_back(d);
@@ -110,11 +111,7 @@ PolicyOutcome ApplyPolicies(DesiredSet& set, const std::vector<std::string>& roo
     out.rule_of[d.ToString()] = {v.policy, v.rule};
     set.diagnostics.push_back(std::move(d));
   }
-  std::stable_sort(set.diagnostics.begin(), set.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    if (a.file != b.file) return a.file < b.file;
-    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
-    return a.pos.column < b.pos.column;
-  });
+  SortDiagnostics(set.diagnostics);
   return out;
 }
 
@@ -158,7 +155,7 @@ int RunValidate(const ValidateOptions& opt) {
     std::fprintf(stderr, "bosun validate: no *.yaml, *.yml or *.json files under %s\n", opt.paths[0].c_str());
     return 1;
   }
-  DesiredSet set = LoadDesiredSet(*files);
+  DesiredSet set = LoadDesiredSet(*files, {}, opt.field_validation);
   PolicyOutcome pol = ApplyPolicies(set, opt.paths);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
 
@@ -201,6 +198,16 @@ int RunValidate(const ValidateOptions& opt) {
 
 }  // namespace
 
+void AddFieldValidationOption(CLI::App* cmd, const std::string& name, std::optional<FieldValidation>* out) {
+  cmd->add_option_function<std::string>(
+         name, [out](const std::string& v) { *out = ParseFieldValidation(v); },
+         "How an unknown field (a likely typo) is taken: strict (an error), warn or ignore. By default as the\n"
+         "SyncConfig among the manifests says (spec.fieldValidation), strict without one")
+      ->check(CLI::Validator(
+          [](std::string& v) { return ParseFieldValidation(v) ? std::string() : "must be strict, warn or ignore"; },
+          "strict|warn|ignore"));
+}
+
 void AddValidate(CLI::App& app, int* exit_code) {
   auto opt = std::make_shared<ValidateOptions>();
   CLI::App* cmd = app.add_subcommand(
@@ -215,6 +222,7 @@ void AddValidate(CLI::App& app, int* exit_code) {
   cmd->add_flag("-s,--summary", opt->summary, "Print the objects found, by namespace and kind");
   cmd->add_flag("-q,--quiet", opt->quiet, "Print only problems (no summary line when valid)");
   cmd->add_flag("--no-warnings", opt->no_warnings, "Do not print warnings");
+  AddFieldValidationOption(cmd, "--field-validation", &opt->field_validation);
   cmd->add_option("-o,--output", opt->output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -6,11 +6,20 @@
 // 2 something would, 1 it could not tell (invalid manifests, no server).
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include <CLI/CLI.hpp>
+
+#include "core/validation.h"
 
 namespace bosun::cli {
 
 void AddValidate(CLI::App& app, int* exit_code);
+// The option `name` (--field-validation; kubectl's --validate for apply):
+// how an unknown field is taken, strict, warn or ignore. Unset, the
+// manifests' SyncConfig says (Strict without one), as for the sync.
+void AddFieldValidationOption(CLI::App* cmd, const std::string& name, std::optional<FieldValidation>* out);
 void AddGet(CLI::App& app, int* exit_code);
 void AddApply(CLI::App& app, int* exit_code);
 void AddDelete(CLI::App& app, int* exit_code);

@@ -169,6 +169,22 @@ ManifestFilter::ManifestFilter(std::string_view ignore_file) {
   }
 }
 
+void ManifestFilter::AddNested(std::string_view folder, std::string_view ignore_file) {
+  // The folder's name as a glob that matches only itself.
+  std::string base;
+  for (char c : folder) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') base += '\\';
+    base += c;
+  }
+  for (Pattern& p : ManifestFilter(ignore_file).patterns_) {
+    // "x" matches a name at any depth under the folder, "/x" and "a/x"
+    // from the folder.
+    p.glob = base + (p.anchored ? "/" : "/**/") + p.glob;
+    p.anchored = true;
+    patterns_.push_back(std::move(p));
+  }
+}
+
 bool ManifestFilter::Ignored(std::string_view path, bool folder) const {
   const size_t slash = path.rfind('/');
   const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);

@@ -7,9 +7,11 @@
 // path starts with '.' (dot-files and dot-folders such as .github/ are never
 // manifests), and the folder's `.bosunignore` does not exclude it.
 //
-// `.bosunignore` sits at the root of the folder bosun follows (the sync's
-// path, or the folder given to validate and diff) and uses gitignore's
-// pattern syntax, as Flux's .sourceignore does:
+// A `.bosunignore` may sit in the folder bosun follows (the sync's path, or
+// the folder given to validate and diff) and in any folder under it, as a
+// .gitignore may; each one's patterns are relative to its own folder, and a
+// deeper one's take precedence. It uses gitignore's pattern syntax, as Flux's
+// .sourceignore does:
 //   - blank lines and lines starting with '#' are skipped ("\#" for a '#');
 //   - "!" re-includes what an earlier pattern excluded (not inside an
 //     excluded folder, as in git);
@@ -35,6 +37,12 @@ class ManifestFilter {
   ManifestFilter() = default;
   // The text of a .bosunignore.
   explicit ManifestFilter(std::string_view ignore_file);
+
+  // Adds the .bosunignore of `folder` (relative to the followed folder,
+  // "apps/web"): its patterns, taken relative to that folder, come after
+  // (and so win over) those of the folders above it. Add a folder's file
+  // after its parents'.
+  void AddNested(std::string_view folder, std::string_view ignore_file);
 
   // `path` is relative to the followed folder, with '/' between names:
   // "apps/web/deploy.yaml".

@@ -55,6 +55,21 @@ bool IsManifestFile(const std::string& path) {
   return ends(".yaml") || ends(".yml") || ends(".json");
 }
 
+namespace {
+
+// The text of `folder`'s .bosunignore, "" when it has none.
+Result<std::string> ReadIgnoreFile(const std::string& folder) {
+  const fs::path file = fs::path(folder) / kIgnoreFileName;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return std::string();
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Error(Code::kIo, file.string() + ": cannot read it");
+  return text;
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string>& paths) {
   std::vector<std::string> out;
   for (const auto& root : paths) {
@@ -75,7 +90,14 @@ Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string
       const std::string rel = p.lexically_relative(root).generic_string();
       if (it->is_directory(ec)) {
         // Nothing under a dot-folder or an ignored folder is read.
-        if (p.filename().string().starts_with(".") || filter->Ignored(rel, true)) it.disable_recursion_pending();
+        if (p.filename().string().starts_with(".") || filter->Ignored(rel, true)) {
+          it.disable_recursion_pending();
+          continue;
+        }
+        // Its own .bosunignore, before what it holds is looked at.
+        auto text = ReadIgnoreFile(p.string());
+        if (!text) return text.error();
+        if (!text->empty()) filter->AddNested(rel, *text);
         continue;
       }
       if (it->is_regular_file(ec) && filter->Includes(rel)) out.push_back(p.string());
@@ -87,13 +109,9 @@ Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string
 }
 
 Result<ManifestFilter> ReadManifestFilter(const std::string& folder) {
-  const fs::path file = fs::path(folder) / kIgnoreFileName;
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return ManifestFilter();
-  std::ifstream in(file, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return Error(Code::kIo, file.string() + ": cannot read it");
-  return ManifestFilter(text);
+  auto text = ReadIgnoreFile(folder);
+  if (!text) return text.error();
+  return ManifestFilter(*text);
 }
 
 namespace {
@@ -135,6 +153,7 @@ void ValidateDocs(const std::string& file, std::vector<Document>& docs, LoadedFi
       if (!d.pos.known()) d.pos = m.start;
       d.field = fe.path.str();
       d.message = std::move(fe.message);
+      d.unknown_field = fe.unknown_field;
       out->diagnostics.push_back(std::move(d));
     }
     out->objects.push_back(std::move(m));
@@ -171,7 +190,7 @@ Diagnostic AtName(const Manifest& m, std::string message) {
 }
 
 // The files' objects and diagnostics in one set, with the checks across files.
-DesiredSet Assemble(std::vector<LoadedFile> results) {
+DesiredSet Assemble(std::vector<LoadedFile> results, std::optional<FieldValidation> mode) {
   const size_t n = results.size();
   DesiredSet set;
   set.files = n;
@@ -198,6 +217,8 @@ DesiredSet Assemble(std::vector<LoadedFile> results) {
       }
     }
   }
+  set.field_validation = mode.value_or(FieldValidationOf(sync_config));
+  ApplyFieldValidation(set.diagnostics, set.field_validation);
   SortDiagnostics(set.diagnostics);
   return set;
 }
@@ -219,23 +240,44 @@ bool IsSyncConfig(const KindInfo& kind) {
   return kind.gvk.kind == "SyncConfig" && kind.gvk.group == "bosun.dev";
 }
 
-DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits) {
-  return Assemble(LoadEach(files.size(), [&](size_t i, LoadedFile* out) {
-    const std::string& file = files[i];
-    std::error_code ec;
-    auto size = fs::file_size(file, ec);
-    if (!ec) out->bytes = size;
-    auto docs = LoadYamlFile(file, limits);
-    if (!docs) {
-      out->diagnostics.push_back(FromLoadError(file, docs.error()));
-      return;
-    }
-    ValidateDocs(file, *docs, out);
-  }));
+void ApplyFieldValidation(std::vector<Diagnostic>& diagnostics, FieldValidation mode) {
+  if (mode == FieldValidation::kIgnore) {
+    std::erase_if(diagnostics, [](const Diagnostic& d) { return d.unknown_field; });
+    return;
+  }
+  for (Diagnostic& d : diagnostics) {
+    if (d.unknown_field) d.severity = mode == FieldValidation::kStrict ? Severity::kError : Severity::kWarning;
+  }
 }
 
-DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits& limits) {
-  return Assemble(LoadFiles(files, limits));
+FieldValidation FieldValidationOf(const Manifest* sync_config) {
+  if (sync_config == nullptr) return FieldValidation::kStrict;
+  const Json& v = Object::Field(sync_config->object.spec(), "fieldValidation");
+  if (!v.is_string()) return FieldValidation::kStrict;
+  return ParseFieldValidation(v.get_ref<const std::string&>()).value_or(FieldValidation::kStrict);
+}
+
+DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits,
+                          std::optional<FieldValidation> mode) {
+  return Assemble(LoadEach(files.size(),
+                           [&](size_t i, LoadedFile* out) {
+                             const std::string& file = files[i];
+                             std::error_code ec;
+                             auto size = fs::file_size(file, ec);
+                             if (!ec) out->bytes = size;
+                             auto docs = LoadYamlFile(file, limits);
+                             if (!docs) {
+                               out->diagnostics.push_back(FromLoadError(file, docs.error()));
+                               return;
+                             }
+                             ValidateDocs(file, *docs, out);
+                           }),
+                  mode);
+}
+
+DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits& limits,
+                          std::optional<FieldValidation> mode) {
+  return Assemble(LoadFiles(files, limits), mode);
 }
 
 LoadedFile LoadFile(const SourceFile& f, const LoadLimits& limits) {

@@ -3,7 +3,9 @@
 //
 // This is what `bosun validate` runs and what the sync controller will run on
 // each Git revision before it writes anything: the set is usable only when it
-// has no errors (warnings are reported but do not block).
+// has no errors (warnings are reported but do not block). An unknown field is
+// an error unless the set's SyncConfig says `fieldValidation: Warn` or
+// `Ignore` (ApplyFieldValidation).
 //
 // Loading runs on a small pool of threads (one per core); the result does not
 // depend on the order files were read in: objects and diagnostics are sorted by
@@ -11,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +33,7 @@ struct Diagnostic {
   SourcePos pos;
   std::string field;  // empty for file-level problems (syntax errors)
   std::string message;
+  bool unknown_field = false;  // its severity is the reader's FieldValidation
 
   // "web/deploy.yaml:14:9: spec.template.spec.containers[0].image: required",
   // with "warning: " after the location for warnings.
@@ -56,6 +60,8 @@ struct DesiredSet {
   std::vector<Diagnostic> diagnostics;
   size_t files = 0;
   size_t bytes = 0;
+  // What its unknown fields were taken as (ApplyFieldValidation).
+  FieldValidation field_validation = FieldValidation::kStrict;
 
   size_t errors() const;
   size_t warnings() const;
@@ -74,17 +80,28 @@ bool IsManifestFile(const std::string& path);
 
 // Every manifest file under `paths`, sorted. A file is taken as given; a
 // folder is walked recursively and what it holds is chosen by its
-// ManifestFilter (core/manifest_filter.h: no dot-names, its .bosunignore).
+// ManifestFilter (core/manifest_filter.h: no dot-names, the .bosunignore
+// files of the folder and of the folders under it).
 // Fails when a path does not exist or cannot be read.
 Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string>& paths);
 
 // The ManifestFilter of a folder on disk: its .bosunignore, if it has one.
 Result<ManifestFilter> ReadManifestFilter(const std::string& folder);
 
-// Loads and validates files from disk.
-DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits = {});
+// Unknown fields under `mode`: each becomes an error (Strict) or a warning
+// (Warn), or is dropped (Ignore). Other diagnostics are left as they are.
+void ApplyFieldValidation(std::vector<Diagnostic>& diagnostics, FieldValidation mode);
+// A repository's choice: its SyncConfig's spec.fieldValidation, Strict when
+// it has none (or no SyncConfig).
+FieldValidation FieldValidationOf(const Manifest* sync_config);
+
+// Loads and validates files from disk. Unknown fields are taken as `mode`,
+// or as the set's SyncConfig says when it is not given.
+DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits = {},
+                          std::optional<FieldValidation> mode = std::nullopt);
 // Loads and validates files already in memory.
-DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits& limits = {});
+DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits& limits = {},
+                          std::optional<FieldValidation> mode = std::nullopt);
 
 // The errors only the whole set shows (LoadDesiredSet makes both checks; a
 // caller that keeps files apart, as the GitOps sync does, makes them itself):

@@ -23,7 +23,7 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return prev[b.size()];
 }
 
-std::string DidYouMean(std::string_view got, std::initializer_list<std::string_view> known, size_t max_distance) {
+std::string DidYouMean(std::string_view got, std::span<const std::string_view> known, size_t max_distance) {
   std::string_view best;
   size_t best_d = max_distance;
   for (auto cand : known) {

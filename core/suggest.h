@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,10 @@ size_t EditDistance(std::string_view a, std::string_view b);
 
 // " (did you mean \"x\"?)" naming the closest of `known` when it is fewer
 // than `max_distance` edits away from `got`, else "".
-std::string DidYouMean(std::string_view got, std::initializer_list<std::string_view> known, size_t max_distance);
+std::string DidYouMean(std::string_view got, std::span<const std::string_view> known, size_t max_distance);
+inline std::string DidYouMean(std::string_view got, std::initializer_list<std::string_view> known,
+                              size_t max_distance) {
+  return DidYouMean(got, std::span<const std::string_view>(known.begin(), known.size()), max_distance);
+}
 
 }  // namespace bosun

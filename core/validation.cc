@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/ascii.h"
 #include "core/duration.h"
 #include "core/kinds.h"
 #include "core/labels.h"
@@ -141,15 +142,12 @@ const Json* Checker::StringMap(const Json& parent, const FieldPath& pp, const ch
   return ok ? m : nullptr;
 }
 
-namespace {
-}  // namespace
-
-void Checker::Unknown(const Json& obj, const FieldPath& p, std::initializer_list<std::string_view> known) {
+void Checker::Unknown(const Json& obj, const FieldPath& p, std::span<const std::string_view> known) {
   if (!obj.is_object()) return;
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     const std::string& k = it.key();
     if (std::find(known.begin(), known.end(), k) != known.end()) continue;
-    Warn(p.Child(k), "unknown field " + Quote(k) + DidYouMean(k, known, 3));
+    out_->push_back({Severity::kWarning, p.Child(k), "unknown field " + Quote(k) + DidYouMean(k, known, 3), true});
   }
 }
 
@@ -175,6 +173,7 @@ void ValidateObjectMeta(Checker& c, const Json& doc, const FieldPath& root, bool
   const Json* meta = c.Object(doc, root, "metadata", /*required=*/true);
   if (meta == nullptr) return;
   FieldPath p = root.Child("metadata");
+  c.Unknown(*meta, p, kObjectMetaFields);
   const Json* name = c.String(*meta, p, "name");
   const Json* gen = c.String(*meta, p, "generateName");
   if (name != nullptr && !name->get_ref<const std::string&>().empty()) {
@@ -291,6 +290,10 @@ namespace {
 
 void ValidateNamespace(Checker& c, const bosun::Object& obj) {
   ValidateObjectMeta(c, obj.json(), FieldPath(), false, NameRule::kDns1123Label, true);
+  if (const Json* spec = c.Object(obj.json(), FieldPath(), "spec")) {
+    c.Unknown(*spec, FieldPath("spec"), {"finalizers"});
+    c.Array(*spec, FieldPath("spec"), "finalizers");
+  }
 }
 
 void ValidateConfigData(Checker& c, const bosun::Object& obj, bool secret) {
@@ -365,10 +368,26 @@ void ValidateService(Checker& c, const bosun::Object& obj) {
   if (spec == nullptr) return;
   FieldPath sp("spec");
   c.Unknown(*spec, sp,
-            {"type", "ports", "selector", "clusterIP", "clusterIPs", "externalName", "sessionAffinity",
-             "externalTrafficPolicy", "internalTrafficPolicy", "ipFamilies", "ipFamilyPolicy", "publishNotReadyAddresses",
-             "loadBalancerIP", "externalIPs", "sessionAffinityConfig", "loadBalancerSourceRanges",
-             "allocateLoadBalancerNodePorts", "healthCheckNodePort", "loadBalancerClass"});
+            {"type",
+             "ports",
+             "selector",
+             "clusterIP",
+             "clusterIPs",
+             "externalName",
+             "sessionAffinity",
+             "externalTrafficPolicy",
+             "internalTrafficPolicy",
+             "ipFamilies",
+             "ipFamilyPolicy",
+             "publishNotReadyAddresses",
+             "loadBalancerIP",
+             "externalIPs",
+             "sessionAffinityConfig",
+             "loadBalancerSourceRanges",
+             "allocateLoadBalancerNodePorts",
+             "healthCheckNodePort",
+             "loadBalancerClass",
+             "trafficDistribution"});
   std::string type =
       c.Enum(*spec, sp, "type", {"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"}).value_or("ClusterIP");
   if (const Json* sel = c.StringMap(*spec, sp, "selector")) ValidateLabels(c, *sel, sp.Child("selector"));
@@ -466,7 +485,9 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   const Json* spec = c.Object(obj.json(), FieldPath(), "spec");
   if (spec == nullptr) return;
   FieldPath sp("spec");
-  c.Unknown(*spec, sp, {"path", "interval", "prune", "selfHeal", "autoRevert", "verify", "revisionHistoryLimit"});
+  c.Unknown(
+      *spec, sp,
+      {"path", "interval", "prune", "selfHeal", "autoRevert", "verify", "revisionHistoryLimit", "fieldValidation"});
   c.String(*spec, sp, "path");
   if (const Json* iv = c.String(*spec, sp, "interval")) {
     auto d = ParseDuration(iv->get<std::string>());
@@ -481,6 +502,7 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   c.Bool(*spec, sp, "autoRevert");
   c.Enum(*spec, sp, "verify", {"none", "head", "all"});
   c.Int(*spec, sp, "revisionHistoryLimit", 0, INT32_MAX);
+  c.Enum(*spec, sp, "fieldValidation", {"Strict", "Warn", "Ignore"});
 }
 
 void ValidatePolicy(Checker& c, const bosun::Object& obj) {
@@ -543,6 +565,15 @@ std::vector<FieldError> ValidateObject(const Object& obj) {
     ValidateObjectMeta(c, doc, root, info->namespaced, rule, true);
   }
   const std::string& k = gvk.kind;
+  if (k == "ServiceAccount") {
+    c.Unknown(doc, root,
+              {"apiVersion", "kind", "metadata", "secrets", "imagePullSecrets", "automountServiceAccountToken"});
+  } else if (k == "Namespace" || k == "Service" || k == "Deployment" || k == "ReplicaSet" || k == "Job" || k == "Pod" ||
+             k == "SealedSecret" || k == "SyncConfig" || k == "Policy" || k == "Node" || k == "Lease") {
+    // The kinds of spec and status. A Secret's and a ConfigMap's own checks
+    // list their top-level fields; an Event's are left unchecked.
+    c.Unknown(doc, root, {"apiVersion", "kind", "metadata", "spec", "status"});
+  }
   if (k == "Namespace") ValidateNamespace(c, obj);
   else if (k == "ConfigMap") ValidateConfigData(c, obj, false);
   else if (k == "Secret") ValidateConfigData(c, obj, true);
@@ -555,6 +586,26 @@ std::vector<FieldError> ValidateObject(const Object& obj) {
   else if (k == "SyncConfig") ValidateSyncConfig(c, obj);
   else if (k == "Policy") ValidatePolicy(c, obj);
   return out;
+}
+
+std::optional<FieldValidation> ParseFieldValidation(std::string_view s) {
+  const std::string v = AsciiLower(s);
+  if (v == "strict" || v == "true") return FieldValidation::kStrict;
+  if (v == "warn") return FieldValidation::kWarn;
+  if (v == "ignore" || v == "false") return FieldValidation::kIgnore;
+  return std::nullopt;
+}
+
+const char* FieldValidationName(FieldValidation v) {
+  switch (v) {
+    case FieldValidation::kStrict:
+      return "Strict";
+    case FieldValidation::kWarn:
+      return "Warn";
+    case FieldValidation::kIgnore:
+      return "Ignore";
+  }
+  return "Strict";
 }
 
 }  // namespace bosun

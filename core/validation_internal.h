@@ -2,9 +2,11 @@
 // of core's public interface.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,9 +45,12 @@ class Checker {
                                   std::initializer_list<std::string_view> allowed, bool required = false);
   // A map of string to string (labels, nodeSelector, ConfigMap data).
   const Json* StringMap(const Json& parent, const FieldPath& pp, const char* key);
-  // Warns about fields not in `known` (a likely typo; Kubernetes would drop
-  // them silently or refuse them in strict mode).
-  void Unknown(const Json& obj, const FieldPath& p, std::initializer_list<std::string_view> known);
+  // Reports each field not in `known` (a likely typo) as a warning marked
+  // unknown_field: the reader's FieldValidation says what it becomes.
+  void Unknown(const Json& obj, const FieldPath& p, std::span<const std::string_view> known);
+  void Unknown(const Json& obj, const FieldPath& p, std::initializer_list<std::string_view> known) {
+    Unknown(obj, p, std::span<const std::string_view>(known.begin(), known.size()));
+  }
 
   size_t error_count() const;
 
@@ -54,6 +59,23 @@ class Checker {
                     bool (Json::*is)() const noexcept, const char* want);
   std::vector<FieldError>* out_;
 };
+
+// The fields of Kubernetes' ObjectMeta.
+inline constexpr std::array<std::string_view, 15> kObjectMetaFields = {"name",
+                                                                       "generateName",
+                                                                       "namespace",
+                                                                       "labels",
+                                                                       "annotations",
+                                                                       "ownerReferences",
+                                                                       "finalizers",
+                                                                       "uid",
+                                                                       "resourceVersion",
+                                                                       "generation",
+                                                                       "creationTimestamp",
+                                                                       "deletionTimestamp",
+                                                                       "deletionGracePeriodSeconds",
+                                                                       "managedFields",
+                                                                       "selfLink"};
 
 // "a map", "a list", "a string", "a number", "a boolean", "null".
 std::string TypeName(const Json& j);

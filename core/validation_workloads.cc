@@ -31,11 +31,13 @@ void ValidateEnv(Checker& c, const Json& container, const FieldPath& cp) {
       if (from == nullptr) continue;
       FieldPath fp = ep.Child("valueFrom");
       if (!raw.is_null()) c.Error(fp, "may not be specified when value is not empty");
+      c.Unknown(*from, fp, {"fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"});
       int sources = 0;
       for (const char* ref : {"configMapKeyRef", "secretKeyRef"}) {
         if (const Json* r = c.Object(*from, fp, ref)) {
           ++sources;
           FieldPath rp = fp.Child(ref);
+          c.Unknown(*r, rp, {"name", "key", "optional"});
           if (const Json* n = c.String(*r, rp, "name", true)) c.Errors(rp.Child("name"), CheckDns1123Subdomain(n->get<std::string>()));
           if (const Json* k = c.String(*r, rp, "key", true)) c.Errors(rp.Child("key"), CheckConfigMapKey(k->get<std::string>()));
           c.Bool(*r, rp, "optional");
@@ -63,10 +65,12 @@ void ValidateEnv(Checker& c, const Json& container, const FieldPath& cp) {
         c.Error(ep, "must be a map, not " + TypeName(e));
         continue;
       }
+      c.Unknown(e, ep, {"prefix", "configMapRef", "secretRef"});
       int sources = 0;
       for (const char* ref : {"configMapRef", "secretRef"}) {
         if (const Json* r = c.Object(e, ep, ref)) {
           ++sources;
+          c.Unknown(*r, ep.Child(ref), {"name", "optional"});
           if (const Json* n = c.String(*r, ep.Child(ref), "name", true)) {
             c.Errors(ep.Child(ref).Child("name"), CheckDns1123Subdomain(n->get<std::string>()));
           }
@@ -235,6 +239,8 @@ void ValidateContainer(Checker& c, const Json& ct, const FieldPath& cp, std::set
         c.Error(mp, "must be a map, not " + TypeName(m));
         continue;
       }
+      c.Unknown(m, mp,
+                {"name", "readOnly", "recursiveReadOnly", "mountPath", "subPath", "mountPropagation", "subPathExpr"});
       if (const Json* n = c.String(m, mp, "name", true); n != nullptr && !volumes.count(n->get<std::string>())) {
         c.Error(mp.Child("name"), "no volume named " + Quote(n->get<std::string>()) + " in spec.volumes");
       }
@@ -247,9 +253,13 @@ void ValidateContainer(Checker& c, const Json& ct, const FieldPath& cp, std::set
       c.String(m, mp, "subPath");
     }
   }
-  if (init) {
+  // A sidecar (an init container with restartPolicy Always, Kubernetes
+  // 1.28) runs beside the others and may have probes.
+  const Json& restart = bosun::Object::Field(ct, "restartPolicy");
+  if (init && !(restart.is_string() && restart.get_ref<const std::string&>() == "Always")) {
     for (const char* probe : {"livenessProbe", "readinessProbe", "startupProbe"}) {
-      if (ct.contains(probe)) c.Error(cp.Child(probe), "may not be set for init containers");
+      if (ct.contains(probe))
+        c.Error(cp.Child(probe), "may not be set for init containers without restartPolicy=Always");
     }
   } else {
     ValidateProbe(c, ct, cp, "livenessProbe");
@@ -258,6 +268,10 @@ void ValidateContainer(Checker& c, const Json& ct, const FieldPath& cp, std::set
   }
   if (const Json* sc = c.Object(ct, cp, "securityContext")) {
     FieldPath sp = cp.Child("securityContext");
+    c.Unknown(
+        *sc, sp,
+        {"capabilities", "privileged", "seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup", "runAsNonRoot",
+         "readOnlyRootFilesystem", "allowPrivilegeEscalation", "procMount", "seccompProfile", "appArmorProfile"});
     c.Int(*sc, sp, "runAsUser", 0, INT32_MAX);
     c.Int(*sc, sp, "runAsGroup", 0, INT32_MAX);
     c.Bool(*sc, sp, "runAsNonRoot");
@@ -296,22 +310,63 @@ void ValidatePodSpec(Checker& c, const Json& spec, const FieldPath& p) {
         c.Errors(vp.Child("name"), CheckDns1123Label(name));
         if (!volumes.insert(name).second) c.Error(vp.Child("name"), "duplicate volume name " + Quote(name));
       }
+      // A name and Kubernetes 1.31's VolumeSource: bosun's nodes mount the
+      // first six kinds; the rest are accepted as Kubernetes accepts them.
+      static constexpr std::array<std::string_view, 31> kVolumeFields = {"name",
+                                                                         "emptyDir",
+                                                                         "configMap",
+                                                                         "secret",
+                                                                         "hostPath",
+                                                                         "projected",
+                                                                         "downwardAPI",
+                                                                         "persistentVolumeClaim",
+                                                                         "ephemeral",
+                                                                         "csi",
+                                                                         "nfs",
+                                                                         "gcePersistentDisk",
+                                                                         "awsElasticBlockStore",
+                                                                         "gitRepo",
+                                                                         "iscsi",
+                                                                         "glusterfs",
+                                                                         "rbd",
+                                                                         "flexVolume",
+                                                                         "cinder",
+                                                                         "cephfs",
+                                                                         "flocker",
+                                                                         "fc",
+                                                                         "azureFile",
+                                                                         "vsphereVolume",
+                                                                         "quobyte",
+                                                                         "azureDisk",
+                                                                         "photonPersistentDisk",
+                                                                         "portworxVolume",
+                                                                         "scaleIO",
+                                                                         "storageos",
+                                                                         "image"};
+      c.Unknown(v, vp, kVolumeFields);
       int sources = 0;
-      for (const char* src : {"emptyDir", "configMap", "secret", "hostPath", "persistentVolumeClaim", "projected",
-                              "downwardAPI", "ephemeral", "csi", "nfs"}) {
-        if (v.contains(src)) ++sources;
+      for (std::string_view f : kVolumeFields) {
+        if (f != "name" && v.contains(f)) ++sources;
       }
       if (sources == 0) c.Error(vp, "must specify a volume type (emptyDir, configMap, secret, hostPath, …)");
       if (sources > 1) c.Error(vp, "may not specify more than one volume type");
-      if (const Json* cm = c.Object(v, vp, "configMap")) c.String(*cm, vp.Child("configMap"), "name", true);
-      if (const Json* s = c.Object(v, vp, "secret")) c.String(*s, vp.Child("secret"), "secretName", true);
+      if (const Json* cm = c.Object(v, vp, "configMap")) {
+        c.Unknown(*cm, vp.Child("configMap"), {"name", "items", "defaultMode", "optional"});
+        c.String(*cm, vp.Child("configMap"), "name", true);
+      }
+      if (const Json* s = c.Object(v, vp, "secret")) {
+        c.Unknown(*s, vp.Child("secret"), {"secretName", "items", "defaultMode", "optional"});
+        c.String(*s, vp.Child("secret"), "secretName", true);
+      }
       if (const Json* hp = c.Object(v, vp, "hostPath")) {
+        c.Unknown(*hp, vp.Child("hostPath"), {"path", "type"});
         if (const Json* path = c.String(*hp, vp.Child("hostPath"), "path", true);
             path != nullptr && path->get<std::string>()[0] != '/') {
           c.Error(vp.Child("hostPath").Child("path"), "must be an absolute path");
         }
       }
       if (const Json* ed = c.Object(v, vp, "emptyDir")) {
+        c.Unknown(*ed, vp.Child("emptyDir"), {"medium", "sizeLimit"});
         c.Enum(*ed, vp.Child("emptyDir"), "medium", {"", "Memory"});
         if (ed->contains("sizeLimit")) ValidateQuantity(c, (*ed)["sizeLimit"], vp.Child("emptyDir").Child("sizeLimit"));
       }
@@ -359,6 +414,7 @@ void ValidatePodSpec(Checker& c, const Json& spec, const FieldPath& p) {
         c.Error(tp, "must be a map, not " + TypeName(t));
         continue;
       }
+      c.Unknown(t, tp, {"key", "operator", "value", "effect", "tolerationSeconds"});
       auto op = c.Enum(t, tp, "operator", {"Exists", "Equal"}).value_or("Equal");
       const Json* key = c.String(t, tp, "key");
       if (key != nullptr && !key->get<std::string>().empty()) c.Errors(tp.Child("key"), CheckQualifiedName(key->get<std::string>()));
@@ -387,6 +443,7 @@ void ValidatePodTemplate(Checker& c, const Json& parent, const FieldPath& pp, co
   Labels labels;
   if (const Json* meta = c.Object(*tmpl, tp, "metadata")) {
     FieldPath mp = tp.Child("metadata");
+    c.Unknown(*meta, mp, kObjectMetaFields);
     if (const Json* l = c.StringMap(*meta, mp, "labels")) {
       ValidateLabels(c, *l, mp.Child("labels"));
       for (auto it = l->begin(); it != l->end(); ++it) labels[it.key()] = it.value().get<std::string>();
@@ -512,7 +569,7 @@ void ValidateJob(Checker& c, const Object& obj) {
   c.Unknown(*spec, sp,
             {"parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "selector", "manualSelector",
              "template", "ttlSecondsAfterFinished", "completionMode", "suspend", "podFailurePolicy",
-             "backoffLimitPerIndex", "maxFailedIndexes", "podReplacementPolicy"});
+             "backoffLimitPerIndex", "maxFailedIndexes", "podReplacementPolicy", "successPolicy", "managedBy"});
   c.Int(*spec, sp, "parallelism", 0, kInt32Max);
   c.Int(*spec, sp, "completions", 0, kInt32Max);
   c.Int(*spec, sp, "backoffLimit", 0, kInt32Max);

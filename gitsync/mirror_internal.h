@@ -68,14 +68,18 @@ using TreeListing = std::vector<std::pair<std::string, git_oid>>;
 
 // Every manifest file of `folder` (a tree of `repo`), as `prefix` + its path
 // in the folder, sorted: the files the folder's ManifestFilter takes
-// (core/manifest_filter.h: no dot-names, not excluded by its .bosunignore).
+// (core/manifest_filter.h: no dot-names, not excluded by the .bosunignore of
+// the folder or of a folder under it).
 Result<TreeListing> ListManifests(git_repository* repo, git_tree* folder, const std::string& prefix);
 
 // The blob id of `folder`'s .bosunignore: zero when it has none (or for a
 // null folder).
 git_oid IgnoreFileId(const git_tree* folder);
 
-// The ManifestFilter of `folder` (null: the empty filter).
+// The text of `folder`'s .bosunignore: "" when it has none.
+Result<std::string> IgnoreFileText(git_repository* repo, const git_tree* folder);
+
+// The ManifestFilter of `folder`'s own .bosunignore (null: the empty filter).
 Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder);
 
 // What a Mirror follows, parsed from RemoteOptions::ref.

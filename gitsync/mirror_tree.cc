@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "core/parallel.h"
@@ -43,9 +44,11 @@ bool IsFile(git_filemode_t mode) {
 }
 
 struct WalkState {
+  git_repository* repo = nullptr;
   std::string prefix;  // put before each path
-  const ManifestFilter* filter = nullptr;
+  ManifestFilter* filter = nullptr;
   TreeListing files;
+  std::optional<Error> error;
 };
 
 int CollectEntry(const char* dir, const git_tree_entry* entry, void* payload) {
@@ -53,7 +56,22 @@ int CollectEntry(const char* dir, const git_tree_entry* entry, void* payload) {
   std::string rel = std::string(dir) + git_tree_entry_name(entry);
   if (git_tree_entry_type(entry) == GIT_OBJECT_TREE) {
     // A positive answer skips the folder: dot-folders and ignored ones.
-    return git_tree_entry_name(entry)[0] == '.' || state->filter->Ignored(rel, true) ? 1 : 0;
+    if (git_tree_entry_name(entry)[0] == '.' || state->filter->Ignored(rel, true)) return 1;
+    // Its own .bosunignore, before the walk goes into it (the walk is
+    // pre-order: a folder before what it holds).
+    git_tree* raw = nullptr;
+    if (git_tree_lookup(&raw, state->repo, git_tree_entry_id(entry)) != 0) {
+      state->error = Error(Code::kIo, "cannot read folder \"" + rel + "\": " + LastGitMessage());
+      return -1;
+    }
+    TreePtr sub(raw);
+    auto text = IgnoreFileText(state->repo, sub.get());
+    if (!text) {
+      state->error = text.error().Wrap(rel);
+      return -1;
+    }
+    if (!text->empty()) state->filter->AddNested(rel, *text);
+    return 0;
   }
   if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB || !IsFile(git_tree_entry_filemode(entry))) return 0;
   if (state->filter->Includes(rel)) state->files.emplace_back(state->prefix + rel, *git_tree_entry_id(entry));
@@ -104,25 +122,33 @@ git_oid IgnoreFileId(const git_tree* folder) {
   return id;
 }
 
-Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder) {
+Result<std::string> IgnoreFileText(git_repository* repo, const git_tree* folder) {
   const git_oid id = IgnoreFileId(folder);
-  if (git_oid_is_zero(&id)) return ManifestFilter();
+  if (git_oid_is_zero(&id)) return std::string();
   git_blob* raw = nullptr;
   if (git_blob_lookup(&raw, repo, &id) != 0) {
     return Error(Code::kIo, std::string("cannot read ") + kIgnoreFileName + ": " + LastGitMessage());
   }
   BlobPtr blob(raw);
-  return ManifestFilter(std::string_view(static_cast<const char*>(git_blob_rawcontent(blob.get())),
-                                         static_cast<size_t>(git_blob_rawsize(blob.get()))));
+  return std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                     static_cast<size_t>(git_blob_rawsize(blob.get())));
+}
+
+Result<ManifestFilter> TreeManifestFilter(git_repository* repo, const git_tree* folder) {
+  auto text = IgnoreFileText(repo, folder);
+  if (!text) return text.error();
+  return ManifestFilter(*text);
 }
 
 Result<TreeListing> ListManifests(git_repository* repo, git_tree* folder, const std::string& prefix) {
   auto filter = TreeManifestFilter(repo, folder);
   if (!filter) return filter.error();
   WalkState state;
+  state.repo = repo;
   state.prefix = prefix;
   state.filter = &*filter;
   if (git_tree_walk(folder, GIT_TREEWALK_PRE, CollectEntry, &state) != 0) {
+    if (state.error) return *state.error;
     return Error(Code::kIo, "cannot walk the tree: " + LastGitMessage());
   }
   std::sort(state.files.begin(), state.files.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -216,15 +242,12 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
   if (!old_folder) return old_folder.error();
   auto new_folder = FolderTree(repo, new_tree->get(), *prefix);
   if (!new_folder) return new_folder.error();
-  // Only the new tree's filter is read: with the same ignore file (the
-  // same blob, or none on both sides) it is the old tree's too.
   auto filter = TreeManifestFilter(repo, new_folder->get());
   if (!filter) return filter.error();
   std::vector<FileChange> out;
-  const git_oid old_ignore = IgnoreFileId(old_folder->get()), new_ignore = IgnoreFileId(new_folder->get());
-  if (!git_oid_equal(&old_ignore, &new_ignore)) {
-    // The .bosunignore changed: files the commit did not touch may have come
-    // in or gone out. Both listings tell.
+  // A .bosunignore that changed, the folder's or one under it: files the
+  // commit did not touch may have come in or gone out. Both listings tell.
+  auto compare_listings = [&]() -> Result<std::vector<FileChange>> {
     const std::string base = prefix->empty() ? "" : *prefix + "/";
     TreeListing before, after;
     if (*old_folder) {
@@ -252,8 +275,8 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
         ++j;
       }
     }
-    return out;
-  }
+    return std::move(out);
+  };
 
   git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
   // Literal paths, not patterns: a folder named "a*" means that folder. The
@@ -270,6 +293,39 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
                                 (to.empty() ? std::string("the empty tree") : to) + ": " + LastGitMessage());
   }
   DiffPtr diff(raw);
+  for (size_t i = 0; i < git_diff_num_deltas(diff.get()); i++) {
+    const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
+    for (const char* path : {d->old_file.path, d->new_file.path}) {
+      std::string_view p = path != nullptr ? path : "";
+      if (!InFolder(std::string(p), *prefix)) continue;
+      const size_t slash = p.rfind('/');
+      if ((slash == std::string_view::npos ? p : p.substr(slash + 1)) == kIgnoreFileName) return compare_listings();
+    }
+  }
+
+  // With no .bosunignore changed, those of the new tree are the old one's
+  // too. Each is read once, for the folders that hold a changed file, a
+  // parent's before its children's (ManifestFilter::AddNested).
+  std::set<std::string> nested_read;
+  std::optional<Error> nested_error;
+  auto read_nested = [&](const std::string& rel) {
+    for (size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', slash + 1)) {
+      std::string folder = rel.substr(0, slash);
+      if (!nested_read.insert(folder).second || !*new_folder) continue;
+      auto sub = FolderTree(repo, new_folder->get(), folder);
+      if (!sub) {
+        nested_error = sub.error();
+        return;
+      }
+      if (!*sub) continue;  // gone in the new tree, and with it no .bosunignore of it
+      auto text = IgnoreFileText(repo, sub->get());
+      if (!text) {
+        nested_error = text.error().Wrap(folder);
+        return;
+      }
+      if (!text->empty()) filter->AddNested(folder, *text);
+    }
+  };
 
   // No rename detection: a renamed file is a deletion of the old path and an
   // addition of the new one, which is what the desired set needs (the
@@ -279,8 +335,12 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
     if (!InFolder(p, *prefix)) return;
     // The followed path itself, a file, is taken when it is a manifest; a
     // file of the followed folder when the folder's filter takes it.
-    if (p == *prefix ? !IsManifestFile(p) : !filter->Includes(prefix->empty() ? p : p.substr(prefix->size() + 1))) {
-      return;
+    if (p == *prefix) {
+      if (!IsManifestFile(p)) return;
+    } else {
+      const std::string rel = prefix->empty() ? p : p.substr(prefix->size() + 1);
+      read_nested(rel);
+      if (!filter->Includes(rel)) return;
     }
     out.push_back(FileChange{type, std::move(p), type == FileChange::Type::kDeleted ? "" : OidHex(file.id)});
   };
@@ -312,6 +372,7 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
         break;
     }
   }
+  if (nested_error) return *nested_error;
   std::stable_sort(out.begin(), out.end(), [](const FileChange& a, const FileChange& b) { return a.path < b.path; });
   return out;
 }

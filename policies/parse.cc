@@ -107,6 +107,7 @@ class Parser {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
       Warn(p.Child(it.key()), "unknown field " + Quote(it.key()) + DidYouMean(it.key(), known));
+      out_->back().unknown_field = true;
     }
   }
 
@@ -326,7 +327,7 @@ std::optional<Policy> ParsePolicy(const Manifest& m, std::vector<Diagnostic>* di
   return Parser(m, diagnostics).Parse();
 }
 
-PolicySet ParsePolicies(const std::vector<const Manifest*>& manifests) {
+PolicySet ParsePolicies(const std::vector<const Manifest*>& manifests, FieldValidation mode) {
   PolicySet set;
   for (const Manifest* m : manifests) {
     if (m == nullptr || !IsPolicy(*m)) continue;
@@ -339,6 +340,7 @@ PolicySet ParsePolicies(const std::vector<const Manifest*>& manifests) {
                        return a.pos.column < b.pos.column;
                      });
   }
+  ApplyFieldValidation(set.diagnostics, mode);
   return set;
 }
 

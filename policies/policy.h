@@ -91,8 +91,9 @@ bool IsPolicy(const Manifest& m);
 // Returns nullopt when it has any error.
 std::optional<Policy> ParsePolicy(const Manifest& m, std::vector<Diagnostic>* diagnostics);
 
-// Every Policy among `manifests`.
-PolicySet ParsePolicies(const std::vector<const Manifest*>& manifests);
+// Every Policy among `manifests`; a misspelt field of a Policy is taken as
+// `mode` says (ApplyFieldValidation), as those of every other object.
+PolicySet ParsePolicies(const std::vector<const Manifest*>& manifests, FieldValidation mode = FieldValidation::kStrict);
 
 // One manifest to evaluate and the path of its file relative to the folder
 // bosun syncs (`paths` rules match on it): "apps/web/deploy.yaml".

@@ -69,6 +69,9 @@ void Finish(DesiredSnapshot* s) {
   }
   s->namespaces = UsedNamespaces(s->kinds_and_objects);
   s->diagnostics.insert(s->diagnostics.end(), duplicates.begin(), duplicates.end());
+  // The files keep their unknown fields as warnings: the next commit's
+  // SyncConfig may take them otherwise.
+  ApplyFieldValidation(s->diagnostics, FieldValidationOf(s->sync_config));
   SortDiagnostics(s->diagnostics);
   for (const Diagnostic& d : s->diagnostics) {
     if (d.severity == Severity::kError) {
@@ -197,6 +200,7 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
     int64_t n = spec["revisionHistoryLimit"].get<int64_t>();
     if (n >= 0) s.history_limit = static_cast<size_t>(n);
   }
+  s.field_validation = FieldValidationOf(m);
   return s;
 }
 
@@ -207,6 +211,7 @@ Json SettingsJson(const SyncSettings& s) {
           {"verify", s.verify},
           {"interval", FormatDuration(s.interval)},
           {"revisionHistoryLimit", s.history_limit},
+          {"fieldValidation", FieldValidationName(s.field_validation)},
           {"from", s.from}};
 }
 

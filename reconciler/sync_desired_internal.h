@@ -109,6 +109,7 @@ struct SyncSettings {
   std::string verify = "none";
   std::chrono::milliseconds interval{60000};
   size_t history_limit = 0;
+  FieldValidation field_validation = FieldValidation::kStrict;  // applied by the load (Finish)
   std::string from;  // "SyncConfig default (deploy/sync.yaml)" or "server defaults"
 };
 SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& options);

@@ -37,7 +37,7 @@ PolicyCheck CheckPolicies(const DesiredSnapshot& snapshot, const std::string& sy
     }
   }
   PolicyCheck check;
-  check.set = policies::ParsePolicies(all);
+  check.set = policies::ParsePolicies(all, FieldValidationOf(snapshot.sync_config));
   // With a malformed Policy the verdict would be partial: the revision is
   // refused for the Policy alone.
   if (check.set.ok()) check.verdict = policies::Evaluate(check.set.policies, subjects);

@@ -221,7 +221,10 @@ constexpr size_t kParallelParseOps = 512;
 
 // Parses the body into `req`; the error of the first bad operation (the
 // lowest index, as parsing them in order would find).
-std::optional<ApiError> ParseBody(Json& body, Clock& clock, BatchRequest* req) {
+// A batch has no Warning header: its unknown fields are errors or nothing
+// (Ignore unless ?fieldValidation=Strict).
+std::optional<ApiError> ParseBody(Json& body, Clock& clock, BatchRequest* req,
+                                  FieldValidation mode = FieldValidation::kIgnore) {
   Json* list = body.is_object() && body.contains("operations") ? &body["operations"] : nullptr;
   if (list == nullptr || !list->is_array()) return BadRequest("the request body must be {\"operations\":[…]}");
   const size_t n = list->size();
@@ -230,6 +233,7 @@ std::optional<ApiError> ParseBody(Json& body, Clock& clock, BatchRequest* req) {
     auto op = ParseOp((*list)[i], clock);
     if (auto* e = std::get_if<ApiError>(&op)) return std::move(*e);
     req->ops[i] = std::get<BatchOp>(std::move(op));
+    req->ops[i].t.field_validation = mode == FieldValidation::kStrict ? mode : FieldValidation::kIgnore;
     return std::nullopt;
   });
   // A duplicate before the first operation that does not parse is the error.
@@ -260,10 +264,15 @@ std::shared_ptr<BatchRequest> ParseRequest(const CallPtr& call, Clock& clock) {
     call->ReplyError(BadRequest("the request body is not valid JSON"));
     return nullptr;
   }
+  FieldValidation mode = FieldValidation::kIgnore;
+  if (auto e = FieldValidationParam(*call, &mode)) {
+    call->ReplyError(*e);
+    return nullptr;
+  }
   auto req = std::make_shared<BatchRequest>();
   req->call = call;
   req->short_answer = answer == "short";
-  if (auto e = ParseBody(body, clock, req.get())) {
+  if (auto e = ParseBody(body, clock, req.get(), mode)) {
     req->Fail(*e);
     return nullptr;
   }
@@ -279,14 +288,14 @@ std::optional<ApiError> WithStatus(const BatchOp& op, const Stored& cur, Change*
     if (want == Object::Field(cur.object, "status")) return std::nullopt;
     Json out = cur.object;
     Meta(out).erase("resourceVersion");
-    *change = Change{Change::Kind::kPut, std::move(out), change->pinned};
+    *change = Change{Change::Kind::kPut, std::move(out), change->pinned, {}};
   }
   if (want.is_null()) {
     change->object.erase("status");
   } else {
     change->object["status"] = want;
   }
-  auto errors = Validate(change->object, *op.t.kind);
+  auto errors = Validate(change->object, *op.t.kind, op.t.field_validation);
   if (!errors.empty()) return Invalid(*op.t.kind, op.t.name, errors);
   return std::nullopt;
 }
@@ -307,13 +316,13 @@ std::optional<ApiError> PlanOp(Core& core, BatchOp& op, const std::string& now, 
   if (op.type == BatchOp::Type::kCreate) {
     // Not read first: the transaction's precondition finds a taken name
     // (Finish answers 409 AlreadyExists for it).
-    auto errors = Validate(op.object, kind);
+    auto errors = Validate(op.object, kind, op.t.field_validation);
     if (!errors.empty()) return Invalid(kind, op.t.name, errors);
     auto bytes = core.EncodeObject(kind, key, op.object);
     if (!bytes) return Internal("cannot encode the object for the store");
     out->precondition = {key, Precondition::Kind::kMustNotExist, 0};
     out->op = Op{Op::Kind::kPut, key, std::move(*bytes)};
-    out->change = Change{Change::Kind::kPut, Json(), false};
+    out->change = Change{Change::Kind::kPut, Json(), false, {}};
     return std::nullopt;
   }
   auto kv = core.service().store().Get(key);

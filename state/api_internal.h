@@ -91,6 +91,9 @@ struct Target {
   std::string name;     // "" for a collection
   bool status = false;  // the /status subresource
   bool finalize = false;  // a Namespace's /finalize subresource (spec.finalizers only)
+  // ?fieldValidation= of a write: what an unknown field in the body is
+  // (Kubernetes' default, Warn: a Warning header).
+  FieldValidation field_validation = FieldValidation::kWarn;
 
   std::string Key() const { return StoreKey(*kind, ns, name); }
   // The store prefix of the collection (ends in '/').
@@ -128,6 +131,12 @@ class Call {
   std::shared_ptr<HttpStream> ReplyStream(int code, const std::string& content_type,
                                           const std::map<std::string, std::string>& headers = {});
   bool replied() const { return replied_.load(); }
+  // Adds a warning to the answer's Warning header (once each; as Kubernetes
+  // sends them: 299 - "TEXT").
+  void AddWarning(const std::string& text);
+  void AddWarnings(const std::vector<std::string>& texts) {
+    for (const auto& t : texts) AddWarning(t);
+  }
 
  private:
   void Logged(int code);
@@ -140,8 +149,14 @@ class Call {
   User user_;
   MonoTime start_;
   std::atomic<bool> replied_{false};
+  std::mutex warnings_mu_;
+  std::vector<std::string> warnings_;
 };
 using CallPtr = std::shared_ptr<Call>;
+
+// The call's ?fieldValidation= into *mode (left as it is when absent); an
+// error for a value other than Strict, Warn or Ignore.
+std::optional<ApiError> FieldValidationParam(const Call& call, FieldValidation* mode);
 
 // The request log line: debug, or a warning for a 5xx. `in_process`: a batch
 // from this process (ApiServer::Batch), which came without HTTP.
@@ -169,6 +184,8 @@ struct Change {
   // The client pinned a resourceVersion (or uid): a lost race is its 409,
   // not something to retry.
   bool pinned = false;
+  // Unknown fields under FieldValidation Warn: the answer's Warning header.
+  std::vector<std::string> warnings;
 };
 using Mutation = std::variant<Change, ApiError>;
 
@@ -183,7 +200,11 @@ std::optional<ApiError> CheckTypeMeta(Json& obj, const KindInfo& kind);
 std::optional<ApiError> CheckNamespace(Json& obj, const Target& t);
 // Validation errors (warnings do not refuse a write). `obj` is moved into the
 // Object validation reads and back, not copied; it is unchanged afterwards.
-std::vector<FieldError> Validate(Json& obj, const KindInfo& kind);
+// The object's errors. Its unknown fields are errors too under `mode`
+// Strict; under Warn each is added to *warnings ("spec.replica: unknown
+// field …"); under Ignore they are dropped.
+std::vector<FieldError> Validate(Json& obj, const KindInfo& kind, FieldValidation mode = FieldValidation::kIgnore,
+                                 std::vector<std::string>* warnings = nullptr);
 // The server-set fields of a new object: uid, creationTimestamp, generation
 // 1, no resourceVersion. Fails with 422 when it has neither name nor
 // generateName.

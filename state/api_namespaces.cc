@@ -2,6 +2,8 @@
 // only in one that exists and is not being deleted; a DELETE marks it
 // Terminating until the namespace controller has deleted what is in it and
 // emptied spec.finalizers through /finalize.
+#include <algorithm>
+
 #include "core/kinds.h"
 #include "state/api_internal.h"
 
@@ -53,15 +55,22 @@ Mutation TerminateNamespace(const Target& t, const Stored& cur, bool pinned, con
   if (!NamespaceMayBeDeleted(t.name)) {
     return Forbidden(NamespaceKindOf(), t.name, "this namespace may not be deleted");
   }
-  if (Terminating(cur.object)) return Change{Change::Kind::kNoop, cur.object, pinned};
+  if (Terminating(cur.object)) return Change{Change::Kind::kNoop, cur.object, pinned, {}};
   Json out = cur.object;
   Meta(out).erase("resourceVersion");
   Meta(out)["deletionTimestamp"] = now;
   if (!out["spec"].is_object()) out["spec"] = Json::object();
-  out["spec"]["finalizers"] = Json::array({"kubernetes"});
+  // Kubernetes': the finalizers the Namespace has stay (another writer's
+  // holds it until that writer releases it), and the namespace controller's
+  // is one of them.
+  Json finalizers = out["spec"]["finalizers"].is_array() ? out["spec"]["finalizers"] : Json::array();
+  if (std::find(finalizers.begin(), finalizers.end(), Json("kubernetes")) == finalizers.end()) {
+    finalizers.push_back("kubernetes");
+  }
+  out["spec"]["finalizers"] = std::move(finalizers);
   if (!out["status"].is_object()) out["status"] = Json::object();
   out["status"]["phase"] = "Terminating";
-  return Change{Change::Kind::kPut, std::move(out), pinned};
+  return Change{Change::Kind::kPut, std::move(out), pinned, {}};
 }
 
 std::optional<ApiError> NamespaceFinalizers(const Json& before, const Json& next, bool finalize, Json* out) {

@@ -93,8 +93,10 @@ std::optional<ApiError> CheckName(Json& obj, const Target& t) {
 
 }  // namespace
 
-// Errors only; warnings (unknown fields, plain Secrets) do not refuse a write.
-std::vector<FieldError> Validate(Json& obj, const KindInfo& kind) {
+// Errors, and unknown fields as `mode` says; other warnings (a plain Secret)
+// do not refuse a write.
+std::vector<FieldError> Validate(Json& obj, const KindInfo& kind, FieldValidation mode,
+                                 std::vector<std::string>* warnings) {
   std::vector<FieldError> errors;
   if (kind.gvk.kind == "Revision" || kind.gvk.kind == "GitRepository") {
     // ValidateObject refuses these outright, since a repository must not
@@ -115,7 +117,12 @@ std::vector<FieldError> Validate(Json& obj, const KindInfo& kind) {
     ~Lend() { owner = std::move(object.json()); }
   } lend(obj);
   for (auto& fe : ValidateObject(lend.object)) {
-    if (fe.severity == Severity::kError) errors.push_back(std::move(fe));
+    if (fe.unknown_field && mode == FieldValidation::kStrict) fe.severity = Severity::kError;
+    if (fe.severity == Severity::kError) {
+      errors.push_back(std::move(fe));
+    } else if (fe.unknown_field && mode == FieldValidation::kWarn && warnings != nullptr) {
+      warnings->push_back(fe.path.str() + ": " + fe.message);
+    }
   }
   return errors;
 }
@@ -238,14 +245,15 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
     int64_t gen = Object(before).generation();
     meta["generation"] = GenerationChanged(before, out) ? gen + 1 : gen;
   }
-  if (out == before) return Change{Change::Kind::kNoop, cur.object, pinned};
-  if (IsNamespace(kind) && NamespaceReleased(before, out)) return Change{Change::Kind::kDelete, Json(), pinned};
-  auto errors = Validate(out, kind);
+  if (out == before) return Change{Change::Kind::kNoop, cur.object, pinned, {}};
+  if (IsNamespace(kind) && NamespaceReleased(before, out)) return Change{Change::Kind::kDelete, Json(), pinned, {}};
+  std::vector<std::string> warnings;
+  auto errors = Validate(out, kind, t.field_validation, &warnings);
   if (!t.status) {
     for (auto& e : ImmutableChanges(before, out, kind)) errors.push_back(std::move(e));
   }
   if (!errors.empty()) return Invalid(kind, t.name, errors);
-  return Change{Change::Kind::kPut, std::move(out), pinned || rv.has_value()};
+  return Change{Change::Kind::kPut, std::move(out), pinned || rv.has_value(), std::move(warnings)};
 }
 
 ApiError WriteError(Core& core, const Error& e, const Target& t) {
@@ -267,7 +275,7 @@ Mutation DeleteChange(const Target& t, const Stored& cur, std::optional<int64_t>
   }
   const bool pinned = rv.has_value() || !uid.empty();
   if (IsNamespace(*t.kind)) return TerminateNamespace(t, cur, pinned, now);
-  return Change{Change::Kind::kDelete, Json(), pinned};
+  return Change{Change::Kind::kDelete, Json(), pinned, {}};
 }
 
 namespace {
@@ -283,6 +291,7 @@ void ReadModifyWrite(Core& core, const CallPtr& call, const Target& t, Mutator m
     Mutation m = mutate(cur);
     if (auto* e = std::get_if<ApiError>(&m)) return call->ReplyError(*e);
     Change change = std::get<Change>(std::move(m));
+    call->AddWarnings(change.warnings);
     if (change.kind == Change::Kind::kNoop) return call->Reply(200, cur.object);
 
     Txn txn;
@@ -317,8 +326,10 @@ void CreateAttempt(Core& core, const CallPtr& call, Target t, Json obj, std::str
                    int ns_left = kWriteAttempts) {
   if (!generate.empty()) Meta(obj)["name"] = generate + RandomSuffix(5);
   t.name = MetaString(obj, "name");
-  auto errors = Validate(obj, *t.kind);
+  std::vector<std::string> warnings;
+  auto errors = Validate(obj, *t.kind, t.field_validation, &warnings);
   if (!errors.empty()) return call->ReplyError(Invalid(*t.kind, t.name, errors));
+  call->AddWarnings(warnings);
   const std::string key = t.Key();
   auto bytes = core.EncodeObject(*t.kind, key, obj);
   if (!bytes) return call->ReplyError(Internal("cannot encode the object for the store"));

@@ -73,11 +73,41 @@ void Call::Logged(int code) {
   LogRequest(method(), path_, code, user_.name, ms, /*in_process=*/false);
 }
 
+void Call::AddWarning(const std::string& text) {
+  std::lock_guard<std::mutex> lock(warnings_mu_);
+  if (std::find(warnings_.begin(), warnings_.end(), text) == warnings_.end()) warnings_.push_back(text);
+}
+
+std::optional<ApiError> FieldValidationParam(const Call& call, FieldValidation* mode) {
+  if (!call.Has("fieldValidation")) return std::nullopt;
+  const std::string v = call.Query("fieldValidation");
+  auto parsed = ParseFieldValidation(v);
+  if (!parsed) return BadRequest("invalid fieldValidation directive \"" + v + "\": must be Strict, Warn or Ignore");
+  *mode = *parsed;
+  return std::nullopt;
+}
+
 void Call::ReplyText(int code, const std::string& content_type, std::string body,
                      const std::map<std::string, std::string>& headers) {
   if (replied_.exchange(true)) return;
   Logged(code);
-  ex_->Respond(code, content_type, std::move(body), HttpHeaders(headers.begin(), headers.end()));
+  HttpHeaders out(headers.begin(), headers.end());
+  {
+    // RFC 7234 §5.5: `299 - "TEXT"`, several joined by commas.
+    std::lock_guard<std::mutex> lock(warnings_mu_);
+    std::string value;
+    for (const std::string& w : warnings_) {
+      if (!value.empty()) value += ", ";
+      value += "299 - \"";
+      for (char c : w) {
+        if (c == '"' || c == '\\') value += '\\';
+        value += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+      }
+      value += '"';
+    }
+    if (!value.empty()) out.emplace_back("Warning", std::move(value));
+  }
+  ex_->Respond(code, content_type, std::move(body), std::move(out));
 }
 
 std::shared_ptr<HttpStream> Call::ReplyStream(int code, const std::string& content_type,
@@ -399,6 +429,7 @@ void Core::ServeApi(const CallPtr& call) {
   }
   if (left > 2) return call->ReplyError(PathNotFound(path));
   if (!t.name.empty() && t.kind->namespaced && t.ns.empty()) return call->ReplyError(PathNotFound(path));
+  if (auto e = FieldValidationParam(*call, &t.field_validation)) return call->ReplyError(*e);
 
   // Members that do not lead serve watches and resourceVersion=0 reads from
   // their own store (API.md "Several members"); everything else goes to the

@@ -61,6 +61,35 @@ TEST(ValidateCli, WhatBosunignoreNamesIsNotRead) {
   EXPECT_THAT(after.out, HasSubstr("valid: 1 file, 1 object"));
 }
 
+// As the sync takes it: a misspelt field fails the check (kubectl's
+// --validate=strict), unless the flag or the repository's SyncConfig says
+// warn or ignore.
+TEST(ValidateCli, AMisspeltFieldFailsTheCheckUnlessToldOtherwise) {
+  TempDir d;
+  d.Write("web.yaml",
+          "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replica: 3\n  selector:\n    "
+          "matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      "
+          "containers: [{name: web, image: nginx}]\n");
+  Outcome strict = Bosun("validate " + d.path());
+  EXPECT_EQ(strict.exit_code, 1) << strict.out;
+  EXPECT_THAT(strict.out, HasSubstr(d.path() + "/web.yaml:6:12: spec.replica: unknown field \"replica\" (did you "
+                                               "mean \"replicas\"?)"));
+  EXPECT_THAT(strict.out, HasSubstr("INVALID: 1 file, 1 object, 1 error, 0 warnings"));
+
+  Outcome warn = Bosun("validate --field-validation=warn " + d.path());
+  EXPECT_EQ(warn.exit_code, 0) << warn.out;
+  EXPECT_THAT(warn.out, HasSubstr("web.yaml:6:12: warning: spec.replica: unknown field"));
+  EXPECT_EQ(Bosun("validate --field-validation=sloppy " + d.path()).exit_code, 2);
+
+  d.Write("sync.yaml",
+          "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec:\n  "
+          "fieldValidation: Ignore\n");
+  Outcome ignored = Bosun("validate " + d.path());
+  EXPECT_EQ(ignored.exit_code, 0) << ignored.out;
+  EXPECT_THAT(ignored.out, HasSubstr("valid: 2 files, 2 objects, 0 errors, 0 warnings"));
+  EXPECT_EQ(Bosun("validate --field-validation=Strict " + d.path()).exit_code, 1);
+}
+
 TEST(ValidateCli, JsonOutputForMachines) {
   TempDir d;
   d.Write("a.json", R"({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 1}})");

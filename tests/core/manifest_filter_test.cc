@@ -101,6 +101,28 @@ TEST(ManifestFilter, ABomATrailingBackslashAndAnEscapedSpaceAreReadAsGitReadsThe
 
 // A crafted pattern must not stall the sync: every '*' backtracking into
 // every other took seconds per file before.
+// A subfolder's .bosunignore, as git reads a subfolder's .gitignore: its
+// patterns are relative to it and win over its parents'.
+TEST(ManifestFilter, ASubfoldersIgnoreFileAppliesUnderItAndWinsOverItsParents) {
+  ManifestFilter f("*.json\nkustomization.yaml\n");
+  f.AddNested("apps/web", "!kustomization.yaml\n/local.yaml\ngen/\n");
+  EXPECT_FALSE(f.Includes("kustomization.yaml"));
+  EXPECT_FALSE(f.Includes("apps/kustomization.yaml"));
+  EXPECT_TRUE(f.Includes("apps/web/kustomization.yaml")) << "deeper wins";
+  EXPECT_TRUE(f.Includes("apps/web/sub/kustomization.yaml")) << "a name pattern matches at any depth under it";
+  EXPECT_FALSE(f.Includes("apps/web/local.yaml"));
+  EXPECT_TRUE(f.Includes("apps/web/sub/local.yaml")) << "\"/x\" is relative to the subfolder";
+  EXPECT_TRUE(f.Includes("local.yaml")) << "nothing above the subfolder is touched";
+  EXPECT_TRUE(f.Includes("apps/local.yaml"));
+  EXPECT_FALSE(f.Includes("apps/web/gen/a.yaml"));
+  EXPECT_FALSE(f.Includes("apps/web/x.json")) << "the parent's patterns still apply";
+  // A folder name with glob characters means only itself.
+  ManifestFilter g;
+  g.AddNested("a*", "x.yaml\n");
+  EXPECT_FALSE(g.Includes("a*/x.yaml"));
+  EXPECT_TRUE(g.Includes("ab/x.yaml"));
+}
+
 TEST(GlobMatch, ManyStarsStayFast) {
   const std::string name = std::string(200, 'a') + ".yaml";
   const auto start = std::chrono::steady_clock::now();
@@ -148,6 +170,13 @@ TEST(FindManifestFiles, TakesTheFoldersBosunignoreIntoAccount) {
   auto named = FindManifestFiles({d.Sub("repo/kustomization.yaml")});
   ASSERT_TRUE(named.ok());
   EXPECT_THAT(*named, ElementsAre(d.Sub("repo/kustomization.yaml")));
+
+  // A subfolder's own ignore file applies under it.
+  d.Write("repo/apps/.bosunignore", "db.yaml\n");
+  files = FindManifestFiles({d.Sub("repo")});
+  ASSERT_TRUE(files.ok());
+  EXPECT_THAT(*files, ElementsAre(d.Sub("repo/web.yaml")));
+  std::filesystem::remove(d.Sub("repo/apps/.bosunignore"));
 
   // Without the ignore file every manifest outside dot-folders is read.
   std::filesystem::remove(d.Sub("repo/.bosunignore"));

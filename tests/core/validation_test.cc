@@ -1,5 +1,7 @@
 // Validation as a user meets it: through LoadDesiredSet, with file:line:col and
 // the field path in every message.
+#include <optional>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -373,12 +375,141 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"NotAMap", "- a\n- b\n", "a manifest must be a map"}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
-TEST(Validation, WarnsAboutUnknownFieldsWithASuggestion) {
-  auto w = Warnings(POD("  containers: [{name: a, image: x, imagePullPolcy: Always}]\n"));
-  ASSERT_EQ(w.size(), 1u);
-  EXPECT_THAT(w[0], HasSubstr("warning: spec.containers[0].imagePullPolcy: unknown field \"imagePullPolcy\" "
-                              "(did you mean \"imagePullPolicy\"?)"));
-  EXPECT_THAT(Errors(POD("  containers: [{name: a, image: x, imagePullPolcy: Always}]\n")), IsEmpty());
+// kubectl's --validate=strict: a misspelt field would otherwise be dropped
+// and the object run with the default (one replica, not three).
+TEST(Validation, AnUnknownFieldIsAnErrorWithASuggestion) {
+  EXPECT_THAT(Errors(POD("  containers: [{name: a, image: x, imagePullPolcy: Always}]\n")),
+              ElementsAre("app.yaml:5:52: spec.containers[0].imagePullPolcy: unknown field \"imagePullPolcy\" "
+                          "(did you mean \"imagePullPolicy\"?)"));
+  EXPECT_THAT(Warnings(POD("  containers: [{name: a, image: x, imagePullPolcy: Always}]\n")), IsEmpty());
+}
+
+TEST(Validation, TyposAreFoundAtEveryLevelOfAWorkload) {
+  const std::string yaml = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  label: {app: web}
+spec:
+  replica: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      label: {app: web}
+      labels: {app: web}
+    spec:
+      tolerations: [{key: k, operator: Exists, effects: NoSchedule}]
+      volumes: [{name: data, emptyDri: {}}]
+      containers:
+        - name: web
+          image: nginx
+          volumeMounts: [{name: data, mountpath: /data}]
+          securityContext: {runAsuser: 1000}
+          env:
+            - name: P
+              valueFrom: {secretKeyref: {name: s, key: p}}
+)";
+  auto errors = Errors(yaml);
+  for (const char* want :
+       {"app.yaml:5:10: metadata.label: unknown field \"label\" (did you mean \"labels\"?)",
+        "app.yaml:7:12: spec.replica: unknown field \"replica\" (did you mean \"replicas\"?)",
+        "app.yaml:11:14: spec.template.metadata.label: unknown field \"label\" (did you mean \"labels\"?)",
+        "app.yaml:14:57: spec.template.spec.tolerations[0].effects: unknown field \"effects\" (did you mean "
+        "\"effect\"?)",
+        "app.yaml:15:40: spec.template.spec.volumes[0].emptyDri: unknown field \"emptyDri\" (did you mean "
+        "\"emptyDir\"?)",
+        "app.yaml:19:50: spec.template.spec.containers[0].volumeMounts[0].mountpath: unknown field \"mountpath\" "
+        "(did you mean \"mountPath\"?)",
+        "app.yaml:20:40: spec.template.spec.containers[0].securityContext.runAsuser: unknown field \"runAsuser\" "
+        "(did you mean \"runAsUser\"?)",
+        "app.yaml:23:41: spec.template.spec.containers[0].env[0].valueFrom.secretKeyref: unknown field "
+        "\"secretKeyref\" (did you mean \"secretKeyRef\"?)"}) {
+    EXPECT_THAT(errors, ::testing::Contains(want));
+  }
+}
+
+// What the sync does with the same set: the repository's SyncConfig may
+// relax it, and a caller's mode (a CLI flag) overrides both.
+TEST(Validation, ASyncConfigMayMakeUnknownFieldsWarningsOrNothing) {
+  const std::string pod = POD("  containers: [{name: a, image: x, imagePullPolcy: Always}]\n");
+  auto sync_config = [](const char* mode) {
+    return std::string(
+               "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: "
+               "{fieldValidation: ") +
+           mode + "}\n";
+  };
+  auto load = [&](const char* mode, std::optional<FieldValidation> flag = std::nullopt) {
+    return LoadDesiredSet(std::vector<SourceFile>{{"pod.yaml", pod}, {"sync.yaml", sync_config(mode)}}, {}, flag);
+  };
+  DesiredSet warn = load("Warn");
+  EXPECT_TRUE(warn.ok());
+  EXPECT_EQ(warn.field_validation, FieldValidation::kWarn);
+  ASSERT_EQ(warn.warnings(), 1u);
+  EXPECT_THAT(warn.diagnostics[0].ToString(), HasSubstr("warning: spec.containers[0].imagePullPolcy: unknown field"));
+
+  DesiredSet ignore = load("Ignore");
+  EXPECT_TRUE(ignore.ok());
+  EXPECT_THAT(ignore.diagnostics, IsEmpty());
+
+  DesiredSet strict = load("Strict");
+  EXPECT_EQ(strict.errors(), 1u);
+
+  DesiredSet flagged = load("Ignore", FieldValidation::kStrict);
+  EXPECT_EQ(flagged.errors(), 1u);
+  EXPECT_EQ(flagged.field_validation, FieldValidation::kStrict);
+
+  EXPECT_THAT(Errors(sync_config("Lax")),
+              ElementsAre(HasSubstr("spec.fieldValidation: unsupported value \"Lax\": must be one of \"Strict\", "
+                                    "\"Warn\", \"Ignore\"")));
+}
+
+// Strict is only right when bosun knows every field Kubernetes has: these
+// are valid in Kubernetes 1.31 and must not be refused.
+TEST(Validation, FieldsOfKubernetes131AreNotUnknown) {
+  const std::string yaml = R"(apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  initContainers:
+    - name: proxy
+      image: x
+      restartPolicy: Always
+      readinessProbe: {tcpSocket: {port: 80}}
+  containers: [{name: a, image: x}]
+  volumes:
+    - {name: disk, iscsi: {targetPortal: "10.0.0.1:3260", iqn: "iqn.2001-04.com.example:storage", lun: 0}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  managedBy: kueue.x-k8s.io/multikueue
+  successPolicy: {rules: [{succeededCount: 1}]}
+  completionMode: Indexed
+  completions: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: a, image: x}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s}
+spec:
+  trafficDistribution: PreferClose
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: sa}
+automountServiceAccountToken: false
+imagePullSecrets: [{name: reg}]
+)";
+  EXPECT_THAT(Errors(yaml), IsEmpty());
+  EXPECT_THAT(Errors(POD("  initContainers: [{name: i, image: x, livenessProbe: {tcpSocket: {port: 1}}}]\n"
+                         "  containers: [{name: a, image: x}]\n")),
+              ElementsAre(HasSubstr("spec.initContainers[0].livenessProbe: may not be set for init containers "
+                                    "without restartPolicy=Always")));
 }
 
 TEST(Validation, PlainSecretIsAWarningAndValuesNeverAppearInMessages) {

@@ -352,8 +352,9 @@ TEST_F(MirrorTree, DiffListsChangedManifestsOnly) {
 }
 
 // What is read is decided as on disk (core/manifest_filter.h): never a
-// dot-folder's files, and not what the followed folder's .bosunignore
-// excludes. A commit that changes the ignore file changes the set.
+// dot-folder's files, and not what a .bosunignore of the followed folder or
+// of a folder under it excludes. A commit that changes an ignore file
+// changes the set.
 TEST_F(MirrorTree, DotFoldersAndTheBosunignoreDecideWhatIsRead) {
   std::string ignoring = repos_.CommitAndPush({{".github/workflows/ci.yml", "on: push\n"},
                                                {"deploy/.bosunignore", "# kustomize's, not ours\nkustomization.yaml\n"},
@@ -363,10 +364,11 @@ TEST_F(MirrorTree, DotFoldersAndTheBosunignoreDecideWhatIsRead) {
   ASSERT_EQ(mirror_->Fetch().value_or(""), ignoring);
   std::vector<std::string> deploy = {"deploy/db.json", "deploy/web/deployment.yaml", "deploy/web/service.yml"};
   EXPECT_EQ(Paths(mirror_->ReadTree(ignoring, "deploy").value_or({})), deploy);
-  // The ignore file is the followed folder's: from the root it is not read,
-  // but the workflow never is.
+  // From the root, deploy/.bosunignore is a subfolder's: it is read too, for
+  // what is under deploy/. The workflow is never read.
   auto all = Paths(mirror_->ReadTree(ignoring, "").value_or({}));
-  EXPECT_EQ(std::count(all.begin(), all.end(), "deploy/kustomization.yaml"), 1) << ::testing::PrintToString(all);
+  EXPECT_EQ(std::count(all.begin(), all.end(), "deploy/kustomization.yaml"), 0) << ::testing::PrintToString(all);
+  EXPECT_EQ(std::count(all.begin(), all.end(), "deploy/web/deployment.yaml"), 1) << ::testing::PrintToString(all);
   EXPECT_EQ(std::count(all.begin(), all.end(), ".github/workflows/ci.yml"), 0) << ::testing::PrintToString(all);
   EXPECT_EQ(Describe(mirror_->Diff(commit_, ignoring, "deploy").value_or({{}})), "");
 
@@ -376,7 +378,7 @@ TEST_F(MirrorTree, DotFoldersAndTheBosunignoreDecideWhatIsRead) {
       "ignored changes");
   ASSERT_EQ(mirror_->Fetch().value_or(""), quiet);
   EXPECT_EQ(Describe(mirror_->Diff(ignoring, quiet, "deploy").value_or({{}})), "");
-  EXPECT_EQ(Describe(mirror_->Diff(ignoring, quiet, "").value_or({{}})), "M deploy/web/kustomization.yaml;");
+  EXPECT_EQ(Describe(mirror_->Diff(ignoring, quiet, "").value_or({{}})), "");
 
   // Dropping the pattern brings in the files it excluded, though this commit
   // did not touch them; putting it back takes them out again.
@@ -389,6 +391,50 @@ TEST_F(MirrorTree, DotFoldersAndTheBosunignoreDecideWhatIsRead) {
   auto added = mirror_->Diff(quiet, unignored, "deploy");
   ASSERT_TRUE(added.ok());
   EXPECT_EQ(added->at(0).blob, repos_.Git("rev-parse " + unignored + ":deploy/kustomization.yaml"));
+  // The same from the root, where the changed ignore file is a subfolder's.
+  EXPECT_EQ(Describe(mirror_->Diff(quiet, unignored, "").value_or({{}})),
+            "A deploy/kustomization.yaml;A deploy/web/kustomization.yaml;");
+}
+
+// As git reads .gitignore files: one in a subfolder applies to what is under
+// it, relative to it, and wins over its parents'. Adding one takes files out
+// that the commit did not touch; a file it excludes changes nothing.
+TEST_F(MirrorTree, ABosunignoreInASubfolderAppliesUnderIt) {
+  std::string nested = repos_.CommitAndPush({{"deploy/.bosunignore", "kustomization.yaml\n"},
+                                             {"deploy/kustomization.yaml", "resources: []\n"},
+                                             {"deploy/web/kustomization.yaml", "resources: []\n"},
+                                             {"deploy/web/.bosunignore", "!kustomization.yaml\n/service.yml\n"},
+                                             {"deploy/web/extra/service.yml", "kind: x\n"}},
+                                            "a subfolder with its own ignore file");
+  ASSERT_EQ(mirror_->Fetch().value_or(""), nested);
+  // deploy/web's file re-includes its kustomization.yaml (deeper wins) and
+  // takes out its own service.yml ("/": relative to deploy/web), not the
+  // one further down.
+  EXPECT_EQ(Paths(mirror_->ReadTree(nested, "deploy").value_or({})),
+            (std::vector<std::string>{"deploy/db.json", "deploy/web/deployment.yaml", "deploy/web/extra/service.yml",
+                                      "deploy/web/kustomization.yaml"}));
+  EXPECT_EQ(Describe(mirror_->Diff(commit_, nested, "deploy").value_or({{}})),
+            "A deploy/web/extra/service.yml;A deploy/web/kustomization.yaml;D deploy/web/service.yml;");
+  // The same when the followed folder is deploy/web itself.
+  EXPECT_EQ(Paths(mirror_->ReadTree(nested, "deploy/web").value_or({})),
+            (std::vector<std::string>{"deploy/web/deployment.yaml", "deploy/web/extra/service.yml",
+                                      "deploy/web/kustomization.yaml"}));
+
+  // A commit that changes only a file a subfolder's ignore file excludes:
+  // nothing to read (the ignore files did not change, so only the changed
+  // files' folders' ones are looked at).
+  std::string quiet = repos_.CommitAndPush(
+      {{"deploy/web/service.yml", "kind: Service\n"}, {"deploy/web/deployment.yaml", "kind: Deployment\nspec: {}\n"}},
+      "an ignored file and a read one");
+  ASSERT_EQ(mirror_->Fetch().value_or(""), quiet);
+  EXPECT_EQ(Describe(mirror_->Diff(nested, quiet, "deploy").value_or({{}})), "M deploy/web/deployment.yaml;");
+  EXPECT_EQ(Describe(mirror_->Diff(nested, quiet, "").value_or({{}})), "M deploy/web/deployment.yaml;");
+
+  // Removing the subfolder's file brings its service.yml back.
+  std::string removed = repos_.CommitAndPush({{"deploy/web/.bosunignore", std::nullopt}}, "no subfolder rules");
+  ASSERT_EQ(mirror_->Fetch().value_or(""), removed);
+  EXPECT_EQ(Describe(mirror_->Diff(quiet, removed, "deploy").value_or({{}})),
+            "D deploy/web/kustomization.yaml;A deploy/web/service.yml;");
 }
 
 TEST(MirrorCommit, Metadata) {

@@ -90,9 +90,9 @@ TEST(PolicyParse, EveryProblemIsLocatedByLineColumnAndField) {
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr(
                          "pol.yaml:12:15: spec.rules[2].action: unsupported value \"block\": must be \"enforce\"")));
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("spec.rules[2].name: required")));
-  EXPECT_THAT(lines, ::testing::Contains(
-                         "pol.yaml:13:24: warning: spec.rules[2].allowedRegistry: unknown field \"allowedRegistry\" "
-                         "(did you mean \"allowedRegistries\"?)"));
+  EXPECT_THAT(lines,
+              ::testing::Contains("pol.yaml:13:24: spec.rules[2].allowedRegistry: unknown field \"allowedRegistry\" "
+                                  "(did you mean \"allowedRegistries\"?)"));
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("spec.rules[2]: a rule needs one check: allowedRegistries")));
   EXPECT_THAT(lines, ::testing::Contains(
                          "pol.yaml:15:20: spec.rules[3].maxReplicas: must be a number, not a string (remove the "

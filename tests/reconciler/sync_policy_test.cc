@@ -57,13 +57,6 @@ class SyncPolicyTest : public SyncFixture {
     std::sort(v.lines.begin(), v.lines.end());
     return v;
   }
-  static std::vector<std::string> Strings(const Json& list) {
-    std::vector<std::string> out;
-    if (list.is_array()) {
-      for (const Json& j : list) out.push_back(j.get<std::string>());
-    }
-    return out;
-  }
   // The record's errors then warnings, with validate's "warning: " marks.
   static std::vector<std::string> RecordLines(const Object& rec) {
     std::vector<std::string> out = Strings(rec.status()["errors"]);

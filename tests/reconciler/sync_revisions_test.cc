@@ -74,6 +74,39 @@ TEST_F(SyncRevisionsTest, AnInvalidRevisionIsRefusedWholeWithEveryErrorAndALater
   EXPECT_THAT(Phases(), ElementsAre("00000001:Superseded", "00000002:Refused", "00000003:Applied"));
 }
 
+// `replica: 5` would otherwise be dropped and the Deployment left at one
+// replica with the revision reported Applied.
+TEST_F(SyncRevisionsTest, AMisspeltFieldRefusesTheRevisionUntilTheSyncConfigRelaxesIt) {
+  std::string c1 = repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"web.yaml", DeploymentYaml("web", "shop", 1)}});
+  MakeController();
+  Sync();
+  EXPECT_EQ(Repository().status()["syncConfig"]["fieldValidation"], "Strict");
+
+  std::string typo = DeploymentYaml("web", "shop", 5);
+  typo.replace(typo.find("  replicas: 5"), std::string("  replicas: 5").size(), "  replica: 5");
+  repo_.Commit({{"web.yaml", typo}}, "five replicas");
+  EXPECT_EQ(Sync(), "00000002");
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Refused");
+  EXPECT_EQ(st["reason"], "InvalidManifests");
+  EXPECT_THAT(Strings(st["errors"]),
+              ElementsAre("web.yaml:7:12: spec.replica: unknown field \"replica\" (did you mean \"replicas\"?)"));
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 1);
+  EXPECT_EQ(Repository().status()["liveRevision"], c1);
+
+  // The repository may take unknown fields as warnings (only the new file is
+  // read: web.yaml's finding is the one loaded with the last commit).
+  std::string c3 = repo_.Commit({{"sync.yaml", SyncConfigYaml("  fieldValidation: Warn\n")}}, "warn only");
+  EXPECT_EQ(Sync(), "00000003");
+  const Json st3 = Record("00000003").status();
+  EXPECT_EQ(st3["phase"], "Applied") << st3.dump();
+  EXPECT_THAT(Strings(st3["warnings"]),
+              ElementsAre("web.yaml:7:12: warning: spec.replica: unknown field \"replica\" (did you mean "
+                          "\"replicas\"?)"));
+  EXPECT_EQ(Repository().status()["liveRevision"], c3);
+  EXPECT_EQ(Repository().status()["syncConfig"]["fieldValidation"], "Warn");
+}
+
 TEST_F(SyncRevisionsTest, AnObjectDefinedTwiceAcrossFilesIsRefusedEvenWhenOnlyOneFileChanged) {
   repo_.Commit({{"a.yaml", ConfigMapYaml("x", "default", "1")}});
   MakeController();

@@ -126,6 +126,15 @@ inline std::string SyncConfigYaml(const std::string& body) {
   return "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata:\n  name: default\nspec:\n" + body;
 }
 
+// A JSON list of strings (a record's errors or warnings); empty when absent.
+inline std::vector<std::string> Strings(const Json& list) {
+  std::vector<std::string> out;
+  if (list.is_array()) {
+    for (const Json& j : list) out.push_back(j.get<std::string>());
+  }
+  return out;
+}
+
 // Waits (real time) until `pred` holds.
 // A repository, an API, a mirror of the repository and a controller.
 class SyncFixture : public ::testing::Test {

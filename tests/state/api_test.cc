@@ -64,6 +64,50 @@ TEST(ApiObjects, ContentGoesOnlyIntoANamespaceThatExists) {
   EXPECT_EQ(c.Post("/api/v1/namespaces/shop/configmaps", ConfigMap("web")).code, 201);
 }
 
+// Kubernetes' fieldValidation: by default (Warn) an unknown field is kept
+// and named in a Warning header; Strict refuses the write with the field's
+// path, Ignore says nothing.
+TEST(ApiObjects, UnknownFieldsAreWarnedAboutOrRefusedAsFieldValidationSays) {
+  Member m;
+  Client& c = m.client();
+  Json typo = ConfigMap("a");
+  typo["dta"] = {{"k", "v"}};
+  Resp warned = c.Post(kCms, typo);
+  EXPECT_EQ(warned.code, 201) << warned.text;
+  EXPECT_EQ(warned.warning, "299 - \"dta: unknown field \\\"dta\\\" (did you mean \\\"data\\\"?)\"");
+  Resp quiet = c.Post(std::string(kCms) + "?fieldValidation=Ignore", ConfigMap("b"));
+  EXPECT_EQ(quiet.code, 201);
+  EXPECT_EQ(quiet.warning, "");
+
+  typo["metadata"]["name"] = "c";
+  Resp strict = c.Post(std::string(kCms) + "?fieldValidation=Strict", typo);
+  EXPECT_EQ(strict.code, 422) << strict.text;
+  EXPECT_EQ(strict.json["details"]["causes"][0]["field"], "dta");
+  EXPECT_THAT(strict.json["message"].get<std::string>(), HasSubstr("unknown field \"dta\""));
+  EXPECT_EQ(c.Get(std::string(kCms) + "/c").code, 404) << "nothing was written";
+
+  // An update and a patch the same way.
+  Resp cur = c.Get(std::string(kCms) + "/b");
+  Json next = cur.json;
+  next["dta"] = {{"k", "v"}};
+  EXPECT_EQ(c.Put(std::string(kCms) + "/b?fieldValidation=Strict", next).code, 422);
+  EXPECT_EQ(c.Patch(std::string(kCms) + "/b?fieldValidation=strict", Json{{"dta", {{"k", "v"}}}}).code, 422);
+  Resp patched = c.Patch(std::string(kCms) + "/b", Json{{"dta", {{"k", "v"}}}});
+  EXPECT_EQ(patched.code, 200) << patched.text;
+  EXPECT_THAT(patched.warning, HasSubstr("dta: unknown field"));
+
+  Resp bad = c.Post(std::string(kCms) + "?fieldValidation=Lax", ConfigMap("d"));
+  EXPECT_EQ(bad.code, 400);
+  EXPECT_EQ(bad.json["message"], "invalid fieldValidation directive \"Lax\": must be Strict, Warn or Ignore");
+
+  // A batch has no Warning header: Strict refuses, anything else keeps.
+  typo["metadata"]["name"] = "e";
+  Json batch = {{"operations", {{{"op", "create"}, {"object", typo}}}}};
+  Resp batch_strict = c.Post("/bosun/v1/batch?fieldValidation=Strict", batch);
+  EXPECT_EQ(batch_strict.code, 422) << batch_strict.text;
+  EXPECT_EQ(c.Post("/bosun/v1/batch", batch).code, 200);
+}
+
 // Kubernetes' namespace lifecycle: DELETE marks a Namespace Terminating; no
 // new content goes in; only /finalize emptying spec.finalizers removes it
 // (the namespace controller does that once it is empty). default and

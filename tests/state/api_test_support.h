@@ -56,6 +56,7 @@ struct Resp {
   std::string text;
   Json json;  // null unless the body is JSON
   std::string content_type;
+  std::string warning;  // the Warning header, "" when none
 };
 
 // A synchronous HTTP client for one server.
@@ -79,6 +80,7 @@ class Client {
       auto bytes = resp.extract_vector().get();
       r.text.assign(bytes.begin(), bytes.end());
       r.content_type = resp.headers().content_type();
+      if (auto w = resp.headers().find("Warning"); w != resp.headers().end()) r.warning = w->second;
       r.json = Json::parse(r.text, nullptr, false);
       if (r.json.is_discarded()) r.json = Json();
     } catch (const std::exception& e) {

@@ -367,7 +367,9 @@ TEST_F(ClientCliReal, ApplyGetDeleteMembers) {
   EXPECT_EQ(del.out, "deployment.apps \"web\" deleted\n");
   Outcome del_again = bosun.Run("delete deploy web -n web");
   EXPECT_EQ(del_again.exit_code, 1);
-  Outcome del_files = bosun.Run("delete -f " + repo + " --ignore-not-found");
+  // No namespace controller runs here to empty the Namespaces and remove
+  // them: not waiting for that.
+  Outcome del_files = bosun.Run("delete -f " + repo + " --ignore-not-found --wait=false");
   ASSERT_EQ(del_files.exit_code, 0) << del_files.out;
   EXPECT_THAT(del_files.out, HasSubstr("namespace \"web\" deleted"));
   EXPECT_LT(del_files.out.find("service"), del_files.out.find("namespace \"web\""));  // dependents first
