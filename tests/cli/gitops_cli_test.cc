@@ -1175,8 +1175,8 @@ TEST_F(FollowTest, DescribeARefusedRevisionListsItsErrors) {
 
 // A preview of a folder inside the followed one reads files by the rules
 // the sync uses: the followed folder's .bosunignore applies (its test
-// fixtures stay out), a .bosunignore of the subfolder does not (the sync
-// never reads one), and the objects of the other folders are not compared.
+// fixtures stay out), and so does the subfolder's own (helm's values file
+// stays out), and the objects of the other folders are not compared.
 TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   repo_->Write("deploy/.bosunignore", "web/tests/\n");
   repo_->Write("deploy/web/tests/fixture.yaml", "kind: NotAnObject\n");
@@ -1186,13 +1186,15 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   ASSERT_TRUE(WaitLive(second)) << Run("status").out;
 
   repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
-  repo_->Write("deploy/web/.bosunignore", "cm.yaml\n");
+  repo_->Write("deploy/web/.bosunignore", "values.yaml\n");
+  repo_->Write("deploy/web/values.yaml", "replicaCount: 2\n");
   for (const std::string& args :
        {"diff --path " + repo_->dir() + "/deploy/web", "diff --repo " + repo_->dir() + " --subpath deploy/web"}) {
     Outcome r = Run(args);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out;
     EXPECT_THAT(r.out, HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)")) << args;
     EXPECT_THAT(r.out, Not(HasSubstr("fixture"))) << args;
+    EXPECT_THAT(r.out, Not(HasSubstr("values"))) << args;
     EXPECT_THAT(r.out, Not(HasSubstr("ConfigMap default/db"))) << args;
     EXPECT_THAT(r.out, HasSubstr("1 managed object from files outside deploy/web is not compared")) << args;
   }
@@ -1202,6 +1204,7 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   EXPECT_EQ(rev.exit_code, 2) << rev.out;
   EXPECT_THAT(rev.out, HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)"));
   EXPECT_THAT(rev.out, Not(HasSubstr("fixture")));
+  EXPECT_THAT(rev.out, Not(HasSubstr("values")));
 }
 
 // POSTs a generic push webhook for `body` signed with `secret` (a wrong
