@@ -1,6 +1,7 @@
 // `bosun history` and `bosun history show REV`: the cluster's changelog, one
 // Revision record per commit bosun acted on (docs/GITOPS.md).
 #include <cstdio>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,7 +19,23 @@ struct HistoryOptions {
   int limit = 20;
   std::string output;
   std::string rev;
+  std::string object;  // KIND/NAME: only the records that touched it
+  std::string ns;
   ClientFlags client;
+};
+
+// One object as records name it (status.objects[], status.drift[]).
+struct TrackedObject {
+  const KindInfo* kind = nullptr;
+  std::string ns;  // "" for cluster-scoped kinds
+  std::string name;
+
+  bool Is(const Json& entry) const {
+    return Object::Field(entry, "kind") == kind->gvk.kind && Object::Field(entry, "name") == name &&
+           Object::Field(entry, "namespace").is_string() == !ns.empty() &&
+           (ns.empty() || Object::Field(entry, "namespace") == ns) &&
+           Object::Field(entry, "apiVersion") == kind->gvk.ApiVersion();
+  }
 };
 
 const Json& F(const Json& j, const char* key) {
@@ -271,15 +288,67 @@ int RunShow(const HistoryOptions& opt) {
   return 0;
 }
 
+// What record `r` says happened to `obj`: "updated (spec.replicas,
+// spec.template.spec.containers[0].image)", "drift: spec.replicas, healed";
+// "" when it does not name it.
+std::string WhatHappenedTo(const Object& r, const TrackedObject& obj) {
+  std::vector<std::string> parts;
+  for (const Json& o : F(r.status(), "objects")) {
+    if (!obj.Is(o)) continue;
+    std::string fields;
+    for (const Json& d : F(o, "diff")) {
+      if (!fields.empty()) fields += ", ";
+      fields += Str(F(d, "field"));
+    }
+    parts.push_back(Str(F(o, "action"), "changed") + (fields.empty() ? "" : " (" + fields + ")"));
+  }
+  for (const Json& d : F(r.status(), "drift")) {
+    if (!obj.Is(d)) continue;
+    std::string fields;
+    for (const Json& f : F(d, "fields")) fields += (fields.empty() ? "" : ", ") + Str(f);
+    if (F(d, "deleted") == true) fields = "deleted";
+    parts.push_back("drift: " + fields + (F(d, "healed") == true ? ", healed" : ", not healed"));
+  }
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : "; ") + p;
+  return out;
+}
+
 int RunHistory(const HistoryOptions& opt) {
   if (opt.limit < 0) {
     std::fprintf(stderr, "bosun history: -n must be 0 (all) or more\n");
+    return 2;
+  }
+  std::optional<TrackedObject> only;
+  if (!opt.object.empty()) {
+    const size_t slash = opt.object.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == opt.object.size() ||
+        opt.object.find('/', slash + 1) != std::string::npos) {
+      std::fprintf(stderr, "bosun history: --object takes KIND/NAME (e.g. deployment/web), not \"%s\"\n",
+                   opt.object.c_str());
+      return 2;
+    }
+    auto kind = ResolveKind(opt.object.substr(0, slash));
+    if (!kind) return Fail("history", kind.error().message());
+    only = TrackedObject{*kind, (*kind)->namespaced ? (opt.ns.empty() ? "default" : opt.ns) : "",
+                     opt.object.substr(slash + 1)};
+  } else if (!opt.ns.empty()) {
+    std::fprintf(stderr, "bosun history: --namespace goes with --object KIND/NAME\n");
     return 2;
   }
   auto client = MakeClient(opt.client);
   if (!client) return Fail("history", client.error().message());
   auto records = ListRevisions(**client);
   if (!records) return Fail("history", records.error().message());
+  // Records cut to fit may not name every object they changed.
+  size_t truncated = 0;
+  if (only) {
+    std::erase_if(*records, [&](const Object& r) {
+      const bool named = !WhatHappenedTo(r, *only).empty();
+      if (!named && F(r.status(), "truncated") == true) ++truncated;
+      return !named;
+    });
+  }
   if (opt.limit > 0 && records->size() > static_cast<size_t>(opt.limit))
     records->resize(static_cast<size_t>(opt.limit));
 
@@ -294,7 +363,23 @@ int RunHistory(const HistoryOptions& opt) {
     Print(opt.output == "json" ? Json4(list) : EmitYaml(list));
     return 0;
   }
+  std::string about;
+  if (only) {
+    about = only->kind->singular + "/" + only->name + (only->ns.empty() ? "" : " in namespace " + only->ns);
+  }
+  auto note_truncated = [&] {
+    if (truncated == 0) return;
+    std::fprintf(stderr,
+                 "%zu record%s cut to fit the record size may have changed %s without naming it (`bosun history "
+                 "show REV` shows what each kept).\n",
+                 truncated, truncated == 1 ? " was" : "s were", about.c_str());
+  };
   if (records->empty()) {
+    if (only) {
+      std::fprintf(stderr, "No revision in the history changed %s or found it drifted.\n", about.c_str());
+      note_truncated();
+      return 0;
+    }
     std::fprintf(stderr,
                  "No revisions yet: bosun records one for each commit it acts on (`bosun status` shows the "
                  "repository it follows).\n");
@@ -302,6 +387,8 @@ int RunHistory(const HistoryOptions& opt) {
   }
   bool wide = opt.output == "wide";
   std::vector<std::string> header = {"REVISION", "COMMIT", "AUTHOR", "WHEN", "TRIGGER", "CHANGES", "OUTCOME"};
+  // For one object: what each revision did to it, in place of the counts.
+  if (only) header[5] = "THIS OBJECT";
   if (wide) header.insert(header.end(), {"SIGNED BY", "SUBJECT"});
   std::vector<std::vector<std::string>> rows;
   for (const Object& r : *records) {
@@ -310,7 +397,7 @@ int RunHistory(const HistoryOptions& opt) {
                                     Str(F(F(r.spec(), "author"), "name"), "-"),
                                     r.creation_timestamp().empty() ? "-" : Ago(r.creation_timestamp()),
                                     Str(F(r.spec(), "trigger"), "-"),
-                                    Changes(r),
+                                    only ? WhatHappenedTo(r, *only) : Changes(r),
                                     OutcomeOf(r)};
     if (wide) row.insert(row.end(), {SignedBy(r), Subject(r)});
     rows.push_back(std::move(row));
@@ -319,6 +406,7 @@ int RunHistory(const HistoryOptions& opt) {
   printer.Fit(rows);
   printer.PrintHeader();
   for (const auto& row : rows) printer.PrintRow(row);
+  note_truncated();
   return 0;
 }
 
@@ -332,6 +420,10 @@ void AddHistory(CLI::App& app, int* exit_code) {
       "newest first, with who wrote it, what triggered the sync, what changed (+created ~updated -deleted)\n"
       "and how it ended. `bosun history show REV` prints one record in full.");
   cmd->add_option("-n,--limit", opt->limit, "How many records, newest first (0: all)")->capture_default_str();
+  cmd->add_option("--object", opt->object,
+                  "Only the revisions that created, updated or deleted this object or found it drifted, as\n"
+                  "KIND/NAME (deployment/web), with what each did to it");
+  cmd->add_option("--namespace", opt->ns, "The namespace of --object (default: default)");
   cmd->add_option("-o,--output", opt->output,
                   "Output format: json, yaml, or wide (adds who signed, as verified, and the commit subject)")
       ->check(CLI::IsMember({"", "json", "yaml", "wide"}));

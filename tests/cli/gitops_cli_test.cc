@@ -552,6 +552,31 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
                         "required\n  deploy/web/svc.yaml:8:11: "));
 }
 
+// An auditor's question: which commits changed this object, and how?
+TEST_F(GitOpsVerbs, HistoryOfOneObjectListsTheRevisionsThatTouchedIt) {
+  WriteHistory();
+  Outcome web = Run("history --object deployment/web --namespace shop");
+  ASSERT_EQ(web.exit_code, 0) << web.out;
+  EXPECT_THAT(web.out, HasSubstr("THIS OBJECT"));
+  EXPECT_THAT(web.out, HasSubstr("updated (spec.replicas, metadata.labels.tier, spec.paused); drift: spec.replicas, "
+                                 "healed"));
+  EXPECT_THAT(web.out, HasSubstr("created"));
+  EXPECT_THAT(web.out, Not(HasSubstr("abcd444"))) << "the skipped revision did not touch it";
+  EXPECT_THAT(web.out, Not(HasSubstr("2222222"))) << "nor did the refused one";
+
+  Outcome old = Run("history --object cm/old --namespace shop -o json");
+  ASSERT_EQ(old.exit_code, 0) << old.out;
+  json list = json::parse(old.out);
+  ASSERT_EQ(list["items"].size(), 1u) << old.out;
+  EXPECT_EQ(list["items"][0]["metadata"]["name"], "00000003");
+
+  Outcome elsewhere = Run("history --object deployment/web");
+  EXPECT_EQ(elsewhere.exit_code, 0) << elsewhere.out;
+  EXPECT_THAT(elsewhere.out, HasSubstr("No revision in the history changed deployment/web in namespace default"));
+  EXPECT_EQ(Run("history --object web").exit_code, 2);
+  EXPECT_EQ(Run("history --namespace shop").exit_code, 2);
+}
+
 TEST_F(GitOpsVerbs, HistoryShowExplainsUnknownAndAmbiguousRevisions) {
   WriteHistory();
   Outcome none = Run("history show 99");
