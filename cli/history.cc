@@ -1,8 +1,8 @@
 // `bosun history` and `bosun history show REV`: the cluster's changelog, one
 // Revision record per commit bosun acted on (docs/GITOPS.md).
 #include <cstdio>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -331,7 +331,7 @@ int RunHistory(const HistoryOptions& opt) {
     auto kind = ResolveKind(opt.object.substr(0, slash));
     if (!kind) return Fail("history", kind.error().message());
     only = TrackedObject{*kind, (*kind)->namespaced ? (opt.ns.empty() ? "default" : opt.ns) : "",
-                     opt.object.substr(slash + 1)};
+                         opt.object.substr(slash + 1)};
   } else if (!opt.ns.empty()) {
     std::fprintf(stderr, "bosun history: --namespace goes with --object KIND/NAME\n");
     return 2;
