@@ -145,6 +145,26 @@ TEST_F(SyncRevisionsTest, ACommitChangingADeploymentsSelectorFailsAndNothingIsAp
 // A force-push that drops the live commit: applied like any head, and the
 // changelog says which commit the branch no longer has; nothing in between
 // is recorded as skipped (the histories are unrelated).
+// A Job runs its template once: a commit that changes it would change
+// nothing that runs, so it fails as Kubernetes refuses it, with the advice.
+TEST_F(SyncRevisionsTest, ACommitChangingAJobsTemplateFailsWithTheWayOut) {
+  auto job = [](const std::string& image) {
+    return "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: shop\nspec:\n  template:\n"
+           "    spec:\n      restartPolicy: Never\n      containers:\n      - name: m\n        image: " +
+           image + "\n";
+  };
+  std::string c1 = repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"job.yaml", job("migrate:1")}});
+  MakeController();
+  Sync();
+  repo_.Commit({{"job.yaml", job("migrate:2")}}, "migrate with v2");
+  EXPECT_EQ(Sync(), "00000002");
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Failed") << st.dump();
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("spec.template: field is immutable"));
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("give the Job a new name"));
+  EXPECT_EQ(Repository().status()["liveRevision"], c1);
+}
+
 TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {
   repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}});
   MakeController();

@@ -446,8 +446,8 @@ TEST(ApiObjects, InvalidObjectsGet422WithCauses) {
 }
 
 // Kubernetes' immutable fields: a Deployment's selector (changing it would
-// orphan its ReplicaSets and pods, still running), and the contents of a
-// ConfigMap marked immutable. Other changes go through.
+// orphan its ReplicaSets and pods, still running), a Job's template, and the
+// contents of a ConfigMap marked immutable. Other changes go through.
 TEST(ApiObjects, ImmutableFieldsCannotBeChanged) {
   Member m;
   Client& c = m.client();
@@ -472,6 +472,26 @@ TEST(ApiObjects, ImmutableFieldsCannotBeChanged) {
   EXPECT_EQ(c.Patch(Cm("frozen"), {{"immutable", false}}).code, 422);
   EXPECT_EQ(c.Patch(Cm("frozen"), {{"metadata", {{"labels", {{"x", "y"}}}}}}).code, 200);  // metadata may change
   EXPECT_EQ(c.Delete(Cm("frozen")).code, 200);                                             // and it may be deleted
+
+  // A Job runs its template once: changing it would do nothing, so it is
+  // refused, unless the Job is suspended (it has not run it yet).
+  const std::string jobs = "/apis/batch/v1/namespaces/default/jobs";
+  Json job = Json::parse(R"({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+    "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                   "containers": [{"name": "m", "image": "migrate:1"}]}}}})");
+  const Json new_image = Json::parse(R"({"spec": {"template": {"spec": {"containers": [
+    {"name": "m", "image": "migrate:2"}]}}}})");
+  ASSERT_EQ(c.Post(jobs, job).code, 201);
+  Resp retemplated = c.Patch(jobs + "/migrate", new_image);
+  EXPECT_EQ(retemplated.code, 422) << retemplated.text;
+  EXPECT_EQ(retemplated.json["details"]["causes"][0]["field"], "spec.template");
+  EXPECT_THAT(retemplated.text, HasSubstr("a Job runs its pod template once"));
+  EXPECT_EQ(c.Patch(jobs + "/migrate", {{"spec", {{"completionMode", "Indexed"}}}}).code, 422);
+  EXPECT_EQ(c.Patch(jobs + "/migrate", {{"spec", {{"backoffLimit", 2}}}}).code, 200);
+  job["metadata"]["name"] = "later";
+  job["spec"]["suspend"] = true;
+  ASSERT_EQ(c.Post(jobs, job).code, 201);
+  EXPECT_EQ(c.Patch(jobs + "/later", new_image).code, 200) << "a suspended Job has not run its template";
 }
 
 TEST(ApiObjects, GenerateName) {
