@@ -45,6 +45,11 @@ bool WaitUntilGone(state::Client& client, const Target& t, const Object& deleted
   for (;;) {
     auto cur = client.Get(*t.kind, t.ns, t.name);
     if (!cur && cur.error().code() == Code::kNotFound) return true;
+    // A leader change on the way: asked again.
+    if (!cur && cur.error().code() == Code::kUnavailable && (timeout.count() == 0 || Clock::now() - start < timeout)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
     if (!cur) {
       std::fprintf(stderr, "bosun delete: %swhile waiting for %s \"%s\" to go: %s\n", t.where.c_str(), what.c_str(),
                    t.name.c_str(), cur.error().message().c_str());
@@ -74,11 +79,11 @@ bool DeleteOne(state::Client& client, const Target& t, const DeleteOptions& opt,
   auto r = client.Delete(*t.kind, t.ns, t.name);
   if (r) {
     std::string what = t.kind->singular + (t.kind->gvk.group.empty() ? "" : "." + t.kind->gvk.group);
-    const bool terminating = !r->json().value("/metadata/deletionTimestamp"_json_pointer, std::string()).empty();
-    if (terminating && opt.wait && !WaitUntilGone(client, t, *r, timeout, what)) return true;
+    // As kubectl: said at once, then waited for.
     std::printf("%s \"%s\" deleted\n", what.c_str(), t.name.c_str());
     std::fflush(stdout);
-    return false;
+    const bool terminating = !r->json().value("/metadata/deletionTimestamp"_json_pointer, std::string()).empty();
+    return terminating && opt.wait && !WaitUntilGone(client, t, *r, timeout, what);
   }
   if (r.error().code() == Code::kNotFound && opt.ignore_not_found) return false;
   std::fprintf(stderr, "bosun delete: %s%s\n", t.where.c_str(), r.error().message().c_str());
@@ -156,7 +161,8 @@ void AddDelete(CLI::App& app, int* exit_code) {
   cmd->add_option("-f,--filename", opt->files, "Manifest files or directories (repeatable)");
   cmd->add_option("-n,--namespace", opt->ns, "Namespace (default: default)");
   cmd->add_flag("--ignore-not-found", opt->ignore_not_found, "Objects already gone are not an error");
-  cmd->add_option("--wait", opt->wait, "Wait until a terminating object (a Namespace) is gone")->capture_default_str();
+  cmd->add_flag("--wait,!--no-wait", opt->wait,
+                "Wait until a terminating object (a Namespace) is gone (default; --wait=false or --no-wait not to)");
   cmd->add_option("--timeout", opt->timeout, "How long --wait waits (e.g. 30s, 5m; 0 for ever)")->capture_default_str();
   AddClientFlags(cmd, &opt->client);
   cmd->callback([opt, exit_code] { *exit_code = RunDelete(*opt); });

@@ -32,6 +32,7 @@ struct DiffOptions {
   std::string subpath;
   bool subpath_given = false;
   std::string output;
+  std::optional<FieldValidation> field_validation;
   ClientFlags client;
 };
 
@@ -88,9 +89,13 @@ std::string FromRoot(const fs::path& root, const std::string& file) {
 // git ignores are left out, as they can never reach the repository, and
 // with `keep` only the files in that folder of the repository are.
 Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, const gitsync::LocalRepo* repo,
+                                std::optional<FieldValidation> mode,
                                 const std::optional<std::string>& keep = std::nullopt) {
   auto files = FindManifestFiles({dir});
   if (!files) return files.error();
+  // Unknown fields are what the followed folder's SyncConfig says, wherever
+  // in it that is.
+  if (keep && !mode) mode = LoadDesiredSet(*files).field_validation;
   if (repo != nullptr) {
     std::vector<std::string> kept, ignored;
     std::error_code ec;
@@ -112,7 +117,7 @@ Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, co
   }
   if (files->empty())
     std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s\n", dir.c_str());
-  DesiredSet set = LoadDesiredSet(*files);
+  DesiredSet set = LoadDesiredSet(*files, {}, mode);
   RenameFromRoot(&set, root);
   return set;
 }
@@ -151,8 +156,8 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
       if (rel != "." && !rel.starts_with("..")) out.scope = rel;
     }
     auto above = work_tree ? FollowedAbove(out.scope, followed) : std::nullopt;
-    auto set = above ? LoadFromDisk((root / *above).string(), root, work_tree.get(), out.scope)
-                     : LoadFromDisk(opt.path, root, work_tree.get());
+    auto set = above ? LoadFromDisk((root / *above).string(), root, work_tree.get(), opt.field_validation, out.scope)
+                     : LoadFromDisk(opt.path, root, work_tree.get(), opt.field_validation);
     if (!set) return set.error();
     out.set = std::move(*set);
     out.source = opt.path + " on disk";
@@ -175,8 +180,8 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
     }
     const fs::path root = fs::weakly_canonical((*repo)->workdir(), ec);
     auto above = FollowedAbove(subpath, followed);
-    auto set = above ? LoadFromDisk((root / *above).string(), root, repo->get(), subpath)
-                     : LoadFromDisk(dir.string(), root, repo->get());
+    auto set = above ? LoadFromDisk((root / *above).string(), root, repo->get(), opt.field_validation, subpath)
+                     : LoadFromDisk(dir.string(), root, repo->get(), opt.field_validation);
     if (!set) return set.error();
     out.set = std::move(*set);
     out.source = "the work tree " + (subpath.empty() ? (*repo)->workdir() : subpath);
@@ -188,14 +193,16 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
   auto above = FollowedAbove(subpath, followed);
   auto files = (*repo)->ReadTree(*commit, above ? *above : subpath);
   if (!files) return files.error();
+  std::optional<FieldValidation> mode = opt.field_validation;
   if (above) {
+    if (!mode) mode = LoadDesiredSet(gitsync::ToSourceFiles(*files)).field_validation;
     std::erase_if(*files, [&](const gitsync::TreeFile& f) { return !InFolder(f.path, subpath); });
   }
   if (files->empty()) {
     std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s at %s\n",
                  subpath.empty() ? "the repository root" : subpath.c_str(), ShortSha(*commit).c_str());
   }
-  out.set = LoadDesiredSet(gitsync::ToSourceFiles(*files));
+  out.set = LoadDesiredSet(gitsync::ToSourceFiles(*files), {}, mode);
   out.revision = *commit;
   out.source = "revision " + ShortSha(*commit);
   if (auto info = (*repo)->Commit(*commit)) out.source += " (\"" + info->summary + "\")";
@@ -432,6 +439,7 @@ void AddDiff(CLI::App& app, int* exit_code) {
   cmd->add_option("--subpath", opt->subpath,
                   "The folder of the repository holding the manifests (default: the one the server follows)")
       ->each([opt](const std::string&) { opt->subpath_given = true; });
+  AddFieldValidationOption(cmd, "--field-validation", &opt->field_validation);
   cmd->add_option("-o,--output", opt->output, "Output format: json (default: text)")
       ->check(CLI::IsMember({"", "json"}));
   AddClientFlags(cmd, &opt->client);

@@ -192,6 +192,15 @@ int RunValidate(const ValidateOptions& opt) {
                 set.ok() ? "valid" : "INVALID", set.files, set.files == 1 ? "" : "s", set.objects.size(),
                 set.objects.size() == 1 ? "" : "s", e, e == 1 ? "" : "s", w, w == 1 ? "" : "s", policy.c_str(),
                 static_cast<long long>(ms));
+    const bool unknown = std::any_of(set.diagnostics.begin(), set.diagnostics.end(), [](const Diagnostic& d) {
+      return d.unknown_field && d.severity == Severity::kError;
+    });
+    if (unknown) {
+      std::printf(
+          "An unknown field is an error, as with kubectl --validate=strict: correct it, or take unknown "
+          "fields as warnings with --field-validation=warn (the sync: spec.fieldValidation: Warn in the "
+          "SyncConfig).\n");
+    }
   }
   return set.ok() ? 0 : 1;
 }

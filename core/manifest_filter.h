@@ -16,8 +16,8 @@
 //   - "!" re-includes what an earlier pattern excluded (not inside an
 //     excluded folder, as in git);
 //   - a trailing "/" matches folders only;
-//   - a pattern with a "/" at its start or middle is relative to the root,
-//     any other matches a name at any depth;
+//   - a pattern with a "/" at its start or middle is relative to the folder
+//     of its .bosunignore, any other matches a name at any depth under it;
 //   - "*" and "?" do not match "/"; "[a-z]" and "[!a-z]" match one character;
 //     "**/" matches any number of folders, a trailing "/**" everything inside.
 // The last pattern that matches a path decides.
@@ -57,7 +57,7 @@ class ManifestFilter {
     std::string glob;
     bool negate = false;
     bool folder_only = false;
-    bool anchored = false;  // relative to the root, not matched by name
+    bool anchored = false;  // a path from the followed folder, not matched by name
   };
   std::vector<Pattern> patterns_;
 };

@@ -250,11 +250,11 @@ void ApplyFieldValidation(std::vector<Diagnostic>& diagnostics, FieldValidation 
   }
 }
 
-FieldValidation FieldValidationOf(const Manifest* sync_config) {
-  if (sync_config == nullptr) return FieldValidation::kStrict;
+FieldValidation FieldValidationOf(const Manifest* sync_config, FieldValidation otherwise) {
+  if (sync_config == nullptr) return otherwise;
   const Json& v = Object::Field(sync_config->object.spec(), "fieldValidation");
-  if (!v.is_string()) return FieldValidation::kStrict;
-  return ParseFieldValidation(v.get_ref<const std::string&>()).value_or(FieldValidation::kStrict);
+  if (!v.is_string()) return otherwise;
+  return ParseFieldValidation(v.get_ref<const std::string&>()).value_or(otherwise);
 }
 
 DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimits& limits,

@@ -91,9 +91,9 @@ Result<ManifestFilter> ReadManifestFilter(const std::string& folder);
 // Unknown fields under `mode`: each becomes an error (Strict) or a warning
 // (Warn), or is dropped (Ignore). Other diagnostics are left as they are.
 void ApplyFieldValidation(std::vector<Diagnostic>& diagnostics, FieldValidation mode);
-// A repository's choice: its SyncConfig's spec.fieldValidation, Strict when
-// it has none (or no SyncConfig).
-FieldValidation FieldValidationOf(const Manifest* sync_config);
+// A repository's choice: its SyncConfig's spec.fieldValidation, `otherwise`
+// when it says none (or there is no SyncConfig).
+FieldValidation FieldValidationOf(const Manifest* sync_config, FieldValidation otherwise = FieldValidation::kStrict);
 
 // Loads and validates files from disk. Unknown fields are taken as `mode`,
 // or as the set's SyncConfig says when it is not given.

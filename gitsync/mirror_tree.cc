@@ -299,7 +299,13 @@ Result<std::vector<FileChange>> Mirror::Diff(const std::string& from, const std:
       std::string_view p = path != nullptr ? path : "";
       if (!InFolder(std::string(p), *prefix)) continue;
       const size_t slash = p.rfind('/');
-      if ((slash == std::string_view::npos ? p : p.substr(slash + 1)) == kIgnoreFileName) return compare_listings();
+      if ((slash == std::string_view::npos ? p : p.substr(slash + 1)) != kIgnoreFileName) continue;
+      // One under a dot-folder is never read.
+      const std::string_view rel = prefix->empty() ? p : p.substr(std::min(p.size(), prefix->size() + 1));
+      const size_t last = rel.rfind('/');
+      const std::string_view folder = last == std::string_view::npos ? std::string_view() : rel.substr(0, last);
+      if (folder.starts_with(".") || folder.find("/.") != std::string_view::npos) continue;
+      return compare_listings();
     }
   }
 

@@ -88,7 +88,8 @@ struct PolicySet {
 bool IsPolicy(const Manifest& m);
 
 // Parses one Policy manifest; problems are appended to `diagnostics`.
-// Returns nullopt when it has any error.
+// Returns nullopt when it has any error (an unknown field is a warning here:
+// ParsePolicies applies the FieldValidation afterwards).
 std::optional<Policy> ParsePolicy(const Manifest& m, std::vector<Diagnostic>* diagnostics);
 
 // Every Policy among `manifests`; a misspelt field of a Policy is taken as

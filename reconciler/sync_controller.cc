@@ -60,7 +60,7 @@ SyncController::Impl::Impl(SyncOptions options)
   source.url = RedactUrl(mirror->options().url);
   source.ref = mirror->options().ref;
   source.path = opt.path;
-  loader = std::make_unique<DesiredLoader>(mirror, opt.path);
+  loader = std::make_unique<DesiredLoader>(mirror, opt.path, LoadLimits{}, opt.field_validation);
   live_settings = SettingsFor(nullptr, opt);
 }
 

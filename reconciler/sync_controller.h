@@ -61,6 +61,7 @@ struct SyncOptions {
   // Defaults for what a repository's SyncConfig does not say.
   bool prune = true;
   bool self_heal = true;
+  FieldValidation field_validation = FieldValidation::kStrict;
   // Timestamps in records and status (intervals and waits use real time).
   Clock* clock = &Clock::System();
   // Signed commits (docs/GITOPS.md "Signed commits"): the least verify

@@ -39,7 +39,7 @@ std::vector<std::shared_ptr<DesiredFile>> ParseFiles(const std::vector<SourceFil
 
 // Fills the index, the merged diagnostics (with the duplicate check of
 // core/manifests.cc over every file) and the totals.
-void Finish(DesiredSnapshot* s) {
+void Finish(DesiredSnapshot* s, FieldValidation otherwise) {
   std::vector<Diagnostic> duplicates;
   size_t n = 0;
   for (const auto& [path, file] : s->files) n += file->objects.size();
@@ -71,11 +71,12 @@ void Finish(DesiredSnapshot* s) {
   s->diagnostics.insert(s->diagnostics.end(), duplicates.begin(), duplicates.end());
   // The files keep their unknown fields as warnings: the next commit's
   // SyncConfig may take them otherwise.
-  ApplyFieldValidation(s->diagnostics, FieldValidationOf(s->sync_config));
+  ApplyFieldValidation(s->diagnostics, FieldValidationOf(s->sync_config, otherwise));
   SortDiagnostics(s->diagnostics);
   for (const Diagnostic& d : s->diagnostics) {
     if (d.severity == Severity::kError) {
       ++s->errors;
+      if (d.unknown_field) ++s->unknown_field_errors;
     } else {
       ++s->warnings;
     }
@@ -99,8 +100,9 @@ std::string ManifestKey(const Manifest& m) {
   return Informer::KeyOf(*info, m.object);
 }
 
-DesiredLoader::DesiredLoader(gitsync::Mirror* mirror, std::string path, LoadLimits limits)
-    : mirror_(mirror), path_(std::move(path)), limits_(limits) {}
+DesiredLoader::DesiredLoader(gitsync::Mirror* mirror, std::string path, LoadLimits limits,
+                             FieldValidation field_validation)
+    : mirror_(mirror), path_(std::move(path)), limits_(limits), field_validation_(field_validation) {}
 
 Result<std::shared_ptr<const DesiredSnapshot>> DesiredLoader::LoadFull(const std::string& commit, LoadStats* stats) {
   auto tree = mirror_->ReadTree(commit, path_);
@@ -121,7 +123,7 @@ Result<std::shared_ptr<const DesiredSnapshot>> DesiredLoader::LoadFull(const std
   for (auto& f : ParseFiles(gitsync::ToSourceFiles(std::move(*tree)), blobs, limits_)) {
     snap->files[f->path] = std::move(f);
   }
-  Finish(snap.get());
+  Finish(snap.get(), field_validation_);
   if (stats != nullptr) {
     stats->incremental = false;
     stats->files_read = files_read;
@@ -164,7 +166,7 @@ Result<std::shared_ptr<const DesiredSnapshot>> DesiredLoader::Load(const std::st
   // tells (and refuses such a commit rather than pruning everything).
   if (snap->files.empty() && sources.empty() && !path_.empty()) return LoadFull(commit, stats);
   for (auto& f : ParseFiles(sources, blobs, limits_)) snap->files[f->path] = std::move(f);
-  Finish(snap.get());
+  Finish(snap.get(), field_validation_);
   if (stats != nullptr) {
     stats->incremental = true;
     stats->files_read = sources.size();
@@ -180,6 +182,7 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
   s.self_heal = options.self_heal;
   s.interval = options.interval;
   s.history_limit = options.history_limit;
+  s.field_validation = options.field_validation;
   s.from = "server defaults";
   const Manifest* m = snapshot != nullptr ? snapshot->sync_config : nullptr;
   if (m == nullptr) return s;
@@ -200,7 +203,7 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
     int64_t n = spec["revisionHistoryLimit"].get<int64_t>();
     if (n >= 0) s.history_limit = static_cast<size_t>(n);
   }
-  s.field_validation = FieldValidationOf(m);
+  s.field_validation = FieldValidationOf(m, options.field_validation);
   return s;
 }
 

@@ -53,6 +53,7 @@ struct DesiredSnapshot {
   std::set<std::string> namespaces;
   std::vector<Diagnostic> diagnostics;  // every file's plus duplicates, sorted by file and position
   size_t errors = 0;
+  size_t unknown_field_errors = 0;  // of `errors`: unknown fields under Strict
   size_t warnings = 0;
   size_t objects = 0;
   size_t bytes = 0;
@@ -61,6 +62,10 @@ struct DesiredSnapshot {
   std::string path_error;
 
   bool ok() const { return errors == 0 && path_error.empty(); }
+  // The set as it was applied: a live revision applied by an older bosun
+  // (or under fieldValidation Warn) may have unknown fields that Strict
+  // counts as errors now; what is live is still this set.
+  bool applied_ok() const { return errors == unknown_field_errors && path_error.empty(); }
   // The first SyncConfig of the set (by path), nullptr when none.
   const Manifest* sync_config = nullptr;
 
@@ -82,7 +87,10 @@ std::string ManifestKey(const Manifest& m);
 class DesiredLoader {
  public:
   // `mirror` outlives the loader; `path` is the followed folder ("" = all).
-  DesiredLoader(gitsync::Mirror* mirror, std::string path, LoadLimits limits = {});
+  // `field_validation`: what unknown fields are when a commit's SyncConfig
+  // does not say (the server's default).
+  DesiredLoader(gitsync::Mirror* mirror, std::string path, LoadLimits limits = {},
+                FieldValidation field_validation = FieldValidation::kStrict);
 
   // The desired set at `commit`. Only files changed since the last loaded
   // commit are read again. Errors are the mirror's (a missing commit, an
@@ -97,6 +105,7 @@ class DesiredLoader {
   gitsync::Mirror* mirror_;
   std::string path_;
   LoadLimits limits_;
+  FieldValidation field_validation_;
   std::shared_ptr<const DesiredSnapshot> last_;
 };
 

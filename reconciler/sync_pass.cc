@@ -132,7 +132,7 @@ void SyncController::Impl::EnsureLiveSnapshot() {
   std::vector<std::string> keys;
   {
     std::lock_guard<std::mutex> lock(state_mu);
-    if (!snap || !(*snap)->ok()) {
+    if (!snap || !(*snap)->applied_ok()) {
       log::Warn(kSyncComponent, "cannot read the live revision's manifests; drift is not checked until the next apply",
                 {{"rev", ShortSha(commit)}, {"error", snap ? (*snap)->path_error : snap.error().message()}});
       live.reset();
@@ -305,7 +305,7 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   // TRUST HOOK 2 (issue 7, sync_policy.cc): the revision's Policies are
   // evaluated on its whole desired set here; an enforced violation returns
   // WriteRefusal, warnings go into the record written below.
-  PolicyCheck policy = CheckPolicies(**snapshot, opt.path);
+  PolicyCheck policy = CheckPolicies(**snapshot, opt.path, settings.field_validation);
   if (policy.refuses()) return RefuseByPolicy(*this, ctx, policy);
   // Not for a pending record (an interrupted apply of this commit): its
   // objects may be in already, and ResolvePending settles it.

@@ -24,7 +24,8 @@ Json PolicyCheck::ToJson() const {
   return {{"verdict", v}, {"policies", names}, {"rules", verdict.rules}, {"violations", violations}};
 }
 
-PolicyCheck CheckPolicies(const DesiredSnapshot& snapshot, const std::string& synced_path) {
+PolicyCheck CheckPolicies(const DesiredSnapshot& snapshot, const std::string& synced_path,
+                          FieldValidation field_validation) {
   std::vector<const Manifest*> all;
   std::vector<policies::Subject> subjects;
   all.reserve(snapshot.objects);
@@ -37,7 +38,7 @@ PolicyCheck CheckPolicies(const DesiredSnapshot& snapshot, const std::string& sy
     }
   }
   PolicyCheck check;
-  check.set = policies::ParsePolicies(all, FieldValidationOf(snapshot.sync_config));
+  check.set = policies::ParsePolicies(all, field_validation);
   // With a malformed Policy the verdict would be partial: the revision is
   // refused for the Policy alone.
   if (check.set.ok()) check.verdict = policies::Evaluate(check.set.policies, subjects);

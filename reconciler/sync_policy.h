@@ -32,7 +32,10 @@ struct PolicyCheck {
 // Parses the snapshot's Policies and evaluates them on every object of it;
 // `synced_path` is the folder followed (SyncOptions::path), which `paths`
 // rules are relative to.
-PolicyCheck CheckPolicies(const DesiredSnapshot& snapshot, const std::string& synced_path);
+// `field_validation`: what a misspelt field of a Policy is (the revision's
+// SyncSettings).
+PolicyCheck CheckPolicies(const DesiredSnapshot& snapshot, const std::string& synced_path,
+                          FieldValidation field_validation);
 
 // Records the revision as Refused by its policies (through WriteRefusal);
 // the name of the record written.

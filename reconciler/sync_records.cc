@@ -75,7 +75,12 @@ Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const D
     if (d.severity == Severity::kError) files.insert(d.file);
   }
   std::string what = std::to_string(files.size()) + " invalid manifest" + (files.size() == 1 ? "" : "s") + " (" +
-                     std::to_string(snapshot.errors) + " error" + (snapshot.errors == 1 ? "" : "s") + ")";
+                     std::to_string(snapshot.errors) + " error" + (snapshot.errors == 1 ? "" : "s");
+  if (const size_t n = snapshot.unknown_field_errors; n > 0) {
+    what += ", " + std::to_string(n) + " of them unknown field" + (n == 1 ? "" : "s") +
+            ": correct them, or set spec.fieldValidation: Warn in the SyncConfig to apply them with a warning";
+  }
+  what += ")";
   return WriteRefusal(ctx, "InvalidManifests", what, snapshot.diagnostics);
 }
 

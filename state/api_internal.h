@@ -202,9 +202,11 @@ std::optional<ApiError> CheckNamespace(Json& obj, const Target& t);
 // Object validation reads and back, not copied; it is unchanged afterwards.
 // The object's errors. Its unknown fields are errors too under `mode`
 // Strict; under Warn each is added to *warnings ("spec.replica: unknown
-// field …"); under Ignore they are dropped.
+// field …"); under Ignore they are dropped. For an update, `before` is the
+// stored object: an unknown field it already had is the request's only if
+// new, so it is neither an error nor a warning again.
 std::vector<FieldError> Validate(Json& obj, const KindInfo& kind, FieldValidation mode = FieldValidation::kIgnore,
-                                 std::vector<std::string>* warnings = nullptr);
+                                 std::vector<std::string>* warnings = nullptr, const Json* before = nullptr);
 // The server-set fields of a new object: uid, creationTimestamp, generation
 // 1, no resourceVersion. Fails with 422 when it has neither name nor
 // generateName.

@@ -6,15 +6,17 @@
 // resourceVersion itself. The rules of one write (type checks, server-set
 // fields, generation, validation) are declared in api_internal.h because the
 // batch (api_batch.cc) applies the same ones to each of its operations.
+#include <algorithm>
 #include <cctype>
+#include <set>
 #include <variant>
 
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/selector.h"
 #include "state/api_internal.h"
-#include "core/ascii.h"
 
 namespace bosun::state::api_internal {
 namespace {
@@ -96,7 +98,7 @@ std::optional<ApiError> CheckName(Json& obj, const Target& t) {
 // Errors, and unknown fields as `mode` says; other warnings (a plain Secret)
 // do not refuse a write.
 std::vector<FieldError> Validate(Json& obj, const KindInfo& kind, FieldValidation mode,
-                                 std::vector<std::string>* warnings) {
+                                 std::vector<std::string>* warnings, const Json* before) {
   std::vector<FieldError> errors;
   if (kind.gvk.kind == "Revision" || kind.gvk.kind == "GitRepository") {
     // ValidateObject refuses these outright, since a repository must not
@@ -116,7 +118,16 @@ std::vector<FieldError> Validate(Json& obj, const KindInfo& kind, FieldValidatio
     explicit Lend(Json& j) : owner(j), object(std::move(j)) {}
     ~Lend() { owner = std::move(object.json()); }
   } lend(obj);
-  for (auto& fe : ValidateObject(lend.object)) {
+  std::vector<FieldError> found = ValidateObject(lend.object);
+  if (before != nullptr && mode != FieldValidation::kIgnore &&
+      std::any_of(found.begin(), found.end(), [](const FieldError& fe) { return fe.unknown_field; })) {
+    std::set<std::string> had;
+    for (const FieldError& fe : ValidateObject(Object(*before))) {
+      if (fe.unknown_field) had.insert(fe.path.str());
+    }
+    std::erase_if(found, [&](const FieldError& fe) { return fe.unknown_field && had.count(fe.path.str()) > 0; });
+  }
+  for (auto& fe : found) {
     if (fe.unknown_field && mode == FieldValidation::kStrict) fe.severity = Severity::kError;
     if (fe.severity == Severity::kError) {
       errors.push_back(std::move(fe));
@@ -265,7 +276,7 @@ Mutation ComputeUpdate(const Target& t, const Stored& cur, Json next, bool pinne
   if (out == before) return Change{Change::Kind::kNoop, cur.object, pinned, {}};
   if (IsNamespace(kind) && NamespaceReleased(before, out)) return Change{Change::Kind::kDelete, Json(), pinned, {}};
   std::vector<std::string> warnings;
-  auto errors = Validate(out, kind, t.field_validation, &warnings);
+  auto errors = Validate(out, kind, t.field_validation, &warnings, &before);
   if (!t.status) {
     for (auto& e : ImmutableChanges(before, out, kind)) errors.push_back(std::move(e));
   }

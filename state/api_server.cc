@@ -79,11 +79,18 @@ void Call::AddWarning(const std::string& text) {
 }
 
 std::optional<ApiError> FieldValidationParam(const Call& call, FieldValidation* mode) {
-  if (!call.Has("fieldValidation")) return std::nullopt;
+  // As Kubernetes: the exact words, and "" is the default.
   const std::string v = call.Query("fieldValidation");
-  auto parsed = ParseFieldValidation(v);
-  if (!parsed) return BadRequest("invalid fieldValidation directive \"" + v + "\": must be Strict, Warn or Ignore");
-  *mode = *parsed;
+  if (v.empty()) return std::nullopt;
+  if (v == "Strict") {
+    *mode = FieldValidation::kStrict;
+  } else if (v == "Warn") {
+    *mode = FieldValidation::kWarn;
+  } else if (v == "Ignore") {
+    *mode = FieldValidation::kIgnore;
+  } else {
+    return BadRequest("invalid fieldValidation directive \"" + v + "\": must be Strict, Warn or Ignore");
+  }
   return std::nullopt;
 }
 
@@ -429,7 +436,9 @@ void Core::ServeApi(const CallPtr& call) {
   }
   if (left > 2) return call->ReplyError(PathNotFound(path));
   if (!t.name.empty() && t.kind->namespaced && t.ns.empty()) return call->ReplyError(PathNotFound(path));
-  if (auto e = FieldValidationParam(*call, &t.field_validation)) return call->ReplyError(*e);
+  if (call->method() == "POST" || call->method() == "PUT" || call->method() == "PATCH") {
+    if (auto e = FieldValidationParam(*call, &t.field_validation)) return call->ReplyError(*e);
+  }
 
   // Members that do not lead serve watches and resourceVersion=0 reads from
   // their own store (API.md "Several members"); everything else goes to the

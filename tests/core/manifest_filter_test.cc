@@ -99,8 +99,6 @@ TEST(ManifestFilter, ABomATrailingBackslashAndAnEscapedSpaceAreReadAsGitReadsThe
   EXPECT_TRUE(f.Includes("sp.yaml"));
 }
 
-// A crafted pattern must not stall the sync: every '*' backtracking into
-// every other took seconds per file before.
 // A subfolder's .bosunignore, as git reads a subfolder's .gitignore: its
 // patterns are relative to it and win over its parents'.
 TEST(ManifestFilter, ASubfoldersIgnoreFileAppliesUnderItAndWinsOverItsParents) {
@@ -123,6 +121,8 @@ TEST(ManifestFilter, ASubfoldersIgnoreFileAppliesUnderItAndWinsOverItsParents) {
   EXPECT_TRUE(g.Includes("ab/x.yaml"));
 }
 
+// A crafted pattern must not stall the sync: every '*' backtracking into
+// every other took seconds per file before.
 TEST(GlobMatch, ManyStarsStayFast) {
   const std::string name = std::string(200, 'a') + ".yaml";
   const auto start = std::chrono::steady_clock::now();

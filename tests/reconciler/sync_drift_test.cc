@@ -54,6 +54,25 @@ TEST_F(SyncDriftTest, AChangedObjectIsRecordedAndPutBackWithSelfHeal) {
   EXPECT_EQ(Drift().size(), 1u);
 }
 
+// A live revision applied when unknown fields were only warnings (bosun
+// before November 2026, here a server default of Warn): after the upgrade
+// to Strict its set is still what is live, and drift is still checked.
+TEST_F(SyncDriftTest, DriftIsCheckedWhenTheLiveRevisionHasFieldsStrictNowRefuses) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")},
+                {"web.yaml", DeploymentYaml("web", "shop", 2)},
+                {"cm.yaml", ConfigMapYaml("web-config", "shop", "blue") + "dta: {k: v}\n"}},
+               "first");
+  MakeController([](SyncOptions& o) { o.field_validation = FieldValidation::kWarn; });
+  ASSERT_EQ(Sync(), "00000001");
+  ctl_.reset();
+  MakeController();       // the default, Strict
+  EXPECT_EQ(Sync(), "");  // the head is live: nothing to apply or refuse
+  EXPECT_EQ(Repository().status()["syncConfig"]["fieldValidation"], "Strict");
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1 && Drift()[0].value("healed", false); })) << Drift().dump();
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 2);
+}
+
 TEST_F(SyncDriftTest, ADeletedManagedObjectIsRecreated) {
   SetUpRepo();
   ASSERT_TRUE(api_.client().Delete(Kind("configmaps"), "shop", "web-config").ok());

@@ -91,14 +91,23 @@ TEST(ApiObjects, UnknownFieldsAreWarnedAboutOrRefusedAsFieldValidationSays) {
   Json next = cur.json;
   next["dta"] = {{"k", "v"}};
   EXPECT_EQ(c.Put(std::string(kCms) + "/b?fieldValidation=Strict", next).code, 422);
-  EXPECT_EQ(c.Patch(std::string(kCms) + "/b?fieldValidation=strict", Json{{"dta", {{"k", "v"}}}}).code, 422);
+  EXPECT_EQ(c.Patch(std::string(kCms) + "/b?fieldValidation=Strict", Json{{"dta", {{"k", "v"}}}}).code, 422);
   Resp patched = c.Patch(std::string(kCms) + "/b", Json{{"dta", {{"k", "v"}}}});
   EXPECT_EQ(patched.code, 200) << patched.text;
   EXPECT_THAT(patched.warning, HasSubstr("dta: unknown field"));
+  // Once stored, it is not the next request's doing: neither warned about
+  // again nor refused by Strict; a new one is.
+  Resp relabelled =
+      c.Patch(std::string(kCms) + "/b?fieldValidation=Strict", Json{{"metadata", {{"labels", {{"x", "y"}}}}}});
+  EXPECT_EQ(relabelled.code, 200) << relabelled.text;
+  EXPECT_EQ(relabelled.warning, "");
+  EXPECT_EQ(c.Patch(std::string(kCms) + "/b?fieldValidation=Strict", Json{{"dtaa", {{"k", "v"}}}}).code, 422);
 
-  Resp bad = c.Post(std::string(kCms) + "?fieldValidation=Lax", ConfigMap("d"));
-  EXPECT_EQ(bad.code, 400);
-  EXPECT_EQ(bad.json["message"], "invalid fieldValidation directive \"Lax\": must be Strict, Warn or Ignore");
+  Resp bad = c.Post(std::string(kCms) + "?fieldValidation=strict", ConfigMap("d"));
+  EXPECT_EQ(bad.code, 400) << "Kubernetes' exact words";
+  EXPECT_EQ(bad.json["message"], "invalid fieldValidation directive \"strict\": must be Strict, Warn or Ignore");
+  EXPECT_EQ(c.Post(std::string(kCms) + "?fieldValidation=", ConfigMap("d")).code, 201) << "\"\": the default";
+  EXPECT_EQ(c.Get(std::string(kCms) + "?fieldValidation=nonsense").code, 200) << "a read has no fields to check";
 
   // A batch has no Warning header: Strict refuses, anything else keeps.
   typo["metadata"]["name"] = "e";
