@@ -123,9 +123,9 @@ Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, co
 }
 
 // A preview of `scope`, a folder inside the one the server follows, reads
-// the followed folder by its rules (the .bosunignore files from the followed
-// folder down, as the sync reads them) and keeps what is in `scope`. nullopt when `scope` is the followed folder or
-// outside it.
+// the followed folder by its rules (the .bosunignore files from the
+// followed folder down, as the sync reads them) and keeps what is in
+// `scope`. nullopt when `scope` is the followed folder or outside it.
 std::optional<std::string> FollowedAbove(const std::string& scope, const std::optional<std::string>& followed) {
   if (!followed || scope == *followed || !InFolder(scope, *followed)) return std::nullopt;
   return *followed;

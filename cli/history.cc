@@ -31,9 +31,9 @@ struct TrackedObject {
   std::string name;
 
   bool Is(const Json& entry) const {
+    const Json& entry_ns = Object::Field(entry, "namespace");
     return Object::Field(entry, "kind") == kind->gvk.kind && Object::Field(entry, "name") == name &&
-           Object::Field(entry, "namespace").is_string() == !ns.empty() &&
-           (ns.empty() || Object::Field(entry, "namespace") == ns) &&
+           (entry_ns.is_string() ? entry_ns.get_ref<const std::string&>() : std::string()) == ns &&
            Object::Field(entry, "apiVersion") == kind->gvk.ApiVersion();
   }
 };

@@ -208,13 +208,19 @@ int RunValidate(const ValidateOptions& opt) {
 }  // namespace
 
 void AddFieldValidationOption(CLI::App* cmd, const std::string& name, std::optional<FieldValidation>* out) {
-  cmd->add_option_function<std::string>(
-         name, [out](const std::string& v) { *out = ParseFieldValidation(v); },
-         "How an unknown field (a likely typo) is taken: strict (an error), warn or ignore. By default as the\n"
-         "SyncConfig among the manifests says (spec.fieldValidation), strict without one")
+  // A flag with a value (`--validate=warn`), bare meaning strict, as
+  // kubectl's --validate.
+  auto given = std::make_shared<std::string>();
+  cmd->add_flag(name + "{strict}", *given,
+                "How an unknown field (a likely typo) is taken: strict (an error; the flag alone), warn or ignore,\n"
+                "as " +
+                    name +
+                    "=warn. By default as the SyncConfig among the manifests says\n"
+                    "(spec.fieldValidation), strict without one")
       ->check(CLI::Validator(
           [](std::string& v) { return ParseFieldValidation(v) ? std::string() : "must be strict, warn or ignore"; },
-          "strict|warn|ignore"));
+          "strict|warn|ignore"))
+      ->each([out, given](const std::string& v) { *out = ParseFieldValidation(v); });
 }
 
 void AddValidate(CLI::App& app, int* exit_code) {

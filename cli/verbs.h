@@ -16,9 +16,10 @@
 namespace bosun::cli {
 
 void AddValidate(CLI::App& app, int* exit_code);
-// The option `name` (--field-validation; kubectl's --validate for apply):
-// how an unknown field is taken, strict, warn or ignore. Unset, the
-// manifests' SyncConfig says (Strict without one), as for the sync.
+// The flag `name` (--field-validation; kubectl's --validate for apply):
+// how an unknown field is taken, `name`=strict|warn|ignore, bare meaning
+// strict. Unset, the manifests' SyncConfig says (Strict without one), as
+// for the sync.
 void AddFieldValidationOption(CLI::App* cmd, const std::string& name, std::optional<FieldValidation>* out);
 void AddGet(CLI::App& app, int* exit_code);
 void AddApply(CLI::App& app, int* exit_code);

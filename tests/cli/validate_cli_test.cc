@@ -88,6 +88,7 @@ TEST(ValidateCli, AMisspeltFieldFailsTheCheckUnlessToldOtherwise) {
   EXPECT_EQ(ignored.exit_code, 0) << ignored.out;
   EXPECT_THAT(ignored.out, HasSubstr("valid: 2 files, 2 objects, 0 errors, 0 warnings"));
   EXPECT_EQ(Bosun("validate --field-validation=Strict " + d.path()).exit_code, 1);
+  EXPECT_EQ(Bosun("validate --field-validation " + d.path()).exit_code, 1) << "the flag alone is strict, as kubectl's";
 }
 
 TEST(ValidateCli, JsonOutputForMachines) {
