@@ -338,7 +338,12 @@ int RunDiff(DiffOptions opt) {
   };
   if (!set.ok()) {
     size_t e = set.errors();
-    return refused(std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source);
+    std::string why = std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source;
+    if (const size_t u = set.unknown_field_errors(); u > 0) {
+      why += " (" + std::to_string(u) + " unknown field" + (u == 1 ? "" : "s") +
+             ": --field-validation=warn, or spec.fieldValidation: Warn in the SyncConfig, takes them as warnings)";
+    }
+    return refused(why);
   }
 
   auto live = reconciler::ListLive(**client, set.objects);

@@ -192,10 +192,7 @@ int RunValidate(const ValidateOptions& opt) {
                 set.ok() ? "valid" : "INVALID", set.files, set.files == 1 ? "" : "s", set.objects.size(),
                 set.objects.size() == 1 ? "" : "s", e, e == 1 ? "" : "s", w, w == 1 ? "" : "s", policy.c_str(),
                 static_cast<long long>(ms));
-    const bool unknown = std::any_of(set.diagnostics.begin(), set.diagnostics.end(), [](const Diagnostic& d) {
-      return d.unknown_field && d.severity == Severity::kError;
-    });
-    if (unknown) {
+    if (set.unknown_field_errors() > 0) {
       std::printf(
           "An unknown field is an error, as with kubectl --validate=strict: correct it, or take unknown "
           "fields as warnings with --field-validation=warn (the sync: spec.fieldValidation: Warn in the "

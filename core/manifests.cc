@@ -47,6 +47,12 @@ size_t DesiredSet::errors() const {
 
 size_t DesiredSet::warnings() const { return diagnostics.size() - errors(); }
 
+size_t DesiredSet::unknown_field_errors() const {
+  return static_cast<size_t>(std::count_if(diagnostics.begin(), diagnostics.end(), [](const Diagnostic& d) {
+    return d.unknown_field && d.severity == Severity::kError;
+  }));
+}
+
 bool IsManifestFile(const std::string& path) {
   auto ends = [&](const char* s) {
     size_t n = std::char_traits<char>::length(s);

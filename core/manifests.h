@@ -65,6 +65,8 @@ struct DesiredSet {
 
   size_t errors() const;
   size_t warnings() const;
+  // Of errors(): unknown fields (under Strict).
+  size_t unknown_field_errors() const;
   bool ok() const { return errors() == 0; }
 };
 

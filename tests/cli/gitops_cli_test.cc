@@ -906,6 +906,22 @@ TEST_F(DiffTest, InvalidManifestsArePrintedAllAndExitOne) {
   EXPECT_TRUE(replicas) << j.out;
 }
 
+// A pull request with a misspelt field: the preview refuses it as the sync
+// would, says how to relax that, and with --field-validation=warn compares.
+TEST_F(DiffTest, AMisspeltFieldWouldBeRefusedUnlessTakenAsAWarning) {
+  ApplyLive();
+  TempDir want;
+  want.Write("web/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndta:\n  k: v\n");
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("web/cm.yaml:6:3: dta: unknown field \"dta\" (did you mean \"data\"?)"));
+  EXPECT_THAT(r.out, HasSubstr("1 unknown field: --field-validation=warn, or spec.fieldValidation: Warn in the "
+                               "SyncConfig, takes them as warnings"));
+  Outcome warn = Run("diff --field-validation=warn --path " + want.path());
+  EXPECT_NE(warn.exit_code, 1) << warn.out;
+  EXPECT_THAT(warn.out, HasSubstr("warning: dta: unknown field"));
+}
+
 // A pull request that puts an object into a namespace that neither it nor
 // the cluster has: the sync would refuse it, and the preview says so, where.
 TEST_F(DiffTest, AnObjectInANamespaceThatDoesNotExistWouldBeRefused) {
