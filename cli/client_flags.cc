@@ -8,28 +8,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/ascii.h"
 #include "core/clock.h"
 
 namespace bosun::cli {
 namespace {
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string part;
-  while (std::getline(in, part, ',')) {
-    part = Trim(part);
-    if (!part.empty()) out.push_back(part);
-  }
-  return out;
-}
 
 // Columns in UTF-8 text (kubectl pads by characters, not bytes).
 size_t DisplayWidth(const std::string& s) {
@@ -57,7 +40,7 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   }
   std::string line;
   std::getline(in, line);
-  std::string token = Trim(line);
+  std::string token(TrimAscii(line));
   if (token.empty()) return Error(Code::kInvalid, "the token file " + path + " holds no token");
   return token;
 }
@@ -67,7 +50,7 @@ Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags) {
 }
 
 Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags, state::ClientOptions options) {
-  options.servers = SplitComma(flags.server);
+  options.servers = SplitNonEmpty(flags.server, ',', /*trim=*/true);
   if (options.servers.empty()) return Error(Code::kInvalid, "--server is empty");
   auto token = ReadTokenFile(flags.token_file);
   if (!token) return token.error();

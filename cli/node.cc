@@ -1,14 +1,14 @@
 // `bosun node`: the node daemon (node/daemon.h) with the real parts — runc
 // through shims, the CNI plugins, the image store, volumes, probes — and the
 // node server for logs and exec (cli/node_runner.h does the work).
-#include <signal.h>
-
 #include <cstdio>
-#include <sstream>
+
+#include <signal.h>
 
 #include "cli/client_flags.h"
 #include "cli/node_runner.h"
 #include "cli/verbs.h"
+#include "core/ascii.h"
 #include "core/duration.h"
 #include "core/log.h"
 
@@ -35,16 +35,6 @@ struct NodeFlags {
   std::string image_minimum_gc_age = "2m";
 };
 
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string part;
-  while (std::getline(in, part, sep)) {
-    if (!part.empty()) out.push_back(part);
-  }
-  return out;
-}
-
 int Fail2(const std::string& message) {
   std::fprintf(stderr, "bosun node: %s\n", message.c_str());
   return 2;
@@ -52,14 +42,14 @@ int Fail2(const std::string& message) {
 
 int RunNode(const NodeFlags& f) {
   NodeRunnerOptions o;
-  for (const auto& kv : Split(f.labels, ',')) {
+  for (const auto& kv : SplitNonEmpty(f.labels, ',')) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) return Fail2("--labels: \"" + kv + "\" is not KEY=VALUE");
     o.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   auto token = ReadTokenFile(f.client.token_file);
   if (!token) return Fail2(token.error().message());
-  o.servers = Split(f.client.server, ',');
+  o.servers = SplitNonEmpty(f.client.server, ',');
   o.token = *token;
   o.name = f.name;
   o.data = f.data;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/gitops.h"
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "core/duration.h"
 #include "core/log.h"
@@ -32,13 +33,6 @@ constexpr auto kLeaderPoll = 250ms;
 // A follower retries forwarding a webhook's sync request this many times
 // (one poll apart) while no leader answers.
 constexpr int kForwardAttempts = 40;
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 // Checks that a credentials file can be read; the message names the flag, the
 // file and why, never its content.
@@ -230,7 +224,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
     std::ifstream in(f.webhook_secret_file);
     std::string line;
     std::getline(in, line);
-    impl->webhook_secret = Trim(line);
+    impl->webhook_secret = std::string(TrimAscii(line));
     if (impl->webhook_secret.empty()) {
       return Error(Code::kInvalid, "--webhook-secret-file " + f.webhook_secret_file +
                                        ": holds no secret (write one line, e.g. `openssl rand -hex 32 > FILE`)");

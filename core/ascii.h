@@ -1,6 +1,7 @@
 // core/ascii.h — ASCII helpers for protocol tokens: case folding (HTTP
-// header names and media types, URL schemes, hex digests, registry hosts)
-// and percent-decoding (URL paths, queries and form bodies). Locale-free, so
+// header names and media types, URL schemes, hex digests, registry hosts),
+// trimming and splitting (flag lists, token and key files, URL paths) and
+// percent-decoding (URL paths, queries and form bodies). Locale-free, so
 // "I" folds to "i" whatever the process's locale says.
 #pragma once
 
@@ -15,6 +16,30 @@ inline std::string AsciiLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// `s` without the spaces, tabs, CRs and LFs (and \v, \f) around it.
+inline std::string_view TrimAscii(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// The parts of `s` between `sep`s, each trimmed (TrimAscii) when `trim`,
+// empty ones left out: "a,, b" → {"a", "b"} with trim.
+inline std::vector<std::string> SplitNonEmpty(std::string_view s, char sep, bool trim = false) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string_view::npos) end = s.size();
+    std::string_view part = s.substr(start, end - start);
+    if (trim) part = TrimAscii(part);
+    if (!part.empty()) out.emplace_back(part);
+    start = end + 1;
   }
   return out;
 }

@@ -1,12 +1,13 @@
 // Sealed secrets over libsodium sealed boxes (crypto/sealed.h).
 #include "crypto/sealed.h"
 
-#include <sodium.h>
-
 #include <cstring>
 #include <optional>
 #include <utility>
 
+#include <sodium.h>
+
+#include "core/ascii.h"
 #include "crypto/tokens.h"
 
 namespace bosun::crypto {
@@ -43,10 +44,7 @@ bool DecodeBase64(std::string_view b64, std::string* out) {
 }
 
 std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
-  return std::string(s.substr(b, e - b));
+  return std::string(TrimAscii(s));
 }
 
 // "key: value" lines of a key file, with their line numbers; comments and

@@ -208,15 +208,7 @@ QueryMap ParseQuery(std::string_view raw) {
 }
 
 std::vector<std::string> SplitPath(std::string_view path) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string_view::npos) slash = path.size();
-    if (slash > start) out.emplace_back(path.substr(start, slash - start));
-    start = slash + 1;
-  }
-  return out;
+  return SplitNonEmpty(path, '/');
 }
 
 std::optional<int64_t> ParseInt(std::string_view s) {

@@ -25,25 +25,6 @@ bool IsHexHash(std::string_view s) {
   return true;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string> SplitGroups(std::string_view s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string_view::npos) comma = s.size();
-    std::string_view g = Trim(s.substr(start, comma - start));
-    if (!g.empty()) out.emplace_back(g);
-    start = comma + 1;
-  }
-  return out;
-}
-
 Error Errno(const std::string& what, const std::string& path) {
   return Error(Code::kIo, what + " " + path + ": " + std::strerror(errno));
 }
@@ -92,7 +73,7 @@ Status TokenAuthenticator::Load(const std::string& path) {
   int n = 0;
   for (const std::string& raw : *lines) {
     ++n;
-    std::string_view line = Trim(raw);
+    std::string_view line = TrimAscii(raw);
     if (line.empty() || line.front() == '#') continue;
     std::istringstream fields{std::string(line)};
     std::string hash, user, groups;
@@ -105,7 +86,7 @@ Status TokenAuthenticator::Load(const std::string& path) {
     if (user.empty()) return Error(Code::kInvalid, where + "missing user name after the hash");
     std::string rest;
     if (fields >> rest) return Error(Code::kInvalid, where + "unexpected field \"" + rest + "\" after the groups");
-    parsed[AsciiLower(hash)] = User{user, SplitGroups(groups)};
+    parsed[AsciiLower(hash)] = User{user, SplitNonEmpty(groups, ',', /*trim=*/true)};
   }
   std::unique_lock lock(mu_);
   by_hash_ = std::move(parsed);
@@ -123,13 +104,13 @@ size_t TokenAuthenticator::size() const {
 }
 
 Result<User> TokenAuthenticator::Authenticate(std::string_view authorization) const {
-  authorization = Trim(authorization);
+  authorization = TrimAscii(authorization);
   if (authorization.empty()) return Error(Code::kUnauthorized, "missing Authorization header (want: Bearer <token>)");
   size_t space = authorization.find(' ');
   if (space == std::string_view::npos || AsciiLower(authorization.substr(0, space)) != "bearer") {
     return Error(Code::kUnauthorized, "the Authorization header is not a bearer token (want: Bearer <token>)");
   }
-  std::string_view token = Trim(authorization.substr(space + 1));
+  std::string_view token = TrimAscii(authorization.substr(space + 1));
   if (token.empty()) return Error(Code::kUnauthorized, "empty bearer token");
   // Looking the hash up in a map is not constant-time, but what it could leak
   // is how a guess's BLAKE2b hash compares to a stored hash, which says
@@ -149,8 +130,8 @@ Result<std::string> EnsureToken(const std::string& tokens_path, const std::strin
   std::string token;
   if (auto existing = ReadLines(token_path); existing) {
     for (const auto& l : *existing) {
-      if (!Trim(l).empty()) {
-        token = std::string(Trim(l));
+      if (!TrimAscii(l).empty()) {
+        token = std::string(TrimAscii(l));
         break;
       }
     }
