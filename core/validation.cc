@@ -151,6 +151,21 @@ void Checker::Unknown(const Json& obj, const FieldPath& p, std::span<const std::
   }
 }
 
+const Json* Checker::ObjectList(const Json& parent, const FieldPath& pp, const char* key,
+                                std::initializer_list<std::string_view> known) {
+  const Json* list = Array(parent, pp, key);
+  if (list == nullptr) return nullptr;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const FieldPath ip = pp.Child(key).Index(i);
+    if (!(*list)[i].is_object()) {
+      Error(ip, "must be a map, not " + TypeName((*list)[i]));
+      continue;
+    }
+    Unknown((*list)[i], ip, known);
+  }
+  return list;
+}
+
 size_t Checker::error_count() const {
   return static_cast<size_t>(
       std::count_if(out_->begin(), out_->end(), [](const FieldError& e) { return e.severity == Severity::kError; }));

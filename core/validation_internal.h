@@ -48,6 +48,10 @@ class Checker {
   // Reports each field not in `known` (a likely typo) as a warning marked
   // unknown_field: the reader's FieldValidation says what it becomes.
   void Unknown(const Json& obj, const FieldPath& p, std::span<const std::string_view> known);
+  // A list of maps with the fields `known` (httpHeaders, items): each
+  // element must be a map, its other fields are unknown.
+  const Json* ObjectList(const Json& parent, const FieldPath& pp, const char* key,
+                         std::initializer_list<std::string_view> known);
   void Unknown(const Json& obj, const FieldPath& p, std::initializer_list<std::string_view> known) {
     Unknown(obj, p, std::span<const std::string_view>(known.begin(), known.size()));
   }

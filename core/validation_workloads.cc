@@ -124,6 +124,7 @@ void ValidateHandler(Checker& c, const Json& h, const FieldPath& p, bool is_prob
   int handlers = 0;
   if (const Json* ex = c.Object(h, p, "exec")) {
     ++handlers;
+    c.Unknown(*ex, p.Child("exec"), {"command"});
     const Json* cmd = c.Array(*ex, p.Child("exec"), "command", true);
     if (cmd != nullptr && cmd->empty()) c.Error(p.Child("exec").Child("command"), "required (must not be empty)");
   }
@@ -137,19 +138,28 @@ void ValidateHandler(Checker& c, const Json& h, const FieldPath& p, bool is_prob
       c.Error(hp.Child("path"), "must start with \"/\", got " + Quote(path->get<std::string>()));
     }
     c.Enum(*hg, hp, "scheme", {"HTTP", "HTTPS"});
+    c.ObjectList(*hg, hp, "httpHeaders", {"name", "value"});
   }
   if (const Json* ts = c.Object(h, p, "tcpSocket")) {
     ++handlers;
+    c.Unknown(*ts, p.Child("tcpSocket"), {"port", "host"});
     ValidateIntOrPortName(c, *ts, p.Child("tcpSocket"), "port", true);
   }
   if (is_probe) {
     if (const Json* g = c.Object(h, p, "grpc")) {
       ++handlers;
+      c.Unknown(*g, p.Child("grpc"), {"port", "service"});
       c.Int(*g, p.Child("grpc"), "port", 1, 65535, true);
     }
+  } else if (const Json* sl = c.Object(h, p, "sleep")) {
+    // A lifecycle hook's pause (Kubernetes 1.29).
+    ++handlers;
+    c.Unknown(*sl, p.Child("sleep"), {"seconds"});
+    c.Int(*sl, p.Child("sleep"), "seconds", 0, INT64_MAX, true);
   }
   if (handlers == 0) {
-    c.Error(p, is_probe ? "must specify a handler: exec, httpGet, tcpSocket or grpc" : "must specify a handler");
+    c.Error(p, is_probe ? "must specify a handler: exec, httpGet, tcpSocket or grpc"
+                        : "must specify a handler: exec, httpGet, tcpSocket or sleep");
   } else if (handlers > 1) {
     c.Error(p, "may not specify more than one handler");
   }
@@ -266,8 +276,24 @@ void ValidateContainer(Checker& c, const Json& ct, const FieldPath& cp, std::set
     ValidateProbe(c, ct, cp, "readinessProbe");
     ValidateProbe(c, ct, cp, "startupProbe");
   }
+  if (const Json* lc = c.Object(ct, cp, "lifecycle")) {
+    const FieldPath lp = cp.Child("lifecycle");
+    c.Unknown(*lc, lp, {"postStart", "preStop"});
+    for (const char* hook : {"postStart", "preStop"}) {
+      if (const Json* h = c.Object(*lc, lp, hook)) {
+        c.Unknown(*h, lp.Child(hook), {"exec", "httpGet", "tcpSocket", "sleep"});
+        ValidateHandler(c, *h, lp.Child(hook), false);
+      }
+    }
+  }
   if (const Json* sc = c.Object(ct, cp, "securityContext")) {
     FieldPath sp = cp.Child("securityContext");
+    if (const Json* caps = c.Object(*sc, sp, "capabilities")) {
+      c.Unknown(*caps, sp.Child("capabilities"), {"add", "drop"});
+    }
+    if (const Json* seccomp = c.Object(*sc, sp, "seccompProfile")) {
+      c.Unknown(*seccomp, sp.Child("seccompProfile"), {"type", "localhostProfile"});
+    }
     c.Unknown(
         *sc, sp,
         {"capabilities", "privileged", "seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup", "runAsNonRoot",
@@ -353,10 +379,25 @@ void ValidatePodSpec(Checker& c, const Json& spec, const FieldPath& p) {
       if (const Json* cm = c.Object(v, vp, "configMap")) {
         c.Unknown(*cm, vp.Child("configMap"), {"name", "items", "defaultMode", "optional"});
         c.String(*cm, vp.Child("configMap"), "name", true);
+        c.ObjectList(*cm, vp.Child("configMap"), "items", {"key", "path", "mode"});
       }
       if (const Json* s = c.Object(v, vp, "secret")) {
         c.Unknown(*s, vp.Child("secret"), {"secretName", "items", "defaultMode", "optional"});
         c.String(*s, vp.Child("secret"), "secretName", true);
+        c.ObjectList(*s, vp.Child("secret"), "items", {"key", "path", "mode"});
+      }
+      if (const Json* pvc = c.Object(v, vp, "persistentVolumeClaim")) {
+        c.Unknown(*pvc, vp.Child("persistentVolumeClaim"), {"claimName", "readOnly"});
+      }
+      if (const Json* nfs = c.Object(v, vp, "nfs")) c.Unknown(*nfs, vp.Child("nfs"), {"server", "path", "readOnly"});
+      if (const Json* csi = c.Object(v, vp, "csi")) {
+        c.Unknown(*csi, vp.Child("csi"), {"driver", "readOnly", "fsType", "volumeAttributes", "nodePublishSecretRef"});
+      }
+      if (const Json* da = c.Object(v, vp, "downwardAPI")) {
+        c.Unknown(*da, vp.Child("downwardAPI"), {"items", "defaultMode"});
+      }
+      if (const Json* pr = c.Object(v, vp, "projected")) {
+        c.Unknown(*pr, vp.Child("projected"), {"sources", "defaultMode"});
       }
       if (const Json* hp = c.Object(v, vp, "hostPath")) {
         c.Unknown(*hp, vp.Child("hostPath"), {"path", "type"});
@@ -432,6 +473,12 @@ void ValidatePodSpec(Checker& c, const Json& spec, const FieldPath& p) {
   c.Object(spec, p, "affinity");
   c.String(spec, p, "nodeName");
   c.String(spec, p, "serviceAccountName");
+  c.ObjectList(spec, p, "imagePullSecrets", {"name"});
+  c.ObjectList(spec, p, "hostAliases", {"ip", "hostnames"});
+  if (const Json* dns = c.Object(spec, p, "dnsConfig")) {
+    c.Unknown(*dns, p.Child("dnsConfig"), {"nameservers", "searches", "options"});
+    c.ObjectList(*dns, p.Child("dnsConfig"), "options", {"name", "value"});
+  }
 }
 
 void ValidatePodTemplate(Checker& c, const Json& parent, const FieldPath& pp, const Json* selector,

@@ -428,6 +428,37 @@ spec:
   }
 }
 
+TEST(Validation, TyposInHooksProbesAndVolumeSourcesAreFound) {
+  const std::string yaml = R"(apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  imagePullSecrets: [{nam: reg}]
+  dnsConfig: {nameserver: [1.1.1.1]}
+  volumes:
+    - {name: c, configMap: {name: c, items: [{key: k, pth: p}]}}
+    - {name: d, persistentVolumeClaim: {claimname: data}}
+  containers:
+    - name: a
+      image: x
+      volumeMounts: [{name: c, mountPath: /c}, {name: d, mountPath: /d}]
+      livenessProbe: {tcpSocket: {port: 80, hots: h}}
+      lifecycle:
+        preStop: {sleep: {second: 5}}
+        postStrat: {exec: {command: [x]}}
+      securityContext: {capabilities: {dorp: [ALL]}}
+)";
+  auto errors = Errors(yaml);
+  for (const char* field :
+       {"spec.imagePullSecrets[0].nam:", "spec.dnsConfig.nameserver:", "spec.volumes[0].configMap.items[0].pth:",
+        "spec.volumes[1].persistentVolumeClaim.claimname:", "spec.containers[0].livenessProbe.tcpSocket.hots:",
+        "spec.containers[0].lifecycle.preStop.sleep.second:", "spec.containers[0].lifecycle.postStrat:",
+        "spec.containers[0].securityContext.capabilities.dorp:"}) {
+    EXPECT_THAT(errors, ::testing::Contains(HasSubstr(std::string(field) + " unknown field"))) << field;
+  }
+  EXPECT_THAT(errors, ::testing::Contains(HasSubstr("spec.containers[0].lifecycle.preStop.sleep.seconds: required")));
+}
+
 // What the sync does with the same set: the repository's SyncConfig may
 // relax it, and a caller's mode (a CLI flag) overrides both.
 TEST(Validation, ASyncConfigMayMakeUnknownFieldsWarningsOrNothing) {
@@ -478,6 +509,33 @@ spec:
   containers: [{name: a, image: x}]
   volumes:
     - {name: disk, iscsi: {targetPortal: "10.0.0.1:3260", iqn: "iqn.2001-04.com.example:storage", lun: 0}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hooks}
+spec:
+  imagePullSecrets: [{name: reg}]
+  hostAliases: [{ip: 10.0.0.1, hostnames: [db]}]
+  dnsConfig: {nameservers: [10.0.0.2], searches: [svc], options: [{name: ndots, value: "2"}]}
+  volumes:
+    - {name: c, configMap: {name: c, items: [{key: k, path: p, mode: 0644}], defaultMode: 0600, optional: true}}
+    - {name: d, persistentVolumeClaim: {claimName: data, readOnly: true}}
+    - {name: nf, nfs: {server: nfs.local, path: /x, readOnly: true}}
+    - {name: s, csi: {driver: x.csi, readOnly: true, fsType: ext4, volumeAttributes: {a: b}, nodePublishSecretRef: {name: s}}}
+    - {name: w, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}], defaultMode: 0644}}
+    - {name: j, projected: {sources: [{configMap: {name: c}}], defaultMode: 0644}}
+  containers:
+    - name: a
+      image: x
+      readinessProbe: {httpGet: {path: /, port: 80, httpHeaders: [{name: X, value: y}]}}
+      livenessProbe: {grpc: {port: 9000, service: health}}
+      startupProbe: {tcpSocket: {port: 80, host: localhost}}
+      lifecycle:
+        postStart: {exec: {command: [x]}}
+        preStop: {sleep: {seconds: 5}}
+      securityContext:
+        capabilities: {add: [NET_ADMIN], drop: [ALL]}
+        seccompProfile: {type: Localhost, localhostProfile: p.json}
 ---
 apiVersion: batch/v1
 kind: Job
