@@ -82,16 +82,12 @@ std::optional<ApiError> FieldValidationParam(const Call& call, FieldValidation* 
   // As Kubernetes: the exact words, and "" is the default.
   const std::string v = call.Query("fieldValidation");
   if (v.empty()) return std::nullopt;
-  if (v == "Strict") {
-    *mode = FieldValidation::kStrict;
-  } else if (v == "Warn") {
-    *mode = FieldValidation::kWarn;
-  } else if (v == "Ignore") {
-    *mode = FieldValidation::kIgnore;
-  } else {
-    return BadRequest("invalid fieldValidation directive \"" + v + "\": must be Strict, Warn or Ignore");
+  for (FieldValidation m : {FieldValidation::kStrict, FieldValidation::kWarn, FieldValidation::kIgnore}) {
+    if (v != FieldValidationName(m)) continue;
+    *mode = m;
+    return std::nullopt;
   }
-  return std::nullopt;
+  return BadRequest("invalid fieldValidation directive \"" + v + "\": must be Strict, Warn or Ignore");
 }
 
 void Call::ReplyText(int code, const std::string& content_type, std::string body,
