@@ -214,17 +214,19 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
 // Whether the sync of this set prunes, as the sync controller decides it:
 // the set's SyncConfig's spec.prune, else the server's default (on).
 // `from` says which, for the output.
-bool Prunes(const DesiredSet& set, std::string* from) {
+// The SyncConfig's boolean spec.`field`, or `otherwise` (the server's
+// default); *from says which.
+bool SyncConfigFlag(const DesiredSet& set, const char* field, bool otherwise, std::string* from) {
   for (const Manifest& m : set.objects) {
     const KindInfo* info = KindRegistry::Builtin().Find(m.object.gvk());
     if (info == nullptr || !IsSyncConfig(*info)) continue;
-    const Json& prune = Object::Field(m.object.spec(), "prune");
-    if (!prune.is_boolean()) break;
+    const Json& value = Object::Field(m.object.spec(), field);
+    if (!value.is_boolean()) break;
     *from = "SyncConfig " + m.object.name() + " (" + m.file + ")";
-    return prune.get<bool>();
+    return value.get<bool>();
   }
   *from = "the server's default";
-  return true;
+  return otherwise;
 }
 
 std::string Ref(const reconciler::PlannedChange& c) {
@@ -238,7 +240,12 @@ Json ChangeJson(const reconciler::PlannedChange& c) {
             {"namespace", c.ns},
             {"name", c.name},
             {"path", c.path}};
-  if (c.action == reconciler::PlannedChange::Action::kUpdate) {
+  if (c.action == reconciler::PlannedChange::Action::kReplace) {
+    j["immutable"] = Json::array();
+    for (const Diagnostic& d : c.immutable) j["immutable"].push_back(d.field);
+  }
+  if (c.action == reconciler::PlannedChange::Action::kUpdate ||
+      c.action == reconciler::PlannedChange::Action::kReplace) {
     j["diff"] = Json::array();
     for (const auto& f : c.diff) {
       Json d = reconciler::FieldChangeToJson(f);
@@ -361,18 +368,46 @@ int RunDiff(DiffOptions opt) {
   reconciler::PlanOptions po;
   po.revision = loaded->revision;
   std::string prune_from;
-  po.prune = Prunes(set, &prune_from);
+  po.prune = SyncConfigFlag(set, "prune", true, &prune_from);
+  std::string force_from;
+  po.force = SyncConfigFlag(set, "force", false, &force_from);
   reconciler::Plan plan = reconciler::PlanSync(set.objects, *live, po);
+  // Updates the API would refuse (an immutable field changed, without
+  // force): the sync would fail the revision with these.
+  if (auto immutable = plan.ImmutableErrors(); !immutable.empty()) {
+    std::set<std::string> objects;
+    for (const Diagnostic& d : immutable) {
+      std::fprintf(stderr, "%s\n", d.ToString().c_str());
+      diagnostics.push_back(d.ToJson());
+    }
+    for (const auto& c : plan.changes) {
+      if (c.action == reconciler::PlannedChange::Action::kUpdate && !c.immutable.empty()) objects.insert(Ref(c));
+    }
+    const size_t n = objects.size();
+    return refused(std::to_string(n) + (n == 1 ? " object changes" : " objects change") + " immutable fields (" +
+                   reconciler::ImmutableAdvice(n) + ")");
+  }
   // With prune off, the managed objects no longer in the set stay: not a
   // change, but shown, as nothing else would say they are left behind.
   const std::vector<reconciler::PlannedChange>& kept = plan.kept;
 
   if (opt.output == "json") {
-    Json out = {{"source", loaded->source},   {"revision", loaded->revision}, {"valid", true},
-                {"diagnostics", diagnostics}, {"created", plan.created},      {"updated", plan.updated},
-                {"deleted", plan.deleted},    {"unchanged", plan.unchanged},  {"prune", po.prune},
-                {"pruneFrom", prune_from},    {"changes", Json::array()},     {"kept", Json::array()},
-                {"scope", loaded->scope},     {"outOfScope", outside}};
+    Json out = {{"source", loaded->source},
+                {"revision", loaded->revision},
+                {"valid", true},
+                {"diagnostics", diagnostics},
+                {"created", plan.created},
+                {"updated", plan.updated},
+                {"deleted", plan.deleted},
+                {"unchanged", plan.unchanged},
+                {"prune", po.prune},
+                {"replaced", plan.replaced},
+                {"force", po.force},
+                {"pruneFrom", prune_from},
+                {"changes", Json::array()},
+                {"kept", Json::array()},
+                {"scope", loaded->scope},
+                {"outOfScope", outside}};
     for (const auto& c : plan.changes) {
       if (c.action != reconciler::PlannedChange::Action::kUnchanged) out["changes"].push_back(ChangeJson(c));
     }
@@ -388,10 +423,21 @@ int RunDiff(DiffOptions opt) {
   for (const auto& c : plan.changes) {
     using A = reconciler::PlannedChange::Action;
     if (c.action == A::kUnchanged) continue;
-    const char* mark = c.action == A::kCreate ? "+" : c.action == A::kDelete ? "-" : "~";
+    const char* mark = c.action == A::kCreate    ? "+"
+                       : c.action == A::kDelete  ? "-"
+                       : c.action == A::kReplace ? "-/+"
+                                                 : "~";
     std::string where = c.path.empty() ? "" : " (" + c.path + ")";
     std::printf("%s %s%s\n", mark, Ref(c).c_str(), where.c_str());
-    if (c.action != A::kUpdate) continue;
+    if (c.action == A::kReplace) {
+      std::string fields;
+      for (const Diagnostic& d : c.immutable) fields += (fields.empty() ? "" : ", ") + d.field;
+      std::printf(
+          "    deleted and created again: %s %s immutable (force, from %s)\n", fields.c_str(),
+          c.immutable.size() == 1 ? "is" : "are",
+          c.object.annotation(reconciler::kForceAnnotation) ? "its bosun.dev/force annotation" : force_from.c_str());
+    }
+    if (c.action != A::kUpdate && c.action != A::kReplace) continue;
     for (const auto& f : c.diff) {
       for (const std::string& line : FormatFieldChangeLines(c.kind->gvk.kind, reconciler::FieldChangeToJson(f))) {
         std::printf("    %s\n", line.c_str());
@@ -415,8 +461,9 @@ int RunDiff(DiffOptions opt) {
     std::printf("No changes: the cluster matches %s (%d objects).\n", loaded->source.c_str(), plan.unchanged);
     return kNoChanges;
   }
-  std::printf("\n%d to create, %d to update, %d to delete, %d unchanged (%s).\n", plan.created, plan.updated,
-              plan.deleted, plan.unchanged, loaded->source.c_str());
+  std::string replace = plan.replaced > 0 ? std::to_string(plan.replaced) + " to replace, " : "";
+  std::printf("\n%d to create, %d to update, %s%d to delete, %d unchanged (%s).\n", plan.created, plan.updated,
+              replace.c_str(), plan.deleted, plan.unchanged, loaded->source.c_str());
   return kChanges;
 }
 

@@ -57,12 +57,16 @@ std::string Json4(const Json& j) {
   return j.dump(4, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
-// "+2 ~1 -0", or "-" for a record that changed nothing (refused, skipped).
+// "+2 ~1 -0" (and " -/+1" when objects were deleted and created again), or
+// "-" for a record that changed nothing (refused, skipped).
 std::string Changes(const Object& r) {
   const Json& c = F(r.status(), "changes");
   if (!c.is_object()) return "-";
   auto n = [&](const char* k) { return F(c, k).is_number_integer() ? F(c, k).get<int64_t>() : 0; };
-  return "+" + std::to_string(n("created")) + " ~" + std::to_string(n("updated")) + " -" + std::to_string(n("deleted"));
+  std::string out =
+      "+" + std::to_string(n("created")) + " ~" + std::to_string(n("updated")) + " -" + std::to_string(n("deleted"));
+  if (n("replaced") > 0) out += " -/+" + std::to_string(n("replaced"));
+  return out;
 }
 
 std::string Subject(const Object& r) {
@@ -214,9 +218,15 @@ void PrintRecord(const Object& r) {
     if (objects.is_array()) {
       for (const Json& o : objects) {
         std::string action = Str(F(o, "action"));
-        const char* mark = action == "created" ? "+" : action == "deleted" ? "-" : "~";
+        const char* mark = action == "created" ? "+" : action == "deleted" ? "-" : action == "replaced" ? "-/+" : "~";
         std::string path = Str(F(o, "path"));
         std::printf("  %s %s%s\n", mark, ObjectName(o).c_str(), path.empty() ? "" : (" (" + path + ")").c_str());
+        if (action == "replaced") {
+          std::string fields;
+          for (const Json& f : F(o, "immutable")) fields += (fields.empty() ? "" : ", ") + Str(f);
+          std::printf("      deleted and created again: %s %s immutable (force)\n", fields.c_str(),
+                      F(o, "immutable").size() == 1 ? "is" : "are");
+        }
         const Json& diff = F(o, "diff");
         if (!diff.is_array()) continue;
         std::string kind = Str(F(o, "kind"));

@@ -120,6 +120,18 @@ Result<ManifestFilter> ReadManifestFilter(const std::string& folder) {
   return ManifestFilter(*text);
 }
 
+Diagnostic DiagnosticAt(const Manifest& m, FieldError fe) {
+  Diagnostic d;
+  d.severity = fe.severity;
+  d.file = m.file;
+  if (m.positions) d.pos = m.positions->Find(fe.path);
+  if (!d.pos.known()) d.pos = m.start;
+  d.field = fe.path.str();
+  d.message = std::move(fe.message);
+  d.unknown_field = fe.unknown_field;
+  return d;
+}
+
 namespace {
 
 Diagnostic FromLoadError(const std::string& file, const Error& e) {
@@ -151,17 +163,7 @@ void ValidateDocs(const std::string& file, std::vector<Document>& docs, LoadedFi
     m.index = doc.index;
     m.start = doc.start;
     m.positions = doc.positions;
-    for (FieldError& fe : ValidateObject(m.object)) {
-      Diagnostic d;
-      d.severity = fe.severity;
-      d.file = file;
-      d.pos = m.positions->Find(fe.path);
-      if (!d.pos.known()) d.pos = m.start;
-      d.field = fe.path.str();
-      d.message = std::move(fe.message);
-      d.unknown_field = fe.unknown_field;
-      out->diagnostics.push_back(std::move(d));
-    }
+    for (FieldError& fe : ValidateObject(m.object)) out->diagnostics.push_back(DiagnosticAt(m, std::move(fe)));
     out->objects.push_back(std::move(m));
   }
 }

@@ -110,6 +110,8 @@ DesiredSet LoadDesiredSet(const std::vector<SourceFile>& files, const LoadLimits
 // `m` defines the same object as `first` (the result would depend on file
 // order), or is a second SyncConfig (a repository has one set of settings).
 Diagnostic DuplicateObject(const Manifest& m, const KindInfo& kind, const Manifest& first);
+// `fe` of manifest `m`, at the position of its field (or of the document).
+Diagnostic DiagnosticAt(const Manifest& m, FieldError fe);
 Diagnostic SecondSyncConfig(const Manifest& m, const Manifest& first);
 bool IsSyncConfig(const KindInfo& kind);
 

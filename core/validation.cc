@@ -500,9 +500,9 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   const Json* spec = c.Object(obj.json(), FieldPath(), "spec");
   if (spec == nullptr) return;
   FieldPath sp("spec");
-  c.Unknown(
-      *spec, sp,
-      {"path", "interval", "prune", "selfHeal", "autoRevert", "verify", "revisionHistoryLimit", "fieldValidation"});
+  c.Unknown(*spec, sp,
+            {"path", "interval", "prune", "selfHeal", "autoRevert", "force", "verify", "revisionHistoryLimit",
+             "fieldValidation"});
   c.String(*spec, sp, "path");
   if (const Json* iv = c.String(*spec, sp, "interval")) {
     auto d = ParseDuration(iv->get<std::string>());
@@ -515,6 +515,7 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   c.Bool(*spec, sp, "prune");
   c.Bool(*spec, sp, "selfHeal");
   c.Bool(*spec, sp, "autoRevert");
+  c.Bool(*spec, sp, "force");
   c.Enum(*spec, sp, "verify", {"none", "head", "all"});
   c.Int(*spec, sp, "revisionHistoryLimit", 0, INT32_MAX);
   c.Enum(*spec, sp, "fieldValidation", {"Strict", "Warn", "Ignore"});
@@ -578,6 +579,12 @@ std::vector<FieldError> ValidateObject(const Object& obj) {
   if (gvk.kind != "Namespace") {
     NameRule rule = gvk.kind == "Service" ? NameRule::kDns1035Label : NameRule::kSubdomain;
     ValidateObjectMeta(c, doc, root, info->namespaced, rule, true);
+  }
+  // The sync's leave to delete and create the object again when the
+  // repository changes an immutable field (reconciler/plan.h kForceAnnotation).
+  if (auto force = obj.annotation("bosun.dev/force"); force && *force != "true" && *force != "false") {
+    c.Error(FieldPath("metadata").Child("annotations").Child("bosun.dev/force"),
+            "must be \"true\" or \"false\", not " + Quote(*force));
   }
   const std::string& k = gvk.kind;
   if (k == "ServiceAccount") {

@@ -141,6 +141,7 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
                    {"updated", plan.updated},
                    {"deleted", plan.deleted},
                    {"unchanged", plan.unchanged + extra_unchanged}};
+  if (plan.replaced > 0) st["changes"]["replaced"] = plan.replaced;
   st["objects"] = Json::array();
   st["truncated"] = false;
   size_t used = DumpSize(record.json());
@@ -154,6 +155,12 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
               {"namespace", c.ns},
               {"name", c.name},
               {"path", c.path}};
+    if (c.action == PlannedChange::Action::kReplace) {
+      // Why it was deleted and created again rather than updated.
+      Json fields = Json::array();
+      for (const Diagnostic& d : c.immutable) fields.push_back(d.field);
+      e["immutable"] = std::move(fields);
+    }
     size_t bare = DumpSize(e) + 1;
     if (!c.diff.empty()) {
       Json diff = Json::array();

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "core/field_path.h"
+#include "core/immutable.h"
 #include "core/kinds.h"
 #include "core/parallel.h"
 
@@ -200,8 +201,31 @@ const char* ActionName(PlannedChange::Action a) {
       return "deleted";
     case PlannedChange::Action::kUnchanged:
       return "unchanged";
+    case PlannedChange::Action::kReplace:
+      return "replaced";
   }
   return "unchanged";
+}
+
+std::vector<Diagnostic> Plan::ImmutableErrors() const {
+  std::vector<Diagnostic> out;
+  for (const PlannedChange& c : changes) {
+    if (c.action != PlannedChange::Action::kUpdate) continue;
+    out.insert(out.end(), c.immutable.begin(), c.immutable.end());
+  }
+  return out;
+}
+
+bool ForceReplace(const Manifest& m, bool force) {
+  auto a = m.object.annotation(kForceAnnotation);
+  return a ? *a == "true" : force;
+}
+
+std::string ImmutableAdvice(size_t objects) {
+  const bool one = objects == 1;
+  return std::string("annotate ") + (one ? "it" : "them") + " " + kForceAnnotation +
+         ": \"true\", or set spec.force: true in the SyncConfig, to delete and create " + (one ? "it" : "them") +
+         " again";
 }
 
 const std::vector<const KindInfo*>& ManageableKinds() {
@@ -342,9 +366,21 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
         c.object = *it->second;
         ++plan.unchanged;
       } else {
-        c.action = PlannedChange::Action::kUpdate;
-        c.object = ForUpdate(std::move(marked_object), *it->second);
-        ++plan.updated;
+        for (FieldError& fe : ImmutableChanges(it->second->json(), marked_object.json(), *kind)) {
+          c.immutable.push_back(DiagnosticAt(m, std::move(fe)));
+        }
+        if (!c.immutable.empty() && ForceReplace(m, options.force)) {
+          c.action = PlannedChange::Action::kReplace;
+          c.object = std::move(marked_object);
+          if (auto rv = it->second->resource_version(); !rv.empty()) {
+            c.object.json()["metadata"]["resourceVersion"] = rv;
+          }
+          ++plan.replaced;
+        } else {
+          c.action = PlannedChange::Action::kUpdate;
+          c.object = ForUpdate(std::move(marked_object), *it->second);
+          ++plan.updated;
+        }
       }
     }
     writes.push_back(std::move(c));

@@ -27,6 +27,11 @@ inline constexpr const char* kRevisionAnnotation = "bosun.dev/revision";
 // manifest is removed from the live object, while keys other writers added
 // (controllers, people) are kept and never count as drift.
 inline constexpr const char* kAppliedKeysAnnotation = "bosun.dev/applied-keys";
+// On a manifest: "true" lets the sync delete and create the object again
+// when the repository changes a field its kind makes immutable (a Job's
+// template, a Deployment's selector), as Flux's force does; "false" keeps it
+// from that even when the SyncConfig says spec.force: true.
+inline constexpr const char* kForceAnnotation = "bosun.dev/force";
 
 // The kinds a repository may hold and bosun may manage: every registered kind
 // except the records bosun writes itself (Revision, GitRepository) and those
@@ -55,27 +60,38 @@ Json FieldChangeToJson(const FieldChange& c);
 std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& live);
 
 struct PlannedChange {
-  enum class Action { kCreate, kUpdate, kDelete, kUnchanged };
+  // kReplace: an update that changes an immutable field, made with force: the
+  // object is deleted and created again (a new uid), in the same transaction.
+  enum class Action { kCreate, kUpdate, kDelete, kUnchanged, kReplace };
   Action action = Action::kUnchanged;
   const KindInfo* kind = nullptr;
   std::string ns;    // "" for cluster-scoped kinds
   std::string name;
   std::string path;  // the manifest's file (from the repository root); for kDelete the live object's source-path
-  // kCreate / kUpdate: the object to write — the desired object with bosun's
-  // marks, and for kUpdate the live metadata.resourceVersion (precondition),
-  // uid and creationTimestamp; kDelete: the live object.
+  // kCreate / kUpdate / kReplace: the object to write — the desired object
+  // with bosun's marks, and for kUpdate and kReplace the live
+  // metadata.resourceVersion (precondition), for kUpdate also its uid and
+  // creationTimestamp; kDelete: the live object.
   Object object;
-  std::vector<FieldChange> diff;  // kUpdate: live → desired
+  std::vector<FieldChange> diff;  // kUpdate, kReplace: live → desired
+  // kUpdate, kReplace: the immutable fields it changes (core/immutable.h),
+  // at their place in the manifest. A kUpdate with any is refused by the
+  // API: the sync fails the revision with them, and `bosun diff` says so.
+  std::vector<Diagnostic> immutable;
 };
-const char* ActionName(PlannedChange::Action a);  // "created", "updated", "deleted", "unchanged"
+// "created", "updated", "deleted", "unchanged", "replaced"
+const char* ActionName(PlannedChange::Action a);
 
 struct Plan {
   std::vector<PlannedChange> changes;  // in apply order: creates/updates by ApplyOrder, then deletes in reverse order
   // With prune off: the managed objects no longer desired, which stay (as
   // kDelete changes that are not made, in the order deletes would have).
   std::vector<PlannedChange> kept;
-  int created = 0, updated = 0, deleted = 0, unchanged = 0;
-  bool empty() const { return created + updated + deleted == 0; }
+  int created = 0, updated = 0, deleted = 0, unchanged = 0, replaced = 0;
+  bool empty() const { return created + updated + deleted + replaced == 0; }
+  // The kUpdate changes that change immutable fields: each one's
+  // diagnostics (empty when the plan can be applied).
+  std::vector<Diagnostic> ImmutableErrors() const;
 };
 
 struct PlanOptions {
@@ -86,7 +102,14 @@ struct PlanOptions {
   // objects given. A Namespace no longer desired but still used is kept, not
   // pruned: deleting it would delete those objects with it.
   const std::set<std::string>* used_namespaces = nullptr;
+  // Delete and create again an object whose update changes an immutable
+  // field (SyncConfig spec.force); a manifest's kForceAnnotation overrides it.
+  bool force = false;
 };
+// Whether `m` may be replaced: its kForceAnnotation, else `force`.
+bool ForceReplace(const Manifest& m, bool force);
+// The advice of a plan with ImmutableErrors (the sync's and `bosun diff`'s).
+std::string ImmutableAdvice(size_t objects);
 // The namespaces `desired` puts objects in ("default" for namespaced ones
 // without one).
 std::set<std::string> UsedNamespaces(const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired);

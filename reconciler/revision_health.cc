@@ -148,7 +148,7 @@ class HealthController {
       for (const Json& o : st["objects"]) {
         if (!o.is_object() || o.value("kind", "") != kind) continue;
         std::string action = o.value("action", "");
-        if (action != "created" && action != "updated") continue;
+        if (action != "created" && action != "updated" && action != "replaced") continue;
         const std::string ns = o.value("namespace", ""), name = o.value("name", "");
         out.push_back({ns + "/" + name, informer.Get(ns, name), informer.ResourceVersionOf(ns, name)});
       }

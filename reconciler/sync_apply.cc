@@ -33,7 +33,30 @@ std::string Summary(const Plan& p, int extra_unchanged) {
   int unchanged = p.unchanged + extra_unchanged;
   if (p.empty()) return "no object changed (" + std::to_string(unchanged) + " unchanged)";
   return std::to_string(p.created) + " created, " + std::to_string(p.updated) + " updated, " +
-         std::to_string(p.deleted) + " deleted, " + std::to_string(unchanged) + " unchanged";
+         (p.replaced > 0 ? std::to_string(p.replaced) + " replaced, " : "") + std::to_string(p.deleted) + " deleted, " +
+         std::to_string(unchanged) + " unchanged";
+}
+
+// "Job shop/migrate: spec.template: field is immutable: …; annotate it …",
+// the first object's first field, and how many more.
+std::string ImmutableMessage(const Plan& p) {
+  std::string first;
+  size_t objects = 0, more_fields = 0;
+  for (const PlannedChange& c : p.changes) {
+    if (c.action != PlannedChange::Action::kUpdate || c.immutable.empty()) continue;
+    if (objects++ == 0) {
+      first = Describe(c) + ": " + c.immutable.front().field + ": " + c.immutable.front().message;
+      more_fields += c.immutable.size() - 1;
+    } else {
+      more_fields += c.immutable.size();
+    }
+  }
+  std::string out = first;
+  if (more_fields > 0) {
+    out += " (and " + std::to_string(more_fields) + " more immutable field" + (more_fields == 1 ? "" : "s") +
+           (objects > 1 ? " of " + std::to_string(objects) + " objects" : "") + ", listed in the errors)";
+  }
+  return out + "; " + ImmutableAdvice(objects);
 }
 
 }  // namespace
@@ -133,6 +156,7 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
   po.revision = revision;
   po.prune = settings.prune;
   po.used_namespaces = &snapshot.namespaces;  // `desired` is only what may have changed
+  po.force = settings.force;
   out.plan = PlanSyncRefs(desired, live_objects, po);
   out.extra_unchanged = static_cast<int>(snapshot.by_key.size() - desired.size());
   return out;
@@ -186,6 +210,15 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
     auto p = PlanFor(*snapshot, settings, ctx.head, &extra);
     if (!p) return p.error().Wrap("cannot read the live objects for revision " + rev);
     planned = std::move(*p);
+    if (auto immutable = planned.plan.ImmutableErrors(); !immutable.empty()) {
+      // The API would refuse these updates: fail the revision with every
+      // one, before anything is written, and say how to let them through.
+      lock.unlock();
+      const std::string message = ImmutableMessage(planned.plan);
+      for (const Diagnostic& d : snapshot->diagnostics) immutable.push_back(d);  // its warnings stay
+      if (Status s = MarkFailed(ctx, name, message, "ImmutableFieldChanged", &immutable); !s) return s.error();
+      return name;
+    }
     ops.clear();
     op_changes.clear();
     // The plan's objects move into the batch: after it, only the changes'
@@ -201,6 +234,10 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
           break;
         case PlannedChange::Action::kUpdate:
           op.type = state::BatchOp::Type::kUpdate;
+          op.object = std::move(c.object);
+          break;
+        case PlannedChange::Action::kReplace:
+          op.type = state::BatchOp::Type::kReplace;
           op.object = std::move(c.object);
           break;
         case PlannedChange::Action::kDelete:

@@ -192,6 +192,7 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
   if (spec.contains("prune") && spec["prune"].is_boolean()) s.prune = spec["prune"].get<bool>();
   if (spec.contains("selfHeal") && spec["selfHeal"].is_boolean()) s.self_heal = spec["selfHeal"].get<bool>();
   if (spec.contains("autoRevert") && spec["autoRevert"].is_boolean()) s.auto_revert = spec["autoRevert"].get<bool>();
+  if (spec.contains("force") && spec["force"].is_boolean()) s.force = spec["force"].get<bool>();
   if (spec.contains("verify") && spec["verify"].is_string()) s.verify = spec["verify"].get<std::string>();
   if (spec.contains("interval") && spec["interval"].is_string()) {
     auto d = ParseDuration(spec["interval"].get<std::string>());
@@ -211,6 +212,7 @@ Json SettingsJson(const SyncSettings& s) {
   return {{"prune", s.prune},
           {"selfHeal", s.self_heal},
           {"autoRevert", s.auto_revert},
+          {"force", s.force},
           {"verify", s.verify},
           {"interval", FormatDuration(s.interval)},
           {"revisionHistoryLimit", s.history_limit},

@@ -115,6 +115,7 @@ struct SyncSettings {
   bool prune = true;
   bool self_heal = true;
   bool auto_revert = true;
+  bool force = false;  // replace objects whose update changes an immutable field (spec.force)
   std::string verify = "none";
   std::chrono::milliseconds interval{60000};
   size_t history_limit = 0;

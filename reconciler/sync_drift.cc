@@ -29,6 +29,22 @@ std::string DescribeKey(const KindInfo& kind, const Manifest& m) {
   return kind.gvk.kind + " " + (ns.empty() ? "" : ns + "/") + m.object.name();
 }
 
+// Writes a heal: a create, an update, or (with force, when the drifted
+// object differs in an immutable field) a replace.
+Result<Object> Heal(state::Client& client, const PlannedChange& c) {
+  if (c.action == PlannedChange::Action::kCreate) return client.Create(c.object);
+  if (c.action != PlannedChange::Action::kReplace) return client.Update(c.object);
+  state::BatchOp op;
+  op.type = state::BatchOp::Type::kReplace;
+  op.object = c.object;
+  std::vector<state::BatchOp> ops;
+  ops.push_back(std::move(op));
+  auto r = client.Batch(std::move(ops));
+  if (!r) return r.error();
+  if (r->items.empty()) return Error(Code::kInternal, "the replace was answered without the object");
+  return std::move(r->items.front());
+}
+
 }  // namespace
 
 void SyncController::Impl::StartDrift() {
@@ -162,6 +178,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
   // changed it.
   po.revision = cur ? cur->annotation(kRevisionAnnotation).value_or(live->commit) : live->commit;
   po.prune = false;
+  po.force = live_settings.force;
   Plan p = PlanSync({*m}, lv, po);
   const PlannedChange* c = nullptr;
   for (const auto& ch : p.changes) {
@@ -218,15 +235,14 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       found->push_back({live_record, e});
       return;
     }
-    Result<Object> w =
-        c->action == PlannedChange::Action::kCreate ? client->Create(c->object) : client->Update(c->object);
+    Result<Object> w = Heal(*client, *c);
     if (!w && w.error().code() == Code::kAlreadyExists) {
       // Still there, only without bosun's label: adopt it again.
       auto got = client->Get(*kind, c->ns, c->name);
       if (got) {
         Plan again = PlanSync({*m}, {*got}, po);
         for (const auto& ch : again.changes) {
-          if (ch.name == c->name && ch.action == PlannedChange::Action::kUpdate) w = client->Update(ch.object);
+          if (ch.name == c->name && ch.action != PlannedChange::Action::kUnchanged) w = Heal(*client, ch);
         }
       }
     }

@@ -177,7 +177,9 @@ struct SyncController::Impl {
                                    const std::vector<Diagnostic>& diagnostics,
                                    const std::function<void(Object&)>& decorate = nullptr);
   void RecordSkipped(PassContext& ctx);
-  Status MarkFailed(PassContext& ctx, const std::string& name, const std::string& message);
+  // `diagnostics` (when given) become the record's errors and warnings.
+  Status MarkFailed(PassContext& ctx, const std::string& name, const std::string& message,
+                    const std::string& reason = "ApplyFailed", const std::vector<Diagnostic>* diagnostics = nullptr);
   Result<Object> UpdateRecordStatus(const Object& record);
   void LinkRevert(const PassContext& ctx);
   // The revision that was live before `live_name` (applied by this pass), if

@@ -199,11 +199,13 @@ void SyncController::Impl::RecordSkipped(PassContext& ctx) {
   }
 }
 
-Status SyncController::Impl::MarkFailed(PassContext& ctx, const std::string& name, const std::string& message) {
+Status SyncController::Impl::MarkFailed(PassContext& ctx, const std::string& name, const std::string& message,
+                                        const std::string& reason, const std::vector<Diagnostic>* diagnostics) {
   auto cur = client->Get(*revision_kind, "", name);
   if (!cur) return cur.error();
   Object rec = std::move(*cur);
-  SetPhase(rec, phase::kFailed, "ApplyFailed", message);
+  SetPhase(rec, phase::kFailed, reason, message);
+  if (diagnostics != nullptr) SetDiagnostics(rec, *diagnostics, kMaxRecordBytes - kRecordReserveBytes);
   auto w = UpdateRecordStatus(rec);
   std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
   log::Warn(kSyncComponent, "apply failed", {{"rev", ShortSha(ctx.head)}, {"revision", name}, {"error", message}});

@@ -12,6 +12,10 @@
 // times), unless the operation named a resourceVersion itself: then the race
 // is the client's 409, as for single writes.
 //
+// A replace deletes an object and creates it again in the same transaction
+// (new uid, creationTimestamp, generation 1): how the sync changes a field
+// the object's kind makes immutable, when told to (SyncConfig spec.force).
+//
 // Errors name the operation: "operations[3]: <the single verb's message>",
 // and 422 causes carry "operations[3].<field>".
 //
@@ -49,10 +53,13 @@ constexpr int kBatchAttempts = 5;
 
 // One operation as the request gave it.
 struct BatchOp {
-  enum class Type { kCreate, kUpdate, kDelete } type = Type::kCreate;
+  // kReplace: the object is deleted and created again in the transaction
+  // (a new uid, creationTimestamp and generation; no status), as
+  // `kubectl replace --force` does, so a change to an immutable field lands.
+  enum class Type { kCreate, kUpdate, kDelete, kReplace } type = Type::kCreate;
   Target t;                   // kind, namespace, name (never status)
-  Json object;                // create, update: the object (create: with its server-set fields)
-  std::optional<int64_t> rv;  // delete: the resourceVersion precondition
+  Json object;                // create, update, replace: the object (create, replace: with its server-set fields)
+  std::optional<int64_t> rv;  // delete, replace: the resourceVersion precondition
   bool pinned = false;        // the client named the resourceVersion
   bool with_status = false;   // update: the object's status is written too
 };
@@ -183,8 +190,12 @@ std::variant<BatchOp, ApiError> ParseOp(Json& j, Clock& clock) {
     }
     return out;
   }
-  if (op != "create" && op != "update") return BadRequest("op must be \"create\", \"update\" or \"delete\"");
-  out.type = op == "create" ? BatchOp::Type::kCreate : BatchOp::Type::kUpdate;
+  if (op != "create" && op != "update" && op != "replace") {
+    return BadRequest("op must be \"create\", \"update\", \"replace\" or \"delete\"");
+  }
+  out.type = op == "create"   ? BatchOp::Type::kCreate
+             : op == "update" ? BatchOp::Type::kUpdate
+                              : BatchOp::Type::kReplace;
   Json& obj = j["object"];
   if (!obj.is_object()) return BadRequest("a " + op + " needs an \"object\" that is a JSON object");
   out.t.kind = FindKind(StringField(obj, "apiVersion"), StringField(obj, "kind"), &err);
@@ -196,7 +207,24 @@ std::variant<BatchOp, ApiError> ParseOp(Json& j, Clock& clock) {
     if (out.t.ns.empty()) out.t.ns = "default";
   }
   if (auto e = CheckNamespace(obj, out.t)) return *e;
-  if (out.type == BatchOp::Type::kCreate) {
+  if (out.type == BatchOp::Type::kReplace) {
+    if (IsNamespace(kind)) {
+      return BadRequest("a Namespace cannot be replaced: deleting it deletes everything in it");
+    }
+    if (MetaString(obj, "name").empty()) {
+      return Invalid(kind, "", {{Severity::kError, FieldPath("metadata.name"), "required for a replace"}});
+    }
+    // The resourceVersion is the object's that is replaced; the new one
+    // gets its own, as a create.
+    if (std::string rv = MetaString(obj, "resourceVersion"); !rv.empty()) {
+      out.rv = ParseInt(rv);
+      if (!out.rv) return BadRequest("metadata.resourceVersion must be a non-negative integer, not \"" + rv + "\"");
+      out.pinned = true;
+    }
+    if (auto e = PrepareCreate(obj, kind, clock)) return *e;
+    // A new object: its controllers write its status afresh.
+    if (kind.has_status) obj.erase("status");
+  } else if (out.type == BatchOp::Type::kCreate) {
     if (auto e = PrepareCreate(obj, kind, clock)) return *e;
     // generateName: one random name; if it is taken the batch fails with
     // 409 AlreadyExists and the client may send it again.
@@ -331,6 +359,20 @@ std::optional<ApiError> PlanOp(Core& core, BatchOp& op, const std::string& now, 
   auto obj = core.DecodeKv(kind, *kv);
   if (!obj) return Internal("cannot read the stored object");
   Stored cur{std::move(*obj), kv->mod_revision};
+  if (op.type == BatchOp::Type::kReplace) {
+    if (op.rv && *op.rv != cur.revision) return Modified(kind, op.t.name);
+    if (!Object::Field(Object::Field(cur.object, "metadata"), "deletionTimestamp").is_null()) {
+      return Conflict(kind, op.t.name, "it is being deleted, and cannot be replaced until it is gone");
+    }
+    auto errors = Validate(op.object, kind, op.t.field_validation);
+    if (!errors.empty()) return Invalid(kind, op.t.name, errors);
+    auto bytes = core.EncodeObject(kind, key, op.object);
+    if (!bytes) return Internal("cannot encode the object for the store");
+    out->precondition = {key, Precondition::Kind::kModRevisionEquals, cur.revision};
+    out->op = Op{Op::Kind::kPut, key, std::move(*bytes)};
+    out->change = Change{Change::Kind::kPut, Json(), op.pinned, {}};
+    return std::nullopt;
+  }
   Mutation m = op.type == BatchOp::Type::kUpdate ? ComputeUpdate(op.t, cur, op.object, op.pinned)
                                                  : DeleteChange(op.t, cur, op.rv, "", now);
   if (auto* e = std::get_if<ApiError>(&m)) return *e;
@@ -375,7 +417,8 @@ std::optional<ApiError> NamespacePreconditions(Core& core, const BatchRequest& r
   std::set<std::string> open;
   for (size_t i = 0; i < req.ops.size(); ++i) {
     const BatchOp& op = req.ops[i];
-    if (op.type != BatchOp::Type::kCreate) continue;
+    // A replace creates the object again: its namespace must take new content.
+    if (op.type != BatchOp::Type::kCreate && op.type != BatchOp::Type::kReplace) continue;
     std::string ns_key = NamespaceKeyFor(op.t);
     if (ns_key.empty() || open.count(ns_key) != 0) continue;
     auto in_batch = req.by_key.find(ns_key);
@@ -421,7 +464,8 @@ void ReplyItems(BatchRequest& req, Plan& plan, int64_t revision) {
   items.get_ref<Json::array_t&>().reserve(plan.changes.size());
   for (size_t i = 0; i < plan.changes.size(); ++i) {
     Change& c = plan.changes[i];
-    Json& obj = req.ops[i].type == BatchOp::Type::kCreate ? req.ops[i].object : c.object;
+    const BatchOp::Type type = req.ops[i].type;
+    Json& obj = type == BatchOp::Type::kCreate || type == BatchOp::Type::kReplace ? req.ops[i].object : c.object;
     // A noop keeps the object's own resourceVersion; puts and deletes
     // happened at the transaction's.
     if (c.kind != Change::Kind::kNoop) Meta(obj)["resourceVersion"] = rv;
@@ -456,7 +500,9 @@ void Finish(Core& core, const std::shared_ptr<BatchRequest>& req, Plan& plan, Re
     // reads it again.
     for (size_t i = 0; i < req->ops.size(); ++i) {
       const BatchOp& op = req->ops[i];
-      if (op.type != BatchOp::Type::kCreate || NamespaceKeyFor(op.t) != r->failed_key) continue;
+      if ((op.type != BatchOp::Type::kCreate && op.type != BatchOp::Type::kReplace) ||
+          NamespaceKeyFor(op.t) != r->failed_key)
+        continue;
       if (attempts <= 1 || core.stopped()) return req->Fail(At(i, Modified(NamespaceKindOf(), op.t.ns)));
       return Attempt(core, req, attempts - 1);
     }

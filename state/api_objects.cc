@@ -13,6 +13,7 @@
 
 #include "core/ascii.h"
 #include "core/clock.h"
+#include "core/immutable.h"
 #include "core/labels.h"
 #include "core/log.h"
 #include "core/selector.h"
@@ -155,47 +156,6 @@ bool GenerationChanged(const Json& before, const Json& after) {
     if (counts(field) && !before.contains(field)) return true;
   }
   return false;
-}
-
-// Kubernetes' immutable fields that an update may not change: a Deployment's
-// or ReplicaSet's selector (the ReplicaSets and pods it selected would be
-// orphaned, still running), a Job's template (unless it is suspended),
-// selector and completionMode, and the contents of a ConfigMap or Secret
-// marked immutable.
-std::vector<FieldError> ImmutableChanges(const Json& before, const Json& after, const KindInfo& kind) {
-  std::vector<FieldError> errors;
-  const std::string& k = kind.gvk.kind;
-  if (kind.gvk.group == "apps" && (k == "Deployment" || k == "ReplicaSet")) {
-    const Json& was = Object::Field(Object::Field(before, "spec"), "selector");
-    if (was != Object::Field(Object::Field(after, "spec"), "selector")) {
-      errors.push_back({Severity::kError, FieldPath("spec.selector"),
-                        "field is immutable (delete the " + k + " and create it again to change its selector)"});
-    }
-  }
-  if (kind.gvk.group == "batch" && k == "Job") {
-    const Json& was = Object::Field(before, "spec");
-    const Json& now = Object::Field(after, "spec");
-    // Kubernetes lets a suspended Job's template change (it has not run
-    // it yet); bosun allows all of it there.
-    if (Object::Field(was, "suspend") != true && Object::Field(was, "template") != Object::Field(now, "template")) {
-      errors.push_back({Severity::kError, FieldPath("spec.template"),
-                        "field is immutable: a Job runs its pod template once (give the Job a new name, or delete "
-                        "it, to run a changed one)"});
-    }
-    for (const char* f : {"selector", "completionMode"}) {
-      if (Object::Field(was, f) != Object::Field(now, f)) {
-        errors.push_back({Severity::kError, FieldPath("spec").Child(f), "field is immutable"});
-      }
-    }
-  }
-  if (kind.gvk.group.empty() && (k == "ConfigMap" || k == "Secret") && Object::Field(before, "immutable") == true) {
-    for (const char* f : {"immutable", "data", "binaryData", "stringData"}) {
-      if (Object::Field(before, f) != Object::Field(after, f)) {
-        errors.push_back({Severity::kError, FieldPath(f), "field is immutable when `immutable` is set"});
-      }
-    }
-  }
-  return errors;
 }
 
 std::optional<int64_t> ParseRevision(const std::string& s, std::optional<ApiError>* err, const char* what) {

@@ -99,10 +99,13 @@ struct WatchEvent {
 
 // One write of a Client::Batch.
 struct BatchOp {
-  enum class Type { kCreate, kUpdate, kDelete };
+  // kReplace: delete the object and create it again in the transaction (a
+  // new uid; how an immutable field is changed), docs/API.md "Batch".
+  enum class Type { kCreate, kUpdate, kDelete, kReplace };
   Type type = Type::kCreate;
-  // kCreate / kUpdate: the object (kind from its apiVersion/kind; for kUpdate
-  // metadata.resourceVersion, when set, is a precondition).
+  // kCreate / kUpdate / kReplace: the object (kind from its apiVersion/kind;
+  // for kUpdate and kReplace metadata.resourceVersion, when set, is a
+  // precondition on the stored one).
   Object object;
   // kDelete: what to delete, and an optional resourceVersion precondition.
   const KindInfo* kind = nullptr;

@@ -37,6 +37,8 @@ const char* OpName(BatchOp::Type t) {
       return "update";
     case BatchOp::Type::kDelete:
       return "delete";
+    case BatchOp::Type::kReplace:
+      return "replace";
   }
   return "?";
 }
@@ -62,8 +64,8 @@ Status CheckOp(const BatchOp& op, size_t i, Placed* placed, const KindInfo** kin
   }
   auto p = Place(op.object);
   if (!p) return Error(p.error().code(), where + p.error().message());
-  if (op.type == BatchOp::Type::kUpdate && op.object.name().empty()) {
-    return Error(Code::kInvalid, where + "cannot update an object without metadata.name");
+  if (op.type != BatchOp::Type::kCreate && op.object.name().empty()) {
+    return Error(Code::kInvalid, where + "cannot " + OpName(op.type) + " an object without metadata.name");
   }
   *kind = p->kind;
   *placed = std::move(*p);

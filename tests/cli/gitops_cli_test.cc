@@ -922,6 +922,43 @@ TEST_F(DiffTest, AMisspeltFieldWouldBeRefusedUnlessTakenAsAWarning) {
   EXPECT_THAT(warn.out, HasSubstr("warning: dta: unknown field"));
 }
 
+// A pull request that changes a Deployment's selector: the sync would fail
+// it (the API refuses the update), so the preview refuses it, at the field,
+// with the way out; with force in the SyncConfig it shows the replace.
+TEST_F(DiffTest, AChangedSelectorWouldFailUnlessForceReplacesTheDeployment) {
+  ApplyLive();
+  TempDir live;
+  std::string deployed = kDeployment;
+  deployed.replace(deployed.find("  name: web\n"), 12, "  name: web\n" + Marks("web/deploy.yaml"));
+  live.Write("deploy.yaml", deployed);
+  ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
+
+  TempDir want;
+  want.Write("web/cm.yaml", ConfigMap("web", "blue"));
+  want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
+  want.Write("old.yaml", ConfigMap("old", "red"));
+  std::string moved = kDeployment;
+  moved.replace(moved.find("matchLabels: {app: web}"), 23, "matchLabels: {app: web2}");
+  moved.replace(moved.find("labels: {app: web}"), 18, "labels: {app: web2}");
+  want.Write("web/deploy.yaml", moved);
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("web/deploy.yaml:8:5: spec.selector: field is immutable"));
+  EXPECT_THAT(r.out, HasSubstr("1 object changes immutable fields (annotate it bosun.dev/force: \"true\", or set "
+                               "spec.force: true in the SyncConfig, to delete and create it again): bosun would "
+                               "refuse this revision"));
+
+  want.Write("sync.yaml",
+             "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata:\n  name: default\nspec:\n"
+             "  force: true\n");
+  r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("-/+ Deployment default/web (web/deploy.yaml)\n"
+                               "    deleted and created again: spec.selector is immutable (force, from SyncConfig "
+                               "default (sync.yaml))"));
+  EXPECT_THAT(r.out, HasSubstr("1 to create, 0 to update, 1 to replace, 0 to delete"));
+}
+
 // A pull request that puts an object into a namespace that neither it nor
 // the cluster has: the sync would refuse it, and the preview says so, where.
 TEST_F(DiffTest, AnObjectInANamespaceThatDoesNotExistWouldBeRefused) {

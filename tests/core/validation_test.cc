@@ -459,6 +459,21 @@ spec:
   EXPECT_THAT(errors, ::testing::Contains(HasSubstr("spec.containers[0].lifecycle.preStop.sleep.seconds: required")));
 }
 
+// The sync's leave to replace an object (reconciler/plan.h kForceAnnotation)
+// says yes or no, and the SyncConfig's spec.force is a boolean.
+TEST(Validation, TheForceAnnotationIsTrueOrFalse) {
+  EXPECT_THAT(Errors("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {bosun.dev/force: \"yes\"}}\n",
+                     "cm.yaml"),
+              ElementsAre("cm.yaml:3:52: metadata.annotations[bosun.dev/force]: must be \"true\" or \"false\", not "
+                          "\"yes\""));
+  EXPECT_THAT(
+      Errors("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {bosun.dev/force: \"true\"}}\n"),
+      IsEmpty());
+  EXPECT_THAT(Errors("apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {force: \"true\"}\n",
+                     "sync.yaml"),
+              ElementsAre(HasSubstr("sync.yaml:4:15: spec.force: must be true or false")));
+}
+
 // What the sync does with the same set: the repository's SyncConfig may
 // relax it, and a caller's mode (a CLI flag) overrides both.
 TEST(Validation, ASyncConfigMayMakeUnknownFieldsWarningsOrNothing) {

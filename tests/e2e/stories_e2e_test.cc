@@ -490,5 +490,60 @@ TEST_F(Stories, SelfHealing) {
   StopClean();
 }
 
+// A migration Job changed in Git: a Job runs its template once, so the
+// change fails the revision with the way out (nothing else of it applied);
+// with the annotation bosun.dev/force the Job is deleted and created again,
+// and the new one runs the new template; the old one's pod is collected.
+TEST_F(Stories, AChangedJobRunsAgainWhenForced) {
+  auto job = [](const std::string& version, bool force) {
+    return "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: shop\n" +
+           std::string(force ? "  annotations:\n    bosun.dev/force: \"true\"\n" : "") +
+           "spec:\n  backoffLimit: 0\n  template:\n    metadata:\n      labels:\n        app: migrate\n    spec:\n"
+           "      restartPolicy: Never\n      terminationGracePeriodSeconds: 1\n      containers:\n"
+           "        - name: migrate\n          image: bosun.local/examples/busybox:1.0\n"
+           "          command: [sh, -c, 'echo migrating to " +
+           version + "']\n          resources:\n            limits: {memory: 16Mi}\n";
+  };
+  auto command = [](const Object& p) {
+    return p.json().value("/spec/containers/0/command"_json_pointer, Json()).dump();
+  };
+  auto succeeded = [](const Object& p) { return p.json().value("/status/phase"_json_pointer, "") == "Succeeded"; };
+  PushInitial({{"shop/namespace.yaml", kNamespace}, {"shop/migrate.yaml", job("v1", false)}});
+  if (HasFatalFailure()) return;
+  const std::string first = Head("main");
+  Start();
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(Eventually([&] { return PhaseOf(first) == "Healthy"; }, 120s, 250ms)) << Diagnose();
+  auto v1 = client_->Get(K("Job"), "shop", "migrate");
+  ASSERT_TRUE(v1.ok()) << Diagnose();
+
+  std::string changed =
+      MergeChange("migrate-v2", {{"shop/migrate.yaml", job("v2", false)}}, "migrate to v2", kBob, kMia);
+  ASSERT_TRUE(Eventually([&] { return PhaseOf(changed) == "Failed"; }, 60s, 250ms)) << Diagnose();
+  auto failed = RecordOf(changed);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->json().value("/status/reason"_json_pointer, ""), "ImmutableFieldChanged");
+  EXPECT_NE(failed->json().value("/status/message"_json_pointer, "").find("bosun.dev/force"), std::string::npos);
+  EXPECT_EQ(client_->Get(K("Job"), "shop", "migrate")->uid(), v1->uid());
+
+  std::string forced =
+      MergeChange("migrate-v2-forced", {{"shop/migrate.yaml", job("v2", true)}}, "migrate to v2, forced", kBob, kMia);
+  ASSERT_TRUE(Eventually([&] { return PhaseOf(forced) == "Healthy"; }, 60s, 250ms)) << Diagnose();
+  auto v2 = client_->Get(K("Job"), "shop", "migrate");
+  ASSERT_TRUE(v2.ok());
+  EXPECT_NE(v2->uid(), v1->uid());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto pods = Pods("shop", "migrate");
+        return pods.size() == 1 && command(pods[0]).find("v2") != std::string::npos && succeeded(pods[0]);
+      },
+      60s, 250ms))
+      << "the new Job's pod alone, done" << Diagnose();
+  Outcome show = Bosun("history show " + forced.substr(0, 7));
+  EXPECT_NE(show.out.find("-/+ Job shop/migrate"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("deleted and created again: spec.template is immutable"), std::string::npos) << show.out;
+  StopClean();
+}
+
 }  // namespace
 }  // namespace bosun::e2e

@@ -202,5 +202,35 @@ TEST_F(GarbageCollectorTest, OwnersAreJudgedByTheApiNotTheCache) {
   EXPECT_TRUE(Exists("Pod", "owned-by-web"));
 }
 
+// A replace (the sync's way to change an immutable field, docs/GITOPS.md
+// "Immutable fields") writes the Deployment again under its name with a new
+// uid, in one MODIFIED event: what the old one owned must go all the same.
+TEST_F(GarbageCollectorTest, WhatAReplacedOwnerOwnedGoes) {
+  Start();
+  Object web = Deployment("web");
+  Object rs = ReplicaSet("web-1111", web);
+  Pod("web-1111-a", {Ref(rs)});
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(Exists("ReplicaSet", "web-1111"));
+
+  Object moved = web;
+  moved.json()["spec"]["selector"]["matchLabels"]["app"] = "web2";
+  moved.json()["spec"]["template"] = PodTemplate("web2");
+  state::BatchOp op;
+  op.type = state::BatchOp::Type::kReplace;
+  op.object = moved;
+  std::vector<state::BatchOp> ops;
+  ops.push_back(std::move(op));
+  auto r = api_.client().Batch(std::move(ops));
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_NE(r->items[0].uid(), web.uid());
+
+  EXPECT_TRUE(test::Eventually([&] { return !Exists("ReplicaSet", "web-1111") && !Exists("Pod", "web-1111-a"); }))
+      << "the old Deployment's ReplicaSet and pods must go";
+  auto now = api_.client().Get(Kind("Deployment"), "default", "web");
+  ASSERT_TRUE(now) << now.error().message();
+  EXPECT_EQ(now->uid(), r->items[0].uid());
+}
+
 }  // namespace
 }  // namespace bosun::reconciler

@@ -120,6 +120,49 @@ TEST(PlanSync, ChangedFieldIsAnUpdateWithAFieldDiffAndThePrecondition) {
   EXPECT_EQ(c.diff[1].to, "registry.local/web:1.1");
 }
 
+// An update the API would refuse (an immutable field changed) carries the
+// field at its place in the manifest; with force (the SyncConfig's, or the
+// object's own annotation, which wins) it is a replace instead. A change of
+// mutable fields alone stays an update whatever force says.
+TEST(PlanSync, AnImmutableFieldChangedIsNamedOrWithForceReplaced) {
+  const char* v1 = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nimmutable: true\ndata: {a: b}\n";
+  auto live = ApplyAll(PlanSync(Load({{"cm.yaml", v1}}), {}, {.revision = "r1"}));
+  const std::string v2 = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nimmutable: true\ndata: {a: z}\n";
+
+  Plan refused = PlanSync(Load({{"cm.yaml", v2}}), live, {.revision = "r2"});
+  ASSERT_EQ(refused.updated, 1);
+  ASSERT_EQ(refused.ImmutableErrors().size(), 1u);
+  EXPECT_EQ(refused.ImmutableErrors()[0].ToString(), "cm.yaml:5:7: data: field is immutable when `immutable` is set");
+
+  Plan forced = PlanSync(Load({{"cm.yaml", v2}}), live, {.revision = "r2", .force = true});
+  ASSERT_EQ(forced.changes.size(), 1u);
+  EXPECT_EQ(forced.replaced, 1);
+  EXPECT_EQ(forced.updated, 0);
+  EXPECT_FALSE(forced.empty());
+  EXPECT_TRUE(forced.ImmutableErrors().empty());
+  const PlannedChange& c = forced.changes[0];
+  EXPECT_EQ(c.action, PlannedChange::Action::kReplace);
+  EXPECT_STREQ(ActionName(c.action), "replaced");
+  EXPECT_EQ(c.object.resource_version(), "7");  // the precondition on the one it replaces
+  EXPECT_EQ(c.object.uid(), "");                // the server gives the new one its own
+  EXPECT_EQ(c.diff.size(), 1u);
+
+  const std::string kept =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {bosun.dev/force: \"false\"}}\n"
+      "immutable: true\ndata: {a: z}\n";
+  EXPECT_EQ(PlanSync(Load({{"cm.yaml", kept}}), live, {.revision = "r2", .force = true}).ImmutableErrors().size(), 1u);
+  const std::string annotated =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {bosun.dev/force: \"true\"}}\n"
+      "immutable: true\ndata: {a: z}\n";
+  EXPECT_EQ(PlanSync(Load({{"cm.yaml", annotated}}), live, {.revision = "r2"}).replaced, 1);
+
+  const std::string relabelled =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {tier: x}}\nimmutable: true\ndata: {a: b}\n";
+  Plan mutable_only = PlanSync(Load({{"cm.yaml", relabelled}}), live, {.revision = "r2", .force = true});
+  EXPECT_EQ(mutable_only.updated, 1);
+  EXPECT_EQ(mutable_only.replaced, 0);
+}
+
 TEST(PlanSync, PruneDeletesOnlyManagedObjectsAndDependentsFirst) {
   auto all = Load({{"ns.yaml", kNamespace}, {"deploy.yaml", kDeploy}, {"svc.yaml", kService}});
   auto live = ApplyAll(PlanSync(all, {}, {.revision = "r1"}));

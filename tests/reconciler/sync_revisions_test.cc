@@ -135,11 +135,36 @@ TEST_F(SyncRevisionsTest, ACommitChangingADeploymentsSelectorFailsAndNothingIsAp
   EXPECT_EQ(Sync(), "00000002");
   const Json st = Record("00000002").status();
   EXPECT_EQ(st["phase"], "Failed") << st.dump();
-  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("spec.selector"));
-  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("field is immutable"));
+  EXPECT_EQ(st["reason"], "ImmutableFieldChanged");
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("Deployment shop/web: spec.selector: field is immutable"));
+  EXPECT_THAT(Strings(st["errors"]), ElementsAre(HasSubstr("web.yaml:9:5: spec.selector: field is immutable")));
   EXPECT_FALSE(Live("configmaps", "shop", "new"));  // all or nothing
   EXPECT_EQ(Live("deployments", "shop", "web")->spec()["selector"]["matchLabels"]["app"], "web");
   EXPECT_EQ(Repository().status()["liveRevision"], c1);
+
+  // The SyncConfig lets the sync delete and create it again: a new object
+  // (uid) with the new selector, in the same transaction as the rest.
+  const std::string uid = Live("deployments", "shop", "web")->uid();
+  std::string c3 = repo_.Commit({{"sync.yaml", SyncConfigYaml("  force: true\n")}}, "force");
+  EXPECT_EQ(Sync(), "00000003");
+  const Json st3 = Record("00000003").status();
+  EXPECT_EQ(st3["phase"], "Applied") << st3.dump();
+  EXPECT_EQ(st3["changes"]["replaced"], 1);
+  EXPECT_THAT(st3["message"].get<std::string>(), HasSubstr("1 replaced"));
+  Json replaced;
+  for (const Json& o : st3["objects"]) {
+    if (o["name"] == "web") replaced = o;
+  }
+  EXPECT_EQ(replaced["action"], "replaced") << st3["objects"].dump();
+  EXPECT_EQ(replaced["immutable"], Json::array({"spec.selector"}));
+  auto web = Live("deployments", "shop", "web");
+  ASSERT_TRUE(web);
+  EXPECT_NE(web->uid(), uid);
+  EXPECT_EQ(web->spec()["selector"]["matchLabels"]["app"], "web2");
+  EXPECT_EQ(web->annotation(kRevisionAnnotation), c3);
+  EXPECT_TRUE(Live("configmaps", "shop", "new"));
+  EXPECT_EQ(Repository().status()["liveRevision"], c3);
+  EXPECT_EQ(Repository().status()["syncConfig"]["force"], true);
 }
 
 // A force-push that drops the live commit: applied like any head, and the
@@ -160,9 +185,44 @@ TEST_F(SyncRevisionsTest, ACommitChangingAJobsTemplateFailsWithTheWayOut) {
   EXPECT_EQ(Sync(), "00000002");
   const Json st = Record("00000002").status();
   EXPECT_EQ(st["phase"], "Failed") << st.dump();
-  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("spec.template: field is immutable"));
+  EXPECT_EQ(st["reason"], "ImmutableFieldChanged");
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("Job shop/migrate: spec.template: field is immutable"));
   EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("give the Job a new name"));
+  EXPECT_THAT(st["message"].get<std::string>(),
+              HasSubstr("annotate it bosun.dev/force: \"true\", or set spec.force: true in the SyncConfig"));
+  EXPECT_THAT(Strings(st["errors"]), ElementsAre(HasSubstr("job.yaml:8:5: spec.template: field is immutable")));
   EXPECT_EQ(Repository().status()["liveRevision"], c1);
+  EXPECT_THAT(Repository().status()["lastSyncError"].get<std::string>(), HasSubstr("bosun.dev/force"));
+
+  // The annotation lets the sync run the new template: the Job is deleted
+  // and created again (a new uid, so its controller runs it), and the
+  // changelog says why it was replaced, not updated.
+  const std::string uid = Live("jobs", "shop", "migrate")->uid();
+  std::string forced = job("migrate:2");
+  forced.replace(forced.find("  namespace: shop\n"), 17,
+                 "  namespace: shop\n  annotations:\n    bosun.dev/force: \"true\"\n");
+  std::string c3 = repo_.Commit({{"job.yaml", forced}}, "migrate with v2, forced");
+  EXPECT_EQ(Sync(), "00000003");
+  const Json st3 = Record("00000003").status();
+  EXPECT_EQ(st3["phase"], "Applied") << st3.dump();
+  ASSERT_EQ(st3["objects"].size(), 1u);
+  EXPECT_EQ(st3["objects"][0]["action"], "replaced");
+  EXPECT_EQ(st3["objects"][0]["immutable"], Json::array({"spec.template"}));
+  EXPECT_THAT(st3["objects"][0]["diff"].dump(), HasSubstr("migrate:2"));
+  auto now = Live("jobs", "shop", "migrate");
+  ASSERT_TRUE(now);
+  EXPECT_NE(now->uid(), uid);
+  EXPECT_EQ(now->spec()["template"]["spec"]["containers"][0]["image"], "migrate:2");
+  EXPECT_EQ(Repository().status()["liveRevision"], c3);
+
+  // The annotation set to "false" keeps one object from the SyncConfig's force.
+  std::string kept = job("migrate:3");
+  kept.replace(kept.find("  namespace: shop\n"), 17,
+               "  namespace: shop\n  annotations:\n    bosun.dev/force: \"false\"\n");
+  repo_.Commit({{"job.yaml", kept}, {"sync.yaml", SyncConfigYaml("  force: true\n")}}, "v3 without force");
+  EXPECT_EQ(Sync(), "00000004");
+  EXPECT_EQ(Record("00000004").status()["reason"], "ImmutableFieldChanged");
+  EXPECT_EQ(Live("jobs", "shop", "migrate")->uid(), now->uid());
 }
 
 TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {

@@ -249,6 +249,59 @@ TEST(ApiBatch, PreconditionsFailWith409AndWriteNothing) {
   EXPECT_EQ(c.Get(Cm("a")).json, moved.json);
 }
 
+// A replace deletes the object and creates it again in the batch's one
+// transaction: a new uid, generation 1, no status, and the immutable field an
+// update may not change (a Deployment's selector) changed. It needs the object
+// there and, when it names one, at the resourceVersion it names.
+TEST(ApiBatch, AReplaceCreatesTheObjectAgainSoAnImmutableFieldCanChange) {
+  Member m;
+  Client& c = m.client();
+  Resp web = c.Post(kDeploys, Deployment("web"));
+  ASSERT_EQ(web.code, 201) << web.text;
+  Json with_status = web.json;
+  with_status["status"] = {{"replicas", 1}};
+  ASSERT_EQ(c.Put(Dep("web") + "/status", with_status).code, 200);
+  Resp scaled = c.Get(Dep("web"));
+  Json moved = scaled.json;
+  moved["spec"]["selector"]["matchLabels"]["app"] = "web2";
+  moved["spec"]["template"]["metadata"]["labels"]["app"] = "web2";
+
+  Resp refused = c.Post(kBatch, Ops({Update(moved)}));
+  EXPECT_EQ(refused.code, 422) << refused.text;
+  EXPECT_THAT(refused.text, HasSubstr("field is immutable"));
+
+  Json stale = moved;
+  stale["metadata"]["resourceVersion"] = Rv(web.json);  // before the status write
+  Resp conflict = c.Post(kBatch, Ops({{{"op", "replace"}, {"object", stale}}}));
+  EXPECT_EQ(conflict.code, 409) << conflict.text;
+  EXPECT_THAT(conflict.text, HasSubstr("the object has been modified"));
+  Json missing = moved;
+  missing["metadata"]["name"] = "nobody";
+  missing["metadata"].erase("resourceVersion");
+  Resp absent = c.Post(kBatch, Ops({{{"op", "replace"}, {"object", missing}}}));
+  EXPECT_EQ(absent.code, 409) << absent.text;
+  EXPECT_THAT(absent.json["message"].get<std::string>(), HasSubstr("\"nobody\" not found"));
+  EXPECT_EQ(c.Get(Dep("web")).json, scaled.json);  // nothing written
+
+  const int64_t before = m.store().revision();
+  Resp r = c.Post(kBatch, Ops({{{"op", "replace"}, {"object", moved}}, Create(ConfigMap("with-it"))}));
+  ASSERT_EQ(r.code, 200) << r.text;
+  EXPECT_EQ(m.store().revision(), before + 1);  // one transaction
+  const Json& item = r.json["items"][0];
+  EXPECT_NE(item["metadata"]["uid"], web.json["metadata"]["uid"]);
+  EXPECT_EQ(item["metadata"]["generation"], 1);
+  EXPECT_FALSE(item.contains("status"));
+  Resp now = c.Get(Dep("web"));
+  EXPECT_EQ(now.json["metadata"]["uid"], item["metadata"]["uid"]);
+  EXPECT_EQ(now.json["spec"]["selector"]["matchLabels"]["app"], "web2");
+  EXPECT_EQ(c.Get(Cm("with-it")).code, 200);
+
+  Json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "default"}}}};
+  Resp whole = c.Post(kBatch, Ops({{{"op", "replace"}, {"object", ns}}}));
+  EXPECT_EQ(whole.code, 400) << whole.text;
+  EXPECT_THAT(whole.text, HasSubstr("a Namespace cannot be replaced"));
+}
+
 TEST(ApiBatch, InvalidObjectsGet422WithLocatedCauses) {
   Member m;
   Client& c = m.client();
@@ -296,7 +349,7 @@ TEST(ApiBatch, MalformedRequestsGet400NamingTheOperation) {
   expect_400("[]", "{\"operations\":[…]}");
   expect_400(R"({"operations":{}})", "{\"operations\":[…]}");
   Json cm = ConfigMap("a");
-  expect_400(Ops({Create(cm), {{"op", "replace"}, {"object", cm}}}).dump(), "operations[1]: op must be");
+  expect_400(Ops({Create(cm), {{"op", "patch"}, {"object", cm}}}).dump(), "operations[1]: op must be");
   expect_400(Ops({{{"op", "create"}}}).dump(), "operations[0]: a create needs an \"object\"");
   Json unknown = cm;
   unknown["kind"] = "Gadget";
@@ -327,7 +380,7 @@ TEST(ApiBatch, ALargeBatchNamesItsFirstBadOperation) {
     }
     return Ops(std::move(ops)).dump();
   };
-  const Json replace_op = {{"op", "replace"}, {"object", ConfigMap("x")}};
+  const Json replace_op = {{"op", "patch"}, {"object", ConfigMap("x")}};
   const Json no_object = {{"op", "create"}};
   auto expect_400 = [&](const std::string& body, const std::string& message) {
     Resp r = c.Do("POST", kBatch, body);
