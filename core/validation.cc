@@ -152,7 +152,7 @@ void Checker::Unknown(const Json& obj, const FieldPath& p, std::span<const std::
 }
 
 const Json* Checker::ObjectList(const Json& parent, const FieldPath& pp, const char* key,
-                                std::initializer_list<std::string_view> known) {
+                                std::span<const std::string_view> known) {
   const Json* list = Array(parent, pp, key);
   if (list == nullptr) return nullptr;
   for (size_t i = 0; i < list->size(); ++i) {
@@ -275,6 +275,7 @@ bool ValidateLabelSelector(Checker& c, const Json& sel, const FieldPath& p) {
         c.Error(ep, "must be a map, not " + TypeName(e));
         continue;
       }
+      c.Unknown(e, ep, {"key", "operator", "values"});
       if (const Json* key = c.String(e, ep, "key", true)) {
         for (const auto& m : CheckQualifiedName(key->get<std::string>())) c.Error(ep.Child("key"), m);
       }

@@ -51,7 +51,11 @@ class Checker {
   // A list of maps with the fields `known` (httpHeaders, items): each
   // element must be a map, its other fields are unknown.
   const Json* ObjectList(const Json& parent, const FieldPath& pp, const char* key,
-                         std::initializer_list<std::string_view> known);
+                         std::span<const std::string_view> known);
+  const Json* ObjectList(const Json& parent, const FieldPath& pp, const char* key,
+                         std::initializer_list<std::string_view> known) {
+    return ObjectList(parent, pp, key, std::span<const std::string_view>(known.begin(), known.size()));
+  }
   void Unknown(const Json& obj, const FieldPath& p, std::initializer_list<std::string_view> known) {
     Unknown(obj, p, std::span<const std::string_view>(known.begin(), known.size()));
   }

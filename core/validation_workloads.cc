@@ -311,6 +311,167 @@ void ValidateContainer(Checker& c, const Json& ct, const FieldPath& cp, std::set
   }
 }
 
+// A NodeSelectorTerm (its own fields already checked): matchExpressions and
+// matchFields, each a list of {key, operator, values}.
+void ValidateNodeSelectorTerm(Checker& c, const Json& term, const FieldPath& p) {
+  for (const char* f : {"matchExpressions", "matchFields"}) {
+    const Json* reqs = c.ObjectList(term, p, f, {"key", "operator", "values"});
+    if (reqs == nullptr) continue;
+    for (size_t i = 0; i < reqs->size(); ++i) {
+      const Json& r = (*reqs)[i];
+      if (!r.is_object()) continue;
+      FieldPath rp = p.Child(f).Index(i);
+      c.String(r, rp, "key", true);
+      c.Enum(r, rp, "operator", {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"}, true);
+      c.Array(r, rp, "values");
+    }
+  }
+}
+
+// A PodAffinityTerm (its own fields already checked).
+void ValidatePodAffinityTerm(Checker& c, const Json& term, const FieldPath& p) {
+  for (const char* f : {"labelSelector", "namespaceSelector"}) {
+    if (const Json* sel = c.Object(term, p, f)) ValidateLabelSelector(c, *sel, p.Child(f));
+  }
+  c.String(term, p, "topologyKey", true);
+  c.Array(term, p, "namespaces");
+  c.Array(term, p, "matchLabelKeys");
+  c.Array(term, p, "mismatchLabelKeys");
+}
+
+constexpr std::array<std::string_view, 6> kPodAffinityTermFields = {
+    "labelSelector", "namespaces", "topologyKey", "namespaceSelector", "matchLabelKeys", "mismatchLabelKeys"};
+
+// spec.affinity, as Kubernetes 1.31's Affinity: a misspelt level there
+// would be dropped and the pod scheduled without the rule.
+void ValidateAffinity(Checker& c, const Json& spec, const FieldPath& p) {
+  const Json* a = c.Object(spec, p, "affinity");
+  if (a == nullptr) return;
+  const FieldPath ap = p.Child("affinity");
+  c.Unknown(*a, ap, {"nodeAffinity", "podAffinity", "podAntiAffinity"});
+  constexpr const char* kRequired = "requiredDuringSchedulingIgnoredDuringExecution";
+  constexpr const char* kPreferred = "preferredDuringSchedulingIgnoredDuringExecution";
+  if (const Json* na = c.Object(*a, ap, "nodeAffinity")) {
+    const FieldPath np = ap.Child("nodeAffinity");
+    c.Unknown(*na, np, {kRequired, kPreferred});
+    if (const Json* req = c.Object(*na, np, kRequired)) {
+      const FieldPath rp = np.Child(kRequired);
+      c.Unknown(*req, rp, {"nodeSelectorTerms"});
+      if (const Json* terms = c.ObjectList(*req, rp, "nodeSelectorTerms", {"matchExpressions", "matchFields"})) {
+        for (size_t i = 0; i < terms->size(); ++i) {
+          if ((*terms)[i].is_object()) ValidateNodeSelectorTerm(c, (*terms)[i], rp.Child("nodeSelectorTerms").Index(i));
+        }
+      }
+    }
+    if (const Json* prefs = c.ObjectList(*na, np, kPreferred, {"weight", "preference"})) {
+      for (size_t i = 0; i < prefs->size(); ++i) {
+        const Json& pref = (*prefs)[i];
+        if (!pref.is_object()) continue;
+        const FieldPath pp = np.Child(kPreferred).Index(i);
+        c.Int(pref, pp, "weight", 1, 100, true);
+        if (const Json* term = c.Object(pref, pp, "preference", true)) {
+          c.Unknown(*term, pp.Child("preference"), {"matchExpressions", "matchFields"});
+          ValidateNodeSelectorTerm(c, *term, pp.Child("preference"));
+        }
+      }
+    }
+  }
+  for (const char* kind : {"podAffinity", "podAntiAffinity"}) {
+    const Json* pa = c.Object(*a, ap, kind);
+    if (pa == nullptr) continue;
+    const FieldPath kp = ap.Child(kind);
+    c.Unknown(*pa, kp, {kRequired, kPreferred});
+    if (const Json* terms = c.ObjectList(*pa, kp, kRequired, kPodAffinityTermFields)) {
+      for (size_t i = 0; i < terms->size(); ++i) {
+        if ((*terms)[i].is_object()) ValidatePodAffinityTerm(c, (*terms)[i], kp.Child(kRequired).Index(i));
+      }
+    }
+    if (const Json* prefs = c.ObjectList(*pa, kp, kPreferred, {"weight", "podAffinityTerm"})) {
+      for (size_t i = 0; i < prefs->size(); ++i) {
+        const Json& pref = (*prefs)[i];
+        if (!pref.is_object()) continue;
+        const FieldPath pp = kp.Child(kPreferred).Index(i);
+        c.Int(pref, pp, "weight", 1, 100, true);
+        if (const Json* term = c.Object(pref, pp, "podAffinityTerm", true)) {
+          c.Unknown(*term, pp.Child("podAffinityTerm"), kPodAffinityTermFields);
+          ValidatePodAffinityTerm(c, *term, pp.Child("podAffinityTerm"));
+        }
+      }
+    }
+  }
+}
+
+// The pod spec's smaller lists of Kubernetes 1.31: topologySpreadConstraints,
+// readinessGates, schedulingGates, resourceClaims and os.
+void ValidateSchedulingLists(Checker& c, const Json& spec, const FieldPath& p) {
+  if (const Json* tsc = c.ObjectList(spec, p, "topologySpreadConstraints",
+                                     {"maxSkew", "topologyKey", "whenUnsatisfiable", "labelSelector", "minDomains",
+                                      "nodeAffinityPolicy", "nodeTaintsPolicy", "matchLabelKeys"})) {
+    for (size_t i = 0; i < tsc->size(); ++i) {
+      const Json& t = (*tsc)[i];
+      if (!t.is_object()) continue;
+      const FieldPath tp = p.Child("topologySpreadConstraints").Index(i);
+      c.Int(t, tp, "maxSkew", 1, INT32_MAX, true);
+      c.String(t, tp, "topologyKey", true);
+      c.Enum(t, tp, "whenUnsatisfiable", {"DoNotSchedule", "ScheduleAnyway"}, true);
+      if (const Json* sel = c.Object(t, tp, "labelSelector")) ValidateLabelSelector(c, *sel, tp.Child("labelSelector"));
+      c.Int(t, tp, "minDomains", 1, INT32_MAX);
+      c.Enum(t, tp, "nodeAffinityPolicy", {"Honor", "Ignore"});
+      c.Enum(t, tp, "nodeTaintsPolicy", {"Honor", "Ignore"});
+      c.Array(t, tp, "matchLabelKeys");
+    }
+  }
+  c.ObjectList(spec, p, "readinessGates", {"conditionType"});
+  c.ObjectList(spec, p, "schedulingGates", {"name"});
+  c.ObjectList(spec, p, "resourceClaims", {"name", "resourceClaimName", "resourceClaimTemplateName"});
+  if (const Json* os = c.Object(spec, p, "os")) c.Unknown(*os, p.Child("os"), {"name"});
+}
+
+// A downwardAPI volume's items (and a projected downwardAPI source's).
+void ValidateDownwardApiItems(Checker& c, const Json& parent, const FieldPath& p) {
+  const Json* items = c.ObjectList(parent, p, "items", {"path", "fieldRef", "resourceFieldRef", "mode"});
+  if (items == nullptr) return;
+  for (size_t i = 0; i < items->size(); ++i) {
+    const Json& item = (*items)[i];
+    if (!item.is_object()) continue;
+    const FieldPath ip = p.Child("items").Index(i);
+    c.String(item, ip, "path", true);
+    if (const Json* f = c.Object(item, ip, "fieldRef"))
+      c.Unknown(*f, ip.Child("fieldRef"), {"apiVersion", "fieldPath"});
+    if (const Json* r = c.Object(item, ip, "resourceFieldRef")) {
+      c.Unknown(*r, ip.Child("resourceFieldRef"), {"containerName", "resource", "divisor"});
+    }
+  }
+}
+
+// A projected volume's sources, as Kubernetes 1.31's VolumeProjection.
+void ValidateProjectedSources(Checker& c, const Json& projected, const FieldPath& p) {
+  const Json* sources = c.ObjectList(
+      projected, p, "sources", {"secret", "configMap", "downwardAPI", "serviceAccountToken", "clusterTrustBundle"});
+  if (sources == nullptr) return;
+  for (size_t i = 0; i < sources->size(); ++i) {
+    const Json& src = (*sources)[i];
+    if (!src.is_object()) continue;
+    const FieldPath sp = p.Child("sources").Index(i);
+    for (const char* f : {"secret", "configMap"}) {
+      if (const Json* o = c.Object(src, sp, f)) {
+        c.Unknown(*o, sp.Child(f), {"name", "items", "optional"});
+        c.ObjectList(*o, sp.Child(f), "items", {"key", "path", "mode"});
+      }
+    }
+    if (const Json* da = c.Object(src, sp, "downwardAPI")) {
+      c.Unknown(*da, sp.Child("downwardAPI"), {"items"});
+      ValidateDownwardApiItems(c, *da, sp.Child("downwardAPI"));
+    }
+    if (const Json* sat = c.Object(src, sp, "serviceAccountToken")) {
+      c.Unknown(*sat, sp.Child("serviceAccountToken"), {"audience", "expirationSeconds", "path"});
+    }
+    if (const Json* ctb = c.Object(src, sp, "clusterTrustBundle")) {
+      c.Unknown(*ctb, sp.Child("clusterTrustBundle"), {"name", "signerName", "labelSelector", "optional", "path"});
+    }
+  }
+}
+
 }  // namespace
 
 void ValidatePodSpec(Checker& c, const Json& spec, const FieldPath& p) {
@@ -395,9 +556,11 @@ void ValidatePodSpec(Checker& c, const Json& spec, const FieldPath& p) {
       }
       if (const Json* da = c.Object(v, vp, "downwardAPI")) {
         c.Unknown(*da, vp.Child("downwardAPI"), {"items", "defaultMode"});
+        ValidateDownwardApiItems(c, *da, vp.Child("downwardAPI"));
       }
       if (const Json* pr = c.Object(v, vp, "projected")) {
         c.Unknown(*pr, vp.Child("projected"), {"sources", "defaultMode"});
+        ValidateProjectedSources(c, *pr, vp.Child("projected"));
       }
       if (const Json* hp = c.Object(v, vp, "hostPath")) {
         c.Unknown(*hp, vp.Child("hostPath"), {"path", "type"});
@@ -470,7 +633,8 @@ void ValidatePodSpec(Checker& c, const Json& spec, const FieldPath& p) {
       c.Int(t, tp, "tolerationSeconds", INT64_MIN, INT64_MAX);
     }
   }
-  c.Object(spec, p, "affinity");
+  ValidateAffinity(c, spec, p);
+  ValidateSchedulingLists(c, spec, p);
   c.String(spec, p, "nodeName");
   c.String(spec, p, "serviceAccountName");
   c.ObjectList(spec, p, "imagePullSecrets", {"name"});

@@ -474,6 +474,45 @@ TEST(Validation, TheForceAnnotationIsTrueOrFalse) {
               ElementsAre(HasSubstr("sync.yaml:4:15: spec.force: must be true or false")));
 }
 
+// A misspelt level of affinity or topology spread would be dropped, and the
+// pod placed as if the rule were not there (bosun's scheduler honours
+// nodeAffinity): each is found, with where.
+TEST(Validation, TyposInAffinityTopologySpreadAndProjectedVolumesAreFound) {
+  const std::string yaml = R"(apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers: [{name: a, image: x}]
+  affinity:
+    nodeAfinity: {}
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        - {labelSelector: {matchLabels: {app: web}}, topologyKey: zone, namespace: [x]}
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - {weight: 101, podAffinityTerm: {topologyKey: zone}}
+  topologySpreadConstraints:
+    - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelecter: {}}
+  readinessGates: [{condition: x}]
+  volumes:
+    - name: all
+      projected:
+        sources:
+          - {configMap: {name: c}, secrets: {name: s}}
+          - downwardAPI: {items: [{path: n, fieldRef: {feldPath: metadata.name}}]}
+)";
+  auto errors = Errors(yaml);
+  for (const char* field : {"spec.affinity.nodeAfinity:",
+                            "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]"
+                            ".namespace:",
+                            "spec.topologySpreadConstraints[0].labelSelecter:", "spec.readinessGates[0].condition:",
+                            "spec.volumes[0].projected.sources[0].secrets:",
+                            "spec.volumes[0].projected.sources[1].downwardAPI.items[0].fieldRef.feldPath:"}) {
+    EXPECT_THAT(errors, ::testing::Contains(HasSubstr(std::string(field) + " unknown field"))) << field;
+  }
+  EXPECT_THAT(errors, ::testing::Contains(HasSubstr(
+                          "spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight")));
+}
+
 // What the sync does with the same set: the repository's SyncConfig may
 // relax it, and a caller's mode (a CLI flag) overrides both.
 TEST(Validation, ASyncConfigMayMakeUnknownFieldsWarningsOrNothing) {
@@ -577,6 +616,50 @@ kind: ServiceAccount
 metadata: {name: sa}
 automountServiceAccountToken: false
 imagePullSecrets: [{name: reg}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: placed}
+spec:
+  containers: [{name: a, image: x}]
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+          - matchExpressions: [{key: zone, operator: In, values: [a]}]
+            matchFields: [{key: metadata.name, operator: NotIn, values: [n1]}]
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - {weight: 10, preference: {matchExpressions: [{key: disk, operator: Exists}]}}
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        - labelSelector: {matchLabels: {app: db}}
+          topologyKey: zone
+          namespaces: [data]
+          namespaceSelector: {matchExpressions: [{key: team, operator: Exists}]}
+          matchLabelKeys: [pod-template-hash]
+          mismatchLabelKeys: [tenant]
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 100
+          podAffinityTerm: {labelSelector: {matchLabels: {app: web}}, topologyKey: kubernetes.io/hostname}
+  topologySpreadConstraints:
+    - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: web}},
+       minDomains: 2, nodeAffinityPolicy: Honor, nodeTaintsPolicy: Ignore, matchLabelKeys: [pod-template-hash]}
+  readinessGates: [{conditionType: example.com/ready}]
+  schedulingGates: [{name: example.com/wait}]
+  resourceClaims: [{name: gpu, resourceClaimTemplateName: gpu}]
+  os: {name: linux}
+  volumes:
+    - name: all
+      projected:
+        sources:
+          - secret: {name: s, items: [{key: k, path: p}], optional: true}
+          - configMap: {name: c, optional: false}
+          - downwardAPI: {items: [{path: cpu, resourceFieldRef: {containerName: a, resource: limits.cpu, divisor: 1m}}]}
+          - serviceAccountToken: {audience: vault, expirationSeconds: 3600, path: token}
+          - clusterTrustBundle: {signerName: example.com/ca, labelSelector: {matchLabels: {a: b}}, path: ca.pem}
+    - name: info
+      downwardAPI: {items: [{path: name, fieldRef: {apiVersion: v1, fieldPath: metadata.name}, mode: 0444}]}
 )";
   EXPECT_THAT(Errors(yaml), IsEmpty());
   EXPECT_THAT(Errors(POD("  initContainers: [{name: i, image: x, livenessProbe: {tcpSocket: {port: 1}}}]\n"
