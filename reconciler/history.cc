@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "core/ascii.h"
 #include "reconciler/informer.h"
@@ -205,6 +206,17 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
     st["kept"] = std::move(kept);
   }
   st["truncated"] = truncated;
+  // A cut list no longer says which objects were written: how many of each
+  // kind were, so revision health knows how many to wait for in its cache.
+  st.erase("writtenByKind");
+  if (truncated) {
+    std::map<std::string, int> by_kind;
+    for (const PlannedChange& c : plan.changes) {
+      if (c.action == PlannedChange::Action::kUnchanged || c.action == PlannedChange::Action::kDelete) continue;
+      ++by_kind[c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()];
+    }
+    st["writtenByKind"] = by_kind;
+  }
 }
 
 void SetDiagnostics(Object& record, const std::vector<Diagnostic>& diagnostics, size_t max_bytes) {

@@ -160,6 +160,28 @@ class HealthController {
     return out;
   }
 
+  // A record whose object list was cut: the cache may not have every object
+  // of `kind` the revision wrote yet, and Touched would judge without the
+  // missing ones ("nothing to roll out"). The record counts them
+  // (status.writtenByKind): until this many carry the commit, or the watch
+  // has delivered everything up to the revision's store write (then the
+  // rest were deleted or rewritten since), wait. A kind the revision did not
+  // write is never waited for.
+  std::optional<std::string> CacheBehind(const Object& rev, SharedInformer& informer, const std::string& kind,
+                                         int64_t applied_rv) const {
+    const Json& st = Member(rev.json(), "status");
+    if (!st.value("truncated", false)) return std::nullopt;
+    const Json& written = Member(Member(st, "writtenByKind"), kind.c_str());
+    if (!written.is_number_integer() || written.get<int64_t>() <= 0) return std::nullopt;
+    if (applied_rv > 0 && informer.SeenThrough() >= applied_rv) return std::nullopt;
+    const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
+    int64_t found = 0;
+    for (const ObjectPtr& o : informer.List()) found += AtRevision(*o, commit) ? 1 : 0;
+    if (found >= written.get<int64_t>()) return std::nullopt;
+    return "waiting for the cache: " + std::to_string(found) + " of the " + std::to_string(written.get<int64_t>()) +
+           " " + kind + "s this revision wrote are in it";
+  }
+
   // The cached object carries the revision's own write: the sync marks every
   // object it creates or updates with the commit. One that does not is an
   // older version, not yet replaced in this cache (the Revision's and the
@@ -307,6 +329,11 @@ class HealthController {
                               : std::string("this revision's change to it is not in the cache yet")));
       return nullptr;
     };
+    for (const char* kind : {"Deployment", "Job"}) {
+      if (auto w = CacheBehind(rev, kind == std::string("Job") ? jobs_ : deployments_, kind, applied_rv)) {
+        waiting.push_back(std::move(*w));
+      }
+    }
     for (const TouchedObject& d : Touched(rev, deployments_, "Deployment")) {
       const Object* o = judged(d, "deployment", deployments_);
       if (o == nullptr) continue;

@@ -103,6 +103,10 @@ TEST(HistoryTest, ChangesAreCutToKeepTheRecordUnderItsLimit) {
   EXPECT_TRUE(small.status()["objects"][0].contains("diff"));
   EXPECT_FALSE(small.status()["objects"][9].contains("diff"));
   EXPECT_EQ(small.status()["changes"]["updated"], 10);
+  // A cut record counts what it wrote of each kind (revision health waits
+  // for that many); an uncut one lists them instead.
+  EXPECT_EQ(small.status()["writtenByKind"], Json({{"ConfigMap", 10}}));
+  EXPECT_FALSE(r.status().contains("writtenByKind"));
 }
 
 TEST(HistoryTest, EveryErrorIsKeptUnlessTheRecordWouldPassItsLimit) {

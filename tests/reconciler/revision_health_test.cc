@@ -62,7 +62,8 @@ class RevisionHealthTest : public ::testing::Test {
   }
 
   // The live revision record, as the sync controller leaves it after applying.
-  void Revision(const Json& objects, const std::string& reverts = "", bool first_commit = false) {
+  void Revision(const Json& objects, const std::string& reverts = "", bool first_commit = false,
+                const Json& more_status = Json::object()) {
     Object rec(GroupVersionKind{"bosun.dev", "v1", "Revision"}, "", "00000002");
     rec.json()["spec"] = {{"sequence", 2}, {"commit", kCommit}, {"message", "web: v2"}};
     rec.json()["spec"]["parents"] = first_commit ? Json::array() : Json::array({std::string(40, '0')});
@@ -70,6 +71,7 @@ class RevisionHealthTest : public ::testing::Test {
     auto r = api_.client().Create(rec);
     ASSERT_TRUE(r) << r.error().message();
     r->json()["status"] = {{"phase", "Applied"}, {"objects", objects}};
+    r->json()["status"].update(more_status);
     ASSERT_TRUE(api_.client().UpdateStatus(*r));
   }
 
@@ -344,6 +346,32 @@ TEST_F(RevisionHealthTest, ACreatedDeploymentNotYetInTheCacheIsWaitedFor) {
                                               {"status", "False"},
                                               {"reason", "ProgressDeadlineExceeded"}}})}});
   ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+}
+
+// A record cut to its size cap lists no objects: it counts what it wrote of
+// each kind, and the revision waits until its cache has as many Deployments
+// carrying the commit (or has seen past the write); a kind it did not write
+// is not waited for.
+TEST_F(RevisionHealthTest, ATruncatedRecordWaitsForAsManyDeploymentsAsItWrote) {
+  ASSERT_NO_FATAL_FAILURE(SetAppliedAt("999999"));  // a write this cache has not seen through yet
+  Revision(Json::array(), "", false,
+           {{"truncated", true}, {"writtenByKind", {{"Deployment", 1}, {"ConfigMap", 4000}}}});
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "waiting for the cache: 0 of the 1 Deployments this revision wrote are in it");
+  std::this_thread::sleep_for(500ms);  // two rechecks: still waiting, not "nothing to roll out"
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Progressing") << RecordStatus().dump();
+  Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "1 deployment(s) rolled out and available, 0 job(s) completed");
+}
+
+TEST_F(RevisionHealthTest, ATruncatedRecordOfNoWorkloadsHasNothingToWaitFor) {
+  ASSERT_NO_FATAL_FAILURE(SetAppliedAt("999999"));
+  Revision(Json::array(), "", false, {{"truncated", true}, {"writtenByKind", {{"ConfigMap", 4000}}}});
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "no Deployment or Job changed: nothing to roll out");
 }
 
 // A Deployment the revision created and someone deleted afterwards (self-heal
