@@ -164,6 +164,14 @@ void ValidateDocs(const std::string& file, std::vector<Document>& docs, LoadedFi
     m.start = doc.start;
     m.positions = doc.positions;
     for (FieldError& fe : ValidateObject(m.object)) out->diagnostics.push_back(DiagnosticAt(m, std::move(fe)));
+    // The sync's leave to delete and create the object again when the
+    // repository changes an immutable field (reconciler/plan.h
+    // kForceAnnotation): a manifest's word only, so the API does not check it.
+    if (auto force = m.object.annotation("bosun.dev/force"); force && *force != "true" && *force != "false") {
+      out->diagnostics.push_back(
+          DiagnosticAt(m, {Severity::kError, FieldPath("metadata").Child("annotations").Child("bosun.dev/force"),
+                           "must be \"true\" or \"false\", not \"" + *force + "\""}));
+    }
     out->objects.push_back(std::move(m));
   }
 }

@@ -581,12 +581,6 @@ std::vector<FieldError> ValidateObject(const Object& obj) {
     NameRule rule = gvk.kind == "Service" ? NameRule::kDns1035Label : NameRule::kSubdomain;
     ValidateObjectMeta(c, doc, root, info->namespaced, rule, true);
   }
-  // The sync's leave to delete and create the object again when the
-  // repository changes an immutable field (reconciler/plan.h kForceAnnotation).
-  if (auto force = obj.annotation("bosun.dev/force"); force && *force != "true" && *force != "false") {
-    c.Error(FieldPath("metadata").Child("annotations").Child("bosun.dev/force"),
-            "must be \"true\" or \"false\", not " + Quote(*force));
-  }
   const std::string& k = gvk.kind;
   if (k == "ServiceAccount") {
     c.Unknown(doc, root,

@@ -267,6 +267,7 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
   if (entry.healed) e["healedAt"] = FormatRfc3339(entry.healed_at);
   if (entry.healed_on_request) e["healedBy"] = "sync request";
   if (entry.undone_by_hand) e["healedBy"] = "hand";
+  if (entry.replaced) e["replaced"] = true;
   if (!entry.error.empty()) e["error"] = entry.error;
 
   // An unhealed entry of the same object is the same drift, seen again.

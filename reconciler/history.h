@@ -114,6 +114,7 @@ struct DriftEntry {
   bool healed = false;
   bool healed_on_request = false;  // by `bosun sync` (self-heal off), not by self-heal
   bool undone_by_hand = false;     // someone put it back as the revision has it
+  bool replaced = false;           // healed by deleting and creating it again (force: an immutable field)
   WallTime healed_at;
   std::string error;  // why healing failed, when it did
 };

@@ -162,6 +162,22 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
   return out;
 }
 
+Status SyncController::Impl::Reread(const KindInfo& kind, const std::string& ns, const std::string& name,
+                                    std::unordered_map<std::string, std::optional<Object>>* extra) {
+  auto got = client->Get(kind, ns, name);
+  std::string key = Informer::Key(kind, ns, name);
+  if (got) {
+    informer->Store(kind, *got);
+    (*extra)[key] = std::move(*got);
+  } else if (got.error().code() == Code::kNotFound) {
+    informer->Forget(kind, ns, name, "");
+    (*extra)[key] = std::nullopt;
+  } else {
+    return got.error();
+  }
+  return Ok();
+}
+
 void SyncController::Impl::DropOwnWritesFromDrift(const std::vector<std::string>& keys,
                                                   const std::string& resource_version) {
   // The batch's own watch events race its answer: those that reached the
@@ -206,10 +222,28 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   Object rec;
   Result<state::BatchResult> result = Error(Code::kInternal, "not applied");
   int64_t plan_ms = 0, batch_ms = 0;  // the last attempt's: planning and building the batch, then the batch
+  // A revert undoes what its revision did, and that may have been a forced
+  // replace (the commit that set bosun.dev/force and changed the Job's
+  // template): the revert, which takes the annotation away again, must be
+  // able to change the field back, or the failing revision would stay live.
+  SyncSettings plan_settings = settings;
+  if (!ParseReverts(ctx.commit.message).empty()) plan_settings.force = true;
   for (int attempt = 0;; ++attempt) {
-    auto p = PlanFor(*snapshot, settings, ctx.head, &extra);
+    auto p = PlanFor(*snapshot, plan_settings, ctx.head, &extra);
     if (!p) return p.error().Wrap("cannot read the live objects for revision " + rev);
     planned = std::move(*p);
+    if (!planned.plan.ImmutableErrors().empty()) {
+      // Judged from the cache, which may be behind (an object replaced by
+      // hand a moment ago): read those objects and plan again before the
+      // revision fails for them.
+      for (const PlannedChange& c : planned.plan.changes) {
+        if (c.action != PlannedChange::Action::kUpdate || c.immutable.empty()) continue;
+        if (Status s = Reread(*c.kind, c.ns, c.name, &extra); !s) return s.error();
+      }
+      p = PlanFor(*snapshot, plan_settings, ctx.head, &extra);
+      if (!p) return p.error().Wrap("cannot read the live objects for revision " + rev);
+      planned = std::move(*p);
+    }
     if (auto immutable = planned.plan.ImmutableErrors(); !immutable.empty()) {
       // The API would refuse these updates: fail the revision with every
       // one, before anything is written, and say how to let them through.
@@ -285,17 +319,7 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
                 {{"rev", rev}, {"revision", name}, {"error", result.error().message()}});
       for (const PlannedChange* c : op_changes) {
         if (c->kind == nullptr) continue;
-        auto got = client->Get(*c->kind, c->ns, c->name);
-        std::string key = Informer::Key(*c->kind, c->ns, c->name);
-        if (got) {
-          informer->Store(*c->kind, *got);
-          extra[key] = std::move(*got);
-        } else if (got.error().code() == Code::kNotFound) {
-          informer->Forget(*c->kind, c->ns, c->name, "");
-          extra[key] = std::nullopt;
-        } else {
-          return got.error();
-        }
+        if (Status s = Reread(*c->kind, c->ns, c->name, &extra); !s) return s.error();
       }
       auto fresh = client->Get(*revision_kind, "", name);
       if (!fresh) return fresh.error().Wrap("cannot read Revision " + name);

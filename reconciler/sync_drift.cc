@@ -253,7 +253,10 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       e.healed = true;
       e.healed_on_request = on_request;
       e.healed_at = clock->Now();
-      log::Info(kSyncComponent, "drift healed", {{"rev", rev}, {"object", what}, {"revision", live_record}});
+      e.replaced = c->action == PlannedChange::Action::kReplace;
+      log::Info(kSyncComponent,
+                e.replaced ? "drift healed: replaced (an immutable field differed; force)" : "drift healed",
+                {{"rev", rev}, {"object", what}, {"revision", live_record}});
     } else if (w.error().code() == Code::kConflict || w.error().code() == Code::kNotFound ||
                w.error().code() == Code::kForbidden) {
       // Changed again under us: the cache will bring the newer version. Or

@@ -178,6 +178,10 @@ struct SyncController::Impl {
                                    const std::function<void(Object&)>& decorate = nullptr);
   void RecordSkipped(PassContext& ctx);
   // `diagnostics` (when given) become the record's errors and warnings.
+  // Reads one object again into the cache and `extra` (PlanFor's): a 404
+  // makes it absent there.
+  Status Reread(const KindInfo& kind, const std::string& ns, const std::string& name,
+                std::unordered_map<std::string, std::optional<Object>>* extra);
   Status MarkFailed(PassContext& ctx, const std::string& name, const std::string& message,
                     const std::string& reason = "ApplyFailed", const std::vector<Diagnostic>* diagnostics = nullptr);
   Result<Object> UpdateRecordStatus(const Object& record);

@@ -454,6 +454,8 @@ Json ShortItem(const BatchOp& op, const Json& obj) {
   if (op.type == BatchOp::Type::kUpdate && kind.has_status && !op.with_status) {
     item["status"] = Object::Field(obj, "status");
   }
+  // A replace of such a kind stored none, whatever the op's object had.
+  if (op.type == BatchOp::Type::kReplace && kind.has_status) item["status"] = nullptr;
   return item;
 }
 

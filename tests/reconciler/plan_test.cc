@@ -144,7 +144,7 @@ TEST(PlanSync, AnImmutableFieldChangedIsNamedOrWithForceReplaced) {
   EXPECT_EQ(c.action, PlannedChange::Action::kReplace);
   EXPECT_STREQ(ActionName(c.action), "replaced");
   EXPECT_EQ(c.object.resource_version(), "7");  // the precondition on the one it replaces
-  EXPECT_EQ(c.object.uid(), "");                // the server gives the new one its own
+  EXPECT_EQ(c.object.uid(), "");  // not the live one's (as an update carries it): the server gives it a new one
   EXPECT_EQ(c.diff.size(), 1u);
 
   const std::string kept =

@@ -225,6 +225,41 @@ TEST_F(SyncRevisionsTest, ACommitChangingAJobsTemplateFailsWithTheWayOut) {
   EXPECT_EQ(Live("jobs", "shop", "migrate")->uid(), now->uid());
 }
 
+// The commit that set bosun.dev/force and changed the Job's template fails
+// (its new Job fails) and is reverted, as bosun does automatically: the
+// revert takes the annotation away and changes the template back, so it
+// must replace the Job again, or the failing revision would stay live.
+TEST_F(SyncRevisionsTest, ARevertOfAForcedReplaceReplacesItBack) {
+  auto job = [](const std::string& image, bool force) {
+    return "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: shop\n" +
+           std::string(force ? "  annotations:\n    bosun.dev/force: \"true\"\n" : "") +
+           "spec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: m\n"
+           "        image: " +
+           image + "\n";
+  };
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"job.yaml", job("migrate:1", false)}});
+  MakeController();
+  Sync();
+  const std::string v1 = Live("jobs", "shop", "migrate")->uid();
+  repo_.Commit({{"job.yaml", job("migrate:2", true)}}, "migrate with v2, forced");
+  EXPECT_EQ(Sync(), "00000002");
+  EXPECT_EQ(Record("00000002").status()["phase"], "Applied");
+  const std::string v2 = Live("jobs", "shop", "migrate")->uid();
+  EXPECT_NE(v2, v1);
+
+  repo_.Git("revert --no-edit HEAD");
+  EXPECT_EQ(Sync(), "00000003");
+  const Json st = Record("00000003").status();
+  EXPECT_EQ(st["phase"], "Applied") << st.dump();
+  ASSERT_EQ(st["objects"].size(), 1u);
+  EXPECT_EQ(st["objects"][0]["action"], "replaced");
+  auto now = Live("jobs", "shop", "migrate");
+  ASSERT_TRUE(now);
+  EXPECT_NE(now->uid(), v2);
+  EXPECT_EQ(now->spec()["template"]["spec"]["containers"][0]["image"], "migrate:1");
+  EXPECT_FALSE(now->annotation(kForceAnnotation));
+}
+
 TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {
   repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}});
   MakeController();

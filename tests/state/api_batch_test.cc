@@ -296,6 +296,18 @@ TEST(ApiBatch, AReplaceCreatesTheObjectAgainSoAnImmutableFieldCanChange) {
   EXPECT_EQ(now.json["spec"]["selector"]["matchLabels"]["app"], "web2");
   EXPECT_EQ(c.Get(Cm("with-it")).code, 200);
 
+  // The short answer says the replace stored no status, whatever the object
+  // sent had (a client rebuilds the stored object from it).
+  Json again = now.json;
+  again["spec"]["replicas"] = 3;
+  again["status"] = {{"replicas", 9}};
+  Resp short_answer = c.Post(std::string(kBatch) + "?answer=short", Ops({{{"op", "replace"}, {"object", again}}}));
+  ASSERT_EQ(short_answer.code, 200) << short_answer.text;
+  const Json& short_item = short_answer.json["items"][0];
+  EXPECT_TRUE(short_item.contains("status") && short_item["status"].is_null()) << short_item.dump();
+  EXPECT_NE(short_item["metadata"]["uid"], now.json["metadata"]["uid"]);
+  EXPECT_FALSE(c.Get(Dep("web")).json.contains("status"));
+
   Json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "default"}}}};
   Resp whole = c.Post(kBatch, Ops({{{"op", "replace"}, {"object", ns}}}));
   EXPECT_EQ(whole.code, 400) << whole.text;
