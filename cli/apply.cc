@@ -8,6 +8,7 @@
 
 #include "cli/client_flags.h"
 #include "cli/verbs.h"
+#include "core/immutable.h"
 #include "core/kinds.h"
 #include "core/manifests.h"
 #include "state/client.h"
@@ -20,6 +21,7 @@ struct ApplyOptions {
   std::string ns;
   ClientFlags client;
   std::optional<FieldValidation> field_validation;
+  bool force = false;  // delete and create again an object whose update changes an immutable field
 };
 
 // What an object looks like for comparing the manifest with the live object:
@@ -36,9 +38,22 @@ Json Comparable(const Json& j, const KindInfo& kind) {
   return c;
 }
 
-// Creates or replaces one object. Returns "created", "configured" or
-// "unchanged".
-Result<std::string> ApplyOne(state::Client& client, const KindInfo& kind, Object desired) {
+// Deletes `next` and creates it again in one transaction (a batch replace).
+Status Replace(state::Client& client, Object next) {
+  state::BatchOp op;
+  op.type = state::BatchOp::Type::kReplace;
+  op.object = std::move(next);
+  std::vector<state::BatchOp> ops;
+  ops.push_back(std::move(op));
+  auto r = client.Batch(std::move(ops), state::BatchAnswer::kShort);
+  if (!r) return r.error();
+  return Ok();
+}
+
+// Creates or updates one object; with `force`, an update that would change
+// an immutable field deletes and creates it again, as kubectl apply --force
+// does. Returns "created", "configured", "replaced" or "unchanged".
+Result<std::string> ApplyOne(state::Client& client, const KindInfo& kind, Object desired, bool force) {
   if (desired.name().empty()) {
     auto r = client.Create(desired);  // generateName: always a new object
     if (!r) return r.error();
@@ -57,10 +72,19 @@ Result<std::string> ApplyOne(state::Client& client, const KindInfo& kind, Object
     if (Comparable(live->json(), kind) == Comparable(desired.json(), kind)) return std::string("unchanged");
     Object next = desired;
     next.set_resource_version(live->resource_version());
-    auto r = client.Update(next);
-    if (!r && r.error().code() == Code::kConflict && attempt < 3) continue;
-    if (!r) return r.error();
-    return std::string("configured");
+    const bool immutable = !ImmutableChanges(live->json(), next.json(), kind).empty();
+    Status written = Ok();
+    if (immutable && force) {
+      written = Replace(client, next);
+    } else if (auto u = client.Update(next); !u) {
+      written = u.error();
+    }
+    if (!written.ok() && written.error().code() == Code::kConflict && attempt < 3) continue;
+    if (!written.ok() && immutable && !force) {
+      return Error(written.error().code(), written.error().message() + " (--force deletes and creates it again)");
+    }
+    if (!written.ok()) return written.error();
+    return std::string(immutable && force ? "replaced" : "configured");
   }
 }
 
@@ -115,7 +139,7 @@ int RunApply(const ApplyOptions& opt) {
       desired.json()["metadata"].erase("namespace");
     }
     std::string ref = ObjectRef(*kind, desired.name().empty() ? desired.generate_name() : desired.name());
-    auto r = ApplyOne(**client, *kind, desired);
+    auto r = ApplyOne(**client, *kind, desired, opt.force);
     if (!r) {
       std::fprintf(stderr, "bosun apply: %s: %s: %s\n", m->file.c_str(), ref.c_str(), r.error().message().c_str());
       ++failures;
@@ -138,10 +162,13 @@ void AddApply(CLI::App& app, int* exit_code) {
       "Create or update the objects of manifests in the cluster. The manifests are validated first\n"
       "(as `bosun validate` does); any error stops everything before a single write. Objects are then\n"
       "applied in dependency order (namespaces, config, workloads, services) and each is reported as\n"
-      "created, configured or unchanged.");
+      "created, configured, replaced or unchanged.");
   cmd->add_option("-f,--filename", opt->files, "Manifest files or directories (repeatable)")->required();
   cmd->add_option("-n,--namespace", opt->ns, "Namespace for objects that name none (default: default)");
   AddFieldValidationOption(cmd, "--validate", &opt->field_validation);
+  cmd->add_flag("--force", opt->force,
+                "Delete and create again an object whose update would change an immutable field (a\n"
+                "Deployment's selector, a Job's template), as kubectl apply --force does");
   AddClientFlags(cmd, &opt->client);
   cmd->callback([opt, exit_code] { *exit_code = RunApply(*opt); });
 }

@@ -605,6 +605,35 @@ TEST_F(GitOpsVerbs, StatusAndSyncSayWhenNoRepositoryIsFollowed) {
   }
 }
 
+// `bosun apply` of a changed Job template: refused as Kubernetes refuses it,
+// with the way out; --force deletes the Job and creates it again (a new uid),
+// as kubectl apply --force does.
+TEST_F(GitOpsVerbs, ApplyForceReplacesAnObjectWhoseImmutableFieldChanged) {
+  TempDir m;
+  auto job = [](const std::string& image) {
+    return "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n"
+           "      restartPolicy: Never\n      containers:\n      - name: m\n        image: " +
+           image + "\n";
+  };
+  m.Write("job.yaml", job("migrate:1"));
+  ASSERT_EQ(Run("apply -f " + m.path()).exit_code, 0);
+  const json before = server_->Http("GET", "/apis/batch/v1/namespaces/default/jobs/migrate", json()).second;
+  m.Write("job.yaml", job("migrate:2"));
+  Outcome r = Run("apply -f " + m.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("spec.template: field is immutable"));
+  EXPECT_THAT(r.out, HasSubstr("(--force deletes and creates it again)"));
+  r = Run("apply --force -f " + m.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("job.batch/migrate replaced"));
+  const json after = server_->Http("GET", "/apis/batch/v1/namespaces/default/jobs/migrate", json()).second;
+  EXPECT_NE(after["metadata"]["uid"], before["metadata"]["uid"]);
+  EXPECT_EQ(after["spec"]["template"]["spec"]["containers"][0]["image"], "migrate:2");
+  // An update of mutable fields stays an update with --force.
+  r = Run("apply --force -f " + m.path());
+  EXPECT_THAT(r.out, HasSubstr("job.batch/migrate unchanged"));
+}
+
 // The namespace lifecycle with the real server and CLI: content only in a
 // namespace that exists; `bosun delete namespace` takes everything in it
 // with it (the namespace controller), and nothing elsewhere.
