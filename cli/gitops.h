@@ -19,6 +19,9 @@ namespace bosun::cli {
 inline constexpr const char* kSyncRequestedAtAnnotation = "bosun.dev/sync-requested-at";
 // The one GitRepository a server follows.
 inline constexpr const char* kGitRepositoryName = "default";
+// `bosun suspend` sets spec.suspend on the GitRepository and these.
+inline constexpr const char* kSuspendReasonAnnotation = "bosun.dev/suspend-reason";
+inline constexpr const char* kSuspendedAtAnnotation = "bosun.dev/suspended-at";
 
 const KindInfo& GitRepositoryKind();
 const KindInfo& RevisionKind();

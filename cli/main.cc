@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   bosun::cli::AddServer(app, &exit_code);
   bosun::cli::AddStatus(app, &exit_code);
   bosun::cli::AddSync(app, &exit_code);
+  bosun::cli::AddSuspend(app, &exit_code);
   bosun::cli::AddHistory(app, &exit_code);
   bosun::cli::AddDiff(app, &exit_code);
   bosun::cli::AddNode(app, &exit_code);

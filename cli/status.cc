@@ -87,8 +87,16 @@ int RunStatus(const StatusOptions& opt) {
     }
     Line("Live:", l);
   }
+  const bool suspended = Object::Field(spec, "suspend") == true;
+  if (suspended) {
+    std::string reason = repo->annotation(kSuspendReasonAnnotation).value_or("");
+    Line("Suspended:", "since " + When(repo->annotation(kSuspendedAtAnnotation).value_or("")) +
+                           (reason.empty() ? "" : ": " + reason));
+    Line("", "new commits are fetched, not applied; drift is recorded, not healed; no automatic revert");
+    Line("", "`bosun resume` to go on");
+  }
   if (!head.empty() && !live.empty() && head != live) {
-    Line("", "head " + ShortSha(head) + " is not live (`bosun history` shows why)");
+    Line("", "head " + ShortSha(head) + " is not live" + (suspended ? " (suspended)" : " (`bosun history` shows why)"));
   }
   std::string fetch_error = S(st, "lastFetchError");
   Line("Last fetch:", When(S(st, "lastFetchTime")) + (fetch_error.empty() ? "" : ", failed: " + fetch_error));

@@ -95,6 +95,11 @@ int RunSync(const SyncOptions& opt) {
 
   auto repo = GetGitRepository(c);
   if (!repo) return Fail("sync", repo.error().message());
+  if (Object::Field(repo->spec(), "suspend") == true) {
+    std::string reason = repo->annotation(kSuspendReasonAnnotation).value_or("");
+    return Fail("sync", "syncing is suspended (since " + repo->annotation(kSuspendedAtAnnotation).value_or("?") +
+                            (reason.empty() ? "" : ": " + reason) + "); `bosun resume` first");
+  }
   std::optional<int64_t> before;
   if (opt.wait) {
     auto newest = NewestSequence(c, *repo);
@@ -199,7 +204,77 @@ int RunSync(const SyncOptions& opt) {
   return code;
 }
 
+struct SuspendOptions {
+  std::string reason;
+  ClientFlags client;
+};
+
+// `bosun suspend` / `bosun resume`: the GitRepository's spec.suspend.
+int RunSuspend(const SuspendOptions& opt, bool suspend) {
+  const char* verb = suspend ? "suspend" : "resume";
+  auto client = MakeClient(opt.client);
+  if (!client) return Fail(verb, client.error().message());
+  state::Client& c = **client;
+  auto repo = GetGitRepository(c);
+  if (!repo) return Fail(verb, repo.error().message());
+  const bool was = Object::Field(repo->spec(), "suspend") == true;
+  const std::string now = FormatRfc3339Millis(Clock::System().Now());
+  Json patch;
+  if (suspend) {
+    if (was) {
+      std::printf("already suspended since %s\n", repo->annotation(kSuspendedAtAnnotation).value_or("?").c_str());
+      return 0;
+    }
+    patch = {{"spec", {{"suspend", true}}},
+             {"metadata",
+              {{"annotations",
+                {{kSuspendedAtAnnotation, now},
+                 {kSuspendReasonAnnotation, opt.reason.empty() ? Json(nullptr) : Json(opt.reason)}}}}}};
+  } else {
+    if (!was) {
+      std::printf("not suspended\n");
+      return 0;
+    }
+    // Resuming asks for a sync too: what waited is applied at once.
+    patch = {{"spec", {{"suspend", nullptr}}},
+             {"metadata",
+              {{"annotations",
+                {{kSuspendedAtAnnotation, nullptr},
+                 {kSuspendReasonAnnotation, nullptr},
+                 {kSyncRequestedAtAnnotation, now}}}}}};
+  }
+  auto patched = c.Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
+  if (!patched) return Fail(verb, patched.error().message());
+  if (suspend) {
+    std::printf(
+        "sync suspended: new commits are fetched, not applied; drift is recorded, not healed; no automatic "
+        "revert. `bosun resume` to go on\n");
+  } else {
+    std::printf("sync resumed: the followed ref is fetched and applied now (`bosun status` shows when)\n");
+  }
+  return 0;
+}
+
 }  // namespace
+
+void AddSuspend(CLI::App& app, int* exit_code) {
+  auto opt = std::make_shared<SuspendOptions>();
+  CLI::App* suspend = app.add_subcommand(
+      "suspend",
+      "Stop applying the repository, as `flux suspend` does, e.g. while an incident is handled by hand:\n"
+      "new commits are fetched but not applied, drift is recorded but not put back, and no revision is\n"
+      "reverted automatically. Lasts until `bosun resume` (a restart keeps it).");
+  suspend->add_option("--reason", opt->reason, "Why, for `bosun status` (e.g. \"incident 42\")");
+  AddClientFlags(suspend, &opt->client);
+  suspend->callback([opt, exit_code] { *exit_code = RunSuspend(*opt, true); });
+  auto ropt = std::make_shared<SuspendOptions>();
+  CLI::App* resume = app.add_subcommand(
+      "resume",
+      "Apply the repository again after `bosun suspend`: the followed commit at once, drift put back\n"
+      "(with self-heal), and a degraded revision reverted (with autoRevert).");
+  AddClientFlags(resume, &ropt->client);
+  resume->callback([ropt, exit_code] { *exit_code = RunSuspend(*ropt, false); });
+}
 
 void AddSync(CLI::App& app, int* exit_code) {
   auto opt = std::make_shared<SyncOptions>();

@@ -30,6 +30,8 @@ void AddServer(CLI::App& app, int* exit_code);
 void AddHistory(CLI::App& app, int* exit_code);
 void AddDiff(CLI::App& app, int* exit_code);
 void AddSync(CLI::App& app, int* exit_code);
+// `bosun suspend` and `bosun resume` (cli/sync.cc).
+void AddSuspend(CLI::App& app, int* exit_code);
 void AddStatus(CLI::App& app, int* exit_code);
 // The node daemon and its verbs (issue 5).
 void AddNode(CLI::App& app, int* exit_code);      // bosun node            (cli/node.cc)

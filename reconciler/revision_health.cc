@@ -374,6 +374,10 @@ class HealthController {
     if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();  // at most once
     const bool auto_revert = repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
     if (!auto_revert) return Reconciled::Done();
+    // `bosun suspend`: bosun changes neither the cluster nor the repository
+    // until `bosun resume`, which brings this back here (the GitRepository
+    // changes) to revert then.
+    if (Object::Field(repo.spec(), "suspend") == true) return Reconciled::Done();
     if (!rev.json().value("/spec/reverts"_json_pointer, "").empty()) {
       log::Warn(kComponent, "a revert is degraded: not reverting it automatically (needs a human)",
                 {{"revision", rev.name()}});

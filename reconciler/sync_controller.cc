@@ -214,6 +214,10 @@ void SyncController::Trigger(SyncTrigger why) {
   impl_->Trigger(why);
 }
 
+bool SyncController::Suspended() const {
+  return impl_->suspended.load();
+}
+
 Result<std::string> SyncController::SyncOnce(SyncTrigger why) {
   impl_->stopping.store(false);
   return impl_->Pass(why);

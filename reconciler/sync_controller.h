@@ -111,6 +111,11 @@ class SyncController {
   // pass carries on.
   Result<std::string> SyncOnce(SyncTrigger why);
 
+  // Whether the GitRepository's spec.suspend (`bosun suspend`), as this
+  // controller last saw it, holds it: new commits are fetched, not applied,
+  // and drift is recorded, not healed.
+  bool Suspended() const;
+
   struct Impl;
 
  private:

@@ -117,7 +117,8 @@ void SyncController::Impl::DriftLoop() {
         retry = keys;
         wait = true;
       } else {
-        for (const auto& key : keys) CheckDrift(key, &found, &retry, live_settings.self_heal);
+        const bool heal = live_settings.self_heal && !suspended.load();
+        for (const auto& key : keys) CheckDrift(key, &found, &retry, heal);
       }
     }
     if (!retry.empty()) {

@@ -38,6 +38,9 @@ namespace bosun::reconciler {
 inline constexpr const char* kSyncComponent = "sync";
 inline constexpr const char* kSyncRequestedAnnotation = "bosun.dev/sync-requested-at";
 inline constexpr const char* kRepositoryName = "default";
+// Set by `bosun suspend` on the GitRepository with spec.suspend: why, and when.
+inline constexpr const char* kSuspendReasonAnnotation = "bosun.dev/suspend-reason";
+inline constexpr const char* kSuspendedAtAnnotation = "bosun.dev/suspended-at";
 // A fetch that keeps failing is warned about again this often.
 inline constexpr std::chrono::minutes kFetchWarnEvery{10};
 
@@ -198,6 +201,11 @@ struct SyncController::Impl {
   Json repo_status = Json::object();  // guarded by repo_mu
   std::string requested;              // guarded by repo_mu: the newest sync-requested-at seen
   std::string last_handled;           // guarded by repo_mu
+  // The GitRepository's spec.suspend (`bosun suspend`): new commits are
+  // fetched, not applied, and drift is recorded, not healed.
+  std::atomic<bool> suspended{false};
+  std::atomic<bool> resumed{false};  // the next pass checks the drift left while suspended again
+  void NoteSuspend(const Object& repo);
   bool repo_ready = false;            // guarded by pass_mu
   state::WatchPtr repo_watch;         // guarded by pass_mu
   Status EnsureRepository();

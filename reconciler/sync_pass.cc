@@ -220,6 +220,25 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     WriteRepositoryStatus();
     return fetched.error();
   }
+  if (suspended.load()) {
+    // `bosun suspend`: the head is fetched (status.head says what waits),
+    // nothing is applied, and a sync request is answered as such.
+    log::Debug(kSyncComponent, "suspended: not applying", {{"rev", ShortSha(ctx.head)}, {"trigger", TriggerName(why)}});
+    SetRepositoryStatus([&](Json& st) { st["suspended"] = true; });
+    MarkRequestHandled(ctx.request);
+    WriteRepositoryStatus();
+    return std::string();
+  }
+  SetRepositoryStatus([&](Json& st) { st.erase("suspended"); });
+  if (resumed.exchange(false)) {
+    // Drift recorded and left while suspended: healed now (with self-heal).
+    std::vector<std::string> left;
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      left.assign(dirty.begin(), dirty.end());
+    }
+    for (const auto& k : left) EnqueueDrift(k);
+  }
 
   // What is live, and what a previous pass left half done.
   if (Status s = ResolvePending(ctx.head); !s) return s.error();

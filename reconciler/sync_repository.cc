@@ -8,12 +8,15 @@
 namespace bosun::reconciler {
 
 Status SyncController::Impl::EnsureRepository() {
-  Json spec = {
-      {"url", source.url}, {"ref", source.ref}, {"path", source.path}, {"interval", FormatDuration(opt.interval)}};
   Object obj;
   for (int attempt = 0;; ++attempt) {
+    Json spec = {
+        {"url", source.url}, {"ref", source.ref}, {"path", source.path}, {"interval", FormatDuration(opt.interval)}};
     auto cur = client->Get(*repo_kind, "", kRepositoryName);
     if (!cur && cur.error().code() != Code::kNotFound) return cur.error().Wrap("cannot read the GitRepository");
+    // The flags say what is followed; `bosun suspend` says whether, and that
+    // outlives a restart.
+    if (cur && Object::Field(cur->spec(), "suspend") == true) spec["suspend"] = true;
     Result<Object> wrote = Error(Code::kInternal, "");
     if (!cur) {
       Object fresh(repo_kind->gvk, "", kRepositoryName);
@@ -37,6 +40,7 @@ Status SyncController::Impl::EnsureRepository() {
       return wrote.error().Wrap("cannot write the GitRepository");
     }
   }
+  NoteSuspend(obj);
   std::lock_guard<std::mutex> lock(repo_mu);
   // What this controller wrote wins; the rest (a previous leader's status)
   // is carried on.
@@ -73,6 +77,17 @@ void SyncController::Impl::OnRepositoryEvent(const state::WatchEvent& ev) {
     Trigger(SyncTrigger::kPoll);
     return;
   }
+  const bool was_suspended = suspended.load();
+  NoteSuspend(ev.object);
+  if (was_suspended && !suspended.load()) {
+    // Resumed: catch up at once (what was fetched meanwhile, drift left).
+    log::Info(kSyncComponent, "sync resumed");
+    resumed = true;
+    Trigger(SyncTrigger::kManual);
+  } else if (!was_suspended && suspended.load()) {
+    log::Warn(kSyncComponent, "sync suspended: new commits are fetched, not applied; drift is recorded, not healed",
+              {{"reason", ev.object.annotation(kSuspendReasonAnnotation).value_or("")}});
+  }
   std::string req = ev.object.annotation(kSyncRequestedAnnotation).value_or("");
   bool trigger = false;
   {
@@ -86,6 +101,10 @@ void SyncController::Impl::OnRepositoryEvent(const state::WatchEvent& ev) {
     log::Info(kSyncComponent, "sync requested", {{"requestedAt", req}});
     Trigger(SyncTrigger::kManual);
   }
+}
+
+void SyncController::Impl::NoteSuspend(const Object& repo) {
+  suspended = Object::Field(repo.spec(), "suspend") == true;
 }
 
 std::string SyncController::Impl::CurrentRequest() {

@@ -1267,6 +1267,37 @@ TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   EXPECT_THAT(Run("status").out, Not(HasSubstr("Drift:")));
 }
 
+// The on-call engineer's pause: `bosun suspend` stops applying (a new
+// commit waits, `bosun sync` says why it will not), `bosun status` says so
+// and why; `bosun resume` applies what waited.
+TEST_F(FollowTest, SuspendStopsApplyingUntilResume) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  Outcome s = Run("suspend --reason 'incident 42'");
+  ASSERT_EQ(s.exit_code, 0) << s.out;
+  EXPECT_THAT(s.out, HasSubstr("sync suspended"));
+  EXPECT_THAT(Run("suspend").out, HasSubstr("already suspended since"));
+
+  repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  std::string second = repo_->Commit("Green");
+  Outcome sync = Run("sync --timeout 30s");
+  EXPECT_EQ(sync.exit_code, 1) << sync.out;
+  EXPECT_THAT(sync.out, HasSubstr("syncing is suspended (since "));
+  EXPECT_THAT(sync.out, HasSubstr(": incident 42); `bosun resume` first"));
+  Outcome status = Run("status");
+  EXPECT_THAT(status.out, HasSubstr("Suspended:     since "));
+  EXPECT_THAT(status.out, HasSubstr(": incident 42\n"));
+  EXPECT_THAT(status.out, HasSubstr("`bosun resume` to go on"));
+  EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "blue");
+
+  Outcome resume = Run("resume");
+  ASSERT_EQ(resume.exit_code, 0) << resume.out;
+  EXPECT_THAT(resume.out, HasSubstr("sync resumed: the followed ref is fetched and applied now"));
+  ASSERT_TRUE(WaitLive(second)) << Run("status").out;
+  EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "green");
+  EXPECT_THAT(Run("status").out, Not(HasSubstr("Suspended:")));
+  EXPECT_THAT(Run("resume").out, HasSubstr("not suspended"));
+}
+
 // A broken commit is refused whole; `bosun describe revision N` says why,
 // with every error located, as `bosun history show` does.
 TEST_F(FollowTest, DescribeARefusedRevisionListsItsErrors) {

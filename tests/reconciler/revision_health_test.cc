@@ -221,6 +221,35 @@ TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) 
   EXPECT_EQ(reverts_[0].second, "progress deadline exceeded for deployment shop/web: 1/3 new replicas available");
 }
 
+// `bosun suspend`: bosun writes nothing to the repository either. A
+// revision that turns Degraded meanwhile is reverted once `bosun resume`
+// lifts it.
+TEST_F(RevisionHealthTest, NoAutomaticRevertWhileSuspendedButOnceResumed) {
+  const KindInfo& repo_kind = *KindRegistry::Builtin().FindKind("GitRepository");
+  auto suspend = [&](bool on) {
+    auto p = api_.client().Patch(repo_kind, "", "default", {{"spec", {{"suspend", on ? Json(true) : Json(nullptr)}}}});
+    ASSERT_TRUE(p) << p.error().message();
+  };
+  ASSERT_NO_FATAL_FAILURE(suspend(true));
+  Deployment(1,
+             {{"replicas", 1},
+              {"conditions",
+               Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}});
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(RecordStatus().contains("revert")) << RecordStatus().dump();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_TRUE(reverts_.empty());
+  }
+  ASSERT_NO_FATAL_FAILURE(suspend(false));
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(reverts_.size(), 1u);
+}
+
 // Reverting to a ReplicaSet that exists leaves the Deployment's Progressing
 // condition at ProgressDeadlineExceeded until its controller sees progress,
 // though observedGeneration has moved on: a deadline exceeded before the

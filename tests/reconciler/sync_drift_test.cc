@@ -106,6 +106,47 @@ TEST_F(SyncDriftTest, AnObjectReplacedByHandWithoutBosunsLabelIsAChangeNotADelet
   EXPECT_EQ(healed->label(kManagedByLabel).value_or(""), "bosun");
 }
 
+// `bosun suspend` (the GitRepository's spec.suspend): a new commit is
+// fetched, not applied; drift is recorded, not put back; a restart keeps
+// it. `bosun resume` applies what waited and puts the drift back.
+TEST_F(SyncDriftTest, WhileSuspendedNothingIsAppliedAndDriftIsOnlyRecorded) {
+  SetUpRepo();
+  auto suspend = [&](bool on) {
+    auto p = api_.client().Patch(Kind("gitrepositories"), "", "default",
+                                 {{"spec", {{"suspend", on ? Json(true) : Json(nullptr)}}}});
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    ASSERT_TRUE(Eventually([&] { return ctl_->Suspended() == on; }));
+  };
+  ASSERT_NO_FATAL_FAILURE(suspend(true));
+  const std::string c2 = repo_.Commit({{"cm.yaml", ConfigMapYaml("web-config", "shop", "green")}}, "green");
+  EXPECT_EQ(Sync(), "");  // fetched, not applied
+  EXPECT_EQ(Repository().status()["head"], c2);
+  EXPECT_EQ(Repository().status()["suspended"], true);
+  EXPECT_EQ(Live("configmaps", "shop", "web-config")->json()["data"]["key"], "blue");
+  EXPECT_EQ(Records().size(), 1u);
+
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1; })) << Drift().dump();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(Drift()[0].value("healed", false)) << Drift().dump();
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 7);
+
+  // A restart (a new leader) keeps it: the spec it writes from its flags
+  // keeps spec.suspend.
+  ctl_.reset();
+  MakeController();
+  EXPECT_EQ(Sync(), "");
+  EXPECT_TRUE(ctl_->Suspended());
+  EXPECT_EQ(Repository().spec()["suspend"], true);
+  EXPECT_EQ(Live("configmaps", "shop", "web-config")->json()["data"]["key"], "blue");
+
+  ASSERT_NO_FATAL_FAILURE(suspend(false));
+  EXPECT_EQ(Sync(), "00000002");
+  EXPECT_EQ(Live("configmaps", "shop", "web-config")->json()["data"]["key"], "green");
+  EXPECT_TRUE(Eventually([&] { return Live("deployments", "shop", "web")->spec()["replicas"] == 2; }));
+  EXPECT_FALSE(Repository().status().contains("suspended"));
+}
+
 TEST_F(SyncDriftTest, WithSelfHealOffDriftIsOnlyRecorded) {
   SetUpRepo("  selfHeal: false\n");
   ScaleByHand(7);
