@@ -61,9 +61,12 @@ int RunRevert(const RevertOptions& opt) {
       const Json& rv = Object::Field(cur->status(), "revert");
       if (rv.is_object() && rv.value("request", "") == id) {
         if (rv.contains("commit")) {
-          std::printf("reverted %s with %s, pushed to the followed branch; the next sync rolls the cluster back "
-                      "(`bosun history` links them)\n",
-                      ShortSha(commit).c_str(), ShortSha(rv.value("commit", "")).c_str());
+          auto repo = GetGitRepository(c);
+          const bool suspended = repo && Object::Field(repo->spec(), "suspend") == true;
+          std::printf("reverted %s with %s, pushed to the followed branch; %s (`bosun history` links them)\n",
+                      ShortSha(commit).c_str(), ShortSha(rv.value("commit", "")).c_str(),
+                      suspended ? "syncing is suspended: the cluster is rolled back after `bosun resume`"
+                                : "the next sync rolls the cluster back");
           return 0;
         }
         return Fail("revert", "cannot revert " + ShortSha(commit) + ": " + rv.value("error", "unknown error"));

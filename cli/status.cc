@@ -137,8 +137,9 @@ int RunStatus(const StatusOptions& opt) {
     };
     if (!left.empty()) {
       Line("Drift:", std::to_string(left.size()) + (left.size() == 1 ? " object" : " objects") +
-                         " changed by hand and left so (self-heal is off): " + join(left) +
-                         "; `bosun sync` puts them back");
+                         " changed by hand and left so " +
+                         (suspended ? "(suspended): " + join(left) + "; `bosun resume` puts them back with self-heal"
+                                    : "(self-heal is off): " + join(left) + "; `bosun sync` puts them back"));
     }
     if (!failed.empty()) Line("Drift:", "could not put back " + join(failed));
     const Json& sig = Object::Field(live_record->status(), "signature");

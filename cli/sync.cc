@@ -246,6 +246,21 @@ int RunSuspend(const SuspendOptions& opt, bool suspend) {
   auto patched = c.Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
   if (!patched) return Fail(verb, patched.error().message());
   if (suspend) {
+    // The leader says so once no pass of it applies any more (one under
+    // way finishes first): only then is a change by hand safe.
+    std::fprintf(stderr, "suspending; waiting for the leader to confirm...\n");
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    bool confirmed = false;
+    while (!confirmed && std::chrono::steady_clock::now() < deadline) {
+      auto cur = c.Get(GitRepositoryKind(), "", kGitRepositoryName);
+      confirmed = cur && Object::Field(cur->status(), "suspended") == true;
+      if (!confirmed) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (!confirmed) {
+      return Fail(verb,
+                  "asked, but the leader has not confirmed within 60s (a long fetch or apply, or no leader): "
+                  "`bosun status` shows \"Suspended\" once it has");
+    }
     std::printf(
         "sync suspended: new commits are fetched, not applied; drift is recorded, not healed; no automatic "
         "revert. `bosun resume` to go on\n");

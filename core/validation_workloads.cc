@@ -369,7 +369,7 @@ void ValidateAffinity(Checker& c, const Json& spec, const FieldPath& p) {
         if (!pref.is_object()) continue;
         const FieldPath pp = np.Child(kPreferred).Index(i);
         c.Int(pref, pp, "weight", 1, 100, true);
-        if (const Json* term = c.Object(pref, pp, "preference", true)) {
+        if (const Json* term = c.Object(pref, pp, "preference")) {
           c.Unknown(*term, pp.Child("preference"), {"matchExpressions", "matchFields"});
           ValidateNodeSelectorTerm(c, *term, pp.Child("preference"));
         }

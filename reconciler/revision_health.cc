@@ -378,6 +378,11 @@ class HealthController {
     // until `bosun resume`, which brings this back here (the GitRepository
     // changes) to revert then.
     if (Object::Field(repo.spec(), "suspend") == true) return Reconciled::Done();
+    // A newer commit is fetched (a fix pushed meanwhile, often while
+    // suspended): the sync applies it instead, and a revert of this one on
+    // top of it would undo what the fix relies on, or conflict.
+    const std::string head = repo.json().value("/status/head"_json_pointer, "");
+    if (!head.empty() && head != rev.json().value("/spec/commit"_json_pointer, "")) return Reconciled::Done();
     if (!rev.json().value("/spec/reverts"_json_pointer, "").empty()) {
       log::Warn(kComponent, "a revert is degraded: not reverting it automatically (needs a human)",
                 {{"revision", rev.name()}});

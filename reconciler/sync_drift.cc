@@ -117,8 +117,9 @@ void SyncController::Impl::DriftLoop() {
         retry = keys;
         wait = true;
       } else {
-        const bool heal = live_settings.self_heal && !suspended.load();
-        for (const auto& key : keys) CheckDrift(key, &found, &retry, heal);
+        // Suspended: recorded, not healed (read for each key: a suspension
+        // may come in the middle of a chunk).
+        for (const auto& key : keys) CheckDrift(key, &found, &retry, live_settings.self_heal && !suspended.load());
       }
     }
     if (!retry.empty()) {

@@ -206,6 +206,10 @@ struct SyncController::Impl {
   std::atomic<bool> suspended{false};
   std::atomic<bool> resumed{false};  // the next pass checks the drift left while suspended again
   void NoteSuspend(const Object& repo);
+  Status ReadSuspend();                             // NoteSuspend of the GitRepository as the API has it now
+  Result<std::string> Suspended(PassContext& ctx);  // a pass's end while suspended
+  // status.liveRevision and liveRevisionName of the live record (none: as is).
+  static void NoteLive(Json& status, const std::string& commit, const std::string& name);
   bool repo_ready = false;            // guarded by pass_mu
   state::WatchPtr repo_watch;         // guarded by pass_mu
   Status EnsureRepository();

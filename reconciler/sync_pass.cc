@@ -184,6 +184,44 @@ void SyncController::Impl::NoteFetch(const std::string& error) {
   f.error = error;
 }
 
+Status SyncController::Impl::ReadSuspend() {
+  auto repo = client->Get(*repo_kind, "", kRepositoryName);
+  if (!repo) return repo.error().Wrap("cannot read the GitRepository");
+  // Only ever to suspend: a resume is the watch's to see (it also checks
+  // the drift left meanwhile again).
+  if (Object::Field(repo->spec(), "suspend") == true) suspended = true;
+  return Ok();
+}
+
+void SyncController::Impl::NoteLive(Json& st, const std::string& commit, const std::string& name) {
+  if (commit.empty()) return;
+  // The store revision it was written at is known only to the pass that
+  // applied it: a record found live otherwise (a pass that crashed after
+  // its commit) has none.
+  if (st.value("liveRevisionName", "") != name) st.erase("liveResourceVersion");
+  st["liveRevision"] = commit;
+  st["liveRevisionName"] = name;
+}
+
+Result<std::string> SyncController::Impl::Suspended(PassContext& ctx) {
+  // `bosun suspend`: the head is fetched (status.head says what waits),
+  // nothing is applied, and a sync request is answered as such.
+  log::Debug(kSyncComponent, "suspended: not applying",
+             {{"rev", ShortSha(ctx.head)}, {"trigger", TriggerName(ctx.why)}});
+  std::string commit, name;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    if (const RecordInfo* l = index.Live()) commit = l->commit, name = l->name;
+  }
+  SetRepositoryStatus([&](Json& st) {
+    st["suspended"] = true;
+    NoteLive(st, commit, name);
+  });
+  MarkRequestHandled(ctx.request);
+  WriteRepositoryStatus();
+  return std::string();
+}
+
 Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   std::lock_guard<std::mutex> pass_lock(pass_mu);
   if (stopping.load()) return Error(Code::kUnavailable, "the sync controller is stopping");
@@ -220,15 +258,13 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     WriteRepositoryStatus();
     return fetched.error();
   }
-  if (suspended.load()) {
-    // `bosun suspend`: the head is fetched (status.head says what waits),
-    // nothing is applied, and a sync request is answered as such.
-    log::Debug(kSyncComponent, "suspended: not applying", {{"rev", ShortSha(ctx.head)}, {"trigger", TriggerName(why)}});
-    SetRepositoryStatus([&](Json& st) { st["suspended"] = true; });
-    MarkRequestHandled(ctx.request);
-    WriteRepositoryStatus();
-    return std::string();
-  }
+
+  // What is live, and what a previous pass left half done (records only:
+  // this is done while suspended too, so drift is checked against the live
+  // revision and an interrupted apply's record is settled).
+  if (Status s = ResolvePending(ctx.head); !s) return s.error();
+  EnsureLiveSnapshot();
+  if (suspended.load()) return Suspended(ctx);
   SetRepositoryStatus([&](Json& st) { st.erase("suspended"); });
   if (resumed.exchange(false)) {
     // Drift recorded and left while suspended: healed now (with self-heal).
@@ -239,10 +275,6 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     }
     for (const auto& k : left) EnqueueDrift(k);
   }
-
-  // What is live, and what a previous pass left half done.
-  if (Status s = ResolvePending(ctx.head); !s) return s.error();
-  EnsureLiveSnapshot();
   std::optional<RecordInfo> pending, last;
   {
     std::lock_guard<std::mutex> lock(state_mu);
@@ -273,14 +305,7 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
         settings = SettingsJson(live_settings);
       }
       SetRepositoryStatus([&](Json& st) {
-        if (!ctx.live_commit.empty()) {
-          // The store revision it was written at is known only to the pass
-          // that applied it: a record found live otherwise (a pass that
-          // crashed after its commit) has none.
-          if (st.value("liveRevisionName", "") != live_name) st.erase("liveResourceVersion");
-          st["liveRevision"] = ctx.live_commit;
-          st["liveRevisionName"] = live_name;
-        }
+        NoteLive(st, ctx.live_commit, live_name);
         st["syncConfig"] = settings;
       });
       MarkRequestHandled(ctx.request);
@@ -341,6 +366,12 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
       return WriteRefusal(ctx, "MissingNamespace", missing->Summary(), missing->diagnostics, decorate);
     }
   }
+
+  // A suspension that came while this pass loaded the revision: asked the
+  // API, not the watch, since the engineer's first change by hand may be
+  // coming right after `bosun suspend` returned.
+  if (Status s = ReadSuspend(); !s) return s.error();
+  if (suspended.load()) return Suspended(ctx);
 
   Object record;
   if (pending) {

@@ -81,12 +81,15 @@ void SyncController::Impl::OnRepositoryEvent(const state::WatchEvent& ev) {
   NoteSuspend(ev.object);
   if (was_suspended && !suspended.load()) {
     // Resumed: catch up at once (what was fetched meanwhile, drift left).
+    // A poll, not a sync request: a request would also put back drift with
+    // self-heal off (as `bosun sync` does), which resuming does not.
     log::Info(kSyncComponent, "sync resumed");
     resumed = true;
-    Trigger(SyncTrigger::kManual);
+    Trigger(SyncTrigger::kPoll);
   } else if (!was_suspended && suspended.load()) {
     log::Warn(kSyncComponent, "sync suspended: new commits are fetched, not applied; drift is recorded, not healed",
               {{"reason", ev.object.annotation(kSuspendReasonAnnotation).value_or("")}});
+    Trigger(SyncTrigger::kPoll);  // status.suspended says so at once
   }
   std::string req = ev.object.annotation(kSyncRequestedAnnotation).value_or("");
   bool trigger = false;

@@ -109,6 +109,12 @@ std::vector<FieldError> Validate(Json& obj, const KindInfo& kind, FieldValidatio
     for (const auto& m : CheckDns1123Subdomain(name)) {
       errors.push_back({Severity::kError, FieldPath("metadata.name"), m});
     }
+    // `bosun suspend` (docs/GITOPS.md "Suspending"): a word the sync
+    // would not understand must not look like a pause that is not one.
+    const Json& suspend = Object::Field(Object::Field(obj, "spec"), "suspend");
+    if (kind.gvk.kind == "GitRepository" && !suspend.is_null() && !suspend.is_boolean()) {
+      errors.push_back({Severity::kError, FieldPath("spec.suspend"), "must be true or false"});
+    }
     return errors;
   }
   // Moved in and back: a copy of each object cost a batch of 10,000 creates

@@ -250,6 +250,28 @@ TEST_F(RevisionHealthTest, NoAutomaticRevertWhileSuspendedButOnceResumed) {
   EXPECT_EQ(reverts_.size(), 1u);
 }
 
+// A newer commit is fetched (a fix pushed while the revision degraded): it
+// is applied instead; a revert of the degraded one on top of it would undo
+// what the fix relies on.
+TEST_F(RevisionHealthTest, NoAutomaticRevertWhenANewerCommitIsFetched) {
+  const KindInfo& repo_kind = *KindRegistry::Builtin().FindKind("GitRepository");
+  auto repo = api_.client().Get(repo_kind, "", "default");
+  ASSERT_TRUE(repo);
+  repo->json()["status"]["head"] = std::string(40, '9');
+  ASSERT_TRUE(api_.client().UpdateStatus(*repo));
+  Deployment(1,
+             {{"replicas", 1},
+              {"conditions",
+               Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}});
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(RecordStatus().contains("revert")) << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
 // Reverting to a ReplicaSet that exists leaves the Deployment's Progressing
 // condition at ProgressDeadlineExceeded until its controller sees progress,
 // though observedGeneration has moved on: a deadline exceeded before the

@@ -13,6 +13,13 @@ using ::testing::ElementsAre;
 
 class SyncDriftTest : public SyncFixture {
  protected:
+  // `bosun suspend` / `bosun resume`, and the controller has seen it.
+  void Suspend(bool on) {
+    auto p = api_.client().Patch(Kind("gitrepositories"), "", "default",
+                                 {{"spec", {{"suspend", on ? Json(true) : Json(nullptr)}}}});
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    ASSERT_TRUE(Eventually([&] { return ctl_->Suspended() == on; }));
+  }
   void SetUpRepo(const std::string& sync_config = "") {
     std::map<std::string, std::optional<std::string>> files = {
         {"ns.yaml", NamespaceYaml("shop")},
@@ -108,16 +115,11 @@ TEST_F(SyncDriftTest, AnObjectReplacedByHandWithoutBosunsLabelIsAChangeNotADelet
 
 // `bosun suspend` (the GitRepository's spec.suspend): a new commit is
 // fetched, not applied; drift is recorded, not put back; a restart keeps
-// it. `bosun resume` applies what waited and puts the drift back.
+// it, and drift is recorded after it too. `bosun resume` applies what
+// waited.
 TEST_F(SyncDriftTest, WhileSuspendedNothingIsAppliedAndDriftIsOnlyRecorded) {
   SetUpRepo();
-  auto suspend = [&](bool on) {
-    auto p = api_.client().Patch(Kind("gitrepositories"), "", "default",
-                                 {{"spec", {{"suspend", on ? Json(true) : Json(nullptr)}}}});
-    ASSERT_TRUE(p.ok()) << p.error().message();
-    ASSERT_TRUE(Eventually([&] { return ctl_->Suspended() == on; }));
-  };
-  ASSERT_NO_FATAL_FAILURE(suspend(true));
+  ASSERT_NO_FATAL_FAILURE(Suspend(true));
   const std::string c2 = repo_.Commit({{"cm.yaml", ConfigMapYaml("web-config", "shop", "green")}}, "green");
   EXPECT_EQ(Sync(), "");  // fetched, not applied
   EXPECT_EQ(Repository().status()["head"], c2);
@@ -132,19 +134,52 @@ TEST_F(SyncDriftTest, WhileSuspendedNothingIsAppliedAndDriftIsOnlyRecorded) {
   EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 7);
 
   // A restart (a new leader) keeps it: the spec it writes from its flags
-  // keeps spec.suspend.
+  // keeps spec.suspend; it records drift against the live revision too.
   ctl_.reset();
   MakeController();
   EXPECT_EQ(Sync(), "");
   EXPECT_TRUE(ctl_->Suspended());
   EXPECT_EQ(Repository().spec()["suspend"], true);
   EXPECT_EQ(Live("configmaps", "shop", "web-config")->json()["data"]["key"], "blue");
+  auto cm = Live("configmaps", "shop", "web-config");
+  cm->json()["data"]["key"] = "pink";
+  ASSERT_TRUE(api_.client().Update(*cm).ok());
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 2; })) << Drift().dump();
+  EXPECT_FALSE(Drift()[1].value("healed", false));
 
-  ASSERT_NO_FATAL_FAILURE(suspend(false));
+  ASSERT_NO_FATAL_FAILURE(Suspend(false));
   EXPECT_EQ(Sync(), "00000002");
   EXPECT_EQ(Live("configmaps", "shop", "web-config")->json()["data"]["key"], "green");
   EXPECT_TRUE(Eventually([&] { return Live("deployments", "shop", "web")->spec()["replicas"] == 2; }));
   EXPECT_FALSE(Repository().status().contains("suspended"));
+}
+
+// Drift left while suspended is put back on resume with self-heal, though
+// nothing new is applied (the head is live); with self-heal off it stays,
+// as it would have without the suspension.
+TEST_F(SyncDriftTest, OnResumeDriftLeftWhileSuspendedIsPutBackWithSelfHeal) {
+  SetUpRepo();
+  ASSERT_NO_FATAL_FAILURE(Suspend(true));
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1; })) << Drift().dump();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 7);
+  ASSERT_NO_FATAL_FAILURE(Suspend(false));
+  EXPECT_EQ(Sync(), "");  // the pass the resume asks for: nothing new to apply
+  ASSERT_TRUE(Eventually([&] { return Live("deployments", "shop", "web")->spec()["replicas"] == 2; }));
+  EXPECT_TRUE(Eventually([&] { return Drift()[0].value("healed", false); })) << Drift().dump();
+}
+
+TEST_F(SyncDriftTest, OnResumeDriftStaysWithSelfHealOff) {
+  SetUpRepo("  selfHeal: false\n");
+  ASSERT_NO_FATAL_FAILURE(Suspend(true));
+  ScaleByHand(7);
+  ASSERT_TRUE(Eventually([&] { return Drift().size() == 1; })) << Drift().dump();
+  ASSERT_NO_FATAL_FAILURE(Suspend(false));
+  EXPECT_EQ(Sync(), "");
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 7);
+  EXPECT_FALSE(Drift()[0].value("healed", false)) << Drift().dump();
 }
 
 TEST_F(SyncDriftTest, WithSelfHealOffDriftIsOnlyRecorded) {

@@ -454,6 +454,22 @@ TEST(ApiObjects, InvalidObjectsGet422WithCauses) {
   EXPECT_EQ(m.client().Post(kCms, nameless).code, 422);
 }
 
+// The GitRepository is bosun's own record, but `bosun suspend` writes its
+// spec.suspend: anything but a boolean would look like a pause and not be one.
+TEST(ApiObjects, AGitRepositorySuspendIsTrueOrFalse) {
+  Member m;
+  Client& c = m.client();
+  Json repo = {{"apiVersion", "bosun.dev/v1"},
+               {"kind", "GitRepository"},
+               {"metadata", {{"name", "default"}}},
+               {"spec", {{"url", "file:///srv/app.git"}, {"suspend", "yes"}}}};
+  Resp bad = c.Post("/apis/bosun.dev/v1/gitrepositories", repo);
+  EXPECT_EQ(bad.code, 422) << bad.text;
+  EXPECT_THAT(bad.text, HasSubstr("spec.suspend"));
+  repo["spec"]["suspend"] = true;
+  EXPECT_EQ(c.Post("/apis/bosun.dev/v1/gitrepositories", repo).code, 201);
+}
+
 // Kubernetes' immutable fields: a Deployment's selector (changing it would
 // orphan its ReplicaSets and pods, still running), a Job's template, and the
 // contents of a ConfigMap marked immutable. Other changes go through.
