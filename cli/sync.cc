@@ -273,22 +273,28 @@ int RunSuspend(const SuspendOptions& opt, bool suspend) {
 }  // namespace
 
 void AddSuspend(CLI::App& app, int* exit_code) {
-  auto opt = std::make_shared<SuspendOptions>();
-  CLI::App* suspend = app.add_subcommand(
-      "suspend",
-      "Stop applying the repository, as `flux suspend` does, e.g. while an incident is handled by hand:\n"
-      "new commits are fetched but not applied, drift is recorded but not put back, and no revision is\n"
-      "reverted automatically. Lasts until `bosun resume` (a restart keeps it).");
-  suspend->add_option("--reason", opt->reason, "Why, for `bosun status` (e.g. \"incident 42\")");
-  AddClientFlags(suspend, &opt->client);
-  suspend->callback([opt, exit_code] { *exit_code = RunSuspend(*opt, true); });
-  auto ropt = std::make_shared<SuspendOptions>();
-  CLI::App* resume = app.add_subcommand(
-      "resume",
-      "Apply the repository again after `bosun suspend`: the followed commit at once, drift put back\n"
-      "(with self-heal), and a degraded revision reverted (with autoRevert).");
-  AddClientFlags(resume, &ropt->client);
-  resume->callback([ropt, exit_code] { *exit_code = RunSuspend(*ropt, false); });
+  struct Verb {
+    const char* name;
+    const char* help;
+    bool suspend;
+  };
+  for (const Verb& v :
+       {Verb{"suspend",
+             "Stop applying the repository, as `flux suspend` does, e.g. while an incident is handled by hand:\n"
+             "new commits are fetched but not applied, drift is recorded but not put back, and no revision is\n"
+             "reverted automatically. Returns once the leader confirms; lasts until `bosun resume` (a restart\n"
+             "keeps it).",
+             true},
+        Verb{"resume",
+             "Apply the repository again after `bosun suspend`: the followed commit at once, drift put back\n"
+             "(with self-heal), and a degraded revision reverted (with autoRevert, unless a newer commit waits).",
+             false}}) {
+    auto opt = std::make_shared<SuspendOptions>();
+    CLI::App* cmd = app.add_subcommand(v.name, v.help);
+    if (v.suspend) cmd->add_option("--reason", opt->reason, "Why, for `bosun status` (e.g. \"incident 42\")");
+    AddClientFlags(cmd, &opt->client);
+    cmd->callback([opt, exit_code, suspend = v.suspend] { *exit_code = RunSuspend(*opt, suspend); });
+  }
 }
 
 void AddSync(CLI::App& app, int* exit_code) {

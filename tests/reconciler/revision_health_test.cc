@@ -161,6 +161,22 @@ class RevisionHealthTest : public ::testing::Test {
             Json::array({{{"name", "app"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}});
   }
 
+  // The live revision's Deployment exceeds its deadline: the revision turns
+  // Degraded, and (for the case at hand) is not reverted.
+  void DegradedAndNotReverted() {
+    Deployment(
+        1, {{"replicas", 1},
+            {"conditions",
+             Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}});
+    Revision(Touched("Deployment", "web"));
+    StartManager();
+    ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+    std::this_thread::sleep_for(500ms);
+    EXPECT_FALSE(RecordStatus().contains("revert")) << RecordStatus().dump();
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_TRUE(reverts_.empty());
+  }
+
   static Json Touched(const std::string& kind, const std::string& name) {
     return Json::array({{{"action", "updated"}, {"kind", kind}, {"namespace", "shop"}, {"name", name}}});
   }
@@ -231,19 +247,7 @@ TEST_F(RevisionHealthTest, NoAutomaticRevertWhileSuspendedButOnceResumed) {
     ASSERT_TRUE(p) << p.error().message();
   };
   ASSERT_NO_FATAL_FAILURE(suspend(true));
-  Deployment(1,
-             {{"replicas", 1},
-              {"conditions",
-               Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}});
-  Revision(Touched("Deployment", "web"));
-  StartManager();
-  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
-  std::this_thread::sleep_for(500ms);
-  EXPECT_FALSE(RecordStatus().contains("revert")) << RecordStatus().dump();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    EXPECT_TRUE(reverts_.empty());
-  }
+  ASSERT_NO_FATAL_FAILURE(DegradedAndNotReverted());
   ASSERT_NO_FATAL_FAILURE(suspend(false));
   ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
   std::lock_guard<std::mutex> lock(mu_);
@@ -259,17 +263,7 @@ TEST_F(RevisionHealthTest, NoAutomaticRevertWhenANewerCommitIsFetched) {
   ASSERT_TRUE(repo);
   repo->json()["status"]["head"] = std::string(40, '9');
   ASSERT_TRUE(api_.client().UpdateStatus(*repo));
-  Deployment(1,
-             {{"replicas", 1},
-              {"conditions",
-               Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}});
-  Revision(Touched("Deployment", "web"));
-  StartManager();
-  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
-  std::this_thread::sleep_for(500ms);
-  EXPECT_FALSE(RecordStatus().contains("revert")) << RecordStatus().dump();
-  std::lock_guard<std::mutex> lock(mu_);
-  EXPECT_TRUE(reverts_.empty());
+  DegradedAndNotReverted();
 }
 
 // Reverting to a ReplicaSet that exists leaves the Deployment's Progressing
