@@ -235,13 +235,11 @@ int RunSuspend(const SuspendOptions& opt, bool suspend) {
       std::printf("not suspended\n");
       return 0;
     }
-    // Resuming asks for a sync too: what waited is applied at once.
+    // The leader syncs at once when it sees the resume. Not a sync request:
+    // that would also put back drift with self-heal off, as `bosun sync`
+    // does, which resuming does not.
     patch = {{"spec", {{"suspend", nullptr}}},
-             {"metadata",
-              {{"annotations",
-                {{kSuspendedAtAnnotation, nullptr},
-                 {kSuspendReasonAnnotation, nullptr},
-                 {kSyncRequestedAtAnnotation, now}}}}}};
+             {"metadata", {{"annotations", {{kSuspendedAtAnnotation, nullptr}, {kSuspendReasonAnnotation, nullptr}}}}}};
   }
   auto patched = c.Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
   if (!patched) return Fail(verb, patched.error().message());

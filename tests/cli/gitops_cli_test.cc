@@ -1296,6 +1296,12 @@ TEST_F(FollowTest, SuspendStopsApplyingUntilResume) {
   EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "green");
   EXPECT_THAT(Run("status").out, Not(HasSubstr("Suspended:")));
   EXPECT_THAT(Run("resume").out, HasSubstr("not suspended"));
+  // Resuming is not a sync request (which would also put back drift with
+  // self-heal off).
+  const json repo = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default").second;
+  EXPECT_FALSE(repo["metadata"].contains("annotations") &&
+               repo["metadata"]["annotations"].contains("bosun.dev/sync-requested-at"))
+      << repo.dump();
 }
 
 // A broken commit is refused whole; `bosun describe revision N` says why,
