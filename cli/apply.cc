@@ -38,18 +38,6 @@ Json Comparable(const Json& j, const KindInfo& kind) {
   return c;
 }
 
-// Deletes `next` and creates it again in one transaction (a batch replace).
-Status Replace(state::Client& client, Object next) {
-  state::BatchOp op;
-  op.type = state::BatchOp::Type::kReplace;
-  op.object = std::move(next);
-  std::vector<state::BatchOp> ops;
-  ops.push_back(std::move(op));
-  auto r = client.Batch(std::move(ops), state::BatchAnswer::kShort);
-  if (!r) return r.error();
-  return Ok();
-}
-
 // Creates or updates one object; with `force`, an update that would change
 // an immutable field deletes and creates it again, as kubectl apply --force
 // does. Returns "created", "configured", "replaced" or "unchanged".
@@ -73,17 +61,12 @@ Result<std::string> ApplyOne(state::Client& client, const KindInfo& kind, Object
     Object next = desired;
     next.set_resource_version(live->resource_version());
     const bool immutable = !ImmutableChanges(live->json(), next.json(), kind).empty();
-    Status written = Ok();
-    if (immutable && force) {
-      written = Replace(client, next);
-    } else if (auto u = client.Update(next); !u) {
-      written = u.error();
+    auto r = immutable && force ? client.Replace(next) : client.Update(next);
+    if (!r && r.error().code() == Code::kConflict && attempt < 3) continue;
+    if (!r && immutable && !force) {
+      return Error(r.error().code(), r.error().message() + " (--force deletes and creates it again)");
     }
-    if (!written.ok() && written.error().code() == Code::kConflict && attempt < 3) continue;
-    if (!written.ok() && immutable && !force) {
-      return Error(written.error().code(), written.error().message() + " (--force deletes and creates it again)");
-    }
-    if (!written.ok()) return written.error();
+    if (!r) return r.error();
     return std::string(immutable && force ? "replaced" : "configured");
   }
 }

@@ -33,16 +33,8 @@ std::string DescribeKey(const KindInfo& kind, const Manifest& m) {
 // object differs in an immutable field) a replace.
 Result<Object> Heal(state::Client& client, const PlannedChange& c) {
   if (c.action == PlannedChange::Action::kCreate) return client.Create(c.object);
-  if (c.action != PlannedChange::Action::kReplace) return client.Update(c.object);
-  state::BatchOp op;
-  op.type = state::BatchOp::Type::kReplace;
-  op.object = c.object;
-  std::vector<state::BatchOp> ops;
-  ops.push_back(std::move(op));
-  auto r = client.Batch(std::move(ops));
-  if (!r) return r.error();
-  if (r->items.empty()) return Error(Code::kInternal, "the replace was answered without the object");
-  return std::move(r->items.front());
+  if (c.action == PlannedChange::Action::kReplace) return client.Replace(c.object);
+  return client.Update(c.object);
 }
 
 }  // namespace

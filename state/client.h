@@ -224,6 +224,11 @@ class Client {
   // sync). Afterwards `ops` holds the ops with their objects moved from;
   // only their other fields may be read.
   Result<BatchResult> Batch(std::vector<BatchOp>&& ops, BatchAnswer answer = BatchAnswer::kObjects);
+  // Deletes the object and creates it again in one transaction (a batch of
+  // one BatchOp::Type::kReplace): how a field its kind makes immutable is
+  // changed. metadata.resourceVersion, when set, is a precondition on the
+  // stored one. Returns the new object as stored (a new uid).
+  Result<Object> Replace(Object object);
 
   // Watches objects of a kind in `ns` ("" = every namespace) matching
   // `label_selector`, from `resource_version`:

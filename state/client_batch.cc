@@ -207,6 +207,16 @@ Result<BatchResult> Client::Batch(const std::vector<BatchOp>& ops, BatchAnswer a
   return BatchImpl(ops, answer, /*take=*/nullptr);
 }
 
+Result<Object> Client::Replace(Object object) {
+  std::vector<BatchOp> ops(1);
+  ops[0].type = BatchOp::Type::kReplace;
+  ops[0].object = std::move(object);
+  auto r = Batch(std::move(ops), BatchAnswer::kShort);
+  if (!r) return r.error();
+  if (r->items.empty()) return Error(Code::kInternal, "the replace was answered without the object");
+  return std::move(r->items.front());
+}
+
 Result<BatchResult> Client::Batch(std::vector<BatchOp>&& ops, BatchAnswer answer) {
   return BatchImpl(ops, answer, /*take=*/&ops);
 }
