@@ -10,6 +10,7 @@
 #include "core/kinds.h"
 #include "core/object.h"
 #include "core/result.h"
+#include "reconciler/sync_controller.h"
 #include "state/client.h"
 
 namespace bosun::cli {
@@ -19,9 +20,10 @@ namespace bosun::cli {
 inline constexpr const char* kSyncRequestedAtAnnotation = "bosun.dev/sync-requested-at";
 // The one GitRepository a server follows.
 inline constexpr const char* kGitRepositoryName = "default";
-// `bosun suspend` sets spec.suspend on the GitRepository and these.
-inline constexpr const char* kSuspendReasonAnnotation = "bosun.dev/suspend-reason";
-inline constexpr const char* kSuspendedAtAnnotation = "bosun.dev/suspended-at";
+// `bosun suspend` (reconciler/sync_controller.h).
+using reconciler::kSuspendedAtAnnotation;
+using reconciler::kSuspendReasonAnnotation;
+using reconciler::RepositorySuspended;
 
 const KindInfo& GitRepositoryKind();
 const KindInfo& RevisionKind();
@@ -70,6 +72,13 @@ std::string FormatFieldChange(const std::string& kind, const Json& change);
 // 1 line removed, 1 line added (of 12):"), the rest are indented by four
 // spaces ("    @@ line 3", "    - listen 80;", "    + listen 8080;").
 std::vector<std::string> FormatFieldChangeLines(const std::string& kind, const Json& change);
+// The mark of one object's change, by its action's name (reconciler::
+// ActionName, a record's "action"): "+" created, "-" deleted, "-/+"
+// replaced, "~" updated.
+const char* ChangeMark(const std::string& action);
+// Why an object was replaced: "deleted and created again: spec.template is
+// immutable", its immutable fields named.
+std::string ReplacedBecause(const std::vector<std::string>& immutable_fields);
 
 // An object of a Revision record (objects[], drift[]) for a person:
 // "Deployment shop/web", "Namespace shop".

@@ -62,7 +62,7 @@ int RunRevert(const RevertOptions& opt) {
       if (rv.is_object() && rv.value("request", "") == id) {
         if (rv.contains("commit")) {
           auto repo = GetGitRepository(c);
-          const bool suspended = repo && Object::Field(repo->spec(), "suspend") == true;
+          const bool suspended = repo && RepositorySuspended(*repo);
           std::printf("reverted %s with %s, pushed to the followed branch; %s (`bosun history` links them)\n",
                       ShortSha(commit).c_str(), ShortSha(rv.value("commit", "")).c_str(),
                       suspended ? "syncing is suspended: the cluster is rolled back after `bosun resume`"

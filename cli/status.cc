@@ -87,7 +87,7 @@ int RunStatus(const StatusOptions& opt) {
     }
     Line("Live:", l);
   }
-  const bool suspended = Object::Field(spec, "suspend") == true;
+  const bool suspended = RepositorySuspended(*repo);
   if (suspended) {
     std::string reason = repo->annotation(kSuspendReasonAnnotation).value_or("");
     Line("Suspended:", "since " + When(repo->annotation(kSuspendedAtAnnotation).value_or("")) +

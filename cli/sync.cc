@@ -95,7 +95,7 @@ int RunSync(const SyncOptions& opt) {
 
   auto repo = GetGitRepository(c);
   if (!repo) return Fail("sync", repo.error().message());
-  if (Object::Field(repo->spec(), "suspend") == true) {
+  if (RepositorySuspended(*repo)) {
     std::string reason = repo->annotation(kSuspendReasonAnnotation).value_or("");
     return Fail("sync", "syncing is suspended (since " + repo->annotation(kSuspendedAtAnnotation).value_or("?") +
                             (reason.empty() ? "" : ": " + reason) + "); `bosun resume` first");
@@ -217,7 +217,7 @@ int RunSuspend(const SuspendOptions& opt, bool suspend) {
   state::Client& c = **client;
   auto repo = GetGitRepository(c);
   if (!repo) return Fail(verb, repo.error().message());
-  const bool was = Object::Field(repo->spec(), "suspend") == true;
+  const bool was = RepositorySuspended(*repo);
   const std::string now = FormatRfc3339Millis(Clock::System().Now());
   Json patch;
   if (suspend) {

@@ -81,6 +81,13 @@ struct SyncOptions {
 enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup };
 const char* TriggerName(SyncTrigger t);  // "poll", "webhook", "manual", "startup"
 
+// `bosun suspend` (docs/GITOPS.md "Suspending"): the GitRepository's
+// spec.suspend holds the sync, and these annotations say since when and why.
+inline constexpr const char* kSuspendedAtAnnotation = "bosun.dev/suspended-at";
+inline constexpr const char* kSuspendReasonAnnotation = "bosun.dev/suspend-reason";
+// Whether the GitRepository `repo` says the sync is suspended.
+bool RepositorySuspended(const Object& repo);
+
 class SyncController {
  public:
   // Checks the options (kInvalid without a mirror or client). Does not start.

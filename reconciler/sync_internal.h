@@ -38,9 +38,6 @@ namespace bosun::reconciler {
 inline constexpr const char* kSyncComponent = "sync";
 inline constexpr const char* kSyncRequestedAnnotation = "bosun.dev/sync-requested-at";
 inline constexpr const char* kRepositoryName = "default";
-// Set by `bosun suspend` on the GitRepository with spec.suspend: why, and when.
-inline constexpr const char* kSuspendReasonAnnotation = "bosun.dev/suspend-reason";
-inline constexpr const char* kSuspendedAtAnnotation = "bosun.dev/suspended-at";
 // A fetch that keeps failing is warned about again this often.
 inline constexpr std::chrono::minutes kFetchWarnEvery{10};
 

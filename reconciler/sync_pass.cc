@@ -189,7 +189,7 @@ Status SyncController::Impl::ReadSuspend() {
   if (!repo) return repo.error().Wrap("cannot read the GitRepository");
   // Only ever to suspend: a resume is the watch's to see (it also checks
   // the drift left meanwhile again).
-  if (Object::Field(repo->spec(), "suspend") == true) suspended = true;
+  if (RepositorySuspended(*repo)) suspended = true;
   return Ok();
 }
 

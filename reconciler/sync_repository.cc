@@ -16,7 +16,7 @@ Status SyncController::Impl::EnsureRepository() {
     if (!cur && cur.error().code() != Code::kNotFound) return cur.error().Wrap("cannot read the GitRepository");
     // The flags say what is followed; `bosun suspend` says whether, and that
     // outlives a restart.
-    if (cur && Object::Field(cur->spec(), "suspend") == true) spec["suspend"] = true;
+    if (cur && RepositorySuspended(*cur)) spec["suspend"] = true;
     Result<Object> wrote = Error(Code::kInternal, "");
     if (!cur) {
       Object fresh(repo_kind->gvk, "", kRepositoryName);
@@ -106,8 +106,12 @@ void SyncController::Impl::OnRepositoryEvent(const state::WatchEvent& ev) {
   }
 }
 
+bool RepositorySuspended(const Object& repo) {
+  return Object::Field(repo.spec(), "suspend") == true;
+}
+
 void SyncController::Impl::NoteSuspend(const Object& repo) {
-  suspended = Object::Field(repo.spec(), "suspend") == true;
+  suspended = RepositorySuspended(repo);
 }
 
 std::string SyncController::Impl::CurrentRequest() {
