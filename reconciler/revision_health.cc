@@ -11,6 +11,7 @@
 #include "reconciler/deployment_util.h"
 #include "reconciler/history.h"
 #include "reconciler/plan.h"
+#include "reconciler/sync_controller.h"
 
 namespace bosun::reconciler {
 namespace {
@@ -161,23 +162,21 @@ class HealthController {
   }
 
   // A record whose object list was cut: the cache may not have every object
-  // of `kind` the revision wrote yet, and Touched would judge without the
-  // missing ones ("nothing to roll out"). The record counts them
-  // (status.writtenByKind): until this many carry the commit, or the watch
-  // has delivered everything up to the revision's store write (then the
-  // rest were deleted or rewritten since), wait. A kind the revision did not
-  // write is never waited for.
-  std::optional<std::string> CacheBehind(const Object& rev, SharedInformer& informer, const std::string& kind,
-                                         int64_t applied_rv) const {
+  // of `kind` the revision wrote yet, and Touched (`found` of them, those
+  // the cache has with the commit) would judge without the missing ones
+  // ("nothing to roll out"). The record counts them (status.writtenByKind):
+  // until this many carry the commit, or the watch has delivered everything
+  // up to the revision's store write (then the rest were deleted or
+  // rewritten since), wait. A kind the revision did not write is never
+  // waited for.
+  std::optional<std::string> CacheBehind(const Object& rev, const SharedInformer& informer, const std::string& kind,
+                                         int64_t applied_rv, size_t found) const {
     const Json& st = Member(rev.json(), "status");
     if (!st.value("truncated", false)) return std::nullopt;
     const Json& written = Member(Member(st, "writtenByKind"), kind.c_str());
     if (!written.is_number_integer() || written.get<int64_t>() <= 0) return std::nullopt;
     if (applied_rv > 0 && informer.SeenThrough() >= applied_rv) return std::nullopt;
-    const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
-    int64_t found = 0;
-    for (const ObjectPtr& o : informer.List()) found += AtRevision(*o, commit) ? 1 : 0;
-    if (found >= written.get<int64_t>()) return std::nullopt;
+    if (static_cast<int64_t>(found) >= written.get<int64_t>()) return std::nullopt;
     return "waiting for the cache: " + std::to_string(found) + " of the " + std::to_string(written.get<int64_t>()) +
            " " + kind + "s this revision wrote are in it";
   }
@@ -329,12 +328,13 @@ class HealthController {
                               : std::string("this revision's change to it is not in the cache yet")));
       return nullptr;
     };
-    for (const char* kind : {"Deployment", "Job"}) {
-      if (auto w = CacheBehind(rev, kind == std::string("Job") ? jobs_ : deployments_, kind, applied_rv)) {
-        waiting.push_back(std::move(*w));
-      }
+    const std::vector<TouchedObject> touched_deployments = Touched(rev, deployments_, "Deployment");
+    const std::vector<TouchedObject> touched_jobs = Touched(rev, jobs_, "Job");
+    if (auto w = CacheBehind(rev, deployments_, "Deployment", applied_rv, touched_deployments.size())) {
+      waiting.push_back(std::move(*w));
     }
-    for (const TouchedObject& d : Touched(rev, deployments_, "Deployment")) {
+    if (auto w = CacheBehind(rev, jobs_, "Job", applied_rv, touched_jobs.size())) waiting.push_back(std::move(*w));
+    for (const TouchedObject& d : touched_deployments) {
       const Object* o = judged(d, "deployment", deployments_);
       if (o == nullptr) continue;
       ++deployments;
@@ -342,7 +342,7 @@ class HealthController {
       if (v.state == Verdict::State::kDegraded) return v;
       if (v.state == Verdict::State::kWaiting) waiting.push_back(v.message);
     }
-    for (const TouchedObject& j : Touched(rev, jobs_, "Job")) {
+    for (const TouchedObject& j : touched_jobs) {
       const Object* o = judged(j, "job", jobs_);
       if (o == nullptr) continue;
       ++jobs;
@@ -377,7 +377,7 @@ class HealthController {
     // `bosun suspend`: bosun changes neither the cluster nor the repository
     // until `bosun resume`, which brings this back here (the GitRepository
     // changes) to revert then.
-    if (Object::Field(repo.spec(), "suspend") == true) return Reconciled::Done();
+    if (RepositorySuspended(repo)) return Reconciled::Done();
     // A newer commit is fetched (a fix pushed meanwhile, often while
     // suspended): the sync applies it instead, and a revert of this one on
     // top of it would undo what the fix relies on, or conflict.
