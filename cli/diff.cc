@@ -423,18 +423,13 @@ int RunDiff(DiffOptions opt) {
   for (const auto& c : plan.changes) {
     using A = reconciler::PlannedChange::Action;
     if (c.action == A::kUnchanged) continue;
-    const char* mark = c.action == A::kCreate    ? "+"
-                       : c.action == A::kDelete  ? "-"
-                       : c.action == A::kReplace ? "-/+"
-                                                 : "~";
     std::string where = c.path.empty() ? "" : " (" + c.path + ")";
-    std::printf("%s %s%s\n", mark, Ref(c).c_str(), where.c_str());
+    std::printf("%s %s%s\n", ChangeMark(reconciler::ActionName(c.action)), Ref(c).c_str(), where.c_str());
     if (c.action == A::kReplace) {
-      std::string fields;
-      for (const Diagnostic& d : c.immutable) fields += (fields.empty() ? "" : ", ") + d.field;
+      std::vector<std::string> fields;
+      for (const Diagnostic& d : c.immutable) fields.push_back(d.field);
       std::printf(
-          "    deleted and created again: %s %s immutable (force, from %s)\n", fields.c_str(),
-          c.immutable.size() == 1 ? "is" : "are",
+          "    %s (force, from %s)\n", ReplacedBecause(fields).c_str(),
           c.object.annotation(reconciler::kForceAnnotation) ? "its bosun.dev/force annotation" : force_from.c_str());
     }
     if (c.action != A::kUpdate && c.action != A::kReplace) continue;

@@ -273,6 +273,19 @@ std::string PrintableLine(std::string_view line, size_t max = 160) {
 
 }  // namespace
 
+const char* ChangeMark(const std::string& action) {
+  if (action == "created") return "+";
+  if (action == "deleted") return "-";
+  if (action == "replaced") return "-/+";
+  return "~";
+}
+
+std::string ReplacedBecause(const std::vector<std::string>& immutable_fields) {
+  std::string fields;
+  for (const std::string& f : immutable_fields) fields += (fields.empty() ? "" : ", ") + f;
+  return "deleted and created again: " + fields + (immutable_fields.size() == 1 ? " is" : " are") + " immutable";
+}
+
 std::vector<std::string> FormatFieldChangeLines(const std::string& kind, const Json& change) {
   const std::string field = change.value("field", "?");
   const bool text = change.value("op", "changed") == "changed" && !IsSecretField(kind, field) &&

@@ -218,14 +218,13 @@ void PrintRecord(const Object& r) {
     if (objects.is_array()) {
       for (const Json& o : objects) {
         std::string action = Str(F(o, "action"));
-        const char* mark = action == "created" ? "+" : action == "deleted" ? "-" : action == "replaced" ? "-/+" : "~";
         std::string path = Str(F(o, "path"));
-        std::printf("  %s %s%s\n", mark, ObjectName(o).c_str(), path.empty() ? "" : (" (" + path + ")").c_str());
+        std::printf("  %s %s%s\n", ChangeMark(action), ObjectName(o).c_str(),
+                    path.empty() ? "" : (" (" + path + ")").c_str());
         if (action == "replaced") {
-          std::string fields;
-          for (const Json& f : F(o, "immutable")) fields += (fields.empty() ? "" : ", ") + Str(f);
-          std::printf("      deleted and created again: %s %s immutable (force)\n", fields.c_str(),
-                      F(o, "immutable").size() == 1 ? "is" : "are");
+          std::vector<std::string> fields;
+          for (const Json& f : F(o, "immutable")) fields.push_back(Str(f));
+          std::printf("      %s (force)\n", ReplacedBecause(fields).c_str());
         }
         const Json& diff = F(o, "diff");
         if (!diff.is_array()) continue;
