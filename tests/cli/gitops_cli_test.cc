@@ -773,14 +773,18 @@ class DiffTest : public GitOpsVerbs {
     Outcome r = Run("apply -f " + live.path());
     ASSERT_EQ(r.exit_code, 0) << r.out;
   }
+  // The manifests of what ApplyLive made, as a repository has them.
+  static void WriteLive(TempDir& want) {
+    want.Write("web/cm.yaml", ConfigMap("web", "blue"));
+    want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
+    want.Write("old.yaml", ConfigMap("old", "red"));
+  }
 };
 
 TEST_F(DiffTest, NothingToChangeExitsZero) {
   ApplyLive();
   TempDir want;
-  want.Write("web/cm.yaml", ConfigMap("web", "blue"));
-  want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
-  want.Write("old.yaml", ConfigMap("old", "red"));
+  WriteLive(want);
   Outcome r = Run("diff --path " + want.path());
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("No changes: the cluster matches " + want.path() + " on disk (3 objects)."));
@@ -963,9 +967,7 @@ TEST_F(DiffTest, AChangedSelectorWouldFailUnlessForceReplacesTheDeployment) {
   ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
 
   TempDir want;
-  want.Write("web/cm.yaml", ConfigMap("web", "blue"));
-  want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
-  want.Write("old.yaml", ConfigMap("old", "red"));
+  WriteLive(want);
   std::string moved = kDeployment;
   moved.replace(moved.find("matchLabels: {app: web}"), 23, "matchLabels: {app: web2}");
   moved.replace(moved.find("labels: {app: web}"), 18, "labels: {app: web2}");
@@ -993,9 +995,7 @@ TEST_F(DiffTest, AChangedSelectorWouldFailUnlessForceReplacesTheDeployment) {
 TEST_F(DiffTest, AnObjectInANamespaceThatDoesNotExistWouldBeRefused) {
   ApplyLive();
   TempDir want;
-  want.Write("web/cm.yaml", ConfigMap("web", "blue"));
-  want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
-  want.Write("old.yaml", ConfigMap("old", "red"));
+  WriteLive(want);
   want.Write("db/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\n  namespace: data\n");
   Outcome r = Run("diff --path " + want.path());
   EXPECT_EQ(r.exit_code, 1) << r.out;
