@@ -229,6 +229,17 @@ bool SyncConfigFlag(const DesiredSet& set, const char* field, bool otherwise, st
   return otherwise;
 }
 
+// The SyncConfig's spec.ignoreDifferences, as the sync reads it.
+std::vector<reconciler::IgnoreRule> SyncConfigIgnore(const DesiredSet& set) {
+  for (const Manifest& m : set.objects) {
+    const KindInfo* info = KindRegistry::Builtin().Find(m.object.gvk());
+    if (info != nullptr && IsSyncConfig(*info)) {
+      return reconciler::IgnoreRulesOf(Object::Field(m.object.spec(), "ignoreDifferences"));
+    }
+  }
+  return {};
+}
+
 std::string Ref(const reconciler::PlannedChange& c) {
   return c.kind->gvk.kind + " " + (c.ns.empty() ? "" : c.ns + "/") + c.name;
 }
@@ -254,6 +265,17 @@ Json ChangeJson(const reconciler::PlannedChange& c) {
         d.erase("to");
       }
       j["diff"].push_back(std::move(d));
+    }
+  }
+  if (!c.ignored.empty()) {
+    j["ignored"] = Json::array();
+    for (const auto& f : c.ignored) {
+      Json d = reconciler::FieldChangeToJson(f);
+      if (IsSecretField(c.kind->gvk.kind, f.field)) {
+        d.erase("from");
+        d.erase("to");
+      }
+      j["ignored"].push_back(std::move(d));
     }
   }
   return j;
@@ -371,6 +393,7 @@ int RunDiff(DiffOptions opt) {
   po.prune = SyncConfigFlag(set, "prune", true, &prune_from);
   std::string force_from;
   po.force = SyncConfigFlag(set, "force", false, &force_from);
+  po.ignore = SyncConfigIgnore(set);
   reconciler::Plan plan = reconciler::PlanSync(set.objects, *live, po);
   // Updates the API would refuse (an immutable field changed, without
   // force): the sync would fail the revision with these.
@@ -387,8 +410,9 @@ int RunDiff(DiffOptions opt) {
     return refused(std::to_string(n) + (n == 1 ? " object changes" : " objects change") + " immutable fields (" +
                    reconciler::ImmutableAdvice(n) + ")");
   }
-  // With prune off, the managed objects no longer in the set stay: not a
-  // change, but shown, as nothing else would say they are left behind.
+  // The managed objects no longer in the set that stay (prune off, their
+  // bosun.dev/prune, a Namespace in use): not a change, but shown, as nothing
+  // else would say they are left behind.
   const std::vector<reconciler::PlannedChange>& kept = plan.kept;
 
   if (opt.output == "json") {
@@ -409,22 +433,31 @@ int RunDiff(DiffOptions opt) {
                 {"scope", loaded->scope},
                 {"outOfScope", outside}};
     for (const auto& c : plan.changes) {
-      if (c.action != reconciler::PlannedChange::Action::kUnchanged) out["changes"].push_back(ChangeJson(c));
+      if (c.action != reconciler::PlannedChange::Action::kUnchanged || !c.ignored.empty()) {
+        out["changes"].push_back(ChangeJson(c));
+      }
     }
     for (const auto& c : kept) {
       Json k = ChangeJson(c);
       k["action"] = "kept";
+      k["reason"] = reconciler::KeptName(c.kept);
       out["kept"].push_back(std::move(k));
     }
     std::printf("%s\n", out.dump(4, ' ', false, Json::error_handler_t::replace).c_str());
     return plan.empty() ? kNoChanges : kChanges;
   }
 
+  size_t ignoring = 0;
   for (const auto& c : plan.changes) {
     using A = reconciler::PlannedChange::Action;
-    if (c.action == A::kUnchanged) continue;
+    if (c.action == A::kUnchanged && c.ignored.empty()) continue;
     std::string where = c.path.empty() ? "" : " (" + c.path + ")";
-    std::printf("%s %s%s\n", ChangeMark(reconciler::ActionName(c.action)), Ref(c).c_str(), where.c_str());
+    std::printf("%s %s%s%s\n", ChangeMark(reconciler::ActionName(c.action)), Ref(c).c_str(), where.c_str(),
+                c.action == A::kUnchanged ? ": unchanged" : "");
+    if (!c.ignored.empty()) ++ignoring;
+    for (const auto& f : c.ignored) {
+      std::printf("    kept %s\n", FormatIgnoredChange(c.kind->gvk.kind, reconciler::FieldChangeToJson(f)).c_str());
+    }
     if (c.action == A::kReplace) {
       std::vector<std::string> fields;
       for (const Diagnostic& d : c.immutable) fields.push_back(d.field);
@@ -439,13 +472,20 @@ int RunDiff(DiffOptions opt) {
       }
     }
   }
+  size_t pruning_off = 0;
   for (const auto& c : kept) {
     std::string where = c.path.empty() ? "" : " (was " + c.path + ")";
-    std::printf("= %s%s: kept, no longer in the repository (prune: false)\n", Ref(c).c_str(), where.c_str());
+    std::printf("= %s%s: kept, no longer in the repository (%s)\n", Ref(c).c_str(), where.c_str(),
+                reconciler::KeptBecause(reconciler::KeptName(c.kept)).c_str());
+    if (c.kept == reconciler::PlannedChange::Kept::kPruneOff) ++pruning_off;
   }
-  if (!kept.empty()) {
-    std::printf("%zu managed %s no longer in the repository %s kept: %s sets prune: false.\n", kept.size(),
-                kept.size() == 1 ? "object" : "objects", kept.size() == 1 ? "is" : "are", prune_from.c_str());
+  if (pruning_off > 0) {
+    std::printf("%zu managed %s no longer in the repository %s kept: %s sets prune: false.\n", pruning_off,
+                pruning_off == 1 ? "object" : "objects", pruning_off == 1 ? "is" : "are", prune_from.c_str());
+  }
+  if (ignoring > 0) {
+    std::printf("%zu %s fields the cluster owns (%s, ignoreDifferences): their live values are kept.\n", ignoring,
+                ignoring == 1 ? "object has" : "objects have", reconciler::kIgnoreFieldsAnnotation);
   }
   if (outside > 0) {
     std::printf("%zu managed %s from files outside %s %s not compared: this preview covers %s only.\n", outside,
@@ -470,7 +510,9 @@ void AddDiff(CLI::App& app, int* exit_code) {
       "diff",
       "What syncing these manifests would change in the cluster: `+` created, `~` updated (with each\n"
       "field: `~ spec.replicas: 3 → 5`), `-` deleted (managed objects no longer in the repository;\n"
-      "with prune: false in the SyncConfig they are listed as `=` kept instead, which is no change).\n"
+      "with prune: false in the SyncConfig, or bosun.dev/prune: \"false\" on the object, they are listed\n"
+      "as `=` kept instead, which is no change). Fields the cluster owns (bosun.dev/ignore-fields,\n"
+      "the SyncConfig's ignoreDifferences) are listed as `kept` with their live and repository values.\n"
       "The manifests are validated first, as the sync does. Secret values are never shown.\n"
       "Sources: --path DIR (files on disk), --revision REV (a commit of the local repository --repo),\n"
       "or by default the work tree of --repo; --subpath defaults to the folder the server follows.\n"

@@ -226,6 +226,17 @@ std::string FormatFieldChange(const std::string& kind, const Json& change) {
          (has_to ? ShortValue(change["to"]) : "?");
 }
 
+std::string FormatIgnoredChange(const std::string& kind, const Json& change) {
+  const std::string field = change.value("field", "?");
+  const std::string op = change.value("op", "changed");
+  if (IsSecretField(kind, field) || (!change.contains("from") && !change.contains("to"))) {
+    return field + ": the live value differs from the repository's (value hidden)";
+  }
+  const std::string live = op == "added" ? "none" : ShortValue(change.value("from", Json()));
+  const std::string repo = op == "removed" ? "none" : ShortValue(change.value("to", Json()));
+  return field + ": live " + live + ", repository " + repo;
+}
+
 std::string ObjectName(const Json& o) {
   auto str = [&](const char* key, const char* missing) {
     return o.is_object() && o.contains(key) && o[key].is_string() ? o[key].get<std::string>() : std::string(missing);
@@ -277,6 +288,7 @@ const char* ChangeMark(const std::string& action) {
   if (action == "created") return "+";
   if (action == "deleted") return "-";
   if (action == "replaced") return "-/+";
+  if (action == "unchanged") return "=";
   return "~";
 }
 

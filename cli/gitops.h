@@ -72,6 +72,10 @@ std::string FormatFieldChange(const std::string& kind, const Json& change);
 // 1 line removed, 1 line added (of 12):"), the rest are indented by four
 // spaces ("    @@ line 3", "    - listen 80;", "    + listen 8080;").
 std::vector<std::string> FormatFieldChangeLines(const std::string& kind, const Json& change);
+// A field the cluster owns (bosun.dev/ignore-fields, ignoreDifferences) whose
+// live value the sync keeps: "spec.replicas: live 5, repository 3" (Secret
+// values hidden).
+std::string FormatIgnoredChange(const std::string& kind, const Json& change);
 // The mark of one object's change, by its action's name (reconciler::
 // ActionName, a record's "action"): "+" created, "-" deleted, "-/+"
 // replaced, "~" updated.

@@ -11,6 +11,7 @@
 #include "cli/policy_line.h"
 #include "cli/verbs.h"
 #include "core/yaml_emit.h"
+#include "reconciler/plan.h"
 
 namespace bosun::cli {
 namespace {
@@ -238,14 +239,17 @@ void PrintRecord(const Object& r) {
       std::printf("  (the record was cut to stay under 512 KiB: some objects or field changes are not listed)\n");
     }
   }
-  // prune: false — what left the repository and still runs.
+  // What left the repository and still runs, and why.
   const Json& kept = F(st, "kept");
   if (kept.is_array() && !kept.empty()) {
     std::string total = Str(F(changes, "kept"), std::to_string(kept.size()).c_str());
-    std::printf("\nKept (%s, no longer in the repository; the SyncConfig sets prune: false):\n", total.c_str());
+    std::printf("\nKept (%s, no longer in the repository):\n", total.c_str());
     for (const Json& o : kept) {
       std::string path = Str(F(o, "path"));
-      std::printf("  = %s%s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (was " + path + ")").c_str());
+      // Records before the reason was written kept only with prune off.
+      std::string why = reconciler::KeptBecause(Str(F(o, "reason"), "pruneOff"));
+      std::printf("  = %s%s: %s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (was " + path + ")").c_str(),
+                  why.c_str());
     }
   }
 

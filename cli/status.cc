@@ -109,7 +109,23 @@ int RunStatus(const StatusOptions& opt) {
   if (cfg.is_object() && !cfg.empty()) {
     std::string c;
     for (auto it = cfg.begin(); it != cfg.end(); ++it) {
+      if (it.key() == "ignoreDifferences") continue;
       c += (c.empty() ? "" : ", ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+    }
+    // The fields the cluster owns: "Deployment shop/web: spec.replicas".
+    const Json& ignore = Object::Field(cfg, "ignoreDifferences");
+    if (ignore.is_array()) {
+      for (const Json& r : ignore) {
+        std::string where = S(r, "namespace");
+        if (!S(r, "name").empty()) where += (where.empty() ? "" : "/") + S(r, "name");
+        std::string fields;
+        if (Object::Field(r, "fields").is_array()) {
+          for (const Json& f : r["fields"])
+            fields += (fields.empty() ? "" : ", ") + (f.is_string() ? f.get<std::string>() : f.dump());
+        }
+        c += std::string(c.empty() ? "" : "; ") + "ignoring " + S(r, "kind") + (where.empty() ? "" : " " + where) +
+             ": " + fields;
+      }
     }
     Line("Sync config:", c);
   }

@@ -1,5 +1,4 @@
 #include "core/manifests.h"
-#include "core/parallel.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -8,7 +7,9 @@
 #include <map>
 #include <system_error>
 
+#include "core/field_steps.h"
 #include "core/kinds.h"
+#include "core/parallel.h"
 
 namespace bosun {
 namespace fs = std::filesystem;
@@ -167,10 +168,22 @@ void ValidateDocs(const std::string& file, std::vector<Document>& docs, LoadedFi
     // The sync's leave to delete and create the object again when the
     // repository changes an immutable field (reconciler/plan.h
     // kForceAnnotation): a manifest's word only, so the API does not check it.
-    if (auto force = m.object.annotation("bosun.dev/force"); force && *force != "true" && *force != "false") {
-      out->diagnostics.push_back(
-          DiagnosticAt(m, {Severity::kError, FieldPath("metadata").Child("annotations").Child("bosun.dev/force"),
-                           "must be \"true\" or \"false\", not \"" + *force + "\""}));
+    // So is whether it is pruned when it leaves the repository
+    // (kPruneAnnotation), and which of its fields the cluster owns
+    // (kIgnoreFieldsAnnotation).
+    for (const char* yes_no : {"bosun.dev/force", "bosun.dev/prune"}) {
+      if (auto v = m.object.annotation(yes_no); v && *v != "true" && *v != "false") {
+        out->diagnostics.push_back(
+            DiagnosticAt(m, {Severity::kError, FieldPath("metadata").Child("annotations").Child(yes_no),
+                             "must be \"true\" or \"false\", not \"" + *v + "\""}));
+      }
+    }
+    if (auto fields = m.object.annotation("bosun.dev/ignore-fields")) {
+      for (std::string& why : OwnedFieldErrors(*fields)) {
+        out->diagnostics.push_back(DiagnosticAt(
+            m, {Severity::kError, FieldPath("metadata").Child("annotations").Child("bosun.dev/ignore-fields"),
+                std::move(why)}));
+      }
     }
     out->objects.push_back(std::move(m));
   }

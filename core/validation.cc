@@ -6,6 +6,7 @@
 
 #include "core/ascii.h"
 #include "core/duration.h"
+#include "core/field_steps.h"
 #include "core/kinds.h"
 #include "core/labels.h"
 #include "core/quantity.h"
@@ -503,7 +504,7 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   FieldPath sp("spec");
   c.Unknown(*spec, sp,
             {"path", "interval", "prune", "selfHeal", "autoRevert", "force", "verify", "revisionHistoryLimit",
-             "fieldValidation"});
+             "fieldValidation", "ignoreDifferences"});
   c.String(*spec, sp, "path");
   if (const Json* iv = c.String(*spec, sp, "interval")) {
     auto d = ParseDuration(iv->get<std::string>());
@@ -520,6 +521,34 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   c.Enum(*spec, sp, "verify", {"none", "head", "all"});
   c.Int(*spec, sp, "revisionHistoryLimit", 0, INT32_MAX);
   c.Enum(*spec, sp, "fieldValidation", {"Strict", "Warn", "Ignore"});
+  // The fields the cluster owns (reconciler/plan.h IgnoreRule).
+  if (const Json* list =
+          c.ObjectList(*spec, sp, "ignoreDifferences", {"group", "kind", "namespace", "name", "fields"})) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      const Json& rule = (*list)[i];
+      if (!rule.is_object()) continue;
+      FieldPath rp = sp.Child("ignoreDifferences").Index(i);
+      if (const Json* kind = c.String(rule, rp, "kind", true);
+          kind != nullptr && KindRegistry::Builtin().FindKind(kind->get<std::string>()) == nullptr) {
+        c.Error(rp.Child("kind"), "unknown kind " + Quote(kind->get<std::string>()));
+      }
+      c.String(rule, rp, "group");
+      c.String(rule, rp, "namespace");
+      c.String(rule, rp, "name");
+      const Json* fields = c.Array(rule, rp, "fields", true);
+      if (fields == nullptr) continue;
+      if (fields->empty()) c.Error(rp.Child("fields"), "must name at least one field");
+      for (size_t k = 0; k < fields->size(); ++k) {
+        FieldPath fp = rp.Child("fields").Index(k);
+        const Json& f = (*fields)[k];
+        if (!f.is_string()) {
+          c.Error(fp, "must be a field path such as \"spec.replicas\", not " + TypeName(f));
+        } else if (std::string why = OwnedFieldError(f.get<std::string>()); !why.empty()) {
+          c.Error(fp, why);
+        }
+      }
+    }
+  }
 }
 
 void ValidatePolicy(Checker& c, const bosun::Object& obj) {

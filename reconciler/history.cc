@@ -183,8 +183,9 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
     objects.push_back(std::move(e));
     used += bare;
   }
-  // With prune off: what left the repository and stays, so the changelog
-  // says what the cluster still runs that no commit describes any more.
+  // What left the repository and stays (prune off, bosun.dev/prune: "false",
+  // a Namespace in use), so the changelog says what the cluster still runs
+  // that no commit describes any more, and why.
   st.erase("kept");
   if (!plan.kept.empty()) {
     st["changes"]["kept"] = plan.kept.size();
@@ -194,7 +195,8 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
                 {"kind", c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()},
                 {"namespace", c.ns},
                 {"name", c.name},
-                {"path", c.path}};
+                {"path", c.path},
+                {"reason", KeptName(c.kept)}};
       size_t n = DumpSize(e) + 1;
       if (used + n + 16 > max_bytes) {
         truncated = true;

@@ -168,6 +168,108 @@ Object ForUpdate(Object desired, const Object& live) {
   return desired;
 }
 
+// The value at `steps` of `j`, or null when it has none ([*] is not a
+// single value: null).
+const Json* At(const Json& j, const std::vector<FieldStep>& steps, size_t from, size_t to) {
+  const Json* cur = &j;
+  for (size_t i = from; i < to; ++i) {
+    const FieldStep& s = steps[i];
+    if (s.kind == FieldStep::Kind::kKey) {
+      if (!cur->is_object()) return nullptr;
+      auto it = cur->find(s.key);
+      if (it == cur->end()) return nullptr;
+      cur = &*it;
+    } else if (s.kind == FieldStep::Kind::kIndex) {
+      if (!cur->is_array() || s.index >= cur->size()) return nullptr;
+      cur = &(*cur)[s.index];
+    } else {
+      return nullptr;
+    }
+  }
+  return cur;
+}
+
+// Makes the field at `steps` (from `at` on) of `want` what it is in `have`:
+// the live value, or absent when the live object has the field's parent but
+// not the field. Where the live object lacks the parent (a list item it does
+// not have), the repository's value stays. `[*]` is every item of the live
+// list that the desired list has too.
+void KeepLive(Json& want, const Json& have, const std::vector<FieldStep>& steps, size_t at) {
+  for (size_t i = at; i < steps.size(); ++i) {
+    if (steps[i].kind != FieldStep::Kind::kEveryIndex) continue;
+    const Json* list = At(have, steps, at, i);
+    if (list == nullptr || !list->is_array()) return;
+    // The desired list at the same place (maps created on the way are not
+    // needed: a list it lacks has no items to keep).
+    Json* mine = &want;
+    for (size_t k = at; k < i; ++k) {
+      const FieldStep& s = steps[k];
+      if (s.kind == FieldStep::Kind::kKey) {
+        if (!mine->is_object() || !mine->contains(s.key)) return;
+        mine = &(*mine)[s.key];
+      } else {
+        if (!mine->is_array() || s.index >= mine->size()) return;
+        mine = &(*mine)[s.index];
+      }
+    }
+    if (!mine->is_array()) return;
+    for (size_t n = 0; n < std::min(mine->size(), list->size()); ++n) KeepLive((*mine)[n], (*list)[n], steps, i + 1);
+    return;
+  }
+  if (at >= steps.size()) {
+    want = have;
+    return;
+  }
+  const Json* parent = At(have, steps, at, steps.size() - 1);
+  if (parent == nullptr) return;
+  const Json* value = At(*parent, steps, steps.size() - 1, steps.size());
+  Json* cur = &want;
+  for (size_t i = at; i + 1 < steps.size(); ++i) {
+    const FieldStep& s = steps[i];
+    if (s.kind == FieldStep::Kind::kKey) {
+      if (cur->is_null() && value != nullptr) *cur = Json::object();
+      if (!cur->is_object()) return;
+      auto it = cur->find(s.key);
+      if (it == cur->end()) {
+        if (value == nullptr) return;  // nothing to take away
+        cur = &(*cur)[s.key];
+      } else {
+        cur = &*it;
+      }
+    } else {
+      if (!cur->is_array() || s.index >= cur->size()) return;
+      cur = &(*cur)[s.index];
+    }
+  }
+  const FieldStep& last = steps.back();
+  if (last.kind == FieldStep::Kind::kKey) {
+    if (value != nullptr) {
+      if (cur->is_null()) *cur = Json::object();
+      if (cur->is_object()) (*cur)[last.key] = *value;
+    } else if (cur->is_object()) {
+      cur->erase(last.key);
+    }
+  } else if (cur->is_array() && last.index < cur->size() && value != nullptr) {
+    (*cur)[last.index] = *value;
+  }
+}
+
+// The fields of `m` the cluster owns: the SyncConfig's rules that match it,
+// and its own kIgnoreFieldsAnnotation.
+std::vector<std::vector<FieldStep>> IgnoredFields(const Manifest& m, const KindInfo& kind, const std::string& ns,
+                                                  const PlanOptions& options) {
+  std::vector<std::vector<FieldStep>> out;
+  for (const IgnoreRule& r : options.ignore) {
+    if (r.Matches(kind.gvk, ns, m.object.name())) out.insert(out.end(), r.steps.begin(), r.steps.end());
+  }
+  if (auto a = m.object.annotation(kIgnoreFieldsAnnotation)) {
+    for (const std::string& f : SplitFieldList(*a)) {
+      if (auto steps = ParseFieldPath(f); steps && !steps->empty()) out.push_back(std::move(*steps));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* FieldChangeOpName(FieldChange::Op op) {
@@ -205,6 +307,74 @@ const char* ActionName(PlannedChange::Action a) {
       return "replaced";
   }
   return "unchanged";
+}
+
+const char* KeptName(PlannedChange::Kept k) {
+  switch (k) {
+    case PlannedChange::Kept::kPruneOff:
+      return "pruneOff";
+    case PlannedChange::Kept::kPruneDisabled:
+      return "pruneDisabled";
+    case PlannedChange::Kept::kNamespaceInUse:
+      return "namespaceInUse";
+    case PlannedChange::Kept::kSystemNamespace:
+      return "systemNamespace";
+  }
+  return "pruneOff";
+}
+
+std::string KeptBecause(std::string_view name) {
+  if (name == "pruneOff") return "the SyncConfig sets prune: false";
+  if (name == "pruneDisabled") return std::string("its ") + kPruneAnnotation + " annotation is \"false\"";
+  if (name == "namespaceInUse") return "objects of the repository are still in it";
+  if (name == "systemNamespace") return "the API never deletes it";
+  return "";
+}
+
+bool IgnoreRule::Matches(const GroupVersionKind& gvk, const std::string& object_ns,
+                         const std::string& object_name) const {
+  if (gvk.kind != kind) return false;
+  if (group && *group != gvk.group) return false;
+  if (ns && *ns != object_ns) return false;
+  if (name && *name != object_name) return false;
+  return true;
+}
+
+std::vector<IgnoreRule> IgnoreRulesOf(const Json& ignore_differences) {
+  std::vector<IgnoreRule> out;
+  if (!ignore_differences.is_array()) return out;
+  for (const Json& e : ignore_differences) {
+    if (!e.is_object() || !Object::Field(e, "kind").is_string()) continue;
+    IgnoreRule r;
+    r.kind = e["kind"].get<std::string>();
+    for (auto [field, slot] : {std::pair{"group", &r.group}, {"namespace", &r.ns}, {"name", &r.name}}) {
+      if (Object::Field(e, field).is_string()) *slot = e[field].get<std::string>();
+    }
+    const Json& fields = Object::Field(e, "fields");
+    if (!fields.is_array()) continue;
+    for (const Json& f : fields) {
+      if (!f.is_string()) continue;
+      auto steps = ParseFieldPath(f.get<std::string>());
+      if (!steps || steps->empty()) continue;
+      r.fields.push_back(f.get<std::string>());
+      r.steps.push_back(std::move(*steps));
+    }
+    if (!r.fields.empty()) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Json IgnoreRulesJson(const std::vector<IgnoreRule>& rules) {
+  Json out = Json::array();
+  for (const IgnoreRule& r : rules) {
+    Json j = {{"kind", r.kind}};
+    if (r.group) j["group"] = *r.group;
+    if (r.ns) j["namespace"] = *r.ns;
+    if (r.name) j["name"] = *r.name;
+    j["fields"] = r.fields;
+    out.push_back(std::move(j));
+  }
+  return out;
 }
 
 std::vector<Diagnostic> Plan::ImmutableErrors() const {
@@ -360,25 +530,39 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
       c.object = std::move(marked_object);
       ++plan.created;
     } else {
-      c.diff = DiffDesiredLive(marked_object, *it->second);
+      const Object& live_object = *it->second;
+      if (auto owned = IgnoredFields(m, *kind, ns, options); owned.empty()) {
+        c.diff = DiffDesiredLive(marked_object, live_object);
+      } else {
+        // The fields the cluster owns take their live values; how they
+        // differ from the repository is kept for `bosun diff`.
+        std::vector<FieldChange> all = DiffDesiredLive(marked_object, live_object);
+        for (const auto& steps : owned) KeepLive(marked_object.json(), live_object.json(), steps, 0);
+        c.diff = DiffDesiredLive(marked_object, live_object);
+        std::set<std::string> left;
+        for (const FieldChange& f : c.diff) left.insert(f.field);
+        for (FieldChange& f : all) {
+          if (left.count(f.field) == 0) c.ignored.push_back(std::move(f));
+        }
+      }
       if (c.diff.empty()) {
         c.action = PlannedChange::Action::kUnchanged;
         c.object = *it->second;
         ++plan.unchanged;
       } else {
-        for (FieldError& fe : ImmutableChanges(it->second->json(), marked_object.json(), *kind)) {
+        for (FieldError& fe : ImmutableChanges(live_object.json(), marked_object.json(), *kind)) {
           c.immutable.push_back(DiagnosticAt(m, std::move(fe)));
         }
         if (!c.immutable.empty() && ForceReplace(m, options.force)) {
           c.action = PlannedChange::Action::kReplace;
           c.object = std::move(marked_object);
-          if (auto rv = it->second->resource_version(); !rv.empty()) {
+          if (auto rv = live_object.resource_version(); !rv.empty()) {
             c.object.json()["metadata"]["resourceVersion"] = rv;
           }
           ++plan.replaced;
         } else {
           c.action = PlannedChange::Action::kUpdate;
-          c.object = ForUpdate(std::move(marked_object), *it->second);
+          c.object = ForUpdate(std::move(marked_object), live_object);
           ++plan.updated;
         }
       }
@@ -424,15 +608,27 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
   }
   const std::set<std::string>& used = options.used_namespaces != nullptr ? *options.used_namespaces : used_here;
   for (auto& d : deletes) {
-    // Namespaces the API will not delete, and ones objects of the set are
-    // still in, stay, as with prune off.
+    // What the repository said to keep, everything with prune off, and
+    // Namespaces the API will not delete or that objects of the set are
+    // still in stay.
+    using Kept = PlannedChange::Kept;
     const bool is_namespace = d.kind->gvk.group.empty() && d.kind->gvk.kind == "Namespace";
-    const bool may_go = !is_namespace || (NamespaceMayBeDeleted(d.name) && used.count(d.name) == 0);
-    if (options.prune && may_go) {
+    std::optional<Kept> kept;
+    if (d.object.annotation(kPruneAnnotation) == std::optional<std::string>("false")) {
+      kept = Kept::kPruneDisabled;
+    } else if (!options.prune) {
+      kept = Kept::kPruneOff;
+    } else if (is_namespace && !NamespaceMayBeDeleted(d.name)) {
+      kept = Kept::kSystemNamespace;
+    } else if (is_namespace && used.count(d.name) != 0) {
+      kept = Kept::kNamespaceInUse;
+    }
+    if (kept) {
+      d.kept = *kept;
+      plan.kept.push_back(std::move(d));
+    } else {
       ++plan.deleted;
       plan.changes.push_back(std::move(d));
-    } else {
-      plan.kept.push_back(std::move(d));
     }
   }
   return plan;

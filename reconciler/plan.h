@@ -8,9 +8,11 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/field_steps.h"
 #include "core/manifests.h"
 #include "core/object.h"
 #include "core/result.h"
@@ -32,6 +34,40 @@ inline constexpr const char* kAppliedKeysAnnotation = "bosun.dev/applied-keys";
 // template, a Deployment's selector), as Flux's force does; "false" keeps it
 // from that even when the SyncConfig says spec.force: true.
 inline constexpr const char* kForceAnnotation = "bosun.dev/force";
+// On a manifest: "false" keeps the object in the cluster when it leaves the
+// repository, even with prune on (Flux's kustomize.toolkit.fluxcd.io/prune:
+// disabled, Argo CD's Prune=false). The last apply wrote it on the live
+// object, and that is what the prune reads; the record lists the object as
+// kept. Take the annotation off (in the repository, before removing the
+// file) to have it pruned.
+inline constexpr const char* kPruneAnnotation = "bosun.dev/prune";
+// On a manifest: field paths, separated by commas, that the cluster owns once
+// the object exists (Argo CD's ignoreDifferences with
+// RespectIgnoreDifferences): a create writes the repository's value, and from
+// then on the live value stays — it is neither drift nor changed by an update.
+// `spec.replicas` for a Deployment someone scales by hand; `[*]` for every
+// item of a list: `spec.template.spec.containers[*].resources`. The
+// SyncConfig's spec.ignoreDifferences does the same for many objects.
+inline constexpr const char* kIgnoreFieldsAnnotation = "bosun.dev/ignore-fields";
+
+// One entry of a SyncConfig's spec.ignoreDifferences: the objects it matches
+// (kind; group, namespace and name when given) and their fields the cluster
+// owns, as kIgnoreFieldsAnnotation.
+struct IgnoreRule {
+  std::string kind;
+  std::optional<std::string> group, ns, name;  // absent: any
+  std::vector<std::string> fields;             // as written
+  std::vector<std::vector<FieldStep>> steps;   // parsed, one per field
+  bool Matches(const GroupVersionKind& gvk, const std::string& ns, const std::string& name) const;
+  bool operator==(const IgnoreRule& o) const {
+    return kind == o.kind && group == o.group && this->ns == o.ns && this->name == o.name && fields == o.fields;
+  }
+};
+// A SyncConfig's spec.ignoreDifferences (validation has refused a wrong one;
+// what cannot be read is left out).
+std::vector<IgnoreRule> IgnoreRulesOf(const Json& ignore_differences);
+// The rules as a SyncConfig writes them (GitRepository status.syncConfig).
+Json IgnoreRulesJson(const std::vector<IgnoreRule>& rules);
 
 // The kinds a repository may hold and bosun may manage: every registered kind
 // except the records bosun writes itself (Revision, GitRepository) and those
@@ -78,14 +114,29 @@ struct PlannedChange {
   // at their place in the manifest. A kUpdate with any is refused by the
   // API: the sync fails the revision with them, and `bosun diff` says so.
   std::vector<Diagnostic> immutable;
+  // kUpdate, kUnchanged: how the live object differs from the repository in
+  // fields the cluster owns (kIgnoreFieldsAnnotation, ignoreDifferences):
+  // kept as they are, shown by `bosun diff`.
+  std::vector<FieldChange> ignored;
+  // For an entry of Plan::kept: why it stays.
+  enum class Kept { kPruneOff, kPruneDisabled, kNamespaceInUse, kSystemNamespace };
+  Kept kept = Kept::kPruneOff;
 };
 // "created", "updated", "deleted", "unchanged", "replaced"
 const char* ActionName(PlannedChange::Action a);
+// As a record's kept entry names it: "pruneOff", "pruneDisabled",
+// "namespaceInUse", "systemNamespace".
+const char* KeptName(PlannedChange::Kept k);
+// Why an object with that name stays, for a person: "the SyncConfig sets
+// prune: false", … (an unknown name: "").
+std::string KeptBecause(std::string_view name);
 
 struct Plan {
   std::vector<PlannedChange> changes;  // in apply order: creates/updates by ApplyOrder, then deletes in reverse order
-  // With prune off: the managed objects no longer desired, which stay (as
-  // kDelete changes that are not made, in the order deletes would have).
+  // The managed objects no longer desired that stay (as kDelete changes that
+  // are not made, in the order deletes would have), each with its
+  // PlannedChange::kept: prune off, the object's kPruneAnnotation, or a
+  // Namespace still in use or never deleted.
   std::vector<PlannedChange> kept;
   int created = 0, updated = 0, deleted = 0, unchanged = 0, replaced = 0;
   bool empty() const { return created + updated + deleted + replaced == 0; }
@@ -105,6 +156,9 @@ struct PlanOptions {
   // Delete and create again an object whose update changes an immutable
   // field (SyncConfig spec.force); a manifest's kForceAnnotation overrides it.
   bool force = false;
+  // The SyncConfig's spec.ignoreDifferences (with each manifest's
+  // kIgnoreFieldsAnnotation).
+  std::vector<IgnoreRule> ignore = {};
 };
 // Whether `m` may be replaced: its kForceAnnotation, else `force`.
 bool ForceReplace(const Manifest& m, bool force);

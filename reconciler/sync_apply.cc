@@ -66,7 +66,9 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
     std::unordered_map<std::string, std::optional<Object>>* extra) {
   // Which desired objects can differ from what is live.
   std::unordered_set<std::string> keys;
-  if (all_dirty || !live) {
+  // Every object, too, when the fields the cluster owns changed: one no
+  // longer owned is put back as the repository has it.
+  if (all_dirty || !live || settings.ignore != live_settings.ignore) {
     keys.reserve(snapshot.by_key.size());
     for (const auto& [key, m] : snapshot.by_key) keys.insert(key);
   } else {
@@ -157,6 +159,7 @@ Result<SyncController::Impl::Planned> SyncController::Impl::PlanFor(
   po.prune = settings.prune;
   po.used_namespaces = &snapshot.namespaces;  // `desired` is only what may have changed
   po.force = settings.force;
+  po.ignore = settings.ignore;
   out.plan = PlanSyncRefs(desired, live_objects, po);
   out.extra_unchanged = static_cast<int>(snapshot.by_key.size() - desired.size());
   return out;

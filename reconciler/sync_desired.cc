@@ -194,6 +194,7 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
   if (spec.contains("autoRevert") && spec["autoRevert"].is_boolean()) s.auto_revert = spec["autoRevert"].get<bool>();
   if (spec.contains("force") && spec["force"].is_boolean()) s.force = spec["force"].get<bool>();
   if (spec.contains("verify") && spec["verify"].is_string()) s.verify = spec["verify"].get<std::string>();
+  s.ignore = IgnoreRulesOf(Object::Field(spec, "ignoreDifferences"));
   if (spec.contains("interval") && spec["interval"].is_string()) {
     auto d = ParseDuration(spec["interval"].get<std::string>());
     if (d && d->count() > 0) {
@@ -217,6 +218,7 @@ Json SettingsJson(const SyncSettings& s) {
           {"interval", FormatDuration(s.interval)},
           {"revisionHistoryLimit", s.history_limit},
           {"fieldValidation", FieldValidationName(s.field_validation)},
+          {"ignoreDifferences", IgnoreRulesJson(s.ignore)},
           {"from", s.from}};
 }
 

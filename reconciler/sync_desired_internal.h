@@ -24,6 +24,7 @@
 #include "core/manifests.h"
 #include "core/result.h"
 #include "gitsync/mirror.h"
+#include "reconciler/plan.h"
 #include "reconciler/sync_controller.h"
 
 namespace bosun::reconciler {
@@ -116,6 +117,7 @@ struct SyncSettings {
   bool self_heal = true;
   bool auto_revert = true;
   bool force = false;  // replace objects whose update changes an immutable field (spec.force)
+  std::vector<IgnoreRule> ignore;  // the fields the cluster owns (spec.ignoreDifferences)
   std::string verify = "none";
   std::chrono::milliseconds interval{60000};
   size_t history_limit = 0;

@@ -173,6 +173,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
   po.revision = cur ? cur->annotation(kRevisionAnnotation).value_or(live->commit) : live->commit;
   po.prune = false;
   po.force = live_settings.force;
+  po.ignore = live_settings.ignore;
   Plan p = PlanSync({*m}, lv, po);
   const PlannedChange* c = nullptr;
   for (const auto& ch : p.changes) {

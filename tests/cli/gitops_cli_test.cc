@@ -428,6 +428,16 @@ class GitOpsVerbs : public ::testing::Test {
                               {"healed", false},
                               {"error", "namespace shop is terminating"}}};
     r3["status"]["driftDropped"] = 3;
+    // What stays, and why; a record from before the reason was written was
+    // kept by prune: false.
+    r3["status"]["changes"]["kept"] = 2;
+    r3["status"]["kept"] = {{{"apiVersion", "v1"},
+                             {"kind", "ConfigMap"},
+                             {"namespace", "shop"},
+                             {"name", "data"},
+                             {"path", "deploy/data.yaml"},
+                             {"reason", "pruneDisabled"}},
+                            {{"apiVersion", "v1"}, {"kind", "Service"}, {"namespace", "shop"}, {"name", "legacy"}}};
     r3["status"]["appliedAt"] = "2026-01-01T10:06:01Z";
     r3["status"]["revertedBy"] = "5555555" + std::string(33, 'e');
     server_->CreateWithStatus("revisions", r3);
@@ -484,41 +494,45 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
   WriteHistory();
   Outcome r = Run("history show 3");
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  for (const char* want : {"Revision 3 (00000003)",
-                           "abcd333cccc",
-                           "(parent 0000000)",
-                           "Ada Lovelace <ada@example.com>, 2026-01-01T10:00:00Z",
-                           "Grace Hopper <grace@example.com>",
-                           "Signature:   not signed",
-                           "Trigger:     webhook",
-                           "https://git.example.com/shop.git @ main, path deploy/",
-                           "Outcome:     Applied",
-                           "applied 2 objects",
-                           "    Scale the web tier\n    \n    Black Friday is coming.",
-                           "Fetched",
-                           "41 ms",
-                           "Validated",
-                           "7 ms",
-                           "Changes (+0 ~2 -1, 4 unchanged):",
-                           "~ Deployment shop/web (deploy/web/deploy.yaml)",
-                           "~ spec.replicas: 3 → 5",
-                           "+ metadata.labels.tier: \"frontend\"",
-                           "- spec.paused: true",
-                           "~ Secret shop/creds (deploy/web/secret.yaml)",
-                           "~ data.password (changed, value hidden)",
-                           "+ stringData.token (added, value hidden)",
-                           "- ConfigMap shop/old (deploy/old.yaml)",
-                           "Drift (2):",
-                           "ConfigMap shop/settings — deleted by hand, detected",
-                           "could not be put back: namespace shop is terminating",
-                           "(3 more not recorded)",
-                           "Deployment shop/web: spec.replicas — changed by hand, detected",
-                           "put back",
-                           "Reverts:     2222222bbbb",
-                           "Rewrites:    9999999ffff",
-                           "the branch was force-pushed: the commit live before is no longer on it",
-                           "Reverted by: 5555555eeee",
-                           "Warnings (1):\n  deploy/web/deploy.yaml:3:1: warning: spec.foo: unknown field\n"}) {
+  for (const char* want :
+       {"Revision 3 (00000003)",
+        "abcd333cccc",
+        "(parent 0000000)",
+        "Ada Lovelace <ada@example.com>, 2026-01-01T10:00:00Z",
+        "Grace Hopper <grace@example.com>",
+        "Signature:   not signed",
+        "Trigger:     webhook",
+        "https://git.example.com/shop.git @ main, path deploy/",
+        "Outcome:     Applied",
+        "applied 2 objects",
+        "    Scale the web tier\n    \n    Black Friday is coming.",
+        "Fetched",
+        "41 ms",
+        "Validated",
+        "7 ms",
+        "Changes (+0 ~2 -1, 4 unchanged):",
+        "~ Deployment shop/web (deploy/web/deploy.yaml)",
+        "~ spec.replicas: 3 → 5",
+        "+ metadata.labels.tier: \"frontend\"",
+        "- spec.paused: true",
+        "~ Secret shop/creds (deploy/web/secret.yaml)",
+        "~ data.password (changed, value hidden)",
+        "+ stringData.token (added, value hidden)",
+        "- ConfigMap shop/old (deploy/old.yaml)",
+        "Drift (2):",
+        "ConfigMap shop/settings — deleted by hand, detected",
+        "could not be put back: namespace shop is terminating",
+        "(3 more not recorded)",
+        "Deployment shop/web: spec.replicas — changed by hand, detected",
+        "put back",
+        "Kept (2, no longer in the repository):\n"
+        "  = ConfigMap shop/data (was deploy/data.yaml): its bosun.dev/prune annotation is \"false\"\n"
+        "  = Service shop/legacy: the SyncConfig sets prune: false\n",
+        "Reverts:     2222222bbbb",
+        "Rewrites:    9999999ffff",
+        "the branch was force-pushed: the commit live before is no longer on it",
+        "Reverted by: 5555555eeee",
+        "Warnings (1):\n  deploy/web/deploy.yaml:3:1: warning: spec.foo: unknown field\n"}) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }
   for (const char* secret : {"b2xkLXNlY3JldA==", "bmV3LXNlY3JldA==", "tok-very-secret", "old-secret", "new-secret"}) {
@@ -889,7 +903,7 @@ TEST_F(DiffTest, WithPruneOffWhatLeftTheRepositoryIsKeptNotDeleted) {
   EXPECT_EQ(r.exit_code, 2) << r.out;  // the SyncConfig itself is new
   EXPECT_THAT(r.out, HasSubstr("+ SyncConfig default (sync.yaml)\n"));
   EXPECT_THAT(r.out, HasSubstr("= ConfigMap default/old (was old.yaml): kept, no longer in the repository "
-                               "(prune: false)\n"));
+                               "(the SyncConfig sets prune: false)\n"));
   EXPECT_THAT(r.out, Not(HasSubstr("- ConfigMap default/old")));
   EXPECT_THAT(r.out, HasSubstr("1 to create, 0 to update, 0 to delete, 2 unchanged"));
   EXPECT_THAT(r.out, HasSubstr("1 managed object no longer in the repository is kept: SyncConfig default "
@@ -903,6 +917,52 @@ TEST_F(DiffTest, WithPruneOffWhatLeftTheRepositoryIsKeptNotDeleted) {
   ASSERT_EQ(doc["kept"].size(), 1u);
   EXPECT_EQ(doc["kept"][0]["name"], "old");
   EXPECT_EQ(doc["kept"][0]["action"], "kept");
+  EXPECT_EQ(doc["kept"][0]["reason"], "pruneOff");
+}
+
+// An object marked bosun.dev/prune: "false" that left the repository, and a
+// field the cluster owns (bosun.dev/ignore-fields) whose live value differs
+// from the repository's: the preview shows both, and neither is a change.
+TEST_F(DiffTest, WhatThePruneAndIgnoreFieldsAnnotationsKeepIsShownAsNoChange) {
+  auto with = [](std::string yaml, const std::string& annotation) {
+    const std::string marks = "  annotations:\n";
+    if (size_t at = yaml.find(marks); at != std::string::npos) {
+      yaml.insert(at + marks.size(), "    " + annotation + "\n");
+    } else {
+      yaml.insert(yaml.find("\ndata:") + 1, marks + "    " + annotation + "\n");
+    }
+    return yaml;
+  };
+  const std::string owned = "bosun.dev/ignore-fields: data.color";
+  TempDir live;
+  live.Write("cm.yaml", with(ConfigMap("web", "blue", "web/cm.yaml"), owned));
+  live.Write("secret.yaml", Secret("b2xkLXNlY3JldA==", "web/secret.yaml"));
+  live.Write("old.yaml", with(ConfigMap("old", "red", "old.yaml"), "bosun.dev/prune: \"false\""));
+  Outcome applied = Run("apply -f " + live.path());
+  ASSERT_EQ(applied.exit_code, 0) << applied.out;
+  TempDir want;
+  want.Write("web/cm.yaml", with(ConfigMap("web", "green"), owned));
+  want.Write("web/secret.yaml", Secret("b2xkLXNlY3JldA=="));
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("= ConfigMap default/web (web/cm.yaml): unchanged\n"
+                               "    kept data.color: live \"blue\", repository \"green\"\n"));
+  EXPECT_THAT(r.out, HasSubstr("= ConfigMap default/old (was old.yaml): kept, no longer in the repository (its "
+                               "bosun.dev/prune annotation is \"false\")\n"));
+  EXPECT_THAT(r.out, HasSubstr("1 object has fields the cluster owns (bosun.dev/ignore-fields, ignoreDifferences): "
+                               "their live values are kept.\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("sets prune: false")));
+  EXPECT_THAT(r.out, HasSubstr("No changes: the cluster matches"));
+
+  Outcome j = Out("diff -o json --path " + want.path());
+  json doc = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << j.out;
+  ASSERT_EQ(doc["kept"].size(), 1u) << j.out;
+  EXPECT_EQ(doc["kept"][0]["reason"], "pruneDisabled");
+  ASSERT_EQ(doc["changes"].size(), 1u) << j.out;
+  EXPECT_EQ(doc["changes"][0]["action"], "unchanged");
+  EXPECT_EQ(doc["changes"][0]["ignored"],
+            json::parse(R"([{"field": "data.color", "op": "changed", "from": "blue", "to": "green"}])"));
 }
 
 TEST_F(DiffTest, InvalidManifestsArePrintedAllAndExitOne) {
@@ -1265,6 +1325,48 @@ TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   EXPECT_THAT(sync.out, HasSubstr("already up to date: " + second.substr(0, 7)));
   EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "blue");
   EXPECT_THAT(Run("status").out, Not(HasSubstr("Drift:")));
+}
+
+// A field the repository's SyncConfig gives to the cluster (ignoreDifferences)
+// keeps the value set by hand through `bosun sync`; `bosun status` and
+// `bosun diff` say so. An object marked bosun.dev/prune: "false" stays when
+// its file leaves, and `bosun history show` says why.
+TEST_F(FollowTest, WhatTheClusterOwnsAndWhatIsKeptStayAsTheyAre) {
+  repo_->Write("deploy/sync.yaml",
+               "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
+               "spec:\n  ignoreDifferences:\n  - {kind: ConfigMap, name: web, fields: [data.color]}\n");
+  repo_->Write("deploy/data.yaml",
+               "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: data\n  annotations:\n"
+               "    bosun.dev/prune: \"false\"\ndata: {k: v}\n");
+  std::string second = repo_->Commit("The cluster owns the color; data stays");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(second)) << Run("status").out;
+  auto cm = server_->Http("GET", "/api/v1/namespaces/default/configmaps/web");
+  ASSERT_EQ(cm.first, 200);
+  json changed = cm.second;
+  changed["data"]["color"] = "pink";
+  ASSERT_EQ(server_->Http("PUT", "/api/v1/namespaces/default/configmaps/web", changed).first, 200);
+  Outcome sync = Run("sync --timeout 30s");
+  ASSERT_EQ(sync.exit_code, 0) << sync.out;
+  EXPECT_THAT(sync.out, Not(HasSubstr("put back")));
+  EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "pink");
+  EXPECT_THAT(Run("status").out, HasSubstr("ignoring ConfigMap web: data.color"));
+  EXPECT_THAT(Run("status").out, Not(HasSubstr("Drift:")));
+  Outcome diff = Run("diff --repo " + repo_->dir());
+  EXPECT_EQ(diff.exit_code, 0) << diff.out;
+  EXPECT_THAT(diff.out, HasSubstr("= ConfigMap default/web (deploy/web/cm.yaml): unchanged\n"
+                                  "    kept data.color: live \"pink\", repository \"blue\"\n"));
+
+  repo_->Remove("deploy/data.yaml");
+  std::string third = repo_->Commit("data leaves the repository");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(third)) << Run("status").out;
+  EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/data").first, 200);
+  Outcome show = Run("history show 3");
+  EXPECT_THAT(show.out, HasSubstr("Kept (1, no longer in the repository):\n"
+                                  "  = ConfigMap default/data (was deploy/data.yaml): its bosun.dev/prune annotation "
+                                  "is \"false\"\n"))
+      << show.out;
 }
 
 // The on-call engineer's pause: `bosun suspend` stops applying (a new

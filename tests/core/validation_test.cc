@@ -474,6 +474,42 @@ TEST(Validation, TheForceAnnotationIsTrueOrFalse) {
               ElementsAre(HasSubstr("sync.yaml:4:15: spec.force: must be true or false")));
 }
 
+// bosun.dev/prune says yes or no; bosun.dev/ignore-fields and the
+// SyncConfig's ignoreDifferences name fields that exist outside metadata
+// and status, each error at its place.
+TEST(Validation, PruneAndOwnedFieldsAreCheckedWhereTheyAreWritten) {
+  EXPECT_THAT(Errors("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {bosun.dev/prune: \"no\"}}\n",
+                     "cm.yaml"),
+              ElementsAre("cm.yaml:3:52: metadata.annotations[bosun.dev/prune]: must be \"true\" or \"false\", not "
+                          "\"no\""));
+  EXPECT_THAT(Errors("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {bosun.dev/prune: \"false\", "
+                     "bosun.dev/ignore-fields: \"data[k], data.x\"}}\n"),
+              IsEmpty());
+  EXPECT_THAT(
+      Errors("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {bosun.dev/ignore-fields: "
+             "\"data.k, metadata.labels.a, data[x\"}}\n",
+             "cm.yaml"),
+      ElementsAre(HasSubstr("cm.yaml:3:60: metadata.annotations[bosun.dev/ignore-fields]: \"metadata.labels.a\": "
+                            "metadata is not a field the cluster can own"),
+                  HasSubstr("metadata.annotations[bosun.dev/ignore-fields]: \"data[x\" is not a field path: a '[' "
+                            "without its ']' at character 5")));
+  const std::string sync = "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec:\n";
+  EXPECT_THAT(Errors(sync + "  ignoreDifferences:\n  - {kind: Deployment, fields: [spec.replicas]}\n"
+                            "  - {group: apps, kind: Deployment, namespace: shop, name: web, fields: "
+                            "['spec.template.spec.containers[*].resources']}\n"),
+              IsEmpty());
+  EXPECT_THAT(
+      Errors(sync + "  ignoreDifferences:\n  - {kind: Deploymnet, fields: [status.replicas]}\n"
+                    "  - {kind: Deployment, fields: []}\n  - {fields: [spec.x]}\n  - {kind: Job, field: [spec.x]}\n",
+             "sync.yaml"),
+      ElementsAre(HasSubstr("sync.yaml:6:12: spec.ignoreDifferences[0].kind: unknown kind \"Deploymnet\""),
+                  HasSubstr("spec.ignoreDifferences[0].fields[0]: \"status.replicas\": status is not"),
+                  HasSubstr("spec.ignoreDifferences[1].fields: must name at least one field"),
+                  HasSubstr("spec.ignoreDifferences[2].kind: required"),
+                  HasSubstr("spec.ignoreDifferences[3].fields: required"),
+                  HasSubstr("spec.ignoreDifferences[3].field: unknown field \"field\" (did you mean \"fields\"?)")));
+}
+
 // A misspelt level of affinity or topology spread would be dropped, and the
 // pod placed as if the rule were not there (bosun's scheduler honours
 // nodeAffinity): each is found, with where.

@@ -183,6 +183,7 @@ TEST(PlanSync, PruneDeletesOnlyManagedObjectsAndDependentsFirst) {
   EXPECT_EQ(keep.kept[0].kind->gvk.kind, "Service");
   EXPECT_EQ(keep.kept[1].path, "deploy.yaml");
   EXPECT_EQ(keep.kept[2].kind->gvk.kind, "Namespace");
+  for (const auto& c : keep.kept) EXPECT_EQ(c.kept, PlannedChange::Kept::kPruneOff) << c.name;
   EXPECT_TRUE(plan.kept.empty());
 }
 
@@ -205,6 +206,7 @@ TEST(PlanSync, NamespacesThatMayNotGoAreKeptAndTerminatingOnesLeftAlone) {
   ASSERT_EQ(plan.kept.size(), 2u);
   EXPECT_EQ(plan.kept[0].name, "bosun-system");
   EXPECT_EQ(plan.kept[1].name, "default");
+  EXPECT_EQ(plan.kept[1].kept, PlannedChange::Kept::kSystemNamespace);
 }
 
 // A Namespace that left the repository while objects of it did not stays:
@@ -217,6 +219,7 @@ TEST(PlanSync, ANamespaceItsObjectsStillUseIsKept) {
   EXPECT_EQ(plan.deleted, 0);
   ASSERT_EQ(plan.kept.size(), 1u);
   EXPECT_EQ(plan.kept[0].name, "shop");
+  EXPECT_EQ(plan.kept[0].kept, PlannedChange::Kept::kNamespaceInUse);
   // The sync's incremental plan names the namespaces of the whole set.
   std::set<std::string> used = {"shop"};
   Plan part = PlanSync({}, live, {.revision = "r2", .prune = true, .used_namespaces = &used});
@@ -235,6 +238,94 @@ TEST(PlanSync, ANamespacesFinalizersAreNeverADifference) {
   EXPECT_EQ(PlanSync(plain, {live}, {.revision = "r1"}).unchanged, 1);
   live.json()["spec"]["other"] = 1;
   EXPECT_EQ(PlanSync(plain, {live}, {.revision = "r1"}).updated, 1) << "other spec fields still count";
+}
+
+// An object the repository marks bosun.dev/prune: "false" stays when its
+// manifest leaves, with prune on, and says why; the others go.
+TEST(PlanSync, AnObjectMarkedPruneFalseStaysWhenItLeavesTheRepository) {
+  const std::string pvc_like =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: data\n  namespace: shop\n  annotations:\n"
+      "    bosun.dev/prune: \"false\"\ndata: {k: v}\n";
+  auto all = Load({{"ns.yaml", kNamespace}, {"data.yaml", pvc_like}, {"svc.yaml", kService}});
+  auto live = ApplyAll(PlanSync(all, {}, {.revision = "r1"}));
+  Plan plan = PlanSync(Load({{"ns.yaml", kNamespace}}), live, {.revision = "r2", .prune = true});
+  ASSERT_EQ(plan.deleted, 1);
+  EXPECT_EQ(plan.changes.back().kind->gvk.kind, "Service");
+  ASSERT_EQ(plan.kept.size(), 1u);
+  EXPECT_EQ(plan.kept[0].name, "data");
+  EXPECT_EQ(plan.kept[0].path, "data.yaml");
+  EXPECT_EQ(plan.kept[0].kept, PlannedChange::Kept::kPruneDisabled);
+  EXPECT_EQ(KeptBecause(KeptName(plan.kept[0].kept)), "its bosun.dev/prune annotation is \"false\"");
+  // "true" is the default: pruned as any other.
+  for (Object& o : live) {
+    if (o.name() == "data") o.set_annotation(kPruneAnnotation, "true");
+  }
+  EXPECT_EQ(PlanSync(Load({{"ns.yaml", kNamespace}}), live, {.revision = "r2", .prune = true}).deleted, 2);
+}
+
+// Fields the cluster owns (bosun.dev/ignore-fields, ignoreDifferences): a
+// create writes the repository's value; from then on the live value is kept,
+// neither drift nor changed by an update of other fields, and the plan says
+// how it differs.
+TEST(PlanSync, FieldsTheClusterOwnsKeepTheirLiveValues) {
+  std::string owned = kDeploy;
+  owned.replace(owned.find("  annotations: {team: storefront}"), 33,
+                "  annotations: {team: storefront, bosun.dev/ignore-fields: \"spec.replicas\"}");
+  auto desired = Load({{"deploy.yaml", owned}});
+  Plan first = PlanSync(desired, {}, {.revision = "r1"});
+  ASSERT_EQ(first.created, 1);
+  EXPECT_EQ(first.changes[0].object.spec()["replicas"], 3);
+  Object live = Stored(first.changes[0]);
+  live.json()["spec"]["replicas"] = 5;  // scaled by hand
+  Plan again = PlanSync(desired, {live}, {.revision = "r1"});
+  ASSERT_EQ(again.unchanged, 1) << "a field the cluster owns is not drift";
+  ASSERT_EQ(again.changes[0].ignored.size(), 1u);
+  EXPECT_EQ(again.changes[0].ignored[0].field, "spec.replicas");
+  EXPECT_EQ(again.changes[0].ignored[0].from, 5);
+  EXPECT_EQ(again.changes[0].ignored[0].to, 3);
+  // A new image in the repository updates the image and keeps 5 replicas.
+  std::string v2 = owned;
+  v2.replace(v2.find("web:1.0"), 7, "web:2.0");
+  Plan update = PlanSync(Load({{"deploy.yaml", v2}}), {live}, {.revision = "r2"});
+  ASSERT_EQ(update.updated, 1);
+  ASSERT_EQ(update.changes[0].diff.size(), 1u);
+  EXPECT_EQ(update.changes[0].diff[0].field, "spec.template.spec.containers[0].image");
+  EXPECT_EQ(update.changes[0].object.spec()["replicas"], 5);
+  // Gone from the live object (a field with a server default): the update
+  // does not put the repository's back either.
+  live.json()["spec"].erase("replicas");
+  EXPECT_EQ(PlanSync(desired, {live}, {.revision = "r1"}).unchanged, 1);
+  // Without the annotation the repository's value is drift again.
+  live.json()["spec"]["replicas"] = 5;
+  Plan plain = PlanSync(Load({{"deploy.yaml", kDeploy}}), {live}, {.revision = "r1"});
+  ASSERT_EQ(plain.updated, 1);
+  EXPECT_TRUE(plain.changes[0].ignored.empty());
+}
+
+TEST(PlanSync, IgnoreDifferencesRulesMatchByKindNamespaceAndNameAndEveryListItem) {
+  auto desired = Load({{"deploy.yaml", kDeploy}});
+  Object live = Stored(PlanSync(desired, {}, {.revision = "r1"}).changes[0]);
+  live.json()["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.local/web:hotfix";
+  live.json()["spec"]["template"]["spec"]["containers"][0]["resources"] = {{"limits", {{"cpu", "2"}}}};
+  auto rules = [](const std::string& json) { return IgnoreRulesOf(Json::parse(json)); };
+  const auto every = rules(
+      R"([{"kind": "Deployment", "fields": ["spec.template.spec.containers[*].image",
+                                             "spec.template.spec.containers[*].resources"]}])");
+  ASSERT_EQ(every.size(), 1u);
+  Plan p = PlanSync(desired, {live}, {.revision = "r1", .ignore = every});
+  EXPECT_EQ(p.unchanged, 1);
+  EXPECT_EQ(p.changes[0].ignored.size(), 2u);
+  // Another name, namespace, group or kind does not match: the hand edits
+  // are drift.
+  for (const char* other : {R"([{"kind": "Deployment", "name": "api", "fields": ["spec.template"]}])",
+                            R"([{"kind": "Deployment", "namespace": "blog", "fields": ["spec.template"]}])",
+                            R"([{"kind": "Deployment", "group": "batch", "fields": ["spec.template"]}])",
+                            R"([{"kind": "StatefulSet", "fields": ["spec.template"]}])"}) {
+    EXPECT_EQ(PlanSync(desired, {live}, {.revision = "r1", .ignore = rules(other)}).updated, 1) << other;
+  }
+  const auto exact = rules(
+      R"([{"kind": "Deployment", "group": "apps", "namespace": "shop", "name": "web", "fields": ["spec.template"]}])");
+  EXPECT_EQ(PlanSync(desired, {live}, {.revision = "r1", .ignore = exact}).unchanged, 1);
 }
 
 TEST(PlanSync, UnmanagedObjectWithADesiredNameIsAdopted) {

@@ -149,10 +149,35 @@ TEST_F(SyncApplyTest, WithPruneOffInTheRepositorysSyncConfigNothingIsDeleted) {
   EXPECT_EQ(st["kept"][0]["namespace"], "shop");
   EXPECT_EQ(st["kept"][0]["name"], "web");
   EXPECT_EQ(st["kept"][0]["path"], "shop/svc.yaml");
+  EXPECT_EQ(st["kept"][0]["reason"], "pruneOff");
   // Put back in the repository, it is no longer kept but managed again.
   repo_.Commit({{"shop/svc.yaml", ServiceYaml("web", "shop")}}, "the service again");
   EXPECT_EQ(Sync(), "00000003");
   EXPECT_FALSE(Record("00000003").status().contains("kept"));
+}
+
+// bosun.dev/prune: "false" on one object (a volume's claim, data someone
+// fills by hand) keeps it when its file leaves, with prune on; the record
+// lists it as kept and why, and the rest of the commit is applied.
+TEST_F(SyncApplyTest, AnObjectMarkedPruneFalseStaysWhenItsFileLeaves) {
+  Shop();
+  repo_.Commit({{"shop/data.yaml",
+                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: data\n  namespace: shop\n"
+                 "  annotations:\n    bosun.dev/prune: \"false\"\ndata: {k: v}\n"}},
+               "data kept when it leaves");
+  MakeController();
+  EXPECT_EQ(Sync(), "00000001");
+  repo_.Commit({{"shop/data.yaml", std::nullopt}, {"shop/svc.yaml", std::nullopt}}, "drop data and the service");
+  EXPECT_EQ(Sync(), "00000002");
+  EXPECT_TRUE(Live("configmaps", "shop", "data"));
+  EXPECT_FALSE(Live("services", "shop", "web"));
+  const Json st = Record("00000002").status();
+  EXPECT_EQ(st["changes"]["deleted"], 1);
+  EXPECT_EQ(st["changes"]["kept"], 1);
+  ASSERT_EQ(st["kept"].size(), 1u) << st.dump();
+  EXPECT_EQ(st["kept"][0]["name"], "data");
+  EXPECT_EQ(st["kept"][0]["path"], "shop/data.yaml");
+  EXPECT_EQ(st["kept"][0]["reason"], "pruneDisabled");
 }
 
 TEST_F(SyncApplyTest, ACommitThatChangesNoManifestIsRecordedAsNoChanges) {

@@ -61,6 +61,41 @@ TEST_F(SyncDriftTest, AChangedObjectIsRecordedAndPutBackWithSelfHeal) {
   EXPECT_EQ(Drift().size(), 1u);
 }
 
+// A field the SyncConfig says the cluster owns (ignoreDifferences) is
+// neither drift nor put back by the next revision, which changes the rest;
+// once the SyncConfig no longer says so, the repository's value is put back.
+TEST_F(SyncDriftTest, AFieldTheClusterOwnsIsNotDriftUntilTheRepositoryTakesItBack) {
+  SetUpRepo("  ignoreDifferences:\n  - {kind: Deployment, name: web, fields: [spec.replicas]}\n");
+  EXPECT_EQ(Repository().status()["syncConfig"]["ignoreDifferences"][0]["fields"], Json::array({"spec.replicas"}));
+  ScaleByHand(7);
+  // A hand edit of another object after it: once that is recorded as
+  // drift, the Deployment's change has been looked at too.
+  auto cm = Live("configmaps", "shop", "web-config");
+  ASSERT_TRUE(cm);
+  cm->json()["data"]["extra"] = "by hand";
+  ASSERT_TRUE(api_.client().Update(*cm).ok());
+  ASSERT_TRUE(Eventually([&] { return Drift().size() >= 1; })) << Drift().dump();
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(Drift().size(), 1u) << Drift().dump();
+  EXPECT_EQ(Drift()[0]["kind"], "ConfigMap");
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 7);
+  // A new image: applied, and the replicas stay the cluster's.
+  repo_.Commit({{"web.yaml", DeploymentYaml("web", "shop", 2, "nginx:1.26")}}, "new image");
+  ASSERT_EQ(Sync(), "00000002");
+  auto web = Live("deployments", "shop", "web");
+  EXPECT_EQ(web->spec()["replicas"], 7);
+  EXPECT_EQ(web->spec()["template"]["spec"]["containers"][0]["image"], "nginx:1.26");
+  const Json objects = Record("00000002").status()["objects"];
+  ASSERT_EQ(objects.size(), 1u) << objects.dump();
+  ASSERT_EQ(objects[0]["diff"].size(), 1u) << objects.dump();
+  EXPECT_EQ(objects[0]["diff"][0]["field"], "spec.template.spec.containers[0].image");
+  // The rule leaves the SyncConfig: the next revision puts 2 back, though no
+  // commit touched web.yaml.
+  repo_.Commit({{"sync.yaml", SyncConfigYaml("  prune: true\n")}}, "the repository owns replicas again");
+  ASSERT_EQ(Sync(), "00000003");
+  EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 2);
+}
+
 // A live revision applied when unknown fields were only warnings (bosun
 // before November 2026, here a server default of Warn): after the upgrade
 // to Strict its set is still what is live, and drift is still checked.
