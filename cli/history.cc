@@ -1,15 +1,19 @@
 // `bosun history` and `bosun history show REV`: the cluster's changelog, one
 // Revision record per commit bosun acted on (docs/GITOPS.md).
+#include <cctype>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/client_flags.h"
 #include "cli/gitops.h"
 #include "cli/policy_line.h"
 #include "cli/verbs.h"
+#include "core/clock.h"
+#include "core/duration.h"
 #include "core/yaml_emit.h"
 #include "reconciler/plan.h"
 
@@ -22,8 +26,45 @@ struct HistoryOptions {
   std::string rev;
   std::string object;  // KIND/NAME: only the records that touched it
   std::string ns;
+  std::string since, until;  // when bosun recorded it: RFC 3339, a date, or how long ago
+  std::string author;        // part of the author's or committer's name or email
+  std::string outcome;       // a phase or reason: Degraded, Refused, ImagePullFailed
   ClientFlags client;
 };
+
+// A time for --since and --until: an RFC 3339 time, a date (midnight UTC),
+// or how long ago (90m, 24h, 7d).
+Result<WallTime> ParseWhen(const std::string& text, WallTime now) {
+  if (auto t = ParseRfc3339(text)) return *t;
+  if (text.size() == 10 && text[4] == '-' && text[7] == '-') {
+    if (auto t = ParseRfc3339(text + "T00:00:00Z")) return *t;
+  }
+  std::string go = text;
+  if (text.size() > 1 && text.size() <= 7 && text.back() == 'd' &&
+      text.find_first_not_of("0123456789") == text.size() - 1) {
+    go = std::to_string(std::stoll(text.substr(0, text.size() - 1)) * 24) + "h";
+  }
+  auto ago = ParseDuration(go);
+  if (ago && ago->count() >= 0) return now - std::chrono::duration_cast<WallTime::duration>(*ago);
+  return Error(Code::kInvalid, "\"" + text +
+                                   "\" is not a time: give an RFC 3339 time (2026-11-01T09:00:00Z), a date "
+                                   "(2026-11-01), or how long ago (90m, 24h, 7d)");
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Whether `who` (an author or committer) has `part` in its name or email,
+// ignoring case.
+bool PersonHas(const Json& who, const std::string& part) {
+  for (const char* field : {"name", "email"}) {
+    const Json& v = Object::Field(who, field);
+    if (v.is_string() && Lower(v.get<std::string>()).find(part) != std::string::npos) return true;
+  }
+  return false;
+}
 
 // One object as records name it (status.objects[], status.drift[]).
 struct TrackedObject {
@@ -362,6 +403,39 @@ int RunHistory(const HistoryOptions& opt) {
       return !named;
     });
   }
+  // The auditor's filters: when bosun recorded it, who wrote it, how it
+  // ended.
+  const bool filtered = !opt.since.empty() || !opt.until.empty() || !opt.author.empty() || !opt.outcome.empty();
+  if (filtered) {
+    const WallTime now = std::chrono::system_clock::now();
+    std::optional<WallTime> since, until;
+    for (auto [text, out, flag] : {std::tuple{&opt.since, &since, "--since"}, {&opt.until, &until, "--until"}}) {
+      if (text->empty()) continue;
+      auto t = ParseWhen(*text, now);
+      if (!t) {
+        std::fprintf(stderr, "bosun history: %s: %s\n", flag, t.error().message().c_str());
+        return 2;
+      }
+      *out = *t;
+    }
+    const std::string author = Lower(opt.author);
+    const std::string outcome = Lower(opt.outcome);
+    std::erase_if(*records, [&](const Object& r) {
+      if (since || until) {
+        auto at = ParseRfc3339(r.creation_timestamp());
+        if (!at || (since && *at < *since) || (until && *at > *until)) return true;
+      }
+      if (!author.empty() && !PersonHas(F(r.spec(), "author"), author) &&
+          !PersonHas(F(r.spec(), "committer"), author)) {
+        return true;
+      }
+      if (!outcome.empty() && Lower(Str(F(r.status(), "phase"), "Pending")) != outcome &&
+          Lower(Str(F(r.status(), "reason"))) != outcome) {
+        return true;
+      }
+      return false;
+    });
+  }
   if (opt.limit > 0 && records->size() > static_cast<size_t>(opt.limit))
     records->resize(static_cast<size_t>(opt.limit));
 
@@ -388,6 +462,16 @@ int RunHistory(const HistoryOptions& opt) {
                  truncated, truncated == 1 ? " was" : "s were", about.c_str());
   };
   if (records->empty()) {
+    if (filtered) {
+      std::fprintf(stderr, "No revision in the history matches%s%s%s%s%s.\n",
+                   only ? (" --object " + opt.object).c_str() : "",
+                   opt.since.empty() ? "" : (" --since " + opt.since).c_str(),
+                   opt.until.empty() ? "" : (" --until " + opt.until).c_str(),
+                   opt.author.empty() ? "" : (" --author " + opt.author).c_str(),
+                   opt.outcome.empty() ? "" : (" --outcome " + opt.outcome).c_str());
+      note_truncated();
+      return 0;
+    }
     if (only) {
       std::fprintf(stderr, "No revision in the history changed %s or found it drifted.\n", about.c_str());
       note_truncated();
@@ -437,6 +521,15 @@ void AddHistory(CLI::App& app, int* exit_code) {
                   "Only the revisions that created, updated or deleted this object or found it drifted, as\n"
                   "KIND/NAME (deployment/web), with what each did to it");
   cmd->add_option("--namespace", opt->ns, "The namespace of --object (default: default)");
+  cmd->add_option("--since", opt->since,
+                  "Only revisions bosun recorded at or after this time: RFC 3339 (2026-11-01T09:00:00Z),\n"
+                  "a date (2026-11-01, UTC), or how long ago (90m, 24h, 7d)");
+  cmd->add_option("--until", opt->until, "Only revisions recorded at or before this time (as --since)");
+  cmd->add_option("--author", opt->author,
+                  "Only commits whose author or committer has this in their name or email (any case)");
+  cmd->add_option("--outcome", opt->outcome,
+                  "Only revisions that ended so: a phase (Healthy, Degraded, Reverted, Refused, Failed,\n"
+                  "Skipped) or a reason (ImagePullFailed, InvalidManifests), any case");
   cmd->add_option("-o,--output", opt->output,
                   "Output format: json, yaml, or wide (adds who signed, as verified, and the commit subject)")
       ->check(CLI::IsMember({"", "json", "yaml", "wide"}));

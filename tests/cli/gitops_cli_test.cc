@@ -370,6 +370,8 @@ class GitOpsVerbs : public ::testing::Test {
     server_->CreateWithStatus("revisions", r1);
 
     json r2 = Revision(2, "2222222" + std::string(33, 'b'), "Refused", "InvalidManifests");
+    r2["spec"]["author"] = {
+        {"name", "Linus Torvalds"}, {"email", "torvalds@example.org"}, {"time", "2026-01-01T09:00:00Z"}};
     r2["status"]["message"] = "2 invalid manifests; nothing was applied";
     r2["status"]["errors"] = {"deploy/web/deploy.yaml:14:9: spec.template.spec.containers[0].image: required",
                               "deploy/web/svc.yaml:8:11: spec.ports[0].port: must be between 1 and 65535"};
@@ -468,6 +470,25 @@ TEST_F(GitOpsVerbs, HistoryListsNewestFirstWithChangesAndOutcome) {
   EXPECT_THAT(lines[2], ::testing::MatchesRegex("3 +abcd333 +Ada Lovelace +.* ago +webhook +\\+0 ~2 -1 +Applied"));
   EXPECT_THAT(lines[3], ::testing::MatchesRegex("2 +2222222 +.* +Refused \\(InvalidManifests\\)"));
   EXPECT_THAT(lines[4], ::testing::MatchesRegex("1 +1111111 +.* +startup +\\+2 ~0 -0 +Applied"));
+
+  // The auditor's filters: who, how it ended, when bosun recorded it.
+  auto rows = [](const Outcome& o) { return std::count(o.out.begin(), o.out.end(), '\n') - 1; };
+  Outcome refused = Run("history --outcome refused");
+  ASSERT_EQ(refused.exit_code, 0) << refused.out;
+  EXPECT_EQ(rows(refused), 1) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr("Refused (InvalidManifests)"));
+  EXPECT_EQ(rows(Run("history --outcome InvalidManifests")), 1);
+  EXPECT_EQ(rows(Run("history --author LINUS")), 1) << Run("history --author LINUS").out;
+  EXPECT_THAT(Run("history --author torvalds@").out, HasSubstr("2222222"));
+  EXPECT_EQ(rows(Run("history --author grace")), 4) << "the committer counts too";
+  EXPECT_EQ(rows(Run("history --since 1h")), 4);
+  EXPECT_EQ(rows(Run("history --since 2020-01-01 --until 2099-12-31T00:00:00Z --author ada")), 3);
+  Outcome none = Run("history --until 2d --outcome degraded");
+  EXPECT_EQ(none.exit_code, 0) << none.out;
+  EXPECT_THAT(none.out, HasSubstr("No revision in the history matches --until 2d --outcome degraded."));
+  Outcome bad = Run("history --since yesterday");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_THAT(bad.out, HasSubstr("bosun history: --since: \"yesterday\" is not a time: give an RFC 3339 time"));
 
   Outcome two = Run("history -n 2");
   EXPECT_EQ(std::count(two.out.begin(), two.out.end(), '\n'), 3) << two.out;
