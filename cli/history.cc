@@ -287,10 +287,12 @@ void PrintRecord(const Object& r) {
     std::printf("\nKept (%s, no longer in the repository):\n", total.c_str());
     for (const Json& o : kept) {
       std::string path = Str(F(o, "path"));
-      // Records before the reason was written kept only with prune off.
-      std::string why = reconciler::KeptBecause(Str(F(o, "reason"), "pruneOff"));
-      std::printf("  = %s%s: %s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (was " + path + ")").c_str(),
-                  why.c_str());
+      // Records from before the reason was written kept objects only with
+      // prune off, and Namespaces also for the reasons of today.
+      std::string reason = Str(F(o, "reason"), Str(F(o, "kind")) == "Namespace" ? "" : "pruneOff");
+      std::string why = reconciler::KeptBecause(reason);
+      std::printf("  = %s%s%s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (was " + path + ")").c_str(),
+                  why.empty() ? "" : (": " + why).c_str());
     }
   }
 

@@ -106,8 +106,12 @@ std::vector<std::string> SplitFieldList(std::string_view list) {
   std::vector<std::string> out;
   size_t i = 0;
   while (i <= list.size()) {
-    size_t comma = list.find(',', i);
-    if (comma == std::string_view::npos) comma = list.size();
+    // A comma inside brackets is part of a map key (data[a,b]).
+    size_t comma = i;
+    for (int depth = 0; comma < list.size() && (list[comma] != ',' || depth > 0); ++comma) {
+      if (list[comma] == '[') ++depth;
+      if (list[comma] == ']' && depth > 0) --depth;
+    }
     std::string_view item = list.substr(i, comma - i);
     const size_t first = item.find_first_not_of(" \t\r\n");
     item = first == std::string_view::npos ? std::string_view() : item.substr(first);

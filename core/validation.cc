@@ -528,12 +528,24 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
       const Json& rule = (*list)[i];
       if (!rule.is_object()) continue;
       FieldPath rp = sp.Child("ignoreDifferences").Index(i);
-      if (const Json* kind = c.String(rule, rp, "kind", true);
-          kind != nullptr && KindRegistry::Builtin().FindKind(kind->get<std::string>()) == nullptr) {
-        c.Error(rp.Child("kind"), "unknown kind " + Quote(kind->get<std::string>()));
+      const KindInfo* info = nullptr;
+      if (const Json* kind = c.String(rule, rp, "kind", true)) {
+        info = KindRegistry::Builtin().FindKind(kind->get<std::string>());
+        if (info == nullptr || info->gvk.kind != kind->get<std::string>()) {
+          c.Error(rp.Child("kind"), "unknown kind " + Quote(kind->get<std::string>()));
+          info = nullptr;
+        }
       }
-      c.String(rule, rp, "group");
-      c.String(rule, rp, "namespace");
+      // A group or namespace the kind cannot have would match nothing.
+      if (const Json* group = c.String(rule, rp, "group");
+          group != nullptr && info != nullptr && group->get<std::string>() != info->gvk.group) {
+        c.Error(rp.Child("group"), info->gvk.kind + " is in group " + Quote(info->gvk.group) +
+                                       (info->gvk.group.empty() ? " (the core group)" : "") + ", not " +
+                                       Quote(group->get<std::string>()));
+      }
+      if (c.String(rule, rp, "namespace") != nullptr && info != nullptr && !info->namespaced) {
+        c.Error(rp.Child("namespace"), info->gvk.kind + " is cluster-scoped: a namespace would match nothing");
+      }
       c.String(rule, rp, "name");
       const Json* fields = c.Array(rule, rp, "fields", true);
       if (fields == nullptr) continue;

@@ -189,68 +189,134 @@ const Json* At(const Json& j, const std::vector<FieldStep>& steps, size_t from, 
   return cur;
 }
 
-// Makes the field at `steps` (from `at` on) of `want` what it is in `have`:
-// the live value, or absent when the live object has the field's parent but
-// not the field. Where the live object lacks the parent (a list item it does
-// not have), the repository's value stays. `[*]` is every item of the live
-// list that the desired list has too.
-void KeepLive(Json& want, const Json& have, const std::vector<FieldStep>& steps, size_t at) {
+// Makes the field at `steps` (from `at` on, `path` naming it so far) of
+// `want` what it is in `have`, and adds to `kept` how the two differed
+// (from: live, to: the repository's, as a diff has them; redacted as the
+// object's diff is):
+// - the live value, when the live object has it (the maps on the way are
+//   made in `want`, never a list item: an index `want` lacks is appended
+//   only right after its last item);
+// - absent, when the live object has the field's map but not the field (a
+//   list item is never taken away);
+// - the repository's value, when the live object lacks the field's parent
+//   (a list item it does not have).
+// `[*]` is every item of the live list (for the last step: the live list).
+void KeepLive(Json& want, const Json& have, const std::vector<FieldStep>& steps, size_t at, const FieldPath& path,
+              bool redact, std::vector<FieldChange>* kept) {
   for (size_t i = at; i < steps.size(); ++i) {
     if (steps[i].kind != FieldStep::Kind::kEveryIndex) continue;
     const Json* list = At(have, steps, at, i);
     if (list == nullptr || !list->is_array()) return;
-    // The desired list at the same place (maps created on the way are not
-    // needed: a list it lacks has no items to keep).
+    // The desired list at the same place (maps are not made on the way: a
+    // list it lacks has no items whose fields could be kept).
     Json* mine = &want;
+    FieldPath here = path;
     for (size_t k = at; k < i; ++k) {
       const FieldStep& s = steps[k];
       if (s.kind == FieldStep::Kind::kKey) {
         if (!mine->is_object() || !mine->contains(s.key)) return;
         mine = &(*mine)[s.key];
+        here = here.Child(s.key);
       } else {
         if (!mine->is_array() || s.index >= mine->size()) return;
         mine = &(*mine)[s.index];
+        here = here.Index(s.index);
       }
     }
     if (!mine->is_array()) return;
-    for (size_t n = 0; n < std::min(mine->size(), list->size()); ++n) KeepLive((*mine)[n], (*list)[n], steps, i + 1);
+    if (i + 1 == steps.size()) {
+      DiffValues(*list, *mine, here, redact, kept);
+      *mine = *list;
+      return;
+    }
+    for (size_t n = 0; n < std::min(mine->size(), list->size()); ++n) {
+      KeepLive((*mine)[n], (*list)[n], steps, i + 1, here.Index(n), redact, kept);
+    }
     return;
   }
   if (at >= steps.size()) {
+    DiffValues(have, want, path, redact, kept);
     want = have;
     return;
   }
   const Json* parent = At(have, steps, at, steps.size() - 1);
   if (parent == nullptr) return;
   const Json* value = At(*parent, steps, steps.size() - 1, steps.size());
+  // Whether `want` can hold it: once a map key is missing, only maps are
+  // made, so every step after it must be a key; an index must exist (the
+  // last may be appended right after the last item).
+  {
+    const Json* cur = &want;
+    bool making = false;
+    for (size_t i = at; i < steps.size(); ++i) {
+      const FieldStep& s = steps[i];
+      const bool last = i + 1 == steps.size();
+      if (making) {
+        if (s.kind != FieldStep::Kind::kKey) return;
+        continue;
+      }
+      if (s.kind == FieldStep::Kind::kKey) {
+        if (!cur->is_object() && !cur->is_null()) return;
+        if (last) break;
+        auto it = cur->is_object() ? cur->find(s.key) : cur->end();
+        if (!cur->is_object() || it == cur->end()) {
+          if (value == nullptr) return;  // nothing to take away
+          making = true;
+          continue;
+        }
+        cur = &*it;
+      } else {
+        if (!cur->is_array()) return;
+        if (last) {
+          if (s.index > cur->size() || value == nullptr) return;
+          break;
+        }
+        if (s.index >= cur->size()) return;
+        cur = &(*cur)[s.index];
+      }
+    }
+  }
   Json* cur = &want;
+  FieldPath here = path;
   for (size_t i = at; i + 1 < steps.size(); ++i) {
     const FieldStep& s = steps[i];
     if (s.kind == FieldStep::Kind::kKey) {
-      if (cur->is_null() && value != nullptr) *cur = Json::object();
-      if (!cur->is_object()) return;
-      auto it = cur->find(s.key);
-      if (it == cur->end()) {
-        if (value == nullptr) return;  // nothing to take away
-        cur = &(*cur)[s.key];
-      } else {
-        cur = &*it;
-      }
+      if (cur->is_null()) *cur = Json::object();
+      cur = &(*cur)[s.key];
+      here = here.Child(s.key);
     } else {
-      if (!cur->is_array() || s.index >= cur->size()) return;
       cur = &(*cur)[s.index];
+      here = here.Index(s.index);
     }
   }
   const FieldStep& last = steps.back();
   if (last.kind == FieldStep::Kind::kKey) {
-    if (value != nullptr) {
-      if (cur->is_null()) *cur = Json::object();
-      if (cur->is_object()) (*cur)[last.key] = *value;
-    } else if (cur->is_object()) {
-      cur->erase(last.key);
+    if (!cur->is_object()) {
+      if (value == nullptr) return;
+      *cur = Json::object();
     }
-  } else if (cur->is_array() && last.index < cur->size() && value != nullptr) {
-    (*cur)[last.index] = *value;
+    auto it = cur->find(last.key);
+    const Json* mine = it == cur->end() ? nullptr : &*it;
+    here = here.Child(last.key);
+    if (value != nullptr && mine != nullptr) {
+      DiffValues(*value, *mine, here, redact, kept);
+      (*cur)[last.key] = *value;
+    } else if (value != nullptr) {
+      Add(kept, here, FieldChange::Op::kRemoved, value, nullptr, redact);
+      (*cur)[last.key] = *value;
+    } else if (mine != nullptr) {
+      Add(kept, here, FieldChange::Op::kAdded, nullptr, mine, redact);
+      cur->erase(it);
+    }
+  } else {
+    here = here.Index(last.index);
+    if (last.index < cur->size()) {
+      DiffValues(*value, (*cur)[last.index], here, redact, kept);
+      (*cur)[last.index] = *value;
+    } else {
+      Add(kept, here, FieldChange::Op::kRemoved, value, nullptr, redact);
+      cur->push_back(*value);
+    }
   }
 }
 
@@ -531,20 +597,18 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
       ++plan.created;
     } else {
       const Object& live_object = *it->second;
-      if (auto owned = IgnoredFields(m, *kind, ns, options); owned.empty()) {
-        c.diff = DiffDesiredLive(marked_object, live_object);
-      } else {
-        // The fields the cluster owns take their live values; how they
-        // differ from the repository is kept for `bosun diff`.
-        std::vector<FieldChange> all = DiffDesiredLive(marked_object, live_object);
-        for (const auto& steps : owned) KeepLive(marked_object.json(), live_object.json(), steps, 0);
-        c.diff = DiffDesiredLive(marked_object, live_object);
-        std::set<std::string> left;
-        for (const FieldChange& f : c.diff) left.insert(f.field);
-        for (FieldChange& f : all) {
-          if (left.count(f.field) == 0) c.ignored.push_back(std::move(f));
+      // The fields the cluster owns take their live values (how they
+      // differ from the repository is kept for `bosun diff`); a replace,
+      // which creates the object again, writes the repository's.
+      std::optional<Object> as_written;
+      if (auto owned = IgnoredFields(m, *kind, ns, options); !owned.empty()) {
+        as_written = marked_object;
+        for (const auto& steps : owned) {
+          const bool redact = steps.front().kind == FieldStep::Kind::kKey && Redacted(gvk, steps.front().key);
+          KeepLive(marked_object.json(), live_object.json(), steps, 0, FieldPath(), redact, &c.ignored);
         }
       }
+      c.diff = DiffDesiredLive(marked_object, live_object);
       if (c.diff.empty()) {
         c.action = PlannedChange::Action::kUnchanged;
         c.object = *it->second;
@@ -555,6 +619,11 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
         }
         if (!c.immutable.empty() && ForceReplace(m, options.force)) {
           c.action = PlannedChange::Action::kReplace;
+          if (as_written) {
+            c.diff = DiffDesiredLive(*as_written, live_object);
+            c.ignored.clear();
+            marked_object = std::move(*as_written);
+          }
           c.object = std::move(marked_object);
           if (auto rv = live_object.resource_version(); !rv.empty()) {
             c.object.json()["metadata"]["resourceVersion"] = rv;
@@ -607,10 +676,12 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
     }
   }
   const std::set<std::string>& used = options.used_namespaces != nullptr ? *options.used_namespaces : used_here;
+  std::set<std::string> holding;  // the namespaces of objects kept
   for (auto& d : deletes) {
     // What the repository said to keep, everything with prune off, and
-    // Namespaces the API will not delete or that objects of the set are
-    // still in stay.
+    // Namespaces the API will not delete or that objects of the set, or
+    // objects kept, are still in stay (deleting one deletes what is in it;
+    // Namespaces come last).
     using Kept = PlannedChange::Kept;
     const bool is_namespace = d.kind->gvk.group.empty() && d.kind->gvk.kind == "Namespace";
     std::optional<Kept> kept;
@@ -620,10 +691,11 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
       kept = Kept::kPruneOff;
     } else if (is_namespace && !NamespaceMayBeDeleted(d.name)) {
       kept = Kept::kSystemNamespace;
-    } else if (is_namespace && used.count(d.name) != 0) {
+    } else if (is_namespace && (used.count(d.name) != 0 || holding.count(d.name) != 0)) {
       kept = Kept::kNamespaceInUse;
     }
     if (kept) {
+      if (!d.ns.empty()) holding.insert(d.ns);
       d.kept = *kept;
       plan.kept.push_back(std::move(d));
     } else {

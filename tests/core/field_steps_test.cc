@@ -53,6 +53,7 @@ TEST(ParseFieldPath, SaysWhatIsWrongAndWhere) {
 TEST(OwnedFields, AListOfPathsOutsideMetadataAndStatus) {
   EXPECT_THAT(SplitFieldList(" spec.replicas,data[a.b] ,, spec.x\n"),
               ElementsAre("spec.replicas", "data[a.b]", "spec.x"));
+  EXPECT_THAT(SplitFieldList("data[a,b], spec.x"), ElementsAre("data[a,b]", "spec.x"));
   EXPECT_THAT(OwnedFieldErrors("spec.replicas, spec.template.spec.containers[*].resources"), IsEmpty());
   EXPECT_THAT(OwnedFieldErrors("metadata.labels.app"),
               ElementsAre(HasSubstr("\"metadata.labels.app\": metadata is not a field the cluster can own")));

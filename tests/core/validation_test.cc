@@ -508,6 +508,12 @@ TEST(Validation, PruneAndOwnedFieldsAreCheckedWhereTheyAreWritten) {
                   HasSubstr("spec.ignoreDifferences[2].kind: required"),
                   HasSubstr("spec.ignoreDifferences[3].fields: required"),
                   HasSubstr("spec.ignoreDifferences[3].field: unknown field \"field\" (did you mean \"fields\"?)")));
+  // A group or namespace the kind cannot have would match nothing.
+  EXPECT_THAT(Errors(sync + "  ignoreDifferences:\n  - {group: apps, kind: ConfigMap, fields: [data.x]}\n"
+                            "  - {kind: Namespace, namespace: shop, fields: [spec.x]}\n"),
+              ElementsAre(HasSubstr("spec.ignoreDifferences[0].group: ConfigMap is in group \"\" (the core group), not "
+                                    "\"apps\""),
+                          HasSubstr("spec.ignoreDifferences[1].namespace: Namespace is cluster-scoped")));
 }
 
 // A misspelt level of affinity or topology spread would be dropped, and the

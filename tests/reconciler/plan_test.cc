@@ -328,6 +328,92 @@ TEST(PlanSync, IgnoreDifferencesRulesMatchByKindNamespaceAndNameAndEveryListItem
   EXPECT_EQ(PlanSync(desired, {live}, {.revision = "r1", .ignore = exact}).unchanged, 1);
 }
 
+// The edges of what the cluster owns: list items, maps the repository does
+// not write, Secrets, and a replace.
+TEST(PlanSync, FieldsTheClusterOwnsInListsMapsSecretsAndReplaces) {
+  auto desired = Load({{"deploy.yaml", kDeploy}});
+  Object live = Stored(PlanSync(desired, {}, {.revision = "r1"}).changes[0]);
+  Json& containers = live.json()["spec"]["template"]["spec"]["containers"];
+  containers.push_back({{"name", "proxy"}, {"image", "envoy:1"}});  // injected by someone else
+  auto rules = [](const std::string& kind, const std::vector<std::string>& fields) {
+    return IgnoreRulesOf(Json::array({{{"kind", kind}, {"fields", fields}}}));
+  };
+  // An item the repository lacks, owned: kept (appended after its last
+  // item), and listed as the repository not having it.
+  Plan item = PlanSync(desired, {live},
+                       {.revision = "r1", .ignore = rules("Deployment", {"spec.template.spec.containers[1]"})});
+  EXPECT_EQ(item.unchanged, 1);
+  ASSERT_EQ(item.changes[0].ignored.size(), 1u);
+  EXPECT_EQ(item.changes[0].ignored[0].field, "spec.template.spec.containers[1]");
+  EXPECT_EQ(item.changes[0].ignored[0].op, FieldChange::Op::kRemoved);
+  // [*] last: the whole live list.
+  EXPECT_EQ(
+      PlanSync(desired, {live}, {.revision = "r1", .ignore = rules("Deployment", {"spec.template.spec.containers[*]"})})
+          .unchanged,
+      1);
+  // [*].image: only the images; the injected container is still a change.
+  Plan images = PlanSync(desired, {live},
+                         {.revision = "r1", .ignore = rules("Deployment", {"spec.template.spec.containers[*].image"})});
+  EXPECT_EQ(images.updated, 1);
+  // A list the repository does not write is not made up: no stray null.
+  live.json()["spec"]["template"]["spec"]["tolerations"] = Json::array({{{"operator", "Exists"}}});
+  Plan list = PlanSync(desired, {live},
+                       {.revision = "r1", .ignore = rules("Deployment", {"spec.template.spec.tolerations[0]"})});
+  ASSERT_EQ(list.updated, 1);
+  EXPECT_FALSE(list.changes[0].object.spec()["template"]["spec"].contains("tolerations"))
+      << list.changes[0].object.spec().dump();
+  // A map the repository does not write is made for the live value, and
+  // only that field is listed, not the map.
+  live = Stored(PlanSync(desired, {}, {.revision = "r1"}).changes[0]);
+  live.json()["spec"]["strategy"] = {{"type", "Recreate"}};
+  Plan strategy = PlanSync(desired, {live}, {.revision = "r1", .ignore = rules("Deployment", {"spec.strategy.type"})});
+  EXPECT_EQ(strategy.unchanged, 1);
+  ASSERT_EQ(strategy.changes[0].ignored.size(), 1u);
+  EXPECT_EQ(strategy.changes[0].ignored[0].field, "spec.strategy.type");
+
+  // A Secret's owned value is listed, never shown.
+  auto secret = Load({{"secret.yaml", kSecret}});
+  Object live_secret = Stored(PlanSync(secret, {}, {.revision = "r1"}).changes[0]);
+  live_secret.json()["stringData"]["password"] = "rotated-by-hand";
+  Plan rotated =
+      PlanSync(secret, {live_secret}, {.revision = "r1", .ignore = rules("Secret", {"stringData.password"})});
+  EXPECT_EQ(rotated.unchanged, 1);
+  ASSERT_EQ(rotated.changes[0].ignored.size(), 1u);
+  EXPECT_TRUE(rotated.changes[0].ignored[0].redacted);
+  EXPECT_EQ(FieldChangeToJson(rotated.changes[0].ignored[0]).dump().find("rotated"), std::string::npos);
+
+  // A replace creates the object again as the repository has it.
+  const std::string job =
+      "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate, namespace: shop}\n"
+      "spec:\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: Never\n"
+      "      containers: [{name: m, image: IMAGE}]\n";
+  auto with = [&](const std::string& image) {
+    std::string y = job;
+    return Load({{"job.yaml", y.replace(y.find("IMAGE"), 5, image)}});
+  };
+  Object live_job = Stored(PlanSync(with("m:1"), {}, {.revision = "r1"}).changes[0]);
+  live_job.json()["spec"]["backoffLimit"] = 6;
+  Plan replaced = PlanSync(with("m:2"), {live_job},
+                           {.revision = "r2", .force = true, .ignore = rules("Job", {"spec.backoffLimit"})});
+  ASSERT_EQ(replaced.replaced, 1);
+  EXPECT_EQ(replaced.changes[0].object.spec()["backoffLimit"], 2);
+}
+
+// A Namespace whose objects are kept (bosun.dev/prune: "false") stays with
+// them: deleting it would delete them.
+TEST(PlanSync, ANamespaceHoldingAKeptObjectIsKept) {
+  const std::string data =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: data\n  namespace: shop\n  annotations:\n"
+      "    bosun.dev/prune: \"false\"\ndata: {k: v}\n";
+  auto live = ApplyAll(PlanSync(Load({{"ns.yaml", kNamespace}, {"data.yaml", data}}), {}, {.revision = "r1"}));
+  Plan plan = PlanSync({}, live, {.revision = "r2", .prune = true});
+  EXPECT_EQ(plan.deleted, 0);
+  ASSERT_EQ(plan.kept.size(), 2u);
+  EXPECT_EQ(plan.kept[0].kept, PlannedChange::Kept::kPruneDisabled);
+  EXPECT_EQ(plan.kept[1].name, "shop");
+  EXPECT_EQ(plan.kept[1].kept, PlannedChange::Kept::kNamespaceInUse);
+}
+
 TEST(PlanSync, UnmanagedObjectWithADesiredNameIsAdopted) {
   auto desired = Load({{"ns.yaml", kNamespace}});
   Object existing(GroupVersionKind{"", "v1", "Namespace"}, "", "shop");
