@@ -1,4 +1,5 @@
 // `bosun get KIND [NAME]`: objects from the cluster, as kubectl shows them.
+#include <cctype>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -124,7 +125,35 @@ Columns ColumnsFor(const KindInfo& kind) {
   return {{}, {"LABELS"}};
 }
 
+bool IsEvent(const KindInfo& kind) {
+  return kind.gvk.group.empty() && kind.gvk.kind == "Event";
+}
+
+// An Event as kubectl lists it: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE
+// (-o wide: SOURCE, COUNT, FIRST SEEN, NAME), not by its generated name.
+std::vector<std::string> EventRow(const Object& o, bool wide, bool with_ns) {
+  const Json& j = o.json();
+  const Json& involved = F(j, "involvedObject");
+  std::string kind = Str(F(involved, "kind"), "");
+  for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::vector<std::string> r;
+  if (with_ns) r.push_back(o.namespace_());
+  r.push_back(Age(Str(F(j, "lastTimestamp"), o.creation_timestamp().c_str())));
+  r.push_back(Str(F(j, "type"), ""));
+  r.push_back(Str(F(j, "reason"), ""));
+  r.push_back(kind + "/" + Str(F(involved, "name"), ""));
+  r.push_back(Str(F(j, "message"), ""));
+  if (wide) {
+    r.push_back(Str(F(F(j, "source"), "component"), ""));
+    r.push_back(std::to_string(Int(F(j, "count"), 1)));
+    r.push_back(Age(Str(F(j, "firstTimestamp"), o.creation_timestamp().c_str())));
+    r.push_back(o.name());
+  }
+  return r;
+}
+
 std::vector<std::string> Row(const KindInfo& kind, const Object& o, bool wide, bool with_ns) {
+  if (IsEvent(kind)) return EventRow(o, wide, with_ns);
   std::vector<std::string> r;
   if (with_ns) r.push_back(o.namespace_());
   r.push_back(o.name());
@@ -194,6 +223,11 @@ std::vector<std::string> Row(const KindInfo& kind, const Object& o, bool wide, b
 std::vector<std::string> Header(const KindInfo& kind, bool wide, bool with_ns) {
   std::vector<std::string> h;
   if (with_ns) h.push_back("NAMESPACE");
+  if (IsEvent(kind)) {
+    h.insert(h.end(), {"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"});
+    if (wide) h.insert(h.end(), {"SOURCE", "COUNT", "FIRST SEEN", "NAME"});
+    return h;
+  }
   h.push_back("NAME");
   Columns c = ColumnsFor(kind);
   for (auto& m : c.middle) h.push_back(m);
@@ -351,6 +385,12 @@ int RunGet(const GetOptions& opt) {
     return 0;
   }
   bool wide = opt.output == "wide";
+  // Events oldest first, by when they last happened.
+  if (IsEvent(k)) {
+    std::stable_sort(items.begin(), items.end(), [](const Object& a, const Object& b) {
+      return Str(F(a.json(), "lastTimestamp"), "") < Str(F(b.json(), "lastTimestamp"), "");
+    });
+  }
   std::vector<std::vector<std::string>> rows;
   for (const Object& o : items) rows.push_back(Row(k, o, wide, with_ns));
   TablePrinter printer(Header(k, wide, with_ns));

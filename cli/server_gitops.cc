@@ -363,6 +363,7 @@ void GitOps::Impl::Loop() {
       so.history_max_bytes = history_max_bytes;
       so.verify = flags.verify_commits;
       so.allowed_signers_file = flags.allowed_signers_file;
+      so.record_events = true;  // `bosun get events`, `bosun describe`
       auto c = reconciler::SyncController::Create(so);
       if (!c) {
         log::Error("server", "cannot start the sync controller", {{"error", c.error().message()}});

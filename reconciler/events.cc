@@ -14,8 +14,8 @@ std::atomic<uint64_t> g_event_seq{0};
 
 }  // namespace
 
-EventRecorder::EventRecorder(state::Client* client, Clock* clock, std::string component)
-    : client_(client), clock_(clock), component_(std::move(component)) {
+EventRecorder::EventRecorder(state::Client* client, Clock* clock, std::string component, bool log_warnings)
+    : client_(client), clock_(clock), component_(std::move(component)), log_warnings_(log_warnings) {
   if (client_ != nullptr) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -26,7 +26,7 @@ EventRecorder::~EventRecorder() {
 void EventRecorder::Record(const Object& regarding, const std::string& type, const std::string& reason,
                            const std::string& message) {
   // Normal events (one per scheduled pod...) only at debug level: the Events hold them.
-  log::Write(type == "Warning" ? log::Level::kWarn : log::Level::kDebug, component_, message,
+  log::Write(type == "Warning" && log_warnings_ ? log::Level::kWarn : log::Level::kDebug, component_, message,
              {{"object", regarding.kind() + " " + ObjectKeyOf(regarding)}, {"reason", reason}});
   if (client_ == nullptr) return;
   Pending p;

@@ -41,7 +41,9 @@ Status AddEventTtlController(ControllerManager& mgr, std::chrono::milliseconds t
 class EventRecorder {
  public:
   // `client` null: events are only logged (tests, the scheduler bench).
-  EventRecorder(state::Client* client, Clock* clock, std::string component);
+  // `log_warnings` false: Warning events are logged at debug level too (a
+  // component that logs its own warnings, as the GitOps sync does).
+  EventRecorder(state::Client* client, Clock* clock, std::string component, bool log_warnings = true);
   ~EventRecorder();  // Stop()
   EventRecorder(const EventRecorder&) = delete;
   EventRecorder& operator=(const EventRecorder&) = delete;
@@ -78,6 +80,7 @@ class EventRecorder {
   state::Client* client_;
   Clock* clock_;
   const std::string component_;
+  const bool log_warnings_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;

@@ -407,6 +407,11 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
              {"batchMs", std::to_string(batch_ms)},
              {"cacheMs", std::to_string(cache_ms)},
              {"sinceFetchMs", std::to_string(since_fetch.count())}});
+  {
+    const std::string subject = ctx.commit.message.substr(0, ctx.commit.message.find('\n'));
+    Event(stored, false, planned.plan.empty() ? "NoChanges" : "Applied",
+          "revision " + rev + " (\"" + subject + "\") applied: " + Summary(planned.plan, planned.extra_unchanged));
+  }
   LinkRevert(ctx);
   SettleSuperseded(previous, name, ctx.head);
   EnforceHistoryLimit(settings, name);

@@ -61,6 +61,8 @@ SyncController::Impl::Impl(SyncOptions options)
   source.ref = mirror->options().ref;
   source.path = opt.path;
   loader = std::make_unique<DesiredLoader>(mirror, opt.path, LoadLimits{}, opt.field_validation);
+  // The sync logs its own warnings; its Events only go to the API.
+  if (opt.record_events) events = std::make_unique<EventRecorder>(client, clock, kSyncComponent, false);
   live_settings = SettingsFor(nullptr, opt);
 }
 

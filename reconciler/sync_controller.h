@@ -70,6 +70,12 @@ struct SyncOptions {
   // cluster's own key is trusted).
   std::string verify = "none";
   std::string allowed_signers_file;
+  // Record Events (reconciler/events.h) about what the sync does: each
+  // revision applied, refused or failed (regarding its Revision record) and
+  // each drift found (regarding the object), as Flux's controllers do, so
+  // `bosun get events` and `bosun describe` show them. Off in unit tests of
+  // the sync that count writes; `bosun server` turns it on.
+  bool record_events = false;
   // How long the start of the managed-object watches may take.
   std::chrono::milliseconds watch_start_timeout{30000};
   // Tests only: called after a revision's record is written (phase

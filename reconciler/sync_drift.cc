@@ -194,6 +194,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       e.undone_by_hand = true;
       log::Info(kSyncComponent, "drift undone by hand",
                 {{"rev", ShortSha(live->commit)}, {"object", DescribeKey(*kind, *m)}, {"revision", live_record}});
+      DriftEvent(e, cur, heal);
       found->push_back({live_record, e});
     }
     return;
@@ -227,6 +228,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       std::lock_guard<std::mutex> lock(drift_mu);
       drift_delayed[key] = b.last_heal + b.delay;
       e.error = "changed again right after healing; next try in " + std::to_string(b.delay.count() / 1000) + "s";
+      DriftEvent(e, cur, heal);
       found->push_back({live_record, e});
       return;
     }
@@ -264,7 +266,42 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       log::Warn(kSyncComponent, "cannot heal drift", {{"rev", rev}, {"object", what}, {"error", e.error}});
     }
   }
+  DriftEvent(e, cur, heal);
   found->push_back({live_record, e});
+}
+
+void SyncController::Impl::DriftEvent(const DriftEntry& e, const std::optional<Object>& cur, bool heal) {
+  if (!events) return;
+  // About the object itself (`bosun describe deployment web` shows it); a
+  // deleted one by its name.
+  const Object regarding = cur ? *cur : Object(e.kind->gvk, e.ns, e.name);
+  const std::string revision = "revision " + live_record + " (" + ShortSha(live ? live->commit : "") + ")";
+  if (e.undone_by_hand) {
+    Event(regarding, false, "DriftUndone", "changed back by hand to what " + revision + " has");
+    return;
+  }
+  std::string what = "deleted by hand";
+  if (!e.deleted) {
+    std::string fields;
+    const size_t shown = std::min<size_t>(e.fields.size(), 5);
+    for (size_t i = 0; i < shown; ++i) fields += (i == 0 ? "" : ", ") + e.fields[i];
+    if (e.fields.size() > shown) fields += " and " + std::to_string(e.fields.size() - shown) + " more";
+    what = fields + " changed by hand";
+  }
+  if (e.healed) {
+    Event(regarding, false, "DriftHealed",
+          what + "; put back as " + revision + " has it" +
+              (e.replaced ? " (deleted and created again: an immutable field differed)" : ""));
+  } else if (!e.error.empty()) {
+    Event(regarding, true, "Drift", what + "; not put back: " + e.error);
+  } else {
+    Event(regarding, true, "Drift",
+          what + "; left as is: " +
+              (heal               ? ""
+               : suspended.load() ? "syncing is suspended"
+                                  : "self-heal is off") +
+              " (`bosun sync` puts it back to " + revision + ")");
+  }
 }
 
 void SyncController::Impl::FlushDrift(const std::vector<std::pair<std::string, DriftEntry>>& found) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/kinds.h"
+#include "reconciler/events.h"
 #include "reconciler/history.h"
 #include "reconciler/informer.h"
 #include "reconciler/plan.h"
@@ -76,6 +77,11 @@ struct SyncController::Impl {
   gitsync::Mirror* mirror;
   state::Client* client;
   Clock* clock;
+  // Events about revisions and drift (opt.record_events), else null.
+  std::unique_ptr<EventRecorder> events;
+  void Event(const Object& regarding, bool warning, const std::string& reason, const std::string& message) {
+    if (events) events->Record(regarding, warning ? "Warning" : "Normal", reason, message);
+  }
   RecordSource source;
   const KindInfo* revision_kind;
   const KindInfo* repo_kind;
@@ -242,6 +248,9 @@ struct SyncController::Impl {
   // A sync request (`bosun sync`) with nothing new to apply and self-heal
   // off: puts back the drift found so far, as Argo CD's manual sync does.
   void HealDriftOnRequest();
+  // The Event of one drift entry (opt.record_events), about `cur` or, when
+  // it was deleted, its name.
+  void DriftEvent(const DriftEntry& e, const std::optional<Object>& cur, bool heal);
   void FlushDrift(const std::vector<std::pair<std::string, DriftEntry>>& found);
 };
 

@@ -105,6 +105,7 @@ Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const s
   auto created = CreateRecord(std::move(rec));
   if (!created) return created.error();
   log::Warn(kSyncComponent, "refused", {{"rev", rev}, {"revision", created->name()}, {"reason", message}});
+  Event(*created, true, reason, message);
   for (const Diagnostic& d : diagnostics) {
     if (d.severity != Severity::kError) continue;
     log::Info(kSyncComponent, "refused because", {{"rev", rev}, {"error", d.ToString()}});
@@ -209,6 +210,8 @@ Status SyncController::Impl::MarkFailed(PassContext& ctx, const std::string& nam
   auto w = UpdateRecordStatus(rec);
   std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
   log::Warn(kSyncComponent, "apply failed", {{"rev", ShortSha(ctx.head)}, {"revision", name}, {"error", message}});
+  Event(w ? *w : rec, true, reason.empty() ? "ApplyFailed" : reason,
+        "revision " + ShortSha(ctx.head) + " failed to apply: " + message + "; " + stays);
   SetRepositoryStatus([&](Json& st) {
     st["lastSyncTime"] = FormatRfc3339(clock->Now());
     st["lastSyncError"] = "revision " + ShortSha(ctx.head) + " failed to apply: " + message + "; " + stays;

@@ -1458,6 +1458,23 @@ TEST_F(FollowTest, DescribeARefusedRevisionListsItsErrors) {
   EXPECT_EQ(d.exit_code, 0) << d.out;
   EXPECT_THAT(d.out, HasSubstr("Refused (InvalidManifests)")) << d.out;
   EXPECT_THAT(d.out, HasSubstr("Errors:\n  deploy/web/cm.yaml:4:9: metadata.name: ")) << d.out;
+  // The sync's Event about it, as `bosun describe` shows a controller's.
+  EXPECT_TRUE(bosun::test::Eventually(
+      [&] {
+        const std::string out = Run("describe revision 2").out;
+        return std::regex_search(out, std::regex("Warning +InvalidManifests +[0-9a-z]+ ago +sync +revision " +
+                                                 repo_->Head().substr(0, 7) + " refused: 1 invalid manifest"));
+      },
+      10s, 100ms))
+      << Run("describe revision 2").out;
+  // `bosun get events` lists them as kubectl does.
+  const std::string events = Run("get events").out;
+  EXPECT_TRUE(std::regex_search(events, std::regex("LAST SEEN +TYPE +REASON +OBJECT +MESSAGE\n"))) << events;
+  EXPECT_TRUE(std::regex_search(events, std::regex("Normal +Applied +revision/00000001 +revision [0-9a-f]{7} "
+                                                   "\\(\"Add the web config\"\\) applied: 1 created")))
+      << events;
+  EXPECT_TRUE(std::regex_search(events, std::regex("Warning +InvalidManifests +revision/00000002 +revision ")))
+      << events;
 }
 
 // A preview of a folder inside the followed one reads files by the rules

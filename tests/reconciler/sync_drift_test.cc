@@ -96,6 +96,54 @@ TEST_F(SyncDriftTest, AFieldTheClusterOwnsIsNotDriftUntilTheRepositoryTakesItBac
   EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 2);
 }
 
+// With record_events (as `bosun server` runs it), what the sync did is an
+// Event: each revision applied or refused, about its record, and each drift,
+// about the object (so `bosun describe` shows it).
+TEST_F(SyncDriftTest, WhatTheSyncDidIsRecordedAsEvents) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")},
+                {"web.yaml", DeploymentYaml("web", "shop", 2)},
+                {"sync.yaml", SyncConfigYaml("  selfHeal: false\n")}},
+               "first");
+  MakeController([](SyncOptions& o) { o.record_events = true; });
+  ASSERT_EQ(Sync(), "00000001");
+  auto events = [&] {
+    auto l = api_.client().List(Kind("events"), "");
+    std::vector<std::string> out;
+    if (!l) return out;
+    for (const Object& e : l->items) {
+      const Json& j = e.json();
+      out.push_back(j.value("type", "") + " " + j.value("reason", "") + " " + j["involvedObject"].value("kind", "") +
+                    "/" + j["involvedObject"].value("name", "") + ": " + j.value("message", ""));
+    }
+    return out;
+  };
+  auto has = [&](const std::string& want) {
+    return Eventually([&] {
+      for (const auto& e : events()) {
+        if (e.find(want) != std::string::npos) return true;
+      }
+      return false;
+    });
+  };
+  EXPECT_TRUE(has("Normal Applied Revision/00000001: revision ")) << ::testing::PrintToString(events());
+  EXPECT_TRUE(has("(\"first\") applied: 3 created, 0 updated, 0 deleted, 0 unchanged"))
+      << ::testing::PrintToString(events());
+  repo_.Commit({{"web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"}},
+               "broken");
+  ASSERT_EQ(Sync(), "00000002");
+  EXPECT_TRUE(has("Warning InvalidManifests Revision/00000002: revision ")) << ::testing::PrintToString(events());
+  ScaleByHand(7);
+  EXPECT_TRUE(
+      has("Warning Drift Deployment/web: spec.replicas changed by hand; left as is: self-heal is off "
+          "(`bosun sync` puts it back to revision 00000001"))
+      << ::testing::PrintToString(events());
+  // The Event is about the object itself: its uid.
+  auto web = Live("deployments", "shop", "web");
+  auto about = api_.client().List(Kind("events"), "shop", state::Selectors("", "involvedObject.uid=" + web->uid()));
+  ASSERT_TRUE(about.ok());
+  EXPECT_EQ(about->items.size(), 1u);
+}
+
 // A live revision applied when unknown fields were only warnings (bosun
 // before November 2026, here a server default of Warn): after the upgrade
 // to Strict its set is still what is live, and drift is still checked.
