@@ -32,12 +32,15 @@ struct HistoryOptions {
   ClientFlags client;
 };
 
-// A time for --since and --until: an RFC 3339 time, a date (midnight UTC),
-// or how long ago (90m, 24h, 7d).
-Result<WallTime> ParseWhen(const std::string& text, WallTime now) {
-  if (auto t = ParseRfc3339(text)) return *t;
+// A time for --since and --until: an RFC 3339 time in UTC (…Z), a date
+// (midnight UTC; for --until, `end_of_day`, the midnight after, so the day
+// is in), or how long ago (90m, 24h, 7d).
+Result<WallTime> ParseWhen(const std::string& text, WallTime now, bool end_of_day) {
+  if (text.size() > 10 && (text.back() == 'Z' || text.back() == 'z')) {
+    if (auto t = ParseRfc3339(text)) return *t;
+  }
   if (text.size() == 10 && text[4] == '-' && text[7] == '-') {
-    if (auto t = ParseRfc3339(text + "T00:00:00Z")) return *t;
+    if (auto t = ParseRfc3339(text + "T00:00:00Z")) return end_of_day ? *t + std::chrono::hours(24) : *t;
   }
   std::string go = text;
   if (text.size() > 1 && text.size() <= 7 && text.back() == 'd' &&
@@ -47,7 +50,7 @@ Result<WallTime> ParseWhen(const std::string& text, WallTime now) {
   auto ago = ParseDuration(go);
   if (ago && ago->count() >= 0) return now - std::chrono::duration_cast<WallTime::duration>(*ago);
   return Error(Code::kInvalid, "\"" + text +
-                                   "\" is not a time: give an RFC 3339 time (2026-11-01T09:00:00Z), a date "
+                                   "\" is not a time: give an RFC 3339 time in UTC (2026-11-01T09:00:00Z), a date "
                                    "(2026-11-01), or how long ago (90m, 24h, 7d)");
 }
 
@@ -413,7 +416,7 @@ int RunHistory(const HistoryOptions& opt) {
     std::optional<WallTime> since, until;
     for (auto [text, out, flag] : {std::tuple{&opt.since, &since, "--since"}, {&opt.until, &until, "--until"}}) {
       if (text->empty()) continue;
-      auto t = ParseWhen(*text, now);
+      auto t = ParseWhen(*text, now, text == &opt.until);
       if (!t) {
         std::fprintf(stderr, "bosun history: %s: %s\n", flag, t.error().message().c_str());
         return 2;
@@ -425,7 +428,7 @@ int RunHistory(const HistoryOptions& opt) {
     std::erase_if(*records, [&](const Object& r) {
       if (since || until) {
         auto at = ParseRfc3339(r.creation_timestamp());
-        if (!at || (since && *at < *since) || (until && *at > *until)) return true;
+        if (!at || (since && *at < *since) || (until && *at > *until)) return true;  // a date's end: its next midnight
       }
       if (!author.empty() && !PersonHas(F(r.spec(), "author"), author) &&
           !PersonHas(F(r.spec(), "committer"), author)) {
@@ -465,8 +468,7 @@ int RunHistory(const HistoryOptions& opt) {
   };
   if (records->empty()) {
     if (filtered) {
-      std::fprintf(stderr, "No revision in the history matches%s%s%s%s%s.\n",
-                   only ? (" --object " + opt.object).c_str() : "",
+      std::fprintf(stderr, "No revision in the history matches%s%s%s%s%s.\n", only ? (" " + about).c_str() : "",
                    opt.since.empty() ? "" : (" --since " + opt.since).c_str(),
                    opt.until.empty() ? "" : (" --until " + opt.until).c_str(),
                    opt.author.empty() ? "" : (" --author " + opt.author).c_str(),
@@ -526,7 +528,8 @@ void AddHistory(CLI::App& app, int* exit_code) {
   cmd->add_option("--since", opt->since,
                   "Only revisions bosun recorded at or after this time: RFC 3339 (2026-11-01T09:00:00Z),\n"
                   "a date (2026-11-01, UTC), or how long ago (90m, 24h, 7d)");
-  cmd->add_option("--until", opt->until, "Only revisions recorded at or before this time (as --since)");
+  cmd->add_option("--until", opt->until,
+                  "Only revisions recorded at or before this time (as --since; a date takes in that day)");
   cmd->add_option("--author", opt->author,
                   "Only commits whose author or committer has this in their name or email (any case)");
   cmd->add_option("--outcome", opt->outcome,

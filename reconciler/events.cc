@@ -73,8 +73,11 @@ void EventRecorder::Loop() {
 
 void EventRecorder::Write(const Pending& p) {
   const KindInfo* kind = KindRegistry::Builtin().FindKind("Event");
-  const std::string agg = p.involved.value("uid", "") + "\x1f" + p.ns + "\x1f" + p.involved.value("name", "") +
-                          "\x1f" + p.type + "\x1f" + p.reason + "\x1f" + p.message;
+  // The kind too: a Deployment and a Service of one name deleted by hand
+  // (no uid) are two events.
+  const std::string agg = p.involved.value("apiVersion", "") + "\x1f" + p.involved.value("kind", "") + "\x1f" +
+                          p.involved.value("uid", "") + "\x1f" + p.ns + "\x1f" + p.involved.value("name", "") + "\x1f" +
+                          p.type + "\x1f" + p.reason + "\x1f" + p.message;
   auto it = written_.find(agg);
   if (it != written_.end()) {
     Json patch = {{"count", it->second.count + 1}, {"lastTimestamp", p.at}};

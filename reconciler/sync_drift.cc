@@ -214,6 +214,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
   log::Info(kSyncComponent, e.deleted ? "drift: managed object deleted" : "drift: managed object changed",
             {{"rev", rev}, {"object", what}, {"fields", fields}, {"revision", live_record}});
 
+  std::optional<Object> healed_object;
   if (heal) {
     HealBackoff& b = heal_backoff[key];
     MonoTime now = std::chrono::steady_clock::now();
@@ -228,7 +229,10 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       std::lock_guard<std::mutex> lock(drift_mu);
       drift_delayed[key] = b.last_heal + b.delay;
       e.error = "changed again right after healing; next try in " + std::to_string(b.delay.count() / 1000) + "s";
-      DriftEvent(e, cur, heal);
+      // One Event however often it is fought over (no changing delay in it).
+      DriftEntry said = e;
+      said.error = "changed again right after it was put back; putting it back less often";
+      DriftEvent(said, cur, heal);
       found->push_back({live_record, e});
       return;
     }
@@ -244,6 +248,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       }
     }
     if (w) {
+      healed_object = *w;  // the Event is about the object as it is now (a new uid if made again)
       informer->Store(*kind, *w);
       dirty.erase(key);
       b.last_heal = now;
@@ -266,7 +271,7 @@ void SyncController::Impl::CheckDrift(const std::string& key, std::vector<std::p
       log::Warn(kSyncComponent, "cannot heal drift", {{"rev", rev}, {"object", what}, {"error", e.error}});
     }
   }
-  DriftEvent(e, cur, heal);
+  DriftEvent(e, healed_object ? healed_object : cur, heal);
   found->push_back({live_record, e});
 }
 

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "tests/test_support.h"
 
 namespace {
@@ -483,9 +484,14 @@ TEST_F(GitOpsVerbs, HistoryListsNewestFirstWithChangesAndOutcome) {
   EXPECT_EQ(rows(Run("history --author grace")), 4) << "the committer counts too";
   EXPECT_EQ(rows(Run("history --since 1h")), 4);
   EXPECT_EQ(rows(Run("history --since 2020-01-01 --until 2099-12-31T00:00:00Z --author ada")), 3);
-  Outcome none = Run("history --until 2d --outcome degraded");
+  EXPECT_EQ(rows(Run("history --outcome skipped")), 1);
+  Outcome none = Run("history --until 2d");
   EXPECT_EQ(none.exit_code, 0) << none.out;
-  EXPECT_THAT(none.out, HasSubstr("No revision in the history matches --until 2d --outcome degraded."));
+  EXPECT_THAT(none.out, HasSubstr("No revision in the history matches --until 2d."));
+  // A date for --until takes in that whole day: today's records.
+  const std::string today = bosun::FormatRfc3339(std::chrono::system_clock::now()).substr(0, 10);
+  EXPECT_EQ(rows(Run("history --until " + today)), 4) << Run("history --until " + today).out;
+  EXPECT_EQ(Run("history --since 2026-11-20T14:00:00+02:00").exit_code, 2) << "only UTC times";
   Outcome bad = Run("history --since yesterday");
   EXPECT_EQ(bad.exit_code, 2) << bad.out;
   EXPECT_THAT(bad.out, HasSubstr("bosun history: --since: \"yesterday\" is not a time: give an RFC 3339 time"));
