@@ -4,6 +4,7 @@
 // sync controller would, lists the live objects through the API and prints
 // the plan the controller would apply (reconciler/plan.h; pruning as the
 // set's SyncConfig says, on by default).
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -56,7 +57,29 @@ struct Loaded {
   // for the whole repository or a folder outside any: managed objects from
   // files outside it are not this preview's to prune.
   std::string scope;
+  // The SyncConfig the sync would read: the followed folder's, also when
+  // the preview is of a folder inside it (nullopt: none).
+  std::optional<Manifest> sync_config;
 };
+
+// Keeps, of the set read from the followed folder, the manifests (and
+// their diagnostics) in `scope` when it is given; the SyncConfig is taken
+// from the whole set first, as the sync reads it.
+void TakeSet(Loaded* out, DesiredSet whole, const std::optional<std::string>& scope) {
+  for (const Manifest& m : whole.objects) {
+    const KindInfo* info = KindRegistry::Builtin().Find(m.object.gvk());
+    if (info != nullptr && IsSyncConfig(*info)) {
+      out->sync_config = m;
+      break;
+    }
+  }
+  if (scope) {
+    std::erase_if(whole.objects, [&](const Manifest& m) { return !gitsync::InFolder(m.file, *scope); });
+    std::erase_if(whole.diagnostics,
+                  [&](const Diagnostic& d) { return !d.file.empty() && !gitsync::InFolder(d.file, *scope); });
+  }
+  out->set = std::move(whole);
+}
 
 // Names files by their path from `root`, the way the sync controller names
 // them (from the repository root), so the source-path marks compare equal.
@@ -86,25 +109,24 @@ std::string FromRoot(const fs::path& root, const std::string& file) {
 }
 
 // A folder on disk, named from `root`. In a Git work tree (`repo`), files
-// git ignores are left out, as they can never reach the repository, and
-// with `keep` only the files in that folder of the repository are.
+// git ignores are left out, as they can never reach the repository; those
+// in `scope` (all, when nullopt) are named on stderr.
 Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, const gitsync::LocalRepo* repo,
                                 std::optional<FieldValidation> mode,
-                                const std::optional<std::string>& keep = std::nullopt) {
+                                const std::optional<std::string>& scope = std::nullopt) {
   auto files = FindManifestFiles({dir});
   if (!files) return files.error();
-  // Unknown fields are what the followed folder's SyncConfig says, wherever
-  // in it that is.
-  if (keep && !mode) mode = LoadDesiredSet(*files).field_validation;
   if (repo != nullptr) {
     std::vector<std::string> kept, ignored;
-    std::error_code ec;
     for (std::string& f : *files) {
       const std::string rel = FromRoot(root, f);
-      if (keep && !InFolder(rel, *keep)) continue;
       auto is = repo->IsIgnored(rel);
       if (!is) return is.error();
-      (*is ? ignored : kept).push_back(std::move(f));
+      if (!*is) {
+        kept.push_back(std::move(f));
+      } else if (!scope || InFolder(rel, *scope)) {
+        ignored.push_back(std::move(f));
+      }
     }
     if (!ignored.empty()) {
       std::string names;
@@ -115,8 +137,11 @@ Result<DesiredSet> LoadFromDisk(const std::string& dir, const fs::path& root, co
     }
     *files = std::move(kept);
   }
-  if (files->empty())
-    std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s\n", dir.c_str());
+  if (std::none_of(files->begin(), files->end(),
+                   [&](const std::string& f) { return !scope || InFolder(FromRoot(root, f), *scope); })) {
+    std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s\n",
+                 scope ? (root / *scope).c_str() : dir.c_str());
+  }
   DesiredSet set = LoadDesiredSet(*files, {}, mode);
   RenameFromRoot(&set, root);
   return set;
@@ -159,7 +184,7 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
     auto set = above ? LoadFromDisk((root / *above).string(), root, work_tree.get(), opt.field_validation, out.scope)
                      : LoadFromDisk(opt.path, root, work_tree.get(), opt.field_validation);
     if (!set) return set.error();
-    out.set = std::move(*set);
+    TakeSet(&out, std::move(*set), above ? std::optional<std::string>(out.scope) : std::nullopt);
     out.source = opt.path + " on disk";
     return out;
   }
@@ -183,7 +208,7 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
     auto set = above ? LoadFromDisk((root / *above).string(), root, repo->get(), opt.field_validation, subpath)
                      : LoadFromDisk(dir.string(), root, repo->get(), opt.field_validation);
     if (!set) return set.error();
-    out.set = std::move(*set);
+    TakeSet(&out, std::move(*set), above ? std::optional<std::string>(subpath) : std::nullopt);
     out.source = "the work tree " + (subpath.empty() ? (*repo)->workdir() : subpath);
     out.scope = subpath;
     return out;
@@ -193,16 +218,13 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
   auto above = FollowedAbove(subpath, followed);
   auto files = (*repo)->ReadTree(*commit, above ? *above : subpath);
   if (!files) return files.error();
-  std::optional<FieldValidation> mode = opt.field_validation;
-  if (above) {
-    if (!mode) mode = LoadDesiredSet(gitsync::ToSourceFiles(*files)).field_validation;
-    std::erase_if(*files, [&](const gitsync::TreeFile& f) { return !InFolder(f.path, subpath); });
-  }
-  if (files->empty()) {
+  if (std::none_of(files->begin(), files->end(),
+                   [&](const gitsync::TreeFile& f) { return InFolder(f.path, subpath); })) {
     std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s at %s\n",
                  subpath.empty() ? "the repository root" : subpath.c_str(), ShortSha(*commit).c_str());
   }
-  out.set = LoadDesiredSet(gitsync::ToSourceFiles(*files), {}, mode);
+  TakeSet(&out, LoadDesiredSet(gitsync::ToSourceFiles(*files), {}, opt.field_validation),
+          above ? std::optional<std::string>(subpath) : std::nullopt);
   out.revision = *commit;
   out.source = "revision " + ShortSha(*commit);
   if (auto info = (*repo)->Commit(*commit)) out.source += " (\"" + info->summary + "\")";
@@ -216,28 +238,22 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
 // `from` says which, for the output.
 // The SyncConfig's boolean spec.`field`, or `otherwise` (the server's
 // default); *from says which.
-bool SyncConfigFlag(const DesiredSet& set, const char* field, bool otherwise, std::string* from) {
-  for (const Manifest& m : set.objects) {
-    const KindInfo* info = KindRegistry::Builtin().Find(m.object.gvk());
-    if (info == nullptr || !IsSyncConfig(*info)) continue;
-    const Json& value = Object::Field(m.object.spec(), field);
-    if (!value.is_boolean()) break;
-    *from = "SyncConfig " + m.object.name() + " (" + m.file + ")";
-    return value.get<bool>();
+bool SyncConfigFlag(const Loaded& loaded, const char* field, bool otherwise, std::string* from) {
+  if (const auto& m = loaded.sync_config) {
+    const Json& value = Object::Field(m->object.spec(), field);
+    if (value.is_boolean()) {
+      *from = "SyncConfig " + m->object.name() + " (" + m->file + ")";
+      return value.get<bool>();
+    }
   }
   *from = "the server's default";
   return otherwise;
 }
 
 // The SyncConfig's spec.ignoreDifferences, as the sync reads it.
-std::vector<reconciler::IgnoreRule> SyncConfigIgnore(const DesiredSet& set) {
-  for (const Manifest& m : set.objects) {
-    const KindInfo* info = KindRegistry::Builtin().Find(m.object.gvk());
-    if (info != nullptr && IsSyncConfig(*info)) {
-      return reconciler::IgnoreRulesOf(Object::Field(m.object.spec(), "ignoreDifferences"));
-    }
-  }
-  return {};
+std::vector<reconciler::IgnoreRule> SyncConfigIgnore(const Loaded& loaded) {
+  if (!loaded.sync_config) return {};
+  return reconciler::IgnoreRulesOf(Object::Field(loaded.sync_config->object.spec(), "ignoreDifferences"));
 }
 
 std::string Ref(const reconciler::PlannedChange& c) {
@@ -255,29 +271,24 @@ Json ChangeJson(const reconciler::PlannedChange& c) {
     j["immutable"] = Json::array();
     for (const Diagnostic& d : c.immutable) j["immutable"].push_back(d.field);
   }
+  // Field changes, a Secret's without their values.
+  auto changes = [&](const std::vector<reconciler::FieldChange>& fields) {
+    Json list = Json::array();
+    for (const auto& f : fields) {
+      Json d = reconciler::FieldChangeToJson(f);
+      if (IsSecretField(c.kind->gvk.kind, f.field)) {
+        d.erase("from");
+        d.erase("to");
+      }
+      list.push_back(std::move(d));
+    }
+    return list;
+  };
   if (c.action == reconciler::PlannedChange::Action::kUpdate ||
       c.action == reconciler::PlannedChange::Action::kReplace) {
-    j["diff"] = Json::array();
-    for (const auto& f : c.diff) {
-      Json d = reconciler::FieldChangeToJson(f);
-      if (IsSecretField(c.kind->gvk.kind, f.field)) {
-        d.erase("from");
-        d.erase("to");
-      }
-      j["diff"].push_back(std::move(d));
-    }
+    j["diff"] = changes(c.diff);
   }
-  if (!c.ignored.empty()) {
-    j["ignored"] = Json::array();
-    for (const auto& f : c.ignored) {
-      Json d = reconciler::FieldChangeToJson(f);
-      if (IsSecretField(c.kind->gvk.kind, f.field)) {
-        d.erase("from");
-        d.erase("to");
-      }
-      j["ignored"].push_back(std::move(d));
-    }
-  }
+  if (!c.ignored.empty()) j["ignored"] = changes(c.ignored);
   return j;
 }
 
@@ -390,10 +401,10 @@ int RunDiff(DiffOptions opt) {
   reconciler::PlanOptions po;
   po.revision = loaded->revision;
   std::string prune_from;
-  po.prune = SyncConfigFlag(set, "prune", true, &prune_from);
+  po.prune = SyncConfigFlag(*loaded, "prune", true, &prune_from);
   std::string force_from;
-  po.force = SyncConfigFlag(set, "force", false, &force_from);
-  po.ignore = SyncConfigIgnore(set);
+  po.force = SyncConfigFlag(*loaded, "force", false, &force_from);
+  po.ignore = SyncConfigIgnore(*loaded);
   reconciler::Plan plan = reconciler::PlanSync(set.objects, *live, po);
   // Updates the API would refuse (an immutable field changed, without
   // force): the sync would fail the revision with these.

@@ -270,6 +270,12 @@ std::string NoneFound(const KindInfo& kind, const GetOptions& opt) {
   return "No resources found in " + opt.ns + " namespace.";
 }
 
+// Where an object comes in a table: events oldest first, by when they last
+// happened; other kinds as the server lists them (every key "").
+std::string SortKey(const KindInfo& kind, const Object& o) {
+  return IsEvent(kind) ? Str(F(o.json(), "lastTimestamp"), "") : "";
+}
+
 // -w: the current objects, then a line per change, until Ctrl-C.
 int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt, bool with_ns) {
   // Ctrl-C ends the wait below; every thread started from here on inherits
@@ -288,7 +294,9 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
   std::mutex mu;
   bool initial = true;
   bool printed_header = false;
-  std::vector<std::vector<std::string>> first_rows;
+  // The initial list, with each row's sort key (events: when they last
+  // happened, so they read oldest first as `bosun get events` lists them).
+  std::vector<std::pair<std::string, std::vector<std::string>>> first_rows;
   auto on_event = [&](const state::WatchEvent& e) {
     std::lock_guard<std::mutex> lock(mu);
     if (!opt.name.empty() && e.object.name() != opt.name && e.type != state::WatchEvent::Type::kBookmark) return;
@@ -297,10 +305,14 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
       if (initial && e.object.annotation(state::kInitialEventsEndAnnotation)) {
         initial = false;
         if (table && !first_rows.empty()) {
-          printer.Fit(first_rows);
+          std::stable_sort(first_rows.begin(), first_rows.end(),
+                           [](const auto& a, const auto& b) { return a.first < b.first; });
+          std::vector<std::vector<std::string>> rows;
+          for (auto& r : first_rows) rows.push_back(std::move(r.second));
+          printer.Fit(rows);
           printer.PrintHeader();
           printed_header = true;
-          for (const auto& r : first_rows) printer.PrintRow(r);
+          for (const auto& r : rows) printer.PrintRow(r);
         }
         first_rows.clear();
       }
@@ -316,7 +328,7 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
     std::vector<std::string> row = Row(kind, e.object, wide, with_ns);
     row.insert(row.begin(), state::WatchEventTypeName(e.type));
     if (initial) {
-      first_rows.push_back(std::move(row));
+      first_rows.emplace_back(SortKey(kind, e.object), std::move(row));
       return;
     }
     if (!printed_header) {
@@ -385,12 +397,8 @@ int RunGet(const GetOptions& opt) {
     return 0;
   }
   bool wide = opt.output == "wide";
-  // Events oldest first, by when they last happened.
-  if (IsEvent(k)) {
-    std::stable_sort(items.begin(), items.end(), [](const Object& a, const Object& b) {
-      return Str(F(a.json(), "lastTimestamp"), "") < Str(F(b.json(), "lastTimestamp"), "");
-    });
-  }
+  std::stable_sort(items.begin(), items.end(),
+                   [&](const Object& a, const Object& b) { return SortKey(k, a) < SortKey(k, b); });
   std::vector<std::vector<std::string>> rows;
   for (const Object& o : items) rows.push_back(Row(k, o, wide, with_ns));
   TablePrinter printer(Header(k, wide, with_ns));

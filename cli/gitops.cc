@@ -179,18 +179,20 @@ void ScrubSecretValues(Json* revision) {
   if (!revision->is_object()) return;
   auto status = revision->find("status");
   if (status == revision->end() || !status->is_object()) return;
-  auto objects_it = status->find("objects");
-  if (objects_it == status->end() || !objects_it->is_array()) return;
-  Json& objects = *objects_it;
-  for (Json& o : objects) {
-    if (!o.is_object()) continue;
-    std::string kind = o.value("kind", "");
-    if (!o.contains("diff") || !o["diff"].is_array()) continue;
-    for (Json& d : o["diff"]) {
-      if (!d.is_object()) continue;
-      if (IsSecretField(kind, d.value("field", ""))) {
-        d.erase("from");
-        d.erase("to");
+  // The objects' diffs, and the fields the cluster owns.
+  for (auto [list, changes] : {std::pair{"objects", "diff"}, {"ignoredDifferences", "fields"}}) {
+    auto it = status->find(list);
+    if (it == status->end() || !it->is_array()) continue;
+    for (Json& o : *it) {
+      if (!o.is_object()) continue;
+      std::string kind = o.value("kind", "");
+      if (!o.contains(changes) || !o[changes].is_array()) continue;
+      for (Json& d : o[changes]) {
+        if (!d.is_object()) continue;
+        if (IsSecretField(kind, d.value("field", ""))) {
+          d.erase("from");
+          d.erase("to");
+        }
       }
     }
   }

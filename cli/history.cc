@@ -32,11 +32,15 @@ struct HistoryOptions {
   ClientFlags client;
 };
 
-// A time for --since and --until: an RFC 3339 time in UTC (…Z), a date
-// (midnight UTC; for --until, `end_of_day`, the midnight after, so the day
-// is in), or how long ago (90m, 24h, 7d).
+// A time for --since and --until: an RFC 3339 time (…Z, or with its offset:
+// …+02:00), a date (midnight UTC; for --until, `end_of_day`, the midnight
+// after, so the day is in), or how long ago (90m, 24h, 7d).
 Result<WallTime> ParseWhen(const std::string& text, WallTime now, bool end_of_day) {
-  if (text.size() > 10 && (text.back() == 'Z' || text.back() == 'z')) {
+  const bool zoned =
+      text.size() > 10 && (text.back() == 'Z' || text.back() == 'z' ||
+                           (text.size() > 16 && (text[text.size() - 6] == '+' || text[text.size() - 6] == '-') &&
+                            text[text.size() - 3] == ':'));
+  if (zoned && (text[10] == 'T' || text[10] == 't')) {
     if (auto t = ParseRfc3339(text)) return *t;
   }
   if (text.size() == 10 && text[4] == '-' && text[7] == '-') {
@@ -50,8 +54,9 @@ Result<WallTime> ParseWhen(const std::string& text, WallTime now, bool end_of_da
   auto ago = ParseDuration(go);
   if (ago && ago->count() >= 0) return now - std::chrono::duration_cast<WallTime::duration>(*ago);
   return Error(Code::kInvalid, "\"" + text +
-                                   "\" is not a time: give an RFC 3339 time in UTC (2026-11-01T09:00:00Z), a date "
-                                   "(2026-11-01), or how long ago (90m, 24h, 7d)");
+                                   "\" is not a time: give an RFC 3339 time with its zone (2026-11-01T09:00:00Z or "
+                                   "2026-11-01T10:00:00+01:00), a date (2026-11-01, UTC), or how long ago (90m, "
+                                   "24h, 7d)");
 }
 
 std::string Lower(std::string s) {
@@ -299,6 +304,21 @@ void PrintRecord(const Object& r) {
     }
   }
 
+  // Fields the cluster owns whose live value differs from the repository's.
+  const Json& ignored = F(st, "ignoredDifferences");
+  if (ignored.is_array() && !ignored.empty()) {
+    std::string total = Str(F(changes, "ignoring"), std::to_string(ignored.size()).c_str());
+    std::printf("\nFields the cluster owns (%s %s, the live value kept):\n", total.c_str(),
+                total == "1" ? "object" : "objects");
+    for (const Json& o : ignored) {
+      std::string path = Str(F(o, "path"));
+      std::printf("  = %s%s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (" + path + ")").c_str());
+      for (const Json& f : F(o, "fields")) {
+        std::printf("      kept %s\n", FormatIgnoredChange(Str(F(o, "kind")), f).c_str());
+      }
+    }
+  }
+
   const Json& drift = F(st, "drift");
   if (drift.is_array() && !drift.empty()) {
     std::printf("\nDrift (%zu):\n", drift.size());
@@ -361,6 +381,12 @@ std::string WhatHappenedTo(const Object& r, const TrackedObject& obj) {
     }
     parts.push_back(Str(F(o, "action"), "changed") + (fields.empty() ? "" : " (" + fields + ")"));
   }
+  for (const Json& o : F(r.status(), "ignoredDifferences")) {
+    if (!obj.Is(o)) continue;
+    std::string fields;
+    for (const Json& f : F(o, "fields")) fields += (fields.empty() ? "" : ", ") + Str(F(f, "field"));
+    parts.push_back("kept " + fields + " (the cluster owns)");
+  }
   for (const Json& d : F(r.status(), "drift")) {
     if (!obj.Is(d)) continue;
     std::string fields;
@@ -399,15 +425,6 @@ int RunHistory(const HistoryOptions& opt) {
   if (!client) return Fail("history", client.error().message());
   auto records = ListRevisions(**client);
   if (!records) return Fail("history", records.error().message());
-  // Records cut to fit may not name every object they changed.
-  size_t truncated = 0;
-  if (only) {
-    std::erase_if(*records, [&](const Object& r) {
-      const bool named = !WhatHappenedTo(r, *only).empty();
-      if (!named && F(r.status(), "truncated") == true) ++truncated;
-      return !named;
-    });
-  }
   // The auditor's filters: when bosun recorded it, who wrote it, how it
   // ended.
   const bool filtered = !opt.since.empty() || !opt.until.empty() || !opt.author.empty() || !opt.outcome.empty();
@@ -440,6 +457,23 @@ int RunHistory(const HistoryOptions& opt) {
       }
       return false;
     });
+  }
+  // Records cut to fit may not name every object they changed (counted
+  // among those the other filters keep).
+  size_t truncated = 0;
+  std::vector<std::string> what;  // with --object: what each record did to it
+  if (only) {
+    std::vector<Object> named;
+    for (Object& r : *records) {
+      std::string w = WhatHappenedTo(r, *only);
+      if (w.empty()) {
+        if (F(r.status(), "truncated") == true) ++truncated;
+        continue;
+      }
+      what.push_back(std::move(w));
+      named.push_back(std::move(r));
+    }
+    *records = std::move(named);
   }
   if (opt.limit > 0 && records->size() > static_cast<size_t>(opt.limit))
     records->resize(static_cast<size_t>(opt.limit));
@@ -492,13 +526,14 @@ int RunHistory(const HistoryOptions& opt) {
   if (only) header[5] = "THIS OBJECT";
   if (wide) header.insert(header.end(), {"SIGNED BY", "SUBJECT"});
   std::vector<std::vector<std::string>> rows;
-  for (const Object& r : *records) {
+  for (size_t i = 0; i < records->size(); ++i) {
+    const Object& r = (*records)[i];
     std::vector<std::string> row = {SequenceOf(r),
                                     ShortSha(Str(F(r.spec(), "commit"), "-")),
                                     Str(F(F(r.spec(), "author"), "name"), "-"),
                                     r.creation_timestamp().empty() ? "-" : Ago(r.creation_timestamp()),
                                     Str(F(r.spec(), "trigger"), "-"),
-                                    only ? WhatHappenedTo(r, *only) : Changes(r),
+                                    only ? what[i] : Changes(r),
                                     OutcomeOf(r)};
     if (wide) row.insert(row.end(), {SignedBy(r), Subject(r)});
     rows.push_back(std::move(row));

@@ -79,6 +79,17 @@ std::optional<WallTime> ParseRfc3339(const std::string& s) {
     for (; digits < 6; ++digits) micros *= 10;
     t += std::chrono::microseconds(micros);
   }
+  // A numeric offset (+02:00, -05:30) names local time there: UTC is that
+  // much earlier or later. `Z` (or nothing) is UTC.
+  if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+    int hours = 0, minutes = 0;
+    if (std::sscanf(s.c_str() + i + 1, "%2d:%2d", &hours, &minutes) == 2 && hours < 24 && minutes < 60) {
+      const auto offset = std::chrono::hours(hours) + std::chrono::minutes(minutes);
+      t += s[i] == '+' ? -offset : offset;
+    } else {
+      return std::nullopt;
+    }
+  }
   return t;
 }
 

@@ -207,6 +207,38 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
     }
     st["kept"] = std::move(kept);
   }
+  // Where the cluster keeps its own value of a field the repository also
+  // writes (bosun.dev/ignore-fields, ignoreDifferences), for the objects this
+  // revision compared: what the commit asked for that the cluster did not
+  // take. A Secret's values are never written (FieldChange::redacted).
+  st.erase("ignoredDifferences");
+  st["changes"].erase("ignoring");
+  size_t ignoring = 0;
+  Json ignored = Json::array();
+  for (const PlannedChange& c : plan.changes) {
+    if (c.ignored.empty()) continue;
+    ++ignoring;
+    if (truncated) continue;
+    Json fields = Json::array();
+    for (const FieldChange& f : c.ignored) fields.push_back(FieldChangeToJson(f));
+    Json e = {{"apiVersion", c.kind != nullptr ? c.kind->gvk.ApiVersion() : c.object.api_version()},
+              {"kind", c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()},
+              {"namespace", c.ns},
+              {"name", c.name},
+              {"path", c.path},
+              {"fields", std::move(fields)}};
+    size_t n = DumpSize(e) + 1;
+    if (used + n + 40 > max_bytes) {
+      truncated = true;
+      continue;
+    }
+    used += n;
+    ignored.push_back(std::move(e));
+  }
+  if (ignoring > 0) {
+    st["changes"]["ignoring"] = ignoring;
+    st["ignoredDifferences"] = std::move(ignored);
+  }
   st["truncated"] = truncated;
   // A cut list no longer says which objects were written: how many of each
   // kind were, so revision health knows how many to wait for in its cache.

@@ -95,8 +95,10 @@ void SetPhase(Object& record, const std::string& phase, const std::string& reaso
 
 // Writes status.changes (exact counts) and status.objects (one entry per
 // created / updated / deleted object, with its diff) so the whole record
-// stays under `max_bytes`: diffs go first, then entries; status.truncated
-// says whether anything was cut.
+// stays under `max_bytes`: diffs go first, then entries; then status.kept
+// (objects that left the repository and stay, with why) and
+// status.ignoredDifferences (fields the cluster owns whose live value differs
+// from the repository's); status.truncated says whether anything was cut.
 void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t max_bytes);
 
 // Writes status.errors (every error, as Diagnostic::ToString) and

@@ -431,6 +431,21 @@ class GitOpsVerbs : public ::testing::Test {
                               {"healed", false},
                               {"error", "namespace shop is terminating"}}};
     r3["status"]["driftDropped"] = 3;
+    // Fields the cluster owns; again a Secret's values (wrongly) held.
+    r3["status"]["changes"]["ignoring"] = 2;
+    r3["status"]["ignoredDifferences"] = {
+        {{"apiVersion", "apps/v1"},
+         {"kind", "Deployment"},
+         {"namespace", "shop"},
+         {"name", "api"},
+         {"path", "deploy/api.yaml"},
+         {"fields", {{{"field", "spec.replicas"}, {"op", "changed"}, {"from", 7}, {"to", 2}}}}},
+        {{"apiVersion", "v1"},
+         {"kind", "Secret"},
+         {"namespace", "shop"},
+         {"name", "creds"},
+         {"path", "deploy/web/secret.yaml"},
+         {"fields", {{{"field", "data.api-key"}, {"op", "changed"}, {"from", "old-secret"}, {"to", "new-secret"}}}}}};
     // What stays, and why; a record from before the reason was written was
     // kept by prune: false.
     r3["status"]["changes"]["kept"] = 2;
@@ -491,7 +506,15 @@ TEST_F(GitOpsVerbs, HistoryListsNewestFirstWithChangesAndOutcome) {
   // A date for --until takes in that whole day: today's records.
   const std::string today = bosun::FormatRfc3339(std::chrono::system_clock::now()).substr(0, 10);
   EXPECT_EQ(rows(Run("history --until " + today)), 4) << Run("history --until " + today).out;
-  EXPECT_EQ(Run("history --since 2026-11-20T14:00:00+02:00").exit_code, 2) << "only UTC times";
+  // A time with its offset is that instant: an hour ago written as local
+  // time at +05:00 (read as UTC it would be four hours ahead: no rows).
+  std::string hour_ago = bosun::FormatRfc3339(std::chrono::system_clock::now() + std::chrono::hours(4));
+  hour_ago.back() = '+';
+  hour_ago += "05:00";
+  EXPECT_EQ(rows(Run("history --since " + hour_ago)), 4) << Run("history --since " + hour_ago).out;
+  EXPECT_EQ(Run("history --until " + hour_ago).exit_code, 0);
+  EXPECT_THAT(Run("history --until " + hour_ago).out, HasSubstr("No revision in the history matches"));
+  EXPECT_EQ(Run("history --since 2026-11-20T14:00:00").exit_code, 2) << "a time without its zone is refused";
   Outcome bad = Run("history --since yesterday");
   EXPECT_EQ(bad.exit_code, 2) << bad.out;
   EXPECT_THAT(bad.out, HasSubstr("bosun history: --since: \"yesterday\" is not a time: give an RFC 3339 time"));
@@ -512,6 +535,7 @@ TEST_F(GitOpsVerbs, HistoryListsNewestFirstWithChangesAndOutcome) {
   EXPECT_EQ(list["items"][3]["spec"]["sequence"], 1);
   EXPECT_THAT(j.out, Not(HasSubstr("bmV3LXNlY3JldA==")));
   EXPECT_THAT(j.out, Not(HasSubstr("tok-very-secret")));
+  EXPECT_THAT(j.out, Not(HasSubstr("new-secret")));
   Outcome y = Run("history -o yaml -n 1");
   EXPECT_EQ(y.exit_code, 0) << y.out;
   EXPECT_THAT(y.out, HasSubstr("kind: List"));
@@ -555,6 +579,11 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
         "Kept (2, no longer in the repository):\n"
         "  = ConfigMap shop/data (was deploy/data.yaml): its bosun.dev/prune annotation is \"false\"\n"
         "  = Service shop/legacy: the SyncConfig sets prune: false\n",
+        "Fields the cluster owns (2 objects, the live value kept):\n"
+        "  = Deployment shop/api (deploy/api.yaml)\n"
+        "      kept spec.replicas: live 7, repository 2\n"
+        "  = Secret shop/creds (deploy/web/secret.yaml)\n"
+        "      kept data.api-key: the live value differs from the repository's (value hidden)\n",
         "Reverts:     2222222bbbb",
         "Rewrites:    9999999ffff",
         "the branch was force-pushed: the commit live before is no longer on it",
@@ -580,6 +609,8 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
   EXPECT_FALSE(secret_diff.contains("from"));
   EXPECT_FALSE(secret_diff.contains("to"));
   EXPECT_EQ(rec["status"]["objects"][0]["diff"][0]["to"], 5);
+  EXPECT_EQ(rec["status"]["ignoredDifferences"][1]["fields"][0], json({{"field", "data.api-key"}, {"op", "changed"}}));
+  EXPECT_EQ(rec["status"]["ignoredDifferences"][0]["fields"][0]["from"], 7);
   Outcome y = Run("history show 3 -o yaml");
   EXPECT_EQ(y.exit_code, 0) << y.out;
   EXPECT_THAT(y.out, HasSubstr("name: \"00000003\""));
@@ -616,6 +647,19 @@ TEST_F(GitOpsVerbs, HistoryOfOneObjectListsTheRevisionsThatTouchedIt) {
   EXPECT_THAT(elsewhere.out, HasSubstr("No revision in the history changed deployment/web in namespace default"));
   EXPECT_EQ(Run("history --object web").exit_code, 2);
   EXPECT_EQ(Run("history --namespace shop").exit_code, 2);
+
+  // A record cut to fit may have changed it without naming it: said, but
+  // only for the records the other filters keep.
+  json cut = Revision(5, "5555555" + std::string(33, '5'), "Applied", "Applied");
+  cut["spec"]["author"] = {
+      {"name", "Linus Torvalds"}, {"email", "torvalds@example.org"}, {"time", "2026-01-01T11:00:00Z"}};
+  cut["status"]["truncated"] = true;
+  server_->CreateWithStatus("revisions", cut);
+  Outcome with_cut = Run("history --object deployment/web --namespace shop");
+  EXPECT_THAT(with_cut.out, HasSubstr("1 record was cut to fit the record size may have changed deployment/web"));
+  Outcome by_ada = Run("history --object deployment/web --namespace shop --author ada");
+  EXPECT_THAT(by_ada.out, HasSubstr("updated (spec.replicas"));
+  EXPECT_THAT(by_ada.out, Not(HasSubstr("cut to fit"))) << "the cut record is Linus's";
 }
 
 TEST_F(GitOpsVerbs, HistoryShowExplainsUnknownAndAmbiguousRevisions) {
@@ -1414,6 +1458,26 @@ TEST_F(FollowTest, WhatTheClusterOwnsAndWhatIsKeptStayAsTheyAre) {
                                   "  = ConfigMap default/data (was deploy/data.yaml): its bosun.dev/prune annotation "
                                   "is \"false\"\n"))
       << show.out;
+
+  // A commit asks for another color: the cluster keeps its own, and the
+  // record says what the commit asked for that was not taken.
+  repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  std::string fourth = repo_->Commit("Green, please");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(fourth)) << Run("status").out;
+  EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "pink");
+  Outcome owned = Run("history show 4");
+  EXPECT_THAT(owned.out, HasSubstr("Fields the cluster owns (1 object, the live value kept):\n"
+                                   "  = ConfigMap default/web (deploy/web/cm.yaml)\n"
+                                   "      kept data.color: live \"pink\", repository \"green\"\n"))
+      << owned.out;
+  Outcome web = Run("history --object cm/web");
+  EXPECT_THAT(web.out, HasSubstr("kept data.color (the cluster owns)")) << web.out;
+  json rec = json::parse(Run("history show 4 -o json").out, nullptr, false);
+  ASSERT_TRUE(rec.is_object());
+  EXPECT_EQ(rec["status"]["changes"]["ignoring"], 1);
+  EXPECT_EQ(rec["status"]["ignoredDifferences"][0]["fields"][0],
+            json({{"field", "data.color"}, {"op", "changed"}, {"from", "pink"}, {"to", "green"}}));
 }
 
 // The on-call engineer's pause: `bosun suspend` stops applying (a new
@@ -1491,6 +1555,9 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   repo_->Write("deploy/.bosunignore", "web/tests/\n");
   repo_->Write("deploy/web/tests/fixture.yaml", "kind: NotAnObject\n");
   repo_->Write("deploy/db/cm.yaml", ConfigMap("db", "red"));
+  repo_->Write("deploy/web/extra.yaml", ConfigMap("extra", "red"));
+  repo_->Write("deploy/sync.yaml",
+               "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {prune: false}\n");
   std::string second = repo_->Commit("db, and web's test fixtures");
   ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
   ASSERT_TRUE(WaitLive(second)) << Run("status").out;
@@ -1498,6 +1565,7 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
   repo_->Write("deploy/web/.bosunignore", "values.yaml\n");
   repo_->Write("deploy/web/values.yaml", "replicaCount: 2\n");
+  repo_->Remove("deploy/web/extra.yaml");
   for (const std::string& args :
        {"diff --path " + repo_->dir() + "/deploy/web", "diff --repo " + repo_->dir() + " --subpath deploy/web"}) {
     Outcome r = Run(args);
@@ -1506,7 +1574,12 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
     EXPECT_THAT(r.out, Not(HasSubstr("fixture"))) << args;
     EXPECT_THAT(r.out, Not(HasSubstr("values"))) << args;
     EXPECT_THAT(r.out, Not(HasSubstr("ConfigMap default/db"))) << args;
-    EXPECT_THAT(r.out, HasSubstr("1 managed object from files outside deploy/web is not compared")) << args;
+    EXPECT_THAT(r.out, HasSubstr("2 managed objects from files outside deploy/web are not compared")) << args;
+    // The followed folder's SyncConfig rules the preview, though it is not
+    // in the folder previewed.
+    EXPECT_THAT(r.out, HasSubstr("= ConfigMap default/extra (was deploy/web/extra.yaml): kept, no longer in the "
+                                 "repository (the SyncConfig sets prune: false)"))
+        << args;
   }
   // A commit's subfolder, the same way.
   repo_->Commit("green");
@@ -1515,6 +1588,7 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   EXPECT_THAT(rev.out, HasSubstr("~ ConfigMap default/web (deploy/web/cm.yaml)"));
   EXPECT_THAT(rev.out, Not(HasSubstr("fixture")));
   EXPECT_THAT(rev.out, Not(HasSubstr("values")));
+  EXPECT_THAT(rev.out, HasSubstr("= ConfigMap default/extra (was deploy/web/extra.yaml): kept")) << rev.out;
 }
 
 // POSTs a generic push webhook for `body` signed with `secret` (a wrong

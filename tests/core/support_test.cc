@@ -42,6 +42,17 @@ TEST(Clock, FakeClockMovesOnlyWhenTold) {
   EXPECT_EQ(clock.Monotonic() - m0, std::chrono::milliseconds(1500) + std::chrono::hours(1));
 }
 
+TEST(Clock, Rfc3339TimesWithAnOffsetAreReadAsTheSameInstantInUtc) {
+  auto utc = ParseRfc3339("2026-11-01T09:00:00Z");
+  ASSERT_TRUE(utc);
+  EXPECT_EQ(ParseRfc3339("2026-11-01T11:00:00+02:00"), utc);
+  EXPECT_EQ(ParseRfc3339("2026-11-01T03:30:00-05:30"), utc);
+  EXPECT_EQ(ParseRfc3339("2026-11-01T10:00:00.250+01:00"), *utc + std::chrono::milliseconds(250));
+  EXPECT_EQ(FormatRfc3339(*ParseRfc3339("2026-11-01T00:30:00+01:00")), "2026-10-31T23:30:00Z");
+  EXPECT_FALSE(ParseRfc3339("2026-11-01T09:00:00+25:00"));
+  EXPECT_FALSE(ParseRfc3339("2026-11-01T09:00:00+0x:00"));
+}
+
 TEST(Log, OneStructuredLinePerEvent) {
   std::vector<std::string> lines;
   log::SetSink([&](const log::Record& r) { lines.push_back(log::FormatLine(r)); });

@@ -109,6 +109,72 @@ TEST(HistoryTest, ChangesAreCutToKeepTheRecordUnderItsLimit) {
   EXPECT_FALSE(r.status().contains("writtenByKind"));
 }
 
+// Fields the cluster owns whose live value differs from the repository's are
+// listed for every object compared, changed or not; a Secret's values never.
+TEST(HistoryTest, FieldsTheClusterOwnsAreListedWithoutSecretValues) {
+  Plan plan;
+  PlannedChange web;
+  web.action = PlannedChange::Action::kUnchanged;
+  web.kind = KindRegistry::Builtin().FindKind("Deployment");
+  web.ns = "shop";
+  web.name = "web";
+  web.path = "web.yaml";
+  FieldChange replicas;
+  replicas.field = "spec.replicas";
+  replicas.op = FieldChange::Op::kChanged;
+  replicas.from = 5;
+  replicas.to = 3;
+  web.ignored.push_back(replicas);
+  plan.changes.push_back(web);
+  PlannedChange creds = web;
+  creds.kind = KindRegistry::Builtin().FindKind("Secret");
+  creds.name = "creds";
+  creds.ignored[0].field = "data.token";
+  creds.ignored[0].from = "bGl2ZQ==";
+  creds.ignored[0].to = "cmVwbw==";
+  creds.ignored[0].redacted = true;
+  plan.changes.push_back(creds);
+  plan.changes.push_back(Update("plain", 10));  // nothing owned: not listed
+  plan.unchanged = 2;
+  plan.updated = 1;
+  Object r = NewRevisionRecord(1, Commit(), "poll", {}, "");
+  SetChanges(r, plan, 0, 1 << 20);
+  EXPECT_EQ(r.status()["changes"]["ignoring"], 2);
+  const Json& ignored = r.status()["ignoredDifferences"];
+  ASSERT_EQ(ignored.size(), 2u) << ignored.dump();
+  EXPECT_EQ(ignored[0]["kind"], "Deployment");
+  EXPECT_EQ(ignored[0]["path"], "web.yaml");
+  EXPECT_EQ(ignored[0]["fields"],
+            Json::array({{{"field", "spec.replicas"}, {"op", "changed"}, {"from", 5}, {"to", 3}}}));
+  EXPECT_EQ(ignored[1]["fields"], Json::array({{{"field", "data.token"}, {"op", "changed"}}}));
+  EXPECT_EQ(r.json().dump().find("bGl2ZQ=="), std::string::npos);
+  EXPECT_EQ(r.json().dump().find("cmVwbw=="), std::string::npos);
+  EXPECT_EQ(r.status()["objects"].size(), 1u) << "unchanged objects are not changes";
+
+  // Written again (a retried apply): no stale list; none owned: none listed.
+  Plan none;
+  none.changes.push_back(Update("plain", 10));
+  SetChanges(r, none, 0, 1 << 20);
+  EXPECT_FALSE(r.status().contains("ignoredDifferences"));
+  EXPECT_FALSE(r.status()["changes"].contains("ignoring"));
+
+  // Cut to fit like the rest, and counted whole.
+  Plan many;
+  for (int i = 0; i < 50; ++i) {
+    PlannedChange c = web;
+    c.name = "web" + std::to_string(i);
+    c.ignored[0].to = std::string(400, 'x');
+    many.changes.push_back(c);
+  }
+  Object small = NewRevisionRecord(1, Commit(), "poll", {}, "");
+  SetChanges(small, many, 0, 8000);
+  EXPECT_LE(small.json().dump().size(), 8000u);
+  EXPECT_EQ(small.status()["truncated"], true);
+  EXPECT_EQ(small.status()["changes"]["ignoring"], 50);
+  EXPECT_GT(small.status()["ignoredDifferences"].size(), 0u);
+  EXPECT_LT(small.status()["ignoredDifferences"].size(), 50u);
+}
+
 TEST(HistoryTest, EveryErrorIsKeptUnlessTheRecordWouldPassItsLimit) {
   std::vector<Diagnostic> ds;
   for (int i = 0; i < 3; ++i) {

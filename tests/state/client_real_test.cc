@@ -413,6 +413,45 @@ TEST_F(ClientCliReal, GetWatchStreamsALinePerChangeUntilInterrupted) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+// `get events -w` starts with the events as `get events` lists them:
+// oldest first by when they last happened, not in the server's name order.
+TEST_F(ClientCliReal, GetEventsWatchListsTheFirstEventsOldestFirst) {
+  RealCluster cluster;
+  BosunCli bosun(cluster);
+  auto c = cluster.NewClient(cluster.url());
+  auto event = [](const std::string& name, const std::string& reason, const std::string& last) {
+    Object e(GroupVersionKind{"", "v1", "Event"}, "default", name);
+    e.json()["involvedObject"] = {
+        {"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"namespace", "default"}, {"name", "web"}};
+    e.json()["reason"] = reason;
+    e.json()["message"] = reason + " happened";
+    e.json()["type"] = "Normal";
+    e.json()["source"] = {{"component", "test"}};
+    e.json()["count"] = 1;
+    e.json()["firstTimestamp"] = last;
+    e.json()["lastTimestamp"] = last;
+    return e;
+  };
+  ASSERT_TRUE(c->Create(event("a", "Third", "2026-11-01T10:03:00Z")).ok());
+  ASSERT_TRUE(c->Create(event("b", "First", "2026-11-01T10:01:00Z")).ok());
+  ASSERT_TRUE(c->Create(event("c", "Second", "2026-11-01T10:02:00Z")).ok());
+  const std::string listed = bosun.Run("get events").out;
+  EXPECT_LT(listed.find("First"), listed.find("Second")) << listed;
+  EXPECT_LT(listed.find("Second"), listed.find("Third")) << listed;
+  int fd = -1;
+  pid_t pid = bosun.Spawn("get events -w", &fd);
+  std::string seen;
+  const bool all = ReadUntil(fd, "Third happened", &seen) && ReadUntil(fd, "First happened", &seen) &&
+                   ReadUntil(fd, "Second happened", &seen);
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(fd);
+  ASSERT_TRUE(all) << seen;
+  EXPECT_LT(seen.find("First"), seen.find("Second")) << seen;
+  EXPECT_LT(seen.find("Second"), seen.find("Third")) << seen;
+}
+
 }  // namespace
 }  // namespace bosun::state
 
