@@ -53,7 +53,8 @@ inline constexpr const char* kRefused = "Refused";
 inline constexpr const char* kSkipped = "Skipped";
 inline constexpr const char* kFailed = "Failed";
 inline constexpr const char* kReverted = "Reverted";
-inline constexpr const char* kSuperseded = "Superseded";  // applied; a newer revision went live before its verdict
+inline constexpr const char* kSuperseded =
+    "Superseded";  // applied; later commits rewrote all it rolled out before its verdict
 inline constexpr const char* kProgressing = "Progressing";
 inline constexpr const char* kHealthy = "Healthy";
 inline constexpr const char* kDegraded = "Degraded";

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "core/clock.h"
@@ -19,7 +21,9 @@ namespace {
 constexpr const char* kComponent = "revision-health";
 
 struct Verdict {
-  enum class State { kDone, kWaiting, kDegraded } state = State::kDone;
+  // kSuperseded: a revision no longer live whose every Deployment and Job a
+  // later commit has written since: nothing of its rollout is left to judge.
+  enum class State { kDone, kWaiting, kDegraded, kSuperseded } state = State::kDone;
   std::string reason;   // CamelCase, for Degraded
   std::string message;  // why (Degraded) or what is awaited (Waiting)
 };
@@ -57,7 +61,15 @@ class HealthController {
   void Register(const std::shared_ptr<HealthController>& self) {
     controller_ = &mgr_.Add(std::make_unique<Controller>(
         "revision-health", 1, [self](const std::string& key) { return self->Reconcile(key); }));
-    revisions_.AddHandler([this](const Object*, const Object* cur) {
+    revisions_.AddHandler([this](const Object* old, const Object* cur) {
+      {
+        std::lock_guard<std::mutex> lock(open_mu_);
+        if (cur != nullptr && Open(*cur)) {
+          open_.insert(cur->name());
+        } else if (const Object* o = cur != nullptr ? cur : old) {
+          open_.erase(o->name());
+        }
+      }
       if (cur != nullptr) controller_->Enqueue(cur->name());
     });
     auto live = [this](const Object*, const Object*) { EnqueueLive(); };
@@ -74,11 +86,28 @@ class HealthController {
  private:
   ObjectPtr Repository() const { return repos_.Get("", "default"); }
 
+  // A record whose rollout may still need a verdict or a revert: Applied or
+  // Progressing, or Degraded and not reverted. Besides the live one, these
+  // are revisions a later one went live over before their rollout ended
+  // (an unrelated commit merged during a rollout must not hide it).
+  static bool Open(const Object& rev) {
+    const Json& st = Member(rev.json(), "status");
+    const std::string p = st.value("phase", "");
+    if (p == phase::kApplied || p == phase::kProgressing) return true;
+    return p == phase::kDegraded && !st.contains("revert") && !st.contains("revertedBy");
+  }
+
+  // The live revision and every open one: what a change to a workload, a
+  // pod or the repository's status may move.
   void EnqueueLive() {
     ObjectPtr repo = Repository();
     if (!repo) return;
     std::string name = repo->json().value("/status/liveRevisionName"_json_pointer, "");
     if (!name.empty()) controller_->Enqueue(name);
+    std::lock_guard<std::mutex> lock(open_mu_);
+    for (const std::string& n : open_) {
+      if (n != name) controller_->Enqueue(n);
+    }
   }
 
   Result<Reconciled> Reconcile(const std::string& name) {
@@ -88,20 +117,31 @@ class HealthController {
     ObjectPtr repo = Repository();
     if (!repo) return Reconciled::Done();
     const Json& rst = Member(repo->json(), "status");
-    if (rst.value("liveRevisionName", "") != name) return Reconciled::Done();  // only the live one is judged
+    // The live revision is judged, and so is one a later revision went live
+    // over before its verdict, by what it last wrote (Open).
+    const std::string live_name = rst.value("liveRevisionName", "");
+    const bool live = live_name == name;
+    // Not one newer than the live one: that is being applied, and goes live
+    // next (names are zero-padded sequence numbers).
+    if (!live && (!Open(*rev) || live_name.empty() ||
+                  std::make_pair(name.size(), name) > std::make_pair(live_name.size(), live_name))) {
+      return Reconciled::Done();
+    }
     const Json& st = Member(rev->json(), "status");
     const std::string phase = st.value("phase", "");
-    if (phase == phase::kDegraded) return MaybeAutoRevert(*rev, *repo);
+    const int64_t applied_rv = LiveResourceVersion(*repo);
+    if (phase == phase::kDegraded) return MaybeAutoRevert(*rev, *repo, live);
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
 
-    const Json& applied_rv = Member(rst, "liveResourceVersion");
-    Verdict v = Judge(*rev, applied_rv.is_string() ? std::atoll(applied_rv.get_ref<const std::string&>().c_str()) : 0);
-    std::string new_phase = v.state == Verdict::State::kDone       ? phase::kHealthy
-                            : v.state == Verdict::State::kDegraded ? phase::kDegraded
-                                                                   : phase::kProgressing;
-    std::string reason = v.state == Verdict::State::kDone ? "RolledOut"
-                         : v.state == Verdict::State::kDegraded ? v.reason
-                                                                : "RollingOut";
+    Verdict v = Judge(*rev, applied_rv, live);
+    std::string new_phase = v.state == Verdict::State::kDone         ? phase::kHealthy
+                            : v.state == Verdict::State::kDegraded   ? phase::kDegraded
+                            : v.state == Verdict::State::kSuperseded ? phase::kSuperseded
+                                                                     : phase::kProgressing;
+    std::string reason = v.state == Verdict::State::kDone         ? "RolledOut"
+                         : v.state == Verdict::State::kDegraded   ? v.reason
+                         : v.state == Verdict::State::kSuperseded ? "Superseded"
+                                                                  : "RollingOut";
     if (new_phase != phase || st.value("reason", "") != reason || st.value("message", "") != v.message) {
       Object next = *rev;
       Json& s = next.json()["status"];
@@ -117,13 +157,15 @@ class HealthController {
       if (new_phase != phase) {
         if (new_phase == phase::kDegraded) {
           mgr_.events().Warning(*w, "Degraded", v.message);
+        } else if (new_phase == phase::kSuperseded) {
+          mgr_.events().Normal(*w, "Superseded", v.message);
         } else if (new_phase == phase::kHealthy) {
           mgr_.events().Normal(*w, "Healthy", v.message);
         } else {
           mgr_.events().Normal(*w, "Progressing", v.message);
         }
       }
-      if (new_phase == phase::kDegraded) return MaybeAutoRevert(*w, *repo);
+      if (new_phase == phase::kDegraded) return MaybeAutoRevert(*w, *repo, live);
     }
     if (v.state == Verdict::State::kWaiting) return Reconciled::After(opt_.recheck);
     return Reconciled::Done();
@@ -298,10 +340,21 @@ class HealthController {
     return Verdict{Verdict::State::kWaiting, "", "waiting for " + who + " to complete"};
   }
 
-  // `applied_rv`: the store revision the revision's objects were written at
-  // (the GitRepository's status.liveResourceVersion; 0 when not known).
-  Verdict Judge(const Object& rev, int64_t applied_rv) const {
-    std::vector<std::string> waiting, deleted;
+  // The GitRepository's status.liveResourceVersion: the store revision the
+  // live revision's objects were written at (0 when not known).
+  static int64_t LiveResourceVersion(const Object& repo) {
+    const Json& rv = Member(Member(repo.json(), "status"), "liveResourceVersion");
+    return rv.is_string() ? std::atoll(rv.get_ref<const std::string&>().c_str()) : 0;
+  }
+
+  // `applied_rv`: the store revision the live revision's objects were
+  // written at (0 when not known); for a revision no longer `live`, its own
+  // write came before. An object a later commit has written since is, for
+  // the live revision, one to wait for (that commit is being applied); for
+  // one no longer live, that commit's to judge: left out, and when that
+  // leaves nothing, the revision is Superseded.
+  Verdict Judge(const Object& rev, int64_t applied_rv, bool live) const {
+    std::vector<std::string> waiting, deleted, rewritten;
     size_t deployments = 0, jobs = 0;
     std::optional<WallTime> applied;
     if (auto t = ParseRfc3339(rev.json().value("/status/appliedAt"_json_pointer, ""))) applied = *t;
@@ -323,6 +376,10 @@ class HealthController {
       }
       const std::string by = t.cached ? t.cached->annotation(kRevisionAnnotation).value_or("") : "";
       if (past && by.empty()) return t.cached.get();  // replaced by hand: judged as it is now
+      if (past && !live) {
+        rewritten.push_back(who + " (by " + ShortSha(by) + ")");
+        return nullptr;
+      }
       waiting.push_back("waiting for " + who + ": " +
                         (past ? "commit " + ShortSha(by) + " has written it since"
                               : std::string("this revision's change to it is not in the cache yet")));
@@ -361,6 +418,16 @@ class HealthController {
       for (size_t i = 1; i < deleted.size() && i < 5; ++i) gone += ", " + deleted[i];
       if (deleted.size() > 5) gone += " and " + std::to_string(deleted.size() - 5) + " more";
     }
+    if (!rewritten.empty()) {
+      std::string by_later = rewritten.front();
+      for (size_t i = 1; i < rewritten.size() && i < 5; ++i) by_later += ", " + rewritten[i];
+      if (rewritten.size() > 5) by_later += " and " + std::to_string(rewritten.size() - 5) + " more";
+      if (deployments == 0 && jobs == 0) {
+        return Verdict{Verdict::State::kSuperseded, "",
+                       "later commits changed all it rolled out before its verdict: " + by_later + gone};
+      }
+      gone += "; changed by later commits since, theirs to judge: " + by_later;
+    }
     if (deployments == 0 && jobs == 0 && deleted.empty()) {
       return Verdict{Verdict::State::kDone, "", "no Deployment or Job changed: nothing to roll out"};
     }
@@ -369,7 +436,7 @@ class HealthController {
                        " job(s) completed" + gone};
   }
 
-  Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo) {
+  Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo, bool live) {
     const Json& st = Member(rev.json(), "status");
     if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();  // at most once
     const bool auto_revert = repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
@@ -382,7 +449,21 @@ class HealthController {
     // suspended): the sync applies it instead, and a revert of this one on
     // top of it would undo what the fix relies on, or conflict.
     const std::string head = repo.json().value("/status/head"_json_pointer, "");
-    if (!head.empty() && head != rev.json().value("/spec/commit"_json_pointer, "")) return Reconciled::Done();
+    const std::string newest = live ? rev.json().value("/spec/commit"_json_pointer, "")
+                                    : repo.json().value("/status/liveRevision"_json_pointer, "");
+    if (!head.empty() && head != newest) return Reconciled::Done();
+    // A revision a later one went live over: reverted only while what
+    // failed is still its own write, as a cache that has seen the live
+    // revision's write says (a later commit that changed it, a fix, is
+    // judged by its own revision instead).
+    if (!live) {
+      const int64_t applied_rv = LiveResourceVersion(repo);
+      if (applied_rv <= 0) return Reconciled::Done();
+      if (deployments_.SeenThrough() < applied_rv || jobs_.SeenThrough() < applied_rv) {
+        return Reconciled::After(opt_.recheck);
+      }
+      if (Judge(rev, applied_rv, /*live=*/false).state != Verdict::State::kDegraded) return Reconciled::Done();
+    }
     if (!rev.json().value("/spec/reverts"_json_pointer, "").empty()) {
       log::Warn(kComponent, "a revert is degraded: not reverting it automatically (needs a human)",
                 {{"revision", rev.name()}});
@@ -476,6 +557,8 @@ class HealthController {
   SharedInformer& pods_;
   SharedInformer& jobs_;
   Controller* controller_ = nullptr;
+  std::mutex open_mu_;
+  std::set<std::string> open_;  // Open records, by name
 };
 
 }  // namespace

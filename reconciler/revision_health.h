@@ -7,8 +7,11 @@
 //   container app of pod shop/web-7d9f-x2x4k is crash-looping (exit code 1, 3 restarts)
 //   image pull failed for pod shop/web-7d9f-x2x4k: <the node's message>
 //   job shop/migrate failed: BackoffLimitExceeded: Job has reached the specified backoff limit
-// Only the live revision (GitRepository status.liveRevisionName) is judged:
-// it is the one that introduced what is running now.
+// The live revision (GitRepository status.liveRevisionName) is judged, and
+// so is an earlier one a later revision went live over before its verdict
+// (a commit merged during a rollout must not hide the rollout): by the
+// Deployments and Jobs it wrote that no later commit has written since.
+// When later commits wrote all of them, it is Superseded (theirs to judge).
 //
 // When the live revision turns Degraded and autoRevert is on (the
 // GitRepository's status.syncConfig, from SyncConfig.autoRevert, default on),
@@ -19,7 +22,10 @@
 // controller then marks the failed record Reverted with revertedBy and the
 // revert's own record carries spec.reverts: the history links all three.
 // Each revision is reverted automatically at most once, and never the
-// repository's first commit (there is nothing to go back to).
+// repository's first commit (there is nothing to go back to). An earlier
+// revision that turns Degraded is reverted the same way (on top of the
+// branch, which holds the later commits) once nothing newer than the live
+// revision is fetched, and only while what failed is still its own write.
 //
 // By hand: `bosun revert REV [--reason R]` sets the annotation
 // bosun.dev/revert-requested (an id and the reason, JSON) on the record; the

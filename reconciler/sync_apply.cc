@@ -217,8 +217,6 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   std::unordered_map<std::string, std::optional<Object>> extra;
 
   std::unique_lock<std::mutex> lock(state_mu);
-  const RecordInfo* was_live = index.Live();
-  const std::string previous = was_live != nullptr ? was_live->name : "";
   Planned planned;
   std::vector<state::BatchOp> ops;
   std::vector<const PlannedChange*> op_changes;  // ops[i] applies op_changes[i]; the record is last
@@ -413,7 +411,6 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
           "revision " + rev + " (\"" + subject + "\") applied: " + Summary(planned.plan, planned.extra_unchanged));
   }
   LinkRevert(ctx);
-  SettleSuperseded(previous, name, ctx.head);
   EnforceHistoryLimit(settings, name);
   return name;
 }

@@ -192,10 +192,6 @@ struct SyncController::Impl {
                     const std::string& reason = "ApplyFailed", const std::vector<Diagnostic>* diagnostics = nullptr);
   Result<Object> UpdateRecordStatus(const Object& record);
   void LinkRevert(const PassContext& ctx);
-  // The revision that was live before `live_name` (applied by this pass), if
-  // its rollout was still being judged (Applied, Progressing): Superseded,
-  // as only the live revision is judged and it would stay so for good.
-  void SettleSuperseded(const std::string& previous, const std::string& live_name, const std::string& live_commit);
   void EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written);
   Object NewRecord(const PassContext& ctx, int64_t sequence) const;
 

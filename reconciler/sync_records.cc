@@ -265,28 +265,6 @@ void SyncController::Impl::LinkRevert(const PassContext& ctx) {
   log::Warn(kSyncComponent, "cannot mark the reverted revision", {{"revision", target->name}});
 }
 
-void SyncController::Impl::SettleSuperseded(const std::string& previous, const std::string& live_name,
-                                            const std::string& live_commit) {
-  if (previous.empty() || previous == live_name) return;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto cur = client->Get(*revision_kind, "", previous);
-    if (!cur) return;  // gone (the history limit): nothing to settle
-    Object rec = std::move(*cur);
-    const std::string was = rec.status().is_object() ? rec.status().value("phase", "") : "";
-    if (was != phase::kApplied && was != phase::kProgressing) return;
-    SetPhase(
-        rec, phase::kSuperseded, "Superseded",
-        "revision " + live_name + " (" + ShortSha(live_commit) + ") went live before this one's rollout was judged");
-    auto w = UpdateRecordStatus(rec);
-    if (w) {
-      log::Info(kSyncComponent, "superseded before its verdict", {{"revision", previous}, {"by", live_name}});
-      return;
-    }
-    if (w.error().code() != Code::kConflict) break;  // a conflict: revision health wrote it; read it again
-  }
-  log::Warn(kSyncComponent, "cannot mark the superseded revision", {{"revision", previous}});
-}
-
 void SyncController::Impl::EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written) {
   std::vector<std::string> victims;
   {

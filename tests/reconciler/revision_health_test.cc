@@ -75,6 +75,31 @@ class RevisionHealthTest : public ::testing::Test {
     ASSERT_TRUE(api_.client().UpdateStatus(*r));
   }
 
+  // Another record (not the fixture's 00000002), Applied, that touched `objects`.
+  void OtherRevision(const std::string& name, const std::string& commit, const Json& objects) {
+    Object rec(GroupVersionKind{"bosun.dev", "v1", "Revision"}, "", name);
+    rec.json()["spec"] = {{"sequence", std::stoi(name)}, {"commit", commit}, {"message", "another"}};
+    rec.json()["spec"]["parents"] = Json::array({kCommit});
+    auto r = api_.client().Create(rec);
+    ASSERT_TRUE(r) << r.error().message();
+    r->json()["status"] = {{"phase", "Applied"}, {"objects", objects}};
+    ASSERT_TRUE(api_.client().UpdateStatus(*r));
+  }
+
+  // The GitRepository as the sync leaves it once `name` (`commit`) went live
+  // with its objects written at `resource_version`; `head`: what was fetched.
+  void SetLive(const std::string& name, const std::string& commit, const std::string& resource_version,
+               const std::string& head) {
+    const KindInfo& k = *KindRegistry::Builtin().FindKind("GitRepository");
+    auto r = api_.client().Get(k, "", "default");
+    ASSERT_TRUE(r) << r.error().message();
+    r->json()["status"]["liveRevisionName"] = name;
+    r->json()["status"]["liveRevision"] = commit;
+    r->json()["status"]["liveResourceVersion"] = resource_version;
+    r->json()["status"]["head"] = head;
+    ASSERT_TRUE(api_.client().UpdateStatus(*r));
+  }
+
   // The Deployment as the revision `commit` wrote it (the sync marks what it
   // writes with the commit), with `status` as its controller reports it.
   Object Deployment(int replicas, const Json& status, const std::string& commit = kCommit) {
@@ -540,6 +565,78 @@ TEST_F(RevisionHealthTest, ARevertAskedForByHandIsAnsweredWithTheSameId) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSERT_EQ(reverts_.size(), 1u);
   EXPECT_EQ(reverts_[0].second, "bad idea");
+}
+
+}  // namespace
+}  // namespace bosun::reconciler
+
+namespace bosun::reconciler {
+namespace {
+
+const std::string kLater = "3333333333333333333333333333333333333333";
+
+Json DeadlineExceeded() {
+  return {{"replicas", 1},
+          {"conditions",
+           Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}};
+}
+
+// A commit that touches no workload goes live while an earlier one is still
+// rolling out: the earlier one is still judged by what it wrote, and when
+// its rollout fails it is reverted (on top of the branch, which holds the
+// later commit), rather than hidden behind the later one's "nothing to roll
+// out".
+TEST_F(RevisionHealthTest, ARolloutALaterRevisionWentLiveOverIsStillJudgedAndReverted) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 0}, {"availableReplicas", 0}});
+  Revision(Touched("Deployment", "web"));
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: 0/1 updated, 0 available");
+  SetDeploymentStatus(DeadlineExceeded());
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["revert"]["automatic"], true);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(reverts_.size(), 1u);
+  EXPECT_EQ(reverts_[0].first, kCommit);
+}
+
+// The same, while a newer commit is fetched but not yet live: it is
+// applied first; nothing is reverted yet.
+TEST_F(RevisionHealthTest, ARolloutALaterRevisionWentLiveOverWaitsForWhatIsFetched) {
+  Object d = Deployment(1, DeadlineExceeded());
+  Revision(Touched("Deployment", "web"));
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), std::string(40, '9')));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(RecordStatus().contains("revert")) << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
+// A later commit rewrote all the earlier one rolled out (a fix): the
+// earlier one is Superseded, never reverted; a record newer than the live
+// one (being applied) is not judged at all.
+TEST_F(RevisionHealthTest, ARevisionWhoseRolloutALaterCommitChangedIsSuperseded) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 0}, {"availableReplicas", 0}}, kLater);
+  Revision(Touched("Deployment", "web"));
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Touched("Deployment", "web")));
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000004", std::string(40, '4'), Touched("Deployment", "web")));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Superseded")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["reason"], "Superseded");
+  EXPECT_EQ(RecordStatus()["message"],
+            "later commits changed all it rolled out before its verdict: deployment shop/web (by 3333333)");
+  auto newer = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000004");
+  ASSERT_TRUE(newer);
+  EXPECT_EQ(newer->json()["status"]["phase"], "Applied") << newer->json().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
 }
 
 }  // namespace

@@ -70,8 +70,9 @@ TEST_F(SyncRevisionsTest, AnInvalidRevisionIsRefusedWholeWithEveryErrorAndALater
   EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 5);
   EXPECT_EQ(Repository().status()["lastSyncError"], "");
   EXPECT_EQ(Repository().status()["liveRevision"], c3);
-  // No revision health here: 1 was never judged, and 3 superseded it.
-  EXPECT_THAT(Phases(), ElementsAre("00000001:Superseded", "00000002:Refused", "00000003:Applied"));
+  // No revision health here: 1 was never judged (revision health would
+  // judge it still, by what it wrote), and 3 went live over it.
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Applied", "00000002:Refused", "00000003:Applied"));
 }
 
 // `replica: 5` would otherwise be dropped and the Deployment left at one
@@ -303,7 +304,7 @@ TEST_F(SyncRevisionsTest, IntermediateFirstParentCommitsAreRecordedAsSkipped) {
   std::string c3 = repo_.Commit({{"b.yaml", ConfigMapYaml("b", "shop", "1")}}, "three");
   std::string c4 = repo_.Commit({{"c.yaml", ConfigMapYaml("c", "shop", "1")}}, "four");
   EXPECT_EQ(Sync(SyncTrigger::kWebhook), "00000004");
-  EXPECT_THAT(Phases(), ElementsAre("00000001:Superseded", "00000002:Skipped", "00000003:Skipped", "00000004:Applied"));
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Applied", "00000002:Skipped", "00000003:Skipped", "00000004:Applied"));
   Object s2 = Record("00000002");
   EXPECT_EQ(s2.spec()["commit"], c2);
   EXPECT_EQ(s2.status()["reason"], "Superseded");
@@ -443,10 +444,10 @@ TEST_F(SyncRevisionsTest, ARevertCommitLinksBothRecords) {
             "reverted by " + repo_.Head().substr(0, 7) + " after it was rolled out and healthy");
 }
 
-// Only the live revision is judged: one still Applied or Progressing when a
-// newer one goes live would keep that phase for good. It is Superseded; a
-// verdict it had is kept.
-TEST_F(SyncRevisionsTest, ARevisionNotJudgedBeforeTheNextWentLiveIsSuperseded) {
+// A revision still Applied or Progressing when a newer one goes live keeps
+// its phase: revision health goes on judging it by what it wrote
+// (reconciler/revision_health.h); a verdict it had is kept too.
+TEST_F(SyncRevisionsTest, ARevisionStillRollingOutWhenTheNextWentLiveIsLeftToRevisionHealth) {
   repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}});
   MakeController();
   Sync();
@@ -457,10 +458,8 @@ TEST_F(SyncRevisionsTest, ARevisionNotJudgedBeforeTheNextWentLiveIsSuperseded) {
   ASSERT_TRUE(api_.client().UpdateStatus(r1));
   EXPECT_EQ(Sync(), "00000002");
   r1 = Record("00000001");
-  EXPECT_EQ(r1.status()["phase"], "Superseded");
-  EXPECT_EQ(r1.status()["reason"], "Superseded");
-  EXPECT_EQ(r1.status()["message"],
-            "revision 00000002 (" + repo_.Head().substr(0, 7) + ") went live before this one's rollout was judged");
+  EXPECT_EQ(r1.status()["phase"], "Progressing");
+  EXPECT_EQ(r1.status()["reason"], "RollingOut");
 
   Object r2 = Record("00000002");
   r2.json()["status"]["phase"] = "Healthy";
