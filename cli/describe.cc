@@ -13,6 +13,7 @@
 #include "cli/client_flags.h"
 #include "cli/gitops.h"
 #include "cli/verbs.h"
+#include "state/secret_redaction.h"
 
 namespace bosun::cli {
 namespace {
@@ -151,8 +152,7 @@ void PrintKindDetails(const KindInfo& kind, const Object& o) {
     for (const char* field : {"data", "stringData"}) {
       if (!o.json().contains(field) || !o.json()[field].is_object()) continue;
       for (auto it = o.json()[field].begin(); it != o.json()[field].end(); ++it) {
-        size_t n = it.value().is_string() ? it.value().get<std::string>().size() : 0;
-        if (std::string(field) == "data") n = n * 3 / 4;
+        const size_t n = state::SecretValueLength(it.value(), std::string(field) == "data");
         keys += (keys.empty() ? "" : ", ") + it.key() + " (" + std::to_string(n) + " bytes)";
       }
     }

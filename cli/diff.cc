@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -92,9 +93,23 @@ void RenameFromRoot(DesiredSet* set, const fs::path& root) {
     if (r.empty() || r.native().rfind("..", 0) == 0) return file;
     return r.generic_string();
   };
-  for (Manifest& m : set->objects) m.file = rel(m.file);
+  std::map<std::string, std::string> renamed;  // as read → from the root
+  for (Manifest& m : set->objects) {
+    auto [it, added] = renamed.try_emplace(m.file);
+    if (added) it->second = rel(m.file);
+    m.file = it->second;
+  }
   for (Diagnostic& d : set->diagnostics) {
     if (!d.file.empty()) d.file = rel(d.file);
+    // A message naming another file ("also defined at FILE:4") names it the
+    // same way.
+    for (const auto& [was, now] : renamed) {
+      if (was == now) continue;
+      for (size_t at = d.message.find(was + ":"); at != std::string::npos; at = d.message.find(was + ":", at)) {
+        d.message.replace(at, was.size(), now);
+        at += now.size();
+      }
+    }
   }
 }
 
@@ -504,7 +519,8 @@ int RunDiff(DiffOptions opt) {
                 loaded->scope.c_str());
   }
   if (plan.empty()) {
-    std::printf("No changes: the cluster matches %s (%d objects).\n", loaded->source.c_str(), plan.unchanged);
+    std::printf("No changes: the cluster matches %s (%d %s).\n", loaded->source.c_str(), plan.unchanged,
+                plan.unchanged == 1 ? "object" : "objects");
     return kNoChanges;
   }
   std::string replace = plan.replaced > 0 ? std::to_string(plan.replaced) + " to replace, " : "";

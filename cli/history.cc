@@ -367,11 +367,25 @@ int RunShow(const HistoryOptions& opt) {
   return 0;
 }
 
+// The entry of record `r`'s kept list (left the repository, stays) for
+// `obj`, or null.
+const Json* KeptEntry(const Object& r, const TrackedObject& obj) {
+  for (const Json& k : F(r.status(), "kept")) {
+    if (obj.Is(k)) return &k;
+  }
+  return nullptr;
+}
+
 // What record `r` says happened to `obj`: "updated (spec.replicas,
 // spec.template.spec.containers[0].image)", "drift: spec.replicas, healed";
-// "" when it does not name it.
-std::string WhatHappenedTo(const Object& r, const TrackedObject& obj) {
+// `left`: its kept entry when this is the revision its file left the
+// repository in; "" when it does not name it.
+std::string WhatHappenedTo(const Object& r, const TrackedObject& obj, const Json* left) {
   std::vector<std::string> parts;
+  if (left != nullptr) {
+    const std::string why = reconciler::KeptBecause(Str(F(*left, "reason"), "pruneOff"));
+    parts.push_back("left the repository, kept" + (why.empty() ? "" : " (" + why + ")"));
+  }
   for (const Json& o : F(r.status(), "objects")) {
     if (!obj.Is(o)) continue;
     std::string fields;
@@ -414,7 +428,10 @@ int RunHistory(const HistoryOptions& opt) {
       return 2;
     }
     auto kind = ResolveKind(opt.object.substr(0, slash));
-    if (!kind) return Fail("history", kind.error().message());
+    if (!kind) {
+      std::fprintf(stderr, "bosun history: --object: %s\n", kind.error().message().c_str());
+      return 2;  // a usage error
+    }
     only = TrackedObject{*kind, (*kind)->namespaced ? (opt.ns.empty() ? "default" : opt.ns) : "",
                          opt.object.substr(slash + 1)};
   } else if (!opt.ns.empty()) {
@@ -463,9 +480,15 @@ int RunHistory(const HistoryOptions& opt) {
   size_t truncated = 0;
   std::vector<std::string> what;  // with --object: what each record did to it
   if (only) {
+    // Every record after its file left keeps listing it: the oldest of a
+    // run (records are newest first) is the revision it left in.
+    std::vector<const Json*> kept;
+    for (const Object& r : *records) kept.push_back(KeptEntry(r, *only));
     std::vector<Object> named;
-    for (Object& r : *records) {
-      std::string w = WhatHappenedTo(r, *only);
+    for (size_t i = 0; i < records->size(); ++i) {
+      Object& r = (*records)[i];
+      const bool left = kept[i] != nullptr && (i + 1 == kept.size() || kept[i + 1] == nullptr);
+      std::string w = WhatHappenedTo(r, *only, left ? kept[i] : nullptr);
       if (w.empty()) {
         if (F(r.status(), "truncated") == true) ++truncated;
         continue;
@@ -555,7 +578,15 @@ void AddHistory(CLI::App& app, int* exit_code) {
       "The cluster's changelog: one record per commit bosun acted on (applied, refused or skipped),\n"
       "newest first, with who wrote it, what triggered the sync, what changed (+created ~updated -deleted)\n"
       "and how it ended. `bosun history show REV` prints one record in full.");
-  cmd->add_option("-n,--limit", opt->limit, "How many records, newest first (0: all)")->capture_default_str();
+  cmd->add_option("-n,--limit", opt->limit, "How many records, newest first (0: all)")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](const std::string& v) -> std::string {
+            if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos) return "";
+            return "takes how many revisions to show (as git log -n), not \"" + v +
+                   "\"; the namespace of --object is --namespace";
+          },
+          "N"));
   cmd->add_option("--object", opt->object,
                   "Only the revisions that created, updated or deleted this object or found it drifted, as\n"
                   "KIND/NAME (deployment/web), with what each did to it");

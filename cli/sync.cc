@@ -86,9 +86,12 @@ bool RecordFailed(const Object& rec) {
 }
 
 int RunSync(const SyncOptions& opt) {
+  // A usage error exits 2, as the parser's own do.
   auto timeout = ParseDuration(opt.timeout);
-  if (!timeout) return Fail("sync", "--timeout: " + timeout.error().message());
-  if (timeout->count() <= 0) return Fail("sync", "--timeout must be more than 0 (e.g. 60s, 5m)");
+  if (!timeout || timeout->count() <= 0) {
+    Fail("sync", timeout ? "--timeout must be more than 0 (e.g. 60s, 5m)" : "--timeout: " + timeout.error().message());
+    return 2;
+  }
   auto client = MakeClient(opt.client);
   if (!client) return Fail("sync", client.error().message());
   state::Client& c = **client;

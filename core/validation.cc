@@ -326,32 +326,33 @@ void ValidateConfigData(Checker& c, const bosun::Object& obj, bool secret) {
       if (it.value().is_string()) total += it.value().get_ref<const std::string&>().size();
     }
   };
+  // Standard base64: groups of four, `=` only as the last one or two.
   auto check_base64 = [&](const Json& m, const FieldPath& p) {
     for (auto it = m.begin(); it != m.end(); ++it) {
+      if (!it.value().is_string()) continue;  // reported as a type error
       const std::string& v = it.value().get_ref<const std::string&>();
-      bool ok = v.size() % 4 == 0;
-      for (size_t i = 0; ok && i < v.size(); ++i) {
+      const size_t pad = v.find('=') == std::string::npos ? v.size() : v.find('=');
+      bool ok = v.size() % 4 == 0 && v.size() - pad <= 2 && v.find_first_not_of('=', pad) == std::string::npos;
+      for (size_t i = 0; ok && i < pad; ++i) {
         char ch = v[i];
-        bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' ||
-                   ch == '/' || (ch == '=' && i >= v.size() - 2);
-        if (!b64) ok = false;
+        ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
       }
       // Never echo a Secret's value in a message.
       if (!ok) c.Error(p.Child(it.key()), "must be base64-encoded (use stringData for plain text)");
     }
   };
   // Checker::StringMap, without its "(quote it: VALUE)" hint: a Secret's
-  // value is never echoed in a message.
+  // value is never echoed in a message. The map is returned with values of
+  // the wrong type too (each an error here), so the other values' errors are
+  // all reported at once.
   auto secret_map = [&](const char* key) -> const Json* {
     const Json* m = c.Object(doc, root, key);
     if (m == nullptr) return nullptr;
-    bool ok = true;
     for (auto it = m->begin(); it != m->end(); ++it) {
       if (it.value().is_string()) continue;
       c.Error(root.Child(key).Child(it.key()), "must be a string, not " + TypeName(it.value()) + " (quote the value)");
-      ok = false;
     }
-    return ok ? m : nullptr;
+    return m;
   };
   if (secret) {
     c.Unknown(doc, root, {"apiVersion", "kind", "metadata", "data", "stringData", "type", "immutable"});

@@ -228,13 +228,18 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
 
   // The payload: JSON, or GitHub's and Gitea's other content type, a form
   // whose field "payload" holds the JSON (the signature covers the form).
+  // The generic hook takes JSON whatever the type says (`curl -d` sends a
+  // form type with a JSON body).
   json payload;
   std::string_view body = request.body;
   if (provider == Provider::kGeneric && body.find_first_not_of(" \t\r\n") == std::string_view::npos) body = "{}";
   std::string form_payload;
   const std::string* content_type = FindHeader(request, "content-type");
   const std::string type = content_type != nullptr ? AsciiLower(*content_type) : "";
-  const bool form = type.starts_with("application/x-www-form-urlencoded");
+  const bool json_body =
+      body.find_first_not_of(" \t\r\n") != std::string_view::npos && body[body.find_first_not_of(" \t\r\n")] == '{';
+  const bool form =
+      type.starts_with("application/x-www-form-urlencoded") && !(provider == Provider::kGeneric && json_body);
   if (form) {
     if (!FormField(body, "payload", &form_payload)) {
       return Answer(400, false, "form-encoded payload has no \"payload\" field");

@@ -299,13 +299,13 @@ void SyncController::Impl::DriftEvent(const DriftEntry& e, const std::optional<O
               (e.replaced ? " (deleted and created again: an immutable field differed)" : ""));
   } else if (!e.error.empty()) {
     Event(regarding, true, "Drift", what + "; not put back: " + e.error);
+  } else if (suspended.load()) {
+    Event(regarding, true, "Drift",
+          what + "; left as is: syncing is suspended (`bosun resume` puts it back to " + revision + ")");
   } else {
     Event(regarding, true, "Drift",
-          what + "; left as is: " +
-              (heal               ? ""
-               : suspended.load() ? "syncing is suspended"
-                                  : "self-heal is off") +
-              " (`bosun sync` puts it back to " + revision + ")");
+          what + "; left as is" + (heal ? "" : ": self-heal is off") + " (`bosun sync` puts it back to " + revision +
+              ")");
   }
 }
 

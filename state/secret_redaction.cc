@@ -25,6 +25,10 @@ size_t ValueLength(const Json& v, bool base64) {
 
 }  // namespace
 
+size_t SecretValueLength(const Json& value, bool base64) {
+  return ValueLength(value, base64);
+}
+
 std::string RedactedValue(size_t bytes) {
   return "<redacted " + std::to_string(bytes) + (bytes == 1 ? " byte>" : " bytes>");
 }

@@ -31,6 +31,10 @@ namespace bosun::state {
 // "<redacted 12 bytes>".
 std::string RedactedValue(size_t bytes);
 
+// The length of a Secret's value: decoded for base64 `data`, the string's
+// own for `stringData` (as RedactedValue counts it).
+size_t SecretValueLength(const Json& value, bool base64);
+
 // True for a `v1 Secret` object.
 bool IsSecretObject(const Json& object);
 

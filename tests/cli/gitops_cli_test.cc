@@ -642,11 +642,22 @@ TEST_F(GitOpsVerbs, HistoryOfOneObjectListsTheRevisionsThatTouchedIt) {
   ASSERT_EQ(list["items"].size(), 1u) << old.out;
   EXPECT_EQ(list["items"][0]["metadata"]["name"], "00000003");
 
+  // The revision its file left the repository in, when it stays.
+  Outcome data = Run("history --object cm/data --namespace shop");
+  EXPECT_THAT(data.out, HasSubstr("left the repository, kept (its bosun.dev/prune annotation is \"false\")"))
+      << data.out;
+  EXPECT_THAT(data.out, HasSubstr("abcd333")) << data.out;
+
   Outcome elsewhere = Run("history --object deployment/web");
   EXPECT_EQ(elsewhere.exit_code, 0) << elsewhere.out;
   EXPECT_THAT(elsewhere.out, HasSubstr("No revision in the history changed deployment/web in namespace default"));
   EXPECT_EQ(Run("history --object web").exit_code, 2);
+  EXPECT_EQ(Run("history --object frobnicator/web").exit_code, 2);
   EXPECT_EQ(Run("history --namespace shop").exit_code, 2);
+  // kubectl's -n is not history's: said so.
+  Outcome dash_n = Run("history --object deployment/web -n shop");
+  EXPECT_EQ(dash_n.exit_code, 2) << dash_n.out;
+  EXPECT_THAT(dash_n.out, HasSubstr("the namespace of --object is --namespace")) << dash_n.out;
 
   // A record cut to fit may have changed it without naming it: said, but
   // only for the records the other filters keep.
@@ -1065,9 +1076,13 @@ TEST_F(DiffTest, InvalidManifestsArePrintedAllAndExitOne) {
              "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: \"3\"\n  selector:\n"
              "    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n"
              "      containers:\n      - name: web\n");
+  want.Write("a.yaml", ConfigMap("twice", "red"));
+  want.Write("b.yaml", ConfigMap("twice", "blue"));
   Outcome r = Run("diff --path " + want.path());
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("web/cm.yaml:4:9: metadata.name: "));
+  // The other file named as the first is, from the folder.
+  EXPECT_THAT(r.out, HasSubstr("is also defined at a.yaml:")) << r.out;
   EXPECT_THAT(r.out, HasSubstr("web/deploy.yaml:6:13: spec.replicas: "));
   EXPECT_THAT(r.out, HasSubstr("spec.template.spec.containers[0].image: required"));
   EXPECT_THAT(r.out, HasSubstr("errors in the manifests of " + want.path() + " on disk: bosun would refuse"));
@@ -1395,6 +1410,7 @@ TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   repo_->Write("deploy/sync.yaml",
                "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {selfHeal: false}\n");
   std::string second = repo_->Commit("Self-heal off");
+  EXPECT_EQ(Run("sync --timeout 0").exit_code, 2) << "a usage error";
   ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
   ASSERT_TRUE(WaitLive(second));
   auto cm = server_->Http("GET", "/api/v1/namespaces/default/configmaps/web");
@@ -1473,6 +1489,12 @@ TEST_F(FollowTest, WhatTheClusterOwnsAndWhatIsKeptStayAsTheyAre) {
       << owned.out;
   Outcome web = Run("history --object cm/web");
   EXPECT_THAT(web.out, HasSubstr("kept data.color (the cluster owns)")) << web.out;
+  // The kept ConfigMap: created in 2, left in 3; 4 still lists it as kept,
+  // which is not news.
+  Outcome data = Run("history --object cm/data");
+  EXPECT_THAT(data.out, HasSubstr(third.substr(0, 7))) << data.out;
+  EXPECT_THAT(data.out, HasSubstr("left the repository, kept")) << data.out;
+  EXPECT_THAT(data.out, Not(HasSubstr(fourth.substr(0, 7)))) << data.out;
   json rec = json::parse(Run("history show 4 -o json").out, nullptr, false);
   ASSERT_TRUE(rec.is_object());
   EXPECT_EQ(rec["status"]["changes"]["ignoring"], 1);

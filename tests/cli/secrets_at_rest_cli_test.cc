@@ -193,6 +193,8 @@ TEST(SecretsAtRest, NoPlaintextInStoreFilesRaftLogSnapshotsOrLogs) {
   EXPECT_EQ(described.exit_code, 0) << described.out;
   EXPECT_THAT(described.out, Not(HasSubstr(kSecondUpdate)));
   EXPECT_THAT(described.out, Not(HasSubstr(Base64(kFirst))));
+  // The size of the value itself, not of its base64 (with its padding).
+  EXPECT_THAT(described.out, HasSubstr("(" + std::to_string(std::string(kFirst).size()) + " bytes)")) << described.out;
   Outcome revealed = Bosun("get secret db -o json --reveal " + server.Flags());
   ASSERT_EQ(revealed.exit_code, 0) << revealed.out;
   EXPECT_THAT(revealed.out, HasSubstr(Base64(kFirst)));

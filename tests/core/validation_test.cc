@@ -13,6 +13,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // Errors (not warnings) for one file's text, formatted as the CLI prints them.
 std::vector<std::string> Errors(const std::string& yaml, const std::string& file = "app.yaml") {
@@ -184,6 +185,16 @@ TEST_P(RuleTest, FailsWithTheRightMessage) {
   EXPECT_THAT(errs[0], HasSubstr(GetParam().want));
 }
 
+// Every error at once: a value of the wrong type does not hide the others'
+// base64 errors (one refused revision, not two).
+TEST(Validation, ASecretsTypeAndBase64ErrorsAreReportedTogether) {
+  auto errs = Errors("apiVersion: v1\nkind: Secret\nmetadata: {name: a}\ndata: {a: 1, tok: \"not base64!\"}\n");
+  ASSERT_EQ(errs.size(), 2u) << ::testing::PrintToString(errs);
+  EXPECT_THAT(errs[0], HasSubstr("data.a: must be a string, not a number"));
+  EXPECT_THAT(errs[1], HasSubstr("data.tok: must be base64-encoded"));
+  EXPECT_THAT(errs[1], Not(HasSubstr("not base64!")));
+}
+
 #define POD(spec) "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n" spec
 
 INSTANTIATE_TEST_SUITE_P(
@@ -211,6 +222,8 @@ INSTANTIATE_TEST_SUITE_P(
              "data[a b]: invalid key \"a b\""},
         Case{"SecretNotBase64", "apiVersion: v1\nkind: Secret\nmetadata: {name: a}\ndata: {password: hunter2!}\n",
              "data.password: must be base64-encoded"},
+        Case{"SecretPaddingInside", "apiVersion: v1\nkind: Secret\nmetadata: {name: a}\ndata: {t: \"AB=C\"}\n",
+             "data.t: must be base64-encoded"},
         Case{"NoContainers", POD("  containers: []\n"), "spec.containers: required: at least one container"},
         Case{"ContainerName", POD("  containers: [{name: Web, image: x}]\n"), "spec.containers[0].name:"},
         Case{"DuplicateContainer", POD("  containers: [{name: a, image: x}, {name: a, image: z}]\n"),
@@ -339,7 +352,8 @@ INSTANTIATE_TEST_SUITE_P(
              "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{name: a, port: 1}, {port: 2}]}\n",
              "spec.ports[1].name: required when a Service has more than one port"},
         Case{"ServiceTargetPortName",
-             "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 1, targetPort: averyverylongname}]}\n",
+             "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 1, targetPort: "
+             "averyverylongname}]}\n",
              "spec.ports[0].targetPort: must be no more than 15 characters"},
         Case{"ServiceNodePortOnClusterIP",
              "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 1, nodePort: 30001}]}\n",

@@ -537,6 +537,10 @@ TEST_F(WebhookTest, GenericHookFollowsRefOrDefault) {
   ExpectTriggered(hooks.Handle(Generic(R"({"ref":"main","after":")" + std::string(kHead) + "\"}")), "refs/heads/main",
                   kHead);
   ExpectTriggered(hooks.Handle(Generic(R"({"ref":"refs/heads/main"})")), "refs/heads/main", "");
+  // `curl -d '{"ref":"main"}'` says it is a form: a JSON body is taken as JSON.
+  WebhookRequest curl_d = Generic(R"({"ref":"main"})");
+  curl_d.headers["content-type"] = "application/x-www-form-urlencoded";
+  ExpectTriggered(hooks.Handle(curl_d), "refs/heads/main", "");
   WebhookAnswer other = hooks.Handle(Generic(R"({"ref":"dev"})"));
   EXPECT_EQ(other.status, 202);
   EXPECT_FALSE(other.trigger);
