@@ -27,7 +27,9 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* flags) {
   cmd->add_option("--server", flags->server, "API server URL(s), comma-separated")
       ->envname("BOSUN_SERVER")
       ->capture_default_str();
-  cmd->add_option("--token-file", flags->token_file, "File holding the bearer token (written by `bosun up`)")
+  cmd->add_option("--token-file", flags->token_file,
+                  "File holding the bearer token (the admin.token in the data folder of `bosun up` or\n"
+                  "`bosun server`; both print the export line that sets it)")
       ->envname("BOSUN_TOKEN_FILE")
       ->capture_default_str();
 }
@@ -35,8 +37,10 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* flags) {
 Result<std::string> ReadTokenFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return Error(Code::kIo, "cannot read the token file " + path + ": " + std::strerror(errno) +
-                                " (point --token-file or BOSUN_TOKEN_FILE at the admin.token `bosun up` wrote)");
+    return Error(Code::kIo,
+                 "cannot read the token file " + path + ": " + std::strerror(errno) +
+                     " (point --token-file or BOSUN_TOKEN_FILE at the admin.token in the data folder of `bosun up` or "
+                     "`bosun server`)");
   }
   std::string line;
   std::getline(in, line);

@@ -27,10 +27,14 @@ int RunServer(const ServerOptions& opt) {
     std::fprintf(stderr, "bosun server: %s\n", cp.error().message().c_str());
     return cp.error().code() == Code::kUnavailable ? 1 : 2;
   }
-  std::printf("bosun server: member %llu\n  API:        %s\n  raft:       %s\n  data:       %s\n  admin token: %s\n",
-              static_cast<unsigned long long>(opt.id), (*cp)->api_url().c_str(), opt.raft_listen.c_str(),
-              opt.data.c_str(), (*cp)->admin_token_path().c_str());
-  if ((*cp)->gitops()) std::printf("  repo:       %s\n", (*cp)->gitops()->Describe().c_str());
+  std::printf(
+      "bosun server: member %llu\n  API:          %s\n  raft:         %s\n  data:         %s\n  admin token:  %s\n",
+      static_cast<unsigned long long>(opt.id), (*cp)->api_url().c_str(), opt.raft_listen.c_str(), opt.data.c_str(),
+      (*cp)->admin_token_path().c_str());
+  if ((*cp)->gitops()) std::printf("  repo:         %s\n", (*cp)->gitops()->Describe().c_str());
+  // As `bosun up` says it: the CLI's defaults are another address and file.
+  std::printf("  use the CLI:  export BOSUN_SERVER=%s BOSUN_TOKEN_FILE=%s\n", (*cp)->api_url().c_str(),
+              (*cp)->admin_token_path().c_str());
   std::fflush(stdout);
 
   int sig = 0;
