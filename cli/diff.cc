@@ -101,13 +101,15 @@ void RenameFromRoot(DesiredSet* set, const fs::path& root) {
   }
   for (Diagnostic& d : set->diagnostics) {
     if (!d.file.empty()) d.file = rel(d.file);
-    // A message naming another file ("also defined at FILE:4") names it the
-    // same way.
-    for (const auto& [was, now] : renamed) {
-      if (was == now) continue;
-      for (size_t at = d.message.find(was + ":"); at != std::string::npos; at = d.message.find(was + ":", at)) {
-        d.message.replace(at, was.size(), now);
-        at += now.size();
+    // A message naming another file ("is also defined at FILE:4") names it
+    // the same way.
+    if (const size_t at = d.message.find(" defined at "); at != std::string::npos) {
+      const size_t from = at + 12;
+      for (const auto& [was, now] : renamed) {
+        if (was != now && d.message.compare(from, was.size() + 1, was + ":") == 0) {
+          d.message.replace(from, was.size(), now);
+          break;
+        }
       }
     }
   }

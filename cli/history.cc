@@ -1,9 +1,12 @@
 // `bosun history` and `bosun history show REV`: the cluster's changelog, one
 // Revision record per commit bosun acted on (docs/GITOPS.md).
+#include "reconciler/history.h"
+
 #include <cctype>
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -317,6 +320,9 @@ void PrintRecord(const Object& r) {
         std::printf("      kept %s\n", FormatIgnoredChange(Str(F(o, "kind")), f).c_str());
       }
     }
+    if (F(st, "ignoredDifferencesTruncated") == Json(true)) {
+      std::printf("  (the list was cut to keep the record under 512 KiB: `bosun diff` shows them all)\n");
+    }
   }
 
   const Json& drift = F(st, "drift");
@@ -444,6 +450,19 @@ int RunHistory(const HistoryOptions& opt) {
   if (!records) return Fail("history", records.error().message());
   // The auditor's filters: when bosun recorded it, who wrote it, how it
   // ended.
+  // With --object: the revisions its file left the repository in. Every
+  // applied record after that lists it as kept (refused and skipped ones
+  // list nothing): the oldest of each run, over the whole history.
+  std::set<std::string> left_in;
+  if (only) {
+    bool kept_before = false;
+    for (auto r = records->rbegin(); r != records->rend(); ++r) {
+      if (!reconciler::IsAppliedPhase(Str(F(r->status(), "phase")))) continue;
+      const bool kept = KeptEntry(*r, *only) != nullptr;
+      if (kept && !kept_before) left_in.insert(r->name());
+      kept_before = kept;
+    }
+  }
   const bool filtered = !opt.since.empty() || !opt.until.empty() || !opt.author.empty() || !opt.outcome.empty();
   if (filtered) {
     const WallTime now = std::chrono::system_clock::now();
@@ -480,17 +499,11 @@ int RunHistory(const HistoryOptions& opt) {
   size_t truncated = 0;
   std::vector<std::string> what;  // with --object: what each record did to it
   if (only) {
-    // Every record after its file left keeps listing it: the oldest of a
-    // run (records are newest first) is the revision it left in.
-    std::vector<const Json*> kept;
-    for (const Object& r : *records) kept.push_back(KeptEntry(r, *only));
     std::vector<Object> named;
-    for (size_t i = 0; i < records->size(); ++i) {
-      Object& r = (*records)[i];
-      const bool left = kept[i] != nullptr && (i + 1 == kept.size() || kept[i + 1] == nullptr);
-      std::string w = WhatHappenedTo(r, *only, left ? kept[i] : nullptr);
+    for (Object& r : *records) {
+      std::string w = WhatHappenedTo(r, *only, left_in.count(r.name()) ? KeptEntry(r, *only) : nullptr);
       if (w.empty()) {
-        if (F(r.status(), "truncated") == true) ++truncated;
+        if (F(r.status(), "truncated") == true || F(r.status(), "ignoredDifferencesTruncated") == true) ++truncated;
         continue;
       }
       what.push_back(std::move(w));

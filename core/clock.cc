@@ -82,13 +82,13 @@ std::optional<WallTime> ParseRfc3339(const std::string& s) {
   // A numeric offset (+02:00, -05:30) names local time there: UTC is that
   // much earlier or later. `Z` (or nothing) is UTC.
   if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-    int hours = 0, minutes = 0;
-    if (std::sscanf(s.c_str() + i + 1, "%2d:%2d", &hours, &minutes) == 2 && hours < 24 && minutes < 60) {
-      const auto offset = std::chrono::hours(hours) + std::chrono::minutes(minutes);
-      t += s[i] == '+' ? -offset : offset;
-    } else {
-      return std::nullopt;
-    }
+    auto digit = [&](size_t k) { return s[k] >= '0' && s[k] <= '9'; };
+    if (!digit(i + 1) || !digit(i + 2) || !digit(i + 4) || !digit(i + 5)) return std::nullopt;
+    const int hours = (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
+    const int minutes = (s[i + 4] - '0') * 10 + (s[i + 5] - '0');
+    if (hours >= 24 || minutes >= 60) return std::nullopt;
+    const auto offset = std::chrono::hours(hours) + std::chrono::minutes(minutes);
+    t += s[i] == '+' ? -offset : offset;
   }
   return t;
 }

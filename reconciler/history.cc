@@ -211,14 +211,18 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
   // writes (bosun.dev/ignore-fields, ignoreDifferences), for the objects this
   // revision compared: what the commit asked for that the cluster did not
   // take. A Secret's values are never written (FieldChange::redacted).
+  // A list cut here says so on its own (ignoredDifferencesTruncated): the
+  // objects list is whole, and revision health reads it as such.
   st.erase("ignoredDifferences");
+  st.erase("ignoredDifferencesTruncated");
   st["changes"].erase("ignoring");
   size_t ignoring = 0;
+  bool ignored_cut = truncated;
   Json ignored = Json::array();
   for (const PlannedChange& c : plan.changes) {
     if (c.ignored.empty()) continue;
     ++ignoring;
-    if (truncated) continue;
+    if (ignored_cut) continue;
     Json fields = Json::array();
     for (const FieldChange& f : c.ignored) fields.push_back(FieldChangeToJson(f));
     Json e = {{"apiVersion", c.kind != nullptr ? c.kind->gvk.ApiVersion() : c.object.api_version()},
@@ -228,8 +232,8 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
               {"path", c.path},
               {"fields", std::move(fields)}};
     size_t n = DumpSize(e) + 1;
-    if (used + n + 40 > max_bytes) {
-      truncated = true;
+    if (used + n + 80 > max_bytes) {
+      ignored_cut = true;
       continue;
     }
     used += n;
@@ -238,6 +242,7 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
   if (ignoring > 0) {
     st["changes"]["ignoring"] = ignoring;
     st["ignoredDifferences"] = std::move(ignored);
+    if (ignored_cut && !truncated) st["ignoredDifferencesTruncated"] = true;
   }
   st["truncated"] = truncated;
   // A cut list no longer says which objects were written: how many of each

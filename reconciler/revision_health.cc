@@ -86,15 +86,13 @@ class HealthController {
  private:
   ObjectPtr Repository() const { return repos_.Get("", "default"); }
 
-  // A record whose rollout may still need a verdict or a revert: Applied or
-  // Progressing, or Degraded and not reverted. Besides the live one, these
-  // are revisions a later one went live over before their rollout ended
-  // (an unrelated commit merged during a rollout must not hide it).
+  // A record whose rollout still needs a verdict: Applied or Progressing.
+  // Besides the live one, these are revisions a later one went live over
+  // before their rollout ended (an unrelated commit merged during a rollout
+  // must not hide it).
   static bool Open(const Object& rev) {
-    const Json& st = Member(rev.json(), "status");
-    const std::string p = st.value("phase", "");
-    if (p == phase::kApplied || p == phase::kProgressing) return true;
-    return p == phase::kDegraded && !st.contains("revert") && !st.contains("revertedBy");
+    const std::string p = Member(rev.json(), "status").value("phase", "");
+    return p == phase::kApplied || p == phase::kProgressing;
   }
 
   // The live revision and every open one: what a change to a workload, a
@@ -130,7 +128,7 @@ class HealthController {
     const Json& st = Member(rev->json(), "status");
     const std::string phase = st.value("phase", "");
     const int64_t applied_rv = LiveResourceVersion(*repo);
-    if (phase == phase::kDegraded) return MaybeAutoRevert(*rev, *repo, live);
+    if (phase == phase::kDegraded) return live ? MaybeAutoRevert(*rev, *repo) : Reconciled::Done();
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
 
     Verdict v = Judge(*rev, applied_rv, live);
@@ -165,7 +163,9 @@ class HealthController {
           mgr_.events().Normal(*w, "Progressing", v.message);
         }
       }
-      if (new_phase == phase::kDegraded) return MaybeAutoRevert(*w, *repo, live);
+      if (new_phase == phase::kDegraded) {
+        return live ? MaybeAutoRevert(*w, *repo) : NotReverted(*w, *repo, live_name);
+      }
     }
     if (v.state == Verdict::State::kWaiting) return Reconciled::After(opt_.recheck);
     return Reconciled::Done();
@@ -436,7 +436,21 @@ class HealthController {
                        " job(s) completed" + gone};
   }
 
-  Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo, bool live) {
+  // A revision a later one went live over turned Degraded: bosun reverts
+  // only the newest applied revision automatically (DESIGN.md §4: the later
+  // one may be the fix, or may rely on it); the record says so, and how to
+  // revert it by hand.
+  Result<Reconciled> NotReverted(const Object& rev, const Object& repo, const std::string& live_name) {
+    if (!repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true)) return Reconciled::Done();
+    const std::string why = "revision " + live_name +
+                            " went live before this one's verdict; bosun reverts only the newest applied revision "
+                            "automatically (`bosun revert " +
+                            rev.name() + "` reverts this one)";
+    mgr_.events().Warning(rev, "NotReverted", why);
+    return RecordRevert(rev, Json{{"needsHuman", true}, {"error", why}, {"automatic", true}});
+  }
+
+  Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo) {
     const Json& st = Member(rev.json(), "status");
     if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();  // at most once
     const bool auto_revert = repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
@@ -449,21 +463,7 @@ class HealthController {
     // suspended): the sync applies it instead, and a revert of this one on
     // top of it would undo what the fix relies on, or conflict.
     const std::string head = repo.json().value("/status/head"_json_pointer, "");
-    const std::string newest = live ? rev.json().value("/spec/commit"_json_pointer, "")
-                                    : repo.json().value("/status/liveRevision"_json_pointer, "");
-    if (!head.empty() && head != newest) return Reconciled::Done();
-    // A revision a later one went live over: reverted only while what
-    // failed is still its own write, as a cache that has seen the live
-    // revision's write says (a later commit that changed it, a fix, is
-    // judged by its own revision instead).
-    if (!live) {
-      const int64_t applied_rv = LiveResourceVersion(repo);
-      if (applied_rv <= 0) return Reconciled::Done();
-      if (deployments_.SeenThrough() < applied_rv || jobs_.SeenThrough() < applied_rv) {
-        return Reconciled::After(opt_.recheck);
-      }
-      if (Judge(rev, applied_rv, /*live=*/false).state != Verdict::State::kDegraded) return Reconciled::Done();
-    }
+    if (!head.empty() && head != rev.json().value("/spec/commit"_json_pointer, "")) return Reconciled::Done();
     if (!rev.json().value("/spec/reverts"_json_pointer, "").empty()) {
       log::Warn(kComponent, "a revert is degraded: not reverting it automatically (needs a human)",
                 {{"revision", rev.name()}});

@@ -23,9 +23,9 @@
 // revert's own record carries spec.reverts: the history links all three.
 // Each revision is reverted automatically at most once, and never the
 // repository's first commit (there is nothing to go back to). An earlier
-// revision that turns Degraded is reverted the same way (on top of the
-// branch, which holds the later commits) once nothing newer than the live
-// revision is fetched, and only while what failed is still its own write.
+// revision that turns Degraded is never reverted automatically (the later
+// one may be its fix, or rely on it): its status.revert says needsHuman,
+// with the command, and a Warning NotReverted Event says so.
 //
 // By hand: `bosun revert REV [--reason R]` sets the annotation
 // bosun.dev/revert-requested (an id and the reason, JSON) on the record; the

@@ -300,8 +300,11 @@ void SyncController::Impl::DriftEvent(const DriftEntry& e, const std::optional<O
   } else if (!e.error.empty()) {
     Event(regarding, true, "Drift", what + "; not put back: " + e.error);
   } else if (suspended.load()) {
+    // Resumed, self-heal puts it back; without it, `bosun sync` does.
     Event(regarding, true, "Drift",
-          what + "; left as is: syncing is suspended (`bosun resume` puts it back to " + revision + ")");
+          what + "; left as is: syncing is suspended (" +
+              (live_settings.self_heal ? "`bosun resume` puts" : "`bosun resume`, then `bosun sync`, put") +
+              " it back to " + revision + ")");
   } else {
     Event(regarding, true, "Drift",
           what + "; left as is" + (heal ? "" : ": self-heal is off") + " (`bosun sync` puts it back to " + revision +

@@ -647,6 +647,22 @@ TEST_F(GitOpsVerbs, HistoryOfOneObjectListsTheRevisionsThatTouchedIt) {
   EXPECT_THAT(data.out, HasSubstr("left the repository, kept (its bosun.dev/prune annotation is \"false\")"))
       << data.out;
   EXPECT_THAT(data.out, HasSubstr("abcd333")) << data.out;
+  // A later applied record still lists it as kept, after a skipped one
+  // (which lists nothing): not news.
+  json still = Revision(5, "5555555" + std::string(33, '4'), "Healthy", "RolledOut");
+  still["status"]["kept"] = {{{"apiVersion", "v1"},
+                              {"kind", "ConfigMap"},
+                              {"namespace", "shop"},
+                              {"name", "data"},
+                              {"path", "deploy/data.yaml"},
+                              {"reason", "pruneDisabled"}}};
+  server_->CreateWithStatus("revisions", still);
+  data = Run("history --object cm/data --namespace shop");
+  EXPECT_THAT(data.out, HasSubstr("abcd333")) << data.out;
+  EXPECT_THAT(data.out, Not(HasSubstr("5555555"))) << data.out;
+  // A filter does not move it: the only Healthy record is not where it left.
+  Outcome healthy = Run("history --object cm/data --namespace shop --outcome healthy");
+  EXPECT_THAT(healthy.out, Not(HasSubstr("left the repository"))) << healthy.out;
 
   Outcome elsewhere = Run("history --object deployment/web");
   EXPECT_EQ(elsewhere.exit_code, 0) << elsewhere.out;
@@ -661,7 +677,7 @@ TEST_F(GitOpsVerbs, HistoryOfOneObjectListsTheRevisionsThatTouchedIt) {
 
   // A record cut to fit may have changed it without naming it: said, but
   // only for the records the other filters keep.
-  json cut = Revision(5, "5555555" + std::string(33, '5'), "Applied", "Applied");
+  json cut = Revision(6, "6666666" + std::string(33, '6'), "Applied", "Applied");
   cut["spec"]["author"] = {
       {"name", "Linus Torvalds"}, {"email", "torvalds@example.org"}, {"time", "2026-01-01T11:00:00Z"}};
   cut["status"]["truncated"] = true;

@@ -51,6 +51,7 @@ TEST(Clock, Rfc3339TimesWithAnOffsetAreReadAsTheSameInstantInUtc) {
   EXPECT_EQ(FormatRfc3339(*ParseRfc3339("2026-11-01T00:30:00+01:00")), "2026-10-31T23:30:00Z");
   EXPECT_FALSE(ParseRfc3339("2026-11-01T09:00:00+25:00"));
   EXPECT_FALSE(ParseRfc3339("2026-11-01T09:00:00+0x:00"));
+  EXPECT_FALSE(ParseRfc3339("2026-11-01T09:00:00+-1:30"));
 }
 
 TEST(Log, OneStructuredLinePerEvent) {

@@ -142,12 +142,13 @@ TEST_F(SyncDriftTest, WhatTheSyncDidIsRecordedAsEvents) {
   auto about = api_.client().List(Kind("events"), "shop", state::Selectors("", "involvedObject.uid=" + web->uid()));
   ASSERT_TRUE(about.ok());
   EXPECT_EQ(about->items.size(), 1u);
-  // Suspended, the way back is `bosun resume` (`bosun sync` refuses).
+  // Suspended, the way back starts with `bosun resume` (`bosun sync`
+  // refuses); self-heal is off here, so then `bosun sync`.
   ASSERT_NO_FATAL_FAILURE(Suspend(true));
   ScaleByHand(9);
   EXPECT_TRUE(
       has("Warning Drift Deployment/web: spec.replicas changed by hand; left as is: syncing is suspended "
-          "(`bosun resume` puts it back to revision 00000001"))
+          "(`bosun resume`, then `bosun sync`, put it back to revision 00000001"))
       << ::testing::PrintToString(events());
 }
 
