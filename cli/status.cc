@@ -2,6 +2,7 @@
 // stands — head, live revision, last fetch and last sync (the GitRepository
 // "default" of docs/GITOPS.md, and the Revision record of the live commit).
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include "cli/gitops.h"
 #include "cli/verbs.h"
 #include "core/yaml_emit.h"
+#include "reconciler/history.h"
 
 namespace bosun::cli {
 namespace {
@@ -86,6 +88,26 @@ int RunStatus(const StatusOptions& opt) {
       l += "  (record " + live_name + " no longer in the history)";
     }
     Line("Live:", l);
+  }
+  // Earlier revisions a later one went live over before their rollout
+  // ended: still rolling out, or failed and left to a person (only the
+  // newest applied revision is reverted automatically). The few before the
+  // live one are looked at.
+  if (live_record) {
+    const int64_t live_seq = std::strtoll(SequenceOf(*live_record).c_str(), nullptr, 10);
+    for (int64_t seq = live_seq - 1; seq > 0 && seq >= live_seq - 5; --seq) {
+      auto rec = (*client)->Get(RevisionKind(), "", reconciler::RevisionName(seq));
+      if (!rec) continue;
+      const std::string phase = S(rec->status(), "phase");
+      const Json& revert = Object::Field(rec->status(), "revert");
+      const bool left = phase == "Degraded" && Object::Field(revert, "needsHuman") == true &&
+                        !Object::Field(rec->status(), "revertedBy").is_string();
+      if (phase != "Applied" && phase != "Progressing" && !left) continue;
+      std::string msg = S(rec->status(), "message");
+      Line("Earlier:", "revision " + SequenceOf(*rec) + " (" + ShortSha(S(rec->spec(), "commit")) + "), " +
+                           OutcomeOf(*rec) + (msg.empty() ? "" : ": " + msg) +
+                           (left ? " — not reverted: `bosun revert " + SequenceOf(*rec) + "`" : ""));
+    }
   }
   const bool suspended = RepositorySuspended(*repo);
   if (suspended) {

@@ -1518,6 +1518,29 @@ TEST_F(FollowTest, WhatTheClusterOwnsAndWhatIsKeptStayAsTheyAre) {
             json({{"field", "data.color"}, {"op", "changed"}, {"from", "pink"}, {"to", "green"}}));
 }
 
+// A rollout that has not ended when an unrelated commit goes live is not
+// hidden behind that commit's "nothing to roll out": `bosun status` names
+// it. (No node runs here: the Deployment's pods never start.)
+TEST_F(FollowTest, StatusNamesAnEarlierRolloutStillGoing) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Write("deploy/web/deploy.yaml", kDeployment);
+  std::string second = repo_->Commit("Deploy web");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(second)) << Run("status").out;
+  repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  std::string third = repo_->Commit("Green");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(third)) << Run("status").out;
+  EXPECT_TRUE(bosun::test::Eventually(
+      [&] {
+        return std::regex_search(Run("status").out,
+                                 std::regex("Earlier: +revision 2 \\(" + second.substr(0, 7) +
+                                            "\\), Progressing \\(RollingOut\\): waiting for deployment default/web"));
+      },
+      15s, 200ms))
+      << Run("status").out;
+}
+
 // The on-call engineer's pause: `bosun suspend` stops applying (a new
 // commit waits, `bosun sync` says why it will not), `bosun status` says so
 // and why; `bosun resume` applies what waited.
