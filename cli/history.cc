@@ -464,6 +464,7 @@ int RunHistory(const HistoryOptions& opt) {
     }
   }
   const bool filtered = !opt.since.empty() || !opt.until.empty() || !opt.author.empty() || !opt.outcome.empty();
+  std::set<std::string> outcomes;
   if (filtered) {
     const WallTime now = std::chrono::system_clock::now();
     std::optional<WallTime> since, until;
@@ -478,6 +479,11 @@ int RunHistory(const HistoryOptions& opt) {
     }
     const std::string author = Lower(opt.author);
     const std::string outcome = Lower(opt.outcome);
+    // What --outcome could have matched, for a filter that matches nothing.
+    for (const Object& r : *records) {
+      outcomes.insert(Str(F(r.status(), "phase"), "Pending"));
+      if (const std::string reason = Str(F(r.status(), "reason")); !reason.empty()) outcomes.insert(reason);
+    }
     std::erase_if(*records, [&](const Object& r) {
       if (since || until) {
         auto at = ParseRfc3339(r.creation_timestamp());
@@ -543,6 +549,11 @@ int RunHistory(const HistoryOptions& opt) {
                    opt.until.empty() ? "" : (" --until " + opt.until).c_str(),
                    opt.author.empty() ? "" : (" --author " + opt.author).c_str(),
                    opt.outcome.empty() ? "" : (" --outcome " + opt.outcome).c_str());
+      if (!opt.outcome.empty()) {
+        std::string seen;
+        for (const std::string& o : outcomes) seen += (seen.empty() ? "" : ", ") + o;
+        std::fprintf(stderr, "--outcome takes a phase or reason; the history has: %s.\n", seen.c_str());
+      }
       note_truncated();
       return 0;
     }
