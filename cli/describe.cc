@@ -141,6 +141,8 @@ void PrintKindDetails(const KindInfo& kind, const Object& o) {
       std::string how = r.value("automatic", false) ? "automatic" : "by hand";
       if (r.contains("commit")) {
         Line("Revert", how + ": pushed " + ShortSha(Str(r, "commit")) + " (" + Str(r, "reason") + ")");
+      } else if (!r.value("automatic", false) && !r.contains("request")) {
+        Line("Revert", "none (needs a human): " + Str(r, "error"));  // not the newest applied revision
       } else {
         Line("Revert", how + ", failed" + (r.value("needsHuman", false) ? " (needs a human)" : "") + ": " +
                            Str(r, "error"));

@@ -227,6 +227,19 @@ void PrintRecord(const Object& r) {
     Line("Rewrites:", rewrites + " (the branch was force-pushed: the commit live before is no longer on it)");
   }
   Line("Reverted by:", Str(F(st, "revertedBy")));
+  // bosun's revert of it: pushed, failed, or none (needs a human).
+  const Json& revert = F(st, "revert");
+  if (revert.is_object() && !revert.empty()) {
+    const std::string how = F(revert, "automatic") == true ? "automatic" : "by hand";
+    if (!Str(F(revert, "commit")).empty()) {
+      Line("Revert:", how + ", pushed " + ShortSha(Str(F(revert, "commit"))));
+    } else if (F(revert, "automatic") != true && F(revert, "request").is_null()) {
+      Line("Revert:", "none (needs a human): " + Str(F(revert, "error")));
+    } else {
+      Line("Revert:", how + ", failed" + (F(revert, "needsHuman") == true ? " (needs a human)" : "") + ": " +
+                          Str(F(revert, "error")));
+    }
+  }
   Line("Recorded:",
        r.creation_timestamp().empty() ? "" : r.creation_timestamp() + " (" + Ago(r.creation_timestamp()) + ")");
 
@@ -459,6 +472,7 @@ int RunHistory(const HistoryOptions& opt) {
     for (auto r = records->rbegin(); r != records->rend(); ++r) {
       if (!reconciler::IsAppliedPhase(Str(F(r->status(), "phase")))) continue;
       const bool kept = KeptEntry(*r, *only) != nullptr;
+      if (!kept && F(r->status(), "truncated") == true) continue;  // its kept list may be cut
       if (kept && !kept_before) left_in.insert(r->name());
       kept_before = kept;
     }

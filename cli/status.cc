@@ -90,18 +90,22 @@ int RunStatus(const StatusOptions& opt) {
     Line("Live:", l);
   }
   // Earlier revisions a later one went live over before their rollout
-  // ended: still rolling out, or failed and left to a person (only the
-  // newest applied revision is reverted automatically). The few before the
-  // live one are looked at.
+  // ended: still rolling out, or failed and not reverted (only the newest
+  // applied revision is reverted automatically). The five applied ones
+  // before the live one are looked at (skipped and refused ones between
+  // them do not count; at most 50 records back).
   if (live_record) {
     const int64_t live_seq = std::strtoll(SequenceOf(*live_record).c_str(), nullptr, 10);
-    for (int64_t seq = live_seq - 1; seq > 0 && seq >= live_seq - 5; --seq) {
+    int applied = 0;
+    for (int64_t seq = live_seq - 1; seq > 0 && seq >= live_seq - 50 && applied < 5; --seq) {
       auto rec = (*client)->Get(RevisionKind(), "", reconciler::RevisionName(seq));
-      if (!rec) continue;
+      if (!rec && rec.error().code() == Code::kNotFound) continue;
+      if (!rec) return Fail("status", rec.error().message());
       const std::string phase = S(rec->status(), "phase");
-      const Json& revert = Object::Field(rec->status(), "revert");
-      const bool left = phase == "Degraded" && Object::Field(revert, "needsHuman") == true &&
-                        !Object::Field(rec->status(), "revertedBy").is_string();
+      if (!reconciler::IsAppliedPhase(phase)) continue;
+      ++applied;
+      const bool left = phase == "Degraded" && !Object::Field(rec->status(), "revertedBy").is_string() &&
+                        !Object::Field(Object::Field(rec->status(), "revert"), "commit").is_string();
       if (phase != "Applied" && phase != "Progressing" && !left) continue;
       std::string msg = S(rec->status(), "message");
       Line("Earlier:", "revision " + SequenceOf(*rec) + " (" + ShortSha(S(rec->spec(), "commit")) + "), " +

@@ -86,13 +86,15 @@ class HealthController {
  private:
   ObjectPtr Repository() const { return repos_.Get("", "default"); }
 
-  // A record whose rollout still needs a verdict: Applied or Progressing.
-  // Besides the live one, these are revisions a later one went live over
-  // before their rollout ended (an unrelated commit merged during a rollout
-  // must not hide it).
+  // A record that still needs a verdict (Applied, Progressing) or, Degraded,
+  // a revert or a note saying why there is none. Besides the live one, these
+  // are revisions a later one went live over before their rollout ended (an
+  // unrelated commit merged during a rollout must not hide it).
   static bool Open(const Object& rev) {
-    const std::string p = Member(rev.json(), "status").value("phase", "");
-    return p == phase::kApplied || p == phase::kProgressing;
+    const Json& st = Member(rev.json(), "status");
+    const std::string p = st.value("phase", "");
+    if (p == phase::kApplied || p == phase::kProgressing) return true;
+    return p == phase::kDegraded && !st.contains("revert") && !st.contains("revertedBy");
   }
 
   // The live revision and every open one: what a change to a workload, a
@@ -128,7 +130,7 @@ class HealthController {
     const Json& st = Member(rev->json(), "status");
     const std::string phase = st.value("phase", "");
     const int64_t applied_rv = LiveResourceVersion(*repo);
-    if (phase == phase::kDegraded) return live ? MaybeAutoRevert(*rev, *repo) : Reconciled::Done();
+    if (phase == phase::kDegraded) return live ? MaybeAutoRevert(*rev, *repo) : NotReverted(*rev, *repo, live_name);
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
 
     Verdict v = Judge(*rev, applied_rv, live);
@@ -391,6 +393,19 @@ class HealthController {
       waiting.push_back(std::move(*w));
     }
     if (auto w = CacheBehind(rev, jobs_, "Job", applied_rv, touched_jobs.size())) waiting.push_back(std::move(*w));
+    // A cut record no longer live: of what it wrote, the objects the cache
+    // (seen past the live revision's write) no longer has with its commit
+    // were written since by later commits (or deleted): theirs.
+    if (!live && waiting.empty() && Member(rev.json(), "status").value("truncated", false)) {
+      for (const auto& [kind, found] :
+           {std::pair<std::string, size_t>{"Deployment", touched_deployments.size()}, {"Job", touched_jobs.size()}}) {
+        const Json& written = Member(Member(rev.json(), "status"), "writtenByKind").value(kind, Json());
+        if (written.is_number_integer() && written.get<int64_t>() > static_cast<int64_t>(found)) {
+          rewritten.push_back(std::to_string(written.get<int64_t>() - static_cast<int64_t>(found)) + " " + kind +
+                              "(s) of the " + std::to_string(written.get<int64_t>()) + " it wrote");
+        }
+      }
+    }
     for (const TouchedObject& d : touched_deployments) {
       const Object* o = judged(d, "deployment", deployments_);
       if (o == nullptr) continue;
@@ -440,14 +455,19 @@ class HealthController {
   // only the newest applied revision automatically (DESIGN.md §4: the later
   // one may be the fix, or may rely on it); the record says so, and how to
   // revert it by hand.
+  // Written once (status.revert closes the record), also with autoRevert
+  // off, so the record and `bosun status` say it is left to a person.
   Result<Reconciled> NotReverted(const Object& rev, const Object& repo, const std::string& live_name) {
-    if (!repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true)) return Reconciled::Done();
-    const std::string why = "revision " + live_name +
-                            " went live before this one's verdict; bosun reverts only the newest applied revision "
-                            "automatically (`bosun revert " +
-                            rev.name() + "` reverts this one)";
-    mgr_.events().Warning(rev, "NotReverted", why);
-    return RecordRevert(rev, Json{{"needsHuman", true}, {"error", why}, {"automatic", true}});
+    const Json& st = Member(rev.json(), "status");
+    if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();
+    const bool auto_revert = repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
+    const std::string why =
+        "revision " + live_name + " is live since; " +
+        (auto_revert ? "bosun reverts only the newest applied revision automatically" : "autoRevert is off") +
+        " (`bosun revert " + rev.name() + "` reverts this one)";
+    auto r = RecordRevert(rev, Json{{"needsHuman", true}, {"error", why}, {"automatic", false}});
+    if (r) mgr_.events().Warning(rev, "NotReverted", why);
+    return r;
   }
 
   Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo) {
@@ -480,6 +500,15 @@ class HealthController {
                                     {"automatic", true}});
     }
     if (!opt_.revert) return Reconciled::Done();
+    // The cache may be behind a sync that has just applied a newer commit:
+    // read the repository's status again, from the API.
+    auto fresh = mgr_.client()->Get(repos_.kind(), "", "default");
+    if (!fresh) return fresh.error();
+    const std::string fresh_head = fresh->json().value("/status/head"_json_pointer, "");
+    if (fresh->json().value("/status/liveRevisionName"_json_pointer, "") != rev.name() ||
+        (!fresh_head.empty() && fresh_head != rev.json().value("/spec/commit"_json_pointer, ""))) {
+      return Reconciled::Done();
+    }
     return DoRevert(rev, st.value("message", "degraded"), /*automatic=*/true, "");
   }
 

@@ -600,12 +600,30 @@ TEST_F(RevisionHealthTest, ARolloutALaterRevisionWentLiveOverIsStillJudgedButNot
   ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
   EXPECT_EQ(RecordStatus()["revert"]["error"],
-            "revision 00000003 went live before this one's verdict; bosun reverts only the newest applied revision "
-            "automatically (`bosun revert 00000002` reverts this one)");
+            "revision 00000003 is live since; bosun reverts only the newest applied revision automatically (`bosun "
+            "revert 00000002` reverts this one)");
+  EXPECT_EQ(RecordStatus()["revert"]["automatic"], false);
   std::this_thread::sleep_for(300ms);
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_TRUE(reverts_.empty());
   EXPECT_EQ(syncs_.load(), 0);
+}
+
+// A revision left Degraded and not reverted (its revert was held back: a
+// newer commit was fetched) once a later one is live: the record says it is
+// left to a person, and how.
+TEST_F(RevisionHealthTest, ADegradedRevisionALaterOneWentLiveOverSaysItIsLeftToAPerson) {
+  Object d = Deployment(1, DeadlineExceeded());
+  Revision(Touched("Deployment", "web"), "", false, {{"phase", "Degraded"}, {"reason", "ProgressDeadlineExceeded"}});
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
+  EXPECT_EQ(RecordStatus()["phase"], "Degraded");
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
 }
 
 // A later commit rewrote all the earlier one rolled out (a fix): the
