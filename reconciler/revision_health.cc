@@ -129,7 +129,11 @@ class HealthController {
     }
     const Json& st = Member(rev->json(), "status");
     const std::string phase = st.value("phase", "");
-    const int64_t applied_rv = LiveResourceVersion(*repo);
+    int64_t applied_rv = LiveResourceVersion(*repo);
+    // Not known (a pass recovered after a crash erases it): for an earlier
+    // revision, its record's own version is later than the write of its
+    // objects (the same batch), and so bounds it as well.
+    if (!live && applied_rv <= 0) applied_rv = std::atoll(rev->resource_version().c_str());
     if (phase == phase::kDegraded) return live ? MaybeAutoRevert(*rev, *repo) : NotReverted(*rev, *repo, live_name);
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
 

@@ -648,5 +648,16 @@ TEST_F(RevisionHealthTest, ARevisionWhoseRolloutALaterCommitChangedIsSuperseded)
   EXPECT_TRUE(reverts_.empty());
 }
 
+// The same when the repository's status lost liveResourceVersion (a pass
+// recovered after a crash): the record's own version bounds its write.
+TEST_F(RevisionHealthTest, ASupersededRevisionIsFoundWithoutTheLiveResourceVersion) {
+  Deployment(1, {{"replicas", 1}, {"updatedReplicas", 0}, {"availableReplicas", 0}}, kLater);
+  Revision(Touched("Deployment", "web"));
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Touched("Deployment", "web")));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, "", kLater));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Superseded")) << RecordStatus().dump();
+}
+
 }  // namespace
 }  // namespace bosun::reconciler
