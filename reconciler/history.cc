@@ -136,6 +136,15 @@ void SetPhase(Object& record, const std::string& p, const std::string& reason, c
   st["message"] = message;
 }
 
+// Which object a record's entry is about, and its file.
+static Json EntryOf(const PlannedChange& c) {
+  return {{"apiVersion", c.kind != nullptr ? c.kind->gvk.ApiVersion() : c.object.api_version()},
+          {"kind", c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()},
+          {"namespace", c.ns},
+          {"name", c.name},
+          {"path", c.path}};
+}
+
 void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t max_bytes) {
   Json& st = Status(record);
   st["changes"] = {{"created", plan.created},
@@ -150,12 +159,8 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
   Json& objects = st["objects"];
   for (const PlannedChange& c : plan.changes) {
     if (c.action == PlannedChange::Action::kUnchanged) continue;
-    Json e = {{"action", ActionName(c.action)},
-              {"apiVersion", c.kind != nullptr ? c.kind->gvk.ApiVersion() : c.object.api_version()},
-              {"kind", c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()},
-              {"namespace", c.ns},
-              {"name", c.name},
-              {"path", c.path}};
+    Json e = {{"action", ActionName(c.action)}};
+    e.update(EntryOf(c));
     if (c.action == PlannedChange::Action::kReplace) {
       // Why it was deleted and created again rather than updated.
       Json fields = Json::array();
@@ -191,12 +196,8 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
     st["changes"]["kept"] = plan.kept.size();
     Json kept = Json::array();
     for (const PlannedChange& c : plan.kept) {
-      Json e = {{"apiVersion", c.kind != nullptr ? c.kind->gvk.ApiVersion() : c.object.api_version()},
-                {"kind", c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()},
-                {"namespace", c.ns},
-                {"name", c.name},
-                {"path", c.path},
-                {"reason", KeptName(c.kept)}};
+      Json e = EntryOf(c);
+      e["reason"] = KeptName(c.kept);
       size_t n = DumpSize(e) + 1;
       if (used + n + 16 > max_bytes) {
         truncated = true;
@@ -225,12 +226,8 @@ void SetChanges(Object& record, const Plan& plan, int extra_unchanged, size_t ma
     if (ignored_cut) continue;
     Json fields = Json::array();
     for (const FieldChange& f : c.ignored) fields.push_back(FieldChangeToJson(f));
-    Json e = {{"apiVersion", c.kind != nullptr ? c.kind->gvk.ApiVersion() : c.object.api_version()},
-              {"kind", c.kind != nullptr ? c.kind->gvk.kind : c.object.kind()},
-              {"namespace", c.ns},
-              {"name", c.name},
-              {"path", c.path},
-              {"fields", std::move(fields)}};
+    Json e = EntryOf(c);
+    e["fields"] = std::move(fields);
     size_t n = DumpSize(e) + 1;
     if (used + n + 80 > max_bytes) {
       ignored_cut = true;
