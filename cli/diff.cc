@@ -395,6 +395,17 @@ int RunDiff(DiffOptions opt) {
   };
   if (!set.ok()) {
     size_t e = set.errors();
+    // Every error at once: also the objects the sync would refuse for a
+    // namespace that does not exist (best effort).
+    if (auto live = reconciler::ListLive(**client, set.objects)) {
+      if (auto missing = MissingNamespacesOf(**client, set, *live); missing && !missing->empty()) {
+        for (const Diagnostic& d : missing->diagnostics) {
+          std::fprintf(stderr, "%s\n", d.ToString().c_str());
+          diagnostics.push_back(d.ToJson());
+        }
+        e += missing->diagnostics.size();
+      }
+    }
     std::string why = std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source;
     if (const size_t u = set.unknown_field_errors(); u > 0) {
       why += " (" + std::to_string(u) + " unknown field" + (u == 1 ? "" : "s") +

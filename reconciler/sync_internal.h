@@ -173,7 +173,10 @@ struct SyncController::Impl {
 
   // ---- records (sync_records.cc)
   Result<Object> CreateRecord(Object record);
-  Result<std::string> WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot);
+  // `also`: more errors found beside the manifests' own (objects in a
+  // namespace that does not exist), so one refusal lists every error.
+  Result<std::string> WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot,
+                                   const std::vector<Diagnostic>& also = {});
   // Records the head as Refused (reason: a CamelCase word such as
   // "InvalidManifests", "Unverified", "PolicyViolation"; what: a phrase for the
   // message, e.g. "2 policy violations") with every diagnostic, logs it, sets

@@ -345,7 +345,16 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   // settings.verify goes here, before anything of the revision is trusted
   // (its SyncConfig and Policies included); a refusal returns WriteRefusal.
   if (auto refused = VerifySignatures(ctx, settings)) return std::move(*refused);
-  if (!(*snapshot)->ok()) return WriteRefused(ctx, **snapshot);
+  if (!(*snapshot)->ok()) {
+    // Every error at once: also the objects the API would refuse for a
+    // namespace that does not exist (best effort: an invalid namespace name
+    // is the manifests' own error already).
+    std::vector<Diagnostic> also;
+    if (!pending && (*snapshot)->path_error.empty()) {
+      if (auto missing = MissingNamespacesOf(**snapshot); missing && !missing->empty()) also = missing->diagnostics;
+    }
+    return WriteRefused(ctx, **snapshot, also);
+  }
   // TRUST HOOK 2 (issue 7, sync_policy.cc): the revision's Policies are
   // evaluated on its whole desired set here; an enforced violation returns
   // WriteRefusal, warnings go into the record written below.

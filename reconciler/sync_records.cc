@@ -62,7 +62,8 @@ Result<Object> SyncController::Impl::UpdateRecordStatus(const Object& record) {
   return r;
 }
 
-Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot) {
+Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot,
+                                                       const std::vector<Diagnostic>& also) {
   std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
   if (!snapshot.path_error.empty()) {
     Diagnostic d;
@@ -70,18 +71,24 @@ Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const D
     d.message = snapshot.path_error;
     return WriteRefusal(ctx, "PathNotFound", snapshot.path_error, {d});
   }
+  std::vector<Diagnostic> diagnostics = snapshot.diagnostics;
+  diagnostics.insert(diagnostics.end(), also.begin(), also.end());
   std::set<std::string> files;
-  for (const Diagnostic& d : snapshot.diagnostics) {
-    if (d.severity == Severity::kError) files.insert(d.file);
+  size_t errors = 0;
+  for (const Diagnostic& d : diagnostics) {
+    if (d.severity != Severity::kError) continue;
+    files.insert(d.file);
+    ++errors;
   }
   std::string what = std::to_string(files.size()) + " invalid manifest" + (files.size() == 1 ? "" : "s") + " (" +
-                     std::to_string(snapshot.errors) + " error" + (snapshot.errors == 1 ? "" : "s");
+                     std::to_string(errors) + " error" + (errors == 1 ? "" : "s");
   if (const size_t n = snapshot.unknown_field_errors; n > 0) {
     what += ", " + std::to_string(n) + " of them unknown field" + (n == 1 ? "" : "s") +
             ": correct them, or set spec.fieldValidation: Warn in the SyncConfig to apply them with a warning";
   }
+  if (!also.empty()) what += ", " + std::to_string(also.size()) + " in a namespace that does not exist";
   what += ")";
-  return WriteRefusal(ctx, "InvalidManifests", what, snapshot.diagnostics);
+  return WriteRefusal(ctx, "InvalidManifests", what, diagnostics);
 }
 
 Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const std::string& reason,

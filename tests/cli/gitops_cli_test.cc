@@ -1097,8 +1097,12 @@ TEST_F(DiffTest, InvalidManifestsArePrintedAllAndExitOne) {
              "      containers:\n      - name: web\n");
   want.Write("a.yaml", ConfigMap("twice", "red"));
   want.Write("b.yaml", ConfigMap("twice", "blue"));
+  want.Write("elsewhere.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: nowhere\n");
   Outcome r = Run("diff --path " + want.path());
   EXPECT_EQ(r.exit_code, 1) << r.out;
+  // Every error at once, the missing namespace too.
+  EXPECT_THAT(r.out, HasSubstr("elsewhere.yaml:5:14: metadata.namespace: namespace \"nowhere\" does not exist"))
+      << r.out;
   EXPECT_THAT(r.out, HasSubstr("web/cm.yaml:4:9: metadata.name: "));
   // The other file named as the first is, from the folder.
   EXPECT_THAT(r.out, HasSubstr("is also defined at a.yaml:")) << r.out;

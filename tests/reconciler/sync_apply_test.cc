@@ -235,6 +235,27 @@ TEST_F(SyncApplyTest, SecretValuesNeverReachTheRecord) {
 // refused with the revision, at its file:line, and nothing is applied; once
 // the namespace exists (made by hand here) the same commit is applied at the
 // next pass.
+// Every error in one refusal: an invalid manifest and an object into a
+// namespace that does not exist are listed together, so one fix commit
+// mends both.
+TEST_F(SyncApplyTest, AnInvalidRevisionAlsoListsObjectsIntoAMissingNamespace) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"web.yaml", ConfigMapYaml("web", "shop", "v1")}});
+  MakeController();
+  Sync();
+  repo_.Commit({{"db.yaml", ConfigMapYaml("db", "data", "v1")},
+                {"bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n  namespace: shop\n"}},
+               "db, and a bad name");
+  EXPECT_EQ(Sync(), "00000002");
+  Json st = Record("00000002").status();
+  EXPECT_EQ(st["reason"], "InvalidManifests");
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("1 in a namespace that does not exist")) << st.dump();
+  ASSERT_EQ(st["errors"].size(), 2u) << st["errors"].dump();
+  EXPECT_THAT(st["errors"].dump(), HasSubstr("bad.yaml:4:9: metadata.name: "));
+  EXPECT_THAT(st["errors"].dump(),
+              HasSubstr("db.yaml:5:14: metadata.namespace: namespace \\\"data\\\" does not exist"));
+  EXPECT_EQ(Live("configmaps", "shop", "web")->json()["data"]["key"], "v1");
+}
+
 TEST_F(SyncApplyTest, ARevisionIntoANamespaceThatDoesNotExistIsRefusedUntilItDoes) {
   repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"web.yaml", ConfigMapYaml("web", "shop", "v1")}});
   MakeController();
