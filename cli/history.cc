@@ -626,12 +626,14 @@ void AddHistory(CLI::App& app, int* exit_code) {
           },
           "N"));
   cmd->add_option("--object", opt->object,
-                  "Only the revisions that created, updated or deleted this object or found it drifted, as\n"
-                  "KIND/NAME (deployment/web), with what each did to it");
+                  "Only the revisions that created, updated, replaced or deleted this object, found it drifted,\n"
+                  "kept a field the cluster owns or saw its file leave, as KIND/NAME (deployment/web), with what\n"
+                  "each did to it");
   cmd->add_option("--namespace", opt->ns, "The namespace of --object (default: default)");
   cmd->add_option("--since", opt->since,
-                  "Only revisions bosun recorded at or after this time: RFC 3339 (2026-11-01T09:00:00Z),\n"
-                  "a date (2026-11-01, UTC), or how long ago (90m, 24h, 7d)");
+                  "Only revisions bosun recorded at or after this time: RFC 3339 with its zone\n"
+                  "(2026-11-01T09:00:00Z, 2026-11-01T10:00:00+01:00), a date (2026-11-01, UTC), or how long ago\n"
+                  "(90m, 24h, 7d)");
   cmd->add_option("--until", opt->until,
                   "Only revisions recorded at or before this time (as --since; a date takes in that day)");
   cmd->add_option("--author", opt->author,
