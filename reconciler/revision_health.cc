@@ -353,6 +353,35 @@ class HealthController {
     return rv.is_string() ? std::atoll(rv.get_ref<const std::string&>().c_str()) : 0;
   }
 
+  // Whether a record after `rev` started a rollout of the Deployment `key`
+  // (namespace/name): created or replaced it, or changed its pod template.
+  // A record that cannot say (its list or the diff cut) is taken to have.
+  bool LaterRollout(const Object& rev, const std::string& key) const {
+    const int64_t seq = rev.json().value("/spec/sequence"_json_pointer, int64_t{0});
+    for (const ObjectPtr& r : revisions_.List()) {
+      if (r->json().value("/spec/sequence"_json_pointer, int64_t{0}) <= seq) continue;
+      const Json& st = Member(r->json(), "status");
+      if (!IsAppliedPhase(st.value("phase", ""))) continue;
+      if (st.value("truncated", false)) return true;
+      if (!st.contains("objects") || !st["objects"].is_array()) continue;
+      for (const Json& o : st["objects"]) {
+        if (!o.is_object() || o.value("kind", "") != "Deployment" ||
+            o.value("namespace", "") + "/" + o.value("name", "") != key) {
+          continue;
+        }
+        const std::string action = o.value("action", "");
+        if (action == "created" || action == "replaced") return true;
+        if (action != "updated") continue;
+        if (!o.contains("diff") || !o["diff"].is_array()) return true;
+        for (const Json& d : o["diff"]) {
+          const std::string field = d.is_object() ? d.value("field", "") : "";
+          if (field.rfind("spec.template", 0) == 0 || field.rfind("spec.selector", 0) == 0) return true;
+        }
+      }
+    }
+    return false;
+  }
+
   // `applied_rv`: the store revision the live revision's objects were
   // written at (0 when not known); for a revision no longer `live`, its own
   // write came before. An object a later commit has written since is, for
@@ -383,6 +412,10 @@ class HealthController {
       const std::string by = t.cached ? t.cached->annotation(kRevisionAnnotation).value_or("") : "";
       if (past && by.empty()) return t.cached.get();  // replaced by hand: judged as it is now
       if (past && !live) {
+        // A later commit that changed its replicas or labels, not its pod
+        // template, did not start a rollout of its own: the one under way
+        // is still this revision's.
+        if (std::string_view(kind) == "deployment" && !LaterRollout(rev, t.key)) return t.cached.get();
         rewritten.push_back(who + " (by " + ShortSha(by) + ")");
         return nullptr;
       }

@@ -648,6 +648,36 @@ TEST_F(RevisionHealthTest, ARevisionWhoseRolloutALaterCommitChangedIsSuperseded)
   EXPECT_TRUE(reverts_.empty());
 }
 
+// A later commit that only scaled the Deployment (no new pod template) did
+// not take its rollout over: the earlier revision, whose template is still
+// rolling out, is still judged by it, and its failure is its own.
+TEST_F(RevisionHealthTest, ALaterScaleDoesNotTakeTheRolloutOver) {
+  Object d = Deployment(3, DeadlineExceeded(), kLater);
+  Revision(Touched("Deployment", "web"));
+  Json scaled = Touched("Deployment", "web");
+  scaled[0]["diff"] = Json::array({{{"field", "spec.replicas"}, {"op", "changed"}, {"from", 1}, {"to", 3}}});
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, scaled));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["reason"], "ProgressDeadlineExceeded");
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
+}
+
+// One that changed the pod template did: the earlier one is Superseded.
+TEST_F(RevisionHealthTest, ALaterTemplateChangeTakesTheRolloutOver) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 0}, {"availableReplicas", 0}}, kLater);
+  Revision(Touched("Deployment", "web"));
+  Json changed = Touched("Deployment", "web");
+  changed[0]["diff"] = Json::array(
+      {{{"field", "spec.template.spec.containers[0].image"}, {"op", "changed"}, {"from", "web:2"}, {"to", "web:3"}}});
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, changed));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Superseded")) << RecordStatus().dump();
+}
+
 // The same when the repository's status lost liveResourceVersion (a pass
 // recovered after a crash): the record's own version bounds its write.
 TEST_F(RevisionHealthTest, ASupersededRevisionIsFoundWithoutTheLiveResourceVersion) {
