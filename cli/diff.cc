@@ -396,15 +396,25 @@ int RunDiff(DiffOptions opt) {
   if (!set.ok()) {
     size_t e = set.errors();
     // Every error at once: also the objects the sync would refuse for a
-    // namespace that does not exist (best effort).
-    if (auto live = reconciler::ListLive(**client, set.objects)) {
-      if (auto missing = MissingNamespacesOf(**client, set, *live); missing && !missing->empty()) {
-        for (const Diagnostic& d : missing->diagnostics) {
-          std::fprintf(stderr, "%s\n", d.ToString().c_str());
-          diagnostics.push_back(d.ToJson());
-        }
-        e += missing->diagnostics.size();
+    // namespace that does not exist (best effort; the namespaces are looked
+    // up first, then only the objects in those that lack).
+    const KindRegistry& reg = KindRegistry::Builtin();
+    std::vector<std::pair<const KindInfo*, const Manifest*>> refs;
+    for (const Manifest& m : set.objects) refs.push_back({reg.Find(m.object.gvk()), &m});
+    auto missing = reconciler::FindMissingNamespaces(
+        refs, [&](const std::string& ns) { return reconciler::GetNamespaceState(**client, ns); },
+        [&](const KindInfo& kind, const Manifest& m) -> Result<bool> {
+          auto got = (*client)->Get(kind, m.object.namespace_(), m.object.name());
+          if (got) return true;
+          if (got.error().code() == Code::kNotFound) return false;
+          return got.error();
+        });
+    if (missing && !missing->empty()) {
+      for (const Diagnostic& d : missing->diagnostics) {
+        std::fprintf(stderr, "%s\n", d.ToString().c_str());
+        diagnostics.push_back(d.ToJson());
       }
+      e += missing->diagnostics.size();
     }
     std::string why = std::to_string(e) + (e == 1 ? " error" : " errors") + " in the manifests of " + loaded->source;
     if (const size_t u = set.unknown_field_errors(); u > 0) {

@@ -11,6 +11,7 @@
 #include "core/field_path.h"
 #include "core/immutable.h"
 #include "core/kinds.h"
+#include "core/labels.h"
 #include "core/parallel.h"
 
 namespace bosun::reconciler {
@@ -794,14 +795,18 @@ Result<MissingNamespaces> FindMissingNamespaces(
   const KindInfo* ns_kind = KindRegistry::Builtin().FindKind("Namespace");
   std::set<std::string> defined;
   for (const auto& [kind, m] : desired) {
-    if (kind == ns_kind) defined.insert(m->object.name());
+    // A Namespace manifest that is itself invalid (a wrong apiVersion) still
+    // says the repository means to create it.
+    if (kind == ns_kind || (kind == nullptr && m->object.kind() == "Namespace")) defined.insert(m->object.name());
   }
   // The namespaces first (a handful), the objects only of those that lack.
   std::set<std::string> computed;
   if (used == nullptr) computed = UsedNamespaces(desired);
   std::map<std::string, NamespaceState, std::less<>> lacking;
   for (const std::string& ns : used != nullptr ? *used : computed) {
-    if (ns == "default") continue;
+    // An invalid name is the manifest's own error (in a revision refused
+    // for it, not looked up as a namespace too).
+    if (ns == "default" || !CheckDns1123Label(ns).empty()) continue;
     auto state = namespace_state(ns);
     if (!state) return state.error().Wrap("cannot look up Namespace " + ns);
     if (*state == NamespaceState::kActive) continue;

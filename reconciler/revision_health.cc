@@ -198,6 +198,10 @@ class HealthController {
         if (!o.is_object() || o.value("kind", "") != kind) continue;
         std::string action = o.value("action", "");
         if (action != "created" && action != "updated" && action != "replaced") continue;
+        // Scaled or relabelled only: no rollout of this revision's (the
+        // Deployment's pods keep their template, whose rollout is an earlier
+        // revision's to judge).
+        if (kind == "Deployment" && !StartsRollout(o)) continue;
         const std::string ns = o.value("namespace", ""), name = o.value("name", "");
         out.push_back({ns + "/" + name, informer.Get(ns, name), informer.ResourceVersionOf(ns, name)});
       }
@@ -353,33 +357,45 @@ class HealthController {
     return rv.is_string() ? std::atoll(rv.get_ref<const std::string&>().c_str()) : 0;
   }
 
-  // Whether a record after `rev` started a rollout of the Deployment `key`
-  // (namespace/name): created or replaced it, or changed its pod template.
-  // A record that cannot say (its list or the diff cut) is taken to have.
-  bool LaterRollout(const Object& rev, const std::string& key) const {
-    const int64_t seq = rev.json().value("/spec/sequence"_json_pointer, int64_t{0});
+  // Whether a record's entry for a Deployment started a rollout of it:
+  // created or replaced it, or changed its pod template or selector. An
+  // update whose diff was cut (or is absent) is taken to have.
+  static bool StartsRollout(const Json& entry) {
+    const std::string action = entry.value("action", "");
+    if (action != "updated") return action == "created" || action == "replaced";
+    if (!entry.contains("diff") || !entry["diff"].is_array()) return true;
+    for (const Json& d : entry["diff"]) {
+      const std::string field = d.is_object() ? d.value("field", "") : "";
+      if (field.rfind("spec.template", 0) == 0 || field.rfind("spec.selector", 0) == 0) return true;
+    }
+    return false;
+  }
+
+  // What the applied records after `rev` say of the Deployments they wrote:
+  // those they started a rollout of (namespace/name), and the commits they
+  // are of. A later record whose list was cut may have started any.
+  struct LaterRollouts {
+    std::set<std::string> deployments;
+    std::set<std::string> commits;
+    bool unknown = false;
+  };
+  LaterRollouts LaterRolloutsAfter(const Object& rev) const {
+    LaterRollouts out;
+    const std::string& name = rev.name();
     for (const ObjectPtr& r : revisions_.List()) {
-      if (r->json().value("/spec/sequence"_json_pointer, int64_t{0}) <= seq) continue;
+      if (std::make_pair(r->name().size(), r->name()) <= std::make_pair(name.size(), name)) continue;
       const Json& st = Member(r->json(), "status");
       if (!IsAppliedPhase(st.value("phase", ""))) continue;
-      if (st.value("truncated", false)) return true;
+      out.commits.insert(r->json().value("/spec/commit"_json_pointer, ""));
+      if (st.value("truncated", false)) out.unknown = true;
       if (!st.contains("objects") || !st["objects"].is_array()) continue;
       for (const Json& o : st["objects"]) {
-        if (!o.is_object() || o.value("kind", "") != "Deployment" ||
-            o.value("namespace", "") + "/" + o.value("name", "") != key) {
-          continue;
-        }
-        const std::string action = o.value("action", "");
-        if (action == "created" || action == "replaced") return true;
-        if (action != "updated") continue;
-        if (!o.contains("diff") || !o["diff"].is_array()) return true;
-        for (const Json& d : o["diff"]) {
-          const std::string field = d.is_object() ? d.value("field", "") : "";
-          if (field.rfind("spec.template", 0) == 0 || field.rfind("spec.selector", 0) == 0) return true;
+        if (o.is_object() && o.value("kind", "") == "Deployment" && StartsRollout(o)) {
+          out.deployments.insert(o.value("namespace", "") + "/" + o.value("name", ""));
         }
       }
     }
-    return false;
+    return out;
   }
 
   // `applied_rv`: the store revision the live revision's objects were
@@ -398,6 +414,7 @@ class HealthController {
     // revision's own write, or a later one made by hand; null to wait for it
     // (not in the cache yet, or a later commit's write) or when it was
     // deleted since (then it is left out of the verdict and named).
+    std::optional<LaterRollouts> later;  // for a revision no longer live, once
     auto judged = [&](const TouchedObject& t, const char* kind, const SharedInformer& informer) -> const Object* {
       if (t.cached && AtRevision(*t.cached, commit)) return t.cached.get();
       const std::string who = std::string(kind) + " " + t.key;
@@ -415,7 +432,14 @@ class HealthController {
         // A later commit that changed its replicas or labels, not its pod
         // template, did not start a rollout of its own: the one under way
         // is still this revision's.
-        if (std::string_view(kind) == "deployment" && !LaterRollout(rev, t.key)) return t.cached.get();
+        // (Only when the commit that wrote it is an applied record here: one
+        // this cache does not have as applied yet may be that rollout.)
+        if (std::string_view(kind) == "deployment") {
+          if (!later) later = LaterRolloutsAfter(rev);
+          if (!later->unknown && later->commits.count(by) != 0 && later->deployments.count(t.key) == 0) {
+            return t.cached.get();
+          }
+        }
         rewritten.push_back(who + " (by " + ShortSha(by) + ")");
         return nullptr;
       }

@@ -351,7 +351,12 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     // is the manifests' own error already).
     std::vector<Diagnostic> also;
     if (!pending && (*snapshot)->path_error.empty()) {
-      if (auto missing = MissingNamespacesOf(**snapshot); missing && !missing->empty()) also = missing->diagnostics;
+      auto missing = MissingNamespacesOf(**snapshot);
+      if (missing && !missing->empty()) also = missing->diagnostics;
+      if (!missing) {
+        log::Warn(kSyncComponent, "cannot look up the revision's namespaces; refused for its manifests alone",
+                  {{"rev", rev}, {"error", missing.error().message()}});
+      }
     }
     return WriteRefused(ctx, **snapshot, also);
   }

@@ -74,20 +74,20 @@ Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const D
   std::vector<Diagnostic> diagnostics = snapshot.diagnostics;
   diagnostics.insert(diagnostics.end(), also.begin(), also.end());
   std::set<std::string> files;
-  size_t errors = 0;
-  for (const Diagnostic& d : diagnostics) {
-    if (d.severity != Severity::kError) continue;
-    files.insert(d.file);
-    ++errors;
+  for (const Diagnostic& d : snapshot.diagnostics) {
+    if (d.severity == Severity::kError) files.insert(d.file);
   }
   std::string what = std::to_string(files.size()) + " invalid manifest" + (files.size() == 1 ? "" : "s") + " (" +
-                     std::to_string(errors) + " error" + (errors == 1 ? "" : "s");
+                     std::to_string(snapshot.errors) + " error" + (snapshot.errors == 1 ? "" : "s");
   if (const size_t n = snapshot.unknown_field_errors; n > 0) {
     what += ", " + std::to_string(n) + " of them unknown field" + (n == 1 ? "" : "s") +
             ": correct them, or set spec.fieldValidation: Warn in the SyncConfig to apply them with a warning";
   }
-  if (!also.empty()) what += ", " + std::to_string(also.size()) + " in a namespace that does not exist";
   what += ")";
+  if (!also.empty()) {
+    what += "; and " + std::to_string(also.size()) + (also.size() == 1 ? " object" : " objects") +
+            " into a namespace that does not exist or is being deleted";
+  }
   return WriteRefusal(ctx, "InvalidManifests", what, diagnostics);
 }
 

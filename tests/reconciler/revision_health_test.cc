@@ -663,6 +663,13 @@ TEST_F(RevisionHealthTest, ALaterScaleDoesNotTakeTheRolloutOver) {
   EXPECT_EQ(RecordStatus()["reason"], "ProgressDeadlineExceeded");
   ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
+  // The scale is not blamed: it started no rollout, and is not reverted.
+  auto scale = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000003");
+  ASSERT_TRUE(scale);
+  EXPECT_EQ(scale->json()["status"]["phase"], "Healthy") << scale->json()["status"].dump();
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
 }
 
 // One that changed the pod template did: the earlier one is Superseded.

@@ -243,14 +243,21 @@ TEST_F(SyncApplyTest, AnInvalidRevisionAlsoListsObjectsIntoAMissingNamespace) {
   MakeController();
   Sync();
   repo_.Commit({{"db.yaml", ConfigMapYaml("db", "data", "v1")},
-                {"bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n  namespace: shop\n"}},
-               "db, and a bad name");
+                {"bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n  namespace: shop\n"},
+                {"odd.yaml", ConfigMapYaml("odd", "Bad_NS", "v1")}},
+               "db, and bad names");
   EXPECT_EQ(Sync(), "00000002");
   Json st = Record("00000002").status();
   EXPECT_EQ(st["reason"], "InvalidManifests");
-  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("1 in a namespace that does not exist")) << st.dump();
-  ASSERT_EQ(st["errors"].size(), 2u) << st["errors"].dump();
+  EXPECT_THAT(st["message"].get<std::string>(),
+              HasSubstr("2 invalid manifests (2 errors); and 1 object into a namespace that does not exist"))
+      << st.dump();
+  // An invalid namespace name is its manifest's error, not also a missing
+  // namespace.
+  ASSERT_EQ(st["errors"].size(), 3u) << st["errors"].dump();
   EXPECT_THAT(st["errors"].dump(), HasSubstr("bad.yaml:4:9: metadata.name: "));
+  EXPECT_THAT(st["errors"].dump(), HasSubstr("odd.yaml:5:14: metadata.namespace: "));
+  EXPECT_THAT(st["errors"].dump(), Not(HasSubstr("Bad_NS\\\" does not exist")));
   EXPECT_THAT(st["errors"].dump(),
               HasSubstr("db.yaml:5:14: metadata.namespace: namespace \\\"data\\\" does not exist"));
   EXPECT_EQ(Live("configmaps", "shop", "web")->json()["data"]["key"], "v1");
