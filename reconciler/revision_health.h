@@ -1,7 +1,8 @@
 // reconciler/revision_health.h — revision health and automated rollback
 // (DESIGN.md §4, issue 6 items 6–7): the live Revision record moves from
-// Applied to Progressing, then to Healthy when every Deployment it created or
-// changed is rolled out and available and every Job it created completed, or
+// Applied to Progressing, then to Healthy when every Deployment it created,
+// replaced or gave a new pod template (a scale or a label alone starts no
+// rollout) is rolled out and available and every Job it created completed, or
 // to Degraded with the precise reason:
 //   progress deadline exceeded for deployment shop/web: 0/3 new replicas available
 //   container app of pod shop/web-7d9f-x2x4k is crash-looping (exit code 1, 3 restarts)
