@@ -672,6 +672,39 @@ TEST_F(RevisionHealthTest, ALaterScaleDoesNotTakeTheRolloutOver) {
   EXPECT_TRUE(reverts_.empty());
 }
 
+// What later records say counts only from applied ones (a skipped commit
+// changed nothing), and a later record whose list was cut may have started
+// any rollout: the earlier revision then leaves the Deployment to it.
+TEST_F(RevisionHealthTest, OnlyAppliedLaterRecordsCountAndACutOneMayHaveStartedAnyRollout) {
+  Object d = Deployment(3, DeadlineExceeded(), kLater);
+  Revision(Touched("Deployment", "web"));
+  Json scaled = Touched("Deployment", "web");
+  scaled[0]["diff"] = Json::array({{{"field", "spec.replicas"}, {"op", "changed"}, {"from", 1}, {"to", 3}}});
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, scaled));
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000004", std::string(40, '4'), Touched("Deployment", "web")));
+  auto skipped = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000004");
+  ASSERT_TRUE(skipped);
+  skipped->json()["status"] = {{"phase", "Skipped"}, {"reason", "Superseded"}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*skipped));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+}
+
+TEST_F(RevisionHealthTest, ALaterCutRecordMayHaveStartedTheRollout) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 0}, {"availableReplicas", 0}}, kLater);
+  Revision(Touched("Deployment", "web"));
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
+  auto cut = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000003");
+  ASSERT_TRUE(cut);
+  cut->json()["status"]["truncated"] = true;
+  cut->json()["status"]["writtenByKind"] = {{"ConfigMap", 1}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*cut));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Superseded")) << RecordStatus().dump();
+}
+
 // One that changed the pod template did: the earlier one is Superseded.
 TEST_F(RevisionHealthTest, ALaterTemplateChangeTakesTheRolloutOver) {
   Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 0}, {"availableReplicas", 0}}, kLater);
