@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/client_flags.h"
 #include "cli/gitops.h"
@@ -56,13 +57,40 @@ int RunStatus(const StatusOptions& opt) {
     }
   }
 
+  // Earlier revisions a later one went live over before their rollout
+  // ended: still rolling out, or failed and not reverted (only the newest
+  // applied revision is reverted automatically). The five applied ones
+  // before the live one are looked at (skipped and refused ones between
+  // them do not count; at most 50 records back).
+  std::vector<Object> earlier;
+  if (live_record) {
+    const int64_t live_seq = std::strtoll(SequenceOf(*live_record).c_str(), nullptr, 10);
+    int applied = 0;
+    for (int64_t seq = live_seq - 1; seq > 0 && seq >= live_seq - 50 && applied < 5; --seq) {
+      auto rec = (*client)->Get(RevisionKind(), "", reconciler::RevisionName(seq));
+      if (!rec && rec.error().code() == Code::kNotFound) continue;
+      if (!rec) return Fail("status", rec.error().message());
+      const std::string phase = S(rec->status(), "phase");
+      if (!reconciler::IsAppliedPhase(phase)) continue;
+      ++applied;
+      const bool left = phase == "Degraded" && !Object::Field(rec->status(), "revertedBy").is_string() &&
+                        !Object::Field(Object::Field(rec->status(), "revert"), "commit").is_string();
+      if (phase == "Applied" || phase == "Progressing" || left) earlier.push_back(std::move(*rec));
+    }
+  }
+
   if (opt.output == "json" || opt.output == "yaml") {
     Json live = nullptr;
     if (live_record) {
       live = live_record->json();
       ScrubSecretValues(&live);
     }
-    Json doc = {{"repository", repo->json()}, {"liveRevision", live}};
+    Json doc = {{"repository", repo->json()}, {"liveRevision", live}, {"earlierRevisions", Json::array()}};
+    for (const Object& rec : earlier) {
+      Json e = rec.json();
+      ScrubSecretValues(&e);
+      doc["earlierRevisions"].push_back(std::move(e));
+    }
     std::string text =
         opt.output == "json" ? doc.dump(4, ' ', false, Json::error_handler_t::replace) + "\n" : EmitYaml(doc);
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -89,29 +117,12 @@ int RunStatus(const StatusOptions& opt) {
     }
     Line("Live:", l);
   }
-  // Earlier revisions a later one went live over before their rollout
-  // ended: still rolling out, or failed and not reverted (only the newest
-  // applied revision is reverted automatically). The five applied ones
-  // before the live one are looked at (skipped and refused ones between
-  // them do not count; at most 50 records back).
-  if (live_record) {
-    const int64_t live_seq = std::strtoll(SequenceOf(*live_record).c_str(), nullptr, 10);
-    int applied = 0;
-    for (int64_t seq = live_seq - 1; seq > 0 && seq >= live_seq - 50 && applied < 5; --seq) {
-      auto rec = (*client)->Get(RevisionKind(), "", reconciler::RevisionName(seq));
-      if (!rec && rec.error().code() == Code::kNotFound) continue;
-      if (!rec) return Fail("status", rec.error().message());
-      const std::string phase = S(rec->status(), "phase");
-      if (!reconciler::IsAppliedPhase(phase)) continue;
-      ++applied;
-      const bool left = phase == "Degraded" && !Object::Field(rec->status(), "revertedBy").is_string() &&
-                        !Object::Field(Object::Field(rec->status(), "revert"), "commit").is_string();
-      if (phase != "Applied" && phase != "Progressing" && !left) continue;
-      std::string msg = S(rec->status(), "message");
-      Line("Earlier:", "revision " + SequenceOf(*rec) + " (" + ShortSha(S(rec->spec(), "commit")) + "), " +
-                           OutcomeOf(*rec) + (msg.empty() ? "" : ": " + msg) +
-                           (left ? " — not reverted: `bosun revert " + SequenceOf(*rec) + "`" : ""));
-    }
+  for (const Object& rec : earlier) {
+    const std::string msg = S(rec.status(), "message");
+    const bool left = S(rec.status(), "phase") == "Degraded";
+    Line("Earlier:", "revision " + SequenceOf(rec) + " (" + ShortSha(S(rec.spec(), "commit")) + "), " + OutcomeOf(rec) +
+                         (msg.empty() ? "" : ": " + msg) +
+                         (left ? " — not reverted: `bosun revert " + SequenceOf(rec) + "`" : ""));
   }
   const bool suspended = RepositorySuspended(*repo);
   if (suspended) {

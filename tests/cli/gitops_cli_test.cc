@@ -1546,6 +1546,12 @@ TEST_F(FollowTest, StatusNamesAnEarlierRolloutStillGoing) {
       },
       15s, 200ms))
       << Run("status").out;
+  // And for scripts: -o json lists the records.
+  json doc = json::parse(Run("status -o json").out, nullptr, false);
+  ASSERT_TRUE(doc.is_object());
+  ASSERT_EQ(doc["earlierRevisions"].size(), 1u) << doc["earlierRevisions"].dump();
+  EXPECT_EQ(doc["earlierRevisions"][0]["spec"]["commit"], second);
+  EXPECT_EQ(doc["earlierRevisions"][0]["status"]["phase"], "Progressing");
 }
 
 // The on-call engineer's pause: `bosun suspend` stops applying (a new
