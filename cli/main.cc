@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +33,34 @@ std::string Verb(int argc, char** argv) {
   return "";
 }
 
+// CLI11's help, without what means nothing to a reader: a flag's value
+// when given bare (`--wait,--no-wait{false}`) is left out of its name, and
+// an option text of the form "[=VALUES]" follows the name without a space
+// (`--field-validation[=strict|warn|ignore]`).
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_name(const CLI::Option* opt, bool is_positional) const override {
+    std::string name = CLI::Formatter::make_option_name(opt, is_positional);
+    std::string out;
+    int depth = 0;
+    for (char c : name) {
+      if (c == '{') {
+        ++depth;
+      } else if (c == '}') {
+        depth = depth > 0 ? depth - 1 : 0;
+      } else if (depth == 0) {
+        out += c;
+      }
+    }
+    return out;
+  }
+  std::string make_option_opts(const CLI::Option* opt) const override {
+    const std::string& text = opt->get_option_text();
+    if (text.rfind("[=", 0) == 0) return text;
+    return CLI::Formatter::make_option_opts(opt);
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -41,6 +70,7 @@ int main(int argc, char** argv) {
                "A Git repository of Kubernetes manifests is the desired state; bosun validates it,\n"
                "applies it, runs it, and records every revision as the cluster's changelog."};
   app.name("bosun");
+  app.formatter(std::make_shared<HelpFormatter>());
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every verb");
 

@@ -73,9 +73,7 @@ int RunStatus(const StatusOptions& opt) {
       const std::string phase = S(rec->status(), "phase");
       if (!reconciler::IsAppliedPhase(phase)) continue;
       ++applied;
-      const bool left = phase == "Degraded" && !Object::Field(rec->status(), "revertedBy").is_string() &&
-                        !Object::Field(Object::Field(rec->status(), "revert"), "commit").is_string();
-      if (phase == "Applied" || phase == "Progressing" || left) earlier.push_back(std::move(*rec));
+      if (reconciler::Unsettled(rec->status())) earlier.push_back(std::move(*rec));
     }
   }
 

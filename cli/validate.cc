@@ -214,6 +214,7 @@ void AddFieldValidationOption(CLI::App* cmd, const std::string& name, std::optio
                     name +
                     "=warn. By default as the SyncConfig among the manifests says\n"
                     "(spec.fieldValidation), strict without one")
+      ->option_text("[=strict|warn|ignore]")
       ->check(CLI::Validator(
           [](std::string& v) { return ParseFieldValidation(v) ? std::string() : "must be strict, warn or ignore"; },
           "strict|warn|ignore"))

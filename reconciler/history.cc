@@ -56,6 +56,14 @@ bool IsAppliedPhase(const std::string& p) {
          p == phase::kReverted || p == phase::kSuperseded;
 }
 
+bool Unsettled(const Json& status) {
+  const std::string p = status.is_object() ? status.value("phase", "") : "";
+  if (p == phase::kApplied || p == phase::kProgressing) return true;
+  if (p != phase::kDegraded) return false;
+  const Json& revert = Object::Field(status, "revert");
+  return !Object::Field(status, "revertedBy").is_string() && !Object::Field(revert, "commit").is_string();
+}
+
 std::string RevisionName(int64_t sequence) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%08lld", static_cast<long long>(sequence));

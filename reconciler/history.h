@@ -64,6 +64,11 @@ inline constexpr const char* kDegraded = "Degraded";
 // Reverted, Superseded): the record's objects reached the store.
 bool IsAppliedPhase(const std::string& phase);
 
+// A record revision health is not done with: Applied or Progressing (no
+// verdict yet), or Degraded with neither a revert commit nor a later revert
+// linked (one to make, or one left to a person). `status` is the record's.
+bool Unsettled(const Json& status);
+
 // "00000042".
 std::string RevisionName(int64_t sequence);
 // The first 7 characters of a commit id, as `git log --oneline` shows it.

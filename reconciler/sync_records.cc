@@ -273,13 +273,78 @@ void SyncController::Impl::LinkRevert(const PassContext& ctx) {
 }
 
 void SyncController::Impl::EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written) {
+  // A record revision health is not done with (Unsettled: still rolling out,
+  // or failed and not reverted) is held beyond the limit: removing it would
+  // lose the verdict, or the note of what a person has to revert. The index
+  // keeps the phase a record had when the sync wrote it, so each chosen
+  // record is read again. Held records do not count against the limit (the
+  // newest N settled ones stay as well); at most kMaxHeld are held, the
+  // newest.
+  constexpr size_t kMaxHeld = 20;
+  std::set<std::string> keep = {just_written};
+  std::vector<std::string> held;  // oldest first
+  size_t held_bytes = 0;          // of the held records still in `keep`
+  auto over_limit = [&] {
+    const size_t n = std::min(held.size(), kMaxHeld);
+    return index.OverLimit(settings.history_limit == 0 ? 0 : settings.history_limit + n,
+                           opt.history_max_bytes == 0 ? 0 : opt.history_max_bytes + held_bytes, keep);
+  };
+  std::set<std::string> checked;
   std::vector<std::string> victims;
   {
     std::lock_guard<std::mutex> lock(state_mu);
-    std::set<std::string> keep = {just_written};
     if (const RecordInfo* l = index.Live()) keep.insert(l->name);
     for (const RecordInfo& p : index.Pending()) keep.insert(p.name);
-    victims = index.OverLimit(settings.history_limit, opt.history_max_bytes, keep);
+  }
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      victims = over_limit();
+    }
+    bool more = false;
+    for (const std::string& name : victims) {
+      if (!checked.insert(name).second) continue;
+      auto cur = client->Get(*revision_kind, "", name);
+      if (!cur) {
+        more = true;
+        if (cur.error().code() != Code::kNotFound) {
+          held.push_back(name);  // not known to be settled: left to the next sync
+          keep.insert(name);
+          continue;
+        }
+        std::lock_guard<std::mutex> lock(state_mu);
+        index.Remove(name);
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(state_mu);
+        index.Put(*cur);
+      }
+      if (Unsettled(cur->status())) {
+        held_bytes += InfoOf(*cur).bytes;
+        held.push_back(name);
+        keep.insert(name);
+        more = true;
+      }
+    }
+    if (!more) break;
+  }
+  if (held.size() > kMaxHeld) {
+    std::sort(held.begin(), held.end());
+    std::lock_guard<std::mutex> lock(state_mu);
+    for (size_t i = 0; i + kMaxHeld < held.size(); ++i) {
+      keep.erase(held[i]);
+      for (const auto& [seq, r] : index.records()) {
+        if (r.name == held[i]) held_bytes -= std::min(held_bytes, r.bytes);
+      }
+    }
+    log::Warn(kSyncComponent, "history limit: more unsettled records than are held; removing the oldest",
+              {{"unsettled", std::to_string(held.size())}, {"held", std::to_string(kMaxHeld)}});
+    victims = over_limit();
+  }
+  if (!held.empty()) {
+    log::Debug(kSyncComponent, "history limit: holding records still rolling out or left to a person",
+               {{"count", std::to_string(std::min(held.size(), kMaxHeld))}, {"oldest", held.front()}});
   }
   if (victims.empty()) return;
   std::vector<state::BatchOp> ops;

@@ -13,9 +13,10 @@
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using bosun::test::Outcome;
 using bosun::test::TempDir;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 Outcome Bosun(const std::string& args) { return bosun::test::RunCommand(std::string(BOSUN_BINARY) + " " + args); }
 
@@ -115,6 +116,13 @@ TEST(Cli, HelpOnEveryVerbAndVersion) {
     EXPECT_EQ(r.exit_code, 0) << v;
     EXPECT_THAT(r.out, HasSubstr("Usage:")) << v;
   }
+  // A flag's bare value is not printed as part of its name.
+  Outcome v = Bosun("validate --help");
+  EXPECT_THAT(v.out, HasSubstr("--field-validation[=strict|warn|ignore]"));
+  EXPECT_THAT(v.out, Not(HasSubstr("{strict}")));
+  Outcome s = Bosun("sync --help");
+  EXPECT_THAT(s.out, HasSubstr("--wait,--no-wait "));
+  EXPECT_THAT(s.out, Not(HasSubstr("{false}")));
   Outcome r = Bosun("version");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, ::testing::StartsWith("bosun 0.1.0"));

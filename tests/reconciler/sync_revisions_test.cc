@@ -21,6 +21,27 @@ class SyncRevisionsTest : public SyncFixture {
     for (const Object& r : Records()) out.push_back(r.name() + ":" + r.json().value("/status/phase"_json_pointer, ""));
     return out;
   }
+
+  // Sets a record's phase as revision health would (it does not run here).
+  void Judge(const std::string& name, const std::string& phase, Json more = Json::object()) {
+    Object rec = Record(name);
+    Json& st = rec.json()["status"];
+    st["phase"] = phase;
+    for (auto it = more.begin(); it != more.end(); ++it) st[it.key()] = it.value();
+    auto w = api_.client().UpdateStatus(rec);
+    ASSERT_TRUE(w.ok()) << w.error().message();
+  }
+  // A commit synced and judged Healthy.
+  std::string SyncHealthy() {
+    std::string name = Sync();
+    Judge(name, phase::kHealthy);
+    return name;
+  }
+  std::vector<std::string> Names() {
+    std::vector<std::string> names;
+    for (const Object& r : Records()) names.push_back(r.name());
+    return names;
+  }
 };
 
 TEST_F(SyncRevisionsTest, AnInvalidRevisionIsRefusedWholeWithEveryErrorAndALaterFixApplies) {
@@ -378,20 +399,45 @@ TEST_F(SyncRevisionsTest, TheHistoryLimitRemovesTheOldestRecords) {
   MakeController([](SyncOptions& o) { o.history_limit = 3; });
   for (int i = 1; i <= 5; ++i) {
     repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", std::to_string(i))}});
-    EXPECT_EQ(Sync(), RevisionName(i));
+    EXPECT_EQ(SyncHealthy(), RevisionName(i));
   }
-  std::vector<std::string> names;
-  for (const Object& r : Records()) names.push_back(r.name());
-  EXPECT_THAT(names, ElementsAre("00000003", "00000004", "00000005"));
+  EXPECT_THAT(Names(), ElementsAre("00000003", "00000004", "00000005"));
+}
+
+// The index keeps the phase a record was written with; revision health moves
+// it on later. A record still rolling out, or failed and left to a person,
+// is not removed by the limit until it is settled.
+TEST_F(SyncRevisionsTest, TheHistoryLimitHoldsRecordsStillRollingOutOrLeftToAPerson) {
+  MakeController([](SyncOptions& o) { o.history_limit = 2; });
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}});
+  ASSERT_EQ(Sync(), "00000001");
+  Judge("00000001", phase::kProgressing);
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "2")}});
+  ASSERT_EQ(Sync(), "00000002");
+  Judge("00000002", phase::kDegraded,
+        {{"revert", {{"needsHuman", true}, {"automatic", false}, {"error", "revision 3 is live since"}}}});
+  for (int i = 3; i <= 5; ++i) {
+    repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", std::to_string(i))}});
+    EXPECT_EQ(SyncHealthy(), RevisionName(i));
+  }
+  // 1 (Progressing) and 2 (Degraded, not reverted) are held; 3 went.
+  EXPECT_THAT(Names(), ElementsAre("00000001", "00000002", "00000004", "00000005"));
+
+  // Once judged, and once reverted by hand, they go at the next sync.
+  Judge("00000001", phase::kHealthy);
+  Judge("00000002", phase::kReverted, {{"revertedBy", "0123456789abcdef0123456789abcdef01234567"}});
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "6")}});
+  EXPECT_EQ(SyncHealthy(), "00000006");
+  EXPECT_THAT(Names(), ElementsAre("00000005", "00000006"));
 }
 
 TEST_F(SyncRevisionsTest, TheRepositorysRevisionHistoryLimitWins) {
   MakeController([](SyncOptions& o) { o.history_limit = 10; });
   repo_.Commit({{"sync.yaml", SyncConfigYaml("  revisionHistoryLimit: 2\n")}});
-  Sync();
+  SyncHealthy();
   for (int i = 2; i <= 4; ++i) {
     repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", std::to_string(i))}});
-    Sync();
+    SyncHealthy();
   }
   EXPECT_EQ(Records().size(), 2u);
 }
@@ -400,7 +446,7 @@ TEST_F(SyncRevisionsTest, TheHistoryByteLimitRemovesTheOldestRecords) {
   MakeController([](SyncOptions& o) { o.history_max_bytes = 6000; });
   for (int i = 1; i <= 6; ++i) {
     repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", std::to_string(i))}});
-    Sync();
+    SyncHealthy();
   }
   auto records = Records();
   size_t bytes = 0;
