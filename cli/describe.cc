@@ -136,18 +136,10 @@ void PrintKindDetails(const KindInfo& kind, const Object& o) {
       }
     }
     if (!Str(st, "revertedBy").empty()) Line("Reverted By", Str(st, "revertedBy"));
-    if (st.contains("revert") && st["revert"].is_object()) {
-      const Json& r = st["revert"];
-      std::string how = r.value("automatic", false) ? "automatic" : "by hand";
-      if (r.contains("commit")) {
-        Line("Revert", how + ": pushed " + ShortSha(Str(r, "commit")) + " (" + Str(r, "reason") + ")");
-      } else if (!r.value("automatic", false) && !r.contains("request")) {
-        Line("Revert", "none (needs a human): " + Str(r, "error"));  // not the newest applied revision
-      } else {
-        Line("Revert", how + ", failed" + (r.value("needsHuman", false) ? " (needs a human)" : "") + ": " +
-                           Str(r, "error"));
-      }
-    }
+    const std::string revert = RevertSummary(Object::Field(st, "revert"));
+    if (!revert.empty()) Line("Revert", revert);
+    const std::string degraded = DegradedSummary(Object::Field(st, "degraded"));
+    if (!degraded.empty()) Line("Was Degraded", degraded);
   } else if (k == "Secret") {
     // Keys and sizes only, never values.
     std::string keys;

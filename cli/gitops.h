@@ -48,6 +48,16 @@ std::string OutcomeOf(const Object& revision);
 // them"), kInvalid when a prefix matches several commits (naming them).
 Result<Object> FindRevision(state::Client& client, const std::string& rev);
 
+// A record's status.revert for a person: "automatic: pushed 1a2b3c4
+// (reason)", "none (needs a human): why", "by hand, failed: why"; "" when
+// there is none.
+std::string RevertSummary(const Json& revert);
+
+// A record's status.degraded (what a Degraded verdict said before the
+// revision recovered or was superseded): "ImagePullFailed at T: message";
+// "" when there is none.
+std::string DegradedSummary(const Json& degraded);
+
 // Every Revision record, newest (highest sequence) first.
 Result<std::vector<Object>> ListRevisions(state::Client& client);
 

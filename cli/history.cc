@@ -227,19 +227,12 @@ void PrintRecord(const Object& r) {
     Line("Rewrites:", rewrites + " (the branch was force-pushed: the commit live before is no longer on it)");
   }
   Line("Reverted by:", Str(F(st, "revertedBy")));
-  // bosun's revert of it: pushed, failed, or none (needs a human).
-  const Json& revert = F(st, "revert");
-  if (revert.is_object() && !revert.empty()) {
-    const std::string how = F(revert, "automatic") == true ? "automatic" : "by hand";
-    if (!Str(F(revert, "commit")).empty()) {
-      Line("Revert:", how + ", pushed " + ShortSha(Str(F(revert, "commit"))));
-    } else if (F(revert, "automatic") != true && F(revert, "request").is_null()) {
-      Line("Revert:", "none (needs a human): " + Str(F(revert, "error")));
-    } else {
-      Line("Revert:", how + ", failed" + (F(revert, "needsHuman") == true ? " (needs a human)" : "") + ": " +
-                          Str(F(revert, "error")));
-    }
-  }
+  // bosun's revert of it: pushed, failed, or none (needs a human); and a
+  // Degraded verdict it recovered from or was superseded after.
+  const std::string revert = RevertSummary(F(st, "revert"));
+  if (!revert.empty()) Line("Revert:", revert);
+  const std::string degraded = DegradedSummary(F(st, "degraded"));
+  if (!degraded.empty()) Line("Degraded:", degraded);
   Line("Recorded:",
        r.creation_timestamp().empty() ? "" : r.creation_timestamp() + " (" + Ago(r.creation_timestamp()) + ")");
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -86,16 +87,13 @@ class HealthController {
  private:
   ObjectPtr Repository() const { return repos_.Get("", "default"); }
 
-  // A record that still needs a verdict (Applied, Progressing) or, Degraded,
-  // a revert or a note saying why there is none. Besides the live one, these
-  // are revisions a later one went live over before their rollout ended (an
-  // unrelated commit merged during a rollout must not hide it).
-  static bool Open(const Object& rev) {
-    const Json& st = Member(rev.json(), "status");
-    const std::string p = st.value("phase", "");
-    if (p == phase::kApplied || p == phase::kProgressing) return true;
-    return p == phase::kDegraded && !st.contains("revert") && !st.contains("revertedBy");
-  }
+  // A record that still needs a verdict (Applied, Progressing) or, Degraded
+  // and not reverted (no revert pushed), a revert, a note saying why there is
+  // none, or to be found recovered or superseded (Unsettled). Besides the
+  // live one, these are revisions a later one went live over before their
+  // rollout ended (an unrelated commit merged during a rollout must not hide
+  // it).
+  static bool Open(const Object& rev) { return Unsettled(Member(rev.json(), "status")); }
 
   // The live revision and every open one: what a change to a workload, a
   // pod or the repository's status may move.
@@ -134,7 +132,21 @@ class HealthController {
     // revision, its record's own version is later than the write of its
     // objects (the same batch), and so bounds it as well.
     if (!live && applied_rv <= 0) applied_rv = std::atoll(rev->resource_version().c_str());
-    if (phase == phase::kDegraded) return live ? MaybeAutoRevert(*rev, *repo) : NotReverted(*rev, *repo, live_name);
+    if (phase == phase::kDegraded) {
+      auto settled = Resettle(*rev, applied_rv, live);
+      if (!settled) return settled.error();
+      if (*settled) return **settled;
+      auto r = live ? MaybeAutoRevert(*rev, *repo) : NotReverted(*rev, *repo, live_name);
+      if (!r) return r;
+      // A recovery under way is looked at again when its time is up.
+      auto it = recovering_.find(rev->name());
+      if (it != recovering_.end() && r->requeue_after.count() == 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(opt_.recover_after -
+                                                                          (mgr_.clock().Now() - it->second));
+        return Reconciled::After(std::max(left, std::chrono::milliseconds(100)));
+      }
+      return r;
+    }
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
 
     Verdict v = Judge(*rev, applied_rv, live);
@@ -512,6 +524,63 @@ class HealthController {
                        " job(s) completed" + gone};
   }
 
+  // A Degraded revision nothing was reverted for (Unsettled) is judged
+  // again, as a person waiting on it would look:
+  // - a later commit wrote everything it rolled out (the fix went forward):
+  //   Superseded at once;
+  // - its Deployments and Jobs are rolled out and available again (an image
+  //   pushed late, a node back): Healthy, reason Recovered, once that has
+  //   held for opt_.recover_after (a crash-looping container is up between
+  //   its restarts).
+  // What the Degraded verdict said, and the revert note that is then void,
+  // stay in status.degraded. Null when it stays Degraded.
+  Result<std::optional<Reconciled>> Resettle(const Object& rev, int64_t applied_rv, bool live) {
+    const Json& st = Member(rev.json(), "status");
+    if (!Unsettled(st)) return std::optional<Reconciled>();
+    Verdict v = Judge(rev, applied_rv, live);
+    const auto now = mgr_.clock().Now();
+    if (v.state != Verdict::State::kDone) recovering_.erase(rev.name());
+    if (v.state == Verdict::State::kDone) {
+      auto it = recovering_.emplace(rev.name(), now).first;
+      if (now - it->second < opt_.recover_after) return std::optional<Reconciled>();
+    } else if (v.state != Verdict::State::kSuperseded) {
+      return std::optional<Reconciled>();
+    }
+    recovering_.erase(rev.name());
+    const bool recovered = v.state == Verdict::State::kDone;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto cur = mgr_.client()->Get(revisions_.kind(), "", rev.name());
+      if (!cur) return cur.error();
+      Object next = std::move(*cur);
+      Json& s = next.json()["status"];
+      if (!Unsettled(s)) return std::optional<Reconciled>(Reconciled::Done());  // reverted meanwhile
+      Json was = {{"reason", s.value("reason", "")}, {"message", s.value("message", "")}};
+      if (s.contains("degradedAt")) was["at"] = s["degradedAt"];
+      if (s.contains("revert")) was["revert"] = s["revert"];
+      s.erase("revert");
+      s["degraded"] = std::move(was);
+      s["phase"] = recovered ? phase::kHealthy : phase::kSuperseded;
+      s["reason"] = recovered ? "Recovered" : "Superseded";
+      s["message"] = (recovered ? "recovered after it was degraded (" : "superseded after it was degraded (") +
+                     s["degraded"].value("reason", "") + "): " + v.message;
+      if (recovered) s["healthyAt"] = FormatRfc3339(now);
+      auto w = mgr_.client()->UpdateStatus(next);
+      if (w) {
+        revisions_.Store(*w);
+        log::Info(kComponent, recovered ? "a degraded revision recovered" : "a degraded revision was superseded",
+                  {{"revision", rev.name()}});
+        if (recovered) {
+          mgr_.events().Normal(*w, "Recovered", w->status().value("message", ""));
+        } else {
+          mgr_.events().Normal(*w, "Superseded", w->status().value("message", ""));
+        }
+        return std::optional<Reconciled>(Reconciled::Done());
+      }
+      if (w.error().code() != Code::kConflict) return w.error();
+    }
+    return Error(Code::kConflict, "cannot record that revision " + rev.name() + " is no longer degraded");
+  }
+
   // A revision a later one went live over turned Degraded: bosun reverts
   // only the newest applied revision automatically (DESIGN.md §4: the later
   // one may be the fix, or may rely on it); the record says so, and how to
@@ -649,6 +718,9 @@ class HealthController {
   Controller* controller_ = nullptr;
   std::mutex open_mu_;
   std::set<std::string> open_;  // Open records, by name
+  // Degraded records whose rollout is available again, since when
+  // (Resettle). Touched by Reconcile only (one worker).
+  std::map<std::string, WallTime> recovering_;
 };
 
 }  // namespace

@@ -28,6 +28,12 @@
 // one may be its fix, or rely on it): its status.revert says needsHuman,
 // with the command, and a Warning NotReverted Event says so.
 //
+// A Degraded revision nothing was reverted for (no revert pushed) is judged
+// on: when later commits rewrote all it rolled out it is Superseded, and when
+// its rollout has been available again for `recover_after` it is Healthy
+// (reason Recovered); its Degraded verdict and void revert note move to
+// status.degraded, and a Normal Event says so.
+//
 // By hand: `bosun revert REV [--reason R]` sets the annotation
 // bosun.dev/revert-requested (an id and the reason, JSON) on the record; the
 // controller reverts it whatever its phase and answers in
@@ -65,6 +71,9 @@ struct RevisionHealthOptions {
   int crash_loop_restarts = 3;
   // How often a Progressing revision is looked at again, besides changes.
   std::chrono::milliseconds recheck{std::chrono::seconds(5)};
+  // How long a Degraded revision nothing was reverted for must be rolled
+  // out and available again before it is Healthy (reason Recovered).
+  std::chrono::milliseconds recover_after{std::chrono::seconds(60)};
 };
 
 Status AddRevisionHealthController(ControllerManager& mgr, RevisionHealthOptions options);

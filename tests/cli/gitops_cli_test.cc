@@ -458,6 +458,13 @@ class GitOpsVerbs : public ::testing::Test {
                             {{"apiVersion", "v1"}, {"kind", "Service"}, {"namespace", "shop"}, {"name", "legacy"}}};
     r3["status"]["appliedAt"] = "2026-01-01T10:06:01Z";
     r3["status"]["revertedBy"] = "5555555" + std::string(33, 'e');
+    r3["status"]["degraded"] = {{"reason", "ImagePullFailed"},
+                                {"at", "2026-01-01T10:05:00Z"},
+                                {"message", "image pull failed for pod shop/web-1 (container app)"},
+                                {"revert",
+                                 {{"needsHuman", true},
+                                  {"automatic", false},
+                                  {"error", "revision 00000004 is live since; autoRevert is off"}}}};
     server_->CreateWithStatus("revisions", r3);
 
     json r4 = Revision(4, "abcd444" + std::string(33, 'd'), "Skipped", "Superseded");
@@ -591,6 +598,8 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
         "Rewrites:    9999999ffff",
         "the branch was force-pushed: the commit live before is no longer on it",
         "Reverted by: 5555555eeee",
+        "Degraded:    ImagePullFailed at 2026-01-01T10:05:00Z: image pull failed for pod shop/web-1 (container "
+        "app); revert: none (needs a human): revision 00000004 is live since; autoRevert is off",
         "Warnings (1):\n  deploy/web/deploy.yaml:3:1: warning: spec.foo: unknown field\n"}) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }

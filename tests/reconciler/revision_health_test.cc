@@ -46,6 +46,7 @@ class RevisionHealthTest : public ::testing::Test {
   void StartManager() {
     RevisionHealthOptions o;
     o.recheck = 200ms;
+    o.recover_after = recover_after_;
     o.revert = [this](const std::string& commit, const std::string& reason) -> Result<RevertOutcome> {
       std::lock_guard<std::mutex> lock(mu_);
       reverts_.push_back({commit, reason});
@@ -210,6 +211,7 @@ class RevisionHealthTest : public ::testing::Test {
   test::InProcessApi api_;
   const bool auto_revert_ = true;
   bool revert_conflicts_ = false;
+  std::chrono::milliseconds recover_after_ = 60s;
   std::unique_ptr<ControllerManager> mgr_;
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> reverts_;
@@ -622,6 +624,88 @@ TEST_F(RevisionHealthTest, ADegradedRevisionALaterOneWentLiveOverSaysItIsLeftToA
   EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
   EXPECT_EQ(RecordStatus()["phase"], "Degraded");
   std::this_thread::sleep_for(300ms);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
+// The fix went forward: a later commit rewrote the Deployment a revision
+// left to a person failed on. That revision is Superseded and no longer asks
+// for a revert; what its verdict and its revert note said stays, under
+// status.degraded.
+TEST_F(RevisionHealthTest, ADegradedRevisionLeftToAPersonIsSupersededByALaterFix) {
+  Object d = Deployment(1, DeadlineExceeded());
+  Revision(Touched("Deployment", "web"), "", false,
+           {{"phase", "Degraded"},
+            {"reason", "ProgressDeadlineExceeded"},
+            {"message", "progress deadline exceeded for deployment shop/web: 0/1 new replicas available"},
+            {"degradedAt", "2026-11-24T10:00:00Z"}});
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+
+  const std::string fix(40, '4');
+  const KindInfo& dk = *KindRegistry::Builtin().FindKind("Deployment");
+  auto cur = api_.client().Get(dk, "shop", "web");
+  ASSERT_TRUE(cur);
+  cur->set_annotation(kRevisionAnnotation, fix);
+  cur->json()["spec"]["template"]["spec"]["containers"][0]["image"] = "web:3";
+  auto fixed = api_.client().Update(*cur);
+  ASSERT_TRUE(fixed) << fixed.error().message();
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000004", fix, Touched("Deployment", "web")));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000004", fix, fixed->resource_version(), fix));
+
+  ASSERT_TRUE(PhaseIs("Superseded")) << RecordStatus().dump();
+  Json st = RecordStatus();
+  EXPECT_EQ(st["reason"], "Superseded");
+  EXPECT_EQ(st["message"],
+            "superseded after it was degraded (ProgressDeadlineExceeded): later commits changed all it rolled out "
+            "before its verdict: deployment shop/web (by 4444444)");
+  EXPECT_FALSE(st.contains("revert")) << st.dump();
+  EXPECT_EQ(st["degraded"]["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(st["degraded"]["at"], "2026-11-24T10:00:00Z");
+  EXPECT_EQ(st["degraded"]["message"],
+            "progress deadline exceeded for deployment shop/web: 0/1 new replicas available");
+  EXPECT_EQ(st["degraded"]["revert"]["needsHuman"], true);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
+// A Degraded revision nothing was reverted for whose rollout becomes
+// available again (an image pushed late, a node back) is Healthy (reason
+// Recovered), but only once that has held for recover_after: available for
+// a moment and failing again (a crash loop between restarts) is no recovery.
+TEST_F(RevisionHealthTest, ADegradedRevisionThatRecoversIsHealthyOnceThatHolds) {
+  recover_after_ = 700ms;
+  const Json available = {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}};
+  Object d = Deployment(1, DeadlineExceeded());
+  Revision(Touched("Deployment", "web"), "", false,
+           {{"phase", "Degraded"}, {"reason", "ProgressDeadlineExceeded"}, {"message", "deadline"}});
+  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+
+  SetDeploymentStatus(available);
+  std::this_thread::sleep_for(200ms);
+  SetDeploymentStatus(DeadlineExceeded());
+  std::this_thread::sleep_for(1200ms);
+  EXPECT_EQ(RecordStatus()["phase"], "Degraded") << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
+
+  const auto since = std::chrono::steady_clock::now();
+  SetDeploymentStatus(available);
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  EXPECT_GE(std::chrono::steady_clock::now() - since, 700ms);
+  Json st = RecordStatus();
+  EXPECT_EQ(st["reason"], "Recovered");
+  EXPECT_EQ(st["message"],
+            "recovered after it was degraded (ProgressDeadlineExceeded): 1 deployment(s) rolled out and available, 0 "
+            "job(s) completed");
+  EXPECT_TRUE(st.contains("healthyAt"));
+  EXPECT_FALSE(st.contains("revert"));
+  EXPECT_EQ(st["degraded"]["message"], "deadline");
+  EXPECT_EQ(st["degraded"]["revert"]["automatic"], false);
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_TRUE(reverts_.empty());
 }
