@@ -114,13 +114,23 @@ int RunStatus(const StatusOptions& opt) {
       l += "  (record " + live_name + " no longer in the history)";
     }
     Line("Live:", l);
+    // bosun's revert of the live revision: pushed, or why not (needs a human).
+    if (live_record) {
+      const std::string revert = RevertSummary(Object::Field(live_record->status(), "revert"));
+      if (!revert.empty()) Line("Revert:", revert);
+    }
   }
   for (const Object& rec : earlier) {
     const std::string msg = S(rec.status(), "message");
-    const bool left = S(rec.status(), "phase") == "Degraded";
+    // Degraded and not reverted: why (the revert's note: not the newest
+    // applied revision, the first commit, a conflict…), or the command.
+    std::string left;
+    if (S(rec.status(), "phase") == "Degraded") {
+      const std::string why = S(Object::Field(rec.status(), "revert"), "error");
+      left = " — not reverted: " + (why.empty() ? "`bosun revert " + SequenceOf(rec) + "`" : why);
+    }
     Line("Earlier:", "revision " + SequenceOf(rec) + " (" + ShortSha(S(rec.spec(), "commit")) + "), " + OutcomeOf(rec) +
-                         (msg.empty() ? "" : ": " + msg) +
-                         (left ? " — not reverted: `bosun revert " + SequenceOf(rec) + "`" : ""));
+                         (msg.empty() ? "" : ": " + msg) + left);
   }
   const bool suspended = RepositorySuspended(*repo);
   if (suspended) {

@@ -429,6 +429,11 @@ class Store : public ImageStore {
   }
 
   Result<Image> DoPull(const Reference& r, const ProgressFn& progress) {
+    if (r.registry == kImportOnlyRegistry) {
+      return Error(Code::kNotFound, r.String() + " is not on this node, and " + kImportOnlyRegistry +
+                                        " images are never pulled: import it (`bosun image import FILE`, or the "
+                                        "node's airgap folder)");
+    }
     std::shared_lock<std::shared_mutex> gc(gc_mu_);
     auto start = std::chrono::steady_clock::now();
     log::Info("image", "pulling", {{"ref", r.String()}});

@@ -6,7 +6,10 @@
 // Sources: an OCI registry (distribution API v2 over HTTP or HTTPS, anonymous
 // or bearer-token auth, OCI and Docker schema-2 manifests and indexes for this
 // architecture, every digest verified), and OCI or Docker archives (`bosun
-// image import FILE`, and the node's airgap folder at start).
+// image import FILE`, and the node's airgap folder at start). The registry
+// name `bosun.local` (kImportOnlyRegistry) is never contacted: it names
+// images that are only imported (the examples'), and a `.local` name would
+// otherwise be looked up on the network (DNS, mDNS) and could reach any host.
 //
 // On disk (DIR = options.dir): blobs/sha256/<hex> (every blob checked against
 // its digest before it is placed), layers/<blob hex>/ (each layer unpacked
@@ -31,6 +34,8 @@
 #include "core/result.h"
 
 namespace bosun::node {
+
+inline constexpr const char* kImportOnlyRegistry = "bosun.local";
 
 struct ImageConfig {  // the parts of the OCI image config a container uses
   std::vector<std::string> entrypoint;

@@ -815,14 +815,40 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
         {"lastSyncTime", "2026-01-01T10:06:01Z"},
         {"lastSyncError", ""}}}};
   server_->CreateWithStatus("gitrepositories", repo);
+  // Revision 1, the first commit, failed and could not be reverted: status
+  // says why, not a command that cannot work. Revision 3's revert failed.
+  auto set_status = [&](const std::string& name, const json& more) {
+    auto got = server_->Http("GET", "/apis/bosun.dev/v1/revisions/" + name);
+    ASSERT_EQ(got.first, 200);
+    got.second["status"].update(more);
+    ASSERT_EQ(server_->Http("PUT", "/apis/bosun.dev/v1/revisions/" + name + "/status", got.second).first, 200);
+  };
+  ASSERT_NO_FATAL_FAILURE(set_status(
+      "00000001", {{"phase", "Degraded"},
+                   {"reason", "ProgressDeadlineExceeded"},
+                   {"message", "progress deadline exceeded for deployment shop/web: 0/1 new replicas available"},
+                   {"revert",
+                    {{"needsHuman", true},
+                     {"automatic", true},
+                     {"error", "this is the repository's first commit: there is no earlier state to return to"}}}}));
+  ASSERT_NO_FATAL_FAILURE(
+      set_status("00000003", {{"revert",
+                               {{"needsHuman", true},
+                                {"automatic", true},
+                                {"error", "the revert conflicts with later changes in web/deploy.yaml"}}}}));
   Outcome r = Run("status");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* want :
        {"Repository:    https://git.example.com/shop.git", "Following:     main", "Path:          deploy/",
         "Head:          abcd444dddd", "Live:          abcd333cccc", "revision 3, ", "head abcd444 is not live",
-        "Last fetch:    ", " ago (2026-01-01T10:06:00Z), failed: cannot fetch", "Last sync:     "}) {
+        "Last fetch:    ", " ago (2026-01-01T10:06:00Z), failed: cannot fetch", "Last sync:     ",
+        "Revert:        automatic, failed (needs a human): the revert conflicts with later changes in web/deploy.yaml",
+        "Earlier:       revision 1 (1111111), Degraded (ProgressDeadlineExceeded): progress deadline exceeded for "
+        "deployment shop/web: 0/1 new replicas available — not reverted: this is the repository's first commit: "
+        "there is no earlier state to return to"}) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }
+  EXPECT_THAT(r.out, Not(HasSubstr("bosun revert 1")));
   Outcome j = Out("status -o json");
   ASSERT_EQ(j.exit_code, 0) << j.out;
   json doc = json::parse(j.out, nullptr, false);

@@ -218,6 +218,21 @@ TEST_F(ImageStoreTest, EnsureNeverAndIfNotPresentUseTheLocalImage) {
   EXPECT_TRUE(store->Ensure("bosun.test/web:2", PullPolicy::kIfNotPresent));
 }
 
+// bosun.local names images that are only imported (the examples'): one
+// missing is an error at once, never a lookup of the name on the network.
+TEST_F(ImageStoreTest, ABosunLocalImageIsNeverPulled) {
+  auto store = Open();
+  for (PullPolicy policy : {PullPolicy::kIfNotPresent, PullPolicy::kAlways}) {
+    auto missing = store->Ensure("bosun.local/examples/web:9.9", policy);
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code(), Code::kNotFound);
+    EXPECT_NE(missing.error().message().find("bosun.local/examples/web:9.9 is not on this node, and bosun.local "
+                                             "images are never pulled: import it"),
+              std::string::npos)
+        << missing.error().message();
+  }
+}
+
 TEST_F(ImageStoreTest, TwoStoresOnOneFolderSeeEachOthersImages) {
   // The daemon and `bosun image import` share DATA/images.
   auto daemon = Open();
