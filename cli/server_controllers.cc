@@ -38,6 +38,10 @@ void AddControllerFlags(CLI::App* cmd, ControllerFlags* f) {
   cmd->add_option("--scheduler-scoring", f->scheduler_scoring,
                   "LeastAllocated (spread pods over nodes) or MostAllocated (bin-packing)")
       ->capture_default_str();
+  cmd->add_option("--healthy-after", f->healthy_after,
+                  "A revision is Healthy once its new pods have stayed up this long (a crash loop looks\n"
+                  "rolled out between its restarts); 0s: as soon as they are available")
+      ->capture_default_str();
   cmd->add_option("--sealing-key-file", f->sealing_key_file,
                   "Import this sealing key pair (bosun-sealing-key file) at start unless the cluster has it");
 }
@@ -81,6 +85,10 @@ Result<std::unique_ptr<LeaderControllers>> LeaderControllers::Prepare(const Cont
   impl->options.node_monitor_grace = *grace;
   impl->options.pod_eviction_timeout = *eviction;
   impl->options.scheduler_scoring = f.scheduler_scoring;
+  auto healthy_after = ParseDuration(f.healthy_after);
+  if (!healthy_after) return Error(Code::kInvalid, "--healthy-after: " + healthy_after.error().message());
+  if (healthy_after->count() < 0) return Error(Code::kInvalid, "--healthy-after: must not be negative");
+  impl->options.health.healthy_after = std::chrono::duration_cast<std::chrono::milliseconds>(*healthy_after);
   if (!f.sealing_key_file.empty()) {
     auto key = reconciler::ReadSealingKeyFile(f.sealing_key_file);
     if (!key) return Error(key.error().code(), "--sealing-key-file: " + key.error().message());

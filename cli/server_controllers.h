@@ -24,13 +24,16 @@ struct ControllerFlags {
   std::string node_monitor_grace = "40s";
   std::string pod_eviction_timeout = "60s";
   std::string scheduler_scoring = "LeastAllocated";
+  // How long a rolled-out Deployment's new pods must stay up before its
+  // revision is Healthy (RevisionHealthOptions::healthy_after).
+  std::string healthy_after = "10s";
   // A sealing key pair file (crypto/sealed.h key file) imported at start
   // unless the store already holds that key (`bosun up`'s demo key).
   std::string sealing_key_file;
 };
 
 // Adds --node-monitor-grace-period, --pod-eviction-timeout, --scheduler-scoring,
-// --sealing-key-file.
+// --healthy-after, --sealing-key-file.
 void AddControllerFlags(CLI::App* cmd, ControllerFlags* flags);
 
 class LeaderControllers {

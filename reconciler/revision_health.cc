@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/duration.h"
 #include "core/log.h"
 #include "reconciler/deployment_util.h"
 #include "reconciler/history.h"
@@ -287,6 +288,33 @@ class HealthController {
     return std::nullopt;
   }
 
+  // A container without a readiness probe is ready, and its pod available,
+  // the moment it starts: one that crashes a second later (a crash loop)
+  // looked rolled out between its restarts. The new pods' containers must
+  // have been running for opt_.healthy_after first.
+  std::optional<Verdict> NotUpLongEnough(const std::vector<ObjectPtr>& pods, const std::string& who) const {
+    if (opt_.healthy_after.count() <= 0) return std::nullopt;
+    const WallTime now = mgr_.clock().Now();
+    for (const ObjectPtr& p : pods) {
+      if (!p->json().value("/metadata/deletionTimestamp"_json_pointer, "").empty()) continue;
+      const Json& st = Member(p->json(), "status");
+      if (!st.contains("containerStatuses") || !st["containerStatuses"].is_array()) continue;
+      for (const Json& c : st["containerStatuses"]) {
+        const std::string started = c.value("/state/running/startedAt"_json_pointer, "");
+        auto t = ParseRfc3339(started);
+        if (!t) continue;
+        const auto up = std::chrono::duration_cast<std::chrono::milliseconds>(now - std::min(*t, now));
+        if (up < opt_.healthy_after) {
+          return Verdict{Verdict::State::kWaiting, "",
+                         "waiting for " + who + ": container " + c.value("name", "") + " of pod " + Key(*p) +
+                             " has run " + FormatDuration(std::chrono::seconds(up.count() / 1000)) + " of the " +
+                             FormatDuration(opt_.healthy_after) + " it must stay up"};
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
   // `applied`: when the revision being judged was applied (its
   // status.appliedAt), if known.
   Verdict JudgeDeployment(const Object& d, std::optional<WallTime> applied) const {
@@ -331,7 +359,12 @@ class HealthController {
                            std::to_string(want) + " new replicas available"};
       }
     }
-    if (updated >= want && available >= want && total <= want) return Verdict{};
+    if (updated >= want && available >= want && total <= want) {
+      if (newest) {
+        if (auto w = NotUpLongEnough(pods_.ListOwnedBy(newest->uid()), who)) return *w;
+      }
+      return Verdict{};
+    }
     return Verdict{Verdict::State::kWaiting, "",
                    "waiting for " + who + ": " + std::to_string(updated) + "/" + std::to_string(want) +
                        " updated, " + std::to_string(available) + " available"};

@@ -2,7 +2,8 @@
 // (DESIGN.md §4, issue 6 items 6–7): the live Revision record moves from
 // Applied to Progressing, then to Healthy when every Deployment it created,
 // replaced or gave a new pod template (a scale or a label alone starts no
-// rollout) is rolled out and available and every Job it created completed, or
+// rollout) is rolled out and available, its new pods' containers running for
+// `healthy_after` (10 s), and every Job it created completed, or
 // to Degraded with the precise reason:
 //   progress deadline exceeded for deployment shop/web: 0/3 new replicas available
 //   container app of pod shop/web-7d9f-x2x4k is crash-looping (exit code 1, 3 restarts)
@@ -71,6 +72,11 @@ struct RevisionHealthOptions {
   int crash_loop_restarts = 3;
   // How often a Progressing revision is looked at again, besides changes.
   std::chrono::milliseconds recheck{std::chrono::seconds(5)};
+  // A rolled-out Deployment's new pods must have had their containers
+  // running this long before the revision is Healthy: without a readiness
+  // probe a container is available the moment it starts, so a crash loop
+  // looks rolled out between its restarts. 0: at once.
+  std::chrono::milliseconds healthy_after{std::chrono::seconds(10)};
   // How long a Degraded revision nothing was reverted for must be rolled
   // out and available again before it is Healthy (reason Recovered).
   std::chrono::milliseconds recover_after{std::chrono::seconds(60)};

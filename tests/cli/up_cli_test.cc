@@ -220,8 +220,16 @@ TEST_F(UpCli, RunsTheRepositoryAndStopsCleanAndResumes) {
   ASSERT_TRUE(Printed("pods ready 3/3", 120s)) << Output() << Slurp(data_ + "/bosun.log");
   EXPECT_THAT(Output(), Not(HasSubstr("made from")));
   EXPECT_EQ(Slurp(data_ + "/admin.token"), token);
-  Outcome history = Bosun("history");
-  EXPECT_THAT(history.out, ::testing::ContainsRegex("\n2 +[0-9a-f]{7} .*Healthy"));
+  // Revision 2 is judged again by its pods (they stay up --healthy-after,
+  // 10s, first).
+  Outcome history;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        history = Bosun("history");
+        return std::regex_search(history.out, std::regex("\n2 +[0-9a-f]{7} .*Healthy"));
+      },
+      40s, 500ms))
+      << history.out;
   EXPECT_THAT(history.out, Not(::testing::ContainsRegex("\n3 ")));
   EXPECT_THAT(Bosun("get pods -n upt -o yaml").out, HasSubstr("bosun.local/examples/web:1.1"));
   EXPECT_EQ(Stop(SIGTERM), 0) << Output();

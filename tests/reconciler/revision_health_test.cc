@@ -47,6 +47,7 @@ class RevisionHealthTest : public ::testing::Test {
     RevisionHealthOptions o;
     o.recheck = 200ms;
     o.recover_after = recover_after_;
+    o.healthy_after = healthy_after_;
     o.revert = [this](const std::string& commit, const std::string& reason) -> Result<RevertOutcome> {
       std::lock_guard<std::mutex> lock(mu_);
       reverts_.push_back({commit, reason});
@@ -212,6 +213,7 @@ class RevisionHealthTest : public ::testing::Test {
   const bool auto_revert_ = true;
   bool revert_conflicts_ = false;
   std::chrono::milliseconds recover_after_ = 60s;
+  std::chrono::milliseconds healthy_after_ = 10s;
   std::unique_ptr<ControllerManager> mgr_;
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> reverts_;
@@ -230,6 +232,75 @@ TEST_F(RevisionHealthTest, ARolledOutDeploymentMakesTheRevisionHealthy) {
   EXPECT_TRUE(RecordStatus().contains("healthyAt"));
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_TRUE(reverts_.empty());
+}
+
+// A pod whose container runs, as its node reports it: started at `started`,
+// after `restarts` restarts.
+Json RunningSince(WallTime started, int restarts) {
+  return {
+      {"phase", "Running"},
+      {"containerStatuses", Json::array({{{"name", "app"},
+                                          {"ready", true},
+                                          {"restartCount", restarts},
+                                          {"state", {{"running", {{"startedAt", FormatRfc3339Millis(started)}}}}}}})}};
+}
+
+// Without a readiness probe a container is available the moment it starts:
+// a crash loop looks rolled out between its restarts. The revision is
+// Healthy only once the new pods have stayed up for healthy_after.
+TEST_F(RevisionHealthTest, NewPodsMustStayUpBeforeTheRevisionIsHealthy) {
+  healthy_after_ = 1500ms;
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  PodOf(*rs, "web-new-a", RunningSince(Clock::System().Now(), 0));
+  const auto since = std::chrono::steady_clock::now();
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"],
+            "waiting for deployment shop/web: container app of pod shop/web-new-a has run 0s of the 1.5s it must "
+            "stay up");
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  EXPECT_GE(std::chrono::steady_clock::now() - since, 1500ms);
+}
+
+// The same pod crashing: each restart starts the wait again, and once it is
+// waiting in CrashLoopBackOff after 3 restarts the revision is Degraded and
+// reverted — never Healthy in between.
+TEST_F(RevisionHealthTest, ACrashLoopIsNeverHealthyBetweenRestarts) {
+  healthy_after_ = 2s;
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  PodOf(*rs, "web-new-a", RunningSince(Clock::System().Now(), 0));
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  const KindInfo& pk = *KindRegistry::Builtin().FindKind("Pod");
+  auto set_pod = [&](const Json& status) {
+    auto p = api_.client().Get(pk, "shop", "web-new-a");
+    ASSERT_TRUE(p);
+    p->json()["status"] = status;
+    ASSERT_TRUE(api_.client().UpdateStatus(*p));
+  };
+  for (int restarts = 1; restarts <= 2; ++restarts) {
+    std::this_thread::sleep_for(800ms);
+    ASSERT_NO_FATAL_FAILURE(set_pod(RunningSince(Clock::System().Now(), restarts)));
+  }
+  std::this_thread::sleep_for(800ms);
+  EXPECT_EQ(RecordStatus()["phase"], "Progressing") << RecordStatus().dump();
+  ASSERT_NO_FATAL_FAILURE(
+      set_pod({{"phase", "Running"},
+               {"containerStatuses", Json::array({{{"name", "app"},
+                                                   {"ready", false},
+                                                   {"restartCount", 3},
+                                                   {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
+                                                   {"lastState", {{"terminated", {{"exitCode", 3}}}}}}})}}));
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["reason"], "CrashLoopBackOff");
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["revert"]["automatic"], true);
 }
 
 TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) {
