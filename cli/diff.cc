@@ -1,9 +1,9 @@
 // `bosun diff`: what syncing a set of manifests would change in the cluster —
 // the pull-request preview. It loads the desired set (a folder on disk, a
 // revision of a local Git repository, or the work tree), validates it as the
-// sync controller would, lists the live objects through the API and prints
-// the plan the controller would apply (reconciler/plan.h; pruning as the
-// set's SyncConfig says, on by default).
+// sync controller would (its Policies included), lists the live objects
+// through the API and prints the plan the controller would apply
+// (reconciler/plan.h; pruning as the set's SyncConfig says, on by default).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +19,7 @@
 #include "cli/verbs.h"
 #include "core/manifests.h"
 #include "gitsync/local_repo.h"
+#include "policies/policy.h"
 #include "reconciler/informer.h"
 #include "reconciler/plan.h"
 
@@ -61,6 +62,9 @@ struct Loaded {
   // The SyncConfig the sync would read: the followed folder's, also when
   // the preview is of a folder inside it (nullopt: none).
   std::optional<Manifest> sync_config;
+  // The Policies the sync would evaluate (docs/POLICIES.md): the followed
+  // folder's, also when the preview is of a folder inside it.
+  std::vector<Manifest> policies;
 };
 
 // Keeps, of the set read from the followed folder, the manifests (and
@@ -73,6 +77,9 @@ void TakeSet(Loaded* out, DesiredSet whole, const std::optional<std::string>& sc
       out->sync_config = m;
       break;
     }
+  }
+  for (const Manifest& m : whole.objects) {
+    if (policies::IsPolicy(m)) out->policies.push_back(m);
   }
   if (scope) {
     std::erase_if(whole.objects, [&](const Manifest& m) { return !gitsync::InFolder(m.file, *scope); });
@@ -422,6 +429,32 @@ int RunDiff(DiffOptions opt) {
              ": --field-validation=warn, or spec.fieldValidation: Warn in the SyncConfig, takes them as warnings)";
     }
     return refused(why);
+  }
+
+  // The repository's Policies, as the sync evaluates them (after the
+  // manifests, before the namespaces): an invalid Policy or an enforced
+  // violation refuses the revision; warnings are printed and go on.
+  {
+    std::vector<const Manifest*> docs;
+    for (const Manifest& m : loaded->policies) docs.push_back(&m);
+    std::vector<policies::Subject> subjects;
+    for (const Manifest& m : set.objects)
+      subjects.push_back({&m, policies::RelativePath(m.file, followed.value_or(""))});
+    policies::PolicySet pset = policies::ParsePolicies(docs, set.field_validation);
+    policies::Verdict verdict;
+    if (pset.ok()) verdict = policies::Evaluate(pset.policies, subjects);
+    std::vector<Diagnostic> found = pset.diagnostics;
+    for (const Diagnostic& d : verdict.Diagnostics()) found.push_back(d);
+    SortDiagnostics(found);
+    for (const Diagnostic& d : found) {
+      std::fprintf(stderr, "%s\n", d.ToString().c_str());
+      diagnostics.push_back(d.ToJson());
+    }
+    if (!pset.ok()) {
+      const size_t e = pset.errors();
+      return refused(std::to_string(e) + " error" + (e == 1 ? "" : "s") + " in the repository's Policies");
+    }
+    if (verdict.refused()) return refused(verdict.Summary());
   }
 
   auto live = reconciler::ListLive(**client, set.objects);

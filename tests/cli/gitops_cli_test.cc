@@ -1236,6 +1236,45 @@ TEST_F(DiffTest, AnObjectInANamespaceThatDoesNotExistWouldBeRefused) {
   EXPECT_THAT(r.out, HasSubstr("+ Namespace data"));
 }
 
+// The repository's Policies are the sync's: a preview of a change that
+// breaks an enforced rule says the sync would refuse it (exit 1, each
+// violation where it is); a warn rule is printed and the preview goes on.
+TEST_F(DiffTest, AnEnforcedPolicyViolationWouldBeRefused) {
+  ApplyLive();
+  TempDir want;
+  WriteLive(want);
+  want.Write("cluster/policy.yaml",
+             "apiVersion: bosun.dev/v1\nkind: Policy\nmetadata:\n  name: baseline\nspec:\n  rules:\n"
+             "    - name: team\n      action: warn\n      match:\n        kinds: [ConfigMap]\n"
+             "      requiredLabels: [team]\n");
+  want.Write("web/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n");
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("web/extra.yaml:4:3: warning: metadata.labels.team: ConfigMap \"extra\" has no label "
+                               "\"team\", required by policy baseline rule team"));
+  EXPECT_THAT(r.out, HasSubstr("+ ConfigMap default/extra"));
+
+  want.Write("cluster/policy.yaml",
+             "apiVersion: bosun.dev/v1\nkind: Policy\nmetadata:\n  name: baseline\nspec:\n  rules:\n"
+             "    - name: team\n      match:\n        kinds: [ConfigMap]\n      requiredLabels: [team]\n");
+  r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("web/extra.yaml:4:3: metadata.labels.team: ConfigMap \"extra\" has no label"));
+  EXPECT_THAT(r.out, HasSubstr("3 policy violations (baseline/team): bosun would refuse this revision and change "
+                               "nothing"));
+  Outcome j = Run("diff -o json --path " + want.path());
+  EXPECT_EQ(j.exit_code, 1);
+  EXPECT_THAT(j.out, HasSubstr("\"valid\": false"));
+
+  // A Policy that is itself invalid refuses the revision too.
+  want.Write("cluster/policy.yaml",
+             "apiVersion: bosun.dev/v1\nkind: Policy\nmetadata:\n  name: baseline\nspec:\n  rules:\n"
+             "    - name: team\n      match:\n        kinds: [ConfigMap]\n      requiredLabelz: [team]\n");
+  r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("in the repository's Policies: bosun would refuse this revision"));
+}
+
 TEST_F(DiffTest, ARevisionOfALocalRepository) {
   GitRepo repo(dir_.Sub("repo"));
   repo.Write("deploy/web/cm.yaml", ConfigMap("web", "blue"));
