@@ -490,6 +490,10 @@ int RunHistory(const HistoryOptions& opt) {
     for (const Object& r : *records) {
       outcomes.insert(Str(F(r.status(), "phase"), "Pending"));
       if (const std::string reason = Str(F(r.status(), "reason")); !reason.empty()) outcomes.insert(reason);
+      if (const std::string was = Str(F(F(r.status(), "degraded"), "reason")); !was.empty()) {
+        outcomes.insert("Degraded");
+        outcomes.insert(was);
+      }
     }
     std::erase_if(*records, [&](const Object& r) {
       if (since || until) {
@@ -502,7 +506,14 @@ int RunHistory(const HistoryOptions& opt) {
       }
       if (!outcome.empty() && Lower(Str(F(r.status(), "phase"), "Pending")) != outcome &&
           Lower(Str(F(r.status(), "reason"))) != outcome) {
-        return true;
+        // An incident is a revision that was Degraded, whatever came after
+        // (a revert, a fix that superseded it, a recovery): its verdict's
+        // time or record (status.degraded) says so, with the reason.
+        const Json& st = r.status();
+        const bool was_degraded = !Str(F(st, "degradedAt")).empty() || F(st, "degraded").is_object();
+        const bool matches =
+            was_degraded && (outcome == "degraded" || Lower(Str(F(F(st, "degraded"), "reason"))) == outcome);
+        if (!matches) return true;
       }
       return false;
     });
@@ -633,7 +644,8 @@ void AddHistory(CLI::App& app, int* exit_code) {
                   "Only commits whose author or committer has this in their name or email (any case)");
   cmd->add_option("--outcome", opt->outcome,
                   "Only revisions that ended so: a phase (Healthy, Degraded, Reverted, Refused, Failed,\n"
-                  "Skipped) or a reason (ImagePullFailed, InvalidManifests), any case");
+                  "Skipped) or a reason (ImagePullFailed, InvalidManifests), any case. Degraded also finds\n"
+                  "those that were Degraded and then reverted, superseded or recovered");
   cmd->add_option("-o,--output", opt->output,
                   "Output format: json, yaml, or wide (adds who signed, as verified, and the commit subject)")
       ->check(CLI::IsMember({"", "json", "yaml", "wide"}));

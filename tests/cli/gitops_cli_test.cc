@@ -507,9 +507,14 @@ TEST_F(GitOpsVerbs, HistoryListsNewestFirstWithChangesAndOutcome) {
   EXPECT_EQ(rows(Run("history --since 1h")), 4);
   EXPECT_EQ(rows(Run("history --since 2020-01-01 --until 2099-12-31T00:00:00Z --author ada")), 3);
   EXPECT_EQ(rows(Run("history --outcome skipped")), 1);
+  // Revision 3 was Degraded (ImagePullFailed) before it went on: an incident
+  // is found by either.
+  EXPECT_EQ(rows(Run("history --outcome degraded")), 1) << Run("history --outcome degraded").out;
+  EXPECT_THAT(Run("history --outcome ImagePullFailed").out, HasSubstr("abcd333"));
   Outcome bogus = Run("history --outcome bogus");
   EXPECT_EQ(bogus.exit_code, 0) << bogus.out;
-  EXPECT_THAT(bogus.out, HasSubstr("the history has: Applied, InvalidManifests, Refused, Skipped, Superseded."));
+  EXPECT_THAT(bogus.out, HasSubstr("the history has: Applied, Degraded, ImagePullFailed, InvalidManifests, Refused, "
+                                   "Skipped, Superseded."));
   Outcome none = Run("history --until 2d");
   EXPECT_EQ(none.exit_code, 0) << none.out;
   EXPECT_THAT(none.out, HasSubstr("No revision in the history matches --until 2d."));
