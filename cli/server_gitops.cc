@@ -308,7 +308,9 @@ Status GitOps::Start(state::ReplicatedService* service, state::ApiServer* api, c
 
 void GitOps::Impl::ForwardSyncRequest(int* attempts_left) {
   std::string now = FormatRfc3339Millis(Clock::System().Now());
-  Json patch = {{"metadata", {{"annotations", {{kSyncRequestedAtAnnotation, now}}}}}};
+  Json patch = {
+      {"metadata",
+       {{"annotations", {{kSyncRequestedAtAnnotation, now}, {reconciler::kSyncTriggerAnnotation, "webhook"}}}}}};
   auto r = client->Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
   if (r) {
     log::Info("server", "sync requested from the leader", {{"requestedAt", now}});
@@ -415,7 +417,7 @@ namespace bosun::cli {
 
 void GitOps::TriggerSync() {
   std::lock_guard<std::mutex> lock(impl_->shared->mu);
-  if (impl_->shared->controller != nullptr) impl_->shared->controller->Trigger(reconciler::SyncTrigger::kManual);
+  if (impl_->shared->controller != nullptr) impl_->shared->controller->Trigger(reconciler::SyncTrigger::kRevert);
 }
 
 Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, const std::string& reason) {

@@ -69,7 +69,8 @@ class GitOps {
   Status Start(state::ReplicatedService* service, state::ApiServer* api, const std::string& api_url,
                const std::string& admin_token);
 
-  // Asks this member's sync controller (when it leads) to fetch and apply now.
+  // Asks this member's sync controller (when it leads) to fetch and apply
+  // the revert commit it has just pushed (the record's trigger: "revert").
   void TriggerSync();
   // Commits `git revert <commit>` (trailers Bosun-Reverts / Bosun-Reason) on
   // the followed branch and pushes it fast-forward only (gitsync/revert.h);

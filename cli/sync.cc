@@ -23,6 +23,7 @@ namespace {
 struct SyncOptions {
   bool wait = true;
   std::string timeout = "60s";
+  std::string trigger = "manual";  // what the history records as having asked
   ClientFlags client;
 };
 
@@ -111,7 +112,13 @@ int RunSync(const SyncOptions& opt) {
   }
 
   std::string requested = FormatRfc3339Millis(Clock::System().Now());
-  Json patch = {{"metadata", {{"annotations", {{kSyncRequestedAtAnnotation, requested}}}}}};
+  // A person's request carries no trigger annotation (one a hook left is
+  // removed); a push hook's says "push".
+  Json patch = {
+      {"metadata",
+       {{"annotations",
+         {{kSyncRequestedAtAnnotation, requested},
+          {reconciler::kSyncTriggerAnnotation, opt.trigger == "manual" ? Json(nullptr) : Json(opt.trigger)}}}}}};
   auto patched = c.Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
   if (!patched) return Fail("sync", "asking for a sync: " + patched.error().message());
   if (!opt.wait) {
@@ -307,6 +314,11 @@ void AddSync(CLI::App& app, int* exit_code) {
       "made and what is live. Exit status 1 when the sync failed or the revision was refused.");
   cmd->add_flag("--wait,!--no-wait", opt->wait, "Wait for the outcome (default) or only ask for the sync");
   cmd->add_option("--timeout", opt->timeout, "How long to wait for the outcome")->capture_default_str();
+  cmd->add_option("--trigger", opt->trigger,
+                  "What the history records as having asked: manual (a person) or push (a Git hook, as the\n"
+                  "one `bosun up` writes)")
+      ->check(CLI::IsMember({"manual", "push"}))
+      ->capture_default_str();
   AddClientFlags(cmd, &opt->client);
   cmd->callback([opt, exit_code] { *exit_code = RunSync(*opt); });
 }

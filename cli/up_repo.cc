@@ -139,8 +139,9 @@ Status WriteSyncHook(const std::string& origin, const std::string& api_url, cons
       "#!/bin/sh\n"
       "# Written by `bosun up` at each start: a push asks the cluster to sync at once\n"
       "# (bosun also polls this repository every few seconds).\n"
-      "BOSUN_SERVER=" + quote(api_url) + " BOSUN_TOKEN_FILE=" + quote(token_file) + " " + quote(bosun) +
-      " sync --no-wait >/dev/null 2>&1 &&\n"
+      "BOSUN_SERVER=" +
+      quote(api_url) + " BOSUN_TOKEN_FILE=" + quote(token_file) + " " + quote(bosun) +
+      " sync --no-wait --trigger push >/dev/null 2>&1 &&\n"
       "  echo \"bosun: sync requested; watch it with: bosun status, bosun history\"\n"
       "exit 0\n";
   fs::create_directories(origin + "/hooks", ec);

@@ -18,6 +18,10 @@ const char* TriggerName(SyncTrigger t) {
       return "manual";
     case SyncTrigger::kStartup:
       return "startup";
+    case SyncTrigger::kPush:
+      return "push";
+    case SyncTrigger::kRevert:
+      return "revert";
   }
   return "poll";
 }
@@ -36,6 +40,8 @@ int Weight(SyncTrigger t) {
     case SyncTrigger::kStartup:
       return 1;
     case SyncTrigger::kWebhook:
+    case SyncTrigger::kPush:
+    case SyncTrigger::kRevert:
       return 2;
     case SyncTrigger::kManual:
       return 3;

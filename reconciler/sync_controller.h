@@ -84,8 +84,16 @@ struct SyncOptions {
   std::function<Status(const std::string& record_name)> before_apply;
 };
 
-enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup };
-const char* TriggerName(SyncTrigger t);  // "poll", "webhook", "manual", "startup"
+// What started a sync pass, recorded on each Revision (spec.trigger): the
+// poll, a webhook (also one a follower forwarded), a person's `bosun sync`,
+// the server's start, a Git push hook (`bosun up`'s, `bosun sync --trigger
+// push`), or bosun's own revert commit.
+enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup, kPush, kRevert };
+const char* TriggerName(SyncTrigger t);  // "poll", "webhook", "manual", "startup", "push", "revert"
+
+// The annotation that says what asked for a sync through the GitRepository's
+// bosun.dev/sync-requested-at ("push", "webhook"; absent: a person).
+inline constexpr const char* kSyncTriggerAnnotation = "bosun.dev/sync-trigger";
 
 // `bosun suspend` (docs/GITOPS.md "Suspending"): the GitRepository's
 // spec.suspend holds the sync, and these annotations say since when and why.

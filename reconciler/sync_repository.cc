@@ -6,6 +6,16 @@
 #include "reconciler/sync_internal.h"
 
 namespace bosun::reconciler {
+namespace {
+// What asked for the sync a GitRepository's request annotation holds: its
+// bosun.dev/sync-trigger ("push", "webhook"), else a person (`bosun sync`).
+SyncTrigger RequestTrigger(const Object& repo) {
+  const std::string t = repo.annotation(kSyncTriggerAnnotation).value_or("");
+  if (t == "push") return SyncTrigger::kPush;
+  if (t == "webhook") return SyncTrigger::kWebhook;
+  return SyncTrigger::kManual;
+}
+}  // namespace
 
 Status SyncController::Impl::EnsureRepository() {
   Object obj;
@@ -53,7 +63,7 @@ Status SyncController::Impl::EnsureRepository() {
   std::string req = obj.annotation(kSyncRequestedAnnotation).value_or("");
   if (!req.empty() && req != last_handled && req != requested) {
     requested = req;
-    Trigger(SyncTrigger::kManual);
+    Trigger(RequestTrigger(obj));
   }
   return Ok();
 }
@@ -101,8 +111,9 @@ void SyncController::Impl::OnRepositoryEvent(const state::WatchEvent& ev) {
     }
   }
   if (trigger) {
-    log::Info(kSyncComponent, "sync requested", {{"requestedAt", req}});
-    Trigger(SyncTrigger::kManual);
+    const SyncTrigger why = RequestTrigger(ev.object);
+    log::Info(kSyncComponent, "sync requested", {{"requestedAt", req}, {"trigger", TriggerName(why)}});
+    Trigger(why);
   }
 }
 

@@ -869,6 +869,16 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   std::string requested = got.second["metadata"]["annotations"].value("bosun.dev/sync-requested-at", "");
   EXPECT_THAT(ask.out, HasSubstr(requested));
   EXPECT_THAT(requested, ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z"));
+  EXPECT_FALSE(got.second["metadata"]["annotations"].contains("bosun.dev/sync-trigger"));
+  // A Git hook's request says so (the history records "push"); a person's
+  // next one removes it again.
+  ASSERT_EQ(Run("sync --no-wait --trigger push").exit_code, 0);
+  got = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
+  EXPECT_EQ(got.second["metadata"]["annotations"].value("bosun.dev/sync-trigger", ""), "push");
+  ASSERT_EQ(Run("sync --no-wait").exit_code, 0);
+  got = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
+  EXPECT_FALSE(got.second["metadata"]["annotations"].contains("bosun.dev/sync-trigger")) << got.second.dump();
+  EXPECT_EQ(Run("sync --no-wait --trigger poll").exit_code, 2);
   Outcome wait = Run("sync --timeout 1s");
   EXPECT_EQ(wait.exit_code, 1) << wait.out;
   EXPECT_THAT(wait.out, HasSubstr("no answer to the sync request within 1s"));
@@ -1854,6 +1864,9 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
   EXPECT_THAT(hook.out, ::testing::EndsWith("\n202")) << hook.out;
   ASSERT_TRUE(wait_live(*members[follower], second)) << dump_logs();
   EXPECT_THAT(members[follower]->Log(), HasSubstr("sync requested from the leader"));
+  // The history says a webhook asked, not a person.
+  auto rec = members[follower]->Http("GET", "/apis/bosun.dev/v1/revisions/00000002");
+  EXPECT_EQ(rec.second["spec"].value("trigger", ""), "webhook") << rec.second.dump();
 
   // The leader dies; the next one runs the controller, and `bosun sync`
   // through any member works.

@@ -46,6 +46,31 @@ TEST_F(SyncLoopTest, ASyncRequestAnnotationTriggersAManualSync) {
   ctl_->Stop();
 }
 
+// A request says what asked (bosun.dev/sync-trigger): a Git push hook's is
+// recorded as "push"; a person's request after it, without the annotation
+// (`bosun sync` removes it), as "manual" again.
+TEST_F(SyncLoopTest, ARequestSaysWhatAskedForIt) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController();
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 1; }));
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "1")}});
+  Json push = {{"metadata",
+                {{"annotations",
+                  {{"bosun.dev/sync-requested-at", "2026-11-21T10:00:00Z"}, {"bosun.dev/sync-trigger", "push"}}}}}};
+  ASSERT_TRUE(api_.client().Patch(Kind("gitrepositories"), "", "default", push).ok());
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 2; }));
+  EXPECT_EQ(Record("00000002").spec()["trigger"], "push");
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "2")}});
+  Json manual = {{"metadata",
+                  {{"annotations",
+                    {{"bosun.dev/sync-requested-at", "2026-11-21T10:01:00Z"}, {"bosun.dev/sync-trigger", nullptr}}}}}};
+  ASSERT_TRUE(api_.client().Patch(Kind("gitrepositories"), "", "default", manual).ok());
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 3; }));
+  EXPECT_EQ(Record("00000003").spec()["trigger"], "manual");
+  ctl_->Stop();
+}
+
 // `bosun sync` waits for lastHandledSyncRequest: a fetch that has never
 // worked (here: the remote has no branch main) answers it too, with the
 // error, instead of leaving the CLI to its time-out.
