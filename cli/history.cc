@@ -359,6 +359,27 @@ void PrintRecord(const Object& r) {
     std::string dropped = Str(F(st, "driftDropped"));
     if (!dropped.empty() && dropped != "0") std::printf("  (%s more not recorded)\n", dropped.c_str());
   }
+
+  // `bosun suspend` while this revision was live: when, why, for how long.
+  const Json& suspensions = F(st, "suspensions");
+  if (suspensions.is_array() && !suspensions.empty()) {
+    std::printf("\nSuspended (%zu):\n", suspensions.size());
+    for (const Json& e : suspensions) {
+      const std::string at = Str(F(e, "suspendedAt")), resumed = Str(F(e, "resumedAt")), why = Str(F(e, "reason"));
+      std::string line = at;
+      if (resumed.empty()) {
+        line += " until now";
+      } else {
+        auto from = ParseRfc3339(at), to = ParseRfc3339(resumed);
+        line += " to " + resumed;
+        if (from && to && *to >= *from) {
+          line += " (" + FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(*to - *from)) + ")";
+        }
+      }
+      if (!why.empty()) line += ": " + why;
+      std::printf("  %s\n", line.c_str());
+    }
+  }
   std::fflush(stdout);
 }
 

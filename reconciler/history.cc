@@ -344,6 +344,23 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
   if (dropped > 0) st["driftDropped"] = st.value("driftDropped", 0) + static_cast<int64_t>(dropped);
 }
 
+void AddSuspension(Object& record, const std::string& suspended_at, const std::string& reason,
+                   const std::string& resumed_at) {
+  Json& list = record.json()["status"]["suspensions"];
+  if (!list.is_array()) list = Json::array();
+  for (Json& e : list) {
+    if (e.is_object() && e.value("suspendedAt", "") == suspended_at) {
+      if (!resumed_at.empty()) e["resumedAt"] = resumed_at;
+      return;
+    }
+  }
+  Json e = {{"suspendedAt", suspended_at}};
+  if (!reason.empty()) e["reason"] = reason;
+  if (!resumed_at.empty()) e["resumedAt"] = resumed_at;
+  list.push_back(std::move(e));
+  while (list.size() > kMaxSuspensionEntries) list.erase(list.begin());
+}
+
 std::vector<std::string> OpenDriftKeys(const Object& record) {
   const Json& drift = Object::Field(record.status(), "drift");
   if (!drift.is_array()) return {};

@@ -209,6 +209,16 @@ struct SyncController::Impl {
   std::atomic<bool> resumed{false};  // the next pass checks the drift left while suspended again
   void NoteSuspend(const Object& repo);
   Status ReadSuspend();                             // NoteSuspend of the GitRepository as the API has it now
+  // Each suspension once (by its bosun.dev/suspended-at) and its resume: an
+  // Event on the GitRepository and an entry in the live record's
+  // status.suspensions. The first state seen (a leader's start) is taken as
+  // recorded already.
+  void RecordSuspension(const Object& repo);
+  void NoteSuspensionInRecord(const std::string& at, const std::string& reason, const std::string& resumed_at);
+  std::mutex suspension_mu;
+  bool suspension_seen = false;  // guarded by suspension_mu
+  std::string noted_suspension;  // guarded by suspension_mu: the suspended-at recorded, "" when not suspended
+  std::string noted_reason;      // guarded by suspension_mu
   Result<std::string> Suspended(PassContext& ctx);  // a pass's end while suspended
   // status.liveRevision and liveRevisionName of the live record (none: as is).
   static void NoteLive(Json& status, const std::string& commit, const std::string& name);

@@ -189,7 +189,10 @@ Status SyncController::Impl::ReadSuspend() {
   if (!repo) return repo.error().Wrap("cannot read the GitRepository");
   // Only ever to suspend: a resume is the watch's to see (it also checks
   // the drift left meanwhile again).
-  if (RepositorySuspended(*repo)) suspended = true;
+  if (RepositorySuspended(*repo)) {
+    suspended = true;
+    RecordSuspension(*repo);
+  }
   return Ok();
 }
 

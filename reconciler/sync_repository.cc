@@ -123,6 +123,73 @@ bool RepositorySuspended(const Object& repo) {
 
 void SyncController::Impl::NoteSuspend(const Object& repo) {
   suspended = RepositorySuspended(repo);
+  RecordSuspension(repo);
+}
+
+void SyncController::Impl::RecordSuspension(const Object& repo) {
+  const bool now = RepositorySuspended(repo);
+  std::string at = repo.annotation(kSuspendedAtAnnotation).value_or("");
+  if (now && at.empty()) at = "?";
+  const std::string reason = repo.annotation(kSuspendReasonAnnotation).value_or("");
+  std::string opened, closed, closed_reason;
+  {
+    std::lock_guard<std::mutex> lock(suspension_mu);
+    if (!suspension_seen) {
+      suspension_seen = true;
+      noted_suspension = now ? at : "";
+      noted_reason = reason;
+      return;
+    }
+    if (now && at != noted_suspension) {
+      opened = at;
+      noted_suspension = at;
+      noted_reason = reason;
+    } else if (!now && !noted_suspension.empty()) {
+      closed = noted_suspension;
+      closed_reason = noted_reason;
+      noted_suspension.clear();
+    }
+  }
+  if (!opened.empty()) {
+    Event(repo, true, "Suspended",
+          "sync suspended" + (reason.empty() ? std::string() : ": " + reason) +
+              "; new commits are fetched, not applied; drift is recorded, not healed; no automatic revert "
+              "(`bosun resume` to go on)");
+    NoteSuspensionInRecord(opened, reason, "");
+  }
+  if (!closed.empty()) {
+    const std::string resumed_at = FormatRfc3339(clock->Now());
+    std::string after;
+    if (auto t = ParseRfc3339(closed)) {
+      after = " after " + FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(clock->Now() - *t));
+    }
+    Event(repo, false, "Resumed",
+          "sync resumed" + after + " (suspended at " + closed + (closed_reason.empty() ? "" : ": " + closed_reason) +
+              "); what was fetched meanwhile is applied now");
+    NoteSuspensionInRecord(closed, closed_reason, resumed_at);
+  }
+}
+
+// The live record's status.suspensions: {suspendedAt, reason} when it
+// began, resumedAt added when it ended (the newest kMaxSuspensionEntries).
+void SyncController::Impl::NoteSuspensionInRecord(const std::string& at, const std::string& reason,
+                                                  const std::string& resumed_at) {
+  std::string name;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    if (const RecordInfo* l = index.Live()) name = l->name;
+  }
+  if (name.empty()) return;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto cur = client->Get(*revision_kind, "", name);
+    if (!cur) break;
+    Object rec = std::move(*cur);
+    AddSuspension(rec, at, reason, resumed_at);
+    auto w = UpdateRecordStatus(rec);
+    if (w) return;
+    if (w.error().code() != Code::kConflict) break;
+  }
+  log::Warn(kSyncComponent, "cannot note the suspension in the live record", {{"revision", name}});
 }
 
 std::string SyncController::Impl::CurrentRequest() {

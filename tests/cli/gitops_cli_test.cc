@@ -431,6 +431,8 @@ class GitOpsVerbs : public ::testing::Test {
                               {"healed", false},
                               {"error", "namespace shop is terminating"}}};
     r3["status"]["driftDropped"] = 3;
+    r3["status"]["suspensions"] = {
+        {{"suspendedAt", "2026-01-01T13:00:00Z"}, {"reason", "incident 42"}, {"resumedAt", "2026-01-01T13:20:00Z"}}};
     // Fields the cluster owns; again a Secret's values (wrongly) held.
     r3["status"]["changes"]["ignoring"] = 2;
     r3["status"]["ignoredDifferences"] = {
@@ -590,6 +592,7 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
         "could not be put back: namespace shop is terminating",
         "(3 more not recorded)",
         "Deployment shop/web: spec.replicas — changed by hand, detected",
+        "Suspended (1):\n  2026-01-01T13:00:00Z to 2026-01-01T13:20:00Z (20m0s): incident 42\n",
         "put back",
         "Kept (2, no longer in the repository):\n"
         "  = ConfigMap shop/data (was deploy/data.yaml): its bosun.dev/prune annotation is \"false\"\n"

@@ -1,5 +1,7 @@
 // Drift: managed objects changed through the API while a revision is live
 // are recorded in its record and, with selfHeal, put back.
+#include <algorithm>
+
 #include <gmock/gmock.h>
 
 #include "reconciler/history.h"
@@ -150,6 +152,51 @@ TEST_F(SyncDriftTest, WhatTheSyncDidIsRecordedAsEvents) {
       has("Warning Drift Deployment/web: spec.replicas changed by hand; left as is: syncing is suspended "
           "(`bosun resume`, then `bosun sync`, put it back to revision 00000001"))
       << ::testing::PrintToString(events());
+}
+
+// `bosun suspend` and `bosun resume` are in the changelog: an Event each on
+// the GitRepository, and in the live revision's record (status.suspensions)
+// when it began, why, and when it ended.
+TEST_F(SyncDriftTest, ASuspensionIsRecordedInTheLiveRevisionAndAsEvents) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}}, "first");
+  MakeController([](SyncOptions& o) { o.record_events = true; });
+  ASSERT_EQ(Sync(), "00000001");
+  auto patch = [&](const Json& p) {
+    auto r = api_.client().Patch(Kind("gitrepositories"), "", "default", p);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+  };
+  ASSERT_NO_FATAL_FAILURE(
+      patch({{"spec", {{"suspend", true}}},
+             {"metadata",
+              {{"annotations",
+                {{"bosun.dev/suspended-at", "2026-11-24T10:00:00Z"}, {"bosun.dev/suspend-reason", "incident 42"}}}}}}));
+  ASSERT_TRUE(Eventually([&] { return Record("00000001").status().contains("suspensions"); }))
+      << Record("00000001").status().dump();
+  EXPECT_EQ(Record("00000001").status()["suspensions"],
+            Json::parse(R"([{"suspendedAt":"2026-11-24T10:00:00Z","reason":"incident 42"}])"));
+  ASSERT_NO_FATAL_FAILURE(patch(
+      {{"spec", {{"suspend", nullptr}}},
+       {"metadata", {{"annotations", {{"bosun.dev/suspended-at", nullptr}, {"bosun.dev/suspend-reason", nullptr}}}}}}));
+  ASSERT_TRUE(Eventually([&] { return Record("00000001").status()["suspensions"][0].contains("resumedAt"); }))
+      << Record("00000001").status().dump();
+  std::vector<std::string> got;
+  ASSERT_TRUE(Eventually([&] {
+    got.clear();
+    auto l = api_.client().List(Kind("events"), "");
+    if (!l) return false;
+    for (const Object& e : l->items) {
+      if (e.json()["involvedObject"].value("kind", "") != "GitRepository") continue;
+      got.push_back(e.json().value("type", "") + " " + e.json().value("reason", "") + ": " +
+                    e.json().value("message", ""));
+    }
+    return got.size() == 2;
+  })) << ::testing::PrintToString(got);
+  std::sort(got.begin(), got.end());
+  EXPECT_THAT(got[0], ::testing::StartsWith("Normal Resumed: sync resumed after "));
+  EXPECT_THAT(got[0], ::testing::HasSubstr("(suspended at 2026-11-24T10:00:00Z: incident 42)"));
+  EXPECT_EQ(got[1],
+            "Warning Suspended: sync suspended: incident 42; new commits are fetched, not applied; drift is recorded, "
+            "not healed; no automatic revert (`bosun resume` to go on)");
 }
 
 // A live revision applied when unknown fields were only warnings (bosun
