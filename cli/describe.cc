@@ -34,7 +34,7 @@ std::string Str(const Json& j, const char* key) {
 }
 
 void Line(const char* label, const std::string& value) {
-  std::printf("%-14s%s\n", (std::string(label) + ":").c_str(), value.empty() ? "<none>" : value.c_str());
+  std::printf("%-14s %s\n", (std::string(label) + ":").c_str(), value.empty() ? "<none>" : value.c_str());
 }
 
 void PrintMap(const char* label, const StringMap& m) {
@@ -67,7 +67,11 @@ void PrintContainers(const Json& status) {
     std::string state = "unknown";
     const Json& s = c.value("state", Json::object());
     if (s.contains("running")) state = "Running since " + Str(s["running"], "startedAt");
-    if (s.contains("waiting")) state = "Waiting (" + Str(s["waiting"], "reason") + ")";
+    if (s.contains("waiting")) {
+      state = "Waiting (" + Str(s["waiting"], "reason") + ")";
+      // Why: a failed pull, a volume that cannot be set up, a back-off.
+      if (!Str(s["waiting"], "message").empty()) state += ": " + Str(s["waiting"], "message");
+    }
     if (s.contains("terminated")) {
       state = "Terminated (" + Str(s["terminated"], "reason") + ", exit code " + Str(s["terminated"], "exitCode") + ")";
     }
@@ -96,6 +100,11 @@ void PrintKindDetails(const KindInfo& kind, const Object& o) {
   } else if (k == "Pod") {
     Line("Node", Str(spec, "nodeName"));
     Line("Phase", Str(st, "phase"));
+    // Why it is stuck, as its node says (FailedMount: a Secret that is not there).
+    if (!Str(st, "reason").empty() || !Str(st, "message").empty()) {
+      Line("Reason", Str(st, "reason"));
+      Line("Message", Str(st, "message"));
+    }
     Line("IP", Str(st, "podIP"));
     auto owner = o.controller_ref();
     if (owner) Line("Controlled By", owner->kind + "/" + owner->name);

@@ -204,6 +204,16 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
       std::string rel = FromRoot(root, opt.path);
       if (rel != "." && !rel.starts_with("..")) out.scope = rel;
     }
+    if (!work_tree) {
+      // Nothing says where in the repository these files would be: they
+      // stand for all of it, and what is managed and not among them is
+      // shown as pruned.
+      std::fprintf(stderr,
+                   "bosun diff: %s is not in a Git work tree: it is compared as the whole of what the server "
+                   "follows%s, and managed objects not in it are shown as pruned (for a folder of the repository, "
+                   "run bosun diff --path in a clone)\n",
+                   opt.path.c_str(), followed && !followed->empty() ? (" (" + *followed + ")").c_str() : "");
+    }
     auto above = work_tree ? FollowedAbove(out.scope, followed) : std::nullopt;
     auto set = above ? LoadFromDisk((root / *above).string(), root, work_tree.get(), opt.field_validation, out.scope)
                      : LoadFromDisk(opt.path, root, work_tree.get(), opt.field_validation);
@@ -363,7 +373,9 @@ int RunDiff(DiffOptions opt) {
     return Failed("give --revision REV (a commit of the repository) or --path DIR (files on disk), not both");
   }
   if (!opt.path.empty() && opt.subpath_given) {
-    return Failed("--subpath is for --revision and the work tree; with --path, point --path at the folder itself");
+    return Failed(
+        "--subpath is for --revision and the work tree; with --path, point --path at the folder itself, in a clone "
+        "of the repository (a folder outside a Git work tree stands for the whole of what the server follows)");
   }
   auto client = MakeClient(opt.client);
   if (!client) return Failed(client.error().message());

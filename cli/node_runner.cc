@@ -34,6 +34,7 @@ namespace fs = std::filesystem;
 
 struct NodeRunner::Parts {
   std::unique_ptr<state::Client> client;
+  std::unique_ptr<state::EventRecorder> events;  // the pods' Events, written with `client`
   std::unique_ptr<node::Runtime> runtime;
   std::unique_ptr<node::Network> network;
   std::unique_ptr<node::ImageStore> images;
@@ -173,6 +174,8 @@ Status NodeRunner::StartParts(const NodeRunnerOptions& f) {
   env.executor = parts_->executor.get();
   env.client = parts_->client.get();
   env.clock = &Clock::System();
+  parts_->events = std::make_unique<state::EventRecorder>(parts_->client.get(), &Clock::System(), "node/" + name_);
+  env.events = parts_->events.get();
   env.probe = node::RunProbe;
 
   node::NodeServerOptions so;
@@ -225,6 +228,7 @@ void NodeRunner::Stop() {
   if (parts_->daemon) parts_->daemon->Stop();
   if (parts_->pool) parts_->pool->Stop();
   if (parts_->image_gc) parts_->image_gc->Stop();
+  if (parts_->events) parts_->events->Stop();
 }
 
 Status NodeRunner::StopAndRemovePods(std::chrono::milliseconds grace) {

@@ -24,10 +24,7 @@
 // bridge deleted, as k3s-killall.sh does; then the control plane stops.
 // Starting again on the same folder resumes: same tokens, same repository,
 // the store as it was; the node starts the pods the store binds to it.
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -36,7 +33,13 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/control_plane.h"
 #include "cli/gitops.h"
@@ -46,6 +49,7 @@
 #include "core/duration.h"
 #include "core/kinds.h"
 #include "core/log.h"
+#include "node/sandbox.h"
 #include "state/auth.h"
 #include "state/client.h"
 
@@ -97,8 +101,10 @@ std::string Str(const Json& j, const char* key) {
 // fails, and when the number of ready pods changes.
 class Watcher {
  public:
-  Watcher(Progress* progress, std::unique_ptr<state::Client> client)
-      : progress_(progress), client_(std::move(client)) {
+  // `resuming`: a start on a folder used before (the live revision is not
+  // this start's first).
+  Watcher(Progress* progress, std::unique_ptr<state::Client> client, bool resuming)
+      : progress_(progress), client_(std::move(client)), resuming_(resuming) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~Watcher() {
@@ -180,7 +186,8 @@ class Watcher {
     std::string outcome = OutcomeOf(rec);
     std::string& last = open_[rec.name()];
     if (outcome != last) {
-      std::string prefix = !printed_any_ ? (seq == "1" ? "first revision applied: " : "live revision: ") : "";
+      std::string prefix =
+          !printed_any_ ? (seq == "1" && !resuming_ ? "first revision applied: " : "live revision: ") : "";
       progress_->Line(prefix + "revision " + seq + " (" + ShortSha(Str(rec.spec(), "commit")) + " \"" + subject +
                       "\"): " + outcome);
       printed_any_ = true;
@@ -201,6 +208,7 @@ class Watcher {
 
   Progress* progress_;
   std::unique_ptr<state::Client> client_;
+  const bool resuming_;
   long long next_ = 0;                       // the next record to look for
   std::map<std::string, std::string> open_;  // records not final yet → last outcome printed
   bool printed_any_ = false;
@@ -230,6 +238,50 @@ Status LogToFile(const std::string& path) {
   return Ok();
 }
 
+// The command line that starts this again: this one as it was given (its
+// flags are not saved in DATA), with --data made absolute; quoted for a shell.
+std::string ResumeCommand(const std::string& data) {
+  auto text = node::sandbox::ReadFile("/proc/self/cmdline");
+  std::vector<std::string> args;
+  if (text) {
+    size_t start = 0;
+    for (size_t i = 0; i < text->size(); ++i) {
+      if ((*text)[i] == '\0') {
+        args.push_back(text->substr(start, i - start));
+        start = i + 1;
+      }
+    }
+  }
+  // From the verb on: `bosun` rather than the path it was run by.
+  auto verb = std::find(args.begin(), args.end(), "up");
+  if (verb == args.end()) return "bosun up --data " + data;
+  auto quote = [](const std::string& a) {
+    if (!a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,@%+") ==
+                          std::string::npos) {
+      return a;
+    }
+    std::string q = "'";
+    for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  std::string cmd = "bosun";
+  bool has_data = false;
+  for (auto it = verb; it != args.end(); ++it) {
+    if (*it == "--data" && std::next(it) != args.end()) {
+      cmd += " --data " + quote(data);
+      ++it;
+      has_data = true;
+    } else if (it->rfind("--data=", 0) == 0) {
+      cmd += " " + quote("--data=" + data);
+      has_data = true;
+    } else {
+      cmd += " " + quote(*it);
+    }
+  }
+  if (!has_data) cmd += " --data " + quote(data);
+  return cmd;
+}
+
 int RunUp(UpOptions opt) {
   // SIGINT/SIGTERM end bosun up; blocked before any thread starts so only
   // sigwait below sees them.
@@ -249,6 +301,8 @@ int RunUp(UpOptions opt) {
   auto grace = ParseDuration(opt.stop_grace);
   if (!grace) return Fail2("--stop-grace: " + grace.error().message());
   std::error_code ec;
+  // A folder used before: the store, its tokens and repository are kept.
+  const bool resuming = fs::exists(fs::path(opt.data) / "admin.token", ec);
   fs::create_directories(opt.data + "/server", ec);
   if (ec) return Fail2("cannot create " + opt.data + "/server: " + ec.message());
   std::string data = fs::absolute(opt.data).lexically_normal().string();
@@ -348,7 +402,9 @@ int RunUp(UpOptions opt) {
     co.servers = {api};
     co.token = (*cp)->admin_token();
     co.timeout = std::chrono::seconds(5);
-    if (auto client = state::Client::Create(co)) watcher = std::make_unique<Watcher>(&progress, std::move(*client));
+    if (auto client = state::Client::Create(co)) {
+      watcher = std::make_unique<Watcher>(&progress, std::move(*client), resuming);
+    }
   }
 
   int sig = 0;
@@ -362,7 +418,7 @@ int RunUp(UpOptions opt) {
     rc = 1;
   }
   (*cp)->Stop();
-  progress.Line("stopped; `bosun up --data " + data + "` resumes");
+  progress.Line("stopped; `" + ResumeCommand(data) + "` resumes");
   log::SetSink(nullptr);
   return rc;
 }
@@ -389,7 +445,8 @@ void AddUp(CLI::App& app, int* exit_code) {
   cmd->add_option("--raft-listen", opt->raft_listen, "HOST:PORT of the store's Raft member")->capture_default_str();
   cmd->add_option("--examples", opt->examples,
                   "The folder the first start copies into the example repository (default: the examples-repo "
-                  "bosun was built from)");
+                  "bosun was built from). The DEMO ONLY sealing key is imported only for the bundled examples: "
+                  "for a copy of them, add --sealing-key-file scripts/DEMO-ONLY-sealing-key");
   cmd->add_option("--log-file", opt->log_file, "Where the log goes (default DATA/bosun.log; - for stderr)");
   cmd->add_option("--node-name", opt->node_name, "The Node's name (default: the host name)");
   cmd->add_option("--node-listen", opt->node_listen, "HOST:PORT of the node server (logs, exec); port 0 picks one")

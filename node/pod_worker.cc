@@ -340,6 +340,12 @@ bool PodWorker::ShouldRestart(const CState& c) const {
   return true;
 }
 
+void PodWorker::PodEvent(bool warning, const std::string& reason, const std::string& message) {
+  if (env_.events != nullptr && !snapshot_.name().empty()) {
+    env_.events->Record(snapshot_, warning ? "Warning" : "Normal", reason, message);
+  }
+}
+
 void PodWorker::ObserveExit(CState& c, const Json& /*spec*/) {
   if (c.exit_handled) return;
   c.exit_handled = true;
@@ -355,6 +361,10 @@ void PodWorker::ObserveExit(CState& c, const Json& /*spec*/) {
     c.delay = std::min(c.delay * 2, env_.backoff_max);
   }
   c.not_before = env_.clock->Monotonic() + c.delay;
+  if (restart && cur.exit_code != 0) {
+    PodEvent(true, "BackOff",
+             "Back-off restarting failed container " + c.name + " (exit code " + std::to_string(cur.exit_code) + ")");
+  }
   log::Info("node", "container exited",
             {{"pod", snapshot_.Key()}, {"container", c.name}, {"exitCode", std::to_string(cur.exit_code)},
              {"reason", cur.reason}, {"restart", restart ? "in " + FormatMs(c.delay) : "no"}});
@@ -396,6 +406,7 @@ std::optional<milliseconds> PodWorker::StartContainer(CState& c, const Json& spe
     c.pull_not_before = env_.clock->Monotonic() + c.pull_delay;
     c.waiting_reason = "ErrImagePull";
     c.waiting_message = image.error().message();
+    PodEvent(true, "Failed", "Failed to pull image \"" + ref + "\": " + image.error().message());
     log::Warn("node", "image pull failed",
               {{"pod", key}, {"container", c.name}, {"image", ref}, {"error", image.error().message()},
                {"retry", FormatMs(c.pull_delay)}});
@@ -411,6 +422,7 @@ std::optional<milliseconds> PodWorker::StartContainer(CState& c, const Json& spe
   if (!cfg) {
     c.waiting_reason = "CreateContainerConfigError";
     c.waiting_message = cfg.error().message();
+    PodEvent(true, "Failed", "Error: " + cfg.error().message());
     log::Warn("node", "cannot configure container",
               {{"pod", key}, {"container", c.name}, {"error", cfg.error().message()}});
     return env_.backoff_initial;
@@ -447,6 +459,7 @@ std::optional<milliseconds> PodWorker::StartContainer(CState& c, const Json& spe
   c.waiting_reason.clear();
   c.waiting_message.clear();
   c.run_began = env_.clock->Monotonic();
+  PodEvent(false, "Started", "Started container " + c.name);
   c.started = Object::Field(spec, "startupProbe").is_null();
   c.ready = false;
   auto schedule = [&](Probing& p, const char* field) {
@@ -547,6 +560,7 @@ milliseconds PodWorker::SyncLocked() {
   if (auto st = EnsurePodSetup(&why); !st) {
     if (setup_error_ != st.error().message()) {
       log::Warn("node", "pod set-up failed", {{"pod", snapshot_.Key()}, {"reason", why}, {"error", st.error().message()}});
+      PodEvent(true, why, st.error().message());
     }
     setup_error_ = st.error().message();
     setup_reason_ = why;

@@ -51,8 +51,9 @@
 #include "node/probes.h"
 #include "node/runtime.h"
 #include "node/sandbox_pool.h"
-#include "node/worker_executor.h"
 #include "node/volumes.h"
+#include "node/worker_executor.h"
+#include "state/events.h"
 
 namespace bosun::state {
 class Client;
@@ -86,6 +87,9 @@ struct WorkerEnv {
   // its own thread (tests).
   WorkerExecutor* executor = nullptr;
   state::Client* client = nullptr;  // status writes; ConfigMap/Secret reads
+  // Events about the pod, as a kubelet records them (FailedMount, Failed,
+  // BackOff, Started), shown by `bosun describe pod`; null: none.
+  state::EventRecorder* events = nullptr;
   Clock* clock = nullptr;
   ProbeFn probe;                    // RunProbe in the product
   std::string node_name;
@@ -167,6 +171,8 @@ class PodWorker {
   // wait until it may.
   std::optional<std::chrono::milliseconds> StartContainer(CState& c, const Json& spec);
   void ObserveExit(CState& c, const Json& spec);
+  // An Event about the pod (env_.events); repeats are counted, not added.
+  void PodEvent(bool warning, const std::string& reason, const std::string& message);
   std::optional<std::chrono::milliseconds> RunProbes(CState& c, const Json& spec);
   void KillForRestart(CState& c, const std::string& why);
   bool ShouldRestart(const CState& c) const;

@@ -163,7 +163,9 @@ Json PodWorker::BuildStatus() {
     for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
     return "[" + s + "]";
   };
-  bool initialized = init_done_ && uninitialized.empty() && setup_error_.empty();
+  // As Kubernetes has it: every init container has completed (true for a
+  // pod without any, also while its volumes cannot be set up).
+  bool initialized = uninitialized.empty();
   bool ready = unready.empty() && initialized && phase == "Running";
   const Json& prev = written_status_;
   status["conditions"] = Json::array(

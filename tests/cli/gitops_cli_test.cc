@@ -972,6 +972,8 @@ TEST_F(DiffTest, ChangesArePrintedObjectByObjectWithoutSecretValues) {
   EXPECT_THAT(r.out, HasSubstr("+ Deployment default/web (web/deploy.yaml)\n"));
   EXPECT_THAT(r.out, HasSubstr("- ConfigMap default/old (old.yaml)\n"));
   EXPECT_THAT(r.out, HasSubstr("1 to create, 2 to update, 1 to delete, 0 unchanged"));
+  // A folder outside a Git work tree stands for the whole repository: said.
+  EXPECT_THAT(r.out, HasSubstr(" is not in a Git work tree: it is compared as the whole of what the server follows"));
   for (const char* secret : {"b2xkLXNlY3JldA==", "bmV3LXNlY3JldA==", "old-secret", "new-secret"}) {
     EXPECT_THAT(r.out, Not(HasSubstr(secret)));
   }

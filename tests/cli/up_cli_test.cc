@@ -210,7 +210,10 @@ TEST_F(UpCli, RunsTheRepositoryAndStopsCleanAndResumes) {
 
   // Ctrl-C: every pod and the network go; the control plane stops.
   EXPECT_EQ(Stop(SIGINT), 0) << Output();
-  EXPECT_THAT(Output(), HasSubstr("stopped;"));
+  // How to start it again: the same flags (they are not saved in DATA).
+  EXPECT_THAT(Output(), HasSubstr("stopped; `bosun up --data " + data_ + " --examples " + examples_));
+  EXPECT_THAT(Output(), HasSubstr("--bridge " + bridge_ + " --pod-cidr " + prefix_ + "0/24"));
+  EXPECT_THAT(Output(), HasSubstr(" --stop-grace 2s` resumes"));
   ExpectNothingLeft();
   std::string token = Slurp(data_ + "/admin.token");
 
@@ -219,6 +222,8 @@ TEST_F(UpCli, RunsTheRepositoryAndStopsCleanAndResumes) {
   Start();
   ASSERT_TRUE(Printed("pods ready 3/3", 120s)) << Output() << Slurp(data_ + "/bosun.log");
   EXPECT_THAT(Output(), Not(HasSubstr("made from")));
+  EXPECT_TRUE(Printed("] live revision: revision 2", 30s)) << Output();
+  EXPECT_THAT(Output(), Not(HasSubstr("first revision applied")));
   EXPECT_EQ(Slurp(data_ + "/admin.token"), token);
   // Revision 2 is judged again by its pods (they stay up --healthy-after,
   // 10s, first).

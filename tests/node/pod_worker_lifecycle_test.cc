@@ -1,6 +1,9 @@
 // The pod worker against fakes of the runtime, network, images and volumes,
 // a real API server for the status it writes, and simulated time for the
 // back-off and probe timings.
+#include <map>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/node/pod_worker_test_support.h"
@@ -324,6 +327,47 @@ TEST(PodWorker, ImagePullFailureBacksOff) {
   clock.Advance(10s);
   w.Sync();
   EXPECT_EQ(fx.images.pulls(), 2);
+}
+
+// The node says what happened to a pod as a kubelet does, in Events about
+// it (`bosun describe pod` shows them): a failed pull, a container started,
+// a crash and its back-off. Repeats are counted, not added.
+TEST(PodWorker, TheNodeRecordsEventsAboutThePod) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  state::EventRecorder events(&fx.api.client(), &clock, "node/n1");
+  fx.env.events = &events;
+  Json spec = AppSpec();
+  spec["containers"][0]["image"] = "bosun.test/missing:1";
+  Object missing = fx.api.CreatePod(spec, "missing");
+  Object crashing = fx.api.CreatePod(AppSpec(), "crashing");
+  {
+    PodWorker w(fx.env, missing);
+    w.Sync();
+    clock.Advance(10s);
+    w.Sync();  // the second pull fails the same way
+  }
+  PodWorker w(fx.env, crashing);
+  w.Sync();
+  fx.runtime.Exit("app", 3);
+  w.Sync();
+  events.Flush();
+  auto list = fx.api.client().List(*KindRegistry::Builtin().FindKind("Event"), "default");
+  ASSERT_TRUE(list.ok());
+  std::map<std::string, std::pair<std::string, int64_t>> got;  // "pod reason" -> message, count
+  for (const Object& e : list->items) {
+    const Json& j = e.json();
+    got[j["involvedObject"].value("name", "") + " " + j.value("reason", "")] = {j.value("message", ""),
+                                                                                j.value("count", int64_t{0})};
+    EXPECT_EQ(j["source"].value("component", ""), "node/n1");
+  }
+  ASSERT_TRUE(got.count("missing Failed")) << ::testing::PrintToString(got);
+  EXPECT_EQ(got["missing Failed"].first,
+            "Failed to pull image \"bosun.test/missing:1\": pulling bosun.test/missing:1: manifest unknown");
+  EXPECT_EQ(got["missing Failed"].second, 2);
+  EXPECT_EQ(got["crashing Started"].first, "Started container app");
+  EXPECT_EQ(got["crashing BackOff"].first, "Back-off restarting failed container app (exit code 3)");
+  EXPECT_EQ(got.count("missing Started"), 0u);
 }
 
 TEST(PodWorker, DeletionStopsAndCleansEverything) {

@@ -452,6 +452,43 @@ TEST_F(ClientCliReal, GetEventsWatchListsTheFirstEventsOldestFirst) {
   EXPECT_LT(seen.find("Second"), seen.find("Third")) << seen;
 }
 
+// `bosun describe pod` says why a pod is stuck, as its node reports it: the
+// pod's reason and message (a volume that cannot be set up) and each
+// container's waiting message.
+TEST_F(ClientCliReal, DescribePodSaysWhyItIsStuck) {
+  RealCluster cluster;
+  BosunCli bosun(cluster);
+  auto c = cluster.NewClient(cluster.url());
+  Object pod(GroupVersionKind{"", "v1", "Pod"}, "default", "worker-1");
+  pod.json()["spec"] = {{"containers", Json::array({{{"name", "worker"}, {"image", "busybox:1"}}})}};
+  pod.json()["metadata"]["ownerReferences"] = Json::array({{{"apiVersion", "apps/v1"},
+                                                            {"kind", "ReplicaSet"},
+                                                            {"name", "worker-7c8"},
+                                                            {"uid", "u-1"},
+                                                            {"controller", true}}});
+  auto created = c->Create(pod);
+  ASSERT_TRUE(created.ok()) << created.error().message();
+  created->json()["status"] = {
+      {"phase", "Pending"},
+      {"reason", "FailedMount"},
+      {"message", "volumes: secret \"worker-credentials\" not found"},
+      {"containerStatuses", Json::array({{{"name", "worker"},
+                                          {"image", "busybox:1"},
+                                          {"ready", false},
+                                          {"restartCount", 0},
+                                          {"state",
+                                           {{"waiting",
+                                             {{"reason", "ContainerCreating"},
+                                              {"message", "volumes: secret \"worker-credentials\" not found"}}}}}}})}};
+  ASSERT_TRUE(c->UpdateStatus(*created).ok());
+  Outcome d = bosun.Run("describe pod worker-1");
+  ASSERT_EQ(d.exit_code, 0) << d.out;
+  EXPECT_THAT(d.out, HasSubstr("Reason:        FailedMount\n"));
+  EXPECT_THAT(d.out, HasSubstr("Message:       volumes: secret \"worker-credentials\" not found\n"));
+  EXPECT_THAT(d.out, HasSubstr("Waiting (ContainerCreating): volumes: secret \"worker-credentials\" not found"));
+  EXPECT_THAT(d.out, HasSubstr("Controlled By: ReplicaSet/worker-7c8\n"));
+}
+
 }  // namespace
 }  // namespace bosun::state
 
