@@ -65,6 +65,10 @@ struct Loaded {
   // The Policies the sync would evaluate (docs/POLICIES.md): the followed
   // folder's, also when the preview is of a folder inside it.
   std::vector<Manifest> policies;
+  // For a preview of a folder inside the followed one: every object of the
+  // followed folder, which the sync evaluates the Policies on (empty: `set`
+  // is all of it).
+  std::vector<Manifest> whole;
 };
 
 // Keeps, of the set read from the followed folder, the manifests (and
@@ -82,6 +86,7 @@ void TakeSet(Loaded* out, DesiredSet whole, const std::optional<std::string>& sc
     if (policies::IsPolicy(m)) out->policies.push_back(m);
   }
   if (scope) {
+    out->whole = whole.objects;
     std::erase_if(whole.objects, [&](const Manifest& m) { return !gitsync::InFolder(m.file, *scope); });
     std::erase_if(whole.diagnostics,
                   [&](const Diagnostic& d) { return !d.file.empty() && !gitsync::InFolder(d.file, *scope); });
@@ -449,9 +454,12 @@ int RunDiff(DiffOptions opt) {
   {
     std::vector<const Manifest*> docs;
     for (const Manifest& m : loaded->policies) docs.push_back(&m);
+    // On the whole followed folder, as the sync: a Policy change that
+    // breaks another folder is this preview's refusal too.
     std::vector<policies::Subject> subjects;
-    for (const Manifest& m : set.objects)
+    for (const Manifest& m : loaded->whole.empty() ? set.objects : loaded->whole) {
       subjects.push_back({&m, policies::RelativePath(m.file, followed.value_or(""))});
+    }
     policies::PolicySet pset = policies::ParsePolicies(docs, set.field_validation);
     policies::Verdict verdict;
     if (pset.ok()) verdict = policies::Evaluate(pset.policies, subjects);

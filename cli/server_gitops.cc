@@ -310,7 +310,7 @@ void GitOps::Impl::ForwardSyncRequest(int* attempts_left) {
   std::string now = FormatRfc3339Millis(Clock::System().Now());
   Json patch = {
       {"metadata",
-       {{"annotations", {{kSyncRequestedAtAnnotation, now}, {reconciler::kSyncTriggerAnnotation, "webhook"}}}}}};
+       {{"annotations", {{kSyncRequestedAtAnnotation, now}, {reconciler::kSyncTriggerAnnotation, "webhook@" + now}}}}}};
   auto r = client->Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
   if (r) {
     log::Info("server", "sync requested from the leader", {{"requestedAt", now}});

@@ -114,11 +114,11 @@ int RunSync(const SyncOptions& opt) {
   std::string requested = FormatRfc3339Millis(Clock::System().Now());
   // A person's request carries no trigger annotation (one a hook left is
   // removed); a push hook's says "push".
-  Json patch = {
-      {"metadata",
-       {{"annotations",
-         {{kSyncRequestedAtAnnotation, requested},
-          {reconciler::kSyncTriggerAnnotation, opt.trigger == "manual" ? Json(nullptr) : Json(opt.trigger)}}}}}};
+  Json patch = {{"metadata",
+                 {{"annotations",
+                   {{kSyncRequestedAtAnnotation, requested},
+                    {reconciler::kSyncTriggerAnnotation,
+                     opt.trigger == "manual" ? Json(nullptr) : Json(opt.trigger + "@" + requested)}}}}}};
   auto patched = c.Patch(GitRepositoryKind(), "", kGitRepositoryName, patch);
   if (!patched) return Fail("sync", "asking for a sync: " + patched.error().message());
   if (!opt.wait) {

@@ -191,6 +191,9 @@ class Store : public ImageStore {
   }
 
   Result<Image> Ensure(const std::string& ref, PullPolicy policy, const ProgressFn& progress) override {
+    // An import-only image is the one imported, whatever the policy (Always,
+    // the default of :latest, cannot pull it).
+    if (auto r = ParseReference(ref); r && r->registry == kImportOnlyRegistry) policy = PullPolicy::kIfNotPresent;
     if (policy != PullPolicy::kAlways) {
       auto local = Get(ref);
       if (local || local.error().code() != Code::kNotFound) return local;

@@ -28,6 +28,8 @@ struct Verdict {
   enum class State { kDone, kWaiting, kDegraded, kSuperseded } state = State::kDone;
   std::string reason;   // CamelCase, for Degraded
   std::string message;  // why (Degraded) or what is awaited (Waiting)
+  size_t judged = 0;    // kDone: the Deployments and Jobs it was judged by
+  bool all_deleted = false;  // kDone: none judged, as all it wrote was deleted since
 };
 
 // A member of an object, or an empty object (a reference that stays valid).
@@ -64,15 +66,27 @@ class HealthController {
     controller_ = &mgr_.Add(std::make_unique<Controller>(
         "revision-health", 1, [self](const std::string& key) { return self->Reconcile(key); }));
     revisions_.AddHandler([this](const Object* old, const Object* cur) {
+      std::vector<std::string> left;
       {
         std::lock_guard<std::mutex> lock(open_mu_);
+        const Object* o = cur != nullptr ? cur : old;
         if (cur != nullptr && Open(*cur)) {
           open_.insert(cur->name());
-        } else if (const Object* o = cur != nullptr ? cur : old) {
+        } else if (o != nullptr) {
           open_.erase(o->name());
+        }
+        if (cur != nullptr && !Open(*cur) && Unsettled(Member(cur->json(), "status"))) {
+          left_.insert(cur->name());
+        } else if (o != nullptr) {
+          left_.erase(o->name());
+        }
+        // A newly applied revision may be the fix of one left to a person.
+        if (cur != nullptr && Member(cur->json(), "status").value("phase", "") == phase::kApplied) {
+          left.assign(left_.begin(), left_.end());
         }
       }
       if (cur != nullptr) controller_->Enqueue(cur->name());
+      for (const std::string& n : left) controller_->Enqueue(n);
     });
     auto live = [this](const Object*, const Object*) { EnqueueLive(); };
     repos_.AddHandler(live);
@@ -88,13 +102,19 @@ class HealthController {
  private:
   ObjectPtr Repository() const { return repos_.Get("", "default"); }
 
-  // A record that still needs a verdict (Applied, Progressing) or, Degraded
-  // and not reverted (no revert pushed), a revert, a note saying why there is
-  // none, or to be found recovered or superseded (Unsettled). Besides the
-  // live one, these are revisions a later one went live over before their
-  // rollout ended (an unrelated commit merged during a rollout must not hide
-  // it).
-  static bool Open(const Object& rev) { return Unsettled(Member(rev.json(), "status")); }
+  // A record that still needs a verdict (Applied, Progressing) or, Degraded,
+  // a revert or a note saying why there is none: judged again at each change
+  // of a workload. Besides the live one, these are revisions a later one went
+  // live over before their rollout ended (an unrelated commit merged during a
+  // rollout must not hide it). A Degraded one with such a note that is still
+  // Unsettled is looked at every recover_after instead (Resettle), so that
+  // those a person never settles do not cost a verdict per pod event.
+  static bool Open(const Object& rev) {
+    const Json& st = Member(rev.json(), "status");
+    const std::string p = st.value("phase", "");
+    if (p == phase::kApplied || p == phase::kProgressing) return true;
+    return p == phase::kDegraded && !st.contains("revert") && !st.contains("revertedBy");
+  }
 
   // The live revision and every open one: what a change to a workload, a
   // pod or the repository's status may move.
@@ -122,7 +142,7 @@ class HealthController {
     const bool live = live_name == name;
     // Not one newer than the live one: that is being applied, and goes live
     // next (names are zero-padded sequence numbers).
-    if (!live && (!Open(*rev) || live_name.empty() ||
+    if (!live && (!Unsettled(Member(rev->json(), "status")) || live_name.empty() ||
                   std::make_pair(name.size(), name) > std::make_pair(live_name.size(), live_name))) {
       return Reconciled::Done();
     }
@@ -134,18 +154,29 @@ class HealthController {
     // objects (the same batch), and so bounds it as well.
     if (!live && applied_rv <= 0) applied_rv = std::atoll(rev->resource_version().c_str());
     if (phase == phase::kDegraded) {
-      auto settled = Resettle(*rev, applied_rv, live);
-      if (!settled) return settled.error();
-      if (*settled) return **settled;
+      // The live revision with autoRevert on and no revert yet (held back
+      // while suspended, or for a newer commit) is owed its revert: a
+      // recovery meanwhile (its Deployment deleted by hand) must not cancel
+      // it.
+      const bool revert_owed = live && repo->json().value("/status/syncConfig/autoRevert"_json_pointer, true) &&
+                               !st.contains("revert") && !st.contains("revertedBy");
+      if (!revert_owed) {
+        auto settled = Resettle(*rev, applied_rv, live);
+        if (!settled) return settled.error();
+        if (*settled) return **settled;
+      }
       auto r = live ? MaybeAutoRevert(*rev, *repo) : NotReverted(*rev, *repo, live_name);
       if (!r) return r;
-      // A recovery under way is looked at again when its time is up.
+      if (r->requeue_after.count() != 0) return r;
+      // A recovery under way is looked at again when its time is up; one
+      // left to a person, every recover_after.
       auto it = recovering_.find(rev->name());
-      if (it != recovering_.end() && r->requeue_after.count() == 0) {
+      if (it != recovering_.end()) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(opt_.recover_after -
                                                                           (mgr_.clock().Now() - it->second));
         return Reconciled::After(std::max(left, std::chrono::milliseconds(100)));
       }
+      if (!revert_owed) return Reconciled::After(opt_.recover_after);
       return r;
     }
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
@@ -290,24 +321,43 @@ class HealthController {
 
   // A container without a readiness probe is ready, and its pod available,
   // the moment it starts: one that crashes a second later (a crash loop)
-  // looked rolled out between its restarts. The new pods' containers must
-  // have been running for opt_.healthy_after first.
+  // looked rolled out between its restarts. Every container of the new pods
+  // must be running, and have been for opt_.healthy_after as this
+  // controller has seen it (its own clock: a node's clock may be off), each
+  // run counted from when it was first seen running.
   std::optional<Verdict> NotUpLongEnough(const std::vector<ObjectPtr>& pods, const std::string& who) const {
     if (opt_.healthy_after.count() <= 0) return std::nullopt;
     const WallTime now = mgr_.clock().Now();
+    if (first_running_.size() > 50000) first_running_.clear();
     for (const ObjectPtr& p : pods) {
       if (!p->json().value("/metadata/deletionTimestamp"_json_pointer, "").empty()) continue;
       const Json& st = Member(p->json(), "status");
-      if (!st.contains("containerStatuses") || !st["containerStatuses"].is_array()) continue;
+      if (!st.contains("containerStatuses") || !st["containerStatuses"].is_array()) {
+        return Verdict{Verdict::State::kWaiting, "", "waiting for " + who + ": pod " + Key(*p) + " has not started"};
+      }
       for (const Json& c : st["containerStatuses"]) {
-        const std::string started = c.value("/state/running/startedAt"_json_pointer, "");
-        auto t = ParseRfc3339(started);
-        if (!t) continue;
-        const auto up = std::chrono::duration_cast<std::chrono::milliseconds>(now - std::min(*t, now));
+        const std::string name = c.value("name", "");
+        const Json& state = Member(c, "state");
+        if (!state.contains("running")) {
+          const std::string why = state.contains("waiting")      ? state["waiting"].value("reason", "waiting")
+                                  : state.contains("terminated") ? "exited"
+                                                                 : "not started";
+          return Verdict{
+              Verdict::State::kWaiting, "",
+              "waiting for " + who + ": container " + name + " of pod " + Key(*p) + " is not running (" + why + ")"};
+        }
+        // One run of the container: its id, or its restart count and start.
+        std::string run = c.value("containerID", "");
+        if (run.empty()) {
+          run = std::to_string(c.value("restartCount", int64_t{0})) + "@" +
+                c.value("/state/running/startedAt"_json_pointer, "");
+        }
+        const WallTime since = first_running_.emplace(p->uid() + "/" + name + "/" + run, now).first->second;
+        const auto up = std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
         if (up < opt_.healthy_after) {
           return Verdict{Verdict::State::kWaiting, "",
-                         "waiting for " + who + ": container " + c.value("name", "") + " of pod " + Key(*p) +
-                             " has run " + FormatDuration(std::chrono::seconds(up.count() / 1000)) + " of the " +
+                         "waiting for " + who + ": container " + name + " of pod " + Key(*p) + " has run " +
+                             FormatDuration(std::chrono::seconds(up.count() / 1000)) + " of the " +
                              FormatDuration(opt_.healthy_after) + " it must stay up"};
         }
       }
@@ -552,9 +602,12 @@ class HealthController {
     if (deployments == 0 && jobs == 0 && deleted.empty()) {
       return Verdict{Verdict::State::kDone, "", "no Deployment or Job changed: nothing to roll out"};
     }
-    return Verdict{Verdict::State::kDone, "",
-                   std::to_string(deployments) + " deployment(s) rolled out and available, " + std::to_string(jobs) +
-                       " job(s) completed" + gone};
+    Verdict done{Verdict::State::kDone, "",
+                 std::to_string(deployments) + " deployment(s) rolled out and available, " + std::to_string(jobs) +
+                     " job(s) completed" + gone};
+    done.judged = deployments + jobs;
+    done.all_deleted = done.judged == 0 && !deleted.empty();
+    return done;
   }
 
   // A Degraded revision nothing was reverted for (Unsettled) is judged
@@ -572,6 +625,20 @@ class HealthController {
     if (!Unsettled(st)) return std::optional<Reconciled>();
     Verdict v = Judge(rev, applied_rv, live);
     const auto now = mgr_.clock().Now();
+    // Nothing left to judge it by: what it rolled out was deleted since (a
+    // later commit pruned it, or a person deleted it) settles it as the fix
+    // going forward does; with nothing judged otherwise, it stays.
+    if (v.state == Verdict::State::kDone && v.judged == 0) {
+      if (!v.all_deleted) {
+        recovering_.erase(rev.name());
+        return std::optional<Reconciled>();
+      }
+      v.state = Verdict::State::kSuperseded;
+      const std::string marker = "not judged: ";
+      const size_t at = v.message.find(marker);
+      v.message = "all it rolled out was deleted since" +
+                  (at == std::string::npos ? std::string() : ": " + v.message.substr(at + marker.size()));
+    }
     if (v.state != Verdict::State::kDone) recovering_.erase(rev.name());
     if (v.state == Verdict::State::kDone) {
       auto it = recovering_.emplace(rev.name(), now).first;
@@ -751,9 +818,16 @@ class HealthController {
   Controller* controller_ = nullptr;
   std::mutex open_mu_;
   std::set<std::string> open_;  // Open records, by name
+  // Unsettled records that are not Open (Degraded, with a revert note but
+  // none pushed), by name: looked at every recover_after, and when a
+  // revision is applied.
+  std::set<std::string> left_;
   // Degraded records whose rollout is available again, since when
   // (Resettle). Touched by Reconcile only (one worker).
   std::map<std::string, WallTime> recovering_;
+  // When this controller first saw each run of a new pod's container running
+  // (NotUpLongEnough), by pod uid/container/run. Touched by Reconcile only.
+  mutable std::map<std::string, WallTime> first_running_;
 };
 
 }  // namespace

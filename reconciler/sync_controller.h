@@ -92,7 +92,8 @@ enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup, kPush, kRevert };
 const char* TriggerName(SyncTrigger t);  // "poll", "webhook", "manual", "startup", "push", "revert"
 
 // The annotation that says what asked for a sync through the GitRepository's
-// bosun.dev/sync-requested-at ("push", "webhook"; absent: a person).
+// bosun.dev/sync-requested-at: "push@<that request's time>" or "webhook@…"
+// (absent, or naming another request: a person).
 inline constexpr const char* kSyncTriggerAnnotation = "bosun.dev/sync-trigger";
 
 // `bosun suspend` (docs/GITOPS.md "Suspending"): the GitRepository's

@@ -8,11 +8,17 @@
 namespace bosun::reconciler {
 namespace {
 // What asked for the sync a GitRepository's request annotation holds: its
-// bosun.dev/sync-trigger ("push", "webhook"), else a person (`bosun sync`).
+// bosun.dev/sync-trigger ("push@<requested-at>", "webhook@…") when it names
+// this very request, else a person (`bosun sync`, or any other writer of the
+// request alone).
 SyncTrigger RequestTrigger(const Object& repo) {
   const std::string t = repo.annotation(kSyncTriggerAnnotation).value_or("");
-  if (t == "push") return SyncTrigger::kPush;
-  if (t == "webhook") return SyncTrigger::kWebhook;
+  const std::string req = repo.annotation(kSyncRequestedAnnotation).value_or("");
+  const size_t at = t.find('@');
+  if (at == std::string::npos || req.empty() || t.substr(at + 1) != req) return SyncTrigger::kManual;
+  const std::string what = t.substr(0, at);
+  if (what == "push") return SyncTrigger::kPush;
+  if (what == "webhook") return SyncTrigger::kWebhook;
   return SyncTrigger::kManual;
 }
 }  // namespace

@@ -877,7 +877,8 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   // next one removes it again.
   ASSERT_EQ(Run("sync --no-wait --trigger push").exit_code, 0);
   got = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
-  EXPECT_EQ(got.second["metadata"]["annotations"].value("bosun.dev/sync-trigger", ""), "push");
+  EXPECT_EQ(got.second["metadata"]["annotations"].value("bosun.dev/sync-trigger", ""),
+            "push@" + got.second["metadata"]["annotations"].value("bosun.dev/sync-requested-at", ""));
   ASSERT_EQ(Run("sync --no-wait").exit_code, 0);
   got = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
   EXPECT_FALSE(got.second["metadata"]["annotations"].contains("bosun.dev/sync-trigger")) << got.second.dump();
@@ -1760,6 +1761,17 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   EXPECT_THAT(rev.out, Not(HasSubstr("fixture")));
   EXPECT_THAT(rev.out, Not(HasSubstr("values")));
   EXPECT_THAT(rev.out, HasSubstr("= ConfigMap default/extra (was deploy/web/extra.yaml): kept")) << rev.out;
+
+  // A Policy the other folder breaks refuses the revision the sync would
+  // apply: the preview of deploy/web says so too (paths are relative to the
+  // followed folder).
+  repo_->Write("deploy/policy.yaml",
+               "apiVersion: bosun.dev/v1\nkind: Policy\nmetadata: {name: teams}\nspec:\n  rules:\n"
+               "    - name: db-folder\n      paths:\n        db/: [data]\n");
+  Outcome broken = Run("diff --repo " + repo_->dir() + " --subpath deploy/web");
+  EXPECT_EQ(broken.exit_code, 1) << broken.out;
+  EXPECT_THAT(broken.out, HasSubstr("deploy/db/cm.yaml:")) << broken.out;
+  EXPECT_THAT(broken.out, HasSubstr("bosun would refuse this revision and change nothing")) << broken.out;
 }
 
 // POSTs a generic push webhook for `body` signed with `secret` (a wrong

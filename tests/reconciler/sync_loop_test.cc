@@ -57,14 +57,15 @@ TEST_F(SyncLoopTest, ARequestSaysWhatAskedForIt) {
   repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "1")}});
   Json push = {{"metadata",
                 {{"annotations",
-                  {{"bosun.dev/sync-requested-at", "2026-11-21T10:00:00Z"}, {"bosun.dev/sync-trigger", "push"}}}}}};
+                  {{"bosun.dev/sync-requested-at", "2026-11-21T10:00:00Z"},
+                   {"bosun.dev/sync-trigger", "push@2026-11-21T10:00:00Z"}}}}}};
   ASSERT_TRUE(api_.client().Patch(Kind("gitrepositories"), "", "default", push).ok());
   ASSERT_TRUE(Eventually([&] { return RecordCount() == 2; }));
   EXPECT_EQ(Record("00000002").spec()["trigger"], "push");
   repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "2")}});
-  Json manual = {{"metadata",
-                  {{"annotations",
-                    {{"bosun.dev/sync-requested-at", "2026-11-21T10:01:00Z"}, {"bosun.dev/sync-trigger", nullptr}}}}}};
+  // A writer of the request alone (an older CLI): the push annotation left
+  // from before names another request, so this one is a person's.
+  Json manual = {{"metadata", {{"annotations", {{"bosun.dev/sync-requested-at", "2026-11-21T10:01:00Z"}}}}}};
   ASSERT_TRUE(api_.client().Patch(Kind("gitrepositories"), "", "default", manual).ok());
   ASSERT_TRUE(Eventually([&] { return RecordCount() == 3; }));
   EXPECT_EQ(Record("00000003").spec()["trigger"], "manual");
