@@ -211,14 +211,20 @@ struct SyncController::Impl {
   Status ReadSuspend();                             // NoteSuspend of the GitRepository as the API has it now
   // Each suspension once (by its bosun.dev/suspended-at) and its resume: an
   // Event on the GitRepository and an entry in the live record's
-  // status.suspensions. The first state seen (a leader's start) is taken as
-  // recorded already.
+  // status.suspensions. The first state seen once there is a live record (a
+  // leader's start) brings that record in line, without Events (a resume or
+  // a suspension while leaders changed). Newer GitRepository versions only
+  // (the watch and ReadSuspend race).
   void RecordSuspension(const Object& repo);
-  void NoteSuspensionInRecord(const std::string& at, const std::string& reason, const std::string& resumed_at);
+  std::string NoteSuspensionInRecord(const std::string& at, const std::string& reason, const std::string& resumed_at,
+                                     const std::string& record);
+  void ReconcileSuspensionsInRecord(const std::string& open_at, const std::string& reason);
   std::mutex suspension_mu;
   bool suspension_seen = false;  // guarded by suspension_mu
+  int64_t suspension_rv = 0;     // guarded by suspension_mu: the newest GitRepository version looked at
   std::string noted_suspension;  // guarded by suspension_mu: the suspended-at recorded, "" when not suspended
   std::string noted_reason;      // guarded by suspension_mu
+  std::string noted_record;      // guarded by suspension_mu: the record holding its open entry
   Result<std::string> Suspended(PassContext& ctx);  // a pass's end while suspended
   // status.liveRevision and liveRevisionName of the live record (none: as is).
   static void NoteLive(Json& status, const std::string& commit, const std::string& name);

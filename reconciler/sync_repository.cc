@@ -57,6 +57,7 @@ Status SyncController::Impl::EnsureRepository() {
     }
   }
   NoteSuspend(obj);
+  RecordSuspension(obj);
   std::lock_guard<std::mutex> lock(repo_mu);
   // What this controller wrote wins; the rest (a previous leader's status)
   // is carried on.
@@ -107,6 +108,8 @@ void SyncController::Impl::OnRepositoryEvent(const state::WatchEvent& ev) {
               {{"reason", ev.object.annotation(kSuspendReasonAnnotation).value_or("")}});
     Trigger(SyncTrigger::kPoll);  // status.suspended says so at once
   }
+  // After the flags above: its API calls must not delay them.
+  RecordSuspension(ev.object);
   std::string req = ev.object.annotation(kSyncRequestedAnnotation).value_or("");
   bool trigger = false;
   {
@@ -129,42 +132,58 @@ bool RepositorySuspended(const Object& repo) {
 
 void SyncController::Impl::NoteSuspend(const Object& repo) {
   suspended = RepositorySuspended(repo);
-  RecordSuspension(repo);
 }
 
 void SyncController::Impl::RecordSuspension(const Object& repo) {
   const bool now = RepositorySuspended(repo);
-  std::string at = repo.annotation(kSuspendedAtAnnotation).value_or("");
-  if (now && at.empty()) at = "?";
+  const int64_t rv = std::atoll(repo.resource_version().c_str());
   const std::string reason = repo.annotation(kSuspendReasonAnnotation).value_or("");
-  std::string opened, closed, closed_reason;
+  std::string opened, closed, closed_reason, closed_record;
+  bool first = false;
+  std::string at;
   {
     std::lock_guard<std::mutex> lock(suspension_mu);
+    // The watch and ReadSuspend's reads arrive in any order: only newer
+    // versions of the GitRepository count.
+    if (rv > 0 && rv <= suspension_rv) return;
+    if (rv > 0) suspension_rv = rv;
+    at = repo.annotation(kSuspendedAtAnnotation).value_or("");
+    if (now && at.empty()) at = noted_suspension.empty() ? FormatRfc3339(clock->Now()) : noted_suspension;
     if (!suspension_seen) {
+      // Not before the records are known (a leader's start reads the
+      // GitRepository first): the first look is the one with a live record.
+      {
+        std::lock_guard<std::mutex> state_lock(state_mu);
+        if (index.Live() == nullptr) {
+          suspension_rv = 0;
+          return;
+        }
+      }
       suspension_seen = true;
+      first = true;
       noted_suspension = now ? at : "";
       noted_reason = reason;
-      return;
-    }
-    if (now && at != noted_suspension) {
-      opened = at;
-      noted_suspension = at;
-      noted_reason = reason;
-    } else if (!now && !noted_suspension.empty()) {
-      closed = noted_suspension;
-      closed_reason = noted_reason;
-      noted_suspension.clear();
+    } else {
+      if (!noted_suspension.empty() && (!now || at != noted_suspension)) {
+        closed = noted_suspension;
+        closed_reason = noted_reason;
+        closed_record = noted_record;
+        noted_suspension.clear();
+      }
+      if (now && at != noted_suspension) {
+        opened = at;
+        noted_suspension = at;
+        noted_reason = reason;
+      }
     }
   }
-  if (!opened.empty()) {
-    Event(repo, true, "Suspended",
-          "sync suspended" + (reason.empty() ? std::string() : ": " + reason) +
-              "; new commits are fetched, not applied; drift is recorded, not healed; no automatic revert "
-              "(`bosun resume` to go on)");
-    NoteSuspensionInRecord(opened, reason, "");
+  // A leader's first look: the live record is brought in line quietly (a
+  // resume or a suspension during the change of leader), without Events.
+  if (first) {
+    ReconcileSuspensionsInRecord(now ? at : "", reason);
+    return;
   }
   if (!closed.empty()) {
-    const std::string resumed_at = FormatRfc3339(clock->Now());
     std::string after;
     if (auto t = ParseRfc3339(closed)) {
       after = " after " + FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(clock->Now() - *t));
@@ -172,14 +191,48 @@ void SyncController::Impl::RecordSuspension(const Object& repo) {
     Event(repo, false, "Resumed",
           "sync resumed" + after + " (suspended at " + closed + (closed_reason.empty() ? "" : ": " + closed_reason) +
               "); what was fetched meanwhile is applied now");
-    NoteSuspensionInRecord(closed, closed_reason, resumed_at);
+    NoteSuspensionInRecord(closed, closed_reason, FormatRfc3339(clock->Now()), closed_record);
+  }
+  if (!opened.empty()) {
+    Event(repo, true, "Suspended",
+          "sync suspended" + (reason.empty() ? std::string() : ": " + reason) +
+              "; new commits are fetched, not applied; drift is recorded, not healed; no automatic revert "
+              "(`bosun resume` to go on)");
+    const std::string name = NoteSuspensionInRecord(opened, reason, "", "");
+    std::lock_guard<std::mutex> lock(suspension_mu);
+    if (noted_suspension == opened) noted_record = name;
   }
 }
 
 // The live record's status.suspensions: {suspendedAt, reason} when it
-// began, resumedAt added when it ended (the newest kMaxSuspensionEntries).
-void SyncController::Impl::NoteSuspensionInRecord(const std::string& at, const std::string& reason,
-                                                  const std::string& resumed_at) {
+// began, resumedAt added when it ended (the newest kMaxSuspensionEntries);
+// `record`: the one that holds the entry ("": the live one). The record
+// written, "" when none.
+std::string SyncController::Impl::NoteSuspensionInRecord(const std::string& at, const std::string& reason,
+                                                         const std::string& resumed_at, const std::string& record) {
+  std::string name = record;
+  if (name.empty()) {
+    std::lock_guard<std::mutex> lock(state_mu);
+    if (const RecordInfo* l = index.Live()) name = l->name;
+  }
+  if (name.empty()) return "";
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto cur = client->Get(*revision_kind, "", name);
+    if (!cur) break;
+    Object rec = std::move(*cur);
+    AddSuspension(rec, at, reason, resumed_at);
+    auto w = UpdateRecordStatus(rec);
+    if (w) return name;
+    if (w.error().code() != Code::kConflict) break;
+  }
+  log::Warn(kSyncComponent, "cannot note the suspension in the record", {{"revision", name}});
+  return "";
+}
+
+// The live record's open suspension entries made to agree with what a
+// leader finds at its start: one for `open_at` ("" when not suspended) and
+// no other left open (those are closed as of now).
+void SyncController::Impl::ReconcileSuspensionsInRecord(const std::string& open_at, const std::string& reason) {
   std::string name;
   {
     std::lock_guard<std::mutex> lock(state_mu);
@@ -188,14 +241,31 @@ void SyncController::Impl::NoteSuspensionInRecord(const std::string& at, const s
   if (name.empty()) return;
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto cur = client->Get(*revision_kind, "", name);
-    if (!cur) break;
+    if (!cur) return;
     Object rec = std::move(*cur);
-    AddSuspension(rec, at, reason, resumed_at);
+    const Json& list = Object::Field(rec.status(), "suspensions");
+    bool has_open = false, changed = false;
+    if (list.is_array()) {
+      for (const Json& e : list) {
+        if (!e.is_object() || e.contains("resumedAt")) continue;
+        if (e.value("suspendedAt", "") == open_at) {
+          has_open = true;
+        } else {
+          AddSuspension(rec, e.value("suspendedAt", ""), "", FormatRfc3339(clock->Now()));
+          changed = true;
+        }
+      }
+    }
+    if (!open_at.empty() && !has_open) {
+      AddSuspension(rec, open_at, reason, "");
+      changed = true;
+    }
+    if (!changed) break;
     auto w = UpdateRecordStatus(rec);
-    if (w) return;
-    if (w.error().code() != Code::kConflict) break;
+    if (w || w.error().code() != Code::kConflict) break;
   }
-  log::Warn(kSyncComponent, "cannot note the suspension in the live record", {{"revision", name}});
+  std::lock_guard<std::mutex> lock(suspension_mu);
+  if (!open_at.empty() && noted_suspension == open_at) noted_record = name;
 }
 
 std::string SyncController::Impl::CurrentRequest() {

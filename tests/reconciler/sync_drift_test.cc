@@ -197,6 +197,23 @@ TEST_F(SyncDriftTest, ASuspensionIsRecordedInTheLiveRevisionAndAsEvents) {
   EXPECT_EQ(got[1],
             "Warning Suspended: sync suspended: incident 42; new commits are fetched, not applied; drift is recorded, "
             "not healed; no automatic revert (`bosun resume` to go on)");
+
+  // Suspended again, and resumed while no leader runs: the next leader
+  // closes the entry left open when it starts.
+  ASSERT_NO_FATAL_FAILURE(
+      patch({{"spec", {{"suspend", true}}},
+             {"metadata", {{"annotations", {{"bosun.dev/suspended-at", "2026-11-24T11:00:00Z"}}}}}}));
+  ASSERT_TRUE(Eventually([&] { return Record("00000001").status()["suspensions"].size() == 2; }))
+      << Record("00000001").status().dump();
+  ctl_.reset();
+  ASSERT_NO_FATAL_FAILURE(patch(
+      {{"spec", {{"suspend", nullptr}}}, {"metadata", {{"annotations", {{"bosun.dev/suspended-at", nullptr}}}}}}));
+  MakeController([](SyncOptions& o) { o.record_events = true; });
+  EXPECT_EQ(Sync(), "");
+  ASSERT_TRUE(Eventually([&] {
+    const Json s = Record("00000001").status()["suspensions"];
+    return s.size() == 2 && s[1].value("suspendedAt", "") == "2026-11-24T11:00:00Z" && s[1].contains("resumedAt");
+  })) << Record("00000001").status().dump();
 }
 
 // A live revision applied when unknown fields were only warnings (bosun
