@@ -29,6 +29,8 @@ struct GetOptions {
   std::string selector;
   bool watch = false;
   bool reveal = false;  // print Secret values instead of "<redacted N bytes>"
+  bool show_labels = false;  // a LABELS column, as kubectl --show-labels
+  bool no_headers = false;   // no header line, as kubectl --no-headers
   ClientFlags client;
 };
 
@@ -116,13 +118,13 @@ struct Columns {
 
 Columns ColumnsFor(const KindInfo& kind) {
   const std::string& k = kind.gvk.kind;
-  if (k == "Pod") return {{"READY", "STATUS", "RESTARTS"}, {"IP", "NODE", "LABELS"}};
-  if (k == "Deployment") return {{"READY", "UP-TO-DATE", "AVAILABLE"}, {"CONTAINERS", "IMAGES", "LABELS"}};
-  if (k == "Service") return {{"TYPE", "CLUSTER-IP", "PORT(S)"}, {"SELECTOR", "LABELS"}};
-  if (k == "Namespace") return {{"STATUS"}, {"LABELS"}};
-  if (k == "Node") return {{"STATUS"}, {"INTERNAL-IP", "LABELS"}};
-  if (k == "Secret") return {{"TYPE", "DATA"}, {"LABELS"}};
-  return {{}, {"LABELS"}};
+  if (k == "Pod") return {{"READY", "STATUS", "RESTARTS"}, {"IP", "NODE"}};
+  if (k == "Deployment") return {{"READY", "UP-TO-DATE", "AVAILABLE"}, {"CONTAINERS", "IMAGES"}};
+  if (k == "Service") return {{"TYPE", "CLUSTER-IP", "PORT(S)"}, {"SELECTOR"}};
+  if (k == "Namespace") return {{"STATUS"}, {}};
+  if (k == "Node") return {{"STATUS"}, {"INTERNAL-IP"}};
+  if (k == "Secret") return {{"TYPE", "DATA"}, {}};
+  return {{}, {}};
 }
 
 bool IsEvent(const KindInfo& kind) {
@@ -152,7 +154,8 @@ std::vector<std::string> EventRow(const Object& o, bool wide, bool with_ns) {
   return r;
 }
 
-std::vector<std::string> Row(const KindInfo& kind, const Object& o, bool wide, bool with_ns) {
+// `labels`: a LABELS column last (--show-labels).
+std::vector<std::string> Row(const KindInfo& kind, const Object& o, bool wide, bool with_ns, bool labels) {
   if (IsEvent(kind)) return EventRow(o, wide, with_ns);
   std::vector<std::string> r;
   if (with_ns) r.push_back(o.namespace_());
@@ -215,12 +218,12 @@ std::vector<std::string> Row(const KindInfo& kind, const Object& o, bool wide, b
   r.push_back(Age(o.creation_timestamp()));
   if (wide) {
     for (auto& e : extra) r.push_back(std::move(e));
-    r.push_back(Labels(o));
   }
+  if (labels) r.push_back(Labels(o));
   return r;
 }
 
-std::vector<std::string> Header(const KindInfo& kind, bool wide, bool with_ns) {
+std::vector<std::string> Header(const KindInfo& kind, bool wide, bool with_ns, bool labels) {
   std::vector<std::string> h;
   if (with_ns) h.push_back("NAMESPACE");
   if (IsEvent(kind)) {
@@ -235,6 +238,7 @@ std::vector<std::string> Header(const KindInfo& kind, bool wide, bool with_ns) {
   if (wide) {
     for (auto& w : c.wide) h.push_back(w);
   }
+  if (labels) h.push_back("LABELS");
   return h;
 }
 
@@ -288,7 +292,8 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
 
   bool wide = opt.output == "wide";
   bool table = opt.output.empty() || wide;
-  std::vector<std::string> header = Header(kind, wide, with_ns);
+  const bool labels = opt.show_labels && !IsEvent(kind);
+  std::vector<std::string> header = Header(kind, wide, with_ns, labels);
   header.insert(header.begin(), "EVENT");
   TablePrinter printer(header);
   std::mutex mu;
@@ -310,7 +315,7 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
           std::vector<std::vector<std::string>> rows;
           for (auto& r : first_rows) rows.push_back(std::move(r.second));
           printer.Fit(rows);
-          printer.PrintHeader();
+          if (!opt.no_headers) printer.PrintHeader();
           printed_header = true;
           for (const auto& r : rows) printer.PrintRow(r);
         }
@@ -325,7 +330,7 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
       PrintObject(kind, shown, opt.output);
       return;
     }
-    std::vector<std::string> row = Row(kind, e.object, wide, with_ns);
+    std::vector<std::string> row = Row(kind, e.object, wide, with_ns, labels);
     row.insert(row.begin(), state::WatchEventTypeName(e.type));
     if (initial) {
       first_rows.emplace_back(SortKey(kind, e.object), std::move(row));
@@ -333,7 +338,7 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
     }
     if (!printed_header) {
       printer.Fit({row});
-      printer.PrintHeader();
+      if (!opt.no_headers) printer.PrintHeader();
       printed_header = true;
     }
     printer.PrintRow(row);
@@ -399,11 +404,12 @@ int RunGet(const GetOptions& opt) {
   bool wide = opt.output == "wide";
   std::stable_sort(items.begin(), items.end(),
                    [&](const Object& a, const Object& b) { return SortKey(k, a) < SortKey(k, b); });
+  const bool labels = opt.show_labels && !IsEvent(k);
   std::vector<std::vector<std::string>> rows;
-  for (const Object& o : items) rows.push_back(Row(k, o, wide, with_ns));
-  TablePrinter printer(Header(k, wide, with_ns));
+  for (const Object& o : items) rows.push_back(Row(k, o, wide, with_ns, labels));
+  TablePrinter printer(Header(k, wide, with_ns, labels));
   printer.Fit(rows);
-  printer.PrintHeader();
+  if (!opt.no_headers) printer.PrintHeader();
   for (const auto& r : rows) printer.PrintRow(r);
   return 0;
 }
@@ -425,6 +431,8 @@ void AddGet(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"", "yaml", "json", "wide", "name"}));
   cmd->add_option("-l,--selector", opt->selector, "Label selector, e.g. app=web,tier!=db");
   cmd->add_flag("-w,--watch", opt->watch, "After listing, print a line per change until Ctrl-C");
+  cmd->add_flag("--show-labels", opt->show_labels, "A LABELS column, last (as kubectl)");
+  cmd->add_flag("--no-headers", opt->no_headers, "No header line (for scripts, as kubectl)");
   cmd->add_flag("--reveal", opt->reveal,
                 "Print the values of Secrets (without it: \"<redacted N bytes>\"). The API gives them only to "
                 "admin and node tokens");

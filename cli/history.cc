@@ -608,9 +608,13 @@ int RunHistory(const HistoryOptions& opt) {
   }
   bool wide = opt.output == "wide";
   std::vector<std::string> header = {"REVISION", "COMMIT", "AUTHOR", "WHEN", "TRIGGER", "CHANGES", "OUTCOME"};
-  // For one object: what each revision did to it, in place of the counts.
-  if (only) header[5] = "THIS OBJECT";
   if (wide) header.insert(header.end(), {"SIGNED BY", "SUBJECT"});
+  // For one object: what each revision did to it, in place of the counts,
+  // last (a long description pads no other column).
+  if (only) {
+    header.erase(header.begin() + 5);
+    header.push_back("THIS OBJECT");
+  }
   std::vector<std::vector<std::string>> rows;
   for (size_t i = 0; i < records->size(); ++i) {
     const Object& r = (*records)[i];
@@ -622,6 +626,11 @@ int RunHistory(const HistoryOptions& opt) {
                                     only ? what[i] : Changes(r),
                                     OutcomeOf(r)};
     if (wide) row.insert(row.end(), {SignedBy(r), Subject(r)});
+    if (only) {
+      std::string mine = std::move(row[5]);
+      row.erase(row.begin() + 5);
+      row.push_back(std::move(mine));
+    }
     rows.push_back(std::move(row));
   }
   TablePrinter printer(header);

@@ -329,6 +329,11 @@ class HealthController {
     if (opt_.healthy_after.count() <= 0) return std::nullopt;
     const WallTime now = mgr_.clock().Now();
     if (first_running_.size() > 50000) first_running_.clear();
+    // Every container is noted as seen running on each look (not only up
+    // to the first still waiting: their times run side by side); the one
+    // with the least time up is named.
+    std::optional<Verdict> shortest;
+    std::chrono::milliseconds least = opt_.healthy_after;
     for (const ObjectPtr& p : pods) {
       if (!p->json().value("/metadata/deletionTimestamp"_json_pointer, "").empty()) continue;
       const Json& st = Member(p->json(), "status");
@@ -354,15 +359,16 @@ class HealthController {
         }
         const WallTime since = first_running_.emplace(p->uid() + "/" + name + "/" + run, now).first->second;
         const auto up = std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
-        if (up < opt_.healthy_after) {
-          return Verdict{Verdict::State::kWaiting, "",
-                         "waiting for " + who + ": container " + name + " of pod " + Key(*p) + " has run " +
-                             FormatDuration(std::chrono::seconds(up.count() / 1000)) + " of the " +
-                             FormatDuration(opt_.healthy_after) + " it must stay up"};
+        if (up < least) {
+          least = up;
+          shortest = Verdict{Verdict::State::kWaiting, "",
+                             "waiting for " + who + ": container " + name + " of pod " + Key(*p) + " has run " +
+                                 FormatDuration(std::chrono::seconds(up.count() / 1000)) + " of the " +
+                                 FormatDuration(opt_.healthy_after) + " it must stay up"};
         }
       }
     }
-    return std::nullopt;
+    return shortest;
   }
 
   // `applied`: when the revision being judged was applied (its

@@ -123,6 +123,20 @@ class RevisionHealthTest : public ::testing::Test {
     return *w;
   }
 
+  // The Deployment as commit `commit` rewrote it, with pod template image
+  // `image`; what the API returned.
+  Object RewriteDeployment(const std::string& commit, const std::string& image) {
+    const KindInfo& k = *KindRegistry::Builtin().FindKind("Deployment");
+    auto cur = api_.client().Get(k, "shop", "web");
+    EXPECT_TRUE(cur);
+    if (!cur) return Object();
+    cur->set_annotation(kRevisionAnnotation, commit);
+    cur->json()["spec"]["template"]["spec"]["containers"][0]["image"] = image;
+    auto w = api_.client().Update(*cur);
+    EXPECT_TRUE(w) << w.error().message();
+    return w ? *w : Object();
+  }
+
   void SetDeploymentStatus(const Json& status) {
     const KindInfo& k = *KindRegistry::Builtin().FindKind("Deployment");
     auto d = api_.client().Get(k, "shop", "web");
@@ -266,6 +280,22 @@ TEST_F(RevisionHealthTest, NewPodsMustStayUpBeforeTheRevisionIsHealthy) {
       << RecordStatus().dump();
   ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
   EXPECT_GE(std::chrono::steady_clock::now() - since, 1500ms);
+}
+
+// The new pods' times run side by side: two pods up together make the
+// revision Healthy after one wait, not one after the other.
+TEST_F(RevisionHealthTest, NewPodsStayUpTogether) {
+  healthy_after_ = 1500ms;
+  Object d = Deployment(2, {{"replicas", 2}, {"updatedReplicas", 2}, {"availableReplicas", 2}});
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  PodOf(*rs, "web-new-a", RunningSince(Clock::System().Now(), 0));
+  PodOf(*rs, "web-new-b", RunningSince(Clock::System().Now(), 0));
+  const auto since = std::chrono::steady_clock::now();
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  EXPECT_LT(std::chrono::steady_clock::now() - since, 2900ms) << "the second pod's wait began after the first's";
 }
 
 // The same pod crashing: each restart starts the wait again, and once it is
@@ -472,14 +502,9 @@ TEST_F(RevisionHealthTest, ADeploymentNotYetSeenAsTheRevisionWroteItDoesNotJudge
   EXPECT_EQ(RecordStatus().value("phase", ""), "Progressing") << RecordStatus().dump();
 
   // The revision's write arrives (the template of before, rolled out): healthy.
-  const KindInfo& k = *KindRegistry::Builtin().FindKind("Deployment");
-  auto cur = api_.client().Get(k, "shop", "web");
-  ASSERT_TRUE(cur);
-  cur->set_annotation(kRevisionAnnotation, kCommit);
-  cur->json()["spec"]["template"]["spec"]["containers"][0]["image"] = "web:1";
-  auto w = api_.client().Update(*cur);
-  ASSERT_TRUE(w) << w.error().message();
-  auto good = api_.client().Create(NewReplicaSet(*w, "web-good", "3"));
+  Object w = RewriteDeployment(kCommit, "web:1");
+  ASSERT_FALSE(w.name().empty());
+  auto good = api_.client().Create(NewReplicaSet(w, "web-good", "3"));
   ASSERT_TRUE(good) << good.error().message();
   SetDeploymentStatus({{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
   ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
@@ -730,15 +755,10 @@ TEST_F(RevisionHealthTest, ADegradedRevisionLeftToAPersonIsSupersededByALaterFix
   ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
 
   const std::string fix(40, '4');
-  const KindInfo& dk = *KindRegistry::Builtin().FindKind("Deployment");
-  auto cur = api_.client().Get(dk, "shop", "web");
-  ASSERT_TRUE(cur);
-  cur->set_annotation(kRevisionAnnotation, fix);
-  cur->json()["spec"]["template"]["spec"]["containers"][0]["image"] = "web:3";
-  auto fixed = api_.client().Update(*cur);
-  ASSERT_TRUE(fixed) << fixed.error().message();
+  Object fixed = RewriteDeployment(fix, "web:3");
+  ASSERT_FALSE(fixed.name().empty());
   ASSERT_NO_FATAL_FAILURE(OtherRevision("00000004", fix, Touched("Deployment", "web")));
-  ASSERT_NO_FATAL_FAILURE(SetLive("00000004", fix, fixed->resource_version(), fix));
+  ASSERT_NO_FATAL_FAILURE(SetLive("00000004", fix, fixed.resource_version(), fix));
 
   ASSERT_TRUE(PhaseIs("Superseded")) << RecordStatus().dump();
   Json st = RecordStatus();

@@ -338,7 +338,12 @@ TEST_F(ClientCliReal, ApplyGetDeleteMembers) {
   Outcome all = bosun.Run("get cm -A -o wide");
   ASSERT_EQ(all.exit_code, 0) << all.out;
   EXPECT_THAT(all.out, HasSubstr("NAMESPACE"));
-  EXPECT_THAT(all.out, HasSubstr("app.kubernetes.io/name=web"));
+  // Labels only when asked for, as kubectl; and no header for scripts.
+  EXPECT_THAT(all.out, ::testing::Not(HasSubstr("LABELS")));
+  Outcome labelled = bosun.Run("get cm -A --show-labels --no-headers");
+  ASSERT_EQ(labelled.exit_code, 0) << labelled.out;
+  EXPECT_THAT(labelled.out, HasSubstr("app.kubernetes.io/name=web"));
+  EXPECT_THAT(labelled.out, ::testing::Not(HasSubstr("NAMESPACE")));
 
   // -o yaml reads back as the object the server holds.
   Outcome yaml = bosun.Run("get configmap web-content -n web -o yaml");
