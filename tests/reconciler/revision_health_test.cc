@@ -204,6 +204,13 @@ class RevisionHealthTest : public ::testing::Test {
             Json::array({{{"name", "app"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}});
   }
 
+  // `bosun suspend` / `bosun resume`: the GitRepository's spec.suspend.
+  void Suspend(bool on) {
+    const KindInfo& repo_kind = *KindRegistry::Builtin().FindKind("GitRepository");
+    auto p = api_.client().Patch(repo_kind, "", "default", {{"spec", {{"suspend", on ? Json(true) : Json(nullptr)}}}});
+    ASSERT_TRUE(p) << p.error().message();
+  }
+
   // The live revision's Deployment exceeds its deadline: the revision turns
   // Degraded, and (for the case at hand) is not reverted.
   void DegradedAndNotReverted() {
@@ -218,6 +225,27 @@ class RevisionHealthTest : public ::testing::Test {
     EXPECT_FALSE(RecordStatus().contains("revert")) << RecordStatus().dump();
     std::lock_guard<std::mutex> lock(mu_);
     EXPECT_TRUE(reverts_.empty());
+  }
+
+  // Revision 00000002 Degraded (its Deployment past its deadline, `status`
+  // more of its record) and 00000003 live since: the health controller
+  // started and its note that 2 is left to a person written. The
+  // Deployment as written.
+  Object LeftToAPerson(const Json& status) {
+    Object d = Deployment(1, DeadlineExceeded());
+    Json st = {{"phase", "Degraded"}, {"reason", "ProgressDeadlineExceeded"}};
+    st.update(status);
+    Revision(Touched("Deployment", "web"), "", false, st);
+    OtherRevision("00000003", std::string(40, '3'), Json::array());
+    SetLive("00000003", std::string(40, '3'), d.resource_version(), std::string(40, '3'));
+    StartManager();
+    EXPECT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+    return d;
+  }
+  static Json DeadlineExceeded() {
+    return {{"replicas", 1},
+            {"conditions",
+             Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}};
   }
 
   static Json Touched(const std::string& kind, const std::string& name) {
@@ -383,14 +411,9 @@ TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) 
 // revision that turns Degraded meanwhile is reverted once `bosun resume`
 // lifts it.
 TEST_F(RevisionHealthTest, NoAutomaticRevertWhileSuspendedButOnceResumed) {
-  const KindInfo& repo_kind = *KindRegistry::Builtin().FindKind("GitRepository");
-  auto suspend = [&](bool on) {
-    auto p = api_.client().Patch(repo_kind, "", "default", {{"spec", {{"suspend", on ? Json(true) : Json(nullptr)}}}});
-    ASSERT_TRUE(p) << p.error().message();
-  };
-  ASSERT_NO_FATAL_FAILURE(suspend(true));
+  ASSERT_NO_FATAL_FAILURE(Suspend(true));
   ASSERT_NO_FATAL_FAILURE(DegradedAndNotReverted());
-  ASSERT_NO_FATAL_FAILURE(suspend(false));
+  ASSERT_NO_FATAL_FAILURE(Suspend(false));
   ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_EQ(reverts_.size(), 1u);
@@ -687,12 +710,6 @@ namespace {
 
 const std::string kLater = "3333333333333333333333333333333333333333";
 
-Json DeadlineExceeded() {
-  return {{"replicas", 1},
-          {"conditions",
-           Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}};
-}
-
 // A commit that touches no workload goes live while an earlier one is still
 // rolling out: the earlier one is still judged by what it wrote, rather than
 // hidden behind the later one's "nothing to roll out". Degraded, it is not
@@ -743,16 +760,9 @@ TEST_F(RevisionHealthTest, ADegradedRevisionALaterOneWentLiveOverSaysItIsLeftToA
 // for a revert; what its verdict and its revert note said stays, under
 // status.degraded.
 TEST_F(RevisionHealthTest, ADegradedRevisionLeftToAPersonIsSupersededByALaterFix) {
-  Object d = Deployment(1, DeadlineExceeded());
-  Revision(Touched("Deployment", "web"), "", false,
-           {{"phase", "Degraded"},
-            {"reason", "ProgressDeadlineExceeded"},
-            {"message", "progress deadline exceeded for deployment shop/web: 0/1 new replicas available"},
-            {"degradedAt", "2026-11-24T10:00:00Z"}});
-  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
-  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
-  StartManager();
-  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  ASSERT_NO_FATAL_FAILURE(
+      LeftToAPerson({{"message", "progress deadline exceeded for deployment shop/web: 0/1 new replicas available"},
+                     {"degradedAt", "2026-11-24T10:00:00Z"}}));
 
   const std::string fix(40, '4');
   Object fixed = RewriteDeployment(fix, "web:3");
@@ -784,13 +794,7 @@ TEST_F(RevisionHealthTest, ADegradedRevisionThatRecoversIsHealthyOnceThatHolds) 
   recover_after_ = 1500ms;
   healthy_after_ = 0ms;  // no pods here to stay up
   const Json available = {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}};
-  Object d = Deployment(1, DeadlineExceeded());
-  Revision(Touched("Deployment", "web"), "", false,
-           {{"phase", "Degraded"}, {"reason", "ProgressDeadlineExceeded"}, {"message", "deadline"}});
-  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
-  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
-  StartManager();
-  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  ASSERT_NO_FATAL_FAILURE(LeftToAPerson({{"message", "deadline"}}));
 
   SetDeploymentStatus(available);
   std::this_thread::sleep_for(200ms);
@@ -820,13 +824,7 @@ TEST_F(RevisionHealthTest, ADegradedRevisionThatRecoversIsHealthyOnceThatHolds) 
 // is left to be degraded; it is settled as Superseded, never "recovered".
 TEST_F(RevisionHealthTest, ADegradedRevisionWhoseDeploymentWasDeletedIsSuperseded) {
   recover_after_ = 200ms;
-  Object d = Deployment(1, DeadlineExceeded());
-  Revision(Touched("Deployment", "web"), "", false,
-           {{"phase", "Degraded"}, {"reason", "ProgressDeadlineExceeded"}, {"message", "deadline"}});
-  ASSERT_NO_FATAL_FAILURE(OtherRevision("00000003", kLater, Json::array()));
-  ASSERT_NO_FATAL_FAILURE(SetLive("00000003", kLater, d.resource_version(), kLater));
-  StartManager();
-  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  ASSERT_NO_FATAL_FAILURE(LeftToAPerson({{"message", "deadline"}}));
   DeleteDeployment();
   ASSERT_TRUE(PhaseIs("Superseded")) << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["message"],
@@ -840,17 +838,12 @@ TEST_F(RevisionHealthTest, ADegradedRevisionWhoseDeploymentWasDeletedIsSupersede
 TEST_F(RevisionHealthTest, ALiveRevisionOwedItsRevertIsNotRecoveredMeanwhile) {
   recover_after_ = 200ms;
   healthy_after_ = 0ms;
-  const KindInfo& repo_kind = *KindRegistry::Builtin().FindKind("GitRepository");
-  auto suspend = [&](bool on) {
-    auto p = api_.client().Patch(repo_kind, "", "default", {{"spec", {{"suspend", on ? Json(true) : Json(nullptr)}}}});
-    ASSERT_TRUE(p) << p.error().message();
-  };
-  ASSERT_NO_FATAL_FAILURE(suspend(true));
+  ASSERT_NO_FATAL_FAILURE(Suspend(true));
   ASSERT_NO_FATAL_FAILURE(DegradedAndNotReverted());
   SetDeploymentStatus({{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
   std::this_thread::sleep_for(1000ms);
   EXPECT_EQ(RecordStatus()["phase"], "Degraded") << RecordStatus().dump();
-  ASSERT_NO_FATAL_FAILURE(suspend(false));
+  ASSERT_NO_FATAL_FAILURE(Suspend(false));
   ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["revert"]["automatic"], true);
 }
