@@ -100,32 +100,30 @@ std::string OutcomeOf(const Object& revision) {
   return p + " (" + r + ")";
 }
 
-namespace {
-std::string Text(const Json& j, const char* key) {
+std::string StringField(const Json& j, const char* key) {
   const Json& v = Object::Field(j, key);
   return v.is_string() ? v.get<std::string>() : "";
 }
-}  // namespace
 
 std::string RevertSummary(const Json& revert) {
   if (!revert.is_object() || revert.empty()) return "";
   const bool automatic = Object::Field(revert, "automatic") == true;
   const std::string how = automatic ? "automatic" : "by hand";
-  const std::string reason = Text(revert, "reason");
-  if (!Text(revert, "commit").empty()) {
-    return how + ", pushed " + ShortSha(Text(revert, "commit")) + (reason.empty() ? "" : " (" + reason + ")");
+  const std::string reason = StringField(revert, "reason");
+  if (!StringField(revert, "commit").empty()) {
+    return how + ", pushed " + ShortSha(StringField(revert, "commit")) + (reason.empty() ? "" : " (" + reason + ")");
   }
   // Not the newest applied revision when it turned Degraded: none was made.
-  if (!automatic && !revert.contains("request")) return "none (needs a human): " + Text(revert, "error");
+  if (!automatic && !revert.contains("request")) return "none (needs a human): " + StringField(revert, "error");
   return how + ", failed" + (Object::Field(revert, "needsHuman") == true ? " (needs a human)" : "") + ": " +
-         Text(revert, "error");
+         StringField(revert, "error");
 }
 
 std::string DegradedSummary(const Json& degraded) {
   if (!degraded.is_object() || degraded.empty()) return "";
-  std::string out = Text(degraded, "reason");
-  if (!Text(degraded, "at").empty()) out += " at " + Text(degraded, "at");
-  if (!Text(degraded, "message").empty()) out += ": " + Text(degraded, "message");
+  std::string out = StringField(degraded, "reason");
+  if (!StringField(degraded, "at").empty()) out += " at " + StringField(degraded, "at");
+  if (!StringField(degraded, "message").empty()) out += ": " + StringField(degraded, "message");
   const std::string revert = RevertSummary(Object::Field(degraded, "revert"));
   if (!revert.empty()) out += "; revert: " + revert;
   return out;

@@ -48,6 +48,9 @@ std::string OutcomeOf(const Object& revision);
 // them"), kInvalid when a prefix matches several commits (naming them).
 Result<Object> FindRevision(state::Client& client, const std::string& rev);
 
+// j[key] when it is a string, else "".
+std::string StringField(const Json& j, const char* key);
+
 // A record's status.revert for a person: "automatic: pushed 1a2b3c4
 // (reason)", "none (needs a human): why", "by hand, failed: why"; "" when
 // there is none.

@@ -91,11 +91,6 @@ class Progress {
   steady_clock::time_point start_ = steady_clock::now();
 };
 
-std::string Str(const Json& j, const char* key) {
-  const Json& v = Object::Field(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
-
 // Follows the cluster as a person would with `bosun status` and `bosun get
 // pods`: one line when the live revision or its outcome changes, when a sync
 // fails, and when the number of ready pods changes.
@@ -129,7 +124,7 @@ class Watcher {
 
   void Poll() {
     if (auto repo = GetGitRepository(*client_)) {
-      std::string live = Str(repo->status(), "liveRevisionName");
+      std::string live = StringField(repo->status(), "liveRevisionName");
       // From the live record on: each record's outcome as it changes (a
       // Degraded revision may be reverted between two polls of the live one).
       if (next_ == 0 && !live.empty()) next_ = std::stoll(live);
@@ -146,7 +141,7 @@ class Watcher {
         bool done = !rec || Report(*rec);
         it = done ? open_.erase(it) : std::next(it);
       }
-      std::string err = Str(repo->status(), "lastSyncError");
+      std::string err = StringField(repo->status(), "lastSyncError");
       if (err != last_sync_error_) {
         if (!err.empty()) progress_->Line("sync: " + err);
         last_sync_error_ = err;
@@ -155,17 +150,18 @@ class Watcher {
     if (auto pods = client_->List(*KindRegistry::Builtin().FindKind("Pod"), "")) {
       int ready = 0, total = 0, completed = 0;
       for (const auto& pod : pods->items) {
-        std::string phase = Str(pod.status(), "phase");
+        std::string phase = StringField(pod.status(), "phase");
         if (phase == "Succeeded") {
           ++completed;
           continue;
         }
-        if (phase == "Failed" || !Str(Object::Field(pod.json(), "metadata"), "deletionTimestamp").empty()) continue;
+        if (phase == "Failed" || !StringField(Object::Field(pod.json(), "metadata"), "deletionTimestamp").empty())
+          continue;
         ++total;
         const Json& conds = Object::Field(pod.status(), "conditions");
         if (!conds.is_array()) continue;
         for (const auto& c : conds) {
-          if (Str(c, "type") == "Ready" && Str(c, "status") == "True") ++ready;
+          if (StringField(c, "type") == "Ready" && StringField(c, "status") == "True") ++ready;
         }
       }
       std::string line = "pods ready " + std::to_string(ready) + "/" + std::to_string(total);
@@ -188,12 +184,12 @@ class Watcher {
     if (outcome != last) {
       std::string prefix =
           !printed_any_ ? (seq == "1" && !resuming_ ? "first revision applied: " : "live revision: ") : "";
-      progress_->Line(prefix + "revision " + seq + " (" + ShortSha(Str(rec.spec(), "commit")) + " \"" + subject +
-                      "\"): " + outcome);
+      progress_->Line(prefix + "revision " + seq + " (" + ShortSha(StringField(rec.spec(), "commit")) + " \"" +
+                      subject + "\"): " + outcome);
       printed_any_ = true;
       last = outcome;
     }
-    std::string phase = Str(rec.status(), "phase");
+    std::string phase = StringField(rec.status(), "phase");
     bool final = phase == "Healthy" || phase == "Reverted" || phase == "Superseded" || phase == "Refused" ||
                  phase == "Skipped" || phase == "Failed" || (phase == "Degraded" && !MayBeReverted(rec));
     return final;
@@ -203,7 +199,7 @@ class Watcher {
   static bool MayBeReverted(const Object& rec) {
     const Json& revert = Object::Field(rec.status(), "revert");
     bool failed = revert.is_object() && (revert.contains("error") || revert.contains("needsHuman"));
-    return Str(rec.spec(), "reverts").empty() && !failed;
+    return StringField(rec.spec(), "reverts").empty() && !failed;
   }
 
   Progress* progress_;

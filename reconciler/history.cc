@@ -344,9 +344,9 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
   if (dropped > 0) st["driftDropped"] = st.value("driftDropped", 0) + static_cast<int64_t>(dropped);
 }
 
-void AddSuspension(Object& record, const std::string& suspended_at, const std::string& reason,
+void AddSuspension(Json& status, const std::string& suspended_at, const std::string& reason,
                    const std::string& resumed_at) {
-  Json& list = record.json()["status"]["suspensions"];
+  Json& list = status["suspensions"];
   if (!list.is_array()) list = Json::array();
   for (Json& e : list) {
     if (e.is_object() && e.value("suspendedAt", "") == suspended_at) {

@@ -134,12 +134,12 @@ struct DriftEntry {
 // status.driftDropped counts them.
 void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes = kMaxRecordBytes);
 
-// Adds to `record`'s status.suspensions the suspension that began at
+// Adds to a record's status.suspensions (`status`) the suspension that began at
 // `suspended_at` (`bosun suspend`'s time) with `reason`, or, with
 // `resumed_at`, closes it (adding it closed when it is not there). The
 // newest kMaxSuspensionEntries are kept.
 inline constexpr size_t kMaxSuspensionEntries = 50;
-void AddSuspension(Object& record, const std::string& suspended_at, const std::string& reason,
+void AddSuspension(Json& status, const std::string& suspended_at, const std::string& reason,
                    const std::string& resumed_at);
 
 // The objects whose drift `record` holds open (its newest entry for the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,7 +30,7 @@ struct Verdict {
   std::string reason;   // CamelCase, for Degraded
   std::string message;  // why (Degraded) or what is awaited (Waiting)
   size_t judged = 0;    // kDone: the Deployments and Jobs it was judged by
-  bool all_deleted = false;  // kDone: none judged, as all it wrote was deleted since
+  std::string deleted = {};  // kDone: those deleted since it wrote them, not judged ("deployment shop/web, …")
 };
 
 // A member of an object, or an empty object (a reference that stays valid).
@@ -158,8 +159,7 @@ class HealthController {
       // while suspended, or for a newer commit) is owed its revert: a
       // recovery meanwhile (its Deployment deleted by hand) must not cancel
       // it.
-      const bool revert_owed = live && repo->json().value("/status/syncConfig/autoRevert"_json_pointer, true) &&
-                               !st.contains("revert") && !st.contains("revertedBy");
+      const bool revert_owed = live && AutoRevertOn(*repo) && !st.contains("revert") && !st.contains("revertedBy");
       if (!revert_owed) {
         auto settled = Resettle(*rev, applied_rv, live);
         if (!settled) return settled.error();
@@ -451,6 +451,12 @@ class HealthController {
     return Verdict{Verdict::State::kWaiting, "", "waiting for " + who + " to complete"};
   }
 
+  // The GitRepository's status.syncConfig.autoRevert (SyncConfig.autoRevert,
+  // default on).
+  static bool AutoRevertOn(const Object& repo) {
+    return repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
+  }
+
   // The GitRepository's status.liveResourceVersion: the store revision the
   // live revision's objects were written at (0 when not known).
   static int64_t LiveResourceVersion(const Object& repo) {
@@ -589,11 +595,12 @@ class HealthController {
       if (waiting.size() > 1) msg += " (and " + std::to_string(waiting.size() - 1) + " more)";
       return Verdict{Verdict::State::kWaiting, "", msg};
     }
-    std::string gone;
+    std::string deleted_names, gone;
     if (!deleted.empty()) {
-      gone = "; deleted after this revision wrote them, not judged: " + deleted.front();
-      for (size_t i = 1; i < deleted.size() && i < 5; ++i) gone += ", " + deleted[i];
-      if (deleted.size() > 5) gone += " and " + std::to_string(deleted.size() - 5) + " more";
+      deleted_names = deleted.front();
+      for (size_t i = 1; i < deleted.size() && i < 5; ++i) deleted_names += ", " + deleted[i];
+      if (deleted.size() > 5) deleted_names += " and " + std::to_string(deleted.size() - 5) + " more";
+      gone = "; deleted after this revision wrote them, not judged: " + deleted_names;
     }
     if (!rewritten.empty()) {
       std::string by_later = rewritten.front();
@@ -612,7 +619,7 @@ class HealthController {
                  std::to_string(deployments) + " deployment(s) rolled out and available, " + std::to_string(jobs) +
                      " job(s) completed" + gone};
     done.judged = deployments + jobs;
-    done.all_deleted = done.judged == 0 && !deleted.empty();
+    done.deleted = std::move(deleted_names);
     return done;
   }
 
@@ -635,15 +642,12 @@ class HealthController {
     // later commit pruned it, or a person deleted it) settles it as the fix
     // going forward does; with nothing judged otherwise, it stays.
     if (v.state == Verdict::State::kDone && v.judged == 0) {
-      if (!v.all_deleted) {
+      if (v.deleted.empty()) {
         recovering_.erase(rev.name());
         return std::optional<Reconciled>();
       }
       v.state = Verdict::State::kSuperseded;
-      const std::string marker = "not judged: ";
-      const size_t at = v.message.find(marker);
-      v.message = "all it rolled out was deleted since" +
-                  (at == std::string::npos ? std::string() : ": " + v.message.substr(at + marker.size()));
+      v.message = "all it rolled out was deleted since: " + v.deleted;
     }
     if (v.state != Verdict::State::kDone) recovering_.erase(rev.name());
     if (v.state == Verdict::State::kDone) {
@@ -654,12 +658,8 @@ class HealthController {
     }
     recovering_.erase(rev.name());
     const bool recovered = v.state == Verdict::State::kDone;
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      auto cur = mgr_.client()->Get(revisions_.kind(), "", rev.name());
-      if (!cur) return cur.error();
-      Object next = std::move(*cur);
-      Json& s = next.json()["status"];
-      if (!Unsettled(s)) return std::optional<Reconciled>(Reconciled::Done());  // reverted meanwhile
+    auto w = ChangeRecordStatus(rev.name(), [&](Json& s) {
+      if (!Unsettled(s)) return false;  // reverted meanwhile
       Json was = {{"reason", s.value("reason", "")}, {"message", s.value("message", "")}};
       if (s.contains("degradedAt")) was["at"] = s["degradedAt"];
       if (s.contains("revert")) was["revert"] = s["revert"];
@@ -670,21 +670,18 @@ class HealthController {
       s["message"] = (recovered ? "recovered after it was degraded (" : "superseded after it was degraded (") +
                      s["degraded"].value("reason", "") + "): " + v.message;
       if (recovered) s["healthyAt"] = FormatRfc3339(now);
-      auto w = mgr_.client()->UpdateStatus(next);
-      if (w) {
-        revisions_.Store(*w);
-        log::Info(kComponent, recovered ? "a degraded revision recovered" : "a degraded revision was superseded",
-                  {{"revision", rev.name()}});
-        if (recovered) {
-          mgr_.events().Normal(*w, "Recovered", w->status().value("message", ""));
-        } else {
-          mgr_.events().Normal(*w, "Superseded", w->status().value("message", ""));
-        }
-        return std::optional<Reconciled>(Reconciled::Done());
-      }
-      if (w.error().code() != Code::kConflict) return w.error();
+      return true;
+    });
+    if (!w) {
+      return Error(w.error().code(),
+                   "cannot record that revision " + rev.name() + " is no longer degraded: " + w.error().message());
     }
-    return Error(Code::kConflict, "cannot record that revision " + rev.name() + " is no longer degraded");
+    if (*w) {
+      log::Info(kComponent, recovered ? "a degraded revision recovered" : "a degraded revision was superseded",
+                {{"revision", rev.name()}});
+      mgr_.events().Normal(**w, recovered ? "Recovered" : "Superseded", (*w)->status().value("message", ""));
+    }
+    return std::optional<Reconciled>(Reconciled::Done());
   }
 
   // A revision a later one went live over turned Degraded: bosun reverts
@@ -696,7 +693,7 @@ class HealthController {
   Result<Reconciled> NotReverted(const Object& rev, const Object& repo, const std::string& live_name) {
     const Json& st = Member(rev.json(), "status");
     if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();
-    const bool auto_revert = repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
+    const bool auto_revert = AutoRevertOn(repo);
     const std::string why =
         "revision " + live_name + " is live since; " +
         (auto_revert ? "bosun reverts only the newest applied revision automatically" : "autoRevert is off") +
@@ -709,7 +706,7 @@ class HealthController {
   Result<Reconciled> MaybeAutoRevert(const Object& rev, const Object& repo) {
     const Json& st = Member(rev.json(), "status");
     if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();  // at most once
-    const bool auto_revert = repo.json().value("/status/syncConfig/autoRevert"_json_pointer, true);
+    const bool auto_revert = AutoRevertOn(repo);
     if (!auto_revert) return Reconciled::Done();
     // `bosun suspend`: bosun changes neither the cluster nor the repository
     // until `bosun resume`, which brings this back here (the GitRepository
@@ -775,19 +772,32 @@ class HealthController {
   }
 
   Result<Reconciled> RecordRevert(const Object& rev, const Json& rec) {
+    auto w = ChangeRecordStatus(rev.name(), [&](Json& status) {
+      status["revert"] = rec;
+      return true;
+    });
+    if (!w)
+      return Error(w.error().code(), "cannot record the revert on revision " + rev.name() + ": " + w.error().message());
+    return Reconciled::Done();
+  }
+
+  // Reads record `name` from the API, lets `change` change its status and
+  // writes it, again on a conflict (5 tries); the cache gets the result.
+  // nullopt when `change` says there is nothing to write.
+  Result<std::optional<Object>> ChangeRecordStatus(const std::string& name, const std::function<bool(Json&)>& change) {
     for (int attempt = 0; attempt < 5; ++attempt) {
-      auto cur = mgr_.client()->Get(revisions_.kind(), "", rev.name());
+      auto cur = mgr_.client()->Get(revisions_.kind(), "", name);
       if (!cur) return cur.error();
       Object next = std::move(*cur);
-      next.json()["status"]["revert"] = rec;
+      if (!change(next.json()["status"])) return std::optional<Object>();
       auto w = mgr_.client()->UpdateStatus(next);
       if (w) {
         revisions_.Store(*w);
-        return Reconciled::Done();
+        return std::optional<Object>(std::move(*w));
       }
       if (w.error().code() != Code::kConflict) return w.error();
     }
-    return Error(Code::kConflict, "cannot record the revert on revision " + rev.name());
+    return Error(Code::kConflict, "revision " + name + " kept changing (5 conflicts)");
   }
 
   Result<Reconciled> HandleManualRevertImpl(const Object& rev) {

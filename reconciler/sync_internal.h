@@ -194,6 +194,12 @@ struct SyncController::Impl {
   Status MarkFailed(PassContext& ctx, const std::string& name, const std::string& message,
                     const std::string& reason = "ApplyFailed", const std::vector<Diagnostic>* diagnostics = nullptr);
   Result<Object> UpdateRecordStatus(const Object& record);
+  // Reads record `name`, lets `change` change its status and writes it
+  // (UpdateRecordStatus), again on a conflict (3 tries). nullopt when
+  // `change` says there is nothing to write.
+  Result<std::optional<Object>> ChangeRecordStatus(const std::string& name, const std::function<bool(Json&)>& change);
+  // The live record's name ("" when none).
+  std::string LiveRecordName();
   void LinkRevert(const PassContext& ctx);
   void EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written);
   Object NewRecord(const PassContext& ctx, int64_t sequence) const;

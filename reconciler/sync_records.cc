@@ -62,6 +62,26 @@ Result<Object> SyncController::Impl::UpdateRecordStatus(const Object& record) {
   return r;
 }
 
+Result<std::optional<Object>> SyncController::Impl::ChangeRecordStatus(const std::string& name,
+                                                                       const std::function<bool(Json&)>& change) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto cur = client->Get(*revision_kind, "", name);
+    if (!cur) return cur.error();
+    Object rec = std::move(*cur);
+    if (!change(rec.json()["status"])) return std::optional<Object>();
+    auto w = UpdateRecordStatus(rec);
+    if (w) return std::optional<Object>(std::move(*w));
+    if (w.error().code() != Code::kConflict) return w.error();
+  }
+  return Error(Code::kConflict, "revision " + name + " kept changing (3 conflicts)");
+}
+
+std::string SyncController::Impl::LiveRecordName() {
+  std::lock_guard<std::mutex> lock(state_mu);
+  const RecordInfo* l = index.Live();
+  return l != nullptr ? l->name : "";
+}
+
 Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot,
                                                        const std::vector<Diagnostic>& also) {
   std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
@@ -244,11 +264,7 @@ void SyncController::Impl::LinkRevert(const PassContext& ctx) {
     }
   }
   if (!target) return;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto cur = client->Get(*revision_kind, "", target->name);
-    if (!cur) break;
-    Object rec = std::move(*cur);
-    Json& st = rec.json()["status"];
+  auto w = ChangeRecordStatus(target->name, [&](Json& st) {
     st["revertedBy"] = ctx.head;
     // A Degraded revision keeps its reason (ImagePullFailed…); any other
     // says it was reverted instead of keeping "RollingOut" or "RolledOut".
@@ -261,15 +277,14 @@ void SyncController::Impl::LinkRevert(const PassContext& ctx) {
                                                                             : "");
     }
     st["phase"] = phase::kReverted;
-    auto w = UpdateRecordStatus(rec);
-    if (w) {
-      log::Info(kSyncComponent, "linked a revert",
-                {{"rev", ShortSha(ctx.head)}, {"reverted", ShortSha(target->commit)}, {"revision", target->name}});
-      return;
-    }
-    if (w.error().code() != Code::kConflict) break;
+    return true;
+  });
+  if (!w) {
+    log::Warn(kSyncComponent, "cannot mark the reverted revision", {{"revision", target->name}});
+    return;
   }
-  log::Warn(kSyncComponent, "cannot mark the reverted revision", {{"revision", target->name}});
+  log::Info(kSyncComponent, "linked a revert",
+            {{"rev", ShortSha(ctx.head)}, {"reverted", ShortSha(target->commit)}, {"revision", target->name}});
 }
 
 void SyncController::Impl::EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written) {

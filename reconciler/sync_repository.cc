@@ -210,22 +210,15 @@ void SyncController::Impl::RecordSuspension(const Object& repo) {
 // written, "" when none.
 std::string SyncController::Impl::NoteSuspensionInRecord(const std::string& at, const std::string& reason,
                                                          const std::string& resumed_at, const std::string& record) {
-  std::string name = record;
-  if (name.empty()) {
-    std::lock_guard<std::mutex> lock(state_mu);
-    if (const RecordInfo* l = index.Live()) name = l->name;
-  }
+  const std::string name = record.empty() ? LiveRecordName() : record;
   if (name.empty()) return "";
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto cur = client->Get(*revision_kind, "", name);
-    if (!cur) break;
-    Object rec = std::move(*cur);
-    AddSuspension(rec, at, reason, resumed_at);
-    auto w = UpdateRecordStatus(rec);
-    if (w) return name;
-    if (w.error().code() != Code::kConflict) break;
-  }
-  log::Warn(kSyncComponent, "cannot note the suspension in the record", {{"revision", name}});
+  auto w = ChangeRecordStatus(name, [&](Json& status) {
+    AddSuspension(status, at, reason, resumed_at);
+    return true;
+  });
+  if (w) return name;
+  log::Warn(kSyncComponent, "cannot note the suspension in the record",
+            {{"revision", name}, {"error", w.error().message()}});
   return "";
 }
 
@@ -233,37 +226,27 @@ std::string SyncController::Impl::NoteSuspensionInRecord(const std::string& at, 
 // leader finds at its start: one for `open_at` ("" when not suspended) and
 // no other left open (those are closed as of now).
 void SyncController::Impl::ReconcileSuspensionsInRecord(const std::string& open_at, const std::string& reason) {
-  std::string name;
-  {
-    std::lock_guard<std::mutex> lock(state_mu);
-    if (const RecordInfo* l = index.Live()) name = l->name;
-  }
+  const std::string name = LiveRecordName();
   if (name.empty()) return;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto cur = client->Get(*revision_kind, "", name);
-    if (!cur) return;
-    Object rec = std::move(*cur);
-    const Json& list = Object::Field(rec.status(), "suspensions");
+  (void)ChangeRecordStatus(name, [&](Json& status) {
     bool has_open = false, changed = false;
-    if (list.is_array()) {
-      for (const Json& e : list) {
+    if (status.contains("suspensions") && status["suspensions"].is_array()) {
+      for (Json& e : status["suspensions"]) {
         if (!e.is_object() || e.contains("resumedAt")) continue;
         if (e.value("suspendedAt", "") == open_at) {
           has_open = true;
         } else {
-          AddSuspension(rec, e.value("suspendedAt", ""), "", FormatRfc3339(clock->Now()));
+          e["resumedAt"] = FormatRfc3339(clock->Now());
           changed = true;
         }
       }
     }
     if (!open_at.empty() && !has_open) {
-      AddSuspension(rec, open_at, reason, "");
+      AddSuspension(status, open_at, reason, "");
       changed = true;
     }
-    if (!changed) break;
-    auto w = UpdateRecordStatus(rec);
-    if (w || w.error().code() != Code::kConflict) break;
-  }
+    return changed;
+  });
   std::lock_guard<std::mutex> lock(suspension_mu);
   if (!open_at.empty() && noted_suspension == open_at) noted_record = name;
 }
