@@ -5,14 +5,16 @@
 
 namespace bosun {
 
-std::vector<FieldError> ImmutableChanges(const Json& before, const Json& after, const KindInfo& kind) {
+std::vector<FieldError> ImmutableChanges(const Json& before, const Json& after, const KindInfo& kind, bool from_git) {
   std::vector<FieldError> errors;
   const std::string& k = kind.gvk.kind;
   if (kind.gvk.group == "apps" && (k == "Deployment" || k == "ReplicaSet")) {
     const Json& was = Object::Field(Object::Field(before, "spec"), "selector");
     if (was != Object::Field(Object::Field(after, "spec"), "selector")) {
       errors.push_back({Severity::kError, FieldPath("spec.selector"),
-                        "field is immutable (delete the " + k + " and create it again to change its selector)"});
+                        from_git
+                            ? std::string("field is immutable")
+                            : "field is immutable (delete the " + k + " and create it again to change its selector)"});
     }
   }
   if (kind.gvk.group == "batch" && k == "Job") {
@@ -22,8 +24,10 @@ std::vector<FieldError> ImmutableChanges(const Json& before, const Json& after, 
     // it yet); bosun allows all of it there.
     if (Object::Field(was, "suspend") != true && Object::Field(was, "template") != Object::Field(now, "template")) {
       errors.push_back({Severity::kError, FieldPath("spec.template"),
-                        "field is immutable: a Job runs its pod template once (give the Job a new name, or delete "
-                        "it, to run a changed one)"});
+                        from_git ? "field is immutable: a Job runs its pod template once (give the Job a new name to "
+                                   "run a changed one)"
+                                 : "field is immutable: a Job runs its pod template once (give the Job a new name, or "
+                                   "delete it, to run a changed one)"});
     }
     for (const char* f : {"selector", "completionMode"}) {
       if (Object::Field(was, f) != Object::Field(now, f)) {

@@ -20,6 +20,11 @@ namespace bosun {
 // selected would be orphaned, still running), a Job's template (unless it is
 // suspended), selector and completionMode, and the contents of a ConfigMap
 // or Secret marked immutable. Empty: the update may be written.
-std::vector<FieldError> ImmutableChanges(const Json& before, const Json& after, const KindInfo& kind);
+//
+// `from_git`: the change comes from the GitOps sync, whose own advice (the
+// bosun.dev/force annotation) follows the errors; deleting the object by
+// hand is no way there, as self-heal puts the live revision's object back.
+std::vector<FieldError> ImmutableChanges(const Json& before, const Json& after, const KindInfo& kind,
+                                         bool from_git = false);
 
 }  // namespace bosun

@@ -1,14 +1,15 @@
 #include "core/process.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 extern char** environ;
 
@@ -65,6 +66,20 @@ std::string LastLine(const std::string& s) {
 
 }  // namespace
 
+void CloseOnExecFrom(int low_fd) {
+#ifndef CLOSE_RANGE_CLOEXEC
+  constexpr unsigned kCloseRangeCloexec = 1u << 2;  // linux/close_range.h
+#else
+  constexpr unsigned kCloseRangeCloexec = CLOSE_RANGE_CLOEXEC;
+#endif
+  if (::syscall(SYS_close_range, static_cast<unsigned>(low_fd), ~0u, kCloseRangeCloexec) == 0) return;
+  // Kernels before 5.11: one descriptor at a time.
+  for (int fd = low_fd; fd < 65536; ++fd) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC)) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+}
+
 std::string Output::Describe() const {
   std::string why = term_signal ? "killed by signal " + std::to_string(term_signal)
                                 : "exit status " + std::to_string(exit_code);
@@ -93,6 +108,8 @@ Result<Output> Run(const Options& options) {
   posix_spawn_file_actions_adddup2(&fa, out_w.fd, 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.fd, 2);
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, options.cwd.c_str());
+  // Nothing but stdio goes to the program (see CloseOnExecFrom).
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -254,6 +271,7 @@ Result<pid_t> SpawnDetached(const DetachedOptions& options, bool double_fork) {
     if (out > 2) ::close(out);
     if (err > 2) ::close(err);
     if (cwd && ::chdir(cwd) != 0) ::_exit(126);
+    CloseOnExecFrom(3);  // the report pipe stays open until the exec
     ::execve(path.c_str(), argv.ptrs.data(), envp.ptrs.data());
     int e = errno;
     if (!double_fork) {

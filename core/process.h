@@ -79,6 +79,13 @@ struct DetachedOptions {
 // pid is then the grandchild's.
 Result<pid_t> SpawnDetached(const DetachedOptions& options, bool double_fork = false);
 
+// In a forked child before exec: marks every descriptor from `low_fd` up
+// close-on-exec, so what this process has open (the API's listening socket,
+// its connections, which Boost.Asio opens without SOCK_CLOEXEC) does not
+// live on in the program run — a container's shim outlives the daemon, and
+// would keep its ports from a restart. Async-signal-safe.
+void CloseOnExecFrom(int low_fd);
+
 // Whether a process with this pid exists (kill(pid, 0)).
 bool Alive(pid_t pid);
 

@@ -84,7 +84,7 @@ std::optional<int64_t> Checker::Int(const Json& parent, const FieldPath& pp, con
     return std::nullopt;
   }
   if (v.is_string()) {
-    Error(p, "must be a number, not a string (remove the quotes around " + Quote(v.get<std::string>()) + ")");
+    Error(p, StringForNumberMessage(v.get<std::string>()));
     return std::nullopt;
   }
   if (!v.is_number_integer()) {
@@ -576,6 +576,15 @@ void ValidatePolicy(Checker& c, const bosun::Object& obj) {
 }  // namespace bosun::validation
 
 namespace bosun {
+
+std::string StringForNumberMessage(std::string_view text) {
+  std::string_view digits = text;
+  if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) digits.remove_prefix(1);
+  const bool number = !digits.empty() && digits.size() <= 19 &&
+                      std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  if (number) return "must be a number, not a string (remove the quotes around " + validation::Quote(text) + ")";
+  return "must be a number, not " + validation::Quote(text);
+}
 
 std::vector<FieldError> ValidateObject(const Object& obj) {
   using namespace validation;

@@ -46,4 +46,9 @@ const char* FieldValidationName(FieldValidation v);
 
 std::vector<FieldError> ValidateObject(const Object& obj);
 
+// The message for a string where a whole number belongs: "must be a number,
+// not a string (remove the quotes around "3")" when the text is a number in
+// quotes, else "must be a number, not "2s"" (no quotes to remove there).
+std::string StringForNumberMessage(std::string_view text);
+
 }  // namespace bosun

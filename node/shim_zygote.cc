@@ -1,17 +1,16 @@
 #include "node/shim_zygote.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include <fcntl.h>
+#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
-#include <nlohmann/json.hpp>
 
 #include "core/log.h"
 #include "core/process.h"
@@ -177,7 +176,11 @@ Status ShimLauncher::StartZygoteLocked() {
     if (null >= 0) {
       ::dup2(null, 0);
       ::dup2(null, 1);
+      if (null > 3) ::close(null);
     }
+    // The zygote, and every shim it forks, would otherwise hold the daemon's
+    // listening sockets after it is killed (so a restart cannot bind them).
+    process::CloseOnExecFrom(4);
     ::execve(argv[0], const_cast<char* const*>(argv), environ);
     ::_exit(127);
   }

@@ -268,7 +268,7 @@ class Parser {
     } else if (key == "maxReplicas") {
       r->check = Rule::Check::kMaxReplicas;
       if (v.is_string()) {
-        Error(p, "must be a number, not a string (remove the quotes around " + Quote(v.get<std::string>()) + ")");
+        Error(p, StringForNumberMessage(v.get<std::string>()));
       } else if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > INT32_MAX)) {
         Error(p, "must be a whole number, not " + (v.is_number() ? v.dump() : TypeName(v)));
       } else if (v.get<int64_t>() < 0) {

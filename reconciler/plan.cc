@@ -615,7 +615,7 @@ Plan PlanSyncRefs(const std::vector<const Manifest*>& desired, const std::vector
         c.object = *it->second;
         ++plan.unchanged;
       } else {
-        for (FieldError& fe : ImmutableChanges(live_object.json(), marked_object.json(), *kind)) {
+        for (FieldError& fe : ImmutableChanges(live_object.json(), marked_object.json(), *kind, /*from_git=*/true)) {
           c.immutable.push_back(DiagnosticAt(m, std::move(fe)));
         }
         if (!c.immutable.empty() && ForceReplace(m, options.force)) {

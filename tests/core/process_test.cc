@@ -1,13 +1,14 @@
 #include "core/process.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace bosun::process {
 namespace {
@@ -80,6 +81,44 @@ TEST(ProcessTest, DetachedOutlivesAndWritesItsFiles) {
   in >> written;
   EXPECT_EQ(written, *pid);
   std::filesystem::remove_all(dir);
+}
+
+// A listening socket opened without close-on-exec (as Boost.Asio opens the
+// API's) is not handed to the programs the daemon runs: a detached one (a
+// container's shim) would keep the port after the daemon is killed.
+TEST(ProcessTest, ChildrenGetOnlyTheirStdio) {
+  int sock = ::socket(AF_INET, SOCK_STREAM, 0);  // no SOCK_CLOEXEC, on purpose
+  ASSERT_GE(sock, 3);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(sock, 1), 0);
+
+  // `ls` lists its own descriptors: stdio and the one it reads the folder by.
+  Options o;
+  o.argv = {"ls", "/proc/self/fd"};
+  auto r = process::Run(o);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "0\n1\n2\n3\n");
+
+  auto dir = std::filesystem::temp_directory_path() / ("bosun-proc-fd-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (bool double_fork : {false, true}) {
+    DetachedOptions d;
+    d.argv = {"ls", "/proc/self/fd"};
+    d.stdout_path = (dir / ("out" + std::to_string(double_fork))).string();
+    d.stderr_path = (dir / "err").string();
+    auto pid = SpawnDetached(d, double_fork);
+    ASSERT_TRUE(pid.ok()) << pid.error().message();
+    if (!double_fork) ::waitpid(*pid, nullptr, 0);
+    for (int i = 0; i < 100 && Alive(*pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::ifstream in(d.stdout_path);
+    std::string listed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(listed, "0\n1\n2\n3\n") << (double_fork ? "double fork" : "single fork");
+  }
+  std::filesystem::remove_all(dir);
+  ::close(sock);
 }
 
 }  // namespace

@@ -224,6 +224,11 @@ INSTANTIATE_TEST_SUITE_P(
              "data.password: must be base64-encoded"},
         Case{"SecretPaddingInside", "apiVersion: v1\nkind: Secret\nmetadata: {name: a}\ndata: {t: \"AB=C\"}\n",
              "data.t: must be base64-encoded"},
+        Case{"QuotedNumber", POD("  containers: [{name: a, image: x}]\n  terminationGracePeriodSeconds: \"30\"\n"),
+             "terminationGracePeriodSeconds: must be a number, not a string (remove the quotes around \"30\")"},
+        // No quotes to remove: a unit where only a number of seconds goes.
+        Case{"NumberWithAUnit", POD("  containers: [{name: a, image: x}]\n  terminationGracePeriodSeconds: 30s\n"),
+             "terminationGracePeriodSeconds: must be a number, not \"30s\""},
         Case{"NoContainers", POD("  containers: []\n"), "spec.containers: required: at least one container"},
         Case{"ContainerName", POD("  containers: [{name: Web, image: x}]\n"), "spec.containers[0].name:"},
         Case{"DuplicateContainer", POD("  containers: [{name: a, image: x}, {name: a, image: z}]\n"),

@@ -2,9 +2,14 @@
 // run dir re-adopts running containers and reports exits that happened in
 // between), across a reboot (an empty run dir), where its state and the
 // containers' layers live, and the cleanup of a removed sandbox.
-#include <linux/magic.h>
 #include <algorithm>
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 
 #include "tests/node/runtime_fixture.h"
@@ -47,6 +52,51 @@ TEST_F(RuntimeTest, ANewRuntimeReadoptsRunningContainersAndSeesLaterExits) {
   EXPECT_EQ(done.exit_code, 137);
   EXPECT_GT(done.finished_at, done.started_at);
   EXPECT_LT(std::chrono::system_clock::now() - done.finished_at, 10s);
+}
+
+// The daemon's listening sockets (Boost.Asio opens them without
+// close-on-exec) must not live on in the shims, the zygote that forks them,
+// runc or the container: after `kill -9` of the daemon they would keep its
+// ports, and the same command could not start again.
+TEST_F(RuntimeTest, TheShimsDoNotHoldTheDaemonsSockets) {
+  NewRuntime();  // the zygote starts at the first container, with this socket open
+  // No SOCK_CLOEXEC, as Asio's; above the few descriptors a child sets up.
+  int first = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(first, 0);
+  int sock = ::fcntl(first, F_DUPFD, 40);
+  ::close(first);
+  ASSERT_GE(sock, 40);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(sock, 1), 0);
+  struct stat self {};
+  ASSERT_EQ(::fstat(sock, &self), 0);
+  const std::string link = "socket:[" + std::to_string(self.st_ino) + "]";
+
+  Sandbox sb = MakeSandbox("fds");
+  auto st = rt_->StartContainer(sb, Container("main", {"sleep", "1000"}));
+  ASSERT_TRUE(st) << st.error().message();
+  std::vector<std::string> holders;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = proc.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == std::to_string(::getpid())) continue;
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", ec)) {
+      std::error_code lec;
+      if (std::filesystem::read_symlink(fd.path(), lec).string() == link) {
+        std::ifstream comm(proc.path() / "cmdline");
+        std::string cmd((std::istreambuf_iterator<char>(comm)), std::istreambuf_iterator<char>());
+        std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+        holders.push_back(pid + ": " + cmd);
+      }
+    }
+  }
+  ::close(sock);
+  std::string who;
+  for (const std::string& h : holders) who += "\n  " + h;
+  EXPECT_TRUE(holders.empty()) << "processes holding the daemon's socket:" << who;
 }
 
 TEST_F(RuntimeTest, RemovingASandboxLeavesNothingBehind) {

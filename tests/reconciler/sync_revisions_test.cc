@@ -13,6 +13,7 @@ namespace {
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class SyncRevisionsTest : public SyncFixture {
  protected:
@@ -159,6 +160,10 @@ TEST_F(SyncRevisionsTest, ACommitChangingADeploymentsSelectorFailsAndNothingIsAp
   EXPECT_EQ(st["phase"], "Failed") << st.dump();
   EXPECT_EQ(st["reason"], "ImmutableFieldChanged");
   EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("Deployment shop/web: spec.selector: field is immutable"));
+  // The way out is the force annotation; deleting the Deployment by hand is
+  // none (self-heal puts the live revision's back), so it is not advised.
+  EXPECT_THAT(st["message"].get<std::string>(), HasSubstr("annotate it bosun.dev/force: \"true\""));
+  EXPECT_THAT(st["message"].get<std::string>(), Not(HasSubstr("delete the Deployment")));
   EXPECT_THAT(Strings(st["errors"]), ElementsAre(HasSubstr("web.yaml:9:5: spec.selector: field is immutable")));
   EXPECT_FALSE(Live("configmaps", "shop", "new"));  // all or nothing
   EXPECT_EQ(Live("deployments", "shop", "web")->spec()["selector"]["matchLabels"]["app"], "web");
