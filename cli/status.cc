@@ -99,7 +99,14 @@ int RunStatus(const StatusOptions& opt) {
   Line("Repository:", S(spec, "url"));
   Line("Following:", S(spec, "ref").empty() ? "(default branch)" : S(spec, "ref"));
   Line("Path:", path.empty() ? "(the whole repository)" : path);
-  if (!S(spec, "interval").empty()) Line("Poll interval:", S(spec, "interval"));
+  // The repository's SyncConfig overrides the server's --fetch-interval.
+  const std::string config_interval = S(Object::Field(st, "syncConfig"), "interval");
+  if (!config_interval.empty()) {
+    Line("Poll interval:", config_interval + " (the repository's SyncConfig" +
+                               (S(spec, "interval").empty() ? "" : "; the server's is " + S(spec, "interval")) + ")");
+  } else if (!S(spec, "interval").empty()) {
+    Line("Poll interval:", S(spec, "interval"));
+  }
 
   std::string head = S(st, "head");
   std::string live = S(st, "liveRevision");

@@ -219,7 +219,18 @@ milliseconds PodWorker::Sync() {
     deleted_seen_ = deleted_;
     deleting_ = deleted_ || snapshot_.deletion_timestamp().has_value();
   }
-  milliseconds wait = deleting_ ? Terminate() : SyncLocked();
+  if (!deleting_ && !ended_before_) {
+    const Json& phase = Object::Field(snapshot_.status(), "phase");
+    const bool ended = phase == "Succeeded" || phase == "Failed";
+    const bool holds_none =
+        std::none_of(states_.begin(), states_.end(), [](const auto& c) { return c.current.has_value(); });
+    if (ended && holds_none) {
+      ended_before_ = true;
+      log::Info("node", "pod ended before; not run again",
+                {{"pod", snapshot_.Key()}, {"phase", phase.get<std::string>()}});
+    }
+  }
+  milliseconds wait = deleting_ ? Terminate() : ended_before_ ? env_.poll : SyncLocked();
   // The snapshot lives for the pass only: between passes pod_ is the one
   // copy of the pod (a node of 100 pods would otherwise hold 200).
   snapshot_ = Object();

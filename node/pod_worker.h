@@ -22,7 +22,11 @@
 // Restart safety: a worker made for a pod that already runs (the daemon
 // passes what Runtime::ListContainers found) adopts those containers: the
 // highest attempt of each name is the current one, its attempt number is the
-// restart count, and nothing is restarted because the daemon was.
+// restart count, and nothing is restarted because the daemon was. A pod
+// whose status already says Succeeded or Failed, and of which no container
+// is found (the daemon stopped and removed them, or the machine rebooted), is
+// not run again, as the kubelet never restarts a terminal pod: a Job's
+// migration runs once, not once per restart of the node.
 //
 // Threading: Start() runs Sync as a task of the daemon's WorkerExecutor
 // (node/worker_executor.h; or, without one, on the worker's own thread),
@@ -202,6 +206,9 @@ class PodWorker {
   // dropped at its end).
   Object snapshot_;
   bool deleting_ = false;
+  // The pod had ended (phase Succeeded or Failed) before this worker, which
+  // holds none of its containers: nothing of it runs again.
+  bool ended_before_ = false;
   bool deleted_seen_ = false;
   bool terminating_logged_ = false;
   // What Lookup answers from (guarded by mu_), refreshed after each pass.

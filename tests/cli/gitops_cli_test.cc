@@ -822,7 +822,8 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
         {"lastFetchTime", "2026-01-01T10:06:00Z"},
         {"lastFetchError", "cannot fetch https://git.example.com/shop.git: connection refused"},
         {"lastSyncTime", "2026-01-01T10:06:01Z"},
-        {"lastSyncError", ""}}}};
+        {"lastSyncError", ""},
+        {"syncConfig", {{"interval", "10s"}}}}}};
   server_->CreateWithStatus("gitrepositories", repo);
   // Revision 1, the first commit, failed and could not be reverted: status
   // says why, not a command that cannot work. Revision 3's revert failed.
@@ -849,7 +850,9 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* want :
        {"Repository:    https://git.example.com/shop.git", "Following:     main", "Path:          deploy/",
-        "Head:          abcd444dddd", "Live:          abcd333cccc", "revision 3, ", "head abcd444 is not live",
+        // The interval in force: the repository's SyncConfig overrides the flag.
+        "Poll interval: 10s (the repository's SyncConfig; the server's is 1m0s)", "Head:          abcd444dddd",
+        "Live:          abcd333cccc", "revision 3, ", "head abcd444 is not live",
         "Last fetch:    ", " ago (2026-01-01T10:06:00Z), failed: cannot fetch", "Last sync:     ",
         "Revert:        automatic, failed (needs a human): the revert conflicts with later changes in web/deploy.yaml",
         "Earlier:       revision 1 (1111111), Degraded (ProgressDeadlineExceeded): progress deadline exceeded for "

@@ -418,5 +418,40 @@ TEST(PodWorker, AdoptsRunningContainersWithoutRestartingThem) {
   EXPECT_EQ(fx.runtime.Starts("app"), 1);
 }
 
+// A pod that had ended (a Job's, run to completion) before the node was
+// stopped, which removed its containers, is not run again when the node
+// starts: the kubelet never restarts a terminal pod, and a migration must
+// run once, not once per restart.
+TEST(PodWorker, APodThatEndedBeforeIsNotRunAgain) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  for (const char* phase : {"Succeeded", "Failed"}) {
+    Object pod = fx.api.CreatePod(AppSpec("Never"), std::string("done-") + (phase[0] == 'S' ? "ok" : "bad"));
+    pod.json()["status"] = {{"phase", phase},
+                            {"containerStatuses",
+                             {{{"name", "app"},
+                               {"ready", false},
+                               {"restartCount", 0},
+                               {"state", {{"terminated", {{"exitCode", phase[0] == 'S' ? 0 : 1}}}}}}}}};
+    auto written = fx.api.client().UpdateStatus(pod);
+    ASSERT_TRUE(written.ok()) << written.error().message();
+    int before = fx.runtime.Starts("app");
+    PodWorker w(fx.env, *written, *fx.runtime.ListContainers());
+    w.Sync();
+    clock.Advance(std::chrono::minutes(1));
+    w.Sync();
+    EXPECT_EQ(fx.runtime.Starts("app"), before) << phase << ": the pod ran again";
+    EXPECT_EQ(Phase(fx.api.PodStatus(pod.name())), phase);
+    w.Delete(Object());
+    w.Sync();
+  }
+  // A pod the worker runs itself still runs (its status is not ended yet).
+  Object fresh = fx.api.CreatePod(AppSpec("Never"), "fresh");
+  int before = fx.runtime.Starts("app");
+  PodWorker w(fx.env, fresh);
+  w.Sync();
+  EXPECT_EQ(fx.runtime.Starts("app"), before + 1);
+}
+
 }  // namespace
 }  // namespace bosun::node::testing
