@@ -99,9 +99,10 @@ int RunStatus(const StatusOptions& opt) {
   Line("Repository:", S(spec, "url"));
   Line("Following:", S(spec, "ref").empty() ? "(default branch)" : S(spec, "ref"));
   Line("Path:", path.empty() ? "(the whole repository)" : path);
-  // The repository's SyncConfig overrides the server's --fetch-interval.
+  // The interval in force (status.syncConfig, always written): the
+  // repository's SyncConfig's where it sets one, else the server's.
   const std::string config_interval = S(Object::Field(st, "syncConfig"), "interval");
-  if (!config_interval.empty()) {
+  if (!config_interval.empty() && config_interval != S(spec, "interval")) {
     Line("Poll interval:", config_interval + " (the repository's SyncConfig" +
                                (S(spec, "interval").empty() ? "" : "; the server's is " + S(spec, "interval")) + ")");
   } else if (!S(spec, "interval").empty()) {

@@ -506,7 +506,9 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   c.Unknown(*spec, sp,
             {"path", "interval", "prune", "selfHeal", "autoRevert", "force", "verify", "revisionHistoryLimit",
              "fieldValidation", "ignoreDifferences"});
-  c.String(*spec, sp, "path");
+  if (c.String(*spec, sp, "path")) {
+    c.Warn(sp.Child("path"), "not used: the folder bosun follows is the server's --path");
+  }
   if (const Json* iv = c.String(*spec, sp, "interval")) {
     auto d = ParseDuration(iv->get<std::string>());
     if (!d) {

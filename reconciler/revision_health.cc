@@ -319,6 +319,37 @@ class HealthController {
     return std::nullopt;
   }
 
+  // Why a new pod is not up, as its node said it (the first found): the
+  // pod's reason (FailedMount: a ConfigMap that does not exist), else a
+  // container's waiting reason with its message (CreateContainerConfigError).
+  // "" when no pod says. The message of a rollout that waits, or that
+  // exceeded its deadline, carries it: a person reading `bosun status` (and
+  // the revert commit's Bosun-Reason) sees the cause, not only a count.
+  static std::string PodHint(const std::vector<ObjectPtr>& pods) {
+    for (const ObjectPtr& p : pods) {
+      const Json& st = Member(p->json(), "status");
+      if (st.contains("message") && st["message"].is_string() && !st["message"].get<std::string>().empty()) {
+        return "pod " + Key(*p) + ": " + st.value("reason", "not started") + ": " + st.value("message", "");
+      }
+    }
+    for (const ObjectPtr& p : pods) {
+      const Json& st = Member(p->json(), "status");
+      for (const char* field : {"initContainerStatuses", "containerStatuses"}) {
+        if (!st.contains(field) || !st[field].is_array()) continue;
+        for (const Json& c : st[field]) {
+          const Json& waiting = Member(Member(c, "state"), "waiting");
+          if (!c.is_object() || !waiting.is_object() || !waiting.contains("message") ||
+              !waiting["message"].is_string() || waiting["message"].get<std::string>().empty()) {
+            continue;
+          }
+          return "pod " + Key(*p) + ", container " + c.value("name", "") + ": " + waiting.value("reason", "waiting") +
+                 ": " + waiting.value("message", "");
+        }
+      }
+    }
+    return "";
+  }
+
   // A container without a readiness probe is ready, and its pod available,
   // the moment it starts: one that crashes a second later (a crash loop)
   // looked rolled out between its restarts. Every container of the new pods
@@ -407,12 +438,13 @@ class HealthController {
     }
     // Available pods of the new template only (old ones keep serving).
     const int64_t new_available = newest ? Member(newest->json(), "status").value("availableReplicas", int64_t{0}) : 0;
+    const std::string hint = newest ? PodHint(pods_.ListOwnedBy(newest->uid())) : "";
     if (const Json* c = Condition(d, "Progressing")) {
       if (c->value("status", "") == "False" && c->value("reason", "") == "ProgressDeadlineExceeded" &&
           !StaleDeadline(d, *c, applied)) {
         return Verdict{Verdict::State::kDegraded, "ProgressDeadlineExceeded",
                        "progress deadline exceeded for " + who + ": " + std::to_string(new_available) + "/" +
-                           std::to_string(want) + " new replicas available"};
+                           std::to_string(want) + " new replicas available" + (hint.empty() ? "" : "; " + hint)};
       }
     }
     if (updated >= want && available >= want && total <= want) {
@@ -422,8 +454,8 @@ class HealthController {
       return Verdict{};
     }
     return Verdict{Verdict::State::kWaiting, "",
-                   "waiting for " + who + ": " + std::to_string(updated) + "/" + std::to_string(want) +
-                       " updated, " + std::to_string(available) + " available"};
+                   "waiting for " + who + ": " + std::to_string(updated) + "/" + std::to_string(want) + " updated, " +
+                       std::to_string(available) + " available" + (hint.empty() ? "" : "; " + hint)};
   }
 
   // A deadline the template before this revision exceeded. Reverting to a

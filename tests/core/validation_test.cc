@@ -577,6 +577,17 @@ spec:
                           "spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight")));
 }
 
+// A SyncConfig's spec.path was accepted and did nothing: the folder
+// followed is the server's --path. It says so, and is no error.
+TEST(Validation, ASyncConfigsPathSaysItIsNotUsed) {
+  const std::string cfg =
+      "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec:\n  path: deploy/\n";
+  EXPECT_THAT(Errors(cfg), IsEmpty());
+  EXPECT_THAT(Warnings(cfg),
+              ElementsAre(HasSubstr("app.yaml:5:9: warning: spec.path: not used: the folder bosun follows is the "
+                                    "server's --path")));
+}
+
 // What the sync does with the same set: the repository's SyncConfig may
 // relax it, and a caller's mode (a CLI flag) overrides both.
 TEST(Validation, ASyncConfigMayMakeUnknownFieldsWarningsOrNothing) {

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
@@ -405,6 +406,52 @@ TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) 
   ASSERT_EQ(reverts_.size(), 1u);
   EXPECT_EQ(reverts_[0].first, kCommit);
   EXPECT_EQ(reverts_[0].second, "progress deadline exceeded for deployment shop/web: 1/3 new replicas available");
+}
+
+// A rollout stuck on something only its pods say (a ConfigMap misspelt in
+// the template: FailedMount) names it while it waits and in its Degraded
+// verdict, which the revert commit's Bosun-Reason carries: the cause, not
+// only a count of replicas.
+TEST_F(RevisionHealthTest, AStuckRolloutSaysWhatItsNewPodsAreWaitingFor) {
+  Object d = Deployment(2, {{"replicas", 2}, {"updatedReplicas", 1}, {"availableReplicas", 0}});
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "2"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  const std::string why = "configmaps \"web-setings\" not found in namespace \"shop\"";
+  ASSERT_NO_FATAL_FAILURE(PodOf(
+      *rs, "web-new-x1",
+      {{"phase", "Pending"},
+       {"reason", "FailedMount"},
+       {"message", why},
+       {"containerStatuses",
+        Json::array(
+            {{{"name", "app"}, {"state", {{"waiting", {{"reason", "ContainerCreating"}, {"message", why}}}}}}})}}));
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().value("message", "").find("FailedMount") != std::string::npos; }))
+      << RecordStatus().dump();
+  Json st = RecordStatus();
+  EXPECT_EQ(st["phase"], "Progressing");
+  EXPECT_EQ(st["message"],
+            "waiting for deployment shop/web: 1/2 updated, 0 available; pod shop/web-new-x1: "
+            "FailedMount: " +
+                why);
+
+  SetDeploymentStatus(
+      {{"replicas", 2},
+       {"updatedReplicas", 1},
+       {"conditions",
+        Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}});
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"],
+            "progress deadline exceeded for deployment shop/web: 0/2 new replicas "
+            "available; pod shop/web-new-x1: FailedMount: " +
+                why);
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !reverts_.empty();
+  }));
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_THAT(reverts_[0].second, ::testing::HasSubstr("FailedMount: " + why));
 }
 
 // `bosun suspend`: bosun writes nothing to the repository either. A
