@@ -1,5 +1,6 @@
 #include "state/auth.h"
 
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -11,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto/tokens.h"
 #include "core/ascii.h"
+#include "crypto/tokens.h"
 
 namespace bosun::state {
 namespace {
@@ -128,31 +129,43 @@ Result<std::string> EnsureToken(const std::string& tokens_path, const std::strin
                                 const std::string& groups) {
   if (Status s = crypto::Init(); !s) return s.error();
   std::string token;
-  if (auto existing = ReadLines(token_path); existing) {
-    for (const auto& l : *existing) {
-      if (!TrimAscii(l).empty()) {
-        token = std::string(TrimAscii(l));
-        break;
+  // Members started together may share one token file (--admin-token-file):
+  // the first to publish its new token wins, and the others read it, so all
+  // accept the same token.
+  for (int attempt = 0; token.empty(); ++attempt) {
+    if (auto existing = ReadLines(token_path); existing) {
+      for (const auto& l : *existing) {
+        if (!TrimAscii(l).empty()) {
+          token = std::string(TrimAscii(l));
+          break;
+        }
       }
+      if (token.empty())
+        return Error(Code::kInvalid, token_path + ": the file holds no token; delete it to make a new one");
+      break;
+    } else if (existing.error().code() != Code::kNotFound || attempt > 0) {
+      return existing.error();
     }
-    if (token.empty())
-      return Error(Code::kInvalid, token_path + ": the file holds no token; delete it to make a new one");
-  } else if (existing.error().code() != Code::kNotFound) {
-    return existing.error();
-  } else {
-    token = crypto::NewToken();
-    std::string tmp = token_path + ".tmp";
-    ::unlink(tmp.c_str());
+    std::string fresh = crypto::NewToken();
+    static std::atomic<uint64_t> serial{0};
+    const std::string tmp = token_path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++serial);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Errno("cannot create", tmp);
-    Status w = WriteAll(fd, token + "\n", tmp);
+    Status w = WriteAll(fd, fresh + "\n", tmp);
     if (w && ::fsync(fd) != 0) w = Errno("cannot sync", tmp);
     ::close(fd);
-    if (w && ::rename(tmp.c_str(), token_path.c_str()) != 0) w = Errno("cannot rename to", token_path);
-    if (!w) {
-      ::unlink(tmp.c_str());
-      return w.error();
+    // link, unlike rename, never replaces a token another member published.
+    bool lost = false;
+    if (w && ::link(tmp.c_str(), token_path.c_str()) != 0) {
+      if (errno == EEXIST) {
+        lost = true;
+      } else {
+        w = Errno("cannot create", token_path);
+      }
     }
+    ::unlink(tmp.c_str());
+    if (!w) return w.error();
+    if (!lost) token = std::move(fresh);
   }
 
   std::string hash = crypto::HashToken(token);

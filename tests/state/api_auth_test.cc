@@ -1,5 +1,10 @@
 // Bearer tokens: the tokens file and the first-start token helper.
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -100,6 +105,41 @@ TEST(ApiTokens, EnsureTokenCreatesOnceWithPrivateFiles) {
   WriteFile(dir.Sub("empty.token"), "\n");
   EXPECT_EQ(EnsureAdminToken(tokens, dir.Sub("empty.token")).error().code(), Code::kInvalid);
   EXPECT_EQ(EnsureAdminToken(dir.Sub("no/such/dir/tokens"), dir.Sub("x.token")).error().code(), Code::kIo);
+}
+
+// Three members started together with one --admin-token-file (the README's
+// example): none fails, and all accept the one token the file ends up with.
+TEST(ApiTokens, MembersStartedTogetherAgreeOnOneSharedToken) {
+  for (int round = 0; round < 20; ++round) {
+    TempDir dir;
+    const std::string shared = dir.Sub("admin.token");
+    constexpr int kMembers = 6;
+    std::vector<Result<std::string>> got(kMembers, Error(Code::kInternal, "not run"));
+    std::atomic<int> ready{0};
+    std::vector<std::thread> members;
+    for (int i = 0; i < kMembers; ++i) {
+      members.emplace_back([&, i] {
+        ready++;
+        while (ready.load() < kMembers) std::this_thread::yield();
+        got[i] = EnsureAdminToken(dir.Sub("tokens-" + std::to_string(i)), shared);
+      });
+    }
+    for (auto& t : members) t.join();
+    const std::string token = ReadFile(shared);
+    ASSERT_FALSE(token.empty());
+    for (int i = 0; i < kMembers; ++i) {
+      ASSERT_TRUE(got[i].ok()) << "member " << i << ": " << got[i].error().message();
+      EXPECT_EQ(*got[i] + "\n", token) << "member " << i;
+      TokenAuthenticator auth;
+      ASSERT_TRUE(auth.Load(dir.Sub("tokens-" + std::to_string(i))).ok());
+      EXPECT_TRUE(auth.Authenticate("Bearer " + *got[i]).ok());
+    }
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) left.push_back(e.path().filename());
+    EXPECT_EQ(std::count_if(left.begin(), left.end(),
+                            [](const std::string& n) { return n.find(".tmp") != std::string::npos; }),
+              0);
+  }
 }
 
 TEST(ApiTokens, ServerUsesTheTokensFile) {
