@@ -119,6 +119,16 @@ std::string RevertSummary(const Json& revert) {
          StringField(revert, "error");
 }
 
+std::string RevertLineOf(const Json& status) {
+  std::string out = RevertSummary(Object::Field(status, "revert"));
+  const Json& pending = Object::Field(status, "revertPending");
+  if (out.empty() && pending.is_object()) {
+    out = std::string(Object::Field(pending, "automatic") == true ? "automatic" : "by hand") +
+          ", not pushed yet (retrying since " + StringField(pending, "since") + "): " + StringField(pending, "error");
+  }
+  return out;
+}
+
 std::string DegradedSummary(const Json& degraded) {
   if (!degraded.is_object() || degraded.empty()) return "";
   std::string out = StringField(degraded, "reason");

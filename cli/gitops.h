@@ -55,6 +55,10 @@ std::string StringField(const Json& j, const char* key);
 // (reason)", "none (needs a human): why", "by hand, failed: why"; "" when
 // there is none.
 std::string RevertSummary(const Json& revert);
+// A record's Revert line from its whole status: RevertSummary of
+// status.revert, else a revert still being retried (status.revertPending:
+// the remote down) as "automatic, not pushed yet (retrying since T): ERROR".
+std::string RevertLineOf(const Json& status);
 
 // A record's status.degraded (what a Degraded verdict said before the
 // revision recovered or was superseded): "ImagePullFailed at T: message";

@@ -229,7 +229,7 @@ void PrintRecord(const Object& r) {
   Line("Reverted by:", Str(F(st, "revertedBy")));
   // bosun's revert of it: pushed, failed, or none (needs a human); and a
   // Degraded verdict it recovered from or was superseded after.
-  const std::string revert = RevertSummary(F(st, "revert"));
+  const std::string revert = RevertLineOf(st);
   if (!revert.empty()) Line("Revert:", revert);
   const std::string degraded = DegradedSummary(F(st, "degraded"));
   if (!degraded.empty()) Line("Degraded:", degraded);

@@ -433,9 +433,11 @@ Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, cons
   auto r = impl_->mirror->Revert(commit, ro);
   if (!r) return r.error();
   if (!r->conflicts.empty()) return Error(Code::kConflict, r->conflict_message);
-  log::Info("server", "pushed a revert", {{"reverted", commit.substr(0, 7)}, {"commit", r->commit.substr(0, 7)},
-                                          {"attempts", std::to_string(r->attempts)}});
-  return reconciler::RevertOutcome{r->commit, r->attempts};
+  log::Info("server", r->pushed_before ? "the revert was pushed before" : "pushed a revert",
+            {{"reverted", commit.substr(0, 7)},
+             {"commit", r->commit.substr(0, 7)},
+             {"attempts", std::to_string(r->attempts)}});
+  return reconciler::RevertOutcome{r->commit, r->attempts, r->pushed_before};
 }
 
 }  // namespace bosun::cli

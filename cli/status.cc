@@ -124,7 +124,7 @@ int RunStatus(const StatusOptions& opt) {
     Line("Live:", l);
     // bosun's revert of the live revision: pushed, or why not (needs a human).
     if (live_record) {
-      const std::string revert = RevertSummary(Object::Field(live_record->status(), "revert"));
+      const std::string revert = RevertLineOf(live_record->status());
       if (!revert.empty()) Line("Revert:", revert);
     }
   }

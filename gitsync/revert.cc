@@ -89,6 +89,34 @@ struct Made {
   std::vector<std::string> conflicts;
 };
 
+// The commit after `target` up to `head` whose Bosun-Reverts trailer names
+// `target` (a revert bosun pushed before: a leader that pushed it and died
+// before recording it), "" when there is none. Under the mirror's lock.
+Result<std::string> PushedRevert(Mirror::Impl& m, const std::string& target, const std::string& head) {
+  auto ours = m.LookupCommit(head);
+  if (!ours) return ours.error();
+  auto theirs = m.LookupCommit(target);
+  if (!theirs) return theirs.error();
+  git_revwalk* raw = nullptr;
+  if (git_revwalk_new(&raw, m.repo.get()) != 0) {
+    return Error(Code::kIo, "cannot walk the history of " + head + ": " + LastGitMessage());
+  }
+  RevwalkPtr walk(raw);
+  if (git_revwalk_push(walk.get(), git_commit_id(ours->get())) != 0 ||
+      git_revwalk_hide(walk.get(), git_commit_id(theirs->get())) != 0) {
+    return Error(Code::kIo, "cannot walk the history of " + head + ": " + LastGitMessage());
+  }
+  const std::string trailer = "\nBosun-Reverts: " + target + "\n";
+  git_oid oid;
+  while (git_revwalk_next(&oid, walk.get()) == 0) {
+    auto c = m.LookupCommit(OidHex(oid));
+    if (!c) return c.error();
+    const char* message = git_commit_message(c->get());
+    if (message != nullptr && std::string(message).find(trailer) != std::string::npos) return OidHex(oid);
+  }
+  return std::string();
+}
+
 Result<Made> MakeRevert(Mirror::Impl& m, const std::string& target, const std::string& head,
                         const RevertOptions& options, const std::string& what) {
   git_repository* repo = m.repo.get();
@@ -411,6 +439,16 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
     Made made;
     {
       std::lock_guard<std::mutex> lock(m.mu);
+      // Pushed already (by a leader that died before it recorded it): that
+      // revert is the answer; a second would revert nothing, or the fix.
+      auto pushed = PushedRevert(m, target, *head);
+      if (!pushed) return pushed.error().Wrap(make_what);
+      if (!pushed->empty()) {
+        result.commit = *pushed;
+        result.pushed_before = true;
+        log::Info("gitsync", "the revert was pushed before", {{"reverts", target}, {"rev", *pushed}});
+        return result;
+      }
       auto r = MakeRevert(m, target, *head, options, make_what);
       if (!r) return r.error();
       made = std::move(*r);

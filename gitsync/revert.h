@@ -95,6 +95,10 @@ struct RevertResult {
   std::string commit;  // the revert commit, now the remote branch's head
   std::string base;    // the branch head it was made on (its parent)
   int attempts = 0;    // 1 when nobody raced it
+  // A revert of the commit (its Bosun-Reverts trailer) was already on the
+  // branch, pushed by an earlier leader: `commit` is that one, nothing new
+  // was pushed.
+  bool pushed_before = false;
   // Non-empty: the revert does not apply to the head cleanly, these paths
   // conflict, and nothing was pushed (`commit` is empty, `base` is the head
   // it was tried on).

@@ -787,8 +787,10 @@ class HealthController {
     if (!request_id.empty()) rec["request"] = request_id;
     if (r) {
       rec["commit"] = r->commit;
-      mgr_.events().Normal(rev, "Reverted", "pushed " + ShortSha(r->commit) + " reverting " + ShortSha(commit) +
-                                               ": " + reason);
+      mgr_.events().Normal(rev, "Reverted",
+                           (r->pushed_before ? "found " + ShortSha(r->commit) + ", pushed before, "
+                                             : "pushed " + ShortSha(r->commit) + " ") +
+                               "reverting " + ShortSha(commit) + ": " + reason);
     } else if (r.error().code() != Code::kUnavailable && r.error().code() != Code::kTimeout &&
                r.error().code() != Code::kIo) {
       rec["error"] = r.error().message();
@@ -796,8 +798,31 @@ class HealthController {
       mgr_.events().Warning(rev, "RevertFailed", "cannot revert " + ShortSha(commit) + ", needs a human: " +
                                                     r.error().message());
     } else {
-      return r.error();  // transient (remote down): retried with back-off
+      // Transient (the remote down): retried with back-off. Said in the
+      // record meanwhile (status.revertPending; `bosun status` shows it), and
+      // once per new error as an Event, so the on-call engineer does not
+      // wait on a revert that cannot be pushed yet.
+      const std::string error = r.error().message();
+      const MonoTime now = mgr_.clock().Monotonic();
+      auto last = pending_noted_.find(rev.name());
+      if (last != pending_noted_.end() && now - last->second < std::chrono::minutes(1)) return r.error();
+      pending_noted_[rev.name()] = now;
+      auto noted = ChangeRecordStatus(rev.name(), [&](Json& status) {
+        if (status.contains("revert")) return false;
+        Json& pending = status["revertPending"];
+        if (pending.is_object() && pending.value("error", "") == error) return false;
+        if (!pending.is_object()) pending = {{"since", FormatRfc3339(mgr_.clock().Now())}};
+        pending["error"] = error;
+        pending["automatic"] = automatic;
+        return true;
+      });
+      if (noted && *noted) {
+        mgr_.events().Warning(rev, "RevertPending",
+                              "cannot push the revert of " + ShortSha(commit) + " yet, retrying: " + error);
+      }
+      return r.error();
     }
+    pending_noted_.erase(rev.name());
     auto w = RecordRevert(rev, rec);
     if (r && opt_.trigger_sync) opt_.trigger_sync();
     return w;
@@ -806,6 +831,7 @@ class HealthController {
   Result<Reconciled> RecordRevert(const Object& rev, const Json& rec) {
     auto w = ChangeRecordStatus(rev.name(), [&](Json& status) {
       status["revert"] = rec;
+      status.erase("revertPending");
       return true;
     });
     if (!w)
@@ -876,6 +902,10 @@ class HealthController {
   // When this controller first saw each run of a new pod's container running
   // (NotUpLongEnough), by pod uid/container/run. Touched by Reconcile only.
   mutable std::map<std::string, WallTime> first_running_;
+  // When a revert that could not be pushed yet was last noted in its record
+  // (status.revertPending), by record name: at most once a minute, as each
+  // note wakes this controller again. Touched by Reconcile only.
+  std::map<std::string, MonoTime> pending_noted_;
 };
 
 }  // namespace

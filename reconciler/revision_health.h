@@ -56,6 +56,9 @@ inline constexpr const char* kRevertRequestedAnnotation = "bosun.dev/revert-requ
 struct RevertOutcome {
   std::string commit;  // the revert commit pushed
   int attempts = 1;
+  // The branch already had this revert (pushed by a leader that died before
+  // recording it): `commit` is that one, nothing new was pushed.
+  bool pushed_before = false;
 };
 
 struct RevisionHealthOptions {

@@ -861,6 +861,16 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }
   EXPECT_THAT(r.out, Not(HasSubstr("bosun revert 1")));
+  // A revert still retried (the remote down) says so, not nothing.
+  ASSERT_NO_FATAL_FAILURE(
+      set_status("00000003", {{"revert", nullptr},
+                              {"revertPending",
+                               {{"automatic", true},
+                                {"since", "2026-01-01T10:07:00Z"},
+                                {"error", "cannot push the revert of abcd333cccc: connection refused"}}}}));
+  Outcome pending = Run("status");
+  EXPECT_THAT(pending.out, HasSubstr("Revert:        automatic, not pushed yet (retrying since 2026-01-01T10:07:00Z): "
+                                     "cannot push the revert of abcd333cccc: connection refused"));
   Outcome j = Out("status -o json");
   ASSERT_EQ(j.exit_code, 0) << j.out;
   json doc = json::parse(j.out, nullptr, false);

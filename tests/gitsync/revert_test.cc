@@ -481,19 +481,35 @@ TEST(RevertFile, AMergeCommitNeedsAMainline) {
   EXPECT_EQ(RemoteGit(repos, "ls-tree --name-only " + r->commit), "db.yaml\nweb.yaml");
 }
 
-TEST(RevertFile, NothingToUndoAndUnknownCommits) {
+TEST(RevertFile, NothingToUndoARevertPushedBeforeAndUnknownCommits) {
   GitRepos repos;
   History h = ThreeCommits(repos);
   auto m = OpenMirror(repos, Follow("file://" + repos.remote()));
   ASSERT_TRUE(m);
   RevertOptions o;
   o.reason = "Degraded";
+  // A person reverted it with `git revert` (no Bosun-Reverts trailer):
+  // reverting it again would change nothing.
+  repos.Git("revert --no-edit " + h.bad);
+  repos.Push();
+  const std::string by_hand = RemoteHead(repos);
+  auto after_person = m->Revert(h.bad, o);
+  ASSERT_FALSE(after_person.ok());
+  EXPECT_EQ(after_person.error().code(), Code::kAlreadyExists) << after_person.error().message();
+  EXPECT_EQ(RemoteHead(repos), by_hand);
+  repos.Git("reset -q --hard " + h.later);
+  repos.Git("push -q -f origin main");
+  ASSERT_EQ(RemoteHead(repos), h.later);
+
   auto r = m->Revert(h.bad, o);
   ASSERT_TRUE(r.ok()) << r.error().message();
-  // Reverting it again would change nothing.
+  EXPECT_FALSE(r->pushed_before);
+  // Asked again (a new leader, after the one that pushed it died before it
+  // recorded it): the revert bosun pushed is the answer, nothing new.
   auto twice = m->Revert(h.bad, o);
-  ASSERT_FALSE(twice.ok());
-  EXPECT_EQ(twice.error().code(), Code::kAlreadyExists) << twice.error().message();
+  ASSERT_TRUE(twice.ok()) << twice.error().message();
+  EXPECT_TRUE(twice->pushed_before);
+  EXPECT_EQ(twice->commit, r->commit);
   EXPECT_EQ(RemoteHead(repos), r->commit);
 
   // A commit that is not on the branch (here: one the remote never had).

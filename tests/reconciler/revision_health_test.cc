@@ -55,6 +55,10 @@ class RevisionHealthTest : public ::testing::Test {
       std::lock_guard<std::mutex> lock(mu_);
       reverts_.push_back({commit, reason});
       if (revert_conflicts_) return Error(Code::kConflict, "the revert conflicts in web/deploy.yaml");
+      if (revert_unreachable_ > 0) {
+        --revert_unreachable_;
+        return Error(Code::kUnavailable, "cannot push the revert: connection refused");
+      }
       return RevertOutcome{"2222222222222222222222222222222222222222", 1};
     };
     o.trigger_sync = [this] { ++syncs_; };
@@ -257,6 +261,7 @@ class RevisionHealthTest : public ::testing::Test {
   test::InProcessApi api_;
   const bool auto_revert_ = true;
   bool revert_conflicts_ = false;
+  int revert_unreachable_ = 0;  // so many reverts fail first as if the remote were down
   std::chrono::milliseconds recover_after_ = 60s;
   std::chrono::milliseconds healthy_after_ = 10s;
   std::unique_ptr<ControllerManager> mgr_;
@@ -452,6 +457,28 @@ TEST_F(RevisionHealthTest, AStuckRolloutSaysWhatItsNewPodsAreWaitingFor) {
   }));
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_THAT(reverts_[0].second, ::testing::HasSubstr("FailedMount: " + why));
+}
+
+// The remote is down when the revision turns Degraded: the revert is
+// retried, and the record says so meanwhile (status.revertPending, one
+// RevertPending Event), not only the log; once pushed, the note goes.
+TEST_F(RevisionHealthTest, ARevertThatCannotBePushedYetSaysSoWhileItIsRetried) {
+  revert_unreachable_ = 8;  // 5 ms doubling: over a second of failures
+  Deployment(1, DeadlineExceeded());
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revertPending"); })) << RecordStatus().dump();
+  Json pending = RecordStatus()["revertPending"];
+  EXPECT_EQ(pending["error"], "cannot push the revert: connection refused");
+  EXPECT_EQ(pending["automatic"], true);
+  EXPECT_FALSE(pending.value("since", "").empty());
+  EXPECT_FALSE(RecordStatus().contains("revert"));
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); }, 20s)) << RecordStatus().dump();
+  Json st = RecordStatus();
+  EXPECT_EQ(st["revert"]["commit"], "2222222222222222222222222222222222222222");
+  EXPECT_FALSE(st.contains("revertPending")) << st.dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(reverts_.size(), 9u);
 }
 
 // `bosun suspend`: bosun writes nothing to the repository either. A
