@@ -62,6 +62,18 @@ Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags, stat
   return state::Client::Create(options);
 }
 
+Status SplitKindName(std::string* kind, std::string* name) {
+  const size_t slash = kind->find('/');
+  if (slash == std::string::npos) return Ok();
+  if (!name->empty()) {
+    return Error(Code::kInvalid, "give KIND NAME or KIND/NAME, not both (\"" + *kind + "\" and \"" + *name + "\")");
+  }
+  *name = kind->substr(slash + 1);
+  kind->resize(slash);
+  if (kind->empty() || name->empty()) return Error(Code::kInvalid, "KIND/NAME needs both, e.g. deploy/web");
+  return Ok();
+}
+
 Result<const KindInfo*> ResolveKind(const std::string& name) {
   const KindRegistry& reg = KindRegistry::Builtin();
   if (const KindInfo* k = reg.FindResource(name)) return k;

@@ -44,6 +44,10 @@ Result<std::unique_ptr<state::Client>> MakeClient(const ClientFlags& flags, stat
 // "Service"), or kInvalid naming the kinds bosun knows.
 Result<const KindInfo*> ResolveKind(const std::string& name);
 
+// kubectl's KIND/NAME form ("deploy/web", "pod/web-1"): splits *kind into
+// kind and *name when it holds a '/'. An error when a NAME was also given.
+Status SplitKindName(std::string* kind, std::string* name);
+
 // How kubectl names an object in its output: "deployment.apps/web",
 // "configmap/settings".
 std::string ObjectRef(const KindInfo& kind, const std::string& name);

@@ -90,7 +90,12 @@ bool DeleteOne(state::Client& client, const Target& t, const DeleteOptions& opt,
   return true;
 }
 
-int RunDelete(const DeleteOptions& opt) {
+int RunDelete(DeleteOptions opt) {
+  if (opt.args.size() == 1) {
+    std::string name;
+    if (Status s = SplitKindName(&opt.args[0], &name); !s) return Fail("delete", s.error().message());
+    if (!name.empty()) opt.args.push_back(name);
+  }
   if (!opt.files.empty() && !opt.args.empty()) {
     std::fprintf(stderr, "bosun delete: give either KIND NAME or -f FILE, not both\n");
     return 2;
@@ -157,7 +162,7 @@ void AddDelete(CLI::App& app, int* exit_code) {
                          "Delete objects: `bosun delete KIND NAME [-n NS]`, or every object of manifests with\n"
                          "`bosun delete -f FILE|DIR` (dependents first). A Namespace goes once everything in it is\n"
                          "deleted; by default the command waits for that, as kubectl does.");
-  cmd->add_option("args", opt->args, "KIND NAME (e.g. deploy web)");
+  cmd->add_option("args", opt->args, "KIND NAME or KIND/NAME (e.g. deploy web)");
   cmd->add_option("-f,--filename", opt->files, "Manifest files or directories (repeatable)");
   cmd->add_option("-n,--namespace", opt->ns, "Namespace (default: default)");
   cmd->add_flag("--ignore-not-found", opt->ignore_not_found, "Objects already gone are not an error");

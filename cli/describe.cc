@@ -165,7 +165,12 @@ void PrintKindDetails(const KindInfo& kind, const Object& o) {
   PrintConditions(st);
 }
 
-int RunDescribe(const DescribeOptions& opt) {
+int RunDescribe(DescribeOptions opt) {
+  if (Status s = SplitKindName(&opt.kind, &opt.name); !s) return Fail("describe", s.error().message());
+  if (opt.name.empty()) {
+    std::fprintf(stderr, "bosun describe: give KIND NAME or KIND/NAME (e.g. `bosun describe deploy web`)\n");
+    return 2;
+  }
   auto kind = ResolveKind(opt.kind);
   if (!kind) return Fail("describe", kind.error().message());
   auto client = MakeClient(opt.client);
@@ -234,8 +239,8 @@ void AddDescribe(CLI::App& app, int* exit_code) {
       "  bosun describe deployment web -n shop\n"
       "  bosun describe pod web-7d9f6c-x2x4k -n shop\n"
       "  bosun describe revision 42");
-  cmd->add_option("kind", opt->kind, "The kind: deployment, pod, job, node, revision, ...")->required();
-  cmd->add_option("name", opt->name, "The object's name (for a revision: number or commit)")->required();
+  cmd->add_option("kind", opt->kind, "The kind: deployment, pod, job, node, revision, ... (or KIND/NAME)")->required();
+  cmd->add_option("name", opt->name, "The object's name (for a revision: number or commit)");
   cmd->add_option("-n,--namespace", opt->ns, "Namespace")->capture_default_str();
   AddClientFlags(cmd, &opt->client);
   cmd->callback([opt, exit_code] { *exit_code = RunDescribe(*opt); });

@@ -352,7 +352,8 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
   return 0;
 }
 
-int RunGet(const GetOptions& opt) {
+int RunGet(GetOptions opt) {
+  if (Status s = SplitKindName(&opt.kind, &opt.name); !s) return Fail("get", s.error().message());
   auto kind = ResolveKind(opt.kind);
   if (!kind) return Fail("get", kind.error().message());
   const KindInfo& k = **kind;
@@ -423,7 +424,7 @@ void AddGet(CLI::App& app, int* exit_code) {
       "Show objects from the cluster: `bosun get pods`, `bosun get deploy web -o yaml`, `bosun get svc -A`.\n"
       "KIND is a resource name, singular, short name or kind (po, deploy, svc, cm, ns, ...).\n"
       "With -w, prints the objects and then a line per change until Ctrl-C.");
-  cmd->add_option("kind", opt->kind, "What to show: pods, deployments, services, ...")->required();
+  cmd->add_option("kind", opt->kind, "What to show: pods, deployments, services, ... (or KIND/NAME)")->required();
   cmd->add_option("name", opt->name, "One object's name (default: all)");
   cmd->add_option("-n,--namespace", opt->ns, "Namespace")->capture_default_str()->default_val("default");
   cmd->add_flag("-A,--all-namespaces", opt->all_namespaces, "Objects of every namespace");

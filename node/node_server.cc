@@ -251,7 +251,8 @@ class NodeServerImpl final : public NodeServer {
     std::string path = previous ? ref.previous_log_path : ref.log_path;
     if (previous && path.empty()) {
       return ReplyStatus(req, 400, "BadRequest",
-                         "previous terminated container \"" + container + "\" in pod \"" + pod + "\" not found");
+                         "previous terminated container \"" + (ref.name.empty() ? container : ref.name) +
+                             "\" in pod \"" + pod + "\" not found (it has not restarted)");
     }
     std::streamoff offset = 0;
     std::string text = ReadLog(path, tail, timestamps, &offset);

@@ -19,6 +19,7 @@ namespace bosun::node {
 
 // What the pod workers know about one container of a pod bound to this node.
 struct ContainerRef {
+  std::string name;                // the container's name in the pod
   std::string id;                  // the runtime's id of the current (or last) run
   bool running = false;
   std::string log_path;            // the current run's log

@@ -238,6 +238,7 @@ milliseconds PodWorker::Sync() {
   for (const auto& c : states_) {
     if (!c.current) continue;
     ContainerRef r;
+    r.name = c.name;
     r.id = c.current->id;
     r.running = c.current->state == ContainerState::kRunning;
     r.log_path = c.current->log_path;

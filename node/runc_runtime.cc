@@ -19,23 +19,23 @@
 // so no Secret value is at rest on the data dir's disk. After a reboot (a
 // new boot_id) the run dir is empty and Init removes what STORAGE kept for
 // the containers it knew.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/mount.h>
-#include <linux/magic.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <nlohmann/json.hpp>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/process.h"
@@ -421,8 +421,12 @@ class RuncRuntime : public Runtime {
     static std::atomic<uint64_t> seq{0};
     const std::string pid_file = ContainerDir(id) + "/exec-" + std::to_string(::getpid()) + "-" +
                                  std::to_string(seq.fetch_add(1)) + ".pid";
+    // runc's own error (a command that cannot be started) goes to its log,
+    // not mixed into the command's stderr as a logrus line.
+    const std::string runc_log = pid_file + ".log";
     process::Options p;
-    p.argv = {o_.runc, "--root", RuncRoot(), "exec", "--pid-file", pid_file, id};
+    p.argv = {o_.runc, "--root", RuncRoot(),   "--log",  runc_log, "--log-format",
+              "json",  "exec",   "--pid-file", pid_file, id};
     p.argv.insert(p.argv.end(), argv.begin(), argv.end());
     p.timeout = timeout;
     Result<process::Output> r = process::Run(p);
@@ -432,6 +436,15 @@ class RuncRuntime : public Runtime {
       }
     }
     ::unlink(pid_file.c_str());
+    std::string runc_error;
+    if (r && r->exit_code != 0) {
+      std::ifstream in(runc_log);
+      for (std::string line; std::getline(in, line);) {
+        json j = json::parse(line, nullptr, false);
+        if (j.is_object() && j.value("level", "") == "error") runc_error = j.value("msg", "");
+      }
+    }
+    ::unlink(runc_log.c_str());
     if (!r) {
       if (r.error().code() == Code::kTimeout) {
         return Error(Code::kTimeout, "exec in container " + id + " did not finish within " +
@@ -443,6 +456,14 @@ class RuncRuntime : public Runtime {
     res.exit_code = r->term_signal ? 128 + r->term_signal : r->exit_code;
     res.out = std::move(r->out);
     res.err = std::move(r->err);
+    if (!runc_error.empty()) {
+      // The command never ran: runc's reason, and a shell's exit codes (127
+      // not found, 126 cannot be run) instead of runc's 255.
+      const bool missing = runc_error.find("no such file or directory") != std::string::npos ||
+                           runc_error.find("executable file not found") != std::string::npos;
+      res.exit_code = missing ? 127 : 126;
+      res.err = runc_error + "\n";
+    }
     return res;
   }
 

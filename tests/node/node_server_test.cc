@@ -66,6 +66,7 @@ class NodeServerTest : public ::testing::Test {
         return Error(Code::kNotFound, "container \"" + c + "\" not found in pod " + ns + "/" + pod);
       }
       ContainerRef r;
+      r.name = "app";
       r.id = "uid_app_1";
       r.running = running_.load();
       r.log_path = log_;
@@ -107,6 +108,13 @@ TEST_F(NodeServerTest, LogsAllTailTimestampsAndPrevious) {
   EXPECT_EQ(Body(Request("GET", "/api/v1/namespaces/shop/pods/web/log?tailLines=1&timestamps=true")),
             "2026-11-22T10:00:03.000000000Z three\n");
   EXPECT_EQ(Body(Request("GET", "/api/v1/namespaces/shop/pods/web/log?previous=true")), "before the restart\n");
+  // No run before this one: the error names the container, also when the
+  // request named none (a pod of one container).
+  prev_.clear();
+  auto none = Request("GET", "/api/v1/namespaces/shop/pods/web/log?previous=true");
+  EXPECT_EQ(none.status_code(), 400);
+  EXPECT_NE(Body(none).find("previous terminated container \\\"app\\\" in pod \\\"web\\\" not found"),
+            std::string::npos);
 }
 
 TEST_F(NodeServerTest, FollowStreamsNewLinesUntilTheContainerStops) {

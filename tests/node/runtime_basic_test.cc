@@ -75,6 +75,17 @@ TEST_F(RuntimeTest, ExecRunsInTheContainerAndTimesOut) {
   EXPECT_EQ(r->exit_code, 4);
   EXPECT_EQ(r->out, "hi there\n");
   EXPECT_EQ(r->err, "err\n");
+  // A command that is not there: runc's reason, not its log line, and the
+  // shell's 127; a command exiting 255 itself keeps its code and stderr.
+  auto missing = rt_->Exec(st->id, {"/nonexistent"}, 10s);
+  ASSERT_TRUE(missing) << missing.error().message();
+  EXPECT_EQ(missing->exit_code, 127);
+  EXPECT_NE(missing->err.find("exec: \"/nonexistent\""), std::string::npos) << missing->err;
+  EXPECT_EQ(missing->err.find("level=error"), std::string::npos) << missing->err;
+  auto own = rt_->Exec(st->id, {"sh", "-c", "echo mine >&2; exit 255"}, 10s);
+  ASSERT_TRUE(own) << own.error().message();
+  EXPECT_EQ(own->exit_code, 255);
+  EXPECT_EQ(own->err, "mine\n");
   auto slow = rt_->Exec(st->id, {"sleep", "30"}, 300ms);
   ASSERT_FALSE(slow);
   EXPECT_EQ(slow.error().code(), Code::kTimeout);

@@ -292,6 +292,27 @@ TEST_F(WorkloadsE2E, RollingUpdateKeepsThreeOfFourReadyAndServesTheNewVersion) {
   Cli status = Bosun({"rollout", "status", "web", "--timeout", "30s"});
   EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
   EXPECT_NE(status.out.find("successfully rolled out"), std::string::npos) << status.out << status.err;
+
+  // kubectl's KIND/NAME: a Deployment stands for one of its pods, and says
+  // which; get and describe take it too.
+  process::Options eo;
+  eo.argv = {BOSUN_BINARY, "exec", "--server", api_url_, "--token-file", server_data_ + "/admin.token",
+             "deploy/web", "--",   "hostname"};
+  auto ran = process::Run(eo);
+  ASSERT_TRUE(ran) << ran.error().message();
+  Cli exec{ran->exit_code, ran->out, ran->err};
+  EXPECT_EQ(exec.exit_code, 0) << exec.out << exec.err;
+  EXPECT_NE(exec.err.find("Found 4 pods, using pod/web-"), std::string::npos) << exec.err;
+  EXPECT_EQ(exec.out.rfind("web-", 0), 0u) << exec.out;
+  Cli get = Bosun({"get", "deploy/web", "-o", "name"});
+  EXPECT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(get.out, "deployment.apps/web\n");
+  Cli describe = Bosun({"describe", "deploy/web"});
+  EXPECT_EQ(describe.exit_code, 0) << describe.err;
+  EXPECT_NE(describe.out.find("Name:"), std::string::npos) << describe.out;
+  Cli both = Bosun({"get", "deploy/web", "web"});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("give KIND NAME or KIND/NAME, not both"), std::string::npos) << both.err;
 }
 
 TEST_F(WorkloadsE2E, RecreateNeverRunsOldAndNewPodsTogether) {
