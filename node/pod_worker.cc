@@ -51,6 +51,7 @@ PodWorker::PodWorker(const WorkerEnv& env, Object pod, std::vector<ContainerStat
   // The last reported ready/started of each container, so adopting a running
   // container does not flip the pod's Ready.
   std::map<std::string, std::pair<bool, bool>> reported;
+  std::map<std::string, int> ran_before;  // restartCount + 1 of containers that had run
   for (const char* list : {"initContainerStatuses", "containerStatuses"}) {
     const Json& l = Object::Field(st, list);
     if (!l.is_array()) continue;
@@ -58,6 +59,11 @@ PodWorker::PodWorker(const WorkerEnv& env, Object pod, std::vector<ContainerStat
       const Json& r = Object::Field(cs, "ready");
       const Json& s = Object::Field(cs, "started");
       reported[Str(cs, "name")] = {r.is_boolean() && r.get<bool>(), s.is_boolean() && s.get<bool>()};
+      const Json& count = Object::Field(cs, "restartCount");
+      if (!Str(cs, "containerID").empty() && count.is_number_integer() && count.get<int64_t>() >= 0 &&
+          count.get<int64_t>() < 1000000) {
+        ran_before[Str(cs, "name")] = static_cast<int>(count.get<int64_t>()) + 1;
+      }
     }
   }
   std::sort(adopted.begin(), adopted.end(),
@@ -69,7 +75,10 @@ PodWorker::PodWorker(const WorkerEnv& env, Object pod, std::vector<ContainerStat
       if (c.current) c.previous = c.current;
       c.current = a;
     }
-    if (!c.current) continue;
+    if (!c.current) {
+      if (auto it = ran_before.find(c.name); it != ran_before.end()) c.first_attempt = it->second;
+      continue;
+    }
     c.restart_count = c.current->attempt;
     if (c.restart_count > 0) {
       auto d = env_.backoff_initial * (1LL << std::min(c.restart_count - 1, 20));
@@ -426,11 +435,13 @@ std::optional<milliseconds> PodWorker::StartContainer(CState& c, const Json& spe
   }
   c.pull_delay = 0ms;
   auto mounts = env_.volumes->MountsFor(pod, c.name, volume_paths_);
-  Result<ContainerConfig> cfg = mounts ? BuildContainerConfig(pod, spec, *image, PodFieldValues(pod, pod_ip_, env_.host_ip),
-                                                              [this](const std::string& k, const std::string& ns,
-                                                                     const std::string& n) { return Fetch(k, ns, n); },
-                                                              *mounts, c.current ? c.current->attempt + 1 : 0)
-                                       : Result<ContainerConfig>(mounts.error());
+  Result<ContainerConfig> cfg =
+      mounts
+          ? BuildContainerConfig(
+                pod, spec, *image, PodFieldValues(pod, pod_ip_, env_.host_ip),
+                [this](const std::string& k, const std::string& ns, const std::string& n) { return Fetch(k, ns, n); },
+                *mounts, c.current ? c.current->attempt + 1 : c.first_attempt)
+          : Result<ContainerConfig>(mounts.error());
   if (!cfg) {
     c.waiting_reason = "CreateContainerConfigError";
     c.waiting_message = cfg.error().message();

@@ -148,6 +148,10 @@ class PodWorker {
     std::optional<ContainerStatus> current;   // the newest run
     std::optional<ContainerStatus> previous;  // the run before it (lastState)
     int restart_count = 0;
+    // The attempt of a first run of this worker's: the pod's reported
+    // restartCount + 1 when it ran on this node before (its containers were
+    // removed with the node's stop, or by a reboot), as a kubelet counts it.
+    int first_attempt = 0;
     // Back-off: the next start is not before `not_before`; `delay` is the
     // next back-off; `exit_seen` is when the current run's exit was noticed.
     MonoTime not_before{};

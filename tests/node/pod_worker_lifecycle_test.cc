@@ -453,5 +453,39 @@ TEST(PodWorker, APodThatEndedBeforeIsNotRunAgain) {
   EXPECT_EQ(fx.runtime.Starts("app"), before + 1);
 }
 
+// A pod that ran on this node before its containers were removed (bosun up
+// stopped, the machine rebooted) keeps counting: its containers start again
+// as restarts, as a kubelet counts them, not at 0.
+TEST(PodWorker, APodRunAgainAfterTheNodeStoppedCountsItAsARestart) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  Object pod = fx.api.CreatePod(AppSpec("Always"));
+  pod.json()["status"] = {{"phase", "Running"},
+                          {"containerStatuses",
+                           {{{"name", "app"},
+                             {"containerID", "bosun://" + pod.uid() + "_app_2"},
+                             {"ready", true},
+                             {"restartCount", 2},
+                             {"state", {{"running", {{"startedAt", "2026-11-25T01:00:00Z"}}}}}}}}};
+  auto written = fx.api.client().UpdateStatus(pod);
+  ASSERT_TRUE(written.ok()) << written.error().message();
+  PodWorker w(fx.env, *written, *fx.runtime.ListContainers());
+  w.Sync();
+  EXPECT_EQ(fx.runtime.Starts("app"), 1);
+  EXPECT_EQ(ContainerStatusOf(fx.api.PodStatus(), "app")["restartCount"], 3);
+
+  // One that never ran (no containerID) starts at 0.
+  Object fresh = fx.api.CreatePod(AppSpec("Always"), "fresh");
+  fresh.json()["status"] = {
+      {"phase", "Pending"},
+      {"containerStatuses",
+       {{{"name", "app"}, {"restartCount", 0}, {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}}}}};
+  auto pending = fx.api.client().UpdateStatus(fresh);
+  ASSERT_TRUE(pending.ok());
+  PodWorker w2(fx.env, *pending);
+  w2.Sync();
+  EXPECT_EQ(ContainerStatusOf(fx.api.PodStatus("fresh"), "app")["restartCount"], 0);
+}
+
 }  // namespace
 }  // namespace bosun::node::testing
