@@ -199,14 +199,22 @@ int RunStatus(const StatusOptions& opt) {
         }
       }
     }
+    // The first few, then how many more (`bosun history show` lists them all).
     auto join = [](const std::vector<std::string>& v) {
+      constexpr size_t kShown = 10;
       std::string out;
-      for (const std::string& x : v) out += (out.empty() ? "" : ", ") + x;
+      for (size_t i = 0; i < v.size() && i < kShown; ++i) out += (out.empty() ? "" : ", ") + v[i];
+      if (v.size() > kShown) out += " and " + std::to_string(v.size() - kShown) + " more";
       return out;
     };
+    const Json& dropped = Object::Field(live_record->status(), "driftDropped");
+    const std::string more = dropped.is_number_integer() && dropped.get<int64_t>() > 0
+                                 ? " (the record keeps the newest changes: " + std::to_string(dropped.get<int64_t>()) +
+                                       " older ones were dropped, so there may be more)"
+                                 : "";
     if (!left.empty()) {
       Line("Drift:", std::to_string(left.size()) + (left.size() == 1 ? " object" : " objects") +
-                         " changed by hand and left so " +
+                         " changed by hand and left so" + more + " " +
                          (suspended ? "(suspended): " + join(left) + "; `bosun resume` puts them back with self-heal"
                                     : "(self-heal is off): " + join(left) + "; `bosun sync` puts them back"));
     }

@@ -146,6 +146,21 @@ class Watcher {
         if (!err.empty()) progress_->Line("sync: " + err);
         last_sync_error_ = err;
       }
+      // A repository that cannot be fetched (down, wrong URL, credentials):
+      // said here, not only in `bosun status` and the log; and when it
+      // answers again.
+      std::string fetch_err = StringField(repo->status(), "lastFetchError");
+      if (fetch_err != last_fetch_error_) {
+        if (!fetch_err.empty()) {
+          std::string every = StringField(Object::Field(repo->status(), "syncConfig"), "interval");
+          if (every.empty()) every = StringField(repo->spec(), "interval");
+          progress_->Line("fetch: " + fetch_err + " (retried every " + every +
+                          "; `bosun status` shows the last attempt)");
+        } else if (!last_fetch_error_.empty()) {
+          progress_->Line("fetch: the repository answers again");
+        }
+        last_fetch_error_ = fetch_err;
+      }
     }
     if (auto pods = client_->List(*KindRegistry::Builtin().FindKind("Pod"), "")) {
       int ready = 0, total = 0, completed = 0;
@@ -208,7 +223,7 @@ class Watcher {
   long long next_ = 0;                       // the next record to look for
   std::map<std::string, std::string> open_;  // records not final yet → last outcome printed
   bool printed_any_ = false;
-  std::string last_sync_error_, last_pods_;
+  std::string last_sync_error_, last_fetch_error_, last_pods_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -871,6 +871,19 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   Outcome pending = Run("status");
   EXPECT_THAT(pending.out, HasSubstr("Revert:        automatic, not pushed yet (retrying since 2026-01-01T10:07:00Z): "
                                      "cannot push the revert of abcd333cccc: connection refused"));
+  // Much drift left (self-heal off): the first ten, how many more, and that
+  // the record dropped older ones; not one line of every name.
+  json drift = json::array();
+  for (int i = 0; i < 12; ++i) {
+    drift.push_back({{"kind", "ConfigMap"}, {"namespace", "shop"}, {"name", "c" + std::to_string(i)}});
+  }
+  ASSERT_NO_FATAL_FAILURE(set_status("00000003", {{"drift", drift}, {"driftDropped", 5}}));
+  Outcome drifted = Run("status");
+  EXPECT_THAT(drifted.out, HasSubstr("Drift:         12 objects changed by hand and left so (the record keeps the "
+                                     "newest changes: 5 older ones were dropped, so there may be more) (self-heal is "
+                                     "off): ConfigMap shop/c0, "));
+  EXPECT_THAT(drifted.out, HasSubstr("ConfigMap shop/c9 and 2 more; `bosun sync` puts them back"));
+  EXPECT_THAT(drifted.out, Not(HasSubstr("shop/c10")));
   Outcome j = Out("status -o json");
   ASSERT_EQ(j.exit_code, 0) << j.out;
   json doc = json::parse(j.out, nullptr, false);

@@ -103,12 +103,13 @@ class UpCli : public ::testing::Test {
     }
   }
 
-  void Start() {
+  void Start(const std::vector<std::string>& more = {}) {
     bosun::process::DetachedOptions o;
     o.argv = {BOSUN_BINARY, "up", "--data", data_, "--examples", examples_,
               "--listen", "127.0.0.1:" + std::to_string(port_), "--raft-listen", "127.0.0.1:" + std::to_string(raft_port_),
               "--node-listen", "127.0.0.1:0", "--node-name", node_, "--bridge", bridge_, "--pod-cidr", prefix_ + "0/24",
               "--cgroup-parent", cgroup_, "--stop-grace", "2s"};
+    o.argv.insert(o.argv.end(), more.begin(), more.end());
     out_ = dir_.Sub("up-" + std::to_string(++starts_) + ".out");
     o.stdout_path = out_;
     o.stderr_path = out_;
@@ -238,6 +239,27 @@ TEST_F(UpCli, RunsTheRepositoryAndStopsCleanAndResumes) {
   EXPECT_THAT(history.out, Not(::testing::ContainsRegex("\n3 ")));
   EXPECT_THAT(Bosun("get pods -n upt -o yaml").out, HasSubstr("bosun.local/examples/web:1.1"));
   EXPECT_EQ(Stop(SIGTERM), 0) << Output();
+  ExpectNothingLeft();
+}
+
+// A repository that cannot be fetched is said on the console (not only in
+// `bosun status` and the log), and so is its coming back.
+TEST_F(UpCli, SaysWhenTheRepositoryCannotBeFetched) {
+  const std::string remote = dir_.Sub("later.git");
+  Start({"--repo", "file://" + remote, "--branch", "main", "--fetch-interval", "1s"});
+  ASSERT_TRUE(Printed("fetch: ", 60s)) << Output();
+  EXPECT_THAT(Output(), HasSubstr("(retried every 1s; `bosun status` shows the last attempt)"));
+  const std::string work = dir_.Sub("later-work");
+  ASSERT_EQ(RunCommand("git init -q --bare -b main " + remote + " && git init -q -b main " + work + " && cd " + work +
+                       " && printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: x}\\n' > cm.yaml && "
+                       "git add cm.yaml && git -c user.name=t -c user.email=t@e -c commit.gpgsign=false commit -qm "
+                       "one && git push -q " +
+                       remote + " main")
+                .exit_code,
+            0);
+  EXPECT_TRUE(Printed("fetch: the repository answers again", 30s)) << Output();
+  EXPECT_TRUE(Printed("revision 1 (", 30s)) << Output();
+  EXPECT_EQ(Stop(SIGINT), 0) << Output();
   ExpectNothingLeft();
 }
 
