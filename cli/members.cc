@@ -1,5 +1,6 @@
 // `bosun members`: the state members of the cluster and who leads;
 // `bosun members remove ID` takes one out.
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -38,13 +39,31 @@ int RunMembers(const MembersOptions& opt) {
   if (!items.is_array()) return Fail("members", "the API answered without a list of members");
   TablePrinter table({"ID", "ADDRESS", "API", "ROLE", "LEADER", "APPLIED"});
   std::vector<std::vector<std::string>> rows;
+  auto token = ReadTokenFile(opt.client.token_file);
   for (const Json& m : items) {
     bool leader = Object::Field(m, "isLeader") == Json(true);
     bool self = Object::Field(m, "isSelf") == Json(true);
-    // Only the member that answered knows its applied index.
+    std::string role = Cell(m, "role");
+    // Only a member knows its applied index: the one that answered, and each
+    // other one asked in turn (2 s); one that does not answer is down, or
+    // cut off, whatever its role in the configuration.
     std::string applied = self ? Cell(m, "appliedIndex") : "-";
-    rows.push_back(
-        {Cell(m, "id"), Cell(m, "raftAddress"), Cell(m, "apiUrl"), Cell(m, "role"), leader ? "yes" : "no", applied});
+    if (!self && Cell(m, "apiUrl") != "-" && token) {
+      state::ClientOptions co;
+      co.servers = {Cell(m, "apiUrl")};
+      co.token = *token;
+      co.timeout = std::chrono::seconds(2);
+      auto other = state::Client::Create(co);
+      auto view = other ? (*other)->Members() : Result<Json>(other.error());
+      if (!view) {
+        role = "unreachable";
+      } else if (const Json& its = Object::Field(*view, "items"); its.is_array()) {
+        for (const Json& o : its) {
+          if (Object::Field(o, "isSelf") == Json(true)) applied = Cell(o, "appliedIndex");
+        }
+      }
+    }
+    rows.push_back({Cell(m, "id"), Cell(m, "raftAddress"), Cell(m, "apiUrl"), role, leader ? "yes" : "no", applied});
   }
   table.Fit(rows);
   table.PrintHeader();
@@ -69,7 +88,8 @@ void AddMembers(CLI::App& app, int* exit_code) {
   CLI::App* cmd =
       app.add_subcommand("members",
                          "List the cluster's state members: their Raft and API addresses, role, the leader, and\n"
-                         "(for the member that answers) the last applied log index.");
+                         "each one's last applied log index (each member is asked, 2 s; one that does not answer\n"
+                         "is shown as unreachable).");
   cmd->add_option("-o,--output", opt->output, "Output format: json (default: a table)")
       ->check(CLI::IsMember({"", "json"}));
   AddClientFlags(cmd, &opt->client);

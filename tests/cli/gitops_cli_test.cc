@@ -1930,6 +1930,14 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
                                          HasSubstr("already up to date: " + third.substr(0, 7) +
                                                    " is live (revision 3)")));
   EXPECT_TRUE(wait_live(*members[other], third));
+  // `bosun members` asks each member: the killed one is unreachable (not a
+  // follower), the others give their applied index.
+  Outcome listed = Bosun("members" + members[other]->flags());
+  ASSERT_EQ(listed.exit_code, 0) << listed.out;
+  EXPECT_THAT(listed.out, ::testing::ContainsRegex("\n" + std::to_string(lead + 1) + " .*unreachable +no +-\n"))
+      << listed.out;
+  EXPECT_THAT(listed.out, ::testing::ContainsRegex("\n" + std::to_string(next + 1) + " .*leader +yes +[0-9]+\n"))
+      << listed.out;
   EXPECT_THAT(members[next]->Log(), HasSubstr("leading: sync controller started"));
   // The workload controllers follow leadership too: the old and the new
   // leader ran them, the member that never led did not.
