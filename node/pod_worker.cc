@@ -340,6 +340,21 @@ Status PodWorker::EnsurePodSetup(std::string* why) {
 void PodWorker::Refresh(CState& c) {
   if (!c.current || c.current->state == ContainerState::kExited) return;
   auto st = env_.runtime->Inspect(c.current->id);
+  if (st && st->state == ContainerState::kUnknown) {
+    // Its monitor (the shim) died and the container runs on unwatched: no
+    // logs are read, no exit would be seen, exec cannot reach it. Stop it,
+    // so that it is restarted (per restartPolicy) under a new monitor, as a
+    // kubelet does when the runtime's shim of a container is gone.
+    log::Warn("node", "a container's monitor is gone; stopping the container to restart it",
+              {{"pod", snapshot_.Key()}, {"container", c.name}, {"id", c.current->id}});
+    PodEvent(true, "MonitorLost",
+             "the monitor of container " + c.name + " exited while the container ran; it is stopped and restarted");
+    if (Status stopped = env_.runtime->StopContainer(c.current->id, std::chrono::milliseconds(0)); !stopped) {
+      log::Warn("node", "cannot stop a container whose monitor is gone",
+                {{"pod", snapshot_.Key()}, {"container", c.name}, {"error", stopped.error().message()}});
+    }
+    st = env_.runtime->Inspect(c.current->id);
+  }
   if (st) {
     c.current = *st;
   } else if (st.error().code() == Code::kNotFound) {

@@ -533,7 +533,9 @@ class RuncRuntime : public Runtime {
     for (;;) {
       if (Exists(dir + "/exit.json")) return true;
       Result<ShimState> s = ReadShimState(dir);
-      if (s && !ShimAlive(*s)) return true;
+      // A shim gone without a record (killed) no longer tells: the
+      // container's own process must be gone too.
+      if (s && !ShimAlive(*s) && !(s->pid > 0 && ProcessStartTime(s->pid))) return true;
       if (std::chrono::steady_clock::now() >= deadline) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }

@@ -487,5 +487,33 @@ TEST(PodWorker, APodRunAgainAfterTheNodeStoppedCountsItAsARestart) {
   EXPECT_EQ(ContainerStatusOf(fx.api.PodStatus("fresh"), "app")["restartCount"], 0);
 }
 
+// A container whose monitor (shim) died runs on unwatched: no logs, no exit
+// seen, exec cannot reach it, and the pod looked ContainerCreating forever.
+// The worker stops it and starts it again under a new one, and says so.
+TEST(PodWorker, AContainerWhoseMonitorDiedIsRestarted) {
+  FakeClock clock;
+  Fixture fx(&clock);
+  state::EventRecorder events(&fx.api.client(), &clock, "node/n1");
+  fx.env.events = &events;
+  Object pod = fx.api.CreatePod(AppSpec("Always"));
+  PodWorker w(fx.env, pod);
+  w.Sync();
+  ASSERT_EQ(fx.runtime.Starts("app"), 1);
+  fx.runtime.LoseMonitor("app");
+  w.Sync();
+  clock.Advance(10s);
+  w.Sync();
+  EXPECT_EQ(fx.runtime.Starts("app"), 2);
+  Json cs = ContainerStatusOf(fx.api.PodStatus(), "app");
+  EXPECT_EQ(cs["restartCount"], 1);
+  EXPECT_TRUE(cs["state"].contains("running")) << cs.dump();
+  events.Flush();
+  auto list = fx.api.client().List(*KindRegistry::Builtin().FindKind("Event"), "default");
+  ASSERT_TRUE(list.ok());
+  bool said = false;
+  for (const Object& e : list->items) said = said || e.json().value("reason", "") == "MonitorLost";
+  EXPECT_TRUE(said);
+}
+
 }  // namespace
 }  // namespace bosun::node::testing

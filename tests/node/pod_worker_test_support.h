@@ -83,7 +83,7 @@ class FakeRuntime : public Runtime {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = containers_.find(id);
     if (it == containers_.end()) return Error(Code::kNotFound, "no container " + id);
-    if (it->second.state == ContainerState::kRunning) {
+    if (it->second.state == ContainerState::kRunning || it->second.state == ContainerState::kUnknown) {
       it->second.state = ContainerState::kExited;
       it->second.exit_code = 143;
       it->second.reason = "Error";
@@ -131,6 +131,13 @@ class FakeRuntime : public Runtime {
         c.reason = code == 0 ? "Completed" : "Error";
         c.finished_at = clock_->Now();
       }
+    }
+  }
+  // The container's monitor (shim) died; the container runs on, unwatched.
+  void LoseMonitor(const std::string& name) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [id, c] : containers_) {
+      if (c.name == name && c.state == ContainerState::kRunning) c.state = ContainerState::kUnknown;
     }
   }
   void SetExecExit(const std::string& last_arg, int code) {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
+#include "node/shim.h"
 #include "tests/node/runtime_fixture.h"
 
 namespace bosun::node::testing {
@@ -97,6 +98,34 @@ TEST_F(RuntimeTest, TheShimsDoNotHoldTheDaemonsSockets) {
   std::string who;
   for (const std::string& h : holders) who += "\n  " + h;
   EXPECT_TRUE(holders.empty()) << "processes holding the daemon's socket:" << who;
+}
+
+// The shim killed while its container runs: Inspect says so (Unknown, not
+// running), and StopContainer still ends the container, which is then an
+// exit the pod worker restarts.
+TEST_F(RuntimeTest, AContainerWhoseShimWasKilledCanBeStopped) {
+  Sandbox sb = MakeSandbox("noshim");
+  auto st = rt_->StartContainer(sb, Container("main", {"sleep", "1000"}));
+  ASSERT_TRUE(st) << st.error().message();
+  auto shim = ReadShimState(dir_ + "/run/containers/" + st->id);
+  ASSERT_TRUE(shim) << shim.error().message();
+  ASSERT_GT(shim->shim_pid, 0);
+  ASSERT_EQ(::kill(shim->shim_pid, SIGKILL), 0);
+  ContainerStatus unknown = WaitFor(
+      st->id, [](const ContainerStatus& s) { return s.state == ContainerState::kUnknown; }, 10s);
+  ASSERT_EQ(unknown.state, ContainerState::kUnknown) << "the container did not show as unwatched";
+  EXPECT_TRUE(::kill(st->pid, 0) == 0) << "the container should still run";
+  ASSERT_TRUE(rt_->StopContainer(st->id, 0ms));
+  auto after = rt_->Inspect(st->id);
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_EQ(after->state, ContainerState::kExited);
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = ::kill(st->pid, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone) << "the container still runs";
+  ASSERT_TRUE(rt_->RemoveContainer(st->id));
 }
 
 TEST_F(RuntimeTest, RemovingASandboxLeavesNothingBehind) {
