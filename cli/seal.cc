@@ -16,10 +16,6 @@
 //     --sealing-key-file FILE` imports it).
 //
 // Plaintext values are never printed; the copies held here are wiped.
-#include <unistd.h>
-
-#include <cpprest/http_client.h>
-
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -29,9 +25,13 @@
 #include <string>
 #include <vector>
 
+#include <cpprest/http_client.h>
+#include <unistd.h>
+
 #include "cli/client_flags.h"
 #include "cli/verbs.h"
 #include "core/clock.h"
+#include "core/manifests.h"
 #include "core/yaml.h"
 #include "core/yaml_emit.h"
 #include "crypto/sealed.h"
@@ -226,6 +226,33 @@ int RunSeal(const SealOptions& opt) {
   if (!text) return Fail("seal", text.error().message());
   std::string source = opt.file == "-" ? "<stdin>" : opt.file;
   auto docs = LoadYaml(*text, source);
+  if (!opt.re_encrypt && docs) {
+    // Every problem at once, located as `bosun validate` locates it
+    // (FILE:LINE:COL: field: message; messages never hold a value).
+    SourceFile file{source, *text};
+    LoadedFile loaded = LoadFile(file);
+    crypto::Wipe(file.content);
+    for (Manifest& m : loaded.objects) {
+      for (const char* f : {"data", "stringData"}) {
+        Json& values = m.object.json()[f];
+        if (!values.is_object()) continue;
+        for (auto& v : values) {
+          if (v.is_string()) crypto::Wipe(v.get_ref<std::string&>());
+        }
+      }
+    }
+    size_t errors = 0;
+    for (const Diagnostic& d : loaded.diagnostics) {
+      if (d.severity != Severity::kError) continue;
+      std::fprintf(stderr, "%s\n", d.ToString().c_str());
+      ++errors;
+    }
+    if (errors > 0) {
+      crypto::Wipe(*text);
+      return Fail("seal", std::to_string(errors) + (errors == 1 ? " error" : " errors") + " in " + source +
+                              ": nothing was sealed");
+    }
+  }
   crypto::Wipe(*text);
   if (!docs) return Fail("seal", docs.error().message());
   if (docs->empty()) return Fail("seal", source + ": no document to seal");

@@ -132,6 +132,18 @@ TEST(SealCli, OfflineSealWithAGeneratedKey) {
   Outcome not_secret = Bosun("seal --public-key " + pub + " -f " + cm);
   EXPECT_EQ(not_secret.exit_code, 1);
   EXPECT_THAT(not_secret.out, HasSubstr(cm + ":1: a v1 Secret is needed, not v1 ConfigMap"));
+  // Every error of the Secret at once, where it is (as `bosun validate`),
+  // never its values; nothing sealed.
+  std::string broken = d.Write("broken.yaml",
+                               "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  user: YWRtaW4=\n"
+                               "  num: 42\n  pass: n0t-b4se64!\n");
+  Outcome invalid = Bosun("seal --public-key " + pub + " -f " + broken);
+  EXPECT_EQ(invalid.exit_code, 1);
+  EXPECT_THAT(invalid.out, HasSubstr(broken + ":7:8: data.num: "));
+  EXPECT_THAT(invalid.out, HasSubstr(broken + ":8:9: data.pass: must be base64-encoded"));
+  EXPECT_THAT(invalid.out, HasSubstr("2 errors in " + broken + ": nothing was sealed"));
+  EXPECT_THAT(invalid.out, Not(HasSubstr("n0t-b4se64")));
+  EXPECT_THAT(invalid.out, Not(HasSubstr("SealedSecret")));
   Outcome bad_key = Bosun("seal --public-key " + secret + " -f " + secret);
   EXPECT_EQ(bad_key.exit_code, 1);
   EXPECT_THAT(bad_key.out, HasSubstr("no sealing public key here"));
