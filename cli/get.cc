@@ -12,6 +12,7 @@
 
 #include "cli/client_flags.h"
 #include "cli/verbs.h"
+#include "core/ascii.h"
 #include "core/kinds.h"
 #include "core/yaml_emit.h"
 #include "state/client.h"
@@ -352,33 +353,23 @@ int RunWatch(const KindInfo& kind, state::Client& client, const GetOptions& opt,
   return 0;
 }
 
-int RunGet(GetOptions opt) {
-  if (Status s = SplitKindName(&opt.kind, &opt.name); !s) return Fail("get", s.error().message());
-  auto kind = ResolveKind(opt.kind);
-  if (!kind) return Fail("get", kind.error().message());
-  const KindInfo& k = **kind;
-  if (!opt.name.empty() && opt.all_namespaces) {
-    std::fprintf(stderr, "bosun get: a NAME cannot be looked up across all namespaces; drop -A or give -n\n");
-    return 2;
-  }
-  if (!opt.name.empty() && !opt.selector.empty()) {
-    std::fprintf(stderr, "bosun get: give either a NAME or a label selector (-l), not both\n");
-    return 2;
-  }
-  auto client = MakeClient(opt.client);
-  if (!client) return Fail("get", client.error().message());
+// One kind's objects as `bosun get` prints them. `multi`: one of several
+// kinds (`get deploy,svc`, `get all`): names as kubectl prints them there
+// (deployment.apps/web), a blank line before every table but the first, and
+// nothing for a kind without objects. Sets *printed when it printed a table.
+int GetKind(const KindInfo& k, state::Client& client, const GetOptions& opt, bool multi, bool* printed) {
   bool with_ns = opt.all_namespaces && k.namespaced;
-  if (opt.watch) return RunWatch(k, **client, opt, with_ns);
+  if (opt.watch) return RunWatch(k, client, opt, with_ns);
 
   std::vector<Object> items;
   if (!opt.name.empty()) {
-    auto o = (*client)->Get(k, opt.ns, opt.name);
+    auto o = client.Get(k, opt.ns, opt.name);
     if (!o) return Fail("get", o.error().message());
     items.push_back(std::move(*o));
   } else {
     std::string cont;
     do {
-      auto page = (*client)->List(k, opt.all_namespaces ? "" : opt.ns, opt.selector, 500, cont);
+      auto page = client.List(k, opt.all_namespaces ? "" : opt.ns, opt.selector, 500, cont);
       if (!page) return Fail("get", page.error().message());
       for (Object& o : page->items) items.push_back(std::move(o));
       cont = page->continue_token;
@@ -395,7 +386,7 @@ int RunGet(GetOptions opt) {
     return 0;
   }
   if (items.empty()) {
-    std::fprintf(stderr, "%s\n", NoneFound(k, opt).c_str());
+    if (!multi) std::fprintf(stderr, "%s\n", NoneFound(k, opt).c_str());
     return 0;
   }
   if (opt.output == "name") {
@@ -407,11 +398,55 @@ int RunGet(GetOptions opt) {
                    [&](const Object& a, const Object& b) { return SortKey(k, a) < SortKey(k, b); });
   const bool labels = opt.show_labels && !IsEvent(k);
   std::vector<std::vector<std::string>> rows;
-  for (const Object& o : items) rows.push_back(Row(k, o, wide, with_ns, labels));
+  for (const Object& o : items) {
+    rows.push_back(Row(k, o, wide, with_ns, labels));
+    if (multi) rows.back()[with_ns ? 1 : 0] = ObjectRef(k, o.name());
+  }
   TablePrinter printer(Header(k, wide, with_ns, labels));
   printer.Fit(rows);
+  if (multi && *printed) std::printf("\n");
   if (!opt.no_headers) printer.PrintHeader();
   for (const auto& r : rows) printer.PrintRow(r);
+  *printed = true;
+  return 0;
+}
+
+int RunGet(GetOptions opt) {
+  if (Status s = SplitKindName(&opt.kind, &opt.name); !s) return Fail("get", s.error().message());
+  // Several kinds at once, as kubectl: `get deploy,svc`, and `get all` (the
+  // workloads and their Services).
+  std::vector<std::string> names =
+      opt.kind == "all" ? std::vector<std::string>{"pods", "services", "deployments", "replicasets", "jobs"}
+                        : SplitNonEmpty(opt.kind, ',', /*trim=*/true);
+  if (names.empty()) return Fail("get", "no KIND given");
+  std::vector<const KindInfo*> kinds;
+  for (const std::string& n : names) {
+    auto kind = ResolveKind(n);
+    if (!kind) return Fail("get", kind.error().message());
+    kinds.push_back(*kind);
+  }
+  const bool multi = kinds.size() > 1;
+  if (multi && (opt.watch || opt.output == "json" || opt.output == "yaml")) {
+    std::fprintf(stderr, "bosun get: several kinds are shown as tables or names; -w, -o json and -o yaml take one\n");
+    return 2;
+  }
+  if (!opt.name.empty() && opt.all_namespaces) {
+    std::fprintf(stderr, "bosun get: a NAME cannot be looked up across all namespaces; drop -A or give -n\n");
+    return 2;
+  }
+  if (!opt.name.empty() && !opt.selector.empty()) {
+    std::fprintf(stderr, "bosun get: give either a NAME or a label selector (-l), not both\n");
+    return 2;
+  }
+  auto client = MakeClient(opt.client);
+  if (!client) return Fail("get", client.error().message());
+  bool printed = false;
+  for (const KindInfo* k : kinds) {
+    if (int rc = GetKind(*k, **client, opt, multi, &printed); rc != 0) return rc;
+  }
+  if (multi && !printed) {
+    std::fprintf(stderr, "No resources found%s.\n", opt.all_namespaces ? "" : (" in " + opt.ns + " namespace").c_str());
+  }
   return 0;
 }
 
@@ -424,7 +459,9 @@ void AddGet(CLI::App& app, int* exit_code) {
       "Show objects from the cluster: `bosun get pods`, `bosun get deploy web -o yaml`, `bosun get svc -A`.\n"
       "KIND is a resource name, singular, short name or kind (po, deploy, svc, cm, ns, ...).\n"
       "With -w, prints the objects and then a line per change until Ctrl-C.");
-  cmd->add_option("kind", opt->kind, "What to show: pods, deployments, services, ... (or KIND/NAME)")->required();
+  cmd->add_option("kind", opt->kind,
+                  "What to show: pods, deployments, services, ... (or KIND/NAME; several: deploy,svc; all)")
+      ->required();
   cmd->add_option("name", opt->name, "One object's name (default: all)");
   cmd->add_option("-n,--namespace", opt->ns, "Namespace")->capture_default_str()->default_val("default");
   cmd->add_flag("-A,--all-namespaces", opt->all_namespaces, "Objects of every namespace");

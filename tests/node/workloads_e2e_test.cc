@@ -310,6 +310,16 @@ TEST_F(WorkloadsE2E, RollingUpdateKeepsThreeOfFourReadyAndServesTheNewVersion) {
   Cli describe = Bosun({"describe", "deploy/web"});
   EXPECT_EQ(describe.exit_code, 0) << describe.err;
   EXPECT_NE(describe.out.find("Name:"), std::string::npos) << describe.out;
+  // Several kinds at once: a table each, names as kubectl prints them there.
+  Cli several = Bosun({"get", "deploy,rs"});
+  EXPECT_EQ(several.exit_code, 0) << several.err;
+  EXPECT_NE(several.out.find("deployment.apps/web "), std::string::npos) << several.out;
+  EXPECT_NE(several.out.find("\n\nNAME"), std::string::npos) << several.out;
+  EXPECT_NE(several.out.find("replicaset.apps/web-"), std::string::npos) << several.out;
+  Cli all = Bosun({"get", "all"});
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_NE(all.out.find("pod/web-"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("deployment.apps/web "), std::string::npos) << all.out;
   Cli both = Bosun({"get", "deploy/web", "web"});
   EXPECT_NE(both.exit_code, 0);
   EXPECT_NE(both.err.find("give KIND NAME or KIND/NAME, not both"), std::string::npos) << both.err;
