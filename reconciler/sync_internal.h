@@ -233,7 +233,7 @@ struct SyncController::Impl {
   std::string noted_record;      // guarded by suspension_mu: the record holding its open entry
   Result<std::string> Suspended(PassContext& ctx);  // a pass's end while suspended
   // status.liveRevision and liveRevisionName of the live record (none: as is).
-  static void NoteLive(Json& status, const std::string& commit, const std::string& name);
+  void NoteLive(Json& status, const std::string& commit, const std::string& name);
   bool repo_ready = false;            // guarded by pass_mu
   state::WatchPtr repo_watch;         // guarded by pass_mu
   Status EnsureRepository();

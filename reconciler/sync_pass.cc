@@ -201,7 +201,12 @@ void SyncController::Impl::NoteLive(Json& st, const std::string& commit, const s
   // The store revision it was written at is known only to the pass that
   // applied it: a record found live otherwise (a pass that crashed after
   // its commit) has none.
-  if (st.value("liveRevisionName", "") != name) st.erase("liveResourceVersion");
+  if (st.value("liveRevisionName", "") != name) {
+    st.erase("liveResourceVersion");
+    // The pass that applied it stopped before it said so (the status still
+    // had the revision before): this pass's is the last sync, not that one's.
+    if (!st.value("liveRevisionName", "").empty()) st["lastSyncTime"] = FormatRfc3339(clock->Now());
+  }
   st["liveRevision"] = commit;
   st["liveRevisionName"] = name;
 }

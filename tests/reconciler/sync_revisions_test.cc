@@ -385,6 +385,34 @@ TEST_F(SyncRevisionsTest, AnApplyInterruptedAfterItsRecordIsResumedOnceByTheNext
   EXPECT_EQ(Records().size(), 1u);
 }
 
+// A pass that stopped after its batch (the revision applied, its record
+// written with it) and before the GitRepository's status: the next pass
+// finds it live, and the status then says so, with this pass's time as the
+// last sync (it said the revision before's).
+TEST_F(SyncRevisionsTest, ARevisionAppliedBeforeItsStatusWasWrittenIsNotedWithANewSyncTime) {
+  std::string c1 = repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "default", "1")}});
+  MakeController();
+  ASSERT_EQ(Sync(), "00000001");
+  const Object before = Repository();
+  std::string c2 = repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "default", "2")}}, "two");
+  ASSERT_EQ(Sync(), "00000002");
+  ctl_.reset();
+  // The status as the interrupted pass left it: revision 1's.
+  Object repo = Repository();
+  repo.json()["status"] = before.status();
+  repo.json()["status"]["lastSyncTime"] = "2026-01-01T00:00:00Z";
+  ASSERT_TRUE(api_.client().UpdateStatus(repo));
+
+  MakeController();
+  EXPECT_EQ(Sync(), "");
+  const Json st = Repository().status();
+  EXPECT_EQ(st["liveRevision"], c2);
+  EXPECT_EQ(st["liveRevisionName"], "00000002");
+  EXPECT_NE(st.value("lastSyncTime", ""), "2026-01-01T00:00:00Z");
+  EXPECT_FALSE(st.contains("liveResourceVersion")) << "only the pass that applied it knows it";
+  EXPECT_EQ(Records().size(), 2u);
+}
+
 TEST_F(SyncRevisionsTest, ARecordLeftInValidatedForAnOlderCommitIsSkipped) {
   repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
   MakeController([](SyncOptions& o) {
