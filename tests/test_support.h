@@ -1,14 +1,6 @@
 // tests/test_support.h — helpers every test binary shares.
 #pragma once
 
-#include <gtest/gtest.h>
-#include <stdlib.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +13,15 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -140,10 +141,19 @@ inline sockaddr_in LoopbackAddress(int port) {
 // A socket listening on a loopback port the kernel chose, held (and closed)
 // by this object: a port nothing else can take — a remote that accepts and
 // never answers, a port a server must find taken.
+//
+// `inheritable`: opened without close-on-exec, as Boost.Asio opens the API's,
+// at descriptor `min_fd` or above (a daemon has many open): what a program
+// the daemon runs must not get.
 class HeldPort {
  public:
-  explicit HeldPort(int backlog = 16) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  explicit HeldPort(int backlog = 16, bool inheritable = false, int min_fd = 0) {
+    fd_ = socket(AF_INET, SOCK_STREAM | (inheritable ? 0 : SOCK_CLOEXEC), 0);
+    if (fd_ >= 0 && fd_ < min_fd) {
+      int high = fcntl(fd_, F_DUPFD, min_fd);
+      close(fd_);
+      fd_ = high;
+    }
     sockaddr_in addr = LoopbackAddress(0);
     socklen_t len = sizeof addr;
     if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, backlog) != 0 ||

@@ -5,10 +5,10 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "tests/test_support.h"
 
 namespace bosun::process {
 namespace {
@@ -87,13 +87,7 @@ TEST(ProcessTest, DetachedOutlivesAndWritesItsFiles) {
 // API's) is not handed to the programs the daemon runs: a detached one (a
 // container's shim) would keep the port after the daemon is killed.
 TEST(ProcessTest, ChildrenGetOnlyTheirStdio) {
-  int sock = ::socket(AF_INET, SOCK_STREAM, 0);  // no SOCK_CLOEXEC, on purpose
-  ASSERT_GE(sock, 3);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(sock, 1), 0);
+  test::HeldPort held(1, /*inheritable=*/true);
 
   // `ls` lists its own descriptors: stdio and the one it reads the folder by.
   Options o;
@@ -118,7 +112,6 @@ TEST(ProcessTest, ChildrenGetOnlyTheirStdio) {
     EXPECT_EQ(listed, "0\n1\n2\n3\n") << (double_fork ? "double fork" : "single fork");
   }
   std::filesystem::remove_all(dir);
-  ::close(sock);
 }
 
 }  // namespace

@@ -4,16 +4,14 @@
 // containers' layers live, and the cleanup of a removed sandbox.
 #include <algorithm>
 
-#include <fcntl.h>
 #include <linux/magic.h>
-#include <netinet/in.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
 #include "node/shim.h"
 #include "tests/node/runtime_fixture.h"
+#include "tests/test_support.h"
 
 namespace bosun::node::testing {
 namespace {
@@ -61,19 +59,10 @@ TEST_F(RuntimeTest, ANewRuntimeReadoptsRunningContainersAndSeesLaterExits) {
 // ports, and the same command could not start again.
 TEST_F(RuntimeTest, TheShimsDoNotHoldTheDaemonsSockets) {
   NewRuntime();  // the zygote starts at the first container, with this socket open
-  // No SOCK_CLOEXEC, as Asio's; above the few descriptors a child sets up.
-  int first = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(first, 0);
-  int sock = ::fcntl(first, F_DUPFD, 40);
-  ::close(first);
-  ASSERT_GE(sock, 40);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(sock, 1), 0);
+  // Above the few descriptors a child sets up (a daemon has many open).
+  bosun::test::HeldPort held(1, /*inheritable=*/true, /*min_fd=*/40);
   struct stat self {};
-  ASSERT_EQ(::fstat(sock, &self), 0);
+  ASSERT_EQ(::fstat(held.fd(), &self), 0);
   const std::string link = "socket:[" + std::to_string(self.st_ino) + "]";
 
   Sandbox sb = MakeSandbox("fds");
@@ -94,7 +83,6 @@ TEST_F(RuntimeTest, TheShimsDoNotHoldTheDaemonsSockets) {
       }
     }
   }
-  ::close(sock);
   std::string who;
   for (const std::string& h : holders) who += "\n  " + h;
   EXPECT_TRUE(holders.empty()) << "processes holding the daemon's socket:" << who;
