@@ -391,6 +391,7 @@ int GetKind(const KindInfo& k, state::Client& client, const GetOptions& opt, boo
   }
   if (opt.output == "name") {
     for (const Object& o : items) PrintObject(k, o, "name");
+    *printed = true;
     return 0;
   }
   bool wide = opt.output == "wide";
@@ -400,7 +401,7 @@ int GetKind(const KindInfo& k, state::Client& client, const GetOptions& opt, boo
   std::vector<std::vector<std::string>> rows;
   for (const Object& o : items) {
     rows.push_back(Row(k, o, wide, with_ns, labels));
-    if (multi) rows.back()[with_ns ? 1 : 0] = ObjectRef(k, o.name());
+    if (multi && !IsEvent(k)) rows.back()[with_ns ? 1 : 0] = ObjectRef(k, o.name());  // Events have no NAME column
   }
   TablePrinter printer(Header(k, wide, with_ns, labels));
   printer.Fit(rows);

@@ -120,13 +120,14 @@ std::string RevertSummary(const Json& revert) {
 }
 
 std::string RevertLineOf(const Json& status) {
-  std::string out = RevertSummary(Object::Field(status, "revert"));
+  // A revert being retried is what happens now (a request by hand may
+  // follow an earlier note); it goes once the revert is recorded.
   const Json& pending = Object::Field(status, "revertPending");
-  if (out.empty() && pending.is_object()) {
-    out = std::string(Object::Field(pending, "automatic") == true ? "automatic" : "by hand") +
-          ", not pushed yet (retrying since " + StringField(pending, "since") + "): " + StringField(pending, "error");
+  if (pending.is_object()) {
+    return std::string(Object::Field(pending, "automatic") == true ? "automatic" : "by hand") +
+           ", not pushed yet (retrying since " + StringField(pending, "since") + "): " + StringField(pending, "error");
   }
-  return out;
+  return RevertSummary(Object::Field(status, "revert"));
 }
 
 std::string DegradedSummary(const Json& degraded) {

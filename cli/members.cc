@@ -56,10 +56,17 @@ int RunMembers(const MembersOptions& opt) {
       auto other = state::Client::Create(co);
       auto view = other ? (*other)->Members() : Result<Json>(other.error());
       if (!view) {
-        role = "unreachable";
+        // No answer at all: down or cut off. Any other error (a token it
+        // refuses) says nothing of whether it runs: its role stays.
+        const Code code = view.error().code();
+        if (code == Code::kUnavailable || code == Code::kTimeout || code == Code::kIo) role = "unreachable";
       } else if (const Json& its = Object::Field(*view, "items"); its.is_array()) {
         for (const Json& o : its) {
-          if (Object::Field(o, "isSelf") == Json(true)) applied = Cell(o, "appliedIndex");
+          // Only the member asked about (an address such as 0.0.0.0 may
+          // reach another one).
+          if (Object::Field(o, "isSelf") == Json(true) && Cell(o, "id") == Cell(m, "id")) {
+            applied = Cell(o, "appliedIndex");
+          }
         }
       }
     }

@@ -513,11 +513,15 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
     auto d = ParseDuration(iv->get<std::string>());
     if (!d) {
       c.Error(sp.Child("interval"), d.error().message());
+    } else if (d->count() <= 0) {
+      c.Error(sp.Child("interval"), "must be positive, got " + Quote(iv->get<std::string>()));
     } else if (*d < std::chrono::seconds(1)) {
-      // Every member would poll the remote that often; a push is applied at
-      // once through a webhook, whatever the interval.
-      c.Error(sp.Child("interval"), "must be at least 1s, got " + Quote(iv->get<std::string>()) +
-                                        " (for pushes to apply at once, send a webhook: docs/GITOPS.md)");
+      // The leader would poll the remote that often; a push is applied at
+      // once through a webhook, whatever the interval. A warning, not an
+      // error: a repository that had one keeps syncing after an upgrade.
+      c.Warn(sp.Child("interval"), Quote(iv->get<std::string>()) +
+                                       " is raised to 1s, the shortest poll (for pushes to apply at once, send a "
+                                       "webhook: docs/GITOPS.md)");
     }
   }
   c.Bool(*spec, sp, "prune");

@@ -17,6 +17,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/log.h"
 #include "gitsync/mirror_internal.h"
@@ -106,13 +109,30 @@ Result<std::string> PushedRevert(Mirror::Impl& m, const std::string& target, con
       git_revwalk_hide(walk.get(), git_commit_id(theirs->get())) != 0) {
     return Error(Code::kIo, "cannot walk the history of " + head + ": " + LastGitMessage());
   }
-  const std::string trailer = "\nBosun-Reverts: " + target + "\n";
+  // Newest first: the newest revert of the target, unless a later commit
+  // reverts that revert (the target's change is back: a new revert is due).
+  git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL);
+  std::vector<std::pair<std::string, std::string>> commits;  // id, message
   git_oid oid;
   while (git_revwalk_next(&oid, walk.get()) == 0) {
     auto c = m.LookupCommit(OidHex(oid));
     if (!c) return c.error();
     const char* message = git_commit_message(c->get());
-    if (message != nullptr && std::string(message).find(trailer) != std::string::npos) return OidHex(oid);
+    commits.emplace_back(OidHex(oid), message != nullptr ? message : "");
+  }
+  auto bosun_reverts = [](const std::string& message, const std::string& commit) {
+    return message.find("\nBosun-Reverts: " + commit + "\n") != std::string::npos;
+  };
+  // A revert of that revert may be anyone's (`git revert` says so in its message).
+  auto reverts = [&](const std::string& message, const std::string& commit) {
+    return bosun_reverts(message, commit) || message.find("This reverts commit " + commit) != std::string::npos;
+  };
+  for (size_t i = 0; i < commits.size(); ++i) {
+    if (!bosun_reverts(commits[i].second, target)) continue;
+    for (size_t later = 0; later < i; ++later) {
+      if (reverts(commits[later].second, commits[i].first)) return std::string();
+    }
+    return commits[i].first;
   }
   return std::string();
 }
@@ -441,7 +461,14 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
       std::lock_guard<std::mutex> lock(m.mu);
       // Pushed already (by a leader that died before it recorded it): that
       // revert is the answer; a second would revert nothing, or the fix.
-      auto pushed = PushedRevert(m, target, *head);
+      // (Only for a commit on the branch: the walk of one that is not would
+      // cover the whole history; MakeRevert says why it cannot.)
+      auto ours = m.LookupCommit(*head);
+      auto theirs = m.LookupCommit(target);
+      const bool on_branch =
+          ours && theirs &&
+          git_graph_descendant_of(m.repo.get(), git_commit_id(ours->get()), git_commit_id(theirs->get())) == 1;
+      auto pushed = on_branch ? PushedRevert(m, target, *head) : Result<std::string>(std::string());
       if (!pushed) return pushed.error().Wrap(make_what);
       if (!pushed->empty()) {
         result.commit = *pushed;

@@ -347,8 +347,10 @@ void PodWorker::Refresh(CState& c) {
     // kubelet does when the runtime's shim of a container is gone.
     log::Warn("node", "a container's monitor is gone; stopping the container to restart it",
               {{"pod", snapshot_.Key()}, {"container", c.name}, {"id", c.current->id}});
+    const bool restarts = Str(snapshot_.spec(), "restartPolicy") != "Never";
     PodEvent(true, "MonitorLost",
-             "the monitor of container " + c.name + " exited while the container ran; it is stopped and restarted");
+             "the monitor of container " + c.name + " exited while the container ran; it is stopped" +
+                 (restarts ? " and restarted" : " (restartPolicy Never: not restarted)"));
     if (Status stopped = env_.runtime->StopContainer(c.current->id, std::chrono::milliseconds(0)); !stopped) {
       log::Warn("node", "cannot stop a container whose monitor is gone",
                 {{"pod", snapshot_.Key()}, {"container", c.name}, {"error", stopped.error().message()}});

@@ -81,6 +81,14 @@ Result<json> ReadJson(const std::string& path) {
 
 bool Exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
 
+// Whether process `pid` runs (not a zombie) in container `id`'s cgroup: the
+// container's init, not another process that got its pid since it exited.
+bool RunsIn(pid_t pid, const std::string& id) {
+  if (pid <= 0 || !ProcessStartTime(pid)) return false;
+  Result<std::string> cg = sandbox::ReadFile("/proc/" + std::to_string(pid) + "/cgroup");
+  return cg && cg->find("/" + id + "\n") != std::string::npos;
+}
+
 class RuncRuntime : public Runtime {
  public:
   explicit RuncRuntime(RuntimeOptions o)
@@ -316,7 +324,7 @@ class RuncRuntime : public Runtime {
     if (WaitExited(dir, std::chrono::milliseconds(200))) return Ok();
     // runc could not (its state is gone, or the container is between states):
     // the init's pid from the shim is the last resort.
-    if (Result<ShimState> s = ReadShimState(dir); s && s->pid > 0) ::kill(s->pid, SIGKILL);
+    if (Result<ShimState> s = ReadShimState(dir); s && RunsIn(s->pid, id)) ::kill(s->pid, SIGKILL);
     if (WaitExited(dir, std::chrono::seconds(10))) return Ok();
     return Error(Code::kTimeout, "container " + id + " did not exit after SIGKILL");
   }
@@ -384,7 +392,7 @@ class RuncRuntime : public Runtime {
       return st;
     }
     // The shim is gone without a record (killed, or the node rebooted).
-    if (shim->pid > 0 && ProcessStartTime(shim->pid)) {
+    if (RunsIn(shim->pid, id)) {
       st.state = ContainerState::kUnknown;
       st.pid = shim->pid;
       st.message = "the container's monitor (bosun shim) is gone but the container still runs";
@@ -456,13 +464,15 @@ class RuncRuntime : public Runtime {
     res.exit_code = r->term_signal ? 128 + r->term_signal : r->exit_code;
     res.out = std::move(r->out);
     res.err = std::move(r->err);
-    if (!runc_error.empty()) {
+    if (runc_error.find("exec failed") != std::string::npos) {
       // The command never ran: runc's reason, and a shell's exit codes (127
       // not found, 126 cannot be run) instead of runc's 255.
       const bool missing = runc_error.find("no such file or directory") != std::string::npos ||
                            runc_error.find("executable file not found") != std::string::npos;
       res.exit_code = missing ? 127 : 126;
       res.err = runc_error + "\n";
+    } else if (!runc_error.empty()) {
+      res.err += runc_error + "\n";
     }
     return res;
   }
@@ -535,7 +545,7 @@ class RuncRuntime : public Runtime {
       Result<ShimState> s = ReadShimState(dir);
       // A shim gone without a record (killed) no longer tells: the
       // container's own process must be gone too.
-      if (s && !ShimAlive(*s) && !(s->pid > 0 && ProcessStartTime(s->pid))) return true;
+      if (s && !ShimAlive(*s) && !RunsIn(s->pid, fs::path(dir).filename().string())) return true;
       if (std::chrono::steady_clock::now() >= deadline) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }

@@ -171,7 +171,11 @@ Status ShimLauncher::StartZygoteLocked() {
   if (pid == 0) {
     // Child: async-signal-safe calls only. dup2 clears close-on-exec on fd 3.
     ::setsid();
-    if (::dup2(sv[1], 3) < 0) ::_exit(127);
+    if (sv[1] == 3) {
+      ::fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep close-on-exec
+    } else if (::dup2(sv[1], 3) < 0) {
+      ::_exit(127);
+    }
     int null = ::open("/dev/null", O_RDWR);
     if (null >= 0) {
       ::dup2(null, 0);

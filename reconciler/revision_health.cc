@@ -338,6 +338,9 @@ class HealthController {
         if (!st.contains(field) || !st[field].is_array()) continue;
         for (const Json& c : st[field]) {
           const Json& waiting = Member(Member(c, "state"), "waiting");
+          // A crash loop's message changes with every back-off (its verdict
+          // is PodTrouble's): left out, or each restart rewrote the record.
+          if (waiting.is_object() && waiting.value("reason", "") == "CrashLoopBackOff") continue;
           if (!c.is_object() || !waiting.is_object() || !waiting.contains("message") ||
               !waiting["message"].is_string() || waiting["message"].get<std::string>().empty()) {
             continue;
@@ -739,16 +742,23 @@ class HealthController {
     const Json& st = Member(rev.json(), "status");
     if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();  // at most once
     const bool auto_revert = AutoRevertOn(repo);
-    if (!auto_revert) return Reconciled::Done();
     // `bosun suspend`: bosun changes neither the cluster nor the repository
     // until `bosun resume`, which brings this back here (the GitRepository
     // changes) to revert then.
-    if (RepositorySuspended(repo)) return Reconciled::Done();
     // A newer commit is fetched (a fix pushed meanwhile, often while
     // suspended): the sync applies it instead, and a revert of this one on
     // top of it would undo what the fix relies on, or conflict.
     const std::string head = repo.json().value("/status/head"_json_pointer, "");
-    if (!head.empty() && head != rev.json().value("/spec/commit"_json_pointer, "")) return Reconciled::Done();
+    if (!auto_revert || RepositorySuspended(repo) ||
+        (!head.empty() && head != rev.json().value("/spec/commit"_json_pointer, ""))) {
+      // A revert that was being retried is not any more: its note goes.
+      if (st.contains("revertPending")) {
+        pending_noted_.erase(rev.name());
+        auto w = ChangeRecordStatus(rev.name(), [](Json& status) { return status.erase("revertPending") > 0; });
+        if (!w) return w.error();
+      }
+      return Reconciled::Done();
+    }
     if (!rev.json().value("/spec/reverts"_json_pointer, "").empty()) {
       log::Warn(kComponent, "a revert is degraded: not reverting it automatically (needs a human)",
                 {{"revision", rev.name()}});
@@ -808,7 +818,9 @@ class HealthController {
       if (last != pending_noted_.end() && now - last->second < std::chrono::minutes(1)) return r.error();
       pending_noted_[rev.name()] = now;
       auto noted = ChangeRecordStatus(rev.name(), [&](Json& status) {
-        if (status.contains("revert")) return false;
+        // An automatic revert is tried once; a request by hand may follow
+        // an earlier note (needs a human), and is what is pending now.
+        if (automatic && status.contains("revert")) return false;
         Json& pending = status["revertPending"];
         if (pending.is_object() && pending.value("error", "") == error) return false;
         if (!pending.is_object()) pending = {{"since", FormatRfc3339(mgr_.clock().Now())}};

@@ -198,7 +198,8 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
   if (spec.contains("interval") && spec["interval"].is_string()) {
     auto d = ParseDuration(spec["interval"].get<std::string>());
     if (d && d->count() > 0) {
-      s.interval = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(*d));
+      s.interval = std::max<std::chrono::milliseconds>(std::chrono::seconds(1),
+                                                       std::chrono::duration_cast<std::chrono::milliseconds>(*d));
     }
   }
   if (spec.contains("revisionHistoryLimit") && spec["revisionHistoryLimit"].is_number_integer()) {

@@ -204,8 +204,8 @@ void SyncController::Impl::NoteLive(Json& st, const std::string& commit, const s
   if (st.value("liveRevisionName", "") != name) {
     st.erase("liveResourceVersion");
     // The pass that applied it stopped before it said so (the status still
-    // had the revision before): this pass's is the last sync, not that one's.
-    if (!st.value("liveRevisionName", "").empty()) st["lastSyncTime"] = FormatRfc3339(clock->Now());
+    // had the revision before, or none): this pass's is the last sync.
+    st["lastSyncTime"] = FormatRfc3339(clock->Now());
   }
   st["liveRevision"] = commit;
   st["liveRevisionName"] = name;

@@ -1,6 +1,5 @@
 #include "state/auth.h"
 
-#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -147,8 +146,9 @@ Result<std::string> EnsureToken(const std::string& tokens_path, const std::strin
       return existing.error();
     }
     std::string fresh = crypto::NewToken();
-    static std::atomic<uint64_t> serial{0};
-    const std::string tmp = token_path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++serial);
+    // A random name: members in separate containers sharing the file may
+    // all be pid 1.
+    const std::string tmp = token_path + ".tmp." + crypto::NewToken().substr(0, 16);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Errno("cannot create", tmp);
     Status w = WriteAll(fd, fresh + "\n", tmp);
@@ -159,6 +159,9 @@ Result<std::string> EnsureToken(const std::string& tokens_path, const std::strin
     if (w && ::link(tmp.c_str(), token_path.c_str()) != 0) {
       if (errno == EEXIST) {
         lost = true;
+      } else if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP) {
+        // A file system without hard links: rename (the last one wins).
+        if (::rename(tmp.c_str(), token_path.c_str()) != 0) w = Errno("cannot rename to", token_path);
       } else {
         w = Errno("cannot create", token_path);
       }

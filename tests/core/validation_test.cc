@@ -375,9 +375,6 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"SyncConfigInterval",
              "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: s}\nspec: {interval: soon}\n",
              "spec.interval:"},
-        Case{"SyncConfigIntervalTooShort",
-             "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: s}\nspec: {interval: 500ms}\n",
-             "spec.interval: must be at least 1s, got \"500ms\""},
         Case{"SealedSecretEmpty",
              "apiVersion: bosun.dev/v1\nkind: SealedSecret\nmetadata: {name: s}\nspec: {encryptedData: {}}\n",
              "spec.encryptedData: required"},
@@ -579,6 +576,14 @@ spec:
 
 // A SyncConfig's spec.path was accepted and did nothing: the folder
 // followed is the server's --path. It says so, and is no error.
+// An interval under a second is raised to 1s, with a warning (an error
+// would refuse every commit of a repository that had one, after an upgrade).
+TEST(Validation, ASyncConfigsIntervalUnderASecondIsAWarning) {
+  const std::string cfg = "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: s}\nspec: {interval: 500ms}\n";
+  EXPECT_THAT(Errors(cfg), IsEmpty());
+  EXPECT_THAT(Warnings(cfg), ElementsAre(HasSubstr("warning: spec.interval: \"500ms\" is raised to 1s")));
+}
+
 TEST(Validation, ASyncConfigsPathSaysItIsNotUsed) {
   const std::string cfg =
       "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec:\n  path: deploy/\n";

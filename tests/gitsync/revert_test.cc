@@ -511,6 +511,17 @@ TEST(RevertFile, NothingToUndoARevertPushedBeforeAndUnknownCommits) {
   EXPECT_TRUE(twice->pushed_before);
   EXPECT_EQ(twice->commit, r->commit);
   EXPECT_EQ(RemoteHead(repos), r->commit);
+  // That revert reverted in turn (the change is back): a new revert is made.
+  repos.Git("pull -q origin main");
+  repos.Git("revert --no-edit " + r->commit);
+  repos.Push();
+  auto again = m->Revert(h.bad, o);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_FALSE(again->pushed_before);
+  EXPECT_NE(again->commit, r->commit);
+  EXPECT_EQ(RemoteHead(repos), again->commit);
+  repos.Git("reset -q --hard " + h.later);
+  repos.Push();
 
   // A commit that is not on the branch (here: one the remote never had).
   std::string elsewhere = repos.Commit({{"x.yaml", "x: 1\n"}}, "never pushed");

@@ -102,14 +102,14 @@ TEST_F(RuntimeTest, AContainerWhoseShimWasKilledCanBeStopped) {
   ContainerStatus unknown = WaitFor(
       st->id, [](const ContainerStatus& s) { return s.state == ContainerState::kUnknown; }, 10s);
   ASSERT_EQ(unknown.state, ContainerState::kUnknown) << "the container did not show as unwatched";
-  EXPECT_TRUE(::kill(st->pid, 0) == 0) << "the container should still run";
+  EXPECT_TRUE(ProcessStartTime(st->pid).has_value()) << "the container should still run";
   ASSERT_TRUE(rt_->StopContainer(st->id, 0ms));
   auto after = rt_->Inspect(st->id);
   ASSERT_TRUE(after) << after.error().message();
   EXPECT_EQ(after->state, ContainerState::kExited);
   bool gone = false;
   for (int i = 0; i < 500 && !gone; ++i) {
-    gone = ::kill(st->pid, 0) != 0;
+    gone = !ProcessStartTime(st->pid).has_value();  // a zombie nobody reaps counts as gone
     if (!gone) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(gone) << "the container still runs";

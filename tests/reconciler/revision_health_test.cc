@@ -463,7 +463,7 @@ TEST_F(RevisionHealthTest, AStuckRolloutSaysWhatItsNewPodsAreWaitingFor) {
 // retried, and the record says so meanwhile (status.revertPending, one
 // RevertPending Event), not only the log; once pushed, the note goes.
 TEST_F(RevisionHealthTest, ARevertThatCannotBePushedYetSaysSoWhileItIsRetried) {
-  revert_unreachable_ = 8;  // 5 ms doubling: over a second of failures
+  revert_unreachable_ = 10;  // 5 ms doubling: about 5 s of failures
   Deployment(1, DeadlineExceeded());
   Revision(Touched("Deployment", "web"));
   StartManager();
@@ -478,7 +478,7 @@ TEST_F(RevisionHealthTest, ARevertThatCannotBePushedYetSaysSoWhileItIsRetried) {
   EXPECT_EQ(st["revert"]["commit"], "2222222222222222222222222222222222222222");
   EXPECT_FALSE(st.contains("revertPending")) << st.dump();
   std::lock_guard<std::mutex> lock(mu_);
-  EXPECT_EQ(reverts_.size(), 9u);
+  EXPECT_EQ(reverts_.size(), 11u);
 }
 
 // `bosun suspend`: bosun writes nothing to the repository either. A
