@@ -442,9 +442,16 @@ int RunGet(GetOptions opt) {
   auto client = MakeClient(opt.client);
   if (!client) return Fail("get", client.error().message());
   bool printed = false;
+  int failed = 0;
   for (const KindInfo* k : kinds) {
-    if (int rc = GetKind(*k, **client, opt, multi, &printed); rc != 0) return rc;
+    // As kubectl: a kind without the NAME (or one that fails) is said, and
+    // the others are still shown; the exit status says something failed.
+    if (int rc = GetKind(*k, **client, opt, multi, &printed); rc != 0) {
+      if (!multi) return rc;
+      failed = rc;
+    }
   }
+  if (failed != 0) return failed;
   if (multi && !printed) {
     std::fprintf(stderr, "No resources found%s.\n", opt.all_namespaces ? "" : (" in " + opt.ns + " namespace").c_str());
   }

@@ -320,6 +320,11 @@ TEST_F(WorkloadsE2E, RollingUpdateKeepsThreeOfFourReadyAndServesTheNewVersion) {
   EXPECT_EQ(all.exit_code, 0) << all.err;
   EXPECT_NE(all.out.find("pod/web-"), std::string::npos) << all.out;
   EXPECT_NE(all.out.find("deployment.apps/web "), std::string::npos) << all.out;
+  // A NAME that only one of the kinds has: that one is shown, the other said.
+  Cli named = Bosun({"get", "deploy,svc", "web"});
+  EXPECT_NE(named.exit_code, 0);
+  EXPECT_NE(named.out.find("deployment.apps/web "), std::string::npos) << named.out;
+  EXPECT_NE(named.err.find("not found"), std::string::npos) << named.err;
   Cli both = Bosun({"get", "deploy/web", "web"});
   EXPECT_NE(both.exit_code, 0);
   EXPECT_NE(both.err.find("give KIND NAME or KIND/NAME, not both"), std::string::npos) << both.err;
