@@ -401,6 +401,21 @@ RecordInfo InfoOf(const Object& record) {
   return info;
 }
 
+Result<std::optional<Object>> ChangeRecordStatus(state::Client& client, const std::string& name,
+                                                 const std::function<bool(Json&)>& change, int attempts) {
+  const KindInfo& kind = *KindRegistry::Builtin().FindKind("Revision");
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    auto cur = client.Get(kind, "", name);
+    if (!cur) return cur.error();
+    Object next = std::move(*cur);
+    if (!change(next.json()["status"])) return std::optional<Object>();
+    auto w = client.UpdateStatus(next);
+    if (w) return std::optional<Object>(std::move(*w));
+    if (w.error().code() != Code::kConflict) return w.error();
+  }
+  return Error(Code::kConflict, "revision " + name + " kept changing (" + std::to_string(attempts) + " conflicts)");
+}
+
 void RevisionIndex::Put(const Object& record) {
   Put(InfoOf(record));
 }

@@ -16,7 +16,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,6 +28,7 @@
 #include "core/object.h"
 #include "gitsync/mirror.h"
 #include "reconciler/plan.h"
+#include "state/client.h"
 
 namespace bosun::reconciler {
 
@@ -141,6 +144,14 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes = kMaxRe
 inline constexpr size_t kMaxSuspensionEntries = 50;
 void AddSuspension(Json& status, const std::string& suspended_at, const std::string& reason,
                    const std::string& resumed_at);
+
+// Reads Revision record `name` from the API, lets `change` change its status
+// and writes it (the /status subresource), again on a conflict (`attempts`
+// tries). The record written, or nullopt when `change` says there is
+// nothing to write. The sync and revision health each keep what it returns
+// in their own view of the records.
+Result<std::optional<Object>> ChangeRecordStatus(state::Client& client, const std::string& name,
+                                                 const std::function<bool(Json&)>& change, int attempts);
 
 // The objects whose drift `record` holds open (its newest entry for the
 // object is not healed), as Informer::Key; entries of kinds bosun does not

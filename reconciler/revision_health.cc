@@ -851,23 +851,11 @@ class HealthController {
     return Reconciled::Done();
   }
 
-  // Reads record `name` from the API, lets `change` change its status and
-  // writes it, again on a conflict (5 tries); the cache gets the result.
-  // nullopt when `change` says there is nothing to write.
+  // reconciler::ChangeRecordStatus (5 tries); the cache gets the result.
   Result<std::optional<Object>> ChangeRecordStatus(const std::string& name, const std::function<bool(Json&)>& change) {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      auto cur = mgr_.client()->Get(revisions_.kind(), "", name);
-      if (!cur) return cur.error();
-      Object next = std::move(*cur);
-      if (!change(next.json()["status"])) return std::optional<Object>();
-      auto w = mgr_.client()->UpdateStatus(next);
-      if (w) {
-        revisions_.Store(*w);
-        return std::optional<Object>(std::move(*w));
-      }
-      if (w.error().code() != Code::kConflict) return w.error();
-    }
-    return Error(Code::kConflict, "revision " + name + " kept changing (5 conflicts)");
+    auto w = reconciler::ChangeRecordStatus(*mgr_.client(), name, change, 5);
+    if (w && *w) revisions_.Store(**w);
+    return w;
   }
 
   Result<Reconciled> HandleManualRevertImpl(const Object& rev) {

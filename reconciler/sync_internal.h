@@ -194,9 +194,7 @@ struct SyncController::Impl {
   Status MarkFailed(PassContext& ctx, const std::string& name, const std::string& message,
                     const std::string& reason = "ApplyFailed", const std::vector<Diagnostic>* diagnostics = nullptr);
   Result<Object> UpdateRecordStatus(const Object& record);
-  // Reads record `name`, lets `change` change its status and writes it
-  // (UpdateRecordStatus), again on a conflict (3 tries). nullopt when
-  // `change` says there is nothing to write.
+  // reconciler::ChangeRecordStatus (3 tries); the index gets the result.
   Result<std::optional<Object>> ChangeRecordStatus(const std::string& name, const std::function<bool(Json&)>& change);
   // The live record's name ("" when none).
   std::string LiveRecordName();

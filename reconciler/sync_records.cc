@@ -64,16 +64,12 @@ Result<Object> SyncController::Impl::UpdateRecordStatus(const Object& record) {
 
 Result<std::optional<Object>> SyncController::Impl::ChangeRecordStatus(const std::string& name,
                                                                        const std::function<bool(Json&)>& change) {
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto cur = client->Get(*revision_kind, "", name);
-    if (!cur) return cur.error();
-    Object rec = std::move(*cur);
-    if (!change(rec.json()["status"])) return std::optional<Object>();
-    auto w = UpdateRecordStatus(rec);
-    if (w) return std::optional<Object>(std::move(*w));
-    if (w.error().code() != Code::kConflict) return w.error();
+  auto w = reconciler::ChangeRecordStatus(*client, name, change, 3);
+  if (w && *w) {
+    std::lock_guard<std::mutex> lock(state_mu);
+    index.Put(**w);
   }
-  return Error(Code::kConflict, "revision " + name + " kept changing (3 conflicts)");
+  return w;
 }
 
 std::string SyncController::Impl::LiveRecordName() {
