@@ -90,25 +90,25 @@ std::string Join(const std::vector<std::string>& items) {
 struct Made {
   std::string content;
   std::vector<std::string> conflicts;
+  std::string pushed_before = {};  // the revert already on the branch (nothing made)
 };
 
-// The commit after `target` up to `head` whose Bosun-Reverts trailer names
-// `target` (a revert bosun pushed before: a leader that pushed it and died
-// before recording it), "" when there is none. Under the mirror's lock.
-Result<std::string> PushedRevert(Mirror::Impl& m, const std::string& target, const std::string& head) {
-  auto ours = m.LookupCommit(head);
-  if (!ours) return ours.error();
-  auto theirs = m.LookupCommit(target);
-  if (!theirs) return theirs.error();
+// The commit after `target` up to `head` (a descendant of it) whose
+// Bosun-Reverts trailer names `target` (a revert bosun pushed before: a
+// leader that pushed it and died before recording it), "" when there is
+// none. Under the mirror's lock.
+Result<std::string> PushedRevert(Mirror::Impl& m, const git_commit* target, const git_commit* head,
+                                 const std::string& what) {
   git_revwalk* raw = nullptr;
   if (git_revwalk_new(&raw, m.repo.get()) != 0) {
-    return Error(Code::kIo, "cannot walk the history of " + head + ": " + LastGitMessage());
+    return Error(Code::kIo, what + ": cannot walk the history: " + LastGitMessage());
   }
   RevwalkPtr walk(raw);
-  if (git_revwalk_push(walk.get(), git_commit_id(ours->get())) != 0 ||
-      git_revwalk_hide(walk.get(), git_commit_id(theirs->get())) != 0) {
-    return Error(Code::kIo, "cannot walk the history of " + head + ": " + LastGitMessage());
+  if (git_revwalk_push(walk.get(), git_commit_id(head)) != 0 ||
+      git_revwalk_hide(walk.get(), git_commit_id(target)) != 0) {
+    return Error(Code::kIo, what + ": cannot walk the history: " + LastGitMessage());
   }
+  const std::string target_hex = OidHex(*git_commit_id(target));
   // Newest first: the newest revert of the target, unless a later commit
   // reverts that revert (the target's change is back: a new revert is due).
   git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL);
@@ -128,7 +128,7 @@ Result<std::string> PushedRevert(Mirror::Impl& m, const std::string& target, con
     return bosun_reverts(message, commit) || message.find("This reverts commit " + commit) != std::string::npos;
   };
   for (size_t i = 0; i < commits.size(); ++i) {
-    if (!bosun_reverts(commits[i].second, target)) continue;
+    if (!bosun_reverts(commits[i].second, target_hex)) continue;
     for (size_t later = 0; later < i; ++later) {
       if (reverts(commits[later].second, commits[i].first)) return std::string();
     }
@@ -153,6 +153,11 @@ Result<Made> MakeRevert(Mirror::Impl& m, const std::string& target, const std::s
       return Error(Code::kNotFound, what + ": it is not in the history of the branch head " + Short(head) +
                                         " (was the branch rewritten?)");
     }
+    // Pushed already (by a leader that died before it recorded it): that
+    // revert is the answer; a second would revert nothing, or the fix.
+    auto pushed = PushedRevert(m, reverted->get(), ours->get(), what);
+    if (!pushed) return pushed.error();
+    if (!pushed->empty()) return Made{"", {}, *pushed};
   }
 
   unsigned parents = git_commit_parentcount(reverted->get());
@@ -459,26 +464,15 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
     Made made;
     {
       std::lock_guard<std::mutex> lock(m.mu);
-      // Pushed already (by a leader that died before it recorded it): that
-      // revert is the answer; a second would revert nothing, or the fix.
-      // (Only for a commit on the branch: the walk of one that is not would
-      // cover the whole history; MakeRevert says why it cannot.)
-      auto ours = m.LookupCommit(*head);
-      auto theirs = m.LookupCommit(target);
-      const bool on_branch =
-          ours && theirs &&
-          git_graph_descendant_of(m.repo.get(), git_commit_id(ours->get()), git_commit_id(theirs->get())) == 1;
-      auto pushed = on_branch ? PushedRevert(m, target, *head) : Result<std::string>(std::string());
-      if (!pushed) return pushed.error().Wrap(make_what);
-      if (!pushed->empty()) {
-        result.commit = *pushed;
-        result.pushed_before = true;
-        log::Info("gitsync", "the revert was pushed before", {{"reverts", target}, {"rev", *pushed}});
-        return result;
-      }
       auto r = MakeRevert(m, target, *head, options, make_what);
       if (!r) return r.error();
       made = std::move(*r);
+    }
+    if (!made.pushed_before.empty()) {
+      result.commit = made.pushed_before;
+      result.pushed_before = true;
+      log::Info("gitsync", "the revert was pushed before", {{"reverts", target}, {"rev", result.commit}});
+      return result;
     }
     if (!made.conflicts.empty()) {
       result.conflicts = made.conflicts;
