@@ -119,6 +119,11 @@ std::string RevertSummary(const Json& revert) {
          StringField(revert, "error");
 }
 
+std::string PollIntervalOf(const Object& repo) {
+  const std::string in_force = StringField(Object::Field(repo.status(), "syncConfig"), "interval");
+  return in_force.empty() ? StringField(repo.spec(), "interval") : in_force;
+}
+
 std::string RevertLineOf(const Json& status) {
   // A revert being retried is what happens now (a request by hand may
   // follow an earlier note); it goes once the revert is recorded.

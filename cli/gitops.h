@@ -55,6 +55,11 @@ std::string StringField(const Json& j, const char* key);
 // (reason)", "none (needs a human): why", "by hand, failed: why"; "" when
 // there is none.
 std::string RevertSummary(const Json& revert);
+// How often the repository is polled now: the interval in force
+// (status.syncConfig, the repository's SyncConfig's where it sets one), else
+// the server's (spec.interval); "" when neither is known.
+std::string PollIntervalOf(const Object& repo);
+
 // A record's Revert line from its whole status: RevertSummary of
 // status.revert, else a revert still being retried (status.revertPending:
 // the remote down) as "automatic, not pushed yet (retrying since T): ERROR".

@@ -9,6 +9,7 @@
 #include "cli/client_flags.h"
 #include "cli/verbs.h"
 #include "core/duration.h"
+#include "core/selector.h"
 
 namespace bosun::cli {
 namespace {
@@ -51,9 +52,8 @@ Result<std::string> PodOf(state::Client& c, const std::string& ns, std::string r
   auto owner = c.Get(**kind, ns, name);
   if (!owner) return owner.error();
   std::string selector;
-  const Json& labels = owner->json().value("/spec/selector/matchLabels"_json_pointer, Json::object());
-  for (auto it = labels.begin(); it != labels.end(); ++it) {
-    if (it->is_string()) selector += (selector.empty() ? "" : ",") + it.key() + "=" + it->get<std::string>();
+  if (auto parsed = Selector::FromLabelSelector(Object::Field(owner->spec(), "selector")); parsed) {
+    selector = parsed->String();
   }
   if (selector.empty() && k == "Job") selector = "job-name=" + name;
   if (selector.empty()) return Error(Code::kInvalid, k + " " + ns + "/" + name + " has no label selector");

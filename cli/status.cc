@@ -99,14 +99,13 @@ int RunStatus(const StatusOptions& opt) {
   Line("Repository:", S(spec, "url"));
   Line("Following:", S(spec, "ref").empty() ? "(default branch)" : S(spec, "ref"));
   Line("Path:", path.empty() ? "(the whole repository)" : path);
-  // The interval in force (status.syncConfig, always written): the
-  // repository's SyncConfig's where it sets one, else the server's.
-  const std::string config_interval = S(Object::Field(st, "syncConfig"), "interval");
-  if (!config_interval.empty() && config_interval != S(spec, "interval")) {
-    Line("Poll interval:", config_interval + " (the repository's SyncConfig" +
-                               (S(spec, "interval").empty() ? "" : "; the server's is " + S(spec, "interval")) + ")");
-  } else if (!S(spec, "interval").empty()) {
-    Line("Poll interval:", S(spec, "interval"));
+  // The interval in force; the server's too where the SyncConfig's differs.
+  const std::string in_force = PollIntervalOf(*repo), server = S(spec, "interval");
+  if (in_force != server) {
+    Line("Poll interval:",
+         in_force + " (the repository's SyncConfig" + (server.empty() ? "" : "; the server's is " + server) + ")");
+  } else if (!server.empty()) {
+    Line("Poll interval:", server);
   }
 
   std::string head = S(st, "head");

@@ -152,9 +152,7 @@ class Watcher {
       std::string fetch_err = StringField(repo->status(), "lastFetchError");
       if (fetch_err != last_fetch_error_) {
         if (!fetch_err.empty()) {
-          std::string every = StringField(Object::Field(repo->status(), "syncConfig"), "interval");
-          if (every.empty()) every = StringField(repo->spec(), "interval");
-          progress_->Line("fetch: " + fetch_err + " (retried every " + every +
+          progress_->Line("fetch: " + fetch_err + " (retried every " + PollIntervalOf(*repo) +
                           "; `bosun status` shows the last attempt)");
         } else if (!last_fetch_error_.empty()) {
           progress_->Line("fetch: the repository answers again");
