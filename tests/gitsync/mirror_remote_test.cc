@@ -151,7 +151,8 @@ TEST(MirrorHttp, HttpsVerifiesTheCertificate) {
 
 TEST(MirrorNetwork, UnreachableRemoteFailsFast) {
   GitRepos repos;
-  int port = bosun::test::FreePort();  // nothing listens there
+  bosun::test::RefusingPort refusing;  // bound, nothing listens there
+  const int port = refusing.port();
   auto m = Mirror::Open(repos.MirrorDir(), Follow("http://127.0.0.1:" + std::to_string(port) + "/repo.git"));
   ASSERT_TRUE(m.ok());
   auto start = Clock::now();
