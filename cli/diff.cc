@@ -69,6 +69,9 @@ struct Loaded {
   // followed folder, which the sync evaluates the Policies on (empty: `set`
   // is all of it).
   std::vector<Manifest> whole;
+  // Set when the folder asked for is outside the one the server follows:
+  // the sync never reads it, so nothing of it reaches the cluster.
+  bool outside_followed = false;
 };
 
 // Keeps, of the set read from the followed folder, the manifests (and
@@ -185,6 +188,20 @@ std::optional<std::string> FollowedAbove(const std::string& scope, const std::op
   return *followed;
 }
 
+// The folder of a preview of `scope` that the sync would read, when the
+// server follows `followed`: `scope` itself when it is the followed folder
+// or inside it (or the server follows no repository), the followed folder
+// when that is inside `scope` (the sync reads nothing else of it), nullopt
+// when the two do not meet. Says on stderr when it narrows the preview.
+std::optional<std::string> ReadBySync(const std::string& scope, const std::optional<std::string>& followed) {
+  if (!followed || InFolder(scope, *followed)) return scope;
+  if (!InFolder(*followed, scope)) return std::nullopt;
+  std::fprintf(stderr,
+               "bosun diff: the server follows %s/: only that folder of %s is compared (the sync reads nothing else)\n",
+               followed->c_str(), scope.empty() ? "the repository" : (scope + "/").c_str());
+  return *followed;
+}
+
 // Where source paths are relative to for a folder on disk: the Git work
 // tree holding it (`repo` then holds it open), else the folder itself.
 fs::path RootFor(const std::string& dir, std::unique_ptr<gitsync::LocalRepo>* repo) {
@@ -200,14 +217,29 @@ fs::path RootFor(const std::string& dir, std::unique_ptr<gitsync::LocalRepo>* re
 }
 
 // `followed`: the folder the server follows, when it follows a repository.
-Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const std::optional<std::string>& followed) {
+Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath_asked,
+                    const std::optional<std::string>& followed) {
   Loaded out;
   if (!opt.path.empty()) {
+    std::error_code ec;
+    if (!fs::exists(opt.path, ec)) return Error(Code::kNotFound, opt.path + ": no such file or directory");
     std::unique_ptr<gitsync::LocalRepo> work_tree;
     const fs::path root = RootFor(opt.path, &work_tree);
+    std::string dir = opt.path, shown = opt.path;
     if (work_tree) {
       std::string rel = FromRoot(root, opt.path);
       if (rel != "." && !rel.starts_with("..")) out.scope = rel;
+      auto read = ReadBySync(out.scope, followed);
+      out.source = opt.path + " on disk";
+      if (!read) {
+        out.outside_followed = true;
+        return out;
+      }
+      if (*read != out.scope) {
+        dir = (root / *read).string();
+        shown = *read;
+      }
+      out.scope = *read;
     }
     if (!work_tree) {
       // Nothing says where in the repository these files would be: they
@@ -221,12 +253,19 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath, const st
     }
     auto above = work_tree ? FollowedAbove(out.scope, followed) : std::nullopt;
     auto set = above ? LoadFromDisk((root / *above).string(), root, work_tree.get(), opt.field_validation, out.scope)
-                     : LoadFromDisk(opt.path, root, work_tree.get(), opt.field_validation);
+                     : LoadFromDisk(dir, root, work_tree.get(), opt.field_validation);
     if (!set) return set.error();
     TakeSet(&out, std::move(*set), above ? std::optional<std::string>(out.scope) : std::nullopt);
-    out.source = opt.path + " on disk";
+    out.source = shown + " on disk";
     return out;
   }
+  const std::optional<std::string> read = ReadBySync(subpath_asked, followed);
+  if (!read) {
+    out.source = (opt.revision.empty() ? "the work tree " : "revision " + opt.revision + ", ") + subpath_asked;
+    out.outside_followed = true;
+    return out;
+  }
+  const std::string& subpath = *read;
   auto repo = gitsync::LocalRepo::Open(opt.repo);
   if (!repo && repo.error().code() == Code::kNotFound) {
     return Error(Code::kNotFound,
@@ -399,6 +438,29 @@ int RunDiff(DiffOptions opt) {
 
   auto loaded = Load(opt, subpath, followed);
   if (!loaded) return Failed(loaded.error().message());
+  if (loaded->outside_followed) {
+    // A pull request that changes only files the sync never reads changes
+    // nothing in the cluster.
+    const std::string why =
+        loaded->source + " is outside the folder the server follows (" + *followed + "/): the sync never reads it";
+    if (opt.output == "json") {
+      Json out = {{"source", loaded->source},
+                  {"valid", true},
+                  {"diagnostics", Json::array()},
+                  {"created", 0},
+                  {"updated", 0},
+                  {"deleted", 0},
+                  {"unchanged", 0},
+                  {"changes", Json::array()},
+                  {"followed", *followed},
+                  {"outsideFollowed", true},
+                  {"note", why}};
+      std::printf("%s\n", out.dump(4, ' ', false, Json::error_handler_t::replace).c_str());
+    } else {
+      std::printf("No changes: %s.\n", why.c_str());
+    }
+    return kNoChanges;
+  }
   const DesiredSet& set = loaded->set;
   for (const Diagnostic& d : set.diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
   Json diagnostics = Json::array();

@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -12,6 +15,7 @@
 #include "cli/verbs.h"
 #include "core/kinds.h"
 #include "core/manifests.h"
+#include "gitsync/local_repo.h"
 #include "policies/policy.h"
 
 namespace bosun::cli {
@@ -92,6 +96,40 @@ std::string SubjectPath(const std::string& file, const std::vector<std::string>&
   return policies::RelativePath(file, "");
 }
 
+// The Policies of the Git work tree around `paths` that are not among
+// them, as "FILE (NAME)": a check of a subfolder does not evaluate them,
+// though the cluster does when it follows a folder that holds both. Files
+// git ignores are left out; a file is parsed only when it names the kind.
+std::vector<std::string> PoliciesLeftOut(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto repo = gitsync::LocalRepo::Open(paths.front());
+  if (!repo || (*repo)->workdir().empty()) return {};
+  const fs::path root = fs::weakly_canonical((*repo)->workdir(), ec);
+  std::vector<fs::path> given;
+  for (const std::string& p : paths) given.push_back(fs::weakly_canonical(fs::absolute(p, ec), ec));
+  auto files = FindManifestFiles({root.string()});
+  if (!files) return {};
+  std::vector<std::string> out;
+  for (const std::string& f : *files) {
+    const fs::path abs = fs::weakly_canonical(f, ec);
+    const bool inside = std::any_of(given.begin(), given.end(), [&](const fs::path& g) {
+      const std::string rel = abs.lexically_relative(g).generic_string();
+      return !rel.empty() && !rel.starts_with("..");
+    });
+    if (inside) continue;
+    const std::string rel = abs.lexically_relative(root).generic_string();
+    if (auto ignored = (*repo)->IsIgnored(rel); !ignored || *ignored) continue;
+    std::ifstream in(f, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (content.find("Policy") == std::string::npos) continue;
+    for (const Manifest& m : LoadFile({rel, std::move(content)}).objects) {
+      if (policies::IsPolicy(m)) out.push_back(rel + " (" + m.object.name() + ")");
+    }
+  }
+  return out;
+}
+
 // Evaluates the Policies of `set` on it and adds every problem to its
 // diagnostics (kept sorted by file and position).
 PolicyOutcome ApplyPolicies(DesiredSet& set, const std::vector<std::string>& roots) {
@@ -115,7 +153,8 @@ PolicyOutcome ApplyPolicies(DesiredSet& set, const std::vector<std::string>& roo
   return out;
 }
 
-void PrintJson(const DesiredSet& set, const PolicyOutcome& pol, bool no_warnings) {
+void PrintJson(const DesiredSet& set, const PolicyOutcome& pol, const std::vector<std::string>& left_out,
+               bool no_warnings) {
   nlohmann::json out;
   out["files"] = set.files;
   out["errors"] = set.errors();
@@ -141,6 +180,7 @@ void PrintJson(const DesiredSet& set, const PolicyOutcome& pol, bool no_warnings
   }
   auto& names = out["policies"] = nlohmann::json::array();
   for (const policies::Policy& p : pol.set.policies) names.push_back(p.name);
+  out["policiesNotEvaluated"] = left_out;
   std::printf("%s\n", out.dump(2).c_str());
 }
 
@@ -157,10 +197,11 @@ int RunValidate(const ValidateOptions& opt) {
   }
   DesiredSet set = LoadDesiredSet(*files, {}, opt.field_validation);
   PolicyOutcome pol = ApplyPolicies(set, opt.paths);
+  const std::vector<std::string> left_out = PoliciesLeftOut(opt.paths);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
 
   if (opt.output == "json") {
-    PrintJson(set, pol, opt.no_warnings);
+    PrintJson(set, pol, left_out, opt.no_warnings);
     return set.ok() ? 0 : 1;
   }
   std::string text;
@@ -192,6 +233,16 @@ int RunValidate(const ValidateOptions& opt) {
                 set.ok() ? "valid" : "INVALID", set.files, set.files == 1 ? "" : "s", set.objects.size(),
                 set.objects.size() == 1 ? "" : "s", e, e == 1 ? "" : "s", w, w == 1 ? "" : "s", policy.c_str(),
                 static_cast<long long>(ms));
+    if (!left_out.empty()) {
+      std::string names;
+      for (size_t i = 0; i < left_out.size() && i < 5; ++i) names += (i == 0 ? "" : ", ") + left_out[i];
+      if (left_out.size() > 5) names += ", …";
+      std::printf(
+          "Not evaluated: %zu %s of this repository outside the paths checked: %s. The cluster evaluates the "
+          "Policies of the folder it follows on all of it: validate that folder (or run bosun diff, which asks the "
+          "server) to reach the cluster's verdict.\n",
+          left_out.size(), left_out.size() == 1 ? "Policy" : "Policies", names.c_str());
+    }
     if (set.unknown_field_errors() > 0) {
       std::printf(
           "An unknown field is an error, as with kubectl --validate=strict: correct it, or take unknown "

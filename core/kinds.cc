@@ -25,6 +25,8 @@ KindInfo K(std::string group, std::string kind, std::string resource, bool names
   k.namespaced = namespaced;
   k.short_names = std::move(shorts);
   k.has_status = has_status;
+  k.from_manifests =
+      kind != "Node" && kind != "Event" && kind != "Lease" && kind != "Revision" && kind != "GitRepository";
   return k;
 }
 

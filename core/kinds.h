@@ -33,6 +33,11 @@ struct KindInfo {
   bool namespaced = true;
   std::vector<std::string> short_names;  // "deploy"
   bool has_status = false;               // serves a /status subresource
+  // Whether a manifest (a repository's, `bosun apply`'s) may hold objects of
+  // this kind. Not so for what bosun writes itself: Nodes and their Leases
+  // (the node daemons), Events, Revision records and the GitRepository. The
+  // sync never applies, prunes or checks them for drift.
+  bool from_manifests = true;
 
   // "/apis/apps/v1" or "/api/v1".
   std::string ApiPrefix() const;

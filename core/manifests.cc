@@ -164,7 +164,12 @@ void ValidateDocs(const std::string& file, std::vector<Document>& docs, LoadedFi
     m.index = doc.index;
     m.start = doc.start;
     m.positions = doc.positions;
-    for (FieldError& fe : ValidateObject(m.object)) out->diagnostics.push_back(DiagnosticAt(m, std::move(fe)));
+    const KindInfo* kind = m.object.json().is_object() ? KindRegistry::Builtin().Find(m.object.gvk()) : nullptr;
+    if (std::optional<std::string> why = kind != nullptr ? NotFromManifests(*kind) : std::nullopt) {
+      out->diagnostics.push_back(DiagnosticAt(m, {Severity::kError, FieldPath("kind"), std::move(*why)}));
+    } else {
+      for (FieldError& fe : ValidateObject(m.object)) out->diagnostics.push_back(DiagnosticAt(m, std::move(fe)));
+    }
     // The sync's leave to delete and create the object again when the
     // repository changes an immutable field (reconciler/plan.h
     // kForceAnnotation): a manifest's word only, so the API does not check it.

@@ -618,23 +618,13 @@ std::vector<FieldError> ValidateObject(const Object& obj) {
     } else {
       std::string known;
       for (const auto& k : reg.all()) {
-        if (k.gvk.kind == "Revision" || k.gvk.kind == "GitRepository" || k.gvk.kind == "Event" || k.gvk.kind == "Lease" || k.gvk.kind == "Node") continue;
+        if (!k.from_manifests) continue;
         if (!known.empty()) known += ", ";
         known += k.gvk.kind;
       }
       c.Error(FieldPath("kind"), "unknown kind " + Quote(gvk.kind) + " in " + Quote(gvk.ApiVersion()) +
                                      " (bosun knows " + known + ")");
     }
-    return out;
-  }
-  if (gvk.kind == "Revision") {
-    c.Error(FieldPath("kind"), "Revision records are written by bosun itself and cannot be applied from a repository");
-    return out;
-  }
-  if (gvk.kind == "GitRepository") {
-    c.Error(FieldPath("kind"),
-            "the GitRepository is written by bosun from its server flags (--repo, --branch, --path) and cannot be "
-            "applied from a repository");
     return out;
   }
   if (gvk.kind != "Namespace") {
@@ -663,6 +653,22 @@ std::vector<FieldError> ValidateObject(const Object& obj) {
   else if (k == "SyncConfig") ValidateSyncConfig(c, obj);
   else if (k == "Policy") ValidatePolicy(c, obj);
   return out;
+}
+
+std::optional<std::string> NotFromManifests(const KindInfo& kind) {
+  if (kind.from_manifests) return std::nullopt;
+  const std::string& k = kind.gvk.kind;
+  if (k == "Revision") return "Revision records are written by bosun itself and cannot be applied from manifests";
+  if (k == "GitRepository") {
+    return "the GitRepository is written by bosun from its server flags (--repo, --branch, --path) and cannot be "
+           "applied from manifests";
+  }
+  if (k == "Node") {
+    return "Nodes are registered by their node daemons (bosun node, bosun up) and cannot be applied from manifests";
+  }
+  if (k == "Lease") return "Leases are renewed by the node daemons and cannot be applied from manifests";
+  if (k == "Event") return "Events are recorded by bosun's controllers and cannot be applied from manifests";
+  return k + " objects are written by bosun itself and cannot be applied from manifests";
 }
 
 std::optional<FieldValidation> ParseFieldValidation(std::string_view s) {

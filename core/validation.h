@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/field_path.h"
+#include "core/kinds.h"
 #include "core/object.h"
 
 namespace bosun {
@@ -44,7 +45,14 @@ std::optional<FieldValidation> ParseFieldValidation(std::string_view s);
 // "Strict", "Warn" or "Ignore".
 const char* FieldValidationName(FieldValidation v);
 
+// What the API checks of an object, and manifests too (with
+// NotFromManifests first).
 std::vector<FieldError> ValidateObject(const Object& obj);
+
+// Why an object of `kind` cannot come from manifests (a repository's,
+// `bosun apply`'s): bosun writes it itself (KindInfo::from_manifests), e.g. a
+// Node, an Event or a Revision record. nullopt when it can.
+std::optional<std::string> NotFromManifests(const KindInfo& kind);
 
 // The message for a string where a whole number belongs: "must be a number,
 // not a string (remove the quotes around "3")" when the text is a number in

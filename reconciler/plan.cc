@@ -469,8 +469,7 @@ const std::vector<const KindInfo*>& ManageableKinds() {
   static const std::vector<const KindInfo*> kinds = [] {
     std::vector<const KindInfo*> out;
     for (const auto& k : KindRegistry::Builtin().all()) {
-      const std::string& n = k.gvk.kind;
-      if (n == "Revision" || n == "GitRepository" || n == "Event" || n == "Lease" || n == "Node") continue;
+      if (!k.from_manifests) continue;
       out.push_back(&k);
     }
     return out;

@@ -56,13 +56,6 @@ SyncController::Impl::Impl(SyncOptions options)
   const KindRegistry& reg = KindRegistry::Builtin();
   revision_kind = reg.Find({"bosun.dev", "v1", "Revision"});
   repo_kind = reg.Find({"bosun.dev", "v1", "GitRepository"});
-  for (const KindInfo& k : reg.all()) {
-    const std::string& n = k.gvk.kind;
-    // What ValidateObject refuses in a repository is never applied, so never
-    // pruned or checked for drift.
-    if (n == "Revision" || n == "GitRepository" || n == "Event" || n == "Lease" || n == "Node") continue;
-    appliable_kinds.push_back(&k);
-  }
   source.url = RedactUrl(mirror->options().url);
   source.ref = mirror->options().ref;
   source.path = opt.path;

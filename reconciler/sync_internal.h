@@ -85,7 +85,6 @@ struct SyncController::Impl {
   RecordSource source;
   const KindInfo* revision_kind;
   const KindInfo* repo_kind;
-  std::vector<const KindInfo*> appliable_kinds;  // every kind a repository may hold
 
   // ---- the loop (sync_controller.cc)
   std::mutex loop_mu;

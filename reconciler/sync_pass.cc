@@ -44,7 +44,7 @@ Status SyncController::Impl::Setup() {
     std::lock_guard<std::mutex> lock(state_mu);
     if (!informer) {
       std::string selector = std::string(kManagedByLabel) + "=" + kManagedByValue;
-      informer = std::make_unique<Informer>(client, appliable_kinds, selector,
+      informer = std::make_unique<Informer>(client, ManageableKinds(), selector,
                                             [this](const std::string& key) { EnqueueDrift(key); });
     }
     inf = informer.get();

@@ -102,9 +102,8 @@ std::vector<FieldError> Validate(Json& obj, const KindInfo& kind, FieldValidatio
                                  std::vector<std::string>* warnings, const Json* before) {
   std::vector<FieldError> errors;
   if (kind.gvk.kind == "Revision" || kind.gvk.kind == "GitRepository") {
-    // ValidateObject refuses these outright, since a repository must not
-    // carry them; through the API bosun itself writes them, so check only
-    // what the store key needs.
+    // Manifests may not carry these (NotFromManifests); through the API
+    // bosun itself writes them, so check only what the store key needs.
     std::string name = MetaString(obj, "name");
     for (const auto& m : CheckDns1123Subdomain(name)) {
       errors.push_back({Severity::kError, FieldPath("metadata.name"), m});

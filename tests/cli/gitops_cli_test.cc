@@ -1458,6 +1458,7 @@ class FollowTest : public ::testing::Test {
     server_->Stop();
   }
   Outcome Run(const std::string& args) { return Bosun(args + server_->flags()); }
+  Outcome Out(const std::string& args) { return BosunStdout(args + server_->flags()); }
 
   // Waits until `commit` is live (the controller's startup sync or a later one).
   bool WaitLive(const std::string& commit, std::chrono::seconds within = 30s) {
@@ -1498,6 +1499,32 @@ TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
   // paths as the controller wrote (from the repository root).
   Outcome same = Run("diff --repo " + repo_->dir());
   EXPECT_EQ(same.exit_code, 0) << same.out;
+
+  // A pull request's check of a folder the server does not follow (deploy)
+  // is no change: the sync never reads it. Of the whole work tree, only
+  // deploy is compared.
+  repo_->Write("docs/stray.yaml", ConfigMap("stray", "grey"));
+  Outcome outside = Run("diff --path " + repo_->dir() + "/docs");
+  EXPECT_EQ(outside.exit_code, 0) << outside.out;
+  EXPECT_THAT(outside.out, HasSubstr("No changes: " + repo_->dir() +
+                                     "/docs on disk is outside the folder the server follows (deploy/): the sync "
+                                     "never reads it."));
+  Outcome outside_json = Out("diff -o json --path " + repo_->dir() + "/docs");
+  EXPECT_EQ(outside_json.exit_code, 0) << outside_json.out;
+  EXPECT_EQ(json::parse(outside_json.out, nullptr, false).value("outsideFollowed", false), true) << outside_json.out;
+  Outcome outside_sub = Run("diff --repo " + repo_->dir() + " --subpath docs");
+  EXPECT_EQ(outside_sub.exit_code, 0) << outside_sub.out;
+  EXPECT_THAT(outside_sub.out, HasSubstr("outside the folder the server follows"));
+  Outcome whole = Run("diff --path " + repo_->dir());
+  EXPECT_EQ(whole.exit_code, 0) << whole.out;
+  EXPECT_THAT(whole.out, HasSubstr("the server follows deploy/: only that folder of the repository is compared"));
+  EXPECT_THAT(whole.out, HasSubstr("No changes: the cluster matches deploy on disk (1 object)."));
+  EXPECT_THAT(whole.out, Not(HasSubstr("stray")));
+  std::filesystem::remove_all(repo_->dir() + "/docs");
+  Outcome missing = Run("diff --path " + repo_->dir() + "/no-such-folder");
+  EXPECT_EQ(missing.exit_code, 1) << missing.out;
+  EXPECT_THAT(missing.out, HasSubstr("no-such-folder: no such file or directory"));
+  EXPECT_THAT(missing.out, Not(HasSubstr("not in a Git work tree")));
 
   // A new commit, synced on request.
   repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));

@@ -102,6 +102,38 @@ TEST(ValidateCli, JsonOutputForMachines) {
   EXPECT_THAT(r.out, HasSubstr("\"valid\": false"));
 }
 
+// A pull request's check of one folder does not evaluate the repository's
+// Policies kept in another (the cluster evaluates them on all it follows):
+// it says so, and names them, rather than pass in silence.
+TEST(ValidateCli, ASubfolderCheckNamesThePoliciesItDoesNotEvaluate) {
+  TempDir d;
+  d.Write("cluster/policy.yaml",
+          "apiVersion: bosun.dev/v1\nkind: Policy\nmetadata: {name: baseline}\nspec:\n"
+          "  rules:\n  - name: registries\n    allowedRegistries: [bosun.local/examples]\n");
+  d.Write("api/pod.yaml",
+          "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+          "  containers: [{name: c, image: docker.io/library/busybox}]\n");
+  d.Write(".gitignore", "local/\n");
+  d.Write("local/policy.yaml",
+          "apiVersion: bosun.dev/v1\nkind: Policy\nmetadata: {name: mine}\nspec:\n"
+          "  rules:\n  - name: p\n    forbid: [privileged]\n");
+  ASSERT_EQ(bosun::test::RunCommand("git init -q " + d.path()).exit_code, 0);
+
+  Outcome sub = Bosun("validate " + d.path() + "/api");
+  EXPECT_EQ(sub.exit_code, 0) << sub.out;
+  EXPECT_THAT(sub.out, HasSubstr("Not evaluated: 1 Policy of this repository outside the paths checked: "
+                                 "cluster/policy.yaml (baseline). The cluster evaluates"));
+  EXPECT_THAT(sub.out, Not(HasSubstr("mine")));  // git ignores it
+  Outcome j = Bosun("validate -o json " + d.path() + "/api");
+  EXPECT_THAT(j.out, HasSubstr("\"policiesNotEvaluated\": [\n    \"cluster/policy.yaml (baseline)\""));
+
+  Outcome whole = Bosun("validate " + d.path());
+  EXPECT_EQ(whole.exit_code, 1) << whole.out;
+  EXPECT_THAT(whole.out, HasSubstr("api/pod.yaml"));
+  EXPECT_THAT(whole.out, HasSubstr("registries"));
+  EXPECT_THAT(whole.out, Not(HasSubstr("Not evaluated")));
+}
+
 TEST(ValidateCli, MissingPathIsAUsageError) {
   Outcome r = Bosun("validate /nonexistent/bosun/path");
   EXPECT_EQ(r.exit_code, 2);

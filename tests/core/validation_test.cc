@@ -391,6 +391,14 @@ INSTANTIATE_TEST_SUITE_P(
              "Revision records are written by bosun itself"},
         Case{"GitRepositoryFromGit", "apiVersion: bosun.dev/v1\nkind: GitRepository\nmetadata: {name: r}\n",
              "written by bosun from its server flags"},
+        // A Node in a repository would be scheduled onto and never pruned.
+        Case{"NodeFromGit", "apiVersion: v1\nkind: Node\nmetadata: {name: n}\n",
+             "app.yaml:2:7: kind: Nodes are registered by their node daemons"},
+        Case{"LeaseFromGit",
+             "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: n, namespace: kube-node-lease}\n",
+             "Leases are renewed by the node daemons"},
+        Case{"EventFromGit", "apiVersion: v1\nkind: Event\nmetadata: {name: e}\n",
+             "Events are recorded by bosun's controllers"},
         Case{"NotAMap", "- a\n- b\n", "a manifest must be a map"}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
