@@ -479,6 +479,36 @@ int RunDiff(DiffOptions opt) {
     }
     return Failed(why);
   };
+  // The repository's Policies, as the sync evaluates them (after the
+  // manifests, before the namespaces): an invalid Policy or an enforced
+  // violation refuses the revision; warnings are printed and go on. With
+  // invalid manifests too, on the objects that loaded: the refusal lists
+  // both, as the sync's record does.
+  std::vector<const Manifest*> policy_docs;
+  for (const Manifest& m : loaded->policies) policy_docs.push_back(&m);
+  // On the whole followed folder, as the sync: a Policy change that
+  // breaks another folder is this preview's refusal too.
+  std::vector<policies::Subject> subjects;
+  for (const Manifest& m : loaded->whole.empty() ? set.objects : loaded->whole) {
+    subjects.push_back({&m, policies::RelativePath(m.file, followed.value_or(""))});
+  }
+  const policies::PolicySet pset = policies::ParsePolicies(policy_docs, set.field_validation);
+  policies::Verdict verdict;
+  if (pset.ok()) verdict = policies::Evaluate(pset.policies, subjects);
+  {
+    std::vector<Diagnostic> found = pset.diagnostics;
+    for (const Diagnostic& d : verdict.Diagnostics()) found.push_back(d);
+    SortDiagnostics(found);
+    for (const Diagnostic& d : found) {
+      std::fprintf(stderr, "%s\n", d.ToString().c_str());
+      diagnostics.push_back(d.ToJson());
+    }
+  }
+  const size_t policy_errors = pset.errors();
+  const std::string policy_refusal = !pset.ok() ? std::to_string(policy_errors) + " error" +
+                                                      (policy_errors == 1 ? "" : "s") + " in the repository's Policies"
+                                     : verdict.refused() ? verdict.Summary()
+                                                         : "";
   if (!set.ok()) {
     size_t e = set.errors();
     // Every error at once: also the objects the sync would refuse for a
@@ -507,37 +537,10 @@ int RunDiff(DiffOptions opt) {
       why += " (" + std::to_string(u) + " unknown field" + (u == 1 ? "" : "s") +
              ": --field-validation=warn, or spec.fieldValidation: Warn in the SyncConfig, takes them as warnings)";
     }
+    if (!policy_refusal.empty()) why += "; and " + policy_refusal;
     return refused(why);
   }
-
-  // The repository's Policies, as the sync evaluates them (after the
-  // manifests, before the namespaces): an invalid Policy or an enforced
-  // violation refuses the revision; warnings are printed and go on.
-  {
-    std::vector<const Manifest*> docs;
-    for (const Manifest& m : loaded->policies) docs.push_back(&m);
-    // On the whole followed folder, as the sync: a Policy change that
-    // breaks another folder is this preview's refusal too.
-    std::vector<policies::Subject> subjects;
-    for (const Manifest& m : loaded->whole.empty() ? set.objects : loaded->whole) {
-      subjects.push_back({&m, policies::RelativePath(m.file, followed.value_or(""))});
-    }
-    policies::PolicySet pset = policies::ParsePolicies(docs, set.field_validation);
-    policies::Verdict verdict;
-    if (pset.ok()) verdict = policies::Evaluate(pset.policies, subjects);
-    std::vector<Diagnostic> found = pset.diagnostics;
-    for (const Diagnostic& d : verdict.Diagnostics()) found.push_back(d);
-    SortDiagnostics(found);
-    for (const Diagnostic& d : found) {
-      std::fprintf(stderr, "%s\n", d.ToString().c_str());
-      diagnostics.push_back(d.ToJson());
-    }
-    if (!pset.ok()) {
-      const size_t e = pset.errors();
-      return refused(std::to_string(e) + " error" + (e == 1 ? "" : "s") + " in the repository's Policies");
-    }
-    if (verdict.refused()) return refused(verdict.Summary());
-  }
+  if (!policy_refusal.empty()) return refused(policy_refusal);
 
   auto live = reconciler::ListLive(**client, set.objects);
   if (!live) return Failed(live.error().message());

@@ -43,6 +43,8 @@ inline constexpr const char* kRepositoryName = "default";
 inline constexpr std::chrono::minutes kFetchWarnEvery{10};
 
 // Wall-clock start and monotonic duration of one step.
+struct PolicyCheck;
+
 struct StepTiming {
   WallTime started;
   std::chrono::milliseconds duration{0};
@@ -173,9 +175,11 @@ struct SyncController::Impl {
   // ---- records (sync_records.cc)
   Result<Object> CreateRecord(Object record);
   // `also`: more errors found beside the manifests' own (objects in a
-  // namespace that does not exist), so one refusal lists every error.
+  // namespace that does not exist), and `policy`: what the revision's
+  // Policies said of the objects that loaded, so one refusal lists every
+  // error, as `bosun validate` does.
   Result<std::string> WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot,
-                                   const std::vector<Diagnostic>& also = {});
+                                   const std::vector<Diagnostic>& also = {}, const PolicyCheck* policy = nullptr);
   // Records the head as Refused (reason: a CamelCase word such as
   // "InvalidManifests", "Unverified", "PolicyViolation"; what: a phrase for the
   // message, e.g. "2 policy violations") with every diagnostic, logs it, sets

@@ -353,6 +353,11 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   // settings.verify goes here, before anything of the revision is trusted
   // (its SyncConfig and Policies included); a refusal returns WriteRefusal.
   if (auto refused = VerifySignatures(ctx, settings)) return std::move(*refused);
+  // TRUST HOOK 2 (issue 7, sync_policy.cc): the revision's Policies are
+  // evaluated on its whole desired set here; an enforced violation returns
+  // WriteRefusal, warnings go into the record written below. With invalid
+  // manifests, on the objects that loaded: the refusal lists both.
+  PolicyCheck policy = CheckPolicies(**snapshot, opt.path, settings.field_validation);
   if (!(*snapshot)->ok()) {
     // Every error at once: also the objects the API would refuse for a
     // namespace that does not exist (best effort: an invalid namespace name
@@ -366,12 +371,8 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
                   {{"rev", rev}, {"error", missing.error().message()}});
       }
     }
-    return WriteRefused(ctx, **snapshot, also);
+    return WriteRefused(ctx, **snapshot, also, &policy);
   }
-  // TRUST HOOK 2 (issue 7, sync_policy.cc): the revision's Policies are
-  // evaluated on its whole desired set here; an enforced violation returns
-  // WriteRefusal, warnings go into the record written below.
-  PolicyCheck policy = CheckPolicies(**snapshot, opt.path, settings.field_validation);
   if (policy.refuses()) return RefuseByPolicy(*this, ctx, policy);
   // Not for a pending record (an interrupted apply of this commit): its
   // objects may be in already, and ResolvePending settles it.

@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "reconciler/sync_internal.h"
+#include "reconciler/sync_policy.h"
 
 namespace bosun::reconciler {
 namespace {
@@ -79,7 +80,7 @@ std::string SyncController::Impl::LiveRecordName() {
 }
 
 Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const DesiredSnapshot& snapshot,
-                                                       const std::vector<Diagnostic>& also) {
+                                                       const std::vector<Diagnostic>& also, const PolicyCheck* policy) {
   std::string stays = ctx.live_commit.empty() ? "nothing is applied" : ShortSha(ctx.live_commit) + " stays live";
   if (!snapshot.path_error.empty()) {
     Diagnostic d;
@@ -104,7 +105,19 @@ Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const D
     what += "; and " + std::to_string(also.size()) + (also.size() == 1 ? " object" : " objects") +
             " into a namespace that does not exist or is being deleted";
   }
-  return WriteRefusal(ctx, "InvalidManifests", what, diagnostics);
+  std::function<void(Object&)> decorate;
+  if (policy != nullptr && (!policy->set.policies.empty() || policy->invalid())) {
+    for (const Diagnostic& d : policy->set.diagnostics) diagnostics.push_back(d);
+    for (const Diagnostic& d : policy->verdict.Diagnostics()) diagnostics.push_back(d);
+    if (policy->invalid()) {
+      what += "; and an invalid Policy";
+    } else if (policy->verdict.refused()) {
+      what += "; and " + policy->verdict.Summary();
+    }
+    decorate = [policy](Object& record) { record.json()["status"]["policy"] = policy->ToJson(); };
+  }
+  SortDiagnostics(diagnostics);
+  return WriteRefusal(ctx, "InvalidManifests", what, diagnostics, decorate);
 }
 
 Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const std::string& reason,

@@ -1320,6 +1320,17 @@ TEST_F(DiffTest, AnEnforcedPolicyViolationWouldBeRefused) {
   r = Run("diff --path " + want.path());
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("in the repository's Policies: bosun would refuse this revision"));
+
+  // A manifest error and a violation: both, in one go, as the sync records.
+  want.Write("cluster/policy.yaml", policy("", "requiredLabels"));
+  want.Write("web/broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+  r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("web/broken.yaml:4:9: metadata.name: "));
+  EXPECT_THAT(r.out, HasSubstr("web/extra.yaml:4:3: metadata.labels.team: ConfigMap \"extra\" has no label"));
+  EXPECT_THAT(r.out, HasSubstr("1 error in the manifests of " + want.path() +
+                               " on disk; and 4 policy violations "
+                               "(baseline/team): bosun would refuse"));
 }
 
 TEST_F(DiffTest, ARevisionOfALocalRepository) {

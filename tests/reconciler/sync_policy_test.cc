@@ -166,6 +166,34 @@ TEST_F(SyncPolicyTest, AnInvalidPolicyRefusesTheRevisionAndValidateAgrees) {
   EXPECT_FALSE(Live("configmaps", "web", "c"));
 }
 
+// One commit, a schema error and a policy violation: the refusal lists
+// both, as `bosun validate` does, so its author needs one round trip.
+TEST_F(SyncPolicyTest, ARevisionRefusedForItsManifestsListsItsPolicyViolationsToo) {
+  std::string bad = DeploymentYaml("web", "web", 1, "nginx:1.25");
+  bad.replace(bad.find("replicas: 1"), 11, "replicas: \"5\"");
+  repo_.Commit({{"policies/baseline.yaml", PolicyYaml("registry.local")},
+                {"apps/web/ns.yaml", NamespaceYaml("web")},
+                {"apps/web/deployment.yaml", bad}},
+               "docker hub, five as a string");
+  MakeController();
+  Validated v = Validate();
+  EXPECT_EQ(v.exit_code, 1) << v.out;
+  ASSERT_EQ(Sync(), "00000001");
+  Object r = Record("00000001");
+  const Json& st = r.status();
+  EXPECT_EQ(st["phase"], "Refused");
+  EXPECT_EQ(st["reason"], "InvalidManifests");
+  EXPECT_THAT(Strings(st["errors"]),
+              ElementsAre(HasSubstr("apps/web/deployment.yaml:7:13: spec.replicas: must be a number, not a string"),
+                          HasSubstr("apps/web/deployment.yaml:18:16: spec.template.spec.containers[0].image: registry "
+                                    "\"docker.io\" is not allowed by policy baseline rule registries")));
+  EXPECT_THAT(st["message"].get<std::string>(),
+              HasSubstr("1 invalid manifest (1 error); and 1 policy violation (baseline/registries)"));
+  EXPECT_EQ(st["policy"]["verdict"], "Refused");
+  EXPECT_EQ(v.lines, RecordLines(r));
+  EXPECT_FALSE(Live("namespaces", "", "web"));
+}
+
 TEST_F(SyncPolicyTest, PathsAreRelativeToTheSyncedFolderInBoth) {
   repo_.Commit({{"deploy/policies/baseline.yaml", PolicyYaml("registry.local")},
                 {"deploy/apps/web/cm.yaml", ConfigMapYaml("c", "payments", "x")},
