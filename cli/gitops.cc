@@ -100,6 +100,20 @@ std::string OutcomeOf(const Object& revision) {
   return p + " (" + r + ")";
 }
 
+std::string DescribeRecord(const Object& rec) {
+  std::string summary = StringField(rec.spec(), "message");
+  summary = summary.substr(0, summary.find('\n'));
+  std::string out = "revision " + SequenceOf(rec) + " (" + ShortSha(StringField(rec.spec(), "commit")) + " \"" +
+                    summary + "\"): " + OutcomeOf(rec);
+  if (const std::string msg = StringField(rec.status(), "message"); !msg.empty()) out += " — " + msg;
+  return out;
+}
+
+bool RecordFailed(const Object& rec) {
+  const std::string p = StringField(rec.status(), "phase");
+  return p == "Refused" || p == "Failed" || p == "Degraded";
+}
+
 std::string StringField(const Json& j, const char* key) {
   const Json& v = Object::Field(j, key);
   return v.is_string() ? v.get<std::string>() : "";

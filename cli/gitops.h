@@ -41,6 +41,11 @@ std::string SequenceOf(const Object& revision);
 // "Applied", "Refused (InvalidManifests)": the phase, and the reason when it
 // says more than the phase.
 std::string OutcomeOf(const Object& revision);
+// A record on one line, as `bosun sync` and `bosun revert` report it:
+// "revision 7 (1a2b3c4 \"web: 1.1\"): Refused (InvalidManifests) — message".
+std::string DescribeRecord(const Object& revision);
+// Whether the record says its revision failed: Refused, Failed or Degraded.
+bool RecordFailed(const Object& revision);
 
 // The Revision record a person means by `rev`: a sequence number ("42"), a
 // record name ("00000042"), or a commit id or a prefix of one (at least 4 hex

@@ -31,6 +31,41 @@ struct RevertOptions {
   ClientFlags client;
 };
 
+// Waits for the sync of the revert commit and says how it went: the
+// cluster is rolled back only when that revision applies (a revert can
+// bring back an error the reverted commit had mended, and be refused).
+int WaitForSyncOf(state::Client& c, const std::string& revert, std::chrono::steady_clock::time_point deadline,
+                  std::chrono::nanoseconds timeout) {
+  std::fprintf(stderr, "waiting for the sync of %s...\n", ShortSha(revert).c_str());
+  for (;;) {
+    auto list = c.List(RevisionKind(), "", "bosun.dev/commit=" + revert);
+    if (list) {
+      const Object* newest = nullptr;
+      for (const Object& o : list->items) {
+        // Record names are zero-padded sequence numbers.
+        if (newest == nullptr || o.name() > newest->name()) newest = &o;
+      }
+      const std::string phase = newest != nullptr ? StringField(newest->status(), "phase") : "";
+      if (!phase.empty() && phase != "Pending") {
+        std::printf("%s\n", DescribeRecord(*newest).c_str());
+        if (RecordFailed(*newest)) {
+          std::printf("the cluster is NOT rolled back: `bosun history show %s` says why\n",
+                      SequenceOf(*newest).c_str());
+          return 1;
+        }
+        return 0;
+      }
+    } else if (list.error().code() != Code::kUnavailable && list.error().code() != Code::kTimeout) {
+      return Fail("revert", list.error().message());
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Fail("revert", "the revert is pushed, but no sync applied it within " + FormatDuration(timeout) +
+                                ": `bosun status` shows where the sync stands");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 int RunRevert(const RevertOptions& opt) {
   auto timeout = ParseDuration(opt.timeout);
   if (!timeout) return Fail("revert", "--timeout: " + timeout.error().message());
@@ -61,13 +96,20 @@ int RunRevert(const RevertOptions& opt) {
       const Json& rv = Object::Field(cur->status(), "revert");
       if (rv.is_object() && rv.value("request", "") == id) {
         if (rv.contains("commit")) {
+          const std::string revert = rv.value("commit", "");
+          if (rv.value("pushedBefore", false)) {
+            std::printf("%s was reverted already, by %s on the followed branch: nothing new was pushed\n",
+                        ShortSha(commit).c_str(), ShortSha(revert).c_str());
+          } else {
+            std::printf("reverted %s with %s, pushed to the followed branch (`bosun history` links them)\n",
+                        ShortSha(commit).c_str(), ShortSha(revert).c_str());
+          }
           auto repo = GetGitRepository(c);
-          const bool suspended = repo && RepositorySuspended(*repo);
-          std::printf("reverted %s with %s, pushed to the followed branch; %s (`bosun history` links them)\n",
-                      ShortSha(commit).c_str(), ShortSha(rv.value("commit", "")).c_str(),
-                      suspended ? "syncing is suspended: the cluster is rolled back after `bosun resume`"
-                                : "the next sync rolls the cluster back");
-          return 0;
+          if (repo && RepositorySuspended(*repo)) {
+            std::printf("syncing is suspended: the cluster is rolled back after `bosun resume`\n");
+            return 0;
+          }
+          return WaitForSyncOf(c, revert, deadline, *timeout);
         }
         return Fail("revert", "cannot revert " + ShortSha(commit) + ": " + rv.value("error", "unknown error"));
       }
@@ -91,11 +133,12 @@ void AddRevert(CLI::App& app, int* exit_code) {
       "revert",
       "Undo a revision the GitOps way: the cluster commits `git revert` of it on the followed branch (with\n"
       "Bosun-Reverts and Bosun-Reason trailers), pushes it fast-forward only and syncs. A revert that\n"
-      "conflicts with later commits is refused (revert it by hand in Git). Exit status 1 when it fails.");
+      "conflicts with later commits is refused (revert it by hand in Git). Waits for the revert's sync\n"
+      "and prints its outcome. Exit status 1 when the revert or its sync fails.");
   cmd->add_option("rev", opt->rev, "The revision: sequence number, record name, or commit id (prefix)")->required();
   cmd->add_option("--reason", opt->reason, "Why (recorded in the Bosun-Reason trailer)");
-  cmd->add_flag("--wait,!--no-wait", opt->wait, "Wait for the revert commit (default) or only ask for it");
-  cmd->add_option("--timeout", opt->timeout, "How long to wait")->capture_default_str();
+  cmd->add_flag("--wait,!--no-wait", opt->wait, "Wait for the revert commit and its sync (default) or only ask for it");
+  cmd->add_option("--timeout", opt->timeout, "How long to wait, for both")->capture_default_str();
   AddClientFlags(cmd, &opt->client);
   cmd->callback([opt, exit_code] { *exit_code = RunRevert(*opt); });
 }

@@ -64,28 +64,6 @@ Result<int64_t> NewestSequence(state::Client& client, const Object& repo) {
   }
 }
 
-std::string Summary(const Object& rec) {
-  const Json& m = Object::Field(rec.spec(), "message");
-  std::string s = m.is_string() ? m.get<std::string>() : "";
-  return s.substr(0, s.find('\n'));
-}
-
-std::string Describe(const Object& rec) {
-  const Json& commit = Object::Field(rec.spec(), "commit");
-  std::string out = "revision " + SequenceOf(rec) + " (" +
-                    ShortSha(commit.is_string() ? commit.get<std::string>() : "") + " \"" + Summary(rec) +
-                    "\"): " + OutcomeOf(rec);
-  const Json& msg = Object::Field(rec.status(), "message");
-  if (msg.is_string() && !msg.get<std::string>().empty()) out += " — " + msg.get<std::string>();
-  return out;
-}
-
-bool RecordFailed(const Object& rec) {
-  const Json& phase = Object::Field(rec.status(), "phase");
-  std::string p = phase.is_string() ? phase.get<std::string>() : "";
-  return p == "Refused" || p == "Failed" || p == "Degraded";
-}
-
 int RunSync(const SyncOptions& opt) {
   // A usage error exits 2, as the parser's own do.
   auto timeout = ParseDuration(opt.timeout);
@@ -161,7 +139,7 @@ int RunSync(const SyncOptions& opt) {
   int code = 0;
   bool record_failed = false;
   for (const Object& rec : made) {
-    std::printf("%s\n", Describe(rec).c_str());
+    std::printf("%s\n", DescribeRecord(rec).c_str());
     if (&rec == &made.back() && RecordFailed(rec)) record_failed = true;
   }
   if (record_failed) code = 1;

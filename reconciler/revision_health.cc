@@ -797,6 +797,7 @@ class HealthController {
     if (!request_id.empty()) rec["request"] = request_id;
     if (r) {
       rec["commit"] = r->commit;
+      if (r->pushed_before) rec["pushedBefore"] = true;
       mgr_.events().Normal(rev, "Reverted",
                            (r->pushed_before ? "found " + ShortSha(r->commit) + ", pushed before, "
                                              : "pushed " + ShortSha(r->commit) + " ") +

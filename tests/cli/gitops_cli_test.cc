@@ -1586,6 +1586,66 @@ TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
   EXPECT_THAT(still.out, HasSubstr("Live:          " + second));
 }
 
+// `bosun revert` as the on-call engineer runs it, against a bare remote the
+// server pushes to: it waits for the revert's sync and says whether the
+// cluster is rolled back; asked again, it says the revision is reverted
+// already; a revert the sync refuses is a failure, not a promise.
+TEST(RevertCli, WaitsForTheRevertsSyncAndSaysWhatItDid) {
+  TempDir dir;
+  const std::string bare = dir.Sub("origin.git");
+  fs::create_directories(bare);
+  Sh(bare, "git init -q --bare -b main .");
+  GitRepo work(dir.Sub("work"));
+  Sh(work.dir(), "git remote add origin " + Quote(bare));
+  auto push = [&](const std::string& message) {
+    std::string c = work.Commit(message);
+    Sh(work.dir(), "git push -q origin main 2>&1");
+    return c;
+  };
+  work.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
+  const std::string c1 = push("Blue");
+  Server server(dir.Sub("data"), "--repo " + Quote(bare) + " --branch main --path deploy --fetch-interval 1h");
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  auto run = [&](const std::string& args) { return Bosun(args + server.flags()); };
+  auto color = [&] {
+    auto cm = server.Http("GET", "/api/v1/namespaces/default/configmaps/web");
+    return cm.first == 200 ? cm.second["data"].value("color", "") : "";
+  };
+  ASSERT_EQ(run("sync --timeout 30s").exit_code, 0);
+  work.Write("deploy/cm.yaml", ConfigMap("web", "green"));
+  const std::string c2 = push("Green");
+  Outcome synced = run("sync --timeout 30s");
+  ASSERT_EQ(synced.exit_code, 0) << synced.out;
+  ASSERT_EQ(color(), "green");
+
+  Outcome r = run("revert 2 --reason 'green hurts' --timeout 60s");
+  EXPECT_EQ(r.exit_code, 0) << r.out << server.Log();
+  EXPECT_THAT(r.out, HasSubstr("reverted " + c2.substr(0, 7) + " with "));
+  EXPECT_THAT(r.out,
+              ::testing::ContainsRegex("revision 3 \\([0-9a-f]{7} \"Revert \\\"Green\\\"\"\\): (Applied|Healthy)"));
+  EXPECT_EQ(color(), "blue");
+
+  Outcome again = run("revert 2 --timeout 60s");
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_THAT(again.out, HasSubstr(c2.substr(0, 7) + " was reverted already, by "));
+  EXPECT_THAT(again.out, HasSubstr("nothing new was pushed"));
+
+  // A broken commit, refused, then mended: reverting the mend brings the
+  // breakage back, and the sync refuses it. The cluster is not rolled back.
+  Sh(work.dir(), "git pull -q --rebase origin main 2>&1");
+  work.Write("deploy/bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+  push("Break");
+  EXPECT_EQ(run("sync --timeout 30s").exit_code, 1);
+  work.Remove("deploy/bad.yaml");
+  push("Mend");
+  ASSERT_EQ(run("sync --timeout 30s").exit_code, 0);
+  Outcome refused = run("revert 5 --timeout 60s");
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr(": Refused (InvalidManifests)"));
+  EXPECT_THAT(refused.out, HasSubstr("the cluster is NOT rolled back: `bosun history show 6` says why"));
+  server.Stop();
+}
+
 // Self-heal off: a change by hand stays until `bosun sync`, which puts it
 // back and says so.
 TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
