@@ -3,17 +3,17 @@
 // `bosun sync` / `bosun history show` say which policy and rule refused it,
 // with every violation at file:line — the same lines `bosun validate`
 // prints for the work tree.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/policies/policy_test_support.h"
 #include "tests/test_support.h"
@@ -61,6 +61,10 @@ class Server {
         },
         30s, 100ms);
   }
+  std::string Log() const {
+    std::ifstream in(data_ + ".log");
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   Outcome Bosun(const std::string& args) const {
     return RunCommand("env -u BOSUN_SERVER -u BOSUN_TOKEN_FILE " + std::string(BOSUN_BINARY) + " " + args +
                       " --server http://" + api_ + " --token-file " + data_ + "/admin.token");
@@ -98,7 +102,18 @@ TEST(HistoryPolicyCli, ARefusalNamesThePolicyAndRuleLikeValidate) {
   ASSERT_TRUE(server.WaitReady());
   Outcome sync = server.Bosun("sync --timeout 30s");
   EXPECT_EQ(sync.exit_code, 1) << sync.out;  // the revision was refused
-  Outcome show = server.Bosun("history show 1");
+  // The pass the request started can fail before it records anything (a
+  // loaded machine: the API not ready yet for the controller); the sync
+  // retries it within a second, and then the record is there.
+  Outcome show;
+  EXPECT_TRUE(bosun::test::Eventually(
+      [&] {
+        show = server.Bosun("history show 1");
+        return show.exit_code == 0;
+      },
+      30s, 200ms))
+      << "sync said: " << sync.out << "\nserver log:\n"
+      << server.Log();
   ASSERT_EQ(show.exit_code, 0) << show.out;
   EXPECT_THAT(show.out, HasSubstr("Refused"));
   EXPECT_THAT(show.out, HasSubstr("PolicyViolation"));
