@@ -655,6 +655,9 @@ void AddHistory(CLI::App& app, int* exit_code) {
       ->check(CLI::Validator(
           [](const std::string& v) -> std::string {
             if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos) return "";
+            if (v.size() > 1 && v[0] == '-' && v.find_first_not_of("0123456789", 1) == std::string::npos) {
+              return "must be 0 (all) or more, not " + v;
+            }
             return "takes how many revisions to show (as git log -n), not \"" + v +
                    "\"; the namespace of --object is --namespace";
           },

@@ -22,6 +22,8 @@ const char* TriggerName(SyncTrigger t) {
       return "push";
     case SyncTrigger::kRevert:
       return "revert";
+    case SyncTrigger::kResume:
+      return "resume";
   }
   return "poll";
 }
@@ -42,6 +44,7 @@ int Weight(SyncTrigger t) {
     case SyncTrigger::kWebhook:
     case SyncTrigger::kPush:
     case SyncTrigger::kRevert:
+    case SyncTrigger::kResume:
       return 2;
     case SyncTrigger::kManual:
       return 3;

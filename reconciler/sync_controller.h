@@ -88,8 +88,11 @@ struct SyncOptions {
 // poll, a webhook (also one a follower forwarded), a person's `bosun sync`,
 // the server's start, a Git push hook (`bosun up`'s, `bosun sync --trigger
 // push`), or bosun's own revert commit.
-enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup, kPush, kRevert };
-const char* TriggerName(SyncTrigger t);  // "poll", "webhook", "manual", "startup", "push", "revert"
+// kResume: `bosun resume` (a catch-up pass, which puts back drift only as
+// self-heal says, unlike a sync request).
+enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup, kPush, kRevert, kResume };
+// "poll", "webhook", "manual", "startup", "push", "revert", "resume"
+const char* TriggerName(SyncTrigger t);
 
 // The annotation that says what asked for a sync through the GitRepository's
 // bosun.dev/sync-requested-at: "push@<that request's time>" or "webhook@…"

@@ -98,11 +98,12 @@ void SyncController::Impl::OnRepositoryEvent(const state::WatchEvent& ev) {
   NoteSuspend(ev.object);
   if (was_suspended && !suspended.load()) {
     // Resumed: catch up at once (what was fetched meanwhile, drift left).
-    // A poll, not a sync request: a request would also put back drift with
-    // self-heal off (as `bosun sync` does), which resuming does not.
+    // Not a sync request: a request would also put back drift with
+    // self-heal off (as `bosun sync` does), which resuming does not. The
+    // history says `resume` asked.
     log::Info(kSyncComponent, "sync resumed");
     resumed = true;
-    Trigger(SyncTrigger::kPoll);
+    Trigger(SyncTrigger::kResume);
   } else if (!was_suspended && suspended.load()) {
     log::Warn(kSyncComponent, "sync suspended: new commits are fetched, not applied; drift is recorded, not healed",
               {{"reason", ev.object.annotation(kSuspendReasonAnnotation).value_or("")}});

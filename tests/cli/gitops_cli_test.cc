@@ -1805,6 +1805,8 @@ TEST_F(FollowTest, SuspendStopsApplyingUntilResume) {
   EXPECT_EQ(server_->Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"]["color"], "green");
   EXPECT_THAT(Run("status").out, Not(HasSubstr("Suspended:")));
   EXPECT_THAT(Run("resume").out, HasSubstr("not suspended"));
+  // The history says the resume applied it, not a poll.
+  EXPECT_THAT(Run("history show 2").out, HasSubstr("Trigger:     resume"));
   // Resuming is not a sync request (which would also put back drift with
   // self-heal off).
   const json repo = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default").second;
