@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string_view>
 
@@ -96,8 +97,14 @@ std::string OutcomeOf(const Object& revision) {
   std::string p = phase.is_string() ? phase.get<std::string>() : "";
   std::string r = reason.is_string() ? reason.get<std::string>() : "";
   if (p.empty()) p = "Pending";
-  if (r.empty() || r == p) return p;
-  return p + " (" + r + ")";
+  std::string out = r.empty() || r == p ? p : p + " (" + r + ")";
+  // A force-push took its commit off the branch (status.droppedBy).
+  if (const Json& dropped = Object::Field(revision.status(), "droppedBy"); dropped.is_object()) {
+    const std::string by = StringField(dropped, "revision");
+    out += ", force-pushed away";
+    if (!by.empty()) out += " (" + std::to_string(std::atoll(by.c_str())) + ")";
+  }
+  return out;
 }
 
 std::string DescribeRecord(const Object& rec) {

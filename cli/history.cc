@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <set>
@@ -227,6 +228,12 @@ void PrintRecord(const Object& r) {
     Line("Rewrites:", rewrites + " (the branch was force-pushed: the commit live before is no longer on it)");
   }
   Line("Reverted by:", Str(F(st, "revertedBy")));
+  if (const Json& dropped = F(st, "droppedBy"); dropped.is_object()) {
+    const std::string by = Str(F(dropped, "revision"));
+    Line("Dropped:", "no longer on the branch: a force-push to " + ShortSha(Str(F(dropped, "commit"))) +
+                         (by.empty() ? "" : " (revision " + std::to_string(std::atoll(by.c_str())) + ")") +
+                         " left it out" + (Str(F(dropped, "at")).empty() ? "" : ", at " + Str(F(dropped, "at"))));
+  }
   // bosun's revert of it: pushed, failed, or none (needs a human); and a
   // Degraded verdict it recovered from or was superseded after.
   const std::string revert = RevertLineOf(st);

@@ -174,6 +174,11 @@ struct SyncController::Impl {
 
   // ---- records (sync_records.cc)
   Result<Object> CreateRecord(Object record);
+  // After a force-push (`record`'s spec.rewrites): the records of the
+  // commits the branch no longer has get status.droppedBy {revision,
+  // commit, at}, newest first back to the first still on it, and one
+  // ForcePushed Event on `record` names them.
+  void MarkDropped(const Object& record);
   // `also`: more errors found beside the manifests' own (objects in a
   // namespace that does not exist), and `policy`: what the revision's
   // Policies said of the objects that loaded, so one refusal lists every

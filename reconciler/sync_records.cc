@@ -14,6 +14,8 @@ namespace {
 constexpr size_t kMaxSkippedRecords = 50;
 // How far back the first-parent walk goes looking for them.
 constexpr size_t kMaxFirstParentWalk = 10000;
+// How many records back a force-push's dropped revisions are looked for.
+constexpr size_t kMaxDroppedWalk = 1000;
 
 }  // namespace
 
@@ -33,8 +35,11 @@ Result<Object> SyncController::Impl::CreateRecord(Object record) {
   for (int attempt = 0;; ++attempt) {
     auto created = client->Create(record);
     if (created) {
-      std::lock_guard<std::mutex> lock(state_mu);
-      index.Put(*created);
+      {
+        std::lock_guard<std::mutex> lock(state_mu);
+        index.Put(*created);
+      }
+      if (!created->json().value("/spec/rewrites"_json_pointer, "").empty()) MarkDropped(*created);
       return created;
     }
     if (created.error().code() != Code::kAlreadyExists || attempt >= 2) {
@@ -52,6 +57,52 @@ Result<Object> SyncController::Impl::CreateRecord(Object record) {
     record.set_label(kSequenceLabel, std::to_string(seq));
     record.json()["spec"]["sequence"] = seq;
   }
+}
+
+void SyncController::Impl::MarkDropped(const Object& record) {
+  const std::string head = record.json().value("/spec/commit"_json_pointer, "");
+  const int64_t seq = InfoOf(record).sequence;
+  std::vector<RecordInfo> older;  // newest first
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    const auto& all = index.records();
+    for (auto it = all.rbegin(); it != all.rend() && older.size() < kMaxDroppedWalk; ++it) {
+      if (it->second.sequence < seq) older.push_back(it->second);
+    }
+  }
+  const std::string at = FormatRfc3339(clock->Now());
+  std::vector<std::string> dropped;  // "16 (a1b2c3d)"
+  for (const RecordInfo& r : older) {
+    if (r.commit.empty()) continue;
+    if (r.commit == head) break;
+    auto on = mirror->IsAncestor(r.commit, head);
+    if (on && *on) break;  // on the branch: so is what came before it
+    if (!on && on.error().code() != Code::kNotFound) {
+      log::Warn(kSyncComponent, "cannot tell which revisions the force-push dropped",
+                {{"revision", r.name}, {"error", on.error().message()}});
+      break;
+    }
+    auto w = ChangeRecordStatus(r.name, [&](Json& st) {
+      if (st.contains("droppedBy")) return false;
+      st["droppedBy"] = {{"revision", record.name()}, {"commit", head}, {"at", at}};
+      return true;
+    });
+    if (!w) {
+      log::Warn(kSyncComponent, "cannot mark a revision the force-push dropped",
+                {{"revision", r.name}, {"error", w.error().message()}});
+      continue;
+    }
+    if (*w) dropped.push_back(std::to_string(r.sequence) + " (" + ShortSha(r.commit) + ")");
+  }
+  if (dropped.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < dropped.size() && i < 10; ++i) list += (i == 0 ? "" : ", ") + dropped[i];
+  if (dropped.size() > 10) list += " and " + std::to_string(dropped.size() - 10) + " more";
+  log::Warn(kSyncComponent, "the followed branch was force-pushed: revisions are no longer on it",
+            {{"revision", record.name()}, {"dropped", list}});
+  Event(record, true, "ForcePushed",
+        "the branch was force-pushed to " + ShortSha(head) + ": revision" + (dropped.size() == 1 ? " " : "s ") + list +
+            (dropped.size() == 1 ? " is" : " are") + " no longer on it");
 }
 
 Result<Object> SyncController::Impl::UpdateRecordStatus(const Object& record) {

@@ -374,6 +374,8 @@ class GitOpsVerbs : public ::testing::Test {
     r2["spec"]["author"] = {
         {"name", "Linus Torvalds"}, {"email", "torvalds@example.org"}, {"time", "2026-01-01T09:00:00Z"}};
     r2["status"]["message"] = "2 invalid manifests; nothing was applied";
+    r2["status"]["droppedBy"] = {
+        {"revision", "00000003"}, {"commit", "abcd333" + std::string(33, 'c')}, {"at", "2026-01-01T10:06:02Z"}};
     r2["status"]["errors"] = {"deploy/web/deploy.yaml:14:9: spec.template.spec.containers[0].image: required",
                               "deploy/web/svc.yaml:8:11: spec.ports[0].port: must be between 1 and 65535"};
     server_->CreateWithStatus("revisions", r2);
@@ -493,7 +495,12 @@ TEST_F(GitOpsVerbs, HistoryListsNewestFirstWithChangesAndOutcome) {
   EXPECT_THAT(lines[1],
               ::testing::MatchesRegex("4 +abcd444 +Ada Lovelace +[0-9]+s ago +webhook +- +Skipped \\(Superseded\\)"));
   EXPECT_THAT(lines[2], ::testing::MatchesRegex("3 +abcd333 +Ada Lovelace +.* ago +webhook +\\+0 ~2 -1 +Applied"));
-  EXPECT_THAT(lines[3], ::testing::MatchesRegex("2 +2222222 +.* +Refused \\(InvalidManifests\\)"));
+  // Its commit is no longer on the branch: revision 3 force-pushed it away.
+  EXPECT_THAT(lines[3],
+              ::testing::MatchesRegex("2 +2222222 +.* +Refused \\(InvalidManifests\\), force-pushed away \\(3\\)"));
+  Outcome dropped = Run("history show 2");
+  EXPECT_THAT(dropped.out, HasSubstr("Dropped:     no longer on the branch: a force-push to abcd333 (revision 3) "
+                                     "left it out, at 2026-01-01T10:06:02Z"));
   EXPECT_THAT(lines[4], ::testing::MatchesRegex("1 +1111111 +.* +startup +\\+2 ~0 -0 +Applied"));
 
   // The auditor's filters: who, how it ended, when bosun recorded it.

@@ -287,20 +287,46 @@ TEST_F(SyncRevisionsTest, ARevertOfAForcedReplaceReplacesItBack) {
   EXPECT_FALSE(now->annotation(kForceAnnotation));
 }
 
+// The auditor's view of a force-push: the new record names the live commit
+// the branch dropped, and each record of a commit no longer on the branch
+// says which revision took it away (status.droppedBy), with one Event.
 TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {
   repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}});
-  MakeController();
+  MakeController([](SyncOptions& o) { o.record_events = true; });
   Sync();
-  std::string dropped = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "2")}}, "two");
+  std::string first_dropped = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "2")}}, "two");
   EXPECT_EQ(Sync(), "00000002");
   EXPECT_FALSE(Record("00000002").spec().contains("rewrites"));  // a fast-forward
-  repo_.Git("reset -q --hard HEAD~1");
-  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "3")}}, "three, over two");
+  std::string dropped = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "2b")}}, "two b");
   EXPECT_EQ(Sync(), "00000003");
-  EXPECT_EQ(Record("00000003").spec()["rewrites"], dropped);
-  EXPECT_EQ(Record("00000003").status()["phase"], "Applied");
-  EXPECT_EQ(Records().size(), 3u);
+  repo_.Git("reset -q --hard HEAD~2");
+  const std::string head = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "3")}}, "three, over two");
+  EXPECT_EQ(Sync(), "00000004");
+  EXPECT_EQ(Record("00000004").spec()["rewrites"], dropped);
+  EXPECT_EQ(Record("00000004").status()["phase"], "Applied");
+  EXPECT_EQ(Records().size(), 4u);
   EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "3");
+  for (const char* name : {"00000002", "00000003"}) {
+    const Json st = Record(name).status();
+    ASSERT_TRUE(st.contains("droppedBy")) << name << ": " << st.dump();
+    EXPECT_EQ(st["droppedBy"]["revision"], "00000004");
+    EXPECT_EQ(st["droppedBy"]["commit"], head);
+  }
+  EXPECT_FALSE(Record("00000001").status().contains("droppedBy"));  // still on the branch
+  EXPECT_FALSE(Record("00000004").status().contains("droppedBy"));
+  EXPECT_TRUE(Eventually([&] {
+    auto l = api_.client().List(Kind("events"), "");
+    if (!l) return false;
+    for (const Object& e : l->items) {
+      if (e.json().value("reason", "") == "ForcePushed" &&
+          e.json().value("message", "") == "the branch was force-pushed to " + head.substr(0, 7) + ": revisions 3 (" +
+                                               dropped.substr(0, 7) + "), 2 (" + first_dropped.substr(0, 7) +
+                                               ") are no longer on it") {
+        return true;
+      }
+    }
+    return false;
+  }));
 }
 
 TEST_F(SyncRevisionsTest, ASecondSyncConfigIsRefused) {
