@@ -648,7 +648,7 @@ class HealthController {
       gone += "; changed by later commits since, theirs to judge: " + by_later;
     }
     if (deployments == 0 && jobs == 0 && deleted.empty()) {
-      return Verdict{Verdict::State::kDone, "", "no Deployment or Job changed: nothing to roll out"};
+      return Verdict{Verdict::State::kDone, "", "no pod template or Job changed: nothing to roll out"};
     }
     Verdict done{Verdict::State::kDone, "",
                  std::to_string(deployments) + " deployment(s) rolled out and available, " + std::to_string(jobs) +
@@ -702,8 +702,13 @@ class HealthController {
       s["degraded"] = std::move(was);
       s["phase"] = recovered ? phase::kHealthy : phase::kSuperseded;
       s["reason"] = recovered ? "Recovered" : "Superseded";
+      // A verdict was given (Degraded): the later commits came after it.
+      std::string why = v.message;
+      if (constexpr std::string_view before = " before its verdict"; !recovered) {
+        if (const size_t at = why.find(before); at != std::string::npos) why.erase(at, before.size());
+      }
       s["message"] = (recovered ? "recovered after it was degraded (" : "superseded after it was degraded (") +
-                     s["degraded"].value("reason", "") + "): " + v.message;
+                     s["degraded"].value("reason", "") + "): " + why;
       if (recovered) s["healthyAt"] = FormatRfc3339(now);
       return true;
     });

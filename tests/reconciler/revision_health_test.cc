@@ -650,7 +650,7 @@ TEST_F(RevisionHealthTest, ATruncatedRecordOfNoWorkloadsHasNothingToWaitFor) {
   Revision(Json::array(), "", false, {{"truncated", true}, {"writtenByKind", {{"ConfigMap", 4000}}}});
   StartManager();
   ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
-  EXPECT_EQ(RecordStatus()["message"], "no Deployment or Job changed: nothing to roll out");
+  EXPECT_EQ(RecordStatus()["message"], "no pod template or Job changed: nothing to roll out");
 }
 
 // A Deployment the revision created and someone deleted afterwards (self-heal
@@ -848,8 +848,8 @@ TEST_F(RevisionHealthTest, ADegradedRevisionLeftToAPersonIsSupersededByALaterFix
   Json st = RecordStatus();
   EXPECT_EQ(st["reason"], "Superseded");
   EXPECT_EQ(st["message"],
-            "superseded after it was degraded (ProgressDeadlineExceeded): later commits changed all it rolled out "
-            "before its verdict: deployment shop/web (by 4444444)");
+            "superseded after it was degraded (ProgressDeadlineExceeded): later commits changed all it rolled out: "
+            "deployment shop/web (by 4444444)");
   EXPECT_FALSE(st.contains("revert")) << st.dump();
   EXPECT_EQ(st["degraded"]["reason"], "ProgressDeadlineExceeded");
   EXPECT_EQ(st["degraded"]["at"], "2026-11-24T10:00:00Z");
@@ -963,6 +963,8 @@ TEST_F(RevisionHealthTest, ALaterScaleDoesNotTakeTheRolloutOver) {
   auto scale = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000003");
   ASSERT_TRUE(scale);
   EXPECT_EQ(scale->json()["status"]["phase"], "Healthy") << scale->json()["status"].dump();
+  // And it says why, without denying the Deployment changed.
+  EXPECT_EQ(scale->json()["status"]["message"], "no pod template or Job changed: nothing to roll out");
   std::this_thread::sleep_for(300ms);
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_TRUE(reverts_.empty());
