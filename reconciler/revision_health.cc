@@ -186,7 +186,10 @@ class HealthController {
                             : v.state == Verdict::State::kDegraded   ? phase::kDegraded
                             : v.state == Verdict::State::kSuperseded ? phase::kSuperseded
                                                                      : phase::kProgressing;
-    std::string reason = v.state == Verdict::State::kDone         ? "RolledOut"
+    // A revision that changed no object (a commit outside the followed
+    // folder) stays NoChanges, as its Event says, when Healthy.
+    const bool no_changes = st.value("reason", "") == "NoChanges";
+    std::string reason = v.state == Verdict::State::kDone         ? (no_changes ? "NoChanges" : "RolledOut")
                          : v.state == Verdict::State::kDegraded   ? v.reason
                          : v.state == Verdict::State::kSuperseded ? "Superseded"
                                                                   : "RollingOut";

@@ -645,6 +645,15 @@ TEST_F(RevisionHealthTest, ATruncatedRecordWaitsForAsManyDeploymentsAsItWrote) {
   EXPECT_EQ(RecordStatus()["message"], "1 deployment(s) rolled out and available, 0 job(s) completed");
 }
 
+// A commit that changed no object (outside the followed folder) is Healthy
+// with the reason its record and Event already gave: NoChanges.
+TEST_F(RevisionHealthTest, ARevisionThatChangedNothingStaysNoChangesWhenHealthy) {
+  Revision(Json::array(), "", false, {{"reason", "NoChanges"}});
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["reason"], "NoChanges");
+}
+
 TEST_F(RevisionHealthTest, ATruncatedRecordOfNoWorkloadsHasNothingToWaitFor) {
   ASSERT_NO_FATAL_FAILURE(SetAppliedAt("999999"));
   Revision(Json::array(), "", false, {{"truncated", true}, {"writtenByKind", {{"ConfigMap", 4000}}}});
