@@ -193,7 +193,8 @@ void PrintList(const char* title, const Json& items) {
 }
 
 // The whole record, for a person.
-void PrintRecord(const Object& r) {
+// `live_before`: the record of spec.liveBefore's commit, when found.
+void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
   const Json& spec = r.spec();
   const Json& st = r.status();
   std::printf("Revision %s (%s)\n", SequenceOf(r).c_str(), r.name().c_str());
@@ -222,6 +223,16 @@ void PrintRecord(const Object& r) {
   Line("Message:", Str(F(st, "message")));
   std::string applied = Str(F(st, "appliedAt"));
   if (!applied.empty()) Line("Applied at:", applied + " (" + Ago(applied) + ")");
+  if (const std::string before = Str(F(spec, "liveBefore")); !before.empty()) {
+    std::string s = ShortSha(before);
+    if (live_before) s += " (revision " + SequenceOf(*live_before) + ")";
+    if (const Json& n = F(spec, "commitsSinceLive"); n.is_number_integer()) {
+      const int64_t k = n.get<int64_t>();
+      s += "; this revision brings " + std::to_string(k) + " commit" + (k == 1 ? "" : "s") + " (git log " +
+           ShortSha(before) + ".." + ShortSha(Str(F(spec, "commit"))) + ")";
+    }
+    Line("Live before:", s);
+  }
   Line("Reverts:", Str(F(spec, "reverts")));
   const std::string rewrites = Str(F(spec, "rewrites"));
   if (!rewrites.empty()) {
@@ -402,7 +413,11 @@ int RunShow(const HistoryOptions& opt) {
   } else if (opt.output == "yaml") {
     Print(EmitYaml(doc));
   } else {
-    PrintRecord(Object(doc));
+    std::optional<Object> live_before;
+    if (const std::string before = Str(F(rec->spec(), "liveBefore")); !before.empty()) {
+      if (auto found = FindRevision(**client, before)) live_before = std::move(*found);
+    }
+    PrintRecord(Object(doc), live_before);
   }
   return 0;
 }

@@ -65,6 +65,8 @@ struct PassContext {
   // was rewritten (force-pushed) past it; nullopt when nothing is live, the
   // head is the live commit, or the walk failed.
   std::optional<bool> descends_from_live;
+  // When it does: the commits it brings, live..head, oldest first.
+  std::vector<std::string> since_live;
 };
 
 // Puts a verification outcome (PassContext::signature) into a new record:

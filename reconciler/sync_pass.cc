@@ -343,6 +343,15 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   if (!ctx.live_commit.empty() && ctx.live_commit != ctx.head) {
     auto d = mirror->IsAncestor(ctx.live_commit, ctx.head);
     if (d) ctx.descends_from_live = *d;
+    if (d && *d) {
+      auto range = mirror->CommitsBetween(ctx.live_commit, ctx.head);
+      if (range) {
+        ctx.since_live = std::move(*range);
+      } else {
+        log::Warn(kSyncComponent, "cannot list the commits since the live one", {{"error", range.error().message()}});
+        ctx.descends_from_live.reset();
+      }
+    }
     if (d && !*d) {
       log::Warn(kSyncComponent, "the followed branch was rewritten: the live commit is not in the new head's history",
                 {{"rev", rev}, {"live", ShortSha(ctx.live_commit)}, {"repo", source.url}});

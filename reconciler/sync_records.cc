@@ -28,6 +28,13 @@ Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence)
   SetSignatureStatus(rec, ctx.signature);
   // A force-push: the changelog says which live commit the branch dropped.
   if (ctx.descends_from_live == false) rec.json()["spec"]["rewrites"] = ctx.live_commit;
+  // The head's record says what it was applied over, and how many commits
+  // that brings (an auditor's `git log liveBefore..commit`): its changes
+  // are theirs, not only the head's author's.
+  if (ctx.commit.id == ctx.head && !ctx.live_commit.empty() && ctx.live_commit != ctx.head) {
+    rec.json()["spec"]["liveBefore"] = ctx.live_commit;
+    if (ctx.descends_from_live == true) rec.json()["spec"]["commitsSinceLive"] = ctx.since_live.size();
+  }
   return rec;
 }
 
@@ -214,12 +221,7 @@ Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const s
 
 void SyncController::Impl::RecordSkipped(PassContext& ctx) {
   if (ctx.descends_from_live != true) return;  // nothing live, or a rewritten branch: nothing in between
-  auto range = mirror->CommitsBetween(ctx.live_commit, ctx.head);
-  if (!range) {
-    log::Warn(kSyncComponent, "cannot list the commits since the live one", {{"error", range.error().message()}});
-    return;
-  }
-  std::set<std::string> in_range(range->begin(), range->end());
+  std::set<std::string> in_range(ctx.since_live.begin(), ctx.since_live.end());
   // The first-parent chain from the head back to the live commit: the
   // commits the branch itself went through (a merged branch's own commits
   // are not revisions of the followed branch).

@@ -383,6 +383,8 @@ class GitOpsVerbs : public ::testing::Test {
     json r3 = Revision(3, "abcd333" + std::string(33, 'c'), "Applied", "Applied");
     r3["spec"]["reverts"] = "2222222" + std::string(33, 'b');
     r3["spec"]["rewrites"] = "9999999" + std::string(33, 'f');
+    r3["spec"]["liveBefore"] = "1111111" + std::string(33, 'a');
+    r3["spec"]["commitsSinceLive"] = 2;
     r3["status"]["warnings"] = {"deploy/web/deploy.yaml:3:1: warning: spec.foo: unknown field"};
     r3["status"]["message"] = "applied 2 objects";
     r3["status"]["phases"] = {{{"name", "Fetched"}, {"startedAt", "2026-01-01T10:06:00Z"}, {"durationMs", 41}},
@@ -609,6 +611,7 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
         "      kept spec.replicas: live 7, repository 2\n"
         "  = Secret shop/creds (deploy/web/secret.yaml)\n"
         "      kept data.api-key: the live value differs from the repository's (value hidden)\n",
+        "Live before: 1111111 (revision 1); this revision brings 2 commits (git log 1111111..abcd333)\n",
         "Reverts:     2222222bbbb",
         "Rewrites:    9999999ffff",
         "the branch was force-pushed: the commit live before is no longer on it",

@@ -364,6 +364,12 @@ TEST_F(SyncRevisionsTest, IntermediateFirstParentCommitsAreRecordedAsSkipped) {
   EXPECT_EQ(Record("00000003").spec()["commit"], c3);
   EXPECT_EQ(Record("00000004").spec()["trigger"], "webhook");
   EXPECT_EQ(Record("00000004").status()["changes"]["created"], 3);
+  // The applied record says what it went over, and that it brings three
+  // commits' changes (the auditor's git log c1..c4); the skipped ones do not.
+  EXPECT_EQ(Record("00000004").spec()["liveBefore"], c1);
+  EXPECT_EQ(Record("00000004").spec()["commitsSinceLive"], 3);
+  EXPECT_FALSE(s2.spec().contains("liveBefore")) << s2.spec().dump();
+  EXPECT_FALSE(Record("00000001").spec().contains("liveBefore"));  // nothing was live
 }
 
 TEST_F(SyncRevisionsTest, SkippedRecordsAreCappedWithOneMessageSayingHowManyMore) {
