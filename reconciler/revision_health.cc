@@ -470,10 +470,14 @@ class HealthController {
   // progress, which can take a sync or two after observedGeneration moved:
   // a condition last updated before the revision was applied is not this
   // revision's verdict — until this revision has had the whole deadline too.
+  // Both times are in whole seconds, and an automatic revert is applied
+  // within a second of the deadline it answers: a condition of the same
+  // second as the apply is the template's before (no deadline is shorter
+  // than a second).
   bool StaleDeadline(const Object& d, const Json& cond, std::optional<WallTime> applied) const {
     if (!applied) return false;
     auto updated = ParseRfc3339(cond.value("lastUpdateTime", ""));
-    if (!updated || *updated >= *applied) return false;
+    if (!updated || *updated > *applied) return false;
     const int64_t deadline = d.json().value("/spec/progressDeadlineSeconds"_json_pointer, int64_t{600});
     return mgr_.clock().Now() < *applied + std::chrono::seconds(deadline);
   }

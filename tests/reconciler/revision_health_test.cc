@@ -528,6 +528,15 @@ TEST_F(RevisionHealthTest, ADeadlineExceededBeforeTheRevisionWasAppliedIsNotItsV
   EXPECT_EQ(RecordStatus().value("phase", ""), "Progressing") << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["message"], "waiting for deployment shop/web: 2/2 updated, 2 available");
 
+  // An automatic revert is applied within the second the deadline it
+  // answers was stamped in (both in whole seconds): still the template's
+  // before, not the revert's.
+  timed_out["lastUpdateTime"] = FormatRfc3339(now);
+  SetDeploymentStatus(
+      {{"replicas", 3}, {"updatedReplicas", 2}, {"availableReplicas", 2}, {"conditions", Json::array({timed_out})}});
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Progressing") << RecordStatus().dump();
+
   // The deadline exceeded again after the revision was applied: its own.
   timed_out["lastUpdateTime"] = FormatRfc3339(now + std::chrono::seconds(2));
   SetDeploymentStatus({{"replicas", 3}, {"updatedReplicas", 2}, {"availableReplicas", 2},
