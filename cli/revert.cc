@@ -111,7 +111,14 @@ int RunRevert(const RevertOptions& opt) {
           }
           return WaitForSyncOf(c, revert, deadline, *timeout);
         }
-        return Fail("revert", "cannot revert " + ShortSha(commit) + ": " + rv.value("error", "unknown error"));
+        if (rv.value("notNeeded", false)) {
+          std::printf("nothing to revert: %s\n", rv.value("error", "").c_str());
+          return 0;
+        }
+        // The leader's error names the commit already ("cannot revert …").
+        const std::string error = rv.value("error", "unknown error");
+        return Fail("revert",
+                    error.starts_with("cannot revert") ? error : "cannot revert " + ShortSha(commit) + ": " + error);
       }
     } else if (cur.error().code() != Code::kUnavailable && cur.error().code() != Code::kTimeout) {
       return Fail("revert", cur.error().message());

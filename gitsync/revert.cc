@@ -189,7 +189,9 @@ Result<Made> MakeRevert(Mirror::Impl& m, const std::string& target, const std::s
     return Error(Code::kIo, what + ": cannot write the reverted tree: " + LastGitMessage());
   }
   if (git_oid_equal(&tree_id, git_commit_tree_id(ours->get()))) {
-    return Error(Code::kAlreadyExists, what + ": the branch head " + Short(head) +
+    // Not a failure of the revert (no "cannot revert" before it): the
+    // callers say it as a revert that was not needed.
+    return Error(Code::kAlreadyExists, "the branch head " + Short(head) +
                                            " already undoes it (the revert would change nothing); nothing was pushed");
   }
   git_tree* raw_tree = nullptr;

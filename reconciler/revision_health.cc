@@ -814,6 +814,12 @@ class HealthController {
                            (r->pushed_before ? "found " + ShortSha(r->commit) + ", pushed before, "
                                              : "pushed " + ShortSha(r->commit) + " ") +
                                "reverting " + ShortSha(commit) + ": " + reason);
+    } else if (r.error().code() == Code::kAlreadyExists) {
+      // The branch head already undoes it (a fix pushed first): nothing to
+      // push, and nothing for a person to do.
+      rec["error"] = r.error().message();
+      rec["notNeeded"] = true;
+      mgr_.events().Normal(rev, "NotReverted", "no revert of " + ShortSha(commit) + " needed: " + r.error().message());
     } else if (r.error().code() != Code::kUnavailable && r.error().code() != Code::kTimeout &&
                r.error().code() != Code::kIo) {
       rec["error"] = r.error().message();

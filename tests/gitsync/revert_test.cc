@@ -496,6 +496,9 @@ TEST(RevertFile, NothingToUndoARevertPushedBeforeAndUnknownCommits) {
   auto after_person = m->Revert(h.bad, o);
   ASSERT_FALSE(after_person.ok());
   EXPECT_EQ(after_person.error().code(), Code::kAlreadyExists) << after_person.error().message();
+  EXPECT_EQ(after_person.error().message(), "the branch head " + by_hand.substr(0, 7) +
+                                                " already undoes it (the revert would change nothing); nothing was "
+                                                "pushed");
   EXPECT_EQ(RemoteHead(repos), by_hand);
   repos.Git("reset -q --hard " + h.later);
   repos.Git("push -q -f origin main");

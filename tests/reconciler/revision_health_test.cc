@@ -55,6 +55,11 @@ class RevisionHealthTest : public ::testing::Test {
       std::lock_guard<std::mutex> lock(mu_);
       reverts_.push_back({commit, reason});
       if (revert_conflicts_) return Error(Code::kConflict, "the revert conflicts in web/deploy.yaml");
+      if (revert_not_needed_) {
+        return Error(Code::kAlreadyExists,
+                     "the branch head 3333333 already undoes it (the revert would change "
+                     "nothing); nothing was pushed");
+      }
       if (revert_unreachable_ > 0) {
         --revert_unreachable_;
         return Error(Code::kUnavailable, "cannot push the revert: connection refused");
@@ -261,6 +266,7 @@ class RevisionHealthTest : public ::testing::Test {
   test::InProcessApi api_;
   const bool auto_revert_ = true;
   bool revert_conflicts_ = false;
+  bool revert_not_needed_ = false;
   int revert_unreachable_ = 0;  // so many reverts fail first as if the remote were down
   std::chrono::milliseconds recover_after_ = 60s;
   std::chrono::milliseconds healthy_after_ = 10s;
@@ -753,6 +759,31 @@ TEST_F(RevisionHealthTest, AConflictingRevertIsRecordedAsNeedingAHuman) {
   EXPECT_EQ(st["revert"]["error"], "the revert conflicts in web/deploy.yaml");
   EXPECT_EQ(st["phase"], "Degraded");
   EXPECT_EQ(syncs_.load(), 0);
+}
+
+// A fix pushed before the revert: the branch head already undoes the
+// revision. Nothing for a person to do: no "needs a human", no Warning.
+TEST_F(RevisionHealthTest, ARevertTheBranchHeadMadeNeedlessIsNoFailure) {
+  revert_not_needed_ = true;
+  Deployment(1,
+             {{"replicas", 1},
+              {"conditions",
+               Json::array({{{"type", "Progressing"}, {"status", "False"}, {"reason", "ProgressDeadlineExceeded"}}})}});
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  Json st = RecordStatus();
+  EXPECT_EQ(st["revert"]["notNeeded"], true);
+  EXPECT_FALSE(st["revert"].contains("needsHuman")) << st.dump();
+  std::vector<std::string> reasons;
+  ASSERT_TRUE(Eventually([&] {
+    reasons.clear();
+    auto l = api_.client().List(*KindRegistry::Builtin().FindKind("Event"), "");
+    if (!l) return false;
+    for (const Object& e : l->items) reasons.push_back(e.json().value("type", "") + " " + e.json().value("reason", ""));
+    return std::find(reasons.begin(), reasons.end(), "Normal NotReverted") != reasons.end();
+  })) << ::testing::PrintToString(reasons);
+  EXPECT_EQ(std::find(reasons.begin(), reasons.end(), "Warning RevertFailed"), reasons.end());
 }
 
 TEST_F(RevisionHealthTest, AFailedJobIsDegradedAndACompletedOneHealthy) {
