@@ -42,6 +42,10 @@ void AddControllerFlags(CLI::App* cmd, ControllerFlags* f) {
                   "A revision is Healthy once its new pods have stayed up this long (a crash loop looks\n"
                   "rolled out between its restarts); 0s: as soon as they are available")
       ->capture_default_str();
+  cmd->add_option("--watch-after-healthy", f->watch_after_healthy,
+                  "How long the live revision is still watched once Healthy: a container of its new pods that\n"
+                  "crash-loops in that time makes it Degraded (and reverted, with autoRevert); 0s: not watched")
+      ->capture_default_str();
   cmd->add_option("--sealing-key-file", f->sealing_key_file,
                   "Import this sealing key pair (bosun-sealing-key file) at start unless the cluster has it");
 }
@@ -89,6 +93,10 @@ Result<std::unique_ptr<LeaderControllers>> LeaderControllers::Prepare(const Cont
   if (!healthy_after) return Error(Code::kInvalid, "--healthy-after: " + healthy_after.error().message());
   if (healthy_after->count() < 0) return Error(Code::kInvalid, "--healthy-after: must not be negative");
   impl->options.health.healthy_after = std::chrono::duration_cast<std::chrono::milliseconds>(*healthy_after);
+  auto watch = ParseDuration(f.watch_after_healthy);
+  if (!watch) return Error(Code::kInvalid, "--watch-after-healthy: " + watch.error().message());
+  if (watch->count() < 0) return Error(Code::kInvalid, "--watch-after-healthy: must not be negative");
+  impl->options.health.watch_after_healthy = std::chrono::duration_cast<std::chrono::milliseconds>(*watch);
   if (!f.sealing_key_file.empty()) {
     auto key = reconciler::ReadSealingKeyFile(f.sealing_key_file);
     if (!key) return Error(key.error().code(), "--sealing-key-file: " + key.error().message());

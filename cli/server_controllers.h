@@ -27,6 +27,9 @@ struct ControllerFlags {
   // How long a rolled-out Deployment's new pods must stay up before its
   // revision is Healthy (RevisionHealthOptions::healthy_after).
   std::string healthy_after = "10s";
+  // How long the live revision is still watched for crash loops once
+  // Healthy (RevisionHealthOptions::watch_after_healthy).
+  std::string watch_after_healthy = "10m";
   // A sealing key pair file (crypto/sealed.h key file) imported at start
   // unless the store already holds that key (`bosun up`'s demo key).
   std::string sealing_key_file;

@@ -179,6 +179,7 @@ class HealthController {
       if (!revert_owed) return Reconciled::After(opt_.recover_after);
       return r;
     }
+    if (phase == phase::kHealthy && live) return WatchHealthy(*rev, *repo);
     if (phase != phase::kApplied && phase != phase::kProgressing) return Reconciled::Done();
 
     Verdict v = Judge(*rev, applied_rv, live);
@@ -222,6 +223,55 @@ class HealthController {
     }
     if (v.state == Verdict::State::kWaiting) return Reconciled::After(opt_.recheck);
     return Reconciled::Done();
+  }
+
+  // The live revision, Healthy, for opt_.watch_after_healthy after it went
+  // so: the new pods of the Deployments it rolled out (still as it wrote
+  // them) are looked at for trouble (PodTrouble: a crash loop) at each pod
+  // change. Trouble makes it Degraded, and it is reverted as any.
+  Result<Reconciled> WatchHealthy(const Object& rev, const Object& repo) {
+    const Json& st = Member(rev.json(), "status");
+    auto healthy_at = ParseRfc3339(st.value("healthyAt", ""));
+    if (!healthy_at || opt_.watch_after_healthy.count() <= 0) return Reconciled::Done();
+    const WallTime until = *healthy_at + opt_.watch_after_healthy;
+    if (mgr_.clock().Now() >= until) return Reconciled::Done();
+    const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
+    std::optional<Verdict> trouble;
+    for (const TouchedObject& d : Touched(rev, deployments_, "Deployment")) {
+      if (!d.cached || !AtRevision(*d.cached, commit)) continue;  // written since: not this revision's
+      if (ObjectPtr rs = NewReplicaSet(*d.cached)) trouble = PodTrouble(pods_.ListOwnedBy(rs->uid()));
+      if (trouble) break;
+    }
+    if (!trouble) return Reconciled::Done();
+    Object next = rev;
+    Json& s = next.json()["status"];
+    s["phase"] = phase::kDegraded;
+    s["reason"] = trouble->reason;
+    s["message"] = trouble->message + " (after it was Healthy at " + st.value("healthyAt", "") + ")";
+    s["degradedAt"] = FormatRfc3339(mgr_.clock().Now());
+    auto w = mgr_.client()->UpdateStatus(next);
+    if (!w) return w.error();
+    revisions_.Store(*w);
+    log::Warn(kComponent, "a healthy revision turned degraded", {{"revision", rev.name()}, {"why", trouble->message}});
+    mgr_.events().Warning(*w, "Degraded", s["message"].get<std::string>());
+    return MaybeAutoRevert(*w, repo);
+  }
+
+  // The ReplicaSet of the Deployment's current template: its pods are the
+  // ones a revision brought. Not the one with the highest revision number:
+  // after a revert the controller gives the old template's ReplicaSet a new
+  // number, and until this cache has seen that, the failing one it replaces
+  // would look newest and judge the revert. nullptr when none yet.
+  ObjectPtr NewReplicaSet(const Object& d) const {
+    ObjectPtr newest;
+    int64_t newest_rev = -1;
+    const Json& want_template = Member(Member(d.json(), "spec"), "template");
+    for (const ObjectPtr& rs : replicasets_.ListOwnedBy(d.uid())) {
+      if (!apps::EqualIgnoreHash(Member(Member(rs->json(), "spec"), "template"), want_template)) continue;
+      int64_t r = std::atoll(rs->annotation("deployment.kubernetes.io/revision").value_or("0").c_str());
+      if (r > newest_rev) newest_rev = r, newest = rs;
+    }
+    return newest;
   }
 
   // A Deployment or Job the revision created or changed: its namespace/name
@@ -426,19 +476,8 @@ class HealthController {
                      "waiting for " + who + ": the deployment controller has not seen generation " +
                          std::to_string(d.generation()) + " yet"};
     }
-    // The pods this revision brought: those of the ReplicaSet of the
-    // Deployment's current template. Not the one with the highest revision
-    // number: after a revert the controller gives the old template's
-    // ReplicaSet a new number, and until this cache has seen that, the
-    // failing one it replaces would look newest and judge the revert.
-    ObjectPtr newest;
-    int64_t newest_rev = -1;
-    const Json& want_template = Member(Member(j, "spec"), "template");
-    for (const ObjectPtr& rs : replicasets_.ListOwnedBy(d.uid())) {
-      if (!apps::EqualIgnoreHash(Member(Member(rs->json(), "spec"), "template"), want_template)) continue;
-      int64_t r = std::atoll(rs->annotation("deployment.kubernetes.io/revision").value_or("0").c_str());
-      if (r > newest_rev) newest_rev = r, newest = rs;
-    }
+    // The pods this revision brought.
+    const ObjectPtr newest = NewReplicaSet(d);
     if (newest) {
       if (auto t = PodTrouble(pods_.ListOwnedBy(newest->uid()))) return *t;
     }

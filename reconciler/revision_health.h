@@ -80,6 +80,12 @@ struct RevisionHealthOptions {
   // probe a container is available the moment it starts, so a crash loop
   // looks rolled out between its restarts. 0: at once.
   std::chrono::milliseconds healthy_after{std::chrono::seconds(10)};
+  // How long the live revision is still watched once Healthy: a container
+  // of its new pods that crash-loops after it had run past healthy_after (a
+  // worker that fails after a few batches) makes it Degraded, and reverted
+  // as any. After this, a crash loop is the running system's, not the
+  // change's. 0: not watched.
+  std::chrono::milliseconds watch_after_healthy{std::chrono::minutes(10)};
   // How long a Degraded revision nothing was reverted for must be rolled
   // out and available again before it is Healthy (reason Recovered).
   std::chrono::milliseconds recover_after{std::chrono::seconds(60)};

@@ -51,6 +51,7 @@ class RevisionHealthTest : public ::testing::Test {
     o.recheck = 200ms;
     o.recover_after = recover_after_;
     o.healthy_after = healthy_after_;
+    o.watch_after_healthy = watch_after_healthy_;
     o.revert = [this](const std::string& commit, const std::string& reason) -> Result<RevertOutcome> {
       std::lock_guard<std::mutex> lock(mu_);
       reverts_.push_back({commit, reason});
@@ -270,6 +271,7 @@ class RevisionHealthTest : public ::testing::Test {
   int revert_unreachable_ = 0;  // so many reverts fail first as if the remote were down
   std::chrono::milliseconds recover_after_ = 60s;
   std::chrono::milliseconds healthy_after_ = 10s;
+  std::chrono::milliseconds watch_after_healthy_ = 10min;
   std::unique_ptr<ControllerManager> mgr_;
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> reverts_;
@@ -320,6 +322,64 @@ TEST_F(RevisionHealthTest, NewPodsMustStayUpBeforeTheRevisionIsHealthy) {
       << RecordStatus().dump();
   ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
   EXPECT_GE(std::chrono::steady_clock::now() - since, 1500ms);
+}
+
+// A worker that fails after a few batches: up past healthy_after, so the
+// revision went Healthy, then crash-looping. Still its failure while the
+// live revision is watched (watch_after_healthy): Degraded and reverted.
+// Once the watch is over, a crash loop is the running system's.
+TEST_F(RevisionHealthTest, ACrashLoopSoonAfterTheRevisionWentHealthyDegradesAndRevertsIt) {
+  healthy_after_ = 0ms;
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  PodOf(*rs, "web-new-a", RunningSince(Clock::System().Now() - 30s, 0));
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  const std::string healthy_at = RecordStatus().value("healthyAt", "");
+  auto pod = api_.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "shop", "web-new-a");
+  ASSERT_TRUE(pod);
+  pod->json()["status"] = {
+      {"phase", "Running"},
+      {"containerStatuses", Json::array({{{"name", "app"},
+                                          {"restartCount", 3},
+                                          {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
+                                          {"lastState", {{"terminated", {{"exitCode", 1}}}}}}})}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*pod));
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["reason"], "CrashLoopBackOff");
+  EXPECT_EQ(RecordStatus()["message"],
+            "container app of pod shop/web-new-a is crash-looping (exit code 1, 3 "
+            "restarts) (after it was Healthy at " +
+                healthy_at + ")");
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["revert"]["commit"], "2222222222222222222222222222222222222222");
+}
+
+TEST_F(RevisionHealthTest, ACrashLoopAfterTheWatchIsOverLeavesTheRevisionHealthy) {
+  healthy_after_ = 0ms;
+  watch_after_healthy_ = 300ms;
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  PodOf(*rs, "web-new-a", RunningSince(Clock::System().Now() - 30s, 0));
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  std::this_thread::sleep_for(1500ms);  // healthyAt is in whole seconds
+  auto pod = api_.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "shop", "web-new-a");
+  ASSERT_TRUE(pod);
+  pod->json()["status"] = {
+      {"phase", "Running"},
+      {"containerStatuses",
+       Json::array(
+           {{{"name", "app"}, {"restartCount", 3}, {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}}}})}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*pod));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Healthy") << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
 }
 
 // The new pods' times run side by side: two pods up together make the
