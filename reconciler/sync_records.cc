@@ -331,7 +331,13 @@ void SyncController::Impl::LinkRevert(const PassContext& ctx) {
     // A Degraded revision keeps its reason (ImagePullFailed…); any other
     // says it was reverted instead of keeping "RollingOut" or "RolledOut".
     const std::string was = st.value("phase", "");
-    if (was != phase::kDegraded) {
+    const Json& degraded = st.contains("degraded") ? st["degraded"] : Json();
+    if (was != phase::kDegraded && degraded.is_object() && !degraded.value("reason", "").empty()) {
+      // Degraded before (then superseded, or recovered): that reason stays
+      // what an auditor finds it by (`history --outcome CrashLoopBackOff`).
+      st["reason"] = degraded.value("reason", "");
+      st["message"] = "reverted by " + ShortSha(ctx.head) + " after it was degraded: " + degraded.value("message", "");
+    } else if (was != phase::kDegraded) {
       st["reason"] = "Reverted";
       st["message"] = "reverted by " + ShortSha(ctx.head) +
                       (was == phase::kApplied || was == phase::kProgressing ? " before its rollout was judged"

@@ -553,6 +553,23 @@ TEST_F(SyncRevisionsTest, ARevertCommitLinksBothRecords) {
   EXPECT_EQ(Record("00000004").status()["reason"], "Reverted");
   EXPECT_EQ(Record("00000004").status()["message"],
             "reverted by " + repo_.Head().substr(0, 7) + " after it was rolled out and healthy");
+
+  // One that was Degraded, then superseded, keeps the reason it failed for.
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "broken")}}, "break it");
+  EXPECT_EQ(Sync(), "00000006");
+  Object r6 = Record("00000006");
+  r6.json()["status"]["phase"] = "Superseded";
+  r6.json()["status"]["reason"] = "Superseded";
+  r6.json()["status"]["degraded"] = {{"reason", "ProgressDeadlineExceeded"},
+                                     {"message", "progress deadline exceeded for deployment default/web"}};
+  ASSERT_TRUE(api_.client().UpdateStatus(r6));
+  repo_.Git("revert --no-edit HEAD");
+  EXPECT_EQ(Sync(), "00000007");
+  EXPECT_EQ(Record("00000006").status()["phase"], "Reverted");
+  EXPECT_EQ(Record("00000006").status()["reason"], "ProgressDeadlineExceeded");
+  EXPECT_EQ(Record("00000006").status()["message"],
+            "reverted by " + repo_.Head().substr(0, 7) +
+                " after it was degraded: progress deadline exceeded for deployment default/web");
 }
 
 // A revision still Applied or Progressing when a newer one goes live keeps
