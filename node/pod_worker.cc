@@ -560,6 +560,7 @@ std::optional<milliseconds> PodWorker::RunProbes(CState& c, const Json& spec) {
       c.started = true;
       log::Info("node", "startup probe succeeded", {{"pod", snapshot_.Key()}, {"container", c.name}});
     } else if (c.startup.failures >= ProbeTimingOf(startup).failure_threshold) {
+      PodEvent(true, "Unhealthy", "Startup probe failed: " + o->message);
       KillForRestart(c, "Startup probe failed: " + o->message);
       return 0ms;
     } else {
@@ -573,6 +574,9 @@ std::optional<milliseconds> PodWorker::RunProbes(CState& c, const Json& spec) {
       log::Info("node", "liveness probe failed",
                 {{"pod", snapshot_.Key()}, {"container", c.name}, {"failures", std::to_string(c.liveness.failures)},
                  {"message", o->message}});
+      // As the kubelet: each failure is an Unhealthy Event (repeats are
+      // counted on one).
+      PodEvent(true, "Unhealthy", "Liveness probe failed: " + o->message);
       if (c.liveness.failures >= ProbeTimingOf(liveness).failure_threshold) {
         KillForRestart(c, "Liveness probe failed: " + o->message);
         return 0ms;
@@ -587,6 +591,11 @@ std::optional<milliseconds> PodWorker::RunProbes(CState& c, const Json& spec) {
     bool was = c.ready;
     if (o->success && c.readiness.successes >= t.success_threshold) c.ready = true;
     if (!o->success && c.readiness.failures >= t.failure_threshold) c.ready = false;
+    if (!o->success) {
+      PodEvent(true, "Unhealthy", "Readiness probe failed: " + o->message);
+      if (!c.ready) c.readiness_failure = "Readiness probe failed: " + o->message;
+    }
+    if (c.ready) c.readiness_failure.clear();
     if (was != c.ready) {
       log::Info("node", c.ready ? "container ready" : "container not ready",
                 {{"pod", snapshot_.Key()}, {"container", c.name}, {"message", o->message}});

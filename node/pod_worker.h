@@ -168,6 +168,10 @@ class PodWorker {
     // Probes.
     bool started = false;  // the startup probe passed (or there is none)
     bool ready = false;
+    // The last readiness probe failure while not ready ("Readiness probe
+    // failed: HTTP probe failed with statuscode: 404"): in the pod's Ready
+    // condition, so a rollout that waits says why.
+    std::string readiness_failure;
     MonoTime run_began{};  // when the current run was seen running
     Probing startup, liveness, readiness;
   };

@@ -122,6 +122,7 @@ Json PodWorker::BuildStatus() {
   Json statuses = Json::array();
   int never_started = 0, running = 0, restarting = 0, failed = 0;
   std::vector<std::string> unready;
+  std::string probe_failures;  // "; app: Readiness probe failed: …" per unready container
   std::vector<std::string> uninitialized;
   for (const auto& c : states_) {
     const Json* spec = SpecOf(c);
@@ -133,7 +134,12 @@ Json PodWorker::BuildStatus() {
       init_statuses.push_back(std::move(cs));
       continue;
     }
-    if (!cs["ready"].get<bool>()) unready.push_back(c.name);
+    if (!cs["ready"].get<bool>()) {
+      unready.push_back(c.name);
+      if (!c.readiness_failure.empty() && c.current && c.current->state != ContainerState::kExited) {
+        probe_failures += "; " + c.name + ": " + c.readiness_failure;
+      }
+    }
     statuses.push_back(std::move(cs));
     if (!c.current) {
       never_started++;
@@ -172,9 +178,9 @@ Json PodWorker::BuildStatus() {
       {Condition(prev, "Initialized", initialized, "ContainersNotInitialized",
                  "containers with incomplete status: " + join(uninitialized), now),
        Condition(prev, "Ready", ready, phase == "Succeeded" ? "PodCompleted" : "ContainersNotReady",
-                 "containers with unready status: " + join(unready), now),
+                 "containers with unready status: " + join(unready) + probe_failures, now),
        Condition(prev, "ContainersReady", ready, phase == "Succeeded" ? "PodCompleted" : "ContainersNotReady",
-                 "containers with unready status: " + join(unready), now),
+                 "containers with unready status: " + join(unready) + probe_failures, now),
        Condition(prev, "PodScheduled", true, "", "", now)});
   if (!setup_error_.empty()) status["message"] = setup_error_, status["reason"] = setup_reason_;
   status["hostIP"] = env_.host_ip;

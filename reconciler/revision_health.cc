@@ -355,10 +355,12 @@ class HealthController {
           const int64_t restarts = c.value("restartCount", int64_t{0});
           if (reason == "CrashLoopBackOff" && restarts >= opt_.crash_loop_restarts) {
             int64_t code = Int(Member(c, "lastState"), "terminated", "exitCode");
+            // OOMKilled says more than its exit code (137); "Error" does not.
+            const std::string why = Member(Member(c, "lastState"), "terminated").value("reason", "");
             return Verdict{Verdict::State::kDegraded, "CrashLoopBackOff",
-                           "container " + c.value("name", "") + " of pod " + Key(*p) +
-                               " is crash-looping (exit code " + std::to_string(code) + ", " +
-                               std::to_string(restarts) + " restarts)"};
+                           "container " + c.value("name", "") + " of pod " + Key(*p) + " is crash-looping (" +
+                               (why.empty() || why == "Error" || why == "Completed" ? "" : why + ", ") + "exit code " +
+                               std::to_string(code) + ", " + std::to_string(restarts) + " restarts)"};
           }
           if (reason == "ImagePullBackOff" || reason == "ErrImagePull" || reason == "InvalidImageName") {
             std::string msg = waiting.value("message", "");
@@ -400,6 +402,21 @@ class HealthController {
           }
           return "pod " + Key(*p) + ", container " + c.value("name", "") + ": " + waiting.value("reason", "waiting") +
                  ": " + waiting.value("message", "");
+        }
+      }
+    }
+    // Running, not ready: the node puts the readiness probe's failure in
+    // the Ready condition ("…; web: Readiness probe failed: HTTP probe
+    // failed with statuscode: 404").
+    for (const ObjectPtr& p : pods) {
+      const Json& conds = Member(Member(p->json(), "status"), "conditions");
+      if (!conds.is_array()) continue;
+      for (const Json& c : conds) {
+        if (!c.is_object() || c.value("type", "") != "Ready" || c.value("status", "") != "False") continue;
+        const std::string msg = c.value("message", "");
+        const size_t at = msg.find("; ");
+        if (at != std::string::npos && msg.find("probe failed", at) != std::string::npos) {
+          return "pod " + Key(*p) + ", container " + msg.substr(at + 2);
         }
       }
     }

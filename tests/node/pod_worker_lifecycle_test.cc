@@ -243,6 +243,8 @@ TEST(PodWorker, LivenessFailureRestartsTheContainer) {
 TEST(PodWorker, ReadinessFlipsTheReadyCondition) {
   FakeClock clock;
   Fixture fx(&clock);
+  state::EventRecorder events(&fx.api.client(), &clock, "node/n1");
+  fx.env.events = &events;
   Json spec = AppSpec();
   spec["containers"][0]["readinessProbe"] = {{"exec", {{"command", {"check-ready"}}}}, {"periodSeconds", 5}};
   Object pod = fx.api.CreatePod(spec);
@@ -253,6 +255,23 @@ TEST(PodWorker, ReadinessFlipsTheReadyCondition) {
   EXPECT_EQ(Phase(st), "Running");
   EXPECT_EQ(CondStatus(st, "Ready"), "False");
   EXPECT_FALSE(ContainerStatusOf(st, "app")["ready"].get<bool>());
+  // Why, as a person (and revision health) reads it: in the Ready
+  // condition, and as the kubelet's Unhealthy Event.
+  std::string ready_message;
+  for (const Json& c : st["conditions"]) {
+    if (c.value("type", "") == "Ready") ready_message = c.value("message", "");
+  }
+  EXPECT_THAT(ready_message, ::testing::StartsWith("containers with unready status: [app]; app: Readiness probe "
+                                                   "failed: "));
+  events.Flush();
+  auto list = fx.api.client().List(*KindRegistry::Builtin().FindKind("Event"), "default");
+  ASSERT_TRUE(list.ok());
+  bool unhealthy = false;
+  for (const Object& e : list->items) {
+    unhealthy = unhealthy || (e.json().value("reason", "") == "Unhealthy" &&
+                              e.json().value("message", "").rfind("Readiness probe failed: ", 0) == 0);
+  }
+  EXPECT_TRUE(unhealthy);
   fx.runtime.SetExecExit("check-ready", 0);
   clock.Advance(5s);
   w.Sync();

@@ -324,6 +324,43 @@ TEST_F(RevisionHealthTest, NewPodsMustStayUpBeforeTheRevisionIsHealthy) {
   EXPECT_GE(std::chrono::steady_clock::now() - since, 1500ms);
 }
 
+// A rollout whose new pods run but never get ready says why: the node's
+// readiness probe failure, from the pod's Ready condition. And a crash loop
+// of an OOM-killed container says OOMKilled, not only its exit code.
+TEST_F(RevisionHealthTest, AWaitingRolloutNamesTheReadinessFailureAndACrashLoopItsOom) {
+  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 0}});
+  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
+  ASSERT_TRUE(rs) << rs.error().message();
+  Json st = RunningSince(Clock::System().Now(), 0);
+  st["conditions"] = Json::array({{{"type", "Ready"},
+                                   {"status", "False"},
+                                   {"reason", "ContainersNotReady"},
+                                   {"message",
+                                    "containers with unready status: [app]; app: Readiness probe failed: "
+                                    "HTTP probe failed with statuscode: 404"}}});
+  PodOf(*rs, "web-new-a", st);
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Progressing")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"],
+            "waiting for deployment shop/web: 1/1 updated, 0 available; pod shop/web-new-a, container app: Readiness "
+            "probe failed: HTTP probe failed with statuscode: 404");
+
+  auto pod = api_.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "shop", "web-new-a");
+  ASSERT_TRUE(pod);
+  pod->json()["status"] = {
+      {"phase", "Running"},
+      {"containerStatuses",
+       Json::array({{{"name", "app"},
+                     {"restartCount", 3},
+                     {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
+                     {"lastState", {{"terminated", {{"exitCode", 137}, {"reason", "OOMKilled"}}}}}}})}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*pod));
+  ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
+  EXPECT_EQ(RecordStatus()["message"],
+            "container app of pod shop/web-new-a is crash-looping (OOMKilled, exit code 137, 3 restarts)");
+}
+
 // A worker that fails after a few batches: up past healthy_after, so the
 // revision went Healthy, then crash-looping. Still its failure while the
 // live revision is watched (watch_after_healthy): Degraded and reverted.
