@@ -123,7 +123,14 @@ int RunStatus(const StatusOptions& opt) {
     Line("Live:", l);
     // bosun's revert of the live revision: pushed, or why not (needs a human).
     if (live_record) {
-      const std::string revert = RevertLineOf(live_record->status());
+      std::string revert = RevertLineOf(live_record->status());
+      // Degraded, and no revert is coming: say so, and how to make one.
+      const Json& sync_config = Object::Field(st, "syncConfig");
+      if (revert.empty() && S(live_record->status(), "phase") == "Degraded" &&
+          Object::Field(sync_config, "autoRevert") == false) {
+        revert = "none: the repository's SyncConfig sets autoRevert: false (`bosun revert " + SequenceOf(*live_record) +
+                 "` undoes it)";
+      }
       if (!revert.empty()) Line("Revert:", revert);
     }
   }

@@ -881,6 +881,18 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   Outcome pending = Run("status");
   EXPECT_THAT(pending.out, HasSubstr("Revert:        automatic, not pushed yet (retrying since 2026-01-01T10:07:00Z): "
                                      "cannot push the revert of abcd333cccc: connection refused"));
+  // Degraded with autoRevert off: no revert is coming, and status says so
+  // with the command that makes one.
+  ASSERT_NO_FATAL_FAILURE(
+      set_status("00000003", {{"revertPending", nullptr}, {"phase", "Degraded"}, {"reason", "ImagePullFailed"}}));
+  {
+    auto got = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
+    ASSERT_EQ(got.first, 200);
+    got.second["status"]["syncConfig"]["autoRevert"] = false;
+    ASSERT_EQ(server_->Http("PUT", "/apis/bosun.dev/v1/gitrepositories/default/status", got.second).first, 200);
+  }
+  EXPECT_THAT(Run("status").out, HasSubstr("Revert:        none: the repository's SyncConfig sets autoRevert: false "
+                                           "(`bosun revert 3` undoes it)"));
   // Much drift left (self-heal off): the first ten, how many more, and that
   // the record dropped older ones; not one line of every name.
   json drift = json::array();
