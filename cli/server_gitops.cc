@@ -263,6 +263,20 @@ Status GitOps::Start(state::ReplicatedService* service, state::ApiServer* api, c
   impl_->client = std::move(*client);
   impl_->service = service;
 
+  // Ready once a leader is known (as the built-in /readyz) and the sync
+  // has written the GitRepository: before, `bosun sync` or `bosun status`
+  // run right after start would answer that no repository is followed.
+  const std::string repo_key =
+      StoreKey(*KindRegistry::Builtin().Find({"bosun.dev", "v1", "GitRepository"}), "", "default");
+  api->AddRoute("/readyz", true, [service, repo_key](const state::HttpRequest& req, state::Responder reply) {
+    if (req.method != "GET") return reply({405, "text/plain", {}, "method not allowed\n"});
+    if (!service->IsLeader() && !service->LeaderApiUrl()) return reply({503, "text/plain", {}, "no leader\n"});
+    if (!service->store().Get(repo_key)) {
+      return reply({503, "text/plain", {}, "the repository is not followed yet\n"});
+    }
+    reply({200, "text/plain", {}, "ok\n"});
+  });
+
   gitsync::WebhookOptions wo;
   wo.secret = impl_->webhook_secret;
   wo.ref = impl_->remote.ref;

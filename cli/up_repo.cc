@@ -139,10 +139,14 @@ Status WriteSyncHook(const std::string& origin, const std::string& api_url, cons
       "#!/bin/sh\n"
       "# Written by `bosun up` at each start: a push asks the cluster to sync at once\n"
       "# (bosun also polls this repository every few seconds).\n"
-      "BOSUN_SERVER=" +
+      "# What stops it (syncing suspended, the cluster down) is said to the pusher.\n"
+      "if out=$(BOSUN_SERVER=" +
       quote(api_url) + " BOSUN_TOKEN_FILE=" + quote(token_file) + " " + quote(bosun) +
-      " sync --no-wait --trigger push >/dev/null 2>&1 &&\n"
+      " sync --no-wait --trigger push 2>&1); then\n"
       "  echo \"bosun: sync requested; watch it with: bosun status, bosun history\"\n"
+      "else\n"
+      "  echo \"$out\"\n"
+      "fi\n"
       "exit 0\n";
   fs::create_directories(origin + "/hooks", ec);
   if (auto st = node::sandbox::WriteAtomic(origin + "/hooks/post-receive", hook, 0755); !st) {

@@ -1512,6 +1512,9 @@ class FollowTest : public ::testing::Test {
 };
 
 TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
+  // Ready (/readyz) means the repository is followed: `bosun sync` right
+  // after start finds it.
+  EXPECT_EQ(server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default").first, 200);
   ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
 
   Outcome status = Run("status");

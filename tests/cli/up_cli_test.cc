@@ -238,6 +238,14 @@ TEST_F(UpCli, RunsTheRepositoryAndStopsCleanAndResumes) {
       << history.out;
   EXPECT_THAT(history.out, Not(::testing::ContainsRegex("\n3 ")));
   EXPECT_THAT(Bosun("get pods -n upt -o yaml").out, HasSubstr("bosun.local/examples/web:1.1"));
+  // A push while syncing is suspended: the pusher is told, not left to
+  // wonder why nothing happens.
+  ASSERT_EQ(Bosun("suspend --reason 'incident 7'").exit_code, 0);
+  ASSERT_EQ(Git("commit -q --allow-empty -m 'while suspended'").exit_code, 0);
+  Outcome held = Git("push -q origin main");
+  ASSERT_EQ(held.exit_code, 0) << held.out;
+  EXPECT_THAT(held.out, HasSubstr("syncing is suspended"));
+  EXPECT_THAT(held.out, HasSubstr("incident 7"));
   EXPECT_EQ(Stop(SIGTERM), 0) << Output();
   ExpectNothingLeft();
 }
