@@ -30,6 +30,17 @@ using test::Eventually;
 
 const std::string kCommit = "1111111111111111111111111111111111111111";
 
+// A pod whose container runs, as its node reports it: started at `started`,
+// after `restarts` restarts.
+Json RunningSince(WallTime started, int restarts) {
+  return {
+      {"phase", "Running"},
+      {"containerStatuses", Json::array({{{"name", "app"},
+                                          {"ready", true},
+                                          {"restartCount", restarts},
+                                          {"state", {{"running", {{"startedAt", FormatRfc3339Millis(started)}}}}}}})}};
+}
+
 class RevisionHealthTest : public ::testing::Test {
  protected:
   RevisionHealthTest() : api_(dir_.path()) {}
@@ -207,6 +218,31 @@ class RevisionHealthTest : public ::testing::Test {
     ASSERT_TRUE(api_.client().UpdateStatus(*p));
   }
 
+  // A rolled-out Deployment whose new ReplicaSet's one pod (web-new-a) has
+  // run for 30 s, and the revision that wrote it.
+  void RolledOutWithARunningPod() {
+    Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
+    auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
+    ASSERT_TRUE(rs) << rs.error().message();
+    PodOf(*rs, "web-new-a", RunningSince(Clock::System().Now() - 30s, 0));
+    Revision(Touched("Deployment", "web"));
+  }
+  // Pod `name` now crash-looping: 3 restarts, waiting in CrashLoopBackOff,
+  // its last run ended with `exit_code` (and `reason`, when given).
+  void CrashLooping(const std::string& name, int exit_code, const std::string& reason = "") {
+    auto pod = api_.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "shop", name);
+    ASSERT_TRUE(pod);
+    Json terminated = {{"exitCode", exit_code}};
+    if (!reason.empty()) terminated["reason"] = reason;
+    pod->json()["status"] = {
+        {"phase", "Running"},
+        {"containerStatuses", Json::array({{{"name", "app"},
+                                            {"restartCount", 3},
+                                            {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
+                                            {"lastState", {{"terminated", terminated}}}}})}};
+    ASSERT_TRUE(api_.client().UpdateStatus(*pod));
+  }
+
   // A pod of `rs` whose image cannot be pulled.
   void PullFailingPodOf(const Object& rs, const std::string& name) {
     PodOf(rs, name,
@@ -292,17 +328,6 @@ TEST_F(RevisionHealthTest, ARolledOutDeploymentMakesTheRevisionHealthy) {
   EXPECT_TRUE(reverts_.empty());
 }
 
-// A pod whose container runs, as its node reports it: started at `started`,
-// after `restarts` restarts.
-Json RunningSince(WallTime started, int restarts) {
-  return {
-      {"phase", "Running"},
-      {"containerStatuses", Json::array({{{"name", "app"},
-                                          {"ready", true},
-                                          {"restartCount", restarts},
-                                          {"state", {{"running", {{"startedAt", FormatRfc3339Millis(started)}}}}}}})}};
-}
-
 // Without a readiness probe a container is available the moment it starts:
 // a crash loop looks rolled out between its restarts. The revision is
 // Healthy only once the new pods have stayed up for healthy_after.
@@ -346,16 +371,7 @@ TEST_F(RevisionHealthTest, AWaitingRolloutNamesTheReadinessFailureAndACrashLoopI
             "waiting for deployment shop/web: 1/1 updated, 0 available; pod shop/web-new-a, container app: Readiness "
             "probe failed: HTTP probe failed with statuscode: 404");
 
-  auto pod = api_.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "shop", "web-new-a");
-  ASSERT_TRUE(pod);
-  pod->json()["status"] = {
-      {"phase", "Running"},
-      {"containerStatuses",
-       Json::array({{{"name", "app"},
-                     {"restartCount", 3},
-                     {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
-                     {"lastState", {{"terminated", {{"exitCode", 137}, {"reason", "OOMKilled"}}}}}}})}};
-  ASSERT_TRUE(api_.client().UpdateStatus(*pod));
+  ASSERT_NO_FATAL_FAILURE(CrashLooping("web-new-a", 137, "OOMKilled"));
   ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["message"],
             "container app of pod shop/web-new-a is crash-looping (OOMKilled, exit code 137, 3 restarts)");
@@ -367,23 +383,11 @@ TEST_F(RevisionHealthTest, AWaitingRolloutNamesTheReadinessFailureAndACrashLoopI
 // Once the watch is over, a crash loop is the running system's.
 TEST_F(RevisionHealthTest, ACrashLoopSoonAfterTheRevisionWentHealthyDegradesAndRevertsIt) {
   healthy_after_ = 0ms;
-  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
-  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
-  ASSERT_TRUE(rs) << rs.error().message();
-  PodOf(*rs, "web-new-a", RunningSince(Clock::System().Now() - 30s, 0));
-  Revision(Touched("Deployment", "web"));
+  ASSERT_NO_FATAL_FAILURE(RolledOutWithARunningPod());
   StartManager();
   ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
   const std::string healthy_at = RecordStatus().value("healthyAt", "");
-  auto pod = api_.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "shop", "web-new-a");
-  ASSERT_TRUE(pod);
-  pod->json()["status"] = {
-      {"phase", "Running"},
-      {"containerStatuses", Json::array({{{"name", "app"},
-                                          {"restartCount", 3},
-                                          {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
-                                          {"lastState", {{"terminated", {{"exitCode", 1}}}}}}})}};
-  ASSERT_TRUE(api_.client().UpdateStatus(*pod));
+  ASSERT_NO_FATAL_FAILURE(CrashLooping("web-new-a", 1));
   ASSERT_TRUE(PhaseIs("Degraded")) << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["reason"], "CrashLoopBackOff");
   EXPECT_EQ(RecordStatus()["message"],
@@ -397,22 +401,11 @@ TEST_F(RevisionHealthTest, ACrashLoopSoonAfterTheRevisionWentHealthyDegradesAndR
 TEST_F(RevisionHealthTest, ACrashLoopAfterTheWatchIsOverLeavesTheRevisionHealthy) {
   healthy_after_ = 0ms;
   watch_after_healthy_ = 300ms;
-  Object d = Deployment(1, {{"replicas", 1}, {"updatedReplicas", 1}, {"availableReplicas", 1}});
-  auto rs = api_.client().Create(NewReplicaSet(d, "web-new", "1"));
-  ASSERT_TRUE(rs) << rs.error().message();
-  PodOf(*rs, "web-new-a", RunningSince(Clock::System().Now() - 30s, 0));
-  Revision(Touched("Deployment", "web"));
+  ASSERT_NO_FATAL_FAILURE(RolledOutWithARunningPod());
   StartManager();
   ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
   std::this_thread::sleep_for(1500ms);  // healthyAt is in whole seconds
-  auto pod = api_.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "shop", "web-new-a");
-  ASSERT_TRUE(pod);
-  pod->json()["status"] = {
-      {"phase", "Running"},
-      {"containerStatuses",
-       Json::array(
-           {{{"name", "app"}, {"restartCount", 3}, {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}}}})}};
-  ASSERT_TRUE(api_.client().UpdateStatus(*pod));
+  ASSERT_NO_FATAL_FAILURE(CrashLooping("web-new-a", 1));
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(RecordStatus().value("phase", ""), "Healthy") << RecordStatus().dump();
   std::lock_guard<std::mutex> lock(mu_);
