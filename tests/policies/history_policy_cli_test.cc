@@ -102,9 +102,9 @@ TEST(HistoryPolicyCli, ARefusalNamesThePolicyAndRuleLikeValidate) {
   ASSERT_TRUE(server.WaitReady());
   Outcome sync = server.Bosun("sync --timeout 30s");
   EXPECT_EQ(sync.exit_code, 1) << sync.out;  // the revision was refused
-  // The pass the request started can fail before it records anything (a
-  // loaded machine: the API not ready yet for the controller); the sync
-  // retries it within a second, and then the record is there.
+  // The record may be written just after `sync` answers (its exit status
+  // is 1 both for the refusal and for a request it could not make): wait
+  // for it, and say what `sync` said when it does not come.
   Outcome show;
   EXPECT_TRUE(bosun::test::Eventually(
       [&] {
