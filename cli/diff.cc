@@ -496,7 +496,13 @@ int RunDiff(DiffOptions opt) {
   policies::Verdict verdict;
   if (pset.ok()) verdict = policies::Evaluate(pset.policies, subjects);
   {
-    std::vector<Diagnostic> found = pset.diagnostics;
+    // A malformed Policy is also the manifests' own error: said once.
+    std::set<std::string> said;
+    for (const Diagnostic& d : set.diagnostics) said.insert(d.ToString());
+    std::vector<Diagnostic> found;
+    for (const Diagnostic& d : pset.diagnostics) {
+      if (said.insert(d.ToString()).second) found.push_back(d);
+    }
     for (const Diagnostic& d : verdict.Diagnostics()) found.push_back(d);
     SortDiagnostics(found);
     for (const Diagnostic& d : found) {

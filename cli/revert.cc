@@ -45,8 +45,10 @@ int WaitForSyncOf(state::Client& c, const std::string& revert, std::chrono::stea
         // Record names are zero-padded sequence numbers.
         if (newest == nullptr || o.name() > newest->name()) newest = &o;
       }
+      // Validated: written, being applied (the sync writes the record
+      // first); only a phase after it is the outcome.
       const std::string phase = newest != nullptr ? StringField(newest->status(), "phase") : "";
-      if (!phase.empty() && phase != "Pending") {
+      if (!phase.empty() && phase != "Validated" && phase != "Pending") {
         std::printf("%s\n", DescribeRecord(*newest).c_str());
         if (RecordFailed(*newest)) {
           std::printf("the cluster is NOT rolled back: `bosun history show %s` says why\n",

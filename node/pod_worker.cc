@@ -592,8 +592,12 @@ std::optional<milliseconds> PodWorker::RunProbes(CState& c, const Json& spec) {
     if (o->success && c.readiness.successes >= t.success_threshold) c.ready = true;
     if (!o->success && c.readiness.failures >= t.failure_threshold) c.ready = false;
     if (!o->success) {
-      PodEvent(true, "Unhealthy", "Readiness probe failed: " + o->message);
-      if (!c.ready) c.readiness_failure = "Readiness probe failed: " + o->message;
+      // The first failure of a run of them, and the one that makes the
+      // container unready: not one API write per period while it stays so.
+      if (c.readiness.failures == 1 || (was && !c.ready)) {
+        PodEvent(true, "Unhealthy", "Readiness probe failed: " + o->message);
+      }
+      if (!c.ready) c.readiness_failure = "Readiness probe failed: " + o->summary;
     }
     if (c.ready) c.readiness_failure.clear();
     if (was != c.ready) {

@@ -130,7 +130,10 @@ bool Dial(const std::string& host, int port, Clock::time_point deadline, Fd* out
   return true;
 }
 
-ProbeOutcome Fail(std::string message) { return ProbeOutcome{false, std::move(message)}; }
+ProbeOutcome Fail(std::string message, std::string summary = "") {
+  if (summary.empty()) summary = message;
+  return ProbeOutcome{false, std::move(message), std::move(summary)};
+}
 
 ProbeOutcome HttpProbe(const Json& h, const Json& container, const std::string& pod_ip, std::chrono::seconds timeout) {
   const auto deadline = Clock::now() + timeout;
@@ -205,7 +208,7 @@ ProbeOutcome HttpProbe(const Json& h, const Json& container, const std::string& 
     }
   }
   if (status == 0) return Fail("Get \"" + url + "\": malformed HTTP response");
-  if (status >= 200 && status < 400) return ProbeOutcome{true, ""};
+  if (status >= 200 && status < 400) return ProbeOutcome{true, "", ""};
   return Fail("HTTP probe failed with statuscode: " + std::to_string(status));
 }
 
@@ -217,7 +220,7 @@ ProbeOutcome TcpProbe(const Json& t, const Json& container, const std::string& p
   Fd fd;
   std::string why;
   if (!Dial(host, *port, Clock::now() + timeout, &fd, &why)) return Fail("dial tcp " + HostPort(host, *port) + ": " + why);
-  return ProbeOutcome{true, ""};
+  return ProbeOutcome{true, "", ""};
 }
 
 std::string Joined(const std::vector<std::string>& argv) {
@@ -241,11 +244,12 @@ ProbeOutcome ExecProbe(const Json& e, const ExecFn& exec, std::chrono::seconds t
     }
     return Fail("command \"" + Joined(argv) + "\" could not run: " + r.error().message());
   }
-  if (r->exit_code == 0) return ProbeOutcome{true, ""};
+  if (r->exit_code == 0) return ProbeOutcome{true, "", ""};
   std::string output = r->out + r->err;
   if (output.size() > 1024) output = output.substr(0, 1024) + "…";
   while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
-  return Fail("command \"" + Joined(argv) + "\" exited with " + std::to_string(r->exit_code) + ": " + output);
+  const std::string exited = "command \"" + Joined(argv) + "\" exited with " + std::to_string(r->exit_code);
+  return Fail(output.empty() ? exited : exited + ": " + output, exited);
 }
 
 }  // namespace

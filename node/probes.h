@@ -39,6 +39,10 @@ ProbeTiming ProbeTimingOf(const Json& probe);
 struct ProbeOutcome {
   bool success = false;
   std::string message;  // why it failed ("HTTP probe failed with statuscode: 500")
+  // The same without what an exec probe's command printed (`command "x"
+  // exited with 1`), for the pod's status and what quotes it (a revert's
+  // Bosun-Reason trailer): a script's output may hold anything.
+  std::string summary;
 };
 
 using ExecFn = std::function<Result<ExecResult>(const std::vector<std::string>& argv, std::chrono::milliseconds timeout)>;

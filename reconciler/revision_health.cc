@@ -233,13 +233,26 @@ class HealthController {
     const Json& st = Member(rev.json(), "status");
     auto healthy_at = ParseRfc3339(st.value("healthyAt", ""));
     if (!healthy_at || opt_.watch_after_healthy.count() <= 0) return Reconciled::Done();
+    // Recovered from a Degraded verdict (nothing was reverted): watching
+    // again would turn it Degraded and Recovered in turn, for ever.
+    if (st.contains("degraded")) return Reconciled::Done();
     const WallTime until = *healthy_at + opt_.watch_after_healthy;
     if (mgr_.clock().Now() >= until) return Reconciled::Done();
     const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
     std::optional<Verdict> trouble;
+    // A crash loop only: an image pull that fails now (a pod rescheduled to
+    // a node that cannot pull) is the node's trouble, not the change's.
     for (const TouchedObject& d : Touched(rev, deployments_, "Deployment")) {
       if (!d.cached || !AtRevision(*d.cached, commit)) continue;  // written since: not this revision's
-      if (ObjectPtr rs = NewReplicaSet(*d.cached)) trouble = PodTrouble(pods_.ListOwnedBy(rs->uid()));
+      ObjectPtr rs = NewReplicaSet(*d.cached);
+      if (!rs) continue;
+      for (const ObjectPtr& pod : pods_.ListOwnedBy(rs->uid())) {
+        auto t = PodTrouble({pod});
+        if (t && t->reason == "CrashLoopBackOff") {
+          trouble = std::move(t);
+          break;
+        }
+      }
       if (trouble) break;
     }
     if (!trouble) return Reconciled::Done();

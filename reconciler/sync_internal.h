@@ -176,10 +176,12 @@ struct SyncController::Impl {
 
   // ---- records (sync_records.cc)
   Result<Object> CreateRecord(Object record);
-  // After a force-push (`record`'s spec.rewrites): the records of the
-  // commits the branch no longer has get status.droppedBy {revision,
-  // commit, at}, newest first back to the first still on it, and one
-  // ForcePushed Event on `record` names them.
+  // After a force-push (over the live commit, or over a refused or failed
+  // one above it: an amended commit): the records of the commits the branch
+  // at `record`'s commit no longer has get status.droppedBy {revision,
+  // commit, at}, newest first back to the first still on it (at most 100
+  // records back), and one ForcePushed Event on `record` names them. For an
+  // ordinary push, one ancestry check of the record before.
   void MarkDropped(const Object& record);
   // `also`: more errors found beside the manifests' own (objects in a
   // namespace that does not exist), and `policy`: what the revision's

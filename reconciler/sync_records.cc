@@ -14,8 +14,10 @@ namespace {
 constexpr size_t kMaxSkippedRecords = 50;
 // How far back the first-parent walk goes looking for them.
 constexpr size_t kMaxFirstParentWalk = 10000;
-// How many records back a force-push's dropped revisions are looked for.
-constexpr size_t kMaxDroppedWalk = 1000;
+// How many records back a force-push's dropped revisions are looked for:
+// each costs a graph walk and a status write before the new revision is
+// applied.
+constexpr size_t kMaxDroppedWalk = 100;
 
 }  // namespace
 
@@ -46,7 +48,7 @@ Result<Object> SyncController::Impl::CreateRecord(Object record) {
         std::lock_guard<std::mutex> lock(state_mu);
         index.Put(*created);
       }
-      if (!created->json().value("/spec/rewrites"_json_pointer, "").empty()) MarkDropped(*created);
+      MarkDropped(*created);
       return created;
     }
     if (created.error().code() != Code::kAlreadyExists || attempt >= 2) {
@@ -165,7 +167,12 @@ Result<std::string> SyncController::Impl::WriteRefused(PassContext& ctx, const D
   }
   std::function<void(Object&)> decorate;
   if (policy != nullptr && (!policy->set.policies.empty() || policy->invalid())) {
-    for (const Diagnostic& d : policy->set.diagnostics) diagnostics.push_back(d);
+    // A malformed Policy is also the manifests' own error: said once.
+    std::set<std::string> said;
+    for (const Diagnostic& d : diagnostics) said.insert(d.ToString());
+    for (const Diagnostic& d : policy->set.diagnostics) {
+      if (said.insert(d.ToString()).second) diagnostics.push_back(d);
+    }
     for (const Diagnostic& d : policy->verdict.Diagnostics()) diagnostics.push_back(d);
     if (policy->invalid()) {
       what += "; and an invalid Policy";

@@ -261,8 +261,9 @@ TEST(PodWorker, ReadinessFlipsTheReadyCondition) {
   for (const Json& c : st["conditions"]) {
     if (c.value("type", "") == "Ready") ready_message = c.value("message", "");
   }
-  EXPECT_THAT(ready_message, ::testing::StartsWith("containers with unready status: [app]; app: Readiness probe "
-                                                   "failed: "));
+  EXPECT_EQ(ready_message,
+            "containers with unready status: [app]; app: Readiness probe failed: command "
+            "\"check-ready\" exited with 1");
   events.Flush();
   auto list = fx.api.client().List(*KindRegistry::Builtin().FindKind("Event"), "default");
   ASSERT_TRUE(list.ok());

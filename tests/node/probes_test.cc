@@ -208,6 +208,8 @@ TEST(ProbesTest, ExecThroughFakeExecFn) {
   o = RunProbe(probe, Json::object(), "", fake);
   EXPECT_FALSE(o.success);
   EXPECT_EQ(o.message, "command \"cat /tmp/healthy\" exited with 1: cat: can't open '/tmp/healthy': No such file or directory");
+  // What the pod's status quotes leaves the command's output out.
+  EXPECT_EQ(o.summary, "command \"cat /tmp/healthy\" exited with 1");
 
   ExecFn timing_out = [](const std::vector<std::string>&, milliseconds) -> Result<ExecResult> {
     return Error(Code::kTimeout, "timed out");

@@ -398,6 +398,38 @@ TEST_F(RevisionHealthTest, ACrashLoopSoonAfterTheRevisionWentHealthyDegradesAndR
   EXPECT_EQ(RecordStatus()["revert"]["commit"], "2222222222222222222222222222222222222222");
 }
 
+// Only a crash loop: a pod that cannot pull its image now (rescheduled to a
+// node that cannot) is the node's trouble. And a revision that recovered
+// from a Degraded verdict (nothing was reverted) is not watched again, or
+// it would turn Degraded and Recovered in turn for ever.
+TEST_F(RevisionHealthTest, TheWatchAfterHealthyIsForCrashLoopsOfAFirstVerdictOnly) {
+  healthy_after_ = 0ms;
+  ASSERT_NO_FATAL_FAILURE(RolledOutWithARunningPod());
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
+  auto pod = api_.client().Get(*KindRegistry::Builtin().FindKind("Pod"), "shop", "web-new-a");
+  ASSERT_TRUE(pod);
+  pod->json()["status"] = {
+      {"phase", "Pending"},
+      {"containerStatuses",
+       Json::array({{{"name", "app"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*pod));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Healthy") << RecordStatus().dump();
+
+  // Recovered once: a crash loop now leaves it as it is.
+  auto rec = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", "00000002");
+  ASSERT_TRUE(rec);
+  rec->json()["status"]["reason"] = "Recovered";
+  rec->json()["status"]["degraded"] = {{"reason", "CrashLoopBackOff"}, {"message", "crash-looping"}};
+  ASSERT_TRUE(api_.client().UpdateStatus(*rec));
+  ASSERT_NO_FATAL_FAILURE(CrashLooping("web-new-a", 1));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(RecordStatus().value("phase", ""), "Healthy") << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_TRUE(reverts_.empty());
+}
+
 TEST_F(RevisionHealthTest, ACrashLoopAfterTheWatchIsOverLeavesTheRevisionHealthy) {
   healthy_after_ = 0ms;
   watch_after_healthy_ = 300ms;

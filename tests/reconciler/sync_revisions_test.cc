@@ -329,6 +329,27 @@ TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {
   }));
 }
 
+// The commonest force-push: a refused commit amended. The live commit is
+// still on the branch (no rewrite of it), but the refused one is not, and
+// its record says so.
+TEST_F(SyncRevisionsTest, AnAmendedRefusedCommitIsMarkedDropped) {
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}});
+  MakeController();
+  ASSERT_EQ(Sync(), "00000001");
+  repo_.Commit({{"bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n"}}, "bad");
+  ASSERT_EQ(Sync(), "00000002");
+  ASSERT_EQ(Record("00000002").status()["phase"], "Refused");
+  repo_.Git("reset -q --hard HEAD~1");
+  const std::string amended = repo_.Commit({{"good.yaml", ConfigMapYaml("good", "default", "1")}}, "good, amended");
+  ASSERT_EQ(Sync(), "00000003");
+  EXPECT_FALSE(Record("00000003").spec().contains("rewrites"));  // the live commit is still on the branch
+  const Json st = Record("00000002").status();
+  ASSERT_TRUE(st.contains("droppedBy")) << st.dump();
+  EXPECT_EQ(st["droppedBy"]["revision"], "00000003");
+  EXPECT_EQ(st["droppedBy"]["commit"], amended);
+  EXPECT_FALSE(Record("00000001").status().contains("droppedBy"));
+}
+
 TEST_F(SyncRevisionsTest, ASecondSyncConfigIsRefused) {
   repo_.Commit({{"sync.yaml",
                  "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
