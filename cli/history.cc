@@ -413,9 +413,15 @@ int RunShow(const HistoryOptions& opt) {
   } else if (opt.output == "yaml") {
     Print(EmitYaml(doc));
   } else {
+    // The record of the commit live before: the newest one of that commit
+    // older than this record (a commit can have several records).
     std::optional<Object> live_before;
     if (const std::string before = Str(F(rec->spec(), "liveBefore")); !before.empty()) {
-      if (auto found = FindRevision(**client, before)) live_before = std::move(*found);
+      if (auto list = (*client)->List(RevisionKind(), "", "bosun.dev/commit=" + before)) {
+        for (Object& o : list->items) {
+          if (o.name() < rec->name() && (!live_before || o.name() > live_before->name())) live_before = std::move(o);
+        }
+      }
     }
     PrintRecord(Object(doc), live_before);
   }

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -122,7 +123,10 @@ std::vector<std::string> PoliciesLeftOut(const std::vector<std::string>& paths) 
     if (auto ignored = (*repo)->IsIgnored(rel); !ignored || *ignored) continue;
     std::ifstream in(f, std::ios::binary);
     std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (content.find("Policy") == std::string::npos) continue;
+    // Parsed only when it may hold one: bosun's apiVersion and a `kind:
+    // Policy` line (not imagePullPolicy, restartPolicy, NetworkPolicy...).
+    static const std::regex kKindPolicy(R"((^|\n)[ \t-]*"?kind"?[ \t]*:[ \t]*["']?Policy["']?[ \t]*(,|\r?\n|$))");
+    if (content.find("bosun.dev/v1") == std::string::npos || !std::regex_search(content, kKindPolicy)) continue;
     for (const Manifest& m : LoadFile({rel, std::move(content)}).objects) {
       if (policies::IsPolicy(m)) out.push_back(rel + " (" + m.object.name() + ")");
     }
