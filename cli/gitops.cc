@@ -135,7 +135,7 @@ std::string RevertSummary(const Json& revert) {
     return how + ", pushed " + ShortSha(StringField(revert, "commit")) + (reason.empty() ? "" : " (" + reason + ")");
   }
   // The branch head already undid it: nothing was needed.
-  if (Object::Field(revert, "notNeeded") == true) return how + ", not needed: " + StringField(revert, "error");
+  if (Object::Field(revert, "notNeeded") == true) return how + ", not needed: " + StringField(revert, "message");
   // Not the newest applied revision when it turned Degraded: none was made.
   if (!automatic && !revert.contains("request")) return "none (needs a human): " + StringField(revert, "error");
   return how + ", failed" + (Object::Field(revert, "needsHuman") == true ? " (needs a human)" : "") + ": " +

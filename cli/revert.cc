@@ -79,6 +79,26 @@ int RunRevert(const RevertOptions& opt) {
   const std::string commit = Object::Field(rec->spec(), "commit").is_string()
                                  ? Object::Field(rec->spec(), "commit").get<std::string>()
                                  : "";
+  // Reverted already, or no longer on the branch: said here, without a
+  // request (which would replace the record of the revert that was made,
+  // or record a failure nobody needs to act on).
+  const Json& st = rec->status();
+  const Json& made = Object::Field(st, "revert");
+  if (const std::string by = StringField(made, "commit"); !by.empty()) {
+    std::printf("revision %s (%s) was reverted already: %s\n", SequenceOf(*rec).c_str(), ShortSha(commit).c_str(),
+                RevertSummary(made).c_str());
+    return 0;
+  }
+  if (const std::string by = StringField(st, "revertedBy"); !by.empty()) {
+    std::printf("revision %s (%s) was reverted already, by %s\n", SequenceOf(*rec).c_str(), ShortSha(commit).c_str(),
+                ShortSha(by).c_str());
+    return 0;
+  }
+  if (const Json& dropped = Object::Field(st, "droppedBy"); dropped.is_object()) {
+    return Fail("revert", "revision " + SequenceOf(*rec) + " (" + ShortSha(commit) +
+                              ") is no longer on the followed branch: a force-push to " +
+                              ShortSha(StringField(dropped, "commit")) + " left it out; nothing to revert");
+  }
   const std::string id = FormatRfc3339Millis(Clock::System().Now()) + "-" + std::to_string(::getpid());
   Json request = {{"id", id}, {"reason", opt.reason.empty() ? "reverted by hand with bosun revert" : opt.reason}};
   Json patch = {{"metadata", {{"annotations", {{reconciler::kRevertRequestedAnnotation, request.dump()}}}}}};
@@ -114,7 +134,7 @@ int RunRevert(const RevertOptions& opt) {
           return WaitForSyncOf(c, revert, deadline, *timeout);
         }
         if (rv.value("notNeeded", false)) {
-          std::printf("nothing to revert: %s\n", rv.value("error", "").c_str());
+          std::printf("nothing to revert: %s\n", rv.value("message", "").c_str());
           return 0;
         }
         // The leader's error names the commit already ("cannot revert …").

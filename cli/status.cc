@@ -121,6 +121,13 @@ int RunStatus(const StatusOptions& opt) {
       l += "  (record " + live_name + " no longer in the history)";
     }
     Line("Live:", l);
+    // What it waits for, or why it failed ("…; pod web/web-x, container
+    // web: Readiness probe failed: …").
+    if (live_record) {
+      const std::string phase = S(live_record->status(), "phase");
+      const std::string msg = S(live_record->status(), "message");
+      if (!msg.empty() && (phase == "Progressing" || phase == "Degraded" || phase == "Failed")) Line("", msg);
+    }
     // bosun's revert of the live revision: pushed, or why not (needs a human).
     if (live_record) {
       std::string revert = RevertLineOf(live_record->status());

@@ -886,7 +886,7 @@ class HealthController {
     } else if (r.error().code() == Code::kAlreadyExists) {
       // The branch head already undoes it (a fix pushed first): nothing to
       // push, and nothing for a person to do.
-      rec["error"] = r.error().message();
+      rec["message"] = r.error().message();
       rec["notNeeded"] = true;
       mgr_.events().Normal(rev, "NotReverted", "no revert of " + ShortSha(commit) + " needed: " + r.error().message());
     } else if (r.error().code() != Code::kUnavailable && r.error().code() != Code::kTimeout &&

@@ -503,6 +503,15 @@ TEST_F(GitOpsVerbs, HistoryListsNewestFirstWithChangesAndOutcome) {
   Outcome dropped = Run("history show 2");
   EXPECT_THAT(dropped.out, HasSubstr("Dropped:     no longer on the branch: a force-push to abcd333 (revision 3) "
                                      "left it out, at 2026-01-01T10:06:02Z"));
+  // Nothing to revert there: said at once, with no request left behind.
+  Outcome gone = Run("revert 2 --timeout 5s");
+  EXPECT_EQ(gone.exit_code, 1) << gone.out;
+  EXPECT_THAT(gone.out, HasSubstr("revision 2 (2222222) is no longer on the followed branch: a force-push to abcd333 "
+                                  "left it out; nothing to revert"));
+  EXPECT_FALSE(server_->Http("GET", "/apis/bosun.dev/v1/revisions/00000002")
+                   .second["metadata"]
+                   .value("annotations", json::object())
+                   .contains("bosun.dev/revert-requested"));
   EXPECT_THAT(lines[4], ::testing::MatchesRegex("1 +1111111 +.* +startup +\\+2 ~0 -0 +Applied"));
 
   // The auditor's filters: who, how it ended, when bosun recorded it.
@@ -883,16 +892,22 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
                                      "cannot push the revert of abcd333cccc: connection refused"));
   // Degraded with autoRevert off: no revert is coming, and status says so
   // with the command that makes one.
-  ASSERT_NO_FATAL_FAILURE(
-      set_status("00000003", {{"revertPending", nullptr}, {"phase", "Degraded"}, {"reason", "ImagePullFailed"}}));
+  ASSERT_NO_FATAL_FAILURE(set_status("00000003", {{"revertPending", nullptr},
+                                                  {"phase", "Degraded"},
+                                                  {"reason", "ImagePullFailed"},
+                                                  {"message", "image pull failed for pod shop/web-1"}}));
   {
     auto got = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
     ASSERT_EQ(got.first, 200);
     got.second["status"]["syncConfig"]["autoRevert"] = false;
     ASSERT_EQ(server_->Http("PUT", "/apis/bosun.dev/v1/gitrepositories/default/status", got.second).first, 200);
   }
-  EXPECT_THAT(Run("status").out, HasSubstr("Revert:        none: the repository's SyncConfig sets autoRevert: false "
-                                           "(`bosun revert 3` undoes it)"));
+  const std::string degraded = Run("status").out;
+  EXPECT_THAT(degraded, HasSubstr("Revert:        none: the repository's SyncConfig sets autoRevert: false "
+                                  "(`bosun revert 3` undoes it)"));
+  // Its message (why it failed, or what it waits for) under the Live line.
+  EXPECT_THAT(degraded, ::testing::ContainsRegex(
+                            "revision 3, Degraded \\(ImagePullFailed\\)\n {15}image pull failed for pod shop/web-1\n"));
   // Much drift left (self-heal off): the first ten, how many more, and that
   // the record dropped older ones; not one line of every name.
   json drift = json::array();
@@ -1650,10 +1665,11 @@ TEST(RevertCli, WaitsForTheRevertsSyncAndSaysWhatItDid) {
               ::testing::ContainsRegex("revision 3 \\([0-9a-f]{7} \"Revert \\\"Green\\\"\"\\): (Applied|Healthy)"));
   EXPECT_EQ(color(), "blue");
 
+  // Asked again: said at once, and the record of the revert made stays.
   Outcome again = run("revert 2 --timeout 60s");
   EXPECT_EQ(again.exit_code, 0) << again.out;
-  EXPECT_THAT(again.out, HasSubstr(c2.substr(0, 7) + " was reverted already, by "));
-  EXPECT_THAT(again.out, HasSubstr("nothing new was pushed"));
+  EXPECT_THAT(again.out, HasSubstr("revision 2 (" + c2.substr(0, 7) + ") was reverted already: by hand, pushed "));
+  EXPECT_THAT(again.out, HasSubstr("(green hurts)"));
 
   // A broken commit, refused, then mended: reverting the mend brings the
   // breakage back, and the sync refuses it. The cluster is not rolled back.
