@@ -6,6 +6,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "core/ascii.h"
@@ -126,12 +127,30 @@ void TablePrinter::Print(const std::vector<std::string>& cells) {
   std::fflush(stdout);
 }
 
-std::string Age(const std::string& ts) {
+namespace {
+
+std::optional<std::chrono::system_clock::time_point> ParseSeconds(const std::string& ts) {
   std::tm tm{};
-  if (ts.empty() || strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return "<unknown>";
-  auto created = std::chrono::system_clock::from_time_t(timegm(&tm));
-  auto d = Clock::System().Now() - created;
-  long long secs = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  if (ts.empty() || strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
+std::string Age(const std::string& ts) {
+  auto created = ParseSeconds(ts);
+  if (!created) return "<unknown>";
+  auto d = Clock::System().Now() - *created;
+  return HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+}
+
+std::string DurationBetween(const std::string& from, const std::string& to) {
+  auto a = ParseSeconds(from), b = to.empty() ? std::optional(Clock::System().Now()) : ParseSeconds(to);
+  if (!a || !b) return "";
+  return HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(*b - *a).count());
+}
+
+std::string HumanDuration(long long secs) {
   // k8s.io/apimachinery/pkg/util/duration.HumanDuration.
   if (secs < -1) return "<invalid>";
   if (secs < 0) return "0s";

@@ -75,5 +75,11 @@ class TablePrinter {
 // "2d3h" for how long ago an RFC 3339 timestamp was, as kubectl's AGE;
 // "<unknown>" when there is none.
 std::string Age(const std::string& rfc3339);
+// How long from one RFC 3339 time to another (to now when `to` is ""), the
+// same way ("45s", "3m4s"); "" when `from` is not a time. kubectl's Job
+// DURATION.
+std::string DurationBetween(const std::string& from, const std::string& to);
+// Seconds as kubectl prints an age (apimachinery's HumanDuration).
+std::string HumanDuration(long long seconds);
 
 }  // namespace bosun::cli

@@ -111,6 +111,34 @@ std::string NodeInternalIp(const Object& o) {
   return "<none>";
 }
 
+// A pod template's containers and images, as kubectl's wide CONTAINERS
+// and IMAGES of a Deployment, ReplicaSet or Job.
+std::vector<std::string> TemplateContainers(const Object& o) {
+  std::string names, images;
+  const Json& cs = F(F(F(o.spec(), "template"), "spec"), "containers");
+  if (cs.is_array()) {
+    for (const Json& c : cs) {
+      names += (names.empty() ? "" : ",") + Str(F(c, "name"), "");
+      images += (images.empty() ? "" : ",") + Str(F(c, "image"), "");
+    }
+  }
+  return {names.empty() ? "<none>" : names, images.empty() ? "<none>" : images};
+}
+
+// A Job's STATUS as kubectl 1.28+ shows it: Complete, Failed, Suspended or
+// Running.
+std::string JobStatus(const Object& job) {
+  const Json& conds = F(job.status(), "conditions");
+  if (conds.is_array()) {
+    for (const char* type : {"Complete", "Failed", "Suspended"}) {
+      for (const Json& c : conds) {
+        if (Str(F(c, "type"), "") == type && Str(F(c, "status"), "") == "True") return type;
+      }
+    }
+  }
+  return "Running";
+}
+
 // The columns of a kind between NAME and AGE (and after AGE with -o wide).
 struct Columns {
   std::vector<std::string> middle;
@@ -121,6 +149,9 @@ Columns ColumnsFor(const KindInfo& kind) {
   const std::string& k = kind.gvk.kind;
   if (k == "Pod") return {{"READY", "STATUS", "RESTARTS"}, {"IP", "NODE"}};
   if (k == "Deployment") return {{"READY", "UP-TO-DATE", "AVAILABLE"}, {"CONTAINERS", "IMAGES"}};
+  if (k == "ReplicaSet") return {{"DESIRED", "CURRENT", "READY"}, {"CONTAINERS", "IMAGES"}};
+  if (k == "Job") return {{"STATUS", "COMPLETIONS", "DURATION"}, {"CONTAINERS", "IMAGES"}};
+  if (k == "ConfigMap") return {{"DATA"}, {}};
   if (k == "Service") return {{"TYPE", "CLUSTER-IP", "PORT(S)"}, {"SELECTOR"}};
   if (k == "Namespace") return {{"STATUS"}, {}};
   if (k == "Node") return {{"STATUS"}, {"INTERNAL-IP"}};
@@ -183,15 +214,25 @@ std::vector<std::string> Row(const KindInfo& kind, const Object& o, bool wide, b
                 std::to_string(Int(F(o.spec(), "replicas"), 1)));
     r.push_back(std::to_string(Int(F(o.status(), "updatedReplicas"))));
     r.push_back(std::to_string(Int(F(o.status(), "availableReplicas"))));
-    std::string names, images;
-    const Json& cs = F(F(F(o.spec(), "template"), "spec"), "containers");
-    if (cs.is_array()) {
-      for (const Json& c : cs) {
-        names += (names.empty() ? "" : ",") + Str(F(c, "name"), "");
-        images += (images.empty() ? "" : ",") + Str(F(c, "image"), "");
-      }
+    extra = TemplateContainers(o);
+  } else if (k == "ReplicaSet") {
+    r.push_back(std::to_string(Int(F(o.spec(), "replicas"), 1)));
+    r.push_back(std::to_string(Int(F(o.status(), "replicas"))));
+    r.push_back(std::to_string(Int(F(o.status(), "readyReplicas"))));
+    extra = TemplateContainers(o);
+  } else if (k == "Job") {
+    r.push_back(JobStatus(o));
+    r.push_back(std::to_string(Int(F(o.status(), "succeeded"))) + "/" +
+                std::to_string(Int(F(o.spec(), "completions"), 1)));
+    const std::string started = Str(F(o.status(), "startTime"), "");
+    r.push_back(started.empty() ? "" : DurationBetween(started, Str(F(o.status(), "completionTime"), "")));
+    extra = TemplateContainers(o);
+  } else if (k == "ConfigMap") {
+    size_t keys = 0;
+    for (const char* field : {"data", "binaryData"}) {
+      if (F(o.json(), field).is_object()) keys += F(o.json(), field).size();
     }
-    extra = {names.empty() ? "<none>" : names, images.empty() ? "<none>" : images};
+    r.push_back(std::to_string(keys));
   } else if (k == "Service") {
     r.push_back(Str(F(o.spec(), "type"), "ClusterIP"));
     r.push_back(Str(F(o.spec(), "clusterIP")));

@@ -789,6 +789,57 @@ TEST_F(GitOpsVerbs, ApplyForceReplacesAnObjectWhoseImmutableFieldChanged) {
 // The namespace lifecycle with the real server and CLI: content only in a
 // namespace that exists; `bosun delete namespace` takes everything in it
 // with it (the namespace controller), and nothing elsewhere.
+// kubectl's columns for ReplicaSets, Jobs and ConfigMaps, not NAME and AGE
+// only.
+TEST_F(GitOpsVerbs, GetShowsReplicaSetJobAndConfigMapColumns) {
+  TempDir d;
+  d.Write("objects.yaml", R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {a: "1", b: "2"}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web-rs}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: rs}}
+  template:
+    metadata: {labels: {app: rs}}
+    spec: {containers: [{name: web, image: "nginx:1.25"}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: m, image: "busybox:1.36"}]
+)");
+  ASSERT_EQ(Run("apply -f " + d.path()).exit_code, 0);
+  EXPECT_THAT(Run("get cm settings").out, ::testing::ContainsRegex("NAME +DATA +AGE\nsettings +2 +"));
+  // No node runs their pods: created, not ready.
+  Outcome rs;
+  EXPECT_TRUE(bosun::test::Eventually(
+      [&] {
+        rs = Run("get rs web-rs -o wide");
+        return std::regex_search(rs.out, std::regex("web-rs +2 +2 +0 +[0-9a-z]+ +web +nginx:1.25"));
+      },
+      20s, 200ms))
+      << rs.out;
+  EXPECT_THAT(rs.out, ::testing::ContainsRegex("NAME +DESIRED +CURRENT +READY +AGE +CONTAINERS +IMAGES"));
+  Outcome job;
+  EXPECT_TRUE(bosun::test::Eventually(
+      [&] {
+        job = Run("get jobs");
+        return std::regex_search(job.out, std::regex("migrate +Running +0/1 +[0-9]+s +[0-9a-z]+\n"));
+      },
+      20s, 200ms))
+      << job.out;
+  EXPECT_THAT(job.out, ::testing::ContainsRegex("NAME +STATUS +COMPLETIONS +DURATION +AGE"));
+}
+
 TEST_F(GitOpsVerbs, DeletingANamespaceDeletesWhatIsInIt) {
   TempDir m;
   m.Write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: shop\ndata:\n  k: v\n");
