@@ -403,7 +403,7 @@ TEST_F(ClientCliReal, GetWatchStreamsALinePerChangeUntilInterrupted) {
   pid_t pid = bosun.Spawn("get cm -w", &fd);
   std::string seen;
   ASSERT_TRUE(ReadUntil(fd, "first", &seen)) << seen;
-  EXPECT_THAT(seen, ::testing::StartsWith("EVENT   NAME    AGE\nADDED   first   "));
+  EXPECT_THAT(seen, ::testing::ContainsRegex("^EVENT +NAME +DATA +AGE\nADDED +first +[0-9]+ +"));
   ASSERT_TRUE(c->Create(ConfigMap("default", "second")).ok());
   ASSERT_TRUE(ReadUntil(fd, "second", &seen)) << seen;
   ASSERT_TRUE(c->Delete(Kind("cm"), "default", "first").ok());
