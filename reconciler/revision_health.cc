@@ -551,11 +551,36 @@ class HealthController {
     return mgr_.clock().Now() < *applied + std::chrono::seconds(deadline);
   }
 
+  // How a failed Job's pods ended, the first found: "; pod web/migrate-x,
+  // container m exited with 1 (Error)"; "" when no pod says (they may be
+  // gone). Exit codes and reasons only: a container's message can be
+  // anything it wrote, and this goes into a revert's Bosun-Reason.
+  static std::string FailedRun(const std::vector<ObjectPtr>& pods) {
+    for (const ObjectPtr& p : pods) {
+      const Json& st = Member(p->json(), "status");
+      for (const char* field : {"initContainerStatuses", "containerStatuses"}) {
+        if (!st.contains(field) || !st[field].is_array()) continue;
+        for (const Json& c : st[field]) {
+          for (const char* when : {"state", "lastState"}) {
+            const Json& t = Member(Member(c, when), "terminated");
+            const int64_t code = t.value("exitCode", int64_t{0});
+            if (!t.is_object() || code == 0) continue;
+            const std::string reason = t.value("reason", "");
+            return "; pod " + Key(*p) + ", container " + c.value("name", "") + " exited with " + std::to_string(code) +
+                   (reason.empty() ? "" : " (" + reason + ")");
+          }
+        }
+      }
+    }
+    return "";
+  }
+
   Verdict JudgeJob(const Object& job) const {
     const std::string who = "job " + Key(job);
     if (const Json* c = Condition(job, "Failed"); c != nullptr && c->value("status", "") == "True") {
       return Verdict{Verdict::State::kDegraded, "JobFailed",
-                     who + " failed: " + c->value("reason", "") + ": " + c->value("message", "")};
+                     who + " failed: " + c->value("reason", "") + ": " + c->value("message", "") +
+                         FailedRun(pods_.ListOwnedBy(job.uid()))};
     }
     if (const Json* c = Condition(job, "Complete"); c != nullptr && c->value("status", "") == "True") return Verdict{};
     if (auto t = PodTrouble(pods_.ListOwnedBy(job.uid()))) return *t;

@@ -920,6 +920,14 @@ TEST_F(RevisionHealthTest, AFailedJobIsDegradedAndACompletedOneHealthy) {
   Revision(Touched("Job", "migrate"));
   StartManager();
   ASSERT_TRUE(PhaseIs("Progressing"));
+  // Its pod's run ended with exit code 1: the verdict says so (not what
+  // the container wrote).
+  PodOf(*j, "migrate-x1",
+        {{"phase", "Failed"},
+         {"containerStatuses",
+          Json::array(
+              {{{"name", "m"},
+                {"state", {{"terminated", {{"exitCode", 1}, {"reason", "Error"}, {"message", "secret-ish"}}}}}}})}});
   j->json()["status"] = {{"conditions", Json::array({{{"type", "Failed"},
                                                       {"status", "True"},
                                                       {"reason", "BackoffLimitExceeded"},
@@ -927,7 +935,8 @@ TEST_F(RevisionHealthTest, AFailedJobIsDegradedAndACompletedOneHealthy) {
   ASSERT_TRUE(api_.client().UpdateStatus(*j));
   ASSERT_TRUE(PhaseIs("Degraded"));
   EXPECT_EQ(RecordStatus()["message"],
-            "job shop/migrate failed: BackoffLimitExceeded: Job has reached the specified backoff limit");
+            "job shop/migrate failed: BackoffLimitExceeded: Job has reached the specified backoff limit; pod "
+            "shop/migrate-x1, container m exited with 1 (Error)");
 }
 
 TEST_F(RevisionHealthTest, ARevertAskedForByHandIsAnsweredWithTheSameId) {
