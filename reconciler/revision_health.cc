@@ -369,7 +369,8 @@ class HealthController {
           if (reason == "CrashLoopBackOff" && restarts >= opt_.crash_loop_restarts) {
             int64_t code = Int(Member(c, "lastState"), "terminated", "exitCode");
             // OOMKilled says more than its exit code (137); "Error" does not.
-            const std::string why = Member(Member(c, "lastState"), "terminated").value("reason", "");
+            const Json& last = Member(Member(c, "lastState"), "terminated");
+            const std::string why = last.is_object() ? last.value("reason", "") : "";
             return Verdict{Verdict::State::kDegraded, "CrashLoopBackOff",
                            "container " + c.value("name", "") + " of pod " + Key(*p) + " is crash-looping (" +
                                (why.empty() || why == "Error" || why == "Completed" ? "" : why + ", ") + "exit code " +
@@ -563,8 +564,9 @@ class HealthController {
         for (const Json& c : st[field]) {
           for (const char* when : {"state", "lastState"}) {
             const Json& t = Member(Member(c, when), "terminated");
+            if (!t.is_object()) continue;
             const int64_t code = t.value("exitCode", int64_t{0});
-            if (!t.is_object() || code == 0) continue;
+            if (code == 0) continue;
             const std::string reason = t.value("reason", "");
             return "; pod " + Key(*p) + ", container " + c.value("name", "") + " exited with " + std::to_string(code) +
                    (reason.empty() ? "" : " (" + reason + ")");
