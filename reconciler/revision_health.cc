@@ -915,7 +915,8 @@ class HealthController {
       // push, and nothing for a person to do.
       rec["message"] = r.error().message();
       rec["notNeeded"] = true;
-      mgr_.events().Normal(rev, "NotReverted", "no revert of " + ShortSha(commit) + " needed: " + r.error().message());
+      mgr_.events().Normal(rev, "RevertNotNeeded",
+                           "no revert of " + ShortSha(commit) + " needed: " + r.error().message());
     } else if (r.error().code() != Code::kUnavailable && r.error().code() != Code::kTimeout &&
                r.error().code() != Code::kIo) {
       rec["error"] = r.error().message();

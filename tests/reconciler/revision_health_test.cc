@@ -903,7 +903,7 @@ TEST_F(RevisionHealthTest, ARevertTheBranchHeadMadeNeedlessIsNoFailure) {
     auto l = api_.client().List(*KindRegistry::Builtin().FindKind("Event"), "");
     if (!l) return false;
     for (const Object& e : l->items) reasons.push_back(e.json().value("type", "") + " " + e.json().value("reason", ""));
-    return std::find(reasons.begin(), reasons.end(), "Normal NotReverted") != reasons.end();
+    return std::find(reasons.begin(), reasons.end(), "Normal RevertNotNeeded") != reasons.end();
   })) << ::testing::PrintToString(reasons);
   EXPECT_EQ(std::find(reasons.begin(), reasons.end(), "Warning RevertFailed"), reasons.end());
 }
