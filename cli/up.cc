@@ -98,8 +98,14 @@ class Watcher {
  public:
   // `resuming`: a start on a folder used before (the live revision is not
   // this start's first).
-  Watcher(Progress* progress, std::unique_ptr<state::Client> client, bool resuming)
-      : progress_(progress), client_(std::move(client)), resuming_(resuming) {
+  // `watch_after_healthy`: how long a Healthy revision may still turn
+  // Degraded (the server's --watch-after-healthy): followed that long.
+  Watcher(Progress* progress, std::unique_ptr<state::Client> client, bool resuming,
+          std::chrono::milliseconds watch_after_healthy)
+      : progress_(progress),
+        client_(std::move(client)),
+        resuming_(resuming),
+        watch_after_healthy_(watch_after_healthy) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~Watcher() {
@@ -203,21 +209,30 @@ class Watcher {
       last = outcome;
     }
     std::string phase = StringField(rec.status(), "phase");
-    bool final = phase == "Healthy" || phase == "Reverted" || phase == "Superseded" || phase == "Refused" ||
-                 phase == "Skipped" || phase == "Failed" || (phase == "Degraded" && !MayBeReverted(rec));
+    bool final = phase == "Reverted" || phase == "Superseded" || phase == "Refused" || phase == "Skipped" ||
+                 phase == "Failed" || (phase == "Degraded" && !MayBeReverted(rec)) ||
+                 (phase == "Healthy" && !MayStillTurn(rec));
     return final;
   }
   // Whether a Degraded record may still turn Reverted: not when it is itself
   // a revert or its revert failed (needs a human).
   static bool MayBeReverted(const Object& rec) {
     const Json& revert = Object::Field(rec.status(), "revert");
-    bool failed = revert.is_object() && (revert.contains("error") || revert.contains("needsHuman"));
+    bool failed = revert.is_object() &&
+                  (revert.contains("error") || revert.contains("needsHuman") || revert.contains("notNeeded"));
     return StringField(rec.spec(), "reverts").empty() && !failed;
+  }
+  // Whether a Healthy record is still watched by the server (a crash loop
+  // then makes it Degraded): for watch_after_healthy_ after it went so.
+  bool MayStillTurn(const Object& rec) const {
+    auto at = ParseRfc3339(StringField(rec.status(), "healthyAt"));
+    return at && Clock::System().Now() < *at + watch_after_healthy_;
   }
 
   Progress* progress_;
   std::unique_ptr<state::Client> client_;
   const bool resuming_;
+  const std::chrono::milliseconds watch_after_healthy_;
   long long next_ = 0;                       // the next record to look for
   std::map<std::string, std::string> open_;  // records not final yet → last outcome printed
   bool printed_any_ = false;
@@ -412,7 +427,10 @@ int RunUp(UpOptions opt) {
     co.token = (*cp)->admin_token();
     co.timeout = std::chrono::seconds(5);
     if (auto client = state::Client::Create(co)) {
-      watcher = std::make_unique<Watcher>(&progress, std::move(*client), resuming);
+      auto watch = ParseDuration(opt.controllers.watch_after_healthy);
+      watcher = std::make_unique<Watcher>(
+          &progress, std::move(*client), resuming,
+          watch ? std::chrono::duration_cast<std::chrono::milliseconds>(*watch) : std::chrono::minutes(10));
     }
   }
 
