@@ -166,6 +166,10 @@ int RunStatus(const StatusOptions& opt) {
   }
   std::string fetch_error = S(st, "lastFetchError");
   Line("Last fetch:", When(S(st, "lastFetchTime")) + (fetch_error.empty() ? "" : ", failed: " + fetch_error));
+  // A fetch that has not ended yet (a remote that stalls).
+  if (const std::string since = S(st, "fetchingSince"); !since.empty()) {
+    Line("Fetching:", "since " + When(since) + ": the repository is slow to answer");
+  }
   std::string sync_error = S(st, "lastSyncError");
   Line("Last sync:", When(S(st, "lastSyncTime")) + (sync_error.empty() ? "" : ", failed: " + sync_error));
   std::string requested = repo->annotation(kSyncRequestedAtAnnotation).value_or("");

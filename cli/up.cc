@@ -155,6 +155,12 @@ class Watcher {
       // A repository that cannot be fetched (down, wrong URL, credentials):
       // said here, not only in `bosun status` and the log; and when it
       // answers again.
+      const std::string fetching = StringField(repo->status(), "fetchingSince");
+      if (fetching != last_fetching_) {
+        if (!fetching.empty())
+          progress_->Line("fetch: the repository is slow to answer (fetching since " + fetching + ")");
+        last_fetching_ = fetching;
+      }
       std::string fetch_err = StringField(repo->status(), "lastFetchError");
       if (fetch_err != last_fetch_error_) {
         if (!fetch_err.empty()) {
@@ -236,7 +242,7 @@ class Watcher {
   long long next_ = 0;                       // the next record to look for
   std::map<std::string, std::string> open_;  // records not final yet → last outcome printed
   bool printed_any_ = false;
-  std::string last_sync_error_, last_fetch_error_, last_pods_;
+  std::string last_sync_error_, last_fetch_error_, last_fetching_, last_pods_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

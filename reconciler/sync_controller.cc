@@ -107,7 +107,23 @@ Result<std::string> SyncController::Impl::Fetch() {
   });
   {
     std::unique_lock<std::mutex> lock(call->mu);
-    while (!call->done && !stopping.load()) call->cv.wait_for(lock, std::chrono::milliseconds(25));
+    const std::string began = FormatRfc3339(clock->Now());
+    const auto slow_at = std::chrono::steady_clock::now() + opt.fetch_slow_after;
+    bool said = false;
+    while (!call->done && !stopping.load()) {
+      call->cv.wait_for(lock, std::chrono::milliseconds(25));
+      if (!call->done && !said && std::chrono::steady_clock::now() >= slow_at) {
+        // A remote that stalls: `bosun status` says a fetch is under way
+        // rather than only when the last one ended. The pass clears it.
+        said = true;
+        lock.unlock();
+        log::Warn(kSyncComponent, "the fetch is slow: still waiting for the remote",
+                  {{"repo", source.url}, {"since", began}});
+        SetRepositoryStatus([&](Json& st) { st["fetchingSince"] = began; });
+        WriteRepositoryStatus();
+        lock.lock();
+      }
+    }
     if (!call->done) {
       // Stopping mid-fetch (leadership lost, shutdown): the fetch is
       // cancelled and ends within a moment (its sockets are shut down), so

@@ -78,6 +78,9 @@ struct SyncOptions {
   bool record_events = false;
   // How long the start of the managed-object watches may take.
   std::chrono::milliseconds watch_start_timeout{30000};
+  // A fetch still running after this is said in the GitRepository's
+  // status.fetchingSince (a remote that stalls), until it ends.
+  std::chrono::milliseconds fetch_slow_after{5000};
   // Tests only: called after a revision's record is written (phase
   // Validated) and before its batch; an error ends the pass right there, as
   // a crash would, and the next pass (or the next leader) resumes the record.

@@ -254,6 +254,7 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     if (h) ctx.head = *h;
   }
   SetRepositoryStatus([&](Json& st) {
+    st.erase("fetchingSince");
     st["lastFetchTime"] = FormatRfc3339(clock->Now());
     st["lastFetchError"] = fetch_error;
     if (!ctx.head.empty()) st["head"] = ctx.head;

@@ -951,11 +951,15 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
     auto got = server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
     ASSERT_EQ(got.first, 200);
     got.second["status"]["syncConfig"]["autoRevert"] = false;
+    got.second["status"]["fetchingSince"] = "2026-01-01T10:07:00Z";  // a remote that stalls
     ASSERT_EQ(server_->Http("PUT", "/apis/bosun.dev/v1/gitrepositories/default/status", got.second).first, 200);
   }
   const std::string degraded = Run("status").out;
   EXPECT_THAT(degraded, HasSubstr("Revert:        none: the repository's SyncConfig sets autoRevert: false "
                                   "(`bosun revert 3` undoes it)"));
+  EXPECT_THAT(degraded,
+              ::testing::ContainsRegex("Fetching: +since .* ago \\(2026-01-01T10:07:00Z\\): the repository is "
+                                       "slow to answer\n"));
   // Its message (why it failed, or what it waits for) under the Live line.
   EXPECT_THAT(degraded, ::testing::ContainsRegex(
                             "revision 3, Degraded \\(ImagePullFailed\\)\n {15}image pull failed for pod shop/web-1\n"));

@@ -158,5 +158,32 @@ TEST_F(SyncLoopTest, StopCancelsAFetchInFlight) {
   EXPECT_LT(std::chrono::steady_clock::now() - t1, 3s);
 }
 
+// A remote that stalls: the repository's status says a fetch is under way
+// (fetchingSince) once it has taken longer than fetch_slow_after, and the
+// end of the fetch clears it.
+TEST_F(SyncLoopTest, ASlowFetchIsSaidWhileItLasts) {
+  bosun::test::HeldPort remote;
+  gitsync::RemoteOptions ro;
+  ro.url = "http://127.0.0.1:" + std::to_string(remote.port()) + "/repo.git";
+  ro.timeout = std::chrono::seconds(2);
+  auto m = gitsync::Mirror::Open(tmp_.Sub("stalled-mirror"), ro);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  mirror_ = std::move(*m);
+  MakeController([](SyncOptions& o) { o.fetch_slow_after = std::chrono::milliseconds(300); });
+  ctl_->Start();
+  auto status = [&] {
+    auto r = api_.client().Get(Kind("gitrepositories"), "", "default");
+    return r.ok() ? r->status() : Json::object();
+  };
+  ASSERT_TRUE(Eventually([&] { return status().contains("fetchingSince"); }, 10s)) << status().dump();
+  EXPECT_FALSE(status().contains("lastFetchTime")) << "no fetch has ended yet";
+  // The time-out (2 s) ends it: the status says when and why, and no
+  // longer that one is under way.
+  ASSERT_TRUE(Eventually([&] { return status().contains("lastFetchTime"); }, 10s)) << status().dump();
+  EXPECT_FALSE(status().contains("fetchingSince")) << status().dump();
+  EXPECT_FALSE(status().value("lastFetchError", "").empty());
+  ctl_->Stop();
+}
+
 }  // namespace
 }  // namespace bosun::reconciler::synctest
