@@ -10,6 +10,7 @@
 
 #include "cli/client_flags.h"
 #include "core/ascii.h"
+#include "reconciler/history.h"
 
 namespace bosun::cli {
 namespace {
@@ -168,6 +169,12 @@ std::string DegradedSummary(const Json& degraded) {
   return out;
 }
 
+Result<std::vector<Object>> RecordsOfCommit(state::Client& client, const std::string& commit) {
+  auto list = client.List(RevisionKind(), "", std::string(reconciler::kCommitLabel) + "=" + commit);
+  if (!list) return list.error();
+  return std::move(list->items);
+}
+
 Result<std::vector<Object>> ListRevisions(state::Client& client) {
   std::vector<Object> out;
   std::string cont;
@@ -208,9 +215,9 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
   if (!AllHex(rev)) return NoSuchRevision(raw);
   std::vector<Object> matches;
   if (rev.size() == 40) {
-    auto list = client.List(RevisionKind(), "", "bosun.dev/commit=" + rev);
+    auto list = RecordsOfCommit(client, rev);
     if (!list) return list.error();
-    matches = std::move(list->items);
+    matches = std::move(*list);
   } else {
     auto all = ListRevisions(client);
     if (!all) return all.error();

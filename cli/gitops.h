@@ -77,6 +77,9 @@ std::string DegradedSummary(const Json& degraded);
 
 // Every Revision record, newest (highest sequence) first.
 Result<std::vector<Object>> ListRevisions(state::Client& client);
+// The Revision records of one commit (a full id; a commit may have several:
+// refused, then synced again), in no order.
+Result<std::vector<Object>> RecordsOfCommit(state::Client& client, const std::string& commit);
 
 // Removes from/to of any diff entry of a Secret's data or stringData (or a
 // SealedSecret's encryptedData) in a Revision record, so nothing bosun prints

@@ -417,8 +417,8 @@ int RunShow(const HistoryOptions& opt) {
     // older than this record (a commit can have several records).
     std::optional<Object> live_before;
     if (const std::string before = Str(F(rec->spec(), "liveBefore")); !before.empty()) {
-      if (auto list = (*client)->List(RevisionKind(), "", "bosun.dev/commit=" + before)) {
-        for (Object& o : list->items) {
+      if (auto list = RecordsOfCommit(**client, before)) {
+        for (Object& o : *list) {
           if (o.name() < rec->name() && (!live_before || o.name() > live_before->name())) live_before = std::move(o);
         }
       }

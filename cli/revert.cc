@@ -38,10 +38,10 @@ int WaitForSyncOf(state::Client& c, const std::string& revert, std::chrono::stea
                   std::chrono::nanoseconds timeout) {
   std::fprintf(stderr, "waiting for the sync of %s...\n", ShortSha(revert).c_str());
   for (;;) {
-    auto list = c.List(RevisionKind(), "", "bosun.dev/commit=" + revert);
+    auto list = RecordsOfCommit(c, revert);
     if (list) {
       const Object* newest = nullptr;
-      for (const Object& o : list->items) {
+      for (const Object& o : *list) {
         // Record names are zero-padded sequence numbers.
         if (newest == nullptr || o.name() > newest->name()) newest = &o;
       }
