@@ -745,8 +745,11 @@ class HealthController {
       for (size_t i = 1; i < rewritten.size() && i < 5; ++i) by_later += ", " + rewritten[i];
       if (rewritten.size() > 5) by_later += " and " + std::to_string(rewritten.size() - 5) + " more";
       if (deployments == 0 && jobs == 0) {
+        // A Degraded one had its verdict: those commits came after it.
+        const bool judged = Member(rev.json(), "status").value("phase", "") == phase::kDegraded;
         return Verdict{Verdict::State::kSuperseded, "",
-                       "later commits changed all it rolled out before its verdict: " + by_later + gone};
+                       std::string("later commits changed all it rolled out") + (judged ? "" : " before its verdict") +
+                           ": " + by_later + gone};
       }
       gone += "; changed by later commits since, theirs to judge: " + by_later;
     }
@@ -805,13 +808,8 @@ class HealthController {
       s["degraded"] = std::move(was);
       s["phase"] = recovered ? phase::kHealthy : phase::kSuperseded;
       s["reason"] = recovered ? "Recovered" : "Superseded";
-      // A verdict was given (Degraded): the later commits came after it.
-      std::string why = v.message;
-      if (constexpr std::string_view before = " before its verdict"; !recovered) {
-        if (const size_t at = why.find(before); at != std::string::npos) why.erase(at, before.size());
-      }
       s["message"] = (recovered ? "recovered after it was degraded (" : "superseded after it was degraded (") +
-                     s["degraded"].value("reason", "") + "): " + why;
+                     s["degraded"].value("reason", "") + "): " + v.message;
       if (recovered) s["healthyAt"] = FormatRfc3339(now);
       return true;
     });
