@@ -15,6 +15,16 @@ namespace {
 class SyncLoopTest : public SyncFixture {
  protected:
   size_t RecordCount() { return Records().size(); }
+  // The mirror follows `remote`, which accepts connections and never
+  // answers; its fetches time out after `timeout`.
+  void FollowAStalledRemote(const bosun::test::HeldPort& remote, std::chrono::seconds timeout) {
+    gitsync::RemoteOptions ro;
+    ro.url = "http://127.0.0.1:" + std::to_string(remote.port()) + "/repo.git";
+    ro.timeout = timeout;
+    auto m = gitsync::Mirror::Open(tmp_.Sub("stalled-mirror"), ro);
+    ASSERT_TRUE(m.ok()) << m.error().message();
+    mirror_ = std::move(*m);
+  }
 };
 
 TEST_F(SyncLoopTest, StartSyncsAndATriggerSyncsAgain) {
@@ -135,12 +145,7 @@ TEST_F(SyncLoopTest, StopCancelsAFetchInFlight) {
   // 60 s fetch time-out: stopping (leadership lost, shutdown) must not wait
   // for it, and neither must destroying the controller.
   bosun::test::HeldPort remote;
-  gitsync::RemoteOptions ro;
-  ro.url = "http://127.0.0.1:" + std::to_string(remote.port()) + "/repo.git";
-  ro.timeout = std::chrono::seconds(60);
-  auto m = gitsync::Mirror::Open(tmp_.Sub("stalled-mirror"), ro);
-  ASSERT_TRUE(m.ok()) << m.error().message();
-  mirror_ = std::move(*m);
+  ASSERT_NO_FATAL_FAILURE(FollowAStalledRemote(remote, std::chrono::seconds(60)));
   MakeController();
   ctl_->Start();
   // The first pass is fetching once its connection waits in the backlog.
@@ -163,12 +168,7 @@ TEST_F(SyncLoopTest, StopCancelsAFetchInFlight) {
 // end of the fetch clears it.
 TEST_F(SyncLoopTest, ASlowFetchIsSaidWhileItLasts) {
   bosun::test::HeldPort remote;
-  gitsync::RemoteOptions ro;
-  ro.url = "http://127.0.0.1:" + std::to_string(remote.port()) + "/repo.git";
-  ro.timeout = std::chrono::seconds(2);
-  auto m = gitsync::Mirror::Open(tmp_.Sub("stalled-mirror"), ro);
-  ASSERT_TRUE(m.ok()) << m.error().message();
-  mirror_ = std::move(*m);
+  ASSERT_NO_FATAL_FAILURE(FollowAStalledRemote(remote, std::chrono::seconds(2)));
   MakeController([](SyncOptions& o) { o.fetch_slow_after = std::chrono::milliseconds(300); });
   ctl_->Start();
   auto status = [&] {
