@@ -195,28 +195,8 @@ class HealthController {
                          : v.state == Verdict::State::kSuperseded ? "Superseded"
                                                                   : "RollingOut";
     if (new_phase != phase || st.value("reason", "") != reason || st.value("message", "") != v.message) {
-      Object next = *rev;
-      Json& s = next.json()["status"];
-      s["phase"] = new_phase;
-      s["reason"] = reason;
-      s["message"] = v.message;
-      const std::string now = FormatRfc3339(mgr_.clock().Now());
-      if (new_phase == phase::kHealthy) s["healthyAt"] = now;
-      if (new_phase == phase::kDegraded) s["degradedAt"] = now;
-      auto w = mgr_.client()->UpdateStatus(next);
+      auto w = WriteVerdict(*rev, new_phase, reason, v.message);
       if (!w) return w.error();
-      revisions_.Store(*w);
-      if (new_phase != phase) {
-        if (new_phase == phase::kDegraded) {
-          mgr_.events().Warning(*w, "Degraded", v.message);
-        } else if (new_phase == phase::kSuperseded) {
-          mgr_.events().Normal(*w, "Superseded", v.message);
-        } else if (new_phase == phase::kHealthy) {
-          mgr_.events().Normal(*w, "Healthy", v.message);
-        } else {
-          mgr_.events().Normal(*w, "Progressing", v.message);
-        }
-      }
       if (new_phase == phase::kDegraded) {
         return live ? MaybeAutoRevert(*w, *repo) : NotReverted(*w, *repo, live_name);
       }
@@ -256,18 +236,42 @@ class HealthController {
       if (trouble) break;
     }
     if (!trouble) return Reconciled::Done();
+    log::Warn(kComponent, "a healthy revision turned degraded", {{"revision", rev.name()}, {"why", trouble->message}});
+    auto w = WriteVerdict(rev, phase::kDegraded, trouble->reason,
+                          trouble->message + " (after it was Healthy at " + st.value("healthyAt", "") + ")");
+    if (!w) return w.error();
+    return MaybeAutoRevert(*w, repo);
+  }
+
+  // Writes a verdict into the record's status (healthyAt or degradedAt
+  // with it), keeps the result in the cache, and when the phase changed
+  // records the Event of the new one.
+  Result<Object> WriteVerdict(const Object& rev, const std::string& new_phase, const std::string& reason,
+                              const std::string& message) {
     Object next = rev;
     Json& s = next.json()["status"];
-    s["phase"] = phase::kDegraded;
-    s["reason"] = trouble->reason;
-    s["message"] = trouble->message + " (after it was Healthy at " + st.value("healthyAt", "") + ")";
-    s["degradedAt"] = FormatRfc3339(mgr_.clock().Now());
+    const std::string was = s.value("phase", "");
+    s["phase"] = new_phase;
+    s["reason"] = reason;
+    s["message"] = message;
+    const std::string now = FormatRfc3339(mgr_.clock().Now());
+    if (new_phase == phase::kHealthy) s["healthyAt"] = now;
+    if (new_phase == phase::kDegraded) s["degradedAt"] = now;
     auto w = mgr_.client()->UpdateStatus(next);
     if (!w) return w.error();
     revisions_.Store(*w);
-    log::Warn(kComponent, "a healthy revision turned degraded", {{"revision", rev.name()}, {"why", trouble->message}});
-    mgr_.events().Warning(*w, "Degraded", s["message"].get<std::string>());
-    return MaybeAutoRevert(*w, repo);
+    if (new_phase != was) {
+      if (new_phase == phase::kDegraded) {
+        mgr_.events().Warning(*w, "Degraded", message);
+      } else if (new_phase == phase::kSuperseded) {
+        mgr_.events().Normal(*w, "Superseded", message);
+      } else if (new_phase == phase::kHealthy) {
+        mgr_.events().Normal(*w, "Healthy", message);
+      } else {
+        mgr_.events().Normal(*w, "Progressing", message);
+      }
+    }
+    return w;
   }
 
   // The ReplicaSet of the Deployment's current template: its pods are the
