@@ -268,13 +268,9 @@ Status GitOps::Start(state::ReplicatedService* service, state::ApiServer* api, c
   // run right after start would answer that no repository is followed.
   const std::string repo_key =
       StoreKey(*KindRegistry::Builtin().Find({"bosun.dev", "v1", "GitRepository"}), "", "default");
-  api->AddRoute("/readyz", true, [service, repo_key](const state::HttpRequest& req, state::Responder reply) {
-    if (req.method != "GET") return reply({405, "text/plain", {}, "method not allowed\n"});
-    if (!service->IsLeader() && !service->LeaderApiUrl()) return reply({503, "text/plain", {}, "no leader\n"});
-    if (!service->store().Get(repo_key)) {
-      return reply({503, "text/plain", {}, "the repository is not followed yet\n"});
-    }
-    reply({200, "text/plain", {}, "ok\n"});
+  api->AddReadyCheck([service, repo_key]() -> std::optional<std::string> {
+    if (!service->store().Get(repo_key)) return "the repository is not followed yet";
+    return std::nullopt;
   });
 
   gitsync::WebhookOptions wo;

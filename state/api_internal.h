@@ -332,6 +332,7 @@ class Core : public std::enable_shared_from_this<Core> {
   void Stop();
   std::string url() const { return url_; }
   void AddRoute(ExtraRoute r);
+  void AddReadyCheck(std::function<std::optional<std::string>()> check);
   // The transport's two calls (state/http_server.h): a request's header has
   // arrived (returns its body limit, or refuses it), and the whole request.
   size_t OnHeader(const std::shared_ptr<HttpExchange>& ex);
@@ -411,6 +412,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::mutex routes_mu_;
   std::vector<ExtraRoute> routes_;  // guarded by routes_mu_
+  std::vector<std::function<std::optional<std::string>()>> ready_checks_;  // guarded by routes_mu_
 
   std::mutex inflight_mu_;
   std::condition_variable inflight_cv_;

@@ -229,6 +229,11 @@ void Core::AddRoute(ExtraRoute r) {
   routes_.push_back(std::move(r));
 }
 
+void Core::AddReadyCheck(std::function<std::optional<std::string>()> check) {
+  std::lock_guard l(routes_mu_);
+  ready_checks_.push_back(std::move(check));
+}
+
 void Core::Post(std::function<void()> fn) {
   if (!http_) return;
   http_->Post([fn = std::move(fn)] {
@@ -337,6 +342,12 @@ void Core::Route(const CallPtr& call) {
     if (call->method() != "GET") return call->ReplyError(MethodNotAllowed(call->method(), path));
     if (path == "/readyz" && !service_->IsLeader() && !service_->LeaderApiUrl()) {
       return call->ReplyText(503, "text/plain", "no leader\n");
+    }
+    if (path == "/readyz") {
+      std::lock_guard l(routes_mu_);
+      for (const auto& check : ready_checks_) {
+        if (auto why = check()) return call->ReplyText(503, "text/plain", *why + "\n");
+      }
     }
     return call->ReplyText(200, "text/plain", "ok\n");
   }
@@ -504,6 +515,10 @@ void ApiServer::Stop() {
 
 void ApiServer::AddRoute(std::string path_prefix, bool open, Handler handler) {
   core_->AddRoute(api_internal::ExtraRoute{std::move(path_prefix), open, std::move(handler)});
+}
+
+void ApiServer::AddReadyCheck(std::function<std::optional<std::string>()> check) {
+  core_->AddReadyCheck(std::move(check));
 }
 
 bool ApiServer::Batch(const std::string& authorization, Json* body, LocalAnswer done) {

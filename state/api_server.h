@@ -146,6 +146,11 @@ class ApiServer {
   // served by the member that receives them; they are never forwarded.
   void AddRoute(std::string path_prefix, bool open, Handler handler);
 
+  // /readyz answers 503 with the check's words while it returns any (after
+  // its own check that a leader is known), e.g. "the repository is not
+  // followed yet". Checks run on every /readyz; keep them cheap.
+  void AddReadyCheck(std::function<std::optional<std::string>()> check);
+
   // POST /bosun/v1/batch from a client in this process (a controller on the
   // leader, wired by cli/server_gitops.cc): the same authentication, checks,
   // plan and transaction as over HTTP, with the request body ({"operations":
