@@ -320,6 +320,9 @@ class BosunCluster : public Cluster {
       if (options_.members > 1) {
         argv.push_back("--peers");
         argv.push_back(peers);
+        // One key for all, as every cluster of several needs.
+        argv.push_back("--encryption-key-file");
+        argv.push_back((options_.dir / "secrets.key").string());
       }
       argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
       auto child = ChildProcess::Start(argv, options_.dir / (n + ".log"));

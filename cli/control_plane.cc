@@ -1,16 +1,17 @@
 // The control-plane member of `bosun server` and `bosun up` (cli/control_plane.h).
 #include "cli/control_plane.h"
 
-#include <sys/stat.h>
-
 #include <atomic>
 #include <chrono>
-#include <cpprest/http_client.h>
 #include <filesystem>
 #include <sstream>
 #include <thread>
 
+#include <cpprest/http_client.h>
+#include <sys/stat.h>
+
 #include "cli/member_routes.h"
+#include "cli/member_settings.h"
 #include "cli/sealing_api.h"
 #include "core/log.h"
 #include "crypto/aead.h"
@@ -100,12 +101,14 @@ Status Join(const std::string& url, const std::string& token, uint64_t id, const
 // Puts this member's API URL in the registry: itself when it leads, else
 // through the leader (once some member has told it the leader's API URL).
 Status Publish(state::ReplicatedService* svc, const std::string& token, uint64_t id, const std::string& raft_address,
-               const std::string& api_url) {
+               const std::string& api_url, const Json& settings) {
   if (svc->IsLeader()) return svc->PublishSelf();
   auto leader = svc->LeaderApiUrl();
   if (!leader) return Error(Code::kUnavailable, "the leader's API URL is not known yet");
-  auto a = SendToMember(*leader, token, web::http::methods::PUT, "/bosun/v1/members/" + std::to_string(id),
-                        {{"raftAddress", raft_address}, {"apiUrl", api_url}});
+  Json body = settings;
+  body["raftAddress"] = raft_address;
+  body["apiUrl"] = api_url;
+  auto a = SendToMember(*leader, token, web::http::methods::PUT, "/bosun/v1/members/" + std::to_string(id), body);
   if (!a) return a.error();
   if (a->status != 200) return Error(Code::kUnavailable, *leader + ": " + AnswerMessage(*a));
   return Ok();
@@ -154,6 +157,18 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   // ciphertext under this key, which never enters the store itself.
   const std::string key_file =
       opt.encryption_key_file.empty() ? opt.data + "/keys/secrets.key" : opt.encryption_key_file;
+  // A member of several that would make a key of its own: each member would
+  // then hold its own, and after the first failover the new leader could
+  // not read the Secrets the old one stored. Said at once, not then.
+  const bool several = !opt.join.empty() || opt.peers.find(',') != std::string::npos;
+  if (opt.encryption_key_file.empty() && several && !fs::exists(key_file, ec)) {
+    return Error(Code::kInvalid,
+                 "--encryption-key-file is needed by a member of a cluster of several (--peers with more than one "
+                 "member, or --join): every member must have the same key, or after a failover the new leader "
+                 "cannot read the Secrets the old one stored. Give every member the same FILE: a path that does "
+                 "not exist yet gets a new key on the first start (copy that file to the other members' machines), "
+                 "or copy an existing member's DATA/keys/secrets.key (docs/SECURITY.md)");
+  }
   auto data_key = crypto::LoadOrCreateKeyFile(key_file);
   if (!data_key) return data_key.error();
   codec_ = std::make_unique<state::EncryptingValueCodec>(std::move(*data_key));
@@ -174,6 +189,10 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   so.raft.address = opt.raft_listen;
   so.raft.snapshot_threshold = opt.snapshot_threshold;
   so.raft.snapshot_trailing = opt.snapshot_trailing;
+  // Published with the API URL: what every member must share.
+  const Json settings =
+      MemberSettings(codec_->key_id(), gitops_ ? std::optional<Json>(gitops_->Source()) : std::nullopt);
+  so.settings = settings.dump();
   if (!opt.join.empty()) {
     so.raft.join = true;
   } else if (opt.peers.empty()) {
@@ -232,9 +251,9 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   std::string url = api_->url();
   uint64_t id = opt.id;
   std::string admin = admin_token_, raft_address = opt.raft_listen;
-  p->thread = std::thread([p, svc, url, id, admin, raft_address] {
+  p->thread = std::thread([p, svc, url, id, admin, raft_address, settings] {
     while (!p->stopping) {
-      if (Publish(svc, admin, id, raft_address, url)) {
+      if (Publish(svc, admin, id, raft_address, url, settings)) {
         log::Info("server", "member registered", {{"member", std::to_string(id)}, {"api", url}});
         return;
       }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/member_settings.h"
 #include "cli/route_status.h"
 #include "core/log.h"
 
@@ -97,7 +98,8 @@ void Remove(state::ReplicatedService* svc, const std::string& id_text, const sta
   });
 }
 
-// A member publishes its API URL: {"raftAddress": "HOST:PORT", "apiUrl": URL}.
+// A member publishes its API URL: {"raftAddress": "HOST:PORT", "apiUrl": URL},
+// with its settings the others must share ("encryptionKeyId", "gitops").
 void Publish(state::ReplicatedService* svc, uint64_t id, const state::HttpRequest& req, const state::Responder& reply) {
   auto j = Json::parse(req.body, nullptr, false);
   if (!j.is_object() || !j["raftAddress"].is_string() || !j["apiUrl"].is_string()) {
@@ -108,11 +110,20 @@ void Publish(state::ReplicatedService* svc, uint64_t id, const state::HttpReques
   for (const state::MemberStatus& m : svc->replicator().Members()) found = found || m.member.id == id;
   const std::string name = "member " + std::to_string(id);
   if (!found) return reply(StatusResponse(404, "NotFound", name + " is not in the cluster"));
+  Json settings = Json::object();
+  if (j.contains("encryptionKeyId") && j["encryptionKeyId"].is_string())
+    settings["encryptionKeyId"] = j["encryptionKeyId"];
+  if (j.contains("gitops") && (j["gitops"].is_object() || j["gitops"].is_null())) settings["gitops"] = j["gitops"];
   state::Txn txn;
-  txn.ops.push_back(state::Op{state::Op::Kind::kPut, state::MemberRecordKey(id),
-                              state::MemberRecord(id, j["raftAddress"].get<std::string>(), j["apiUrl"].get<std::string>())});
-  svc->Write(std::move(txn), [reply, name](Result<state::TxnResult> r) {
+  txn.ops.push_back(
+      state::Op{state::Op::Kind::kPut, state::MemberRecordKey(id),
+                state::MemberRecord(id, j["raftAddress"].get<std::string>(), j["apiUrl"].get<std::string>(),
+                                    settings.empty() ? "" : settings.dump())});
+  svc->Write(std::move(txn), [svc, reply, name](Result<state::TxnResult> r) {
     if (!r) return reply(StatusResponseFor(r.error()));
+    for (const std::string& c : MemberSettingConflicts(MemberItems(svc->Members()))) {
+      log::Warn("server", "members disagree", {{"problem", c}});
+    }
     reply(StatusResponse(200, "", name + " published"));
   });
 }

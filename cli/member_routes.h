@@ -3,9 +3,11 @@
 //
 //   POST   /bosun/v1/members/join  {"id": N, "raftAddress": "HOST:PORT", "apiUrl": URL}
 //          adds a voter (what `bosun server --join` sends).
-//   PUT    /bosun/v1/members/ID    {"raftAddress": "HOST:PORT", "apiUrl": URL}
+//   PUT    /bosun/v1/members/ID    {"raftAddress": "HOST:PORT", "apiUrl": URL,
+//                                   "encryptionKeyId": "…", "gitops": {…} | null}
 //          publishes a member's API URL in the registry (each member sends its
-//          own when it does not lead), so followers can point at any leader.
+//          own when it does not lead), so followers can point at any leader,
+//          and the settings every member must share (cli/member_settings.h).
 //   DELETE /bosun/v1/members/ID
 //          removes member ID from the Raft configuration and its entry from
 //          the member registry (`bosun members remove ID`). Removing the

@@ -8,6 +8,7 @@
 
 #include "cli/client_flags.h"
 #include "cli/member_routes.h"
+#include "cli/member_settings.h"
 #include "cli/verbs.h"
 #include "state/client.h"
 
@@ -75,6 +76,9 @@ int RunMembers(const MembersOptions& opt) {
   table.Fit(rows);
   table.PrintHeader();
   for (const auto& r : rows) table.PrintRow(r);
+  // Settings every member must share (cli/member_settings.h).
+  const std::vector<std::string> conflicts = MemberSettingConflicts(items);
+  for (const std::string& c : conflicts) std::printf("\nWarning: %s\n", c.c_str());
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/gitops.h"
+#include "cli/member_settings.h"
 #include "core/ascii.h"
 #include "core/clock.h"
 #include "core/duration.h"
@@ -246,6 +247,13 @@ std::string GitOps::Describe() const {
   return s;
 }
 
+Json GitOps::Source() const {
+  return {{"url", impl_->remote.url},
+          {"ref", impl_->remote.ref},
+          {"path", impl_->flags.path},
+          {"verifyCommits", impl_->flags.verify_commits}};
+}
+
 Status GitOps::Start(state::ReplicatedService* service, state::ApiServer* api, const std::string& api_url,
                      const std::string& admin_token) {
   state::ClientOptions co;
@@ -376,6 +384,7 @@ void GitOps::Impl::Loop() {
       so.verify = flags.verify_commits;
       so.allowed_signers_file = flags.allowed_signers_file;
       so.record_events = true;  // `bosun get events`, `bosun describe`
+      so.source_conflict = [svc = service] { return GitOpsSourceConflict(MemberItems(svc->Members())); };
       auto c = reconciler::SyncController::Create(so);
       if (!c) {
         log::Error("server", "cannot start the sync controller", {{"error", c.error().message()}});

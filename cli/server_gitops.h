@@ -62,6 +62,9 @@ class GitOps {
 
   // "URL (ref main, path deploy/, fetch every 1m)", for the start-up banner.
   std::string Describe() const;
+  // What this member follows, as it publishes it to the others
+  // (cli/member_settings.h): {url, ref, path, verifyCommits}.
+  Json Source() const;
 
   // Registers /hooks on `api` and starts following leadership. `service` and
   // `api` must outlive Stop(); `api_url` and `admin_token` are what the

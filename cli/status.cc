@@ -10,6 +10,7 @@
 
 #include "cli/client_flags.h"
 #include "cli/gitops.h"
+#include "cli/member_settings.h"
 #include "cli/verbs.h"
 #include "core/yaml_emit.h"
 #include "reconciler/history.h"
@@ -77,13 +78,34 @@ int RunStatus(const StatusOptions& opt) {
     }
   }
 
+  // Settings the members of a cluster of several must share and do not
+  // (cli/member_settings.h), and which one leads: only the leader syncs.
+  std::vector<std::string> conflicts;
+  std::string leader;
+  size_t members = 0;
+  if (auto list = (*client)->Members()) {
+    const Json& items = Object::Field(*list, "items");
+    conflicts = MemberSettingConflicts(items);
+    if (items.is_array()) {
+      members = items.size();
+      for (const Json& m : items) {
+        if (Object::Field(m, "isLeader") == Json(true)) {
+          leader = "member " + Object::Field(m, "id").dump() + " (" + S(m, "apiUrl") + ")";
+        }
+      }
+    }
+  }
+
   if (opt.output == "json" || opt.output == "yaml") {
     Json live = nullptr;
     if (live_record) {
       live = live_record->json();
       ScrubSecretValues(&live);
     }
-    Json doc = {{"repository", repo->json()}, {"liveRevision", live}, {"earlierRevisions", Json::array()}};
+    Json doc = {{"repository", repo->json()},
+                {"liveRevision", live},
+                {"earlierRevisions", Json::array()},
+                {"memberConflicts", conflicts}};
     for (const Object& rec : earlier) {
       Json e = rec.json();
       ScrubSecretValues(&e);
@@ -99,6 +121,8 @@ int RunStatus(const StatusOptions& opt) {
   Line("Repository:", S(spec, "url"));
   Line("Following:", S(spec, "ref").empty() ? "(default branch)" : S(spec, "ref"));
   Line("Path:", path.empty() ? "(the whole repository)" : path);
+  if (members > 1 && !leader.empty()) Line("Synced by:", "the leader, " + leader);
+  for (const std::string& c : conflicts) Line("Members:", c);
   // The interval in force; the server's too where the SyncConfig's differs.
   const std::string in_force = PollIntervalOf(*repo), server = S(spec, "interval");
   if (in_force != server) {

@@ -159,6 +159,9 @@ void SyncController::Impl::Loop() {
       }
     }
     auto wait = backoff.count() > 0 ? backoff : Interval();
+    // Held while the members disagree on the source: looked at again soon,
+    // as a member restarted with the right flags says so without a trigger.
+    if (held_for_conflict.load()) wait = std::min(wait, std::chrono::milliseconds(2000));
     auto deadline = std::chrono::steady_clock::now() + wait;
     std::unique_lock<std::mutex> lock(loop_mu);
     loop_cv.wait_until(lock, deadline, [&] { return stopping.load() || pending_trigger.has_value(); });

@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/clock.h"
@@ -81,6 +82,13 @@ struct SyncOptions {
   // A fetch still running after this is said in the GitRepository's
   // status.fetchingSince (a remote that stalls), until it ends.
   std::chrono::milliseconds fetch_slow_after{5000};
+  // Why the members of the cluster disagree on what to follow, when they do
+  // (cli/member_settings.h), or nullopt. Asked before each pass: while it
+  // answers, the pass writes nothing but the GitRepository's
+  // status.lastSyncError (and answers a `bosun sync` with it): neither the
+  // spec nor any object, as a leader with other flags than the others'
+  // would switch the cluster's source at each election.
+  std::function<std::optional<std::string>()> source_conflict;
   // Tests only: called after a revision's record is written (phase
   // Validated) and before its batch; an error ends the pass right there, as
   // a crash would, and the next pass (or the next leader) resumes the record.

@@ -37,6 +37,8 @@
 namespace bosun::reconciler {
 
 inline constexpr const char* kSyncComponent = "sync";
+// How status.lastSyncError starts while the members disagree on the source.
+inline constexpr const char* kConflictPrefix = "not syncing: ";
 inline constexpr const char* kSyncRequestedAnnotation = "bosun.dev/sync-requested-at";
 inline constexpr const char* kRepositoryName = "default";
 // A fetch that keeps failing is warned about again this often.
@@ -117,6 +119,9 @@ struct SyncController::Impl {
   } fetch_failures;
   void NoteFetch(const std::string& error);
   Result<std::string> Pass(SyncTrigger why);
+  // A pass while the members disagree on the source (SyncOptions::
+  // source_conflict): says why in the GitRepository's status, nothing else.
+  Status HoldForConflict(const PassContext& ctx, const std::string& why);
   Status Setup();
   Status LoadIndex();
   // Brings records left in Validated up to date: applied ones are finished,
@@ -245,6 +250,8 @@ struct SyncController::Impl {
   // status.liveRevision and liveRevisionName of the live record (none: as is).
   void NoteLive(Json& status, const std::string& commit, const std::string& name);
   bool repo_ready = false;            // guarded by pass_mu
+  std::string conflict_said;          // the source conflict last said, guarded by pass_mu
+  std::atomic<bool> held_for_conflict{false};  // the last pass was held by it
   state::WatchPtr repo_watch;         // guarded by pass_mu
   Status EnsureRepository();
   void StartRepositoryWatch();

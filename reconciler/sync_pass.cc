@@ -230,12 +230,55 @@ Result<std::string> SyncController::Impl::Suspended(PassContext& ctx) {
   return std::string();
 }
 
+Status SyncController::Impl::HoldForConflict(const PassContext& ctx, const std::string& why) {
+  if (why != conflict_said) {
+    log::Error(kSyncComponent, "not syncing: the members disagree on what to follow", {{"problem", why}});
+    conflict_said = why;
+  }
+  held_for_conflict.store(true);
+  // A `bosun sync` meanwhile gets this answer, not its time-out.
+  StartRepositoryWatch();
+  auto cur = client->Get(*repo_kind, "", kRepositoryName);
+  if (!cur)
+    return cur.error().code() == Code::kNotFound ? Ok() : Status(cur.error().Wrap("cannot read the GitRepository"));
+  const std::string message = kConflictPrefix + why;
+  std::string req = cur->annotation(kSyncRequestedAnnotation).value_or("");
+  if (req.empty()) req = ctx.request;
+  SetRepositoryStatus([&](Json& st) { st["lastSyncError"] = message; });
+  MarkRequestHandled(req);
+  Object next = *cur;
+  Json& st = next.json()["status"];
+  if (!st.is_object()) st = Json::object();
+  if (st.value("lastSyncError", "") == message && (req.empty() || st.value("lastHandledSyncRequest", "") == req)) {
+    return Ok();
+  }
+  st["lastSyncError"] = message;
+  if (!req.empty()) st["lastHandledSyncRequest"] = req;
+  auto r = client->UpdateStatus(next);
+  if (!r) return r.error().Wrap("cannot write the GitRepository status");
+  return Ok();
+}
+
 Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
   std::lock_guard<std::mutex> pass_lock(pass_mu);
   if (stopping.load()) return Error(Code::kUnavailable, "the sync controller is stopping");
   PassContext ctx;
   ctx.why = why;
   ctx.request = CurrentRequest();
+  if (opt.source_conflict) {
+    if (auto conflict = opt.source_conflict()) {
+      if (Status s = HoldForConflict(ctx, *conflict); !s) return s.error();
+      return std::string();
+    }
+    if (!conflict_said.empty()) {
+      log::Info(kSyncComponent, "the members agree on what to follow again: syncing");
+      conflict_said.clear();
+      held_for_conflict.store(false);
+      SetRepositoryStatus([](Json& st) {
+        if (st.value("lastSyncError", "").rfind(kConflictPrefix, 0) == 0) st["lastSyncError"] = "";
+      });
+    }
+  }
   if (Status s = Setup(); !s) return s.error();
 
   // Fetch.

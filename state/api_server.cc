@@ -383,13 +383,21 @@ void Core::Route(const CallPtr& call) {
 void Core::ServeMembers(const CallPtr& call) {
   Json items = Json::array();
   for (const auto& m : service_->Members()) {
-    items.push_back({{"id", m.id},
-                     {"raftAddress", m.raft_address},
-                     {"apiUrl", m.is_self && m.api_url.empty() ? url_ : m.api_url},
-                     {"role", m.role},
-                     {"isLeader", m.is_leader},
-                     {"isSelf", m.is_self},
-                     {"appliedIndex", m.applied_index}});
+    Json item = {{"id", m.id},
+                 {"raftAddress", m.raft_address},
+                 {"apiUrl", m.is_self && m.api_url.empty() ? url_ : m.api_url},
+                 {"role", m.role},
+                 {"isLeader", m.is_leader},
+                 {"isSelf", m.is_self},
+                 {"appliedIndex", m.applied_index}};
+    // What it published of its settings (encryptionKeyId, gitops).
+    if (!m.settings.empty()) {
+      Json settings = Json::parse(m.settings, nullptr, false);
+      for (const char* k : {"encryptionKeyId", "gitops"}) {
+        if (settings.is_object() && settings.contains(k)) item[k] = settings[k];
+      }
+    }
+    items.push_back(std::move(item));
   }
   call->Reply(200, {{"apiVersion", "bosun.dev/v1"}, {"kind", "MemberList"}, {"items", items}});
 }

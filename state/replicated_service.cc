@@ -94,8 +94,24 @@ Status UnpackDirectory(std::string_view in, const std::string& dir) {
 
 std::string MemberRecordKey(uint64_t id) { return kMembersPrefix + std::to_string(id); }
 
-std::string MemberRecord(uint64_t id, const std::string& raft_address, const std::string& api_url) {
-  return nlohmann::json{{"id", id}, {"raftAddress", raft_address}, {"apiUrl", api_url}}.dump();
+std::string MemberRecord(uint64_t id, const std::string& raft_address, const std::string& api_url,
+                         const std::string& settings) {
+  nlohmann::json rec = nlohmann::json::object();
+  if (!settings.empty()) {
+    rec = nlohmann::json::parse(settings, nullptr, false);
+    if (!rec.is_object()) rec = nlohmann::json::object();
+  }
+  rec["id"] = id;
+  rec["raftAddress"] = raft_address;
+  rec["apiUrl"] = api_url;
+  return rec.dump();
+}
+
+std::string MemberSettingsOf(const std::string& record) {
+  auto j = nlohmann::json::parse(record, nullptr, false);
+  if (!j.is_object()) return "";
+  for (const char* k : {"id", "raftAddress", "apiUrl"}) j.erase(k);
+  return j.empty() ? "" : j.dump();
 }
 
 ReplicatedService::ReplicatedService(ReplicatedServiceOptions options) : options_(std::move(options)) {}
@@ -190,6 +206,7 @@ std::vector<MemberInfo> ReplicatedService::Members() const {
     info.id = m.member.id;
     info.raft_address = m.member.address;
     info.api_url = ApiUrlOf(m.member.id);
+    if (auto kv = store_->Get(MemberRecordKey(m.member.id))) info.settings = MemberSettingsOf(kv->value);
     info.role = m.role;
     info.is_leader = m.is_leader;
     info.is_self = m.member.id == replicator_->Id();
@@ -200,7 +217,7 @@ std::vector<MemberInfo> ReplicatedService::Members() const {
 }
 
 Status ReplicatedService::PublishSelf() {
-  std::string rec = MemberRecord(options_.raft.id, options_.raft.address, options_.api_url);
+  std::string rec = MemberRecord(options_.raft.id, options_.raft.address, options_.api_url, options_.settings);
   std::string key = MemberRecordKey(options_.raft.id);
   auto current = store_->Get(key);
   if (current && current->value == rec) return Ok();

@@ -31,6 +31,9 @@ struct ReplicatedServiceOptions {
   // API URLs of the bootstrap peers by id (from `--peers`), used until the
   // replicated registry has them.
   std::map<uint64_t, std::string> peer_api_urls;
+  // This member's settings that the others must share, published with its
+  // API URL (a JSON object; MemberInfo::settings).
+  std::string settings;
 };
 
 class ReplicatedService final : public StateService, private StateMachine {
@@ -87,6 +90,12 @@ Status UnpackDirectory(std::string_view packed, const std::string& dir);
 // its value (what PublishSelf writes; a follower asks the leader to write it
 // through PUT /bosun/v1/members/ID, cli/member_routes.h).
 std::string MemberRecordKey(uint64_t id);
-std::string MemberRecord(uint64_t id, const std::string& raft_address, const std::string& api_url);
+// `settings` is a JSON object whose fields go into the record beside the
+// addresses ("" for none).
+std::string MemberRecord(uint64_t id, const std::string& raft_address, const std::string& api_url,
+                         const std::string& settings = "");
+// The settings part of a record (its fields but id, raftAddress, apiUrl) as
+// a JSON object, or "" when it has none.
+std::string MemberSettingsOf(const std::string& record);
 
 }  // namespace bosun::state

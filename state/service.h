@@ -37,6 +37,10 @@ struct MemberInfo {
   bool is_leader = false;
   bool is_self = false;
   uint64_t applied_index = 0;  // known only for self
+  // What the member published about its settings beyond its addresses, a
+  // JSON object ({"encryptionKeyId": "…", "gitops": {url, ref, path,
+  // verifyCommits} or null without --repo}); "" when it published none.
+  std::string settings;
 };
 
 class StateService {

@@ -2025,48 +2025,39 @@ TEST_F(FollowTest, AWebhookPushTriggersASync) {
   EXPECT_THAT(history.out, HasSubstr("webhook"));
 }
 
-// Three members following one repository: only the leader syncs; a webhook
-// that reaches a follower is handed to the leader through the API; when the
-// leader dies, the new one's controller carries on.
-TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
-  TempDir dir;
-  GitRepo repo(dir.Sub("repo"));
-  repo.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
-  std::string first = repo.Commit("Blue");
-  std::string secret = dir.Write("hook.secret", "s3cret-hook-key\n");
-  std::string token_file = dir.Sub("admin.token");
-  int api[3], raft[3];
-  std::string peers;
-  for (int i = 0; i < 3; ++i) {
-    api[i] = bosun::test::FreePort();
-    raft[i] = bosun::test::FreePort();
-    peers += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(raft[i]);
-  }
-  std::vector<std::unique_ptr<Server>> members;
-  for (int i = 0; i < 3; ++i) {
-    // One admin token and one encryption key for every member.
-    std::string flags = "--id " + std::to_string(i + 1) + " --peers " + peers + " --admin-token-file " +
-                        Quote(token_file) + " --encryption-key-file " + Quote(dir.Sub("secrets.key")) + " --repo " + Quote(repo.dir()) +
-                        " --path deploy --fetch-interval 1h --webhook-secret-file " + Quote(secret);
-    members.push_back(
-        std::make_unique<Server>(dir.Sub("m" + std::to_string(i + 1)), flags, api[i], raft[i], token_file));
-    // The first member writes the shared admin token.
-    if (i == 0) {
-      for (int t = 0; t < 100 && !fs::exists(token_file); ++t) std::this_thread::sleep_for(50ms);
+// Three members on loopback, each with its own data folder, one admin token
+// and one encryption key, following `repo` with the GitOps flags each is
+// started with.
+class ThreeMembers {
+ public:
+  explicit ThreeMembers(TempDir& dir) : dir_(dir), token_file_(dir.Sub("admin.token")) {
+    for (int i = 0; i < 3; ++i) {
+      api_[i] = bosun::test::FreePort();
+      raft_[i] = bosun::test::FreePort();
+      peers_ += (i ? "," : "") + std::to_string(i + 1) + "=127.0.0.1:" + std::to_string(raft_[i]);
     }
+    members.resize(3);
   }
-  auto dump_logs = [&] {
+  // (Re)starts member i (0-based) with these GitOps flags.
+  void Start(int i, const std::string& gitops) {
+    members[i].reset();
+    std::string flags = "--id " + std::to_string(i + 1) + " --peers " + peers_ + " --admin-token-file " +
+                        Quote(token_file_) + " --encryption-key-file " + Quote(dir_.Sub("secrets.key")) + " " + gitops;
+    members[i] = std::make_unique<Server>(dir_.Sub("m" + std::to_string(i + 1)), flags, api_[i], raft_[i], token_file_);
+    // The first member writes the shared admin token.
+    for (int t = 0; t < 100 && !fs::exists(token_file_); ++t) std::this_thread::sleep_for(50ms);
+  }
+  std::string Logs() const {
     std::string all;
     for (size_t i = 0; i < members.size(); ++i)
-      all += "---- member " + std::to_string(i + 1) + " ----\n" + members[i]->Log();
+      if (members[i]) all += "---- member " + std::to_string(i + 1) + " ----\n" + members[i]->Log();
     return all;
-  };
-  for (auto& m : members) ASSERT_TRUE(m->WaitReady()) << dump_logs();
-
-  auto leader = [&]() -> int {
+  }
+  // The index of the member that leads, or -1.
+  int Leader() const {
     for (int attempt = 0; attempt < 100; ++attempt) {
       for (size_t i = 0; i < members.size(); ++i) {
-        if (!members[i]->running()) continue;
+        if (!members[i] || !members[i]->running()) continue;
         auto r = members[i]->Http("GET", "/bosun/v1/members");
         if (r.first != 200) continue;
         for (const auto& m : r.second["items"]) {
@@ -2076,8 +2067,8 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
       std::this_thread::sleep_for(100ms);
     }
     return -1;
-  };
-  auto wait_live = [&](const Server& via, const std::string& commit) {
+  }
+  static bool WaitLive(const Server& via, const std::string& commit) {
     for (int attempt = 0; attempt < 150; ++attempt) {
       auto r = via.Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
       if (r.first == 200 && r.second["status"].is_object() && r.second["status"].value("liveRevision", "") == commit)
@@ -2085,7 +2076,35 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
       std::this_thread::sleep_for(200ms);
     }
     return false;
-  };
+  }
+  std::vector<std::unique_ptr<Server>> members;
+
+ private:
+  TempDir& dir_;
+  std::string token_file_;
+  int api_[3], raft_[3];
+  std::string peers_;
+};
+
+// Three members following one repository: only the leader syncs; a webhook
+// that reaches a follower is handed to the leader through the API; when the
+// leader dies, the new one's controller carries on.
+TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
+  TempDir dir;
+  GitRepo repo(dir.Sub("repo"));
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
+  std::string first = repo.Commit("Blue");
+  std::string secret = dir.Write("hook.secret", "s3cret-hook-key\n");
+  ThreeMembers cluster(dir);
+  auto& members = cluster.members;
+  for (int i = 0; i < 3; ++i) {
+    cluster.Start(
+        i, "--repo " + Quote(repo.dir()) + " --path deploy --fetch-interval 1h --webhook-secret-file " + Quote(secret));
+  }
+  auto dump_logs = [&] { return cluster.Logs(); };
+  for (auto& m : members) ASSERT_TRUE(m->WaitReady()) << dump_logs();
+  auto leader = [&] { return cluster.Leader(); };
+  auto wait_live = [&](const Server& via, const std::string& commit) { return ThreeMembers::WaitLive(via, commit); };
   int lead = leader();
   ASSERT_GE(lead, 0) << dump_logs();
   int follower = (lead + 1) % 3;
@@ -2143,6 +2162,80 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
   Outcome history = Bosun("history" + members[other]->flags());
   EXPECT_THAT(history.out,
               ::testing::MatchesRegex("(.|\n)*\n3 +" + third.substr(0, 7) + " +.* \\+0 ~1 -0 +(Applied|Healthy)(.|\n)*"));
+}
+
+// Members started with different GitOps flags (a typo on one machine): only
+// the leader syncs, with its own flags, so each election would switch what
+// the cluster runs. While they differ the leader applies nothing; `bosun
+// members`, `bosun status` and `bosun sync` say which member has what; once
+// that member is started again with the same flags the held commit goes live.
+TEST(FollowCluster, MembersThatFollowDifferentSourcesApplyNothingUntilTheyAgree) {
+  TempDir dir;
+  GitRepo repo(dir.Sub("repo"));
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
+  repo.Write("deploy/other/cm.yaml", ConfigMap("other", "blue"));
+  std::string first = repo.Commit("Blue");
+  ThreeMembers cluster(dir);
+  const std::string same = "--repo " + Quote(repo.dir()) + " --path deploy --fetch-interval 1h";
+  for (int i = 0; i < 3; ++i) cluster.Start(i, same);
+  for (auto& m : cluster.members) ASSERT_TRUE(m->WaitReady()) << cluster.Logs();
+  const int lead = cluster.Leader();
+  ASSERT_GE(lead, 0) << cluster.Logs();
+  const Server& via = *cluster.members[lead];
+  ASSERT_TRUE(ThreeMembers::WaitLive(via, first)) << cluster.Logs();
+  EXPECT_THAT(Bosun("members" + via.flags()).out, Not(HasSubstr("Warning")));
+
+  // A follower started again with another --path.
+  const int odd = (lead + 1) % 3;
+  const std::string odd_name = "member " + std::to_string(odd + 1);
+  cluster.Start(odd, "--repo " + Quote(repo.dir()) + " --path deploy/other/ --fetch-interval 1h");
+  ASSERT_TRUE(cluster.members[odd]->WaitReady()) << cluster.Logs();
+  Outcome listed;
+  for (int i = 0; i < 100; ++i) {
+    listed = Bosun("members" + via.flags());
+    if (listed.out.find("Warning: the members follow different sources") != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_THAT(listed.out, HasSubstr(odd_name + ": " + repo.dir() + " (ref main, path deploy/other/)")) << listed.out;
+  EXPECT_THAT(listed.out, HasSubstr("(ref main, path deploy/)")) << listed.out;
+
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "green"));
+  std::string second = repo.Commit("Green");
+  Outcome sync = Bosun("sync --timeout 30s" + via.flags());
+  EXPECT_EQ(sync.exit_code, 1) << sync.out << cluster.Logs();
+  EXPECT_THAT(sync.out, HasSubstr("sync failed: not syncing: the members follow different sources")) << sync.out;
+  Outcome status = Bosun("status" + via.flags());
+  EXPECT_THAT(status.out, HasSubstr("Members:")) << status.out;
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("Synced by: +the leader, member " + std::to_string(lead + 1)))
+      << status.out;
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("Path: +deploy\n")) << status.out;
+  EXPECT_THAT(status.out, ::testing::ContainsRegex("Live: +" + first)) << status.out;
+  // Nothing of the second commit, nor of the other folder, was written.
+  EXPECT_EQ(via.Http("GET", "/apis/bosun.dev/v1/revisions/00000002").first, 404);
+  EXPECT_EQ(via.Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"].value("color", ""), "blue");
+
+  // The same flags again: the held commit goes live without being asked.
+  cluster.Start(odd, same);
+  ASSERT_TRUE(ThreeMembers::WaitLive(via, second)) << cluster.Logs();
+  status = Bosun("status" + via.flags());
+  EXPECT_THAT(status.out, Not(HasSubstr("Members:"))) << status.out;
+  EXPECT_THAT(status.out, Not(HasSubstr("not syncing"))) << status.out;
+}
+
+// A member of several that would make an encryption key of its own is
+// refused at its start, not at the first failover.
+TEST(FollowCluster, AMemberOfSeveralWithoutAKeyFileIsRefusedAtStart) {
+  TempDir dir;
+  const int raft1 = bosun::test::FreePort(), raft2 = bosun::test::FreePort();
+  // (timeout: were it to start, it would serve until stopped)
+  Outcome out = bosun::test::RunCommand(
+      "timeout 20 " + std::string(BOSUN_BINARY) + " server --data " + Quote(dir.Sub("m1")) +
+      " --id 1 --listen 127.0.0.1:" + std::to_string(bosun::test::FreePort()) +
+      " --raft-listen 127.0.0.1:" + std::to_string(raft1) + " --peers 1=127.0.0.1:" + std::to_string(raft1) +
+      ",2=127.0.0.1:" + std::to_string(raft2) + " 2>&1");
+  EXPECT_NE(out.exit_code, 0);
+  EXPECT_THAT(out.out, HasSubstr("--encryption-key-file is needed by a member of a cluster of several")) << out.out;
+  EXPECT_FALSE(fs::exists(dir.Sub("m1/keys/secrets.key")));
 }
 
 }  // namespace
