@@ -84,7 +84,12 @@ void AddGitOpsFlags(CLI::App* cmd, GitOpsFlags* f) {
   cmd->add_option("--repo-password-file", f->password_file, "File holding the HTTP(S) password or token")->group(group);
   cmd->add_option("--repo-ssh-key-file", f->ssh_key_file, "Private SSH key file for ssh:// repositories")->group(group);
   cmd->add_option("--repo-known-hosts-file", f->known_hosts_file,
-                  "known_hosts file the SSH host key must be listed in (without it any host key is accepted)")
+                  "known_hosts file the SSH host key must be listed in (an ssh repository needs one; `ssh-keyscan -p "
+                  "PORT HOST`)")
+      ->group(group);
+  cmd->add_flag("--repo-insecure-skip-host-key-check", f->insecure_skip_host_key_check,
+                "Accept any SSH host key of the repository's server (without it an ssh repository needs "
+                "--repo-known-hosts-file): anyone on the way to the server could then serve the manifests")
       ->group(group);
   cmd->add_option("--webhook-secret-file", f->webhook_secret_file,
                   "File holding the shared secret of push webhooks (POST /hooks/github|gitea|gitlab|generic); "
@@ -154,6 +159,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
                             {"--repo-password-file", !f.password_file.empty()},
                             {"--repo-ssh-key-file", !f.ssh_key_file.empty()},
                             {"--repo-known-hosts-file", !f.known_hosts_file.empty()},
+                            {"--repo-insecure-skip-host-key-check", f.insecure_skip_host_key_check},
                             {"--webhook-secret-file", !f.webhook_secret_file.empty()},
                             {"--history-limit", f.history_limit != 0},
                             {"--verify-commits", f.verify_commits != "none"},
@@ -189,6 +195,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
   impl->remote.password_file = f.password_file;
   impl->remote.ssh_key_file = f.ssh_key_file;
   impl->remote.ssh_known_hosts_file = f.known_hosts_file;
+  impl->remote.ssh_accept_any_host_key = f.insecure_skip_host_key_check;
   if (!f.password_file.empty() && f.username.empty() && f.repo.find('@') == std::string::npos) {
     log::Warn("server", "--repo-password-file without --repo-username: the password is sent with an empty user name");
   }

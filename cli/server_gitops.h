@@ -37,6 +37,7 @@ struct GitOpsFlags {
   std::string password_file;
   std::string ssh_key_file;
   std::string known_hosts_file;
+  bool insecure_skip_host_key_check = false;
   std::string webhook_secret_file;
   size_t history_limit = 0;
   std::string history_max_bytes = "256Mi";

@@ -85,7 +85,27 @@ Result<std::string> CheckUrl(const std::string& url) {
                  "the repository URL carries a password; give the user name and a password file instead "
                  "(--repo-username, --repo-password-file)");
   }
+  const std::string scheme = scheme_end == std::string::npos ? "" : AsciiLower(url.substr(0, scheme_end));
+  if (!userinfo.empty() && (scheme == "http" || scheme == "https")) {
+    // https://TOKEN@host/… is how tokens are often written: it would be
+    // shown (status, log, the mirror's config). Nor is it repeated here.
+    return Error(Code::kInvalid,
+                 "the repository URL has a user part before '@', which for HTTP(S) is often a token; give the URL "
+                 "without it, the user with --repo-username and the password or token in a file with "
+                 "--repo-password-file");
+  }
   return url;
+}
+
+// ssh://, ssh+git://, git+ssh:// or scp-like user@host:path.
+bool IsSshUrl(const std::string& url) {
+  size_t sep = url.find("://");
+  if (sep != std::string::npos) {
+    const std::string scheme = AsciiLower(url.substr(0, sep));
+    return scheme == "ssh" || scheme == "ssh+git" || scheme == "git+ssh";
+  }
+  auto checked = CheckUrl(url);
+  return checked && *checked == url && !url.starts_with("/");
 }
 
 Status CheckReadable(const std::string& path, const char* flag) {
@@ -149,6 +169,13 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& dir, const Remot
   if (!followed) return followed.error();
   impl->followed = *followed;
   if (options.timeout.count() <= 0) return Error(Code::kInvalid, "the fetch timeout must be positive");
+  if (IsSshUrl(options.url) && options.ssh_known_hosts_file.empty() && !options.ssh_accept_any_host_key) {
+    return Error(Code::kInvalid,
+                 "an SSH repository needs --repo-known-hosts-file, the host keys to trust (e.g. `ssh-keyscan -p PORT "
+                 "HOST > known_hosts`, then compare the fingerprints with the Git host's): without it anyone on the "
+                 "way to the Git server could serve the cluster's manifests (--repo-insecure-skip-host-key-check "
+                 "accepts any host key)");
+  }
   for (auto [path, flag] : {std::pair{options.password_file, "--repo-password-file"},
                             std::pair{options.ssh_key_file, "--repo-ssh-key-file"},
                             std::pair{options.ssh_passphrase_file, "the SSH key's passphrase file"},

@@ -40,7 +40,9 @@ namespace bosun::gitsync {
 
 struct RemoteOptions {
   // A local path (absolute or relative), file://…, http://…, https://… or
-  // ssh://… / user@host:path. Must not carry a password.
+  // ssh://… / user@host:path. Must not carry a password, nor (http, https)
+  // any user part, which is often a token. Credentials are only ever sent
+  // to this URL's host, scheme and port (not to where a redirect points).
   std::string url;
   // What to follow: a branch name, "refs/heads/X", "refs/tags/X", or a
   // 40-hex commit id. Default: "main".
@@ -50,13 +52,14 @@ struct RemoteOptions {
   std::string username;
   std::string password_file;
   // SSH: a private key file (OpenSSH or PEM), its optional passphrase file,
-  // and an optional known_hosts file (when given, the host key must be
-  // listed; when not, any host key is accepted and a warning is logged once
-  // per Mirror). The user is the URL's (ssh://git@host/…), else `username`,
-  // else "git".
+  // and a known_hosts file the host key must be listed in. An ssh URL
+  // without one is refused by Open, unless ssh_accept_any_host_key (then any
+  // host key is accepted and a warning is logged once per Mirror). The user
+  // is the URL's (ssh://git@host/…), else `username`, else "git".
   std::string ssh_key_file;
   std::string ssh_passphrase_file;
   std::string ssh_known_hosts_file;
+  bool ssh_accept_any_host_key = false;
   // A fetch that makes no progress for this long is abandoned: no byte in
   // either direction and no progress report from libgit2. Also the connect
   // timeout. A remote that trickles data slowly but steadily is not cut off.

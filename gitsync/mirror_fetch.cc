@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/ascii.h"
 #include "core/log.h"
 #include "crypto/tokens.h"
 #include "gitsync/mirror.h"
@@ -66,6 +67,31 @@ int SshPort(const std::string& url) {
   return std::atoi(authority.c_str() + colon + 1);
 }
 
+// "scheme://host:port" of a URL (lower case, the scheme's default port when
+// none is given; scp-like user@host:path is ssh on 22), to tell whether a
+// URL libgit2 asks credentials for is on the host they are for.
+std::string Origin(const std::string& url) {
+  std::string scheme = "ssh", authority;
+  size_t sep = url.find("://");
+  if (sep != std::string::npos) {
+    scheme = AsciiLower(url.substr(0, sep));
+    authority = url.substr(sep + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+  } else {
+    authority = url.substr(0, url.find(':', url.find('@') == std::string::npos ? 0 : url.find('@')));
+  }
+  if (size_t at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);
+  if (scheme == "ssh+git" || scheme == "git+ssh") scheme = "ssh";
+  std::string host = AsciiLower(authority), port;
+  size_t colon = host.rfind(':');
+  if (colon != std::string::npos && !host.ends_with("]")) {
+    port = host.substr(colon + 1);
+    host.erase(colon);
+  }
+  if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : scheme == "git" ? "9418" : "22";
+  return scheme + "://" + host + ":" + port;
+}
+
 std::string Base64(const unsigned char* data, size_t len) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -85,10 +111,20 @@ std::string Base64(const unsigned char* data, size_t len) {
 
 int OnCredentials(git_credential** out, const char* url, const char* user_from_url, unsigned int allowed,
                   void* payload) {
-  (void)url;
   auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
   const RemoteOptions& o = ctx->impl->options;
+  // Credentials go only to the host (scheme and port) they are for: not to
+  // one an HTTP redirect points at, as git and curl do.
+  if (url != nullptr && Origin(url) != Origin(o.url)) {
+    log::Warn("gitsync", "credentials withheld from a host the remote redirected to",
+              {{"configured", Origin(o.url)}, {"asking", Origin(url)}});
+    return ctx->Refuse(Code::kUnauthorized,
+                       "the remote redirected to " + Origin(url) +
+                           ", which asks for credentials; they are only sent to " + Origin(o.url) +
+                           " (give the URL the redirect goes to with --repo, if it is trusted)",
+                       GIT_EAUTH);
+  }
   std::string user = user_from_url != nullptr && user_from_url[0] != '\0' ? user_from_url
                      : !o.username.empty()                                ? o.username
                                                                           : "git";
@@ -130,6 +166,11 @@ int OnCertificate(git_cert* cert, int valid, const char* host, void* payload) {
                                 : "(no SHA-256 fingerprint)";
   const RemoteOptions& o = ctx->impl->options;
   if (o.ssh_known_hosts_file.empty()) {
+    // Mirror::Open refused this unless the host key is not to be checked.
+    if (!o.ssh_accept_any_host_key) {
+      return ctx->Refuse(Code::kUnauthorized, "no known_hosts file to check the SSH host key against",
+                         GIT_ECERTIFICATE);
+    }
     if (!valid && !ctx->impl->warned_host_key) {
       ctx->impl->warned_host_key = true;
       log::Warn("gitsync", "accepting the SSH host key without checking it: no known_hosts file is configured",

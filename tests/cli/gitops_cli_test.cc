@@ -272,6 +272,15 @@ TEST(GitOpsCli, ServerRefusesBadRepoFlagsClearly) {
   EXPECT_EQ(password_url.exit_code, 2) << password_url.out;
   EXPECT_THAT(password_url.out, HasSubstr("--repo-password-file"));
   EXPECT_THAT(password_url.out, Not(HasSubstr("hunter2-pw")));
+  // A token as the URL's user is refused as well, and not repeated.
+  Outcome token_url = server("--repo https://ghp_t0kenAsUser@git.example.com/shop.git");
+  EXPECT_EQ(token_url.exit_code, 2) << token_url.out;
+  EXPECT_THAT(token_url.out, HasSubstr("--repo-password-file"));
+  EXPECT_THAT(token_url.out, Not(HasSubstr("ghp_t0kenAsUser")));
+  // An SSH repository without the host keys to trust.
+  Outcome unchecked = server("--repo ssh://git@git.example.com/shop.git");
+  EXPECT_EQ(unchecked.exit_code, 2) << unchecked.out;
+  EXPECT_THAT(unchecked.out, HasSubstr("needs --repo-known-hosts-file")) << unchecked.out;
 
   Outcome interval = server("--repo " + d.path() + " --fetch-interval 10ms");
   EXPECT_EQ(interval.exit_code, 2) << interval.out;

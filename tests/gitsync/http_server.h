@@ -24,7 +24,8 @@ using bosun::test::TempDir;
 
 // A CGI gateway for `git http-backend`, over TLS when TLS_CERT and TLS_KEY
 // name a certificate and its key. AUTH=user:password requires basic auth; while the file STALL_FLAG names exists, every
-// pack stops after its first bytes and the connection stays open, silent.
+// pack stops after its first bytes and the connection stays open, silent. REDIRECT=BASE answers every request with a
+// 301 to BASE + its path; SEEN_AUTH=FILE appends each request's path and Authorization header to FILE.
 inline constexpr const char* kHttpServer = R"PY(
 import base64, os, subprocess, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,12 +33,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 port, root = int(sys.argv[1]), sys.argv[2]
 auth = os.environ.get("AUTH")
 stall_flag = os.environ.get("STALL_FLAG")
+redirect = os.environ.get("REDIRECT")
+seen_auth = os.environ.get("SEEN_AUTH")
 
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
     def handle_git(self):
+        if seen_auth:
+            with open(seen_auth, "a") as f:
+                f.write(self.path + " auth=" + self.headers.get("Authorization", "") + "\n")
+        if redirect:
+            self.send_response(301)
+            self.send_header("Location", redirect + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if auth and self.headers.get("Authorization") != "Basic " + base64.b64encode(auth.encode()).decode():
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')
@@ -135,7 +147,7 @@ class HttpServer {
  public:
   // Serves the bare repositories in `root` on a free loopback port. `env`
   // (VAR=value …) goes before the command line: AUTH, STALL_FLAG, TLS_CERT,
-  // TLS_KEY. Pushes need `http.receivepack true` in the served repository.
+  // TLS_KEY, REDIRECT, SEEN_AUTH. Pushes need `http.receivepack true` in the served repository.
   HttpServer(const TempDir& tmp, const std::string& root, const std::string& env = "")
       : port_(bosun::test::FreePort()) {
     std::string script = tmp.Write("http_server.py", kHttpServer);
@@ -143,6 +155,7 @@ class HttpServer {
     up_ = WaitForPort(port_);
   }
   bool up() const { return up_; }
+  int port() const { return port_; }
   std::string Url(const std::string& repo, const std::string& scheme = "http") const {
     return scheme + "://127.0.0.1:" + std::to_string(port_) + "/" + repo;
   }

@@ -77,6 +77,34 @@ TEST(MirrorHttp, MissingRepositoryIsInvalid) {
   EXPECT_EQ(r.error().code(), Code::kInvalid) << r.error().message();
 }
 
+// A remote that redirects to another host (here another port): the
+// credentials are not sent there, as git and curl do not send them, and the
+// error says why. The host redirected to asked for them and never got them.
+TEST(MirrorHttp, CredentialsAreNotSentToTheHostARedirectPointsAt) {
+  GitRepos repos;
+  repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+  const std::string seen = repos.tmp().Sub("seen-auth");
+  HttpServer other(repos.tmp(), repos.tmp().path(), "AUTH=deploy:s3cret-token SEEN_AUTH=" + seen);
+  ASSERT_TRUE(other.up());
+  HttpServer front(repos.tmp(), repos.tmp().path(), "REDIRECT=http://127.0.0.1:" + std::to_string(other.port()));
+  ASSERT_TRUE(front.up());
+
+  RemoteOptions o = Follow(front.Url("remote.git"));
+  o.username = "deploy";
+  o.password_file = repos.tmp().Write("right.pw", "s3cret-token\n");
+  auto m = Mirror::Open(repos.MirrorDir(), o);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  auto fetched = (*m)->Fetch();
+  ASSERT_FALSE(fetched.ok());
+  EXPECT_EQ(fetched.error().code(), Code::kUnauthorized) << fetched.error().message();
+  EXPECT_NE(fetched.error().message().find("redirected to http://127.0.0.1:" + std::to_string(other.port())),
+            std::string::npos)
+      << fetched.error().message();
+  const std::string asked = RunCommand("cat " + seen).out;
+  EXPECT_NE(asked.find("info/refs"), std::string::npos) << asked;  // it was reached, and asked for them
+  EXPECT_EQ(asked.find("Basic"), std::string::npos) << asked;
+}
+
 TEST(MirrorHttp, BasicAuthWithAPasswordFile) {
   GitRepos repos;
   std::string id = repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
@@ -214,9 +242,11 @@ TEST(MirrorNetwork, SilentRemoteTimesOut) {
 TEST(MirrorNetwork, SilentSshServerTimesOut) {
   GitRepos repos;
   SilentServer silent;
-  auto m = Mirror::Open(repos.MirrorDir(), Follow("ssh://git@127.0.0.1:" + std::to_string(silent.port()) + "/repo.git",
-                                                  std::chrono::seconds(2)));
-  ASSERT_TRUE(m.ok());
+  RemoteOptions o =
+      Follow("ssh://git@127.0.0.1:" + std::to_string(silent.port()) + "/repo.git", std::chrono::seconds(2));
+  o.ssh_accept_any_host_key = true;  // it never gets as far as a host key
+  auto m = Mirror::Open(repos.MirrorDir(), o);
+  ASSERT_TRUE(m.ok()) << m.error().message();
   auto start = Clock::now();
   auto r = (*m)->Fetch();
   ASSERT_FALSE(r.ok());
@@ -387,7 +417,8 @@ TEST(MirrorSsh, KeyAuthAndKnownHosts) {
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.error().code(), Code::kUnauthorized) << denied.error().message();
 
-  // No known_hosts: accepted, with one warning in the log.
+  // No known_hosts, and told to accept any host key: accepted, with one
+  // warning in the log.
   std::vector<std::string> warnings;
   std::mutex mu;
   log::SetSink([&](const log::Record& r) {
@@ -396,6 +427,7 @@ TEST(MirrorSsh, KeyAuthAndKnownHosts) {
   });
   RemoteOptions trusting = o;
   trusting.ssh_known_hosts_file.clear();
+  trusting.ssh_accept_any_host_key = true;
   auto t = Mirror::Open(repos.MirrorDir("trusting"), trusting);
   EXPECT_EQ((*t)->Fetch().value_or(""), next);
   EXPECT_EQ((*t)->Fetch().value_or(""), next);

@@ -76,10 +76,28 @@ TEST(MirrorOpen, RefusesBadInput) {
   ASSERT_FALSE(bad_ref.ok());
   EXPECT_EQ(bad_ref.error().code(), Code::kInvalid);
 
-  // A user name alone is fine, and ssh:// and scp-like URLs open.
-  EXPECT_TRUE(Mirror::Open(repos.MirrorDir("a"), Follow("https://bob@git.example.com/shop.git")).ok());
-  EXPECT_TRUE(Mirror::Open(repos.MirrorDir("b"), Follow("git@git.example.com:shop.git")).ok());
-  EXPECT_TRUE(Mirror::Open(repos.MirrorDir("c"), Follow("ssh://git@git.example.com:2222/shop.git")).ok());
+  // An HTTP(S) user part is often a token (https://TOKEN@host/…): refused,
+  // and not repeated. Nothing is created for a refused URL.
+  auto token = Mirror::Open(repos.MirrorDir("a"), Follow("https://ghp_T0ken@git.example.com/shop.git"));
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.error().code(), Code::kInvalid);
+  EXPECT_NE(token.error().message().find("--repo-username"), std::string::npos) << token.error().message();
+  EXPECT_EQ(token.error().message().find("ghp_T0ken"), std::string::npos) << token.error().message();
+  EXPECT_FALSE(std::filesystem::exists(repos.MirrorDir("a")));
+
+  // An SSH repository needs a known_hosts file, unless told to accept any
+  // host key; ssh:// and scp-like URLs (with their user) open then.
+  auto unchecked = Mirror::Open(repos.MirrorDir("b"), Follow("git@git.example.com:shop.git"));
+  ASSERT_FALSE(unchecked.ok());
+  EXPECT_NE(unchecked.error().message().find("--repo-known-hosts-file"), std::string::npos)
+      << unchecked.error().message();
+  EXPECT_FALSE(Mirror::Open(repos.MirrorDir("c"), Follow("ssh://git@git.example.com:2222/shop.git")).ok());
+  RemoteOptions known = Follow("git@git.example.com:shop.git");
+  known.ssh_known_hosts_file = repos.tmp().Write("known_hosts", "git.example.com ssh-ed25519 AAAA\n");
+  EXPECT_TRUE(Mirror::Open(repos.MirrorDir("b"), known).ok());
+  RemoteOptions any = Follow("ssh://git@git.example.com:2222/shop.git");
+  any.ssh_accept_any_host_key = true;
+  EXPECT_TRUE(Mirror::Open(repos.MirrorDir("c"), any).ok());
 }
 
 TEST(MirrorFetch, LocalPathFollowsNewCommits) {
