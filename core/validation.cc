@@ -505,7 +505,7 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   FieldPath sp("spec");
   c.Unknown(*spec, sp,
             {"path", "interval", "prune", "selfHeal", "autoRevert", "force", "verify", "revisionHistoryLimit",
-             "fieldValidation", "ignoreDifferences"});
+             "fieldValidation", "ignoreDifferences", "allowEmpty"});
   if (c.String(*spec, sp, "path")) {
     c.Warn(sp.Child("path"), "not used: the folder bosun follows is the server's --path");
   }
@@ -528,6 +528,7 @@ void ValidateSyncConfig(Checker& c, const bosun::Object& obj) {
   c.Bool(*spec, sp, "selfHeal");
   c.Bool(*spec, sp, "autoRevert");
   c.Bool(*spec, sp, "force");
+  c.Bool(*spec, sp, "allowEmpty");
   c.Enum(*spec, sp, "verify", {"none", "head", "all"});
   c.Int(*spec, sp, "revisionHistoryLimit", 0, INT32_MAX);
   c.Enum(*spec, sp, "fieldValidation", {"Strict", "Warn", "Ignore"});

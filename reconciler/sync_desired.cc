@@ -193,6 +193,7 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
   if (spec.contains("selfHeal") && spec["selfHeal"].is_boolean()) s.self_heal = spec["selfHeal"].get<bool>();
   if (spec.contains("autoRevert") && spec["autoRevert"].is_boolean()) s.auto_revert = spec["autoRevert"].get<bool>();
   if (spec.contains("force") && spec["force"].is_boolean()) s.force = spec["force"].get<bool>();
+  if (spec.contains("allowEmpty") && spec["allowEmpty"].is_boolean()) s.allow_empty = spec["allowEmpty"].get<bool>();
   if (spec.contains("verify") && spec["verify"].is_string()) s.verify = spec["verify"].get<std::string>();
   s.ignore = IgnoreRulesOf(Object::Field(spec, "ignoreDifferences"));
   if (spec.contains("interval") && spec["interval"].is_string()) {
@@ -210,17 +211,27 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
   return s;
 }
 
+size_t WorkloadObjects(const DesiredSnapshot& snapshot) {
+  size_t n = 0;
+  for (const auto& [kind, m] : snapshot.kinds_and_objects) {
+    if (kind->gvk.group != "bosun.dev" || (kind->gvk.kind != "SyncConfig" && kind->gvk.kind != "Policy")) ++n;
+  }
+  return n;
+}
+
 Json SettingsJson(const SyncSettings& s) {
-  return {{"prune", s.prune},
-          {"selfHeal", s.self_heal},
-          {"autoRevert", s.auto_revert},
-          {"force", s.force},
-          {"verify", s.verify},
-          {"interval", FormatDuration(s.interval)},
-          {"revisionHistoryLimit", s.history_limit},
-          {"fieldValidation", FieldValidationName(s.field_validation)},
-          {"ignoreDifferences", IgnoreRulesJson(s.ignore)},
-          {"from", s.from}};
+  Json j = {{"prune", s.prune},
+            {"selfHeal", s.self_heal},
+            {"autoRevert", s.auto_revert},
+            {"force", s.force},
+            {"verify", s.verify},
+            {"interval", FormatDuration(s.interval)},
+            {"revisionHistoryLimit", s.history_limit},
+            {"fieldValidation", FieldValidationName(s.field_validation)},
+            {"ignoreDifferences", IgnoreRulesJson(s.ignore)},
+            {"from", s.from}};
+  if (s.allow_empty) j["allowEmpty"] = true;
+  return j;
 }
 
 }  // namespace bosun::reconciler

@@ -117,6 +117,7 @@ struct SyncSettings {
   bool self_heal = true;
   bool auto_revert = true;
   bool force = false;  // replace objects whose update changes an immutable field (spec.force)
+  bool allow_empty = false;  // a revision with nothing but SyncConfigs and Policies may prune all (spec.allowEmpty)
   std::vector<IgnoreRule> ignore;  // the fields the cluster owns (spec.ignoreDifferences)
   std::string verify = "none";
   std::chrono::milliseconds interval{60000};
@@ -125,6 +126,8 @@ struct SyncSettings {
   std::string from;  // "SyncConfig default (deploy/sync.yaml)" or "server defaults"
 };
 SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& options);
+// The objects of a set other than bosun's own settings (SyncConfig, Policy).
+size_t WorkloadObjects(const DesiredSnapshot& snapshot);
 // As GitRepository.status.syncConfig shows it.
 Json SettingsJson(const SyncSettings& settings);
 

@@ -441,6 +441,23 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
       };
       return WriteRefusal(ctx, "MissingNamespace", missing->Summary(), missing->diagnostics, decorate);
     }
+    // A revision with nothing but bosun's own settings (the followed folder
+    // emptied, its files moved elsewhere) would prune every object: refused,
+    // unless its SyncConfig says that is meant (Argo CD's allowEmpty).
+    size_t live_objects = 0;
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      if (live) live_objects = WorkloadObjects(*live);
+    }
+    if (settings.prune && !settings.allow_empty && live_objects > 0 && WorkloadObjects(**snapshot) == 0) {
+      const std::string where = source.path.empty() ? "in the repository" : "under " + source.path;
+      Diagnostic d;
+      d.file = source.path;
+      d.message = "no manifests " + where + " but bosun's own settings: applying this revision would delete all " +
+                  std::to_string(live_objects) + (live_objects == 1 ? " object" : " objects") +
+                  " of the live one. If that is meant, set spec.allowEmpty: true in a SyncConfig of the revision";
+      return WriteRefusal(ctx, "NoManifests", d.message, {d});
+    }
   }
 
   // A suspension that came while this pass loaded the revision: asked the

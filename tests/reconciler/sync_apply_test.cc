@@ -380,5 +380,31 @@ TEST_F(SyncApplyTest, AFollowedPathThatDisappearsIsRefusedInsteadOfPruningEveryt
   EXPECT_TRUE(Live("namespaces", "", "shop"));
 }
 
+// Emptying the followed folder would prune everything: refused, the live
+// objects kept; a SyncConfig with allowEmpty says it is meant.
+TEST_F(SyncApplyTest, ARevisionWithNoManifestsIsRefusedUnlessItsSyncConfigAllowsEmpty) {
+  repo_.Commit({{"deploy/ns.yaml", NamespaceYaml("shop")}, {"deploy/web.yaml", ConfigMapYaml("web", "shop", "v1")}});
+  MakeController([](SyncOptions& o) { o.path = "deploy"; });
+  Sync();
+  repo_.Commit({{"deploy/ns.yaml", std::nullopt}, {"deploy/web.yaml", std::nullopt}, {"deploy/README.md", "gone\n"}},
+               "empty it");
+  EXPECT_EQ(Sync(), "00000002");
+  Json st = Record("00000002").status();
+  EXPECT_EQ(st["phase"], "Refused") << st.dump();
+  EXPECT_EQ(st["reason"], "NoManifests") << st.dump();
+  EXPECT_THAT(st["message"].get<std::string>(), ::testing::HasSubstr("would delete all 2 objects")) << st.dump();
+  EXPECT_TRUE(Live("namespaces", "", "shop"));
+  EXPECT_TRUE(Live("configmaps", "shop", "web"));
+
+  repo_.Commit(
+      {{"deploy/sync.yaml",
+        "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata:\n  name: default\nspec:\n  allowEmpty: true\n"}},
+      "empty, and meant");
+  EXPECT_EQ(Sync(), "00000003");
+  st = Record("00000003").status();
+  EXPECT_EQ(st["phase"], "Applied") << st.dump();
+  EXPECT_FALSE(Live("configmaps", "shop", "web"));
+}
+
 }  // namespace
 }  // namespace bosun::reconciler::synctest
