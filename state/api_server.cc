@@ -470,7 +470,10 @@ bool Core::ForwardUnlessLeader(const CallPtr& call) {
   if (service_->IsLeader()) return false;
   auto leader = service_->LeaderApiUrl();
   if (!leader) {
-    call->ReplyError(Unavailable("no leader is known; try again shortly", std::nullopt));
+    call->ReplyError(
+        Unavailable("no leader is known: an election is under way, or fewer than a majority of the members are up "
+                    "(`bosun members` lists them)",
+                    std::nullopt));
   } else if (!call->Header(kForwardedHeader).empty()) {
     call->ReplyError(Unavailable("this member does not lead (forwarded request); the leader is " + *leader, leader));
   } else {

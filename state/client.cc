@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "core/duration.h"
@@ -256,6 +257,22 @@ Client::Impl::Attempt Client::Impl::SendOnce(const std::string& server, const ht
 Result<Answer> Client::Impl::Exchange(const std::string& method, const std::string& target, const std::string* body,
                                       const std::string& content_type, bool is_write,
                                       const pplx::cancellation_token& token, bool stream) {
+  const auto deadline = std::chrono::steady_clock::now() + options.unavailable_retry;
+  for (;;) {
+    bool answered_503 = false;
+    auto a = ExchangeOnce(method, target, body, content_type, is_write, token, stream, &answered_503);
+    if (a || !answered_503 || token.is_canceled()) return a;
+    // A POST a follower forwarded may have reached the leader before it
+    // went: asked again only when no leader was known.
+    if (method == "POST" && !Contains(a.error().message(), "no leader is known")) return a;
+    if (std::chrono::steady_clock::now() + std::chrono::milliseconds(250) > deadline) return a;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+Result<Answer> Client::Impl::ExchangeOnce(const std::string& method, const std::string& target, const std::string* body,
+                                          const std::string& content_type, bool is_write,
+                                          const pplx::cancellation_token& token, bool stream, bool* answered_503) {
   std::vector<std::string> order = Order();
   std::set<std::string> tried;
   std::vector<std::string> failures;  // "URL: why", for the final message
@@ -307,7 +324,10 @@ Result<Answer> Client::Impl::Exchange(const std::string& method, const std::stri
     Answered(server);
     return Answer{a.response, server, std::move(a.body)};
   }
-  if (unavailable) return *unavailable;
+  if (unavailable) {
+    *answered_503 = true;
+    return *unavailable;
+  }
   std::string list;
   for (const auto& f : failures) list += (list.empty() ? "" : "; ") + f;
   return Error(Code::kUnavailable, "cannot reach the bosun API at " + list);

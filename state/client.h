@@ -48,6 +48,12 @@ struct ClientOptions {
   // For one request (connecting, sending, and each wait for more of the
   // answer).
   std::chrono::milliseconds timeout{10000};
+  // Every server answered 503 (no leader yet, or the leader a follower
+  // forwards to is gone): asked again every 250 ms for this long, since an
+  // election takes a second or two. Not a POST that could have reached a
+  // leader (generateName would make a second object), unless the answer
+  // says no leader was known. 0: answer the 503 at once.
+  std::chrono::milliseconds unavailable_retry{5000};
   // A watch stream that brings nothing (no event, no BOOKMARK) for this long
   // is taken for dead and reopened from the last resourceVersion. The server
   // sends a BOOKMARK every 10 s by default.

@@ -110,10 +110,16 @@ struct Client::Impl {
   void Answered(const std::string& server);
   web::http::http_request NewRequest(const std::string& method, const std::string& target, const std::string* body,
                                      const std::string& content_type) const;
-  // The fail-over loop shared by Send and OpenStream.
+  // The fail-over loop shared by Send and OpenStream, retried while every
+  // server answers 503 (ClientOptions::unavailable_retry).
   Result<client_internal::Answer> Exchange(const std::string& method, const std::string& target,
                                            const std::string* body, const std::string& content_type, bool is_write,
                                            const pplx::cancellation_token& token, bool stream);
+  // One round of it: each server once, following leader hints. Sets
+  // *answered_503 when the error is a server's 503.
+  Result<client_internal::Answer> ExchangeOnce(const std::string& method, const std::string& target,
+                                               const std::string* body, const std::string& content_type, bool is_write,
+                                               const pplx::cancellation_token& token, bool stream, bool* answered_503);
 
   std::mutex mu_;
   std::string preferred_;                                                                  // guarded by mu_

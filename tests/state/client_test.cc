@@ -280,6 +280,37 @@ TEST(ClientFake, AllServersUnavailableIs503WithTheServersMessage) {
   EXPECT_EQ(r.error().message(), "the bosun API at " + a.url() + " is unavailable: no leader");
 }
 
+// An election (every server answers 503 for a second or two) is waited out
+// rather than failing a CI job's `bosun sync` or a push hook; with no
+// retry window the 503 is the answer at once.
+TEST(ClientFake, AnElectionIsWaitedOutForAFewSeconds) {
+  FakeApi a;
+  auto c = NewClient({a.url()});
+  ASSERT_TRUE(c->Create(ConfigMap("shop", "a")).ok());
+  a.SetUnavailable(true);
+  std::thread elected([&] {
+    std::this_thread::sleep_for(700ms);
+    a.SetUnavailable(false);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto got = c->Get(Kind("cm"), "shop", "a");
+  const auto waited = std::chrono::steady_clock::now() - start;
+  elected.join();
+  EXPECT_TRUE(got.ok()) << got.error().message();
+  EXPECT_GE(waited, 600ms);
+
+  a.SetUnavailable(true);
+  ClientOptions o;
+  o.servers = {a.url()};
+  o.token = kToken;
+  o.unavailable_retry = 0ms;
+  auto impatient = Client::Create(o);
+  ASSERT_TRUE(impatient.ok());
+  const auto at = std::chrono::steady_clock::now();
+  EXPECT_EQ((*impatient)->Get(Kind("cm"), "shop", "a").error().code(), Code::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - at, 500ms);
+}
+
 TEST(ClientFake, RejectsMalformedServerUrls) {
   ClientOptions o;
   EXPECT_EQ(Client::Create(o).error().code(), Code::kInvalid);
