@@ -192,6 +192,14 @@ Result<std::vector<Object>> ListRevisions(state::Client& client) {
   return out;
 }
 
+std::string RemovedRecordsNote(const std::vector<Object>& records) {
+  if (records.empty()) return "";
+  const int64_t oldest = Sequence(records.back());
+  if (oldest <= 1) return "";
+  return (oldest == 2 ? "Revision 1 was" : "Revisions 1–" + std::to_string(oldest - 1) + " were") +
+         std::string(" removed by the history limit; the oldest kept is revision ") + std::to_string(oldest);
+}
+
 Result<Object> FindRevision(state::Client& client, const std::string& raw) {
   std::string rev = AsciiLower(raw);
   if (rev.empty()) return Error(Code::kInvalid, "give a revision: a sequence number, a record name or a commit id");
@@ -205,6 +213,12 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
       auto o = client.Get(RevisionKind(), "", name);
       if (o) return o;
       if (o.error().code() != Code::kNotFound) return o.error();
+    }
+    // A sequence number before the oldest kept: removed, not never made.
+    if (auto all = ListRevisions(client);
+        all && !all->empty() && std::stoll(rev) > 0 && std::stoll(rev) < Sequence(all->back())) {
+      return Error(Code::kNotFound, "revision " + std::to_string(std::stoll(rev)) +
+                                        " is no longer in the history: " + RemovedRecordsNote(*all));
     }
   }
   if (AllHex(rev) && !AllDigits(rev) && rev.size() < 4) {

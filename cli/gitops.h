@@ -77,6 +77,11 @@ std::string DegradedSummary(const Json& degraded);
 
 // Every Revision record, newest (highest sequence) first.
 Result<std::vector<Object>> ListRevisions(state::Client& client);
+// Sequences are dense from 1, so records before the oldest one kept were
+// removed by the history limit: "Revisions 1–11 were removed by the history
+// limit; the oldest kept is revision 12", or "" when none were. `records`
+// newest first, as ListRevisions gives them.
+std::string RemovedRecordsNote(const std::vector<Object>& records);
 // The Revision records of one commit (a full id; a commit may have several:
 // refused, then synced again), in no order.
 Result<std::vector<Object>> RecordsOfCommit(state::Client& client, const std::string& commit);

@@ -503,6 +503,8 @@ int RunHistory(const HistoryOptions& opt) {
   if (!client) return Fail("history", client.error().message());
   auto records = ListRevisions(**client);
   if (!records) return Fail("history", records.error().message());
+  // Before any filter: what the history limit removed.
+  const std::string removed = RemovedRecordsNote(*records);
   // The auditor's filters: when bosun recorded it, who wrote it, how it
   // ended.
   // With --object: the revisions its file left the repository in. Every
@@ -590,6 +592,7 @@ int RunHistory(const HistoryOptions& opt) {
   if (opt.output == "json" || opt.output == "yaml") {
     Json list = {{"apiVersion", "v1"}, {"kind", "List"}, {"metadata", {{"resourceVersion", ""}}}};
     list["items"] = Json::array();
+    if (!removed.empty()) list["metadata"]["removedByHistoryLimit"] = removed;
     for (const Object& r : *records) {
       Json doc = r.json();
       ScrubSecretValues(&doc);
@@ -603,6 +606,8 @@ int RunHistory(const HistoryOptions& opt) {
     about = only->kind->singular + "/" + only->name + (only->ns.empty() ? "" : " in namespace " + only->ns);
   }
   auto note_truncated = [&] {
+    // The trail is cut: said wherever the answer is read as all there is.
+    if (!removed.empty()) std::fprintf(stderr, "%s%s.\n", removed.c_str(), only ? " (those are not searched)" : "");
     if (truncated == 0) return;
     std::fprintf(stderr,
                  "%zu record%s cut to fit the record size may have changed %s without naming it (`bosun history "
@@ -627,6 +632,10 @@ int RunHistory(const HistoryOptions& opt) {
     if (only) {
       std::fprintf(stderr, "No revision in the history changed %s or found it drifted.\n", about.c_str());
       note_truncated();
+      return 0;
+    }
+    if (!removed.empty()) {
+      std::fprintf(stderr, "%s.\n", removed.c_str());
       return 0;
     }
     std::fprintf(stderr,

@@ -1753,6 +1753,40 @@ TEST(RevertCli, WaitsForTheRevertsSyncAndSaysWhatItDid) {
 
 // Self-heal off: a change by hand stays until `bosun sync`, which puts it
 // back and says so.
+// Records the history limit removed are said to be gone, not taken for
+// revisions that never were: `history` ends with it, `history show` of one
+// says so.
+TEST_F(FollowTest, HistorySaysWhatTheHistoryLimitRemoved) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Write(
+      "deploy/sync.yaml",
+      "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {revisionHistoryLimit: 2}\n");
+  repo_->Commit("Keep two records");
+  ASSERT_EQ(Run("sync").exit_code, 0);
+  for (const char* color : {"green", "red", "white"}) {
+    repo_->Write("deploy/web/cm.yaml", ConfigMap("web", color));
+    repo_->Commit(std::string("Make it ") + color);
+    ASSERT_EQ(Run("sync").exit_code, 0) << Run("status").out;
+  }
+  Outcome shown;
+  for (int i = 0; i < 100; ++i) {
+    shown = Run("history show 1");
+    if (shown.exit_code != 0) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(shown.exit_code, 1) << shown.out;
+  EXPECT_THAT(shown.out, ::testing::ContainsRegex("revision 1 is no longer in the history: Revisions 1–[0-9]+ were "
+                                                  "removed by the history limit; the oldest kept is revision [0-9]+"))
+      << shown.out;
+  Outcome history = Run("history");
+  EXPECT_EQ(history.exit_code, 0) << history.out;
+  EXPECT_THAT(history.out, ::testing::ContainsRegex("\nRevisions 1–[0-9]+ were removed by the history limit; the "
+                                                    "oldest kept is revision [0-9]+[.]\n"))
+      << history.out;
+  Outcome json = Out("history -o json");
+  EXPECT_THAT(json.out, HasSubstr("\"removedByHistoryLimit\": \"Revisions 1–")) << json.out;
+}
+
 TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   repo_->Write("deploy/sync.yaml",
                "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {selfHeal: false}\n");
