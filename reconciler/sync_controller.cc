@@ -147,15 +147,25 @@ Result<std::string> SyncController::Impl::Fetch() {
 void SyncController::Impl::Loop() {
   std::optional<SyncTrigger> why = SyncTrigger::kStartup;
   std::chrono::milliseconds backoff{0};
+  // A pass that keeps failing the same way (a remote never fetched yet) is
+  // said when its error changes and every 10 minutes, as fetch errors are.
+  std::string said;
+  std::chrono::steady_clock::time_point said_at;
   while (!stopping.load()) {
     if (why) {
       auto r = Pass(*why);
       if (!r && !stopping.load()) {
         backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(500)), Interval());
-        log::Warn(kSyncComponent, "sync pass failed; retrying",
-                  {{"error", r.error().message()}, {"retryIn", FormatDuration(backoff)}});
+        const auto now = std::chrono::steady_clock::now();
+        if (r.error().message() != said || now - said_at >= std::chrono::minutes(10)) {
+          log::Warn(kSyncComponent, "sync pass failed; retrying",
+                    {{"error", r.error().message()}, {"retryIn", FormatDuration(backoff)}});
+          said = r.error().message();
+          said_at = now;
+        }
       } else {
         backoff = std::chrono::milliseconds(0);
+        said.clear();
       }
     }
     auto wait = backoff.count() > 0 ? backoff : Interval();

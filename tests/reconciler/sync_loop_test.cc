@@ -129,6 +129,18 @@ TEST_F(SyncLoopTest, AFetchThatKeepsFailingIsWarnedAboutOnceNotAtEveryInterval) 
   EXPECT_EQ(logs.Count("msg=\"fetch works again\""), 1u);
 }
 
+// The loop, too: a pass that fails the same way at every interval (a branch
+// never fetched) is warned about once, not at each pass.
+TEST_F(SyncLoopTest, ALoopWhosePassesKeepFailingWarnsOnce) {
+  bosun::test::LogCapture logs;
+  MakeController([](SyncOptions& o) { o.interval = std::chrono::milliseconds(300); });
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] { return logs.Count("msg=\"fetch failed\"") >= 4; }))
+      << ::testing::PrintToString(logs.lines());
+  ctl_->Stop();
+  EXPECT_EQ(logs.Count("msg=\"sync pass failed; retrying\""), 1u) << ::testing::PrintToString(logs.lines());
+}
+
 TEST_F(SyncLoopTest, TheIntervalPolls) {
   repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
   MakeController([](SyncOptions& o) { o.interval = std::chrono::milliseconds(200); });
