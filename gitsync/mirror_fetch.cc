@@ -249,6 +249,8 @@ int OnPackProgress(int stage, uint32_t current, uint32_t total, void* payload) {
 int OnSideband(const char* text, int len, void* payload) {
   auto* ctx = static_cast<RemoteContext*>(payload);
   ctx->watch->Touch();
+  ctx->remote_said.append(text, static_cast<size_t>(len));
+  if (ctx->remote_said.size() > 512) ctx->remote_said.erase(0, ctx->remote_said.size() - 512);
   if (log::GetLevel() > log::Level::kDebug) return ctx->watch->stopped() ? -1 : 0;
   std::string line(text, static_cast<size_t>(len));
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();

@@ -195,6 +195,9 @@ struct RemoteContext {
   // what libgit2 says after it.
   Code refused_code = Code::kOk;
   std::string refused_reason;
+  // What the remote printed for a person (a hook's "remote: …" lines), its
+  // last 512 bytes: a refused push says why with it.
+  std::string remote_said;
 
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_log = std::chrono::steady_clock::now();

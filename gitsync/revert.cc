@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -328,7 +329,18 @@ Result<Pushed> PushToNetwork(Mirror::Impl& m, const git_oid& commit, const git_o
   // libgit2's own check: the remote's branch is not an ancestor of ours.
   if (rc == GIT_ENONFASTFORWARD) return Pushed{Pushed::Outcome::kMoved, ""};
   if (rc != 0) return ClassifyRemoteError(what + ": ", ctx, rc);
-  if (state.refused) return Pushed{Pushed::Outcome::kRefused, state.status};
+  if (state.refused) {
+    // The hook's own words ("GitLab: Deploy keys are not allowed to push
+    // code."), the last lines the remote printed, beside its status.
+    std::string said;
+    std::istringstream lines(ctx.remote_said);
+    for (std::string line; std::getline(lines, line);) {
+      if (size_t cr = line.rfind('\r'); cr != std::string::npos) line.erase(0, cr + 1);
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+      if (!line.empty()) said += (said.empty() ? "" : " / ") + line;
+    }
+    return Pushed{Pushed::Outcome::kRefused, state.status + (said.empty() ? "" : "; the remote said: " + said)};
+  }
   return Pushed{};
 }
 

@@ -328,6 +328,8 @@ TEST(RevertHttp, ARefusalThatIsNoRaceIsForbidden) {
                                               " (branch main): the remote refused"))
       << r.error().message();
   EXPECT_NE(r.error().message().find("pre-receive hook declined"), std::string::npos) << r.error().message();
+  // The hook's own reason, which git prints as "remote: main is protected".
+  EXPECT_NE(r.error().message().find("the remote said: main is protected"), std::string::npos) << r.error().message();
   EXPECT_EQ(RemoteHead(repos), h.later);
   EXPECT_EQ(m->Head().value_or(""), h.later);
 }
