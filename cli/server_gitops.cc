@@ -369,8 +369,12 @@ void GitOps::Impl::Loop() {
     controller.reset();
     log::Info("server", "sync controller stopped", {{"why", why}});
   };
+  // Whether another member led while this one ran: its first pass as the
+  // leader is then a leader change, not the server's start.
+  bool saw_other_leader = false;
   for (;;) {
     bool leader = service->IsLeader();
+    if (!leader && service->LeaderApiUrl()) saw_other_leader = true;
     if (leader && !signing_key_ready) {
       // The cluster's signing key (signs reverts, trusted by verification).
       auto key = reconciler::EnsureClusterSigningKey(*client);
@@ -392,6 +396,7 @@ void GitOps::Impl::Loop() {
       so.allowed_signers_file = flags.allowed_signers_file;
       so.record_events = true;  // `bosun get events`, `bosun describe`
       so.source_conflict = [svc = service] { return GitOpsSourceConflict(MemberItems(svc->Members())); };
+      so.first_trigger = saw_other_leader ? reconciler::SyncTrigger::kLeaderChange : reconciler::SyncTrigger::kStartup;
       auto c = reconciler::SyncController::Create(so);
       if (!c) {
         log::Error("server", "cannot start the sync controller", {{"error", c.error().message()}});

@@ -24,22 +24,20 @@ const char* TriggerName(SyncTrigger t) {
       return "revert";
     case SyncTrigger::kResume:
       return "resume";
+    case SyncTrigger::kLeaderChange:
+      return "leader-change";
   }
   return "poll";
 }
 
-namespace {
-
-// How long a stopping controller waits for its cancelled fetch to end.
-constexpr std::chrono::seconds kFetchCancelWait{2};
-
 // A pending trigger keeps the most telling reason: a person's request or a
 // webhook over a timer.
-int Weight(SyncTrigger t) {
+int TriggerWeight(SyncTrigger t) {
   switch (t) {
     case SyncTrigger::kPoll:
       return 0;
     case SyncTrigger::kStartup:
+    case SyncTrigger::kLeaderChange:
       return 1;
     case SyncTrigger::kWebhook:
     case SyncTrigger::kPush:
@@ -51,6 +49,11 @@ int Weight(SyncTrigger t) {
   }
   return 0;
 }
+
+namespace {
+
+// How long a stopping controller waits for its cancelled fetch to end.
+constexpr std::chrono::seconds kFetchCancelWait{2};
 
 }  // namespace
 
@@ -79,7 +82,7 @@ SyncController::Impl::~Impl() {
 
 void SyncController::Impl::Trigger(SyncTrigger why) {
   std::lock_guard<std::mutex> lock(loop_mu);
-  if (!pending_trigger || Weight(why) > Weight(*pending_trigger)) pending_trigger = why;
+  if (!pending_trigger || TriggerWeight(why) > TriggerWeight(*pending_trigger)) pending_trigger = why;
   loop_cv.notify_all();
 }
 
@@ -145,7 +148,7 @@ Result<std::string> SyncController::Impl::Fetch() {
 }
 
 void SyncController::Impl::Loop() {
-  std::optional<SyncTrigger> why = SyncTrigger::kStartup;
+  std::optional<SyncTrigger> why = opt.first_trigger;
   std::chrono::milliseconds backoff{0};
   // A pass that keeps failing the same way (a remote never fetched yet) is
   // said when its error changes and every 10 minutes, as fetch errors are.

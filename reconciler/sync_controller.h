@@ -46,6 +46,15 @@
 
 namespace bosun::reconciler {
 
+// What started a sync pass, recorded on each Revision (spec.trigger): the
+// poll, a webhook (also one a follower forwarded), a person's `bosun sync`,
+// the server's start, a member taking over from another leader
+// (kLeaderChange, "leader-change"), a Git push hook (`bosun up`'s, `bosun
+// sync --trigger push`), or bosun's own revert commit.
+// kResume: `bosun resume` (a catch-up pass, which puts back drift only as
+// self-heal says, unlike a sync request).
+enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup, kPush, kRevert, kResume, kLeaderChange };
+
 struct SyncOptions {
   gitsync::Mirror* mirror = nullptr;  // not owned; outlives the controller
   state::Client* client = nullptr;    // not owned; admin token
@@ -89,20 +98,17 @@ struct SyncOptions {
   // spec nor any object, as a leader with other flags than the others'
   // would switch the cluster's source at each election.
   std::function<std::optional<std::string>()> source_conflict;
+  // What the first pass is recorded as: kStartup for a server that has just
+  // started, kLeaderChange for a member that took over from another leader.
+  SyncTrigger first_trigger = SyncTrigger::kStartup;
   // Tests only: called after a revision's record is written (phase
   // Validated) and before its batch; an error ends the pass right there, as
   // a crash would, and the next pass (or the next leader) resumes the record.
   std::function<Status(const std::string& record_name)> before_apply;
 };
 
-// What started a sync pass, recorded on each Revision (spec.trigger): the
-// poll, a webhook (also one a follower forwarded), a person's `bosun sync`,
-// the server's start, a Git push hook (`bosun up`'s, `bosun sync --trigger
-// push`), or bosun's own revert commit.
-// kResume: `bosun resume` (a catch-up pass, which puts back drift only as
-// self-heal says, unlike a sync request).
-enum class SyncTrigger { kPoll, kWebhook, kManual, kStartup, kPush, kRevert, kResume };
-// "poll", "webhook", "manual", "startup", "push", "revert", "resume"
+// "poll", "webhook", "manual", "startup", "push", "revert", "resume",
+// "leader-change"
 const char* TriggerName(SyncTrigger t);
 
 // The annotation that says what asked for a sync through the GitRepository's

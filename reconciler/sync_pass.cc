@@ -87,8 +87,9 @@ Status SyncController::Impl::ResolvePending(const std::string& head) {
       next.json()["status"]["appliedAt"] = next.annotation(kAppliedAtAnnotation).value_or("");
       what = "finished an applied revision's record";
     } else if (info.commit != head || kept) {
-      SetPhase(next, phase::kSkipped, "Superseded",
-               "superseded by " + ShortSha(head) + " before it was applied (interrupted by a restart)");
+      SetPhase(
+          next, phase::kSkipped, "Superseded",
+          "superseded by " + ShortSha(head) + " before it was applied (interrupted by a restart or a leader change)");
       what = "skipped a revision left unapplied";
     } else {
       kept = true;
@@ -280,6 +281,18 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     }
   }
   if (Status s = Setup(); !s) return s.error();
+  // What asked meanwhile (a request or a webhook seen by Setup, which a
+  // first pass after a start or a leader change would otherwise take over):
+  // this pass is it, rather than one more after.
+  {
+    std::lock_guard<std::mutex> lock(loop_mu);
+    if (pending_trigger && TriggerWeight(*pending_trigger) > TriggerWeight(why)) {
+      why = *pending_trigger;
+      pending_trigger.reset();
+    }
+  }
+  ctx.why = why;
+  if (ctx.request.empty()) ctx.request = CurrentRequest();
 
   // Fetch.
   ctx.fetched.started = clock->Now();

@@ -2188,6 +2188,11 @@ TEST(FollowCluster, OnlyTheLeaderSyncsAndFollowersForwardWebhooks) {
                                          HasSubstr("already up to date: " + third.substr(0, 7) +
                                                    " is live (revision 3)")));
   EXPECT_TRUE(wait_live(*members[other], third));
+  // The new leader's first pass is a leader change (or the request), not a
+  // server start.
+  auto third_rec = members[other]->Http("GET", "/apis/bosun.dev/v1/revisions/00000003");
+  EXPECT_THAT(third_rec.second["spec"].value("trigger", ""), ::testing::AnyOf("leader-change", "manual"))
+      << third_rec.second.dump();
   // `bosun members` asks each member: the killed one is unreachable (not a
   // follower), the others give their applied index.
   Outcome listed = Bosun("members" + members[other]->flags());

@@ -56,6 +56,36 @@ TEST_F(SyncLoopTest, ASyncRequestAnnotationTriggersAManualSync) {
   ctl_->Stop();
 }
 
+// A controller that takes over (a new leader) with a request waiting (a
+// person's `bosun sync` that reached the old one): its first pass is that
+// request, recorded as manual and answered; without one it is a leader
+// change, not a start.
+TEST_F(SyncLoopTest, TheFirstPassOfANewLeaderIsTheRequestWaitingOrALeaderChange) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController();
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 1; }));
+  ctl_->Stop();
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "1")}});
+  Json patch = {{"metadata", {{"annotations", {{"bosun.dev/sync-requested-at", "2026-11-21T10:00:00Z"}}}}}};
+  ASSERT_TRUE(api_.client().Patch(Kind("gitrepositories"), "", "default", patch).ok());
+  MakeController([](SyncOptions& o) { o.first_trigger = SyncTrigger::kLeaderChange; });
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 2; }));
+  EXPECT_EQ(Record("00000002").spec()["trigger"], "manual");
+  ASSERT_TRUE(Eventually([&] {
+    return Repository().json().value("/status/lastHandledSyncRequest"_json_pointer, "") == "2026-11-21T10:00:00Z";
+  }));
+  ctl_->Stop();
+
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("a", "shop", "2")}});
+  MakeController([](SyncOptions& o) { o.first_trigger = SyncTrigger::kLeaderChange; });
+  ctl_->Start();
+  ASSERT_TRUE(Eventually([&] { return RecordCount() == 3; }));
+  EXPECT_EQ(Record("00000003").spec()["trigger"], "leader-change");
+  ctl_->Stop();
+}
+
 // A request says what asked (bosun.dev/sync-trigger): a Git push hook's is
 // recorded as "push"; a person's request after it, without the annotation
 // (`bosun sync` removes it), as "manual" again.
