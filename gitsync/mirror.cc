@@ -15,6 +15,13 @@ void InitLibgit2() {
   static std::once_flag once;
   std::call_once(once, [] {
     git_libgit2_init();
+    // Only the mirror's own config counts: not the user's ~/.gitconfig, the
+    // XDG one or /etc/gitconfig, whose url.<x>.insteadOf (or proxy, or
+    // credential settings) would change where and how bosun fetches.
+    for (int level :
+         {GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_PROGRAMDATA}) {
+      git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, level, "");
+    }
     RegisterWatchedStream();
   });
 }

@@ -389,11 +389,22 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   });
   MarkRequestHandled(ctx.request);
   WriteRepositoryStatus();
-  // The per-object lines (10,000 of them for a first sync) are written once
-  // the revision is live: the status tells first.
+  // The per-object lines are written once the revision is live (the status
+  // tells first): the first 20 at info, the rest at debug, as a first sync
+  // of 10,000 objects would drown the log (the record lists them all).
+  constexpr size_t kObjectLines = 20;
+  size_t changed = 0;
   for (const PlannedChange& c : planned.plan.changes) {
     if (c.action == PlannedChange::Action::kUnchanged) continue;
-    log::Info(kSyncComponent, ActionName(c.action), {{"rev", rev}, {"object", Describe(c)}, {"path", c.path}});
+    if (++changed <= kObjectLines) {
+      log::Info(kSyncComponent, ActionName(c.action), {{"rev", rev}, {"object", Describe(c)}, {"path", c.path}});
+    } else {
+      log::Debug(kSyncComponent, ActionName(c.action), {{"rev", rev}, {"object", Describe(c)}, {"path", c.path}});
+    }
+  }
+  if (changed > kObjectLines) {
+    log::Info(kSyncComponent, "and more objects (each at debug level; `bosun history show` lists them)",
+              {{"rev", rev}, {"more", std::to_string(changed - kObjectLines)}});
   }
   log::Info(kSyncComponent, planned.plan.empty() ? "applied: no changes" : "applied",
             {{"rev", rev},

@@ -8,6 +8,7 @@
 // work tree against what the controller applied).
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -18,8 +19,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -1753,6 +1754,34 @@ TEST(RevertCli, WaitsForTheRevertsSyncAndSaysWhatItDid) {
 
 // Self-heal off: a change by hand stays until `bosun sync`, which puts it
 // back and says so.
+// The server's user's ~/.gitconfig does not change where bosun fetches from
+// (a url.<base>.insteadOf there would send it elsewhere).
+TEST(GitOpsCli, TheUsersGitConfigDoesNotRedirectTheFetch) {
+  TempDir dir;
+  GitRepo repo(dir.Sub("repo"));
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
+  const std::string first = repo.Commit("Blue");
+  fs::create_directories(dir.Sub("home"));
+  dir.Write("home/.gitconfig", "[url \"" + dir.Sub("nowhere") + "\"]\n\tinsteadOf = " + repo.dir() + "\n");
+  const char* home = std::getenv("HOME");
+  const std::string saved = home != nullptr ? home : "";
+  setenv("HOME", dir.Sub("home").c_str(), 1);
+  Server server(dir.Sub("data"), "--repo " + Quote(repo.dir()) + " --path deploy --fetch-interval 1h");
+  if (home != nullptr) {
+    setenv("HOME", saved.c_str(), 1);
+  } else {
+    unsetenv("HOME");
+  }
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  bool live = false;
+  for (int i = 0; i < 150 && !live; ++i) {
+    auto r = server.Http("GET", "/apis/bosun.dev/v1/gitrepositories/default");
+    live = r.first == 200 && r.second["status"].is_object() && r.second["status"].value("liveRevision", "") == first;
+    if (!live) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(live) << server.Log();
+}
+
 // Records the history limit removed are said to be gone, not taken for
 // revisions that never were: `history` ends with it, `history show` of one
 // says so.
