@@ -293,7 +293,7 @@ Status GitOps::Start(state::ReplicatedService* service, state::ApiServer* api, c
   wo.ref = impl_->remote.ref;
   auto receiver = std::make_shared<gitsync::WebhookReceiver>(wo);
   std::weak_ptr<Impl::Shared> weak = impl_->shared;
-  api->AddRoute("/hooks", true, [receiver, weak](const state::HttpRequest& req, state::Responder reply) {
+  api->AddRoute("/hooks", true, [receiver, weak, service](const state::HttpRequest& req, state::Responder reply) {
     auto shared = weak.lock();
     if (!shared) {
       return reply({503, "application/json", {}, R"({"triggered":false,"message":"the server is stopping"})"});
@@ -317,6 +317,18 @@ Status GitOps::Start(state::ReplicatedService* service, state::ApiServer* api, c
         shared->controller->Trigger(reconciler::SyncTrigger::kWebhook);
         log::Debug("server", "webhook: sync triggered",
                    {{"provider", wr.provider}, {"ref", answer.ref}, {"rev", answer.after}});
+      } else if (!service->IsLeader() && !service->LeaderApiUrl()) {
+        // Nobody to hand it to: said to the Git host (which shows the
+        // delivery failed and may send it again), not taken and dropped.
+        // The next leader fetches at once when elected anyway.
+        answer.status = 503;
+        answer.body = Json{{"triggered", false},
+                           {"message",
+                            "no leader is known (an election, or fewer than a majority of the members are up): the "
+                            "push is not taken; the next leader fetches when it is elected"}}
+                          .dump();
+        log::Warn("server", "webhook: no leader to ask to sync; answered 503",
+                  {{"provider", wr.provider}, {"ref", answer.ref}, {"rev", answer.after}});
       } else {
         shared->forward_request = true;
         shared->cv.notify_all();

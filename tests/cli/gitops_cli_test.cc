@@ -2299,6 +2299,33 @@ TEST(FollowCluster, MembersThatFollowDifferentSourcesApplyNothingUntilTheyAgree)
   EXPECT_THAT(status.out, Not(HasSubstr("not syncing"))) << status.out;
 }
 
+// A push webhook that reaches a member which knows no leader (here the
+// only one of three started) is answered 503, so the Git host shows the
+// delivery failed, rather than 202 and dropped.
+TEST(FollowCluster, AWebhookToAMemberThatKnowsNoLeaderIsRefused) {
+  TempDir dir;
+  GitRepo repo(dir.Sub("repo"));
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
+  repo.Commit("Blue");
+  std::string secret = dir.Write("hook.secret", "s3cret-hook-key\n");
+  ThreeMembers cluster(dir);
+  cluster.Start(
+      0, "--repo " + Quote(repo.dir()) + " --path deploy --fetch-interval 1h --webhook-secret-file " + Quote(secret));
+  const Server& alone = *cluster.members[0];
+  Outcome up;
+  for (int i = 0; i < 100; ++i) {
+    up = bosun::test::RunCommand("curl -s " + alone.url() + "/healthz");
+    if (up.out == "ok\n") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(up.out, "ok\n") << cluster.Logs();
+  std::string body_file = dir.Write("hook.json", R"({"ref":"refs/heads/main"})");
+  Outcome hook = PostWebhook(alone.url(), body_file, "s3cret-hook-key");
+  EXPECT_THAT(hook.out, ::testing::EndsWith("\n503")) << hook.out;
+  EXPECT_THAT(hook.out, HasSubstr("no leader is known")) << hook.out;
+  EXPECT_THAT(hook.out, HasSubstr("\"triggered\":false")) << hook.out;
+}
+
 // A member of several that would make an encryption key of its own is
 // refused at its start, not at the first failover.
 TEST(FollowCluster, AMemberOfSeveralWithoutAKeyFileIsRefusedAtStart) {
