@@ -278,6 +278,13 @@ TEST(GitOpsCli, ServerRefusesBadRepoFlagsClearly) {
   EXPECT_EQ(token_url.exit_code, 2) << token_url.out;
   EXPECT_THAT(token_url.out, HasSubstr("--repo-password-file"));
   EXPECT_THAT(token_url.out, Not(HasSubstr("ghp_t0kenAsUser")));
+  Outcome outside = server("--repo " + d.path() + " --path ../deploy");
+  EXPECT_EQ(outside.exit_code, 2) << outside.out;
+  EXPECT_THAT(outside.out, HasSubstr("--path ../deploy: give a folder inside the repository")) << outside.out;
+  Outcome no_password = server("--repo " + d.path() + " --repo-password-file " + empty);
+  EXPECT_EQ(no_password.exit_code, 2) << no_password.out;
+  EXPECT_THAT(no_password.out, HasSubstr("--repo-password-file " + empty + ": its first line is empty"))
+      << no_password.out;
   // An SSH repository without the host keys to trust.
   Outcome unchecked = server("--repo ssh://git@git.example.com/shop.git");
   EXPECT_EQ(unchecked.exit_code, 2) << unchecked.out;
