@@ -2,9 +2,11 @@
 // Revision record per commit bosun acted on (docs/GITOPS.md).
 #include "reconciler/history.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -293,7 +295,21 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
                 unchanged.empty() ? "" : (", " + unchanged + " unchanged").c_str());
     if (!objects.is_array() || objects.empty()) std::printf("  none\n");
     if (objects.is_array()) {
+      // In the order of the apply by kind (Namespaces, ConfigMaps, …), and
+      // within a kind by namespace and name, so an object is found where a
+      // reader looks (the record keeps the order the files were read in).
+      std::vector<const Json*> sorted;
+      std::map<std::string, size_t> kind_rank;
       for (const Json& o : objects) {
+        sorted.push_back(&o);
+        kind_rank.emplace(Str(F(o, "kind")), kind_rank.size());
+      }
+      std::stable_sort(sorted.begin(), sorted.end(), [&](const Json* a, const Json* b) {
+        return std::make_tuple(kind_rank[Str(F(*a, "kind"))], Str(F(*a, "namespace")), Str(F(*a, "name"))) <
+               std::make_tuple(kind_rank[Str(F(*b, "kind"))], Str(F(*b, "namespace")), Str(F(*b, "name")));
+      });
+      for (const Json* op : sorted) {
+        const Json& o = *op;
         std::string action = Str(F(o, "action"));
         std::string path = Str(F(o, "path"));
         std::printf("  %s %s%s\n", ChangeMark(action), ObjectName(o).c_str(),

@@ -1761,6 +1761,23 @@ TEST(RevertCli, WaitsForTheRevertsSyncAndSaysWhatItDid) {
 
 // Self-heal off: a change by hand stays until `bosun sync`, which puts it
 // back and says so.
+// `history show` lists the changed objects by kind, then namespace and
+// name, not in the order their files were read.
+TEST_F(FollowTest, HistoryShowListsObjectsByName) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Write("deploy/web/a.yaml", ConfigMap("zulu", "blue"));
+  repo_->Write("deploy/web/z.yaml", ConfigMap("alpha", "blue"));
+  repo_->Commit("Two more");
+  ASSERT_EQ(Run("sync").exit_code, 0);
+  Outcome shown = Run("history show 2");
+  ASSERT_EQ(shown.exit_code, 0) << shown.out;
+  const size_t alpha = shown.out.find("+ ConfigMap default/alpha");
+  const size_t zulu = shown.out.find("+ ConfigMap default/zulu");
+  ASSERT_NE(alpha, std::string::npos) << shown.out;
+  ASSERT_NE(zulu, std::string::npos) << shown.out;
+  EXPECT_LT(alpha, zulu) << shown.out;
+}
+
 // The server's user's ~/.gitconfig does not change where bosun fetches from
 // (a url.<base>.insteadOf there would send it elsewhere).
 TEST(GitOpsCli, TheUsersGitConfigDoesNotRedirectTheFetch) {
