@@ -82,7 +82,13 @@ void AddGitOpsFlags(CLI::App* cmd, GitOpsFlags* f) {
       ->group(group);
   cmd->add_option("--repo-username", f->username, "User name for HTTP(S) basic auth")->group(group);
   cmd->add_option("--repo-password-file", f->password_file, "File holding the HTTP(S) password or token")->group(group);
-  cmd->add_option("--repo-ssh-key-file", f->ssh_key_file, "Private SSH key file for ssh:// repositories")->group(group);
+  cmd->add_option("--repo-ssh-key-file", f->ssh_key_file,
+                  "Private SSH key file for ssh:// repositories (ed25519 or ECDSA; RSA keys are refused by OpenSSH "
+                  "8.8 and later servers)")
+      ->group(group);
+  cmd->add_option("--repo-ssh-key-passphrase-file", f->ssh_passphrase_file,
+                  "File holding the passphrase of --repo-ssh-key-file, when the key is encrypted")
+      ->group(group);
   cmd->add_option("--repo-known-hosts-file", f->known_hosts_file,
                   "known_hosts file the SSH host key must be listed in (an ssh repository needs one; `ssh-keyscan -p "
                   "PORT HOST`)")
@@ -158,6 +164,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
                             {"--repo-username", !f.username.empty()},
                             {"--repo-password-file", !f.password_file.empty()},
                             {"--repo-ssh-key-file", !f.ssh_key_file.empty()},
+                            {"--repo-ssh-key-passphrase-file", !f.ssh_passphrase_file.empty()},
                             {"--repo-known-hosts-file", !f.known_hosts_file.empty()},
                             {"--repo-insecure-skip-host-key-check", f.insecure_skip_host_key_check},
                             {"--webhook-secret-file", !f.webhook_secret_file.empty()},
@@ -194,6 +201,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
   impl->remote.username = f.username;
   impl->remote.password_file = f.password_file;
   impl->remote.ssh_key_file = f.ssh_key_file;
+  impl->remote.ssh_passphrase_file = f.ssh_passphrase_file;
   impl->remote.ssh_known_hosts_file = f.known_hosts_file;
   impl->remote.ssh_accept_any_host_key = f.insecure_skip_host_key_check;
   if (!f.password_file.empty() && f.username.empty() && f.repo.find('@') == std::string::npos) {
@@ -216,6 +224,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
 
   for (const auto& [flag, file] : {std::pair<const char*, std::string>{"--repo-password-file", f.password_file},
                                    {"--repo-ssh-key-file", f.ssh_key_file},
+                                   {"--repo-ssh-key-passphrase-file", f.ssh_passphrase_file},
                                    {"--repo-known-hosts-file", f.known_hosts_file},
                                    {"--webhook-secret-file", f.webhook_secret_file},
                                    {"--allowed-signers", f.allowed_signers_file}}) {

@@ -36,6 +36,7 @@ struct GitOpsFlags {
   std::string username;
   std::string password_file;
   std::string ssh_key_file;
+  std::string ssh_passphrase_file;
   std::string known_hosts_file;
   bool insecure_skip_host_key_check = false;
   std::string webhook_secret_file;

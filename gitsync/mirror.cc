@@ -185,7 +185,7 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& dir, const Remot
   }
   for (auto [path, flag] : {std::pair{options.password_file, "--repo-password-file"},
                             std::pair{options.ssh_key_file, "--repo-ssh-key-file"},
-                            std::pair{options.ssh_passphrase_file, "the SSH key's passphrase file"},
+                            std::pair{options.ssh_passphrase_file, "--repo-ssh-key-passphrase-file"},
                             std::pair{options.ssh_known_hosts_file, "--repo-known-hosts-file"}}) {
     if (auto st = CheckReadable(path, flag); !st) return st.error();
   }

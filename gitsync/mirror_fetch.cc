@@ -17,6 +17,7 @@
 // The credentials, certificate and error handling of a connection are shared
 // with the push of a revert (revert.cc) through mirror_internal.h.
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -130,8 +131,26 @@ int OnCredentials(git_credential** out, const char* url, const char* user_from_u
                                                                           : "git";
   if ((allowed & GIT_CREDENTIAL_SSH_KEY) != 0 && !o.ssh_key_file.empty()) {
     if (ctx->key_attempts++ > 0) {
-      return ctx->Refuse(Code::kUnauthorized, "the server refused the SSH key " + o.ssh_key_file + " for user " + user,
+      // libssh2 1.10 signs with an RSA key by SHA-1 ("ssh-rsa"), which
+      // OpenSSH 8.8 and later refuse even for an authorized key.
+      std::string header;
+      if (std::ifstream key(o.ssh_key_file); key) std::getline(key, header);
+      std::ifstream pub(o.ssh_key_file + ".pub");
+      std::string pub_line;
+      if (pub) std::getline(pub, pub_line);
+      const bool rsa = header.find("RSA") != std::string::npos || pub_line.rfind("ssh-rsa ", 0) == 0;
+      return ctx->Refuse(Code::kUnauthorized,
+                         "the server refused the SSH key " + o.ssh_key_file + " for user " + user +
+                             (rsa ? " (an RSA key: this build signs with SHA-1, which OpenSSH 8.8 and later refuse; "
+                                    "use an ed25519 or ECDSA key)"
+                                  : ""),
                          GIT_EAUTH);
+    }
+    // Read again at each connection (a key rotated on disk is used): one
+    // gone or unreadable since the start is said with its path and why.
+    if (std::ifstream key(o.ssh_key_file); !key) {
+      return ctx->Refuse(Code::kInvalid,
+                         "cannot read --repo-ssh-key-file " + o.ssh_key_file + ": " + std::strerror(errno), GIT_EAUTH);
     }
     return git_credential_ssh_key_new(out, user.c_str(), nullptr, o.ssh_key_file.c_str(),
                                       ctx->passphrase.empty() ? nullptr : ctx->passphrase.c_str());
@@ -280,7 +299,7 @@ Status LoadCredentials(Mirror::Impl& m, RemoteContext* ctx) {
   ctx->impl = &m;
   ctx->ssh_port = SshPort(m.fetch_url);
   for (auto st : {ReadSecretFile(m.options.password_file, "--repo-password-file", &ctx->password),
-                  ReadSecretFile(m.options.ssh_passphrase_file, "the SSH key's passphrase file", &ctx->passphrase),
+                  ReadSecretFile(m.options.ssh_passphrase_file, "--repo-ssh-key-passphrase-file", &ctx->passphrase),
                   ReadWholeFile(m.options.ssh_known_hosts_file, "--repo-known-hosts-file", &ctx->known_hosts)}) {
     if (!st) return st;
   }

@@ -400,6 +400,33 @@ TEST(MirrorSsh, KeyAuthAndKnownHosts) {
   auto unlocked = (*l)->Fetch();
   EXPECT_TRUE(unlocked.ok()) << unlocked.error().message();
 
+  // An RSA key, authorized: this libssh2 signs with SHA-1, which the
+  // server (OpenSSH 9) refuses; the error says so rather than only "refused".
+  ASSERT_EQ(RunCommand("ssh-keygen -q -t rsa -b 2048 -N '' -f " + repos.tmp().Sub("rsa_key") + " && cat " +
+                       repos.tmp().Sub("rsa_key.pub") + " >> " + repos.tmp().Sub("authorized_keys"))
+                .exit_code,
+            0);
+  RemoteOptions rsa = o;
+  rsa.ssh_key_file = repos.tmp().Sub("rsa_key");
+  auto ra = Mirror::Open(repos.MirrorDir("rsa"), rsa);
+  ASSERT_TRUE(ra.ok()) << ra.error().message();
+  auto rsa_fetch = (*ra)->Fetch();
+  if (!rsa_fetch.ok()) {  // an older server may still take it
+    EXPECT_NE(rsa_fetch.error().message().find("an RSA key"), std::string::npos) << rsa_fetch.error().message();
+  }
+  // A key file gone since the start: its path and why, not libssh2's words.
+  RemoteOptions gone = o;
+  gone.ssh_key_file = repos.tmp().Write("gone_key", "");
+  auto g = Mirror::Open(repos.MirrorDir("gone"), gone);
+  ASSERT_TRUE(g.ok()) << g.error().message();
+  std::filesystem::remove(gone.ssh_key_file);
+  auto gone_fetch = (*g)->Fetch();
+  ASSERT_FALSE(gone_fetch.ok());
+  EXPECT_NE(gone_fetch.error().message().find("cannot read --repo-ssh-key-file " + gone.ssh_key_file +
+                                              ": No such file or directory"),
+            std::string::npos)
+      << gone_fetch.error().message();
+
   // The server offers a key that known_hosts does not list for it.
   RemoteOptions mitm = o;
   mitm.ssh_known_hosts_file = repos.tmp().Write("known_hosts_other", sshd.KnownHostsLine("other_key.pub"));
