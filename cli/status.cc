@@ -1,6 +1,8 @@
 // `bosun status`: the repository the cluster follows and where its sync
 // stands — head, live revision, last fetch and last sync (the GitRepository
 // "default" of docs/GITOPS.md, and the Revision record of the live commit).
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -12,6 +14,8 @@
 #include "cli/gitops.h"
 #include "cli/member_settings.h"
 #include "cli/verbs.h"
+#include "core/clock.h"
+#include "core/duration.h"
 #include "core/yaml_emit.h"
 #include "reconciler/history.h"
 
@@ -190,6 +194,18 @@ int RunStatus(const StatusOptions& opt) {
   }
   std::string fetch_error = S(st, "lastFetchError");
   Line("Last fetch:", When(S(st, "lastFetchTime")) + (fetch_error.empty() ? "" : ", failed: " + fetch_error));
+  // The leader fetches at every interval, whatever else fails: a last fetch
+  // long past it means no sync controller runs (or it is stuck).
+  if (auto last = ParseRfc3339(S(st, "lastFetchTime")); last && S(st, "fetchingSince").empty()) {
+    if (auto every = ParseDuration(PollIntervalOf(*repo)); every) {
+      const auto late = std::max<std::chrono::nanoseconds>(3 * *every, *every + std::chrono::minutes(1));
+      if (Clock::System().Now() - *last > late) {
+        Line("", "overdue: the repository is fetched every " + PollIntervalOf(*repo) +
+                     "; the leader's sync controller is not running or is stuck (its log says why; `bosun members` "
+                     "shows the leader)");
+      }
+    }
+  }
   // A fetch that has not ended yet (a remote that stalls).
   if (const std::string since = S(st, "fetchingSince"); !since.empty()) {
     Line("Fetching:", "since " + When(since) + ": the repository is slow to answer");

@@ -941,6 +941,8 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
         "Poll interval: 10s (the repository's SyncConfig; the server's is 1m0s)", "Head:          abcd444dddd",
         "Live:          abcd333cccc", "revision 3, ", "head abcd444 is not live",
         "Last fetch:    ", " ago (2026-01-01T10:06:00Z), failed: cannot fetch", "Last sync:     ",
+        // A last fetch long past the interval: no controller fetches.
+        "overdue: the repository is fetched every 10s; the leader's sync controller is not running or is stuck",
         "Revert:        automatic, failed (needs a human): the revert conflicts with later changes in web/deploy.yaml",
         "Earlier:       revision 1 (1111111), Degraded (ProgressDeadlineExceeded): progress deadline exceeded for "
         "deployment shop/web: 0/1 new replicas available — not reverted: this is the repository's first commit: "
