@@ -95,9 +95,13 @@ Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string
       if (ec) return Error(Code::kIo, it->path().string() + ": " + ec.message());
       const fs::path& p = it->path();
       const std::string rel = p.lexically_relative(root).generic_string();
+      // As the sync reads a commit: regular files only. A symbolic link is
+      // a path in Git, not YAML; a submodule (a folder with its own .git)
+      // is a commit of another repository.
+      if (it->is_symlink(ec)) continue;
       if (it->is_directory(ec)) {
-        // Nothing under a dot-folder or an ignored folder is read.
-        if (p.filename().string().starts_with(".") || filter->Ignored(rel, true)) {
+        // Nothing under a dot-folder, an ignored folder or a submodule is read.
+        if (p.filename().string().starts_with(".") || filter->Ignored(rel, true) || fs::exists(p / ".git", ec)) {
           it.disable_recursion_pending();
           continue;
         }

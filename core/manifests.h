@@ -83,7 +83,9 @@ bool IsManifestFile(const std::string& path);
 // Every manifest file under `paths`, sorted. A file is taken as given; a
 // folder is walked recursively and what it holds is chosen by its
 // ManifestFilter (core/manifest_filter.h: no dot-names, the .bosunignore
-// files of the folder and of the folders under it).
+// files of the folder and of the folders under it) and, as the sync reads a
+// commit, regular files only: not symbolic links, nor what a submodule (a
+// folder with its own .git) holds.
 // Fails when a path does not exist or cannot be read.
 Result<std::vector<std::string>> FindManifestFiles(const std::vector<std::string>& paths);
 

@@ -178,6 +178,16 @@ TEST(FindManifestFiles, TakesTheFoldersBosunignoreIntoAccount) {
   EXPECT_THAT(*files, ElementsAre(d.Sub("repo/web.yaml")));
   std::filesystem::remove(d.Sub("repo/apps/.bosunignore"));
 
+  // As the sync reads a commit: no symbolic link, nothing of a submodule.
+  std::filesystem::create_symlink(d.Sub("repo/web.yaml"), d.Sub("repo/link.yaml"));
+  d.Write("repo/sub/.git", "gitdir: ../.git/modules/sub\n");
+  d.Write("repo/sub/from-sub.yaml", "");
+  files = FindManifestFiles({d.Sub("repo")});
+  ASSERT_TRUE(files.ok());
+  EXPECT_THAT(*files, ElementsAre(d.Sub("repo/apps/db.yaml"), d.Sub("repo/web.yaml")));
+  std::filesystem::remove(d.Sub("repo/link.yaml"));
+  std::filesystem::remove_all(d.Sub("repo/sub"));
+
   // Without the ignore file every manifest outside dot-folders is read.
   std::filesystem::remove(d.Sub("repo/.bosunignore"));
   files = FindManifestFiles({d.Sub("repo")});
