@@ -388,13 +388,17 @@ TEST(MirrorSsh, KeyAuthAndKnownHosts) {
   auto h = Mirror::Open(repos.MirrorDir("hashed"), hashed);
   EXPECT_EQ((*h)->Fetch().value_or(""), next);
 
+  // A new key of `type` (with `passphrase`), authorized on the server.
+  auto authorized_key = [&](const std::string& name, const std::string& type, const std::string& passphrase) {
+    EXPECT_EQ(RunCommand("ssh-keygen -q -t " + type + " -N '" + passphrase + "' -f " + repos.tmp().Sub(name) +
+                         " && cat " + repos.tmp().Sub(name + ".pub") + " >> " + repos.tmp().Sub("authorized_keys"))
+                  .exit_code,
+              0);
+    return repos.tmp().Sub(name);
+  };
   // A key protected by a passphrase, given in a file of its own.
-  ASSERT_EQ(RunCommand("ssh-keygen -q -t ed25519 -N 'open sesame' -f " + repos.tmp().Sub("locked_key") + " && cat " +
-                       repos.tmp().Sub("locked_key.pub") + " >> " + repos.tmp().Sub("authorized_keys"))
-                .exit_code,
-            0);
   RemoteOptions locked = o;
-  locked.ssh_key_file = repos.tmp().Sub("locked_key");
+  locked.ssh_key_file = authorized_key("locked_key", "ed25519", "open sesame");
   locked.ssh_passphrase_file = repos.tmp().Write("passphrase", "open sesame\n");
   auto l = Mirror::Open(repos.MirrorDir("locked"), locked);
   auto unlocked = (*l)->Fetch();
@@ -402,12 +406,8 @@ TEST(MirrorSsh, KeyAuthAndKnownHosts) {
 
   // An RSA key, authorized: this libssh2 signs with SHA-1, which the
   // server (OpenSSH 9) refuses; the error says so rather than only "refused".
-  ASSERT_EQ(RunCommand("ssh-keygen -q -t rsa -b 2048 -N '' -f " + repos.tmp().Sub("rsa_key") + " && cat " +
-                       repos.tmp().Sub("rsa_key.pub") + " >> " + repos.tmp().Sub("authorized_keys"))
-                .exit_code,
-            0);
   RemoteOptions rsa = o;
-  rsa.ssh_key_file = repos.tmp().Sub("rsa_key");
+  rsa.ssh_key_file = authorized_key("rsa_key", "rsa", "");
   auto ra = Mirror::Open(repos.MirrorDir("rsa"), rsa);
   ASSERT_TRUE(ra.ok()) << ra.error().message();
   auto rsa_fetch = (*ra)->Fetch();
