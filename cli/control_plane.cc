@@ -146,13 +146,6 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   if (ec) return Error(Code::kIo, "cannot create " + opt.data + ": " + ec.message());
   ::chmod(opt.data.c_str(), 0700);
 
-  tokens_path_ = opt.data + "/tokens";
-  admin_token_path_ = opt.admin_token_file.empty() ? opt.data + "/admin.token" : opt.admin_token_file;
-  auto token = state::EnsureAdminToken(tokens_path_, admin_token_path_);
-  if (!token) return token.error();
-  admin_token_ = *token;
-  if (auto st = auth_.Load(tokens_path_); !st) return st;
-
   // Encryption at rest (docs/SECURITY.md): Secrets reach the store only as
   // ciphertext under this key, which never enters the store itself.
   const std::string key_file =
@@ -160,15 +153,40 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   // A member of several that would make a key of its own: each member would
   // then hold its own, and after the first failover the new leader could
   // not read the Secrets the old one stored. Said at once, not then.
-  const bool several = !opt.join.empty() || opt.peers.find(',') != std::string::npos;
-  if (opt.encryption_key_file.empty() && several && !fs::exists(key_file, ec)) {
-    return Error(Code::kInvalid,
-                 "--encryption-key-file is needed by a member of a cluster of several (--peers with more than one "
-                 "member, or --join): every member must have the same key, or after a failover the new leader "
-                 "cannot read the Secrets the old one stored. Give every member the same FILE: a path that does "
-                 "not exist yet gets a new key on the first start (copy that file to the other members' machines), "
-                 "or copy an existing member's DATA/keys/secrets.key (docs/SECURITY.md)");
+  size_t peer_count = 0;
+  if (!opt.peers.empty()) {
+    auto peers = ParsePeers(opt.peers);
+    if (!peers) return peers.error();
+    peer_count = peers->size();
   }
+  if (opt.encryption_key_file.empty() && !fs::exists(key_file, ec)) {
+    const std::string why =
+        " every member must have the same key, or after a failover the new leader cannot read the Secrets the "
+        "old one stored (docs/SECURITY.md)";
+    if (!opt.join.empty()) {
+      return Error(Code::kInvalid,
+                   "--encryption-key-file is needed to --join a cluster: give a copy of the "
+                   "cluster's key file (a member's --encryption-key-file, or its DATA/keys/"
+                   "secrets.key);" +
+                       why);
+    }
+    if (peer_count > 1) {
+      return Error(Code::kInvalid,
+                   "--encryption-key-file is needed by a member of a cluster of several (--peers with more than "
+                   "one member):" +
+                       why +
+                       ". Give every member the same FILE: a path that does not exist yet gets "
+                       "a new key at the first member's start (copy that file to the other members' machines before "
+                       "they start), or copy an existing member's DATA/keys/secrets.key");
+    }
+  }
+  tokens_path_ = opt.data + "/tokens";
+  admin_token_path_ = opt.admin_token_file.empty() ? opt.data + "/admin.token" : opt.admin_token_file;
+  auto token = state::EnsureAdminToken(tokens_path_, admin_token_path_);
+  if (!token) return token.error();
+  admin_token_ = *token;
+  if (auto st = auth_.Load(tokens_path_); !st) return st;
+
   auto data_key = crypto::LoadOrCreateKeyFile(key_file);
   if (!data_key) return data_key.error();
   codec_ = std::make_unique<state::EncryptingValueCodec>(std::move(*data_key));

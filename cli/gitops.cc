@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "cli/client_flags.h"
+#include "cli/member_settings.h"
 #include "core/ascii.h"
 #include "reconciler/history.h"
 
@@ -68,6 +69,13 @@ const KindInfo& RevisionKind() {
 Result<Object> GetGitRepository(state::Client& client) {
   auto repo = client.Get(GitRepositoryKind(), "", kGitRepositoryName);
   if (!repo && repo.error().code() == Code::kNotFound) {
+    // Members that disagree on the source hold the first sync, which writes
+    // the GitRepository: that is why, not a missing --repo.
+    if (auto members = client.Members()) {
+      if (auto conflict = GitOpsSourceConflict(Object::Field(*members, "items"))) {
+        return Error(Code::kNotFound, "the GitRepository is not written yet: " + *conflict);
+      }
+    }
     return Error(Code::kNotFound,
                  "this cluster follows no Git repository (there is no GitRepository \"default\"): start `bosun "
                  "server` with --repo URL [--branch B] [--path P] (docs/GITOPS.md); if it was just started, its "
@@ -214,12 +222,6 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
       if (o) return o;
       if (o.error().code() != Code::kNotFound) return o.error();
     }
-    // A sequence number before the oldest kept: removed, not never made.
-    if (auto all = ListRevisions(client);
-        all && !all->empty() && std::stoll(rev) > 0 && std::stoll(rev) < Sequence(all->back())) {
-      return Error(Code::kNotFound, "revision " + std::to_string(std::stoll(rev)) +
-                                        " is no longer in the history: " + RemovedRecordsNote(*all));
-    }
   }
   if (AllHex(rev) && !AllDigits(rev) && rev.size() < 4) {
     return Error(Code::kInvalid, "\"" + raw +
@@ -228,6 +230,7 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
   }
   if (!AllHex(rev)) return NoSuchRevision(raw);
   std::vector<Object> matches;
+  std::string removed;  // a sequence number before the oldest kept: removed, not never made
   if (rev.size() == 40) {
     auto list = RecordsOfCommit(client, rev);
     if (!list) return list.error();
@@ -235,11 +238,17 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
   } else {
     auto all = ListRevisions(client);
     if (!all) return all.error();
+    if (AllDigits(rev) && rev.size() <= 18 && !all->empty() && std::stoll(rev) > 0 &&
+        std::stoll(rev) < Sequence(all->back())) {
+      removed =
+          "revision " + std::to_string(std::stoll(rev)) + " is no longer in the history: " + RemovedRecordsNote(*all);
+    }
+    // A short number is a sequence number, never a commit prefix.
     for (Object& o : *all) {
-      if (AsciiLower(CommitOf(o)).rfind(rev, 0) == 0) matches.push_back(std::move(o));
+      if (rev.size() >= 4 && AsciiLower(CommitOf(o)).rfind(rev, 0) == 0) matches.push_back(std::move(o));
     }
   }
-  if (matches.empty()) return NoSuchRevision(raw);
+  if (matches.empty()) return removed.empty() ? NoSuchRevision(raw) : Error(Code::kNotFound, removed);
   std::set<std::string> commits;
   for (const Object& o : matches) commits.insert(CommitOf(o));
   if (commits.size() > 1) {

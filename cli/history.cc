@@ -295,9 +295,10 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
                 unchanged.empty() ? "" : (", " + unchanged + " unchanged").c_str());
     if (!objects.is_array() || objects.empty()) std::printf("  none\n");
     if (objects.is_array()) {
-      // In the order of the apply by kind (Namespaces, ConfigMaps, …), and
-      // within a kind by namespace and name, so an object is found where a
-      // reader looks (the record keeps the order the files were read in).
+      // Kinds in the order they first come in the record (the apply's:
+      // Namespaces, ConfigMaps, …; deletes after), and within a kind by
+      // namespace and name, so an object is found where a reader looks (the
+      // record keeps the order the files were read in).
       std::vector<const Json*> sorted;
       std::map<std::string, size_t> kind_rank;
       for (const Json& o : objects) {
@@ -648,10 +649,6 @@ int RunHistory(const HistoryOptions& opt) {
     if (only) {
       std::fprintf(stderr, "No revision in the history changed %s or found it drifted.\n", about.c_str());
       note_truncated();
-      return 0;
-    }
-    if (!removed.empty()) {
-      std::fprintf(stderr, "%s.\n", removed.c_str());
       return 0;
     }
     std::fprintf(stderr,

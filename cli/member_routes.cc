@@ -111,9 +111,7 @@ void Publish(state::ReplicatedService* svc, uint64_t id, const state::HttpReques
   const std::string name = "member " + std::to_string(id);
   if (!found) return reply(StatusResponse(404, "NotFound", name + " is not in the cluster"));
   Json settings = Json::object();
-  if (j.contains("encryptionKeyId") && j["encryptionKeyId"].is_string())
-    settings["encryptionKeyId"] = j["encryptionKeyId"];
-  if (j.contains("gitops") && (j["gitops"].is_object() || j["gitops"].is_null())) settings["gitops"] = j["gitops"];
+  state::AddMemberSettings(j.dump(), &settings);
   state::Txn txn;
   txn.ops.push_back(
       state::Op{state::Op::Kind::kPut, state::MemberRecordKey(id),

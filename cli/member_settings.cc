@@ -64,14 +64,12 @@ std::string Listed(const std::vector<Group>& groups) {
 
 }  // namespace
 
-Json MemberItems(const std::vector<state::MemberInfo>& members) {
+Json MemberItems(const std::vector<state::MemberInfo>& members, const std::string& self_settings) {
   Json items = Json::array();
   for (const state::MemberInfo& m : members) {
     Json item = {{"id", m.id}, {"isLeader", m.is_leader}};
-    Json settings = m.settings.empty() ? Json::object() : Json::parse(m.settings, nullptr, false);
-    for (const char* k : {"encryptionKeyId", "gitops"}) {
-      if (settings.is_object() && settings.contains(k)) item[k] = settings[k];
-    }
+    const std::string& published = m.is_self && !self_settings.empty() ? self_settings : m.settings;
+    state::AddMemberSettings(published, &item);
     items.push_back(std::move(item));
   }
   return items;
@@ -85,11 +83,19 @@ std::optional<std::string> GitOpsSourceConflict(const Json& items) {
   auto groups = GroupBy(items, "gitops", [](const Json& g) -> std::pair<std::string, std::string> {
     if (!g.is_object()) return {"", "no repository (started without --repo)"};
     const std::string url = Str(g, "url"), ref = Str(g, "ref"), path = NormalFolder(Str(g, "path"));
+    // --branch main, --ref main and --ref refs/heads/main follow one branch;
+    // …/shop.git and …/shop.git/ are one repository.
+    std::string same_url = url;
+    while (same_url.size() > 1 && same_url.back() == '/') same_url.pop_back();
+    const bool commit_id = ref.size() == 40 && ref.find_first_not_of("0123456789abcdef") == std::string::npos;
+    const std::string same_ref = ref.empty()                               ? "refs/heads/main"
+                                 : commit_id || ref.rfind("refs/", 0) == 0 ? ref
+                                                                           : "refs/heads/" + ref;
     std::string verify = Str(g, "verifyCommits");
     if (verify.empty()) verify = "none";
     std::string said = url + " (ref " + ref + ", " + (path.empty() ? "the whole tree" : "path " + path + "/");
     if (verify != "none") said += ", --verify-commits " + verify;
-    return {url + '\n' + ref + '\n' + path + '\n' + verify, said + ")"};
+    return {same_url + '\n' + same_ref + '\n' + path + '\n' + verify, said + ")"};
   });
   if (groups.size() < 2) return std::nullopt;
   return "the members follow different sources: " + Listed(groups) +

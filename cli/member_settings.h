@@ -26,8 +26,11 @@
 namespace bosun::cli {
 
 // {"id", "isLeader", and the published settings} of each member, as the
-// API's member list has them (GET /bosun/v1/members "items").
-Json MemberItems(const std::vector<state::MemberInfo>& members);
+// API's member list has them (GET /bosun/v1/members "items"). The member
+// asking puts its own settings as they are now in `self_settings` (a JSON
+// object; "" to take the registry's): its record there may be the one it
+// published before a restart with other flags.
+Json MemberItems(const std::vector<state::MemberInfo>& members, const std::string& self_settings = "");
 
 // The published settings of this member, as a JSON object: its key's id and
 // its GitOps source (`gitops` null without --repo).

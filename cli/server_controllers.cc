@@ -111,6 +111,7 @@ Status LeaderControllers::Start(state::ReplicatedService* service, const std::st
                                 std::function<void()> trigger_sync) {
   state::ClientOptions co;
   co.servers = {api_url};
+  co.unavailable_retry = std::chrono::milliseconds(0);  // its own loops retry
   co.token = admin_token;
   auto client = state::Client::Create(co);
   if (!client) return client.error();

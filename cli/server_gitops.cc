@@ -145,6 +145,10 @@ struct GitOps::Impl {
 
   void Loop();
   void ForwardSyncRequest(int* attempts_left);
+  // What this member follows, as it publishes it (GitOps::Source).
+  Json Source() const {
+    return {{"url", remote.url}, {"ref", remote.ref}, {"path", flags.path}, {"verifyCommits", flags.verify_commits}};
+  }
 };
 
 GitOps::GitOps(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -286,16 +290,14 @@ std::string GitOps::Describe() const {
 }
 
 Json GitOps::Source() const {
-  return {{"url", impl_->remote.url},
-          {"ref", impl_->remote.ref},
-          {"path", impl_->flags.path},
-          {"verifyCommits", impl_->flags.verify_commits}};
+  return impl_->Source();
 }
 
 Status GitOps::Start(state::ReplicatedService* service, state::ApiServer* api, const std::string& api_url,
                      const std::string& admin_token) {
   state::ClientOptions co;
   co.servers = {api_url};
+  co.unavailable_retry = std::chrono::milliseconds(0);  // its own loops retry
   co.token = admin_token;
   // The sync's batch (a whole repository, on a first sync) goes to this
   // process's API server as a value instead of as 13 MB of JSON each way; on
@@ -438,7 +440,11 @@ void GitOps::Impl::Loop() {
       so.verify = flags.verify_commits;
       so.allowed_signers_file = flags.allowed_signers_file;
       so.record_events = true;  // `bosun get events`, `bosun describe`
-      so.source_conflict = [svc = service] { return GitOpsSourceConflict(MemberItems(svc->Members())); };
+      // This member's own source as it is now: its record may be the one
+      // it published before a restart with other flags.
+      so.source_conflict = [svc = service, mine = Json{{"gitops", Source()}}.dump()] {
+        return GitOpsSourceConflict(MemberItems(svc->Members(), mine));
+      };
       so.first_trigger = saw_other_leader ? reconciler::SyncTrigger::kLeaderChange : reconciler::SyncTrigger::kStartup;
       auto c = reconciler::SyncController::Create(so);
       if (!c) {

@@ -196,9 +196,13 @@ int RunStatus(const StatusOptions& opt) {
   Line("Last fetch:", When(S(st, "lastFetchTime")) + (fetch_error.empty() ? "" : ", failed: " + fetch_error));
   // The leader fetches at every interval, whatever else fails: a last fetch
   // long past it means no sync controller runs (or it is stuck).
-  if (auto last = ParseRfc3339(S(st, "lastFetchTime")); last && S(st, "fetchingSince").empty()) {
+  // (Not while the members' disagreement holds it: that is said below.)
+  const bool held = S(st, "lastSyncError").rfind("not syncing: ", 0) == 0;
+  if (auto last = ParseRfc3339(S(st, "lastFetchTime")); last && S(st, "fetchingSince").empty() && !held) {
     if (auto every = ParseDuration(PollIntervalOf(*repo)); every) {
-      const auto late = std::max<std::chrono::nanoseconds>(3 * *every, *every + std::chrono::minutes(1));
+      // (In seconds: three times an absurd interval would overflow.)
+      const auto secs = std::chrono::duration_cast<std::chrono::seconds>(*every);
+      const auto late = std::max(secs + secs + secs, secs + std::chrono::seconds(60));
       if (Clock::System().Now() - *last > late) {
         Line("", "overdue: the repository is fetched every " + PollIntervalOf(*repo) +
                      "; the leader's sync controller is not running or is stuck (its log says why; `bosun members` "

@@ -93,6 +93,12 @@ Result<std::string> CheckUrl(const std::string& url) {
                  "(--repo-username, --repo-password-file)");
   }
   const std::string scheme = scheme_end == std::string::npos ? "" : AsciiLower(url.substr(0, scheme_end));
+  if ((scheme == "http" || scheme == "https") && url.find_first_of("?#") != std::string::npos) {
+    // https://host/x.git?token=… would be shown wherever the URL is.
+    return Error(Code::kInvalid,
+                 "the repository URL has a query string or fragment (not shown here: it may hold a token); give the "
+                 "URL without it, and a token with --repo-username and --repo-password-file");
+  }
   if (!userinfo.empty() && (scheme == "http" || scheme == "https")) {
     // https://TOKEN@host/… is how tokens are often written: it would be
     // shown (status, log, the mirror's config). Nor is it repeated here.

@@ -93,6 +93,24 @@ std::string Origin(const std::string& url) {
   return scheme + "://" + host + ":" + port;
 }
 
+// Whether libgit2's `asking` URL is on the configured URL's origin. libgit2
+// writes an IPv6 host without its brackets (http://::1:8080/…) and leaves a
+// default port out, so that form of the configured origin counts too.
+bool SameOrigin(const std::string& asking, const std::string& configured) {
+  if (Origin(asking) == Origin(configured)) return true;
+  const std::string origin = Origin(configured);  // scheme://host:port
+  const size_t sep = origin.find("://");
+  const size_t colon = origin.rfind(':');
+  std::string host = origin.substr(sep + 3, colon - sep - 3), port = origin.substr(colon + 1);
+  if (host.size() < 2 || host.front() != '[' || host.back() != ']') return false;
+  host = host.substr(1, host.size() - 2);
+  const std::string scheme = origin.substr(0, sep);
+  const bool default_port = (scheme == "https" && port == "443") || (scheme == "http" && port == "80");
+  const std::string want = scheme + "://" + host + (default_port ? "" : ":" + port);
+  const std::string got = AsciiLower(asking);
+  return got == want || got.rfind(want + "/", 0) == 0;
+}
+
 std::string Base64(const unsigned char* data, size_t len) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -116,8 +134,11 @@ int OnCredentials(git_credential** out, const char* url, const char* user_from_u
   ctx->watch->Touch();
   const RemoteOptions& o = ctx->impl->options;
   // Credentials go only to the host (scheme and port) they are for: not to
-  // one an HTTP redirect points at, as git and curl do.
-  if (url != nullptr && Origin(url) != Origin(o.url)) {
+  // one an HTTP redirect points at, as git and curl do. (libgit2 names the
+  // host a redirect went to here since Debian's fix of CVE-2026-53586, as
+  // upstream 1.9 does; MirrorHttp.CredentialsAreNotSentToTheHostARedirect-
+  // PointsAt checks the libgit2 it runs with.)
+  if (url != nullptr && !SameOrigin(url, o.url)) {
     log::Warn("gitsync", "credentials withheld from a host the remote redirected to",
               {{"configured", Origin(o.url)}, {"asking", Origin(url)}});
     return ctx->Refuse(Code::kUnauthorized,
@@ -403,7 +424,7 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress, const std::atomic<
   callbacks.transfer_progress = OnTransferProgress;
   callbacks.pack_progress = OnPackProgress;
   git_proxy_options proxy = GIT_PROXY_OPTIONS_INIT;
-  proxy.type = GIT_PROXY_AUTO;  // http.proxy and the *_proxy variables, as git does
+  proxy.type = GIT_PROXY_AUTO;  // the *_proxy variables (not http.proxy: no user or system git config is read)
 
   // libgit2 says "unsupported URL protocol" for a local path that does not
   // exist; say what is wrong instead.

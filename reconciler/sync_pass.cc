@@ -237,11 +237,18 @@ Status SyncController::Impl::HoldForConflict(const PassContext& ctx, const std::
     conflict_said = why;
   }
   held_for_conflict.store(true);
-  // A `bosun sync` meanwhile gets this answer, not its time-out.
-  StartRepositoryWatch();
   auto cur = client->Get(*repo_kind, "", kRepositoryName);
   if (!cur)
     return cur.error().code() == Code::kNotFound ? Ok() : Status(cur.error().Wrap("cannot read the GitRepository"));
+  {
+    // What was answered before (by another leader) is not taken for new
+    // when the watch below first sees the object.
+    const Json& handled = Object::Field(cur->status(), "lastHandledSyncRequest");
+    std::lock_guard<std::mutex> lock(repo_mu);
+    if (last_handled.empty() && handled.is_string()) last_handled = handled.get<std::string>();
+  }
+  // A `bosun sync` meanwhile gets this answer, not its time-out.
+  StartRepositoryWatch();
   const std::string message = kConflictPrefix + why;
   std::string req = cur->annotation(kSyncRequestedAnnotation).value_or("");
   if (req.empty()) req = ctx.request;
@@ -466,9 +473,10 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
       const std::string where = source.path.empty() ? "in the repository" : "under " + source.path;
       Diagnostic d;
       d.file = source.path;
-      d.message = "no manifests " + where + " but bosun's own settings: applying this revision would delete all " +
-                  std::to_string(live_objects) + (live_objects == 1 ? " object" : " objects") +
-                  " of the live one. If that is meant, set spec.allowEmpty: true in a SyncConfig of the revision";
+      d.message =
+          "no manifests " + where + " (SyncConfigs and Policies aside): applying this revision would delete " +
+          (live_objects == 1 ? std::string("the one object") : "all " + std::to_string(live_objects) + " objects") +
+          " of the live one. If that is meant, set spec.allowEmpty: true in a SyncConfig of the revision";
       return WriteRefusal(ctx, "NoManifests", d.message, {d});
     }
   }

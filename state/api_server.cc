@@ -391,12 +391,7 @@ void Core::ServeMembers(const CallPtr& call) {
                  {"isSelf", m.is_self},
                  {"appliedIndex", m.applied_index}};
     // What it published of its settings (encryptionKeyId, gitops).
-    if (!m.settings.empty()) {
-      Json settings = Json::parse(m.settings, nullptr, false);
-      for (const char* k : {"encryptionKeyId", "gitops"}) {
-        if (settings.is_object() && settings.contains(k)) item[k] = settings[k];
-      }
-    }
+    AddMemberSettings(m.settings, &item);
     items.push_back(std::move(item));
   }
   call->Reply(200, {{"apiVersion", "bosun.dev/v1"}, {"kind", "MemberList"}, {"items", items}});

@@ -262,9 +262,14 @@ Result<Answer> Client::Impl::Exchange(const std::string& method, const std::stri
     bool answered_503 = false;
     auto a = ExchangeOnce(method, target, body, content_type, is_write, token, stream, &answered_503);
     if (a || !answered_503 || token.is_canceled()) return a;
-    // A POST a follower forwarded may have reached the leader before it
-    // went: asked again only when no leader was known.
-    if (method == "POST" && !Contains(a.error().message(), "no leader is known")) return a;
+    // A write a follower forwarded, or one the leader lost its leadership
+    // under, may have been applied: asked again only when no leader was
+    // known (nothing was forwarded), or for a merge patch, which setting
+    // the same fields again leaves as it was (`bosun sync`'s request).
+    if (is_write && !Contains(a.error().message(), "no leader is known") &&
+        !(method == "PATCH" && content_type == "application/merge-patch+json")) {
+      return a;
+    }
     if (std::chrono::steady_clock::now() + std::chrono::milliseconds(250) > deadline) return a;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }

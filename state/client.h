@@ -48,11 +48,14 @@ struct ClientOptions {
   // For one request (connecting, sending, and each wait for more of the
   // answer).
   std::chrono::milliseconds timeout{10000};
-  // Every server answered 503 (no leader yet, or the leader a follower
-  // forwards to is gone): asked again every 250 ms for this long, since an
-  // election takes a second or two. Not a POST that could have reached a
-  // leader (generateName would make a second object), unless the answer
-  // says no leader was known. 0: answer the 503 at once.
+  // Every server reached answered 503 (no leader yet, or the leader a
+  // follower forwards to is gone): asked again every 250 ms for this long,
+  // since an election takes a second or two. A write only when the answer
+  // says no leader was known (nothing was forwarded), or a JSON merge patch
+  // (the same fields set again): any other may have been applied before
+  // the 503 (a forward cut off, leadership lost before the answer). 0:
+  // answer the 503 at once (the server's own controllers, which retry in
+  // their own loops).
   std::chrono::milliseconds unavailable_retry{5000};
   // A watch stream that brings nothing (no event, no BOOKMARK) for this long
   // is taken for dead and reopened from the last resourceVersion. The server

@@ -107,6 +107,15 @@ std::string MemberRecord(uint64_t id, const std::string& raft_address, const std
   return rec.dump();
 }
 
+void AddMemberSettings(const std::string& settings, nlohmann::json* item) {
+  if (settings.empty()) return;
+  const auto j = nlohmann::json::parse(settings, nullptr, false);
+  if (!j.is_object()) return;
+  for (const char* k : {"encryptionKeyId", "gitops"}) {
+    if (j.contains(k)) (*item)[k] = j[k];
+  }
+}
+
 std::string MemberSettingsOf(const std::string& record) {
   auto j = nlohmann::json::parse(record, nullptr, false);
   if (!j.is_object()) return "";

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/result.h"
 #include "state/store.h"
 
@@ -42,6 +44,12 @@ struct MemberInfo {
   // verifyCommits} or null without --repo}); "" when it published none.
   std::string settings;
 };
+
+// Copies the settings a member publishes ("encryptionKeyId", "gitops") from
+// `settings` (a JSON object's text, as MemberInfo::settings holds it) into
+// `item`; nothing else, nothing when it is not such an object. Defined in
+// replicated_service.cc.
+void AddMemberSettings(const std::string& settings, nlohmann::json* item);
 
 class StateService {
  public:

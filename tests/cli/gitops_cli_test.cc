@@ -1761,8 +1761,6 @@ TEST(RevertCli, WaitsForTheRevertsSyncAndSaysWhatItDid) {
   server.Stop();
 }
 
-// Self-heal off: a change by hand stays until `bosun sync`, which puts it
-// back and says so.
 // `history show` lists the changed objects by kind, then namespace and
 // name, not in the order their files were read.
 TEST_F(FollowTest, HistoryShowListsObjectsByName) {
@@ -1842,6 +1840,8 @@ TEST_F(FollowTest, HistorySaysWhatTheHistoryLimitRemoved) {
   EXPECT_THAT(json.out, HasSubstr("\"removedByHistoryLimit\": \"Revisions 1–")) << json.out;
 }
 
+// Self-heal off: a change by hand stays until `bosun sync`, which puts it
+// back and says so.
 TEST_F(FollowTest, WithSelfHealOffBosunSyncPutsBackAChangeByHand) {
   repo_->Write("deploy/sync.yaml",
                "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {selfHeal: false}\n");
@@ -2317,8 +2317,10 @@ TEST(FollowCluster, MembersThatFollowDifferentSourcesApplyNothingUntilTheyAgree)
   EXPECT_EQ(via.Http("GET", "/apis/bosun.dev/v1/revisions/00000002").first, 404);
   EXPECT_EQ(via.Http("GET", "/api/v1/namespaces/default/configmaps/web").second["data"].value("color", ""), "blue");
 
-  // The same flags again: the held commit goes live without being asked.
-  cluster.Start(odd, same);
+  // The same flags again, written another way (--ref refs/heads/main is
+  // --branch main's default, deploy/ is deploy): the held commit goes live
+  // without being asked.
+  cluster.Start(odd, "--repo " + Quote(repo.dir()) + " --ref refs/heads/main --path deploy/ --fetch-interval 1h");
   ASSERT_TRUE(ThreeMembers::WaitLive(via, second)) << cluster.Logs();
   status = Bosun("status" + via.flags());
   EXPECT_THAT(status.out, Not(HasSubstr("Members:"))) << status.out;
@@ -2366,6 +2368,15 @@ TEST(FollowCluster, AMemberOfSeveralWithoutAKeyFileIsRefusedAtStart) {
   EXPECT_NE(out.exit_code, 0);
   EXPECT_THAT(out.out, HasSubstr("--encryption-key-file is needed by a member of a cluster of several")) << out.out;
   EXPECT_FALSE(fs::exists(dir.Sub("m1/keys/secrets.key")));
+  // A cluster of one named in --peers (even with a trailing comma) makes its
+  // own key as ever: it starts (and is stopped by the time-out).
+  Outcome one = bosun::test::RunCommand(
+      "timeout 3 " + std::string(BOSUN_BINARY) + " server --data " + Quote(dir.Sub("one")) +
+      " --id 1 --listen 127.0.0.1:" + std::to_string(bosun::test::FreePort()) +
+      " --raft-listen 127.0.0.1:" + std::to_string(raft1) + " --peers 1=127.0.0.1:" + std::to_string(raft1) + ", 2>&1");
+  EXPECT_EQ(one.exit_code, 124) << one.out;
+  EXPECT_THAT(one.out, Not(HasSubstr("--encryption-key-file is needed"))) << one.out;
+  EXPECT_TRUE(fs::exists(dir.Sub("one/keys/secrets.key")));
 }
 
 }  // namespace

@@ -274,7 +274,13 @@ TEST(ClientFake, FollowsTheLeaderHintOf503) {
 TEST(ClientFake, AllServersUnavailableIs503WithTheServersMessage) {
   FakeApi a;
   a.SetUnavailable(true);
-  auto c = NewClient({a.url()});
+  ClientOptions o;
+  o.servers = {a.url()};
+  o.token = kToken;
+  o.unavailable_retry = 0ms;
+  auto made = Client::Create(o);
+  ASSERT_TRUE(made.ok());
+  auto& c = *made;
   auto r = c->Get(Kind("cm"), "shop", "x");
   EXPECT_EQ(r.error().code(), Code::kUnavailable);
   EXPECT_EQ(r.error().message(), "the bosun API at " + a.url() + " is unavailable: no leader");
@@ -309,6 +315,20 @@ TEST(ClientFake, AnElectionIsWaitedOutForAFewSeconds) {
   const auto at = std::chrono::steady_clock::now();
   EXPECT_EQ((*impatient)->Get(Kind("cm"), "shop", "a").error().code(), Code::kUnavailable);
   EXPECT_LT(std::chrono::steady_clock::now() - at, 500ms);
+}
+
+// A write answered 503 without "no leader is known" (a forward cut off,
+// leadership lost before the answer) may have been applied: it is not sent
+// again, and its caller gets the 503.
+TEST(ClientFake, AWriteThatMayHaveBeenAppliedIsNotSentAgain) {
+  FakeApi a;
+  auto c = NewClient({a.url()});
+  ASSERT_TRUE(c->Create(ConfigMap("shop", "a")).ok());
+  a.SetUnavailable(true);
+  const int before = a.requests();
+  auto deleted = c->Delete(Kind("cm"), "shop", "a");
+  EXPECT_EQ(deleted.error().code(), Code::kUnavailable);
+  EXPECT_EQ(a.requests(), before + 1);
 }
 
 TEST(ClientFake, RejectsMalformedServerUrls) {
