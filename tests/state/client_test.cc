@@ -29,10 +29,12 @@ using fake::FreePort;
 using fake::Kind;
 using fake::kToken;
 
-std::unique_ptr<Client> NewClient(std::vector<std::string> servers, const std::string& token = kToken) {
+std::unique_ptr<Client> NewClient(std::vector<std::string> servers, const std::string& token = kToken,
+                                  std::chrono::milliseconds unavailable_retry = ClientOptions{}.unavailable_retry) {
   ClientOptions o;
   o.servers = std::move(servers);
   o.token = token;
+  o.unavailable_retry = unavailable_retry;
   o.timeout = 5s;
   o.watch_backoff_min = 20ms;
   o.watch_backoff_max = 200ms;
@@ -274,13 +276,7 @@ TEST(ClientFake, FollowsTheLeaderHintOf503) {
 TEST(ClientFake, AllServersUnavailableIs503WithTheServersMessage) {
   FakeApi a;
   a.SetUnavailable(true);
-  ClientOptions o;
-  o.servers = {a.url()};
-  o.token = kToken;
-  o.unavailable_retry = 0ms;
-  auto made = Client::Create(o);
-  ASSERT_TRUE(made.ok());
-  auto& c = *made;
+  auto c = NewClient({a.url()}, kToken, 0ms);
   auto r = c->Get(Kind("cm"), "shop", "x");
   EXPECT_EQ(r.error().code(), Code::kUnavailable);
   EXPECT_EQ(r.error().message(), "the bosun API at " + a.url() + " is unavailable: no leader");
@@ -306,14 +302,9 @@ TEST(ClientFake, AnElectionIsWaitedOutForAFewSeconds) {
   EXPECT_GE(waited, 600ms);
 
   a.SetUnavailable(true);
-  ClientOptions o;
-  o.servers = {a.url()};
-  o.token = kToken;
-  o.unavailable_retry = 0ms;
-  auto impatient = Client::Create(o);
-  ASSERT_TRUE(impatient.ok());
+  auto impatient = NewClient({a.url()}, kToken, 0ms);
   const auto at = std::chrono::steady_clock::now();
-  EXPECT_EQ((*impatient)->Get(Kind("cm"), "shop", "a").error().code(), Code::kUnavailable);
+  EXPECT_EQ(impatient->Get(Kind("cm"), "shop", "a").error().code(), Code::kUnavailable);
   EXPECT_LT(std::chrono::steady_clock::now() - at, 500ms);
 }
 
