@@ -234,17 +234,6 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
                                    {"--allowed-signers", f.allowed_signers_file}}) {
     if (auto st = CheckReadable(flag, file); !st) return st.error();
   }
-  // An empty password file would send an empty password at every fetch.
-  if (!f.password_file.empty()) {
-    std::ifstream in(f.password_file);
-    std::string first;
-    std::getline(in, first);
-    while (!first.empty() && (first.back() == '\r' || first.back() == '\n')) first.pop_back();
-    if (first.empty()) {
-      return Error(Code::kInvalid, "--repo-password-file " + f.password_file +
-                                       ": its first line is empty (write the password or token there)");
-    }
-  }
   // The followed folder is one inside the repository's tree.
   if (!f.path.empty()) {
     const fs::path p(f.path);

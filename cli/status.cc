@@ -18,6 +18,7 @@
 #include "core/duration.h"
 #include "core/yaml_emit.h"
 #include "reconciler/history.h"
+#include "reconciler/sync_controller.h"
 
 namespace bosun::cli {
 namespace {
@@ -197,7 +198,7 @@ int RunStatus(const StatusOptions& opt) {
   // The leader fetches at every interval, whatever else fails: a last fetch
   // long past it means no sync controller runs (or it is stuck).
   // (Not while the members' disagreement holds it: that is said below.)
-  const bool held = S(st, "lastSyncError").rfind("not syncing: ", 0) == 0;
+  const bool held = S(st, "lastSyncError").rfind(reconciler::kConflictPrefix, 0) == 0;
   if (auto last = ParseRfc3339(S(st, "lastFetchTime")); last && S(st, "fetchingSince").empty() && !held) {
     if (auto every = ParseDuration(PollIntervalOf(*repo)); every) {
       // (In seconds: three times an absurd interval would overflow.)

@@ -3,11 +3,13 @@
 #include "gitsync/mirror.h"
 
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
-#include "gitsync/mirror_internal.h"
 #include "core/ascii.h"
+#include "crypto/tokens.h"
+#include "gitsync/mirror_internal.h"
 
 namespace bosun::gitsync {
 
@@ -24,6 +26,15 @@ void InitLibgit2() {
     }
     RegisterWatchedStream();
   });
+}
+
+Status ReadSecretFile(const std::string& path, const char* what, std::string* out) {
+  if (path.empty()) return Ok();
+  std::ifstream in(path);
+  if (!in) return Error(Code::kInvalid, std::string("cannot read ") + what + " " + path + ": " + strerror(errno));
+  std::getline(in, *out);
+  while (!out->empty() && (out->back() == '\r' || out->back() == '\n')) out->pop_back();
+  return Ok();
 }
 
 std::string LastGitMessage() {
@@ -194,6 +205,17 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& dir, const Remot
                             std::pair{options.ssh_passphrase_file, "--repo-ssh-key-passphrase-file"},
                             std::pair{options.ssh_known_hosts_file, "--repo-known-hosts-file"}}) {
     if (auto st = CheckReadable(path, flag); !st) return st.error();
+  }
+  // An empty password would be sent at every fetch.
+  if (!options.password_file.empty()) {
+    std::string password;
+    if (auto st = ReadSecretFile(options.password_file, "--repo-password-file", &password); !st) return st.error();
+    const bool empty = password.empty();
+    crypto::Wipe(password);
+    if (empty) {
+      return Error(Code::kInvalid, "--repo-password-file " + options.password_file +
+                                       ": its first line is empty (write the password or token there)");
+    }
   }
 
   std::error_code ec;

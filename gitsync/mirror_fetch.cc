@@ -38,34 +38,12 @@ using SteadyClock = std::chrono::steady_clock;
 // Fetches that last longer than this report their progress in the log.
 constexpr std::chrono::seconds kLogEvery{5};
 
-Status ReadSecretFile(const std::string& path, const char* what, std::string* out) {
-  if (path.empty()) return Ok();
-  std::ifstream in(path);
-  if (!in) return Error(Code::kInvalid, std::string("cannot read ") + what + " " + path + ": " + strerror(errno));
-  std::getline(in, *out);
-  while (!out->empty() && (out->back() == '\r' || out->back() == '\n')) out->pop_back();
-  return Ok();
-}
-
 Status ReadWholeFile(const std::string& path, const char* what, std::string* out) {
   if (path.empty()) return Ok();
   std::ifstream in(path);
   if (!in) return Error(Code::kInvalid, std::string("cannot read ") + what + " " + path + ": " + strerror(errno));
   out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   return Ok();
-}
-
-// The port of an ssh:// URL (22 for scp-like URLs and when none is given):
-// known_hosts names non-standard ports as "[host]:port".
-int SshPort(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return 22;
-  std::string authority = url.substr(scheme + 3);
-  authority = authority.substr(0, authority.find('/'));
-  authority = authority.substr(authority.rfind('@') == std::string::npos ? 0 : authority.rfind('@') + 1);
-  size_t colon = authority.rfind(':');
-  if (colon == std::string::npos || authority.ends_with("]")) return 22;
-  return std::atoi(authority.c_str() + colon + 1);
 }
 
 // "scheme://host:port" of a URL (lower case, the scheme's default port when
@@ -91,6 +69,13 @@ std::string Origin(const std::string& url) {
   }
   if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : scheme == "git" ? "9418" : "22";
   return scheme + "://" + host + ":" + port;
+}
+
+// The port of an ssh:// URL (22 for scp-like URLs and when none is given):
+// known_hosts names non-standard ports as "[host]:port".
+int SshPort(const std::string& url) {
+  const std::string origin = Origin(url);
+  return std::atoi(origin.c_str() + origin.rfind(':') + 1);
 }
 
 // Whether libgit2's `asking` URL is on the configured URL's origin. libgit2

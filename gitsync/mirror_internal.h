@@ -61,6 +61,11 @@ void InitLibgit2();
 // error" when it left none).
 std::string LastGitMessage();
 
+// The first line of a credentials file (a password, a token, a passphrase),
+// its line end removed, into *out; nothing for an empty path. kInvalid
+// naming `what` (the flag) and the file when it cannot be read.
+Status ReadSecretFile(const std::string& path, const char* what, std::string* out);
+
 std::string OidHex(const git_oid& oid);
 
 // A manifest file of a tree: its path and blob id.

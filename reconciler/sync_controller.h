@@ -111,6 +111,10 @@ struct SyncOptions {
 // "leader-change"
 const char* TriggerName(SyncTrigger t);
 
+// How the GitRepository's status.lastSyncError starts while the members
+// disagree on the source (SyncOptions::source_conflict holds the sync).
+inline constexpr const char* kConflictPrefix = "not syncing: ";
+
 // The annotation that says what asked for a sync through the GitRepository's
 // bosun.dev/sync-requested-at: "push@<that request's time>" or "webhook@…"
 // (absent, or naming another request: a person).

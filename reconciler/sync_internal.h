@@ -40,8 +40,7 @@ inline constexpr const char* kSyncComponent = "sync";
 // Which of two triggers a pass is recorded as: the higher (a person's
 // request over a webhook over the start or a timer).
 int TriggerWeight(SyncTrigger t);
-// How status.lastSyncError starts while the members disagree on the source.
-inline constexpr const char* kConflictPrefix = "not syncing: ";
+
 inline constexpr const char* kSyncRequestedAnnotation = "bosun.dev/sync-requested-at";
 inline constexpr const char* kRepositoryName = "default";
 // A fetch that keeps failing is warned about again this often.
