@@ -345,6 +345,16 @@ class GitOpsVerbs : public ::testing::Test {
   }
   Outcome Run(const std::string& args) { return Bosun(args + server_->flags()); }
   Outcome Out(const std::string& args) { return BosunStdout(args + server_->flags()); }
+  // Runs `args` until its output matches `pattern` (for up to 20 s); *last
+  // is the last output.
+  bool RunUntilItMatches(const std::string& args, const std::string& pattern, Outcome* last) {
+    return bosun::test::Eventually(
+        [&] {
+          *last = Run(args);
+          return std::regex_search(last->out, std::regex(pattern));
+        },
+        20s, 200ms);
+  }
 
   static json Revision(int seq, const std::string& commit, const std::string& phase, const std::string& reason) {
     char name[16];
@@ -838,22 +848,10 @@ spec:
   EXPECT_THAT(Run("get cm settings").out, ::testing::ContainsRegex("NAME +DATA +AGE\nsettings +2 +"));
   // No node runs their pods: created, not ready.
   Outcome rs;
-  EXPECT_TRUE(bosun::test::Eventually(
-      [&] {
-        rs = Run("get rs web-rs -o wide");
-        return std::regex_search(rs.out, std::regex("web-rs +2 +2 +0 +[0-9a-z]+ +web +nginx:1.25"));
-      },
-      20s, 200ms))
-      << rs.out;
+  EXPECT_TRUE(RunUntilItMatches("get rs web-rs -o wide", "web-rs +2 +2 +0 +[0-9a-z]+ +web +nginx:1.25", &rs)) << rs.out;
   EXPECT_THAT(rs.out, ::testing::ContainsRegex("NAME +DESIRED +CURRENT +READY +AGE +CONTAINERS +IMAGES"));
   Outcome job;
-  EXPECT_TRUE(bosun::test::Eventually(
-      [&] {
-        job = Run("get jobs");
-        return std::regex_search(job.out, std::regex("migrate +Running +0/1 +[0-9]+s +[0-9a-z]+\n"));
-      },
-      20s, 200ms))
-      << job.out;
+  EXPECT_TRUE(RunUntilItMatches("get jobs", "migrate +Running +0/1 +[0-9]+s +[0-9a-z]+\n", &job)) << job.out;
   EXPECT_THAT(job.out, ::testing::ContainsRegex("NAME +STATUS +COMPLETIONS +DURATION +AGE"));
 }
 
