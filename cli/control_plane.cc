@@ -258,7 +258,9 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   std::function<void()> trigger_sync;
   if (gitops_) {
     GitOps* g = gitops_.get();
-    revert = [g](const std::string& commit, const std::string& reason) { return g->Revert(commit, reason); };
+    revert = [g](const std::string& commit, const std::string& back_to, const std::string& reason) {
+      return g->Revert(commit, back_to, reason);
+    };
     trigger_sync = [g] { g->TriggerSync(); };
   }
   if (auto st = controllers_->Start(service_.get(), api_->url(), admin_token_, revert, trigger_sync); !st) return st;

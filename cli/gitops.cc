@@ -141,7 +141,18 @@ std::string RevertSummary(const Json& revert) {
   const std::string how = automatic ? "automatic" : "by hand";
   const std::string reason = StringField(revert, "reason");
   if (!StringField(revert, "commit").empty()) {
-    return how + ", pushed " + ShortSha(StringField(revert, "commit")) + (reason.empty() ? "" : " (" + reason + ")");
+    std::string back;
+    if (const Json& to = Object::Field(revert, "backTo"); to.is_object()) {
+      // A revert of several commits, back to a revision's state.
+      const Json& n = Object::Field(to, "commits");
+      const int64_t commits = n.is_number_integer() ? n.get<int64_t>() : 0;
+      const std::string rev = StringField(to, "revision");
+      back = ", undoing " + (commits > 0 ? std::to_string(commits) + " commits" : std::string("the commits")) +
+             " back to " + ShortSha(StringField(to, "commit")) +
+             (rev.empty() ? "" : " (revision " + std::to_string(std::atoll(rev.c_str())) + ")");
+    }
+    return how + ", pushed " + ShortSha(StringField(revert, "commit")) + back +
+           (reason.empty() ? "" : " (" + reason + ")");
   }
   // The branch head already undid it: nothing was needed.
   if (Object::Field(revert, "notNeeded") == true) return how + ", not needed: " + StringField(revert, "message");

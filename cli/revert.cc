@@ -123,8 +123,13 @@ int RunRevert(const RevertOptions& opt) {
             std::printf("%s was reverted already, by %s on the followed branch: nothing new was pushed\n",
                         ShortSha(commit).c_str(), ShortSha(revert).c_str());
           } else {
+            std::string what = ShortSha(commit);
+            if (const Json& to = Object::Field(rv, "backTo"); to.is_object()) {
+              // The revision brought several commits: all undone.
+              what += " and the commits before it back to " + ShortSha(StringField(to, "commit"));
+            }
             std::printf("reverted %s with %s, pushed to the followed branch (`bosun history` links them)\n",
-                        ShortSha(commit).c_str(), ShortSha(revert).c_str());
+                        what.c_str(), ShortSha(revert).c_str());
           }
           auto repo = GetGitRepository(c);
           if (repo && RepositorySuspended(*repo)) {
@@ -161,7 +166,9 @@ void AddRevert(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "revert",
       "Undo a revision the GitOps way: the cluster commits `git revert` of it on the followed branch (with\n"
-      "Bosun-Reverts and Bosun-Reason trailers), pushes it fast-forward only and syncs. A revert that\n"
+      "Bosun-Reverts and Bosun-Reason trailers), pushes it fast-forward only and syncs. A revision that\n"
+      "brought several commits (merged together, or after a refused one) has all of them undone, back to\n"
+      "the commit live before it (one commit, with a Bosun-Reverts-To trailer). A revert that\n"
       "conflicts with later commits is refused (revert it by hand in Git). Waits for the revert's sync\n"
       "and prints its outcome. Exit status 1 when the revert or its sync fails.");
   cmd->add_option("rev", opt->rev, "The revision: sequence number, record name, or commit id (prefix)")->required();

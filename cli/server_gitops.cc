@@ -489,9 +489,11 @@ void GitOps::TriggerSync() {
   if (impl_->shared->controller != nullptr) impl_->shared->controller->Trigger(reconciler::SyncTrigger::kRevert);
 }
 
-Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, const std::string& reason) {
+Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, const std::string& back_to,
+                                                 const std::string& reason) {
   gitsync::RevertOptions ro;
   ro.reason = reason;
+  ro.back_to = back_to;
   // Signed with the cluster's key (bosun-system/signing-key), which
   // verification trusts by default.
   if (impl_->client) ro.signer = reconciler::ClusterCommitSigner(impl_->client.get());
@@ -504,9 +506,10 @@ Result<reconciler::RevertOutcome> GitOps::Revert(const std::string& commit, cons
   if (!r->conflicts.empty()) return Error(Code::kConflict, r->conflict_message);
   log::Info("server", r->pushed_before ? "the revert was pushed before" : "pushed a revert",
             {{"reverted", commit.substr(0, 7)},
+             {"commits", std::to_string(r->commits)},
              {"commit", r->commit.substr(0, 7)},
              {"attempts", std::to_string(r->attempts)}});
-  return reconciler::RevertOutcome{r->commit, r->attempts, r->pushed_before};
+  return reconciler::RevertOutcome{r->commit, r->attempts, r->pushed_before, r->back_to, r->commits};
 }
 
 }  // namespace bosun::cli

@@ -79,10 +79,13 @@ class GitOps {
   void TriggerSync();
   // Commits `git revert <commit>` (trailers Bosun-Reverts / Bosun-Reason) on
   // the followed branch and pushes it fast-forward only (gitsync/revert.h);
+  // with `back_to`, one commit that reverts every commit after back_to up to
+  // `commit` (when back_to is an ancestor; the commit alone otherwise);
   // the mirror then follows the revert commit. kConflict when the revert
   // does not apply cleanly or the branch kept moving, kInvalid when bosun
   // follows a tag or a commit.
-  Result<reconciler::RevertOutcome> Revert(const std::string& commit, const std::string& reason);
+  Result<reconciler::RevertOutcome> Revert(const std::string& commit, const std::string& back_to,
+                                           const std::string& reason);
 
   // Stops the controller (if this member runs it) and the leadership loop;
   // webhooks then get 503. Call before stopping the API server. Idempotent.

@@ -59,6 +59,24 @@ std::string RevertMessage(const std::string& subject, const std::string& reverte
   return m;
 }
 
+// The message of a revert back to `back_to`: `commits` are the reverted
+// commits on the first-parent line, newest first (id, subject), `total` how
+// many there are.
+std::string RangeRevertMessage(const std::string& subject, const std::string& reverted, const std::string& back_to,
+                               const std::vector<std::pair<std::string, std::string>>& commits, size_t total,
+                               const std::string& reason) {
+  const size_t earlier = total - 1;
+  std::string m = "Revert \"" + subject + "\" and " + std::to_string(earlier) + " earlier commit" +
+                  (earlier == 1 ? "" : "s") + "\n\nThis reverts commit " + reverted +
+                  " and the commits before it, back to\n" + back_to + ":\n";
+  for (const auto& [id, line] : commits) m += "  " + id.substr(0, 7) + " " + line + "\n";
+  if (total > commits.size()) m += "  … and " + std::to_string(total - commits.size()) + " more\n";
+  m += "\nBosun-Reverts: " + reverted + "\nBosun-Reverts-To: " + back_to + "\n";
+  std::string line = RevertReasonLine(reason);
+  if (!line.empty()) m += "Bosun-Reason: " + line + "\n";
+  return m;
+}
+
 // The paths of an index's conflicts, sorted.
 std::vector<std::string> ConflictPaths(git_index* index) {
   std::set<std::string> paths;
@@ -92,7 +110,36 @@ struct Made {
   std::string content;
   std::vector<std::string> conflicts;
   std::string pushed_before = {};  // the revert already on the branch (nothing made)
+  std::string back_to = {};        // a revert back to this commit
+  size_t commits = 1;              // how many it reverts (first-parent line)
 };
+
+// The commits after `back_to` up to `target` on the first-parent line,
+// newest first: at most `keep` of them (id, subject), and how many in all.
+// Under the mirror's lock.
+Result<std::pair<std::vector<std::pair<std::string, std::string>>, size_t>> FirstParentLine(
+    Mirror::Impl& m, const git_oid* target, const git_oid* back_to, size_t keep, const std::string& what) {
+  git_revwalk* raw = nullptr;
+  if (git_revwalk_new(&raw, m.repo.get()) != 0) {
+    return Error(Code::kIo, what + ": cannot walk the history: " + LastGitMessage());
+  }
+  RevwalkPtr walk(raw);
+  git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL);
+  if (git_revwalk_push(walk.get(), target) != 0 || git_revwalk_hide(walk.get(), back_to) != 0 ||
+      git_revwalk_simplify_first_parent(walk.get()) != 0) {
+    return Error(Code::kIo, what + ": cannot walk the history: " + LastGitMessage());
+  }
+  std::vector<std::pair<std::string, std::string>> kept;
+  size_t total = 0;
+  git_oid oid;
+  while (git_revwalk_next(&oid, walk.get()) == 0) {
+    if (++total > keep) continue;
+    auto c = m.LookupCommit(OidHex(oid));
+    if (!c) return c.error();
+    kept.emplace_back(OidHex(oid), Subject(c->get()));
+  }
+  return std::make_pair(std::move(kept), total);
+}
 
 // The commit after `target` up to `head` (a descendant of it) whose
 // Bosun-Reverts trailer names `target` (a revert bosun pushed before: a
@@ -177,9 +224,51 @@ Result<Made> MakeRevert(Mirror::Impl& m, const std::string& target, const std::s
     mainline_parent = OidHex(*git_commit_parent_id(reverted->get(), options.mainline - 1));
   }
 
+  // Back to options.back_to (resolved by Revert): when it is further back
+  // than the parent a revert of the commit alone returns to, and an
+  // ancestor (not rewritten away).
+  CommitPtr back_to;
+  if (!options.back_to.empty()) {
+    const git_oid* own_parent = options.mainline != 0 ? git_commit_parent_id(reverted->get(), options.mainline - 1)
+                                : parents == 1        ? git_commit_parent_id(reverted->get(), 0)
+                                                      : nullptr;
+    auto b = m.LookupCommit(options.back_to);
+    if (!b) return b.error().Wrap(what + ": the commit to go back to");
+    const git_oid* b_id = git_commit_id(b->get());
+    if (own_parent == nullptr || !git_oid_equal(own_parent, b_id)) {
+      int rc = git_graph_descendant_of(repo, target_id, b_id);
+      if (rc < 0) return Error(Code::kIo, what + ": cannot walk the history: " + LastGitMessage());
+      if (rc == 1) {
+        back_to = std::move(*b);
+      } else {
+        log::Warn("gitsync", "the commit to revert back to is not an ancestor; reverting the commit alone",
+                  {{"reverts", OidHex(*target_id)}, {"back_to", OidHex(*b_id)}});
+      }
+    }
+  }
+
   git_merge_options merge = GIT_MERGE_OPTIONS_INIT;
   git_index* raw_index = nullptr;
-  if (git_revert_commit(&raw_index, repo, reverted->get(), ours->get(), options.mainline, &merge) != 0) {
+  if (back_to) {
+    // As git_revert_commit does for one commit: the reverted commit's tree
+    // is the ancestor, the head's is ours, the older state's is theirs.
+    git_tree *ancestor_raw = nullptr, *ours_raw = nullptr, *theirs_raw = nullptr;
+    if (git_commit_tree(&ancestor_raw, reverted->get()) != 0) {
+      return Error(Code::kIo, what + ": cannot read its tree: " + LastGitMessage());
+    }
+    TreePtr ancestor_tree(ancestor_raw);
+    if (git_commit_tree(&ours_raw, ours->get()) != 0) {
+      return Error(Code::kIo, what + ": cannot read the head's tree: " + LastGitMessage());
+    }
+    TreePtr ours_tree(ours_raw);
+    if (git_commit_tree(&theirs_raw, back_to.get()) != 0) {
+      return Error(Code::kIo, what + ": cannot read the tree to go back to: " + LastGitMessage());
+    }
+    TreePtr theirs_tree(theirs_raw);
+    if (git_merge_trees(&raw_index, repo, ancestor_tree.get(), ours_tree.get(), theirs_tree.get(), &merge) != 0) {
+      return Error(Code::kIo, what + ": the three-way merge failed: " + LastGitMessage());
+    }
+  } else if (git_revert_commit(&raw_index, repo, reverted->get(), ours->get(), options.mainline, &merge) != 0) {
     return Error(Code::kIo, what + ": the three-way merge failed: " + LastGitMessage());
   }
   IndexPtr index(raw_index);
@@ -207,14 +296,26 @@ Result<Made> MakeRevert(Mirror::Impl& m, const std::string& target, const std::s
                                      ">\" cannot go into a commit: " + LastGitMessage());
   }
   SignaturePtr sig(raw_sig);
-  std::string message = RevertMessage(Subject(reverted->get()), OidHex(*target_id), mainline_parent, options.reason);
+  std::string message;
+  Made made;
+  if (back_to) {
+    auto line = FirstParentLine(m, target_id, git_commit_id(back_to.get()), 20, what);
+    if (!line) return line.error();
+    made.back_to = OidHex(*git_commit_id(back_to.get()));
+    made.commits = line->second;
+    message = RangeRevertMessage(Subject(reverted->get()), OidHex(*target_id), made.back_to, line->first, line->second,
+                                 options.reason);
+  } else {
+    message = RevertMessage(Subject(reverted->get()), OidHex(*target_id), mainline_parent, options.reason);
+  }
   const git_commit* parent = ours->get();
   GitBuf content;
   if (git_commit_create_buffer(&content.buf, repo, sig.get(), sig.get(), nullptr, message.c_str(), tree.get(), 1,
                                &parent) != 0) {
     return Error(Code::kIo, what + ": cannot make the revert commit: " + LastGitMessage());
   }
-  return Made{content.str(), {}};
+  made.content = content.str();
+  return made;
 }
 
 // What became of one push.
@@ -459,6 +560,7 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
   if (options.max_attempts < 1) return Error(Code::kInvalid, "cannot revert: max_attempts must be at least 1");
 
   std::string target;  // 40 hex, once the first fetch made sure the mirror is current
+  RevertOptions opts = options;  // with back_to resolved
   std::string make_what = "cannot revert " + commit.substr(0, 12) + " on " + where;
   std::string push_what = "cannot push the revert of " + commit.substr(0, 12) + " to " + where;
   RevertResult result;
@@ -470,6 +572,11 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
       auto resolved = Resolve(commit);
       if (!resolved) return resolved.error().Wrap(make_what);
       target = *resolved;
+      if (!opts.back_to.empty()) {
+        auto back = Resolve(opts.back_to);
+        if (!back) return back.error().Wrap(make_what + ": the commit to go back to");
+        opts.back_to = *back;
+      }
       make_what = "cannot revert " + Short(target) + " on " + where;
       push_what = "cannot push the revert of " + Short(target) + " to " + where;
     }
@@ -478,10 +585,12 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
     Made made;
     {
       std::lock_guard<std::mutex> lock(m.mu);
-      auto r = MakeRevert(m, target, *head, options, make_what);
+      auto r = MakeRevert(m, target, *head, opts, make_what);
       if (!r) return r.error();
       made = std::move(*r);
     }
+    result.back_to = made.back_to;
+    result.commits = made.commits;
     if (!made.pushed_before.empty()) {
       result.commit = made.pushed_before;
       result.pushed_before = true;
@@ -518,6 +627,7 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
                 {{"url", url},
                  {"ref", m.options.ref},
                  {"reverts", target},
+                 {"commits", std::to_string(result.commits)},
                  {"rev", result.commit},
                  {"attempts", std::to_string(attempt)}});
       return result;

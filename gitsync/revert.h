@@ -21,7 +21,27 @@
 //     reversing\nchanges made to <parent>." as git writes it; no
 //     Bosun-Reason line when the reason is empty), authored and committed by
 //     options.author_name/email, now, and signed by options.signer when one
-//     is given;
+//     is given.
+//     With options.back_to (an ancestor of `commit` further back than its
+//     parent), one commit reverts every commit after back_to up to `commit`:
+//     the three-way merge of the head with back_to's tree over `commit`'s,
+//     so the followed files return to back_to's and later commits' changes
+//     stay (`git revert --no-commit back_to..commit` in one commit):
+//
+//       Revert "<subject of commit>" and 2 earlier commits
+//
+//       This reverts commit <sha> and the commits before it, back to
+//       <back_to sha>:
+//         <short sha> <subject>        (first-parent, newest first, at most 20)
+//         …
+//
+//       Bosun-Reverts: <sha>
+//       Bosun-Reverts-To: <back_to sha>
+//       Bosun-Reason: …
+//
+//     A back_to that is not an ancestor of `commit` (the branch was
+//     rewritten) is not used: `commit` alone is reverted, and
+//     RevertResult::back_to is empty;
 //  3. pushes it to refs/heads/<branch> of the remote, never forced: only
 //     when the remote branch is still at the head the revert was made on.
 //     When someone pushed in between, it fetches and makes the revert again
@@ -88,6 +108,10 @@ struct RevertOptions {
   // For a merge commit: the parent (1-based) whose side is kept, as
   // `git revert -m`. 0 for an ordinary commit.
   unsigned mainline = 0;
+  // Revert back to this commit (id or prefix): every commit after it up to
+  // the reverted one (above). "" or the reverted commit's parent: that
+  // commit alone.
+  std::string back_to;
   int max_attempts = 3;
 };
 
@@ -95,6 +119,11 @@ struct RevertResult {
   std::string commit;  // the revert commit, now the remote branch's head
   std::string base;    // the branch head it was made on (its parent)
   int attempts = 0;    // 1 when nobody raced it
+  // A revert back to options.back_to was made (its full id), undoing
+  // `commits` commits on the first-parent line; "" and 1 when the commit
+  // alone was reverted.
+  std::string back_to;
+  size_t commits = 1;
   // A revert of the commit (its Bosun-Reverts trailer) was already on the
   // branch, pushed by an earlier leader: `commit` is that one, nothing new
   // was pushed.

@@ -85,9 +85,10 @@ std::string RedactUrl(const std::string& url) {
   return url.substr(0, host) + url.substr(at + 1);
 }
 
-std::string ParseReverts(const std::string& message) {
-  // Trailers: "Bosun-Reverts: <sha>" at the start of a line.
-  const std::string trailer = "Bosun-Reverts:";
+namespace {
+
+// The commit id of the first "<trailer> <sha>" line of a message.
+std::string TrailerSha(const std::string& message, const std::string& trailer) {
   for (size_t pos = 0; pos < message.size();) {
     size_t eol = message.find('\n', pos);
     if (eol == std::string::npos) eol = message.size();
@@ -100,6 +101,18 @@ std::string ParseReverts(const std::string& message) {
     }
     pos = eol + 1;
   }
+  return "";
+}
+
+}  // namespace
+
+std::string ParseRevertsTo(const std::string& message) {
+  return TrailerSha(message, "Bosun-Reverts-To:");
+}
+
+std::string ParseReverts(const std::string& message) {
+  // Trailers: "Bosun-Reverts: <sha>" at the start of a line.
+  if (std::string sha = TrailerSha(message, "Bosun-Reverts:"); !sha.empty()) return sha;
   const std::string phrase = "This reverts commit ";
   size_t p = message.find(phrase);
   if (p != std::string::npos) return HexAt(message, p + phrase.size());

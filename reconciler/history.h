@@ -83,6 +83,9 @@ std::string RedactUrl(const std::string& url);
 // The commit a message says it reverts: a "Bosun-Reverts: <sha>" trailer
 // wins over git revert's "This reverts commit <sha>."; "" when neither.
 std::string ParseReverts(const std::string& message);
+// The commit a revert of several commits goes back to: its
+// "Bosun-Reverts-To: <sha>" trailer (gitsync/revert.h); "" when none.
+std::string ParseRevertsTo(const std::string& message);
 
 struct RecordSource {
   std::string url;  // redacted

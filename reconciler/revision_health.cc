@@ -894,24 +894,88 @@ class HealthController {
         (!fresh_head.empty() && fresh_head != rev.json().value("/spec/commit"_json_pointer, ""))) {
       return Reconciled::Done();
     }
-    return DoRevert(rev, st.value("message", "degraded"), /*automatic=*/true, "");
+    return DoRevert(rev, st.value("message", "degraded"), /*automatic=*/true, "", LastHealthyBefore(rev));
+  }
+
+  // The newest Healthy revision before `rev` (its name and commit): an
+  // automatic revert goes back to it, undoing every commit since, not only
+  // rev's own. Commits merged together are applied as one revision, and one
+  // applied over another before its verdict carries it: reverting the
+  // newest alone would leave the other's change, never judged healthy, live.
+  // Empty when there is none in the history (the first revisions, or removed
+  // by the history limit): the commit alone is reverted.
+  struct BackTo {
+    std::string name, commit;
+    std::string what;  // what it is to `rev`, for the Event
+  };
+  BackTo LastHealthyBefore(const Object& rev) const {
+    BackTo best;
+    const auto key = [](const std::string& n) { return std::make_pair(n.size(), n); };
+    for (const ObjectPtr& r : revisions_.List()) {
+      if (key(r->name()) >= key(rev.name())) continue;
+      if (Member(r->json(), "status").value("phase", "") != phase::kHealthy) continue;
+      if (!best.name.empty() && key(r->name()) <= key(best.name)) continue;
+      best = {r->name(), r->json().value("/spec/commit"_json_pointer, ""), "the last healthy one"};
+    }
+    return UnlessParent(rev, std::move(best));
+  }
+
+  // What was live when `rev` was applied (spec.liveBefore, and the record of
+  // it when it is still in the history): a revert by hand undoes what the
+  // revision applied, the commits it brought that were not applied on their
+  // own (merged together, or refused) as well. Empty when rev was applied
+  // over its own parent, or its record does not say.
+  BackTo LiveBefore(const Object& rev) const {
+    BackTo before{"", rev.json().value("/spec/liveBefore"_json_pointer, ""), "live before it"};
+    if (before.commit.empty() || rev.json().contains("/spec/rewrites"_json_pointer)) return {};
+    const auto key = [](const std::string& n) { return std::make_pair(n.size(), n); };
+    for (const ObjectPtr& r : revisions_.List()) {
+      if (key(r->name()) >= key(rev.name())) continue;
+      if (r->json().value("/spec/commit"_json_pointer, "") != before.commit) continue;
+      if (!IsAppliedPhase(Member(r->json(), "status").value("phase", ""))) continue;
+      if (before.name.empty() || key(r->name()) > key(before.name)) before.name = r->name();
+    }
+    return UnlessParent(rev, std::move(before));
+  }
+
+  // Going back to the reverted commit's own parent is reverting it alone.
+  static BackTo UnlessParent(const Object& rev, BackTo back_to) {
+    if (back_to.commit.empty()) return {};
+    const Json& parents = rev.json().value("/spec/parents"_json_pointer, Json::array());
+    if (parents.is_array() && !parents.empty() && parents[0] == back_to.commit) return {};
+    return back_to;
   }
 
   Result<Reconciled> DoRevert(const Object& rev, const std::string& reason, bool automatic,
-                              const std::string& request_id) {
+                              const std::string& request_id, const BackTo& back_to) {
     const std::string commit = rev.json().value("/spec/commit"_json_pointer, "");
     log::Info(kComponent, automatic ? "reverting a degraded revision" : "reverting a revision on request",
-              {{"revision", rev.name()}, {"rev", ShortSha(commit)}, {"reason", reason}});
-    auto r = opt_.revert(commit, reason);
+              {{"revision", rev.name()},
+               {"rev", ShortSha(commit)},
+               {"back_to", back_to.commit.empty() ? "(its parent)" : ShortSha(back_to.commit)},
+               {"reason", reason}});
+    auto r = opt_.revert(commit, back_to.commit, reason);
     Json rec = {{"automatic", automatic}, {"reason", reason}, {"at", FormatRfc3339(mgr_.clock().Now())}};
     if (!request_id.empty()) rec["request"] = request_id;
     if (r) {
       rec["commit"] = r->commit;
       if (r->pushed_before) rec["pushedBefore"] = true;
+      std::string what = "reverting " + ShortSha(commit);
+      if (!r->back_to.empty()) {
+        // Back to the last healthy revision: every commit since.
+        rec["backTo"] = {{"commit", r->back_to}, {"commits", r->commits}};
+        if (r->back_to == back_to.commit && !back_to.name.empty()) rec["backTo"]["revision"] = back_to.name;
+        const size_t earlier = r->commits - 1;
+        what += " and " + std::to_string(earlier) + " earlier commit" + (earlier == 1 ? "" : "s") + ", back to " +
+                ShortSha(r->back_to) +
+                (r->back_to != back_to.commit ? ""
+                 : back_to.name.empty()       ? " (" + back_to.what + ")"
+                                              : " (revision " + back_to.name + ", " + back_to.what + ")");
+      }
       mgr_.events().Normal(rev, "Reverted",
                            (r->pushed_before ? "found " + ShortSha(r->commit) + ", pushed before, "
                                              : "pushed " + ShortSha(r->commit) + " ") +
-                               "reverting " + ShortSha(commit) + ": " + reason);
+                               what + ": " + reason);
     } else if (r.error().code() == Code::kAlreadyExists) {
       // The branch head already undoes it (a fix pushed first): nothing to
       // push, and nothing for a person to do.
@@ -990,7 +1054,7 @@ class HealthController {
                                     {"error", "this cluster follows no Git branch it can push to (no --repo)"},
                                     {"needsHuman", true}});
     }
-    return DoRevert(rev, reason, /*automatic=*/false, id);
+    return DoRevert(rev, reason, /*automatic=*/false, id, LiveBefore(rev));
   }
 
   Status HandleManualRevert(const Object& rev) {

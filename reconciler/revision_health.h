@@ -18,8 +18,12 @@
 // When the live revision turns Degraded and autoRevert is on (the
 // GitRepository's status.syncConfig, from SyncConfig.autoRevert, default on),
 // the controller asks `revert` for a revert commit of it — never for a
-// revision that is itself a revert (spec.reverts set) — records the outcome
-// on the record (status.revert: {commit, reason, automatic, at} or {error,
+// revision that is itself a revert (spec.reverts set) — back to the newest
+// Healthy revision before it when that is further back than its parent
+// (commits applied together, one refused before it, or one applied over
+// another before its verdict: all undone, so the cluster returns to a state
+// known to work), records the outcome
+// on the record (status.revert: {commit, reason, automatic, at, backTo} or {error,
 // needsHuman}) and asks for a sync, which applies the revert commit; the sync
 // controller then marks the failed record Reverted with revertedBy and the
 // revert's own record carries spec.reverts: the history links all three.
@@ -37,7 +41,8 @@
 //
 // By hand: `bosun revert REV [--reason R]` sets the annotation
 // bosun.dev/revert-requested (an id and the reason, JSON) on the record; the
-// controller reverts it whatever its phase and answers in
+// controller reverts it whatever its phase — what it applied: back to
+// spec.liveBefore when that is not its parent — and answers in
 // status.revert.request with the same id.
 //
 // Decisions are Events on the Revision (`bosun describe revision NAME`).
@@ -59,15 +64,21 @@ struct RevertOutcome {
   // The branch already had this revert (pushed by a leader that died before
   // recording it): `commit` is that one, nothing new was pushed.
   bool pushed_before = false;
+  // Reverted back to this commit (every commit after it): the `back_to`
+  // asked for, when it could be used; "" when the commit alone was.
+  std::string back_to;
+  size_t commits = 1;  // how many commits it reverts (first-parent line)
 };
 
 struct RevisionHealthOptions {
   // Makes and pushes the revert commit of `commit` with `reason` in its
-  // trailers. kUnavailable, kTimeout and kIo are retried with back-off;
+  // trailers; with `back_to` (a commit further back), of every commit after
+  // back_to up to `commit` (gitsync/revert.h). kUnavailable, kTimeout and kIo are retried with back-off;
   // any other error (a conflict, a protected branch...) is recorded as
   // needing a human. Null (no followed repository): Degraded is recorded, nothing is
   // reverted.
-  std::function<Result<RevertOutcome>(const std::string& commit, const std::string& reason)> revert;
+  std::function<Result<RevertOutcome>(const std::string& commit, const std::string& back_to, const std::string& reason)>
+      revert;
   // Asks the sync controller to fetch and apply now. May be null.
   std::function<void()> trigger_sync;
   // A container restarted this often and waiting in CrashLoopBackOff makes

@@ -217,7 +217,11 @@ struct SyncController::Impl {
   Result<std::optional<Object>> ChangeRecordStatus(const std::string& name, const std::function<bool(Json&)>& change);
   // The live record's name ("" when none).
   std::string LiveRecordName();
+  // A revert commit applied: the records it undoes are Reverted, with
+  // revertedBy (the reverted one, and with a Bosun-Reverts-To trailer the
+  // applied ones after the commit it goes back to).
   void LinkRevert(const PassContext& ctx);
+  void MarkReverted(const PassContext& ctx, const RecordInfo& target);
   void EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written);
   Object NewRecord(const PassContext& ctx, int64_t sequence) const;
 

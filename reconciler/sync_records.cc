@@ -27,6 +27,13 @@ Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence)
     if (auto full = mirror->Resolve(reverts)) reverts = *full;
   }
   Object rec = NewRevisionRecord(sequence, ctx.commit, TriggerName(ctx.why), source, reverts);
+  // A revert of several commits: the commit whose state it returns to.
+  if (std::string to = ParseRevertsTo(ctx.commit.message); !reverts.empty() && !to.empty()) {
+    if (to.size() < 40) {
+      if (auto full = mirror->Resolve(to)) to = *full;
+    }
+    rec.json()["spec"]["revertsTo"] = to;
+  }
   SetSignatureStatus(rec, ctx.signature);
   // A force-push: the changelog says which live commit the branch dropped.
   if (ctx.descends_from_live == false) rec.json()["spec"]["rewrites"] = ctx.live_commit;
@@ -321,19 +328,42 @@ Status SyncController::Impl::MarkFailed(PassContext& ctx, const std::string& nam
 void SyncController::Impl::LinkRevert(const PassContext& ctx) {
   std::string reverts = ParseReverts(ctx.commit.message);
   if (reverts.empty()) return;
-  std::optional<RecordInfo> target;
+  const std::string back_to = ParseRevertsTo(ctx.commit.message);
+  // The reverted record and, for a revert back to an earlier commit, the
+  // applied records after that commit's (their changes are undone too),
+  // newest first.
+  std::vector<RecordInfo> targets;
   {
     std::lock_guard<std::mutex> lock(state_mu);
-    for (auto it = index.records().rbegin(); it != index.records().rend(); ++it) {
+    auto it = index.records().rbegin();
+    for (; it != index.records().rend(); ++it) {
       const RecordInfo& r = it->second;
       if (r.commit.compare(0, reverts.size(), reverts) == 0 && IsAppliedPhase(r.phase)) {
-        target = r;
+        targets.push_back(r);
         break;
       }
     }
+    if (!targets.empty() && !back_to.empty()) {
+      std::vector<RecordInfo> between;
+      bool found = false;
+      for (++it; it != index.records().rend(); ++it) {
+        const RecordInfo& r = it->second;
+        if (r.commit.compare(0, back_to.size(), back_to) == 0 && IsAppliedPhase(r.phase)) {
+          found = true;
+          break;
+        }
+        if (IsAppliedPhase(r.phase) && r.phase != phase::kReverted) between.push_back(r);
+      }
+      // Without the record gone back to (removed by the history limit),
+      // where the range starts is not known: the reverted record alone.
+      if (found) targets.insert(targets.end(), between.begin(), between.end());
+    }
   }
-  if (!target) return;
-  auto w = ChangeRecordStatus(target->name, [&](Json& st) {
+  for (const RecordInfo& target : targets) MarkReverted(ctx, target);
+}
+
+void SyncController::Impl::MarkReverted(const PassContext& ctx, const RecordInfo& target) {
+  auto w = ChangeRecordStatus(target.name, [&](Json& st) {
     st["revertedBy"] = ctx.head;
     // A Degraded revision keeps its reason (ImagePullFailed…); any other
     // says it was reverted instead of keeping "RollingOut" or "RolledOut".
@@ -355,11 +385,11 @@ void SyncController::Impl::LinkRevert(const PassContext& ctx) {
     return true;
   });
   if (!w) {
-    log::Warn(kSyncComponent, "cannot mark the reverted revision", {{"revision", target->name}});
+    log::Warn(kSyncComponent, "cannot mark the reverted revision", {{"revision", target.name}});
     return;
   }
   log::Info(kSyncComponent, "linked a revert",
-            {{"rev", ShortSha(ctx.head)}, {"reverted", ShortSha(target->commit)}, {"revision", target->name}});
+            {{"rev", ShortSha(ctx.head)}, {"reverted", ShortSha(target.commit)}, {"revision", target.name}});
 }
 
 void SyncController::Impl::EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written) {

@@ -546,6 +546,81 @@ TEST(RevertFile, NothingToUndoARevertPushedBeforeAndUnknownCommits) {
   EXPECT_EQ(m->Revert(h.first, o).error().code(), Code::kInvalid);
 }
 
+// Two bad commits after the last good one, a third commit on top: a revert
+// back to the good one undoes both in one commit (the followed files as they
+// were, the later commit's change kept, as `git revert --no-commit
+// good..bad` would), with a message listing them and the trailers.
+TEST(RevertFile, BackToAnEarlierCommitRevertsEveryCommitAfterIt) {
+  GitRepos repos;
+  const std::string good = repos.Commit({{"web.yaml", "image: web:1\n"}, {"db.yaml", "image: db:1\n"}}, "good");
+  const std::string bad1 = repos.Commit({{"web.yaml", "image: web:2\n"}, {"new.yaml", "x: 1\n"}}, "web 2");
+  const std::string bad2 = repos.Commit({{"web.yaml", "image: web:3\n"}, {"db.yaml", "image: db:2\n"}}, "web 3");
+  const std::string later = repos.Commit({{"cache.yaml", "image: cache:1\n"}}, "add the cache");
+  repos.Push();
+  auto m = OpenMirror(repos, Follow("file://" + repos.remote()));
+  ASSERT_TRUE(m);
+  RevertOptions o;
+  o.reason = "Degraded";
+  o.back_to = good.substr(0, 10);  // a prefix is resolved
+  auto r = m->Revert(bad2, o);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_TRUE(r->conflicts.empty()) << r->conflict_message;
+  EXPECT_EQ(r->back_to, good);
+  EXPECT_EQ(r->commits, 2u);
+  EXPECT_EQ(r->base, later);
+  EXPECT_EQ(RemoteHead(repos), r->commit);
+  EXPECT_EQ(RawMessage(repos, r->commit), "Revert \"web 3\" and 1 earlier commit\n\nThis reverts commit " + bad2 +
+                                              " and the commits before it, back to\n" + good + ":\n  " +
+                                              bad2.substr(0, 7) + " web 3\n  " + bad1.substr(0, 7) +
+                                              " web 2\n\nBosun-Reverts: " + bad2 + "\nBosun-Reverts-To: " + good +
+                                              "\nBosun-Reason: Degraded\n");
+  // What git makes of the same.
+  repos.Git("revert --no-commit " + good + ".." + bad2);
+  repos.Git("commit -q -m 'by git'");
+  EXPECT_EQ(repos.Git("rev-parse HEAD^{tree}"), RemoteGit(repos, "rev-parse " + r->commit + "^{tree}"));
+  EXPECT_EQ(RemoteGit(repos, "ls-tree --name-only " + r->commit), "cache.yaml\ndb.yaml\nweb.yaml");
+  EXPECT_EQ(RemoteGit(repos, "rev-parse " + r->commit + ":web.yaml"),
+            RemoteGit(repos, "rev-parse " + good + ":web.yaml"));
+  RemoteGit(repos, "fsck --strict --no-dangling");
+
+  // Asked again (a new leader): the revert pushed before is the answer.
+  auto twice = m->Revert(bad2, o);
+  ASSERT_TRUE(twice.ok()) << twice.error().message();
+  EXPECT_TRUE(twice->pushed_before);
+  EXPECT_EQ(twice->commit, r->commit);
+}
+
+// back_to the commit's own parent is a revert of the commit alone (git's
+// message); one that is not an ancestor (rewritten away) is not used.
+TEST(RevertFile, BackToTheParentOrANonAncestorRevertsTheCommitAlone) {
+  GitRepos repos;
+  History h = ThreeCommits(repos);
+  auto m = OpenMirror(repos, Follow("file://" + repos.remote()));
+  ASSERT_TRUE(m);
+  RevertOptions o;
+  o.reason = "Degraded";
+  o.back_to = h.first;
+  auto r = m->Revert(h.bad, o);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->back_to, "");
+  EXPECT_EQ(r->commits, 1u);
+  ExpectReverted(repos, *m, *r, h, "Degraded");
+
+  // The branch force-pushed to another history: a commit the mirror has
+  // from before is no ancestor of the new one.
+  const std::string old_head = RemoteHead(repos);
+  repos.Git("reset -q --hard " + h.first);
+  const std::string rewritten = repos.Commit({{"api.yaml", "image: api:1\n"}}, "add the api");
+  repos.Git("push -q -f origin main");
+  o.back_to = old_head;
+  auto alone = m->Revert(rewritten, o);
+  ASSERT_TRUE(alone.ok()) << alone.error().message();
+  EXPECT_EQ(alone->back_to, "");
+  EXPECT_EQ(alone->commits, 1u);
+  EXPECT_EQ(RawMessage(repos, alone->commit), Expected("add the api", rewritten, "Degraded"));
+  EXPECT_EQ(RemoteGit(repos, "ls-tree --name-only " + alone->commit), "db.yaml\nweb.yaml");
+}
+
 TEST(RevertReason, OneLineAtMostTwoHundredBytes) {
   EXPECT_EQ(RevertReasonLine("  Degraded:\n\tdeployment web\r\n0/3 available  "),
             "Degraded: deployment web 0/3 available");

@@ -325,6 +325,60 @@ TEST_F(RollbackE2EGuards, DegradedRevertIsNotRevertedAgain) {
   EXPECT_EQ(PhaseOf(revert), "Degraded");
 }
 
+// The revision that fails brought more than its own commit: a commit with a
+// typo refused before it, then the bad image pushed together with a README
+// change (one revision for both). Reverting the newest commit alone would
+// leave the bad image live, or bring the typo back; the revert goes back to
+// the last healthy revision instead: one commit whose tree is the good one's,
+// v1 serves again, and the failed record is Reverted.
+TEST_F(RollbackE2EGuards, ARevisionOfSeveralCommitsIsRevertedBackToTheLastHealthyOne) {
+  StartAndWaitForNode();
+  if (HasFatalFailure()) return;
+  const std::string good = Push({{"deploy/web.yaml", WebYaml("bosun.test/web:1", 8080)}}, "web v1");
+  ASSERT_TRUE(WaitFor([&] { return PhaseOf(good) == "Healthy"; }, 60s)) << Diagnose();
+  ASSERT_TRUE(WaitFor([&] { return ServesOnlyV1(); }, 15s)) << Diagnose();
+
+  std::string typo_yaml = ConfigMapYaml("settings", "a");
+  typo_yaml.replace(typo_yaml.find("data:"), 5, "dta:");
+  const std::string typo = Push({{"deploy/settings.yaml", typo_yaml}}, "settings, misspelt");
+  ASSERT_TRUE(WaitFor([&] { return PhaseOf(typo) == "Refused"; }, 30s)) << Diagnose();
+
+  git_.Commit({{"deploy/settings.yaml", ConfigMapYaml("settings", "a")},
+               {"deploy/web.yaml", WebYaml("bosun.test/web:2", 9999)}},
+              "fix settings, web v2");
+  const std::string bad = Push({{"README.md", "the web app\n"}}, "readme");
+  ASSERT_TRUE(WaitFor([&] { return PhaseOf(bad) == "Degraded" || PhaseOf(bad) == "Reverted"; }, 60s)) << Diagnose();
+
+  std::string head;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        head = Remote("rev-parse main");
+        return head != bad;
+      },
+      30s))
+      << Diagnose();
+  EXPECT_EQ(Remote("rev-parse " + head + "^"), bad);
+  EXPECT_EQ(Remote("log -1 --format=%s " + head), "Revert \"readme\" and 2 earlier commits");
+  const std::string body = Remote("log -1 --format=%B " + head);
+  EXPECT_NE(body.find("\nBosun-Reverts: " + bad + "\n"), std::string::npos) << body;
+  EXPECT_NE(body.find("\nBosun-Reverts-To: " + good + "\n"), std::string::npos) << body;
+  // Back to the healthy tree: no typo, no v2, no README.
+  EXPECT_EQ(Remote("rev-parse " + head + "^{tree}"), Remote("rev-parse " + good + "^{tree}"));
+
+  ASSERT_TRUE(WaitFor([&] { return PhaseOf(bad) == "Reverted"; }, 30s)) << Diagnose();
+  Object failed = *RecordOf(bad);
+  EXPECT_EQ(failed.json().value("/status/revertedBy"_json_pointer, ""), head) << failed.status().dump(2);
+  EXPECT_EQ(failed.json().value("/status/revert/backTo/commit"_json_pointer, ""), good) << failed.status().dump(2);
+  EXPECT_EQ(PhaseOf(typo), "Refused");
+  EXPECT_TRUE(WaitFor([&] { return PhaseOf(head) == "Healthy"; }, 45s)) << Diagnose();
+  EXPECT_EQ(RecordOf(head)->json().value("/spec/revertsTo"_json_pointer, ""), good);
+  EXPECT_TRUE(WaitFor([&] { return ServesOnlyV1(); }, 20s)) << Diagnose();
+
+  Cli status = Bosun({"history", "show", bad.substr(0, 7)});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("undoing 3 commits back to " + good.substr(0, 7)), std::string::npos) << status.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(RollbackE2E, RollbackE2E, ::testing::Values("file", "http"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 

@@ -63,9 +63,11 @@ class RevisionHealthTest : public ::testing::Test {
     o.recover_after = recover_after_;
     o.healthy_after = healthy_after_;
     o.watch_after_healthy = watch_after_healthy_;
-    o.revert = [this](const std::string& commit, const std::string& reason) -> Result<RevertOutcome> {
+    o.revert = [this](const std::string& commit, const std::string& back_to,
+                      const std::string& reason) -> Result<RevertOutcome> {
       std::lock_guard<std::mutex> lock(mu_);
       reverts_.push_back({commit, reason});
+      back_tos_.push_back(back_to);
       if (revert_conflicts_) return Error(Code::kConflict, "the revert conflicts in web/deploy.yaml");
       if (revert_not_needed_) {
         return Error(Code::kAlreadyExists,
@@ -76,7 +78,9 @@ class RevisionHealthTest : public ::testing::Test {
         --revert_unreachable_;
         return Error(Code::kUnavailable, "cannot push the revert: connection refused");
       }
-      return RevertOutcome{"2222222222222222222222222222222222222222", 1};
+      // As gitsync does with an ancestor: two commits reverted back to it.
+      if (!back_to.empty()) return RevertOutcome{"2222222222222222222222222222222222222222", 1, false, back_to, 2};
+      return RevertOutcome{"2222222222222222222222222222222222222222", 1, false, "", 1};
     };
     o.trigger_sync = [this] { ++syncs_; };
     mgr_ = std::make_unique<ControllerManager>(&api_.client(), &Clock::System());
@@ -157,6 +161,13 @@ class RevisionHealthTest : public ::testing::Test {
     auto w = api_.client().Update(*cur);
     EXPECT_TRUE(w) << w.error().message();
     return w ? *w : Object();
+  }
+
+  void SetRecordPhase(const std::string& name, const std::string& phase) {
+    auto r = api_.client().Get(*KindRegistry::Builtin().FindKind("Revision"), "", name);
+    ASSERT_TRUE(r) << r.error().message();
+    r->json()["status"]["phase"] = phase;
+    ASSERT_TRUE(api_.client().UpdateStatus(*r));
   }
 
   void SetDeploymentStatus(const Json& status) {
@@ -320,6 +331,7 @@ class RevisionHealthTest : public ::testing::Test {
   std::unique_ptr<ControllerManager> mgr_;
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> reverts_;
+  std::vector<std::string> back_tos_;  // what each revert was asked to go back to
   std::atomic<int> syncs_{0};
 };
 
@@ -540,6 +552,43 @@ TEST_F(RevisionHealthTest, AProgressDeadlineMakesItDegradedAndItIsRevertedOnce) 
   ASSERT_EQ(reverts_.size(), 1u);
   EXPECT_EQ(reverts_[0].first, kCommit);
   EXPECT_EQ(reverts_[0].second, "progress deadline exceeded for deployment shop/web: 1/3 new replicas available");
+}
+
+// The revision before the degraded one was never judged healthy (commits
+// merged together, or one applied over another before its verdict): the
+// automatic revert goes back to the newest Healthy revision, undoing every
+// commit since, and the record says so. A later Healthy record or one that
+// is the commit's own parent is not taken.
+TEST_F(RevisionHealthTest, AnAutomaticRevertGoesBackToTheLastHealthyRevision) {
+  const std::string healthy(40, 'a');
+  OtherRevision("00000001", healthy, Json::array());
+  SetRecordPhase("00000001", "Healthy");
+  OtherRevision("00000003", std::string(40, 'c'), Json::array());  // newer than the live one
+  SetRecordPhase("00000003", "Healthy");
+  Deployment(1, DeadlineExceeded());
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  Json st = RecordStatus();
+  EXPECT_EQ(st["revert"]["commit"], "2222222222222222222222222222222222222222");
+  EXPECT_EQ(st["revert"]["backTo"], Json({{"commit", healthy}, {"commits", 2}, {"revision", "00000001"}})) << st.dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(back_tos_.size(), 1u);
+  EXPECT_EQ(back_tos_[0], healthy);
+  EXPECT_EQ(reverts_[0].first, kCommit);
+}
+
+TEST_F(RevisionHealthTest, AnAutomaticRevertOfTheCommitAfterAHealthyOneIsOfThatCommitAlone) {
+  OtherRevision("00000001", std::string(40, '0'), Json::array());  // the live commit's parent
+  SetRecordPhase("00000001", "Healthy");
+  Deployment(1, DeadlineExceeded());
+  Revision(Touched("Deployment", "web"));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  EXPECT_FALSE(RecordStatus()["revert"].contains("backTo")) << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(back_tos_.size(), 1u);
+  EXPECT_EQ(back_tos_[0], "");
 }
 
 // A rollout stuck on something only its pods say (a ConfigMap misspelt in
@@ -955,6 +1004,33 @@ TEST_F(RevisionHealthTest, ARevertAskedForByHandIsAnsweredWithTheSameId) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSERT_EQ(reverts_.size(), 1u);
   EXPECT_EQ(reverts_[0].second, "bad idea");
+  EXPECT_EQ(back_tos_[0], "");  // applied over its own parent: the commit alone
+}
+
+// A revision that brought several commits (applied over an earlier commit
+// than its parent: merged together, or the one before refused): reverted by
+// hand, everything it applied is undone, back to what was live before it.
+TEST_F(RevisionHealthTest, ARevertByHandUndoesEveryCommitTheRevisionBrought) {
+  const std::string before(40, 'b');
+  OtherRevision("00000001", before, Json::array());
+  SetRecordPhase("00000001", "Healthy");
+  Revision(Json::array());
+  const KindInfo& rk = *KindRegistry::Builtin().FindKind("Revision");
+  auto rec = api_.client().Get(rk, "", "00000002");
+  ASSERT_TRUE(rec);
+  rec->json()["spec"]["liveBefore"] = before;
+  ASSERT_TRUE(api_.client().Update(*rec));
+  StartManager();
+  ASSERT_TRUE(PhaseIs("Healthy"));
+  ASSERT_TRUE(api_.client().Patch(
+      rk, "", "00000002",
+      Json{{"metadata", {{"annotations", {{kRevertRequestedAnnotation, R"({"id":"req-2","reason":"undo it"})"}}}}}}));
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().value("/revert/request"_json_pointer, "") == "req-2"; }));
+  EXPECT_EQ(RecordStatus()["revert"]["backTo"], Json({{"commit", before}, {"commits", 2}, {"revision", "00000001"}}))
+      << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(back_tos_.size(), 1u);
+  EXPECT_EQ(back_tos_[0], before);
 }
 
 }  // namespace

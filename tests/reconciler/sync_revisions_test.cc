@@ -632,5 +632,38 @@ TEST_F(SyncRevisionsTest, ABosunRevertsTrailerIsTheLink) {
   EXPECT_EQ(Record("00000003").spec()["reverts"], bad);
 }
 
+// A revert back to the last healthy commit (a Bosun-Reverts-To trailer, as
+// bosun's automatic revert of several commits writes it): its record names
+// both ends, and every applied record after the one it goes back to is
+// Reverted by it; the healthy one, and a skipped one, keep their phases.
+TEST_F(SyncRevisionsTest, ARevertBackToAnEarlierCommitLinksEveryRecordItUndoes) {
+  const std::string good = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "good")}});
+  MakeController();
+  EXPECT_EQ(SyncHealthy(), "00000001");
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "bad")}}, "bad");
+  EXPECT_EQ(Sync(), "00000002");
+  Judge("00000002", phase::kSuperseded, {{"reason", "Superseded"}});
+  repo_.Commit({{"other.yaml", ConfigMapYaml("other", "default", "x")}}, "skipped");
+  std::string worse = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "worse")}}, "worse");
+  EXPECT_EQ(Sync(), "00000004");  // 00000003 is Skipped: a newer commit arrived first
+  Judge("00000004", phase::kDegraded, {{"reason", "ProgressDeadlineExceeded"}});
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "good")}, {"other.yaml", std::nullopt}},
+               "Revert \"worse\" and 2 earlier commits\n\nBosun-Reverts: " + worse +
+                   "\nBosun-Reverts-To: " + good.substr(0, 12) + "\nBosun-Reason: Degraded\n");
+  const std::string revert = repo_.Head();
+  EXPECT_EQ(Sync(), "00000005");
+  Object r5 = Record("00000005");
+  EXPECT_EQ(r5.spec()["reverts"], worse);
+  EXPECT_EQ(r5.spec()["revertsTo"], good);  // resolved to the full id
+  EXPECT_EQ(Phases(), (std::vector<std::string>{"00000001:Healthy", "00000002:Reverted", "00000003:Skipped",
+                                                "00000004:Reverted", "00000005:Applied"}));
+  EXPECT_EQ(Record("00000002").status()["revertedBy"], revert);
+  EXPECT_EQ(Record("00000004").status()["revertedBy"], revert);
+  EXPECT_EQ(Record("00000004").status()["reason"], "ProgressDeadlineExceeded");
+  EXPECT_FALSE(Record("00000001").status().contains("revertedBy"));
+  EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "good");
+  EXPECT_FALSE(Live("configmaps", "default", "other"));
+}
+
 }  // namespace
 }  // namespace bosun::reconciler::synctest
