@@ -141,6 +141,12 @@ std::string RevertSummary(const Json& revert) {
   const std::string how = automatic ? "automatic" : "by hand";
   const std::string reason = StringField(revert, "reason");
   if (!StringField(revert, "commit").empty()) {
+    if (const Json& no = Object::Field(revert, "notApplied"); no.is_object()) {
+      // Pushed, but its own revision was refused or failed.
+      return how + ", pushed " + ShortSha(StringField(revert, "commit")) + ", but revision " +
+             std::to_string(std::atoll(StringField(no, "revision").c_str())) + " of it was not applied (" +
+             StringField(no, "reason") + "): the cluster is NOT rolled back (needs a human)";
+    }
     std::string back;
     if (const Json& to = Object::Field(revert, "backTo"); to.is_object()) {
       // A revert of several commits, back to a revision's state.

@@ -1,8 +1,9 @@
 // `bosun server`: one control-plane member — a state replica and its API, and
 // with --repo the GitOps sync (cli/control_plane.h does the work).
-#include <signal.h>
-
 #include <cstdio>
+#include <filesystem>
+
+#include <signal.h>
 
 #include "cli/control_plane.h"
 #include "cli/verbs.h"
@@ -33,8 +34,12 @@ int RunServer(const ServerOptions& opt) {
       (*cp)->admin_token_path().c_str());
   if ((*cp)->gitops()) std::printf("  repo:         %s\n", (*cp)->gitops()->Describe().c_str());
   // As `bosun up` says it: the CLI's defaults are another address and file.
+  // An absolute path: the export is copied and used from other folders
+  // (the repository's clone, for `bosun diff`).
+  std::error_code ec;
+  std::filesystem::path token = std::filesystem::absolute((*cp)->admin_token_path(), ec).lexically_normal();
   std::printf("  use the CLI:  export BOSUN_SERVER=%s BOSUN_TOKEN_FILE=%s\n", (*cp)->api_url().c_str(),
-              (*cp)->admin_token_path().c_str());
+              ec ? (*cp)->admin_token_path().c_str() : token.c_str());
   std::fflush(stdout);
 
   int sig = 0;

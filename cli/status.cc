@@ -170,6 +170,11 @@ int RunStatus(const StatusOptions& opt) {
       if (!revert.empty()) Line("Revert:", revert);
     }
   }
+  // Its own line: under an Earlier or Revert line it read as theirs.
+  if (!head.empty() && !live.empty() && head != live) {
+    Line("Not live:", "head " + ShortSha(head) + " is not live" +
+                          (RepositorySuspended(*repo) ? " (suspended)" : " (`bosun history` shows why)"));
+  }
   for (const Object& rec : earlier) {
     const std::string msg = S(rec.status(), "message");
     // Degraded and not reverted: why (the revert's note: not the newest
@@ -189,9 +194,6 @@ int RunStatus(const StatusOptions& opt) {
                            (reason.empty() ? "" : ": " + reason));
     Line("", "new commits are fetched, not applied; drift is recorded, not healed; no automatic revert");
     Line("", "`bosun resume` to go on");
-  }
-  if (!head.empty() && !live.empty() && head != live) {
-    Line("", "head " + ShortSha(head) + " is not live" + (suspended ? " (suspended)" : " (`bosun history` shows why)"));
   }
   std::string fetch_error = S(st, "lastFetchError");
   Line("Last fetch:", When(S(st, "lastFetchTime")) + (fetch_error.empty() ? "" : ", failed: " + fetch_error));

@@ -201,7 +201,14 @@ Result<Reconciled> SealedSecretController::Reconcile(const std::string& key) {
   if (!problems.empty()) {
     std::string message;
     for (const auto& p : problems) message += (message.empty() ? "" : "; ") + p;
-    return Fail(*sealed, first_reason, message + " (the Secret is left as it was)");
+    message += " (the Secret is left as it was)";
+    // What to do about it: the key is another cluster's (or the demo's).
+    if (first_reason == "UnknownKey") {
+      message +=
+          "; import the key pair it was sealed with: bosun server --sealing-key-file FILE (bosun's bundled "
+          "examples are sealed with scripts/DEMO-ONLY-sealing-key), or seal it again with `bosun seal`";
+    }
+    return Fail(*sealed, first_reason, message);
   }
 
   // The Secret it makes.

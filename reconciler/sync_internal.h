@@ -222,6 +222,11 @@ struct SyncController::Impl {
   // applied ones after the commit it goes back to).
   void LinkRevert(const PassContext& ctx);
   void MarkReverted(const PassContext& ctx, const RecordInfo& target);
+  // The newest applied record of the commit `reverts` (an id or prefix).
+  std::optional<RecordInfo> RevertedRecord(const std::string& reverts);
+  // A revert commit refused or failed as revision `name`: the record it
+  // reverts says so in status.revert (notApplied, needsHuman) and an Event.
+  void NoteRevertNotApplied(const PassContext& ctx, const std::string& name, const std::string& reason);
   void EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written);
   Object NewRecord(const PassContext& ctx, int64_t sequence) const;
 

@@ -230,6 +230,7 @@ Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const s
     settings = live_settings;
   }
   EnforceHistoryLimit(settings, created->name());
+  NoteRevertNotApplied(ctx, created->name(), reason);
   return created->name();
 }
 
@@ -321,45 +322,68 @@ Status SyncController::Impl::MarkFailed(PassContext& ctx, const std::string& nam
   });
   MarkRequestHandled(ctx.request);
   WriteRepositoryStatus();
+  NoteRevertNotApplied(ctx, name, reason.empty() ? "ApplyFailed" : reason);
   if (!w) return w.error();
   return Ok();
+}
+
+void SyncController::Impl::NoteRevertNotApplied(const PassContext& ctx, const std::string& name,
+                                                const std::string& reason) {
+  std::string reverts = ParseReverts(ctx.commit.message);
+  if (reverts.empty()) return;
+  std::optional<RecordInfo> target = RevertedRecord(reverts);
+  if (!target) return;
+  // The reverted record's revert note says its revert never went live: a
+  // person reading `bosun status` must not take "pushed" for rolled back.
+  auto w = ChangeRecordStatus(target->name, [&](Json& st) {
+    Json& revert = st["revert"];
+    if (!revert.is_object() || revert.value("commit", "") != ctx.commit.id) return false;
+    revert["notApplied"] = {{"revision", name}, {"reason", reason}};
+    revert["needsHuman"] = true;
+    return true;
+  });
+  if (!w) {
+    log::Warn(kSyncComponent, "cannot note on the reverted revision that its revert was not applied",
+              {{"revision", target->name}, {"error", w.error().message()}});
+  } else if (*w) {
+    Event(**w, true, "RevertNotApplied",
+          "its revert " + ShortSha(ctx.commit.id) + " was " + (reason == "ApplyFailed" ? "not applied" : "refused") +
+              " (" + reason + ", revision " + name + "): the cluster is not rolled back; needs a human");
+  }
 }
 
 void SyncController::Impl::LinkRevert(const PassContext& ctx) {
   std::string reverts = ParseReverts(ctx.commit.message);
   if (reverts.empty()) return;
-  const std::string back_to = ParseRevertsTo(ctx.commit.message);
+  std::optional<RecordInfo> reverted = RevertedRecord(reverts);
+  if (!reverted) return;
   // The reverted record and, for a revert back to an earlier commit, the
-  // applied records after that commit's (their changes are undone too),
-  // newest first.
-  std::vector<RecordInfo> targets;
-  {
+  // applied records after that commit's (their changes are undone too).
+  std::vector<RecordInfo> targets = {*reverted};
+  if (const std::string back_to = ParseRevertsTo(ctx.commit.message); !back_to.empty()) {
     std::lock_guard<std::mutex> lock(state_mu);
-    auto it = index.records().rbegin();
-    for (; it != index.records().rend(); ++it) {
+    std::vector<RecordInfo> between;
+    bool found = false;
+    for (auto it = index.records().rbegin(); it != index.records().rend() && !found; ++it) {
       const RecordInfo& r = it->second;
-      if (r.commit.compare(0, reverts.size(), reverts) == 0 && IsAppliedPhase(r.phase)) {
-        targets.push_back(r);
-        break;
-      }
+      if (r.sequence >= reverted->sequence || !IsAppliedPhase(r.phase)) continue;
+      found = r.commit.compare(0, back_to.size(), back_to) == 0;
+      if (!found && r.phase != phase::kReverted) between.push_back(r);
     }
-    if (!targets.empty() && !back_to.empty()) {
-      std::vector<RecordInfo> between;
-      bool found = false;
-      for (++it; it != index.records().rend(); ++it) {
-        const RecordInfo& r = it->second;
-        if (r.commit.compare(0, back_to.size(), back_to) == 0 && IsAppliedPhase(r.phase)) {
-          found = true;
-          break;
-        }
-        if (IsAppliedPhase(r.phase) && r.phase != phase::kReverted) between.push_back(r);
-      }
-      // Without the record gone back to (removed by the history limit),
-      // where the range starts is not known: the reverted record alone.
-      if (found) targets.insert(targets.end(), between.begin(), between.end());
-    }
+    // Without the record gone back to (removed by the history limit),
+    // where the range starts is not known: the reverted record alone.
+    if (found) targets.insert(targets.end(), between.begin(), between.end());
   }
   for (const RecordInfo& target : targets) MarkReverted(ctx, target);
+}
+
+std::optional<RecordInfo> SyncController::Impl::RevertedRecord(const std::string& reverts) {
+  std::lock_guard<std::mutex> lock(state_mu);
+  for (auto it = index.records().rbegin(); it != index.records().rend(); ++it) {
+    const RecordInfo& r = it->second;
+    if (r.commit.compare(0, reverts.size(), reverts) == 0 && IsAppliedPhase(r.phase)) return r;
+  }
+  return std::nullopt;
 }
 
 void SyncController::Impl::MarkReverted(const PassContext& ctx, const RecordInfo& target) {

@@ -937,7 +937,7 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
        {"Repository:    https://git.example.com/shop.git", "Following:     main", "Path:          deploy/",
         // The interval in force: the repository's SyncConfig overrides the flag.
         "Poll interval: 10s (the repository's SyncConfig; the server's is 1m0s)", "Head:          abcd444dddd",
-        "Live:          abcd333cccc", "revision 3, ", "head abcd444 is not live",
+        "Live:          abcd333cccc", "revision 3, ", "Not live:      head abcd444 is not live",
         "Last fetch:    ", " ago (2026-01-01T10:06:00Z), failed: cannot fetch", "Last sync:     ",
         // A last fetch long past the interval: no controller fetches.
         "overdue: the repository is fetched every 10s; the leader's sync controller is not running or is stuck",
@@ -958,6 +958,29 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   Outcome pending = Run("status");
   EXPECT_THAT(pending.out, HasSubstr("Revert:        automatic, not pushed yet (retrying since 2026-01-01T10:07:00Z): "
                                      "cannot push the revert of abcd333cccc: connection refused"));
+  // A revert back to the last healthy revision says how far back; one whose
+  // own revision was refused says the cluster is not rolled back.
+  const std::string healthy = "abcd111" + std::string(33, 'a');
+  ASSERT_NO_FATAL_FAILURE(
+      set_status("00000003", {{"revertPending", nullptr},
+                              {"revert",
+                               {{"automatic", true},
+                                {"commit", "abcd555" + std::string(33, 'e')},
+                                {"reason", "Degraded"},
+                                {"backTo", {{"commit", healthy}, {"commits", 3}, {"revision", "00000001"}}}}}}));
+  EXPECT_THAT(Run("status").out,
+              HasSubstr("Revert:        automatic, pushed abcd555, undoing 3 commits back to abcd111 (revision 1) "
+                        "(Degraded)\n"));
+  ASSERT_NO_FATAL_FAILURE(
+      set_status("00000003", {{"revert",
+                               {{"automatic", true},
+                                {"commit", "abcd555" + std::string(33, 'e')},
+                                {"needsHuman", true},
+                                {"notApplied", {{"revision", "00000004"}, {"reason", "InvalidManifests"}}}}}}));
+  EXPECT_THAT(Run("status").out,
+              HasSubstr("Revert:        automatic, pushed abcd555, but revision 4 of it was not applied "
+                        "(InvalidManifests): the cluster is NOT rolled back (needs a human)\n"));
+  ASSERT_NO_FATAL_FAILURE(set_status("00000003", {{"revert", nullptr}}));
   // Degraded with autoRevert off: no revert is coming, and status says so
   // with the command that makes one.
   ASSERT_NO_FATAL_FAILURE(set_status("00000003", {{"revertPending", nullptr},

@@ -278,6 +278,9 @@ TEST_F(SealedSecretTest, AValueOfAnUnknownKeyOpensOnceTheKeyIsImported) {
   ASSERT_TRUE(test::Eventually([&] { return SyncedIs("shop", "db", "False", "UnknownKey"); }));
   EXPECT_THAT(Synced("shop", "db")["message"].get<std::string>(),
               HasSubstr("sealed with key " + foreign_key->id() + ", which this cluster does not have"));
+  // And what to do about it.
+  EXPECT_THAT(Synced("shop", "db")["message"].get<std::string>(),
+              HasSubstr("import the key pair it was sealed with: bosun server --sealing-key-file FILE"));
 
   // What `bosun server --sealing-key-file` does at start; twice is once.
   ASSERT_TRUE(EnsureSealingKeys(api_.client(), Clock::System(), foreign_key.get()));

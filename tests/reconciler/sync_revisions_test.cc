@@ -665,5 +665,29 @@ TEST_F(SyncRevisionsTest, ARevertBackToAnEarlierCommitLinksEveryRecordItUndoes) 
   EXPECT_FALSE(Live("configmaps", "default", "other"));
 }
 
+// bosun's revert pushed, but refused as a revision of its own (the state it
+// returns to no longer passes): the reverted record's revert note says it
+// was not applied and needs a human, so "pushed" is not read as rolled back.
+TEST_F(SyncRevisionsTest, ARefusedRevertIsNotedOnTheRevisionItReverts) {
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "good")}});
+  MakeController();
+  EXPECT_EQ(SyncHealthy(), "00000001");
+  const std::string bad = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "bad")}}, "bad");
+  EXPECT_EQ(Sync(), "00000002");
+  std::string typo = ConfigMapYaml("cm", "default", "good");
+  typo.replace(typo.find("data:"), 5, "dta:");
+  const std::string revert =
+      repo_.Commit({{"cm.yaml", typo}}, "Revert \"bad\"\n\nBosun-Reverts: " + bad + "\nBosun-Reason: Degraded\n");
+  Judge("00000002", phase::kDegraded, {{"revert", {{"commit", revert}, {"automatic", true}, {"reason", "Degraded"}}}});
+  EXPECT_EQ(Sync(), "00000003");
+  EXPECT_EQ(Record("00000003").status()["phase"], "Refused");
+  Json note = Record("00000002").status()["revert"];
+  EXPECT_EQ(note["notApplied"], Json({{"revision", "00000003"}, {"reason", "InvalidManifests"}})) << note.dump();
+  EXPECT_EQ(note["needsHuman"], true);
+  EXPECT_EQ(note["commit"], revert);
+  EXPECT_EQ(Record("00000002").status()["phase"], "Degraded");
+  EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "bad");
+}
+
 }  // namespace
 }  // namespace bosun::reconciler::synctest
