@@ -261,7 +261,8 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath_asked,
   }
   const std::optional<std::string> read = ReadBySync(subpath_asked, followed);
   if (!read) {
-    out.source = (opt.revision.empty() ? "the work tree " : "revision " + opt.revision + ", ") + subpath_asked;
+    out.source =
+        opt.revision.empty() ? subpath_asked + " in the work tree" : "revision " + opt.revision + ", " + subpath_asked;
     out.outside_followed = true;
     return out;
   }
@@ -287,7 +288,7 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath_asked,
                      : LoadFromDisk(dir.string(), root, repo->get(), opt.field_validation);
     if (!set) return set.error();
     TakeSet(&out, std::move(*set), above ? std::optional<std::string>(subpath) : std::nullopt);
-    out.source = "the work tree " + (subpath.empty() ? (*repo)->workdir() : subpath);
+    out.source = subpath.empty() ? "the work tree " + (*repo)->workdir() : subpath + " in the work tree";
     out.scope = subpath;
     return out;
   }

@@ -285,8 +285,11 @@ int RunStatus(const StatusOptions& opt) {
     if (!failed.empty()) Line("Drift:", "could not put back " + join(failed));
     const Json& sig = Object::Field(live_record->status(), "signature");
     if (sig.is_object()) {
+      // An unsigned commit is "not signed", as `history show` says it.
+      const bool is_signed = Object::Field(Object::Field(live_record->spec(), "signature"), "signed") == Json(true);
       std::string by = S(sig, "verified") == "true" ? "verified, " + S(sig, "signer") + " (" + S(sig, "key") + ")"
-                                                     : "not verified" + (S(sig, "key").empty() ? "" : ", key " + S(sig, "key"));
+                       : !is_signed                 ? "not signed"
+                                    : "not verified" + (S(sig, "key").empty() ? "" : ", key " + S(sig, "key"));
       Line("Live signed:", by + ", verify=" + S(sig, "level"));
     }
   }

@@ -281,8 +281,10 @@ Result<Made> MakeRevert(Mirror::Impl& m, const std::string& target, const std::s
   if (git_oid_equal(&tree_id, git_commit_tree_id(ours->get()))) {
     // Not a failure of the revert (no "cannot revert" before it): the
     // callers say it as a revert that was not needed.
-    return Error(Code::kAlreadyExists, "the branch head " + Short(head) +
-                                           " already undoes it (the revert would change nothing); nothing was pushed");
+    const std::string what_undone =
+        back_to ? "the commits since " + Short(OidHex(*git_commit_id(back_to.get()))) : std::string("it");
+    return Error(Code::kAlreadyExists, "the branch head " + Short(head) + " already undoes " + what_undone +
+                                           " (the revert would change nothing); nothing was pushed");
   }
   git_tree* raw_tree = nullptr;
   if (git_tree_lookup(&raw_tree, repo, &tree_id) != 0) {

@@ -189,7 +189,8 @@ class RuleRun {
   void Registries() {
     ForEachContainer([&](const Container& c) {
       const Json& img = F(*c.json, "image");
-      if (!img.is_string()) return;
+      // No image: validation says it is required; it names no registry.
+      if (!img.is_string() || img.get<std::string>().empty()) return;
       ImageRef ref = ParseImage(img.get<std::string>());
       if (RegistryAllowed(ref, r_.registries)) return;
       Add(c.path.Child("image"), "registry " + Quote(ref.registry) + " is not allowed by " + By() +
@@ -200,7 +201,7 @@ class RuleRun {
   void Digests() {
     ForEachContainer([&](const Container& c) {
       const Json& img = F(*c.json, "image");
-      if (!img.is_string()) return;
+      if (!img.is_string() || img.get<std::string>().empty()) return;  // as Registries
       ImageRef ref = ParseImage(img.get<std::string>());
       if (ValidDigest(ref.digest)) return;
       std::string what = ref.digest.empty() ? " is not pinned by digest" : " has a malformed digest";

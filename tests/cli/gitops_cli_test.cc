@@ -981,6 +981,9 @@ TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
               HasSubstr("Revert:        automatic, pushed abcd555, but revision 4 of it was not applied "
                         "(InvalidManifests): the cluster is NOT rolled back (needs a human)\n"));
   ASSERT_NO_FATAL_FAILURE(set_status("00000003", {{"revert", nullptr}}));
+  // An unsigned commit (verify=none): "not signed", as history show says.
+  ASSERT_NO_FATAL_FAILURE(set_status("00000003", {{"signature", {{"verified", "false"}, {"level", "none"}}}}));
+  EXPECT_THAT(Run("status").out, HasSubstr("Live signed:   not signed, verify=none\n"));
   // Degraded with autoRevert off: no revert is coming, and status says so
   // with the command that makes one.
   ASSERT_NO_FATAL_FAILURE(set_status("00000003", {{"revertPending", nullptr},
@@ -1766,8 +1769,9 @@ TEST(RevertCli, WaitsForTheRevertsSyncAndSaysWhatItDid) {
   EXPECT_THAT(again.out, HasSubstr("revision 2 (" + c2.substr(0, 7) + ") was reverted already: by hand, pushed "));
   EXPECT_THAT(again.out, HasSubstr("(green hurts)"));
 
-  // A broken commit, refused, then mended: reverting the mend brings the
-  // breakage back, and the sync refuses it. The cluster is not rolled back.
+  // A broken commit, refused, then mended: revision 5 brought both, which
+  // together change nothing, so reverting it is nothing to do (reverting the
+  // mend alone would bring the breakage back).
   Sh(work.dir(), "git pull -q --rebase origin main 2>&1");
   work.Write("deploy/bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
   push("Break");
@@ -1775,10 +1779,31 @@ TEST(RevertCli, WaitsForTheRevertsSyncAndSaysWhatItDid) {
   work.Remove("deploy/bad.yaml");
   push("Mend");
   ASSERT_EQ(run("sync --timeout 30s").exit_code, 0);
-  Outcome refused = run("revert 5 --timeout 60s");
+  Outcome nothing = run("revert 5 --timeout 60s");
+  EXPECT_EQ(nothing.exit_code, 0) << nothing.out;
+  EXPECT_THAT(nothing.out, HasSubstr("nothing to revert: the branch head"));
+
+  // A revert the sync refuses: ConfigMap "a" removed, then added again in
+  // another file; reverting the removal defines it twice. The cluster is not
+  // rolled back, and the reverted revision's history says so.
+  work.Write("deploy/a.yaml", ConfigMap("a", "one"));
+  push("Add a");
+  ASSERT_EQ(run("sync --timeout 30s").exit_code, 0);  // 6
+  work.Remove("deploy/a.yaml");
+  push("Remove a");
+  ASSERT_EQ(run("sync --timeout 30s").exit_code, 0);  // 7
+  work.Write("deploy/b.yaml", ConfigMap("a", "two"));
+  push("Add a elsewhere");
+  ASSERT_EQ(run("sync --timeout 30s").exit_code, 0);  // 8
+  Outcome refused = run("revert 7 --timeout 60s");
   EXPECT_EQ(refused.exit_code, 1) << refused.out;
   EXPECT_THAT(refused.out, HasSubstr(": Refused (InvalidManifests)"));
-  EXPECT_THAT(refused.out, HasSubstr("the cluster is NOT rolled back: `bosun history show 6` says why"));
+  EXPECT_THAT(refused.out, HasSubstr("the cluster is NOT rolled back: `bosun history show 9` says why"));
+  const std::string not_applied =
+      "but revision 9 of it was not applied (InvalidManifests): the cluster is NOT rolled "
+      "back (needs a human)";
+  EXPECT_TRUE(bosun::test::Eventually([&] { return run("history show 7").out.find(not_applied) != std::string::npos; }))
+      << run("history show 7").out;
   server.Stop();
 }
 

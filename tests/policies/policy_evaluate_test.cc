@@ -37,6 +37,16 @@ TEST(PolicyEvaluate, AllowedRegistriesNamesTheRegistryAtTheImage) {
   EXPECT_EQ(o.verdict.violations[0].rule, "r");
 }
 
+// An empty image names no registry and no digest: validation reports it as
+// required, and the policy adds nothing about "docker.io".
+TEST(PolicyEvaluate, AnEmptyImageIsLeftToValidation) {
+  auto o =
+      RunPolicies({{"policy.yaml", OneRule("      allowedRegistries: [registry.local]\n      requireDigest: true\n")},
+                   {"web/deployment.yaml", Deployment("web", "web", "\"\"")}},
+                  /*invalid_ok=*/true);
+  EXPECT_THAT(Lines(o.verdict), IsEmpty());
+}
+
 TEST(PolicyEvaluate, RequireDigestLooksAtInitContainersToo) {
   std::string init = "      initContainers:\n        - name: setup\n          image: registry.local/setup:1\n";
   auto o = RunPolicies({{"p.yaml", OneRule("      requireDigest: true\n")},

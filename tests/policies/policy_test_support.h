@@ -12,11 +12,14 @@
 
 namespace bosun::policies::test {
 
-// Files (name → YAML) loaded as a desired set; the set must be valid.
-inline DesiredSet Load(const std::vector<SourceFile>& files) {
+// Files (name → YAML) loaded as a desired set; the set must be valid unless
+// `invalid_ok`.
+inline DesiredSet Load(const std::vector<SourceFile>& files, bool invalid_ok = false) {
   DesiredSet set = LoadDesiredSet(files);
   for (const Diagnostic& d : set.diagnostics) {
-    EXPECT_NE(d.severity, Severity::kError) << d.ToString();
+    if (!invalid_ok) {
+      EXPECT_NE(d.severity, Severity::kError) << d.ToString();
+    }
   }
   return set;
 }
@@ -28,8 +31,8 @@ struct Outcome {
 
 // Parses every Policy of the files and evaluates them on all of the files'
 // objects, with paths as the file names.
-inline Outcome RunPolicies(const std::vector<SourceFile>& files) {
-  DesiredSet set = Load(files);
+inline Outcome RunPolicies(const std::vector<SourceFile>& files, bool invalid_ok = false) {
+  DesiredSet set = Load(files, invalid_ok);
   std::vector<const Manifest*> all;
   std::vector<Subject> subjects;
   for (const Manifest& m : set.objects) {
