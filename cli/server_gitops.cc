@@ -93,6 +93,10 @@ void AddGitOpsFlags(CLI::App* cmd, GitOpsFlags* f) {
                   "known_hosts file the SSH host key must be listed in (an ssh repository needs one; `ssh-keyscan -p "
                   "PORT HOST`)")
       ->group(group);
+  cmd->add_option("--repo-ca-file", f->ca_file,
+                  "PEM file of the CA certificates that sign the HTTPS repository server's certificate, trusted "
+                  "besides the system's (a private Git server behind an internal CA)")
+      ->group(group);
   cmd->add_flag("--repo-insecure-skip-host-key-check", f->insecure_skip_host_key_check,
                 "Accept any SSH host key of the repository's server (without it an ssh repository needs "
                 "--repo-known-hosts-file): anyone on the way to the server could then serve the manifests")
@@ -171,6 +175,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
                             {"--repo-ssh-key-passphrase-file", !f.ssh_passphrase_file.empty()},
                             {"--repo-known-hosts-file", !f.known_hosts_file.empty()},
                             {"--repo-insecure-skip-host-key-check", f.insecure_skip_host_key_check},
+                            {"--repo-ca-file", !f.ca_file.empty()},
                             {"--webhook-secret-file", !f.webhook_secret_file.empty()},
                             {"--history-limit", f.history_limit != 0},
                             {"--verify-commits", f.verify_commits != "none"},
@@ -208,6 +213,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
   impl->remote.ssh_passphrase_file = f.ssh_passphrase_file;
   impl->remote.ssh_known_hosts_file = f.known_hosts_file;
   impl->remote.ssh_accept_any_host_key = f.insecure_skip_host_key_check;
+  impl->remote.ca_file = f.ca_file;
   if (!f.password_file.empty() && f.username.empty() && f.repo.find('@') == std::string::npos) {
     log::Warn("server", "--repo-password-file without --repo-username: the password is sent with an empty user name");
   }
@@ -230,6 +236,7 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
                                    {"--repo-ssh-key-file", f.ssh_key_file},
                                    {"--repo-ssh-key-passphrase-file", f.ssh_passphrase_file},
                                    {"--repo-known-hosts-file", f.known_hosts_file},
+                                   {"--repo-ca-file", f.ca_file},
                                    {"--webhook-secret-file", f.webhook_secret_file},
                                    {"--allowed-signers", f.allowed_signers_file}}) {
     if (auto st = CheckReadable(flag, file); !st) return st.error();

@@ -38,6 +38,7 @@ struct GitOpsFlags {
   std::string ssh_key_file;
   std::string ssh_passphrase_file;
   std::string known_hosts_file;
+  std::string ca_file;
   bool insecure_skip_host_key_check = false;
   std::string webhook_secret_file;
   size_t history_limit = 0;
@@ -47,7 +48,7 @@ struct GitOpsFlags {
 };
 
 // Adds --repo, --branch/--ref, --path, --fetch-interval, --repo-username,
-// --repo-password-file, --repo-ssh-key-file, --repo-known-hosts-file,
+// --repo-password-file, --repo-ssh-key-file, --repo-known-hosts-file, --repo-ca-file,
 // --webhook-secret-file, --history-limit, --history-max-bytes,
 // --verify-commits, --allowed-signers.
 void AddGitOpsFlags(CLI::App* cmd, GitOpsFlags* flags);

@@ -181,6 +181,11 @@ const RemoteOptions& Mirror::options() const {
   return impl_->options;
 }
 
+namespace {
+// The system's CAs, one file each (Debian's ca-certificates).
+constexpr const char* kSystemCaDir = "/etc/ssl/certs";
+}  // namespace
+
 Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& dir, const RemoteOptions& options) {
   InitLibgit2();
   auto impl = std::make_unique<Impl>();
@@ -203,8 +208,21 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& dir, const Remot
   for (auto [path, flag] : {std::pair{options.password_file, "--repo-password-file"},
                             std::pair{options.ssh_key_file, "--repo-ssh-key-file"},
                             std::pair{options.ssh_passphrase_file, "--repo-ssh-key-passphrase-file"},
-                            std::pair{options.ssh_known_hosts_file, "--repo-known-hosts-file"}}) {
+                            std::pair{options.ssh_known_hosts_file, "--repo-known-hosts-file"},
+                            std::pair{options.ca_file, "--repo-ca-file"}}) {
     if (auto st = CheckReadable(path, flag); !st) return st.error();
+  }
+  if (!options.ca_file.empty()) {
+    // libgit2 (mbedTLS here) reads the file and the system's folder of
+    // CAs into one chain; a file without a certificate is refused.
+    std::error_code exists_ec;
+    const char* system_dir = std::filesystem::is_directory(kSystemCaDir, exists_ec) ? kSystemCaDir : nullptr;
+    if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, options.ca_file.c_str(), system_dir) != 0) {
+      return Error(Code::kInvalid, "--repo-ca-file " + options.ca_file +
+                                       ": no CA certificate could be read from it (a PEM file of CA certificates, "
+                                       "-----BEGIN CERTIFICATE-----): " +
+                                       LastGitMessage());
+    }
   }
   // An empty password would be sent at every fetch.
   if (!options.password_file.empty()) {

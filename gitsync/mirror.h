@@ -60,6 +60,11 @@ struct RemoteOptions {
   std::string ssh_passphrase_file;
   std::string ssh_known_hosts_file;
   bool ssh_accept_any_host_key = false;
+  // HTTPS: a PEM file of CA certificates to trust for the server, besides
+  // the system's (/etc/ssl/certs): a private Git server behind an internal
+  // CA. libgit2's TLS settings are the process's, so Open sets them for
+  // every mirror of the process (bosun follows one repository).
+  std::string ca_file;
   // A fetch that makes no progress for this long is abandoned: no byte in
   // either direction and no progress report from libgit2. Also the connect
   // timeout. A remote that trickles data slowly but steadily is not cut off.

@@ -335,7 +335,23 @@ Error ClassifyRemoteError(const std::string& prefix, const RemoteContext& ctx, i
       Contains(reason, "authentication replays") || Contains(reason, "authentication required")) {
     return Error(Code::kUnauthorized, prefix + reason);
   }
-  if (rc == GIT_ECERTIFICATE) return Error(Code::kUnauthorized, prefix + reason);
+  if (rc == GIT_ECERTIFICATE || Contains(reason, "SSL certificate is invalid")) {
+    // mbedTLS's flags, said for a person, with what to do.
+    if (Contains(reason, "not correctly signed by the trusted CA")) {
+      reason =
+          "the server's TLS certificate is not signed by a CA this machine trusts (give the CA that signed it "
+          "with --repo-ca-file; libgit2 here does not read SSL_CERT_FILE): " +
+          reason;
+    } else if (Contains(reason, "Common Name (CN) does not match")) {
+      reason =
+          "the server's TLS certificate is not for this host name (mbedTLS here reads no IP addresses in "
+          "certificates: use the host name the certificate names): " +
+          reason;
+    } else if (Contains(reason, "validity has expired")) {
+      reason = "the server's TLS certificate has expired: " + reason;
+    }
+    return Error(Code::kUnauthorized, prefix + reason);
+  }
   if (Contains(reason, "404") || Contains(reason, "could not find repository") ||
       Contains(reason, "not a git repository") || klass == GIT_ERROR_REPOSITORY) {
     return Error(Code::kInvalid, prefix + "not a Git repository: " + reason);

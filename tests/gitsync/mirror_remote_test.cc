@@ -177,6 +177,65 @@ TEST(MirrorHttp, HttpsVerifiesTheCertificate) {
   EXPECT_EQ(*trusted, id);
 }
 
+// A private Git server behind an internal CA: its certificate is signed by a
+// CA of the test's own. Without --repo-ca-file the fetch says what is wrong
+// and what to do; with the CA's file, the same server works (and the
+// system's CAs are still read beside it). A file without a certificate is
+// refused at Open, naming the flag.
+TEST(MirrorHttp, ACaFileTrustsAPrivateServer) {
+  if (RunCommand("command -v openssl").exit_code != 0) GTEST_SKIP() << "openssl is not installed";
+  GitRepos repos;
+  std::string id = repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+  const std::string ca = repos.tmp().Sub("ca.pem"), ca_key = repos.tmp().Sub("ca.key");
+  const std::string cert = repos.tmp().Sub("server.pem"), key = repos.tmp().Sub("server.key");
+  const std::string csr = repos.tmp().Sub("server.csr"), ext = repos.tmp().Sub("ext.cnf");
+  repos.tmp().Write("ext.cnf", "subjectAltName=DNS:127.0.0.1,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
+  for (const std::string& cmd :
+       {"openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-internal-ca -keyout " + ca_key + " -out " +
+            ca,
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout " + key + " -out " + csr,
+        "openssl x509 -req -in " + csr + " -CA " + ca + " -CAkey " + ca_key + " -CAcreateserial -days 1 -extfile " +
+            ext + " -out " + cert}) {
+    auto made = RunCommand(cmd + " 2>&1");
+    ASSERT_EQ(made.exit_code, 0) << cmd << ": " << made.out;
+  }
+  HttpServer server(repos.tmp(), repos.tmp().path(), "TLS_CERT=" + cert + " TLS_KEY=" + key);
+  ASSERT_TRUE(server.up());
+  const std::string url = server.Url("remote.git", "https");
+  // Whatever this test sets, the next one in this process gets the system's CAs.
+  struct Restore {
+    ~Restore() { git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, nullptr, "/etc/ssl/certs"); }
+  } restore;
+
+  auto plain = Mirror::Open(repos.MirrorDir("plain"), Follow(url));
+  ASSERT_TRUE(plain.ok()) << plain.error().message();
+  auto untrusted = (*plain)->Fetch();
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.error().code(), Code::kUnauthorized);
+  EXPECT_NE(untrusted.error().message().find("the server's TLS certificate is not signed by a CA this machine trusts "
+                                             "(give the CA that signed it with --repo-ca-file"),
+            std::string::npos)
+      << untrusted.error().message();
+
+  repos.tmp().Write("not-a-ca.pem", "hello\n");
+  RemoteOptions bad = Follow(url);
+  bad.ca_file = repos.tmp().Sub("not-a-ca.pem");
+  auto refused = Mirror::Open(repos.MirrorDir("bad"), bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::kInvalid);
+  EXPECT_NE(refused.error().message().find("--repo-ca-file " + bad.ca_file + ": no CA certificate could be read"),
+            std::string::npos)
+      << refused.error().message();
+
+  RemoteOptions o = Follow(url);
+  o.ca_file = ca;
+  auto m = Mirror::Open(repos.MirrorDir("trusted"), o);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  auto trusted = (*m)->Fetch();
+  ASSERT_TRUE(trusted.ok()) << trusted.error().message();
+  EXPECT_EQ(*trusted, id);
+}
+
 TEST(MirrorNetwork, UnreachableRemoteFailsFast) {
   GitRepos repos;
   bosun::test::RefusingPort refusing;  // bound, nothing listens there
