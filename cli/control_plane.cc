@@ -2,13 +2,18 @@
 #include "cli/control_plane.h"
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <thread>
 
 #include <cpprest/http_client.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/member_routes.h"
 #include "cli/member_settings.h"
@@ -145,6 +150,22 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   fs::create_directories(opt.data, ec);
   if (ec) return Error(Code::kIo, "cannot create " + opt.data + ": " + ec.message());
   ::chmod(opt.data.c_str(), 0700);
+  // Before anything in DATA is read or written: a second process started
+  // on it by mistake (another --repo) would otherwise rewrite the running
+  // server's mirror before the store's own lock stopped it.
+  const std::string lock_path = opt.data + "/bosun.lock";
+  data_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (data_lock_fd_ < 0) return Error(Code::kIo, "cannot open " + lock_path + ": " + std::strerror(errno));
+  if (::flock(data_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(data_lock_fd_);
+    data_lock_fd_ = -1;
+    if (err == EWOULDBLOCK) {
+      return Error(Code::kUnavailable, "another bosun process is using the data directory " + opt.data + " (" +
+                                           lock_path + " is locked): stop it first, or give this one another --data");
+    }
+    return Error(Code::kIo, "cannot lock " + lock_path + ": " + std::strerror(err));
+  }
 
   // Encryption at rest (docs/SECURITY.md): Secrets reach the store only as
   // ciphertext under this key, which never enters the store itself.
@@ -293,6 +314,10 @@ void ControlPlane::Stop() {
   if (api_) api_->Stop();
   if (service_) service_->Stop();
   publisher_.reset();
+  if (data_lock_fd_ >= 0) {
+    ::close(data_lock_fd_);  // releases the lock
+    data_lock_fd_ = -1;
+  }
 }
 
 }  // namespace bosun::cli

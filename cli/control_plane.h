@@ -86,6 +86,9 @@ class ControlPlane {
   struct Publisher;
   std::unique_ptr<Publisher> publisher_;
   bool stopped_ = false;
+  // DATA/bosun.lock, held (flock) for the process's life: a second process
+  // on the same data directory stops before it touches anything in it.
+  int data_lock_fd_ = -1;
 };
 
 }  // namespace bosun::cli

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/ascii.h"
+#include "core/log.h"
 #include "crypto/tokens.h"
 #include "gitsync/mirror_internal.h"
 
@@ -290,6 +291,23 @@ Result<std::string> Mirror::Head() const {
                  "no fetch of " + impl_->options.url + " (" + impl_->followed.label + ") has succeeded yet");
   }
   return OidHex(oid);
+}
+
+Result<RemotePtr> Mirror::Impl::Origin(const std::string& what) {
+  git_remote* raw = nullptr;
+  if (git_remote_lookup(&raw, repo.get(), "origin") != 0) {
+    return Error(Code::kIo, what + "the mirror has no remote: " + LastGitMessage());
+  }
+  RemotePtr remote(raw);
+  const char* on_disk = git_remote_url(remote.get());
+  if (on_disk != nullptr && fetch_url == on_disk) return remote;
+  log::Warn("gitsync", "the mirror's remote was changed on disk; using the URL bosun was started with",
+            {{"url", options.url}, {"dir", dir}});
+  if (git_remote_set_url(repo.get(), "origin", fetch_url.c_str()) != 0 ||
+      git_remote_lookup(&raw, repo.get(), "origin") != 0) {
+    return Error(Code::kIo, what + "cannot set the mirror's remote back to " + options.url + ": " + LastGitMessage());
+  }
+  return RemotePtr(raw);
 }
 
 Result<CommitPtr> Mirror::Impl::LookupCommit(const std::string& spec) const {

@@ -415,11 +415,9 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress, const std::atomic<
   TransferWatch::Scope scope(&watch);
   ctx.watch = &watch;
 
-  git_remote* raw_remote = nullptr;
-  if (git_remote_lookup(&raw_remote, repo, "origin") != 0) {
-    return Error(Code::kIo, prefix + "the mirror has no remote: " + LastGitMessage());
-  }
-  RemotePtr remote(raw_remote);
+  auto origin = m.Origin(prefix);
+  if (!origin) return origin.error();
+  RemotePtr remote = std::move(*origin);
   git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
   SetRemoteCallbacks(&ctx, &callbacks);
   callbacks.transfer_progress = OnTransferProgress;

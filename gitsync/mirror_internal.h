@@ -109,6 +109,10 @@ struct Mirror::Impl {
 
   // Reads a revision expression to a commit (under mu).
   Result<CommitPtr> LookupCommit(const std::string& spec) const;
+  // The mirror's "origin", at fetch_url: the URL this process was started
+  // with, whatever the mirror's config on disk says now (set back, with a
+  // warning, when someone changed it). Under mu.
+  Result<RemotePtr> Origin(const std::string& what);
 };
 
 // The ref that holds the last good commit of the followed ref. It survives a

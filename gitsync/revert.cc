@@ -402,11 +402,9 @@ Result<Pushed> PushToNetwork(Mirror::Impl& m, const git_oid& commit, const git_o
     ~DropPushRef() { git_reference_delete(ref); }
   } drop{push_ref.get()};
 
-  git_remote* raw_remote = nullptr;
-  if (git_remote_lookup(&raw_remote, repo, "origin") != 0) {
-    return Error(Code::kIo, what + ": the mirror has no remote: " + LastGitMessage());
-  }
-  RemotePtr remote(raw_remote);
+  auto origin = m.Origin(what + ": ");
+  if (!origin) return origin.error();
+  RemotePtr remote = std::move(*origin);
   git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
   SetRemoteCallbacks(&ctx, &callbacks);
   callbacks.push_negotiation = OnPushNegotiation;

@@ -1852,6 +1852,39 @@ TEST(GitOpsCli, TheUsersGitConfigDoesNotRedirectTheFetch) {
   EXPECT_TRUE(live) << server.Log();
 }
 
+// A second `bosun server` started by mistake on a running one's data
+// directory (following another repository) stops before it touches
+// anything there: the running one's mirror still follows its own remote.
+TEST(GitOpsCli, ASecondServerOnTheSameDataDirectoryTouchesNothing) {
+  TempDir dir;
+  GitRepo repo(dir.Sub("repo"));
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
+  repo.Commit("Blue");
+  GitRepo other(dir.Sub("other"));
+  other.Write("deploy/cm.yaml", ConfigMap("other", "red"));
+  other.Commit("Red");
+  Server server(dir.Sub("data"), "--repo " + Quote(repo.dir()) + " --path deploy --fetch-interval 1h");
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  const std::string config_before = bosun::test::RunCommand("cat " + dir.Sub("data/git/config")).out;
+  ASSERT_NE(config_before.find(repo.dir()), std::string::npos) << config_before;
+
+  Outcome second = Bosun(
+      "server --data " + Quote(dir.Sub("data")) + " --listen 127.0.0.1:" + std::to_string(bosun::test::FreePort()) +
+      " --raft-listen 127.0.0.1:" + std::to_string(bosun::test::FreePort()) + " --repo " + Quote(other.dir()));
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_THAT(second.out, HasSubstr("another bosun process is using the data directory " + dir.Sub("data")));
+  EXPECT_EQ(bosun::test::RunCommand("cat " + dir.Sub("data/git/config")).out, config_before);
+  // The running one still syncs its own repository.
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "green"));
+  repo.Commit("Green");
+  Outcome synced = Bosun("sync --timeout 30s" + server.flags());
+  EXPECT_EQ(synced.exit_code, 0) << synced.out;
+  auto cm = server.Http("GET", "/api/v1/namespaces/default/configmaps/web");
+  EXPECT_EQ(cm.first, 200);
+  EXPECT_EQ(cm.second["data"].value("color", ""), "green");
+  EXPECT_EQ(server.Http("GET", "/api/v1/namespaces/default/configmaps/other").first, 404);
+}
+
 // Records the history limit removed are said to be gone, not taken for
 // revisions that never were: `history` ends with it, `history show` of one
 // says so.

@@ -21,6 +21,7 @@ namespace {
 using test::GitCommand;
 using test::GitRepos;
 using test::RunCommand;
+using test::Trim;
 
 RemoteOptions Follow(const std::string& url, const std::string& ref = "main") {
   RemoteOptions o;
@@ -273,6 +274,22 @@ TEST(MirrorOpen, ChangingTheUrlOrRefForgetsTheHead) {
   auto other_url = MustOpen(repos.MirrorDir(), Follow("file://" + repos.remote()));
   EXPECT_EQ(other_url->Head().error().code(), Code::kNotFound);
   EXPECT_EQ(other_url->options().url, "file://" + repos.remote());
+}
+
+// The mirror's config changed on disk while it is open (by a person, or a
+// process that should not have touched it): the fetch still goes to the URL
+// the mirror was opened with, and the config is set back.
+TEST(MirrorOpen, AUrlChangedOnDiskIsNotFollowed) {
+  GitRepos repos, other;
+  const std::string want = repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+  other.CommitAndPush({{"b.yaml", "b: 1\n"}}, "other");
+  auto m = MustOpen(repos.MirrorDir(), Follow(repos.remote()));
+  ASSERT_TRUE(m->Fetch().ok());
+  ASSERT_EQ(RunCommand(GitCommand(repos.MirrorDir(), "config remote.origin.url " + other.remote())).exit_code, 0);
+  auto r = m->Fetch();
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, want);
+  EXPECT_EQ(Trim(RunCommand(GitCommand(repos.MirrorDir(), "config remote.origin.url")).out), repos.remote());
 }
 
 class MirrorTree : public ::testing::Test {
