@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include <cpprest/http_client.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -131,6 +133,25 @@ struct ControlPlane::Publisher {
   }
 };
 
+namespace {
+std::mutex store_failure_mu;
+std::string store_failure;  // guarded by store_failure_mu
+}  // namespace
+
+void NoteStoreFailure(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(store_failure_mu);
+    if (!store_failure.empty()) return;
+    store_failure = why.empty() ? "(no reason given)" : why;
+  }
+  ::kill(::getpid(), SIGUSR1);
+}
+
+std::string StoreFailure() {
+  std::lock_guard<std::mutex> lock(store_failure_mu);
+  return store_failure;
+}
+
 Result<std::unique_ptr<ControlPlane>> ControlPlane::Start(const ControlPlaneOptions& opt) {
   std::unique_ptr<ControlPlane> cp(new ControlPlane());
   if (Status st = cp->StartParts(opt); !st) {
@@ -228,6 +249,7 @@ Status ControlPlane::StartParts(const ControlPlaneOptions& opt) {
   so.raft.address = opt.raft_listen;
   so.raft.snapshot_threshold = opt.snapshot_threshold;
   so.raft.snapshot_trailing = opt.snapshot_trailing;
+  so.raft.on_fatal = opt.on_store_failure;
   // Published with the API URL: what every member must share.
   const Json settings =
       MemberSettings(codec_->key_id(), gitops_ ? std::optional<Json>(gitops_->Source()) : std::nullopt);

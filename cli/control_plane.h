@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,8 +25,8 @@
 #include "core/result.h"
 #include "state/api_server.h"
 #include "state/auth.h"
-#include "state/secret_codec.h"
 #include "state/replicated_service.h"
+#include "state/secret_codec.h"
 
 namespace bosun::cli {
 
@@ -46,7 +47,18 @@ struct ControlPlaneOptions {
   unsigned snapshot_trailing = 2048;
   GitOpsFlags gitops;
   ControllerFlags controllers;
+  // Called once, from a thread of the store, when this member's store failed
+  // and stopped (state/replicator.h on_fatal): `bosun server` and `bosun up`
+  // then stop the process with an error, so that it does not look alive
+  // while it applies nothing. Must not block.
+  std::function<void(const std::string& why)> on_store_failure;
 };
+
+// For ControlPlaneOptions::on_store_failure in a process that waits for
+// its signals with sigwait (SIGUSR1 among them): keeps `why` and sends this
+// process SIGUSR1; the waiting thread then stops with StoreFailure().
+void NoteStoreFailure(const std::string& why);
+std::string StoreFailure();
 
 class ControlPlane {
  public:

@@ -1,6 +1,7 @@
 // `bosun server`: one control-plane member — a state replica and its API, and
 // with --repo the GitOps sync (cli/control_plane.h does the work).
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include <signal.h>
@@ -14,14 +15,17 @@ namespace {
 
 using ServerOptions = ControlPlaneOptions;
 
-int RunServer(const ServerOptions& opt) {
+int RunServer(ServerOptions opt) {
   // SIGINT/SIGTERM end the server; block them before any thread starts so
   // only sigwait below sees them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A failed store (a full disk) stops the process: see StoreFailure.
+  opt.on_store_failure = NoteStoreFailure;
 
   auto cp = ControlPlane::Start(opt);
   if (!cp) {
@@ -44,6 +48,18 @@ int RunServer(const ServerOptions& opt) {
 
   int sig = 0;
   sigwait(&signals, &sig);
+  if (sig == SIGUSR1) {
+    const std::string why = StoreFailure();
+    std::fprintf(stderr,
+                 "bosun server: stopping: this member's state store failed and applies nothing more: %s\n"
+                 "  fix the cause (disk space in %s?) and start it again; its data is kept\n",
+                 why.c_str(), opt.data.c_str());
+    // Not an orderly stop: RocksDB (Debian's build keeps its assertions)
+    // aborts when closed after a failed write. What was acknowledged is in
+    // the Raft log, as after a crash, which a start recovers from.
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
   log::Info("server", "stopping", {{"signal", std::to_string(sig)}});
   (*cp)->Stop();
   return 0;

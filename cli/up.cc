@@ -29,6 +29,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -323,6 +324,7 @@ int RunUp(UpOptions opt) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // the store failed (NoteStoreFailure)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (::geteuid() != 0) {
@@ -372,6 +374,7 @@ int RunUp(UpOptions opt) {
   cpo.raft_listen = opt.raft_listen;
   cpo.admin_token_file = data + "/admin.token";
   cpo.gitops = opt.gitops;
+  cpo.on_store_failure = NoteStoreFailure;  // stops bosun up (SIGUSR1 below)
   cpo.controllers = opt.controllers;
   // The node's own token (group system:nodes), before the control plane
   // loads the tokens file.
@@ -442,13 +445,27 @@ int RunUp(UpOptions opt) {
 
   int sig = 0;
   sigwait(&signals, &sig);
+  int rc = 0;
+  if (sig == SIGUSR1) {
+    std::fprintf(stderr,
+                 "bosun up: the control plane's state store failed and applies nothing more: %s\n"
+                 "  fix the cause (disk space in %s?) and start it again; its data is kept\n",
+                 StoreFailure().c_str(), data.c_str());
+    rc = 1;
+  }
   log::Info("up", "stopping", {{"signal", std::to_string(sig)}});
   progress.Line("stopping: pods, then the node and the control plane");
   watcher.reset();
-  int rc = 0;
   if (auto st = (*node)->StopAndRemovePods(std::chrono::duration_cast<std::chrono::milliseconds>(*grace)); !st) {
     std::fprintf(stderr, "bosun up: %s\n", st.error().message().c_str());
     rc = 1;
+  }
+  if (sig == SIGUSR1) {
+    // As `bosun server` does: no orderly stop of a store whose write failed
+    // (RocksDB aborts when closed then); a start recovers as after a crash.
+    progress.Line("stopped; `" + ResumeCommand(data) + "` resumes once the cause is fixed");
+    std::fflush(nullptr);
+    std::_Exit(1);
   }
   (*cp)->Stop();
   progress.Line("stopped; `" + ResumeCommand(data) + "` resumes");

@@ -124,6 +124,11 @@ struct ReplicatorOptions {
   // arrives while they take their own, so this is also how long such a
   // follower stays behind; too short resends large snapshots needlessly.
   std::chrono::milliseconds install_snapshot_timeout{10000};
+  // Called once, from the Raft loop's thread, when the state machine failed
+  // and this member stopped itself (a full disk, a broken store): what
+  // applies no more entries is of no use, and a process that runs on looks
+  // alive. Must not block. May be null.
+  std::function<void(const std::string& why)> on_fatal;
 };
 
 class Replicator {

@@ -425,6 +425,7 @@ void ReplicatorImpl::FailFatally(const std::string& why) {
   fatal_ = why;
   log::Error(kComponent, "state machine failed; stopping this member",
              {{"id", std::to_string(options_.id)}, {"error", why}});
+  if (options_.on_fatal) options_.on_fatal(why);
   // Never raft_close from inside a raft callback: this queues it for the
   // next loop turn.
   RequestClose();

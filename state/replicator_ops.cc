@@ -199,7 +199,15 @@ void ReplicatorImpl::OnApplied(struct raft_apply* req, int status, void* result)
   if (status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER || status == RAFT_SHUTDOWN) {
     return self->FailWaiters(first, n, self->LeadershipLostError());
   }
-  self->FailWaiters(first, n, Error(Code::kInternal, std::string("propose: ") + raft_strerror(status)));
+  // Anything else is this member's own log write failing. libraft 0.15
+  // does not recover from it (writes fail on after space is freed), so the
+  // member stops itself, as for a failed state machine: its process then
+  // stops and can be started again (on_fatal).
+  std::string why = status == RAFT_NOSPACE ? std::string("not enough space on disk") : raft_strerror(status);
+  if (why == "unknown error") why = "error " + std::to_string(status);
+  Error error(Code::kUnavailable, "cannot write this member's Raft log in " + self->options_.dir + ": " + why);
+  self->FailWaiters(first, n, error);
+  if (status == RAFT_NOSPACE || status == RAFT_IOERR || status == RAFT_CORRUPT) self->FailFatally(error.message());
 }
 
 // ---- Barrier ----

@@ -159,6 +159,18 @@ class Server {
   std::string url() const { return "http://" + api_; }
   std::string token_file() const { return token_file_; }
   bool running() const { return pid_ > 0; }
+  // The exit status once the process ends within `wait`; -1 if it did not.
+  int WaitExit(std::chrono::milliseconds wait) {
+    if (pid_ <= 0) return -1;
+    const auto until = std::chrono::steady_clock::now() + wait;
+    int st = 0;
+    while (waitpid(pid_, &st, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > until) return -1;
+      std::this_thread::sleep_for(100ms);
+    }
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
   void Kill() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
@@ -1883,6 +1895,60 @@ TEST(GitOpsCli, ASecondServerOnTheSameDataDirectoryTouchesNothing) {
   EXPECT_EQ(cm.first, 200);
   EXPECT_EQ(cm.second["data"].value("color", ""), "green");
   EXPECT_EQ(server.Http("GET", "/api/v1/namespaces/default/configmaps/other").first, 404);
+}
+
+// A full disk under the data directory: the Raft log (or the store) cannot
+// be written, and libraft does not recover from it, so the member stops
+// itself. The process stops too, with an error that says so
+// (it used to run on, /healthz "ok", every client told "an election is
+// under way"), so a supervisor restarts it once there is space.
+TEST(GitOpsCli, AServerWhoseStoreFailsStopsWithAnError) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  TempDir dir;
+  const std::string mnt = dir.Sub("small");
+  fs::create_directories(mnt);
+  ASSERT_EQ(bosun::test::RunCommand("mount -t tmpfs -o size=128m bosun-test-full " + Quote(mnt)).exit_code, 0);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { bosun::test::RunCommand("umount -l " + Quote(path)); }
+  } unmount{mnt};
+  GitRepo repo(dir.Sub("repo"));
+  repo.Write("deploy/cm.yaml", ConfigMap("web", "blue"));
+  repo.Commit("Blue");
+  // The data on the small disk, the server's log (DATA.log) beside the link.
+  fs::create_directories(mnt + "/data");
+  fs::create_directory_symlink(mnt + "/data", dir.Sub("data"));
+  {
+    Server server(dir.Sub("data"), "--repo " + Quote(repo.dir()) + " --path deploy --fetch-interval 1h");
+    ASSERT_TRUE(server.WaitReady()) << server.Log();
+    const std::string flags = server.flags();
+    ASSERT_EQ(Bosun("sync --timeout 30s" + flags).exit_code, 0) << server.Log();
+    bosun::test::RunCommand("dd if=/dev/zero of=" + Quote(mnt + "/filler") + " bs=1M 2>/dev/null");
+    // Writes the store must apply (a fetch would fail first, its mirror
+    // being on the same disk).
+    const std::string big(256 * 1024, 'x');
+    int status = -1;
+    for (int i = 0; i < 300 && (status = server.WaitExit(10ms)) == -1; ++i) {
+      server.Http("POST", "/api/v1/namespaces/default/configmaps",
+                  {{"apiVersion", "v1"},
+                   {"kind", "ConfigMap"},
+                   {"metadata", {{"name", "c" + std::to_string(i)}}},
+                   {"data", {{"big", big}}}});
+    }
+    if (status == -1) status = server.WaitExit(60s);
+    EXPECT_EQ(status, 1) << server.Log();
+    EXPECT_THAT(server.Log(), HasSubstr("bosun server: stopping: this member's state store failed and applies nothing "
+                                        "more: "));
+    EXPECT_THAT(server.Log(), ::testing::ContainsRegex("No space left on device|not enough space on disk"));
+    if (status == -1) server.Kill();
+  }
+  // Space again: a start finds the data as it was.
+  fs::remove(mnt + "/filler");
+  Server again(dir.Sub("data"), "--repo " + Quote(repo.dir()) + " --path deploy --fetch-interval 1h");
+  ASSERT_TRUE(again.WaitReady()) << again.Log();
+  EXPECT_EQ(Bosun("sync --timeout 30s" + again.flags()).exit_code, 0) << again.Log();
+  EXPECT_EQ(again.Http("GET", "/api/v1/namespaces/default/configmaps/web").first, 200) << again.Log();
+  again.Stop();
 }
 
 // Records the history limit removed are said to be gone, not taken for

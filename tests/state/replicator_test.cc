@@ -728,7 +728,15 @@ TEST(ReplicatorTest, UnreadableLogRefusesToStartInsteadOfDroppingEntries) {
 }
 
 TEST(ReplicatorTest, StateMachineErrorStopsTheMember) {
-  Cluster c(1);
+  // on_fatal is told once, with why (bosun server then stops the process).
+  auto told = std::make_shared<Answer<std::string>>();
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  Cluster c(1, -1, [told, calls](ReplicatorOptions& o) {
+    o.on_fatal = [told, calls](const std::string& why) {
+      ++*calls;
+      told->Set(why);
+    };
+  });
   c.StartAll();
   ASSERT_EQ(c.WaitForLeader(), 0);
   c.fsm(0).set_fail_on("poison");
@@ -739,6 +747,10 @@ TEST(ReplicatorTest, StateMachineErrorStopsTheMember) {
   EXPECT_TRUE(WaitFor([&] { return !c.rep(0).IsLeader(); }, 2s));
   auto after = ProposeSync(c.rep(0), "after", 2s);
   EXPECT_EQ(after.error().code(), Code::kUnavailable);
+  auto why = told->Wait(2s);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("disk broke"), std::string::npos) << *why;
+  EXPECT_EQ(calls->load(), 1);
   c.Stop(0);
 }
 
