@@ -98,12 +98,43 @@ int Fail(const char* verb, const std::string& message) {
   return 1;
 }
 
+std::string Printable(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    auto escape = [&](unsigned char byte) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    };
+    if (c == '\t' || (c >= 0x20 && c != 0x7f && c != 0xc2)) {
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      // A C1 control (U+0080–U+009F): some terminals act on them too.
+      escape(c);
+      escape(static_cast<unsigned char>(s[++i]));
+    } else if (c == 0xc2) {
+      out += static_cast<char>(c);
+    } else {
+      escape(c);
+    }
+  }
+  return out;
+}
+
 void TablePrinter::Fit(const std::vector<std::vector<std::string>>& rows) {
   if (widths_.size() < header_.size()) widths_.resize(header_.size(), 0);
-  for (size_t i = 0; i < header_.size(); ++i) widths_[i] = std::max(widths_[i], DisplayWidth(header_[i]));
+  for (size_t i = 0; i < header_.size(); ++i) widths_[i] = std::max(widths_[i], DisplayWidth(Printable(header_[i])));
   for (const auto& row : rows) {
     if (widths_.size() < row.size()) widths_.resize(row.size(), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths_[i] = std::max(widths_[i], DisplayWidth(row[i]));
+    for (size_t i = 0; i < row.size(); ++i) widths_[i] = std::max(widths_[i], DisplayWidth(Printable(row[i])));
   }
 }
 
@@ -119,8 +150,9 @@ void TablePrinter::PrintRow(const std::vector<std::string>& row) {
 void TablePrinter::Print(const std::vector<std::string>& cells) {
   std::string line;
   for (size_t i = 0; i < cells.size(); ++i) {
-    line += cells[i];
-    if (i + 1 < cells.size()) line.append(widths_[i] - DisplayWidth(cells[i]) + 3, ' ');
+    const std::string cell = Printable(cells[i]);
+    line += cell;
+    if (i + 1 < cells.size()) line.append(widths_[i] - DisplayWidth(cell) + 3, ' ');
   }
   line += '\n';
   std::fwrite(line.data(), 1, line.size(), stdout);

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -54,6 +55,12 @@ std::string ObjectRef(const KindInfo& kind, const std::string& name);
 
 // Prints "bosun VERB: MESSAGE" to stderr and returns 1.
 int Fail(const char* verb, const std::string& message);
+
+// `s` safe to print on a terminal: control characters (C0 but tab, DEL,
+// and C1) written as \x1b, \n, \r… as the server's log does, so that text
+// from a repository (a commit message, a file name) cannot clear the screen,
+// overwrite a line or forge one. Everything else, UTF-8 included, as is.
+std::string Printable(std::string_view s);
 
 // Columns padded to their widest cell, three spaces apart, as kubectl prints.
 // Widths grow as rows arrive (for streamed rows, earlier lines stay as they

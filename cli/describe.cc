@@ -34,7 +34,7 @@ std::string Str(const Json& j, const char* key) {
 }
 
 void Line(const char* label, const std::string& value) {
-  std::printf("%-14s %s\n", (std::string(label) + ":").c_str(), value.empty() ? "<none>" : value.c_str());
+  std::printf("%-14s %s\n", (std::string(label) + ":").c_str(), value.empty() ? "<none>" : Printable(value).c_str());
 }
 
 void PrintMap(const char* label, const StringMap& m) {

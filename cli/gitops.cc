@@ -316,10 +316,7 @@ void ScrubSecretValues(Json* revision) {
 std::string ShortValue(const Json& value, size_t max) {
   std::string s = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (s.size() > max) {
-    size_t cut = max;
-    // Do not cut a UTF-8 sequence in half.
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-    s = s.substr(0, cut) + "…";
+    s = s.substr(0, Utf8CutPoint(s, max)) + "…";
   }
   return s;
 }

@@ -183,7 +183,7 @@ std::string VerificationLine(const Json& sig) {
 
 void Line(const char* label, const std::string& value) {
   if (value.empty()) return;
-  std::printf("%-13s%s\n", label, value.c_str());
+  std::printf("%-13s%s\n", label, Printable(value).c_str());
 }
 
 void PrintList(const char* title, const Json& items) {
@@ -191,7 +191,7 @@ void PrintList(const char* title, const Json& items) {
   std::printf("\n%s (%zu):\n", title, items.size());
   // Each line as `bosun validate` prints it ("warning: " included), so the
   // two can be compared and grepped alike.
-  for (const Json& e : items) std::printf("  %s\n", Str(e, e.dump()).c_str());
+  for (const Json& e : items) std::printf("  %s\n", Printable(Str(e, e.dump())).c_str());
 }
 
 // The whole record, for a person.
@@ -264,7 +264,7 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
       size_t end = message.find('\n', start);
       std::string line = message.substr(start, end == std::string::npos ? std::string::npos : end - start);
       if (end == std::string::npos && line.empty()) break;
-      std::printf("    %s\n", line.c_str());
+      std::printf("    %s\n", Printable(line).c_str());
       if (end == std::string::npos) break;
       start = end + 1;
     }
@@ -314,7 +314,7 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
         std::string action = Str(F(o, "action"));
         std::string path = Str(F(o, "path"));
         std::printf("  %s %s%s\n", ChangeMark(action), ObjectName(o).c_str(),
-                    path.empty() ? "" : (" (" + path + ")").c_str());
+                    path.empty() ? "" : (" (" + Printable(path) + ")").c_str());
         if (action == "replaced") {
           std::vector<std::string> fields;
           for (const Json& f : F(o, "immutable")) fields.push_back(Str(f));
@@ -343,7 +343,7 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
       // prune off, and Namespaces also for the reasons of today.
       std::string reason = Str(F(o, "reason"), Str(F(o, "kind")) == "Namespace" ? "" : "pruneOff");
       std::string why = reconciler::KeptBecause(reason);
-      std::printf("  = %s%s%s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (was " + path + ")").c_str(),
+      std::printf("  = %s%s%s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (was " + Printable(path) + ")").c_str(),
                   why.empty() ? "" : (": " + why).c_str());
     }
   }
@@ -356,7 +356,7 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
                 total == "1" ? "object" : "objects");
     for (const Json& o : ignored) {
       std::string path = Str(F(o, "path"));
-      std::printf("  = %s%s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (" + path + ")").c_str());
+      std::printf("  = %s%s\n", ObjectName(o).c_str(), path.empty() ? "" : (" (" + Printable(path) + ")").c_str());
       for (const Json& f : F(o, "fields")) {
         std::printf("      kept %s\n", FormatIgnoredChange(Str(F(o, "kind")), f).c_str());
       }

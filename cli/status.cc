@@ -36,7 +36,7 @@ std::string S(const Json& j, const char* key) {
 }
 
 void Line(const char* label, const std::string& value) {
-  std::printf("%-15s%s\n", label, value.c_str());
+  std::printf("%-15s%s\n", label, Printable(value).c_str());
 }
 
 // "2m ago (2026-11-21T10:00:00Z)", or "never".

@@ -44,6 +44,15 @@ inline std::vector<std::string> SplitNonEmpty(std::string_view s, char sep, bool
   return out;
 }
 
+// Where to cut `s` to keep at most `max` bytes without cutting a UTF-8
+// character in half: `max` or less (s.size() when it is shorter).
+inline size_t Utf8CutPoint(std::string_view s, size_t max) {
+  if (s.size() <= max) return s.size();
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return cut;
+}
+
 // The value of a hex digit, -1 for any other character.
 inline int HexDigitValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/ascii.h"
 #include "core/log.h"
 #include "gitsync/mirror_internal.h"
 
@@ -540,10 +541,7 @@ std::string RevertReasonLine(const std::string& reason) {
   }
   if (out.size() <= kReasonMaxBytes) return out;
   static constexpr const char kEllipsis[] = "\xe2\x80\xa6";  // "…"
-  size_t cut = kReasonMaxBytes - (sizeof kEllipsis - 1);
-  // Not inside a UTF-8 sequence: back up over continuation bytes.
-  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) cut--;
-  out.resize(cut);
+  out.resize(Utf8CutPoint(out, kReasonMaxBytes - (sizeof kEllipsis - 1)));
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out + kEllipsis;
 }

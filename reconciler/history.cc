@@ -106,6 +106,13 @@ std::string TrailerSha(const std::string& message, const std::string& trailer) {
 
 }  // namespace
 
+std::string RecordedMessage(const std::string& message) {
+  if (message.size() <= kMaxRecordedMessageBytes) return message;
+  const size_t cut = Utf8CutPoint(message, kMaxRecordedMessageBytes);
+  return message.substr(0, cut) + "\n[… the message goes on for " + std::to_string(message.size() - cut) +
+         " more bytes; `git show` has all of it]\n";
+}
+
 std::string ParseRevertsTo(const std::string& message) {
   return TrailerSha(message, "Bosun-Reverts-To:");
 }
@@ -130,7 +137,7 @@ Object NewRevisionRecord(int64_t sequence, const gitsync::CommitInfo& commit, co
       {"parents", commit.parents},
       {"author", PersonJson(commit.author)},
       {"committer", PersonJson(commit.committer)},
-      {"message", commit.message},
+      {"message", RecordedMessage(commit.message)},
       // Verification arrives with the crypto issue: until then a signature is
       // reported as present but unverified.
       {"signature", {{"signed", !commit.signature.empty()}, {"status", "unverified"}, {"key", ""}}},

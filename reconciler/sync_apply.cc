@@ -8,6 +8,7 @@
 // duration covers planning and building the batch, not the commit itself.
 #include <unordered_set>
 
+#include "core/ascii.h"
 #include "core/log.h"
 #include "reconciler/sync_internal.h"
 
@@ -417,7 +418,9 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
              {"cacheMs", std::to_string(cache_ms)},
              {"sinceFetchMs", std::to_string(since_fetch.count())}});
   {
-    const std::string subject = ctx.commit.message.substr(0, ctx.commit.message.find('\n'));
+    // The subject, at most 200 bytes (a subject of megabytes is possible).
+    std::string subject = ctx.commit.message.substr(0, ctx.commit.message.find('\n'));
+    if (subject.size() > 200) subject = subject.substr(0, Utf8CutPoint(subject, 200)) + "…";
     Event(stored, false, planned.plan.empty() ? "NoChanges" : "Applied",
           "revision " + rev + " (\"" + subject + "\") applied: " + Summary(planned.plan, planned.extra_unchanged));
   }

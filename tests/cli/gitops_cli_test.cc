@@ -1836,6 +1836,27 @@ TEST_F(FollowTest, HistoryShowListsObjectsByName) {
   EXPECT_LT(alpha, zulu) << shown.out;
 }
 
+// Text from the repository cannot drive the terminal: a commit message with
+// escape sequences (clear the screen, red) and a carriage return, and a
+// file name with an escape, are printed escaped by `history`, `history show`
+// and `status`.
+TEST_F(FollowTest, ControlCharactersFromTheRepositoryArePrintedEscaped) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Write("deploy/web/odd\x1b[2Jname.yaml", ConfigMap("odd", "blue"));
+  repo_->Commit("evil \x1b[2J\x1b[31mRED\x1b[0m subject\n\nbody line\rOVERWRITE");
+  ASSERT_EQ(Run("sync").exit_code, 0);
+  for (const char* verb : {"history show 2", "history -o wide", "status"}) {
+    Outcome out = Run(verb);
+    ASSERT_EQ(out.exit_code, 0) << verb << ": " << out.out;
+    EXPECT_EQ(out.out.find('\x1b'), std::string::npos) << verb << ": " << out.out;
+    EXPECT_EQ(out.out.find('\r'), std::string::npos) << verb << ": " << out.out;
+  }
+  Outcome shown = Run("history show 2");
+  EXPECT_THAT(shown.out, HasSubstr("evil \\x1b[2J\\x1b[31mRED\\x1b[0m subject"));
+  EXPECT_THAT(shown.out, HasSubstr("body line\\rOVERWRITE"));
+  EXPECT_THAT(shown.out, HasSubstr("(deploy/web/odd\\x1b[2Jname.yaml)"));
+}
+
 // The server's user's ~/.gitconfig does not change where bosun fetches from
 // (a url.<base>.insteadOf there would send it elsewhere).
 TEST(GitOpsCli, TheUsersGitConfigDoesNotRedirectTheFetch) {

@@ -689,5 +689,23 @@ TEST_F(SyncRevisionsTest, ARefusedRevertIsNotedOnTheRevisionItReverts) {
   EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "bad");
 }
 
+// A commit message of megabytes (over the API's request limit) does not
+// stop the sync at that commit: the record keeps the first 64 KiB and says
+// how much more there is.
+TEST_F(SyncRevisionsTest, AHugeCommitMessageIsCutInTheRecord) {
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "one")}});
+  MakeController();
+  EXPECT_EQ(Sync(), "00000001");
+  std::string message = "big message subject\n\n";
+  while (message.size() < 4 * 1024 * 1024) message += "lorem ipsum dolor sit amet é ";
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "two")}}, message);
+  EXPECT_EQ(Sync(), "00000002");
+  const std::string kept = Record("00000002").spec()["message"].get<std::string>();
+  EXPECT_LE(kept.size(), kMaxRecordedMessageBytes + 200);
+  EXPECT_TRUE(kept.starts_with("big message subject\n\nlorem ipsum")) << kept.substr(0, 100);
+  EXPECT_NE(kept.find("more bytes; `git show` has all of it]"), std::string::npos) << kept.substr(kept.size() - 200);
+  EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "two");
+}
+
 }  // namespace
 }  // namespace bosun::reconciler::synctest
