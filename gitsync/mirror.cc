@@ -183,6 +183,92 @@ const RemoteOptions& Mirror::options() const {
 }
 
 namespace {
+
+// What a process killed in the middle of a fetch or a ref update leaves in
+// the mirror: lock files (every later update of that ref or of the config
+// would fail on them, across restarts) and half-written packs. Only bosun
+// uses its mirror, and one process at a time (DATA/bosun.lock), so any
+// there when it opens it are stale.
+void RemoveLeftovers(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  auto remove = [&](const fs::path& p) {
+    std::error_code rm_ec;
+    if (fs::remove(p, rm_ec))
+      log::Info("gitsync", "removed a stale file of an interrupted update", {{"file", p.string()}});
+  };
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".lock") remove(entry.path());
+  }
+  for (auto it = fs::recursive_directory_iterator(fs::path(dir) / "refs", ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->path().extension() == ".lock") remove(it->path());
+  }
+  for (const auto& entry : fs::directory_iterator(fs::path(dir) / "objects" / "pack", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("pack_git2_") || name.starts_with("tmp_")) remove(entry.path());
+  }
+}
+
+// Opens (or creates) the bare repository in impl.dir and its "origin" at
+// impl.fetch_url; a change of URL or followed ref forgets the last head.
+Status OpenRepository(Mirror::Impl& impl) {
+  const std::string& dir = impl.dir;
+  RemoveLeftovers(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error(Code::kIo, "cannot create the mirror directory " + dir + ": " + ec.message());
+  git_repository* raw = nullptr;
+  if (git_repository_open_bare(&raw, dir.c_str()) != 0 && git_repository_init(&raw, dir.c_str(), 1) != 0) {
+    return Error(Code::kIo, "cannot create a bare repository in " + dir + ": " + LastGitMessage());
+  }
+  impl.repo.reset(raw);
+
+  // The remote is stored as "origin" so a person can inspect the mirror
+  // with git; the URL never carries credentials (checked above).
+  bool moved = false;
+  git_remote* remote = nullptr;
+  int rc = git_remote_lookup(&remote, raw, "origin");
+  if (rc == GIT_ENOTFOUND) {
+    rc = git_remote_create(&remote, raw, "origin", impl.fetch_url.c_str());
+  } else if (rc == 0 && impl.fetch_url != git_remote_url(remote)) {
+    rc = git_remote_set_url(raw, "origin", impl.fetch_url.c_str());
+    moved = true;
+  }
+  RemotePtr remote_owner(remote);
+  if (rc != 0) return Error(Code::kIo, "cannot record the remote in " + dir + ": " + LastGitMessage());
+
+  // The last good commit belongs to one URL and one followed ref: after a
+  // change of either, Head() knows nothing until the next Fetch.
+  git_config* config_raw = nullptr;
+  if (git_repository_config(&config_raw, raw) != 0) {
+    return Error(Code::kIo, "cannot read the configuration of " + dir + ": " + LastGitMessage());
+  }
+  ConfigPtr config(config_raw);
+  GitBuf followed_before;
+  bool same_ref = git_config_get_string_buf(&followed_before.buf, config.get(), "bosun.followed") == 0 &&
+                  followed_before.str() == impl.options.ref;
+  if (moved || !same_ref) {
+    git_reference* head = nullptr;
+    if (git_reference_lookup(&head, raw, kHeadRef) == 0) {
+      git_reference_delete(head);
+      git_reference_free(head);
+    }
+    if (git_config_set_string(config.get(), "bosun.followed", impl.options.ref.c_str()) != 0) {
+      return Error(Code::kIo, "cannot write the configuration of " + dir + ": " + LastGitMessage());
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Status Mirror::Impl::OpenRepository() {
+  return gitsync::OpenRepository(*this);
+}
+
+namespace {
 // The system's CAs, one file each (Debian's ca-certificates).
 constexpr const char* kSystemCaDir = "/etc/ssl/certs";
 }  // namespace
@@ -237,49 +323,7 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& dir, const Remot
     }
   }
 
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Error(Code::kIo, "cannot create the mirror directory " + dir + ": " + ec.message());
-  git_repository* raw = nullptr;
-  if (git_repository_open_bare(&raw, dir.c_str()) != 0 && git_repository_init(&raw, dir.c_str(), 1) != 0) {
-    return Error(Code::kIo, "cannot create a bare repository in " + dir + ": " + LastGitMessage());
-  }
-  impl->repo.reset(raw);
-
-  // The remote is stored as "origin" so a person can inspect the mirror
-  // with git; the URL never carries credentials (checked above).
-  bool moved = false;
-  git_remote* remote = nullptr;
-  int rc = git_remote_lookup(&remote, raw, "origin");
-  if (rc == GIT_ENOTFOUND) {
-    rc = git_remote_create(&remote, raw, "origin", impl->fetch_url.c_str());
-  } else if (rc == 0 && impl->fetch_url != git_remote_url(remote)) {
-    rc = git_remote_set_url(raw, "origin", impl->fetch_url.c_str());
-    moved = true;
-  }
-  RemotePtr remote_owner(remote);
-  if (rc != 0) return Error(Code::kIo, "cannot record the remote in " + dir + ": " + LastGitMessage());
-
-  // The last good commit belongs to one URL and one followed ref: after a
-  // change of either, Head() knows nothing until the next Fetch.
-  git_config* config_raw = nullptr;
-  if (git_repository_config(&config_raw, raw) != 0) {
-    return Error(Code::kIo, "cannot read the configuration of " + dir + ": " + LastGitMessage());
-  }
-  ConfigPtr config(config_raw);
-  GitBuf followed_before;
-  bool same_ref = git_config_get_string_buf(&followed_before.buf, config.get(), "bosun.followed") == 0 &&
-                  followed_before.str() == options.ref;
-  if (moved || !same_ref) {
-    git_reference* head = nullptr;
-    if (git_reference_lookup(&head, raw, kHeadRef) == 0) {
-      git_reference_delete(head);
-      git_reference_free(head);
-    }
-    if (git_config_set_string(config.get(), "bosun.followed", options.ref.c_str()) != 0) {
-      return Error(Code::kIo, "cannot write the configuration of " + dir + ": " + LastGitMessage());
-    }
-  }
+  if (auto st = impl->OpenRepository(); !st) return st.error();
   return std::unique_ptr<Mirror>(new Mirror(std::move(impl)));
 }
 

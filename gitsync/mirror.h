@@ -148,7 +148,13 @@ class Mirror {
   // (credentials missing or refused, SSH host key not in known_hosts, TLS
   // certificate not trusted), kInvalid (not a Git repository; a tag that
   // points at no commit), kIo (the mirror's own directory cannot be
-  // written). On any error the mirror and Head() are as they were.
+  // written). On any error the mirror and Head() are as they were, but for
+  // one: a mirror damaged on disk (its folder removed, a pack cut short or
+  // overwritten, a ref file garbled: Impl::Damage) when a fetch fails is
+  // removed and made again from the remote, and the fetch tried once more
+  // (a warning says so); Head() is then the new fetch's, or none.
+  // Stale lock files and half-written packs an interrupted process left are
+  // removed when the mirror is opened.
   //
   // `cancel`, when given, is watched while the fetch runs (it must outlive
   // the call): once it reads true, the fetch stops within about 100 ms — its
@@ -158,6 +164,13 @@ class Mirror {
   // uses it so that leadership loss or shutdown never waits for a stalled
   // remote's time-out.
   Result<std::string> Fetch(const ProgressFn& progress = {}, const std::atomic<bool>* cancel = nullptr);
+
+  // Looks at the mirror on disk and, when it is damaged (see Fetch), makes
+  // it again from the remote (a fetch): true then, false when nothing was
+  // wrong; the fetch's error when it could not be made again. For a reader
+  // that failed on what a fetch did not touch (an object of an older commit
+  // gone from a damaged pack).
+  Result<bool> Repair(const std::atomic<bool>* cancel = nullptr);
 
   // The commit of the followed ref as of the last successful Fetch, without
   // touching the network; kNotFound before the first one.
@@ -213,6 +226,11 @@ class Mirror {
 
  private:
   explicit Mirror(std::unique_ptr<Impl> impl);
+  // Fetch's work, under impl_->mu (Fetch makes a damaged mirror again and
+  // calls it once more).
+  Result<std::string> FetchLocked(const ProgressFn& progress, const std::atomic<bool>* cancel);
+  // Removes the damaged mirror and creates it empty, under impl_->mu.
+  Status RecreateLocked(const std::string& damage, const std::string& seen);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -359,9 +359,113 @@ Error ClassifyRemoteError(const std::string& prefix, const RemoteContext& ctx, i
   return Error(Code::kUnavailable, prefix + reason);
 }
 
+std::string Mirror::Impl::Damage() const {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(fs::path(dir) / "objects", ec) || !fs::is_directory(fs::path(dir) / "refs", ec)) {
+    return "its folder " + dir + " is gone";
+  }
+  // A fresh handle: the open one may hold a list of packs since removed.
+  git_repository* raw = nullptr;
+  if (git_repository_open_bare(&raw, dir.c_str()) != 0) return "it cannot be opened: " + LastGitMessage();
+  RepoPtr fresh(raw);
+  // The refs bosun writes and reads: the last good commit, the followed ref.
+  std::vector<git_oid> commits;
+  for (const std::string& name : {std::string(kHeadRef), followed.refname}) {
+    if (name.empty()) continue;
+    git_reference* ref = nullptr;
+    const int rc = git_reference_lookup(&ref, fresh.get(), name.c_str());
+    if (rc == GIT_ENOTFOUND) continue;
+    if (rc != 0) return "ref " + name + " cannot be read: " + LastGitMessage();
+    RefPtr owner(ref);
+    if (git_reference_type(ref) == GIT_REFERENCE_DIRECT) commits.push_back(*git_reference_target(ref));
+  }
+  // Every object of those commits' trees, read (a pack cut short or
+  // overwritten reads as missing or fails its checksum).
+  for (const git_oid& id : commits) {
+    git_commit* raw_commit = nullptr;
+    if (git_commit_lookup(&raw_commit, fresh.get(), &id) != 0) {
+      return "commit " + OidHex(id) + " cannot be read: " + LastGitMessage();
+    }
+    CommitPtr commit(raw_commit);
+    git_tree* raw_tree = nullptr;
+    if (git_commit_tree(&raw_tree, commit.get()) != 0) {
+      return "the tree of " + OidHex(id) + " cannot be read: " + LastGitMessage();
+    }
+    TreePtr tree(raw_tree);
+    struct Walk {
+      git_repository* repo;
+      std::string problem;
+    } walk{fresh.get(), ""};
+    git_tree_walk(
+        tree.get(), GIT_TREEWALK_PRE,
+        [](const char* root, const git_tree_entry* entry, void* payload) -> int {
+          auto* w = static_cast<Walk*>(payload);
+          if (git_tree_entry_type(entry) == GIT_OBJECT_COMMIT) return 0;  // a submodule: not ours
+          git_object* obj = nullptr;
+          if (git_tree_entry_to_object(&obj, w->repo, entry) != 0) {
+            w->problem = std::string(root) + git_tree_entry_name(entry) + " cannot be read: " + LastGitMessage();
+            return -1;
+          }
+          git_object_free(obj);
+          return 0;
+        },
+        &walk);
+    if (!walk.problem.empty()) return walk.problem;
+  }
+  return "";
+}
+
 Result<std::string> Mirror::Fetch(const ProgressFn& progress, const std::atomic<bool>* cancel) {
   InitLibgit2();
   std::lock_guard<std::mutex> lock(impl_->mu);
+  auto fetched = FetchLocked(progress, cancel);
+  if (fetched || fetched.error().code() == Code::kUnauthorized || (cancel != nullptr && cancel->load())) {
+    return fetched;
+  }
+  // The mirror is a copy of the remote: one damaged on disk (a pack cut
+  // short or overwritten, a ref file garbled, the folder removed) is made
+  // again from the remote, instead of failing every fetch, restart or not,
+  // with errors that read as the remote's.
+  const std::string damage = impl_->Damage();
+  if (damage.empty()) return fetched;
+  if (auto st = RecreateLocked(damage, fetched.error().message()); !st) return st.error();
+  return FetchLocked(progress, cancel);
+}
+
+Result<bool> Mirror::Repair(const std::atomic<bool>* cancel) {
+  InitLibgit2();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const std::string damage = impl_->Damage();
+  if (damage.empty()) return false;
+  if (auto st = RecreateLocked(damage, "reading it failed"); !st) return st.error();
+  auto fetched = FetchLocked({}, cancel);
+  if (!fetched) return fetched.error();
+  return true;
+}
+
+Status Mirror::RecreateLocked(const std::string& damage, const std::string& seen) {
+  Impl& m = *impl_;
+  log::Warn("gitsync", "the local mirror is damaged; making it again from the remote",
+            {{"url", m.options.url}, {"dir", m.dir}, {"damage", damage}, {"seen", seen}});
+  m.repo.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(m.dir, ec);
+  Status st = Ok();
+  if (ec) {
+    st = Error(Code::kIo, ec.message());
+  } else {
+    st = m.OpenRepository();
+  }
+  if (!st) {
+    return Error(Code::kIo, "cannot fetch " + m.options.url + " (" + m.followed.label + "): the local mirror " + m.dir +
+                                " is damaged (" + damage + ") and cannot be made again: " + st.error().message());
+  }
+  log::Info("gitsync", "made the local mirror again; fetching", {{"url", m.options.url}, {"dir", m.dir}});
+  return Ok();
+}
+
+Result<std::string> Mirror::FetchLocked(const ProgressFn& progress, const std::atomic<bool>* cancel) {
   Impl& m = *impl_;
   git_repository* repo = m.repo.get();
   std::string prefix = "cannot fetch " + m.options.url + " (" + m.followed.label + "): ";

@@ -113,6 +113,14 @@ struct Mirror::Impl {
   // with, whatever the mirror's config on disk says now (set back, with a
   // warning, when someone changed it). Under mu.
   Result<RemotePtr> Origin(const std::string& what);
+  // Opens (or creates) the bare repository in `dir` and its origin, after
+  // removing what an interrupted process left (stale lock files, half
+  // written packs). Under mu, or before the Mirror is shared.
+  Status OpenRepository();
+  // What is wrong with the repository on disk, "" when nothing is: its
+  // folder gone, a ref that cannot be read, or an object of the last fetched
+  // commit (or of the followed ref) missing or unreadable. Under mu.
+  std::string Damage() const;
 };
 
 // The ref that holds the last good commit of the followed ref. It survives a

@@ -147,6 +147,17 @@ Result<std::string> SyncController::Impl::Fetch() {
   return Error(Code::kUnavailable, "the sync controller is stopping");
 }
 
+bool SyncController::Impl::RepairMirror(const std::string& why) {
+  auto repaired = mirror->Repair(&stopping);
+  if (!repaired) {
+    log::Warn(kSyncComponent, "the local mirror is damaged and could not be made again",
+              {{"repo", source.url}, {"why", why}, {"error", repaired.error().message()}});
+    return false;
+  }
+  if (*repaired) log::Info(kSyncComponent, "made the damaged local mirror again", {{"repo", source.url}, {"why", why}});
+  return *repaired;
+}
+
 void SyncController::Impl::Loop() {
   std::optional<SyncTrigger> why = opt.first_trigger;
   std::chrono::milliseconds backoff{0};
@@ -157,6 +168,9 @@ void SyncController::Impl::Loop() {
   while (!stopping.load()) {
     if (why) {
       auto r = Pass(*why);
+      // A pass that failed reading what it fetched: a damaged mirror is
+      // made again before the retry.
+      if (!r && !stopping.load()) RepairMirror("the pass failed: " + r.error().message());
       if (!r && !stopping.load()) {
         backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(500)), Interval());
         const auto now = std::chrono::steady_clock::now();

@@ -220,6 +220,9 @@ struct SyncController::Impl {
   // A revert commit applied: the records it undoes are Reverted, with
   // revertedBy (the reverted one, and with a Bosun-Reverts-To trailer the
   // applied ones after the commit it goes back to).
+  // mirror->Repair: true when the mirror was damaged and is made again
+  // (logged); `why` says what failed.
+  bool RepairMirror(const std::string& why);
   void LinkRevert(const PassContext& ctx);
   void MarkReverted(const PassContext& ctx, const RecordInfo& target);
   // The newest applied record of the commit `reverts` (an id or prefix).

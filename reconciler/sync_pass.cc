@@ -126,6 +126,8 @@ void SyncController::Impl::EnsureLiveSnapshot() {
     name = l->name;
   }
   auto snap = loader->Load(commit);
+  // Unreadable: a damaged mirror is made again (a fetch), and read again.
+  if (!snap && RepairMirror("reading the live revision " + ShortSha(commit))) snap = loader->Load(commit);
   // Drift the record holds open, which another leader may have seen happen:
   // put back by hand, it is closed (CheckDrift), as if seen here.
   std::vector<std::string> open_drift;

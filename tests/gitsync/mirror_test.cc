@@ -292,6 +292,78 @@ TEST(MirrorOpen, AUrlChangedOnDiskIsNotFollowed) {
   EXPECT_EQ(Trim(RunCommand(GitCommand(repos.MirrorDir(), "config remote.origin.url")).out), repos.remote());
 }
 
+// What a process killed in the middle of an update leaves (lock files, a
+// half-written pack) is removed when the mirror is opened again: before,
+// every later fetch failed on the locks, across restarts.
+TEST(MirrorRepair, StaleLocksAndPartialPacksAreRemovedAtOpen) {
+  GitRepos repos;
+  repos.CommitAndPush({{"a.yaml", "a: 1\n"}}, "one");
+  ASSERT_TRUE(MustOpen(repos.MirrorDir(), Follow(repos.remote()))->Fetch().ok());
+  const std::string dir = repos.MirrorDir();
+  for (const char* f :
+       {"/refs/heads/main.lock", "/refs/bosun/head.lock", "/config.lock", "/objects/pack/pack_git2_0123456789abcdef"}) {
+    std::ofstream(dir + f) << "left by a killed process";
+  }
+  const std::string two = repos.CommitAndPush({{"a.yaml", "a: 2\n"}}, "two");
+  auto m = MustOpen(dir, Follow(repos.remote()));
+  auto r = m->Fetch();
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, two);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/refs/heads/main.lock"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/objects/pack/pack_git2_0123456789abcdef"));
+}
+
+// A mirror damaged on disk is made again from the remote at the next fetch,
+// instead of failing every fetch with errors that read as the remote's:
+// its pack overwritten, a ref file garbled, the folder removed while open.
+TEST(MirrorRepair, ADamagedMirrorIsMadeAgainFromTheRemote) {
+  GitRepos repos;
+  repos.CommitAndPush({{"a.yaml", std::string(4096, 'a') + "\n"}, {"b.yaml", "b: 1\n"}}, "one");
+  auto m = MustOpen(repos.MirrorDir(), Follow(repos.remote()));
+  ASSERT_TRUE(m->Fetch().ok());
+  const std::string dir = repos.MirrorDir();
+
+  // The pack overwritten from its start.
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/objects/pack")) {
+    if (e.path().extension() != ".pack") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const std::string zeros(std::filesystem::file_size(e.path()), '\0');
+    f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+  }
+  std::string head = repos.CommitAndPush({{"b.yaml", "b: 2\n"}}, "two");
+  // A local fetch copies only what is new; reading the unchanged file
+  // finds the damage, and Repair makes the mirror again.
+  auto r = m->Fetch();
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, head);
+  EXPECT_FALSE(m->ReadTree(head, "").ok());
+  auto repaired = m->Repair();
+  ASSERT_TRUE(repaired.ok()) << repaired.error().message();
+  EXPECT_TRUE(*repaired);
+  auto files = m->ReadTree(head, "");
+  ASSERT_TRUE(files.ok()) << files.error().message();
+  EXPECT_EQ(files->size(), 2u);
+  // Nothing wrong: nothing done.
+  repaired = m->Repair();
+  ASSERT_TRUE(repaired.ok()) << repaired.error().message();
+  EXPECT_FALSE(*repaired);
+
+  // A ref file garbled.
+  std::ofstream(dir + "/refs/bosun/head") << "garbage";
+  head = repos.CommitAndPush({{"b.yaml", "b: 3\n"}}, "three");
+  r = m->Fetch();
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, head);
+
+  // The folder removed while the mirror is open.
+  std::filesystem::remove_all(dir);
+  head = repos.CommitAndPush({{"b.yaml", "b: 4\n"}}, "four");
+  r = m->Fetch();
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, head);
+  EXPECT_EQ(m->Head().value_or(""), head);
+}
+
 class MirrorTree : public ::testing::Test {
  protected:
   void SetUp() override {
