@@ -98,7 +98,7 @@ int Fail(const char* verb, const std::string& message) {
   return 1;
 }
 
-std::string Printable(std::string_view s) {
+std::string Printable(std::string_view s, bool keep_tabs) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(s.size());
@@ -109,7 +109,7 @@ std::string Printable(std::string_view s) {
       out += kHex[byte >> 4];
       out += kHex[byte & 0xf];
     };
-    if (c == '\t' || (c >= 0x20 && c != 0x7f && c != 0xc2)) {
+    if ((c == '\t' && keep_tabs) || (c >= 0x20 && c != 0x7f && c != 0xc2)) {
       out += static_cast<char>(c);
     } else if (c == '\n') {
       out += "\\n";

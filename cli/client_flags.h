@@ -56,11 +56,11 @@ std::string ObjectRef(const KindInfo& kind, const std::string& name);
 // Prints "bosun VERB: MESSAGE" to stderr and returns 1.
 int Fail(const char* verb, const std::string& message);
 
-// `s` safe to print on a terminal: control characters (C0 but tab, DEL,
-// and C1) written as \x1b, \n, \r… as the server's log does, so that text
-// from a repository (a commit message, a file name) cannot clear the screen,
-// overwrite a line or forge one. Everything else, UTF-8 included, as is.
-std::string Printable(std::string_view s);
+// `s` safe to print on a terminal: control characters (C0, DEL, and C1) written as \x1b, \n, \r… as the server's log
+// does, so that text from a repository (a commit message, a file name) cannot clear the screen, overwrite a line or
+// forge one. Everything else, UTF-8 included, as is. With `keep_tabs`, a tab stays one (a commit message's body);
+// otherwise it is \x09 too (a table's columns would shift).
+std::string Printable(std::string_view s, bool keep_tabs = false);
 
 // Columns padded to their widest cell, three spaces apart, as kubectl prints.
 // Widths grow as rows arrive (for streamed rows, earlier lines stay as they

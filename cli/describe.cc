@@ -42,7 +42,8 @@ void PrintMap(const char* label, const StringMap& m) {
   bool first = true;
   for (const auto& [k, v] : m) {
     std::string value = v.size() > 100 ? v.substr(0, 100) + "…" : v;
-    std::printf("%-14s %s=%s\n", first ? (std::string(label) + ":").c_str() : "", k.c_str(), value.c_str());
+    std::printf("%-14s %s=%s\n", first ? (std::string(label) + ":").c_str() : "", Printable(k).c_str(),
+                Printable(value).c_str());
     first = false;
   }
 }

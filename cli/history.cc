@@ -264,7 +264,7 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
       size_t end = message.find('\n', start);
       std::string line = message.substr(start, end == std::string::npos ? std::string::npos : end - start);
       if (end == std::string::npos && line.empty()) break;
-      std::printf("    %s\n", Printable(line).c_str());
+      std::printf("    %s\n", Printable(line, /*keep_tabs=*/true).c_str());
       if (end == std::string::npos) break;
       start = end + 1;
     }

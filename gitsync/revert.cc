@@ -571,9 +571,14 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
       if (!resolved) return resolved.error().Wrap(make_what);
       target = *resolved;
       if (!opts.back_to.empty()) {
+        // One the mirror does not have (rewritten away before it was
+        // fetched here) is as one that is no ancestor: not used.
         auto back = Resolve(opts.back_to);
-        if (!back) return back.error().Wrap(make_what + ": the commit to go back to");
-        opts.back_to = *back;
+        if (!back) {
+          log::Warn("gitsync", "the commit to revert back to is not in the mirror; reverting the commit alone",
+                    {{"reverts", target}, {"back_to", opts.back_to}, {"error", back.error().message()}});
+        }
+        opts.back_to = back ? *back : std::string();
       }
       make_what = "cannot revert " + Short(target) + " on " + where;
       push_what = "cannot push the revert of " + Short(target) + " to " + where;

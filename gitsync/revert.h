@@ -39,9 +39,9 @@
 //       Bosun-Reverts-To: <back_to sha>
 //       Bosun-Reason: …
 //
-//     A back_to that is not an ancestor of `commit` (the branch was
-//     rewritten) is not used: `commit` alone is reverted, and
-//     RevertResult::back_to is empty;
+//     A back_to that is not an ancestor of `commit`, or that the mirror does
+//     not have (the branch was rewritten) is not used: `commit` alone is
+//     reverted, and RevertResult::back_to is empty;
 //  3. pushes it to refs/heads/<branch> of the remote, never forced: only
 //     when the remote branch is still at the head the revert was made on.
 //     When someone pushed in between, it fetches and makes the revert again

@@ -911,8 +911,17 @@ class HealthController {
   BackTo LastHealthyBefore(const Object& rev) const {
     BackTo best;
     const auto key = [](const std::string& n) { return std::make_pair(n.size(), n); };
-    for (const ObjectPtr& r : revisions_.List()) {
-      if (key(r->name()) >= key(rev.name())) continue;
+    // Not across a force-push: the newest record that rewrote the branch
+    // (spec.rewrites) up to `rev` is as far back as it goes.
+    std::pair<size_t, std::string> barrier{0, ""};
+    const auto records = revisions_.List();
+    for (const ObjectPtr& r : records) {
+      if (key(r->name()) <= key(rev.name()) && r->json().contains("/spec/rewrites"_json_pointer)) {
+        barrier = std::max(barrier, key(r->name()));
+      }
+    }
+    for (const ObjectPtr& r : records) {
+      if (key(r->name()) >= key(rev.name()) || key(r->name()) < barrier) continue;
       if (Member(r->json(), "status").value("phase", "") != phase::kHealthy) continue;
       if (!best.name.empty() && key(r->name()) <= key(best.name)) continue;
       best = {r->name(), r->json().value("/spec/commit"_json_pointer, ""), "the last healthy one"};
@@ -960,6 +969,18 @@ class HealthController {
     if (r) {
       rec["commit"] = r->commit;
       if (r->pushed_before) rec["pushedBefore"] = true;
+      // The sync may have refused the revert already (it fetched and
+      // applied it before this note was written): said here, as the sync
+      // would have.
+      for (const ObjectPtr& other : revisions_.List()) {
+        const std::string p = Member(other->json(), "status").value("phase", "");
+        if (other->json().value("/spec/commit"_json_pointer, "") == r->commit &&
+            (p == phase::kRefused || p == phase::kFailed)) {
+          rec["notApplied"] = {{"revision", other->name()},
+                               {"reason", Member(other->json(), "status").value("reason", p)}};
+          rec["needsHuman"] = true;
+        }
+      }
       std::string what = "reverting " + ShortSha(commit);
       if (!r->back_to.empty()) {
         // Back to the last healthy revision: every commit since.

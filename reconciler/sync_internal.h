@@ -229,7 +229,7 @@ struct SyncController::Impl {
   std::optional<RecordInfo> RevertedRecord(const std::string& reverts);
   // A revert commit refused or failed as revision `name`: the record it
   // reverts says so in status.revert (notApplied, needsHuman) and an Event.
-  void NoteRevertNotApplied(const PassContext& ctx, const std::string& name, const std::string& reason);
+  void NoteRevertNotApplied(const PassContext& ctx, const std::string& name, const std::string& reason, bool failed);
   void EnforceHistoryLimit(const SyncSettings& settings, const std::string& just_written);
   Object NewRecord(const PassContext& ctx, int64_t sequence) const;
 

@@ -230,7 +230,7 @@ Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const s
     settings = live_settings;
   }
   EnforceHistoryLimit(settings, created->name());
-  NoteRevertNotApplied(ctx, created->name(), reason);
+  NoteRevertNotApplied(ctx, created->name(), reason, /*failed=*/false);
   return created->name();
 }
 
@@ -322,13 +322,13 @@ Status SyncController::Impl::MarkFailed(PassContext& ctx, const std::string& nam
   });
   MarkRequestHandled(ctx.request);
   WriteRepositoryStatus();
-  NoteRevertNotApplied(ctx, name, reason.empty() ? "ApplyFailed" : reason);
+  NoteRevertNotApplied(ctx, name, reason.empty() ? "ApplyFailed" : reason, /*failed=*/true);
   if (!w) return w.error();
   return Ok();
 }
 
 void SyncController::Impl::NoteRevertNotApplied(const PassContext& ctx, const std::string& name,
-                                                const std::string& reason) {
+                                                const std::string& reason, bool failed) {
   std::string reverts = ParseReverts(ctx.commit.message);
   if (reverts.empty()) return;
   std::optional<RecordInfo> target = RevertedRecord(reverts);
@@ -347,8 +347,8 @@ void SyncController::Impl::NoteRevertNotApplied(const PassContext& ctx, const st
               {{"revision", target->name}, {"error", w.error().message()}});
   } else if (*w) {
     Event(**w, true, "RevertNotApplied",
-          "its revert " + ShortSha(ctx.commit.id) + " was " + (reason == "ApplyFailed" ? "not applied" : "refused") +
-              " (" + reason + ", revision " + name + "): the cluster is not rolled back; needs a human");
+          "its revert " + ShortSha(ctx.commit.id) + " was " + (failed ? "not applied" : "refused") + " (" + reason +
+              ", revision " + name + "): the cluster is not rolled back; needs a human");
   }
 }
 
@@ -389,6 +389,17 @@ std::optional<RecordInfo> SyncController::Impl::RevertedRecord(const std::string
 void SyncController::Impl::MarkReverted(const PassContext& ctx, const RecordInfo& target) {
   auto w = ChangeRecordStatus(target.name, [&](Json& st) {
     st["revertedBy"] = ctx.head;
+    // Reverted now: a note that its revert was not applied, or that a
+    // person has to revert it (none was made), no longer holds.
+    if (st.contains("revert") && st["revert"].is_object()) {
+      Json& revert = st["revert"];
+      if (!revert.contains("commit")) {
+        st.erase("revert");
+      } else {
+        revert.erase("notApplied");
+        revert.erase("needsHuman");
+      }
+    }
     // A Degraded revision keeps its reason (ImagePullFailed…); any other
     // says it was reverted instead of keeping "RollingOut" or "RolledOut".
     const std::string was = st.value("phase", "");

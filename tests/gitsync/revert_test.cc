@@ -619,6 +619,15 @@ TEST(RevertFile, BackToTheParentOrANonAncestorRevertsTheCommitAlone) {
   EXPECT_EQ(alone->commits, 1u);
   EXPECT_EQ(RawMessage(repos, alone->commit), Expected("add the api", rewritten, "Degraded"));
   EXPECT_EQ(RemoteGit(repos, "ls-tree --name-only " + alone->commit), "db.yaml\nweb.yaml");
+
+  // One the mirror never had: the same.
+  o.back_to = std::string(40, 'e');
+  const std::string another = repos.Commit({{"cache.yaml", "image: cache:1\n"}}, "add the cache again");
+  repos.Push();
+  auto unknown = m->Revert(another, o);
+  ASSERT_TRUE(unknown.ok()) << unknown.error().message();
+  EXPECT_EQ(unknown->back_to, "");
+  EXPECT_EQ(RawMessage(repos, unknown->commit), Expected("add the cache again", another, "Degraded"));
 }
 
 TEST(RevertReason, OneLineAtMostTwoHundredBytes) {

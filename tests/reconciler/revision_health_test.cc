@@ -578,6 +578,25 @@ TEST_F(RevisionHealthTest, AnAutomaticRevertGoesBackToTheLastHealthyRevision) {
   EXPECT_EQ(reverts_[0].first, kCommit);
 }
 
+// Not back across a force-push: the branch the healthy revision was on is
+// gone (the degraded revision rewrote it), so its commit alone is reverted.
+TEST_F(RevisionHealthTest, AnAutomaticRevertDoesNotGoBackAcrossAForcePush) {
+  OtherRevision("00000001", std::string(40, 'a'), Json::array());
+  SetRecordPhase("00000001", "Healthy");
+  Deployment(1, DeadlineExceeded());
+  Revision(Touched("Deployment", "web"));
+  const KindInfo& rk = *KindRegistry::Builtin().FindKind("Revision");
+  auto rec = api_.client().Get(rk, "", "00000002");
+  ASSERT_TRUE(rec);
+  rec->json()["spec"]["rewrites"] = std::string(40, 'a');
+  ASSERT_TRUE(api_.client().Update(*rec));
+  StartManager();
+  ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(back_tos_.size(), 1u);
+  EXPECT_EQ(back_tos_[0], "");
+}
+
 TEST_F(RevisionHealthTest, AnAutomaticRevertOfTheCommitAfterAHealthyOneIsOfThatCommitAlone) {
   OtherRevision("00000001", std::string(40, '0'), Json::array());  // the live commit's parent
   SetRecordPhase("00000001", "Healthy");

@@ -687,6 +687,17 @@ TEST_F(SyncRevisionsTest, ARefusedRevertIsNotedOnTheRevisionItReverts) {
   EXPECT_EQ(note["commit"], revert);
   EXPECT_EQ(Record("00000002").status()["phase"], "Degraded");
   EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "bad");
+
+  // A revert that applies (mended by hand) reverts it after all: the note
+  // that the cluster is not rolled back goes.
+  const std::string mended = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "good")}},
+                                          "Revert \"bad\", mended\n\nBosun-Reverts: " + bad + "\n");
+  EXPECT_EQ(Sync(), "00000004");
+  note = Record("00000002").status()["revert"];
+  EXPECT_FALSE(note.contains("notApplied")) << note.dump();
+  EXPECT_FALSE(note.contains("needsHuman")) << note.dump();
+  EXPECT_EQ(Record("00000002").status()["phase"], "Reverted");
+  EXPECT_EQ(Record("00000002").status()["revertedBy"], mended);
 }
 
 // A commit message of megabytes (over the API's request limit) does not
