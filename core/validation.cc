@@ -97,7 +97,10 @@ std::optional<int64_t> Checker::Int(const Json& parent, const FieldPath& pp, con
   }
   int64_t n = v.get<int64_t>();
   if (n < min || n > max) {
-    if (min == 0 && max >= INT32_MAX) {
+    if (n > max && max >= INT32_MAX) {
+      // Too large (an int32 field given 2147483648): not "must be ≥ 0".
+      Error(p, "must be at most " + std::to_string(max) + ", got " + std::to_string(n));
+    } else if (min == 0 && max >= INT32_MAX) {
       Error(p, "must be greater than or equal to 0, got " + std::to_string(n));
     } else if (max >= INT32_MAX) {
       Error(p, "must be at least " + std::to_string(min) + ", got " + std::to_string(n));

@@ -246,6 +246,14 @@ void SyncController::Impl::RecordSkipped(PassContext& ctx) {
     if (parents->empty()) break;
     const std::string p = parents->front();
     if (p == ctx.live_commit || in_range.count(p) == 0) break;
+    // A commit with a record (the refused head of an earlier pass, or one
+    // recorded skipped then): what is older was looked at then, recorded or
+    // counted in its note. Walking on would record 50 more of a long range
+    // at each pass while its head stays refused.
+    {
+      std::lock_guard<std::mutex> lock(state_mu);
+      if (index.HasCommit(p)) break;
+    }
     auto c = mirror->Commit(p);
     if (!c) break;
     chain.push_back(std::move(*c));

@@ -307,6 +307,11 @@ INSTANTIATE_TEST_SUITE_P(
              "{matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: a, "
              "image: x}]}\n",
              "spec.replicas: must be greater than or equal to 0, got -1"},
+        Case{"DeploymentReplicasTooLarge",
+             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: 2147483648\n  selector: "
+             "{matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: a, "
+             "image: x}]}\n",
+             "spec.replicas: must be at most 2147483647, got 2147483648"},
         Case{"DeploymentFractionalReplicas",
              "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: 1.5\n  selector: "
              "{matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: a, "

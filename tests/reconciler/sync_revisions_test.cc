@@ -411,6 +411,24 @@ TEST_F(SyncRevisionsTest, SkippedRecordsAreCappedWithOneMessageSayingHowManyMore
   EXPECT_EQ(Record("00000052").spec()["commit"], head);
 }
 
+// A long push whose head is refused, then a fix on top: the fix's pass
+// does not record 50 more of the same range (the history grew by 50 at
+// each pushed fix while the range stayed open).
+TEST_F(SyncRevisionsTest, AFixOnTopOfARefusedLongPushRecordsNoMoreOfIt) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController();
+  Sync();
+  for (int i = 0; i < 120; ++i) repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "shop", std::to_string(i))}});
+  repo_.Commit({{"bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n"}}, "broken");
+  Sync();
+  const size_t before = Records().size();
+  EXPECT_EQ(before, 52u);  // the first, 50 skipped, the refused head
+  repo_.Commit({{"bad.yaml", std::nullopt}}, "fix");
+  Sync();
+  EXPECT_EQ(Records().size(), before + 1);
+  EXPECT_EQ(Live("configmaps", "shop", "cm")->json()["data"]["key"], "119");
+}
+
 TEST_F(SyncRevisionsTest, AnApplyInterruptedAfterItsRecordIsResumedOnceByTheNextController) {
   std::string c1 = repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}, {"cm.yaml", ConfigMapYaml("a", "shop", "1")}});
   // The first controller "crashes" between the record and the batch.
