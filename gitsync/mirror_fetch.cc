@@ -329,6 +329,7 @@ Error ClassifyRemoteError(const std::string& prefix, const RemoteContext& ctx, i
   }
   if (ctx.refused_code != Code::kOk) return Error(ctx.refused_code, prefix + ctx.refused_reason);
   std::string reason = LastGitMessage();
+  if (ctx.watch->over_limit()) return Error(Code::kUnavailable, prefix + reason);
   const git_error* e = git_error_last();
   int klass = e != nullptr ? e->klass : GIT_ERROR_NONE;
   if (rc == GIT_EAUTH || Contains(reason, "401") || Contains(reason, "403") ||
@@ -536,6 +537,9 @@ Result<std::string> Mirror::FetchLocked(const ProgressFn& progress, const std::a
     return Error(Code::kInvalid, prefix + "not a Git repository: " + *local_path + " does not exist");
   }
   git_error_clear();
+  // The ref list is read whole at the connect (a repository with 300,000
+  // tags lists ~25 MB); the pack that follows is not limited.
+  watch.SetByteLimit(kMaxRefListBytes);
   if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, &proxy, nullptr); rc != 0) {
     return ClassifyRemoteError(prefix, ctx, rc);
   }
@@ -560,6 +564,8 @@ Result<std::string> Mirror::FetchLocked(const ProgressFn& progress, const std::a
                                         (had_head ? "; keeping the last fetched commit" : ""));
     }
   }
+
+  watch.SetByteLimit(0);
 
   // A target we already hold (nothing new, or a branch reset to an old
   // commit) needs no download.

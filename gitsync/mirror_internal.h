@@ -162,6 +162,16 @@ class TransferWatch {
   static TransferWatch* Current();
 
   void Touch();
+  // Counts bytes read from the remote; false once more than the byte limit
+  // (when one is set) have come since it was set: the read fails then.
+  bool Received(size_t bytes);
+  // A limit on the bytes read from now on (0: none), and whether it was
+  // passed. Fetch sets one while the remote lists its refs: an endless list
+  // (a broken proxy, a hostile server) would otherwise grow libgit2's memory
+  // without bound, the watchdog never firing as bytes keep coming.
+  void SetByteLimit(uint64_t limit);
+  uint64_t byte_limit() const { return byte_limit_.load(); }
+  bool over_limit() const { return over_limit_.load(); }
   bool expired() const { return expired_.load(); }
   // The cancel flag was seen (by the watchdog or by this call).
   bool cancelled() const { return cancelled_.load() || (cancel_ != nullptr && cancel_->load()); }
@@ -180,6 +190,9 @@ class TransferWatch {
   const std::atomic<bool>* const cancel_;
   std::atomic<int64_t> last_progress_ns_;
   std::atomic<bool> expired_{false};
+  std::atomic<uint64_t> byte_limit_{0};
+  std::atomic<uint64_t> received_{0};  // since the limit was set
+  std::atomic<bool> over_limit_{false};
   std::atomic<bool> cancelled_{false};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -187,6 +200,10 @@ class TransferWatch {
   std::set<int> sockets_;
   std::thread thread_;
 };
+
+// The most a remote may send while it lists its refs (TransferWatch::
+// SetByteLimit): far above a real repository's (300,000 tags: ~25 MB).
+inline constexpr uint64_t kMaxRefListBytes = 128ull << 20;
 
 // Registers the stream with libgit2 (called by InitLibgit2).
 void RegisterWatchedStream();

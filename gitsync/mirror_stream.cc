@@ -154,7 +154,13 @@ ssize_t StreamRead(git_stream* stream, void* data, size_t len) {
     n = recv(s->s, data, len, 0);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
-    if (s->watch != nullptr) s->watch->Touch();
+    if (s->watch != nullptr) {
+      s->watch->Touch();
+      if (!s->watch->Received(static_cast<size_t>(n))) {
+        return Fail(HostPort(s) + " sent more than " + std::to_string(s->watch->byte_limit() >> 20) +
+                    " MiB listing its refs; gave up (a broken proxy, or not a Git server?)");
+      }
+    }
     return n;
   }
   // A socket the watchdog shut down reads as closed: say why.
@@ -248,6 +254,19 @@ TransferWatch* TransferWatch::Current() {
 
 void TransferWatch::Touch() {
   last_progress_ns_.store(NowNs());
+}
+
+bool TransferWatch::Received(size_t bytes) {
+  const uint64_t limit = byte_limit_.load();
+  const uint64_t total = received_.fetch_add(bytes) + bytes;
+  if (limit == 0 || total <= limit) return true;
+  over_limit_ = true;
+  return false;
+}
+
+void TransferWatch::SetByteLimit(uint64_t limit) {
+  received_ = 0;
+  byte_limit_ = limit;
 }
 
 void TransferWatch::AddSocket(int fd) {

@@ -236,6 +236,47 @@ TEST(MirrorHttp, ACaFileTrustsAPrivateServer) {
   EXPECT_EQ(*trusted, id);
 }
 
+// A "Git server" whose ref list never ends (a broken proxy, a hostile
+// server): the fetch gives up after kMaxRefListBytes, with a message that
+// says so, instead of growing the process's memory without bound (bytes
+// keep coming, so the no-progress watchdog never fires).
+TEST(MirrorNetwork, AnEndlessRefListIsCutOff) {
+  GitRepos repos;
+  const int port = bosun::test::FreePort();
+  const std::string script = repos.tmp().Write("flood.py", R"PY(
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-git-upload-pack-advertisement")
+        self.end_headers()
+        def pkt(s):
+            return ("%04x" % (len(s) + 4)).encode() + s
+        try:
+            self.wfile.write(pkt(b"# service=git-upload-pack\n") + b"0000")
+            self.wfile.write(pkt(b"0" * 40 + b" refs/heads/main\0multi_ack side-band-64k ofs-delta\n"))
+            line = pkt(b"1" * 40 + b" refs/tags/" + b"t" * 200 + b"\n")
+            chunk = line * 4096
+            while True:
+                self.wfile.write(chunk)
+        except Exception:
+            pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+)PY");
+  test::Background server("exec python3 " + script + " " + std::to_string(port));
+  ASSERT_TRUE(test::WaitForPort(port));
+  auto m = Mirror::Open(repos.MirrorDir(), Follow("http://127.0.0.1:" + std::to_string(port) + "/repo.git"));
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  auto r = (*m)->Fetch();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kUnavailable);
+  EXPECT_NE(r.error().message().find("sent more than 128 MiB listing its refs; gave up"), std::string::npos)
+      << r.error().message();
+}
+
 TEST(MirrorNetwork, UnreachableRemoteFailsFast) {
   GitRepos repos;
   bosun::test::RefusingPort refusing;  // bound, nothing listens there
