@@ -206,7 +206,27 @@ Result<Made> MakeRevert(Mirror::Impl& m, const std::string& target, const std::s
     // revert is the answer; a second would revert nothing, or the fix.
     auto pushed = PushedRevert(m, reverted->get(), ours->get(), what);
     if (!pushed) return pushed.error();
-    if (!pushed->empty()) return Made{"", {}, *pushed};
+    if (!pushed->empty()) {
+      Made found{"", {}, *pushed};
+      // A revert back to an earlier commit says so in its trailer: the
+      // answer carries it, as the push that made it would have.
+      auto c = m.LookupCommit(*pushed);
+      const char* raw = c ? git_commit_message(c->get()) : nullptr;
+      const std::string message = raw != nullptr ? raw : "";
+      const std::string trailer = "\nBosun-Reverts-To: ";
+      if (size_t at = message.find(trailer); at != std::string::npos) {
+        const std::string to = message.substr(at + trailer.size(), 40);
+        git_oid to_id;
+        if (to.size() == 40 && git_oid_fromstr(&to_id, to.c_str()) == 0) {
+          auto line = FirstParentLine(m, target_id, &to_id, 0, what);
+          if (line) {
+            found.back_to = to;
+            found.commits = line->second;
+          }
+        }
+      }
+      return found;
+    }
   }
 
   unsigned parents = git_commit_parentcount(reverted->get());

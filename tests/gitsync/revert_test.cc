@@ -588,6 +588,8 @@ TEST(RevertFile, BackToAnEarlierCommitRevertsEveryCommitAfterIt) {
   ASSERT_TRUE(twice.ok()) << twice.error().message();
   EXPECT_TRUE(twice->pushed_before);
   EXPECT_EQ(twice->commit, r->commit);
+  EXPECT_EQ(twice->back_to, good);  // read from its trailer
+  EXPECT_EQ(twice->commits, 2u);
 }
 
 // back_to the commit's own parent is a revert of the commit alone (git's
