@@ -139,7 +139,8 @@ void PrintKindDetails(const KindInfo& kind, const Object& o) {
       const Json& errors = st["errors"];
       std::printf("Errors:\n");
       for (size_t i = 0; i < errors.size() && i < kShown; ++i) {
-        std::printf("  %s\n", errors[i].is_string() ? errors[i].get<std::string>().c_str() : errors[i].dump().c_str());
+        std::printf("  %s\n",
+                    Printable(errors[i].is_string() ? errors[i].get<std::string>() : errors[i].dump()).c_str());
       }
       if (errors.size() > kShown) {
         std::printf("  … and %zu more: bosun history show %s\n", errors.size() - kShown, SequenceOf(o).c_str());

@@ -122,7 +122,7 @@ std::string DescribeRecord(const Object& rec) {
   std::string out = "revision " + SequenceOf(rec) + " (" + ShortSha(StringField(rec.spec(), "commit")) + " \"" +
                     summary + "\"): " + OutcomeOf(rec);
   if (const std::string msg = StringField(rec.status(), "message"); !msg.empty()) out += " — " + msg;
-  return out;
+  return Printable(out);  // one line, safe for a terminal: the subject is the repository's
 }
 
 bool RecordFailed(const Object& rec) {

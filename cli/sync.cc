@@ -148,12 +148,12 @@ int RunSync(const SyncOptions& opt) {
   std::string live = StatusStr(now, "liveRevision");
   std::string live_name = StatusStr(now, "liveRevisionName");
   if (!fetch_error.empty()) {
-    std::printf("fetch failed: %s\n", fetch_error.c_str());
+    std::printf("fetch failed: %s\n", Printable(fetch_error).c_str());
     code = 1;
   }
   // A refused or failed record already said why; otherwise say it here.
   if (!sync_error.empty() && !record_failed) {
-    std::printf("sync failed: %s\n", sync_error.c_str());
+    std::printf("sync failed: %s\n", Printable(sync_error).c_str());
     code = 1;
   }
   // Self-heal off: the request put back what was changed by hand.

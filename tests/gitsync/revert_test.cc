@@ -10,6 +10,8 @@
 #include "gitsync/revert.h"
 
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include <gtest/gtest.h>
@@ -630,6 +632,28 @@ TEST(RevertFile, BackToTheParentOrANonAncestorRevertsTheCommitAlone) {
   ASSERT_TRUE(unknown.ok()) << unknown.error().message();
   EXPECT_EQ(unknown->back_to, "");
   EXPECT_EQ(RawMessage(repos, unknown->commit), Expected("add the cache again", another, "Degraded"));
+}
+
+// The mirror's pack damaged while the server runs (a local fetch of what is
+// new does not notice): the revert's merge fails to read it, the mirror is
+// made again from the remote, and the revert is made.
+TEST(RevertFile, ADamagedMirrorIsMadeAgainAndTheRevertMade) {
+  GitRepos repos;
+  History h = ThreeCommits(repos);
+  auto m = OpenMirror(repos, Follow("file://" + repos.remote()));
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->Fetch().ok());
+  for (const auto& e : std::filesystem::directory_iterator(repos.MirrorDir() + "/objects/pack")) {
+    if (e.path().extension() != ".pack") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const std::string zeros(std::filesystem::file_size(e.path()), '\0');
+    f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+  }
+  RevertOptions o;
+  o.reason = "Degraded";
+  auto r = m->Revert(h.bad, o);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ExpectReverted(repos, *m, *r, h, "Degraded");
 }
 
 TEST(RevertReason, OneLineAtMostTwoHundredBytes) {

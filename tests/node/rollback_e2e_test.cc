@@ -108,6 +108,23 @@ class RollbackE2EBase : public NodeCluster {
     }
     return std::nullopt;
   }
+  // Waits for `bad` to turn Degraded (or already Reverted) and for bosun's
+  // revert to land on the remote branch: its commit ("" after a failed
+  // expectation).
+  std::string RevertPushedOf(const std::string& bad) {
+    EXPECT_TRUE(WaitFor([&] { return PhaseOf(bad) == "Degraded" || PhaseOf(bad) == "Reverted"; }, 60s)) << Diagnose();
+    std::string head;
+    if (!WaitFor(
+            [&] {
+              head = Remote("rev-parse main");
+              return head != bad;
+            },
+            30s)) {
+      ADD_FAILURE() << "no revert was pushed\n" << Diagnose();
+      return "";
+    }
+    return head;
+  }
   std::string PhaseOf(const std::string& commit) {
     auto r = RecordOf(commit);
     return r ? r->json().value("/status/phase"_json_pointer, "") : "";
@@ -205,17 +222,9 @@ TEST_P(RollbackE2E, DegradedRevisionIsRevertedInGit) {
   // New pods that never become ready: httpd serves v2 on 8080, the probe asks 9999.
   const std::string bad_subject = "web v2 with readiness on 9999";
   const std::string bad = Push({{"deploy/web.yaml", WebYaml("bosun.test/web:2", 9999)}}, bad_subject);
-  ASSERT_TRUE(WaitFor([&] { return PhaseOf(bad) == "Degraded" || PhaseOf(bad) == "Reverted"; }, 60s)) << Diagnose();
-
   // The revert commit lands on the remote branch.
-  std::string head;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        head = Remote("rev-parse main");
-        return head != bad;
-      },
-      30s))
-      << Diagnose();
+  const std::string head = RevertPushedOf(bad);
+  ASSERT_FALSE(head.empty());
   EXPECT_EQ(Remote("rev-parse " + head + "^"), bad) << "the revert is not made on top of the bad commit";
   EXPECT_EQ(Remote("log -1 --format=%s " + head), "Revert \"" + bad_subject + "\"");
   std::string body = Remote("log -1 --format=%B " + head);
@@ -347,16 +356,8 @@ TEST_F(RollbackE2EGuards, ARevisionOfSeveralCommitsIsRevertedBackToTheLastHealth
                {"deploy/web.yaml", WebYaml("bosun.test/web:2", 9999)}},
               "fix settings, web v2");
   const std::string bad = Push({{"README.md", "the web app\n"}}, "readme");
-  ASSERT_TRUE(WaitFor([&] { return PhaseOf(bad) == "Degraded" || PhaseOf(bad) == "Reverted"; }, 60s)) << Diagnose();
-
-  std::string head;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        head = Remote("rev-parse main");
-        return head != bad;
-      },
-      30s))
-      << Diagnose();
+  const std::string head = RevertPushedOf(bad);
+  ASSERT_FALSE(head.empty());
   EXPECT_EQ(Remote("rev-parse " + head + "^"), bad);
   EXPECT_EQ(Remote("log -1 --format=%s " + head), "Revert \"readme\" and 2 earlier commits");
   const std::string body = Remote("log -1 --format=%B " + head);
