@@ -235,7 +235,11 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
     }
     Line("Live before:", s);
   }
-  Line("Reverts:", Str(F(spec, "reverts")));
+  std::string reverts = Str(F(spec, "reverts"));
+  if (const std::string to = Str(F(spec, "revertsTo")); !reverts.empty() && !to.empty()) {
+    reverts += " and every commit before it back to " + to;  // a revert of several commits
+  }
+  Line("Reverts:", reverts);
   const std::string rewrites = Str(F(spec, "rewrites"));
   if (!rewrites.empty()) {
     Line("Rewrites:", rewrites + " (the branch was force-pushed: the commit live before is no longer on it)");

@@ -421,6 +421,7 @@ class GitOpsVerbs : public ::testing::Test {
 
     json r3 = Revision(3, "abcd333" + std::string(33, 'c'), "Applied", "Applied");
     r3["spec"]["reverts"] = "2222222" + std::string(33, 'b');
+    r3["spec"]["revertsTo"] = "1111111" + std::string(33, 'a');
     r3["spec"]["rewrites"] = "9999999" + std::string(33, 'f');
     r3["spec"]["liveBefore"] = "1111111" + std::string(33, 'a');
     r3["spec"]["commitsSinceLive"] = 2;
@@ -661,6 +662,7 @@ TEST_F(GitOpsVerbs, HistoryShowPrintsTheWholeRecordButNoSecretValue) {
         "      kept data.api-key: the live value differs from the repository's (value hidden)\n",
         "Live before: 1111111 (revision 1); this revision brings 2 commits (git log 1111111..abcd333)\n",
         "Reverts:     2222222bbbb",
+        "and every commit before it back to 1111111aaaa",
         "Rewrites:    9999999ffff",
         "the branch was force-pushed: the commit live before is no longer on it",
         "Reverted by: 5555555eeee",

@@ -1079,8 +1079,8 @@ TEST_F(RevisionHealthTest, ARolloutALaterRevisionWentLiveOverIsStillJudgedButNot
   ASSERT_TRUE(Eventually([&] { return RecordStatus().contains("revert"); })) << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["revert"]["needsHuman"], true);
   EXPECT_EQ(RecordStatus()["revert"]["error"],
-            "revision 00000003 is live since; bosun reverts only the newest applied revision automatically (`bosun "
-            "revert 00000002` reverts this one)");
+            "revision 3 is live since; bosun reverts only the newest applied revision automatically (`bosun "
+            "revert 2` reverts this one)");
   EXPECT_EQ(RecordStatus()["revert"]["automatic"], false);
   std::this_thread::sleep_for(300ms);
   std::lock_guard<std::mutex> lock(mu_);
