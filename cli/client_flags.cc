@@ -109,19 +109,17 @@ std::string Printable(std::string_view s, bool keep_tabs) {
       out += kHex[byte >> 4];
       out += kHex[byte & 0xf];
     };
-    if ((c == '\t' && keep_tabs) || (c >= 0x20 && c != 0x7f && c != 0xc2)) {
+    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      // A C1 control (U+0080–U+009F): some terminals act on them too.
+      escape(c);
+      escape(static_cast<unsigned char>(s[++i]));
+    } else if ((c == '\t' && keep_tabs) || (c >= 0x20 && c != 0x7f)) {
       out += static_cast<char>(c);
     } else if (c == '\n') {
       out += "\\n";
     } else if (c == '\r') {
       out += "\\r";
-    } else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
-      // A C1 control (U+0080–U+009F): some terminals act on them too.
-      escape(c);
-      escape(static_cast<unsigned char>(s[++i]));
-    } else if (c == 0xc2) {
-      out += static_cast<char>(c);
     } else {
       escape(c);
     }

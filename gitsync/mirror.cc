@@ -211,10 +211,10 @@ void RemoveLeftovers(const std::string& dir) {
   }
 }
 
-// Opens (or creates) the bare repository in impl.dir and its "origin" at
-// impl.fetch_url; a change of URL or followed ref forgets the last head.
-Status OpenRepository(Mirror::Impl& impl) {
-  const std::string& dir = impl.dir;
+}  // namespace
+
+// A change of URL or followed ref forgets the last head.
+Status Mirror::Impl::OpenRepository() {
   RemoveLeftovers(dir);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -223,7 +223,7 @@ Status OpenRepository(Mirror::Impl& impl) {
   if (git_repository_open_bare(&raw, dir.c_str()) != 0 && git_repository_init(&raw, dir.c_str(), 1) != 0) {
     return Error(Code::kIo, "cannot create a bare repository in " + dir + ": " + LastGitMessage());
   }
-  impl.repo.reset(raw);
+  repo.reset(raw);
 
   // The remote is stored as "origin" so a person can inspect the mirror
   // with git; the URL never carries credentials (checked above).
@@ -231,9 +231,9 @@ Status OpenRepository(Mirror::Impl& impl) {
   git_remote* remote = nullptr;
   int rc = git_remote_lookup(&remote, raw, "origin");
   if (rc == GIT_ENOTFOUND) {
-    rc = git_remote_create(&remote, raw, "origin", impl.fetch_url.c_str());
-  } else if (rc == 0 && impl.fetch_url != git_remote_url(remote)) {
-    rc = git_remote_set_url(raw, "origin", impl.fetch_url.c_str());
+    rc = git_remote_create(&remote, raw, "origin", fetch_url.c_str());
+  } else if (rc == 0 && fetch_url != git_remote_url(remote)) {
+    rc = git_remote_set_url(raw, "origin", fetch_url.c_str());
     moved = true;
   }
   RemotePtr remote_owner(remote);
@@ -248,24 +248,18 @@ Status OpenRepository(Mirror::Impl& impl) {
   ConfigPtr config(config_raw);
   GitBuf followed_before;
   bool same_ref = git_config_get_string_buf(&followed_before.buf, config.get(), "bosun.followed") == 0 &&
-                  followed_before.str() == impl.options.ref;
+                  followed_before.str() == options.ref;
   if (moved || !same_ref) {
     git_reference* head = nullptr;
     if (git_reference_lookup(&head, raw, kHeadRef) == 0) {
       git_reference_delete(head);
       git_reference_free(head);
     }
-    if (git_config_set_string(config.get(), "bosun.followed", impl.options.ref.c_str()) != 0) {
+    if (git_config_set_string(config.get(), "bosun.followed", options.ref.c_str()) != 0) {
       return Error(Code::kIo, "cannot write the configuration of " + dir + ": " + LastGitMessage());
     }
   }
   return Ok();
-}
-
-}  // namespace
-
-Status Mirror::Impl::OpenRepository() {
-  return gitsync::OpenRepository(*this);
 }
 
 namespace {

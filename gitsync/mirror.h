@@ -229,8 +229,11 @@ class Mirror {
   // Fetch's work, under impl_->mu (Fetch makes a damaged mirror again and
   // calls it once more).
   Result<std::string> FetchLocked(const ProgressFn& progress, const std::atomic<bool>* cancel);
-  // Removes the damaged mirror and creates it empty, under impl_->mu.
-  Status RecreateLocked(const std::string& damage, const std::string& seen);
+  // Under impl_->mu: when the mirror is damaged (Impl::Damage), removes it,
+  // creates it empty and fetches: the fetched commit; nullopt when nothing
+  // was wrong. `seen` says what failed, for the log.
+  Result<std::optional<std::string>> RepairLocked(const ProgressFn& progress, const std::atomic<bool>* cancel,
+                                                  const std::string& seen);
   std::unique_ptr<Impl> impl_;
 };
 

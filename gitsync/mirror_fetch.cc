@@ -379,7 +379,11 @@ std::string Mirror::Impl::Damage() const {
     if (rc == GIT_ENOTFOUND) continue;
     if (rc != 0) return "ref " + name + " cannot be read: " + LastGitMessage();
     RefPtr owner(ref);
-    if (git_reference_type(ref) == GIT_REFERENCE_DIRECT) commits.push_back(*git_reference_target(ref));
+    // Usually both name the same commit: its tree is read once.
+    if (git_reference_type(ref) == GIT_REFERENCE_DIRECT &&
+        (commits.empty() || !git_oid_equal(&commits.front(), git_reference_target(ref)))) {
+      commits.push_back(*git_reference_target(ref));
+    }
   }
   // Every object of those commits' trees, read (a pack cut short or
   // overwritten reads as missing or fails its checksum).
@@ -428,25 +432,24 @@ Result<std::string> Mirror::Fetch(const ProgressFn& progress, const std::atomic<
   // short or overwritten, a ref file garbled, the folder removed) is made
   // again from the remote, instead of failing every fetch, restart or not,
   // with errors that read as the remote's.
-  const std::string damage = impl_->Damage();
-  if (damage.empty()) return fetched;
-  if (auto st = RecreateLocked(damage, fetched.error().message()); !st) return st.error();
-  return FetchLocked(progress, cancel);
+  auto repaired = RepairLocked(progress, cancel, fetched.error().message());
+  if (!repaired) return repaired.error();
+  return *repaired ? **repaired : fetched;
 }
 
 Result<bool> Mirror::Repair(const std::atomic<bool>* cancel) {
   InitLibgit2();
   std::lock_guard<std::mutex> lock(impl_->mu);
-  const std::string damage = impl_->Damage();
-  if (damage.empty()) return false;
-  if (auto st = RecreateLocked(damage, "reading it failed"); !st) return st.error();
-  auto fetched = FetchLocked({}, cancel);
-  if (!fetched) return fetched.error();
-  return true;
+  auto repaired = RepairLocked({}, cancel, "reading it failed");
+  if (!repaired) return repaired.error();
+  return repaired->has_value();
 }
 
-Status Mirror::RecreateLocked(const std::string& damage, const std::string& seen) {
+Result<std::optional<std::string>> Mirror::RepairLocked(const ProgressFn& progress, const std::atomic<bool>* cancel,
+                                                        const std::string& seen) {
   Impl& m = *impl_;
+  const std::string damage = m.Damage();
+  if (damage.empty()) return std::optional<std::string>();
   log::Warn("gitsync", "the local mirror is damaged; making it again from the remote",
             {{"url", m.options.url}, {"dir", m.dir}, {"damage", damage}, {"seen", seen}});
   m.repo.reset();
@@ -463,7 +466,9 @@ Status Mirror::RecreateLocked(const std::string& damage, const std::string& seen
                                 " is damaged (" + damage + ") and cannot be made again: " + st.error().message());
   }
   log::Info("gitsync", "made the local mirror again; fetching", {{"url", m.options.url}, {"dir", m.dir}});
-  return Ok();
+  auto fetched = FetchLocked(progress, cancel);
+  if (!fetched) return fetched.error();
+  return std::optional<std::string>(*fetched);
 }
 
 Result<std::string> Mirror::FetchLocked(const ProgressFn& progress, const std::atomic<bool>* cancel) {

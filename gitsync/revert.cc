@@ -584,9 +584,7 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
   RevertResult result;
   // A mirror damaged while the server ran (a fetch of what is new does not
   // read the old packs) is made again first: a revert reads old commits.
-  auto first_repair = Repair();
-  if (!first_repair) return first_repair.error().Wrap("cannot revert " + commit.substr(0, 12));
-  bool repaired = *first_repair;  // the mirror was made again once
+  if (auto repaired = Repair(); !repaired) return repaired.error().Wrap("cannot revert " + commit.substr(0, 12));
   for (int attempt = 1; attempt <= options.max_attempts; attempt++) {
     result.attempts = attempt;
     auto head = Fetch();
@@ -612,25 +610,9 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
 
     Made made;
     {
-      Result<Made> r = Error(Code::kInternal, "");
-      {
-        std::lock_guard<std::mutex> lock(m.mu);
-        r = MakeRevert(m, target, *head, opts, make_what);
-      }
-      if (!r) {
-        // The merge read a damaged mirror (a pack cut short while the
-        // server ran: a fetch of what is new does not notice): made again
-        // from the remote, then the revert once more.
-        if (r.error().code() == Code::kIo && !repaired) {
-          auto fixed = Repair();
-          if (fixed && *fixed) {
-            repaired = true;
-            attempt--;
-            continue;
-          }
-        }
-        return r.error();
-      }
+      std::lock_guard<std::mutex> lock(m.mu);
+      auto r = MakeRevert(m, target, *head, opts, make_what);
+      if (!r) return r.error();
       made = std::move(*r);
     }
     result.back_to = made.back_to;

@@ -23,6 +23,12 @@ namespace {
 
 constexpr const char* kComponent = "revision-health";
 
+// Records in the order they were written: names are zero-padded sequence
+// numbers, so by length, then by text.
+std::pair<size_t, std::string> RecordKey(const std::string& name) {
+  return {name.size(), name};
+}
+
 struct Verdict {
   // kSuperseded: a revision no longer live whose every Deployment and Job a
   // later commit has written since: nothing of its rollout is left to judge.
@@ -143,8 +149,8 @@ class HealthController {
     const bool live = live_name == name;
     // Not one newer than the live one: that is being applied, and goes live
     // next (names are zero-padded sequence numbers).
-    if (!live && (!Unsettled(Member(rev->json(), "status")) || live_name.empty() ||
-                  std::make_pair(name.size(), name) > std::make_pair(live_name.size(), live_name))) {
+    if (!live &&
+        (!Unsettled(Member(rev->json(), "status")) || live_name.empty() || RecordKey(name) > RecordKey(live_name))) {
       return Reconciled::Done();
     }
     const Json& st = Member(rev->json(), "status");
@@ -632,7 +638,7 @@ class HealthController {
     LaterRollouts out;
     const std::string& name = rev.name();
     for (const ObjectPtr& r : revisions_.List()) {
-      if (std::make_pair(r->name().size(), r->name()) <= std::make_pair(name.size(), name)) continue;
+      if (RecordKey(r->name()) <= RecordKey(name)) continue;
       const Json& st = Member(r->json(), "status");
       if (!IsAppliedPhase(st.value("phase", ""))) continue;
       out.commits.insert(r->json().value("/spec/commit"_json_pointer, ""));
@@ -916,20 +922,19 @@ class HealthController {
   };
   BackTo LastHealthyBefore(const Object& rev) const {
     BackTo best;
-    const auto key = [](const std::string& n) { return std::make_pair(n.size(), n); };
     // Not across a force-push: the newest record that rewrote the branch
     // (spec.rewrites) up to `rev` is as far back as it goes.
     std::pair<size_t, std::string> barrier{0, ""};
     const auto records = revisions_.List();
     for (const ObjectPtr& r : records) {
-      if (key(r->name()) <= key(rev.name()) && r->json().contains("/spec/rewrites"_json_pointer)) {
-        barrier = std::max(barrier, key(r->name()));
+      if (RecordKey(r->name()) <= RecordKey(rev.name()) && r->json().contains("/spec/rewrites"_json_pointer)) {
+        barrier = std::max(barrier, RecordKey(r->name()));
       }
     }
     for (const ObjectPtr& r : records) {
-      if (key(r->name()) >= key(rev.name()) || key(r->name()) < barrier) continue;
+      if (RecordKey(r->name()) >= RecordKey(rev.name()) || RecordKey(r->name()) < barrier) continue;
       if (Member(r->json(), "status").value("phase", "") != phase::kHealthy) continue;
-      if (!best.name.empty() && key(r->name()) <= key(best.name)) continue;
+      if (!best.name.empty() && RecordKey(r->name()) <= RecordKey(best.name)) continue;
       best = {r->name(), r->json().value("/spec/commit"_json_pointer, ""), "the last healthy one"};
     }
     return UnlessParent(rev, std::move(best));
@@ -943,12 +948,11 @@ class HealthController {
   BackTo LiveBefore(const Object& rev) const {
     BackTo before{"", rev.json().value("/spec/liveBefore"_json_pointer, ""), "live before it"};
     if (before.commit.empty() || rev.json().contains("/spec/rewrites"_json_pointer)) return {};
-    const auto key = [](const std::string& n) { return std::make_pair(n.size(), n); };
     for (const ObjectPtr& r : revisions_.List()) {
-      if (key(r->name()) >= key(rev.name())) continue;
+      if (RecordKey(r->name()) >= RecordKey(rev.name())) continue;
       if (r->json().value("/spec/commit"_json_pointer, "") != before.commit) continue;
       if (!IsAppliedPhase(Member(r->json(), "status").value("phase", ""))) continue;
-      if (before.name.empty() || key(r->name()) > key(before.name)) before.name = r->name();
+      if (before.name.empty() || RecordKey(r->name()) > RecordKey(before.name)) before.name = r->name();
     }
     return UnlessParent(rev, std::move(before));
   }
