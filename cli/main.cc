@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bosun_git_describe.h"  // generated at build time: cli/CMakeLists.txt
 #include "cli/verbs.h"
 #include "core/crash.h"
 #include "core/log.h"
