@@ -139,25 +139,36 @@ Diagnostic DiagnosticAt(const Manifest& m, FieldError fe) {
 
 namespace {
 
-Diagnostic FromLoadError(const std::string& file, const Error& e) {
-  // LoadYaml's messages start with "FILE:LINE:COL: "; split them back apart so
-  // diagnostics sort by position.
-  Diagnostic d;
-  d.file = file;
-  std::string msg = e.message();
-  if (msg.rfind(file + ":", 0) == 0) {
-    std::string rest = msg.substr(file.size() + 1);
-    int line = 0, col = 0, used = 0;
-    if (std::sscanf(rest.c_str(), "%d:%d: %n", &line, &col, &used) == 2 && used > 0) {
-      d.pos = SourcePos{line, col};
-      rest = rest.substr(static_cast<size_t>(used));
-    } else if (rest.rfind(" ", 0) == 0) {
-      rest = rest.substr(1);
+// LoadYaml's messages are lines of "FILE:LINE:COL: MESSAGE" (several for
+// duplicate keys, which also name their field: "FIELD: duplicate key ...");
+// each becomes a diagnostic, split back apart so they sort by position.
+void AddLoadError(const std::string& file, const Error& e, std::vector<Diagnostic>* out) {
+  std::string_view all = e.message();
+  while (!all.empty()) {
+    size_t nl = all.find('\n');
+    std::string msg(all.substr(0, nl));
+    all = nl == std::string_view::npos ? std::string_view() : all.substr(nl + 1);
+    Diagnostic d;
+    d.file = file;
+    if (msg.rfind(file + ":", 0) == 0) {
+      std::string rest = msg.substr(file.size() + 1);
+      int line = 0, col = 0, used = 0;
+      if (std::sscanf(rest.c_str(), "%d:%d: %n", &line, &col, &used) == 2 && used > 0) {
+        d.pos = SourcePos{line, col};
+        rest = rest.substr(static_cast<size_t>(used));
+      } else if (rest.rfind(" ", 0) == 0) {
+        rest = rest.substr(1);
+      }
+      msg = rest;
     }
-    msg = rest;
+    static constexpr std::string_view kDuplicate = ": duplicate key \"";
+    if (size_t at = msg.find(kDuplicate); at != std::string::npos) {
+      d.field = msg.substr(0, at);
+      msg = msg.substr(at + 2);
+    }
+    d.message = std::move(msg);
+    out->push_back(std::move(d));
   }
-  d.message = msg;
-  return d;
 }
 
 void ValidateDocs(const std::string& file, std::vector<Document>& docs, LoadedFile* out) {
@@ -305,7 +316,7 @@ DesiredSet LoadDesiredSet(const std::vector<std::string>& files, const LoadLimit
                              if (!ec) out->bytes = size;
                              auto docs = LoadYamlFile(file, limits);
                              if (!docs) {
-                               out->diagnostics.push_back(FromLoadError(file, docs.error()));
+                               AddLoadError(file, docs.error(), &out->diagnostics);
                                return;
                              }
                              ValidateDocs(file, *docs, out);
@@ -323,7 +334,7 @@ LoadedFile LoadFile(const SourceFile& f, const LoadLimits& limits) {
   out.bytes = f.content.size();
   auto docs = LoadYaml(f.content, f.name, limits);
   if (!docs) {
-    out.diagnostics.push_back(FromLoadError(f.name, docs.error()));
+    AddLoadError(f.name, docs.error(), &out.diagnostics);
     return out;
   }
   ValidateDocs(f.name, *docs, &out);

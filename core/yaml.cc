@@ -344,8 +344,15 @@ class Builder {
     }
     auto [it, inserted] = f.explicit_keys.emplace(value, ToPos(mark));
     if (!inserted) {
-      Fail(mark, "duplicate key \"" + value + "\" (first defined at line " + std::to_string(it->second.line) +
-                     ", column " + std::to_string(it->second.column) + ")");
+      // Not fatal at once: every duplicate of the file is reported, each with
+      // its field path; the file is refused at its end (LoadYaml).
+      if (duplicates_.size() < kMaxDuplicatesReported) {
+        duplicates_.push_back(LoadError{
+            ToPos(mark), f.path.Child(value).str() + ": duplicate key \"" + value + "\" (first defined at line " +
+                             std::to_string(it->second.line) + ", column " + std::to_string(it->second.column) + ")"});
+      } else {
+        ++duplicates_left_out_;
+      }
     }
     f.key = value;
     f.key_is_merge = false;
@@ -458,9 +465,19 @@ class Builder {
     }
   }
 
+  static constexpr size_t kMaxDuplicatesReported = 20;
+
+ public:
+  // Duplicate keys seen (at most kMaxDuplicatesReported) and how many more.
+  const std::vector<LoadError>& duplicates() const { return duplicates_; }
+  size_t duplicates_left_out() const { return duplicates_left_out_; }
+
+ private:
   const std::string& file_;
   const LoadLimits& limits_;
   std::vector<Document>* out_;
+  std::vector<LoadError> duplicates_;
+  size_t duplicates_left_out_ = 0;
 
   std::vector<Frame> stack_;
   std::unordered_map<std::string, Anchored> anchors_;
@@ -615,8 +632,22 @@ Result<std::vector<Document>> LoadYaml(std::string_view text, const std::string&
     err = Error(Code::kInvalid, file + ": invalid YAML: " + e.what());
   }
   yaml_parser_delete(&parser);
-  if (err) return *err;
-  return docs;
+  if (builder.duplicates().empty()) {
+    if (err) return *err;
+    return docs;
+  }
+  // Every duplicate key seen, one line each (manifests.cc AddLoadError makes
+  // each its own diagnostic), then the error that stopped the parse if any.
+  std::string msg;
+  for (const LoadError& d : builder.duplicates()) {
+    if (!msg.empty()) msg += '\n';
+    msg += Where(file, d.pos) + ": " + d.message;
+  }
+  if (builder.duplicates_left_out() > 0) {
+    msg += '\n' + file + ": and " + std::to_string(builder.duplicates_left_out()) + " more duplicate keys";
+  }
+  if (err) msg += '\n' + err->message();
+  return Error(Code::kInvalid, msg);
 }
 
 Result<std::vector<Document>> LoadYamlFile(const std::string& path, const LoadLimits& limits) {

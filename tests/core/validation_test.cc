@@ -824,6 +824,25 @@ TEST(Validation, LoadFilesGivesEachFileItsOwnResultInOrder) {
   EXPECT_EQ(LoadDesiredSet(files).errors(), 599u);
 }
 
+// Duplicate keys stop no later than the end of their file: each is its own
+// error with its line, column and field path (-o json has the field).
+TEST(Validation, EveryDuplicateKeyIsItsOwnErrorWithAFieldPath) {
+  DesiredSet set = LoadDesiredSet(std::vector<SourceFile>{
+      {"cm.yaml",
+       "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {app: a, app: b}\n"
+       "data:\n  k: '1'\n  k: '2'\n"},
+      {"good.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n"},
+  });
+  ASSERT_EQ(set.errors(), 2u);
+  EXPECT_EQ(set.diagnostics[0].ToString(),
+            "cm.yaml:5:20: metadata.labels.app: duplicate key \"app\" (first defined at line 5, column 12)");
+  EXPECT_EQ(set.diagnostics[0].field, "metadata.labels.app");
+  EXPECT_EQ(set.diagnostics[1].ToString(),
+            "cm.yaml:8:3: data.k: duplicate key \"k\" (first defined at line 7, column 3)");
+  EXPECT_EQ(set.diagnostics[1].ToJson()["field"], "data.k");
+  EXPECT_EQ(set.objects.size(), 1u);  // the file is refused; the other is still read
+}
+
 TEST(Validation, SyntaxErrorsAreLocatedAndOtherFilesStillChecked) {
   DesiredSet set = LoadDesiredSet(std::vector<SourceFile>{
       {"bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c\n"},

@@ -154,7 +154,8 @@ TEST(YamlLoad, CrlfAndByteOrderMark) {
 TEST(YamlLoad, OneBadDocumentRefusesTheWholeFile) {
   auto r = LoadYaml("a: 1\n---\nb: 2\n---\nc: 3\nc: 4\n", kFile);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message(), std::string(kFile) + ":6:1: duplicate key \"c\" (first defined at line 5, column 1)");
+  EXPECT_EQ(r.error().message(),
+            std::string(kFile) + ":6:1: c: duplicate key \"c\" (first defined at line 5, column 1)");
 }
 
 TEST(YamlLoad, AnchorsDoNotCrossDocuments) {
@@ -457,7 +458,7 @@ TEST(YamlJson, TabIndentedAndCompactJson) {
 
 TEST(YamlJson, JsonDuplicateKeysAreRefused) {
   EXPECT_EQ(Err("{\"a\": 1, \"a\": 2}"),
-            std::string(kFile) + ":1:10: duplicate key \"a\" (first defined at line 1, column 2)");
+            std::string(kFile) + ":1:10: a: duplicate key \"a\" (first defined at line 1, column 2)");
 }
 
 // ---------------------------------------------------------------------------
@@ -628,7 +629,7 @@ TEST(YamlMerge, MergingSomethingElseIsRefused) {
 
 TEST(YamlMerge, DuplicateExplicitKeyNextToMergeIsStillRefused) {
   EXPECT_EQ(Err("x: &x {a: 1}\nm:\n  <<: *x\n  a: 2\n  a: 3\n"),
-            std::string(kFile) + ":5:3: duplicate key \"a\" (first defined at line 4, column 3)");
+            std::string(kFile) + ":5:3: m.a: duplicate key \"a\" (first defined at line 4, column 3)");
 }
 
 TEST(YamlAliases, PlainAliasesCopyTheValue) {
@@ -828,15 +829,27 @@ TEST(YamlHostile, NonStringKeysAreRefused) {
   EXPECT_EQ(One("? |\n  multi\n: 1\n"), json({{"multi\n", 1}}));
 }
 
+TEST(YamlHostile, EveryDuplicateKeyIsReportedWithItsFieldPath) {
+  const std::string f = kFile;
+  EXPECT_EQ(Err("kind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    app: web\n    app: api\n"
+                "data:\n  k: 1\n  k: 2\nkind: Secret\n"),
+            f + ":6:5: metadata.labels.app: duplicate key \"app\" (first defined at line 5, column 5)\n" + f +
+                ":9:3: data.k: duplicate key \"k\" (first defined at line 8, column 3)\n" + f +
+                ":10:1: kind: duplicate key \"kind\" (first defined at line 1, column 1)");
+  // In later documents too, and before a syntax error that stops the parse.
+  EXPECT_THAT(Err("a: 1\n---\nb: 1\nb: 2\n---\nc: [\n"),
+              StartsWith(f + ":4:1: b: duplicate key \"b\" (first defined at line 3, column 1)\n" + f + ":"));
+}
+
 TEST(YamlHostile, DuplicateKeysNameTheFirstOccurrence) {
   const std::string f = kFile;
-  EXPECT_EQ(Err("a: 1\nb: 2\na: 3\n"), f + ":3:1: duplicate key \"a\" (first defined at line 1, column 1)");
+  EXPECT_EQ(Err("a: 1\nb: 2\na: 3\n"), f + ":3:1: a: duplicate key \"a\" (first defined at line 1, column 1)");
   EXPECT_EQ(Err("metadata:\n  name: a\n  labels: {}\n  name: b\n"),
-            f + ":4:3: duplicate key \"name\" (first defined at line 2, column 3)");
+            f + ":4:3: metadata.name: duplicate key \"name\" (first defined at line 2, column 3)");
   // Quoting does not make it a different key.
-  EXPECT_EQ(Err("a: 1\n\"a\": 2\n"), f + ":2:1: duplicate key \"a\" (first defined at line 1, column 1)");
-  EXPECT_EQ(Err("a: 1\n!!str a: 2\n"), f + ":2:1: duplicate key \"a\" (first defined at line 1, column 1)");
-  EXPECT_EQ(Err("m: {x: 1, y1: 2, x: 3}\n"), f + ":1:18: duplicate key \"x\" (first defined at line 1, column 5)");
+  EXPECT_EQ(Err("a: 1\n\"a\": 2\n"), f + ":2:1: a: duplicate key \"a\" (first defined at line 1, column 1)");
+  EXPECT_EQ(Err("a: 1\n!!str a: 2\n"), f + ":2:1: a: duplicate key \"a\" (first defined at line 1, column 1)");
+  EXPECT_EQ(Err("m: {x: 1, y1: 2, x: 3}\n"), f + ":1:18: m.x: duplicate key \"x\" (first defined at line 1, column 5)");
   // The same key in different maps, or in different documents, is fine.
   EXPECT_EQ(One("a: {k: 1}\nb: {k: 2}\nc: [{k: 1}, {k: 2}]\n")["c"][1]["k"], 2);
   EXPECT_EQ(Load("a: 1\n---\na: 2\n").size(), 2u);
