@@ -514,6 +514,33 @@ long Utf16EscapeAt(std::string_view s, size_t i) {
 // Replaces each valid surrogate pair escape with "\UXXXXXXXX". Returns false
 // when there was none. A backslash that is itself escaped ("\\\\u...") is
 // left alone.
+// YAML allows a byte order mark at the start of every document of a stream,
+// and files joined from others (`cat a.yaml b.yaml`) have them; libyaml only
+// takes one at the start of the stream. Removes a BOM at the start of a line
+// after a document marker line ("---" or "..."): libyaml does not count one
+// in columns either.
+bool DropDocumentBoms(std::string_view in, std::string* out) {
+  static constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  bool changed = false;
+  std::string result;
+  size_t from = 0;
+  for (size_t at = in.find(kBom, 1); at != std::string_view::npos; at = in.find(kBom, at + kBom.size())) {
+    if (in[at - 1] != '\n') continue;
+    size_t line_start = at - 1 == 0 ? 0 : in.rfind('\n', at - 2);
+    line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+    std::string_view line = in.substr(line_start, at - 1 - line_start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    if (line != "---" && line != "...") continue;
+    result.append(in.substr(from, at - from));
+    from = at + kBom.size();
+    changed = true;
+  }
+  if (!changed) return false;
+  result.append(in.substr(from));
+  *out = std::move(result);
+  return true;
+}
+
 bool RewriteSurrogateEscapes(std::string_view in, std::string* out) {
   bool changed = false;
   out->clear();
@@ -590,6 +617,10 @@ Result<std::vector<Document>> LoadYaml(std::string_view text, const std::string&
   std::string rewritten;
   std::string_view input = text;
   if (text.find("\\u") != std::string_view::npos && RewriteSurrogateEscapes(text, &rewritten)) input = rewritten;
+  std::string without_boms;
+  if (text.find("\xEF\xBB\xBF", 1) != std::string_view::npos && DropDocumentBoms(input, &without_boms)) {
+    input = without_boms;
+  }
   yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(input.data()), input.size());
   Builder builder(file, limits, &docs);
   std::optional<Error> err;

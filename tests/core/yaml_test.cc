@@ -151,6 +151,26 @@ TEST(YamlLoad, CrlfAndByteOrderMark) {
             json({{"a", 1}}));
 }
 
+// Files joined with `cat` keep each one's byte order mark: YAML allows one
+// at the start of every document. One inside a value is the value's.
+TEST(YamlLoad, AByteOrderMarkMayStartEveryDocument) {
+  std::vector<Document> docs = Load(
+      "\xEF\xBB\xBF"
+      "a: 1\r\n---\r\n\xEF\xBB\xBF"
+      "b: 2\n--- \n\xEF\xBB\xBF"
+      "c: 3\n...\n\xEF\xBB\xBF"
+      "---\nd: |\n  x\n  \xEF\xBB\xBFy\n");
+  ASSERT_EQ(docs.size(), 4u);
+  EXPECT_EQ(docs[1].value, json({{"b", 2}}));
+  EXPECT_POS(docs[1], "b", 3, 4);  // the value, counted without the mark
+  EXPECT_EQ(docs[2].value, json({{"c", 3}}));
+  EXPECT_EQ(docs[3].value, json({{"d", "x\n\xEF\xBB\xBFy\n"}}));
+  // Not after a document marker: still an error, placed.
+  EXPECT_THAT(Err("a: 1\n\xEF\xBB\xBF"
+                  "b: 2\n"),
+              StartsWith(std::string(kFile) + ":2:"));
+}
+
 TEST(YamlLoad, OneBadDocumentRefusesTheWholeFile) {
   auto r = LoadYaml("a: 1\n---\nb: 2\n---\nc: 3\nc: 4\n", kFile);
   ASSERT_FALSE(r.ok());
