@@ -15,6 +15,7 @@
 #include "gitsync/revert.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -28,6 +29,37 @@
 
 namespace bosun::gitsync {
 namespace {
+
+bool IsHex(char c) {
+  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+}
+
+// The run of hex digits at `pos` (7 to 40 of them), lower-cased; "" when
+// there is none.
+std::string HexAt(const std::string& s, size_t pos) {
+  size_t end = pos;
+  while (end < s.size() && IsHex(s[end]) && end - pos < 40) ++end;
+  if (end - pos < 7) return "";
+  if (end < s.size() && std::isalnum(static_cast<unsigned char>(s[end]))) return "";
+  return AsciiLower(s.substr(pos, end - pos));
+}
+
+// The commit id of the first "<trailer> <sha>" line of a message.
+std::string TrailerSha(const std::string& message, const std::string& trailer) {
+  for (size_t pos = 0; pos < message.size();) {
+    size_t eol = message.find('\n', pos);
+    if (eol == std::string::npos) eol = message.size();
+    std::string line = message.substr(pos, eol - pos);
+    if (line.size() > trailer.size() && line.compare(0, trailer.size(), trailer) == 0) {
+      size_t v = trailer.size();
+      while (v < line.size() && (line[v] == ' ' || line[v] == '\t')) ++v;
+      std::string sha = HexAt(line, v);
+      if (!sha.empty()) return sha;
+    }
+    pos = eol + 1;
+  }
+  return "";
+}
 
 constexpr size_t kReasonMaxBytes = 200;
 
@@ -213,9 +245,7 @@ Result<Made> MakeRevert(Mirror::Impl& m, const std::string& target, const std::s
       auto c = m.LookupCommit(*pushed);
       const char* raw = c ? git_commit_message(c->get()) : nullptr;
       const std::string message = raw != nullptr ? raw : "";
-      const std::string trailer = "\nBosun-Reverts-To: ";
-      if (size_t at = message.find(trailer); at != std::string::npos) {
-        const std::string to = message.substr(at + trailer.size(), 40);
+      if (const std::string to = ParseRevertsTo(message); !to.empty()) {
         git_oid to_id;
         if (to.size() == 40 && git_oid_fromstr(&to_id, to.c_str()) == 0) {
           auto line = FirstParentLine(m, target_id, &to_id, 0, what);
@@ -689,6 +719,18 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
   }
   return Error(Code::kConflict, push_what + ": the branch kept moving: someone else pushed first on each of " +
                                     std::to_string(options.max_attempts) + " attempts; nothing was pushed");
+}
+
+std::string ParseRevertsTo(const std::string& message) {
+  return TrailerSha(message, "Bosun-Reverts-To:");
+}
+
+std::string ParseReverts(const std::string& message) {
+  if (std::string sha = TrailerSha(message, "Bosun-Reverts:"); !sha.empty()) return sha;
+  const std::string phrase = "This reverts commit ";
+  size_t p = message.find(phrase);
+  if (p != std::string::npos) return HexAt(message, p + phrase.size());
+  return "";
 }
 
 }  // namespace bosun::gitsync

@@ -78,8 +78,6 @@
 //      kUnauthorized, kUnavailable, kIo  as for Fetch (the push's too)
 //      the signer's error, with its code
 //
-// Whether a commit message reverts a commit (a Bosun-Reverts trailer or
-// git's "This reverts commit <sha>."): reconciler/history.h ParseReverts.
 #pragma once
 
 #include <functional>
@@ -137,5 +135,13 @@ struct RevertResult {
 
 // A reason as it goes into the Bosun-Reason trailer (exposed for tests).
 std::string RevertReasonLine(const std::string& reason);
+
+// The commit a message says it reverts: a "Bosun-Reverts: <sha>" trailer
+// wins over git revert's "This reverts commit <sha>."; "" when neither. The
+// id is lower-cased, 7 to 40 hex digits as written.
+std::string ParseReverts(const std::string& message);
+// The commit a revert of several commits goes back to: its
+// "Bosun-Reverts-To: <sha>" trailer; "" when none.
+std::string ParseRevertsTo(const std::string& message);
 
 }  // namespace bosun::gitsync

@@ -12,20 +12,6 @@
 namespace bosun::reconciler {
 namespace {
 
-bool IsHex(char c) {
-  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-}
-
-// The run of hex digits at `pos` (7 to 40 of them), lower-cased; "" when
-// there is none.
-std::string HexAt(const std::string& s, size_t pos) {
-  size_t end = pos;
-  while (end < s.size() && IsHex(s[end]) && end - pos < 40) ++end;
-  if (end - pos < 7) return "";
-  if (end < s.size() && std::isalnum(static_cast<unsigned char>(s[end]))) return "";
-  return AsciiLower(s.substr(pos, end - pos));
-}
-
 std::string Rfc3339(int64_t seconds) {
   return FormatRfc3339(WallTime(std::chrono::seconds(seconds)));
 }
@@ -85,45 +71,11 @@ std::string RedactUrl(const std::string& url) {
   return url.substr(0, host) + url.substr(at + 1);
 }
 
-namespace {
-
-// The commit id of the first "<trailer> <sha>" line of a message.
-std::string TrailerSha(const std::string& message, const std::string& trailer) {
-  for (size_t pos = 0; pos < message.size();) {
-    size_t eol = message.find('\n', pos);
-    if (eol == std::string::npos) eol = message.size();
-    std::string line = message.substr(pos, eol - pos);
-    if (line.size() > trailer.size() && line.compare(0, trailer.size(), trailer) == 0) {
-      size_t v = trailer.size();
-      while (v < line.size() && (line[v] == ' ' || line[v] == '\t')) ++v;
-      std::string sha = HexAt(line, v);
-      if (!sha.empty()) return sha;
-    }
-    pos = eol + 1;
-  }
-  return "";
-}
-
-}  // namespace
-
 std::string RecordedMessage(const std::string& message) {
   if (message.size() <= kMaxRecordedMessageBytes) return message;
   const size_t cut = Utf8CutPoint(message, kMaxRecordedMessageBytes);
   return message.substr(0, cut) + "\n[… the message goes on for " + std::to_string(message.size() - cut) +
          " more bytes; `git show` has all of it]\n";
-}
-
-std::string ParseRevertsTo(const std::string& message) {
-  return TrailerSha(message, "Bosun-Reverts-To:");
-}
-
-std::string ParseReverts(const std::string& message) {
-  // Trailers: "Bosun-Reverts: <sha>" at the start of a line.
-  if (std::string sha = TrailerSha(message, "Bosun-Reverts:"); !sha.empty()) return sha;
-  const std::string phrase = "This reverts commit ";
-  size_t p = message.find(phrase);
-  if (p != std::string::npos) return HexAt(message, p + phrase.size());
-  return "";
 }
 
 Object NewRevisionRecord(int64_t sequence, const gitsync::CommitInfo& commit, const std::string& trigger,

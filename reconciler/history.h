@@ -80,18 +80,12 @@ std::string ShortSha(const std::string& commit);
 // GitRepository (credentials never reach the store).
 std::string RedactUrl(const std::string& url);
 
-// The commit a message says it reverts: a "Bosun-Reverts: <sha>" trailer
-// wins over git revert's "This reverts commit <sha>."; "" when neither.
-std::string ParseReverts(const std::string& message);
 // A commit message as a record keeps it: at most kMaxRecordedMessageBytes
 // (cut at a character, with a note of how much more there is). A message
 // of megabytes would make the record too large to write, and the sync would
 // stop at that commit.
 inline constexpr size_t kMaxRecordedMessageBytes = 64 * 1024;
 std::string RecordedMessage(const std::string& message);
-// The commit a revert of several commits goes back to: its
-// "Bosun-Reverts-To: <sha>" trailer (gitsync/revert.h); "" when none.
-std::string ParseRevertsTo(const std::string& message);
 
 struct RecordSource {
   std::string url;  // redacted

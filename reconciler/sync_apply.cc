@@ -229,7 +229,7 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   // template): the revert, which takes the annotation away again, must be
   // able to change the field back, or the failing revision would stay live.
   SyncSettings plan_settings = settings;
-  if (!ParseReverts(ctx.commit.message).empty()) plan_settings.force = true;
+  if (!gitsync::ParseReverts(ctx.commit.message).empty()) plan_settings.force = true;
   for (int attempt = 0;; ++attempt) {
     auto p = PlanFor(*snapshot, plan_settings, ctx.head, &extra);
     if (!p) return p.error().Wrap("cannot read the live objects for revision " + rev);

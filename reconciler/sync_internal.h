@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/kinds.h"
+#include "gitsync/revert.h"
 #include "reconciler/events.h"
 #include "reconciler/history.h"
 #include "reconciler/informer.h"

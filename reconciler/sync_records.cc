@@ -22,13 +22,13 @@ constexpr size_t kMaxDroppedWalk = 100;
 }  // namespace
 
 Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence) const {
-  std::string reverts = ParseReverts(ctx.commit.message);
+  std::string reverts = gitsync::ParseReverts(ctx.commit.message);
   if (!reverts.empty() && reverts.size() < 40) {
     if (auto full = mirror->Resolve(reverts)) reverts = *full;
   }
   Object rec = NewRevisionRecord(sequence, ctx.commit, TriggerName(ctx.why), source, reverts);
   // A revert of several commits: the commit whose state it returns to.
-  if (std::string to = ParseRevertsTo(ctx.commit.message); !reverts.empty() && !to.empty()) {
+  if (std::string to = gitsync::ParseRevertsTo(ctx.commit.message); !reverts.empty() && !to.empty()) {
     if (to.size() < 40) {
       if (auto full = mirror->Resolve(to)) to = *full;
     }
@@ -337,7 +337,7 @@ Status SyncController::Impl::MarkFailed(PassContext& ctx, const std::string& nam
 
 void SyncController::Impl::NoteRevertNotApplied(const PassContext& ctx, const std::string& name,
                                                 const std::string& reason, bool failed) {
-  std::string reverts = ParseReverts(ctx.commit.message);
+  std::string reverts = gitsync::ParseReverts(ctx.commit.message);
   if (reverts.empty()) return;
   std::optional<RecordInfo> target = RevertedRecord(reverts);
   if (!target) return;
@@ -361,14 +361,14 @@ void SyncController::Impl::NoteRevertNotApplied(const PassContext& ctx, const st
 }
 
 void SyncController::Impl::LinkRevert(const PassContext& ctx) {
-  std::string reverts = ParseReverts(ctx.commit.message);
+  std::string reverts = gitsync::ParseReverts(ctx.commit.message);
   if (reverts.empty()) return;
   std::optional<RecordInfo> reverted = RevertedRecord(reverts);
   if (!reverted) return;
   // The reverted record and, for a revert back to an earlier commit, the
   // applied records after that commit's (their changes are undone too).
   std::vector<RecordInfo> targets = {*reverted};
-  if (const std::string back_to = ParseRevertsTo(ctx.commit.message); !back_to.empty()) {
+  if (const std::string back_to = gitsync::ParseRevertsTo(ctx.commit.message); !back_to.empty()) {
     std::lock_guard<std::mutex> lock(state_mu);
     std::vector<RecordInfo> between;
     bool found = false;

@@ -31,6 +31,33 @@ using test::RunCommand;
 using test::SshServer;
 using test::Trim;
 
+// What the sync reads from a commit's message: which commit it reverts, and
+// how far back a revert of several commits goes.
+TEST(RevertTrailers, RevertsComesFromATrailerOrGitRevertsMessage) {
+  const std::string sha = "0123456789abcdef0123456789abcdef01234567";
+  EXPECT_EQ(ParseReverts("Revert \"x\"\n\nThis reverts commit " + sha + ".\n"), sha);
+  EXPECT_EQ(ParseReverts("Revert\n\nBosun-Reverts: " + sha + "\nBosun-Reason: Degraded\n"), sha);
+  // The trailer wins when both are there.
+  std::string other = "fedcba9876543210fedcba9876543210fedcba98";
+  EXPECT_EQ(ParseReverts("This reverts commit " + other + ".\n\nBosun-Reverts: " + sha + "\n"), sha);
+  EXPECT_EQ(ParseReverts("This reverts commit ABCDEF1."), "abcdef1");
+  EXPECT_EQ(ParseReverts("fix: a typo"), "");
+  EXPECT_EQ(ParseReverts("This reverts commit abc."), "");  // too short to be an id
+  EXPECT_EQ(ParseReverts("This reverts commit 0123456xyz"), "");
+}
+
+TEST(RevertTrailers, RevertsToIsATrailerAtTheStartOfALine) {
+  const std::string sha = "0123456789abcdef0123456789abcdef01234567";
+  const std::string other = "fedcba9876543210fedcba9876543210fedcba98";
+  EXPECT_EQ(ParseRevertsTo("Revert \"x\" and 2 earlier commits\n\nBosun-Reverts: " + other +
+                           "\nBosun-Reverts-To: " + sha + "\n"),
+            sha);
+  EXPECT_EQ(ParseRevertsTo("Bosun-Reverts-To:\t" + sha), sha);  // the last line, a tab
+  EXPECT_EQ(ParseRevertsTo("Revert \"x\"\n\nBosun-Reverts: " + other + "\n"), "");
+  EXPECT_EQ(ParseRevertsTo("see Bosun-Reverts-To: " + sha + "\n"), "");  // not at a line's start
+  EXPECT_EQ(ParseRevertsTo("Bosun-Reverts-To: not-a-sha\n"), "");
+}
+
 // Runs git in the bare remote; a failure fails the test.
 std::string RemoteGit(const GitRepos& repos, const std::string& args) {
   auto o = RunCommand(GitCommand(repos.remote(), args));

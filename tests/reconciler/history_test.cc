@@ -19,18 +19,6 @@ TEST(HistoryTest, NamesAreZeroPaddedSequenceNumbers) {
   EXPECT_EQ(ShortSha(kSha), "0123456");
 }
 
-TEST(HistoryTest, RevertsComesFromATrailerOrGitRevertsMessage) {
-  EXPECT_EQ(ParseReverts("Revert \"x\"\n\nThis reverts commit " + kSha + ".\n"), kSha);
-  EXPECT_EQ(ParseReverts("Revert\n\nBosun-Reverts: " + kSha + "\nBosun-Reason: Degraded\n"), kSha);
-  // The trailer wins when both are there.
-  std::string other = "fedcba9876543210fedcba9876543210fedcba98";
-  EXPECT_EQ(ParseReverts("This reverts commit " + other + ".\n\nBosun-Reverts: " + kSha + "\n"), kSha);
-  EXPECT_EQ(ParseReverts("This reverts commit ABCDEF1."), "abcdef1");
-  EXPECT_EQ(ParseReverts("fix: a typo"), "");
-  EXPECT_EQ(ParseReverts("This reverts commit abc."), "");  // too short to be an id
-  EXPECT_EQ(ParseReverts("This reverts commit 0123456xyz"), "");
-}
-
 TEST(HistoryTest, UrlsLoseTheirCredentials) {
   EXPECT_EQ(RedactUrl("https://bob:secret@git.example.com/shop.git"), "https://git.example.com/shop.git");
   EXPECT_EQ(RedactUrl("https://git.example.com/shop.git"), "https://git.example.com/shop.git");
