@@ -213,12 +213,15 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
   Line("Signature:", SignatureLine(F(spec, "signature")));
   Line("Verified:", VerificationLine(F(st, "signature")));
   Line("Trigger:", Str(F(spec, "trigger")));
-  const Json& source = F(spec, "source");
-  if (source.is_object()) {
+  auto source_text = [](const Json& source) {
     std::string s = Str(F(source, "url"));
     if (!Str(F(source, "ref")).empty()) s += " @ " + Str(F(source, "ref"));
     if (!Str(F(source, "path")).empty()) s += ", path " + Str(F(source, "path"));
-    Line("Source:", s);
+    return s;
+  };
+  if (const Json& source = F(spec, "source"); source.is_object()) Line("Source:", source_text(source));
+  if (const Json& from = F(spec, "sourceChangedFrom"); from.is_object()) {
+    Line("Source was:", source_text(from) + " (the server was pointed elsewhere; this revision reads the new source)");
   }
   Line("Outcome:", OutcomeOf(r));
   Line("Policy:", PolicyLine(F(st, "policy")));

@@ -1,7 +1,6 @@
 #include "reconciler/history.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -370,6 +369,13 @@ RecordInfo InfoOf(const Object& record) {
   info.resource_version = record.resource_version();
   info.bytes = DumpSize(record.json());
   info.applied_marker = record.annotation(kAppliedAtAnnotation).has_value();
+  if (const Json* src = spec.is_object() && spec.contains("source") ? &spec["source"] : nullptr;
+      src != nullptr && src->is_object()) {
+    info.has_source = true;
+    info.source.url = src->value("url", "");
+    info.source.ref = src->value("ref", "");
+    info.source.path = src->value("path", "");
+  }
   return info;
 }
 

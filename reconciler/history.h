@@ -171,6 +171,10 @@ struct RecordInfo {
   std::string resource_version;
   size_t bytes = 0;             // JSON size
   bool applied_marker = false;  // carries kAppliedAtAnnotation
+  // spec.source: what the record was read from. Records from before it was
+  // recorded have none (has_source false).
+  bool has_source = false;
+  RecordSource source;
 };
 RecordInfo InfoOf(const Object& record);
 

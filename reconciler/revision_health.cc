@@ -922,12 +922,16 @@ class HealthController {
   };
   BackTo LastHealthyBefore(const Object& rev) const {
     BackTo best;
-    // Not across a force-push: the newest record that rewrote the branch
-    // (spec.rewrites) up to `rev` is as far back as it goes.
+    // Not across a force-push or a change of what the server follows: the
+    // newest record that rewrote the branch (spec.rewrites) or was read from
+    // a new source (spec.sourceChangedFrom) up to `rev` is as far back as
+    // it goes.
     std::pair<size_t, std::string> barrier{0, ""};
     const auto records = revisions_.List();
     for (const ObjectPtr& r : records) {
-      if (RecordKey(r->name()) <= RecordKey(rev.name()) && r->json().contains("/spec/rewrites"_json_pointer)) {
+      if (RecordKey(r->name()) <= RecordKey(rev.name()) &&
+          (r->json().contains("/spec/rewrites"_json_pointer) ||
+           r->json().contains("/spec/sourceChangedFrom"_json_pointer))) {
         barrier = std::max(barrier, RecordKey(r->name()));
       }
     }
@@ -947,7 +951,10 @@ class HealthController {
   // over its own parent, or its record does not say.
   BackTo LiveBefore(const Object& rev) const {
     BackTo before{"", rev.json().value("/spec/liveBefore"_json_pointer, ""), "live before it"};
-    if (before.commit.empty() || rev.json().contains("/spec/rewrites"_json_pointer)) return {};
+    if (before.commit.empty() || rev.json().contains("/spec/rewrites"_json_pointer) ||
+        rev.json().contains("/spec/sourceChangedFrom"_json_pointer)) {
+      return {};
+    }
     for (const ObjectPtr& r : revisions_.List()) {
       if (RecordKey(r->name()) >= RecordKey(rev.name())) continue;
       if (r->json().value("/spec/commit"_json_pointer, "") != before.commit) continue;

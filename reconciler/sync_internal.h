@@ -72,6 +72,12 @@ struct PassContext {
   std::optional<bool> descends_from_live;
   // When it does: the commits it brings, live..head, oldest first.
   std::vector<std::string> since_live;
+  // What the live revision was read from, when the server's source (--path,
+  // --ref, --repo) is not that any more: the head is a new revision even when
+  // it is the live commit, and a live commit the new ref lacks is not a
+  // force-push.
+  std::optional<RecordSource> source_changed_from;
+  bool ref_changed = false;
 };
 
 // Puts a verification outcome (PassContext::signature) into a new record:
@@ -92,6 +98,11 @@ struct SyncController::Impl {
     if (events) events->Record(regarding, warning ? "Warning" : "Normal", reason, message);
   }
   RecordSource source;
+  // Whether a record was read where the sync reads now: the same folder
+  // (CleanFolder), or the same ref ("main" is "refs/heads/main"). A record
+  // from before spec.source was recorded is taken as the same.
+  bool SamePath(const RecordInfo& r) const;
+  bool SameRef(const RecordInfo& r) const;
   const KindInfo* revision_kind;
   const KindInfo* repo_kind;
 

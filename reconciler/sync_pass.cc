@@ -122,6 +122,20 @@ void SyncController::Impl::EnsureLiveSnapshot() {
       live_record = l->name;
       return;
     }
+    if (!SamePath(*l)) {
+      // Read from another folder (the server's --path changed): this
+      // folder's manifests at that commit are not what is live, and drift
+      // against them would "put back" what was never applied. Drift is
+      // checked again once a revision of this folder is applied (the next
+      // pass applies the head).
+      if (live_record != l->name) {
+        log::Info(kSyncComponent, "the followed folder changed; drift is not checked until a revision of it is applied",
+                  {{"live", l->name}, {"from", l->source.path}, {"to", source.path}});
+      }
+      live.reset();
+      live_record = l->name;
+      return;
+    }
     commit = l->commit;
     name = l->name;
   }
@@ -349,23 +363,38 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
     }
     for (const auto& k : left) EnqueueDrift(k);
   }
-  std::optional<RecordInfo> pending, last;
+  std::optional<RecordInfo> pending, last, live_info;
   {
     std::lock_guard<std::mutex> lock(state_mu);
-    if (const RecordInfo* l = index.Live()) ctx.live_commit = l->commit;
+    if (const RecordInfo* l = index.Live()) {
+      ctx.live_commit = l->commit;
+      live_info = *l;
+    }
     for (const RecordInfo& r : index.Pending()) {
       if (r.commit == ctx.head) pending = r;
     }
     if (const RecordInfo* a = index.LastAttempt()) last = *a;
   }
   const std::string rev = ShortSha(ctx.head);
+  // The server follows another folder, ref or repository than the live
+  // revision was read from (a restart with a new --path): the head is
+  // applied again as a new revision, and a refusal or failure under the old
+  // source does not count for the new one.
+  if (live_info && live_info->has_source &&
+      (!SamePath(*live_info) || !SameRef(*live_info) || live_info->source.url != source.url)) {
+    ctx.source_changed_from = live_info->source;
+    ctx.ref_changed = !SameRef(*live_info);
+  }
+  const bool last_same_source = last && SamePath(*last);
   if (!pending) {
     std::string why_not;
-    if (ctx.head == ctx.live_commit) {
+    if (ctx.head == ctx.live_commit && SamePath(*live_info)) {
       why_not = "already live";
-    } else if (last && last->commit == ctx.head && last->phase == phase::kRefused && !RefusalLifted(*last)) {
+    } else if (last_same_source && last->commit == ctx.head && last->phase == phase::kRefused &&
+               !RefusalLifted(*last)) {
       why_not = "already refused (revision " + last->name + ")";
-    } else if (last && last->commit == ctx.head && last->phase == phase::kFailed && why != SyncTrigger::kManual) {
+    } else if (last_same_source && last->commit == ctx.head && last->phase == phase::kFailed &&
+               why != SyncTrigger::kManual) {
       why_not = "its apply failed (revision " + last->name + "); `bosun sync` retries it";
     }
     if (!why_not.empty()) {
@@ -418,7 +447,13 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
         ctx.descends_from_live.reset();
       }
     }
-    if (d && !*d) {
+    if (d && !*d && ctx.ref_changed) {
+      log::Info(kSyncComponent, "the followed ref changed: the live commit is not in the new ref's history",
+                {{"rev", rev},
+                 {"live", ShortSha(ctx.live_commit)},
+                 {"from", ctx.source_changed_from->ref},
+                 {"to", source.ref}});
+    } else if (d && !*d) {
       log::Warn(kSyncComponent, "the followed branch was rewritten: the live commit is not in the new head's history",
                 {{"rev", rev}, {"live", ShortSha(ctx.live_commit)}, {"repo", source.url}});
     }

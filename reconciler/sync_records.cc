@@ -19,7 +19,21 @@ constexpr size_t kMaxFirstParentWalk = 10000;
 // applied.
 constexpr size_t kMaxDroppedWalk = 100;
 
+std::string FullRef(const std::string& ref) {
+  if (ref.starts_with("refs/")) return ref;
+  if (ref.size() == 40 && ref.find_first_not_of("0123456789abcdef") == std::string::npos) return ref;
+  return "refs/heads/" + ref;
+}
+
 }  // namespace
+
+bool SyncController::Impl::SamePath(const RecordInfo& r) const {
+  return !r.has_source || gitsync::CleanFolder(r.source.path) == gitsync::CleanFolder(source.path);
+}
+
+bool SyncController::Impl::SameRef(const RecordInfo& r) const {
+  return !r.has_source || FullRef(r.source.ref) == FullRef(source.ref);
+}
 
 Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence) const {
   std::string reverts = gitsync::ParseReverts(ctx.commit.message);
@@ -36,7 +50,12 @@ Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence)
   }
   SetSignatureStatus(rec, ctx.signature);
   // A force-push: the changelog says which live commit the branch dropped.
-  if (ctx.descends_from_live == false) rec.json()["spec"]["rewrites"] = ctx.live_commit;
+  if (ctx.descends_from_live == false && !ctx.ref_changed) rec.json()["spec"]["rewrites"] = ctx.live_commit;
+  // The server was pointed elsewhere: what the live revision was read from.
+  if (ctx.source_changed_from) {
+    const RecordSource& from = *ctx.source_changed_from;
+    rec.json()["spec"]["sourceChangedFrom"] = {{"url", from.url}, {"ref", from.ref}, {"path", from.path}};
+  }
   // The head's record says what it was applied over, and how many commits
   // that brings (an auditor's `git log liveBefore..commit`): its changes
   // are theirs, not only the head's author's.
@@ -91,6 +110,9 @@ void SyncController::Impl::MarkDropped(const Object& record) {
   for (const RecordInfo& r : older) {
     if (r.commit.empty()) continue;
     if (r.commit == head) break;
+    // Read from another ref (the server was pointed at it): that ref's
+    // commits were not dropped by a force-push of this one.
+    if (!SameRef(r)) break;
     auto on = mirror->IsAncestor(r.commit, head);
     if (on && *on) break;  // on the branch: so is what came before it
     if (!on && on.error().code() != Code::kNotFound) {

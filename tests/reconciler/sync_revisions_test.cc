@@ -329,6 +329,83 @@ TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {
   }));
 }
 
+// A server restarted with another --path: the head is read again from the
+// new folder as a new revision (with what it was read from before), even
+// when it is the live commit or was refused under the old folder; what the
+// old folder made is pruned, and none of it is drift.
+TEST_F(SyncRevisionsTest, ANewPathIsANewRevisionOfTheSameCommit) {
+  const std::string head = repo_.Commit(
+      {{"deploy/cm.yaml", ConfigMapYaml("a", "default", "1")}, {"other/cm.yaml", ConfigMapYaml("b", "default", "1")}});
+  MakeController([](SyncOptions& o) {
+    o.path = "deplyo";  // a typo
+    o.record_events = true;
+  });
+  ASSERT_EQ(Sync(), "00000001");
+  ASSERT_EQ(Record("00000001").status()["phase"], "Refused");
+  MakeController([](SyncOptions& o) {
+    o.path = "deploy/";
+    o.record_events = true;
+  });
+  ASSERT_EQ(Sync(), "00000002");  // not "already refused": that was another folder
+  EXPECT_EQ(Record("00000002").status()["phase"], "Applied");
+  EXPECT_FALSE(Record("00000002").spec().contains("sourceChangedFrom"));  // nothing was live
+  EXPECT_TRUE(Live("configmaps", "default", "a"));
+  EXPECT_EQ(Sync(), "");  // the same folder written another way: already live
+
+  MakeController([](SyncOptions& o) {
+    o.path = "other";
+    o.record_events = true;
+  });
+  ASSERT_EQ(Sync(), "00000003");
+  const Object rec = Record("00000003");
+  EXPECT_EQ(rec.spec()["commit"], head);
+  EXPECT_EQ(rec.spec()["source"]["path"], "other");
+  EXPECT_EQ(rec.spec()["sourceChangedFrom"]["path"], "deploy/");
+  EXPECT_FALSE(rec.spec().contains("rewrites"));
+  EXPECT_EQ(rec.status()["phase"], "Applied");
+  EXPECT_FALSE(Live("configmaps", "default", "a"));  // pruned: it left what is followed
+  EXPECT_TRUE(Live("configmaps", "default", "b"));
+  EXPECT_EQ(Sync(), "");
+  EXPECT_EQ(Records().size(), 3u);
+  EXPECT_FALSE(Record("00000002").status().contains("droppedBy"));
+  auto events = api_.client().List(Kind("events"), "");
+  ASSERT_TRUE(events.ok());
+  for (const Object& e : events->items) {
+    EXPECT_NE(e.json().value("reason", ""), "DriftHealed") << e.json().dump();
+    EXPECT_NE(e.json().value("reason", ""), "ForcePushed") << e.json().dump();
+  }
+}
+
+// Another --ref (a tag, a pinned commit): a live commit the new ref lacks was
+// not dropped by a force-push, and a later revert does not go back across it.
+TEST_F(SyncRevisionsTest, ANewRefIsNotAForcePush) {
+  const std::string v1 = repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "1")}}, "one");
+  repo_.Git("tag v1");
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "2")}}, "two");
+  MakeController([](SyncOptions& o) { o.record_events = true; });
+  ASSERT_EQ(Sync(), "00000001");
+  ctl_.reset();
+  mirror_.reset();
+  gitsync::RemoteOptions ro;
+  ro.url = repo_.dir();
+  ro.ref = "refs/tags/v1";
+  auto m = gitsync::Mirror::Open(tmp_.Sub("mirror"), ro);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  mirror_ = std::move(*m);
+  MakeController([](SyncOptions& o) { o.record_events = true; });
+  ASSERT_EQ(Sync(), "00000002");
+  const Object rec = Record("00000002");
+  EXPECT_EQ(rec.spec()["commit"], v1);
+  EXPECT_EQ(rec.spec()["sourceChangedFrom"]["ref"], "main");
+  EXPECT_EQ(rec.spec()["source"]["ref"], "refs/tags/v1");
+  EXPECT_FALSE(rec.spec().contains("rewrites"));
+  EXPECT_FALSE(Record("00000001").status().contains("droppedBy"));
+  EXPECT_EQ(Live("configmaps", "default", "cm")->json()["data"]["key"], "1");
+  auto events = api_.client().List(Kind("events"), "");
+  ASSERT_TRUE(events.ok());
+  for (const Object& e : events->items) EXPECT_NE(e.json().value("reason", ""), "ForcePushed") << e.json().dump();
+}
+
 // The commonest force-push: a refused commit amended. The live commit is
 // still on the branch (no rewrite of it), but the refused one is not, and
 // its record says so.
