@@ -560,7 +560,12 @@ int RunDiff(DiffOptions opt) {
     }
     return refused(missing->Summary());
   }
-  const size_t outside = LeaveOutOfScope(&*live, set, loaded->scope);
+  // Only a preview of a folder inside the followed one leaves the rest of the
+  // repository out. Of the followed folder itself, a managed object from a
+  // file outside it (made while the server followed another folder) is one
+  // the sync prunes: shown deleted, as the sync will do.
+  const bool part_of_followed = !followed || (loaded->scope != *followed && InFolder(loaded->scope, *followed));
+  const size_t outside = part_of_followed ? LeaveOutOfScope(&*live, set, loaded->scope) : 0;
   reconciler::PlanOptions po;
   po.revision = loaded->revision;
   std::string prune_from;
@@ -583,6 +588,20 @@ int RunDiff(DiffOptions opt) {
     const size_t n = objects.size();
     return refused(std::to_string(n) + (n == 1 ? " object changes" : " objects change") + " immutable fields (" +
                    reconciler::ImmutableAdvice(n) + ")");
+  }
+  // The followed folder emptied (its files moved elsewhere): the sync refuses
+  // a revision that would delete every object, unless its SyncConfig allows it.
+  std::string allow_empty_from;
+  if (followed && !part_of_followed && po.prune && plan.deleted > 0 &&
+      !SyncConfigFlag(*loaded, "allowEmpty", false, &allow_empty_from) &&
+      std::none_of(set.objects.begin(), set.objects.end(),
+                   [](const Manifest& m) { return !reconciler::IsSettingsKind(m.object.gvk()); })) {
+    Diagnostic d;
+    d.file = *followed;
+    d.message = reconciler::NoManifestsMessage(*followed, static_cast<size_t>(plan.deleted));
+    std::fprintf(stderr, "%s\n", d.ToString().c_str());
+    diagnostics.push_back(d.ToJson());
+    return refused("no manifests (NoManifests)");
   }
   // The managed objects no longer in the set that stay (prune off, their
   // bosun.dev/prune, a Namespace in use): not a change, but shown, as nothing

@@ -465,6 +465,17 @@ std::string ImmutableAdvice(size_t objects) {
          " again";
 }
 
+bool IsSettingsKind(const GroupVersionKind& gvk) {
+  return gvk.group == "bosun.dev" && (gvk.kind == "SyncConfig" || gvk.kind == "Policy");
+}
+
+std::string NoManifestsMessage(const std::string& path, size_t live_objects) {
+  const std::string where = path.empty() ? "in the repository" : "under " + path;
+  return "no manifests " + where + " (SyncConfigs and Policies aside): applying this revision would delete " +
+         (live_objects == 1 ? std::string("the one object") : "all " + std::to_string(live_objects) + " objects") +
+         " of the live one. If that is meant, set spec.allowEmpty: true in a SyncConfig of the revision";
+}
+
 const std::vector<const KindInfo*>& ManageableKinds() {
   static const std::vector<const KindInfo*> kinds = [] {
     std::vector<const KindInfo*> out;

@@ -164,6 +164,13 @@ struct PlanOptions {
 bool ForceReplace(const Manifest& m, bool force);
 // The advice of a plan with ImmutableErrors (the sync's and `bosun diff`'s).
 std::string ImmutableAdvice(size_t objects);
+// bosun's own settings (SyncConfig, Policy): a revision holding nothing else
+// has no manifests.
+bool IsSettingsKind(const GroupVersionKind& gvk);
+// Why a revision with no manifests under `path` (settings aside) is refused
+// while `live_objects` objects are live and prune is on (the sync's
+// NoManifests refusal and `bosun diff`'s).
+std::string NoManifestsMessage(const std::string& path, size_t live_objects);
 // The namespaces `desired` puts objects in ("default" for namespaced ones
 // without one).
 std::set<std::string> UsedNamespaces(const std::vector<std::pair<const KindInfo*, const Manifest*>>& desired);

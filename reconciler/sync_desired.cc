@@ -214,7 +214,7 @@ SyncSettings SettingsFor(const DesiredSnapshot* snapshot, const SyncOptions& opt
 size_t WorkloadObjects(const DesiredSnapshot& snapshot) {
   size_t n = 0;
   for (const auto& [kind, m] : snapshot.kinds_and_objects) {
-    if (kind->gvk.group != "bosun.dev" || (kind->gvk.kind != "SyncConfig" && kind->gvk.kind != "Policy")) ++n;
+    if (!IsSettingsKind(kind->gvk)) ++n;
   }
   return n;
 }

@@ -507,13 +507,9 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
       if (live) live_objects = WorkloadObjects(*live);
     }
     if (settings.prune && !settings.allow_empty && live_objects > 0 && WorkloadObjects(**snapshot) == 0) {
-      const std::string where = source.path.empty() ? "in the repository" : "under " + source.path;
       Diagnostic d;
       d.file = source.path;
-      d.message =
-          "no manifests " + where + " (SyncConfigs and Policies aside): applying this revision would delete " +
-          (live_objects == 1 ? std::string("the one object") : "all " + std::to_string(live_objects) + " objects") +
-          " of the live one. If that is meant, set spec.allowEmpty: true in a SyncConfig of the revision";
+      d.message = NoManifestsMessage(source.path, live_objects);
       return WriteRefusal(ctx, "NoManifests", d.message, {d});
     }
   }

@@ -2268,6 +2268,62 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   EXPECT_THAT(broken.out, HasSubstr("bosun would refuse this revision and change nothing")) << broken.out;
 }
 
+// An object bosun made from a file outside the followed folder (the server
+// followed another folder before): the sync prunes it, so a preview of the
+// followed folder shows it deleted; one of a subfolder leaves it out.
+TEST_F(FollowTest, APreviewOfTheFollowedFolderShowsWhatTheSyncPrunesFromOtherFolders) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  TempDir stray;
+  stray.Write("cm.yaml", ConfigMap("stray", "red", "other/cm.yaml"));
+  ASSERT_EQ(Run("apply -f " + stray.path()).exit_code, 0);
+  const std::string head = repo_->Commit("nothing in deploy/");
+  for (const std::string& args :
+       {"diff --path " + repo_->dir() + "/deploy", "diff --repo " + repo_->dir() + " --revision HEAD",
+        "diff --repo " + repo_->dir() + " --revision HEAD --subpath deploy"}) {
+    Outcome r = Run(args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr("- ConfigMap default/stray (other/cm.yaml)")) << args;
+    EXPECT_THAT(r.out, Not(HasSubstr("not compared"))) << args;
+  }
+  Outcome web = Run("diff --repo " + repo_->dir() + " --revision HEAD --subpath deploy/web");
+  EXPECT_EQ(web.exit_code, 0) << web.out;
+  EXPECT_THAT(web.out, HasSubstr("1 managed object from files outside deploy/web is not compared"));
+  // The preview was right: the sync deletes it.
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(head));
+  EXPECT_THAT(Run("get configmap stray").out, HasSubstr("not found"));
+}
+
+// The followed folder emptied: the sync refuses a revision that would delete
+// every object (NoManifests), and the preview says so instead of listing
+// deletions that will never happen; with allowEmpty it shows them.
+TEST_F(FollowTest, APreviewOfAnEmptiedFolderSaysTheSyncWouldRefuseIt) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Remove("deploy/web/cm.yaml");
+  repo_->Write("deploy/README.md", "moved to the platform repository\n");  // the folder stays
+  repo_->Commit("move everything out");
+  for (const std::string& args :
+       {"diff --path " + repo_->dir() + "/deploy", "diff --repo " + repo_->dir() + " --revision HEAD"}) {
+    Outcome r = Run(args);
+    EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr("no manifests under deploy (SyncConfigs and Policies aside): applying this revision "
+                                 "would delete the one object of the live one"))
+        << args;
+    EXPECT_THAT(r.out, HasSubstr("bosun would refuse this revision and change nothing")) << args;
+    EXPECT_THAT(r.out, Not(HasSubstr("- ConfigMap"))) << args;
+  }
+  Outcome sync = Run("sync --timeout 30s");
+  EXPECT_EQ(sync.exit_code, 1) << sync.out;
+  EXPECT_THAT(sync.out, HasSubstr("NoManifests")) << sync.out;
+
+  repo_->Write("deploy/sync.yaml",
+               "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\nspec: {allowEmpty: true}\n");
+  repo_->Commit("meant");
+  Outcome meant = Run("diff --repo " + repo_->dir() + " --revision HEAD");
+  EXPECT_EQ(meant.exit_code, 2) << meant.out;
+  EXPECT_THAT(meant.out, HasSubstr("- ConfigMap default/web (deploy/web/cm.yaml)"));
+}
+
 // POSTs a generic push webhook for `body` signed with `secret` (a wrong
 // secret forges it); returns curl's output: the answer, a newline, the code.
 Outcome PostWebhook(const std::string& url, const std::string& body_file, const std::string& secret) {
