@@ -219,10 +219,33 @@ Result<std::vector<Object>> ListRevisions(state::Client& client) {
 
 std::string RemovedRecordsNote(const std::vector<Object>& records) {
   if (records.empty()) return "";
-  const int64_t oldest = Sequence(records.back());
-  if (oldest <= 1) return "";
-  return (oldest == 2 ? "Revision 1 was" : "Revisions 1–" + std::to_string(oldest - 1) + " were") +
-         std::string(" removed by the history limit; the oldest kept is revision ") + std::to_string(oldest);
+  // Newest first: the runs of sequence numbers missing below the newest. A
+  // record the limit held (still rolling out, or left to a person) leaves
+  // the ones around it removed, so there may be several.
+  std::vector<std::pair<int64_t, int64_t>> gaps;  // oldest first
+  int64_t next = 1;
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+    const int64_t seq = Sequence(*it);
+    if (seq > next) gaps.push_back({next, seq - 1});
+    next = std::max(next, seq + 1);
+  }
+  if (gaps.empty()) return "";
+  int64_t removed = 0;
+  std::string list;
+  for (size_t i = 0; i < gaps.size(); ++i) {
+    const auto [from, to] = gaps[i];
+    removed += to - from + 1;
+    if (i < 6) {
+      list += i == 0 ? "" : (i + 1 == gaps.size() ? " and " : ", ");
+      list += from == to ? std::to_string(from) : std::to_string(from) + "–" + std::to_string(to);
+    } else if (i == 6) {
+      list += " and " + std::to_string(gaps.size() - 6) + " more runs";
+    }
+  }
+  std::string note = (removed == 1 ? "Revision " + list + " was" : "Revisions " + list + " were") +
+                     std::string(" removed by the history limit");
+  if (gaps.size() > 1) note += " (the records between were held: still rolling out, or left to a person)";
+  return note + "; the oldest kept is revision " + std::to_string(Sequence(records.back()));
 }
 
 Result<Object> FindRevision(state::Client& client, const std::string& raw) {
@@ -256,7 +279,7 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
     auto all = ListRevisions(client);
     if (!all) return all.error();
     if (AllDigits(rev) && rev.size() <= 18 && !all->empty() && std::stoll(rev) > 0 &&
-        std::stoll(rev) < Sequence(all->back())) {
+        std::stoll(rev) < Sequence(all->front())) {
       removed =
           "revision " + std::to_string(std::stoll(rev)) + " is no longer in the history: " + RemovedRecordsNote(*all);
     }

@@ -455,16 +455,19 @@ const RecordInfo* RevisionIndex::NewestOf(const std::string& commit) const {
 
 std::vector<std::string> RevisionIndex::OverLimit(size_t max_count, size_t max_bytes,
                                                   const std::set<std::string>& keep) const {
-  size_t count = by_seq_.size();
+  size_t count = 0;
   size_t bytes = 0;
-  for (const auto& [seq, r] : by_seq_) bytes += r.bytes;
+  for (const auto& [seq, r] : by_seq_) {
+    bytes += r.bytes;
+    if (r.phase != phase::kSkipped) ++count;
+  }
   std::vector<std::string> out;
   for (const auto& [seq, r] : by_seq_) {
     bool over = (max_count > 0 && count > max_count) || (max_bytes > 0 && bytes > max_bytes);
     if (!over) break;
     if (keep.count(r.name) > 0) continue;
     out.push_back(r.name);
-    --count;
+    if (r.phase != phase::kSkipped) --count;
     bytes -= r.bytes;
   }
   return out;

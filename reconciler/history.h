@@ -203,7 +203,10 @@ class RevisionIndex {
   const RecordInfo* NewestOf(const std::string& commit) const;
   // The records the history limit removes, oldest first: while more than
   // `max_count` records (0: no count limit) or more than `max_bytes` bytes
-  // remain. Records named in `keep` are never chosen.
+  // remain. Records named in `keep` are never chosen. Skipped records do not
+  // count against `max_count` (a push of 40 commits must not push 39 records
+  // of what was applied out of the history); they go with the counted ones
+  // older than them, and count in bytes.
   std::vector<std::string> OverLimit(size_t max_count, size_t max_bytes, const std::set<std::string>& keep) const;
 
   const std::map<int64_t, RecordInfo>& records() const { return by_seq_; }

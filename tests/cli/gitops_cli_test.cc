@@ -2268,6 +2268,39 @@ TEST_F(FollowTest, APreviewOfASubfolderReadsItAsTheSyncDoes) {
   EXPECT_THAT(broken.out, HasSubstr("bosun would refuse this revision and change nothing")) << broken.out;
 }
 
+// A record the limit holds (a Deployment still rolling out: no node runs
+// it) leaves removed records on both sides of it: the note names each run,
+// and `history show` of one in between says it was removed.
+TEST_F(FollowTest, TheHistoryLimitNoteNamesEveryRunItRemoved) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Write("deploy/sync.yaml",
+               "apiVersion: bosun.dev/v1\nkind: SyncConfig\nmetadata: {name: default}\n"
+               "spec: {revisionHistoryLimit: 2, autoRevert: false}\n");
+  repo_->Commit("Keep two records");
+  ASSERT_EQ(Run("sync").exit_code, 0);
+  repo_->Write("deploy/web/deploy.yaml", kDeployment);
+  repo_->Commit("Run web");
+  ASSERT_EQ(Run("sync").exit_code, 0);  // revision 3: Progressing for as long as the test runs
+  for (const char* color : {"green", "red", "white", "black"}) {
+    repo_->Write("deploy/web/cm.yaml", ConfigMap("web", color));
+    repo_->Commit(std::string("Make it ") + color);
+    ASSERT_EQ(Run("sync").exit_code, 0) << Run("status").out;
+  }
+  const std::string note =
+      "Revisions 1–2 and 4–5 were removed by the history limit (the records between were held: still rolling out, "
+      "or left to a person); the oldest kept is revision 3";
+  Outcome history;
+  for (int i = 0; i < 100; ++i) {
+    history = Run("history");
+    if (history.out.find(note) != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_THAT(history.out, HasSubstr(note)) << history.out;
+  Outcome shown = Run("history show 4");
+  EXPECT_EQ(shown.exit_code, 1) << shown.out;
+  EXPECT_THAT(shown.out, HasSubstr("revision 4 is no longer in the history: " + note)) << shown.out;
+}
+
 // An object bosun made from a file outside the followed folder (the server
 // followed another folder before): the sync prunes it, so a preview of the
 // followed folder shows it deleted; one of a subfolder leaves it out.

@@ -259,5 +259,21 @@ TEST(HistoryTest, TheLimitRemovesTheOldestButNeverWhatIsKept) {
   EXPECT_TRUE(idx.OverLimit(0, 0, {}).empty());
 }
 
+// Skipped records (commits a push brought together, applied by the head's
+// record) do not push records of what was applied out: they go with the
+// counted records older than them, and count in bytes.
+TEST(HistoryTest, SkippedRecordsDoNotCountAgainstTheLimit) {
+  RevisionIndex idx;
+  idx.Put(Info(1, "Applied", 100));
+  idx.Put(Info(2, "Skipped", 100));
+  idx.Put(Info(3, "Healthy", 100));
+  for (int i = 4; i <= 40; ++i) idx.Put(Info(i, "Skipped", 100));
+  idx.Put(Info(41, "Healthy", 100));
+  EXPECT_TRUE(idx.OverLimit(3, 0, {}).empty());
+  EXPECT_THAT(idx.OverLimit(2, 0, {}), ElementsAre("00000001"));
+  EXPECT_THAT(idx.OverLimit(1, 0, {}), ElementsAre("00000001", "00000002", "00000003"));
+  EXPECT_EQ(idx.OverLimit(0, 4000, {}).size(), 1u);  // bytes: every record counts
+}
+
 }  // namespace
 }  // namespace bosun::reconciler
