@@ -113,6 +113,11 @@ std::string OutcomeOf(const Object& revision) {
     out += ", force-pushed away";
     if (!by.empty()) out += " (" + std::to_string(std::atoll(by.c_str())) + ")";
   }
+  // Skipped, but its changes went live with a later commit's revision.
+  if (const Json& with = Object::Field(revision.status(), "appliedWith"); with.is_object()) {
+    const std::string by = StringField(with, "revision");
+    if (!by.empty()) out += ", applied with " + std::to_string(std::atoll(by.c_str()));
+  }
   return out;
 }
 

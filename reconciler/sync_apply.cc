@@ -425,6 +425,7 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
           "revision " + rev + " (\"" + subject + "\") applied: " + Summary(planned.plan, planned.extra_unchanged));
   }
   LinkRevert(ctx);
+  NoteSkippedApplied(ctx, name);
   EnforceHistoryLimit(settings, name);
   return name;
 }

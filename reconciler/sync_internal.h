@@ -217,6 +217,10 @@ struct SyncController::Impl {
                                    const std::vector<Diagnostic>& diagnostics,
                                    const std::function<void(Object&)>& decorate = nullptr);
   void RecordSkipped(PassContext& ctx);
+  // After the head is applied as `revision`: the Skipped records of the
+  // commits it brought (live..head) get status.appliedWith {revision,
+  // commit}: their changes are live, in that revision's.
+  void NoteSkippedApplied(const PassContext& ctx, const std::string& revision);
   // `diagnostics` (when given) become the record's errors and warnings.
   // Reads one object again into the cache and `extra` (PlanFor's): a 404
   // makes it absent there.

@@ -256,6 +256,35 @@ Result<std::string> SyncController::Impl::WriteRefusal(PassContext& ctx, const s
   return created->name();
 }
 
+void SyncController::Impl::NoteSkippedApplied(const PassContext& ctx, const std::string& revision) {
+  if (ctx.since_live.empty()) return;
+  const std::set<std::string> brought(ctx.since_live.begin(), ctx.since_live.end());
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    for (const auto& [seq, r] : index.records()) {
+      if (r.phase == phase::kSkipped && r.name != revision && brought.count(r.commit) > 0) names.push_back(r.name);
+    }
+  }
+  const std::string message = "applied with the commits after it by revision " +
+                              std::to_string(std::atoll(revision.c_str())) + " (" + ShortSha(ctx.head) + ")";
+  for (const std::string& name : names) {
+    auto w = ChangeRecordStatus(name, [&](Json& st) {
+      if (st.contains("appliedWith") || st.value("phase", "") != phase::kSkipped) return false;
+      st["appliedWith"] = {{"revision", revision}, {"commit", ctx.head}};
+      // The note of older commits skipped without a record stays.
+      const std::string was = st.value("message", "");
+      const size_t more = was.find("; ");
+      st["message"] = message + (more == std::string::npos ? "" : was.substr(more));
+      return true;
+    });
+    if (!w) {
+      log::Warn(kSyncComponent, "cannot note that a skipped revision was applied",
+                {{"revision", name}, {"error", w.error().message()}});
+    }
+  }
+}
+
 void SyncController::Impl::RecordSkipped(PassContext& ctx) {
   if (ctx.descends_from_live != true) return;  // nothing live, or a rewritten branch: nothing in between
   std::set<std::string> in_range(ctx.since_live.begin(), ctx.since_live.end());

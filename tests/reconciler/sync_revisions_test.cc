@@ -468,6 +468,30 @@ TEST_F(SyncRevisionsTest, IntermediateFirstParentCommitsAreRecordedAsSkipped) {
   EXPECT_EQ(Record("00000004").spec()["commitsSinceLive"], 3);
   EXPECT_FALSE(s2.spec().contains("liveBefore")) << s2.spec().dump();
   EXPECT_FALSE(Record("00000001").spec().contains("liveBefore"));  // nothing was live
+  // Their changes are live: each skipped record says in which revision.
+  for (const char* name : {"00000002", "00000003"}) {
+    const Json st = Record(name).status();
+    EXPECT_EQ(st["phase"], "Skipped");
+    EXPECT_EQ(st["appliedWith"], Json({{"revision", "00000004"}, {"commit", c4}})) << name;
+    EXPECT_EQ(st["message"], "applied with the commits after it by revision 4 (" + c4.substr(0, 7) + ")");
+  }
+}
+
+// A skipped commit under a refused head is not live: it says so only once a
+// later head that brings it is applied.
+TEST_F(SyncRevisionsTest, ASkippedCommitUnderARefusedHeadIsNotNotedApplied) {
+  repo_.Commit({{"ns.yaml", NamespaceYaml("shop")}});
+  MakeController();
+  Sync();
+  repo_.Commit({{"a.yaml", ConfigMapYaml("a", "shop", "1")}}, "two");
+  repo_.Commit({{"bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n"}}, "bad");
+  EXPECT_EQ(Sync(), "00000003");
+  EXPECT_THAT(Phases(), ElementsAre("00000001:Applied", "00000002:Skipped", "00000003:Refused"));
+  EXPECT_FALSE(Record("00000002").status().contains("appliedWith"));
+  const std::string fix = repo_.Commit({{"bad.yaml", std::nullopt}}, "fix");
+  EXPECT_EQ(Sync(), "00000004");
+  EXPECT_EQ(Record("00000002").status()["appliedWith"]["commit"], fix);
+  EXPECT_FALSE(Record("00000003").status().contains("appliedWith"));  // refused, not skipped
 }
 
 TEST_F(SyncRevisionsTest, SkippedRecordsAreCappedWithOneMessageSayingHowManyMore) {
