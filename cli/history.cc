@@ -320,8 +320,11 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
         const Json& o = *op;
         std::string action = Str(F(o, "action"));
         std::string path = Str(F(o, "path"));
-        std::printf("  %s %s%s\n", ChangeMark(action), ObjectName(o).c_str(),
-                    path.empty() ? "" : (" (" + Printable(path) + ")").c_str());
+        std::printf("  %s %s%s%s\n", ChangeMark(action), ObjectName(o).c_str(),
+                    path.empty() ? "" : (" (" + Printable(path) + ")").c_str(),
+                    F(o, "driftPutBack") == Json(true)
+                        ? ": drift put back (changed by hand; this revision's commits did not change it)"
+                        : "");
         if (action == "replaced") {
           std::vector<std::string> fields;
           for (const Json& f : F(o, "immutable")) fields.push_back(Str(f));
@@ -389,7 +392,11 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
       std::string error = Str(F(d, "error"));
       if (F(d, "healed") == Json(true)) {
         std::string healed = Str(F(d, "healedAt"));
-        line += Str(F(d, "healedBy")) == "hand" ? ", undone by hand" : ", put back";
+        const std::string by = Str(F(d, "healedBy"));
+        line += by == "hand" ? ", undone by hand"
+                : by.starts_with("revision ")
+                    ? ", put back by the apply of revision " + std::to_string(std::atoll(by.c_str() + 9))
+                    : ", put back";
         if (!healed.empty()) line += " " + Ago(healed);
       } else if (!error.empty()) {
         line += ", could not be put back: " + error;
@@ -478,7 +485,8 @@ std::string WhatHappenedTo(const Object& r, const TrackedObject& obj, const Json
       if (!fields.empty()) fields += ", ";
       fields += Str(F(d, "field"));
     }
-    parts.push_back(Str(F(o, "action"), "changed") + (fields.empty() ? "" : " (" + fields + ")"));
+    parts.push_back(Str(F(o, "action"), "changed") + (fields.empty() ? "" : " (" + fields + ")") +
+                    (F(o, "driftPutBack") == Json(true) ? ", drift put back" : ""));
   }
   for (const Json& o : F(r.status(), "ignoredDifferences")) {
     if (!obj.Is(o)) continue;

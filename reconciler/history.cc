@@ -282,6 +282,7 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
   if (entry.healed) e["healedAt"] = FormatRfc3339(entry.healed_at);
   if (entry.healed_on_request) e["healedBy"] = "sync request";
   if (entry.undone_by_hand) e["healedBy"] = "hand";
+  if (!entry.healed_by_revision.empty()) e["healedBy"] = "revision " + entry.healed_by_revision;
   if (entry.replaced) e["replaced"] = true;
   if (!entry.error.empty()) e["error"] = entry.error;
 
@@ -301,7 +302,7 @@ void AddDrift(Object& record, const DriftEntry& entry, size_t max_bytes) {
     }
     break;
   }
-  if (entry.undone_by_hand) return;  // nothing open to close
+  if (entry.undone_by_hand || !entry.healed_by_revision.empty()) return;  // nothing open to close
   drift.push_back(std::move(e));
   size_t dropped = 0;
   while (drift.size() > kMaxDriftEntries) {

@@ -129,6 +129,7 @@ struct DriftEntry {
   bool healed_on_request = false;  // by `bosun sync` (self-heal off), not by self-heal
   bool undone_by_hand = false;     // someone put it back as the revision has it
   bool replaced = false;           // healed by deleting and creating it again (force: an immutable field)
+  std::string healed_by_revision;  // put back by the apply of a later revision (the record's name)
   WallTime healed_at;
   std::string error;  // why healing failed, when it did
 };

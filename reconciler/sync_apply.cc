@@ -218,6 +218,8 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   std::unordered_map<std::string, std::optional<Object>> extra;
 
   std::unique_lock<std::mutex> lock(state_mu);
+  const std::string was_live = live_record;
+  std::vector<DriftEntry> drift_put_back;  // closed on was_live's record once applied
   Planned planned;
   std::vector<state::BatchOp> ops;
   std::vector<const PlannedChange*> op_changes;  // ops[i] applies op_changes[i]; the record is last
@@ -254,6 +256,35 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
       for (const Diagnostic& d : snapshot->diagnostics) immutable.push_back(d);  // its warnings stay
       if (Status s = MarkFailed(ctx, name, message, "ImmutableFieldChanged", &immutable); !s) return s.error();
       return name;
+    }
+    // Objects this revision writes that its commits did not change (the live
+    // revision has them as the head does): drift left by hand (self-heal
+    // off, or suspended) that the apply puts back, not the commits' doing.
+    std::set<std::string> put_back;  // "Kind/namespace/name"
+    drift_put_back.clear();
+    if (live) {
+      for (PlannedChange& c : planned.plan.changes) {
+        using A = PlannedChange::Action;
+        if (c.action != A::kCreate && c.action != A::kUpdate && c.action != A::kReplace) continue;
+        const std::string key = Informer::Key(*c.kind, c.ns, c.name);
+        const Manifest* was = live->Find(key);
+        const Manifest* now = snapshot->Find(key);
+        if (was != nullptr && now != nullptr && was->object.json() == now->object.json()) {
+          // Its bosun.dev/revision stays the commit that last applied it, as
+          // self-heal leaves it: this revision's commits did not touch it.
+          std::optional<Object> cur = informer ? informer->Get(key) : std::nullopt;
+          c.object.set_annotation(kRevisionAnnotation,
+                                  cur ? cur->annotation(kRevisionAnnotation).value_or(live->commit) : live->commit);
+          put_back.insert(c.kind->gvk.kind + "/" + c.ns + "/" + c.name);
+          DriftEntry e;
+          e.kind = c.kind;
+          e.ns = c.ns;
+          e.name = c.name;
+          e.healed = true;
+          e.healed_by_revision = name;
+          drift_put_back.push_back(std::move(e));
+        }
+      }
     }
     ops.clear();
     op_changes.clear();
@@ -292,6 +323,13 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
     SetPhase(rec, phase::kApplied, planned.plan.empty() ? "NoChanges" : "Applied",
              Summary(planned.plan, planned.extra_unchanged));
     SetChanges(rec, planned.plan, planned.extra_unchanged, kMaxRecordBytes - kRecordReserveBytes);
+    if (!put_back.empty()) {
+      for (Json& o : rec.json()["status"]["objects"]) {
+        if (put_back.count(o.value("kind", "") + "/" + o.value("namespace", "") + "/" + o.value("name", ""))) {
+          o["driftPutBack"] = true;
+        }
+      }
+    }
     rec.json()["status"]["appliedAt"] = FormatRfc3339(clock->Now());
     applied.duration = std::chrono::duration_cast<Ms>(clock->Monotonic() - t0);
     Object with_phase = rec;
@@ -426,6 +464,16 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
   }
   LinkRevert(ctx);
   NoteSkippedApplied(ctx, name);
+  if (!drift_put_back.empty() && !was_live.empty() && was_live != name) {
+    // The drift the live revision's record holds open is closed: put back
+    // by this apply.
+    std::vector<std::pair<std::string, DriftEntry>> closed;
+    for (DriftEntry& e : drift_put_back) {
+      e.detected_at = e.healed_at = clock->Now();
+      closed.emplace_back(was_live, std::move(e));
+    }
+    FlushDrift(closed);
+  }
   EnforceHistoryLimit(settings, name);
   return name;
 }

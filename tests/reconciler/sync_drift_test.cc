@@ -350,11 +350,28 @@ TEST_F(SyncDriftTest, WithSelfHealOffDriftIsOnlyRecorded) {
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(Drift().size(), 1u) << Drift().dump();
 
-  // The next revision applies its desired state over the drifted object.
-  repo_.Commit({{"cm.yaml", ConfigMapYaml("web-config", "shop", "green")}}, "green");
+  const std::string first = Record("00000001").spec()["commit"];
+
+  // The next revision applies its desired state over the drifted object. Its
+  // commit did not touch the Deployment: its record says the change is drift
+  // put back, the Deployment's bosun.dev/revision stays the commit that made
+  // it, and the drift the live revision held open is closed by this apply.
+  const std::string green = repo_.Commit({{"cm.yaml", ConfigMapYaml("web-config", "shop", "green")}}, "green");
   EXPECT_EQ(Sync(), "00000002");
   EXPECT_EQ(Live("deployments", "shop", "web")->spec()["replicas"], 2);
   EXPECT_EQ(Record("00000002").status()["changes"]["updated"], 2);
+  std::map<std::string, bool> put_back;
+  const Json second = Record("00000002").status();
+  for (const Json& o : second["objects"]) {
+    put_back[o.value("kind", "")] = o.value("driftPutBack", false);
+  }
+  EXPECT_EQ(put_back, (std::map<std::string, bool>{{"ConfigMap", false}, {"Deployment", true}}));
+  EXPECT_EQ(Live("deployments", "shop", "web")->annotation(kRevisionAnnotation), first);
+  EXPECT_EQ(Live("configmaps", "shop", "web-config")->annotation(kRevisionAnnotation), green);
+  ASSERT_EQ(Drift().size(), 1u) << Drift().dump();
+  EXPECT_EQ(Drift()[0]["healed"], true);
+  EXPECT_EQ(Drift()[0]["healedBy"], "revision 00000002");
+  EXPECT_EQ(Drift()[0]["fields"], Json::array({"spec.replicas"}));
 }
 
 // Self-heal off, then `bosun sync` (a manual trigger, nothing new to
