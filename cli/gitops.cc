@@ -313,8 +313,9 @@ bool IsSecretField(const std::string& kind, const std::string& field) {
     std::string p = prefix;
     return field == p || field.rfind(p + ".", 0) == 0 || field.rfind(p + "[", 0) == 0;
   };
-  if (kind == "Secret") return under("data") || under("stringData");
-  if (kind == "SealedSecret") return under("spec.encryptedData");
+  const bool last_applied = field == "metadata.annotations[kubectl.kubernetes.io/last-applied-configuration]";
+  if (kind == "Secret") return under("data") || under("stringData") || last_applied;
+  if (kind == "SealedSecret") return under("spec.encryptedData") || last_applied;
   return false;
 }
 
@@ -349,6 +350,31 @@ std::string ShortValue(const Json& value, size_t max) {
   return s;
 }
 
+namespace {
+
+// Two long values that differ: each shown from a little before where they
+// first differ ("…" says what was cut), so a digest bumped at the end of a
+// long image name, or one parameter of a long URL, is seen.
+std::pair<std::string, std::string> ShortPair(const Json& from, const Json& to, size_t max = 120) {
+  std::string a = from.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string b = to.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (a.size() <= max && b.size() <= max) return {a, b};
+  size_t same = 0;
+  while (same < a.size() && same < b.size() && a[same] == b[same]) ++same;
+  constexpr size_t kBefore = 40;  // context kept before the first difference
+  size_t start = same > kBefore ? same - kBefore : 0;
+  while (start > 0 && (static_cast<unsigned char>(a[start]) & 0xC0) == 0x80) --start;  // a character's start
+  auto cut = [&](const std::string& s) {
+    std::string out = start > 0 ? "…" + s.substr(start) : s;
+    const size_t limit = max + (start > 0 ? 3 : 0);
+    if (out.size() > limit) out = out.substr(0, Utf8CutPoint(out, limit)) + "…";
+    return out;
+  };
+  return {cut(a), cut(b)};
+}
+
+}  // namespace
+
 std::string FormatFieldChange(const std::string& kind, const Json& change) {
   std::string field = change.value("field", "?");
   std::string op = change.value("op", "changed");
@@ -364,6 +390,10 @@ std::string FormatFieldChange(const std::string& kind, const Json& change) {
     return "- " + field + ": " + ShortValue(change["from"]);
   }
   if (!has_from && !has_to) return "~ " + field + " (changed, value hidden)";
+  if (has_from && has_to) {
+    const auto [from, to] = ShortPair(change["from"], change["to"]);
+    return "~ " + field + ": " + from + " → " + to;
+  }
   return "~ " + field + ": " + (has_from ? ShortValue(change["from"]) : "?") + " → " +
          (has_to ? ShortValue(change["to"]) : "?");
 }

@@ -93,19 +93,26 @@ std::set<std::string> AppliedKeys(const Object& live, const char* field) {
 
 bool IgnoredAnnotation(const std::string& key) { return key == kRevisionAnnotation || key == kAppliedKeysAnnotation; }
 
+// kubectl's copy of what it applied: on a Secret it holds the data (a
+// manifest copied from `kubectl get -o yaml` keeps it), so it is shown as
+// the data is, by name only (Argo CD hides it as well).
+constexpr const char* kLastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
+
 void DiffMetaMap(const Object& desired, const Object& live, const char* field, std::vector<FieldChange>* out) {
   const Json& want = MetaMap(desired, field);
   const Json& have = MetaMap(live, field);
   FieldPath base = FieldPath("metadata").Child(field);
   bool annotations = std::string(field) == "annotations";
+  const bool secret = Redacted(desired.gvk(), "data") || Redacted(desired.gvk(), "spec");
+  auto redact = [&](const std::string& key) { return annotations && secret && key == kLastAppliedAnnotation; };
   if (want.is_object()) {
     for (auto it = want.begin(); it != want.end(); ++it) {
       if (annotations && IgnoredAnnotation(it.key())) continue;
       const Json* cur = have.is_object() && have.contains(it.key()) ? &have[it.key()] : nullptr;
       if (cur == nullptr) {
-        Add(out, base.Child(it.key()), FieldChange::Op::kAdded, nullptr, &it.value(), false);
+        Add(out, base.Child(it.key()), FieldChange::Op::kAdded, nullptr, &it.value(), redact(it.key()));
       } else if (*cur != it.value()) {
-        Add(out, base.Child(it.key()), FieldChange::Op::kChanged, cur, &it.value(), false);
+        Add(out, base.Child(it.key()), FieldChange::Op::kChanged, cur, &it.value(), redact(it.key()));
       }
     }
   }
@@ -114,7 +121,7 @@ void DiffMetaMap(const Object& desired, const Object& live, const char* field, s
     if (annotations && IgnoredAnnotation(key)) continue;
     if (want.is_object() && want.contains(key)) continue;
     if (have.is_object() && have.contains(key)) {
-      Add(out, base.Child(key), FieldChange::Op::kRemoved, &have[key], nullptr, false);
+      Add(out, base.Child(key), FieldChange::Op::kRemoved, &have[key], nullptr, redact(key));
     }
   }
 }
@@ -537,6 +544,19 @@ std::vector<FieldChange> DiffDesiredLive(const Object& desired, const Object& li
     const Json& w = Object::Field(wanted, key.c_str());
     const Json& h = Object::Field(have, key.c_str());
     bool redact = Redacted(gvk, key);
+    if (redact && (!wanted.contains(key) || !have.contains(key))) {
+      // A Secret's data added or removed whole: each key by name (which
+      // keys changed is for the auditor to see; the values are not).
+      const bool added = !have.contains(key);
+      const Json& whole = added ? w : h;
+      if (whole.is_object() && !whole.empty()) {
+        for (auto it = whole.begin(); it != whole.end(); ++it) {
+          Add(&out, FieldPath(key).Child(it.key()), added ? FieldChange::Op::kAdded : FieldChange::Op::kRemoved,
+              nullptr, nullptr, true);
+        }
+        continue;
+      }
+    }
     if (!wanted.contains(key)) {
       Add(&out, FieldPath(key), FieldChange::Op::kRemoved, &h, nullptr, redact);
     } else if (!have.contains(key)) {

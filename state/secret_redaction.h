@@ -5,8 +5,9 @@
 // A redacted value is the string "<redacted N bytes>", N being the length of
 // the value itself (the decoded length for base64 `data`, the string's length
 // for `stringData`), so a person can still see which keys exist and whether a
-// value is empty. Only the values of `data` and `stringData` are replaced;
-// keys, metadata and `type` stay.
+// value is empty. Only the values of `data` and `stringData` are replaced,
+// and kubectl's last-applied-configuration annotation (it holds the data);
+// keys, the rest of metadata and `type` stay.
 //
 // Who reads values through the API (docs/SECURITY.md): members of
 // system:masters (the admin token, the controllers inside `bosun server`)

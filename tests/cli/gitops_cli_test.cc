@@ -1135,6 +1135,22 @@ TEST_F(DiffTest, NothingToChangeExitsZero) {
   EXPECT_THAT(r.out, HasSubstr("No changes: the cluster matches " + want.path() + " on disk (3 objects)."));
 }
 
+// A long value changed at its end (an image digest bumped, one parameter of
+// a long URL): both sides are shown from a little before the difference.
+TEST_F(DiffTest, ALongValueIsShownWhereItChanges) {
+  const std::string base = "jdbc:postgresql://db.shop.svc:5432/orders?" + std::string(150, 'p') + "&x=";
+  TempDir live;
+  live.Write("cm.yaml", ConfigMap("web", "\"" + base + "1\"", "web/cm.yaml"));
+  ASSERT_EQ(Run("apply -f " + live.path()).exit_code, 0);
+  TempDir want;
+  want.Write("web/cm.yaml", ConfigMap("web", "\"" + base + "2\""));
+  Outcome r = Run("diff --path " + want.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out,
+              HasSubstr("~ data.color: …" + std::string(37, 'p') + "&x=1\" → …" + std::string(37, 'p') + "&x=2\"\n"))
+      << r.out;
+}
+
 TEST_F(DiffTest, ChangesArePrintedObjectByObjectWithoutSecretValues) {
   ApplyLive();
   TempDir want;

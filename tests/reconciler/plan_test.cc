@@ -516,6 +516,28 @@ TEST(DiffDesiredLive, SecretValuesAreNeverShown) {
   EXPECT_EQ(FieldChangeToJson(c), Json::parse(R"({"field":"stringData.password","op":"changed"})"));
 }
 
+// kubectl's last-applied-configuration on a Secret holds its data: shown by
+// name only. A Secret's data added or removed whole names each key.
+TEST(DiffDesiredLive, ASecretsLastAppliedAnnotationAndWholeDataAreNamedNotShown) {
+  auto v1 = Load({{"secret.yaml", kSecret}});
+  auto live = ApplyAll(PlanSync(v1, {}, {.revision = "r1"}));
+  const std::string v2 =
+      "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: shop\n  annotations:\n"
+      "    kubectl.kubernetes.io/last-applied-configuration: '{\"stringData\":{\"password\":\"LEAK-1\"}}'\n"
+      "data: {user: YWRh, key: TEVBSy0y}\n";
+  Plan plan = PlanSync(Load({{"secret.yaml", v2}}), live, {.revision = "r2"});
+  ASSERT_EQ(plan.updated, 1);
+  Json shown = Json::array();
+  for (const FieldChange& c : plan.changes[0].diff) shown.push_back(FieldChangeToJson(c));
+  EXPECT_EQ(shown, Json::parse(R"([
+    {"field":"metadata.annotations[kubectl.kubernetes.io/last-applied-configuration]","op":"added"},
+    {"field":"data.key","op":"added"},
+    {"field":"data.user","op":"added"},
+    {"field":"stringData.password","op":"removed"}])"))
+      << shown.dump();
+  EXPECT_EQ(shown.dump().find("LEAK"), std::string::npos);
+}
+
 TEST(DiffDesiredLive, NumbersCompareByValue) {
   Object want(Json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"x":{"n":3}})"));
   Object have(Json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"x":{"n":3.0}})"));

@@ -165,6 +165,15 @@ TEST(SecretRedaction, HidesValuesKeepsKeys) {
   EXPECT_EQ(s["stringData"]["token"], "<redacted 29 bytes>");
   EXPECT_EQ(s["metadata"], SecretJson()["metadata"]);
   EXPECT_EQ(RedactedValue(1), "<redacted 1 byte>");
+  // kubectl's copy of what it applied holds the data: hidden too.
+  Json applied = SecretJson();
+  applied["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+      "{\"stringData\":{\"token\":\"" + std::string(kPlain) + "\"}}";
+  ASSERT_TRUE(RedactSecret(applied));
+  EXPECT_THAT(applied.dump(), Not(HasSubstr(kPlain)));
+  EXPECT_THAT(applied["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].get<std::string>(),
+              ::testing::StartsWith("<redacted "));
+  EXPECT_EQ(applied["metadata"]["labels"], SecretJson()["metadata"]["labels"]);
   Json cm = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"data", {{"k", "v"}}}};
   EXPECT_FALSE(RedactSecret(cm));
   EXPECT_FALSE(RedactedCopy(cm));
