@@ -35,6 +35,20 @@ std::vector<FieldError> ImmutableChanges(const Json& before, const Json& after, 
       }
     }
   }
+  if (kind.gvk.group.empty() && k == "Secret") {
+    // As Kubernetes: a Secret's type is fixed when it is made ("Opaque"
+    // when not given).
+    auto type = [](const Json& o) {
+      const Json& t = Object::Field(o, "type");
+      return t.is_string() && !t.get_ref<const std::string&>().empty() ? t.get<std::string>() : std::string("Opaque");
+    };
+    if (type(before) != type(after)) {
+      errors.push_back({Severity::kError, FieldPath("type"),
+                        from_git ? std::string("field is immutable")
+                                 : std::string("field is immutable (delete the Secret and create it again to change "
+                                               "its type)")});
+    }
+  }
   if (kind.gvk.group.empty() && (k == "ConfigMap" || k == "Secret") && Object::Field(before, "immutable") == true) {
     for (const char* f : {"immutable", "data", "binaryData", "stringData"}) {
       if (Object::Field(before, f) != Object::Field(after, f)) {

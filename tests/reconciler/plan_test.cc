@@ -134,6 +134,16 @@ TEST(PlanSync, AnImmutableFieldChangedIsNamedOrWithForceReplaced) {
   ASSERT_EQ(refused.ImmutableErrors().size(), 1u);
   EXPECT_EQ(refused.ImmutableErrors()[0].ToString(), "cm.yaml:5:7: data: field is immutable when `immutable` is set");
 
+  // A Secret's type, as Kubernetes fixes it ("Opaque" when not given).
+  const char* s1 = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {user: ada}\n";
+  auto secret = ApplyAll(PlanSync(Load({{"s.yaml", s1}}), {}, {.revision = "r1"}));
+  const std::string opaque = std::string(s1) + "type: Opaque\n";
+  EXPECT_TRUE(PlanSync(Load({{"s.yaml", opaque}}), secret, {.revision = "r2"}).ImmutableErrors().empty());
+  const std::string basic = std::string(s1) + "type: kubernetes.io/basic-auth\n";
+  Plan retyped = PlanSync(Load({{"s.yaml", basic}}), secret, {.revision = "r2"});
+  ASSERT_EQ(retyped.ImmutableErrors().size(), 1u);
+  EXPECT_EQ(retyped.ImmutableErrors()[0].ToString(), "s.yaml:5:7: type: field is immutable");
+
   Plan forced = PlanSync(Load({{"cm.yaml", v2}}), live, {.revision = "r2", .force = true});
   ASSERT_EQ(forced.changes.size(), 1u);
   EXPECT_EQ(forced.replaced, 1);
