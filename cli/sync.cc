@@ -187,7 +187,19 @@ int RunSync(const SyncOptions& opt) {
                 IsSequenceName(live_name) ? std::to_string(std::stoll(live_name)).c_str() : live_name.c_str());
   }
   if (code != 0 && !made.empty()) {
-    std::printf("see `bosun history show %s` for every error\n", SequenceOf(made.back()).c_str());
+    // The errors themselves (file:line:col: field: why), for a CI log that
+    // has nothing else: the first 20, on stderr as `bosun validate` has them.
+    const Json& errors = Object::Field(made.back().status(), "errors");
+    size_t shown = 0;
+    for (const Json& e : errors.is_array() ? errors : Json::array()) {
+      if (!e.is_string()) continue;
+      if (shown == 20) break;
+      std::fprintf(stderr, "%s\n", Printable(e.get<std::string>()).c_str());
+      ++shown;
+    }
+    const size_t total = errors.is_array() ? errors.size() : 0;
+    std::printf("see `bosun history show %s` for %s\n", SequenceOf(made.back()).c_str(),
+                total > shown ? ("all " + std::to_string(total) + " errors").c_str() : "the whole record");
   }
   return code;
 }

@@ -1748,6 +1748,8 @@ TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
   EXPECT_EQ(refused.exit_code, 1) << refused.out;
   EXPECT_THAT(refused.out, HasSubstr("revision 3 (" + bad.substr(0, 7) + " \"Break it\"): Refused"));
   EXPECT_THAT(refused.out, HasSubstr("bosun history show 3"));
+  // The errors themselves, for a CI log that has nothing else.
+  EXPECT_THAT(refused.out, HasSubstr("deploy/web/cm.yaml:4:9: metadata.name: ")) << refused.out;
   Outcome why = Run("history show 3");
   EXPECT_THAT(why.out, HasSubstr("deploy/web/cm.yaml:4:9: metadata.name: "));
   Outcome still = Run("status");
