@@ -161,6 +161,34 @@ bool WebhookReceiver::TakeVerified(int* retry_after) {
   return false;
 }
 
+WebhookAnswer WebhookReceiver::Limited(int retry_after, const std::string& what, const WebhookRequest& request) {
+  // Logged at most once every 10 s, with how many more there were: a
+  // delivery the Git host shows as failed is in the log, and a flood does
+  // not flood the log.
+  size_t more = 0;
+  bool log_now = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const MonoTime now = clock_->Monotonic();
+    if (!limited_logged_ || now - *limited_logged_ >= std::chrono::seconds(10)) {
+      log_now = true;
+      more = limited_unlogged_;
+      limited_unlogged_ = 0;
+      limited_logged_ = now;
+    } else {
+      ++limited_unlogged_;
+    }
+  }
+  if (log_now) {
+    log::Warn("gitsync", "webhook refused: rate limited (the fetch waits for the next poll or webhook)",
+              {{"provider", request.provider},
+               {"why", what},
+               {"retryAfter", std::to_string(retry_after)},
+               {"alsoRefusedSinceLastLine", std::to_string(more)}});
+  }
+  return TooMany(retry_after, what);
+}
+
 void WebhookReceiver::ChargeUnverified() {
   if (!limited_) return;
   std::lock_guard<std::mutex> lock(mu_);
@@ -196,7 +224,7 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
   // Verification. The unverified bucket is checked first so that a flood of
   // forgeries is refused without computing its HMACs.
   int retry_after = 0;
-  if (!TakeUnverified(&retry_after)) return TooMany(retry_after, "too many unverified webhook requests");
+  if (!TakeUnverified(&retry_after)) return Limited(retry_after, "too many unverified webhook requests", request);
   const bool gitlab = provider == Provider::kGitlab;
   const char* signature_name =
       provider == Provider::kGeneric ? "signature (X-Bosun-Signature-256)" : "signature (X-Hub-Signature-256)";
@@ -224,7 +252,6 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
                   std::string("missing or invalid ") + (gitlab ? "token (X-Gitlab-Token)" : signature_name));
   }
   RefundUnverified();
-  if (!TakeVerified(&retry_after)) return TooMany(retry_after, "too many webhook requests");
 
   // The payload: JSON, or GitHub's and Gitea's other content type, a form
   // whose field "payload" holds the JSON (the signature covers the form).
@@ -315,6 +342,12 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
     std::string full = FullRef(ref);
     if (full != followed_) {
       answer = Answer(202, false, "ignored: ref " + full + " is not followed");
+    } else if (!TakeVerified(&retry_after)) {
+      // Only the pushes that trigger a fetch count against the verified
+      // bucket: a Git host sends several other events for one merge (the
+      // pull request, other branches, checks), which must not use up the
+      // push's place.
+      return Limited(retry_after, "too many webhook pushes", request);
     } else {
       answer = Answer(202, true,
                       deleted ? "fetch triggered: " + full + " was deleted"

@@ -24,9 +24,9 @@
 //
 // Checks, in this order, each answering at once when it fails:
 //   method (405, with Allow: POST) → provider (404) → size (413, nothing else
-//   read) → unverified bucket (429) → signature/token (401) → verified bucket
-//   (429) → JSON (400) → event header (400 when missing, 202 when not a push)
-//   → ref (202 ignored, or a trigger).
+//   read) → unverified bucket (429) → signature/token (401) → JSON (400) →
+//   event header (400 when missing, 202 when not a push) → ref (202 ignored)
+//   → verified bucket (429) → a trigger.
 // Answers: a JSON body {"triggered": bool, "message": "why"} on every status;
 // 200 ping; 202 every verified push, triggered or ignored; 400 bad JSON, a
 // payload without "ref", or a missing event header; 401 missing or wrong
@@ -46,6 +46,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/clock.h"
@@ -60,8 +61,10 @@ struct WebhookOptions {
   // "refs/tags/v1").
   std::string ref = "main";
   size_t max_body_bytes = 1u << 20;
-  // Token bucket: at most `burst` accepted requests at once, refilled at
-  // `per_second`. Verified-but-ignored requests (and pings) count too.
+  // Token bucket: at most `burst` pushes of the followed ref at once,
+  // refilled at `per_second`. Verified requests that trigger nothing (pings,
+  // other events, other refs) do not count: one merge on a Git host sends
+  // several.
   // Requests refused before verification (401, 413) do not consume these
   // tokens but are limited by a second bucket at 10× (10 × burst, refilled at
   // 10 × per_second), so a flood of forgeries cannot burn CPU: every request
@@ -112,6 +115,8 @@ class WebhookReceiver {
   void ChargeUnverified();
   // Gives back the token a request took before it verified.
   void RefundUnverified();
+  // The 429 answer, logged (at most one line every 10 s).
+  WebhookAnswer Limited(int retry_after, const std::string& what, const WebhookRequest& request);
 
   WebhookOptions options_;
   Clock* clock_;
@@ -124,6 +129,8 @@ class WebhookReceiver {
   double tokens_;         // verified bucket, guarded by mu_
   double forged_tokens_;  // unverified bucket (10×), guarded by mu_
   MonoTime last_;         // when both were last refilled, guarded by mu_
+  std::optional<MonoTime> limited_logged_;  // the last 429 logged, guarded by mu_
+  size_t limited_unlogged_ = 0;             // 429s since, guarded by mu_
 };
 
 }  // namespace bosun::gitsync

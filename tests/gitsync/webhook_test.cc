@@ -605,14 +605,25 @@ TEST_F(WebhookTest, ValidFloodBeyondBurstGets429WithRetryAfter) {
   EXPECT_EQ(triggered, 10);
 }
 
-TEST_F(WebhookTest, IgnoredPushesAndPingsCountAgainstTheBucket) {
+// One merge on a Git host sends several deliveries (the pull request, other
+// branches, pings, checks): only pushes of the followed ref count against
+// the bucket, so those others never cost the push its place.
+TEST_F(WebhookTest, OnlyPushesOfTheFollowedRefCountAgainstTheBucket) {
   WebhookOptions o = Options();
   o.burst = 3;
   WebhookReceiver hooks(o);
-  EXPECT_EQ(hooks.Handle(Github(GithubPush("refs/heads/dev"))).status, 202);
-  EXPECT_EQ(hooks.Handle(Github(GithubPing(), "ping")).status, 200);
-  EXPECT_EQ(hooks.Handle(Github("{bad json")).status, 400);
-  EXPECT_EQ(hooks.Handle(Github(GithubPush("refs/heads/main"))).status, 429);
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_EQ(hooks.Handle(Github(GithubPush("refs/heads/feature-" + std::to_string(i)))).status, 202);
+    EXPECT_EQ(hooks.Handle(Github(GithubPing(), "ping")).status, 200);
+    EXPECT_EQ(hooks.Handle(Github("{bad json")).status, 400);
+    EXPECT_EQ(hooks.Handle(Github("{}", "pull_request")).status, 202);
+  }
+  for (int i = 0; i < 3; ++i) {
+    WebhookAnswer a = hooks.Handle(Github(GithubPush("refs/heads/main")));
+    EXPECT_EQ(a.status, 202);
+    EXPECT_TRUE(a.trigger);
+  }
+  EXPECT_EQ(hooks.Handle(Github(GithubPush("refs/heads/main"))).status, 429);  // the pushes' own burst
 }
 
 TEST_F(WebhookTest, ForgedFloodDoesNotLockOutGenuinePushForLong) {
