@@ -196,7 +196,7 @@ void PrintList(const char* title, const Json& items) {
 
 // The whole record, for a person.
 // `live_before`: the record of spec.liveBefore's commit, when found.
-void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
+void PrintRecord(const Object& r, const std::optional<Object>& live_before, const std::vector<Object>& same_commit) {
   const Json& spec = r.spec();
   const Json& st = r.status();
   std::printf("Revision %s (%s)\n", SequenceOf(r).c_str(), r.name().c_str());
@@ -208,6 +208,14 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before) {
     commit += "  (parent " + ps + ")";
   }
   Line("Commit:", commit);
+  // The same commit acted on more than once (skipped then applied, or back
+  // after a force-push): the others, so `history show SHA` does not hide one.
+  std::string also;
+  for (const Object& o : same_commit) {
+    if (o.name() == r.name()) continue;
+    also += (also.empty() ? "revision " : ", revision ") + SequenceOf(o) + " (" + OutcomeOf(o) + ")";
+  }
+  if (!also.empty()) Line("Also:", "this commit's other records: " + also);
   Line("Author:", PersonLine(F(spec, "author")));
   Line("Committer:", PersonLine(F(spec, "committer")));
   Line("Signature:", SignatureLine(F(spec, "signature")));
@@ -454,7 +462,9 @@ int RunShow(const HistoryOptions& opt) {
         }
       }
     }
-    PrintRecord(Object(doc), live_before);
+    std::vector<Object> same_commit;
+    if (auto list = RecordsOfCommit(**client, Str(F(rec->spec(), "commit")))) same_commit = std::move(*list);
+    PrintRecord(Object(doc), live_before, same_commit);
   }
   return 0;
 }

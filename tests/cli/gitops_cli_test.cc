@@ -2319,6 +2319,22 @@ TEST_F(FollowTest, TheHistoryLimitNoteNamesEveryRunItRemoved) {
   EXPECT_THAT(shown.out, HasSubstr("revision 4 is no longer in the history: " + note)) << shown.out;
 }
 
+// A commit acted on twice (the branch reset back to it: a force-push) has two
+// records: `history show SHA` shows the newest and names the other.
+TEST_F(FollowTest, HistoryShowOfACommitWithTwoRecordsNamesTheOther) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "green"));
+  repo_->Commit("Make it green");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  Sh(repo_->dir(), "git reset -q --hard " + first_);
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  ASSERT_TRUE(WaitLive(first_));
+  Outcome shown = Run("history show " + first_.substr(0, 8));
+  EXPECT_EQ(shown.exit_code, 0) << shown.out;
+  EXPECT_THAT(shown.out, HasSubstr("Revision 3 (00000003)")) << shown.out;
+  EXPECT_THAT(shown.out, ::testing::ContainsRegex("Also: +this commit's other records: revision 1 \\(")) << shown.out;
+}
+
 // An object bosun made from a file outside the followed folder (the server
 // followed another folder before): the sync prunes it, so a preview of the
 // followed folder shows it deleted; one of a subfolder leaves it out.
