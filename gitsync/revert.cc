@@ -721,6 +721,10 @@ Result<RevertResult> Mirror::Revert(const std::string& commit, const RevertOptio
                                     std::to_string(options.max_attempts) + " attempts; nothing was pushed");
 }
 
+bool IsBosunRevert(const std::string& message) {
+  return !TrailerSha(message, "Bosun-Reverts:").empty();
+}
+
 std::string ParseRevertsTo(const std::string& message) {
   return TrailerSha(message, "Bosun-Reverts-To:");
 }

@@ -140,6 +140,9 @@ std::string RevertReasonLine(const std::string& reason);
 // wins over git revert's "This reverts commit <sha>."; "" when neither. The
 // id is lower-cased, 7 to 40 hex digits as written.
 std::string ParseReverts(const std::string& message);
+// Whether a message is that of a revert bosun made (its Bosun-Reverts
+// trailer), not a person's `git revert`.
+bool IsBosunRevert(const std::string& message);
 // The commit a revert of several commits goes back to: its
 // "Bosun-Reverts-To: <sha>" trailer; "" when none.
 std::string ParseRevertsTo(const std::string& message);

@@ -40,7 +40,14 @@ Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence)
   if (!reverts.empty() && reverts.size() < 40) {
     if (auto full = mirror->Resolve(reverts)) reverts = *full;
   }
-  Object rec = NewRevisionRecord(sequence, ctx.commit, TriggerName(ctx.why), source, reverts);
+  // bosun's own revert found by a pass it did not ask for (a new leader's
+  // first, a restart's, a poll) is still "revert": the leader that pushed it
+  // may have died before its own pass. A person's `bosun sync` stays manual.
+  const bool own_revert = ctx.commit.id == ctx.head && gitsync::IsBosunRevert(ctx.commit.message) &&
+                          (ctx.why == SyncTrigger::kLeaderChange || ctx.why == SyncTrigger::kStartup ||
+                           ctx.why == SyncTrigger::kPoll || ctx.why == SyncTrigger::kWebhook);
+  Object rec = NewRevisionRecord(sequence, ctx.commit, TriggerName(own_revert ? SyncTrigger::kRevert : ctx.why), source,
+                                 reverts);
   // A revert of several commits: the commit whose state it returns to.
   if (std::string to = gitsync::ParseRevertsTo(ctx.commit.message); !reverts.empty() && !to.empty()) {
     if (to.size() < 40) {

@@ -749,6 +749,14 @@ TEST_F(SyncRevisionsTest, ABosunRevertsTrailerIsTheLink) {
                "Revert \"bad\"\n\nBosun-Reverts: " + bad + "\nBosun-Reason: Degraded\n");
   Sync();
   EXPECT_EQ(Record("00000003").spec()["reverts"], bad);
+  // bosun's own revert is recorded as one, though a poll (or a new leader's
+  // first pass: the one that pushed it died) applied it; a person's `git
+  // revert` is not.
+  EXPECT_EQ(Record("00000003").spec()["trigger"], "revert");
+  repo_.Commit({{"cm.yaml", ConfigMapYaml("cm", "default", "bad")}},
+               "Revert \"Revert bad\"\n\nThis reverts commit " + repo_.Head() + ".\n");
+  Sync();
+  EXPECT_EQ(Record("00000004").spec()["trigger"], "poll");
 }
 
 // A revert back to the last healthy commit (a Bosun-Reverts-To trailer, as
