@@ -40,9 +40,62 @@ void Add(std::vector<FieldChange>* out, const FieldPath& path, FieldChange::Op o
   out->push_back(std::move(c));
 }
 
-// A recursive diff of two values: maps key by key, lists index by index, and
-// anything else as one change. For a redacted subtree the leaves are named
-// (so a person sees which key of a Secret changed) but not shown.
+// Whether a list is one of maps each with a distinct string "name" (env,
+// containers, volumes, ports, …), and that name list.
+bool NamedEntries(const Json& list, std::vector<std::string>* names) {
+  names->clear();
+  std::set<std::string> seen;
+  for (const Json& e : list) {
+    if (!e.is_object()) return false;
+    auto n = e.find("name");
+    if (n == e.end() || !n->is_string() || !seen.insert(n->get<std::string>()).second) return false;
+    names->push_back(n->get<std::string>());
+  }
+  return true;
+}
+
+void DiffValues(const Json& from, const Json& to, const FieldPath& path, bool redact, std::vector<FieldChange>* out);
+
+// Lists of named entries whose names moved (one added, removed or
+// reordered): entry by name, as `kubectl diff` reads them ("env[name=A]"), so
+// removing the first env var is one removal, not every later one renamed.
+bool DiffNamedLists(const Json& from, const Json& to, const FieldPath& path, bool redact,
+                    std::vector<FieldChange>* out) {
+  std::vector<std::string> a, b;
+  if (from.empty() || to.empty() || !NamedEntries(from, &a) || !NamedEntries(to, &b) || a == b) return false;
+  // The entries both have, in each one's order: reordered (the order of env
+  // vars matters to $(VAR) references) is diffed by position, so it is a
+  // change, never "unchanged".
+  std::set<std::string> in_from(a.begin(), a.end()), in_to(b.begin(), b.end());
+  std::vector<std::string> kept_a, kept_b;
+  for (const auto& n : a)
+    if (in_to.count(n)) kept_a.push_back(n);
+  for (const auto& n : b)
+    if (in_from.count(n)) kept_b.push_back(n);
+  if (kept_a != kept_b) return false;
+  std::map<std::string, const Json*> by_name;
+  for (const Json& e : to) by_name[e["name"].get<std::string>()] = &e;
+  for (const Json& e : from) {
+    const std::string& n = e["name"].get_ref<const std::string&>();
+    const FieldPath at = path.Child("name=" + n);
+    auto it = by_name.find(n);
+    if (it == by_name.end()) {
+      Add(out, at, FieldChange::Op::kRemoved, &e, nullptr, redact);
+    } else {
+      DiffValues(e, *it->second, at, redact, out);
+    }
+  }
+  for (const Json& e : to) {
+    const std::string& n = e["name"].get_ref<const std::string&>();
+    if (in_from.count(n) == 0) Add(out, path.Child("name=" + n), FieldChange::Op::kAdded, nullptr, &e, redact);
+  }
+  return true;
+}
+
+// A recursive diff of two values: maps key by key, lists index by index (or
+// by name, DiffNamedLists), and anything else as one change. For a redacted
+// subtree the leaves are named (so a person sees which key of a Secret
+// changed) but not shown.
 void DiffValues(const Json& from, const Json& to, const FieldPath& path, bool redact, std::vector<FieldChange>* out) {
   if (from.is_object() && to.is_object()) {
     for (auto it = from.begin(); it != from.end(); ++it) {
@@ -59,6 +112,7 @@ void DiffValues(const Json& from, const Json& to, const FieldPath& path, bool re
     return;
   }
   if (from.is_array() && to.is_array()) {
+    if (DiffNamedLists(from, to, path, redact, out)) return;
     size_t common = std::min(from.size(), to.size());
     for (size_t i = 0; i < common; ++i) DiffValues(from[i], to[i], path.Index(i), redact, out);
     for (size_t i = common; i < from.size(); ++i) {

@@ -548,6 +548,43 @@ TEST(DiffDesiredLive, ASecretsLastAppliedAnnotationAndWholeDataAreNamedNotShown)
   EXPECT_EQ(shown.dump().find("LEAK"), std::string::npos);
 }
 
+// Lists of named entries (env, containers, volumes) whose names moved are
+// diffed by name, as kubectl diff reads them: removing the first env var is
+// one removal, not every later one renamed. A reorder is still a change.
+TEST(DiffDesiredLive, NamedListEntriesAreMatchedByName) {
+  auto with_env = [](const std::string& env) {
+    return Object(Json::parse(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[
+      {"name":"main","image":"a:1","env":)" +
+                              env + R"(}]}})"));
+  };
+  auto fields = [](const std::vector<FieldChange>& diff) {
+    Json out = Json::array();
+    for (const FieldChange& f : diff) out.push_back(FieldChangeToJson(f));
+    return out;
+  };
+  const std::string abc = R"([{"name":"A","value":"1"},{"name":"B","value":"2"},{"name":"C","value":"3"}])";
+  EXPECT_EQ(
+      fields(DiffDesiredLive(with_env(R"([{"name":"B","value":"2"},{"name":"C","value":"3"}])"), with_env(abc))),
+      Json::parse(R"([{"field":"spec.containers[0].env[name=A]","op":"removed","from":{"name":"A","value":"1"}}])"));
+  EXPECT_EQ(
+      fields(DiffDesiredLive(
+          with_env(
+              R"([{"name":"A","value":"1"},{"name":"X","value":"9"},{"name":"B","value":"2"},{"name":"C","value":"4"}])"),
+          with_env(abc))),
+      Json::parse(R"([{"field":"spec.containers[0].env[name=C].value","op":"changed","from":"3","to":"4"},
+                      {"field":"spec.containers[0].env[name=X]","op":"added","to":{"name":"X","value":"9"}}])"));
+  // The same names in the same order: by position, as before.
+  EXPECT_EQ(
+      fields(DiffDesiredLive(
+          with_env(R"([{"name":"A","value":"1"},{"name":"B","value":"5"},{"name":"C","value":"3"}])"), with_env(abc))),
+      Json::parse(R"([{"field":"spec.containers[0].env[1].value","op":"changed","from":"2","to":"5"}])"));
+  // Reordered: a change (env order matters to $(VAR) references).
+  EXPECT_FALSE(
+      DiffDesiredLive(with_env(R"([{"name":"B","value":"2"},{"name":"A","value":"1"},{"name":"C","value":"3"}])"),
+                      with_env(abc))
+          .empty());
+}
+
 TEST(DiffDesiredLive, NumbersCompareByValue) {
   Object want(Json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"x":{"n":3}})"));
   Object have(Json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"x":{"n":3.0}})"));
