@@ -54,6 +54,16 @@ std::string Format(WallTime t, bool millis) {
 }  // namespace
 
 std::string FormatRfc3339(WallTime t) { return Format(t, false); }
+
+std::string FormatRfc3339At(WallTime t, int offset_minutes) {
+  if (offset_minutes == 0 || offset_minutes <= -24 * 60 || offset_minutes >= 24 * 60) return Format(t, false);
+  std::string out = Format(t + std::chrono::minutes(offset_minutes), false);
+  out.pop_back();  // the Z
+  const int m = offset_minutes < 0 ? -offset_minutes : offset_minutes;
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%c%02d:%02d", offset_minutes < 0 ? '-' : '+', m / 60, m % 60);
+  return out + buf;
+}
 std::string FormatRfc3339Millis(WallTime t) { return Format(t, true); }
 
 std::optional<WallTime> ParseRfc3339(const std::string& s) {

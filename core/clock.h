@@ -56,6 +56,9 @@ class FakeClock final : public Clock {
 // RFC 3339 in UTC with second precision, as Kubernetes writes timestamps:
 // "2026-11-21T20:49:01Z".
 std::string FormatRfc3339(WallTime t);
+// The same instant as local time at a UTC offset (git's for a commit):
+// "2020-01-02T03:04:05+05:30"; "Z" for an offset of 0.
+std::string FormatRfc3339At(WallTime t, int offset_minutes);
 // Same with milliseconds, for logs: "2026-11-21T20:49:01.123Z".
 std::string FormatRfc3339Millis(WallTime t);
 // The reverse of both: "2026-11-21T20:49:01Z", with or without a fraction

@@ -11,12 +11,11 @@
 namespace bosun::reconciler {
 namespace {
 
-std::string Rfc3339(int64_t seconds) {
-  return FormatRfc3339(WallTime(std::chrono::seconds(seconds)));
-}
-
 Json PersonJson(const gitsync::Person& p) {
-  return {{"name", p.name}, {"email", p.email}, {"time", Rfc3339(p.time)}};
+  // In the committer's own time zone, as git shows it (the instant is the same).
+  return {{"name", p.name},
+          {"email", p.email},
+          {"time", FormatRfc3339At(WallTime(std::chrono::seconds(p.time)), p.offset_minutes)}};
 }
 
 Json& Status(Object& record) {

@@ -32,7 +32,7 @@ gitsync::CommitInfo Commit() {
   c.id = kSha;
   c.parents = {"fedcba9876543210fedcba9876543210fedcba98"};
   c.author = {"Ada", "ada@example.com", 1790000000, 60};
-  c.committer = {"Cy", "cy@example.com", 1790000060, 0};
+  c.committer = {"Cy", "cy@example.com", 1790000060, 330};  // +05:30
   c.message = "web: 3 replicas\n";
   c.signature = "-----BEGIN SSH SIGNATURE-----";
   return c;
@@ -47,7 +47,10 @@ TEST(HistoryTest, ANewRecordCarriesTheCommit) {
   EXPECT_EQ(r.label(kSequenceLabel).value_or(""), "7");
   const Json& s = r.spec();
   EXPECT_EQ(s["sequence"], 7);
-  EXPECT_EQ(s["author"], Json({{"name", "Ada"}, {"email", "ada@example.com"}, {"time", "2026-09-21T14:13:20Z"}}));
+  EXPECT_EQ(s["author"], Json({{"name", "Ada"}, {"email", "ada@example.com"}, {"time", "2026-09-21T15:13:20+01:00"}}));
+  // In the committer's time zone, as git shows it; the same instant.
+  EXPECT_EQ(s["committer"]["time"], "2026-09-21T19:44:20+05:30");
+  EXPECT_EQ(ParseRfc3339(s["committer"]["time"].get<std::string>()), WallTime(std::chrono::seconds(1790000060)));
   EXPECT_EQ(s["signature"]["signed"], true);
   EXPECT_EQ(s["signature"]["status"], "unverified");
   EXPECT_EQ(s["trigger"], "webhook");
