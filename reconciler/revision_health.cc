@@ -196,7 +196,9 @@ class HealthController {
     // A revision that changed no object (a commit outside the followed
     // folder) stays NoChanges, as its Event says, when Healthy.
     const bool no_changes = st.value("reason", "") == "NoChanges";
-    std::string reason = v.state == Verdict::State::kDone         ? (no_changes ? "NoChanges" : "RolledOut")
+    std::string reason = v.state == Verdict::State::kDone         ? (no_changes         ? "NoChanges"
+                                                                     : v.reason.empty() ? "RolledOut"
+                                                                                        : v.reason)
                          : v.state == Verdict::State::kDegraded   ? v.reason
                          : v.state == Verdict::State::kSuperseded ? "Superseded"
                                                                   : "RollingOut";
@@ -764,7 +766,7 @@ class HealthController {
       gone += "; changed by later commits since, theirs to judge: " + by_later;
     }
     if (deployments == 0 && jobs == 0 && deleted.empty()) {
-      return Verdict{Verdict::State::kDone, "", "no pod template or Job changed: nothing to roll out"};
+      return Verdict{Verdict::State::kDone, "NothingToRollOut", "no pod template or Job changed: nothing to roll out"};
     }
     Verdict done{Verdict::State::kDone, "",
                  std::to_string(deployments) + " deployment(s) rolled out and available, " + std::to_string(jobs) +

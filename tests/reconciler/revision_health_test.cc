@@ -866,6 +866,8 @@ TEST_F(RevisionHealthTest, ATruncatedRecordOfNoWorkloadsHasNothingToWaitFor) {
   StartManager();
   ASSERT_TRUE(PhaseIs("Healthy")) << RecordStatus().dump();
   EXPECT_EQ(RecordStatus()["message"], "no pod template or Job changed: nothing to roll out");
+  // Not "RolledOut": nothing was (`bosun history --outcome RolledOut` finds rollouts only).
+  EXPECT_EQ(RecordStatus()["reason"], "NothingToRollOut");
 }
 
 // A Deployment the revision created and someone deleted afterwards (self-heal
