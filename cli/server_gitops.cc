@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include "cli/gitops.h"
 #include "cli/member_settings.h"
 #include "core/ascii.h"
@@ -240,6 +242,19 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
                                    {"--webhook-secret-file", f.webhook_secret_file},
                                    {"--allowed-signers", f.allowed_signers_file}}) {
     if (auto st = CheckReadable(flag, file); !st) return st.error();
+  }
+  // Secrets others on the machine can read: said at start (not refused: a
+  // file a secret manager mounts may be so, and the admin decides).
+  for (const auto& [flag, file] : {std::pair<const char*, std::string>{"--repo-password-file", f.password_file},
+                                   {"--repo-ssh-key-file", f.ssh_key_file},
+                                   {"--repo-ssh-key-passphrase-file", f.ssh_passphrase_file},
+                                   {"--webhook-secret-file", f.webhook_secret_file}}) {
+    struct stat st {};
+    if (file.empty() || ::stat(file.c_str(), &st) != 0 || (st.st_mode & 0077) == 0) continue;
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    log::Warn("server", std::string(flag) + ": the file is readable by other users of this machine; chmod 600 it",
+              {{"file", file}, {"mode", mode}});
   }
   // The followed folder is one inside the repository's tree.
   if (!f.path.empty()) {

@@ -1659,6 +1659,8 @@ TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
   // after start finds it.
   EXPECT_EQ(server_->Http("GET", "/apis/bosun.dev/v1/gitrepositories/default").first, 200);
   ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  // The test's hook.secret is mode 0644: said at start.
+  EXPECT_THAT(server_->Log(), HasSubstr("--webhook-secret-file: the file is readable by other users of this machine"));
 
   Outcome status = Run("status");
   ASSERT_EQ(status.exit_code, 0) << status.out;
