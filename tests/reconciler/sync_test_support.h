@@ -147,7 +147,7 @@ class SyncFixture : public ::testing::Test {
     if (!mirror_) {
       gitsync::RemoteOptions ro;
       ro.url = repo_.dir();
-      ro.ref = "main";
+      ro.ref = ref_;
       auto m = gitsync::Mirror::Open(tmp_.Sub("mirror"), ro);
       ASSERT_TRUE(m.ok()) << m.error().message();
       mirror_ = std::move(*m);
@@ -194,6 +194,7 @@ class SyncFixture : public ::testing::Test {
   Api api_;
   std::unique_ptr<gitsync::Mirror> mirror_;
   std::unique_ptr<SyncController> ctl_;
+  std::string ref_ = "main";  // what the mirror follows; set it, and reset mirror_, to follow another
 };
 
 }  // namespace bosun::reconciler::synctest
