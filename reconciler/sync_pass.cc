@@ -506,6 +506,13 @@ Result<std::string> SyncController::Impl::Pass(SyncTrigger why) {
       std::lock_guard<std::mutex> lock(state_mu);
       if (live) live_objects = WorkloadObjects(*live);
     }
+    if (!live && !ctx.live_commit.empty() && informer) {
+      // No snapshot of what is live (the followed folder changed, or it
+      // could not be read): the managed objects in the store count.
+      informer->ForEach([&](const std::string&, const KindInfo& kind, const Object&) {
+        if (!IsSettingsKind(kind.gvk)) ++live_objects;
+      });
+    }
     if (settings.prune && !settings.allow_empty && live_objects > 0 && WorkloadObjects(**snapshot) == 0) {
       Diagnostic d;
       d.file = source.path;

@@ -344,8 +344,9 @@ TEST_F(SyncRevisionsTest, AForcePushOverTheLiveCommitIsRecordedAsARewrite) {
 // when it is the live commit or was refused under the old folder; what the
 // old folder made is pruned, and none of it is drift.
 TEST_F(SyncRevisionsTest, ANewPathIsANewRevisionOfTheSameCommit) {
-  const std::string head = repo_.Commit(
-      {{"deploy/cm.yaml", ConfigMapYaml("a", "default", "1")}, {"other/cm.yaml", ConfigMapYaml("b", "default", "1")}});
+  const std::string head = repo_.Commit({{"deploy/cm.yaml", ConfigMapYaml("a", "default", "1")},
+                                         {"other/cm.yaml", ConfigMapYaml("b", "default", "1")},
+                                         {"docs/README.md", "how we deploy\n"}});
   MakeController([](SyncOptions& o) {
     o.path = "deplyo";  // a typo
     o.record_events = true;
@@ -380,6 +381,13 @@ TEST_F(SyncRevisionsTest, ANewPathIsANewRevisionOfTheSameCommit) {
   EXPECT_FALSE(Record("00000002").status().contains("droppedBy"));
   EXPECT_THAT(EventReasons(), Not(Contains("DriftHealed")));
   EXPECT_THAT(EventReasons(), Not(Contains("ForcePushed")));
+
+  // A folder with no manifests would prune everything: refused (NoManifests)
+  // though the live revision's own folder is not read any more.
+  MakeController([](SyncOptions& o) { o.path = "docs"; });
+  ASSERT_EQ(Sync(), "00000004");
+  EXPECT_EQ(Record("00000004").status()["reason"], "NoManifests");
+  EXPECT_TRUE(Live("configmaps", "default", "b"));
 }
 
 // Another --ref (a tag, a pinned commit): a live commit the new ref lacks was
