@@ -152,9 +152,19 @@ int RunSync(const SyncOptions& opt) {
     code = 1;
   }
   // A refused or failed record already said why; otherwise say it here.
+  // The head refused before this request (by a poll, a webhook, an earlier
+  // sync) is that record: its errors are printed below as for a new one.
+  std::optional<Object> failed;
+  if (record_failed) failed = made.back();
   if (!sync_error.empty() && !record_failed) {
     std::printf("sync failed: %s\n", Printable(sync_error).c_str());
     code = 1;
+    if (made.empty() && *before > 0) {
+      auto last = c.Get(RevisionKind(), "", NameOf(*before));
+      if (last && RecordFailed(*last) && StringField(last->spec(), "commit") == StatusStr(now, "head")) {
+        failed = std::move(*last);
+      }
+    }
   }
   // Self-heal off: the request put back what was changed by hand.
   if (made.empty() && code == 0 && !live_name.empty()) {
@@ -186,10 +196,10 @@ int RunSync(const SyncOptions& opt) {
     std::printf("live: %s (revision %s)\n", ShortSha(live).c_str(),
                 IsSequenceName(live_name) ? std::to_string(std::stoll(live_name)).c_str() : live_name.c_str());
   }
-  if (code != 0 && !made.empty()) {
+  if (code != 0 && failed) {
     // The errors themselves (file:line:col: field: why), for a CI log that
     // has nothing else: the first 20, on stderr as `bosun validate` has them.
-    const Json& errors = Object::Field(made.back().status(), "errors");
+    const Json& errors = Object::Field(failed->status(), "errors");
     size_t shown = 0;
     for (const Json& e : errors.is_array() ? errors : Json::array()) {
       if (!e.is_string()) continue;
@@ -198,7 +208,7 @@ int RunSync(const SyncOptions& opt) {
       ++shown;
     }
     const size_t total = errors.is_array() ? errors.size() : 0;
-    std::printf("see `bosun history show %s` for %s\n", SequenceOf(made.back()).c_str(),
+    std::printf("see `bosun history show %s` for %s\n", SequenceOf(*failed).c_str(),
                 total > shown ? ("all " + std::to_string(total) + " errors").c_str() : "the whole record");
   }
   return code;

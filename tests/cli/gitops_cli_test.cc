@@ -1750,8 +1750,14 @@ TEST_F(FollowTest, StatusHistorySyncAndDiffOfAFollowedRepository) {
   EXPECT_EQ(refused.exit_code, 1) << refused.out;
   EXPECT_THAT(refused.out, HasSubstr("revision 3 (" + bad.substr(0, 7) + " \"Break it\"): Refused"));
   EXPECT_THAT(refused.out, HasSubstr("bosun history show 3"));
-  // The errors themselves, for a CI log that has nothing else.
+  // The errors themselves, for a CI log that has nothing else; also when the
+  // head was refused before (a CI step running `bosun sync` after a push the
+  // webhook or the poll synced first).
   EXPECT_THAT(refused.out, HasSubstr("deploy/web/cm.yaml:4:9: metadata.name: ")) << refused.out;
+  Outcome refused_again = Run("sync --timeout 30s");
+  EXPECT_EQ(refused_again.exit_code, 1) << refused_again.out;
+  EXPECT_THAT(refused_again.out, HasSubstr("deploy/web/cm.yaml:4:9: metadata.name: ")) << refused_again.out;
+  EXPECT_THAT(refused_again.out, HasSubstr("bosun history show 3")) << refused_again.out;
   Outcome why = Run("history show 3");
   EXPECT_THAT(why.out, HasSubstr("deploy/web/cm.yaml:4:9: metadata.name: "));
   Outcome still = Run("status");
