@@ -293,6 +293,19 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
       if (rev.size() >= 4 && AsciiLower(CommitOf(o)).rfind(rev, 0) == 0) matches.push_back(std::move(o));
     }
   }
+  if (matches.empty() && removed.empty() && rev.size() >= 7) {
+    // A commit with no record of its own (a merged branch's, or one of a
+    // push that was not recorded Skipped): the revision that brought it.
+    auto all = ListRevisions(client);
+    if (!all) return all.error();
+    for (Object& o : *all) {  // newest first
+      const Json& brings = Object::Field(o.spec(), "brings");
+      if (std::any_of(brings.begin(), brings.end(),
+                      [&](const Json& c) { return AsciiLower(StringField(c, "commit")).rfind(rev, 0) == 0; })) {
+        return std::move(o);
+      }
+    }
+  }
   if (matches.empty()) return removed.empty() ? NoSuchRevision(raw) : Error(Code::kNotFound, removed);
   std::set<std::string> commits;
   for (const Object& o : matches) commits.insert(CommitOf(o));

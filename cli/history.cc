@@ -246,6 +246,17 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before, cons
     }
     Line("Live before:", s);
   }
+  // The commits it brought besides its own (newest first), with their authors.
+  if (const Json& brings = F(spec, "brings"); brings.is_array() && !brings.empty()) {
+    const int64_t more = F(spec, "bringsMore").is_number_integer() ? F(spec, "bringsMore").get<int64_t>() : 0;
+    Line("Brings:", std::to_string(brings.size() + more) + " commit" + (brings.size() + more == 1 ? "" : "s") +
+                        " besides its own, newest first:");
+    for (const Json& c : brings) {
+      std::printf("               %s %s: %s\n", ShortSha(Str(F(c, "commit"))).c_str(),
+                  Printable(Str(F(F(c, "author"), "name"), "?")).c_str(), Printable(Str(F(c, "subject"))).c_str());
+    }
+    if (more > 0) std::printf("               … and %lld more\n", static_cast<long long>(more));
+  }
   std::string reverts = Str(F(spec, "reverts"));
   if (const std::string to = Str(F(spec, "revertsTo")); !reverts.empty() && !to.empty()) {
     reverts += " and every commit before it back to " + to;  // a revert of several commits
@@ -445,6 +456,14 @@ int RunShow(const HistoryOptions& opt) {
   if (!client) return Fail("history show", client.error().message());
   auto rec = FindRevision(**client, opt.rev);
   if (!rec) return Fail("history show", rec.error().message());
+  // A commit it brought, not its own: said first.
+  const std::string asked = Lower(opt.rev);
+  const std::string own = Lower(Str(F(rec->spec(), "commit")));
+  if (opt.output != "json" && opt.output != "yaml" && asked.size() >= 7 &&
+      asked.find_first_not_of("0123456789abcdef") == std::string::npos && own.rfind(asked, 0) != 0) {
+    std::printf("Commit %s has no record of its own: revision %s brought it (see Brings:).\n\n",
+                Printable(opt.rev).c_str(), SequenceOf(*rec).c_str());
+  }
   Json doc = rec->json();
   ScrubSecretValues(&doc);
   if (opt.output == "json") {
@@ -594,8 +613,10 @@ int RunHistory(const HistoryOptions& opt) {
         if (!at || (since && *at < *since) || (until && *at > *until)) return true;  // a date's end: its next midnight
       }
       if (!author.empty() && !PersonHas(F(r.spec(), "author"), author) &&
-          !PersonHas(F(r.spec(), "committer"), author)) {
-        return true;
+          !PersonHas(F(r.spec(), "committer"), author) &&
+          std::none_of(F(r.spec(), "brings").begin(), F(r.spec(), "brings").end(),
+                       [&](const Json& c) { return PersonHas(F(c, "author"), author); })) {
+        return true;  // neither its commit nor one it brought (a merged branch's) is theirs
       }
       if (!outcome.empty() && Lower(Str(F(r.status(), "phase"), "Pending")) != outcome &&
           Lower(Str(F(r.status(), "reason"))) != outcome) {

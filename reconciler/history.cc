@@ -76,6 +76,12 @@ std::string RecordedMessage(const std::string& message) {
          " more bytes; `git show` has all of it]\n";
 }
 
+std::string CommitSubject(const std::string& message) {
+  std::string s = message.substr(0, message.find('\n'));
+  if (s.size() > 200) s = s.substr(0, Utf8CutPoint(s, 200)) + "…";
+  return s;
+}
+
 Object NewRevisionRecord(int64_t sequence, const gitsync::CommitInfo& commit, const std::string& trigger,
                          const RecordSource& source, const std::string& reverts) {
   Object rec(GroupVersionKind{"bosun.dev", "v1", "Revision"}, "", RevisionName(sequence));

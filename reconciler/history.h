@@ -86,6 +86,9 @@ std::string RedactUrl(const std::string& url);
 // stop at that commit.
 inline constexpr size_t kMaxRecordedMessageBytes = 64 * 1024;
 std::string RecordedMessage(const std::string& message);
+// A commit message's first line, at most 200 bytes (a subject of megabytes
+// is possible), for Events and lists.
+std::string CommitSubject(const std::string& message);
 
 struct RecordSource {
   std::string url;  // redacted

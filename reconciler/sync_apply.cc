@@ -456,9 +456,7 @@ Result<std::string> SyncController::Impl::Apply(PassContext& ctx, Object record,
              {"cacheMs", std::to_string(cache_ms)},
              {"sinceFetchMs", std::to_string(since_fetch.count())}});
   {
-    // The subject, at most 200 bytes (a subject of megabytes is possible).
-    std::string subject = ctx.commit.message.substr(0, ctx.commit.message.find('\n'));
-    if (subject.size() > 200) subject = subject.substr(0, Utf8CutPoint(subject, 200)) + "…";
+    const std::string subject = CommitSubject(ctx.commit.message);
     Event(stored, false, planned.plan.empty() ? "NoChanges" : "Applied",
           "revision " + rev + " (\"" + subject + "\") applied: " + Summary(planned.plan, planned.extra_unchanged));
   }

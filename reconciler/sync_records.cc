@@ -18,6 +18,8 @@ constexpr size_t kMaxFirstParentWalk = 10000;
 // each costs a graph walk and a status write before the new revision is
 // applied.
 constexpr size_t kMaxDroppedWalk = 100;
+// How many of the commits a revision brings its record lists (spec.brings).
+constexpr size_t kMaxBroughtCommits = 100;
 
 std::string FullRef(const std::string& ref) {
   if (ref.starts_with("refs/")) return ref;
@@ -69,6 +71,24 @@ Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence)
   if (ctx.commit.id == ctx.head && !ctx.live_commit.empty() && ctx.live_commit != ctx.head) {
     rec.json()["spec"]["liveBefore"] = ctx.live_commit;
     if (ctx.descends_from_live == true) rec.json()["spec"]["commitsSinceLive"] = ctx.since_live.size();
+    // Which commits those are, and whose (a merged branch's too, which get
+    // no record of their own): `history --author` and `history show SHA`
+    // find them here. The newest kMaxBroughtCommits, newest first.
+    if (ctx.descends_from_live == true && ctx.since_live.size() > 1) {
+      Json brings = Json::array();
+      for (auto it = ctx.since_live.rbegin(); it != ctx.since_live.rend() && brings.size() < kMaxBroughtCommits; ++it) {
+        if (*it == ctx.head) continue;
+        auto c = mirror->Commit(*it);
+        if (!c) continue;
+        brings.push_back({{"commit", c->id},
+                          {"author", {{"name", c->author.name}, {"email", c->author.email}}},
+                          {"subject", CommitSubject(c->message)}});
+      }
+      rec.json()["spec"]["brings"] = std::move(brings);
+      if (ctx.since_live.size() - 1 > kMaxBroughtCommits) {
+        rec.json()["spec"]["bringsMore"] = ctx.since_live.size() - 1 - kMaxBroughtCommits;
+      }
+    }
   }
   return rec;
 }

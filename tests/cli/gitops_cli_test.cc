@@ -2327,6 +2327,28 @@ TEST_F(FollowTest, TheHistoryLimitNoteNamesEveryRunItRemoved) {
   EXPECT_THAT(shown.out, HasSubstr("revision 4 is no longer in the history: " + note)) << shown.out;
 }
 
+// A merged branch's commits get no record of their own: the merge's record
+// lists them with their authors (Brings:), `history show` of one finds it, and
+// `history --author` matches their author.
+TEST_F(FollowTest, AMergedBranchsCommitsAreFoundInTheMergesRecord) {
+  ASSERT_TRUE(WaitLive(first_)) << Run("status").out;
+  Sh(repo_->dir(), "git checkout -q -b feature");
+  repo_->Write("deploy/web/cm.yaml", ConfigMap("web", "teal"));
+  Sh(repo_->dir(),
+     "git add -A && GIT_AUTHOR_NAME='Bob Branch' GIT_AUTHOR_EMAIL=bob@example.com git commit -q -m 'web: teal'");
+  const std::string bob = Sh(repo_->dir(), "git rev-parse HEAD").substr(0, 40);
+  Sh(repo_->dir(), "git checkout -q main && git merge -q --no-ff feature -m 'Merge feature'");
+  ASSERT_EQ(Run("sync --timeout 30s").exit_code, 0);
+  Outcome shown = Run("history show " + bob.substr(0, 10));
+  EXPECT_EQ(shown.exit_code, 0) << shown.out;
+  EXPECT_THAT(shown.out, HasSubstr("Commit " + bob.substr(0, 10) + " has no record of its own: revision 2 brought it"))
+      << shown.out;
+  EXPECT_THAT(shown.out, HasSubstr(bob.substr(0, 7) + " Bob Branch: web: teal")) << shown.out;
+  Outcome by_bob = Run("history --author bob");
+  EXPECT_EQ(by_bob.exit_code, 0) << by_bob.out;
+  EXPECT_THAT(by_bob.out, ::testing::ContainsRegex("\n2 +[0-9a-f]{7} ")) << by_bob.out;
+}
+
 // A commit acted on twice (the branch reset back to it: a force-push) has two
 // records: `history show SHA` shows the newest and names the other.
 TEST_F(FollowTest, HistoryShowOfACommitWithTwoRecordsNamesTheOther) {

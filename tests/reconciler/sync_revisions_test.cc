@@ -473,6 +473,13 @@ TEST_F(SyncRevisionsTest, IntermediateFirstParentCommitsAreRecordedAsSkipped) {
   // commits' changes (the auditor's git log c1..c4); the skipped ones do not.
   EXPECT_EQ(Record("00000004").spec()["liveBefore"], c1);
   EXPECT_EQ(Record("00000004").spec()["commitsSinceLive"], 3);
+  // Which commits, whose, newest first (its own aside).
+  const Json brings = Record("00000004").spec()["brings"];
+  ASSERT_EQ(brings.size(), 2u) << brings.dump();
+  EXPECT_EQ(brings[0]["commit"], c3);
+  EXPECT_EQ(brings[0]["subject"], "three");
+  EXPECT_EQ(brings[0]["author"]["name"], "Ada Author");
+  EXPECT_EQ(brings[1]["commit"], c2);
   EXPECT_FALSE(s2.spec().contains("liveBefore")) << s2.spec().dump();
   EXPECT_FALSE(Record("00000001").spec().contains("liveBefore"));  // nothing was live
   // Their changes are live: each skipped record says in which revision.
