@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/quantity.h"
 #include "crypto/sshsig.h"
+#include "crypto/tokens.h"
 #include "gitsync/mirror.h"
 #include "gitsync/revert.h"
 #include "gitsync/webhook.h"
@@ -275,10 +276,15 @@ Result<std::unique_ptr<GitOps>> GitOps::Prepare(const GitOpsFlags& f, const std:
     log::Warn("server", "--verify-commits without --allowed-signers: only the cluster's own key is trusted");
   }
   if (!f.webhook_secret_file.empty()) {
+    // One secret per line: each is accepted (a rotation has two for a while).
     std::ifstream in(f.webhook_secret_file);
     std::string line;
-    std::getline(in, line);
-    impl->webhook_secret = std::string(TrimAscii(line));
+    impl->webhook_secret.clear();
+    while (std::getline(in, line)) {
+      const std::string_view s = TrimAscii(line);
+      if (!s.empty()) impl->webhook_secret += std::string(s) + "\n";
+    }
+    crypto::Wipe(line);
     if (impl->webhook_secret.empty()) {
       return Error(Code::kInvalid, "--webhook-secret-file " + f.webhook_secret_file +
                                        ": holds no secret (write one line, e.g. `openssl rand -hex 32 > FILE`)");

@@ -121,10 +121,18 @@ WebhookReceiver::WebhookReceiver(WebhookOptions options)
   tokens_ = burst_;
   forged_tokens_ = burst_ * kUnverifiedFactor;
   last_ = clock_->Monotonic();
+  for (size_t start = 0; start < options_.secret.size();) {
+    size_t end = options_.secret.find('\n', start);
+    if (end == std::string::npos) end = options_.secret.size();
+    std::string line = std::string(TrimAscii(std::string_view(options_.secret).substr(start, end - start)));
+    if (!line.empty()) secrets_.push_back(std::move(line));
+    start = end + 1;
+  }
 }
 
 WebhookReceiver::~WebhookReceiver() {
   crypto::Wipe(options_.secret);
+  for (std::string& s : secrets_) crypto::Wipe(s);
 }
 
 void WebhookReceiver::RefillLocked() {
@@ -233,9 +241,12 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
                                                         : "x-hub-signature-256";
   const std::string* credential = FindHeader(request, header);
   bool verified = false;
-  if (!options_.secret.empty() && credential != nullptr) {
-    verified = gitlab ? crypto::ConstantTimeEquals(options_.secret, *credential)
-                      : crypto::VerifySignatureHeader(options_.secret, request.body, *credential);
+  if (credential != nullptr) {
+    for (const std::string& secret : secrets_) {
+      verified = gitlab ? crypto::ConstantTimeEquals(secret, *credential)
+                        : crypto::VerifySignatureHeader(secret, request.body, *credential);
+      if (verified) break;
+    }
   }
   if (!verified) {
     // One message for a missing header, a wrong one and no secret at all, so
@@ -245,7 +256,7 @@ WebhookAnswer WebhookReceiver::Handle(const WebhookRequest& request) {
     // before this.)
     log::Warn("gitsync", "webhook refused: not signed with our secret",
               {{"provider", request.provider},
-               {"reason", options_.secret.empty() ? "no secret configured"
+               {"reason", secrets_.empty()        ? "no secret configured"
                           : credential == nullptr ? std::string("missing header ") + header
                                                   : std::string("wrong ") + (gitlab ? "token" : "signature")}});
     return Answer(401, false,

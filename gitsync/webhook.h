@@ -48,6 +48,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 
@@ -56,6 +57,9 @@ namespace bosun::gitsync {
 struct WebhookOptions {
   // The shared secret (read from a file by the caller). Empty: every request
   // is refused with 401 (webhooks disabled until a secret is configured).
+  // Several secrets, one per line, are each accepted: a rotation adds the
+  // new one, changes it on the Git host, then removes the old one, and no
+  // delivery is refused in between.
   std::string secret;
   // The followed ref, as in RemoteOptions::ref ("main", "refs/heads/main",
   // "refs/tags/v1").
@@ -122,6 +126,7 @@ class WebhookReceiver {
   Clock* clock_;
   bool limited_;              // per_second > 0
   double burst_;              // verified bucket's capacity
+  std::vector<std::string> secrets_;  // options_.secret's lines
   std::string followed_;      // "refs/heads/main", "refs/tags/v1"; "" for a fixed commit
   std::string fixed_commit_;  // the 40-hex commit followed, if any
 

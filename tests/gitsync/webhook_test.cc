@@ -427,6 +427,21 @@ TEST_F(WebhookTest, EmptySecretRefusesEverything) {
   ExpectRefused(hooks.Handle(Github(GithubPush("refs/heads/main"))), 401);
 }
 
+// A rotation: the secret file holds the old and the new secret, one per
+// line; deliveries signed with either are taken, others are not, and a
+// blank line is no secret (an empty key signs nothing).
+TEST_F(WebhookTest, EachLineOfTheSecretIsAccepted) {
+  WebhookOptions o = Options();
+  o.secret = std::string(kSecret) + "\n\n  new-secret-2026  \n";
+  WebhookReceiver hooks(o);
+  EXPECT_TRUE(hooks.Handle(Github(GithubPush("refs/heads/main"))).trigger);
+  EXPECT_TRUE(hooks.Handle(Github(GithubPush("refs/heads/main"), "push", "new-secret-2026")).trigger);
+  EXPECT_TRUE(hooks.Handle(Gitlab(GitlabPush("refs/heads/main"), "Push Hook", "new-secret-2026")).trigger);
+  ExpectRefused(hooks.Handle(Github(GithubPush("refs/heads/main"), "push", "")), 401);
+  ExpectRefused(hooks.Handle(Github(GithubPush("refs/heads/main"), "push", "old-secret")), 401);
+  ExpectRefused(hooks.Handle(Gitlab(GitlabPush("refs/heads/main"), "Push Hook", "")), 401);
+}
+
 TEST_F(WebhookTest, PingAnswers200WithoutTrigger) {
   WebhookReceiver hooks(Options());
   WebhookAnswer a = hooks.Handle(Github(GithubPing(), "ping"));
