@@ -261,6 +261,18 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath_asked,
   }
   const std::optional<std::string> read = ReadBySync(subpath_asked, followed);
   if (!read) {
+    // Outside the followed folder, but not there at all: a mistyped
+    // --subpath is an error, not "nothing the sync reads".
+    if (auto r = gitsync::LocalRepo::Open(opt.repo); r && !subpath_asked.empty()) {
+      if (opt.revision.empty()) {
+        std::error_code ec;
+        if (!(*r)->workdir().empty() && !fs::exists(fs::path((*r)->workdir()) / subpath_asked, ec)) {
+          return Error(Code::kNotFound, "the work tree has no " + subpath_asked + " (give --subpath, or --path DIR)");
+        }
+      } else if (auto c = (*r)->Resolve(opt.revision)) {
+        if (auto t = (*r)->ReadTree(*c, subpath_asked); !t && t.error().code() == Code::kNotFound) return t.error();
+      }
+    }
     out.source =
         opt.revision.empty() ? subpath_asked + " in the work tree" : "revision " + opt.revision + ", " + subpath_asked;
     out.outside_followed = true;
@@ -299,6 +311,11 @@ Result<Loaded> Load(const DiffOptions& opt, const std::string& subpath_asked,
   if (!files) return files.error();
   if (std::none_of(files->begin(), files->end(),
                    [&](const gitsync::TreeFile& f) { return InFolder(f.path, subpath); })) {
+    // A folder inside the followed one that the commit does not have at all:
+    // an error, as for the work tree (not a preview of nothing).
+    if (above) {
+      if (auto t = (*repo)->ReadTree(*commit, subpath); !t && t.error().code() == Code::kNotFound) return t.error();
+    }
     std::fprintf(stderr, "bosun diff: warning: no *.yaml, *.yml or *.json files under %s at %s\n",
                  subpath.empty() ? "the repository root" : subpath.c_str(), ShortSha(*commit).c_str());
   }

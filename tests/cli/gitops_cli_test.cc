@@ -2327,6 +2327,28 @@ TEST_F(FollowTest, TheHistoryLimitNoteNamesEveryRunItRemoved) {
   EXPECT_THAT(shown.out, HasSubstr("revision 4 is no longer in the history: " + note)) << shown.out;
 }
 
+// A mistyped --subpath is an error whether it is inside the followed folder
+// or outside it, in the work tree or at a commit; an existing folder outside
+// the followed one is "nothing the sync reads".
+TEST_F(FollowTest, AMistypedSubpathIsAnError) {
+  repo_->Write("docs/cm.yaml", ConfigMap("doc", "red"));
+  repo_->Commit("docs");
+  for (const std::string& args : {"diff --repo " + repo_->dir() + " --revision HEAD --subpath deploy/nosuch",
+                                  "diff --repo " + repo_->dir() + " --subpath deploy/nosuch",
+                                  "diff --repo " + repo_->dir() + " --revision HEAD --subpath nosuch",
+                                  "diff --repo " + repo_->dir() + " --subpath nosuch"}) {
+    Outcome r = Run(args);
+    EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.out;
+    EXPECT_THAT(r.out,
+                ::testing::ContainsRegex("nosuch.*(is not in the tree|work tree has no)|work tree has no.*nosuch"))
+        << args << "\n"
+        << r.out;
+  }
+  Outcome docs = Run("diff --repo " + repo_->dir() + " --revision HEAD --subpath docs");
+  EXPECT_EQ(docs.exit_code, 0) << docs.out;
+  EXPECT_THAT(docs.out, HasSubstr("outside the folder the server follows")) << docs.out;
+}
+
 // A merged branch's commits get no record of their own: the merge's record
 // lists them with their authors (Brings:), `history show` of one finds it, and
 // `history --author` matches their author.
