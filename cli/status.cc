@@ -65,20 +65,18 @@ int RunStatus(const StatusOptions& opt) {
 
   // Earlier revisions a later one went live over before their rollout
   // ended: still rolling out, or failed and not reverted (only the newest
-  // applied revision is reverted automatically). The five applied ones
-  // before the live one are looked at (skipped and refused ones between
-  // them do not count; at most 50 records back).
+  // applied revision is reverted automatically: the others are left to a
+  // person, however many revisions came after). Up to 200 records back (a
+  // push of 40 commits records 39 Skipped ones), and at most the 20 the
+  // history limit holds.
   std::vector<Object> earlier;
   if (live_record) {
     const int64_t live_seq = std::strtoll(SequenceOf(*live_record).c_str(), nullptr, 10);
-    int applied = 0;
-    for (int64_t seq = live_seq - 1; seq > 0 && seq >= live_seq - 50 && applied < 5; --seq) {
+    for (int64_t seq = live_seq - 1; seq > 0 && seq >= live_seq - 200 && earlier.size() < 20; --seq) {
       auto rec = (*client)->Get(RevisionKind(), "", reconciler::RevisionName(seq));
       if (!rec && rec.error().code() == Code::kNotFound) continue;
       if (!rec) return Fail("status", rec.error().message());
-      const std::string phase = S(rec->status(), "phase");
-      if (!reconciler::IsAppliedPhase(phase)) continue;
-      ++applied;
+      if (!reconciler::IsAppliedPhase(S(rec->status(), "phase"))) continue;
       if (reconciler::Unsettled(rec->status())) earlier.push_back(std::move(*rec));
     }
   }

@@ -906,6 +906,32 @@ TEST_F(GitOpsVerbs, DeletingANamespaceDeletesWhatIsInIt) {
   EXPECT_THAT(Run("get namespace held").out, HasSubstr("not found"));
 }
 
+// A revision left to a person stays in `bosun status` however many applied
+// revisions came after it (a push of many commits, later fixes).
+TEST_F(GitOpsVerbs, StatusNamesARevisionLeftToAPersonFarBack) {
+  json degraded = Revision(1, "1111111" + std::string(33, 'a'), "Degraded", "ProgressDeadlineExceeded");
+  degraded["status"]["message"] = "progress deadline exceeded for deployment shop/web";
+  degraded["status"]["revert"] = {{"needsHuman", true}, {"automatic", false}, {"error", "a later revision is live"}};
+  server_->CreateWithStatus("revisions", degraded);
+  for (int seq = 2; seq <= 60; ++seq) {
+    const std::string commit = "2222222" + std::string(31, 'b') + (seq < 10 ? "0" : "") + std::to_string(seq);
+    server_->CreateWithStatus("revisions", Revision(seq, commit, seq % 2 == 0 ? "Healthy" : "Skipped",
+                                                    seq % 2 == 0 ? "RolledOut" : "Superseded"));
+  }
+  json repo = {{"apiVersion", "bosun.dev/v1"},
+               {"kind", "GitRepository"},
+               {"metadata", {{"name", "default"}}},
+               {"spec", {{"url", "https://git.example.com/shop.git"}, {"ref", "main"}, {"interval", "1m0s"}}},
+               {"status",
+                {{"head", "2222222" + std::string(31, 'b') + "60"},
+                 {"liveRevision", "2222222" + std::string(31, 'b') + "60"},
+                 {"liveRevisionName", "00000060"}}}};
+  server_->CreateWithStatus("gitrepositories", repo);
+  Outcome r = Run("status");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("Earlier:       revision 1 (1111111), Degraded (ProgressDeadlineExceeded)")) << r.out;
+}
+
 TEST_F(GitOpsVerbs, StatusShowsTheRepositoryAndTheLiveRevision) {
   WriteHistory();
   json repo = {
