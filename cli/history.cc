@@ -459,8 +459,11 @@ int RunShow(const HistoryOptions& opt) {
   // A commit it brought, not its own: said first.
   const std::string asked = Lower(opt.rev);
   const std::string own = Lower(Str(F(rec->spec(), "commit")));
-  if (opt.output != "json" && opt.output != "yaml" && asked.size() >= 7 &&
-      asked.find_first_not_of("0123456789abcdef") == std::string::npos && own.rfind(asked, 0) != 0) {
+  const Json& brings = F(rec->spec(), "brings");
+  const bool brought = own.rfind(asked, 0) != 0 && asked.size() >= 7 &&
+                       std::any_of(brings.begin(), brings.end(),
+                                   [&](const Json& c) { return Lower(Str(F(c, "commit"))).rfind(asked, 0) == 0; });
+  if (opt.output != "json" && opt.output != "yaml" && brought) {
     std::printf("Commit %s has no record of its own: revision %s brought it (see Brings:).\n\n",
                 Printable(opt.rev).c_str(), SequenceOf(*rec).c_str());
   }
