@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -111,12 +112,12 @@ std::string OutcomeOf(const Object& revision) {
   if (const Json& dropped = Object::Field(revision.status(), "droppedBy"); dropped.is_object()) {
     const std::string by = StringField(dropped, "revision");
     out += ", force-pushed away";
-    if (!by.empty()) out += " (" + std::to_string(std::atoll(by.c_str())) + ")";
+    if (!by.empty()) out += " (" + reconciler::RevisionNumber(by) + ")";
   }
   // Skipped, but its changes went live with a later commit's revision.
   if (const Json& with = Object::Field(revision.status(), "appliedWith"); with.is_object()) {
     const std::string by = StringField(with, "revision");
-    if (!by.empty()) out += ", applied with " + std::to_string(std::atoll(by.c_str()));
+    if (!by.empty()) out += ", applied with " + reconciler::RevisionNumber(by);
   }
   return out;
 }
@@ -149,7 +150,7 @@ std::string RevertSummary(const Json& revert) {
     if (const Json& no = Object::Field(revert, "notApplied"); no.is_object()) {
       // Pushed, but its own revision was refused or failed.
       return how + ", pushed " + ShortSha(StringField(revert, "commit")) + ", but revision " +
-             std::to_string(std::atoll(StringField(no, "revision").c_str())) + " of it was not applied (" +
+             reconciler::RevisionNumber(StringField(no, "revision")) + " of it was not applied (" +
              StringField(no, "reason") + "): the cluster is NOT rolled back (needs a human)";
     }
     std::string back;
@@ -160,7 +161,7 @@ std::string RevertSummary(const Json& revert) {
       const std::string rev = StringField(to, "revision");
       back = ", undoing " + (commits > 0 ? std::to_string(commits) + " commits" : std::string("the commits")) +
              " back to " + ShortSha(StringField(to, "commit")) +
-             (rev.empty() ? "" : " (revision " + std::to_string(std::atoll(rev.c_str())) + ")");
+             (rev.empty() ? "" : " (revision " + reconciler::RevisionNumber(rev) + ")");
     }
     return how + ", pushed " + ShortSha(StringField(revert, "commit")) + back +
            (reason.empty() ? "" : " (" + reason + ")");
@@ -276,28 +277,33 @@ Result<Object> FindRevision(state::Client& client, const std::string& raw) {
   if (!AllHex(rev)) return NoSuchRevision(raw);
   std::vector<Object> matches;
   std::string removed;  // a sequence number before the oldest kept: removed, not never made
+  std::optional<std::vector<Object>> all;  // every record, newest first, once listed
   if (rev.size() == 40) {
     auto list = RecordsOfCommit(client, rev);
     if (!list) return list.error();
     matches = std::move(*list);
   } else {
-    auto all = ListRevisions(client);
-    if (!all) return all.error();
+    auto list = ListRevisions(client);
+    if (!list) return list.error();
+    all = std::move(*list);
     if (AllDigits(rev) && rev.size() <= 18 && !all->empty() && std::stoll(rev) > 0 &&
         std::stoll(rev) < Sequence(all->front())) {
       removed =
           "revision " + std::to_string(std::stoll(rev)) + " is no longer in the history: " + RemovedRecordsNote(*all);
     }
     // A short number is a sequence number, never a commit prefix.
-    for (Object& o : *all) {
-      if (rev.size() >= 4 && AsciiLower(CommitOf(o)).rfind(rev, 0) == 0) matches.push_back(std::move(o));
+    for (const Object& o : *all) {
+      if (rev.size() >= 4 && AsciiLower(CommitOf(o)).rfind(rev, 0) == 0) matches.push_back(o);
     }
   }
   if (matches.empty() && removed.empty() && rev.size() >= 7) {
     // A commit with no record of its own (a merged branch's, or one of a
     // push that was not recorded Skipped): the revision that brought it.
-    auto all = ListRevisions(client);
-    if (!all) return all.error();
+    if (!all) {
+      auto list = ListRevisions(client);
+      if (!list) return list.error();
+      all = std::move(*list);
+    }
     for (Object& o : *all) {  // newest first
       const Json& brings = Object::Field(o.spec(), "brings");
       if (std::any_of(brings.begin(), brings.end(),
@@ -326,7 +332,7 @@ bool IsSecretField(const std::string& kind, const std::string& field) {
     std::string p = prefix;
     return field == p || field.rfind(p + ".", 0) == 0 || field.rfind(p + "[", 0) == 0;
   };
-  const bool last_applied = field == "metadata.annotations[kubectl.kubernetes.io/last-applied-configuration]";
+  const bool last_applied = field == std::string("metadata.annotations[") + kLastAppliedAnnotation + "]";
   if (kind == "Secret") return under("data") || under("stringData") || last_applied;
   if (kind == "SealedSecret") return under("spec.encryptedData") || last_applied;
   return false;

@@ -270,8 +270,8 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before, cons
   if (const Json& dropped = F(st, "droppedBy"); dropped.is_object()) {
     const std::string by = Str(F(dropped, "revision"));
     Line("Dropped:", "no longer on the branch: a force-push to " + ShortSha(Str(F(dropped, "commit"))) +
-                         (by.empty() ? "" : " (revision " + std::to_string(std::atoll(by.c_str())) + ")") +
-                         " left it out" + (Str(F(dropped, "at")).empty() ? "" : ", at " + Str(F(dropped, "at"))));
+                         (by.empty() ? "" : " (revision " + reconciler::RevisionNumber(by) + ")") + " left it out" +
+                         (Str(F(dropped, "at")).empty() ? "" : ", at " + Str(F(dropped, "at"))));
   }
   // bosun's revert of it: pushed, failed, or none (needs a human); and a
   // Degraded verdict it recovered from or was superseded after.
@@ -414,7 +414,7 @@ void PrintRecord(const Object& r, const std::optional<Object>& live_before, cons
         const std::string by = Str(F(d, "healedBy"));
         line += by == "hand" ? ", undone by hand"
                 : by.starts_with("revision ")
-                    ? ", put back by the apply of revision " + std::to_string(std::atoll(by.c_str() + 9))
+                    ? ", put back by the apply of revision " + reconciler::RevisionNumber(by.substr(9))
                     : ", put back";
         if (!healed.empty()) line += " " + Ago(healed);
       } else if (!error.empty()) {

@@ -4,6 +4,8 @@
 #include <map>
 #include <utility>
 
+#include "gitsync/mirror.h"
+
 namespace bosun::cli {
 namespace {
 
@@ -87,10 +89,7 @@ std::optional<std::string> GitOpsSourceConflict(const Json& items) {
     // …/shop.git and …/shop.git/ are one repository.
     std::string same_url = url;
     while (same_url.size() > 1 && same_url.back() == '/') same_url.pop_back();
-    const bool commit_id = ref.size() == 40 && ref.find_first_not_of("0123456789abcdef") == std::string::npos;
-    const std::string same_ref = ref.empty()                               ? "refs/heads/main"
-                                 : commit_id || ref.rfind("refs/", 0) == 0 ? ref
-                                                                           : "refs/heads/" + ref;
+    const std::string same_ref = gitsync::FullRefName(ref.empty() ? "main" : ref);
     std::string verify = Str(g, "verifyCommits");
     if (verify.empty()) verify = "none";
     std::string said = url + " (ref " + ref + ", " + (path.empty() ? "the whole tree" : "path " + path + "/");

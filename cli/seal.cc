@@ -204,7 +204,7 @@ Result<Json> SealSecret(const Json& doc, const std::string& where, const crypto:
     Json m = Object::Field(meta, f);
     if (m.is_object()) {
       m.erase(reconciler::kSealedScopeAnnotation);
-      m.erase("kubectl.kubernetes.io/last-applied-configuration");
+      m.erase(kLastAppliedAnnotation);
       if (!m.empty()) tmeta[f] = m;
     }
   }

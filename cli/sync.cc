@@ -16,6 +16,7 @@
 #include "cli/verbs.h"
 #include "core/clock.h"
 #include "core/duration.h"
+#include "reconciler/history.h"
 
 namespace bosun::cli {
 namespace {
@@ -36,12 +37,6 @@ bool IsSequenceName(const std::string& s) {
   return s.size() == 8 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
-std::string NameOf(int64_t seq) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%08lld", static_cast<long long>(seq));
-  return buf;
-}
-
 // The newest Revision record's sequence number (0 when there is none).
 // Records are numbered without gaps above the live one, so this probes
 // upwards from it by name rather than listing the whole history.
@@ -57,7 +52,7 @@ Result<int64_t> NewestSequence(state::Client& client, const Object& repo) {
     return std::stoll(SequenceOf(all->front()));
   }
   for (;;) {
-    auto next = client.Get(RevisionKind(), "", NameOf(seq + 1));
+    auto next = client.Get(RevisionKind(), "", reconciler::RevisionName(seq + 1));
     if (!next && next.error().code() == Code::kNotFound) return seq;
     if (!next) return next.error();
     ++seq;
@@ -132,7 +127,7 @@ int RunSync(const SyncOptions& opt) {
   // The records written since the request (in order), then the outcome.
   std::vector<Object> made;
   for (int64_t seq = *before + 1;; ++seq) {
-    auto rec = c.Get(RevisionKind(), "", NameOf(seq));
+    auto rec = c.Get(RevisionKind(), "", reconciler::RevisionName(seq));
     if (!rec) break;
     made.push_back(std::move(*rec));
   }
@@ -160,7 +155,7 @@ int RunSync(const SyncOptions& opt) {
     std::printf("sync failed: %s\n", Printable(sync_error).c_str());
     code = 1;
     if (made.empty() && *before > 0) {
-      auto last = c.Get(RevisionKind(), "", NameOf(*before));
+      auto last = c.Get(RevisionKind(), "", reconciler::RevisionName(*before));
       if (last && RecordFailed(*last) && StringField(last->spec(), "commit") == StatusStr(now, "head")) {
         failed = std::move(*last);
       }
@@ -191,10 +186,9 @@ int RunSync(const SyncOptions& opt) {
     std::printf("nothing is live yet\n");
   } else if (made.empty() && code == 0) {
     std::printf("already up to date: %s is live (revision %s)\n", ShortSha(live).c_str(),
-                IsSequenceName(live_name) ? std::to_string(std::stoll(live_name)).c_str() : live_name.c_str());
+                reconciler::RevisionNumber(live_name).c_str());
   } else {
-    std::printf("live: %s (revision %s)\n", ShortSha(live).c_str(),
-                IsSequenceName(live_name) ? std::to_string(std::stoll(live_name)).c_str() : live_name.c_str());
+    std::printf("live: %s (revision %s)\n", ShortSha(live).c_str(), reconciler::RevisionNumber(live_name).c_str());
   }
   if (code != 0 && failed) {
     // The errors themselves (file:line:col: field: why), for a CI log that

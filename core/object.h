@@ -23,6 +23,10 @@ namespace bosun {
 using Json = nlohmann::json;
 using StringMap = std::map<std::string, std::string>;
 
+// kubectl's copy of the manifest it applied. On a Secret it holds the data:
+// hidden as the data is (state/secret_redaction.h, diffs and records).
+inline constexpr const char* kLastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
+
 struct GroupVersionKind {
   std::string group;    // "" for the core group, "apps", "bosun.dev"
   std::string version;  // "v1"

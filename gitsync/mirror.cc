@@ -467,6 +467,12 @@ Result<std::vector<std::string>> Mirror::CommitsBetween(const std::string& from,
   return out;
 }
 
+std::string FullRefName(const std::string& ref) {
+  if (ref.starts_with("refs/")) return ref;
+  if (ref.size() == 40 && ref.find_first_not_of("0123456789abcdef") == std::string::npos) return ref;
+  return "refs/heads/" + ref;
+}
+
 std::string CleanFolder(std::string folder) {
   while (folder.starts_with("./")) folder.erase(0, 2);
   while (folder.ends_with("/")) folder.pop_back();

@@ -242,6 +242,10 @@ std::vector<SourceFile> ToSourceFiles(const std::vector<TreeFile>& files);
 // The same, moving each file's path and content (a first sync's ~10 MB).
 std::vector<SourceFile> ToSourceFiles(std::vector<TreeFile>&& files);
 
+// What RemoteOptions::ref follows, as one name: "main" → "refs/heads/main";
+// "refs/…" and a 40-hex commit id as they are. `--ref main` and `--ref
+// refs/heads/main` follow the same branch.
+std::string FullRefName(const std::string& ref);
 // A folder of the repository as paths are compared: "./deploy/" → "deploy",
 // "." → "" (the whole tree).
 std::string CleanFolder(std::string folder);

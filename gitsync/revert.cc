@@ -202,7 +202,7 @@ Result<std::string> PushedRevert(Mirror::Impl& m, const git_commit* target, cons
     commits.emplace_back(OidHex(oid), message != nullptr ? message : "");
   }
   auto bosun_reverts = [](const std::string& message, const std::string& commit) {
-    return message.find("\nBosun-Reverts: " + commit + "\n") != std::string::npos;
+    return TrailerSha(message, "Bosun-Reverts:") == commit;
   };
   // A revert of that revert may be anyone's (`git revert` says so in its message).
   auto reverts = [&](const std::string& message, const std::string& commit) {

@@ -54,6 +54,11 @@ std::string RevisionName(int64_t sequence) {
   return buf;
 }
 
+std::string RevisionNumber(const std::string& name) {
+  if (name.empty() || name.size() > 18 || name.find_first_not_of("0123456789") != std::string::npos) return name;
+  return std::to_string(std::stoll(name));
+}
+
 std::string ShortSha(const std::string& commit) {
   return commit.substr(0, 7);
 }

@@ -74,6 +74,9 @@ bool Unsettled(const Json& status);
 
 // "00000042".
 std::string RevisionName(int64_t sequence);
+// A record's name as `bosun history` numbers it: "00000042" → "42"; a name
+// that is not a sequence number as it is.
+std::string RevisionNumber(const std::string& name);
 // The first 7 characters of a commit id, as `git log --oneline` shows it.
 std::string ShortSha(const std::string& commit);
 // A URL with any "user:password@" removed, for spec.source and the

@@ -147,10 +147,9 @@ std::set<std::string> AppliedKeys(const Object& live, const char* field) {
 
 bool IgnoredAnnotation(const std::string& key) { return key == kRevisionAnnotation || key == kAppliedKeysAnnotation; }
 
-// kubectl's copy of what it applied: on a Secret it holds the data (a
-// manifest copied from `kubectl get -o yaml` keeps it), so it is shown as
-// the data is, by name only (Argo CD hides it as well).
-constexpr const char* kLastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
+// kLastAppliedAnnotation on a Secret holds the data (a manifest copied from
+// `kubectl get -o yaml` keeps it), so it is shown as the data is, by name
+// only (Argo CD hides it as well).
 
 void DiffMetaMap(const Object& desired, const Object& live, const char* field, std::vector<FieldChange>* out) {
   const Json& want = MetaMap(desired, field);

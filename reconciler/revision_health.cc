@@ -848,15 +848,10 @@ class HealthController {
     if (st.contains("revert") || st.contains("revertedBy")) return Reconciled::Done();
     const bool auto_revert = AutoRevertOn(repo);
     // Revisions by number, as `bosun history` shows them (not 00000003).
-    const auto number = [](const std::string& name) {
-      return name.find_first_not_of("0123456789") == std::string::npos && !name.empty()
-                 ? std::to_string(std::stoll(name))
-                 : name;
-    };
     const std::string why =
-        "revision " + number(live_name) + " is live since; " +
+        "revision " + RevisionNumber(live_name) + " is live since; " +
         (auto_revert ? "bosun reverts only the newest applied revision automatically" : "autoRevert is off") +
-        " (`bosun revert " + number(rev.name()) + "` reverts this one)";
+        " (`bosun revert " + RevisionNumber(rev.name()) + "` reverts this one)";
     auto r = RecordRevert(rev, Json{{"needsHuman", true}, {"error", why}, {"automatic", false}});
     if (r) mgr_.events().Warning(rev, "NotReverted", why);
     return r;

@@ -21,12 +21,6 @@ constexpr size_t kMaxDroppedWalk = 100;
 // How many of the commits a revision brings its record lists (spec.brings).
 constexpr size_t kMaxBroughtCommits = 100;
 
-std::string FullRef(const std::string& ref) {
-  if (ref.starts_with("refs/")) return ref;
-  if (ref.size() == 40 && ref.find_first_not_of("0123456789abcdef") == std::string::npos) return ref;
-  return "refs/heads/" + ref;
-}
-
 }  // namespace
 
 bool SyncController::Impl::SamePath(const RecordInfo& r) const {
@@ -34,7 +28,7 @@ bool SyncController::Impl::SamePath(const RecordInfo& r) const {
 }
 
 bool SyncController::Impl::SameRef(const RecordInfo& r) const {
-  return !r.has_source || FullRef(r.source.ref) == FullRef(source.ref);
+  return !r.has_source || gitsync::FullRefName(r.source.ref) == gitsync::FullRefName(source.ref);
 }
 
 Object SyncController::Impl::NewRecord(const PassContext& ctx, int64_t sequence) const {
@@ -293,8 +287,8 @@ void SyncController::Impl::NoteSkippedApplied(const PassContext& ctx, const std:
       if (r.phase == phase::kSkipped && r.name != revision && brought.count(r.commit) > 0) names.push_back(r.name);
     }
   }
-  const std::string message = "applied with the commits after it by revision " +
-                              std::to_string(std::atoll(revision.c_str())) + " (" + ShortSha(ctx.head) + ")";
+  const std::string message =
+      "applied with the commits after it by revision " + RevisionNumber(revision) + " (" + ShortSha(ctx.head) + ")";
   for (const std::string& name : names) {
     auto w = ChangeRecordStatus(name, [&](Json& st) {
       if (st.contains("appliedWith") || st.value("phase", "") != phase::kSkipped) return false;

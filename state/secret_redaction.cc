@@ -70,8 +70,7 @@ bool RedactSecret(Json& object, SecretAccess access) {
   // from `kubectl get -o yaml` keeps it).
   if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object()) {
     if (auto ann = meta->find("annotations"); ann != meta->end() && ann->is_object()) {
-      if (auto last = ann->find("kubectl.kubernetes.io/last-applied-configuration");
-          last != ann->end() && last->is_string()) {
+      if (auto last = ann->find(kLastAppliedAnnotation); last != ann->end() && last->is_string()) {
         *last = RedactedValue(last->get_ref<const std::string&>().size());
         changed = true;
       }
